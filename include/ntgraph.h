@@ -1,0 +1,292 @@
+/* ntgraph.h — the public C API of ntgraph, a runtime for neural time-series forecasting. */
+#ifndef NTGRAPH_H
+#define NTGRAPH_H
+
+/*
+ * ntgraph compiles a forecasting model written as a YAML op graph into a static
+ * execution plan ("plan.bin") and runs that plan: forecasting (the `infer`
+ * program) and, for plans compiled with training support, `train_step` and
+ * `eval`.  This header is the only one an embedding program includes.
+ *
+ * CONVENTIONS
+ *
+ *   Status.  Every fallible function returns an ntg_status: NTG_OK (0) on
+ *   success, a negative NTG_ERR_* value otherwise.  Values are append-only and
+ *   never renumbered.  ntg_strerror() names any value and never returns NULL.
+ *
+ *   Errors.  Fallible functions take an optional `ntg_error *err` as their last
+ *   argument.  It is owned by the caller (usually on the stack); pass NULL if
+ *   you only want the status.  On failure it is filled with the status, a
+ *   complete human-readable message (prefixed with the place, e.g.
+ *   "graphs/nhits.yaml:42:9: unknown op 'maxpool'; did you mean 'maxpool1d'?"),
+ *   and the place split into `file`, `line` and `column` (0 when unknown).  On
+ *   success it is left untouched.
+ *
+ *   Ownership.  Handles (ntg_plan, ntg_session) are opaque.  Every `create`,
+ *   `compile` or `load` function that returns a handle through an out pointer
+ *   transfers ownership to the caller, who releases it with the matching
+ *   `destroy`.  destroy(NULL) is a no-op.  On failure the out pointer is set to
+ *   NULL and nothing needs releasing.  Strings returned by query functions are
+ *   owned by the handle they came from and live as long as it does.
+ *
+ *   Threads.  The library has no global mutable state; any number of threads
+ *   may use it at once on different handles.  A plan is immutable after it is
+ *   created and may be shared by any number of sessions and threads.  A session
+ *   is used by one thread at a time (the caller serialises).  A session keeps a
+ *   pointer to its plan: destroy sessions before their plan.
+ *
+ *   Memory.  The library never calls abort() or exit() on caller input, file
+ *   contents or device errors.  ntg_session_run() and ntg_session_run_program()
+ *   allocate nothing: every buffer a run needs is allocated when the session is
+ *   created.
+ *
+ *   Batch.  Tensors whose leading dimension is the batch are sized for the
+ *   plan's maximum batch (chosen at compile time).  A run takes the actual
+ *   batch, 1 <= batch <= that maximum; only the first `batch` rows of batched
+ *   inputs and outputs take part.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(NTG_SHARED_BUILD)
+#define NTG_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define NTG_API __attribute__((visibility("default")))
+#else
+#define NTG_API
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define NTG_VERSION_MAJOR 0
+#define NTG_VERSION_MINOR 1
+#define NTG_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH, e.g. 100 for 0.1.0 */
+#define NTG_VERSION_NUMBER (NTG_VERSION_MAJOR * 10000 + NTG_VERSION_MINOR * 100 + NTG_VERSION_PATCH)
+#define NTG_VERSION_STRING "0.1.0"
+
+/* The version of the library actually linked (compare with NTG_VERSION_NUMBER). */
+NTG_API int ntg_version_number(void);
+/* The same as a string, e.g. "0.1.0".  Static storage. */
+NTG_API const char *ntg_version_string(void);
+
+/* ----------------------------------------------------------------- status */
+
+typedef enum ntg_status {
+    NTG_OK = 0,
+    NTG_ERR_INVALID_ARG = -1,  /* a NULL handle, a bad option value, an unknown name */
+    NTG_ERR_NOMEM = -2,        /* an allocation failed */
+    NTG_ERR_IO = -3,           /* a file could not be opened, read, mapped or written */
+    NTG_ERR_PARSE = -4,        /* malformed YAML, expression, JSON or CSV syntax */
+    NTG_ERR_GRAPH = -5,        /* a well-formed graph that is wrong: unknown op, bad name, cycle */
+    NTG_ERR_SHAPE = -6,        /* shapes or dtypes that do not fit together */
+    NTG_ERR_PLAN = -7,         /* a plan file that is truncated, corrupted or inconsistent */
+    NTG_ERR_VERSION = -8,      /* a plan written by an incompatible format version */
+    NTG_ERR_NOT_FOUND = -9,    /* no input, output, parameter, program or key of that name */
+    NTG_ERR_UNSUPPORTED = -10, /* the backend or build lacks what was asked */
+    NTG_ERR_BACKEND = -11,     /* the backend failed (device lost, driver error) */
+    NTG_ERR_RANGE = -12,       /* a value outside its allowed range (e.g. batch > max) */
+    NTG_ERR_DATA = -13,        /* bad data content: tensor files, series, weights */
+    NTG_ERR_STATE = -14,       /* a call out of order (e.g. train on an inference-only plan) */
+    NTG_ERR_INTERNAL = -15     /* a bug in ntgraph; please report it */
+} ntg_status;
+
+/* A short English description of `status` ("shape mismatch", ...).  Never NULL;
+ * unknown values give "unknown status".  Static storage. */
+NTG_API const char *ntg_strerror(ntg_status status);
+
+/* Caller-owned error details, filled on failure (see CONVENTIONS). */
+typedef struct ntg_error {
+    ntg_status status; /* same as the return value */
+    int line;          /* 1-based line in `file`, 0 when not applicable */
+    int column;        /* 1-based column in `file`, 0 when not applicable */
+    char file[256];    /* file name, section or object the error is about; "" if none */
+    char message[768]; /* complete message, including the place */
+} ntg_error;
+
+/* -------------------------------------------------------------- tensors */
+
+#define NTG_MAX_RANK 6
+
+typedef enum ntg_dtype {
+    NTG_DTYPE_F32 = 1,
+    NTG_DTYPE_I32 = 2
+} ntg_dtype;
+
+/* What a tensor is to the plan. */
+typedef enum ntg_role {
+    NTG_ROLE_ACTIVATION = 0, /* intermediate value, in the arena */
+    NTG_ROLE_INPUT = 1,      /* bound by the caller before a run */
+    NTG_ROLE_OUTPUT = 2,     /* read by the caller after a run */
+    NTG_ROLE_PARAM = 3,      /* trainable parameter, stored in the plan */
+    NTG_ROLE_CONST = 4,      /* constant computed at compile time, stored in the plan */
+    NTG_ROLE_GRAD = 5,       /* gradient of the loss w.r.t. a parameter */
+    NTG_ROLE_STATE = 6,      /* optimizer state, persistent across training steps */
+    NTG_ROLE_LOSS = 7        /* scalar loss of train_step / eval (also an output) */
+} ntg_role;
+
+/* Description of one tensor of a plan.  `name` belongs to the plan. */
+typedef struct ntg_tensor_info {
+    const char *name;
+    ntg_dtype dtype;
+    ntg_role role;
+    int rank;
+    int64_t shape[NTG_MAX_RANK]; /* shape[0] is the maximum batch when `batched` */
+    int batched;                 /* 1 when the leading dimension is the batch */
+    size_t nbytes;               /* bytes at the maximum batch */
+} ntg_tensor_info;
+
+/* ------------------------------------------------------------------ plans */
+
+typedef struct ntg_plan ntg_plan;
+
+/* One `-D NAME=VALUE` hparam override; VALUE is an expression in the graph's
+ * expression language (e.g. "24", "[2, 2, 1]", "5 * h"). */
+typedef struct ntg_define {
+    const char *name;
+    const char *value;
+} ntg_define;
+
+/* Compile flags. */
+#define NTG_COMPILE_INFER_ONLY 0x1u    /* leave out train_step and eval */
+#define NTG_COMPILE_STRICT_WEIGHTS 0x2u /* unknown tensors in weights_path are an error */
+
+typedef struct ntg_compile_options {
+    const ntg_define *defines; /* hparam overrides, applied in order */
+    size_t n_defines;
+    int max_batch;             /* maximum batch of the plan; 0 = the graph's default (256) */
+    unsigned flags;            /* NTG_COMPILE_* */
+    const char *weights_path;  /* safetensors file whose tensors replace initial parameters */
+    uint64_t seed;             /* seed of the parameter initializers (default 0) */
+    /* Optional sink for warnings (e.g. weights tensors that match no parameter).
+     * Called synchronously during compile; NULL discards them. */
+    void (*warn)(void *user, const char *message);
+    void *warn_user;
+} ntg_compile_options;
+
+/* Fill `opts` with the defaults. */
+NTG_API void ntg_compile_options_init(ntg_compile_options *opts);
+
+/* Compile the YAML graph file at `path` into a plan.  `opts` may be NULL for the
+ * defaults.  Errors: NTG_ERR_IO, NTG_ERR_PARSE, NTG_ERR_GRAPH, NTG_ERR_SHAPE,
+ * NTG_ERR_DATA (weights), NTG_ERR_NOMEM; the error names file:line:column. */
+NTG_API ntg_status ntg_compile_file(const char *path, const ntg_compile_options *opts,
+                                    ntg_plan **out, ntg_error *err);
+
+/* Compile a graph held in memory.  `name` is used in error messages and to
+ * resolve relative `extends:` paths (may be NULL: "<string>"). */
+NTG_API ntg_status ntg_compile_string(const char *yaml, size_t len, const char *name,
+                                      const ntg_compile_options *opts, ntg_plan **out,
+                                      ntg_error *err);
+
+/* Load a plan file by mapping it into memory (read-only, weights used in place).
+ * Every offset, size and count is validated before use; a truncated, corrupted
+ * or hostile file gives NTG_ERR_PLAN (or NTG_ERR_VERSION) naming the section. */
+NTG_API ntg_status ntg_plan_load_file(const char *path, ntg_plan **out, ntg_error *err);
+
+/* Load-memory flags. */
+#define NTG_LOAD_BORROW 0x1u /* use `data` in place (it must stay valid and unchanged for
+                                the plan's lifetime and be 64-byte aligned); default: copy */
+
+/* Load a plan from `size` bytes at `data`, validated as ntg_plan_load_file. */
+NTG_API ntg_status ntg_plan_load_memory(const void *data, size_t size, unsigned flags,
+                                        ntg_plan **out, ntg_error *err);
+
+/* Write `plan` to `path` (through a temporary file renamed into place, so an
+ * existing file is replaced whole or not at all). */
+NTG_API ntg_status ntg_plan_save(const ntg_plan *plan, const char *path, ntg_error *err);
+
+/* Serialise `plan` into a new malloc'ed buffer (*data, *size); free() it. */
+NTG_API ntg_status ntg_plan_serialize(const ntg_plan *plan, void **data, size_t *size,
+                                      ntg_error *err);
+
+NTG_API void ntg_plan_destroy(ntg_plan *plan);
+
+/* Inputs and outputs of the `infer` program, in declaration order. */
+NTG_API size_t ntg_plan_input_count(const ntg_plan *plan);
+NTG_API size_t ntg_plan_output_count(const ntg_plan *plan);
+/* Fill `info` for input / output `index`; NTG_ERR_RANGE when out of range. */
+NTG_API ntg_status ntg_plan_input(const ntg_plan *plan, size_t index, ntg_tensor_info *info);
+NTG_API ntg_status ntg_plan_output(const ntg_plan *plan, size_t index, ntg_tensor_info *info);
+
+/* Trainable parameters, in plan order (the order of the graph). */
+NTG_API size_t ntg_plan_param_count(const ntg_plan *plan);
+NTG_API ntg_status ntg_plan_param(const ntg_plan *plan, size_t index, ntg_tensor_info *info);
+/* The stored values of parameter `index` (nbytes of data, 64-byte aligned, read-only;
+ * valid while the plan lives), or NULL when out of range. */
+NTG_API const void *ntg_plan_param_data(const ntg_plan *plan, size_t index);
+/* Total number of parameter elements. */
+NTG_API uint64_t ntg_plan_param_elements(const ntg_plan *plan);
+
+/* Largest batch the plan was compiled for. */
+NTG_API int ntg_plan_max_batch(const ntg_plan *plan);
+/* Bytes of the activation arena at the maximum batch (all programs share it). */
+NTG_API uint64_t ntg_plan_arena_bytes(const ntg_plan *plan);
+
+/* Programs: "infer" always; "train_step" and "eval" unless compiled infer-only. */
+NTG_API int ntg_plan_has_program(const ntg_plan *plan, const char *program);
+
+/* Metadata: string key/value pairs ("model.name", "model.kind", "hparam.h", ...).
+ * Returns the value or NULL when the key is absent. */
+NTG_API const char *ntg_plan_meta(const ntg_plan *plan, const char *key);
+NTG_API size_t ntg_plan_meta_count(const ntg_plan *plan);
+/* Key and value of entry `index`; NTG_ERR_RANGE when out of range. */
+NTG_API ntg_status ntg_plan_meta_at(const ntg_plan *plan, size_t index, const char **key,
+                                    const char **value);
+
+/* --------------------------------------------------------------- sessions */
+
+typedef struct ntg_session ntg_session;
+
+typedef struct ntg_session_options {
+    const char *backend; /* "cpu" (reference), "auto" (the fastest available); NULL = "auto" */
+    int threads;         /* worker threads; 0 = one per core */
+    int max_batch;       /* largest batch this session will run; 0 = the plan's maximum */
+} ntg_session_options;
+
+/* Fill `opts` with the defaults. */
+NTG_API void ntg_session_options_init(ntg_session_options *opts);
+
+/* Create a session that runs `plan` (which must outlive it).  Allocates the
+ * arena and everything later runs need.  Errors: NTG_ERR_INVALID_ARG (unknown
+ * backend, max_batch out of range), NTG_ERR_UNSUPPORTED (the backend cannot run
+ * an op of the plan), NTG_ERR_NOMEM, NTG_ERR_BACKEND. */
+NTG_API ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *opts,
+                                      ntg_session **out, ntg_error *err);
+
+NTG_API void ntg_session_destroy(ntg_session *session);
+
+/* Name of the backend the session runs on ("cpu", ...).  Static storage. */
+NTG_API const char *ntg_session_backend(const ntg_session *session);
+
+/* Copy `count` float32 values into input `name`.  For a batched input of
+ * per-window size n, `count` must be a multiple of n and at most max_batch * n;
+ * the rows given are rows 0.. of the batch.  NTG_ERR_NOT_FOUND for an unknown
+ * name, NTG_ERR_RANGE for a bad count. */
+NTG_API ntg_status ntg_session_set_input(ntg_session *session, const char *name,
+                                         const float *data, size_t count, ntg_error *err);
+
+/* Run the `infer` program on the first `batch` rows.  Allocates nothing.
+ * NTG_ERR_RANGE when batch is < 1 or above the session's maximum. */
+NTG_API ntg_status ntg_session_run(ntg_session *session, int batch, ntg_error *err);
+
+/* Run the named program ("infer", "train_step", "eval").  NTG_ERR_NOT_FOUND when
+ * the plan does not have it. */
+NTG_API ntg_status ntg_session_run_program(ntg_session *session, const char *program, int batch,
+                                           ntg_error *err);
+
+/* Copy the first `count` float32 values of output `name` into `out`.  For a
+ * batched output `count` is at most batch * per-window size of the last run. */
+NTG_API ntg_status ntg_session_get_output(ntg_session *session, const char *name, float *out,
+                                          size_t count, ntg_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NTGRAPH_H */

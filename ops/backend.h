@@ -1,0 +1,81 @@
+/* backend.h — the interface every op backend (cpu, xnnpack, vulkan, cuda) implements. */
+#ifndef NTG_BACKEND_H
+#define NTG_BACKEND_H
+
+#include "ops.h"
+
+/* A program (entry point) of a plan: the ops it runs, in order. */
+typedef struct ntg_program_view {
+    const char *name;
+    const uint32_t *ops; /* indices into ntg_plan_view.ops */
+    uint32_t n_ops;
+} ntg_program_view;
+
+/* Everything a backend needs from a validated plan.  All arrays belong to the
+ * plan and outlive the backend instance. */
+typedef struct ntg_plan_view {
+    const ntg_tensor_rec *tensors;
+    uint32_t n_tensors;
+    const ntg_op_rec *ops;
+    uint32_t n_ops;
+    const uint32_t *operands;
+    uint32_t n_operands;
+    const ntg_attr *attrs;
+    uint32_t n_attrs;
+    const ntg_program_view *programs;
+    uint32_t n_programs;
+    const char *strings;
+    uint64_t storage_bytes[NTG_STORE_COUNT]; /* size of each storage at the maximum batch */
+    int max_batch;
+} ntg_plan_view;
+
+typedef struct ntg_backend ntg_backend;   /* a backend instance (one per session) */
+typedef struct ntg_buffer ntg_buffer;     /* device memory owned by a backend instance */
+
+typedef struct ntg_backend_config {
+    int threads;   /* 0 = one per core */
+    int max_batch; /* largest batch runs will use */
+} ntg_backend_config;
+
+typedef struct ntg_backend_class {
+    const char *name;
+    const char *description;
+    /* 1 when the backend can run on this machine; `info` gets a one-line description of
+     * the device(s) or of why not.  NULL = always available. */
+    int (*available)(char *info, size_t cap);
+    ntg_status (*create)(const ntg_backend_config *cfg, ntg_backend **out, ntg_error *err);
+    void (*destroy)(ntg_backend *b);
+    /* 1 when the backend has a kernel for (code, dir) on this dtype. */
+    int (*supports)(const ntg_backend *b, uint32_t code, int dir, int dtype);
+    ntg_status (*buffer_alloc)(ntg_backend *b, size_t size, ntg_buffer **out, ntg_error *err);
+    /* Use caller memory in place (read-only when `readonly`); NULL hook = not possible,
+     * the session allocates and uploads instead. */
+    ntg_status (*buffer_wrap)(ntg_backend *b, void *host, size_t size, int readonly,
+                              ntg_buffer **out, ntg_error *err);
+    void (*buffer_free)(ntg_backend *b, ntg_buffer *buf);
+    ntg_status (*upload)(ntg_backend *b, ntg_buffer *dst, size_t offset, const void *src,
+                         size_t size, ntg_error *err);
+    ntg_status (*download)(ntg_backend *b, const ntg_buffer *src, size_t offset, void *dst,
+                           size_t size, ntg_error *err);
+    /* Bind the plan and its storages (indexed by ntg_storage; NULL where a storage is
+     * empty) and do all one-time work: pack weights, create pipelines, record programs. */
+    ntg_status (*prepare)(ntg_backend *b, const ntg_plan_view *plan,
+                          ntg_buffer *const storage[NTG_STORE_COUNT], ntg_error *err);
+    /* Run program `program` (index into plan->programs) at `batch` and wait for it.
+     * Must not allocate. */
+    ntg_status (*run)(ntg_backend *b, uint32_t program, int batch, ntg_error *err);
+} ntg_backend_class;
+
+/* The reference CPU backend: always built, the oracle of every other backend. */
+extern const ntg_backend_class ntg__backend_cpu;
+
+/* Backends built into this library, in order of preference for "auto". */
+const ntg_backend_class *const *ntg__backends(size_t *count);
+/* The backend called `name` ("auto" picks the first available), or NULL. */
+const ntg_backend_class *ntg__backend_find(const char *name);
+
+/* The CPU reference kernels, indexed by op code (bwd NULL for non-differentiable ops). */
+extern const ntg_kernel_fn ntg__cpu_fwd[NTG_OP_COUNT];
+extern const ntg_kernel_fn ntg__cpu_bwd[NTG_OP_COUNT];
+
+#endif /* NTG_BACKEND_H */

@@ -1,0 +1,88 @@
+/* error.c — ntg_strerror and the helpers that fill caller-owned ntg_error structs. */
+#include "error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *ntg_strerror(ntg_status status)
+{
+    switch (status) {
+    case NTG_OK: return "ok";
+    case NTG_ERR_INVALID_ARG: return "invalid argument";
+    case NTG_ERR_NOMEM: return "out of memory";
+    case NTG_ERR_IO: return "input/output error";
+    case NTG_ERR_PARSE: return "syntax error";
+    case NTG_ERR_GRAPH: return "invalid graph";
+    case NTG_ERR_SHAPE: return "shape mismatch";
+    case NTG_ERR_PLAN: return "invalid plan file";
+    case NTG_ERR_VERSION: return "unsupported plan version";
+    case NTG_ERR_NOT_FOUND: return "not found";
+    case NTG_ERR_UNSUPPORTED: return "not supported";
+    case NTG_ERR_BACKEND: return "backend failure";
+    case NTG_ERR_RANGE: return "value out of range";
+    case NTG_ERR_DATA: return "invalid data";
+    case NTG_ERR_STATE: return "invalid state";
+    case NTG_ERR_INTERNAL: return "internal error";
+    }
+    return "unknown status";
+}
+
+static void copy_trunc(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+ntg_status ntg__verr(ntg_error *err, ntg_status status, const char *file, int line, int column,
+                     const char *fmt, va_list ap)
+{
+    if (!err) return status;
+    char body[sizeof err->message];
+    vsnprintf(body, sizeof body, fmt, ap);
+    err->status = status;
+    err->line = line;
+    err->column = column;
+    copy_trunc(err->file, sizeof err->file, file ? file : "");
+    if (file && file[0] && line > 0 && column > 0)
+        snprintf(err->message, sizeof err->message, "%s:%d:%d: %s", file, line, column, body);
+    else if (file && file[0] && line > 0)
+        snprintf(err->message, sizeof err->message, "%s:%d: %s", file, line, body);
+    else if (file && file[0])
+        snprintf(err->message, sizeof err->message, "%s: %s", file, body);
+    else
+        copy_trunc(err->message, sizeof err->message, body);
+    return status;
+}
+
+ntg_status ntg__err(ntg_error *err, ntg_status status, const char *file, int line, int column,
+                    const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ntg__verr(err, status, file, line, column, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+void ntg__err_prefix(ntg_error *err, const char *fmt, ...)
+{
+    if (!err) return;
+    char pre[256], old[sizeof err->message];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    copy_trunc(old, sizeof old, err->message);
+    snprintf(err->message, sizeof err->message, "%s%s", pre, old);
+}
+
+char *ntg__strfmt(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+    return buf;
+}

@@ -1,0 +1,516 @@
+/* op_classes.c — attribute schemas, parameters and shape rules of every op in ops.def. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "ops.h"
+
+/* ------------------------------------------------------------------ helpers */
+
+#define SHP(d) ntg__tdesc_str((d), sbuf[sbi++ & 3], sizeof sbuf[0])
+#define SHAPE_BUFS char sbuf[4][96]; unsigned sbi = 0
+
+static int fail(char *msg, size_t cap, const char *fmt, ...) NTG_PRINTF(3, 4);
+static int fail(char *msg, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, cap, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int need_f32(const ntg_opsig *s, const char *op, char *msg, size_t cap)
+{
+    for (int i = 0; i < s->n_in; i++)
+        if (s->in[i].dtype != NTG_DTYPE_F32) {
+            ntg__strfmt(msg, cap, "%s: input %d must be float32", op, i);
+            return -1;
+        }
+    return 0;
+}
+
+/* The batch axis must stay where it is: ops that work on an axis refuse it. */
+static int not_batch_axis(const ntg_tdesc *x, int axis, const char *op, char *msg, size_t cap)
+{
+    if (x->batched && axis == 0) {
+        ntg__strfmt(msg, cap, "%s: cannot work on axis 0, the batch axis", op);
+        return -1;
+    }
+    return 0;
+}
+
+static double numel_d(const ntg_tdesc *d)
+{
+    return (double)ntg__tdesc_numel(d);
+}
+
+static double flops_elementwise(const ntg_opsig *s, const ntg_tdesc *out)
+{
+    (void)s;
+    return numel_d(out);
+}
+
+static int infer_same(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    if (need_f32(s, "elementwise op", msg, cap)) return -1;
+    out[0] = s->in[0];
+    return 0;
+}
+
+static uint32_t saves_nothing(const ntg_opsig *s)
+{
+    (void)s;
+    return 0;
+}
+
+static uint32_t saves_output0(const ntg_opsig *s)
+{
+    (void)s;
+    return 1u << 16;
+}
+
+static uint32_t saves_input0(const ntg_opsig *s)
+{
+    (void)s;
+    return 1u;
+}
+
+/* -------------------------------------------------------------------- dense */
+
+enum { DENSE_UNITS, DENSE_ACT, DENSE_BIAS };
+static const ntg_attr_spec dense_attrs[] = {
+    {"units", NTG_AK_INT, 1, 0, NULL, "output features (rows of the weight)"},
+    {"activation", NTG_AK_ENUM, 0, NTG_ACT_NONE, NTG_ACT_ENUMS,
+     "activation applied after the bias"},
+    {"bias", NTG_AK_BOOL, 0, 1, NULL, "add a learned bias (torch.nn.Linear's default)"},
+};
+
+static int dense_params(const ntg_opsig *s, ntg_param_spec *out, int cap, char *msg, size_t mcap)
+{
+    const ntg_tdesc *x = &s->in[0];
+    int64_t units = ntg__attr_i(s->attr, DENSE_UNITS);
+    if (x->rank < 1 || (x->batched && x->rank < 2)) {
+        ntg__strfmt(msg, mcap, "dense: input needs a feature axis");
+        return -1;
+    }
+    if (units < 1) {
+        ntg__strfmt(msg, mcap, "dense: units must be positive, not %lld", (long long)units);
+        return -1;
+    }
+    if (cap < 2) return -1;
+    int64_t fan_in = x->dims[x->rank - 1];
+    /* torch.nn.Linear: kaiming_uniform(a=sqrt(5)) on the weight is U(+-1/sqrt(fan_in)); the
+     * bias is U(+-1/sqrt(fan_in)) too. */
+    double bound = 1.0 / sqrt((double)fan_in);
+    memset(out, 0, 2 * sizeof *out);
+    out[0].leaf = "weight";
+    out[0].desc.dtype = NTG_DTYPE_F32;
+    out[0].desc.rank = 2;
+    out[0].desc.dims[0] = units;
+    out[0].desc.dims[1] = fan_in;
+    out[0].init = NTG_INIT_UNIFORM;
+    out[0].init_arg = bound;
+    if (!ntg__attr_i(s->attr, DENSE_BIAS)) return 1;
+    out[1].leaf = "bias";
+    out[1].desc.dtype = NTG_DTYPE_F32;
+    out[1].desc.rank = 1;
+    out[1].desc.dims[0] = units;
+    out[1].init = NTG_INIT_UNIFORM;
+    out[1].init_arg = bound;
+    return 2;
+}
+
+static int dense_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    const ntg_tdesc *x = &s->in[0], *w = &s->in[1];
+    int64_t units = ntg__attr_i(s->attr, DENSE_UNITS);
+    int has_bias = (int)ntg__attr_i(s->attr, DENSE_BIAS);
+    if (need_f32(s, "dense", msg, cap)) return -1;
+    if (s->n_in != 2 + has_bias)
+        return fail(msg, cap, "dense: expected %s operands (x, weight%s)", has_bias ? "3" : "2",
+                    has_bias ? ", bias" : "");
+    if (x->rank < 1 || (x->batched && x->rank < 2))
+        return fail(msg, cap, "dense: input %s has no feature axis", SHP(x));
+    if (w->batched || w->rank != 2 || w->dims[0] != units || w->dims[1] != x->dims[x->rank - 1])
+        return fail(msg, cap, "dense: weight %s does not fit input %s (weight is [units, in])",
+                    SHP(w), SHP(x));
+    if (has_bias) {
+        const ntg_tdesc *b = &s->in[2];
+        if (b->batched || b->rank != 1 || b->dims[0] != units)
+            return fail(msg, cap, "dense: bias %s does not fit weight %s", SHP(b), SHP(w));
+    }
+    out[0] = *x;
+    out[0].dims[x->rank - 1] = units;
+    return 0;
+}
+
+static uint32_t dense_saves(const ntg_opsig *s)
+{
+    int64_t act = ntg__attr_i(s->attr, DENSE_ACT);
+    if (act == NTG_ACT_NONE) return 0x3u;        /* x and W */
+    if (act == NTG_ACT_GELU) return 0x7u;        /* x, W, b: gelu' needs the pre-activation */
+    return 0x3u | (1u << 16);                    /* x, W and y (relu/tanh/sigmoid from y) */
+}
+
+static double dense_flops(const ntg_opsig *s, const ntg_tdesc *out)
+{
+    const ntg_tdesc *x = &s->in[0];
+    double rows = numel_d(out) / (double)out->dims[out->rank - 1];
+    double in = (double)x->dims[x->rank - 1], units = (double)out->dims[out->rank - 1];
+    return rows * (2.0 * in * units + units);
+}
+
+const ntg_op_class ntg__opclass_dense = {
+    "dense", NTG_OPF_PARAMS, dense_attrs, 3, dense_params, dense_infer, dense_saves, dense_flops,
+    "Fully connected layer over the last axis: y = act(x W^T + b), weight [units, in] as "
+    "torch.nn.Linear. Owns parameters `weight` and `bias`."};
+
+/* --------------------------------------------------------------------- relu */
+
+const ntg_op_class ntg__opclass_relu = {"relu",        0,          NULL, 0, NULL, infer_same,
+                                        saves_output0, flops_elementwise,
+                                        "y = max(x, 0), elementwise."};
+
+/* ---------------------------------------------------------------- maxpool1d */
+
+enum { POOL_KERNEL, POOL_STRIDE, POOL_CEIL, POOL_PAD };
+static const ntg_attr_spec pool_attrs[] = {
+    {"kernel", NTG_AK_INT, 1, 0, NULL, "window length"},
+    {"stride", NTG_AK_INT, 0, 0, NULL, "step between windows; 0 = kernel"},
+    {"ceil_mode", NTG_AK_BOOL, 0, 0, NULL, "keep a last, partial window (torch ceil_mode)"},
+    {"padding", NTG_AK_INT, 0, 0, NULL, "implicit -inf padding on both ends"},
+};
+
+/* torch.nn.MaxPool1d output length, including its rule that the last window must
+ * start inside the input or the left padding. */
+int64_t ntg__pool_out_len(int64_t len, int64_t k, int64_t s, int64_t pad, int ceil_mode);
+int64_t ntg__pool_out_len(int64_t len, int64_t k, int64_t s, int64_t pad, int ceil_mode)
+{
+    int64_t span = len + 2 * pad - k;
+    if (span < 0) return 0;
+    int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (out - 1) * s >= len + pad) out--;
+    return out;
+}
+
+static int pool_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    const ntg_tdesc *x = &s->in[0];
+    int64_t k = ntg__attr_i(s->attr, POOL_KERNEL), st = ntg__attr_i(s->attr, POOL_STRIDE);
+    int64_t pad = ntg__attr_i(s->attr, POOL_PAD);
+    if (need_f32(s, "maxpool1d", msg, cap)) return -1;
+    if (st == 0) st = k;
+    if (k < 1 || st < 1 || pad < 0 || pad > k / 2) {
+        ntg__strfmt(msg, cap,
+                    "maxpool1d: kernel %lld, stride %lld, padding %lld: need kernel >= 1, "
+                    "stride >= 1, 0 <= padding <= kernel/2",
+                    (long long)k, (long long)st, (long long)pad);
+        return -1;
+    }
+    if (x->rank < 1 || (x->batched && x->rank < 2))
+        return fail(msg, cap, "maxpool1d: input %s has no time axis", SHP(x));
+    int64_t len = x->dims[x->rank - 1];
+    int64_t n = ntg__pool_out_len(len, k, st, pad, (int)ntg__attr_i(s->attr, POOL_CEIL));
+    if (n < 1) {
+        ntg__strfmt(msg, cap, "maxpool1d: kernel %lld is longer than the input (%lld)",
+                    (long long)k, (long long)len);
+        return -1;
+    }
+    out[0] = *x;
+    out[0].dims[x->rank - 1] = n;
+    return 0;
+}
+
+static double pool_flops(const ntg_opsig *s, const ntg_tdesc *out)
+{
+    return numel_d(out) * (double)ntg__attr_i(s->attr, POOL_KERNEL);
+}
+
+const ntg_op_class ntg__opclass_maxpool1d = {
+    "maxpool1d", 0, pool_attrs, 4, NULL, pool_infer, saves_input0, pool_flops,
+    "Max over windows of the last axis, as torch.nn.MaxPool1d (ceil_mode keeps a last, partial "
+    "window). Backward routes each gradient to the first maximum of its window."};
+
+/* --------------------------------------------------------------------- flip */
+
+enum { FLIP_AXIS };
+static const ntg_attr_spec flip_attrs[] = {
+    {"axis", NTG_AK_INT, 0, -1, NULL, "axis to reverse (negative counts from the end)"},
+};
+
+static int flip_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    const ntg_tdesc *x = &s->in[0];
+    int ax = ntg__axis(ntg__attr_i(s->attr, FLIP_AXIS), x->rank);
+    if (need_f32(s, "flip", msg, cap)) return -1;
+    if (ax < 0) {
+        ntg__strfmt(msg, cap, "flip: axis %lld is out of range for rank %d",
+                    (long long)ntg__attr_i(s->attr, FLIP_AXIS), x->rank);
+        return -1;
+    }
+    if (not_batch_axis(x, ax, "flip", msg, cap)) return -1;
+    out[0] = *x;
+    return 0;
+}
+
+const ntg_op_class ntg__opclass_flip = {"flip", 0, flip_attrs, 1, NULL, flip_infer, saves_nothing,
+                                        flops_elementwise, "Reverses the order along one axis."};
+
+/* -------------------------------------------------------------------- slice */
+
+enum { SLICE_AXIS, SLICE_START, SLICE_END, SLICE_STEP };
+static const ntg_attr_spec slice_attrs[] = {
+    {"axis", NTG_AK_INT, 0, -1, NULL, "axis to slice"},
+    {"start", NTG_AK_INT, 0, 0, NULL, "first index (negative counts from the end)"},
+    {"end", NTG_AK_INT, 0, 9.0e18, NULL, "one past the last index (default: the end)"},
+    {"step", NTG_AK_INT, 0, 1, NULL, "stride, >= 1"},
+};
+
+/* Python slice semantics for a positive step: clamp start/end to [0, len]. */
+void ntg__slice_range(int64_t len, int64_t start, int64_t end, int64_t *s0, int64_t *n);
+void ntg__slice_range(int64_t len, int64_t start, int64_t end, int64_t *s0, int64_t *n)
+{
+    if (start < 0) start += len;
+    if (end < 0) end += len;
+    if (start < 0) start = 0;
+    if (start > len) start = len;
+    if (end < 0) end = 0;
+    if (end > len) end = len;
+    *s0 = start;
+    *n = end > start ? end - start : 0;
+}
+
+static int slice_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    const ntg_tdesc *x = &s->in[0];
+    int ax = ntg__axis(ntg__attr_i(s->attr, SLICE_AXIS), x->rank);
+    int64_t step = ntg__attr_i(s->attr, SLICE_STEP), s0, n;
+    if (need_f32(s, "slice", msg, cap)) return -1;
+    if (ax < 0) {
+        ntg__strfmt(msg, cap, "slice: axis %lld is out of range for rank %d",
+                    (long long)ntg__attr_i(s->attr, SLICE_AXIS), x->rank);
+        return -1;
+    }
+    if (not_batch_axis(x, ax, "slice", msg, cap)) return -1;
+    if (step < 1) {
+        ntg__strfmt(msg, cap, "slice: step must be >= 1, not %lld", (long long)step);
+        return -1;
+    }
+    ntg__slice_range(x->dims[ax], ntg__attr_i(s->attr, SLICE_START),
+                     ntg__attr_i(s->attr, SLICE_END), &s0, &n);
+    n = (n + step - 1) / step;
+    if (n < 1) {
+        ntg__strfmt(msg, cap, "slice: [%lld:%lld] of an axis of length %lld is empty",
+                    (long long)ntg__attr_i(s->attr, SLICE_START),
+                    (long long)ntg__attr_i(s->attr, SLICE_END), (long long)x->dims[ax]);
+        return -1;
+    }
+    out[0] = *x;
+    out[0].dims[ax] = n;
+    return 0;
+}
+
+const ntg_op_class ntg__opclass_slice = {
+    "slice", 0, slice_attrs, 4, NULL, slice_infer, saves_nothing, flops_elementwise,
+    "x[start:end:step] along one axis, with Python's rules for negative and out-of-range "
+    "bounds. The result must not be empty."};
+
+/* ------------------------------------------------------------------ reshape */
+
+enum { RESHAPE_SHAPE };
+static const ntg_attr_spec reshape_attrs[] = {
+    {"shape", NTG_AK_INTS, 1, 0, NULL,
+     "new shape; `batch` (stored as 0) keeps the batch axis first, one -1 is inferred"},
+};
+
+static int reshape_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    const ntg_tdesc *x = &s->in[0];
+    int64_t n;
+    const ntg_attr *sh = ntg__attr_list(s->attr, RESHAPE_SHAPE, &n);
+    if (need_f32(s, "reshape", msg, cap)) return -1;
+    if (n < 1 || n > NTG_MAX_RANK) {
+        ntg__strfmt(msg, cap, "reshape: shape must have 1 to %d entries", NTG_MAX_RANK);
+        return -1;
+    }
+    ntg_tdesc o = *x;
+    o.rank = (uint8_t)n;
+    int infer_at = -1;
+    int64_t known = 1;
+    for (int i = 0; i < n; i++) {
+        int64_t d = sh[i].i;
+        if (d == 0) {
+            if (i != 0 || !x->batched) {
+                ntg__strfmt(msg, cap, "reshape: `batch` may only be the first entry of the shape "
+                                      "of a batched tensor");
+                return -1;
+            }
+            o.dims[0] = x->dims[0];
+        } else if (d == -1) {
+            if (infer_at >= 0) {
+                ntg__strfmt(msg, cap, "reshape: at most one -1 in the shape");
+                return -1;
+            }
+            infer_at = i;
+        } else if (d < 0) {
+            ntg__strfmt(msg, cap, "reshape: bad extent %lld", (long long)d);
+            return -1;
+        } else {
+            o.dims[i] = d;
+            known *= d;
+        }
+    }
+    if (x->batched && sh[0].i != 0) {
+        ntg__strfmt(msg, cap, "reshape: a batched tensor's new shape must start with `batch`");
+        return -1;
+    }
+    int64_t inner = ntg__tdesc_inner(x);
+    if (infer_at >= 0) {
+        if (known == 0 || inner % known != 0)
+            return fail(msg, cap, "reshape: cannot reshape %s to the shape given", SHP(x));
+        o.dims[infer_at] = inner / known;
+        known = inner;
+    }
+    if (known != inner) {
+        char want[96];
+        return fail(msg, cap, "reshape: cannot reshape %s (%s elements per window) to %s",
+                    SHP(x), ntg__strfmt(want, sizeof want, "%lld", (long long)inner), SHP(&o));
+    }
+    out[0] = o;
+    return 0;
+}
+
+const ntg_op_class ntg__opclass_reshape = {
+    "reshape", 0, reshape_attrs, 1, NULL, reshape_infer, saves_nothing, NULL,
+    "Same elements in row-major order, new shape. A batched tensor keeps its batch axis first."};
+
+/* ------------------------------------------------------------ interp_linear */
+
+enum { INTERP_SIZE, INTERP_ALIGN };
+static const ntg_attr_spec interp_attrs[] = {
+    {"size", NTG_AK_INT, 1, 0, NULL, "output length of the last axis"},
+    {"align_corners", NTG_AK_BOOL, 0, 0, NULL, "torch's align_corners (default false)"},
+};
+
+static int interp_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    const ntg_tdesc *x = &s->in[0];
+    int64_t size = ntg__attr_i(s->attr, INTERP_SIZE);
+    if (need_f32(s, "interp_linear", msg, cap)) return -1;
+    if (x->rank < 1 || (x->batched && x->rank < 2))
+        return fail(msg, cap, "interp_linear: input %s has no axis to resample", SHP(x));
+    if (size < 1) {
+        ntg__strfmt(msg, cap, "interp_linear: size must be positive, not %lld", (long long)size);
+        return -1;
+    }
+    out[0] = *x;
+    out[0].dims[x->rank - 1] = size;
+    return 0;
+}
+
+static double interp_flops(const ntg_opsig *s, const ntg_tdesc *out)
+{
+    (void)s;
+    return 4.0 * numel_d(out);
+}
+
+const ntg_op_class ntg__opclass_interp_linear = {
+    "interp_linear", 0, interp_attrs, 2, NULL, interp_infer, saves_nothing, interp_flops,
+    "Linear interpolation of the last axis to `size` points, as F.interpolate(mode='linear'): "
+    "with align_corners false, src = max(0, (t + 0.5) * in/size - 0.5)."};
+
+/* --------------------------------------------------------- add / sub / mul */
+
+/* numpy broadcasting, right-aligned; a batched operand must have the output's rank
+ * (so the batch stays axis 0) and a non-batched one must be 1 on the batch axis. */
+static int broadcast_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    const ntg_tdesc *a = &s->in[0], *b = &s->in[1];
+    if (need_f32(s, "broadcast op", msg, cap)) return -1;
+    ntg_tdesc o;
+    memset(&o, 0, sizeof o);
+    o.dtype = a->dtype;
+    o.rank = a->rank > b->rank ? a->rank : b->rank;
+    o.batched = a->batched || b->batched;
+    for (int i = 0; i < o.rank; i++) {
+        int ia = i - (o.rank - a->rank), ib = i - (o.rank - b->rank);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return fail(msg, cap, "cannot broadcast %s with %s", SHP(a), SHP(b));
+        o.dims[i] = da > db ? da : db;
+        if (da == 1 && db == 1) o.dims[i] = 1;
+    }
+    const ntg_tdesc *ops[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        const ntg_tdesc *t = ops[k];
+        if (o.batched && t->batched && t->rank != o.rank)
+            return fail(msg, cap, "cannot broadcast %s with %s: the batch axis must stay first",
+                        SHP(a), SHP(b));
+        if (o.batched && !t->batched && t->rank == o.rank && t->dims[0] != 1)
+            return fail(msg, cap,
+                        "cannot broadcast %s with %s: a tensor without batch must have extent 1 "
+                        "on the batch axis",
+                        SHP(a), SHP(b));
+    }
+    out[0] = o;
+    return 0;
+}
+
+static uint32_t mul_saves(const ntg_opsig *s)
+{
+    (void)s;
+    return 0x3u;
+}
+
+const ntg_op_class ntg__opclass_add = {"add", 0, NULL, 0, NULL, broadcast_infer, saves_nothing,
+                                       flops_elementwise, "a + b with numpy broadcasting."};
+const ntg_op_class ntg__opclass_sub = {"sub", 0, NULL, 0, NULL, broadcast_infer, saves_nothing,
+                                       flops_elementwise, "a - b with numpy broadcasting."};
+const ntg_op_class ntg__opclass_mul = {"mul", 0, NULL, 0, NULL, broadcast_infer, mul_saves,
+                                       flops_elementwise, "a * b with numpy broadcasting."};
+
+/* ------------------------------------------------------------------- concat */
+
+enum { CONCAT_AXIS };
+static const ntg_attr_spec concat_attrs[] = {
+    {"axis", NTG_AK_INT, 0, -1, NULL, "axis to join along"},
+};
+
+static int concat_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    const ntg_tdesc *x = &s->in[0];
+    int ax = ntg__axis(ntg__attr_i(s->attr, CONCAT_AXIS), x->rank);
+    if (need_f32(s, "concat", msg, cap)) return -1;
+    if (ax < 0) {
+        ntg__strfmt(msg, cap, "concat: axis %lld is out of range for rank %d",
+                    (long long)ntg__attr_i(s->attr, CONCAT_AXIS), x->rank);
+        return -1;
+    }
+    if (not_batch_axis(x, ax, "concat", msg, cap)) return -1;
+    ntg_tdesc o = *x;
+    for (int i = 1; i < s->n_in; i++) {
+        const ntg_tdesc *y = &s->in[i];
+        int ok = y->rank == x->rank && y->batched == x->batched;
+        for (int d = 0; ok && d < x->rank; d++)
+            if (d != ax && y->dims[d] != x->dims[d]) ok = 0;
+        if (!ok)
+            return fail(msg, cap, "concat: %s and %s differ off the joining axis", SHP(x),
+                        SHP(y));
+        o.dims[ax] += y->dims[ax];
+    }
+    out[0] = o;
+    return 0;
+}
+
+const ntg_op_class ntg__opclass_concat = {
+    "concat", 0, concat_attrs, 1, NULL, concat_infer, saves_nothing, NULL,
+    "Joins its inputs along one axis; the other extents must agree."};
