@@ -35,6 +35,17 @@ static void copy_trunc(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
+/* dst = a + b, truncated to cap. */
+static void join2(char *dst, size_t cap, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la >= cap) la = cap - 1;
+    memmove(dst, a, la);
+    if (lb >= cap - la) lb = cap - la - 1;
+    memmove(dst + la, b, lb);
+    dst[la + lb] = '\0';
+}
+
 ntg_status ntg__verr(ntg_error *err, ntg_status status, const char *file, int line, int column,
                      const char *fmt, va_list ap)
 {
@@ -45,14 +56,15 @@ ntg_status ntg__verr(ntg_error *err, ntg_status status, const char *file, int li
     err->line = line;
     err->column = column;
     copy_trunc(err->file, sizeof err->file, file ? file : "");
+    char place[sizeof err->file + 32];
+    place[0] = '\0';
     if (file && file[0] && line > 0 && column > 0)
-        snprintf(err->message, sizeof err->message, "%s:%d:%d: %s", file, line, column, body);
+        snprintf(place, sizeof place, "%.255s:%d:%d: ", file, line, column);
     else if (file && file[0] && line > 0)
-        snprintf(err->message, sizeof err->message, "%s:%d: %s", file, line, body);
+        snprintf(place, sizeof place, "%.255s:%d: ", file, line);
     else if (file && file[0])
-        snprintf(err->message, sizeof err->message, "%s: %s", file, body);
-    else
-        copy_trunc(err->message, sizeof err->message, body);
+        snprintf(place, sizeof place, "%.255s: ", file);
+    join2(err->message, sizeof err->message, place, body);
     return status;
 }
 
@@ -75,7 +87,7 @@ void ntg__err_prefix(ntg_error *err, const char *fmt, ...)
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
     copy_trunc(old, sizeof old, err->message);
-    snprintf(err->message, sizeof err->message, "%s%s", pre, old);
+    join2(err->message, sizeof err->message, pre, old);
 }
 
 char *ntg__strfmt(char *buf, size_t cap, const char *fmt, ...)

@@ -5,12 +5,15 @@
 #include <string.h>
 
 #include "error.h"
+#include "op_attrs.h"
 #include "ops.h"
 
 /* ------------------------------------------------------------------ helpers */
 
-#define SHP(d) ntg__tdesc_str((d), sbuf[sbi++ & 3], sizeof sbuf[0])
-#define SHAPE_BUFS char sbuf[4][96]; unsigned sbi = 0
+#define SHP(d) ntg__tdesc_str((d), sbuf[0], sizeof sbuf[0])
+#define SHP2(d) ntg__tdesc_str((d), sbuf[1], sizeof sbuf[1])
+#define SHP3(d) ntg__tdesc_str((d), sbuf[2], sizeof sbuf[2])
+#define SHAPE_BUFS char sbuf[3][96]
 
 static int fail(char *msg, size_t cap, const char *fmt, ...) NTG_PRINTF(3, 4);
 static int fail(char *msg, size_t cap, const char *fmt, ...)
@@ -80,7 +83,6 @@ static uint32_t saves_input0(const ntg_opsig *s)
 
 /* -------------------------------------------------------------------- dense */
 
-enum { DENSE_UNITS, DENSE_ACT, DENSE_BIAS };
 static const ntg_attr_spec dense_attrs[] = {
     {"units", NTG_AK_INT, 1, 0, NULL, "output features (rows of the weight)"},
     {"activation", NTG_AK_ENUM, 0, NTG_ACT_NONE, NTG_ACT_ENUMS,
@@ -91,7 +93,7 @@ static const ntg_attr_spec dense_attrs[] = {
 static int dense_params(const ntg_opsig *s, ntg_param_spec *out, int cap, char *msg, size_t mcap)
 {
     const ntg_tdesc *x = &s->in[0];
-    int64_t units = ntg__attr_i(s->attr, DENSE_UNITS);
+    int64_t units = ntg__attr_i(s->attr, NTG_DENSE_UNITS);
     if (x->rank < 1 || (x->batched && x->rank < 2)) {
         ntg__strfmt(msg, mcap, "dense: input needs a feature axis");
         return -1;
@@ -113,7 +115,7 @@ static int dense_params(const ntg_opsig *s, ntg_param_spec *out, int cap, char *
     out[0].desc.dims[1] = fan_in;
     out[0].init = NTG_INIT_UNIFORM;
     out[0].init_arg = bound;
-    if (!ntg__attr_i(s->attr, DENSE_BIAS)) return 1;
+    if (!ntg__attr_i(s->attr, NTG_DENSE_BIAS)) return 1;
     out[1].leaf = "bias";
     out[1].desc.dtype = NTG_DTYPE_F32;
     out[1].desc.rank = 1;
@@ -127,8 +129,8 @@ static int dense_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap
 {
     SHAPE_BUFS;
     const ntg_tdesc *x = &s->in[0], *w = &s->in[1];
-    int64_t units = ntg__attr_i(s->attr, DENSE_UNITS);
-    int has_bias = (int)ntg__attr_i(s->attr, DENSE_BIAS);
+    int64_t units = ntg__attr_i(s->attr, NTG_DENSE_UNITS);
+    int has_bias = (int)ntg__attr_i(s->attr, NTG_DENSE_BIAS);
     if (need_f32(s, "dense", msg, cap)) return -1;
     if (s->n_in != 2 + has_bias)
         return fail(msg, cap, "dense: expected %s operands (x, weight%s)", has_bias ? "3" : "2",
@@ -137,11 +139,11 @@ static int dense_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap
         return fail(msg, cap, "dense: input %s has no feature axis", SHP(x));
     if (w->batched || w->rank != 2 || w->dims[0] != units || w->dims[1] != x->dims[x->rank - 1])
         return fail(msg, cap, "dense: weight %s does not fit input %s (weight is [units, in])",
-                    SHP(w), SHP(x));
+                    SHP(w), SHP2(x));
     if (has_bias) {
         const ntg_tdesc *b = &s->in[2];
         if (b->batched || b->rank != 1 || b->dims[0] != units)
-            return fail(msg, cap, "dense: bias %s does not fit weight %s", SHP(b), SHP(w));
+            return fail(msg, cap, "dense: bias %s does not fit weight %s", SHP(b), SHP2(w));
     }
     out[0] = *x;
     out[0].dims[x->rank - 1] = units;
@@ -150,7 +152,7 @@ static int dense_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap
 
 static uint32_t dense_saves(const ntg_opsig *s)
 {
-    int64_t act = ntg__attr_i(s->attr, DENSE_ACT);
+    int64_t act = ntg__attr_i(s->attr, NTG_DENSE_ACT);
     if (act == NTG_ACT_NONE) return 0x3u;        /* x and W */
     if (act == NTG_ACT_GELU) return 0x7u;        /* x, W, b: gelu' needs the pre-activation */
     return 0x3u | (1u << 16);                    /* x, W and y (relu/tanh/sigmoid from y) */
@@ -177,7 +179,6 @@ const ntg_op_class ntg__opclass_relu = {"relu",        0,          NULL, 0, NULL
 
 /* ---------------------------------------------------------------- maxpool1d */
 
-enum { POOL_KERNEL, POOL_STRIDE, POOL_CEIL, POOL_PAD };
 static const ntg_attr_spec pool_attrs[] = {
     {"kernel", NTG_AK_INT, 1, 0, NULL, "window length"},
     {"stride", NTG_AK_INT, 0, 0, NULL, "step between windows; 0 = kernel"},
@@ -185,9 +186,6 @@ static const ntg_attr_spec pool_attrs[] = {
     {"padding", NTG_AK_INT, 0, 0, NULL, "implicit -inf padding on both ends"},
 };
 
-/* torch.nn.MaxPool1d output length, including its rule that the last window must
- * start inside the input or the left padding. */
-int64_t ntg__pool_out_len(int64_t len, int64_t k, int64_t s, int64_t pad, int ceil_mode);
 int64_t ntg__pool_out_len(int64_t len, int64_t k, int64_t s, int64_t pad, int ceil_mode)
 {
     int64_t span = len + 2 * pad - k;
@@ -201,8 +199,8 @@ static int pool_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
 {
     SHAPE_BUFS;
     const ntg_tdesc *x = &s->in[0];
-    int64_t k = ntg__attr_i(s->attr, POOL_KERNEL), st = ntg__attr_i(s->attr, POOL_STRIDE);
-    int64_t pad = ntg__attr_i(s->attr, POOL_PAD);
+    int64_t k = ntg__attr_i(s->attr, NTG_POOL_KERNEL), st = ntg__attr_i(s->attr, NTG_POOL_STRIDE);
+    int64_t pad = ntg__attr_i(s->attr, NTG_POOL_PAD);
     if (need_f32(s, "maxpool1d", msg, cap)) return -1;
     if (st == 0) st = k;
     if (k < 1 || st < 1 || pad < 0 || pad > k / 2) {
@@ -215,7 +213,7 @@ static int pool_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
     if (x->rank < 1 || (x->batched && x->rank < 2))
         return fail(msg, cap, "maxpool1d: input %s has no time axis", SHP(x));
     int64_t len = x->dims[x->rank - 1];
-    int64_t n = ntg__pool_out_len(len, k, st, pad, (int)ntg__attr_i(s->attr, POOL_CEIL));
+    int64_t n = ntg__pool_out_len(len, k, st, pad, (int)ntg__attr_i(s->attr, NTG_POOL_CEIL));
     if (n < 1) {
         ntg__strfmt(msg, cap, "maxpool1d: kernel %lld is longer than the input (%lld)",
                     (long long)k, (long long)len);
@@ -228,7 +226,7 @@ static int pool_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
 
 static double pool_flops(const ntg_opsig *s, const ntg_tdesc *out)
 {
-    return numel_d(out) * (double)ntg__attr_i(s->attr, POOL_KERNEL);
+    return numel_d(out) * (double)ntg__attr_i(s->attr, NTG_POOL_KERNEL);
 }
 
 const ntg_op_class ntg__opclass_maxpool1d = {
@@ -238,7 +236,6 @@ const ntg_op_class ntg__opclass_maxpool1d = {
 
 /* --------------------------------------------------------------------- flip */
 
-enum { FLIP_AXIS };
 static const ntg_attr_spec flip_attrs[] = {
     {"axis", NTG_AK_INT, 0, -1, NULL, "axis to reverse (negative counts from the end)"},
 };
@@ -246,11 +243,11 @@ static const ntg_attr_spec flip_attrs[] = {
 static int flip_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
 {
     const ntg_tdesc *x = &s->in[0];
-    int ax = ntg__axis(ntg__attr_i(s->attr, FLIP_AXIS), x->rank);
+    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_FLIP_AXIS), x->rank);
     if (need_f32(s, "flip", msg, cap)) return -1;
     if (ax < 0) {
         ntg__strfmt(msg, cap, "flip: axis %lld is out of range for rank %d",
-                    (long long)ntg__attr_i(s->attr, FLIP_AXIS), x->rank);
+                    (long long)ntg__attr_i(s->attr, NTG_FLIP_AXIS), x->rank);
         return -1;
     }
     if (not_batch_axis(x, ax, "flip", msg, cap)) return -1;
@@ -263,7 +260,6 @@ const ntg_op_class ntg__opclass_flip = {"flip", 0, flip_attrs, 1, NULL, flip_inf
 
 /* -------------------------------------------------------------------- slice */
 
-enum { SLICE_AXIS, SLICE_START, SLICE_END, SLICE_STEP };
 static const ntg_attr_spec slice_attrs[] = {
     {"axis", NTG_AK_INT, 0, -1, NULL, "axis to slice"},
     {"start", NTG_AK_INT, 0, 0, NULL, "first index (negative counts from the end)"},
@@ -271,8 +267,6 @@ static const ntg_attr_spec slice_attrs[] = {
     {"step", NTG_AK_INT, 0, 1, NULL, "stride, >= 1"},
 };
 
-/* Python slice semantics for a positive step: clamp start/end to [0, len]. */
-void ntg__slice_range(int64_t len, int64_t start, int64_t end, int64_t *s0, int64_t *n);
 void ntg__slice_range(int64_t len, int64_t start, int64_t end, int64_t *s0, int64_t *n)
 {
     if (start < 0) start += len;
@@ -288,12 +282,12 @@ void ntg__slice_range(int64_t len, int64_t start, int64_t end, int64_t *s0, int6
 static int slice_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
 {
     const ntg_tdesc *x = &s->in[0];
-    int ax = ntg__axis(ntg__attr_i(s->attr, SLICE_AXIS), x->rank);
-    int64_t step = ntg__attr_i(s->attr, SLICE_STEP), s0, n;
+    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_SLICE_AXIS), x->rank);
+    int64_t step = ntg__attr_i(s->attr, NTG_SLICE_STEP), s0, n;
     if (need_f32(s, "slice", msg, cap)) return -1;
     if (ax < 0) {
         ntg__strfmt(msg, cap, "slice: axis %lld is out of range for rank %d",
-                    (long long)ntg__attr_i(s->attr, SLICE_AXIS), x->rank);
+                    (long long)ntg__attr_i(s->attr, NTG_SLICE_AXIS), x->rank);
         return -1;
     }
     if (not_batch_axis(x, ax, "slice", msg, cap)) return -1;
@@ -301,13 +295,13 @@ static int slice_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap
         ntg__strfmt(msg, cap, "slice: step must be >= 1, not %lld", (long long)step);
         return -1;
     }
-    ntg__slice_range(x->dims[ax], ntg__attr_i(s->attr, SLICE_START),
-                     ntg__attr_i(s->attr, SLICE_END), &s0, &n);
+    ntg__slice_range(x->dims[ax], ntg__attr_i(s->attr, NTG_SLICE_START),
+                     ntg__attr_i(s->attr, NTG_SLICE_END), &s0, &n);
     n = (n + step - 1) / step;
     if (n < 1) {
         ntg__strfmt(msg, cap, "slice: [%lld:%lld] of an axis of length %lld is empty",
-                    (long long)ntg__attr_i(s->attr, SLICE_START),
-                    (long long)ntg__attr_i(s->attr, SLICE_END), (long long)x->dims[ax]);
+                    (long long)ntg__attr_i(s->attr, NTG_SLICE_START),
+                    (long long)ntg__attr_i(s->attr, NTG_SLICE_END), (long long)x->dims[ax]);
         return -1;
     }
     out[0] = *x;
@@ -322,7 +316,6 @@ const ntg_op_class ntg__opclass_slice = {
 
 /* ------------------------------------------------------------------ reshape */
 
-enum { RESHAPE_SHAPE };
 static const ntg_attr_spec reshape_attrs[] = {
     {"shape", NTG_AK_INTS, 1, 0, NULL,
      "new shape; `batch` (stored as 0) keeps the batch axis first, one -1 is inferred"},
@@ -333,7 +326,7 @@ static int reshape_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t c
     SHAPE_BUFS;
     const ntg_tdesc *x = &s->in[0];
     int64_t n;
-    const ntg_attr *sh = ntg__attr_list(s->attr, RESHAPE_SHAPE, &n);
+    const ntg_attr *sh = ntg__attr_list(s->attr, NTG_RESHAPE_SHAPE, &n);
     if (need_f32(s, "reshape", msg, cap)) return -1;
     if (n < 1 || n > NTG_MAX_RANK) {
         ntg__strfmt(msg, cap, "reshape: shape must have 1 to %d entries", NTG_MAX_RANK);
@@ -380,7 +373,7 @@ static int reshape_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t c
     if (known != inner) {
         char want[96];
         return fail(msg, cap, "reshape: cannot reshape %s (%s elements per window) to %s",
-                    SHP(x), ntg__strfmt(want, sizeof want, "%lld", (long long)inner), SHP(&o));
+                    SHP(x), ntg__strfmt(want, sizeof want, "%lld", (long long)inner), SHP2(&o));
     }
     out[0] = o;
     return 0;
@@ -392,7 +385,6 @@ const ntg_op_class ntg__opclass_reshape = {
 
 /* ------------------------------------------------------------ interp_linear */
 
-enum { INTERP_SIZE, INTERP_ALIGN };
 static const ntg_attr_spec interp_attrs[] = {
     {"size", NTG_AK_INT, 1, 0, NULL, "output length of the last axis"},
     {"align_corners", NTG_AK_BOOL, 0, 0, NULL, "torch's align_corners (default false)"},
@@ -402,7 +394,7 @@ static int interp_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t ca
 {
     SHAPE_BUFS;
     const ntg_tdesc *x = &s->in[0];
-    int64_t size = ntg__attr_i(s->attr, INTERP_SIZE);
+    int64_t size = ntg__attr_i(s->attr, NTG_INTERP_SIZE);
     if (need_f32(s, "interp_linear", msg, cap)) return -1;
     if (x->rank < 1 || (x->batched && x->rank < 2))
         return fail(msg, cap, "interp_linear: input %s has no axis to resample", SHP(x));
@@ -444,7 +436,7 @@ static int broadcast_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t
         int ia = i - (o.rank - a->rank), ib = i - (o.rank - b->rank);
         int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
         if (da != db && da != 1 && db != 1)
-            return fail(msg, cap, "cannot broadcast %s with %s", SHP(a), SHP(b));
+            return fail(msg, cap, "cannot broadcast %s with %s", SHP(a), SHP2(b));
         o.dims[i] = da > db ? da : db;
         if (da == 1 && db == 1) o.dims[i] = 1;
     }
@@ -453,12 +445,12 @@ static int broadcast_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t
         const ntg_tdesc *t = ops[k];
         if (o.batched && t->batched && t->rank != o.rank)
             return fail(msg, cap, "cannot broadcast %s with %s: the batch axis must stay first",
-                        SHP(a), SHP(b));
+                        SHP(a), SHP2(b));
         if (o.batched && !t->batched && t->rank == o.rank && t->dims[0] != 1)
             return fail(msg, cap,
                         "cannot broadcast %s with %s: a tensor without batch must have extent 1 "
                         "on the batch axis",
-                        SHP(a), SHP(b));
+                        SHP(a), SHP2(b));
     }
     out[0] = o;
     return 0;
@@ -479,7 +471,6 @@ const ntg_op_class ntg__opclass_mul = {"mul", 0, NULL, 0, NULL, broadcast_infer,
 
 /* ------------------------------------------------------------------- concat */
 
-enum { CONCAT_AXIS };
 static const ntg_attr_spec concat_attrs[] = {
     {"axis", NTG_AK_INT, 0, -1, NULL, "axis to join along"},
 };
@@ -488,11 +479,11 @@ static int concat_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t ca
 {
     SHAPE_BUFS;
     const ntg_tdesc *x = &s->in[0];
-    int ax = ntg__axis(ntg__attr_i(s->attr, CONCAT_AXIS), x->rank);
+    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_CONCAT_AXIS), x->rank);
     if (need_f32(s, "concat", msg, cap)) return -1;
     if (ax < 0) {
         ntg__strfmt(msg, cap, "concat: axis %lld is out of range for rank %d",
-                    (long long)ntg__attr_i(s->attr, CONCAT_AXIS), x->rank);
+                    (long long)ntg__attr_i(s->attr, NTG_CONCAT_AXIS), x->rank);
         return -1;
     }
     if (not_batch_axis(x, ax, "concat", msg, cap)) return -1;
@@ -504,7 +495,7 @@ static int concat_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t ca
             if (d != ax && y->dims[d] != x->dims[d]) ok = 0;
         if (!ok)
             return fail(msg, cap, "concat: %s and %s differ off the joining axis", SHP(x),
-                        SHP(y));
+                        SHP2(y));
         o.dims[ax] += y->dims[ax];
     }
     out[0] = o;

@@ -1,0 +1,6 @@
+/* forecast.c — placeholder. */
+int main(void);
+int main(void)
+{
+    return 0;
+}

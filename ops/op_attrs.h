@@ -1,0 +1,19 @@
+/* op_attrs.h — attribute slot numbers of every op (the order of its schema in op_classes.c). */
+#ifndef NTG_OP_ATTRS_H
+#define NTG_OP_ATTRS_H
+
+enum { NTG_DENSE_UNITS, NTG_DENSE_ACT, NTG_DENSE_BIAS };
+enum { NTG_POOL_KERNEL, NTG_POOL_STRIDE, NTG_POOL_CEIL, NTG_POOL_PAD };
+enum { NTG_FLIP_AXIS };
+enum { NTG_SLICE_AXIS, NTG_SLICE_START, NTG_SLICE_END, NTG_SLICE_STEP };
+enum { NTG_RESHAPE_SHAPE };
+enum { NTG_INTERP_SIZE, NTG_INTERP_ALIGN };
+enum { NTG_CONCAT_AXIS };
+
+/* torch.nn.MaxPool1d output length (ceil_mode drops a last window that would start in
+ * the right padding). */
+int64_t ntg__pool_out_len(int64_t len, int64_t k, int64_t s, int64_t pad, int ceil_mode);
+/* Python slice bounds for a positive step: first index and count before striding. */
+void ntg__slice_range(int64_t len, int64_t start, int64_t end, int64_t *s0, int64_t *n);
+
+#endif /* NTG_OP_ATTRS_H */

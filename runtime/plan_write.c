@@ -1,0 +1,2 @@
+/* plan_write.c — placeholder: written in a parallel change. */
+typedef int ntg__placeholder_plan_write;
