@@ -2,6 +2,8 @@
 #ifndef NTG_OP_ATTRS_H
 #define NTG_OP_ATTRS_H
 
+#include <stdint.h>
+
 enum { NTG_DENSE_UNITS, NTG_DENSE_ACT, NTG_DENSE_BIAS };
 enum { NTG_POOL_KERNEL, NTG_POOL_STRIDE, NTG_POOL_CEIL, NTG_POOL_PAD };
 enum { NTG_FLIP_AXIS };
