@@ -1,0 +1,50 @@
+/* yaml_doc.h — a YAML document as a small tree whose every node keeps its 1-based line:column. */
+#ifndef NTG_YAML_DOC_H
+#define NTG_YAML_DOC_H
+
+#include <stddef.h>
+
+#include "graph.h"
+#include "ntgraph.h"
+#include "pool.h"
+
+typedef enum ntg_ykind { NTG_Y_SCALAR = 1, NTG_Y_SEQ = 2, NTG_Y_MAP = 3 } ntg_ykind;
+
+typedef struct ntg_ynode ntg_ynode;
+struct ntg_ynode {
+    ntg_ykind kind;
+    ntg_loc loc; /* where the node starts (a quoted scalar: its opening quote) */
+    /* SCALAR */
+    const char *text; /* NUL-terminated, len bytes (libyaml refuses NUL in input) */
+    size_t len;
+    int plain; /* written without quotes or block style (`~` and `null` mean null) */
+    /* 1 when character k of text sits at column text_col + k of loc.line: a scalar on one
+     * line without escapes, so messages can point inside it */
+    int exact;
+    int text_col;
+    /* SEQ: items[0..n); MAP: keys[i] (scalars) -> items[i], in file order, keys unique */
+    ntg_ynode **items;
+    ntg_ynode **keys;
+    size_t n;
+    /* Scratch for the reader of the tree (a parsed expression, a parsed name), so that
+     * a scalar in a template body is parsed once however often it is expanded. */
+    void *expr_cache;
+    void *name_cache;
+};
+
+/* Parse `len` bytes of YAML text into a tree allocated in `pool`; locations name `file`
+ * (which must outlive the tree).  A text with no document gives *root = NULL.  Errors:
+ * NTG_ERR_PARSE "YAML syntax error: ..." at libyaml's problem mark, NTG_ERR_GRAPH for
+ * duplicate keys, aliases, non-scalar keys and a second document, NTG_ERR_NOMEM. */
+ntg_status ntg__ydoc_parse(const char *text, size_t len, const char *file, ntg_pool *pool,
+                           ntg_ynode **root, ntg_error *err);
+
+/* 1 for a plain scalar `~`, `null`, `Null`, `NULL` or empty (YAML's null), and for NULL
+ * (an absent key). */
+int ntg__ynode_is_null(const ntg_ynode *y);
+/* The value of key `key` in mapping `map`, or NULL; *key_node gets the key (may be NULL). */
+ntg_ynode *ntg__ynode_get(const ntg_ynode *map, const char *key, ntg_ynode **key_node);
+/* "a scalar", "a sequence", "a mapping" or "null", for messages. */
+const char *ntg__ynode_what(const ntg_ynode *y);
+
+#endif /* NTG_YAML_DOC_H */
