@@ -23,6 +23,12 @@ struct ntg_plan {
     ntg_plan_view view;         /* what backends get */
 };
 
+/* Take ownership of `buf` (from ntg__aligned_alloc, `size` bytes of a plan file), validate
+ * it and wrap it in a plan; `buf` is freed on failure too.  `name` names the bytes in
+ * messages (NULL: "<memory>").  For the compiler, which writes a plan and keeps it. */
+ntg_status ntg__plan_adopt(void *buf, size_t size, const char *name, struct ntg_plan **out,
+                           ntg_error *err);
+
 /* String at offset `off` of the plan's string table (validated at load). */
 static inline const char *ntg__plan_str(const struct ntg_plan *p, uint32_t off)
 {
