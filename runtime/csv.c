@@ -1,2 +1,1052 @@
-/* csv.c — placeholder: written in a parallel change. */
-typedef int ntg__placeholder_csv;
+/* csv.c — time series from CSV files: RFC 4180 fields, wide or long layout, fills, dates. */
+#include "csv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "json.h"
+
+enum { FILL_ERROR, FILL_ZERO, FILL_FFILL, FILL_INTERP };
+enum { CELL_OK, CELL_EMPTY, CELL_JUNK, CELL_RANGE };
+
+/* Cell and name texts in messages: at most this many bytes of them. */
+#define SHOWN 60
+
+/* ------------------------------------------------------------------ tokens */
+
+typedef struct cfield {
+    const char *s; /* into the text, or (in_scratch) resolved after the record */
+    size_t len;
+    size_t soff;
+    int in_scratch;
+    int line; /* physical line where the field starts */
+} cfield;
+
+typedef struct creader {
+    const char *p, *end;
+    int line; /* physical line of p */
+    const char *file;
+    ntg_error *err;
+    ntg_status status;
+    cfield *f;
+    size_t nf, fcap;
+    char *scratch; /* unescaped quoted fields of the current record */
+    size_t slen, scap;
+} creader;
+
+static int rd_fail(creader *r, ntg_status st, int line, int col, const char *fmt, ...)
+    NTG_PRINTF(5, 6);
+
+static int rd_fail(creader *r, ntg_status st, int line, int col, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ntg__verr(r->err, st, r->file, line, col, fmt, ap);
+    va_end(ap);
+    r->status = st;
+    return -1;
+}
+
+static int rd_nomem(creader *r)
+{
+    return rd_fail(r, NTG_ERR_NOMEM, 0, 0, "out of memory");
+}
+
+/* Grow the array whose pointer is at `pp` (of *cap items of `item` bytes) to hold
+ * `need` items.  The pointer is read and written with memcpy so that one helper
+ * serves arrays of any type without aliasing it as a void *. */
+static int grow(void *pp, size_t *cap, size_t need, size_t item)
+{
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap : 16;
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2 / item) return -1;
+        nc *= 2;
+    }
+    void *old;
+    memcpy(&old, pp, sizeof old);
+    void *nb = realloc(old, nc * item);
+    if (!nb) return -1;
+    memcpy(pp, &nb, sizeof nb);
+    *cap = nc;
+    return 0;
+}
+
+/* Consume a line end at r->p (LF, CRLF or a lone CR). */
+static void eat_eol(creader *r)
+{
+    if (*r->p == '\r' && r->p + 1 < r->end && r->p[1] == '\n') r->p++;
+    r->p++;
+    if (r->line < INT_MAX) r->line++;
+}
+
+static int is_eol(char c)
+{
+    return c == '\n' || c == '\r';
+}
+
+/* Next record into r->f[0..nf): 1, 0 at the end of the text, -1 on error.
+ * Empty lines are skipped. */
+static int read_record(creader *r)
+{
+    r->nf = 0;
+    r->slen = 0;
+    while (r->p < r->end && is_eol(*r->p)) eat_eol(r);
+    if (r->p >= r->end) return 0;
+    for (;;) {
+        if (grow(&r->f, &r->fcap, r->nf + 1, sizeof *r->f)) return rd_nomem(r);
+        cfield *f = &r->f[r->nf];
+        int col = (int)(r->nf + 1);
+        memset(f, 0, sizeof *f);
+        f->line = r->line;
+        if (r->p < r->end && *r->p == '"') {
+            const char *start = ++r->p;
+            int escaped = 0;
+            for (;;) {
+                if (r->p >= r->end)
+                    return rd_fail(r, NTG_ERR_PARSE, f->line, col,
+                                   "quoted field has no closing quote");
+                char c = *r->p;
+                if (c == '"') {
+                    if (r->p + 1 < r->end && r->p[1] == '"') {
+                        escaped = 1;
+                        r->p += 2;
+                        continue;
+                    }
+                    break;
+                }
+                if (is_eol(c))
+                    eat_eol(r);
+                else
+                    r->p++;
+            }
+            size_t n = (size_t)(r->p - start);
+            r->p++;
+            if (escaped) {
+                if (grow(&r->scratch, &r->scap, r->slen + n, 1)) return rd_nomem(r);
+                f->in_scratch = 1;
+                f->soff = r->slen;
+                for (size_t i = 0; i < n; i++) {
+                    r->scratch[r->slen++] = start[i];
+                    if (start[i] == '"') i++;
+                }
+                f->len = r->slen - f->soff;
+            } else {
+                f->s = start;
+                f->len = n;
+            }
+            if (r->p < r->end && *r->p != ',' && !is_eol(*r->p)) {
+                char b[16];
+                unsigned char c = (unsigned char)*r->p;
+                if (c >= 0x20 && c < 0x7f)
+                    snprintf(b, sizeof b, "'%c'", c);
+                else
+                    snprintf(b, sizeof b, "byte 0x%02X", c);
+                return rd_fail(r, NTG_ERR_PARSE, r->line, col,
+                               "%s after the closing quote (expected ',' or the end of the line)",
+                               b);
+            }
+        } else {
+            const char *start = r->p;
+            while (r->p < r->end && *r->p != ',' && !is_eol(*r->p)) {
+                if (*r->p == '"')
+                    return rd_fail(r, NTG_ERR_PARSE, r->line, col,
+                                   "quote inside an unquoted field (quote the whole field and "
+                                   "double the quotes in it)");
+                r->p++;
+            }
+            f->s = start;
+            f->len = (size_t)(r->p - start);
+        }
+        r->nf++;
+        if (r->p < r->end && *r->p == ',') {
+            r->p++;
+            continue;
+        }
+        if (r->p < r->end) eat_eol(r);
+        break;
+    }
+    for (size_t i = 0; i < r->nf; i++)
+        if (r->f[i].in_scratch) r->f[i].s = r->scratch + r->f[i].soff;
+    return 1;
+}
+
+/* ------------------------------------------------------------------- cells */
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static void trim(const char **s, size_t *n)
+{
+    while (*n && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t')) (*n)--;
+}
+
+/* CELL_* ; *v set for CELL_OK.  -1 out of memory. */
+static int parse_cell(const char *s, size_t n, double *v)
+{
+    trim(&s, &n);
+    if (!n) return CELL_EMPTY;
+    size_t i = 0, d1 = 0, d2 = 0;
+    if (s[i] == '+' || s[i] == '-') i++;
+    while (i < n && is_digit(s[i])) i++, d1++;
+    if (i < n && s[i] == '.') {
+        i++;
+        while (i < n && is_digit(s[i])) i++, d2++;
+    }
+    if (!d1 && !d2) return CELL_JUNK;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+        size_t d3 = 0;
+        while (i < n && is_digit(s[i])) i++, d3++;
+        if (!d3) return CELL_JUNK;
+    }
+    if (i != n) return CELL_JUNK;
+    int r = ntg__json_strtod(s, n, v);
+    if (r < 0) return -1;
+    return r ? CELL_RANGE : CELL_OK;
+}
+
+static int ascii_ieq(const char *a, size_t n, const char *b)
+{
+    if (strlen(b) != n) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
+        if (x != y) return 0;
+    }
+    return 1;
+}
+
+static int same(const char *a, size_t n, const char *b)
+{
+    return strlen(b) == n && memcmp(a, b, n) == 0;
+}
+
+/* ------------------------------------------------------------------- dates */
+
+typedef struct dparts {
+    int64_t y;
+    int mo, d, h, mi, sec;
+    int has_day, has_time, has_sec;
+    char dsep, tsep;
+    int w_mo, w_d, w_h; /* digits as written */
+} dparts;
+
+static int leap(int64_t y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int days_in_month(int64_t y, int m)
+{
+    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && leap(y) ? 29 : dim[m - 1];
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+/* Up to `max` digits (at least `min`) at *s; -1 if not there. */
+static int digits(const char **s, int min, int max, int *width)
+{
+    int v = 0, k = 0;
+    while (k < max && is_digit(**s)) {
+        v = v * 10 + (**s - '0');
+        (*s)++;
+        k++;
+    }
+    if (width) *width = k;
+    return k < min ? -1 : v;
+}
+
+/* Y-M, Y-M-D, Y-M-D H:MM, Y-M-D H:MM:SS ('-' or '/'; ' ' or 'T'); 0 if valid. */
+static int parse_date(const char *s, dparts *o)
+{
+    memset(o, 0, sizeof *o);
+    int y = digits(&s, 4, 4, NULL);
+    if (y < 0 || (*s != '-' && *s != '/')) return -1;
+    o->y = y;
+    o->dsep = *s++;
+    o->mo = digits(&s, 1, 2, &o->w_mo);
+    if (o->mo < 1 || o->mo > 12) return -1;
+    o->d = 1;
+    if (*s == '\0') return 0;
+    if (*s++ != o->dsep) return -1;
+    o->has_day = 1;
+    o->d = digits(&s, 1, 2, &o->w_d);
+    if (o->d < 1 || o->d > days_in_month(o->y, o->mo)) return -1;
+    if (*s == '\0') return 0;
+    if (*s != ' ' && *s != 'T') return -1;
+    o->tsep = *s++;
+    o->has_time = 1;
+    o->h = digits(&s, 1, 2, &o->w_h);
+    if (o->h < 0 || o->h > 23 || *s++ != ':') return -1;
+    o->mi = digits(&s, 2, 2, NULL);
+    if (o->mi < 0 || o->mi > 59) return -1;
+    if (*s == '\0') return 0;
+    if (*s++ != ':') return -1;
+    o->has_sec = 1;
+    o->sec = digits(&s, 2, 2, NULL);
+    if (o->sec < 0 || o->sec > 59 || *s != '\0') return -1;
+    return 0;
+}
+
+static int64_t date_epoch(const char *s)
+{
+    dparts d;
+    if (parse_date(s, &d)) return INT64_MIN;
+    return days_from_civil(d.y, d.mo, d.d) * 86400 + d.h * 3600 + d.mi * 60 + d.sec;
+}
+
+/* k-th smallest of v[0..n) (reordered), three-way partitions so runs of equal
+ * spacings, the common case, take one pass. */
+static int64_t select_kth(int64_t *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n; /* [lo, hi) holds the answer */
+    for (;;) {
+        if (hi - lo <= 1) return v[lo];
+        int64_t a = v[lo], b = v[lo + (hi - lo) / 2], c = v[hi - 1];
+        int64_t piv = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        size_t lt = lo, i = lo, gt = hi;
+        while (i < gt) {
+            if (v[i] < piv) {
+                int64_t t = v[lt];
+                v[lt++] = v[i];
+                v[i++] = t;
+            } else if (v[i] > piv) {
+                int64_t t = v[--gt];
+                v[gt] = v[i];
+                v[i] = t;
+            } else {
+                i++;
+            }
+        }
+        if (k < lt)
+            hi = lt;
+        else if (k >= gt)
+            lo = gt;
+        else
+            return piv;
+    }
+}
+
+int64_t ntg__series_step(const ntg_series *s)
+{
+    if (!s || !s->epoch || s->n_rows < 2) return 0;
+    int64_t *d = malloc((s->n_rows - 1) * sizeof *d);
+    if (!d) return 0;
+    size_t m = 0;
+    for (size_t r = 1; r < s->n_rows; r++) {
+        int64_t a = s->epoch[r - 1], b = s->epoch[r];
+        if (a != INT64_MIN && b != INT64_MIN) d[m++] = b - a;
+    }
+    int64_t step = m ? select_kth(d, m, (m - 1) / 2) : 0;
+    free(d);
+    return step;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* How to continue a series' dates: computed once for any number of steps. */
+typedef struct dstepper {
+    dparts lp;      /* the last date */
+    int64_t last;   /* its epoch */
+    int64_t step;   /* median spacing, seconds */
+    int64_t months; /* calendar months per step, 0 when stepping by seconds */
+    int pad_mo, pad_d, pad_h;
+} dstepper;
+
+static int stepper_init(const ntg_series *s, dstepper *t)
+{
+    if (!s || !s->dates || !s->epoch || !s->n_rows) return -1;
+    t->last = s->epoch[s->n_rows - 1];
+    if (t->last == INT64_MIN || parse_date(s->dates[s->n_rows - 1], &t->lp)) return -1;
+    t->step = ntg__series_step(s);
+    if (t->step <= 0) return -1;
+    /* Zero padding as the file writes it: a field is unpadded when some date
+     * writes it with one digit ("1990/1/1 0:00"). */
+    t->pad_mo = t->lp.w_mo == 2;
+    t->pad_d = t->lp.w_d == 2;
+    t->pad_h = t->lp.w_h == 2;
+    /* With every field of the last date padded, a date of the same length has
+     * all its fields padded too (year, minutes and seconds have fixed widths):
+     * only dates of another length need parsing. */
+    int all_padded = t->pad_mo && (!t->lp.has_day || t->pad_d) && (!t->lp.has_time || t->pad_h);
+    size_t last_len = strlen(s->dates[s->n_rows - 1]);
+    for (size_t r = 0; r < s->n_rows && (t->pad_mo || t->pad_d || t->pad_h); r++) {
+        dparts p;
+        if (s->epoch[r] == INT64_MIN || (all_padded && strlen(s->dates[r]) == last_len) ||
+            parse_date(s->dates[r], &p))
+            continue;
+        if (p.w_mo == 1) t->pad_mo = 0;
+        if (p.has_day && p.w_d == 1) t->pad_d = 0;
+        if (p.has_time && p.w_h == 1) t->pad_h = 0;
+    }
+    const int64_t day = 86400, step = t->step;
+    t->months = 0;
+    if (!t->lp.has_day)
+        t->months = step < 45 * day ? 1 : (step + 15 * day) / (30 * day);
+    else if (step >= 28 * day && step <= 31 * day)
+        t->months = 1;
+    else if (step >= 89 * day && step <= 92 * day)
+        t->months = 3;
+    else if (step >= 365 * day && step <= 366 * day)
+        t->months = 12;
+    return 0;
+}
+
+static const char *stepper_date(const dstepper *t, int64_t steps, ntg_pool *pool)
+{
+    const dparts *lp = &t->lp;
+    const int64_t day = 86400;
+    int64_t y;
+    int mo, d, h = lp->h, mi = lp->mi, sec = lp->sec;
+    if (t->months) {
+        int64_t lim = INT64_MAX / 4 / t->months; /* leaves room for lp->y * 12 */
+        if (steps > lim || steps < -lim) return NULL;
+        int64_t total = lp->y * 12 + (lp->mo - 1) + t->months * steps;
+        y = floor_div(total, 12);
+        mo = (int)(total - y * 12) + 1;
+        int end = days_in_month(y, mo);
+        int at_end = lp->has_day && lp->d >= 28 && lp->d == days_in_month(lp->y, lp->mo);
+        d = at_end || lp->d > end ? end : lp->d;
+    } else {
+        int64_t step = t->step;
+        if (steps > INT64_MAX / step || steps < -(INT64_MAX / step)) return NULL;
+        int64_t add = steps * step;
+        if ((add > 0 && t->last > INT64_MAX - add) || (add < 0 && t->last < INT64_MIN + 1 - add))
+            return NULL;
+        int64_t at = t->last + add;
+        int64_t days = floor_div(at, day), rem = at - days * day;
+        civil_from_days(days, &y, &mo, &d);
+        h = (int)(rem / 3600);
+        mi = (int)(rem % 3600 / 60);
+        sec = (int)(rem % 60);
+    }
+    char buf[128];
+    size_t k = (size_t)snprintf(buf, sizeof buf, "%04lld%c%0*d", (long long)y, lp->dsep,
+                                t->pad_mo ? 2 : 1, mo);
+    if (lp->has_day)
+        k += (size_t)snprintf(buf + k, sizeof buf - k, "%c%0*d", lp->dsep, t->pad_d ? 2 : 1, d);
+    if (lp->has_time)
+        k += (size_t)snprintf(buf + k, sizeof buf - k, "%c%0*d:%02d", lp->tsep, t->pad_h ? 2 : 1, h,
+                              mi);
+    if (lp->has_sec) snprintf(buf + k, sizeof buf - k, ":%02d", sec);
+    return ntg__pool_strdup(pool, buf);
+}
+
+const char *ntg__series_next_date(const ntg_series *s, int64_t steps, ntg_pool *pool)
+{
+    dstepper t;
+    if (!pool || stepper_init(s, &t)) return NULL;
+    return stepper_date(&t, steps, pool);
+}
+
+const char **ntg__series_next_dates(const ntg_series *s, int64_t first, size_t n, ntg_pool *pool)
+{
+    dstepper t;
+    if (!pool || stepper_init(s, &t)) return NULL;
+    const char **v = ntg__pool_array(pool, n + 1, sizeof *v);
+    if (!v) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (first > INT64_MAX - (int64_t)i) return NULL;
+        if (!(v[i] = stepper_date(&t, first + (int64_t)i, pool))) return NULL;
+    }
+    return v;
+}
+
+/* ------------------------------------------------------------------ series */
+
+void ntg__csv_options_init(ntg_csv_options *o)
+{
+    if (!o) return;
+    o->format = 0;
+    o->fill = NULL;
+}
+
+void ntg__series_free(ntg_series *s)
+{
+    if (s) ntg__pool_destroy(s->pool);
+}
+
+int ntg__series_find(const ntg_series *s, const char *name)
+{
+    if (!s || !name) return -1;
+    for (size_t c = 0; c < s->n_cols; c++)
+        if (strcmp(s->names[c], name) == 0) return (int)c;
+    return -1;
+}
+
+/* Everything one parse needs; the arrays are heap (growable) scratch. */
+typedef struct cparse {
+    creader r;
+    int fill;
+    ntg_pool *pool;
+    ntg_series *s;
+    size_t nh;          /* header fields */
+    int hline;          /* line of the header */
+    const char **hname; /* header names (pool) */
+    /* rows gathered so far */
+    size_t rows;
+    double *val;         /* wide: row-major rows x n_cols; long: one per row */
+    unsigned char *miss; /* same shape as val */
+    int *line;           /* per row */
+    const char **date;   /* per row (wide: date column; long: ds) */
+    size_t dcap, lcap, mcap, vcap;
+    unsigned *sid; /* long: series of each row */
+    size_t scap;
+} cparse;
+
+/* "column 'HULL'" or, in long format, "column 'y' (series 'A')". */
+static void cell_what(char *buf, size_t cap, const char *col, const char *series)
+{
+    if (series)
+        snprintf(buf, cap, "column '%.*s' (series '%.*s')", SHOWN, col, SHOWN, series);
+    else
+        snprintf(buf, cap, "column '%.*s'", SHOWN, col);
+}
+
+static int cell_error(cparse *c, int kind, const cfield *f, int col, const char *colname,
+                      const char *series)
+{
+    const char *s = f->s;
+    size_t n = f->len;
+    char what[2 * SHOWN + 32];
+    cell_what(what, sizeof what, colname, series);
+    trim(&s, &n);
+    if (kind == CELL_EMPTY)
+        return rd_fail(&c->r, NTG_ERR_DATA, f->line, col,
+                       "%s: empty cell (use --fill zero|ffill|interpolate)", what);
+    if (kind == CELL_RANGE)
+        return rd_fail(&c->r, NTG_ERR_DATA, f->line, col,
+                       "%s: '%.*s%s' is out of the range of a double", what,
+                       (int)(n > SHOWN ? SHOWN : n), s, n > SHOWN ? "..." : "");
+    return rd_fail(&c->r, NTG_ERR_DATA, f->line, col, "%s: '%.*s%s' is not a number", what,
+                   (int)(n > SHOWN ? SHOWN : n), s, n > SHOWN ? "..." : "");
+}
+
+/* Read cell f into *v / *miss; an error unless a fill applies. */
+static int take_cell(cparse *c, const cfield *f, int col, const char *colname, const char *series,
+                     double *v, unsigned char *miss)
+{
+    int k = parse_cell(f->s, f->len, v);
+    if (k < 0) return rd_nomem(&c->r);
+    *miss = k != CELL_OK;
+    if (k != CELL_OK) {
+        *v = 0;
+        if (c->fill == FILL_ERROR) return cell_error(c, k, f, col, colname, series);
+    }
+    return 0;
+}
+
+/* Fill the missing cells of one column of n values. */
+static int fill_column(cparse *c, double *v, const unsigned char *miss, size_t n, const int *lines,
+                       int col, const char *what)
+{
+    size_t first = 0;
+    while (first < n && miss[first]) first++;
+    if (first == n && n) {
+        if (c->fill == FILL_ZERO) {
+            for (size_t i = 0; i < n; i++) v[i] = 0;
+            return 0;
+        }
+        return rd_fail(&c->r, NTG_ERR_DATA, lines[0], col, "%s: no numeric cell to %s from", what,
+                       c->fill == FILL_FFILL ? "carry forward" : "interpolate");
+    }
+    if (first > 0 && c->fill == FILL_FFILL)
+        return rd_fail(&c->r, NTG_ERR_DATA, lines[0], col,
+                       "%s: the column starts with a missing cell and ffill has no earlier value",
+                       what);
+    if (c->fill == FILL_ZERO) return 0; /* take_cell stored 0 already */
+    for (size_t i = 0; i < first; i++) v[i] = v[first];
+    size_t prev = first;
+    for (size_t i = first + 1; i < n; i++) {
+        if (miss[i]) continue;
+        if (c->fill == FILL_FFILL) {
+            for (size_t k = prev + 1; k < i; k++) v[k] = v[prev];
+        } else {
+            double span = (double)(i - prev);
+            for (size_t k = prev + 1; k < i; k++)
+                v[k] = v[prev] + (v[i] - v[prev]) * ((double)(k - prev) / span);
+        }
+        prev = i;
+    }
+    for (size_t k = prev + 1; k < n; k++) v[k] = v[prev];
+    return 0;
+}
+
+static int push_row(cparse *c, size_t width)
+{
+    size_t need = (c->rows + 1) * width;
+    if (grow(&c->val, &c->vcap, need, sizeof *c->val) || grow(&c->miss, &c->mcap, need, 1) ||
+        grow(&c->line, &c->lcap, c->rows + 1, sizeof *c->line) ||
+        grow(&c->date, &c->dcap, c->rows + 1, sizeof *c->date))
+        return rd_nomem(&c->r);
+    return 0;
+}
+
+static const char *pool_field(cparse *c, const cfield *f)
+{
+    const char *s = ntg__pool_strndup(c->pool, f->s, f->len);
+    if (!s) rd_nomem(&c->r);
+    return s;
+}
+
+static int check_fields(cparse *c)
+{
+    if (c->r.nf != c->nh)
+        return rd_fail(&c->r, NTG_ERR_PARSE, c->r.f[0].line, 0,
+                       "row has %zu field%s, the header has %zu", c->r.nf, c->r.nf == 1 ? "" : "s",
+                       c->nh);
+    return 0;
+}
+
+static int is_date_header(const char *s)
+{
+    static const char *const names[] = {"date", "ds", "time", "timestamp", "month"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (ascii_ieq(s, strlen(s), names[i])) return 1;
+    return 0;
+}
+
+/* Whether the first column holds dates: by its name, else by its first
+ * non-empty cell.  Reads ahead and rewinds the reader. */
+static int first_column_is_date(cparse *c)
+{
+    if (is_date_header(c->hname[0])) return 1;
+    if (c->nh < 2) return 0;
+    const char *p = c->r.p;
+    int line = c->r.line;
+    int answer = 0;
+    for (;;) {
+        int k = read_record(&c->r);
+        if (k <= 0) break; /* errors are reported again by the real pass */
+        double v;
+        int kind = parse_cell(c->r.f[0].s, c->r.f[0].len, &v);
+        if (kind == CELL_EMPTY) continue;
+        answer = kind == CELL_JUNK;
+        break;
+    }
+    c->r.p = p;
+    c->r.line = line;
+    c->r.status = NTG_OK;
+    return answer;
+}
+
+static int read_wide(cparse *c)
+{
+    ntg_series *s = c->s;
+    int has_date = first_column_is_date(c);
+    size_t nc = c->nh - (size_t)has_date;
+    if (!nc)
+        return rd_fail(&c->r, NTG_ERR_PARSE, c->hline, 1,
+                       "no value columns: the only column, '%.*s', holds dates", SHOWN,
+                       c->hname[0]);
+    for (size_t j = (size_t)has_date; j < c->nh; j++)
+        if (!c->hname[j][0])
+            return rd_fail(&c->r, NTG_ERR_PARSE, c->hline, (int)j + 1,
+                           "column %zu has an empty name", j + 1);
+    s->n_cols = nc;
+    s->names = c->hname + has_date;
+    if (has_date) s->date_name = c->hname[0];
+    int k;
+    while ((k = read_record(&c->r)) > 0) {
+        if (check_fields(c) || push_row(c, nc)) return -1;
+        size_t r = c->rows;
+        c->line[r] = c->r.f[0].line;
+        if (has_date && !(c->date[r] = pool_field(c, &c->r.f[0]))) return -1;
+        for (size_t j = 0; j < nc; j++) {
+            const cfield *f = &c->r.f[j + (size_t)has_date];
+            if (take_cell(c, f, (int)(j + (size_t)has_date) + 1, s->names[j], NULL,
+                          &c->val[r * nc + j], &c->miss[r * nc + j]))
+                return -1;
+        }
+        c->rows++;
+    }
+    if (k < 0) return -1;
+
+    size_t nr = c->rows;
+    s->n_rows = nr;
+    s->values = ntg__pool_array(c->pool, nr * nc + 1, sizeof *s->values);
+    unsigned char *miss = malloc(nr + 1);
+    if (!s->values || !miss) {
+        free(miss);
+        return rd_nomem(&c->r);
+    }
+    for (size_t j = 0; j < nc; j++) {
+        double *col = s->values + j * nr;
+        int any = 0;
+        for (size_t r = 0; r < nr; r++) {
+            col[r] = c->val[r * nc + j];
+            miss[r] = c->miss[r * nc + j];
+            any |= miss[r];
+        }
+        char what[2 * SHOWN + 32];
+        cell_what(what, sizeof what, s->names[j], NULL);
+        if (any && fill_column(c, col, miss, nr, c->line, (int)(j + (size_t)has_date) + 1, what)) {
+            free(miss);
+            return -1;
+        }
+    }
+    free(miss);
+    if (has_date) {
+        s->dates = ntg__pool_array(c->pool, nr + 1, sizeof *s->dates);
+        if (!s->dates) return rd_nomem(&c->r);
+        if (nr) memcpy(s->dates, c->date, nr * sizeof *s->dates);
+    }
+    return 0;
+}
+
+static int read_long(cparse *c, size_t iu, size_t ids, size_t iy)
+{
+    ntg_series *s = c->s;
+    ntg_strmap ids_map;
+    ntg_vec uids; /* const char *, in first-seen order */
+    ntg__strmap_init(&ids_map);
+    ntg__vec_init(&uids, sizeof(const char *));
+    size_t *count = NULL, *seen = NULL, *ref = NULL;
+    int *last_line = NULL;
+    int rc = -1, k;
+    while ((k = read_record(&c->r)) > 0) {
+        if (check_fields(c) || push_row(c, 1)) goto done;
+        if (grow(&c->sid, &c->scap, c->rows + 1, sizeof *c->sid)) {
+            rd_nomem(&c->r);
+            goto done;
+        }
+        size_t r = c->rows;
+        const cfield *fu = &c->r.f[iu];
+        c->line[r] = c->r.f[0].line;
+        if (!fu->len || memchr(fu->s, '\0', fu->len) || !ntg__utf8_valid(fu->s, fu->len)) {
+            rd_fail(&c->r, NTG_ERR_DATA, fu->line, (int)iu + 1,
+                    "unique_id must be non-empty UTF-8 text without NUL bytes");
+            goto done;
+        }
+        const char *uid = pool_field(c, fu);
+        if (!uid || !(c->date[r] = pool_field(c, &c->r.f[ids]))) goto done;
+        unsigned id;
+        if (!ntg__strmap_get(&ids_map, uid, &id)) {
+            const char **slot = ntg__vec_push(&uids);
+            if (!slot || ntg__strmap_put(&ids_map, uid, (unsigned)uids.len - 1)) {
+                rd_nomem(&c->r);
+                goto done;
+            }
+            *slot = uid;
+            id = (unsigned)uids.len - 1;
+        }
+        c->sid[r] = id;
+        if (take_cell(c, &c->r.f[iy], (int)iy + 1, c->hname[iy], uid, &c->val[r], &c->miss[r]))
+            goto done;
+        c->rows++;
+    }
+    if (k < 0) goto done;
+
+    size_t ns = uids.len, nr0 = 0;
+    const char **names = (const char **)uids.data;
+    count = calloc(ns + 1, sizeof *count);
+    seen = calloc(ns + 1, sizeof *seen);
+    last_line = calloc(ns + 1, sizeof *last_line);
+    ref = malloc((c->rows + 1) * sizeof *ref);
+    if (!count || !seen || !last_line || !ref) {
+        rd_nomem(&c->r);
+        goto done;
+    }
+    for (size_t r = 0; r < c->rows; r++) {
+        count[c->sid[r]]++;
+        last_line[c->sid[r]] = c->line[r];
+        if (c->sid[r] == 0) ref[nr0++] = r;
+    }
+    /* Every series must follow series 0's ds values, row for row. */
+    for (size_t r = 0; r < c->rows; r++) {
+        unsigned id = c->sid[r];
+        size_t i = seen[id]++;
+        if (id == 0) continue;
+        if (i >= nr0) {
+            rd_fail(&c->r, NTG_ERR_DATA, c->line[r], (int)ids + 1,
+                    "series '%.*s' has more rows than series '%.*s' (%zu): ds '%.*s' is extra",
+                    SHOWN, names[id], SHOWN, names[0], nr0, SHOWN, c->date[r]);
+            goto done;
+        }
+        if (strcmp(c->date[r], c->date[ref[i]]) != 0) {
+            rd_fail(&c->r, NTG_ERR_DATA, c->line[r], (int)ids + 1,
+                    "series '%.*s': ds '%.*s' where series '%.*s' has '%.*s' (line %d); every "
+                    "series needs the same ds values in the same order",
+                    SHOWN, names[id], SHOWN, c->date[r], SHOWN, names[0], SHOWN, c->date[ref[i]],
+                    c->line[ref[i]]);
+            goto done;
+        }
+    }
+    for (size_t id = 1; id < ns; id++)
+        if (count[id] < nr0) {
+            rd_fail(&c->r, NTG_ERR_DATA, last_line[id], 0,
+                    "series '%.*s' ends after %zu row%s; series '%.*s' has %zu (next ds '%.*s')",
+                    SHOWN, names[id], count[id], count[id] == 1 ? "" : "s", SHOWN, names[0], nr0,
+                    SHOWN, c->date[ref[count[id]]]);
+            goto done;
+        }
+
+    s->n_rows = nr0;
+    s->n_cols = ns;
+    s->date_name = "ds";
+    s->names = ntg__pool_array(c->pool, ns + 1, sizeof *s->names);
+    s->values = ntg__pool_array(c->pool, nr0 * ns + 1, sizeof *s->values);
+    s->dates = ntg__pool_array(c->pool, nr0 + 1, sizeof *s->dates);
+    unsigned char *miss = malloc(nr0 * ns + 1);
+    int *lines = malloc((nr0 * ns + 1) * sizeof *lines);
+    if (!s->names || !s->values || !s->dates || !miss || !lines) {
+        free(miss);
+        free(lines);
+        rd_nomem(&c->r);
+        goto done;
+    }
+    if (ns) memcpy(s->names, names, ns * sizeof *names);
+    for (size_t i = 0; i < nr0; i++) s->dates[i] = c->date[ref[i]];
+    memset(seen, 0, (ns + 1) * sizeof *seen);
+    for (size_t r = 0; r < c->rows; r++) {
+        size_t at = c->sid[r] * nr0 + seen[c->sid[r]]++;
+        s->values[at] = c->val[r];
+        miss[at] = c->miss[r];
+        lines[at] = c->line[r];
+    }
+    rc = 0;
+    for (size_t id = 0; id < ns && !rc; id++) {
+        int any = 0;
+        for (size_t i = 0; i < nr0; i++) any |= miss[id * nr0 + i];
+        char what[2 * SHOWN + 32];
+        cell_what(what, sizeof what, c->hname[iy], names[id]);
+        if (any)
+            rc = fill_column(c, s->values + id * nr0, miss + id * nr0, nr0, lines + id * nr0,
+                             (int)iy + 1, what);
+    }
+    free(miss);
+    free(lines);
+done:
+    free(count);
+    free(seen);
+    free(ref);
+    free(last_line);
+    ntg__vec_free(&uids);
+    ntg__strmap_free(&ids_map);
+    return rc;
+}
+
+typedef struct hslot {
+    const char *name;
+    size_t col;
+} hslot;
+
+static int slot_order(const void *pa, const void *pb)
+{
+    const hslot *a = pa, *b = pb;
+    int d = strcmp(a->name, b->name);
+    return d ? d : (a->col < b->col ? -1 : a->col > b->col);
+}
+
+static int read_header(cparse *c)
+{
+    int k = read_record(&c->r);
+    if (k < 0) return -1;
+    if (k == 0) return rd_fail(&c->r, NTG_ERR_PARSE, 0, 0, "no header line (the file is empty)");
+    c->nh = c->r.nf;
+    c->hline = c->r.f[0].line;
+    c->hname = ntg__pool_array(c->pool, c->nh + 1, sizeof *c->hname);
+    if (!c->hname) return rd_nomem(&c->r);
+    for (size_t j = 0; j < c->nh; j++) {
+        const cfield *f = &c->r.f[j];
+        if (memchr(f->s, '\0', f->len) || !ntg__utf8_valid(f->s, f->len))
+            return rd_fail(&c->r, NTG_ERR_PARSE, f->line, (int)j + 1,
+                           "the name of column %zu is not valid UTF-8 text", j + 1);
+        if (!(c->hname[j] = pool_field(c, f))) return -1;
+    }
+    /* Names find columns: two columns of one name would hide one of them.  Sorted,
+     * so a hostile header of a million columns costs n log n, not n^2. */
+    hslot *by = malloc((c->nh + 1) * sizeof *by);
+    if (!by) return rd_nomem(&c->r);
+    for (size_t j = 0; j < c->nh; j++) by[j] = (hslot){c->hname[j], j};
+    qsort(by, c->nh, sizeof *by, slot_order);
+    size_t first = 0, again = SIZE_MAX;
+    for (size_t q = 1, run = 0; q < c->nh; q++) {
+        if (strcmp(by[q - 1].name, by[q].name) != 0) {
+            run = q;
+            continue;
+        }
+        /* by[run] is the first column of this name; report the earliest repeat */
+        if (by[q].name[0] && by[q].col < again) {
+            first = by[run].col;
+            again = by[q].col;
+        }
+    }
+    free(by);
+    if (again != SIZE_MAX)
+        return rd_fail(&c->r, NTG_ERR_PARSE, c->r.f[again].line, (int)again + 1,
+                       "column name '%.*s' repeats column %zu", SHOWN, c->hname[again], first + 1);
+    return 0;
+}
+
+ntg_status ntg__csv_parse(const char *text, size_t len, const char *name, const ntg_csv_options *o,
+                          ntg_series **out, ntg_error *err)
+{
+    if (!out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg__csv_parse: out is NULL");
+    *out = NULL;
+    if (!text && len) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg__csv_parse: text is NULL");
+    ntg_csv_options defaults;
+    ntg__csv_options_init(&defaults);
+    if (!o) o = &defaults;
+    const char *file = name ? name : "<csv>";
+    cparse c;
+    memset(&c, 0, sizeof c);
+    if (o->format < 0 || o->format > 2)
+        return ntg__err(err, NTG_ERR_INVALID_ARG, file, 0, 0,
+                        "unknown CSV format %d (0 auto, 1 wide, 2 long)", o->format);
+    if (!o->fill || strcmp(o->fill, "error") == 0)
+        c.fill = FILL_ERROR;
+    else if (strcmp(o->fill, "zero") == 0)
+        c.fill = FILL_ZERO;
+    else if (strcmp(o->fill, "ffill") == 0)
+        c.fill = FILL_FFILL;
+    else if (strcmp(o->fill, "interpolate") == 0)
+        c.fill = FILL_INTERP;
+    else
+        return ntg__err(err, NTG_ERR_INVALID_ARG, file, 0, 0,
+                        "unknown fill '%.40s' (expected error, zero, ffill or interpolate)",
+                        o->fill);
+    c.pool = ntg__pool_create();
+    c.s = c.pool ? ntg__pool_alloc(c.pool, sizeof *c.s) : NULL;
+    if (!c.s) {
+        ntg__pool_destroy(c.pool);
+        return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    c.s->pool = c.pool;
+    c.r.p = text ? text : "";
+    c.r.end = c.r.p + len;
+    c.r.line = 1;
+    c.r.file = file;
+    c.r.err = err;
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) c.r.p += 3;
+
+    int rc = read_header(&c);
+    if (!rc) {
+        size_t iu = SIZE_MAX, ids = SIZE_MAX, iy = SIZE_MAX;
+        for (size_t j = 0; j < c.nh; j++) {
+            if (same(c.hname[j], strlen(c.hname[j]), "unique_id")) iu = j;
+            if (same(c.hname[j], strlen(c.hname[j]), "ds")) ids = j;
+            if (same(c.hname[j], strlen(c.hname[j]), "y")) iy = j;
+        }
+        int all = iu != SIZE_MAX && ids != SIZE_MAX && iy != SIZE_MAX;
+        if (o->format == 2 && !all)
+            rc = rd_fail(&c.r, NTG_ERR_PARSE, c.hline, 0,
+                         "long format needs columns unique_id, ds and y; the header lacks '%s'",
+                         iu == SIZE_MAX    ? "unique_id"
+                         : ids == SIZE_MAX ? "ds"
+                                           : "y");
+        else if (o->format == 2 || (o->format == 0 && all))
+            rc = read_long(&c, iu, ids, iy);
+        else
+            rc = read_wide(&c);
+    }
+    if (!rc && c.s->dates) {
+        c.s->epoch = ntg__pool_array(c.pool, c.s->n_rows + 1, sizeof *c.s->epoch);
+        if (!c.s->epoch)
+            rc = rd_nomem(&c.r);
+        else
+            for (size_t r = 0; r < c.s->n_rows; r++) c.s->epoch[r] = date_epoch(c.s->dates[r]);
+    }
+    free(c.r.f);
+    free(c.r.scratch);
+    free(c.val);
+    free(c.miss);
+    free(c.line);
+    free(c.date);
+    free(c.sid);
+    if (rc) {
+        ntg__pool_destroy(c.pool);
+        return c.r.status ? c.r.status : NTG_ERR_INTERNAL;
+    }
+    *out = c.s;
+    return NTG_OK;
+}
+
+static const char *errstr(int e, char *buf, size_t cap)
+{
+    if (strerror_r(e, buf, cap) != 0) snprintf(buf, cap, "error %d", e);
+    return buf;
+}
+
+ntg_status ntg__csv_read(const char *path, const ntg_csv_options *o, ntg_series **out,
+                         ntg_error *err)
+{
+    if (!out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg__csv_read: out is NULL");
+    *out = NULL;
+    if (!path) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg__csv_read: path is NULL");
+    char eb[128];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot open: %s",
+                        errstr(errno, eb, sizeof eb));
+    struct stat sb;
+    size_t cap = 1 << 16, len = 0;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
+        cap = (size_t)sb.st_size + 1; /* +1 sees EOF without a second grow */
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf || (len == cap && grow(&buf, &cap, cap + 1, 1))) {
+            free(buf);
+            close(fd);
+            return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            return ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot read: %s",
+                            errstr(e, eb, sizeof eb));
+        }
+        if (r == 0) break;
+        len += (size_t)r;
+    }
+    close(fd);
+    ntg_status st = ntg__csv_parse(buf, len, path, o, out, err);
+    free(buf);
+    return st;
+}

@@ -1,0 +1,106 @@
+/* csv.h — time series from CSV files: wide (a date column plus numeric columns) or long. */
+#ifndef NTG_CSV_H
+#define NTG_CSV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ntgraph.h"
+#include "pool.h"
+
+/*
+ * THE FILE
+ *
+ * RFC 4180 fields: quoted fields may hold commas, line breaks and "" (one
+ * quote); a quote inside an unquoted field, or anything but a comma or a line
+ * end after a closing quote, is an error.  Lines end in LF, CRLF or a lone CR.
+ * A UTF-8 byte order mark is skipped.  Empty lines are skipped (but counted in
+ * line numbers).  The first line is the header; header names must be valid
+ * UTF-8 (U+FFFD is fine), non-empty and unique.  Every row must have as many
+ * fields as the header.
+ *
+ * Wide format: the first column is the date column when its header is date,
+ * ds, time, timestamp or month (any case) or when its first non-empty cell is
+ * not a number; every other column is a series.  Long format: the header holds
+ * unique_id, ds and y (any order; other columns are ignored); the rows of each
+ * unique_id, in first-seen order, become one column named after it (rows of
+ * different ids may interleave); every series must list the same ds values in
+ * the same order.  Auto (format 0) picks long when the header has all three.
+ *
+ * Cells: a number is what strtod reads from the whole cell once spaces and tabs
+ * around it are trimmed, in decimal notation ("1", "-2.5", ".5", "1e-3"; not
+ * hex, "inf" or "nan"), read the same way in every C locale.  Any other cell is
+ * missing: an error unless `fill` says how to fill it, so no NaN ever reaches
+ * the values.
+ *
+ * Errors: NTG_ERR_PARSE for malformed CSV (quotes, field counts, header),
+ * NTG_ERR_DATA for cells and series, NTG_ERR_INVALID_ARG for bad options,
+ * NTG_ERR_IO, NTG_ERR_NOMEM.  err->line is the physical line (1-based, where
+ * the field starts), err->column the 1-based field index, and the message
+ * starts with "FILE:LINE:COL: ", e.g.
+ *   "data.csv:7:3: column 'HULL': empty cell (use --fill zero|ffill|interpolate)"
+ *   "data.csv:9:2: column 'HULL': 'abc' is not a number"
+ *
+ * DATES
+ *
+ * Date cells are kept as written.  These are understood (Y 4 digits, the rest
+ * 1 or 2 digits, '-' or '/' between date parts, ' ' or 'T' before the time):
+ * "2016-07-01 00:00:00", "2016-07-01T00:00", "2016-07-01", "2016/7/1 0:00",
+ * "1949-01".  Others give epoch INT64_MIN.
+ */
+
+typedef struct ntg_csv_options {
+    int format; /* 0 auto, 1 wide, 2 long (unique_id, ds, y) */
+    /* NULL or "error": a missing cell is an error; "zero"; "ffill" (the previous
+     * value in the column; an error when the column starts with a missing cell);
+     * "interpolate" (linear in the row index between the nearest values before
+     * and after; cells before the first or after the last value take it). */
+    const char *fill;
+} ntg_csv_options;
+
+typedef struct ntg_series {
+    size_t n_rows, n_cols;
+    const char **names;    /* column names (wide) or unique_id values (long) */
+    double *values;        /* column-major: values[c * n_rows + r]; never NaN */
+    const char **dates;    /* n_rows date strings, or NULL when there is no date column */
+    int64_t *epoch;        /* seconds since 1970 (UTC, no zone) parsed from dates,
+                              INT64_MIN where unparseable; NULL without dates */
+    const char *date_name; /* header of the date column (long: "ds") or NULL */
+    ntg_pool *pool;        /* owns everything, the struct included */
+} ntg_series;
+
+/* format 0 (auto), fill NULL (error). */
+void ntg__csv_options_init(ntg_csv_options *o);
+
+/* Read the CSV file at `path` (`o` NULL: defaults). */
+ntg_status ntg__csv_read(const char *path, const ntg_csv_options *o, ntg_series **out,
+                         ntg_error *err);
+/* Parse `len` bytes at `text` (need not be NUL-terminated); `name` is the file
+ * name used in messages (NULL: "<csv>"). */
+ntg_status ntg__csv_parse(const char *text, size_t len, const char *name, const ntg_csv_options *o,
+                          ntg_series **out, ntg_error *err);
+/* NULL is a no-op. */
+void ntg__series_free(ntg_series *s);
+
+/* Index of the column called `name`, or -1. */
+int ntg__series_find(const ntg_series *s, const char *name);
+
+/* Median spacing of consecutive parseable epochs in seconds (of an even count,
+ * the lower middle one), or 0 when unknown (no dates, fewer than two). */
+int64_t ntg__series_step(const ntg_series *s);
+
+/* The timestamp `steps` spacings after the last row, written in the style of the
+ * file's dates (same separators, zero padding and precision, e.g.
+ * "2018-06-26 20:00:00", "2018-06-27", "1961-01").  Spacings of 28-31 days, 89-92
+ * days and 365-366 days step by calendar months, quarters and years (a last
+ * date at the end of its month stays at month ends); others step by the median
+ * spacing.  Allocated from `pool`.  NULL when the series has no dates, the last
+ * date is unparseable, the spacing is unknown, or out of memory. */
+const char *ntg__series_next_date(const ntg_series *s, int64_t steps, ntg_pool *pool);
+
+/* The same for steps first, first + 1, ..., first + n - 1 at once (the style and
+ * spacing are worked out once, where next_date works them out on every call):
+ * an array of n strings from `pool`, or NULL as above. */
+const char **ntg__series_next_dates(const ntg_series *s, int64_t first, size_t n, ntg_pool *pool);
+
+#endif /* NTG_CSV_H */
