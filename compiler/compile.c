@@ -1,2 +1,185 @@
-/* compile.c — placeholder: written in a parallel change. */
-typedef int ntg__placeholder_compile;
+/* compile.c — the compiler driver: graph file -> IR -> passes -> memory plan -> plan. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "graph.h"
+#include "ir.h"
+#include "plan_format.h"
+#include "plan_int.h"
+#include "safetensors.h"
+
+#define NTG_DEFAULT_MAX_BATCH 256
+
+void ntg_compile_options_init(ntg_compile_options *opts)
+{
+    if (!opts) return;
+    memset(opts, 0, sizeof *opts);
+}
+
+ntg_status ntg__ir_load_weights(ntg_ir *ir, const char *path, int strict,
+                                void (*warn)(void *, const char *), void *warn_user,
+                                ntg_error *err)
+{
+    ntg_st_file *f = NULL;
+    ntg_status st = ntg__st_load(path, &f, err);
+    if (st) return st;
+    size_t n_used = 0;
+    for (size_t t = 0; t < ir->tensors.len; t++) {
+        ntg_ir_tensor *it = ntg__ir_tensor(ir, (uint32_t)t);
+        if (it->role != NTG_ROLE_PARAM) continue;
+        const ntg_st_tensor *s = ntg__st_find(f, it->name);
+        if (!s) {
+            st = ntg__err(err, NTG_ERR_DATA, path, 0, 0, "no tensor '%s' for parameter '%s'",
+                          it->name, it->name);
+            goto done;
+        }
+        n_used++;
+        int same = strcmp(s->dtype, "F32") == 0 && s->rank == it->desc.rank;
+        for (int d = 0; same && d < s->rank; d++) same = s->shape[d] == it->desc.dims[d];
+        if (!same) {
+            char want[96], got[160];
+            size_t gl = 0;
+            got[0] = '\0';
+            for (int d = 0; d < s->rank && gl < sizeof got - 24; d++)
+                gl += (size_t)snprintf(got + gl, sizeof got - gl, "%s%lld", d ? ", " : "",
+                                       (long long)s->shape[d]);
+            st = ntg__err(err, NTG_ERR_SHAPE, path, 0, 0,
+                          "tensor '%s' is %s [%s]; the parameter is F32 %s", it->name, s->dtype,
+                          got, ntg__tdesc_str(&it->desc, want, sizeof want));
+            goto done;
+        }
+        memcpy(it->data, s->data, (size_t)s->nbytes);
+    }
+    size_t n_extra = ntg__st_count(f) - n_used;
+    if (n_extra > 0 && (strict || warn)) {
+        /* name the tensors that match no parameter: the golden files carry x, t, y,
+         * loss and grad.* next to the weights */
+        char list[600];
+        size_t ll = 0, shown = 0;
+        list[0] = '\0';
+        for (size_t i = 0; i < ntg__st_count(f); i++) {
+            const ntg_st_tensor *s = ntg__st_get(f, i);
+            int is_param = 0;
+            for (size_t t = 0; t < ir->tensors.len && !is_param; t++) {
+                const ntg_ir_tensor *it = ntg__ir_tensor(ir, (uint32_t)t);
+                is_param = it->role == NTG_ROLE_PARAM && strcmp(it->name, s->name) == 0;
+            }
+            if (is_param) continue;
+            if (shown < 8 && ll < sizeof list - 80) {
+                int w = snprintf(list + ll, sizeof list - ll, "%s%s", shown ? ", " : "", s->name);
+                if (w > 0) ll += (size_t)w;
+            }
+            shown++;
+        }
+        if (shown > 8) snprintf(list + ll, sizeof list - ll, ", ... (%zu more)", shown - 8);
+        if (strict) {
+            st = ntg__err(err, NTG_ERR_DATA, path, 0, 0,
+                          "%zu tensor%s match no parameter (--strict): %s", n_extra,
+                          n_extra == 1 ? "" : "s", list);
+            goto done;
+        }
+        char msg[800];
+        snprintf(msg, sizeof msg, "%s: ignored %zu tensor%s that match no parameter: %s", path,
+                 n_extra, n_extra == 1 ? "" : "s", list);
+        warn(warn_user, msg);
+    }
+done:
+    ntg__st_free(f);
+    return st;
+}
+
+static ntg_status add_meta(ntg_ir *ir, const ntg_rgraph *g, const ntg_compile_options *o,
+                           ntg_error *err)
+{
+    ntg_pool *pool = ir->pool;
+    int bad = 0;
+    bad |= ntg__ir_add_meta(ir, "model.name", g->name ? g->name : "");
+    bad |= ntg__ir_add_meta(ir, "model.kind", g->kind ? g->kind : (g->name ? g->name : ""));
+    if (g->description) bad |= ntg__ir_add_meta(ir, "model.description", g->description);
+    bad |= ntg__ir_add_meta(ir, "model.graph", g->file ? g->file : "<string>");
+    bad |= ntg__ir_add_meta(ir, "compiler.version", NTG_VERSION_STRING);
+    bad |= ntg__ir_add_meta(ir, "compile.max_batch", ntg__pool_fmt(pool, "%d", ir->max_batch));
+    bad |= ntg__ir_add_meta(ir, "compile.seed",
+                            ntg__pool_fmt(pool, "%llu", (unsigned long long)o->seed));
+    if (o->weights_path) bad |= ntg__ir_add_meta(ir, "compile.weights", o->weights_path);
+    for (size_t i = 0; i < g->n_hparams; i++) {
+        const char *k = ntg__pool_fmt(pool, "hparam.%s", g->hparams[i].key);
+        const char *v = ntg__value_str(pool, &g->hparams[i].value);
+        bad |= !k || !v || ntg__ir_add_meta(ir, k, v);
+    }
+    for (size_t i = 0; i < g->n_train; i++) {
+        const char *k = ntg__pool_fmt(pool, "train.%s", g->train[i].key);
+        const char *v = ntg__value_str(pool, &g->train[i].value);
+        bad |= !k || !v || ntg__ir_add_meta(ir, k, v);
+    }
+    return bad ? ntg__fail(err, NTG_ERR_NOMEM, "out of memory") : NTG_OK;
+}
+
+static ntg_status compile_graph(ntg_rgraph *g, const ntg_compile_options *o, ntg_plan **out,
+                                ntg_error *err)
+{
+    ntg_ir ir;
+    void *bytes = NULL;
+    size_t size = 0;
+    int max_batch = o->max_batch > 0 ? o->max_batch : NTG_DEFAULT_MAX_BATCH;
+    if (max_batch > (1 << 20))
+        return ntg__fail(err, NTG_ERR_RANGE, "max batch %d is above the limit (%d)", max_batch,
+                         1 << 20);
+    ntg__ir_init(&ir, g->pool);
+    ntg_status st = ntg__ir_build(&ir, g, max_batch, o->seed, err);
+    if (!st && o->weights_path)
+        st = ntg__ir_load_weights(&ir, o->weights_path, (o->flags & NTG_COMPILE_STRICT_WEIGHTS) != 0,
+                                  o->warn, o->warn_user, err);
+    if (!st) st = add_meta(&ir, g, o, err);
+    if (!st) st = ntg__ir_plan_memory(&ir, err);
+    if (!st) st = ntg__ir_emit(&ir, &bytes, &size, err);
+    if (!st) {
+        st = ntg__plan_adopt(bytes, size, g->file, out, err);
+        bytes = NULL;
+        if (st) {
+            ntg__err_prefix(err, "internal error: the compiler wrote a plan it cannot load: ");
+            st = NTG_ERR_INTERNAL;
+            if (err) err->status = st;
+        }
+    }
+    ntg__aligned_free(bytes);
+    ntg__ir_free(&ir);
+    return st;
+}
+
+static ntg_status compile_common(const char *path, const char *text, size_t len, const char *name,
+                                 const ntg_compile_options *opts, ntg_plan **out, ntg_error *err)
+{
+    ntg_compile_options defaults;
+    if (!out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_compile: out is NULL");
+    *out = NULL;
+    if (!opts) {
+        ntg_compile_options_init(&defaults);
+        opts = &defaults;
+    }
+    ntg_pool *pool = ntg__pool_create();
+    if (!pool) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    ntg_rgraph *g = NULL;
+    ntg_status st = path ? ntg__graph_read_file(path, opts->defines, opts->n_defines, pool, &g, err)
+                         : ntg__graph_read_string(text, len, name, opts->defines, opts->n_defines,
+                                                  pool, &g, err);
+    if (!st) st = compile_graph(g, opts, out, err);
+    ntg__pool_destroy(pool);
+    return st;
+}
+
+ntg_status ntg_compile_file(const char *path, const ntg_compile_options *opts, ntg_plan **out,
+                            ntg_error *err)
+{
+    if (!path) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_compile_file: path is NULL");
+    return compile_common(path, NULL, 0, NULL, opts, out, err);
+}
+
+ntg_status ntg_compile_string(const char *yaml, size_t len, const char *name,
+                              const ntg_compile_options *opts, ntg_plan **out, ntg_error *err)
+{
+    if (!yaml) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_compile_string: yaml is NULL");
+    return compile_common(NULL, yaml, len, name ? name : "<string>", opts, out, err);
+}

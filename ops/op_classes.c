@@ -154,7 +154,8 @@ static uint32_t dense_saves(const ntg_opsig *s)
 {
     int64_t act = ntg__attr_i(s->attr, NTG_DENSE_ACT);
     if (act == NTG_ACT_NONE) return 0x3u;        /* x and W */
-    if (act == NTG_ACT_GELU) return 0x7u;        /* x, W, b: gelu' needs the pre-activation */
+    if (act == NTG_ACT_GELU) /* x, W (and b): gelu' needs the pre-activation */
+        return ntg__attr_i(s->attr, NTG_DENSE_BIAS) ? 0x7u : 0x3u;
     return 0x3u | (1u << 16);                    /* x, W and y (relu/tanh/sigmoid from y) */
 }
 
@@ -263,7 +264,7 @@ const ntg_op_class ntg__opclass_flip = {"flip", 0, flip_attrs, 1, NULL, flip_inf
 static const ntg_attr_spec slice_attrs[] = {
     {"axis", NTG_AK_INT, 0, -1, NULL, "axis to slice"},
     {"start", NTG_AK_INT, 0, 0, NULL, "first index (negative counts from the end)"},
-    {"end", NTG_AK_INT, 0, 9.0e18, NULL, "one past the last index (default: the end)"},
+    {"end", NTG_AK_INT, 0, 1099511627776.0, NULL, "one past the last index (default: the end)"},
     {"step", NTG_AK_INT, 0, 1, NULL, "stride, >= 1"},
 };
 
@@ -355,6 +356,10 @@ static int reshape_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t c
             ntg__strfmt(msg, cap, "reshape: bad extent %lld", (long long)d);
             return -1;
         } else {
+            if (d > ((int64_t)1 << 31) || known > (((int64_t)1 << 62) / d)) {
+                ntg__strfmt(msg, cap, "reshape: shape too large");
+                return -1;
+            }
             o.dims[i] = d;
             known *= d;
         }

@@ -103,6 +103,14 @@ int ntg__attr_check(const ntg_op_class *cls, const ntg_attr *a, uint32_t n_attr,
                             cls->attrs[k].name, cls->name);
                 return -1;
             }
+            for (uint64_t j = 0; kind == NTG_AK_INTS && j < cnt; j++) {
+                int64_t iv = a[off + j].i;
+                if (iv > NTG_ATTR_INT_MAX || iv < -NTG_ATTR_INT_MAX) {
+                    ntg__strfmt(msg, msgcap, "attribute '%s' of op '%s' is out of range (%lld)",
+                                cls->attrs[k].name, cls->name, (long long)iv);
+                    return -1;
+                }
+            }
         } else if (kind == NTG_AK_ENUM) {
             int n = 1;
             for (const char *p = cls->attrs[k].enums; *p; p++) n += *p == '|';
@@ -111,6 +119,10 @@ int ntg__attr_check(const ntg_op_class *cls, const ntg_attr *a, uint32_t n_attr,
                             cls->attrs[k].name, cls->name, (long long)a[k].i);
                 return -1;
             }
+        } else if (kind == NTG_AK_INT && (a[k].i > NTG_ATTR_INT_MAX || a[k].i < -NTG_ATTR_INT_MAX)) {
+            ntg__strfmt(msg, msgcap, "attribute '%s' of op '%s' is out of range (%lld)",
+                        cls->attrs[k].name, cls->name, (long long)a[k].i);
+            return -1;
         } else if (kind == NTG_AK_BOOL && a[k].i != 0 && a[k].i != 1) {
             ntg__strfmt(msg, msgcap, "attribute '%s' of op '%s' is not a boolean",
                         cls->attrs[k].name, cls->name);

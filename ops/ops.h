@@ -168,7 +168,11 @@ static inline double ntg__attr_f(const ntg_attr *a, int k)
 }
 /* List attribute k: pointer to its first slot and its length. */
 const ntg_attr *ntg__attr_list(const ntg_attr *a, int k, int64_t *count);
-/* Validate the slot layout of an op's attributes: every list within n_attr. */
+/* Integer attributes lie in [-NTG_ATTR_INT_MAX, NTG_ATTR_INT_MAX] (2^40; default "end"
+ * bounds included), so shape arithmetic on them cannot overflow int64. */
+#define NTG_ATTR_INT_MAX ((int64_t)1 << 40)
+/* Validate the slot layout of an op's attributes: every list within n_attr, integers
+ * within NTG_ATTR_INT_MAX. */
 int ntg__attr_check(const ntg_op_class *cls, const ntg_attr *a, uint32_t n_attr, char *msg,
                     size_t msgcap);
 /* Normalise a possibly negative axis against rank; -1 when out of range. */

@@ -1,0 +1,559 @@
+/* ir.c — building the IR from a read graph: name resolution, ordering, parameters, shapes. */
+#include "ir.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+
+void ntg__ir_init(ntg_ir *ir, ntg_pool *pool)
+{
+    memset(ir, 0, sizeof *ir);
+    ir->pool = pool;
+    ntg__vec_init(&ir->tensors, sizeof(ntg_ir_tensor));
+    ntg__vec_init(&ir->nodes, sizeof(ntg_ir_node));
+    ntg__vec_init(&ir->meta, sizeof(ntg_ir_meta));
+    for (int p = 0; p < NTG_IR_MAX_PROGRAMS; p++) {
+        ntg__vec_init(&ir->programs[p].nodes, sizeof(uint32_t));
+        ntg__vec_init(&ir->programs[p].inputs, sizeof(uint32_t));
+        ntg__vec_init(&ir->programs[p].outputs, sizeof(uint32_t));
+    }
+}
+
+void ntg__ir_free(ntg_ir *ir)
+{
+    ntg__vec_free(&ir->tensors);
+    ntg__vec_free(&ir->nodes);
+    ntg__vec_free(&ir->meta);
+    for (int p = 0; p < NTG_IR_MAX_PROGRAMS; p++) {
+        ntg__vec_free(&ir->programs[p].nodes);
+        ntg__vec_free(&ir->programs[p].inputs);
+        ntg__vec_free(&ir->programs[p].outputs);
+    }
+}
+
+uint64_t ntg__ir_desc_bytes(const ntg_tdesc *d)
+{
+    return (uint64_t)ntg__tdesc_numel(d) * 4u; /* f32 and i32 are both 4 bytes */
+}
+
+uint32_t ntg__ir_add_tensor(ntg_ir *ir, const char *name, const ntg_tdesc *desc, ntg_role role,
+                            ntg_loc loc)
+{
+    ntg_ir_tensor *t = ntg__vec_push(&ir->tensors);
+    if (!t) return NTG_NONE;
+    t->name = name;
+    t->desc = *desc;
+    t->role = role;
+    t->storage = (role == NTG_ROLE_PARAM || role == NTG_ROLE_CONST) ? NTG_STORE_WEIGHTS
+                 : role == NTG_ROLE_STATE                          ? NTG_STORE_STATE
+                                                                   : NTG_STORE_ARENA;
+    t->link = NTG_NONE;
+    t->producer = -1;
+    t->loc = loc;
+    t->nbytes = ntg__ir_desc_bytes(desc);
+    return (uint32_t)(ir->tensors.len - 1);
+}
+
+uint32_t ntg__ir_add_node(ntg_ir *ir, int code, int dir, int n_in, int n_out)
+{
+    uint32_t *in = ntg__pool_array(ir->pool, (size_t)(n_in + 1), sizeof *in);
+    uint32_t *out = ntg__pool_array(ir->pool, (size_t)(n_out + 1), sizeof *out);
+    ntg_ir_node *n = in && out ? ntg__vec_push(&ir->nodes) : NULL;
+    if (!n) return NTG_NONE;
+    n->code = (uint16_t)code;
+    n->dir = (uint8_t)dir;
+    n->n_in = n_in;
+    n->n_out = n_out;
+    n->in = in;
+    n->out = out;
+    for (int i = 0; i < n_in; i++) in[i] = NTG_NONE;
+    for (int i = 0; i < n_out; i++) out[i] = NTG_NONE;
+    return (uint32_t)(ir->nodes.len - 1);
+}
+
+int ntg__ir_push_u32(ntg_vec *v, uint32_t x)
+{
+    uint32_t *p = ntg__vec_push(v);
+    if (!p) return -1;
+    *p = x;
+    return 0;
+}
+
+int ntg__ir_add_meta(ntg_ir *ir, const char *key, const char *value)
+{
+    ntg_ir_meta *m = ntg__vec_push(&ir->meta);
+    if (!m) return -1;
+    m->key = key;
+    m->value = value;
+    return 0;
+}
+
+/* ------------------------------------------------------------ name lookup */
+
+/* The known tensor name nearest to `name`, for "did you mean". */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 127 || lb > 127) return 1000;
+    int prev[128], cur[128];
+    for (size_t j = 0; j <= lb; j++) prev[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int s = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            int d = prev[j] + 1 < cur[j - 1] + 1 ? prev[j] + 1 : cur[j - 1] + 1;
+            cur[j] = s < d ? s : d;
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof cur[0]);
+    }
+    return prev[lb];
+}
+
+static const char *nearest_name(const ntg_rgraph *g, const char *name)
+{
+    const char *best = NULL;
+    int bd = 4;
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        int d = edit_distance(name, g->inputs[i].name);
+        if (d < bd) bd = d, best = g->inputs[i].name;
+    }
+    for (size_t n = 0; n < g->n_nodes; n++)
+        for (int o = 0; o < g->nodes[n].n_out; o++) {
+            int d = edit_distance(name, g->nodes[n].out[o]);
+            if (d < bd) bd = d, best = g->nodes[n].out[o];
+        }
+    return best;
+}
+
+static ntg_status loc_err(ntg_error *err, ntg_status st, ntg_loc loc, const char *fmt, ...)
+    NTG_PRINTF(4, 5);
+static ntg_status loc_err(ntg_error *err, ntg_status st, ntg_loc loc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ntg__verr(err, st, loc.file, loc.line, loc.col, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* ---------------------------------------------------------------- build */
+
+enum { PRODUCER_INPUT = -2, PRODUCER_NONE = -1 };
+
+typedef struct build_ctx {
+    ntg_ir *ir;
+    const ntg_rgraph *g;
+    ntg_strmap producer; /* tensor name -> node index + 1 (0 = graph input) */
+    ntg_strmap tensor;   /* tensor name -> IR tensor id */
+    ntg_strmap param;    /* parameter name -> IR tensor id */
+    uint64_t seed;
+    ntg_error *err;
+} build_ctx;
+
+/* Every name defined once; every input defined somewhere. */
+static ntg_status check_names(build_ctx *b)
+{
+    const ntg_rgraph *g = b->g;
+    for (size_t i = 0; i < g->n_inputs; i++)
+        if (ntg__strmap_put(&b->producer, g->inputs[i].name, 0))
+            return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t n = 0; n < g->n_nodes; n++) {
+        const ntg_rnode *rn = &g->nodes[n];
+        for (int o = 0; o < rn->n_out; o++) {
+            unsigned prev;
+            if (ntg__strmap_get(&b->producer, rn->out[o], &prev)) {
+                ntg_loc where = prev == 0 ? g->inputs[0].loc : g->nodes[prev - 1].loc;
+                if (prev == 0)
+                    for (size_t i = 0; i < g->n_inputs; i++)
+                        if (strcmp(g->inputs[i].name, rn->out[o]) == 0) where = g->inputs[i].loc;
+                return loc_err(b->err, NTG_ERR_GRAPH, rn->out_loc[o],
+                               "duplicate name '%s' (first defined at line %d)", rn->out[o],
+                               where.line);
+            }
+            if (ntg__strmap_put(&b->producer, rn->out[o], (unsigned)n + 1))
+                return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
+        }
+    }
+    for (size_t n = 0; n < g->n_nodes; n++) {
+        const ntg_rnode *rn = &g->nodes[n];
+        for (int i = 0; i < rn->n_in; i++) {
+            unsigned p;
+            if (ntg__strmap_get(&b->producer, rn->in[i], &p)) continue;
+            const char *near = nearest_name(g, rn->in[i]);
+            if (near)
+                return loc_err(b->err, NTG_ERR_GRAPH, rn->in_loc[i],
+                               "undefined name '%s'; did you mean '%s'?", rn->in[i], near);
+            return loc_err(b->err, NTG_ERR_GRAPH, rn->in_loc[i], "undefined name '%s'",
+                           rn->in[i]);
+        }
+    }
+    return NTG_OK;
+}
+
+/* Kahn's algorithm, taking ready nodes in file order so the schedule follows the
+ * author's order wherever the dependencies allow. */
+static ntg_status topo_order(build_ctx *b, uint32_t *order)
+{
+    const ntg_rgraph *g = b->g;
+    size_t nn = g->n_nodes;
+    uint32_t *pending = ntg__pool_array(b->ir->pool, nn + 1, sizeof *pending);
+    uint8_t *done = ntg__pool_array(b->ir->pool, nn + 1, 1);
+    if (!pending || !done) return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t n = 0; n < nn; n++) {
+        for (int i = 0; i < g->nodes[n].n_in; i++) {
+            unsigned p = 0;
+            ntg__strmap_get(&b->producer, g->nodes[n].in[i], &p);
+            if (p > 0) pending[n]++;
+        }
+    }
+    size_t k = 0;
+    /* a node becomes ready when all its producers are done; rescan from the first
+     * not-yet-done node each time (graphs are small; O(n^2) worst case is fine) */
+    while (k < nn) {
+        size_t pick = nn;
+        for (size_t n = 0; n < nn; n++)
+            if (!done[n] && pending[n] == 0) {
+                pick = n;
+                break;
+            }
+        if (pick == nn) break;
+        done[pick] = 1;
+        order[k++] = (uint32_t)pick;
+        for (size_t n = 0; n < nn; n++) {
+            if (done[n]) continue;
+            for (int i = 0; i < g->nodes[n].n_in; i++) {
+                unsigned p = 0;
+                ntg__strmap_get(&b->producer, g->nodes[n].in[i], &p);
+                if (p == pick + 1) pending[n]--;
+            }
+        }
+    }
+    if (k == nn) return NTG_OK;
+
+    /* a cycle: walk producers from any blocked node until a node repeats */
+    size_t start = 0;
+    while (done[start]) start++;
+    uint32_t *seen = ntg__pool_array(b->ir->pool, nn + 1, sizeof *seen);
+    uint32_t *path = ntg__pool_array(b->ir->pool, nn + 1, sizeof *path);
+    if (!seen || !path) return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
+    size_t len = 0, cur = start;
+    while (!seen[cur]) {
+        seen[cur] = (uint32_t)len + 1;
+        path[len++] = (uint32_t)cur;
+        const ntg_rnode *rn = &g->nodes[cur];
+        for (int i = 0; i < rn->n_in; i++) {
+            unsigned p = 0;
+            ntg__strmap_get(&b->producer, rn->in[i], &p);
+            if (p > 0 && !done[p - 1]) {
+                cur = p - 1;
+                break;
+            }
+        }
+    }
+    /* path[s ..] is the cycle, each node consuming the next one's output (and the last
+     * consuming path[s]'s): in data-flow order it runs from path[len-1] down to path[s].
+     * Start it at the node written first in the file, where the message points. */
+    size_t s = seen[cur] - 1, m = len - s, first = 0;
+    for (size_t i = 1; i < m; i++)
+        if (path[len - 1 - i] < path[len - 1 - first]) first = i;
+    char text[512];
+    size_t tl = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i <= m && tl < sizeof text - 64; i++) {
+        uint32_t nd = path[len - 1 - (first + i) % m];
+        int w = snprintf(text + tl, sizeof text - tl, "%s%s", i ? " -> " : "",
+                         g->nodes[nd].out[0]);
+        if (w > 0) tl += (size_t)w;
+    }
+    return loc_err(b->err, NTG_ERR_GRAPH, g->nodes[path[len - 1 - first]].loc, "cycle: %s", text);
+}
+
+static void init_param(ntg_ir_tensor *t, const ntg_param_spec *ps, uint64_t seed)
+{
+    size_t n = (size_t)ntg__tdesc_numel(&t->desc);
+    uint64_t stream = ntg__hash_str(t->name);
+    for (size_t i = 0; i < n; i++) {
+        switch (ps->init) {
+        case NTG_INIT_UNIFORM:
+            t->data[i] =
+                (float)((2.0 * ntg__rng_uniform(seed, stream, i) - 1.0) * ps->init_arg);
+            break;
+        case NTG_INIT_ONES: t->data[i] = 1.0f; break;
+        default: t->data[i] = 0.0f; break;
+        }
+    }
+}
+
+static const char *param_name(build_ctx *b, const ntg_rnode *rn, const char *leaf)
+{
+    for (int k = 0; k < rn->n_param_names; k++)
+        if (strcmp(rn->param_leaf[k], leaf) == 0) leaf = rn->param_name[k];
+    if (!rn->scope || !rn->scope[0]) return ntg__pool_strdup(b->ir->pool, leaf);
+    return ntg__pool_fmt(b->ir->pool, "%s.%s", rn->scope, leaf);
+}
+
+static ntg_status lower_node(build_ctx *b, const ntg_rnode *rn)
+{
+    const ntg_op_info *info = ntg__op_info((uint32_t)rn->code);
+    const ntg_op_class *cls = info->cls;
+    ntg_ir *ir = b->ir;
+    char msg[512];
+    ntg_tdesc in[64 + 8];
+    ntg_param_spec ps[8];
+    int n_params = 0;
+
+    if (rn->n_in > 64) return loc_err(b->err, NTG_ERR_GRAPH, rn->loc, "too many inputs");
+    for (int i = 0; i < rn->n_in; i++) {
+        unsigned id = 0;
+        ntg__strmap_get(&b->tensor, rn->in[i], &id);
+        in[i] = ntg__ir_tensor(ir, id)->desc;
+    }
+    int want_min = info->n_in_min, want_max = info->n_in_max;
+    if (cls->flags & NTG_OPF_PARAMS) want_min = want_max = 1;
+    if (rn->n_in < want_min || rn->n_in > want_max) {
+        if (want_min == want_max)
+            return loc_err(b->err, NTG_ERR_GRAPH, rn->loc, "op '%s' takes %d input%s, got %d",
+                           cls->name, want_min, want_min == 1 ? "" : "s", rn->n_in);
+        return loc_err(b->err, NTG_ERR_GRAPH, rn->loc, "op '%s' takes %d to %d inputs, got %d",
+                       cls->name, want_min, want_max, rn->n_in);
+    }
+    if (rn->n_out < info->n_out_min || rn->n_out > info->n_out_max) {
+        if (info->n_out_min == info->n_out_max)
+            return loc_err(b->err, NTG_ERR_GRAPH, rn->loc, "op '%s' has %d output%s, got %d",
+                           cls->name, info->n_out_min, info->n_out_min == 1 ? "" : "s",
+                           rn->n_out);
+        return loc_err(b->err, NTG_ERR_GRAPH, rn->loc, "op '%s' has %d to %d outputs, got %d",
+                       cls->name, info->n_out_min, info->n_out_max, rn->n_out);
+    }
+    ntg_opsig sig = {rn->attr, rn->n_attr, rn->n_in, in, rn->n_out};
+    msg[0] = '\0';
+    if (ntg__attr_check(cls, rn->attr, rn->n_attr, msg, sizeof msg))
+        return loc_err(b->err, NTG_ERR_GRAPH, rn->loc, "%s", msg);
+    if (cls->params) {
+        n_params = cls->params(&sig, ps, 8, msg, sizeof msg);
+        if (n_params < 0) return loc_err(b->err, NTG_ERR_SHAPE, rn->loc, "%s", msg);
+        for (int k = 0; k < n_params; k++) in[rn->n_in + k] = ps[k].desc;
+    }
+    sig.n_in = rn->n_in + n_params;
+    ntg_tdesc out[8];
+    memset(out, 0, sizeof out);
+    if (cls->infer(&sig, out, msg, sizeof msg))
+        return loc_err(b->err, NTG_ERR_SHAPE, rn->loc, "%s", msg);
+
+    uint32_t nid = ntg__ir_add_node(ir, rn->code, NTG_DIR_FWD, sig.n_in, rn->n_out);
+    if (nid == NTG_NONE) return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
+    ntg_ir_node *node = ntg__ir_node(ir, nid);
+    node->attr = rn->attr;
+    node->n_attr = rn->n_attr;
+    node->scope = rn->scope;
+    node->loc = rn->loc;
+    for (int i = 0; i < rn->n_in; i++) {
+        unsigned id = 0;
+        ntg__strmap_get(&b->tensor, rn->in[i], &id);
+        node->in[i] = id;
+    }
+    for (int k = 0; k < n_params; k++) {
+        const char *pname = param_name(b, rn, ps[k].leaf);
+        if (!pname) return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
+        unsigned prev;
+        if (ntg__strmap_get(&b->param, pname, &prev))
+            return loc_err(b->err, NTG_ERR_GRAPH, rn->loc,
+                           "duplicate parameter name '%s' (also made at line %d); give the node "
+                           "a distinct `name`",
+                           pname, ntg__ir_tensor(ir, prev)->loc.line);
+        uint32_t tid = ntg__ir_add_tensor(ir, pname, &ps[k].desc, NTG_ROLE_PARAM, rn->loc);
+        if (tid == NTG_NONE) return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
+        ntg_ir_tensor *t = ntg__ir_tensor(ir, tid);
+        t->data = ntg__pool_array(ir->pool, (size_t)ntg__tdesc_numel(&t->desc), sizeof(float));
+        if (!t->data || ntg__strmap_put(&b->param, pname, tid))
+            return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
+        init_param(t, &ps[k], b->seed);
+        node = ntg__ir_node(ir, nid);
+        node->in[rn->n_in + k] = tid;
+    }
+    for (int o = 0; o < rn->n_out; o++) {
+        uint32_t tid = ntg__ir_add_tensor(ir, rn->out[o], &out[o], NTG_ROLE_ACTIVATION,
+                                          rn->out_loc[o]);
+        if (tid == NTG_NONE || ntg__strmap_put(&b->tensor, rn->out[o], tid))
+            return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
+        ntg__ir_tensor(ir, tid)->producer = (int)nid;
+        ntg__ir_node(ir, nid)->out[o] = tid;
+    }
+    return NTG_OK;
+}
+
+/* Keep only nodes an output depends on; renumber nodes, drop unused tensors'
+ * parameters.  Returns the number of nodes removed. */
+static ntg_status eliminate_dead(build_ctx *b, const uint32_t *outputs, size_t n_outputs)
+{
+    ntg_ir *ir = b->ir;
+    size_t nn = ir->nodes.len, nt = ir->tensors.len;
+    uint8_t *live_node = ntg__pool_array(ir->pool, nn + 1, 1);
+    uint8_t *live_t = ntg__pool_array(ir->pool, nt + 1, 1);
+    if (!live_node || !live_t) return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n_outputs; i++) live_t[outputs[i]] = 1;
+    for (size_t t = 0; t < nt; t++)
+        if (ntg__ir_tensor(ir, (uint32_t)t)->role == NTG_ROLE_INPUT) live_t[t] = 1;
+    /* nodes are in topological order: one backward sweep finds everything needed */
+    for (size_t k = nn; k-- > 0;) {
+        ntg_ir_node *n = ntg__ir_node(ir, (uint32_t)k);
+        int needed = 0;
+        for (int o = 0; o < n->n_out; o++) needed |= live_t[n->out[o]];
+        if (!needed) continue;
+        live_node[k] = 1;
+        for (int o = 0; o < n->n_out; o++) live_t[n->out[o]] = 1;
+        for (int i = 0; i < n->n_in; i++)
+            if (n->in[i] != NTG_NONE) live_t[n->in[i]] = 1;
+    }
+    /* compact tensors, then nodes, remapping ids */
+    uint32_t *tmap = ntg__pool_array(ir->pool, nt + 1, sizeof *tmap);
+    uint32_t *nmap = ntg__pool_array(ir->pool, nn + 1, sizeof *nmap);
+    if (!tmap || !nmap) return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
+    size_t kt = 0;
+    for (size_t t = 0; t < nt; t++) {
+        if (!live_t[t]) {
+            tmap[t] = NTG_NONE;
+            continue;
+        }
+        tmap[t] = (uint32_t)kt;
+        if (kt != t)
+            memcpy(ntg__vec_at(&ir->tensors, kt), ntg__vec_at(&ir->tensors, t),
+                   sizeof(ntg_ir_tensor));
+        kt++;
+    }
+    ir->tensors.len = kt;
+    size_t kn = 0;
+    for (size_t k = 0; k < nn; k++) {
+        if (!live_node[k]) {
+            nmap[k] = NTG_NONE;
+            continue;
+        }
+        nmap[k] = (uint32_t)kn;
+        if (kn != k)
+            memcpy(ntg__vec_at(&ir->nodes, kn), ntg__vec_at(&ir->nodes, k), sizeof(ntg_ir_node));
+        kn++;
+    }
+    ir->nodes.len = kn;
+    for (size_t k = 0; k < kn; k++) {
+        ntg_ir_node *n = ntg__ir_node(ir, (uint32_t)k);
+        for (int i = 0; i < n->n_in; i++)
+            if (n->in[i] != NTG_NONE) n->in[i] = tmap[n->in[i]];
+        for (int o = 0; o < n->n_out; o++) n->out[o] = tmap[n->out[o]];
+    }
+    for (size_t t = 0; t < kt; t++) {
+        ntg_ir_tensor *tt = ntg__ir_tensor(ir, (uint32_t)t);
+        if (tt->producer >= 0) tt->producer = (int)nmap[tt->producer];
+        if (tt->link != NTG_NONE) tt->link = tmap[tt->link];
+    }
+    return NTG_OK;
+}
+
+ntg_status ntg__ir_build(ntg_ir *ir, const ntg_rgraph *g, int max_batch, uint64_t seed,
+                         ntg_error *err)
+{
+    build_ctx b;
+    memset(&b, 0, sizeof b);
+    b.ir = ir;
+    b.g = g;
+    b.seed = seed;
+    b.err = err;
+    ntg__strmap_init(&b.producer);
+    ntg__strmap_init(&b.tensor);
+    ntg__strmap_init(&b.param);
+    ir->max_batch = max_batch;
+    ntg_status st = NTG_OK;
+    uint32_t *order = NULL, *outs = NULL;
+
+    if (g->n_outputs == 0) {
+        st = ntg__err(err, NTG_ERR_GRAPH, g->file, 1, 1, "the graph declares no outputs");
+        goto done;
+    }
+    if ((st = check_names(&b))) goto done;
+    order = ntg__pool_array(ir->pool, g->n_nodes + 1, sizeof *order);
+    outs = ntg__pool_array(ir->pool, g->n_outputs + 1, sizeof *outs);
+    if (!order || !outs) {
+        st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((st = topo_order(&b, order))) goto done;
+
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        ntg_tdesc d = g->inputs[i].desc;
+        if (d.batched) d.dims[0] = max_batch;
+        uint32_t id = ntg__ir_add_tensor(ir, g->inputs[i].name, &d, NTG_ROLE_INPUT,
+                                         g->inputs[i].loc);
+        if (id == NTG_NONE || ntg__strmap_put(&b.tensor, g->inputs[i].name, id)) {
+            st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+    }
+    for (size_t k = 0; k < g->n_nodes; k++)
+        if ((st = lower_node(&b, &g->nodes[order[k]]))) goto done;
+
+    for (size_t o = 0; o < g->n_outputs; o++) {
+        const ntg_rio *ro = &g->outputs[o];
+        unsigned id;
+        if (!ntg__strmap_get(&b.tensor, ro->name, &id)) {
+            const char *near = nearest_name(g, ro->name);
+            st = near ? loc_err(err, NTG_ERR_GRAPH, ro->loc,
+                                "output '%s' is not computed by any node; did you mean '%s'?",
+                                ro->name, near)
+                      : loc_err(err, NTG_ERR_GRAPH, ro->loc,
+                                "output '%s' is not computed by any node", ro->name);
+            goto done;
+        }
+        ntg_ir_tensor *t = ntg__ir_tensor(ir, id);
+        if (t->role == NTG_ROLE_INPUT) {
+            st = loc_err(err, NTG_ERR_GRAPH, ro->loc, "output '%s' is a graph input", ro->name);
+            goto done;
+        }
+        if (t->role == NTG_ROLE_OUTPUT) {
+            st = loc_err(err, NTG_ERR_GRAPH, ro->loc, "output '%s' is listed twice", ro->name);
+            goto done;
+        }
+        if (ro->has_shape) {
+            ntg_tdesc want = ro->desc;
+            if (want.batched) want.dims[0] = max_batch;
+            want.dtype = t->desc.dtype;
+            if (!ntg__tdesc_equal(&want, &t->desc)) {
+                char a[96], c[96];
+                st = loc_err(err, NTG_ERR_SHAPE, ro->loc, "output '%s' is %s, declared %s",
+                             ro->name, ntg__tdesc_str(&t->desc, a, sizeof a),
+                             ntg__tdesc_str(&ro->desc, c, sizeof c));
+                goto done;
+            }
+        }
+        t->role = NTG_ROLE_OUTPUT;
+        outs[o] = id;
+    }
+    if ((st = eliminate_dead(&b, outs, g->n_outputs))) goto done;
+
+    /* the infer program: every remaining node, inputs and outputs as declared */
+    ntg_ir_program *p = &ir->programs[0];
+    p->name = "infer";
+    ir->n_programs = 1;
+    for (size_t k = 0; k < ir->nodes.len; k++)
+        if (ntg__ir_push_u32(&p->nodes, (uint32_t)k)) goto nomem;
+    for (size_t t = 0; t < ir->tensors.len; t++) {
+        ntg_ir_tensor *tt = ntg__ir_tensor(ir, (uint32_t)t);
+        if (tt->role == NTG_ROLE_INPUT && ntg__ir_push_u32(&p->inputs, (uint32_t)t)) goto nomem;
+    }
+    /* outputs in declaration order (ids changed in DCE: look them up by name) */
+    for (size_t o = 0; o < g->n_outputs; o++)
+        for (size_t t = 0; t < ir->tensors.len; t++)
+            if (strcmp(ntg__ir_tensor(ir, (uint32_t)t)->name, g->outputs[o].name) == 0 &&
+                ntg__ir_tensor(ir, (uint32_t)t)->role == NTG_ROLE_OUTPUT) {
+                if (ntg__ir_push_u32(&p->outputs, (uint32_t)t)) goto nomem;
+                break;
+            }
+    goto done;
+nomem:
+    st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+done:
+    ntg__strmap_free(&b.producer);
+    ntg__strmap_free(&b.tensor);
+    ntg__strmap_free(&b.param);
+    return st;
+}

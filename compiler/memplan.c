@@ -1,0 +1,168 @@
+/* memplan.c — memory planning: liveness per program, greedy offsets in one arena. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "ir.h"
+
+#define ALIGN64(x) (((x) + 63u) & ~(uint64_t)63u)
+
+/* Live interval of a tensor in one program, in steps; first < 0 when absent. */
+typedef struct span {
+    int32_t first, last;
+} span;
+
+typedef struct place {
+    uint64_t off, size;
+} place;
+
+static int cmp_place(const void *a, const void *b)
+{
+    const place *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static void touch(span *s, int32_t k)
+{
+    if (s->first < 0 || k < s->first) s->first = k;
+    if (k > s->last) s->last = k;
+}
+
+/* Whether operand i of node n reads a value (a backward op reads only what it saved). */
+static int reads_value(const ntg_ir_node *n, int i)
+{
+    if (n->dir != NTG_DIR_BWD) return 1;
+    int nfi = n->n_out, nfo = (n->n_in - n->n_out) / 2;
+    if (i >= nfi + nfo) return 1; /* gradients of the forward outputs */
+    /* the mask has 16 bits for inputs and 16 for outputs; ops with more (concat)
+     * save nothing beyond them */
+    if ((i < nfi && i >= 16) || (i >= nfi && i - nfi >= 16)) return 0;
+    int bit = i < nfi ? i : 16 + (i - nfi);
+    return (n->saved >> bit) & 1u;
+}
+
+static void program_spans(const ntg_ir *ir, const ntg_ir_program *p, span *sp)
+{
+    size_t nt = ir->tensors.len;
+    int32_t end = (int32_t)p->nodes.len;
+    for (size_t t = 0; t < nt; t++) sp[t].first = sp[t].last = -1;
+    for (size_t i = 0; i < p->inputs.len; i++) {
+        uint32_t t = ntg__ir_u32(&p->inputs, i);
+        touch(&sp[t], 0);
+        touch(&sp[t], end);
+    }
+    for (size_t k = 0; k < p->nodes.len; k++) {
+        const ntg_ir_node *n = ntg__ir_node(ir, ntg__ir_u32(&p->nodes, k));
+        for (int i = 0; i < n->n_in; i++)
+            if (n->in[i] != NTG_NONE && reads_value(n, i)) touch(&sp[n->in[i]], (int32_t)k);
+        for (int o = 0; o < n->n_out; o++)
+            if (n->out[o] != NTG_NONE) touch(&sp[n->out[o]], (int32_t)k);
+    }
+    for (size_t i = 0; i < p->outputs.len; i++) touch(&sp[ntg__ir_u32(&p->outputs, i)], end);
+}
+
+typedef struct order_item {
+    uint64_t size;
+    uint32_t id;
+} order_item;
+
+static int cmp_order(const void *a, const void *b)
+{
+    const order_item *x = a, *y = b;
+    if (x->size != y->size) return x->size > y->size ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+ntg_status ntg__ir_plan_memory(ntg_ir *ir, ntg_error *err)
+{
+    size_t nt = ir->tensors.len;
+    int np = ir->n_programs;
+    ntg_status st = NTG_OK;
+    span *sp = calloc((size_t)np * nt + 1, sizeof *sp);
+    order_item *ord = calloc(nt + 1, sizeof *ord);
+    place *busy = calloc(nt + 1, sizeof *busy);
+    uint8_t *placed = calloc(nt + 1, 1);
+    if (!sp || !ord || !busy || !placed) {
+        st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int p = 0; p < np; p++) program_spans(ir, &ir->programs[p], sp + (size_t)p * nt);
+
+    /* weights and state: packed in tensor order, 64-byte aligned */
+    uint64_t wsz = 0, ssz = 0;
+    size_t n_arena = 0;
+    ir->naive_arena_bytes = 0;
+    for (size_t t = 0; t < nt; t++) {
+        ntg_ir_tensor *tt = ntg__ir_tensor(ir, (uint32_t)t);
+        tt->nbytes = ntg__ir_desc_bytes(&tt->desc);
+        if (tt->storage == NTG_STORE_WEIGHTS) {
+            tt->offset = wsz;
+            wsz = ALIGN64(wsz + tt->nbytes);
+        } else if (tt->storage == NTG_STORE_STATE) {
+            tt->offset = ssz;
+            ssz = ALIGN64(ssz + tt->nbytes);
+        } else if (tt->storage == NTG_STORE_ARENA) {
+            int used = 0;
+            for (int p = 0; p < np; p++) used |= sp[(size_t)p * nt + t].first >= 0;
+            if (!used) {
+                /* in no program (cannot happen after DCE): give it no arena space */
+                tt->offset = 0;
+                continue;
+            }
+            ord[n_arena].size = ALIGN64(tt->nbytes);
+            ord[n_arena].id = (uint32_t)t;
+            ir->naive_arena_bytes += ALIGN64(tt->nbytes);
+            n_arena++;
+        }
+    }
+    ir->weights_bytes = wsz;
+    ir->state_bytes = ssz;
+
+    /* greedy by decreasing size: each tensor goes to the lowest offset that no tensor
+     * already placed and live at the same time (in some program) occupies */
+    qsort(ord, n_arena, sizeof *ord, cmp_order);
+    uint64_t arena = 0;
+    for (size_t k = 0; k < n_arena; k++) {
+        uint32_t t = ord[k].id;
+        size_t nb = 0;
+        for (size_t j = 0; j < k; j++) {
+            uint32_t u = ord[j].id;
+            int clash = 0;
+            for (int p = 0; p < np && !clash; p++) {
+                const span *a = &sp[(size_t)p * nt + t], *b = &sp[(size_t)p * nt + u];
+                clash = a->first >= 0 && b->first >= 0 && a->first <= b->last &&
+                        b->first <= a->last;
+            }
+            if (clash) {
+                busy[nb].off = ntg__ir_tensor(ir, u)->offset;
+                busy[nb].size = ord[j].size;
+                nb++;
+            }
+        }
+        qsort(busy, nb, sizeof *busy, cmp_place);
+        uint64_t off = 0;
+        for (size_t j = 0; j < nb; j++) {
+            if (busy[j].off >= off + ord[k].size) break;
+            if (busy[j].off + busy[j].size > off) off = busy[j].off + busy[j].size;
+        }
+        ntg__ir_tensor(ir, t)->offset = off;
+        placed[t] = 1;
+        if (off + ord[k].size > arena) arena = off + ord[k].size;
+    }
+    ir->arena_bytes = arena;
+    for (int p = 0; p < np; p++) {
+        uint64_t peak = 0;
+        for (size_t t = 0; t < nt; t++) {
+            if (!placed[t] || sp[(size_t)p * nt + t].first < 0) continue;
+            const ntg_ir_tensor *tt = ntg__ir_tensor(ir, (uint32_t)t);
+            if (tt->offset + ALIGN64(tt->nbytes) > peak) peak = tt->offset + ALIGN64(tt->nbytes);
+        }
+        ir->programs[p].arena_peak = peak;
+    }
+done:
+    free(sp);
+    free(ord);
+    free(busy);
+    free(placed);
+    return st;
+}
