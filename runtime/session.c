@@ -1,2 +1,209 @@
-/* session.c — placeholder: written in a parallel change. */
-typedef int ntg__placeholder_session;
+/* session.c — sessions: a plan bound to a backend instance with its arena, weights and state. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "error.h"
+#include "plan_int.h"
+#include "session_int.h"
+
+void ntg_session_options_init(ntg_session_options *opts)
+{
+    if (!opts) return;
+    memset(opts, 0, sizeof *opts);
+    opts->backend = "auto";
+}
+
+/* "cpu, xnnpack" into buf: the backends this build has. */
+static const char *backend_names(char *buf, size_t cap)
+{
+    size_t n, len = 0;
+    const ntg_backend_class *const *all = ntg__backends(&n);
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && len + 32 < cap; i++) {
+        size_t w = strlen(all[i]->name);
+        if (i) {
+            memcpy(buf + len, ", ", 2);
+            len += 2;
+        }
+        memcpy(buf + len, all[i]->name, w);
+        len += w;
+        buf[len] = '\0';
+    }
+    return buf;
+}
+
+static const char *program_of_op(const ntg_plan *p, uint32_t op)
+{
+    for (uint32_t g = 0; g < p->img.n_programs; g++)
+        for (uint32_t k = 0; k < p->programs[g].n_ops; k++)
+            if (p->programs[g].ops[k] == op) return p->programs[g].name;
+    return "?";
+}
+
+ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *opts,
+                              ntg_session **out, ntg_error *err)
+{
+    ntg_session_options defaults;
+    if (!out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_session_create: out is NULL");
+    *out = NULL;
+    if (!plan) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_session_create: plan is NULL");
+    if (!opts) {
+        ntg_session_options_init(&defaults);
+        opts = &defaults;
+    }
+    const char *bname = opts->backend ? opts->backend : "auto";
+    const ntg_backend_class *cls = ntg__backend_find(bname);
+    if (!cls) {
+        char names[256];
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "unknown backend '%s' (this build has: %s)",
+                         bname, backend_names(names, sizeof names));
+    }
+    char info[256] = "";
+    if (cls->available && !cls->available(info, sizeof info))
+        return ntg__fail(err, NTG_ERR_UNSUPPORTED, "backend '%s' is not available here: %s",
+                         cls->name, info);
+    int pmax = (int)plan->img.info.max_batch;
+    int max_batch = opts->max_batch > 0 ? opts->max_batch : pmax;
+    if (opts->max_batch < 0 || max_batch > pmax)
+        return ntg__fail(err, NTG_ERR_RANGE, "max batch %d is outside 1..%d (the plan's maximum)",
+                         opts->max_batch, pmax);
+    if (opts->threads < 0)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "threads must be >= 0, not %d", opts->threads);
+
+    ntg_session *s = calloc(1, sizeof *s);
+    if (!s) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    s->plan = plan;
+    s->cls = cls;
+    s->max_batch = max_batch;
+    ntg_backend_config cfg = {opts->threads, max_batch};
+    ntg_status st = cls->create(&cfg, &s->be, err);
+    if (st) goto fail;
+    for (uint32_t k = 0; k < plan->img.n_ops; k++) {
+        const ntg_op_rec *op = &plan->img.ops[k];
+        if (!cls->supports(s->be, op->code, op->dir, NTG_DTYPE_F32)) {
+            st = ntg__fail(err, NTG_ERR_UNSUPPORTED,
+                           "backend '%s' has no %s kernel for op '%s' (program %s, %s)",
+                           cls->name, op->dir ? "backward" : "forward",
+                           ntg__op_info(op->code)->cls->name, program_of_op(plan, k),
+                           ntg__plan_str(plan, op->loc));
+            goto fail;
+        }
+    }
+    for (int sto = NTG_STORE_ARENA; sto < NTG_STORE_COUNT; sto++) {
+        uint64_t bytes = plan->img.info.storage_bytes[sto];
+        if (bytes == 0) continue;
+        if (sto == NTG_STORE_WEIGHTS && cls->buffer_wrap) {
+            /* inference reads parameters straight from the (mapped) plan */
+            st = cls->buffer_wrap(s->be, (void *)plan->img.weights, (size_t)bytes, 1,
+                                  &s->storage[sto], err);
+        } else {
+            st = cls->buffer_alloc(s->be, (size_t)bytes, &s->storage[sto], err);
+            if (!st && sto == NTG_STORE_WEIGHTS)
+                st = cls->upload(s->be, s->storage[sto], 0, plan->img.weights, (size_t)bytes,
+                                 err);
+        }
+        if (st) goto fail;
+    }
+    st = cls->prepare(s->be, &plan->view, s->storage, err);
+    if (st) goto fail;
+    *out = s;
+    return NTG_OK;
+fail:
+    ntg_session_destroy(s);
+    return st;
+}
+
+void ntg_session_destroy(ntg_session *s)
+{
+    if (!s) return;
+    for (int sto = 0; sto < NTG_STORE_COUNT; sto++)
+        if (s->storage[sto]) s->cls->buffer_free(s->be, s->storage[sto]);
+    if (s->be) s->cls->destroy(s->be);
+    free(s);
+}
+
+const char *ntg_session_backend(const ntg_session *s)
+{
+    return s ? s->cls->name : "";
+}
+
+uint32_t ntg__session_find(const ntg_session *s, const char *name, int is_output)
+{
+    for (uint32_t g = 0; g < s->plan->img.n_programs; g++) {
+        uint32_t id = ntg__plan_io(s->plan, (int)g, is_output, name);
+        if (id != NTG_NONE) return id;
+    }
+    return NTG_NONE;
+}
+
+ntg_status ntg_session_set_input(ntg_session *s, const char *name, const float *data,
+                                 size_t count, ntg_error *err)
+{
+    if (!s || !name || (!data && count))
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_session_set_input: NULL argument");
+    uint32_t id = ntg__session_find(s, name, 0);
+    if (id == NTG_NONE) return ntg__fail(err, NTG_ERR_NOT_FOUND, "the plan has no input '%s'", name);
+    const ntg_tensor_rec *t = &s->plan->img.tensors[id];
+    ntg_tdesc d;
+    ntg__tdesc_from_rec(t, &d);
+    size_t inner = (size_t)ntg__tdesc_inner(&d);
+    size_t max = d.batched ? inner * (size_t)s->max_batch : inner;
+    if (count > max || (d.batched && count % inner) || (!d.batched && count != inner))
+        return ntg__fail(err, NTG_ERR_RANGE,
+                         "input '%s' takes %s%zu values%s, not %zu", name,
+                         d.batched ? "a multiple of " : "", inner,
+                         d.batched ? " (one per window element) up to the maximum batch" : "",
+                         count);
+    return s->cls->upload(s->be, s->storage[t->storage], (size_t)t->offset, data,
+                          count * sizeof(float), err);
+}
+
+ntg_status ntg__session_run_index(ntg_session *s, int program, int batch, ntg_error *err)
+{
+    if (batch < 1 || batch > s->max_batch)
+        return ntg__fail(err, NTG_ERR_RANGE, "batch %d is outside 1..%d", batch, s->max_batch);
+    ntg_status st = s->cls->run(s->be, (uint32_t)program, batch, err);
+    if (!st) s->last_batch = batch;
+    return st;
+}
+
+ntg_status ntg_session_run(ntg_session *s, int batch, ntg_error *err)
+{
+    if (!s) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_session_run: session is NULL");
+    return ntg__session_run_index(s, s->plan->infer_program, batch, err);
+}
+
+ntg_status ntg_session_run_program(ntg_session *s, const char *program, int batch, ntg_error *err)
+{
+    if (!s || !program)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_session_run_program: NULL argument");
+    int g = ntg__plan_program(s->plan, program);
+    if (g < 0)
+        return ntg__fail(err, NTG_ERR_NOT_FOUND, "the plan has no program '%s'%s", program,
+                         strcmp(program, "infer") ? " (compiled with --infer-only?)" : "");
+    return ntg__session_run_index(s, g, batch, err);
+}
+
+ntg_status ntg_session_get_output(ntg_session *s, const char *name, float *out, size_t count,
+                                  ntg_error *err)
+{
+    if (!s || !name || (!out && count))
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_session_get_output: NULL argument");
+    uint32_t id = ntg__session_find(s, name, 1);
+    if (id == NTG_NONE)
+        return ntg__fail(err, NTG_ERR_NOT_FOUND, "the plan has no output '%s'", name);
+    if (s->last_batch == 0)
+        return ntg__fail(err, NTG_ERR_STATE, "output '%s' read before any run", name);
+    const ntg_tensor_rec *t = &s->plan->img.tensors[id];
+    ntg_tdesc d;
+    ntg__tdesc_from_rec(t, &d);
+    size_t inner = (size_t)ntg__tdesc_inner(&d);
+    size_t max = d.batched ? inner * (size_t)s->last_batch : inner;
+    if (count > max)
+        return ntg__fail(err, NTG_ERR_RANGE,
+                         "output '%s' holds %zu values after the last run (batch %d), not %zu",
+                         name, max, s->last_batch, count);
+    return s->cls->download(s->be, s->storage[t->storage], (size_t)t->offset, out,
+                            count * sizeof(float), err);
+}

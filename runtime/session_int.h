@@ -1,0 +1,22 @@
+/* session_int.h — the session object, shared by the runtime's training loop and the CLI. */
+#ifndef NTG_SESSION_INT_H
+#define NTG_SESSION_INT_H
+
+#include "backend.h"
+#include "ntgraph.h"
+
+struct ntg_session {
+    const struct ntg_plan *plan;
+    const ntg_backend_class *cls;
+    ntg_backend *be;
+    ntg_buffer *storage[NTG_STORE_COUNT];
+    int max_batch;
+    int last_batch; /* batch of the last successful run; 0 before the first */
+};
+
+/* Tensor id of input (is_output 0) or output (1) `name` in any program, or NTG_NONE. */
+uint32_t ntg__session_find(const ntg_session *s, const char *name, int is_output);
+/* Run program index `program` (no name lookup). */
+ntg_status ntg__session_run_index(ntg_session *s, int program, int batch, ntg_error *err);
+
+#endif /* NTG_SESSION_INT_H */

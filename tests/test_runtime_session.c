@@ -1,0 +1,132 @@
+/* test_runtime_session.c — the session API: binding, running at any batch, and its errors. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "ntgraph.h"
+#include "rng.h"
+#include "testutil.h"
+
+/* y = relu(x W^T + b) with known weights, so outputs can be checked by hand. */
+static ntg_plan *small_plan(int max_batch)
+{
+    const char *g = "ntgraph: 1\nname: s\ninputs:\n  x: [batch, 3]\noutputs:\n  y: ~\n"
+                    "nodes:\n  - {op: dense, name: fc, in: x, out: y, units: 2, activation: relu}\n";
+    ntg_compile_options o;
+    ntg_compile_options_init(&o);
+    o.max_batch = max_batch;
+    ntg_plan *p = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_compile_string(g, strlen(g), "s.yaml", &o, &p, &err), NTG_OK, "%s",
+                 err.message);
+    return p;
+}
+
+static void reference(const ntg_plan *p, const float *x, int batch, float *y)
+{
+    const float *w = ntg_plan_param_data(p, 0), *b = ntg_plan_param_data(p, 1);
+    for (int r = 0; r < batch; r++)
+        for (int o = 0; o < 2; o++) {
+            double acc = b[o];
+            for (int i = 0; i < 3; i++) acc += (double)x[r * 3 + i] * w[o * 3 + i];
+            y[r * 2 + o] = (float)(acc > 0 ? acc : 0);
+        }
+}
+
+Test(runtime, session_runs_any_batch_up_to_max)
+{
+    ntg_plan *p = small_plan(5);
+    ntg_session *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_session_create(p, NULL, &s, &err), NTG_OK, "%s", err.message);
+    tu_rng rng = {3};
+    for (int batch = 1; batch <= 5; batch++) {
+        float x[15], y[10], want[10];
+        tu_fill(&rng, x, (size_t)batch * 3, -2, 2);
+        cr_assert_eq(ntg_session_set_input(s, "x", x, (size_t)batch * 3, &err), NTG_OK);
+        cr_assert_eq(ntg_session_run(s, batch, &err), NTG_OK, "%s", err.message);
+        cr_assert_eq(ntg_session_get_output(s, "y", y, (size_t)batch * 2, &err), NTG_OK);
+        reference(p, x, batch, want);
+        cr_assert_leq(tu_max_abs_rel(y, want, (size_t)batch * 2), 1e-6, "batch %d", batch);
+    }
+    ntg_session_destroy(s);
+    ntg_plan_destroy(p);
+}
+
+Test(runtime, session_errors)
+{
+    ntg_plan *p = small_plan(4);
+    ntg_session *s = NULL;
+    ntg_error err;
+    ntg_session_options o;
+    ntg_session_options_init(&o);
+    o.backend = "nosuch";
+    cr_assert_eq(ntg_session_create(p, &o, &s, &err), NTG_ERR_INVALID_ARG);
+    cr_assert_null(s);
+    cr_assert(strstr(err.message, "unknown backend 'nosuch' (this build has: cpu"), "%s",
+              err.message);
+    o.backend = "cpu";
+    o.max_batch = 5;
+    cr_assert_eq(ntg_session_create(p, &o, &s, &err), NTG_ERR_RANGE);
+    cr_assert(strstr(err.message, "outside 1..4"), "%s", err.message);
+    o.max_batch = 2;
+    cr_assert_eq(ntg_session_create(p, &o, &s, &err), NTG_OK, "%s", err.message);
+    cr_assert_str_eq(ntg_session_backend(s), "cpu");
+
+    float x[12] = {0}, y[8];
+    cr_assert_eq(ntg_session_get_output(s, "y", y, 2, &err), NTG_ERR_STATE);
+    cr_assert_eq(ntg_session_set_input(s, "xx", x, 3, &err), NTG_ERR_NOT_FOUND);
+    cr_assert_str_eq(err.message, "the plan has no input 'xx'");
+    cr_assert_eq(ntg_session_set_input(s, "x", x, 4, &err), NTG_ERR_RANGE);
+    cr_assert(strstr(err.message, "a multiple of 3"), "%s", err.message);
+    cr_assert_eq(ntg_session_set_input(s, "x", x, 9, &err), NTG_ERR_RANGE, "above max batch 2");
+    cr_assert_eq(ntg_session_set_input(s, "x", x, 6, &err), NTG_OK);
+    cr_assert_eq(ntg_session_run(s, 0, &err), NTG_ERR_RANGE);
+    cr_assert_eq(ntg_session_run(s, 3, &err), NTG_ERR_RANGE);
+    cr_assert_str_eq(err.message, "batch 3 is outside 1..2");
+    cr_assert_eq(ntg_session_run_program(s, "train_step", 1, &err), NTG_ERR_NOT_FOUND);
+    cr_assert_eq(ntg_session_run(s, 1, &err), NTG_OK);
+    cr_assert_eq(ntg_session_get_output(s, "y", y, 4, &err), NTG_ERR_RANGE, "only batch 1 ran");
+    cr_assert_eq(ntg_session_get_output(s, "nope", y, 2, &err), NTG_ERR_NOT_FOUND);
+    cr_assert_eq(ntg_session_get_output(s, "y", y, 2, &err), NTG_OK);
+    ntg_session_destroy(s);
+    ntg_session_destroy(NULL);
+    ntg_plan_destroy(p);
+    ntg_plan_destroy(NULL);
+}
+
+Test(runtime, version_and_strerror)
+{
+    cr_assert_eq(ntg_version_number(), NTG_VERSION_NUMBER);
+    cr_assert_str_eq(ntg_version_string(), NTG_VERSION_STRING);
+    for (int s = 0; s >= -15; s--) {
+        const char *m = ntg_strerror((ntg_status)s);
+        cr_assert(m && strcmp(m, "unknown status") != 0, "status %d", s);
+    }
+    cr_assert_str_eq(ntg_strerror((ntg_status)-999), "unknown status");
+    cr_assert_str_eq(ntg_strerror(NTG_ERR_SHAPE), "shape mismatch");
+}
+
+Test(runtime, philox_known_answers)
+{
+    /* Random123's known-answer vectors for Philox4x32-10 */
+    uint32_t out[4];
+    uint32_t zero[4] = {0, 0, 0, 0};
+    ntg__philox4x32(zero, 0, out);
+    cr_assert_eq(out[0], 0x6627e8d5u);
+    cr_assert_eq(out[1], 0xe169c58du);
+    cr_assert_eq(out[2], 0xbc57ac4cu);
+    cr_assert_eq(out[3], 0x9b00dbd8u);
+    uint32_t ones[4] = {0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu};
+    ntg__philox4x32(ones, 0xffffffffffffffffull, out);
+    cr_assert_eq(out[0], 0x408f276du);
+    cr_assert_eq(out[1], 0x41c83b0eu);
+    cr_assert_eq(out[2], 0xa20bc7c6u);
+    cr_assert_eq(out[3], 0x6d5451fdu);
+    uint32_t pi[4] = {0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u};
+    ntg__philox4x32(pi, ((uint64_t)0x299f31d0u << 32) | 0xa4093822u, out);
+    cr_assert_eq(out[0], 0xd16cfe09u);
+    cr_assert_eq(out[1], 0x94fdccebu);
+    cr_assert_eq(out[2], 0x5001e420u);
+    cr_assert_eq(out[3], 0x24126ea1u);
+}
