@@ -1,6 +1,75 @@
-/* ntgraph.c — the ntgraph command (placeholder). */
-int main(void);
-int main(void)
+/* ntgraph.c — the ntgraph command: dispatch to subcommands, git-style help. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_cmd *const commands[] = {
+    &cli_cmd_compile, &cli_cmd_run, &cli_cmd_info, &cli_cmd_bench, &cli_cmd_weights,
+    &cli_cmd_backends,
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void main_help(FILE *f)
 {
-    return 0;
+    fprintf(f, "usage: ntgraph [--version] [--help] <command> [<args>]\n\n"
+               "ntgraph compiles forecasting models written as YAML op graphs into static\n"
+               "plans (plan.bin) and runs them.\n\n"
+               "Commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "   %-10s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "\nSee 'ntgraph help <command>' or 'ntgraph <command> --help' for details.\n"
+               "Exit status: 0 success, 1 failure of the machine or of ntgraph, 2 bad usage or\n"
+               "bad input (graphs, plans, data files).\n");
+}
+
+static const cli_cmd *find(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i]->name, name) == 0) return commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        main_help(stderr);
+        return CLI_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        main_help(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        printf("ntgraph %s\n", ntg_version_string());
+        return CLI_OK;
+    }
+    if (strcmp(name, "help") == 0) {
+        if (argc < 3) {
+            main_help(stdout);
+            return CLI_OK;
+        }
+        const cli_cmd *c = find(argv[2]);
+        if (!c) {
+            fprintf(stderr, "ntgraph: '%s' is not an ntgraph command. See 'ntgraph --help'.\n",
+                    argv[2]);
+            return CLI_USAGE;
+        }
+        cli_help(c, stdout);
+        return CLI_OK;
+    }
+    const cli_cmd *cmd = find(name);
+    if (!cmd) {
+        fprintf(stderr, "ntgraph: '%s' is not an ntgraph command. See 'ntgraph --help'.\n",
+                name);
+        return CLI_USAGE;
+    }
+    cli_args a;
+    if (cli_parse(cmd, argc - 2, argv + 2, &a)) return CLI_USAGE;
+    if (a.help) {
+        cli_help(cmd, stdout);
+        return CLI_OK;
+    }
+    return cmd->run(cmd, &a);
 }

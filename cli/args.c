@@ -1,0 +1,233 @@
+/* args.c — command-line parsing shared by the subcommands (long/short options, --help). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "json.h"
+#include "plan_int.h"
+
+static int find_long(const cli_cmd *cmd, const char *name, size_t len)
+{
+    for (int i = 0; i < cmd->n_opts; i++)
+        if (strlen(cmd->opts[i].name) == len && strncmp(cmd->opts[i].name, name, len) == 0)
+            return i;
+    return -1;
+}
+
+static int find_short(const cli_cmd *cmd, char c)
+{
+    for (int i = 0; i < cmd->n_opts; i++)
+        if (cmd->opts[i].short_name == c) return i;
+    return -1;
+}
+
+int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "ntgraph %s: ", cmd->name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nusage: %s\nSee 'ntgraph %s --help'.\n", cmd->usage, cmd->name);
+    return CLI_USAGE;
+}
+
+static int store(const cli_cmd *cmd, cli_args *a, int i, const char *v)
+{
+    if (a->n_values[i] > 0 && !cmd->opts[i].repeat)
+        return cli_usage_error(cmd, "option '--%s' given twice", cmd->opts[i].name);
+    if (a->n_values[i] >= CLI_MAX_VALUES)
+        return cli_usage_error(cmd, "option '--%s' given too often", cmd->opts[i].name);
+    a->values[i][a->n_values[i]++] = v;
+    a->value[i] = v;
+    return 0;
+}
+
+int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->opts = cmd->opts;
+    a->n_opts = cmd->n_opts;
+    int only_pos = 0;
+    for (int k = 0; k < argc; k++) {
+        char *arg = argv[k];
+        if (only_pos || arg[0] != '-' || arg[1] == '\0') {
+            if (a->n_pos >= CLI_MAX_POS) return cli_usage_error(cmd, "too many arguments");
+            a->pos[a->n_pos++] = arg;
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            a->help = 1;
+            continue;
+        }
+        int i;
+        const char *inline_val = NULL;
+        if (arg[1] == '-') {
+            const char *name = arg + 2, *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            i = find_long(cmd, name, len);
+            if (i < 0) return cli_usage_error(cmd, "unknown option '--%.*s'", (int)len, name);
+            if (eq) inline_val = eq + 1;
+        } else {
+            i = find_short(cmd, arg[1]);
+            if (i < 0) return cli_usage_error(cmd, "unknown option '-%c'", arg[1]);
+            if (arg[2]) inline_val = arg + 2; /* -DNAME=VALUE, -oPLAN */
+        }
+        const cli_opt *o = &cmd->opts[i];
+        if (!o->metavar) {
+            if (inline_val) return cli_usage_error(cmd, "option '--%s' takes no value", o->name);
+            if (store(cmd, a, i, "1")) return CLI_USAGE;
+            continue;
+        }
+        if (!inline_val) {
+            if (k + 1 >= argc)
+                return cli_usage_error(cmd, "option '--%s' needs a value (%s)", o->name,
+                                       o->metavar);
+            inline_val = argv[++k];
+        }
+        if (store(cmd, a, i, inline_val)) return CLI_USAGE;
+    }
+    return 0;
+}
+
+static int index_of(const cli_args *a, const char *name)
+{
+    for (int i = 0; i < a->n_opts; i++)
+        if (strcmp(a->opts[i].name, name) == 0) return i;
+    return -1;
+}
+
+const char *cli_get(const cli_args *a, const char *name)
+{
+    int i = index_of(a, name);
+    return i >= 0 ? a->value[i] : NULL;
+}
+
+int cli_flag(const cli_args *a, const char *name)
+{
+    return cli_get(a, name) != NULL;
+}
+
+int cli_get_all(const cli_args *a, const char *name, const char ***values)
+{
+    int i = index_of(a, name);
+    if (i < 0) return 0;
+    *values = (const char **)a->values[i];
+    return a->n_values[i];
+}
+
+int cli_int(const cli_cmd *cmd, const cli_args *a, const char *name, long lo, long hi, long *out)
+{
+    const char *v = cli_get(a, name);
+    if (!v) return 0;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        cli_usage_error(cmd, "--%s expects an integer in %ld..%ld, not '%s'", name, lo, hi, v);
+        return -1;
+    }
+    *out = x;
+    return 1;
+}
+
+int cli_double(const cli_cmd *cmd, const cli_args *a, const char *name, double lo, double hi,
+               double *out)
+{
+    const char *v = cli_get(a, name);
+    if (!v) return 0;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= lo && x <= hi)) {
+        cli_usage_error(cmd, "--%s expects a number in %g..%g, not '%s'", name, lo, hi, v);
+        return -1;
+    }
+    *out = x;
+    return 1;
+}
+
+void cli_help(const cli_cmd *cmd, FILE *f)
+{
+    fprintf(f, "usage: %s\n\n%s\n", cmd->usage, cmd->description);
+    if (cmd->n_opts == 0) return;
+    fprintf(f, "\nOptions:\n");
+    for (int i = 0; i < cmd->n_opts; i++) {
+        const cli_opt *o = &cmd->opts[i];
+        char lhs[64];
+        if (o->short_name)
+            snprintf(lhs, sizeof lhs, "-%c, --%s%s%s", o->short_name, o->name,
+                     o->metavar ? " " : "", o->metavar ? o->metavar : "");
+        else
+            snprintf(lhs, sizeof lhs, "    --%s%s%s", o->name, o->metavar ? " " : "",
+                     o->metavar ? o->metavar : "");
+        fprintf(f, "    %-28s %s\n", lhs, o->help);
+    }
+    fprintf(f, "    %-28s %s\n", "-h, --help", "show this help");
+}
+
+int cli_exit_code(ntg_status st)
+{
+    switch (st) {
+    case NTG_OK: return CLI_OK;
+    case NTG_ERR_NOMEM:
+    case NTG_ERR_BACKEND:
+    case NTG_ERR_INTERNAL: return CLI_FAIL;
+    default: return CLI_USAGE;
+    }
+}
+
+int cli_fail(const cli_cmd *cmd, ntg_status st, const ntg_error *err)
+{
+    fprintf(stderr, "ntgraph %s: error: %s\n", cmd->name,
+            err && err->message[0] ? err->message : ntg_strerror(st));
+    return cli_exit_code(st);
+}
+
+ntg_status cli_load_plan(const char *path, ntg_plan **out, ntg_error *err)
+{
+    return ntg_plan_load_file(path, out, err);
+}
+
+int cli_split(const char *s, char sep, char **buf, char **parts, int max)
+{
+    size_t n = strlen(s);
+    *buf = malloc(n + 1);
+    if (!*buf) return -1;
+    memcpy(*buf, s, n + 1);
+    int k = 0;
+    char *p = *buf;
+    while (k < max) {
+        parts[k++] = p;
+        char *q = strchr(p, sep);
+        if (!q) return k;
+        *q = '\0';
+        p = q + 1;
+    }
+    return -1; /* too many */
+}
+
+void cli_json_str(FILE *f, const char *s)
+{
+    ntg__json_put_string(f, s);
+}
+
+void cli_csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}

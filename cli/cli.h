@@ -1,0 +1,85 @@
+/* cli.h — what the ntgraph subcommands share: argument parsing, errors, exit codes. */
+#ifndef NTG_CLI_H
+#define NTG_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ntgraph.h"
+
+/* Exit statuses: 0 success, 1 a failure of the machine or of ntgraph (backend,
+ * memory, internal), 2 bad usage or bad input (flags, graphs, plans, data). */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+typedef struct cli_opt {
+    const char *name;    /* long name without dashes: "batch" */
+    char short_name;     /* 'o', or 0 */
+    const char *metavar; /* "N" for options with a value; NULL for flags */
+    int repeat;          /* may be given more than once (values collected) */
+    const char *help;
+} cli_opt;
+
+#define CLI_MAX_OPTS 32
+#define CLI_MAX_VALUES 64
+#define CLI_MAX_POS 8
+
+typedef struct cli_args {
+    const cli_opt *opts;
+    int n_opts;
+    const char *value[CLI_MAX_OPTS];   /* last value (or "1" for a flag given) */
+    const char *values[CLI_MAX_OPTS][CLI_MAX_VALUES];
+    int n_values[CLI_MAX_OPTS];
+    const char *pos[CLI_MAX_POS];
+    int n_pos;
+    int help;                          /* --help / -h given */
+} cli_args;
+
+typedef struct cli_cmd {
+    const char *name;
+    const char *summary;
+    const char *usage;       /* "ntgraph compile GRAPH.yaml -o PLAN [options]" */
+    const char *description; /* paragraphs after the usage */
+    const cli_opt *opts;
+    int n_opts;
+    int (*run)(const struct cli_cmd *cmd, cli_args *a);
+} cli_cmd;
+
+/* Parse argv (after the command name).  On a usage error prints it (with the
+ * command's usage line) and returns CLI_USAGE; otherwise 0. */
+int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_args *a);
+/* Value of option `name` or NULL. */
+const char *cli_get(const cli_args *a, const char *name);
+int cli_flag(const cli_args *a, const char *name);
+/* All values of a repeatable option. */
+int cli_get_all(const cli_args *a, const char *name, const char ***values);
+/* Integer option in [lo, hi]; prints an error and returns -1 when bad, 0 when
+ * absent (out untouched), 1 when set. */
+int cli_int(const cli_cmd *cmd, const cli_args *a, const char *name, long lo, long hi, long *out);
+int cli_double(const cli_cmd *cmd, const cli_args *a, const char *name, double lo, double hi,
+               double *out);
+/* Print the command's full help to f. */
+void cli_help(const cli_cmd *cmd, FILE *f);
+/* Print "ntgraph CMD: message" for a usage error and return CLI_USAGE. */
+int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Print an ntg_error as "ntgraph CMD: error: message" and map its status to an exit code. */
+int cli_fail(const cli_cmd *cmd, ntg_status st, const ntg_error *err);
+int cli_exit_code(ntg_status st);
+
+/* Load a plan file (the CLI's one way in, so later stores can plug in here). */
+ntg_status cli_load_plan(const char *path, ntg_plan **out, ntg_error *err);
+/* Split "a,b,c" into at most max pieces (modifies a copy it allocates in *buf). */
+int cli_split(const char *s, char sep, char **buf, char **parts, int max);
+
+/* A JSON string literal (escaped; invalid UTF-8 becomes U+FFFD). */
+void cli_json_str(FILE *f, const char *s);
+/* A CSV field, quoted (RFC 4180) when it holds a comma, quote or line break. */
+void cli_csv_field(FILE *f, const char *s);
+
+extern const cli_cmd cli_cmd_compile, cli_cmd_run, cli_cmd_info, cli_cmd_bench, cli_cmd_weights,
+    cli_cmd_backends;
+
+#endif /* NTG_CLI_H */

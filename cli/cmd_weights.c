@@ -1,0 +1,85 @@
+/* cmd_weights.c — `ntgraph weights export` and `ntgraph backends`. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cli.h"
+#include "error.h"
+#include "safetensors.h"
+
+static const cli_opt weights_opts[] = {
+    {"output", 'o', "W.safetensors", 0, "file to write (required)"},
+};
+
+static int weights_run(const cli_cmd *cmd, cli_args *a)
+{
+    if (a->n_pos != 2 || strcmp(a->pos[0], "export") != 0)
+        return cli_usage_error(cmd, "expected 'export PLAN'");
+    const char *out = cli_get(a, "output");
+    if (!out) return cli_usage_error(cmd, "missing -o W.safetensors");
+    ntg_plan *plan = NULL;
+    ntg_error err;
+    ntg_status st = cli_load_plan(a->pos[1], &plan, &err);
+    if (st) return cli_fail(cmd, st, &err);
+    size_t n = ntg_plan_param_count(plan);
+    ntg_st_out *t = calloc(n + 1, sizeof *t);
+    int64_t(*shapes)[NTG_MAX_RANK] = calloc(n + 1, sizeof *shapes);
+    if (!t || !shapes) {
+        st = ntg__fail(&err, NTG_ERR_NOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            ntg_tensor_info ti;
+            ntg_plan_param(plan, i, &ti);
+            memcpy(shapes[i], ti.shape, sizeof shapes[i]);
+            t[i].name = ti.name;
+            t[i].dtype = "F32";
+            t[i].rank = ti.rank;
+            t[i].shape = shapes[i];
+            t[i].data = ntg_plan_param_data(plan, i);
+        }
+        const char *model = ntg_plan_meta(plan, "model.name");
+        const char *meta[] = {"producer", "ntgraph " NTG_VERSION_STRING, "model",
+                              model ? model : ""};
+        st = ntg__st_write(out, t, n, meta, 2, &err);
+    }
+    free(t);
+    free(shapes);
+    ntg_plan_destroy(plan);
+    if (st) return cli_fail(cmd, st, &err);
+    return CLI_OK;
+}
+
+const cli_cmd cli_cmd_weights = {
+    "weights",
+    "Export a plan's parameters",
+    "ntgraph weights export PLAN -o W.safetensors",
+    "Writes every parameter of the plan, under its name, to a safetensors file that\n"
+    "`ntgraph compile --weights` (or PyTorch's load_state_dict) reads back.",
+    weights_opts,
+    (int)(sizeof weights_opts / sizeof weights_opts[0]),
+    weights_run,
+};
+
+static int backends_run(const cli_cmd *cmd, cli_args *a)
+{
+    if (a->n_pos != 0) return cli_usage_error(cmd, "takes no arguments");
+    size_t n;
+    const ntg_backend_class *const *all = ntg__backends(&n);
+    const ntg_backend_class *dflt = ntg__backend_find("auto");
+    for (size_t i = 0; i < n; i++) {
+        char info[256] = "";
+        int ok = !all[i]->available || all[i]->available(info, sizeof info);
+        printf("%-8s %-13s %s%s%s\n", all[i]->name, ok ? "available" : "unavailable",
+               all[i]->description, info[0] ? "; " : "", info);
+    }
+    printf("auto     -> %s\n", dflt->name);
+    return CLI_OK;
+}
+
+const cli_cmd cli_cmd_backends = {
+    "backends", "List the backends of this build and whether they can run here",
+    "ntgraph backends",
+    "One line per backend compiled into this build: its name, whether it can run\n"
+    "on this machine, and what it runs on. The last line says what `auto` picks.",
+    NULL, 0, backends_run,
+};

@@ -1,0 +1,277 @@
+/* test_cli_ntgraph.c — the ntgraph command end to end: the built binary, its files, exit codes. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "pool.h"
+#include "safetensors.h"
+#include "testutil.h"
+
+static char tmpdir[256];
+
+static void make_tmp(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/ntg-cli-XXXXXX");
+    cr_assert(mkdtemp(tmpdir));
+}
+
+static void rm_tmp(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(cli, .init = make_tmp, .fini = rm_tmp);
+
+static const char *tmp(const char *name)
+{
+    static _Thread_local char buf[4][512];
+    static _Thread_local int k;
+    char *b = buf[k++ & 3];
+    snprintf(b, 512, "%s/%s", tmpdir, name);
+    return b;
+}
+
+/* Run a shell command line (ntgraph is $NTG, the source root $SRC); capture stdout and
+ * stderr into out (caller frees) and return the exit status. */
+static int sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int sh(char **out, const char *fmt, ...)
+{
+    char cmd[4096], full[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    /* tu_src/tu_build return static buffers: copy each before the next call */
+    char src[2048], bin[2048];
+    snprintf(src, sizeof src, "%s", tu_src(""));
+    snprintf(bin, sizeof bin, "%s", tu_build("cli/ntgraph"));
+    snprintf(full, sizeof full, "cd '%s' && NTG='%s' && SRC='%s' && (%s) >'%s' 2>&1", src, bin,
+             src, cmd, tmp("out.txt"));
+    int rc = system(full);
+    size_t n;
+    char *text = tu_read_file(tmp("out.txt"), &n);
+    cr_assert(text);
+    if (out)
+        *out = text;
+    else
+        free(text);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+#define SMALL "-D h=24 -D input_size=96 -D hidden=64"
+
+Test(cli, help_and_unknown_command)
+{
+    char *o;
+    cr_assert_eq(sh(&o, "$NTG --help"), 0);
+    cr_assert(strstr(o, "usage: ntgraph [--version] [--help] <command> [<args>]"), "%s", o);
+    cr_assert(strstr(o, "   compile "), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG compile --help"), 0);
+    cr_assert(strstr(o, "usage: ntgraph compile GRAPH.yaml -o PLAN"), "%s", o);
+    cr_assert(strstr(o, "--weights W.safetensors"), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG help run"), 0);
+    cr_assert(strstr(o, "usage: ntgraph run PLAN"), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG frobnicate"), 2);
+    cr_assert(strstr(o, "ntgraph: 'frobnicate' is not an ntgraph command"), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml --bogus"), 2);
+    cr_assert(strstr(o, "ntgraph compile: unknown option '--bogus'"), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml"), 2);
+    cr_assert(strstr(o, "missing -o PLAN"), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG --version"), 0);
+    cr_assert(strstr(o, "ntgraph 0."), "%s", o);
+    free(o);
+}
+
+Test(cli, graph_error_exit_2_with_location)
+{
+    FILE *f = fopen(tmp("bad.yaml"), "w");
+    fputs("ntgraph: 1\nname: bad\ninputs:\n  x: [batch, 4]\noutputs:\n  y: ~\nnodes:\n"
+          "  - {op: maxpool, in: x, out: y, kernel: 2}\n",
+          f);
+    fclose(f);
+    char *o;
+    cr_assert_eq(sh(&o, "$NTG compile %s -o %s", tmp("bad.yaml"), tmp("bad.plan")), 2);
+    cr_assert(strstr(o, "bad.yaml:8:10: unknown op 'maxpool'; did you mean 'maxpool1d'?"), "%s",
+              o);
+    free(o);
+    cr_assert_neq(access(tmp("bad.plan"), F_OK), 0, "no plan written on error");
+    cr_assert_eq(sh(&o, "$NTG info %s", tmp("nonexistent.plan")), 2);
+    free(o);
+}
+
+Test(cli, compile_info_json_and_text)
+{
+    char *o;
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " SMALL " --batch 32 -o %s",
+                    tmp("n.plan")),
+                 0, "%s", o);
+    cr_assert(strstr(o, "parameters"), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG info %s", tmp("n.plan")), 0);
+    cr_assert(strstr(o, "model:       nhits (kind nhits)"), "%s", o);
+    cr_assert(strstr(o, "naive sum without reuse"), "%s", o);
+    cr_assert(strstr(o, "crc32c"), "%s", o);
+    cr_assert(strstr(o, "blocks.2.layers.7.weight"), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG info --json %s", tmp("n.plan")), 0);
+    ntg_pool *pool = ntg__pool_create();
+    const ntg_json *j = NULL;
+    char msg[256];
+    size_t off = 0;
+    cr_assert_eq(ntg__json_parse(o, strlen(o), pool, &j, msg, sizeof msg, &off), NTG_OK,
+                 "%s at %zu", msg, off);
+    const ntg_json *mb = ntg__json_get(j, "max_batch");
+    cr_assert(mb && (mb)->i64 == 32);
+    cr_assert(ntg__json_get(j, "arena_bytes") && ntg__json_get(j, "naive_arena_bytes"));
+    cr_assert(ntg__json_get(j, "arena_bytes")->i64 < ntg__json_get(j, "naive_arena_bytes")->i64);
+    cr_assert(ntg__json_get(j, "sections") && ntg__json_get(j, "tensors"));
+    ntg__pool_destroy(pool);
+    free(o);
+}
+
+Test(cli, golden_run_weights_roundtrip)
+{
+    char *o;
+    const char *golden = "tests/data/nhits_h24_small.safetensors";
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " SMALL " --weights %s -o %s", golden,
+                    tmp("g.plan")),
+                 0, "%s", o);
+    cr_assert(strstr(o, "warning:") && strstr(o, "ignored") && strstr(o, "x, t, y, loss"), "%s",
+              o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " SMALL " --weights %s --strict -o %s",
+                    golden, tmp("s.plan")),
+                 2);
+    cr_assert(strstr(o, "match no parameter (--strict)"), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG run %s --in %s --out %s --backend cpu", tmp("g.plan"), golden,
+                    tmp("y.safetensors")),
+                 0, "%s", o);
+    free(o);
+    ntg_st_file *g = NULL, *y = NULL;
+    ntg_error err;
+    char gpath[2048];
+    snprintf(gpath, sizeof gpath, "%s", tu_src(golden));
+    cr_assert_eq(ntg__st_load(gpath, &g, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg__st_load(tmp("y.safetensors"), &y, &err), NTG_OK, "%s", err.message);
+    const ntg_st_tensor *want = ntg__st_find(g, "y"), *got = ntg__st_find(y, "y");
+    cr_assert(want && got);
+    cr_assert_eq(got->rank, 2);
+    cr_assert_eq(got->shape[0], 4);
+    cr_assert_eq(got->shape[1], 24);
+    float a[96], b[96];
+    memcpy(a, got->data, sizeof a);
+    memcpy(b, want->data, sizeof b);
+    cr_assert_leq(tu_max_abs_rel(a, b, 96), 1e-5);
+
+    /* weights export gives back exactly the golden parameters */
+    cr_assert_eq(sh(&o, "$NTG weights export %s -o %s", tmp("g.plan"), tmp("w.safetensors")), 0,
+                 "%s", o);
+    free(o);
+    ntg_st_file *w = NULL;
+    cr_assert_eq(ntg__st_load(tmp("w.safetensors"), &w, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg__st_count(w), 30);
+    for (size_t i = 0; i < ntg__st_count(w); i++) {
+        const ntg_st_tensor *t = ntg__st_get(w, i), *r = ntg__st_find(g, t->name);
+        cr_assert(r, "%s not in the golden file", t->name);
+        cr_assert_eq(t->nbytes, r->nbytes);
+        cr_assert_eq(memcmp(t->data, r->data, (size_t)t->nbytes), 0, "%s differs", t->name);
+    }
+    ntg__st_free(w);
+    ntg__st_free(g);
+    ntg__st_free(y);
+}
+
+Test(cli, run_data_csv_and_example_agree)
+{
+    char *o;
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " SMALL " -o %s", tmp("d.plan")), 0,
+                 "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG run %s --data data/ETTh1.csv --columns OT,HUFL --out %s",
+                    tmp("d.plan"), tmp("f.csv")),
+                 0, "%s", o);
+    free(o);
+    char *csv = tu_read_file(tmp("f.csv"), NULL);
+    cr_assert(csv);
+    cr_assert(strncmp(csv, "date,OT,HUFL\n2018-06-26 20:00:00,", 33) == 0, "%.80s", csv);
+    int lines = 0;
+    for (char *p = csv; *p; p++) lines += *p == '\n';
+    cr_assert_eq(lines, 25, "header + 24 forecast rows");
+    /* the embedding example, through ntgraph.h only, forecasts OT the same */
+    char ex[2048];
+    snprintf(ex, sizeof ex, "%s", tu_build("examples/forecast"));
+    cr_assert_eq(sh(&o, "'%s' %s data/ETTh1.csv OT", ex, tmp("d.plan")), 0, "%s", o);
+    char *line = csv, *eo = o;
+    for (int t = 0; t < 24; t++) {
+        line = strchr(line, '\n') + 1;
+        char *c1 = strchr(line, ',') + 1;
+        double v_cli = strtod(c1, NULL), v_ex = strtod(eo, &eo);
+        cr_assert_eq(v_cli, v_ex, "step %d: %g vs %g", t, v_cli, v_ex);
+    }
+    free(o);
+    free(csv);
+    cr_assert_eq(sh(&o, "$NTG run %s --data data/ETTh1.csv --columns NOPE", tmp("d.plan")), 2);
+    cr_assert(strstr(o, "has no column 'NOPE'"), "%s", o);
+    free(o);
+}
+
+Test(cli, bench_json_keys)
+{
+    char *o;
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " SMALL " --batch 8 -o %s",
+                    tmp("b.plan")),
+                 0, "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG bench %s --batch 8 --threads 1 --backend cpu --seconds 0.05 --json",
+                    tmp("b.plan")),
+                 0, "%s", o);
+    ntg_pool *pool = ntg__pool_create();
+    const ntg_json *j = NULL;
+    char msg[256];
+    size_t off;
+    cr_assert_eq(ntg__json_parse(o, strlen(o), pool, &j, msg, sizeof msg, &off), NTG_OK, "%s",
+                 o);
+    const char *keys[] = {"program", "backend", "batch", "threads", "median_us", "p90_us",
+                          "windows_per_s"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        cr_assert(ntg__json_get(j, keys[k]), "no key %s in %s", keys[k], o);
+    cr_assert_eq(ntg__json_get(j, "batch")->i64, 8);
+    cr_assert_gt(ntg__json_get(j, "windows_per_s")->num, 0);
+    cr_assert_leq(ntg__json_get(j, "median_us")->num, ntg__json_get(j, "p90_us")->num);
+    ntg__pool_destroy(pool);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG bench %s --batch 9", tmp("b.plan")), 2);
+    cr_assert(strstr(o, "above the plan's maximum batch 8"), "%s", o);
+    free(o);
+}
+
+Test(cli, example_builds_against_installed_library)
+{
+    char *o;
+    char build[2048], inst[600], exe[600];
+    snprintf(build, sizeof build, "%s", tu_build(""));
+    snprintf(inst, sizeof inst, "%s", tmp("inst"));
+    snprintf(exe, sizeof exe, "%s", tmp("forecast"));
+    int rc = sh(&o,
+                "meson install -C '%s' --no-rebuild --quiet --destdir '%s' >/dev/null && "
+                "pc=$(dirname $(find '%s' -name ntgraph.pc | head -1)) && "
+                "flags=$(PKG_CONFIG_SYSROOT_DIR='%s' PKG_CONFIG_PATH=$pc pkg-config --cflags --libs "
+                "ntgraph) && "
+                "cc -std=c11 -Wall -Werror examples/forecast.c $flags -o '%s' && "
+                "LD_LIBRARY_PATH=$(dirname $pc) '%s' 2>&1 | grep -q usage",
+                build, inst, inst, inst, exe, exe);
+    cr_assert_eq(rc, 0, "%s", o);
+    free(o);
+}
