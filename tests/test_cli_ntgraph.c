@@ -264,14 +264,16 @@ Test(cli, example_builds_against_installed_library)
     snprintf(build, sizeof build, "%s", tu_build(""));
     snprintf(inst, sizeof inst, "%s", tmp("inst"));
     snprintf(exe, sizeof exe, "%s", tmp("forecast"));
+    char san[128] = "";
+    if (getenv("NTG_SANITIZE")) snprintf(san, sizeof san, "-fsanitize=%s", getenv("NTG_SANITIZE"));
     int rc = sh(&o,
                 "meson install -C '%s' --no-rebuild --quiet --destdir '%s' >/dev/null && "
                 "pc=$(dirname $(find '%s' -name ntgraph.pc | head -1)) && "
                 "flags=$(PKG_CONFIG_SYSROOT_DIR='%s' PKG_CONFIG_PATH=$pc pkg-config --cflags --libs "
                 "ntgraph) && "
-                "cc -std=c11 -Wall -Werror examples/forecast.c $flags -o '%s' && "
+                "cc -std=c11 -Wall -Werror %s examples/forecast.c $flags -o '%s' && "
                 "LD_LIBRARY_PATH=$(dirname $pc) '%s' 2>&1 | grep -q usage",
-                build, inst, inst, inst, exe, exe);
+                build, inst, inst, inst, san, exe, exe);
     cr_assert_eq(rc, 0, "%s", o);
     free(o);
 }
