@@ -2,7 +2,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "error.h"
@@ -137,7 +136,7 @@ static int run(const cli_cmd *cmd, cli_args *a)
     qsort(lat, n, sizeof *lat, cmp_double);
     double median = lat[n / 2] * 1e6, p90 = lat[(n * 9) / 10 < n ? (n * 9) / 10 : n - 1] * 1e6;
     double wps = (double)batch * (double)n / total;
-    long eff_threads = threads ? threads : sysconf(_SC_NPROCESSORS_ONLN);
+    long eff_threads = ntg_session_threads(s);
     double flops = program_flops(plan, g, (int)batch);
     if (cli_flag(a, "json")) {
         printf("{\"program\":\"%s\",\"backend\":\"%s\",\"batch\":%ld,\"threads\":%ld,"

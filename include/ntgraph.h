@@ -263,6 +263,8 @@ NTG_API void ntg_session_destroy(ntg_session *session);
 
 /* Name of the backend the session runs on ("cpu", ...).  Static storage. */
 NTG_API const char *ntg_session_backend(const ntg_session *session);
+/* Worker threads the session's backend actually uses (the reference backend: 1). */
+NTG_API int ntg_session_threads(const ntg_session *session);
 
 /* Copy `count` float32 values into input `name`.  For a batched input of
  * per-window size n, `count` must be a multiple of n and at most max_batch * n;

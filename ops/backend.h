@@ -64,6 +64,8 @@ typedef struct ntg_backend_class {
     /* Run program `program` (index into plan->programs) at `batch` and wait for it.
      * Must not allocate. */
     ntg_status (*run)(ntg_backend *b, uint32_t program, int batch, ntg_error *err);
+    /* Worker threads the instance actually uses (NULL: 1). */
+    int (*threads)(const ntg_backend *b);
 } ntg_backend_class;
 
 /* The reference CPU backend: always built, the oracle of every other backend. */

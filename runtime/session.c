@@ -128,6 +128,12 @@ const char *ntg_session_backend(const ntg_session *s)
     return s ? s->cls->name : "";
 }
 
+int ntg_session_threads(const ntg_session *s)
+{
+    if (!s) return 0;
+    return s->cls->threads ? s->cls->threads(s->be) : 1;
+}
+
 uint32_t ntg__session_find(const ntg_session *s, const char *name, int is_output)
 {
     for (uint32_t g = 0; g < s->plan->img.n_programs; g++) {

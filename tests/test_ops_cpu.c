@@ -105,8 +105,8 @@ static double check_gemm(tu_rng *r, int ta, int tb, int64_t m, int64_t n, int64_
 Test(ops, gemm_matches_reference_for_all_transposes_and_scalings)
 {
     /* odd sizes, and sizes past every cache block (MC 64, NC 128, KC 128) */
-    static const int64_t dims[][3] = {{1, 1, 1},   {3, 7, 13},  {13, 1, 97},
-                                      {97, 13, 7}, {8, 8, 128}, {131, 263, 301}};
+    static const int64_t dims[][3] = {{1, 1, 1},   {3, 7, 13},      {13, 1, 97},   {97, 13, 7},
+                                      {8, 8, 128}, {131, 263, 301}, {5, 300, 301}, {7, 9, 8}};
     static const float ab[][2] = {{1.0f, 0.0f}, {0.5f, 1.0f}, {-1.5f, 0.25f}};
     tu_rng r = {42};
     double worst = 0;

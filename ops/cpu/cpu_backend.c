@@ -194,4 +194,5 @@ const ntg_backend_class ntg__backend_cpu = {
     cpu_download,
     cpu_prepare,
     cpu_run,
+    NULL, /* single-threaded */
 };

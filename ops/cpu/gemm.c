@@ -142,6 +142,29 @@ static void scale_c(int64_t m, int64_t n, float beta, float *cm, int64_t ldc)
     }
 }
 
+/* C = alpha A B^T + beta C for a few rows of A (a dense layer at batch 1..7): every
+ * output is a dot product of two contiguous rows, so packing would only add traffic.
+ * Eight partial sums per dot product keep the loop vectorisable and the order fixed. */
+static void small_m_abt(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float beta, float *cm, int64_t ldc)
+{
+    for (int64_t i = 0; i < m; i++) {
+        const float *ar = a + i * lda;
+        for (int64_t j = 0; j < n; j++) {
+            const float *br = b + j * ldb;
+            float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            int64_t p = 0;
+            for (; p + 8 <= k; p += 8)
+                for (int l = 0; l < 8; l++) acc[l] += ar[p + l] * br[p + l];
+            float sum =
+                ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+            for (; p < k; p++) sum += ar[p] * br[p];
+            float *c = cm + i * ldc + j;
+            *c = beta == 0.0f ? alpha * sum : alpha * sum + beta * *c;
+        }
+    }
+}
+
 void ntg__cpu_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *cm,
                    int64_t ldc)
@@ -149,6 +172,10 @@ void ntg__cpu_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, fl
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0.0f) {
         scale_c(m, n, beta, cm, ldc);
+        return;
+    }
+    if (m < MR && !trans_a && trans_b) {
+        small_m_abt(m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc);
         return;
     }
     float apack[MC * KC], bpack[KC * NC], tile[MR * NR];
