@@ -175,11 +175,14 @@ void cli_help(const cli_cmd *cmd, FILE *f)
 int cli_exit_code(ntg_status st)
 {
     switch (st) {
-    case NTG_OK: return CLI_OK;
+    case NTG_OK:
+        return CLI_OK;
     case NTG_ERR_NOMEM:
     case NTG_ERR_BACKEND:
-    case NTG_ERR_INTERNAL: return CLI_FAIL;
-    default: return CLI_USAGE;
+    case NTG_ERR_INTERNAL:
+        return CLI_FAIL;
+    default:
+        return CLI_USAGE;
     }
 }
 

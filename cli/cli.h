@@ -26,12 +26,12 @@ typedef struct cli_opt {
 typedef struct cli_args {
     const cli_opt *opts;
     int n_opts;
-    const char *value[CLI_MAX_OPTS];   /* last value (or "1" for a flag given) */
+    const char *value[CLI_MAX_OPTS]; /* last value (or "1" for a flag given) */
     const char *values[CLI_MAX_OPTS][CLI_MAX_VALUES];
     int n_values[CLI_MAX_OPTS];
     const char *pos[CLI_MAX_POS];
     int n_pos;
-    int help;                          /* --help / -h given */
+    int help; /* --help / -h given */
 } cli_args;
 
 typedef struct cli_cmd {

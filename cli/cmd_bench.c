@@ -43,7 +43,8 @@ static double program_flops(const ntg_plan *p, int g, int batch)
         ntg_tdesc in[72], out[8];
         int ni = op->n_in < 72 ? op->n_in : 72, no = op->n_out < 8 ? op->n_out : 8;
         for (int i = 0; i < ni; i++)
-            ntg__tdesc_from_rec(&p->img.tensors[p->img.operands[op->operands + (uint32_t)i]], &in[i]);
+            ntg__tdesc_from_rec(&p->img.tensors[p->img.operands[op->operands + (uint32_t)i]],
+                                &in[i]);
         for (int o = 0; o < no; o++)
             ntg__tdesc_from_rec(
                 &p->img.tensors[p->img.operands[op->operands + (uint32_t)(op->n_in + o)]], &out[o]);
@@ -106,8 +107,7 @@ static int run(const cli_cmd *cmd, cli_args *a)
         }
         buf = nb;
         for (size_t k = 0; k < n; k++) buf[k] = (float)ntg__rng_normal(7, i, k);
-        if ((st = ntg_session_set_input(s, ntg__plan_str(plan, t->name), buf, n, &err)))
-            goto fail;
+        if ((st = ntg_session_set_input(s, ntg__plan_str(plan, t->name), buf, n, &err))) goto fail;
     }
     /* warm-up: caches, page faults, lazy backend work */
     double t0 = now_s();

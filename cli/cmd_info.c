@@ -12,9 +12,9 @@ static const cli_opt opts[] = {
 
 static const char *section_name(uint32_t kind)
 {
-    static const char *const names[] = {"?",     "info",     "strings", "meta",    "tensors",
-                                        "ops",   "operands", "attrs",   "programs", "indices",
-                                        "weights"};
+    static const char *const names[] = {"?",        "info",    "strings",  "meta",
+                                        "tensors",  "ops",     "operands", "attrs",
+                                        "programs", "indices", "weights"};
     return kind <= NTG_SEC_MAX ? names[kind] : "unknown";
 }
 
@@ -61,7 +61,8 @@ static void print_text(const ntg_plan *p, const char *path)
     printf("model:       %s (kind %s)\n", name ? name : "?", kind ? kind : "?");
     const char *desc = ntg_plan_meta(p, "model.description");
     if (desc) printf("description: %s\n", desc);
-    const char *graph = ntg_plan_meta(p, "model.graph"), *ver = ntg_plan_meta(p, "compiler.version");
+    const char *graph = ntg_plan_meta(p, "model.graph"),
+               *ver = ntg_plan_meta(p, "compiler.version");
     printf("compiled:    from %s by ntgraph %s\n", graph ? graph : "?", ver ? ver : "?");
     printf("hparams:    ");
     for (uint32_t m = 0; m < p->img.n_meta; m++) {
@@ -70,8 +71,8 @@ static void print_text(const ntg_plan *p, const char *path)
             printf(" %s=%s", k + 7, ntg__plan_str(p, p->img.meta[m].value));
     }
     printf("\nmax batch:   %u\n", in->max_batch);
-    printf("parameters:  %u tensors, %" PRIu64 " elements (%s)\n", in->n_params,
-           in->param_elements, human(in->param_elements * 4, b1, sizeof b1));
+    printf("parameters:  %u tensors, %" PRIu64 " elements (%s)\n", in->n_params, in->param_elements,
+           human(in->param_elements * 4, b1, sizeof b1));
     printf("arena:       %s at batch %u (naive sum without reuse: %s)\n",
            human(in->storage_bytes[NTG_STORE_ARENA], b1, sizeof b1), in->max_batch,
            human(in->naive_arena_bytes, b2, sizeof b2));
@@ -114,8 +115,8 @@ static void print_text(const ntg_plan *p, const char *path)
                op->dir ? "bwd" : "fwd", io, ntg__plan_str(p, op->loc));
     }
 
-    printf("\ntensors:\n  %4s  %-36s %-10s %-18s %-8s %10s %10s\n", "id", "name", "role",
-           "shape", "storage", "offset", "bytes");
+    printf("\ntensors:\n  %4s  %-36s %-10s %-18s %-8s %10s %10s\n", "id", "name", "role", "shape",
+           "storage", "offset", "bytes");
     for (uint32_t t = 0; t < p->img.n_tensors; t++) {
         const ntg_tensor_rec *r = &p->img.tensors[t];
         char shp[96];
@@ -169,8 +170,8 @@ static void print_json(const ntg_plan *p, const char *path)
     for (uint32_t k = 0; k < h->section_count; k++)
         printf("%s{\"kind\":\"%s\",\"offset\":%" PRIu64 ",\"bytes\":%" PRIu64
                ",\"count\":%u,\"crc32c\":\"%08x\"}",
-               k ? "," : "", section_name(sec[k].kind), sec[k].offset, sec[k].bytes,
-               sec[k].count, sec[k].crc);
+               k ? "," : "", section_name(sec[k].kind), sec[k].offset, sec[k].bytes, sec[k].count,
+               sec[k].crc);
     printf("],\"ops\":[");
     for (uint32_t k = 0; k < p->img.n_ops; k++) {
         const ntg_op_rec *op = &p->img.ops[k];
@@ -180,8 +181,10 @@ static void print_json(const ntg_plan *p, const char *path)
         printf(",\"in\":[");
         for (int i = 0; i < op->n_in + op->n_out; i++) {
             uint32_t id = p->img.operands[op->operands + (uint32_t)i];
-            if (i == op->n_in) printf("],\"out\":[");
-            else if (i) putchar(',');
+            if (i == op->n_in)
+                printf("],\"out\":[");
+            else if (i)
+                putchar(',');
             if (id == NTG_NONE)
                 printf("null");
             else

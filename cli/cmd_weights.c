@@ -77,9 +77,12 @@ static int backends_run(const cli_cmd *cmd, cli_args *a)
 }
 
 const cli_cmd cli_cmd_backends = {
-    "backends", "List the backends of this build and whether they can run here",
+    "backends",
+    "List the backends of this build and whether they can run here",
     "ntgraph backends",
     "One line per backend compiled into this build: its name, whether it can run\n"
     "on this machine, and what it runs on. The last line says what `auto` picks.",
-    NULL, 0, backends_run,
+    NULL,
+    0,
+    backends_run,
 };

@@ -5,8 +5,8 @@
 #include "cli.h"
 
 static const cli_cmd *const commands[] = {
-    &cli_cmd_compile, &cli_cmd_run, &cli_cmd_info, &cli_cmd_bench, &cli_cmd_weights,
-    &cli_cmd_backends,
+    &cli_cmd_compile, &cli_cmd_run,     &cli_cmd_info,
+    &cli_cmd_bench,   &cli_cmd_weights, &cli_cmd_backends,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -61,8 +61,7 @@ int main(int argc, char **argv)
     }
     const cli_cmd *cmd = find(name);
     if (!cmd) {
-        fprintf(stderr, "ntgraph: '%s' is not an ntgraph command. See 'ntgraph --help'.\n",
-                name);
+        fprintf(stderr, "ntgraph: '%s' is not an ntgraph command. See 'ntgraph --help'.\n", name);
         return CLI_USAGE;
     }
     cli_args a;

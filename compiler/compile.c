@@ -19,8 +19,7 @@ void ntg_compile_options_init(ntg_compile_options *opts)
 }
 
 ntg_status ntg__ir_load_weights(ntg_ir *ir, const char *path, int strict,
-                                void (*warn)(void *, const char *), void *warn_user,
-                                ntg_error *err)
+                                void (*warn)(void *, const char *), void *warn_user, ntg_error *err)
 {
     ntg_st_file *f = NULL;
     ntg_status st = ntg__st_load(path, &f, err);
@@ -130,8 +129,9 @@ static ntg_status compile_graph(ntg_rgraph *g, const ntg_compile_options *o, ntg
     ntg__ir_init(&ir, g->pool);
     ntg_status st = ntg__ir_build(&ir, g, max_batch, o->seed, err);
     if (!st && o->weights_path)
-        st = ntg__ir_load_weights(&ir, o->weights_path, (o->flags & NTG_COMPILE_STRICT_WEIGHTS) != 0,
-                                  o->warn, o->warn_user, err);
+        st =
+            ntg__ir_load_weights(&ir, o->weights_path, (o->flags & NTG_COMPILE_STRICT_WEIGHTS) != 0,
+                                 o->warn, o->warn_user, err);
     if (!st) st = add_meta(&ir, g, o, err);
     if (!st) st = ntg__ir_plan_memory(&ir, err);
     if (!st) st = ntg__ir_emit(&ir, &bytes, &size, err);

@@ -22,8 +22,8 @@ ntg_status ntg__ir_emit(const ntg_ir *ir, void **bytes, size_t *size, ntg_error 
         n_attrs += n->n_attr;
     }
     for (int p = 0; p < ir->n_programs; p++)
-        n_indices += ir->programs[p].nodes.len + ir->programs[p].inputs.len +
-                     ir->programs[p].outputs.len;
+        n_indices +=
+            ir->programs[p].nodes.len + ir->programs[p].inputs.len + ir->programs[p].outputs.len;
     uint32_t *operands = calloc(n_operands + 1, sizeof *operands);
     ntg_attr *attrs = calloc(n_attrs + 1, sizeof *attrs);
     uint32_t *indices = calloc(n_indices + 1, sizeof *indices);
@@ -66,8 +66,8 @@ ntg_status ntg__ir_emit(const ntg_ir *ir, void **bytes, size_t *size, ntg_error 
             ntg__strfmt(loc, sizeof loc, "%s:%d:%d (%s)", n->loc.file ? n->loc.file : "",
                         n->loc.line, n->loc.col, n->scope);
         else
-            ntg__strfmt(loc, sizeof loc, "%s:%d:%d", n->loc.file ? n->loc.file : "",
-                        n->loc.line, n->loc.col);
+            ntg__strfmt(loc, sizeof loc, "%s:%d:%d", n->loc.file ? n->loc.file : "", n->loc.line,
+                        n->loc.col);
         uint32_t lo = ntg__strtab_add(strs, loc);
         if (lo == UINT32_MAX) goto nomem;
         r->code = n->code;
@@ -99,8 +99,7 @@ ntg_status ntg__ir_emit(const ntg_ir *ir, void **bytes, size_t *size, ntg_error 
         for (size_t i = 0; i < pg->inputs.len; i++) indices[xi++] = ntg__ir_u32(&pg->inputs, i);
         r->outputs = (uint32_t)xi;
         r->n_outputs = (uint32_t)pg->outputs.len;
-        for (size_t i = 0; i < pg->outputs.len; i++)
-            indices[xi++] = ntg__ir_u32(&pg->outputs, i);
+        for (size_t i = 0; i < pg->outputs.len; i++) indices[xi++] = ntg__ir_u32(&pg->outputs, i);
         r->arena_peak = pg->arena_peak;
     }
     for (size_t m = 0; m < ir->meta.len; m++) {

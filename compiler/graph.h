@@ -20,9 +20,9 @@ typedef enum ntg_vkind {
     NTG_V_INT = 0,
     NTG_V_FLOAT = 1,
     NTG_V_BOOL = 2,
-    NTG_V_STR = 3,   /* a quoted string, or a bare word where a word is expected */
+    NTG_V_STR = 3, /* a quoted string, or a bare word where a word is expected */
     NTG_V_LIST = 4,
-    NTG_V_BATCH = 5  /* the symbolic batch extent (`batch`) */
+    NTG_V_BATCH = 5 /* the symbolic batch extent (`batch`) */
 } ntg_vkind;
 
 typedef struct ntg_value {
@@ -40,27 +40,27 @@ const char *ntg__value_str(ntg_pool *pool, const ntg_value *v);
 /* One op node after template expansion.  Tensor names are fully qualified:
  * template locals are prefixed with their instance ("blocks.0/p"). */
 typedef struct ntg_rnode {
-    int code;                /* ntg_op_code */
-    const char **in;         /* data inputs, as written (params are added later) */
-    ntg_loc *in_loc;         /* where each input name was written */
+    int code;        /* ntg_op_code */
+    const char **in; /* data inputs, as written (params are added later) */
+    ntg_loc *in_loc; /* where each input name was written */
     int n_in;
     const char **out;
     ntg_loc *out_loc;
     int n_out;
-    ntg_attr *attr;          /* slots per the op's schema (defaults filled), lists appended */
+    ntg_attr *attr; /* slots per the op's schema (defaults filled), lists appended */
     uint32_t n_attr;
-    const char *scope;       /* parameter scope: "blocks.0.layers.1" */
+    const char *scope; /* parameter scope: "blocks.0.layers.1" */
     /* leaf-name overrides from `params: {weight: in_proj_weight}` (NULL when none) */
-    const char **param_leaf;  /* the op's leaf names ("weight") */
-    const char **param_name;  /* replacement leaf ("in_proj_weight") */
+    const char **param_leaf; /* the op's leaf names ("weight") */
+    const char **param_name; /* replacement leaf ("in_proj_weight") */
     int n_param_names;
-    ntg_loc loc;             /* the node's `op:` key */
+    ntg_loc loc; /* the node's `op:` key */
 } ntg_rnode;
 
 /* A declared graph input or output. */
 typedef struct ntg_rio {
     const char *name;
-    ntg_tdesc desc;  /* for outputs: desc.rank == 0 with has_shape 0 when not declared */
+    ntg_tdesc desc; /* for outputs: desc.rank == 0 with has_shape 0 when not declared */
     int has_shape;
     ntg_loc loc;
 } ntg_rio;
@@ -73,14 +73,14 @@ typedef struct ntg_rkv {
 } ntg_rkv;
 
 typedef struct ntg_rgraph {
-    ntg_pool *pool;        /* owns everything below */
-    const char *file;      /* path as given */
-    int format_version;    /* `ntgraph:` */
-    const char *name;      /* `name:` */
-    const char *kind;      /* `kind:` (default: name) */
+    ntg_pool *pool;     /* owns everything below */
+    const char *file;   /* path as given */
+    int format_version; /* `ntgraph:` */
+    const char *name;   /* `name:` */
+    const char *kind;   /* `kind:` (default: name) */
     const char *description;
 
-    ntg_rkv *hparams;      /* final values, in declaration order (after -D) */
+    ntg_rkv *hparams; /* final values, in declaration order (after -D) */
     size_t n_hparams;
 
     ntg_rio *inputs;
@@ -88,10 +88,10 @@ typedef struct ntg_rgraph {
     ntg_rio *outputs;
     size_t n_outputs;
 
-    ntg_rnode *nodes;      /* in file order after expansion */
+    ntg_rnode *nodes; /* in file order after expansion */
     size_t n_nodes;
 
-    ntg_rkv *train;        /* the `train:` section, if any */
+    ntg_rkv *train; /* the `train:` section, if any */
     size_t n_train;
     ntg_loc train_loc;
 } ntg_rgraph;

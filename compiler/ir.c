@@ -47,8 +47,8 @@ uint32_t ntg__ir_add_tensor(ntg_ir *ir, const char *name, const ntg_tdesc *desc,
     t->desc = *desc;
     t->role = role;
     t->storage = (role == NTG_ROLE_PARAM || role == NTG_ROLE_CONST) ? NTG_STORE_WEIGHTS
-                 : role == NTG_ROLE_STATE                          ? NTG_STORE_STATE
-                                                                   : NTG_STORE_ARENA;
+                 : role == NTG_ROLE_STATE                           ? NTG_STORE_STATE
+                                                                    : NTG_STORE_ARENA;
     t->link = NTG_NONE;
     t->producer = -1;
     t->loc = loc;
@@ -185,8 +185,7 @@ static ntg_status check_names(build_ctx *b)
             if (near)
                 return loc_err(b->err, NTG_ERR_GRAPH, rn->in_loc[i],
                                "undefined name '%s'; did you mean '%s'?", rn->in[i], near);
-            return loc_err(b->err, NTG_ERR_GRAPH, rn->in_loc[i], "undefined name '%s'",
-                           rn->in[i]);
+            return loc_err(b->err, NTG_ERR_GRAPH, rn->in_loc[i], "undefined name '%s'", rn->in[i]);
         }
     }
     return NTG_OK;
@@ -263,8 +262,7 @@ static ntg_status topo_order(build_ctx *b, uint32_t *order)
     text[0] = '\0';
     for (size_t i = 0; i <= m && tl < sizeof text - 64; i++) {
         uint32_t nd = path[len - 1 - (first + i) % m];
-        int w = snprintf(text + tl, sizeof text - tl, "%s%s", i ? " -> " : "",
-                         g->nodes[nd].out[0]);
+        int w = snprintf(text + tl, sizeof text - tl, "%s%s", i ? " -> " : "", g->nodes[nd].out[0]);
         if (w > 0) tl += (size_t)w;
     }
     return loc_err(b->err, NTG_ERR_GRAPH, g->nodes[path[len - 1 - first]].loc, "cycle: %s", text);
@@ -277,11 +275,14 @@ static void init_param(ntg_ir_tensor *t, const ntg_param_spec *ps, uint64_t seed
     for (size_t i = 0; i < n; i++) {
         switch (ps->init) {
         case NTG_INIT_UNIFORM:
-            t->data[i] =
-                (float)((2.0 * ntg__rng_uniform(seed, stream, i) - 1.0) * ps->init_arg);
+            t->data[i] = (float)((2.0 * ntg__rng_uniform(seed, stream, i) - 1.0) * ps->init_arg);
             break;
-        case NTG_INIT_ONES: t->data[i] = 1.0f; break;
-        default: t->data[i] = 0.0f; break;
+        case NTG_INIT_ONES:
+            t->data[i] = 1.0f;
+            break;
+        default:
+            t->data[i] = 0.0f;
+            break;
         }
     }
 }
@@ -322,8 +323,7 @@ static ntg_status lower_node(build_ctx *b, const ntg_rnode *rn)
     if (rn->n_out < info->n_out_min || rn->n_out > info->n_out_max) {
         if (info->n_out_min == info->n_out_max)
             return loc_err(b->err, NTG_ERR_GRAPH, rn->loc, "op '%s' has %d output%s, got %d",
-                           cls->name, info->n_out_min, info->n_out_min == 1 ? "" : "s",
-                           rn->n_out);
+                           cls->name, info->n_out_min, info->n_out_min == 1 ? "" : "s", rn->n_out);
         return loc_err(b->err, NTG_ERR_GRAPH, rn->loc, "op '%s' has %d to %d outputs, got %d",
                        cls->name, info->n_out_min, info->n_out_max, rn->n_out);
     }
@@ -374,8 +374,8 @@ static ntg_status lower_node(build_ctx *b, const ntg_rnode *rn)
         node->in[rn->n_in + k] = tid;
     }
     for (int o = 0; o < rn->n_out; o++) {
-        uint32_t tid = ntg__ir_add_tensor(ir, rn->out[o], &out[o], NTG_ROLE_ACTIVATION,
-                                          rn->out_loc[o]);
+        uint32_t tid =
+            ntg__ir_add_tensor(ir, rn->out[o], &out[o], NTG_ROLE_ACTIVATION, rn->out_loc[o]);
         if (tid == NTG_NONE || ntg__strmap_put(&b->tensor, rn->out[o], tid))
             return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
         ntg__ir_tensor(ir, tid)->producer = (int)nid;
@@ -482,8 +482,8 @@ ntg_status ntg__ir_build(ntg_ir *ir, const ntg_rgraph *g, int max_batch, uint64_
     for (size_t i = 0; i < g->n_inputs; i++) {
         ntg_tdesc d = g->inputs[i].desc;
         if (d.batched) d.dims[0] = max_batch;
-        uint32_t id = ntg__ir_add_tensor(ir, g->inputs[i].name, &d, NTG_ROLE_INPUT,
-                                         g->inputs[i].loc);
+        uint32_t id =
+            ntg__ir_add_tensor(ir, g->inputs[i].name, &d, NTG_ROLE_INPUT, g->inputs[i].loc);
         if (id == NTG_NONE || ntg__strmap_put(&b.tensor, g->inputs[i].name, id)) {
             st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
             goto done;

@@ -9,15 +9,15 @@
 
 typedef struct ntg_ir_tensor {
     const char *name;
-    ntg_tdesc desc;   /* batched tensors at the maximum batch */
+    ntg_tdesc desc; /* batched tensors at the maximum batch */
     ntg_role role;
     ntg_storage storage;
-    uint32_t link;    /* GRAD / STATE: the parameter; else NTG_NONE */
-    int producer;     /* node index, -1 for inputs, params, consts */
-    float *data;      /* PARAM / CONST values (pool memory) */
+    uint32_t link; /* GRAD / STATE: the parameter; else NTG_NONE */
+    int producer;  /* node index, -1 for inputs, params, consts */
+    float *data;   /* PARAM / CONST values (pool memory) */
     ntg_loc loc;
-    uint64_t offset;  /* in its storage, set by the memory planner / weight layout */
-    uint64_t nbytes;  /* at the maximum batch */
+    uint64_t offset; /* in its storage, set by the memory planner / weight layout */
+    uint64_t nbytes; /* at the maximum batch */
 } ntg_ir_tensor;
 
 typedef struct ntg_ir_node {
@@ -27,7 +27,7 @@ typedef struct ntg_ir_node {
     uint32_t *in, *out; /* tensor ids (pool memory) */
     ntg_attr *attr;
     uint32_t n_attr;
-    uint32_t saved;     /* BWD: forward operands whose values the kernel reads */
+    uint32_t saved; /* BWD: forward operands whose values the kernel reads */
     const char *scope;
     ntg_loc loc;
 } ntg_ir_node;
@@ -52,7 +52,7 @@ typedef struct ntg_ir {
     ntg_vec nodes;   /* ntg_ir_node */
     ntg_ir_program programs[NTG_IR_MAX_PROGRAMS];
     int n_programs;
-    ntg_vec meta;    /* ntg_ir_meta */
+    ntg_vec meta; /* ntg_ir_meta */
     int max_batch;
     uint64_t arena_bytes, naive_arena_bytes, weights_bytes, state_bytes;
 } ntg_ir;

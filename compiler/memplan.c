@@ -130,8 +130,8 @@ ntg_status ntg__ir_plan_memory(ntg_ir *ir, ntg_error *err)
             int clash = 0;
             for (int p = 0; p < np && !clash; p++) {
                 const span *a = &sp[(size_t)p * nt + t], *b = &sp[(size_t)p * nt + u];
-                clash = a->first >= 0 && b->first >= 0 && a->first <= b->last &&
-                        b->first <= a->last;
+                clash =
+                    a->first >= 0 && b->first >= 0 && a->first <= b->last && b->first <= a->last;
             }
             if (clash) {
                 busy[nb].off = ntg__ir_tensor(ir, u)->offset;

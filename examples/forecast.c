@@ -98,8 +98,8 @@ int main(int argc, char **argv)
     opts.max_batch = 1;
     forecast = malloc((size_t)h * sizeof *forecast);
     if (!forecast || ntg_session_create(plan, &opts, &session, &err) != NTG_OK ||
-        ntg_session_set_input(session, x.name, series + n - input_size, (size_t)input_size,
-                              &err) != NTG_OK ||
+        ntg_session_set_input(session, x.name, series + n - input_size, (size_t)input_size, &err) !=
+            NTG_OK ||
         ntg_session_run(session, 1, &err) != NTG_OK ||
         ntg_session_get_output(session, y.name, forecast, (size_t)h, &err) != NTG_OK) {
         fprintf(stderr, "%s\n", forecast ? err.message : "out of memory");

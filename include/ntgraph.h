@@ -113,10 +113,7 @@ typedef struct ntg_error {
 
 #define NTG_MAX_RANK 6
 
-typedef enum ntg_dtype {
-    NTG_DTYPE_F32 = 1,
-    NTG_DTYPE_I32 = 2
-} ntg_dtype;
+typedef enum ntg_dtype { NTG_DTYPE_F32 = 1, NTG_DTYPE_I32 = 2 } ntg_dtype;
 
 /* What a tensor is to the plan. */
 typedef enum ntg_role {
@@ -153,16 +150,16 @@ typedef struct ntg_define {
 } ntg_define;
 
 /* Compile flags. */
-#define NTG_COMPILE_INFER_ONLY 0x1u    /* leave out train_step and eval */
+#define NTG_COMPILE_INFER_ONLY 0x1u     /* leave out train_step and eval */
 #define NTG_COMPILE_STRICT_WEIGHTS 0x2u /* unknown tensors in weights_path are an error */
 
 typedef struct ntg_compile_options {
     const ntg_define *defines; /* hparam overrides, applied in order */
     size_t n_defines;
-    int max_batch;             /* maximum batch of the plan; 0 = the graph's default (256) */
-    unsigned flags;            /* NTG_COMPILE_* */
-    const char *weights_path;  /* safetensors file whose tensors replace initial parameters */
-    uint64_t seed;             /* seed of the parameter initializers (default 0) */
+    int max_batch;            /* maximum batch of the plan; 0 = the graph's default (256) */
+    unsigned flags;           /* NTG_COMPILE_* */
+    const char *weights_path; /* safetensors file whose tensors replace initial parameters */
+    uint64_t seed;            /* seed of the parameter initializers (default 0) */
     /* Optional sink for warnings (e.g. weights tensors that match no parameter).
      * Called synchronously during compile; NULL discards them. */
     void (*warn)(void *user, const char *message);
@@ -190,8 +187,9 @@ NTG_API ntg_status ntg_compile_string(const char *yaml, size_t len, const char *
 NTG_API ntg_status ntg_plan_load_file(const char *path, ntg_plan **out, ntg_error *err);
 
 /* Load-memory flags. */
-#define NTG_LOAD_BORROW 0x1u /* use `data` in place (it must stay valid and unchanged for
-                                the plan's lifetime and be 64-byte aligned); default: copy */
+#define NTG_LOAD_BORROW                                                                            \
+    0x1u /* use `data` in place (it must stay valid and unchanged for                              \
+            the plan's lifetime and be 64-byte aligned); default: copy */
 
 /* Load a plan from `size` bytes at `data`, validated as ntg_plan_load_file. */
 NTG_API ntg_status ntg_plan_load_memory(const void *data, size_t size, unsigned flags,
@@ -270,8 +268,8 @@ NTG_API int ntg_session_threads(const ntg_session *session);
  * per-window size n, `count` must be a multiple of n and at most max_batch * n;
  * the rows given are rows 0.. of the batch.  NTG_ERR_NOT_FOUND for an unknown
  * name, NTG_ERR_RANGE for a bad count. */
-NTG_API ntg_status ntg_session_set_input(ntg_session *session, const char *name,
-                                         const float *data, size_t count, ntg_error *err);
+NTG_API ntg_status ntg_session_set_input(ntg_session *session, const char *name, const float *data,
+                                         size_t count, ntg_error *err);
 
 /* Run the `infer` program on the first `batch` rows.  Allocates nothing.
  * NTG_ERR_RANGE when batch is < 1 or above the session's maximum. */

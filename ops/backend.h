@@ -29,8 +29,8 @@ typedef struct ntg_plan_view {
     int max_batch;
 } ntg_plan_view;
 
-typedef struct ntg_backend ntg_backend;   /* a backend instance (one per session) */
-typedef struct ntg_buffer ntg_buffer;     /* device memory owned by a backend instance */
+typedef struct ntg_backend ntg_backend; /* a backend instance (one per session) */
+typedef struct ntg_buffer ntg_buffer;   /* device memory owned by a backend instance */
 
 typedef struct ntg_backend_config {
     int threads;   /* 0 = one per core */

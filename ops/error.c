@@ -7,22 +7,38 @@
 const char *ntg_strerror(ntg_status status)
 {
     switch (status) {
-    case NTG_OK: return "ok";
-    case NTG_ERR_INVALID_ARG: return "invalid argument";
-    case NTG_ERR_NOMEM: return "out of memory";
-    case NTG_ERR_IO: return "input/output error";
-    case NTG_ERR_PARSE: return "syntax error";
-    case NTG_ERR_GRAPH: return "invalid graph";
-    case NTG_ERR_SHAPE: return "shape mismatch";
-    case NTG_ERR_PLAN: return "invalid plan file";
-    case NTG_ERR_VERSION: return "unsupported plan version";
-    case NTG_ERR_NOT_FOUND: return "not found";
-    case NTG_ERR_UNSUPPORTED: return "not supported";
-    case NTG_ERR_BACKEND: return "backend failure";
-    case NTG_ERR_RANGE: return "value out of range";
-    case NTG_ERR_DATA: return "invalid data";
-    case NTG_ERR_STATE: return "invalid state";
-    case NTG_ERR_INTERNAL: return "internal error";
+    case NTG_OK:
+        return "ok";
+    case NTG_ERR_INVALID_ARG:
+        return "invalid argument";
+    case NTG_ERR_NOMEM:
+        return "out of memory";
+    case NTG_ERR_IO:
+        return "input/output error";
+    case NTG_ERR_PARSE:
+        return "syntax error";
+    case NTG_ERR_GRAPH:
+        return "invalid graph";
+    case NTG_ERR_SHAPE:
+        return "shape mismatch";
+    case NTG_ERR_PLAN:
+        return "invalid plan file";
+    case NTG_ERR_VERSION:
+        return "unsupported plan version";
+    case NTG_ERR_NOT_FOUND:
+        return "not found";
+    case NTG_ERR_UNSUPPORTED:
+        return "not supported";
+    case NTG_ERR_BACKEND:
+        return "backend failure";
+    case NTG_ERR_RANGE:
+        return "value out of range";
+    case NTG_ERR_DATA:
+        return "invalid data";
+    case NTG_ERR_STATE:
+        return "invalid state";
+    case NTG_ERR_INTERNAL:
+        return "internal error";
     }
     return "unknown status";
 }

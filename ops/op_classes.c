@@ -153,10 +153,10 @@ static int dense_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap
 static uint32_t dense_saves(const ntg_opsig *s)
 {
     int64_t act = ntg__attr_i(s->attr, NTG_DENSE_ACT);
-    if (act == NTG_ACT_NONE) return 0x3u;        /* x and W */
-    if (act == NTG_ACT_GELU) /* x, W (and b): gelu' needs the pre-activation */
+    if (act == NTG_ACT_NONE) return 0x3u; /* x and W */
+    if (act == NTG_ACT_GELU)              /* x, W (and b): gelu' needs the pre-activation */
         return ntg__attr_i(s->attr, NTG_DENSE_BIAS) ? 0x7u : 0x3u;
-    return 0x3u | (1u << 16);                    /* x, W and y (relu/tanh/sigmoid from y) */
+    return 0x3u | (1u << 16); /* x, W and y (relu/tanh/sigmoid from y) */
 }
 
 static double dense_flops(const ntg_opsig *s, const ntg_tdesc *out)
@@ -168,14 +168,27 @@ static double dense_flops(const ntg_opsig *s, const ntg_tdesc *out)
 }
 
 const ntg_op_class ntg__opclass_dense = {
-    "dense", NTG_OPF_PARAMS, dense_attrs, 3, dense_params, dense_infer, dense_saves, dense_flops,
+    "dense",
+    NTG_OPF_PARAMS,
+    dense_attrs,
+    3,
+    dense_params,
+    dense_infer,
+    dense_saves,
+    dense_flops,
     "Fully connected layer over the last axis: y = act(x W^T + b), weight [units, in] as "
     "torch.nn.Linear. Owns parameters `weight` and `bias`."};
 
 /* --------------------------------------------------------------------- relu */
 
-const ntg_op_class ntg__opclass_relu = {"relu",        0,          NULL, 0, NULL, infer_same,
-                                        saves_output0, flops_elementwise,
+const ntg_op_class ntg__opclass_relu = {"relu",
+                                        0,
+                                        NULL,
+                                        0,
+                                        NULL,
+                                        infer_same,
+                                        saves_output0,
+                                        flops_elementwise,
                                         "y = max(x, 0), elementwise."};
 
 /* ---------------------------------------------------------------- maxpool1d */
@@ -231,7 +244,14 @@ static double pool_flops(const ntg_opsig *s, const ntg_tdesc *out)
 }
 
 const ntg_op_class ntg__opclass_maxpool1d = {
-    "maxpool1d", 0, pool_attrs, 4, NULL, pool_infer, saves_input0, pool_flops,
+    "maxpool1d",
+    0,
+    pool_attrs,
+    4,
+    NULL,
+    pool_infer,
+    saves_input0,
+    pool_flops,
     "Max over windows of the last axis, as torch.nn.MaxPool1d (ceil_mode keeps a last, partial "
     "window). Backward routes each gradient to the first maximum of its window."};
 
@@ -256,8 +276,15 @@ static int flip_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
     return 0;
 }
 
-const ntg_op_class ntg__opclass_flip = {"flip", 0, flip_attrs, 1, NULL, flip_infer, saves_nothing,
-                                        flops_elementwise, "Reverses the order along one axis."};
+const ntg_op_class ntg__opclass_flip = {"flip",
+                                        0,
+                                        flip_attrs,
+                                        1,
+                                        NULL,
+                                        flip_infer,
+                                        saves_nothing,
+                                        flops_elementwise,
+                                        "Reverses the order along one axis."};
 
 /* -------------------------------------------------------------------- slice */
 
@@ -311,7 +338,14 @@ static int slice_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap
 }
 
 const ntg_op_class ntg__opclass_slice = {
-    "slice", 0, slice_attrs, 4, NULL, slice_infer, saves_nothing, flops_elementwise,
+    "slice",
+    0,
+    slice_attrs,
+    4,
+    NULL,
+    slice_infer,
+    saves_nothing,
+    flops_elementwise,
     "x[start:end:step] along one axis, with Python's rules for negative and out-of-range "
     "bounds. The result must not be empty."};
 
@@ -341,8 +375,9 @@ static int reshape_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t c
         int64_t d = sh[i].i;
         if (d == 0) {
             if (i != 0 || !x->batched) {
-                ntg__strfmt(msg, cap, "reshape: `batch` may only be the first entry of the shape "
-                                      "of a batched tensor");
+                ntg__strfmt(msg, cap,
+                            "reshape: `batch` may only be the first entry of the shape "
+                            "of a batched tensor");
                 return -1;
             }
             o.dims[0] = x->dims[0];
@@ -377,15 +412,22 @@ static int reshape_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t c
     }
     if (known != inner) {
         char want[96];
-        return fail(msg, cap, "reshape: cannot reshape %s (%s elements per window) to %s",
-                    SHP(x), ntg__strfmt(want, sizeof want, "%lld", (long long)inner), SHP2(&o));
+        return fail(msg, cap, "reshape: cannot reshape %s (%s elements per window) to %s", SHP(x),
+                    ntg__strfmt(want, sizeof want, "%lld", (long long)inner), SHP2(&o));
     }
     out[0] = o;
     return 0;
 }
 
 const ntg_op_class ntg__opclass_reshape = {
-    "reshape", 0, reshape_attrs, 1, NULL, reshape_infer, saves_nothing, NULL,
+    "reshape",
+    0,
+    reshape_attrs,
+    1,
+    NULL,
+    reshape_infer,
+    saves_nothing,
+    NULL,
     "Same elements in row-major order, new shape. A batched tensor keeps its batch axis first."};
 
 /* ------------------------------------------------------------ interp_linear */
@@ -419,7 +461,14 @@ static double interp_flops(const ntg_opsig *s, const ntg_tdesc *out)
 }
 
 const ntg_op_class ntg__opclass_interp_linear = {
-    "interp_linear", 0, interp_attrs, 2, NULL, interp_infer, saves_nothing, interp_flops,
+    "interp_linear",
+    0,
+    interp_attrs,
+    2,
+    NULL,
+    interp_infer,
+    saves_nothing,
+    interp_flops,
     "Linear interpolation of the last axis to `size` points, as F.interpolate(mode='linear'): "
     "with align_corners false, src = max(0, (t + 0.5) * in/size - 0.5)."};
 
@@ -467,12 +516,33 @@ static uint32_t mul_saves(const ntg_opsig *s)
     return 0x3u;
 }
 
-const ntg_op_class ntg__opclass_add = {"add", 0, NULL, 0, NULL, broadcast_infer, saves_nothing,
-                                       flops_elementwise, "a + b with numpy broadcasting."};
-const ntg_op_class ntg__opclass_sub = {"sub", 0, NULL, 0, NULL, broadcast_infer, saves_nothing,
-                                       flops_elementwise, "a - b with numpy broadcasting."};
-const ntg_op_class ntg__opclass_mul = {"mul", 0, NULL, 0, NULL, broadcast_infer, mul_saves,
-                                       flops_elementwise, "a * b with numpy broadcasting."};
+const ntg_op_class ntg__opclass_add = {"add",
+                                       0,
+                                       NULL,
+                                       0,
+                                       NULL,
+                                       broadcast_infer,
+                                       saves_nothing,
+                                       flops_elementwise,
+                                       "a + b with numpy broadcasting."};
+const ntg_op_class ntg__opclass_sub = {"sub",
+                                       0,
+                                       NULL,
+                                       0,
+                                       NULL,
+                                       broadcast_infer,
+                                       saves_nothing,
+                                       flops_elementwise,
+                                       "a - b with numpy broadcasting."};
+const ntg_op_class ntg__opclass_mul = {"mul",
+                                       0,
+                                       NULL,
+                                       0,
+                                       NULL,
+                                       broadcast_infer,
+                                       mul_saves,
+                                       flops_elementwise,
+                                       "a * b with numpy broadcasting."};
 
 /* ------------------------------------------------------------------- concat */
 
@@ -499,8 +569,7 @@ static int concat_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t ca
         for (int d = 0; ok && d < x->rank; d++)
             if (d != ax && y->dims[d] != x->dims[d]) ok = 0;
         if (!ok)
-            return fail(msg, cap, "concat: %s and %s differ off the joining axis", SHP(x),
-                        SHP2(y));
+            return fail(msg, cap, "concat: %s and %s differ off the joining axis", SHP(x), SHP2(y));
         o.dims[ax] += y->dims[ax];
     }
     out[0] = o;
@@ -508,5 +577,12 @@ static int concat_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t ca
 }
 
 const ntg_op_class ntg__opclass_concat = {
-    "concat", 0, concat_attrs, 1, NULL, concat_infer, saves_nothing, NULL,
+    "concat",
+    0,
+    concat_attrs,
+    1,
+    NULL,
+    concat_infer,
+    saves_nothing,
+    NULL,
     "Joins its inputs along one axis; the other extents must agree."};

@@ -7,7 +7,8 @@
 #include "error.h"
 
 static const ntg_op_info op_table[NTG_OP_COUNT] = {
-#define NTG_OP(name, ni0, ni1, no0, no1) [NTG_OP_##name] = {&ntg__opclass_##name, ni0, ni1, no0, no1, 1},
+#define NTG_OP(name, ni0, ni1, no0, no1)                                                           \
+    [NTG_OP_##name] = {&ntg__opclass_##name, ni0, ni1, no0, no1, 1},
 #define NTG_OP_NODIFF(name, ni0, ni1, no0, no1)                                                    \
     [NTG_OP_##name] = {&ntg__opclass_##name, ni0, ni1, no0, no1, 0},
 #include "ops.def"
@@ -119,7 +120,8 @@ int ntg__attr_check(const ntg_op_class *cls, const ntg_attr *a, uint32_t n_attr,
                             cls->attrs[k].name, cls->name, (long long)a[k].i);
                 return -1;
             }
-        } else if (kind == NTG_AK_INT && (a[k].i > NTG_ATTR_INT_MAX || a[k].i < -NTG_ATTR_INT_MAX)) {
+        } else if (kind == NTG_AK_INT &&
+                   (a[k].i > NTG_ATTR_INT_MAX || a[k].i < -NTG_ATTR_INT_MAX)) {
             ntg__strfmt(msg, msgcap, "attribute '%s' of op '%s' is out of range (%lld)",
                         cls->attrs[k].name, cls->name, (long long)a[k].i);
             return -1;

@@ -190,32 +190,32 @@ typedef enum ntg_storage {
 
 /* One tensor of a plan, exactly as stored in plan.bin's TENSORS section (64 bytes). */
 typedef struct ntg_tensor_rec {
-    uint32_t name;    /* offset into STRINGS */
-    uint8_t dtype;    /* ntg_dtype */
+    uint32_t name; /* offset into STRINGS */
+    uint8_t dtype; /* ntg_dtype */
     uint8_t rank;
-    uint8_t role;     /* ntg_role */
-    uint8_t flags;    /* NTG_TF_* */
+    uint8_t role;                /* ntg_role */
+    uint8_t flags;               /* NTG_TF_* */
     uint32_t dims[NTG_MAX_RANK]; /* dims[0] is the maximum batch when batched */
-    uint8_t storage;  /* ntg_storage */
+    uint8_t storage;             /* ntg_storage */
     uint8_t pad_[3];
-    uint32_t link;    /* GRAD / STATE: the parameter it belongs to; else NTG_NONE */
-    uint64_t offset;  /* byte offset in its storage, 64-byte aligned */
-    uint64_t nbytes;  /* bytes at the maximum batch */
+    uint32_t link;   /* GRAD / STATE: the parameter it belongs to; else NTG_NONE */
+    uint64_t offset; /* byte offset in its storage, 64-byte aligned */
+    uint64_t nbytes; /* bytes at the maximum batch */
     uint64_t reserved;
 } ntg_tensor_rec;
 
 /* One op of a plan, exactly as stored in the OPS section (32 bytes). */
 typedef struct ntg_op_rec {
-    uint16_t code;     /* ntg_op_code */
-    uint8_t dir;       /* ntg_op_dir */
+    uint16_t code; /* ntg_op_code */
+    uint8_t dir;   /* ntg_op_dir */
     uint8_t flags;
     uint32_t loc;      /* STRINGS offset of "file:line:col" of the graph node, for messages */
     uint32_t operands; /* index into OPERANDS of input 0; outputs follow the inputs */
     uint16_t n_in;
     uint16_t n_out;
-    uint32_t attrs;    /* index into ATTRS of slot 0 */
+    uint32_t attrs; /* index into ATTRS of slot 0 */
     uint32_t n_attr;
-    uint32_t saved;    /* BWD: the forward operands whose values are kept (see bwd_saves) */
+    uint32_t saved; /* BWD: the forward operands whose values are kept (see bwd_saves) */
     uint32_t reserved;
 } ntg_op_rec;
 
@@ -252,8 +252,8 @@ typedef struct ntg_kctx {
     int n_in, n_out;
     const ntg_view *in;
     const ntg_view *out;
-    int batch;      /* actual batch of this run */
-    void *scratch;  /* backend scratch space, scratch_bytes long */
+    int batch;     /* actual batch of this run */
+    void *scratch; /* backend scratch space, scratch_bytes long */
     size_t scratch_bytes;
 } ntg_kctx;
 

@@ -20,22 +20,22 @@
  * same major version are skipped (after their CRC is checked).
  */
 
-#define NTG_PLAN_MAGIC "NTGPLAN"         /* 7 chars + NUL = 8 bytes */
+#define NTG_PLAN_MAGIC "NTGPLAN" /* 7 chars + NUL = 8 bytes */
 #define NTG_PLAN_VERSION_MAJOR 1
 #define NTG_PLAN_VERSION_MINOR 0
 #define NTG_PLAN_ALIGN 64
 
 typedef struct ntg_plan_header {
-    char magic[8];            /* "NTGPLAN\0" */
-    uint16_t version_major;   /* readers refuse other majors */
-    uint16_t version_minor;   /* readers accept any minor of their major */
-    uint32_t header_bytes;    /* 64 */
-    uint64_t file_bytes;      /* total size of the file */
+    char magic[8];          /* "NTGPLAN\0" */
+    uint16_t version_major; /* readers refuse other majors */
+    uint16_t version_minor; /* readers accept any minor of their major */
+    uint32_t header_bytes;  /* 64 */
+    uint64_t file_bytes;    /* total size of the file */
     uint32_t section_count;
-    uint32_t flags;           /* 0 */
-    uint64_t section_table;   /* offset of the section table (64) */
-    uint8_t reserved[20];     /* zero */
-    uint32_t header_crc;      /* CRC32C of bytes 0..59 */
+    uint32_t flags;         /* 0 */
+    uint64_t section_table; /* offset of the section table (64) */
+    uint8_t reserved[20];   /* zero */
+    uint32_t header_crc;    /* CRC32C of bytes 0..59 */
 } ntg_plan_header;
 
 typedef enum ntg_section_kind {
@@ -71,17 +71,17 @@ typedef struct ntg_plan_info {
 } ntg_plan_info;
 
 typedef struct ntg_meta_rec {
-    uint32_t key;   /* STRINGS offsets */
+    uint32_t key; /* STRINGS offsets */
     uint32_t value;
 } ntg_meta_rec;
 
 typedef struct ntg_program_rec {
-    uint32_t name;      /* STRINGS offset: "infer", "train_step", "eval" */
-    uint32_t ops;       /* INDICES: first of n_ops op indices, in execution order */
+    uint32_t name; /* STRINGS offset: "infer", "train_step", "eval" */
+    uint32_t ops;  /* INDICES: first of n_ops op indices, in execution order */
     uint32_t n_ops;
-    uint32_t inputs;    /* INDICES: tensor ids the caller binds */
+    uint32_t inputs; /* INDICES: tensor ids the caller binds */
     uint32_t n_inputs;
-    uint32_t outputs;   /* INDICES: tensor ids the caller reads */
+    uint32_t outputs; /* INDICES: tensor ids the caller reads */
     uint32_t n_outputs;
     uint32_t reserved;
     uint64_t arena_peak; /* arena bytes this program touches at the maximum batch */

@@ -19,8 +19,8 @@ struct ntg_plan {
     ntg_program_view *programs; /* img.n_programs entries; names point into strings */
     uint32_t *param_ids;        /* tensor ids with role PARAM, in tensor order */
     uint32_t n_params;
-    int infer_program;          /* index of "infer" */
-    ntg_plan_view view;         /* what backends get */
+    int infer_program;  /* index of "infer" */
+    ntg_plan_view view; /* what backends get */
 };
 
 /* Take ownership of `buf` (from ntg__aligned_alloc, `size` bytes of a plan file), validate

@@ -83,10 +83,9 @@ ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *o
         const ntg_op_rec *op = &plan->img.ops[k];
         if (!cls->supports(s->be, op->code, op->dir, NTG_DTYPE_F32)) {
             st = ntg__fail(err, NTG_ERR_UNSUPPORTED,
-                           "backend '%s' has no %s kernel for op '%s' (program %s, %s)",
-                           cls->name, op->dir ? "backward" : "forward",
-                           ntg__op_info(op->code)->cls->name, program_of_op(plan, k),
-                           ntg__plan_str(plan, op->loc));
+                           "backend '%s' has no %s kernel for op '%s' (program %s, %s)", cls->name,
+                           op->dir ? "backward" : "forward", ntg__op_info(op->code)->cls->name,
+                           program_of_op(plan, k), ntg__plan_str(plan, op->loc));
             goto fail;
         }
     }
@@ -100,8 +99,7 @@ ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *o
         } else {
             st = cls->buffer_alloc(s->be, (size_t)bytes, &s->storage[sto], err);
             if (!st && sto == NTG_STORE_WEIGHTS)
-                st = cls->upload(s->be, s->storage[sto], 0, plan->img.weights, (size_t)bytes,
-                                 err);
+                st = cls->upload(s->be, s->storage[sto], 0, plan->img.weights, (size_t)bytes, err);
         }
         if (st) goto fail;
     }
@@ -143,21 +141,21 @@ uint32_t ntg__session_find(const ntg_session *s, const char *name, int is_output
     return NTG_NONE;
 }
 
-ntg_status ntg_session_set_input(ntg_session *s, const char *name, const float *data,
-                                 size_t count, ntg_error *err)
+ntg_status ntg_session_set_input(ntg_session *s, const char *name, const float *data, size_t count,
+                                 ntg_error *err)
 {
     if (!s || !name || (!data && count))
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_session_set_input: NULL argument");
     uint32_t id = ntg__session_find(s, name, 0);
-    if (id == NTG_NONE) return ntg__fail(err, NTG_ERR_NOT_FOUND, "the plan has no input '%s'", name);
+    if (id == NTG_NONE)
+        return ntg__fail(err, NTG_ERR_NOT_FOUND, "the plan has no input '%s'", name);
     const ntg_tensor_rec *t = &s->plan->img.tensors[id];
     ntg_tdesc d;
     ntg__tdesc_from_rec(t, &d);
     size_t inner = (size_t)ntg__tdesc_inner(&d);
     size_t max = d.batched ? inner * (size_t)s->max_batch : inner;
     if (count > max || (d.batched && count % inner) || (!d.batched && count != inner))
-        return ntg__fail(err, NTG_ERR_RANGE,
-                         "input '%s' takes %s%zu values%s, not %zu", name,
+        return ntg__fail(err, NTG_ERR_RANGE, "input '%s' takes %s%zu values%s, not %zu", name,
                          d.batched ? "a multiple of " : "", inner,
                          d.batched ? " (one per window element) up to the maximum batch" : "",
                          count);

@@ -50,8 +50,8 @@ static int sh(char **out, const char *fmt, ...)
     char src[2048], bin[2048];
     snprintf(src, sizeof src, "%s", tu_src(""));
     snprintf(bin, sizeof bin, "%s", tu_build("cli/ntgraph"));
-    snprintf(full, sizeof full, "cd '%s' && NTG='%s' && SRC='%s' && (%s) >'%s' 2>&1", src, bin,
-             src, cmd, tmp("out.txt"));
+    snprintf(full, sizeof full, "cd '%s' && NTG='%s' && SRC='%s' && (%s) >'%s' 2>&1", src, bin, src,
+             cmd, tmp("out.txt"));
     int rc = system(full);
     size_t n;
     char *text = tu_read_file(tmp("out.txt"), &n);
@@ -102,8 +102,7 @@ Test(cli, graph_error_exit_2_with_location)
     fclose(f);
     char *o;
     cr_assert_eq(sh(&o, "$NTG compile %s -o %s", tmp("bad.yaml"), tmp("bad.plan")), 2);
-    cr_assert(strstr(o, "bad.yaml:8:10: unknown op 'maxpool'; did you mean 'maxpool1d'?"), "%s",
-              o);
+    cr_assert(strstr(o, "bad.yaml:8:10: unknown op 'maxpool'; did you mean 'maxpool1d'?"), "%s", o);
     free(o);
     cr_assert_neq(access(tmp("bad.plan"), F_OK), 0, "no plan written on error");
     cr_assert_eq(sh(&o, "$NTG info %s", tmp("nonexistent.plan")), 2);
@@ -113,8 +112,7 @@ Test(cli, graph_error_exit_2_with_location)
 Test(cli, compile_info_json_and_text)
 {
     char *o;
-    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " SMALL " --batch 32 -o %s",
-                    tmp("n.plan")),
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " SMALL " --batch 32 -o %s", tmp("n.plan")),
                  0, "%s", o);
     cr_assert(strstr(o, "parameters"), "%s", o);
     free(o);
@@ -147,8 +145,7 @@ Test(cli, golden_run_weights_roundtrip)
     cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " SMALL " --weights %s -o %s", golden,
                     tmp("g.plan")),
                  0, "%s", o);
-    cr_assert(strstr(o, "warning:") && strstr(o, "ignored") && strstr(o, "x, t, y, loss"), "%s",
-              o);
+    cr_assert(strstr(o, "warning:") && strstr(o, "ignored") && strstr(o, "x, t, y, loss"), "%s", o);
     free(o);
     cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " SMALL " --weights %s --strict -o %s",
                     golden, tmp("s.plan")),
@@ -196,8 +193,8 @@ Test(cli, golden_run_weights_roundtrip)
 Test(cli, run_data_csv_and_example_agree)
 {
     char *o;
-    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " SMALL " -o %s", tmp("d.plan")), 0,
-                 "%s", o);
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " SMALL " -o %s", tmp("d.plan")), 0, "%s",
+                 o);
     free(o);
     cr_assert_eq(sh(&o, "$NTG run %s --data data/ETTh1.csv --columns OT,HUFL --out %s",
                     tmp("d.plan"), tmp("f.csv")),
@@ -230,8 +227,7 @@ Test(cli, run_data_csv_and_example_agree)
 Test(cli, bench_json_keys)
 {
     char *o;
-    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " SMALL " --batch 8 -o %s",
-                    tmp("b.plan")),
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " SMALL " --batch 8 -o %s", tmp("b.plan")),
                  0, "%s", o);
     free(o);
     cr_assert_eq(sh(&o, "$NTG bench %s --batch 8 --threads 1 --backend cpu --seconds 0.05 --json",
@@ -241,10 +237,9 @@ Test(cli, bench_json_keys)
     const ntg_json *j = NULL;
     char msg[256];
     size_t off;
-    cr_assert_eq(ntg__json_parse(o, strlen(o), pool, &j, msg, sizeof msg, &off), NTG_OK, "%s",
-                 o);
-    const char *keys[] = {"program", "backend", "batch", "threads", "median_us", "p90_us",
-                          "windows_per_s"};
+    cr_assert_eq(ntg__json_parse(o, strlen(o), pool, &j, msg, sizeof msg, &off), NTG_OK, "%s", o);
+    const char *keys[] = {"program",   "backend", "batch",        "threads",
+                          "median_us", "p90_us",  "windows_per_s"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
         cr_assert(ntg__json_get(j, keys[k]), "no key %s in %s", keys[k], o);
     cr_assert_eq(ntg__json_get(j, "batch")->i64, 8);
@@ -266,14 +261,15 @@ Test(cli, example_builds_against_installed_library)
     snprintf(exe, sizeof exe, "%s", tmp("forecast"));
     char san[128] = "";
     if (getenv("NTG_SANITIZE")) snprintf(san, sizeof san, "-fsanitize=%s", getenv("NTG_SANITIZE"));
-    int rc = sh(&o,
-                "meson install -C '%s' --no-rebuild --quiet --destdir '%s' >/dev/null && "
-                "pc=$(dirname $(find '%s' -name ntgraph.pc | head -1)) && "
-                "flags=$(PKG_CONFIG_SYSROOT_DIR='%s' PKG_CONFIG_PATH=$pc pkg-config --cflags --libs "
-                "ntgraph) && "
-                "cc -std=c11 -Wall -Werror %s examples/forecast.c $flags -o '%s' && "
-                "LD_LIBRARY_PATH=$(dirname $pc) '%s' 2>&1 | grep -q usage",
-                build, inst, inst, inst, san, exe, exe);
+    int rc =
+        sh(&o,
+           "meson install -C '%s' --no-rebuild --quiet --destdir '%s' >/dev/null && "
+           "pc=$(dirname $(find '%s' -name ntgraph.pc | head -1)) && "
+           "flags=$(PKG_CONFIG_SYSROOT_DIR='%s' PKG_CONFIG_PATH=$pc pkg-config --cflags --libs "
+           "ntgraph) && "
+           "cc -std=c11 -Wall -Werror %s examples/forecast.c $flags -o '%s' && "
+           "LD_LIBRARY_PATH=$(dirname $pc) '%s' 2>&1 | grep -q usage",
+           build, inst, inst, inst, san, exe, exe);
     cr_assert_eq(rc, 0, "%s", o);
     free(o);
 }

@@ -26,8 +26,7 @@ static void expect_error(const char *text, ntg_status want, int line, int col, c
     ntg_error err;
     memset(&err, 0, sizeof err);
     ntg_status st = compile(text, &plan, &err);
-    cr_assert_eq(st, want, "status %d (%s), want %d: %s", st, ntg_strerror(st), want,
-                 err.message);
+    cr_assert_eq(st, want, "status %d (%s), want %d: %s", st, ntg_strerror(st), want, err.message);
     cr_assert_null(plan);
     cr_assert_eq(err.status, want);
     cr_assert_str_eq(err.file, "g.yaml");

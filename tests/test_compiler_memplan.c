@@ -59,12 +59,12 @@ static void check_plan(const ntg_plan *p, const char *what)
                 const ntg_tensor_rec *tb = &im->tensors[b];
                 if (tb->storage != NTG_STORE_ARENA || first[b] < 0) continue;
                 int live_together = first[a] <= last[b] && first[b] <= last[a];
-                int bytes_overlap = ta->offset < tb->offset + tb->nbytes &&
-                                    tb->offset < ta->offset + ta->nbytes;
+                int bytes_overlap =
+                    ta->offset < tb->offset + tb->nbytes && tb->offset < ta->offset + ta->nbytes;
                 cr_assert(!(live_together && bytes_overlap),
                           "%s, program %s: %s [%u..%u] and %s [%u..%u] share bytes", what,
-                          ntg__plan_str(p, pr->name), ntg__plan_str(p, ta->name), first[a],
-                          last[a], ntg__plan_str(p, tb->name), first[b], last[b]);
+                          ntg__plan_str(p, pr->name), ntg__plan_str(p, ta->name), first[a], last[a],
+                          ntg__plan_str(p, tb->name), first[b], last[b]);
             }
         }
         free(first);
@@ -112,7 +112,10 @@ Test(compiler, memplan_nhits_variants_no_overlap)
 {
     ntg_define small[] = {{"h", "24"}, {"input_size", "96"}, {"hidden", "64"}};
     compile_and_check(tu_src("graphs/nhits.yaml"), small, 3, 7);
-    ntg_define odd[] = {{"h", "13"}, {"input_size", "31"}, {"pools", "[3, 2, 2, 1]"},
-                        {"downsample", "[5, 3, 2, 1]"}, {"hidden", "17"}};
+    ntg_define odd[] = {{"h", "13"},
+                        {"input_size", "31"},
+                        {"pools", "[3, 2, 2, 1]"},
+                        {"downsample", "[5, 3, 2, 1]"},
+                        {"hidden", "17"}};
     compile_and_check(tu_src("graphs/nhits.yaml"), odd, 5, 5);
 }

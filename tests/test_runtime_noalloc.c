@@ -68,7 +68,6 @@ Test(runtime, session_run_allocates_nothing)
     tu_rng r = {1};
     tu_fill(&r, x, sizeof x / sizeof x[0], -1, 1);
 
-
     counting = 1;
     for (int b = 1; b <= 16; b += 5) {
         ntg_session_set_input(s, "x", x, (size_t)b * 96, &err);

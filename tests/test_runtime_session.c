@@ -10,8 +10,9 @@
 /* y = relu(x W^T + b) with known weights, so outputs can be checked by hand. */
 static ntg_plan *small_plan(int max_batch)
 {
-    const char *g = "ntgraph: 1\nname: s\ninputs:\n  x: [batch, 3]\noutputs:\n  y: ~\n"
-                    "nodes:\n  - {op: dense, name: fc, in: x, out: y, units: 2, activation: relu}\n";
+    const char *g =
+        "ntgraph: 1\nname: s\ninputs:\n  x: [batch, 3]\noutputs:\n  y: ~\n"
+        "nodes:\n  - {op: dense, name: fc, in: x, out: y, units: 2, activation: relu}\n";
     ntg_compile_options o;
     ntg_compile_options_init(&o);
     o.max_batch = max_batch;

@@ -16,7 +16,7 @@ struct ntg_backend {
     ntg_backend_config cfg;
     const ntg_plan_view *plan;
     uint8_t *base[NTG_STORE_COUNT];
-    ntg_view *views;      /* operands of every op, op k's at views[plan->ops[k].operands] */
+    ntg_view *views; /* operands of every op, op k's at views[plan->ops[k].operands] */
     void *scratch;
     size_t scratch_bytes;
 };
@@ -144,7 +144,7 @@ static ntg_status cpu_prepare(ntg_backend *b, const ntg_plan_view *plan,
                 v[i].data = b->base[t->storage] + t->offset;
         }
         ntg_kctx c = {plan->attrs + op->attrs, op->n_attr, op->n_in, op->n_out, v, v + op->n_in,
-                      plan->max_batch, NULL, 0};
+                      plan->max_batch,         NULL,       0};
         size_t need = ntg__cpu_scratch_bytes(op->code, op->dir, &c);
         if (need > scratch) scratch = need;
     }
@@ -172,8 +172,15 @@ static ntg_status cpu_run(ntg_backend *b, uint32_t program, int batch, ntg_error
         int n = op->n_in + op->n_out;
         for (int i = 0; i < n; i++)
             if (v[i].d.batched) v[i].d.dims[0] = batch;
-        ntg_kctx c = {plan->attrs + op->attrs, op->n_attr, op->n_in, op->n_out, v, v + op->n_in,
-                      batch, b->scratch, b->scratch_bytes};
+        ntg_kctx c = {plan->attrs + op->attrs,
+                      op->n_attr,
+                      op->n_in,
+                      op->n_out,
+                      v,
+                      v + op->n_in,
+                      batch,
+                      b->scratch,
+                      b->scratch_bytes};
         ntg_kernel_fn fn = op->dir == NTG_DIR_FWD ? ntg__cpu_fwd[op->code] : ntg__cpu_bwd[op->code];
         fn(&c);
     }

@@ -19,7 +19,7 @@
  */
 
 #define NTG_OP(name, ni0, ni1, no0, no1)                                                           \
-    void ntg__cpu_fwd_##name(const ntg_kctx *c);                                                  \
+    void ntg__cpu_fwd_##name(const ntg_kctx *c);                                                   \
     void ntg__cpu_bwd_##name(const ntg_kctx *c);
 #define NTG_OP_NODIFF(name, ni0, ni1, no0, no1) void ntg__cpu_fwd_##name(const ntg_kctx *c);
 #include "ops.def"
