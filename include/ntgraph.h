@@ -196,16 +196,20 @@ NTG_API ntg_status ntg_plan_load_memory(const void *data, size_t size, unsigned 
                                         ntg_plan **out, ntg_error *err);
 
 /* Write `plan` to `path` (through a temporary file renamed into place, so an
- * existing file is replaced whole or not at all). */
+ * existing file is replaced whole or not at all).  Errors: NTG_ERR_INVALID_ARG,
+ * NTG_ERR_IO (naming the path; the existing file is left untouched). */
 NTG_API ntg_status ntg_plan_save(const ntg_plan *plan, const char *path, ntg_error *err);
 
-/* Serialise `plan` into a new malloc'ed buffer (*data, *size); free() it. */
+/* Serialise `plan` into a new malloc'ed buffer (*data, *size); the caller free()s it.
+ * Errors: NTG_ERR_INVALID_ARG, NTG_ERR_NOMEM. */
 NTG_API ntg_status ntg_plan_serialize(const ntg_plan *plan, void **data, size_t *size,
                                       ntg_error *err);
 
+/* Release a plan (unmapping its file).  Sessions of the plan must be destroyed first. */
 NTG_API void ntg_plan_destroy(ntg_plan *plan);
 
-/* Inputs and outputs of the `infer` program, in declaration order. */
+/* Inputs and outputs of the `infer` program, in declaration order.  The query
+ * functions below never fail on a valid plan; they return 0 / NULL for a NULL plan. */
 NTG_API size_t ntg_plan_input_count(const ntg_plan *plan);
 NTG_API size_t ntg_plan_output_count(const ntg_plan *plan);
 /* Fill `info` for input / output `index`; NTG_ERR_RANGE when out of range. */
@@ -257,6 +261,7 @@ NTG_API void ntg_session_options_init(ntg_session_options *opts);
 NTG_API ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *opts,
                                       ntg_session **out, ntg_error *err);
 
+/* Release the session and everything it allocated. */
 NTG_API void ntg_session_destroy(ntg_session *session);
 
 /* Name of the backend the session runs on ("cpu", ...).  Static storage. */
@@ -264,7 +269,8 @@ NTG_API const char *ntg_session_backend(const ntg_session *session);
 /* Worker threads the session's backend actually uses (the reference backend: 1). */
 NTG_API int ntg_session_threads(const ntg_session *session);
 
-/* Copy `count` float32 values into input `name`.  For a batched input of
+/* Copy `count` float32 values into input `name` (the input of any program of the plan:
+ * `x` for infer, also `t` for train_step/eval).  For a batched input of
  * per-window size n, `count` must be a multiple of n and at most max_batch * n;
  * the rows given are rows 0.. of the batch.  NTG_ERR_NOT_FOUND for an unknown
  * name, NTG_ERR_RANGE for a bad count. */
@@ -272,7 +278,9 @@ NTG_API ntg_status ntg_session_set_input(ntg_session *session, const char *name,
                                          size_t count, ntg_error *err);
 
 /* Run the `infer` program on the first `batch` rows.  Allocates nothing.
- * NTG_ERR_RANGE when batch is < 1 or above the session's maximum. */
+ * Errors: NTG_ERR_INVALID_ARG (NULL session), NTG_ERR_RANGE (batch < 1 or above the
+ * session's maximum), NTG_ERR_BACKEND (a device failed).  Inputs not set since the
+ * session was created hold zeros (or the values of an earlier run). */
 NTG_API ntg_status ntg_session_run(ntg_session *session, int batch, ntg_error *err);
 
 /* Run the named program ("infer", "train_step", "eval").  NTG_ERR_NOT_FOUND when
@@ -281,7 +289,9 @@ NTG_API ntg_status ntg_session_run_program(ntg_session *session, const char *pro
                                            ntg_error *err);
 
 /* Copy the first `count` float32 values of output `name` into `out`.  For a
- * batched output `count` is at most batch * per-window size of the last run. */
+ * batched output `count` is at most batch * per-window size of the last run.
+ * Errors: NTG_ERR_NOT_FOUND (no such output), NTG_ERR_STATE (no run yet),
+ * NTG_ERR_RANGE (count too large), NTG_ERR_BACKEND. */
 NTG_API ntg_status ntg_session_get_output(ntg_session *session, const char *name, float *out,
                                           size_t count, ntg_error *err);
 
