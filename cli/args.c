@@ -234,3 +234,46 @@ void cli_csv_field(FILE *f, const char *s)
     }
     fputc('"', f);
 }
+
+int cli_collect_defines(const cli_cmd *cmd, const cli_args *a, const char *opt, const char *unused,
+                        cli_defines *d)
+{
+    (void)unused;
+    memset(d, 0, sizeof *d);
+    const char **vals;
+    int n = cli_get_all(a, opt, &vals);
+    for (int i = 0; i < n; i++) {
+        const char *eq = strchr(vals[i], '=');
+        if (!eq || eq == vals[i]) {
+            cli_defines_free(d);
+            return cli_usage_error(cmd, "--%s expects NAME=VALUE, not '%s'", opt, vals[i]);
+        }
+        char *name = malloc((size_t)(eq - vals[i]) + 1);
+        if (!name) {
+            cli_defines_free(d);
+            return CLI_FAIL;
+        }
+        memcpy(name, vals[i], (size_t)(eq - vals[i]));
+        name[eq - vals[i]] = '\0';
+        d->names[d->n] = name;
+        d->v[d->n].name = name;
+        d->v[d->n].value = eq + 1;
+        d->n++;
+    }
+    return 0;
+}
+
+void cli_defines_add(cli_defines *d, const char *name, const char *value)
+{
+    if (d->n >= sizeof d->v / sizeof d->v[0]) return;
+    d->names[d->n] = NULL;
+    d->v[d->n].name = name;
+    d->v[d->n].value = value;
+    d->n++;
+}
+
+void cli_defines_free(cli_defines *d)
+{
+    for (size_t i = 0; i < d->n; i++) free(d->names[i]);
+    d->n = 0;
+}

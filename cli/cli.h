@@ -69,6 +69,19 @@ int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...)
 int cli_fail(const cli_cmd *cmd, ntg_status st, const ntg_error *err);
 int cli_exit_code(ntg_status st);
 
+/* NAME=VALUE options collected into ntg_define pairs (names copied, values borrowed). */
+typedef struct cli_defines {
+    ntg_define v[CLI_MAX_VALUES + 4];
+    char *names[CLI_MAX_VALUES + 4];
+    size_t n;
+} cli_defines;
+/* Collect every value of option `opt` ("define": -D NAME=VALUE); prints a usage error
+ * and returns CLI_USAGE on a value without '='. */
+int cli_collect_defines(const cli_cmd *cmd, const cli_args *a, const char *opt, const char *unused,
+                        cli_defines *d);
+void cli_defines_add(cli_defines *d, const char *name, const char *value);
+void cli_defines_free(cli_defines *d);
+
 /* Load a plan file (the CLI's one way in, so later stores can plug in here). */
 ntg_status cli_load_plan(const char *path, ntg_plan **out, ntg_error *err);
 /* Split "a,b,c" into at most max pieces (modifies a copy it allocates in *buf). */
@@ -80,6 +93,6 @@ void cli_json_str(FILE *f, const char *s);
 void cli_csv_field(FILE *f, const char *s);
 
 extern const cli_cmd cli_cmd_compile, cli_cmd_run, cli_cmd_info, cli_cmd_bench, cli_cmd_weights,
-    cli_cmd_backends;
+    cli_cmd_backends, cli_cmd_grad, cli_cmd_train, cli_cmd_eval;
 
 #endif /* NTG_CLI_H */

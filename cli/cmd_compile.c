@@ -12,6 +12,10 @@ static const cli_opt opts[] = {
     {"weights", 0, "W.safetensors", 0, "take parameter values from a safetensors file"},
     {"strict", 0, NULL, 0, "with --weights: tensors that match no parameter are an error"},
     {"seed", 0, "S", 0, "seed of the parameter initializers (default 0)"},
+    {"infer-only", 0, NULL, 0, "leave out the eval, grad and train_step programs"},
+    {"loss", 0, "L", 0, "training loss: mae, mse, huber, mqloss (default: the graph's)"},
+    {"optimizer", 0, "O", 0, "optimizer: adam, adamw, sgd (default: the graph's)"},
+    {"train", 'T', "KEY=VALUE", 1, "override a key of the graph's train section (repeatable)"},
 };
 
 static void warn_cb(void *user, const char *msg)
@@ -38,32 +42,27 @@ static int run(const cli_cmd *cmd, cli_args *a)
         o.flags |= NTG_COMPILE_STRICT_WEIGHTS;
     }
     o.warn = warn_cb;
-    const char **defs;
-    int nd = cli_get_all(a, "define", &defs);
-    ntg_define dv[CLI_MAX_VALUES];
-    char *store[CLI_MAX_VALUES];
-    for (int i = 0; i < nd; i++) {
-        const char *eq = strchr(defs[i], '=');
-        if (!eq || eq == defs[i]) {
-            for (int j = 0; j < i; j++) free(store[j]);
-            return cli_usage_error(cmd, "-D expects NAME=VALUE, not '%s'", defs[i]);
-        }
-        store[i] = malloc((size_t)(eq - defs[i]) + 1);
-        if (!store[i]) return CLI_FAIL;
-        memcpy(store[i], defs[i], (size_t)(eq - defs[i]));
-        store[i][eq - defs[i]] = '\0';
-        dv[i].name = store[i];
-        dv[i].value = eq + 1;
+    if (cli_flag(a, "infer-only")) o.flags |= NTG_COMPILE_INFER_ONLY;
+    cli_defines dv, tv;
+    if (cli_collect_defines(cmd, a, "define", NULL, &dv)) return CLI_USAGE;
+    if (cli_collect_defines(cmd, a, "train", NULL, &tv)) {
+        cli_defines_free(&dv);
+        return CLI_USAGE;
     }
-    o.defines = dv;
-    o.n_defines = (size_t)nd;
+    if (cli_get(a, "loss")) cli_defines_add(&tv, "loss", cli_get(a, "loss"));
+    if (cli_get(a, "optimizer")) cli_defines_add(&tv, "optimizer", cli_get(a, "optimizer"));
+    o.defines = dv.v;
+    o.n_defines = dv.n;
+    o.train = tv.v;
+    o.n_train = tv.n;
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ntg_plan *plan = NULL;
     ntg_error err;
     ntg_status st = ntg_compile_file(a->pos[0], &o, &plan, &err);
-    for (int i = 0; i < nd; i++) free(store[i]);
+    cli_defines_free(&dv);
+    cli_defines_free(&tv);
     if (st) return cli_fail(cmd, st, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     st = ntg_plan_save(plan, out, &err);
@@ -82,10 +81,13 @@ static int run(const cli_cmd *cmd, cli_args *a)
 const cli_cmd cli_cmd_compile = {
     "compile",
     "Compile a YAML graph into a plan",
-    "ntgraph compile GRAPH.yaml -o PLAN [-D NAME=VALUE]... [--batch N] [--weights W] [--strict]",
+    "ntgraph compile GRAPH.yaml -o PLAN [-D NAME=VALUE]... [--batch N] [--weights W] [--strict] "
+    "[--infer-only] [--loss L] [-T KEY=VALUE]...",
     "Reads GRAPH.yaml (see docs/graph-format.md), infers shapes, initialises the\n"
     "parameters (PyTorch's defaults, seeded), plans memory for the maximum batch and\n"
-    "writes a plan file (docs/plan-format.md). Errors name file:line:column.",
+    "writes a plan file (docs/plan-format.md) holding the infer program and, unless\n"
+    "--infer-only, eval, grad and train_step built from the graph's train section.\n"
+    "Errors name file:line:column.",
     opts,
     (int)(sizeof opts / sizeof opts[0]),
     run,

@@ -8,12 +8,15 @@
 #include "plan_int.h"
 #include "pool.h"
 #include "safetensors.h"
+#include "series.h"
 
 static const cli_opt opts[] = {
     {"in", 0, "IN.safetensors", 0, "input tensors by name (the canonical models read `x`)"},
     {"out", 'o', "FILE", 0, "outputs: a .safetensors file with --in, a CSV file with --data"},
     {"data", 0, "SERIES.csv", 0, "forecast the next h values of each column of a CSV"},
     {"columns", 0, "C1,C2|all", 0, "with --data: the columns to forecast (default all)"},
+    {"plot", 0, "F.svg", 0, "with --data: draw history, forecast and intervals as SVG"},
+    {"fill", 0, "F", 0, "with --data: empty or bad cells: error, zero, ffill, interpolate"},
     {"backend", 0, "B", 0, "backend: auto (default), cpu"},
     {"threads", 0, "N", 0, "worker threads (default: one per core)"},
 };
@@ -140,125 +143,144 @@ done:
     return rc;
 }
 
-/* --data: the last input_size rows of each chosen column, forecast h steps ahead. */
+/* History (the last few horizons), forecast and the quantile bands of every column. */
+static ntg_status cli_plot_forecast(const char *path, const ntg_series *ser, const ntg_forecast *fc,
+                                    ntg_error *err)
+{
+    size_t nc = ntg_forecast_columns(fc), h = ntg_forecast_horizon(fc),
+           nq = ntg_forecast_quantiles(fc);
+    size_t nh = 3 * h < 96 ? 96 : 3 * h;
+    if (nh > ser->n_rows) nh = ser->n_rows;
+    ntg_pool *pool = ntg__pool_create();
+    if (!pool) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    ntg_plot_panel *panels = ntg__pool_array(pool, nc + 1, sizeof *panels);
+    const char **hd = ser->dates ? ntg__pool_array(pool, nh + 1, sizeof *hd) : NULL;
+    const char **fd = ser->dates ? ntg__pool_array(pool, h + 1, sizeof *fd) : NULL;
+    ntg_status st = panels && (!ser->dates || (hd && fd))
+                        ? NTG_OK
+                        : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t t = 0; !st && hd && t < nh; t++) hd[t] = ser->dates[ser->n_rows - nh + t];
+    for (size_t t = 0; !st && fd && t < h; t++) fd[t] = ntg_forecast_date(fc, t);
+    for (size_t c = 0; !st && c < nc; c++) {
+        ntg_plot_panel *p = &panels[c];
+        int col = ntg__series_find(ser, ntg_forecast_column_name(fc, c));
+        double *fcv = ntg__pool_array(pool, h + 1, sizeof *fcv);
+        ntg_plot_band *bands = ntg__pool_array(pool, nq + 1, sizeof *bands);
+        if (col < 0 || !fcv || !bands) {
+            st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        p->name = ntg_forecast_column_name(fc, c);
+        p->hist = ser->values + (size_t)col * ser->n_rows + ser->n_rows - nh;
+        for (size_t t = 0; t < h; t++) fcv[t] = ntg_forecast_value(fc, c, t, 0);
+        p->fc = fcv;
+        /* a band for each pair of quantiles q < 0.5 and 1 - q, widest first */
+        for (size_t q = 0; q < nq; q++) {
+            double lo = ntg_forecast_quantile_level(fc, q);
+            if (!(lo < 0.5)) continue;
+            for (size_t q2 = 0; q2 < nq; q2++) {
+                double hi = ntg_forecast_quantile_level(fc, q2);
+                if (hi < 1 - lo - 1e-9 || hi > 1 - lo + 1e-9) continue;
+                double *l = ntg__pool_array(pool, h + 1, sizeof *l);
+                double *u = ntg__pool_array(pool, h + 1, sizeof *u);
+                if (!l || !u) break;
+                for (size_t t = 0; t < h; t++) {
+                    l[t] = ntg_forecast_value(fc, c, t, q);
+                    u[t] = ntg_forecast_value(fc, c, t, q2);
+                }
+                ntg_plot_band *b = &bands[p->n_bands++];
+                b->label = ntg__pool_fmt(pool, "%g%%", (1 - 2 * lo) * 100);
+                b->lo = l;
+                b->hi = u;
+            }
+        }
+        /* widest first: sort by level descending (few bands) */
+        for (size_t i = 1; i < p->n_bands; i++)
+            for (size_t j = i;
+                 j > 0 && strtod(bands[j - 1].label, NULL) < strtod(bands[j].label, NULL); j--) {
+                ntg_plot_band tmp = bands[j];
+                bands[j] = bands[j - 1];
+                bands[j - 1] = tmp;
+            }
+        p->bands = bands;
+    }
+    if (!st) {
+        ntg_plot plot = {"ntgraph forecast", nh, h, hd, fd, panels, nc, 0};
+        st = ntg__plot_svg(path, &plot, err);
+    }
+    ntg__pool_destroy(pool);
+    return st;
+}
+
+/* --data: forecast h steps past the end of each chosen column, in original units. */
 static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
 {
     ntg_error err;
     ntg_series *ser = NULL;
-    ntg_session *s = NULL;
-    int usage = 0, rc = CLI_OK;
-    char *colbuf = NULL;
-    int *cols = NULL;
-    float *x = NULL, *y = NULL;
+    ntg_forecast *fc = NULL;
+    int rc = CLI_OK;
     FILE *f = NULL;
     const char *out_path = cli_get(a, "out");
-    ntg_tensor_info xi, yi;
-    if (ntg_plan_input_count(plan) != 1 || ntg_plan_output_count(plan) < 1)
-        return cli_usage_error(cmd, "--data needs a plan with one input (got %zu)",
-                               ntg_plan_input_count(plan));
-    ntg_plan_input(plan, 0, &xi);
-    ntg_plan_output(plan, 0, &yi);
-    if (!xi.batched || xi.rank != 2 || !yi.batched || yi.rank != 2)
-        return cli_usage_error(cmd, "--data needs a plan mapping x [batch, input_size] to "
-                                    "y [batch, h]");
-    size_t L = (size_t)xi.shape[1], H = (size_t)yi.shape[1];
-    ntg_csv_options co;
-    ntg__csv_options_init(&co);
-    ntg_status st = ntg__csv_read(cli_get(a, "data"), &co, &ser, &err);
+    long threads = 0;
+    if (cli_int(cmd, a, "threads", 0, 1024, &threads) < 0) return CLI_USAGE;
+    ntg_series_options sopt;
+    ntg_series_options_init(&sopt);
+    sopt.fill = cli_get(a, "fill");
+    ntg_status st = ntg_series_load_csv(cli_get(a, "data"), &sopt, &ser, &err);
     if (st) return cli_fail(cmd, st, &err);
-
-    const char *spec = cli_get(a, "columns");
-    size_t nc = 0;
-    cols = calloc(ser->n_cols + 1, sizeof *cols);
-    if (!cols) goto nomem;
-    if (!spec || strcmp(spec, "all") == 0) {
-        for (size_t c = 0; c < ser->n_cols; c++) cols[nc++] = (int)c;
-    } else {
-        char *parts[256];
-        int np = cli_split(spec, ',', &colbuf, parts, 256);
-        if (np < 0) goto nomem;
-        for (int i = 0; i < np; i++) {
-            int c = ntg__series_find(ser, parts[i]);
-            if (c < 0) {
-                rc = cli_usage_error(cmd, "--columns: %s has no column '%s'", cli_get(a, "data"),
-                                     parts[i]);
-                goto done;
-            }
-            if ((size_t)i >= ser->n_cols) {
-                rc = cli_usage_error(cmd, "--columns: too many columns");
-                goto done;
-            }
-            cols[nc++] = c;
-        }
-    }
-    if (ser->n_rows < L) {
-        st = ntg__err(&err, NTG_ERR_DATA, cli_get(a, "data"), 0, 0,
-                      "%zu rows, but the plan reads windows of input_size %zu", ser->n_rows, L);
-        goto fail;
-    }
-    st = make_session(cmd, a, plan, &s, &err, &usage);
-    if (usage) {
-        rc = CLI_USAGE;
-        goto done;
-    }
-    if (st) goto fail;
-    size_t maxb = (size_t)ntg_plan_max_batch(plan);
-    x = malloc(maxb * L * sizeof *x);
-    y = malloc(nc * H * sizeof *y + 1);
-    if (!x || !y) goto nomem;
-    for (size_t c0 = 0; c0 < nc; c0 += maxb) {
-        size_t b = nc - c0 < maxb ? nc - c0 : maxb;
-        for (size_t k = 0; k < b; k++) {
-            const double *col = ser->values + (size_t)cols[c0 + k] * ser->n_rows;
-            for (size_t t = 0; t < L; t++) x[k * L + t] = (float)col[ser->n_rows - L + t];
-        }
-        if ((st = ntg_session_set_input(s, xi.name, x, b * L, &err))) goto fail;
-        if ((st = ntg_session_run(s, (int)b, &err))) goto fail;
-        if ((st = ntg_session_get_output(s, yi.name, y + c0 * H, b * H, &err))) goto fail;
-    }
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.threads = (int)threads;
+    if (cli_get(a, "backend")) so.backend = cli_get(a, "backend");
+    if ((st = ntg_forecast_series(plan, ser, cli_get(a, "columns"), &so, &fc, &err))) goto fail;
+    size_t nc = ntg_forecast_columns(fc), h = ntg_forecast_horizon(fc),
+           nq = ntg_forecast_quantiles(fc);
     f = out_path ? fopen(out_path, "w") : stdout;
     if (!f) {
         st = ntg__err(&err, NTG_ERR_IO, out_path, 0, 0, "cannot open for writing");
         goto fail;
     }
-    ntg_pool *pool = ntg__pool_create();
-    if (!pool) goto nomem;
-    cli_csv_field(f, ser->dates ? (ser->date_name ? ser->date_name : "date") : "step");
-    for (size_t k = 0; k < nc; k++) {
+    /* header: the date (or step) column, then per column its point forecast (the median
+     * for quantile models) and, for quantile models, one column per other quantile */
+    cli_csv_field(f,
+                  ntg_forecast_date(fc, 0) ? (ser->date_name ? ser->date_name : "date") : "step");
+    for (size_t c = 0; c < nc; c++) {
         fputc(',', f);
-        cli_csv_field(f, ser->names[cols[k]]);
+        cli_csv_field(f, ntg_forecast_column_name(fc, c));
+        for (size_t q = 1; q < nq; q++) {
+            char name[600];
+            snprintf(name, sizeof name, "%s-q%g", ntg_forecast_column_name(fc, c),
+                     ntg_forecast_quantile_level(fc, q));
+            fputc(',', f);
+            cli_csv_field(f, name);
+        }
     }
     fputc('\n', f);
-    const char **dates = ser->dates ? ntg__series_next_dates(ser, 1, H, pool) : NULL;
-    for (size_t t = 0; t < H; t++) {
-        const char *date = dates ? dates[t] : NULL;
-        if (date)
-            fprintf(f, "%s", date);
+    for (size_t t = 0; t < h; t++) {
+        if (ntg_forecast_date(fc, t))
+            cli_csv_field(f, ntg_forecast_date(fc, t));
         else
             fprintf(f, "%zu", t + 1);
-        for (size_t k = 0; k < nc; k++) fprintf(f, ",%.9g", (double)y[k * H + t]);
+        for (size_t c = 0; c < nc; c++)
+            for (size_t q = 0; q < (nq ? nq : 1); q++)
+                fprintf(f, ",%.9g", ntg_forecast_value(fc, c, t, q));
         fputc('\n', f);
     }
-    ntg__pool_destroy(pool);
     if (f != stdout && fclose(f) != 0) {
         f = NULL;
         st = ntg__err(&err, NTG_ERR_IO, out_path, 0, 0, "write failed");
         goto fail;
     }
     f = NULL;
+    if (cli_get(a, "plot") && (st = cli_plot_forecast(cli_get(a, "plot"), ser, fc, &err)))
+        goto fail;
     goto done;
-nomem:
-    st = ntg__fail(&err, NTG_ERR_NOMEM, "out of memory");
 fail:
     rc = cli_fail(cmd, st, &err);
 done:
     if (f && f != stdout) fclose(f);
-    free(x);
-    free(y);
-    free(cols);
-    free(colbuf);
-    ntg_session_destroy(s);
-    ntg__series_free(ser);
+    ntg_forecast_destroy(fc);
+    ntg_series_destroy(ser);
     return rc;
 }
 
@@ -267,7 +289,8 @@ static int run(const cli_cmd *cmd, cli_args *a)
     if (a->n_pos != 1) return cli_usage_error(cmd, "expected one plan file");
     int has_in = cli_get(a, "in") != NULL, has_data = cli_get(a, "data") != NULL;
     if (has_in == has_data) return cli_usage_error(cmd, "give either --in or --data");
-    if (has_in && cli_get(a, "columns")) return cli_usage_error(cmd, "--columns needs --data");
+    if (has_in && (cli_get(a, "columns") || cli_get(a, "plot")))
+        return cli_usage_error(cmd, "--columns and --plot need --data");
     ntg_plan *plan = NULL;
     ntg_error err;
     ntg_status st = cli_load_plan(a->pos[0], &plan, &err);
@@ -281,12 +304,14 @@ const cli_cmd cli_cmd_run = {
     "run",
     "Forecast with a plan",
     "ntgraph run PLAN (--in IN.safetensors --out OUT.safetensors | --data SERIES.csv "
-    "[--columns C1,C2|all] [--out FORECAST.csv]) [--backend B] [--threads N]",
+    "[--columns C1,C2|all] [--out FORECAST.csv] [--plot F.svg]) [--backend B] [--threads N]",
     "With --in, binds every input of the plan's `infer` program by name from a\n"
     "safetensors file (the leading axis is the batch), runs it and writes every output.\n"
     "With --data, forecasts the next h values of each chosen column from its last\n"
-    "input_size rows and writes a CSV (to stdout without --out) whose first column\n"
-    "continues the series' dates.",
+    "input_size rows, in original units (a trained plan carries its scaler), and writes\n"
+    "a CSV (to stdout without --out) whose first column continues the series' dates;\n"
+    "quantile models add a column per quantile (OT-q0.1, ...). --plot draws the\n"
+    "history, forecast and intervals as SVG.",
     opts,
     (int)(sizeof opts / sizeof opts[0]),
     run,

@@ -9,6 +9,7 @@
 #include "plan_format.h"
 #include "plan_int.h"
 #include "safetensors.h"
+#include "train_cfg.h"
 
 #define NTG_DEFAULT_MAX_BATCH 256
 
@@ -90,7 +91,7 @@ done:
 }
 
 static ntg_status add_meta(ntg_ir *ir, const ntg_rgraph *g, const ntg_compile_options *o,
-                           ntg_error *err)
+                           const ntg_train_cfg *cfg, ntg_error *err)
 {
     ntg_pool *pool = ir->pool;
     int bad = 0;
@@ -108,10 +109,14 @@ static ntg_status add_meta(ntg_ir *ir, const ntg_rgraph *g, const ntg_compile_op
         const char *v = ntg__value_str(pool, &g->hparams[i].value);
         bad |= !k || !v || ntg__ir_add_meta(ir, k, v);
     }
-    for (size_t i = 0; i < g->n_train; i++) {
-        const char *k = ntg__pool_fmt(pool, "train.%s", g->train[i].key);
-        const char *v = ntg__value_str(pool, &g->train[i].value);
-        bad |= !k || !v || ntg__ir_add_meta(ir, k, v);
+    if (cfg) {
+        size_t nk;
+        const ntg_train_key *keys = ntg__train_keys(&nk);
+        for (size_t i = 0; i < nk; i++) {
+            const char *k = ntg__pool_fmt(pool, "train.%s", keys[i].name);
+            const char *v = ntg__value_str(pool, &cfg->values[i]);
+            bad |= !k || !v || ntg__ir_add_meta(ir, k, v);
+        }
     }
     return bad ? ntg__fail(err, NTG_ERR_NOMEM, "out of memory") : NTG_OK;
 }
@@ -132,7 +137,11 @@ static ntg_status compile_graph(ntg_rgraph *g, const ntg_compile_options *o, ntg
         st =
             ntg__ir_load_weights(&ir, o->weights_path, (o->flags & NTG_COMPILE_STRICT_WEIGHTS) != 0,
                                  o->warn, o->warn_user, err);
-    if (!st) st = add_meta(&ir, g, o, err);
+    ntg_train_cfg cfg;
+    int training = !(o->flags & NTG_COMPILE_INFER_ONLY);
+    if (!st && training) st = ntg__train_cfg_resolve(g, o->train, o->n_train, &cfg, err);
+    if (!st && training) st = ntg__ir_add_training(&ir, &cfg, err);
+    if (!st) st = add_meta(&ir, g, o, training ? &cfg : NULL, err);
     if (!st) st = ntg__ir_plan_memory(&ir, err);
     if (!st) st = ntg__ir_emit(&ir, &bytes, &size, err);
     if (!st) {

@@ -40,7 +40,7 @@ typedef struct ntg_ir_program {
     uint64_t arena_peak;
 } ntg_ir_program;
 
-#define NTG_IR_MAX_PROGRAMS 3
+#define NTG_IR_MAX_PROGRAMS 4
 
 typedef struct ntg_ir_meta {
     const char *key, *value;
@@ -86,6 +86,9 @@ uint64_t ntg__ir_desc_bytes(const ntg_tdesc *d);
  * initialised, shapes inferred, dead nodes removed, the `infer` program built. */
 ntg_status ntg__ir_build(ntg_ir *ir, const ntg_rgraph *g, int max_batch, uint64_t seed,
                          ntg_error *err);
+struct ntg_train_cfg;
+/* Add the loss, the backward pass and the optimizer: programs eval, grad, train_step. */
+ntg_status ntg__ir_add_training(ntg_ir *ir, const struct ntg_train_cfg *cfg, ntg_error *err);
 /* Load parameter values from a safetensors file (see ntg_compile_options). */
 ntg_status ntg__ir_load_weights(ntg_ir *ir, const char *path, int strict,
                                 void (*warn)(void *, const char *), void *warn_user,

@@ -160,6 +160,11 @@ typedef struct ntg_compile_options {
     unsigned flags;           /* NTG_COMPILE_* */
     const char *weights_path; /* safetensors file whose tensors replace initial parameters */
     uint64_t seed;            /* seed of the parameter initializers (default 0) */
+    /* Overrides of the graph's `train:` settings (name = key such as "loss", "lr";
+     * value = an expression, bare words allowed: {"loss", "mse"}).  Unknown keys are
+     * NTG_ERR_INVALID_ARG. */
+    const ntg_define *train;
+    size_t n_train;
     /* Optional sink for warnings (e.g. weights tensors that match no parameter).
      * Called synchronously during compile; NULL discards them. */
     void (*warn)(void *user, const char *message);
@@ -230,7 +235,8 @@ NTG_API int ntg_plan_max_batch(const ntg_plan *plan);
 /* Bytes of the activation arena at the maximum batch (all programs share it). */
 NTG_API uint64_t ntg_plan_arena_bytes(const ntg_plan *plan);
 
-/* Programs: "infer" always; "train_step" and "eval" unless compiled infer-only. */
+/* Programs: "infer" always; "eval" (forward + loss), "grad" (+ backward, no update) and
+ * "train_step" (+ optimizer update) unless compiled infer-only. */
 NTG_API int ntg_plan_has_program(const ntg_plan *plan, const char *program);
 
 /* Metadata: string key/value pairs ("model.name", "model.kind", "hparam.h", ...).
@@ -245,10 +251,16 @@ NTG_API ntg_status ntg_plan_meta_at(const ntg_plan *plan, size_t index, const ch
 
 typedef struct ntg_session ntg_session;
 
+/* Session flags. */
+#define NTG_SESSION_TRAINABLE                                                                      \
+    0x1u /* the session may run train_step: it keeps its own,                                      \
+            writable copy of the parameters (and optimizer state) */
+
 typedef struct ntg_session_options {
     const char *backend; /* "cpu" (reference), "auto" (the fastest available); NULL = "auto" */
     int threads;         /* worker threads; 0 = one per core */
     int max_batch;       /* largest batch this session will run; 0 = the plan's maximum */
+    unsigned flags;      /* NTG_SESSION_* */
 } ntg_session_options;
 
 /* Fill `opts` with the defaults. */
@@ -283,8 +295,10 @@ NTG_API ntg_status ntg_session_set_input(ntg_session *session, const char *name,
  * session was created hold zeros (or the values of an earlier run). */
 NTG_API ntg_status ntg_session_run(ntg_session *session, int batch, ntg_error *err);
 
-/* Run the named program ("infer", "train_step", "eval").  NTG_ERR_NOT_FOUND when
- * the plan does not have it. */
+/* Run the named program ("infer", "eval", "grad", "train_step").  NTG_ERR_NOT_FOUND
+ * when the plan does not have it; NTG_ERR_STATE for train_step on a session created
+ * without NTG_SESSION_TRAINABLE.  train_step reads the input "train.ctl" = [learning
+ * rate, step number (1 first), 0, 0]. */
 NTG_API ntg_status ntg_session_run_program(ntg_session *session, const char *program, int batch,
                                            ntg_error *err);
 
@@ -294,6 +308,143 @@ NTG_API ntg_status ntg_session_run_program(ntg_session *session, const char *pro
  * NTG_ERR_RANGE (count too large), NTG_ERR_BACKEND. */
 NTG_API ntg_status ntg_session_get_output(ntg_session *session, const char *name, float *out,
                                           size_t count, ntg_error *err);
+
+/* ------------------------------------------------------------ series data */
+
+/* A table of time series read from CSV: rows in time order, one column per series
+ * (docs/data.md describes the accepted files).  Immutable once loaded; may be shared
+ * by threads. */
+typedef struct ntg_series ntg_series;
+
+typedef struct ntg_series_options {
+    int format;       /* 0 auto-detect, 1 wide (a date column + numeric columns),
+                         2 long (unique_id, ds, y) */
+    const char *fill; /* empty or non-numeric cells: NULL or "error" (the default: an error
+                         naming line and column), "zero", "ffill", "interpolate" */
+} ntg_series_options;
+
+NTG_API void ntg_series_options_init(ntg_series_options *opts);
+/* Read a CSV file.  Errors: NTG_ERR_IO, NTG_ERR_PARSE (malformed CSV), NTG_ERR_DATA
+ * (a bad cell or series), each naming file:line:column. */
+NTG_API ntg_status ntg_series_load_csv(const char *path, const ntg_series_options *opts,
+                                       ntg_series **out, ntg_error *err);
+NTG_API void ntg_series_destroy(ntg_series *series);
+NTG_API size_t ntg_series_rows(const ntg_series *series);
+NTG_API size_t ntg_series_columns(const ntg_series *series);
+/* Name of column `index` (owned by the series), or NULL when out of range. */
+NTG_API const char *ntg_series_column_name(const ntg_series *series, size_t index);
+
+/* --------------------------------------------------------------- training */
+
+/* Reported after every training step. */
+typedef struct ntg_train_progress {
+    long step, steps;     /* this step (1-based) and the total asked for */
+    double train_loss;    /* this step's loss */
+    double val_loss;      /* NaN unless this step validated */
+    double best_val_loss; /* NaN before the first validation */
+    long best_step;
+    double lr;
+    double windows_per_s; /* over this run so far */
+    double elapsed_s;
+} ntg_train_progress;
+
+typedef struct ntg_train_options {
+    const char *columns; /* "C1,C2" or NULL / "all": every column, one shared model */
+    const char *split;   /* rows "8640,2880,2880" or fractions "0.7,0.1,0.2" (required) */
+    /* Overrides of the plan's train.* settings: steps, batch, lr, lr_decays, val_every,
+     * patience, seed, scaler, window_scaler (values as text, e.g. {"steps", "300"}). */
+    const ntg_define *settings;
+    size_t n_settings;
+    const char *backend; /* as in ntg_session_options */
+    int threads;
+    const char *checkpoint_dir; /* NULL: no checkpoints */
+    long checkpoint_every;      /* steps between checkpoints; 0: at every validation */
+    int resume;                 /* continue from the newest checkpoint in checkpoint_dir */
+    /* Called after every step (NULL: none); returning non-zero stops training early. */
+    int (*progress)(void *user, const ntg_train_progress *p);
+    void *user;
+} ntg_train_options;
+
+typedef struct ntg_train_report {
+    long steps;           /* the last step run */
+    long resumed_from;    /* the checkpoint's step, 0 when not resumed */
+    long best_step;       /* 0 without validation */
+    double best_val_loss; /* NaN without validation */
+    double final_train_loss;
+    int stopped_early; /* patience ran out (the best weights were restored) */
+    double seconds, windows_per_s;
+} ntg_train_report;
+
+NTG_API void ntg_train_options_init(ntg_train_options *opts);
+
+/* Train a plan compiled with training support on the series `data`: windows of
+ * input_size + h rows (stride 1) of every chosen column, `batch` of them sampled per
+ * step by a counter-based generator under `seed`; global z-score fitted on the train
+ * rows; validation on the val split every val_every steps; early stopping after
+ * `patience` validations without improvement, restoring the best weights.  On success
+ * *trained is a new plan with the trained parameters and the fitted scaler in its
+ * metadata (so forecasts take and return original units).  With the same seed,
+ * backend and thread count the result is bitwise reproducible, also across a stop and
+ * resume from a checkpoint.  Errors: NTG_ERR_STATE (no train_step program),
+ * NTG_ERR_INVALID_ARG (bad settings, naming them), NTG_ERR_DATA (too few rows for a
+ * window, a bad checkpoint), NTG_ERR_IO, NTG_ERR_BACKEND. */
+NTG_API ntg_status ntg_train(const ntg_plan *plan, const ntg_series *data,
+                             const ntg_train_options *opts, ntg_plan **trained,
+                             ntg_train_report *report, ntg_error *err);
+
+/* ------------------------------------------------------------- evaluation */
+
+/* Forecast accuracy.  mse and mae are on the globally scaled axis (the literature's
+ * z-scored numbers); the rest in original units.  NaN when not computable. */
+typedef struct ntg_scores {
+    double mse, mae;
+    double mse_orig, mae_orig;
+    double mape, smape, mase; /* mape and smape in percent; mase against the seasonal
+                                 naive forecast of the train rows */
+    uint64_t n;               /* forecast points scored */
+} ntg_scores;
+
+typedef struct ntg_eval_options {
+    const char *columns; /* as in ntg_train_options */
+    const char *split;   /* required */
+    const char *part;    /* "test" (default) or "val" */
+    int seasonality;     /* MASE's m; 0: 1 (the naive forecast) */
+    const char *backend;
+    int threads;
+} ntg_eval_options;
+
+NTG_API void ntg_eval_options_init(ntg_eval_options *opts);
+/* Rolling-origin evaluation over every window of the part (stride 1): each window's
+ * point forecast (the median for quantile models) against the truth.  Uses the plan's
+ * fitted scaler, or fits the plan's scaler kind on the train rows of `data` when the
+ * plan has none.  per_column (may be NULL) receives up to n_per_column entries in the
+ * order of the chosen columns. */
+NTG_API ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data,
+                                const ntg_eval_options *opts, ntg_scores *overall,
+                                ntg_scores *per_column, size_t n_per_column, ntg_error *err);
+
+/* ------------------------------------------------------------ forecasting */
+
+/* Forecasts of the next h steps of some columns of a series, in original units. */
+typedef struct ntg_forecast ntg_forecast;
+
+/* Forecast each chosen column (columns as in ntg_train_options) from its last
+ * input_size rows.  opts may be NULL. */
+NTG_API ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data,
+                                       const char *columns, const ntg_session_options *opts,
+                                       ntg_forecast **out, ntg_error *err);
+NTG_API void ntg_forecast_destroy(ntg_forecast *f);
+NTG_API size_t ntg_forecast_columns(const ntg_forecast *f);
+NTG_API size_t ntg_forecast_horizon(const ntg_forecast *f);
+/* Quantile levels of a quantile model (median first), or 0 for a point model. */
+NTG_API size_t ntg_forecast_quantiles(const ntg_forecast *f);
+NTG_API double ntg_forecast_quantile_level(const ntg_forecast *f, size_t q);
+NTG_API const char *ntg_forecast_column_name(const ntg_forecast *f, size_t column);
+/* The forecast of `column` at step `step` (0-based) for quantile q (0 for point models
+ * and for the median), or NaN when out of range. */
+NTG_API double ntg_forecast_value(const ntg_forecast *f, size_t column, size_t step, size_t q);
+/* The date of forecast step `step`, continuing the series' dates; NULL without dates. */
+NTG_API const char *ntg_forecast_date(const ntg_forecast *f, size_t step);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,15 @@ enum { NTG_SLICE_AXIS, NTG_SLICE_START, NTG_SLICE_END, NTG_SLICE_STEP };
 enum { NTG_RESHAPE_SHAPE };
 enum { NTG_INTERP_SIZE, NTG_INTERP_ALIGN };
 enum { NTG_CONCAT_AXIS };
+enum { NTG_HUBER_DELTA };
+enum { NTG_PINBALL_QUANTILES, NTG_PINBALL_AXIS };
+enum { NTG_SGD_MOMENTUM, NTG_SGD_DAMPENING, NTG_SGD_NESTEROV, NTG_SGD_WEIGHT_DECAY };
+enum { NTG_ADAM_BETA1, NTG_ADAM_BETA2, NTG_ADAM_EPS, NTG_ADAM_WEIGHT_DECAY, NTG_ADAM_DECOUPLED };
+enum { NTG_CLIP_MAX_NORM };
+
+/* The optimizer control tensor, an input of train_step set before every step:
+ * [learning rate, step number t (1 for the first step), 0, 0]. */
+enum { NTG_CTL_LR, NTG_CTL_STEP, NTG_CTL_SIZE = 4 };
 
 /* torch.nn.MaxPool1d output length (ceil_mode drops a last window that would start in
  * the right padding). */

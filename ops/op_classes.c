@@ -586,3 +586,274 @@ const ntg_op_class ntg__opclass_concat = {
     saves_nothing,
     NULL,
     "Joins its inputs along one axis; the other extents must agree."};
+
+/* ------------------------------------------------------------------- losses */
+
+/* y, t, [mask] of one shape -> a scalar [1]; the mean is over the elements the mask
+ * keeps (every element without a mask), as NeuralForecast's masked losses. */
+static int loss_infer_common(const ntg_opsig *s, const ntg_tdesc *want_t, ntg_tdesc *out,
+                             const char *op, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    if (need_f32(s, op, msg, cap)) return -1;
+    const ntg_tdesc *t = &s->in[1];
+    if (!ntg__tdesc_equal(want_t, t))
+        return fail(msg, cap, "%s: target %s does not match the prediction (%s expected)", op,
+                    SHP(t), SHP2(want_t));
+    if (s->n_in == 3 && !ntg__tdesc_equal(&s->in[2], t))
+        return fail(msg, cap, "%s: mask %s does not match the target %s", op, SHP(&s->in[2]),
+                    SHP2(t));
+    memset(out, 0, sizeof *out);
+    out->dtype = NTG_DTYPE_F32;
+    out->rank = 1;
+    out->dims[0] = 1;
+    return 0;
+}
+
+static int loss_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    return loss_infer_common(s, &s->in[0], out, "loss", msg, cap);
+}
+
+static uint32_t loss_saves(const ntg_opsig *s)
+{
+    return s->n_in == 3 ? 0x7u : 0x3u; /* y, t (and mask) */
+}
+
+static double loss_flops(const ntg_opsig *s, const ntg_tdesc *out)
+{
+    (void)out;
+    return 3.0 * numel_d(&s->in[0]);
+}
+
+const ntg_op_class ntg__opclass_loss_mse = {
+    "loss_mse",
+    NTG_OPF_LOSS,
+    NULL,
+    0,
+    NULL,
+    loss_infer,
+    loss_saves,
+    loss_flops,
+    "Mean squared error: sum(mask * (y - t)^2) / sum(mask) (plain mean without a mask; 0 "
+    "when the mask is all zero)."};
+
+const ntg_op_class ntg__opclass_loss_mae = {
+    "loss_mae",
+    NTG_OPF_LOSS,
+    NULL,
+    0,
+    NULL,
+    loss_infer,
+    loss_saves,
+    loss_flops,
+    "Mean absolute error: sum(mask * |y - t|) / sum(mask). Its gradient at y == t is 0, as "
+    "torch's sign()."};
+
+static const ntg_attr_spec huber_attrs[] = {
+    {"delta", NTG_AK_FLOAT, 0, 1.0, NULL, "where the loss turns from quadratic to linear"},
+};
+
+static int huber_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    if (!(ntg__attr_f(s->attr, NTG_HUBER_DELTA) > 0)) {
+        ntg__strfmt(msg, cap, "loss_huber: delta must be positive");
+        return -1;
+    }
+    return loss_infer_common(s, &s->in[0], out, "loss_huber", msg, cap);
+}
+
+const ntg_op_class ntg__opclass_loss_huber = {
+    "loss_huber",
+    NTG_OPF_LOSS,
+    huber_attrs,
+    1,
+    NULL,
+    huber_infer,
+    loss_saves,
+    loss_flops,
+    "torch.nn.HuberLoss: 0.5 e^2 where |e| < delta, else delta (|e| - 0.5 delta), e = y - t; "
+    "masked mean."};
+
+static const ntg_attr_spec pinball_attrs[] = {
+    {"quantiles", NTG_AK_FLOATS, 1, 0, NULL,
+     "quantile levels in (0, 1), in the order of y's quantile axis (median first, as "
+     "NeuralForecast's MQLoss)"},
+    {"axis", NTG_AK_INT, 0, -1, NULL, "the quantile axis of y"},
+};
+
+static int pinball_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    const ntg_tdesc *y = &s->in[0];
+    int64_t nq;
+    const ntg_attr *q = ntg__attr_list(s->attr, NTG_PINBALL_QUANTILES, &nq);
+    if (nq < 1) {
+        ntg__strfmt(msg, cap, "loss_pinball: needs at least one quantile");
+        return -1;
+    }
+    for (int64_t i = 0; i < nq; i++)
+        if (!(q[i].f > 0 && q[i].f < 1)) {
+            ntg__strfmt(msg, cap, "loss_pinball: quantile %g is outside (0, 1)", q[i].f);
+            return -1;
+        }
+    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_PINBALL_AXIS), y->rank);
+    if (ax < 0 || not_batch_axis(y, ax, "loss_pinball", msg, cap) || y->dims[ax] != nq)
+        return fail(msg, cap,
+                    "loss_pinball: prediction %s needs a quantile axis of extent %lld (axis "
+                    "%lld)",
+                    SHP(y), (long long)nq, (long long)ntg__attr_i(s->attr, NTG_PINBALL_AXIS));
+    ntg_tdesc want = *y;
+    for (int d = ax; d + 1 < y->rank; d++) want.dims[d] = y->dims[d + 1];
+    want.rank = (uint8_t)(y->rank - 1);
+    return loss_infer_common(s, &want, out, "loss_pinball", msg, cap);
+}
+
+const ntg_op_class ntg__opclass_loss_pinball = {
+    "loss_pinball",
+    NTG_OPF_LOSS,
+    pinball_attrs,
+    2,
+    NULL,
+    pinball_infer,
+    loss_saves,
+    loss_flops,
+    "Multi-quantile pinball loss: y has one more axis than t holding one prediction per "
+    "quantile q; loss = mean over q of the masked mean of q max(t - y_q, 0) + (1 - q) "
+    "max(y_q - t, 0)."};
+
+/* --------------------------------------------------------------- optimizers */
+
+static int ctl_ok(const ntg_tdesc *c)
+{
+    return !c->batched && c->rank == 1 && c->dims[0] == NTG_CTL_SIZE;
+}
+
+static const ntg_attr_spec sgd_attrs[] = {
+    {"momentum", NTG_AK_FLOAT, 0, 0.0, NULL, "momentum factor (torch.optim.SGD)"},
+    {"dampening", NTG_AK_FLOAT, 0, 0.0, NULL, "dampening of the momentum"},
+    {"nesterov", NTG_AK_BOOL, 0, 0, NULL, "Nesterov momentum"},
+    {"weight_decay", NTG_AK_FLOAT, 0, 0.0, NULL, "L2 penalty added to the gradient"},
+};
+
+static int same_as_param(const ntg_opsig *s, int i, const char *op, const char *what, char *msg,
+                         size_t cap)
+{
+    SHAPE_BUFS;
+    if (!ntg__tdesc_equal(&s->in[0], &s->in[i]) || s->in[0].batched)
+        return fail(msg, cap, "%s: %s %s does not match the parameter %s", op, what, SHP(&s->in[i]),
+                    SHP2(&s->in[0]));
+    return 0;
+}
+
+static int sgd_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    (void)out;
+    if (need_f32(s, "sgd", msg, cap) || same_as_param(s, 1, "sgd", "gradient", msg, cap)) return -1;
+    if (!ctl_ok(&s->in[2])) {
+        ntg__strfmt(msg, cap, "sgd: input 2 must be the control tensor [%d]", NTG_CTL_SIZE);
+        return -1;
+    }
+    int has_buf = s->n_in == 4, needs_buf = ntg__attr_f(s->attr, NTG_SGD_MOMENTUM) != 0;
+    if (has_buf != needs_buf) {
+        ntg__strfmt(msg, cap, "sgd: a momentum buffer is needed exactly when momentum != 0");
+        return -1;
+    }
+    if (has_buf && same_as_param(s, 3, "sgd", "momentum buffer", msg, cap)) return -1;
+    if (ntg__attr_i(s->attr, NTG_SGD_NESTEROV) &&
+        (!needs_buf || ntg__attr_f(s->attr, NTG_SGD_DAMPENING) != 0)) {
+        ntg__strfmt(msg, cap, "sgd: Nesterov momentum needs momentum > 0 and no dampening");
+        return -1;
+    }
+    return 0;
+}
+
+const ntg_op_class ntg__opclass_sgd = {
+    "sgd",
+    NTG_OPF_INPLACE,
+    sgd_attrs,
+    4,
+    NULL,
+    sgd_infer,
+    NULL,
+    NULL,
+    "torch.optim.SGD step on one parameter, in place: g = grad + wd p; with momentum "
+    "buf = g on the first step, else momentum buf + (1 - dampening) g, and g = buf (or "
+    "g + momentum buf with Nesterov); p -= lr g. lr and the step come from the control "
+    "tensor."};
+
+static const ntg_attr_spec adam_attrs[] = {
+    {"beta1", NTG_AK_FLOAT, 0, 0.9, NULL, "decay of the first moment"},
+    {"beta2", NTG_AK_FLOAT, 0, 0.999, NULL, "decay of the second moment"},
+    {"eps", NTG_AK_FLOAT, 0, 1e-8, NULL, "added to the denominator (outside the square root)"},
+    {"weight_decay", NTG_AK_FLOAT, 0, 0.0, NULL, "L2 penalty (Adam) or decoupled decay (AdamW)"},
+    {"decoupled", NTG_AK_BOOL, 0, 0, NULL, "AdamW: decay the weights, not the gradient"},
+};
+
+static int adam_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    (void)out;
+    if (need_f32(s, "adam", msg, cap) || same_as_param(s, 1, "adam", "gradient", msg, cap) ||
+        same_as_param(s, 2, "adam", "first moment", msg, cap) ||
+        same_as_param(s, 3, "adam", "second moment", msg, cap))
+        return -1;
+    if (!ctl_ok(&s->in[4])) {
+        ntg__strfmt(msg, cap, "adam: input 4 must be the control tensor [%d]", NTG_CTL_SIZE);
+        return -1;
+    }
+    double b1 = ntg__attr_f(s->attr, NTG_ADAM_BETA1), b2 = ntg__attr_f(s->attr, NTG_ADAM_BETA2);
+    if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1 && ntg__attr_f(s->attr, NTG_ADAM_EPS) >= 0)) {
+        ntg__strfmt(msg, cap, "adam: betas must lie in [0, 1) and eps be >= 0");
+        return -1;
+    }
+    return 0;
+}
+
+const ntg_op_class ntg__opclass_adam = {
+    "adam",
+    NTG_OPF_INPLACE,
+    adam_attrs,
+    5,
+    NULL,
+    adam_infer,
+    NULL,
+    NULL,
+    "torch.optim.Adam / AdamW step on one parameter, in place, with bias correction: "
+    "m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2, p -= lr / (1 - b1^t) m / "
+    "(sqrt(v) / sqrt(1 - b2^t) + eps)."};
+
+static const ntg_attr_spec clip_attrs[] = {
+    {"max_norm", NTG_AK_FLOAT, 1, 0, NULL, "largest global L2 norm of all gradients"},
+};
+
+static int clip_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    if (need_f32(s, "clip_grad_norm", msg, cap)) return -1;
+    if (!(ntg__attr_f(s->attr, NTG_CLIP_MAX_NORM) > 0)) {
+        ntg__strfmt(msg, cap, "clip_grad_norm: max_norm must be positive");
+        return -1;
+    }
+    for (int i = 0; i < s->n_in; i++)
+        if (s->in[i].batched) {
+            ntg__strfmt(msg, cap, "clip_grad_norm: input %d is batched; gradients are not", i);
+            return -1;
+        }
+    memset(out, 0, sizeof *out);
+    out->dtype = NTG_DTYPE_F32;
+    out->rank = 1;
+    out->dims[0] = 1;
+    return 0;
+}
+
+const ntg_op_class ntg__opclass_clip_grad_norm = {
+    "clip_grad_norm",
+    NTG_OPF_INPLACE,
+    clip_attrs,
+    1,
+    NULL,
+    clip_infer,
+    NULL,
+    NULL,
+    "torch.nn.utils.clip_grad_norm_: the L2 norm of all its inputs together; when above "
+    "max_norm every input is scaled by max_norm / (norm + 1e-6). Outputs the norm before "
+    "clipping."};

@@ -29,6 +29,12 @@ struct ntg_plan {
 ntg_status ntg__plan_adopt(void *buf, size_t size, const char *name, struct ntg_plan **out,
                            ntg_error *err);
 
+/* A new plan equal to `p` but with parameter values `weights` (the whole WEIGHTS storage,
+ * or NULL to keep them) and the metadata pairs `meta` (n_meta key, value pairs) added or
+ * replacing the entries of the same key. */
+ntg_status ntg__plan_rewrite(const struct ntg_plan *p, const void *weights, const char *const *meta,
+                             size_t n_meta, struct ntg_plan **out, ntg_error *err);
+
 /* String at offset `off` of the plan's string table (validated at load). */
 static inline const char *ntg__plan_str(const struct ntg_plan *p, uint32_t off)
 {

@@ -89,10 +89,24 @@ ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *o
             goto fail;
         }
     }
+    s->trainable = (opts->flags & NTG_SESSION_TRAINABLE) != 0;
+    s->writes_weights = calloc(plan->img.n_programs + 1, 1);
+    if (!s->writes_weights) {
+        st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (uint32_t g = 0; g < plan->img.n_programs; g++)
+        for (uint32_t k = 0; k < plan->programs[g].n_ops; k++) {
+            const ntg_op_rec *op = &plan->img.ops[plan->programs[g].ops[k]];
+            if (ntg__op_info(op->code)->cls->flags & NTG_OPF_INPLACE) {
+                uint32_t id = plan->img.operands[op->operands];
+                if (plan->img.tensors[id].storage == NTG_STORE_WEIGHTS) s->writes_weights[g] = 1;
+            }
+        }
     for (int sto = NTG_STORE_ARENA; sto < NTG_STORE_COUNT; sto++) {
         uint64_t bytes = plan->img.info.storage_bytes[sto];
         if (bytes == 0) continue;
-        if (sto == NTG_STORE_WEIGHTS && cls->buffer_wrap) {
+        if (sto == NTG_STORE_WEIGHTS && cls->buffer_wrap && !s->trainable) {
             /* inference reads parameters straight from the (mapped) plan */
             st = cls->buffer_wrap(s->be, (void *)plan->img.weights, (size_t)bytes, 1,
                                   &s->storage[sto], err);
@@ -118,6 +132,7 @@ void ntg_session_destroy(ntg_session *s)
     for (int sto = 0; sto < NTG_STORE_COUNT; sto++)
         if (s->storage[sto]) s->cls->buffer_free(s->be, s->storage[sto]);
     if (s->be) s->cls->destroy(s->be);
+    free(s->writes_weights);
     free(s);
 }
 
@@ -149,7 +164,14 @@ ntg_status ntg_session_set_input(ntg_session *s, const char *name, const float *
     uint32_t id = ntg__session_find(s, name, 0);
     if (id == NTG_NONE)
         return ntg__fail(err, NTG_ERR_NOT_FOUND, "the plan has no input '%s'", name);
+    return ntg__session_set_tensor(s, id, data, count, err);
+}
+
+ntg_status ntg__session_set_tensor(ntg_session *s, uint32_t id, const float *data, size_t count,
+                                   ntg_error *err)
+{
     const ntg_tensor_rec *t = &s->plan->img.tensors[id];
+    const char *name = ntg__plan_str(s->plan, t->name);
     ntg_tdesc d;
     ntg__tdesc_from_rec(t, &d);
     size_t inner = (size_t)ntg__tdesc_inner(&d);
@@ -167,6 +189,11 @@ ntg_status ntg__session_run_index(ntg_session *s, int program, int batch, ntg_er
 {
     if (batch < 1 || batch > s->max_batch)
         return ntg__fail(err, NTG_ERR_RANGE, "batch %d is outside 1..%d", batch, s->max_batch);
+    if (s->writes_weights[program] && !s->trainable)
+        return ntg__fail(err, NTG_ERR_STATE,
+                         "program '%s' updates the parameters: create the session with "
+                         "NTG_SESSION_TRAINABLE",
+                         s->plan->programs[program].name);
     ntg_status st = s->cls->run(s->be, (uint32_t)program, batch, err);
     if (!st) s->last_batch = batch;
     return st;
@@ -197,6 +224,13 @@ ntg_status ntg_session_get_output(ntg_session *s, const char *name, float *out, 
     uint32_t id = ntg__session_find(s, name, 1);
     if (id == NTG_NONE)
         return ntg__fail(err, NTG_ERR_NOT_FOUND, "the plan has no output '%s'", name);
+    return ntg__session_get_tensor(s, id, out, count, err);
+}
+
+ntg_status ntg__session_get_tensor(ntg_session *s, uint32_t id, float *out, size_t count,
+                                   ntg_error *err)
+{
+    const char *name = ntg__plan_str(s->plan, s->plan->img.tensors[id].name);
     if (s->last_batch == 0)
         return ntg__fail(err, NTG_ERR_STATE, "output '%s' read before any run", name);
     const ntg_tensor_rec *t = &s->plan->img.tensors[id];
@@ -210,4 +244,22 @@ ntg_status ntg_session_get_output(ntg_session *s, const char *name, float *out, 
                          name, max, s->last_batch, count);
     return s->cls->download(s->be, s->storage[t->storage], (size_t)t->offset, out,
                             count * sizeof(float), err);
+}
+
+ntg_status ntg__session_read_storage(ntg_session *s, int storage, void *dst, ntg_error *err)
+{
+    uint64_t bytes = s->plan->img.info.storage_bytes[storage];
+    if (!bytes) return NTG_OK;
+    return s->cls->download(s->be, s->storage[storage], 0, dst, (size_t)bytes, err);
+}
+
+ntg_status ntg__session_write_storage(ntg_session *s, int storage, const void *src, ntg_error *err)
+{
+    uint64_t bytes = s->plan->img.info.storage_bytes[storage];
+    if (!bytes) return NTG_OK;
+    if (storage == NTG_STORE_WEIGHTS && !s->trainable)
+        return ntg__fail(err, NTG_ERR_STATE,
+                         "parameters of a session created without "
+                         "NTG_SESSION_TRAINABLE are read-only");
+    return s->cls->upload(s->be, s->storage[storage], 0, src, (size_t)bytes, err);
 }

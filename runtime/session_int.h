@@ -11,8 +11,19 @@ struct ntg_session {
     ntg_backend *be;
     ntg_buffer *storage[NTG_STORE_COUNT];
     int max_batch;
-    int last_batch; /* batch of the last successful run; 0 before the first */
+    int last_batch;          /* batch of the last successful run; 0 before the first */
+    int trainable;           /* weights are the session's own copy */
+    uint8_t *writes_weights; /* per program: it updates parameters in place */
 };
+
+/* Copy the whole WEIGHTS (or STATE) storage out of / into the session. */
+ntg_status ntg__session_read_storage(ntg_session *s, int storage, void *dst, ntg_error *err);
+ntg_status ntg__session_write_storage(ntg_session *s, int storage, const void *src, ntg_error *err);
+/* set_input / get_output by tensor id, no name lookup (training loops). */
+ntg_status ntg__session_set_tensor(ntg_session *s, uint32_t id, const float *data, size_t count,
+                                   ntg_error *err);
+ntg_status ntg__session_get_tensor(ntg_session *s, uint32_t id, float *out, size_t count,
+                                   ntg_error *err);
 
 /* Tensor id of input (is_output 0) or output (1) `name` in any program, or NTG_NONE. */
 uint32_t ntg__session_find(const ntg_session *s, const char *name, int is_output);

@@ -368,6 +368,101 @@ static inline int oh_backward(oh_case *t, ntg_kernel_fn fn, oh_scratch_fn sfn, f
     return 0;
 }
 
+/*
+ * In-place ops (optimizers, clip_grad_norm): as oh_forward, but the inputs in `writes` (bit i)
+ * may be updated.  They are copied between guard zones for the kernel (so a write past them
+ * is caught), and copied back into the test's data afterwards; every other input must stay
+ * untouched.
+ */
+static inline int oh_forward_inplace(oh_case *t, ntg_kernel_fn fn, oh_scratch_fn sfn,
+                                     uint64_t writes)
+{
+    const ntg_op_info *info = ntg__op_info(t->code);
+    ntg_tdesc ind[OH_MAX_IN], outd[OH_MAX_OUT];
+    ntg_view iv[OH_MAX_IN], ov[OH_MAX_OUT];
+    oh_buf io[OH_MAX_IN], scratch;
+    uint64_t h[OH_MAX_IN];
+    ntg_kctx c;
+    char msg[256];
+    int rc = 0;
+    if (!info) return oh_fail(t, "no op %u", t->code);
+    if (t->n_in < info->n_in_min || t->n_in > info->n_in_max)
+        return oh_fail(t, "%s takes %d..%d inputs, not %d", info->cls->name, info->n_in_min,
+                       info->n_in_max, t->n_in);
+    if (ntg__attr_check(info->cls, t->attrs.slot, t->attrs.n, msg, sizeof msg))
+        return oh_fail(t, "attributes: %s", msg);
+    t->batch = 1;
+    for (int i = t->n_in - 1; i >= 0; i--) {
+        ind[i] = t->in[i].d;
+        if (ind[i].batched) t->batch = (int)ind[i].dims[0];
+    }
+    t->n_out = info->n_out_min;
+    ntg_opsig sig = oh_sig(t, ind, t->n_out);
+    memset(outd, 0, sizeof outd);
+    if (info->cls->infer(&sig, outd, msg, sizeof msg)) return oh_fail(t, "infer: %s", msg);
+    for (int j = 0; j < t->n_out; j++) {
+        oh_buf_free(&t->out[j]);
+        if (oh_buf_alloc(&t->out[j], &outd[j])) return oh_fail(t, "out of memory");
+        ov[j].d = outd[j];
+        ov[j].data = t->out[j].data;
+    }
+
+    memset(io, 0, sizeof io);
+    memset(&scratch, 0, sizeof scratch);
+    for (int i = 0; i < t->n_in; i++) {
+        size_t bytes = oh_numel(&t->in[i].d) * sizeof(float);
+        iv[i] = t->in[i];
+        h[i] = 0;
+        if ((writes >> i) & 1u) {
+            if (oh_buf_alloc(&io[i], &t->in[i].d)) rc = oh_fail(t, "out of memory");
+            if (rc) break;
+            if (bytes) memcpy(io[i].data, t->in[i].data, bytes);
+            iv[i].data = io[i].data;
+        } else if (iv[i].data) {
+            h[i] = oh_hash(iv[i].data, bytes);
+        }
+    }
+    memset(&c, 0, sizeof c);
+    c.attr = t->attrs.slot;
+    c.n_attr = t->attrs.n;
+    c.n_in = t->n_in;
+    c.n_out = t->n_out;
+    c.in = iv;
+    c.out = ov;
+    c.batch = t->batch;
+    if (!rc && sfn) {
+        size_t bytes = sfn(t->code, NTG_DIR_FWD, &c);
+        if (bytes) {
+            ntg_tdesc sd = oh_shape(0, 1, (int)((bytes + sizeof(float) - 1) / sizeof(float)));
+            if (oh_buf_alloc(&scratch, &sd)) rc = oh_fail(t, "out of memory");
+            c.scratch = scratch.data;
+            c.scratch_bytes = bytes;
+        }
+    }
+    if (!rc) {
+        fn(&c);
+        if (!oh_buf_guards_ok(&scratch))
+            rc = oh_fail(t, "fwd: the kernel wrote outside its scratch");
+    }
+    for (int i = 0; !rc && i < t->n_in; i++) {
+        size_t bytes = oh_numel(&t->in[i].d) * sizeof(float);
+        if ((writes >> i) & 1u) {
+            if (!oh_buf_guards_ok(&io[i]))
+                rc = oh_fail(t, "fwd: the kernel wrote outside in-place input %d", i);
+            else if (bytes)
+                memcpy(t->in[i].data, io[i].data, bytes);
+        } else if (iv[i].data && h[i] != oh_hash(iv[i].data, bytes)) {
+            rc = oh_fail(t, "fwd: the kernel wrote into input %d", i);
+        }
+    }
+    for (int j = 0; !rc && j < t->n_out; j++)
+        if (!oh_buf_guards_ok(&t->out[j]))
+            rc = oh_fail(t, "fwd: the kernel wrote outside output %d", j);
+    for (int i = 0; i < t->n_in; i++) oh_buf_free(&io[i]);
+    oh_buf_free(&scratch);
+    return rc;
+}
+
 /* ============================================== double-precision reference */
 
 /* Flat index -> multi-index over dims (row-major). */
@@ -444,6 +539,60 @@ static inline void oh_ref_interp_src(int64_t in, int64_t size, int align, int64_
     float lam = src - (float)*i0;
     lam = lam < 0.0f ? 0.0f : lam > 1.0f ? 1.0f : lam;
     *w1 = (double)lam;
+}
+
+/*
+ * The losses, written from the op docs: (1/Q) sum_q [sum_i m_i l(y_iq, t_i) / sum_i m_i] with
+ * m = 1 without a mask, 0 when sum m == 0; Q = 1 and y_i1 = y_i except for pinball, whose y has
+ * the quantile axis inserted into t's shape.
+ */
+static inline double oh_ref_loss(uint32_t code, const ntg_attr *a, int n_in, const ntg_tdesc *in_d,
+                                 const double *const *in)
+{
+    const double *y = in[0], *t = in[1], *m = n_in > 2 ? in[2] : NULL;
+    const ntg_tdesc *td = &in_d[1];
+    size_t nt = oh_numel(td);
+    int64_t nq = 1, ti[NTG_MAX_RANK], yi[NTG_MAX_RANK];
+    const ntg_attr *q = NULL;
+    int ax = 0;
+    if (code == NTG_OP_loss_pinball) {
+        q = ntg__attr_list(a, NTG_PINBALL_QUANTILES, &nq);
+        ax = oh_norm_axis(a[NTG_PINBALL_AXIS].i, in_d[0].rank);
+    }
+    double wsum = 0;
+    for (size_t i = 0; i < nt; i++) wsum += m ? m[i] : 1.0;
+    if (wsum == 0) return 0;
+    double total = 0;
+    for (int64_t k = 0; k < nq; k++) {
+        double s = 0;
+        for (size_t i = 0; i < nt; i++) {
+            size_t iy = i;
+            if (q) {
+                oh_unravel(i, td->rank, td->dims, ti);
+                for (int d = 0, j = 0; d < in_d[0].rank; d++) yi[d] = d == ax ? k : ti[j++];
+                iy = oh_ravel(in_d[0].rank, in_d[0].dims, yi);
+            }
+            double e = y[iy] - t[i], l, delta;
+            switch (code) {
+            case NTG_OP_loss_mse:
+                l = e * e;
+                break;
+            case NTG_OP_loss_mae:
+                l = fabs(e);
+                break;
+            case NTG_OP_loss_huber:
+                delta = a[NTG_HUBER_DELTA].f;
+                l = fabs(e) < delta ? 0.5 * e * e : delta * (fabs(e) - 0.5 * delta);
+                break;
+            default: /* q max(t - y, 0) + (1 - q) max(y - t, 0) */
+                l = q[k].f * fmax(-e, 0.0) + (1.0 - q[k].f) * fmax(e, 0.0);
+                break;
+            }
+            s += (m ? m[i] : 1.0) * l;
+        }
+        total += s / wsum;
+    }
+    return total / (double)nq;
 }
 
 /*
@@ -556,6 +705,12 @@ static inline void oh_ref_forward(uint32_t code, const ntg_attr *a, int n_in, co
         }
         break;
     }
+    case NTG_OP_loss_mse:
+    case NTG_OP_loss_mae:
+    case NTG_OP_loss_huber:
+    case NTG_OP_loss_pinball:
+        out[0] = oh_ref_loss(code, a, n_in, in_d, in);
+        break;
     default:
         for (size_t i = 0; i < ny; i++) out[i] = NAN;
         break;

@@ -450,6 +450,18 @@ Test(ops_grad, null_output_gradient_gives_zero_input_gradients)
         case NTG_OP_concat:
             n_in = 2;
             break;
+        case NTG_OP_loss_mse:
+        case NTG_OP_loss_mae:
+        case NTG_OP_loss_huber:
+            n_in = 3; /* y, t, mask */
+            break;
+        case NTG_OP_loss_pinball: {
+            static const double q[] = {0.1, 0.5, 0.9};
+            oh_attrs_set_floats(&t.attrs, NTG_PINBALL_QUANTILES, q, 3);
+            add_input(&t, &r, oh_shape(1, 3, 3, 8, 3), -1, 1); /* y: a quantile axis */
+            n_in = 2;                                          /* t, mask */
+            break;
+        }
         default:
             break;
         }

@@ -85,7 +85,9 @@ Test(runtime, session_errors)
     cr_assert_eq(ntg_session_run(s, 0, &err), NTG_ERR_RANGE);
     cr_assert_eq(ntg_session_run(s, 3, &err), NTG_ERR_RANGE);
     cr_assert_str_eq(err.message, "batch 3 is outside 1..2");
-    cr_assert_eq(ntg_session_run_program(s, "train_step", 1, &err), NTG_ERR_NOT_FOUND);
+    cr_assert_eq(ntg_session_run_program(s, "nope", 1, &err), NTG_ERR_NOT_FOUND);
+    cr_assert_eq(ntg_session_run_program(s, "train_step", 1, &err), NTG_ERR_STATE);
+    cr_assert(strstr(err.message, "NTG_SESSION_TRAINABLE"), "%s", err.message);
     cr_assert_eq(ntg_session_run(s, 1, &err), NTG_OK);
     cr_assert_eq(ntg_session_get_output(s, "y", y, 4, &err), NTG_ERR_RANGE, "only batch 1 ran");
     cr_assert_eq(ntg_session_get_output(s, "nope", y, 2, &err), NTG_ERR_NOT_FOUND);

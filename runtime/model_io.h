@@ -1,0 +1,53 @@
+/* model_io.h — how training, evaluation and forecasting feed a forecasting plan with windows. */
+#ifndef NTG_MODEL_IO_H
+#define NTG_MODEL_IO_H
+
+#include "plan_int.h"
+#include "series.h"
+
+/* The tensors a forecasting plan exchanges with series data: x [batch, L] in,
+ * y [batch, h] out (or [batch, Q, h] / [batch, h, Q] for quantile models), and for
+ * training plans the target t [batch, h], an optional mask and the optimizer control. */
+typedef struct ntg_model_io {
+    uint32_t x, y, t, mask, ctl; /* tensor ids; t, mask, ctl NTG_NONE when absent */
+    size_t L, h;
+    size_t nq; /* quantiles, 0 for point models */
+    int qaxis; /* y's quantile axis (1 or 2) when nq > 0 */
+    double quantiles[64];
+    int g_infer, g_eval, g_train; /* program indices, -1 when absent */
+} ntg_model_io;
+
+/* Find them; NTG_ERR_SHAPE / NTG_ERR_STATE naming what the plan lacks. */
+ntg_status ntg__model_io(const struct ntg_plan *p, ntg_model_io *io, ntg_error *err);
+
+/* A train.* setting: the override of that name if any, else the plan's metadata, else
+ * NULL. */
+const char *ntg__setting(const struct ntg_plan *p, const ntg_define *over, size_t n_over,
+                         const char *key);
+
+/* Columns chosen by spec ("all" or NULL: all; else comma-separated names): malloc'ed
+ * index array.  NTG_ERR_NOT_FOUND naming an unknown column. */
+ntg_status ntg__select_columns(const ntg_series *s, const char *spec, int **cols, size_t *n,
+                               ntg_error *err);
+
+/* The plan's fitted scaler bound to `cols` of `s` (ntg__scaler_select), or, when the plan
+ * has none, a scaler of the plan's train.scaler kind (or `kind` when not NULL) fitted on
+ * rows [0, train_rows).  *window gets the per-window scaler. */
+ntg_status ntg__model_scaler(const struct ntg_plan *p, const ntg_series *s, const int *cols,
+                             size_t n_cols, size_t train_rows, const char *kind,
+                             const char *window_kind, ntg_scaler **out, ntg_window_scaler *window,
+                             ntg_error *err);
+
+/* Quantile q of window i's forecast step r in y (the layout io says). */
+static inline float ntg__model_y(const ntg_model_io *io, const float *y, size_t i, size_t r,
+                                 size_t q)
+{
+    if (io->nq == 0) return y[i * io->h + r];
+    if (io->qaxis == 1) return y[(i * io->nq + q) * io->h + r];
+    return y[(i * io->h + r) * io->nq + q];
+}
+
+/* Window i's point forecast (the median, quantile 0, for quantile models) into p[i*h..]. */
+void ntg__model_point(const ntg_model_io *io, const float *y, size_t n, float *p);
+
+#endif /* NTG_MODEL_IO_H */

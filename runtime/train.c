@@ -1,0 +1,539 @@
+/* train.c — the training loop: sampling, steps, schedule, validation, early stopping, checkpoints.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "model_io.h"
+#include "op_attrs.h"
+#include "safetensors.h"
+#include "session_int.h"
+
+typedef struct trainer {
+    const ntg_plan *plan;
+    const ntg_series *data;
+    const ntg_train_options *o;
+    ntg_model_io io;
+    ntg_session *s;
+    int *cols;
+    size_t n_cols;
+    ntg_split split;
+    ntg_scaler *scaler;
+    ntg_window_scaler wscaler;
+    ntg_windows wtrain, wval;
+    int has_val;
+    /* settings */
+    long steps, val_every, patience, lr_decays, checkpoint_every;
+    int batch, chunk;
+    double lr;
+    uint64_t seed;
+    /* buffers */
+    float *x, *t, *loc, *scale, *ones, *y;
+    uint64_t *idx;
+    uint8_t *best;
+    size_t wbytes, sbytes;
+    /* progress */
+    long step, best_step, bad;
+    double best_val;
+    uint32_t fingerprint;
+} trainer;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+void ntg_train_options_init(ntg_train_options *o)
+{
+    if (o) memset(o, 0, sizeof *o);
+}
+
+static ntg_status setting_long(trainer *tr, const char *key, long lo, long *out, ntg_error *err)
+{
+    const char *v = ntg__setting(tr->plan, tr->o->settings, tr->o->n_settings, key);
+    if (!v) return ntg__fail(err, NTG_ERR_INVALID_ARG, "no value for training setting '%s'", key);
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "training setting '%s' must be an integer >= %ld, not '%s'", key, lo, v);
+    *out = x;
+    return NTG_OK;
+}
+
+static ntg_status setting_double(trainer *tr, const char *key, double *out, ntg_error *err)
+{
+    const char *v = ntg__setting(tr->plan, tr->o->settings, tr->o->n_settings, key);
+    if (!v) return ntg__fail(err, NTG_ERR_INVALID_ARG, "no value for training setting '%s'", key);
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x > 0) || !isfinite(x))
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "training setting '%s' must be a positive number, not '%s'", key, v);
+    *out = x;
+    return NTG_OK;
+}
+
+static ntg_status check_setting_names(const ntg_train_options *o, ntg_error *err)
+{
+    static const char *const known[] = {"steps",    "batch", "lr",     "lr_decays",    "val_every",
+                                        "patience", "seed",  "scaler", "window_scaler"};
+    for (size_t i = 0; i < o->n_settings; i++) {
+        int ok = 0;
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+            ok |= strcmp(o->settings[i].name, known[k]) == 0;
+        if (!ok)
+            return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                             "unknown training setting '%s' (steps, batch, lr, lr_decays, "
+                             "val_every, patience, seed, scaler, window_scaler; loss and "
+                             "optimizer are fixed when the graph is compiled)",
+                             o->settings[i].name);
+    }
+    return NTG_OK;
+}
+
+/* NeuralForecast's schedule: StepLR(step_size = max(steps // lr_decays, 1), gamma = 0.5)
+ * stepped after every optimizer step, so step k (1-based) uses lr * 0.5^((k-1) // size). */
+static double lr_at(const trainer *tr, long step)
+{
+    if (tr->lr_decays <= 0) return tr->lr;
+    long size = tr->steps / tr->lr_decays;
+    if (size < 1) size = 1;
+    return tr->lr * pow(0.5, (double)((step - 1) / size));
+}
+
+/* Structure of the plan (not its weights): a checkpoint only resumes the same model. */
+static uint32_t plan_fingerprint(const ntg_plan *p)
+{
+    const ntg_plan_image *im = &p->img;
+    uint32_t c = ntg__crc32c(0, im->tensors, im->n_tensors * sizeof *im->tensors);
+    c = ntg__crc32c(c, im->ops, im->n_ops * sizeof *im->ops);
+    c = ntg__crc32c(c, im->operands, im->n_operands * sizeof *im->operands);
+    return ntg__crc32c(c, im->attrs, im->n_attrs * sizeof *im->attrs);
+}
+
+/* Mean loss of the eval program over every validation window. */
+static ntg_status validate(trainer *tr, double *out, ntg_error *err)
+{
+    uint64_t n = ntg__windows_count(&tr->wval);
+    double total = 0;
+    for (uint64_t k0 = 0; k0 < n; k0 += (uint64_t)tr->chunk) {
+        size_t b = (size_t)(n - k0 < (uint64_t)tr->chunk ? n - k0 : (uint64_t)tr->chunk);
+        for (size_t i = 0; i < b; i++) tr->idx[i] = k0 + i;
+        ntg_status st = ntg__windows_fill(tr->data, tr->scaler, tr->wscaler, &tr->wval, tr->idx, b,
+                                          tr->x, tr->t, tr->loc, tr->scale, err);
+        if (!st) st = ntg__session_set_tensor(tr->s, tr->io.x, tr->x, b * tr->io.L, err);
+        if (!st) st = ntg__session_set_tensor(tr->s, tr->io.t, tr->t, b * tr->io.h, err);
+        if (!st && tr->io.mask != NTG_NONE)
+            st = ntg__session_set_tensor(tr->s, tr->io.mask, tr->ones, b * tr->io.h, err);
+        if (!st) st = ntg__session_run_index(tr->s, tr->io.g_eval, (int)b, err);
+        float loss = 0;
+        if (!st) st = ntg_session_get_output(tr->s, "loss", &loss, 1, err);
+        if (st) return st;
+        /* every window has the same number of target values: weight by windows */
+        total += (double)loss * (double)b;
+    }
+    *out = total / (double)n;
+    return NTG_OK;
+}
+
+/* ------------------------------------------------------------- checkpoints */
+
+#define CKPT_PREFIX "ckpt-"
+#define CKPT_SUFFIX ".safetensors"
+
+static void ckpt_path(const char *dir, long step, char *buf, size_t cap)
+{
+    ntg__strfmt(buf, cap, "%s/" CKPT_PREFIX "%09ld" CKPT_SUFFIX, dir, step);
+}
+
+/* Steps of the checkpoints in dir, ascending (at most cap). */
+static size_t ckpt_list(const char *dir, long *steps, size_t cap)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    if (!d) return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < cap) {
+        long st;
+        char tail[32];
+        if (sscanf(e->d_name, CKPT_PREFIX "%ld%31s", &st, tail) == 2 &&
+            strcmp(tail, CKPT_SUFFIX) == 0 && st > 0)
+            steps[n++] = st;
+    }
+    closedir(d);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && steps[j - 1] > steps[j]; j--) {
+            long tmp = steps[j];
+            steps[j] = steps[j - 1];
+            steps[j - 1] = tmp;
+        }
+    return n;
+}
+
+static ntg_status ckpt_write(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, ntg_error *err)
+{
+    const char *dir = tr->o->checkpoint_dir;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return ntg__err(err, NTG_ERR_IO, dir, 0, 0, "cannot create checkpoint directory: %s",
+                        strerror(errno));
+    ntg_status st = ntg__session_read_storage(tr->s, NTG_STORE_WEIGHTS, wbuf, err);
+    if (!st) st = ntg__session_read_storage(tr->s, NTG_STORE_STATE, sbuf, err);
+    if (st) return st;
+    int64_t wshape[1] = {(int64_t)tr->wbytes}, sshape[1] = {(int64_t)tr->sbytes};
+    ntg_st_out t[3];
+    size_t nt = 0;
+    t[nt++] = (ntg_st_out){"weights", "U8", 1, wshape, wbuf};
+    if (tr->sbytes) t[nt++] = (ntg_st_out){"state", "U8", 1, sshape, sbuf};
+    if (tr->best) t[nt++] = (ntg_st_out){"best", "U8", 1, wshape, tr->best};
+    char step[32], best_step[32], best_val[64], bad[32], seed[32], fp[32], steps[32], batch[32];
+    snprintf(step, sizeof step, "%ld", tr->step);
+    snprintf(best_step, sizeof best_step, "%ld", tr->best_step);
+    snprintf(best_val, sizeof best_val, "%a", tr->best_val); /* hex: exact round trip */
+    snprintf(bad, sizeof bad, "%ld", tr->bad);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)tr->seed);
+    snprintf(fp, sizeof fp, "%08x", tr->fingerprint);
+    snprintf(steps, sizeof steps, "%ld", tr->steps);
+    snprintf(batch, sizeof batch, "%d", tr->batch);
+    const char *meta[] = {"ntgraph.checkpoint",
+                          "1",
+                          "step",
+                          step,
+                          "best_step",
+                          best_step,
+                          "best_val",
+                          best_val,
+                          "bad",
+                          bad,
+                          "seed",
+                          seed,
+                          "plan",
+                          fp,
+                          "steps",
+                          steps,
+                          "batch",
+                          batch,
+                          "split_rows",
+                          ""};
+    char split[96];
+    snprintf(split, sizeof split, "%zu,%zu,%zu", tr->split.train, tr->split.val, tr->split.test);
+    meta[19] = split;
+    char path[4096];
+    ckpt_path(dir, tr->step, path, sizeof path);
+    st = ntg__st_write(path, t, nt, meta, sizeof meta / sizeof meta[0] / 2, err);
+    if (st) return st;
+    /* keep the two newest: the one just written and a fallback */
+    long have[4096];
+    size_t n = ckpt_list(dir, have, 4096);
+    for (size_t i = 0; i + 2 < n; i++) {
+        ckpt_path(dir, have[i], path, sizeof path);
+        unlink(path);
+    }
+    return NTG_OK;
+}
+
+static const char *meta_or(const ntg_st_file *f, const char *k)
+{
+    const char *v = ntg__st_meta(f, k);
+    return v ? v : "";
+}
+
+static ntg_status ckpt_resume(trainer *tr, long *from, ntg_error *err)
+{
+    long have[4096];
+    size_t n = ckpt_list(tr->o->checkpoint_dir, have, 4096);
+    *from = 0;
+    if (n == 0) return NTG_OK; /* nothing to resume: start fresh */
+    char path[4096];
+    ckpt_path(tr->o->checkpoint_dir, have[n - 1], path, sizeof path);
+    ntg_st_file *f = NULL;
+    ntg_status st = ntg__st_load(path, &f, err);
+    if (st) return st;
+    char fp[32], steps[32], batch[32], seed[32], split[96];
+    snprintf(fp, sizeof fp, "%08x", tr->fingerprint);
+    snprintf(steps, sizeof steps, "%ld", tr->steps);
+    snprintf(batch, sizeof batch, "%d", tr->batch);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)tr->seed);
+    snprintf(split, sizeof split, "%zu,%zu,%zu", tr->split.train, tr->split.val, tr->split.test);
+    const char *want[][2] = {
+        {"plan", fp}, {"steps", steps}, {"batch", batch}, {"seed", seed}, {"split_rows", split}};
+    if (strcmp(meta_or(f, "ntgraph.checkpoint"), "1") != 0)
+        st = ntg__err(err, NTG_ERR_DATA, path, 0, 0, "not an ntgraph checkpoint");
+    for (size_t k = 0; !st && k < sizeof want / sizeof want[0]; k++)
+        if (strcmp(meta_or(f, want[k][0]), want[k][1]) != 0)
+            st = ntg__err(err, NTG_ERR_DATA, path, 0, 0,
+                          "checkpoint was made with %s %s, this run has %s: resume with the "
+                          "same graph and settings",
+                          want[k][0], meta_or(f, want[k][0]), want[k][1]);
+    const ntg_st_tensor *w = ntg__st_find(f, "weights"), *s = ntg__st_find(f, "state"),
+                        *b = ntg__st_find(f, "best");
+    if (!st && (!w || w->nbytes != tr->wbytes || (tr->sbytes && (!s || s->nbytes != tr->sbytes))))
+        st = ntg__err(err, NTG_ERR_DATA, path, 0, 0, "checkpoint tensors do not fit the plan");
+    if (!st) st = ntg__session_write_storage(tr->s, NTG_STORE_WEIGHTS, w->data, err);
+    if (!st && tr->sbytes) st = ntg__session_write_storage(tr->s, NTG_STORE_STATE, s->data, err);
+    if (!st && b && tr->best && b->nbytes == tr->wbytes) memcpy(tr->best, b->data, tr->wbytes);
+    if (!st) {
+        tr->step = strtol(meta_or(f, "step"), NULL, 10);
+        tr->best_step = strtol(meta_or(f, "best_step"), NULL, 10);
+        tr->best_val = strtod(meta_or(f, "best_val"), NULL);
+        tr->bad = strtol(meta_or(f, "bad"), NULL, 10);
+        if (tr->step < 1 || tr->step > tr->steps)
+            st = ntg__err(err, NTG_ERR_DATA, path, 0, 0, "checkpoint step %ld is outside 1..%ld",
+                          tr->step, tr->steps);
+        *from = tr->step;
+    }
+    ntg__st_free(f);
+    return st;
+}
+
+/* ------------------------------------------------------------ the trained plan */
+
+static ntg_status finish_plan(trainer *tr, const uint8_t *weights, const ntg_train_report *r,
+                              ntg_plan **out, ntg_error *err)
+{
+    ntg_pool *pool = ntg__pool_create();
+    if (!pool) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    const char *meta[2 * 32];
+    size_t n = 0;
+    const char *sk[NTG_SCALER_META_KEYS], *sv[NTG_SCALER_META_KEYS];
+    ntg_status st = ntg__scaler_to_meta(tr->scaler, tr->wscaler, pool, sk, sv, err);
+    for (size_t i = 0; !st && i < NTG_SCALER_META_KEYS; i++) {
+        meta[2 * n] = sk[i];
+        meta[2 * n + 1] = sv[i];
+        n++;
+    }
+#define ADD(k, ...)                                                                                \
+    do {                                                                                           \
+        meta[2 * n] = k;                                                                           \
+        meta[2 * n + 1] = ntg__pool_fmt(pool, __VA_ARGS__);                                        \
+        n++;                                                                                       \
+    } while (0)
+    if (!st) {
+        ADD("train.steps", "%ld", tr->steps);
+        ADD("train.batch", "%d", tr->batch);
+        ADD("train.lr", "%.17g", tr->lr);
+        ADD("train.lr_decays", "%ld", tr->lr_decays);
+        ADD("train.val_every", "%ld", tr->val_every);
+        ADD("train.patience", "%ld", tr->patience);
+        ADD("train.seed", "%llu", (unsigned long long)tr->seed);
+        ADD("train.split_rows", "%zu,%zu,%zu", tr->split.train, tr->split.val, tr->split.test);
+        ADD("trained.steps", "%ld", r->steps);
+        ADD("trained.best_step", "%ld", r->best_step);
+        ADD("trained.best_val_loss", "%.9g", r->best_val_loss);
+        ADD("trained.final_train_loss", "%.9g", r->final_train_loss);
+        ADD("trained.stopped_early", "%d", r->stopped_early);
+        ADD("trained.seconds", "%.3f", r->seconds);
+        for (size_t i = 0; i < 2 * n; i++)
+            if (!meta[i]) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+#undef ADD
+    if (!st) st = ntg__plan_rewrite(tr->plan, weights, meta, n, out, err);
+    ntg__pool_destroy(pool);
+    return st;
+}
+
+/* ----------------------------------------------------------------- ntg_train */
+
+static ntg_status setup(trainer *tr, ntg_error *err)
+{
+    const ntg_plan *p = tr->plan;
+    const ntg_train_options *o = tr->o;
+    ntg_status st = ntg__model_io(p, &tr->io, err);
+    if (st) return st;
+    if (tr->io.g_train < 0 || tr->io.g_eval < 0 || tr->io.t == NTG_NONE || tr->io.ctl == NTG_NONE)
+        return ntg__fail(err, NTG_ERR_STATE,
+                         "the plan has no train_step program (compiled with --infer-only?)");
+    if (!o->split) return ntg__fail(err, NTG_ERR_INVALID_ARG, "training needs a split");
+    if ((st = check_setting_names(o, err))) return st;
+    long batch, seed;
+    if ((st = setting_long(tr, "steps", 1, &tr->steps, err)) ||
+        (st = setting_long(tr, "batch", 1, &batch, err)) ||
+        (st = setting_double(tr, "lr", &tr->lr, err)) ||
+        (st = setting_long(tr, "lr_decays", 0, &tr->lr_decays, err)) ||
+        (st = setting_long(tr, "val_every", 0, &tr->val_every, err)) ||
+        (st = setting_long(tr, "patience", -1, &tr->patience, err)) ||
+        (st = setting_long(tr, "seed", 0, &seed, err)))
+        return st;
+    tr->seed = (uint64_t)seed;
+    int max = (int)p->img.info.max_batch;
+    if (batch > max)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "batch %ld is above the plan's maximum batch %d (compile with --batch)",
+                         batch, max);
+    tr->batch = (int)batch;
+    tr->chunk = max;
+    tr->checkpoint_every = o->checkpoint_every;
+    if (o->resume && !o->checkpoint_dir)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "resume needs a checkpoint directory");
+
+    const ntg_series *d = tr->data;
+    if ((st = ntg__select_columns(d, o->columns, &tr->cols, &tr->n_cols, err))) return st;
+    if ((st = ntg__split_parse(o->split, d->n_rows, &tr->split, err))) return st;
+    const char *sk = ntg__setting(p, o->settings, o->n_settings, "scaler");
+    const char *wk = ntg__setting(p, o->settings, o->n_settings, "window_scaler");
+    ntg_scaler_kind kind;
+    if ((st = ntg__scaler_parse(sk ? sk : "zscore", &kind, err))) return st;
+    if ((st = ntg__window_scaler_parse(wk ? wk : "identity", &tr->wscaler, err))) return st;
+    /* a fresh fit on this data's train rows: training defines the scaler */
+    if ((st = ntg__scaler_fit(d, kind, tr->cols, tr->n_cols, tr->split.train, &tr->scaler, err)))
+        return st;
+    if ((st = ntg__windows_make(&tr->split, NTG_SPLIT_TRAIN, tr->io.L, tr->io.h, tr->cols,
+                                tr->n_cols, &tr->wtrain, err)))
+        return st;
+    tr->has_val = tr->val_every > 0 && tr->split.val > 0;
+    if (tr->has_val && (st = ntg__windows_make(&tr->split, NTG_SPLIT_VAL, tr->io.L, tr->io.h,
+                                               tr->cols, tr->n_cols, &tr->wval, err)))
+        return st;
+
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.backend = o->backend;
+    so.threads = o->threads;
+    so.flags = NTG_SESSION_TRAINABLE;
+    if ((st = ntg_session_create(p, &so, &tr->s, err))) return st;
+
+    size_t nb = (size_t)max, L = tr->io.L, h = tr->io.h;
+    tr->x = malloc(nb * L * sizeof(float));
+    tr->t = malloc(nb * h * sizeof(float));
+    tr->ones = malloc(nb * h * sizeof(float));
+    tr->loc = malloc(nb * sizeof(float));
+    tr->scale = malloc(nb * sizeof(float));
+    tr->idx = malloc(nb * sizeof(uint64_t));
+    tr->wbytes = (size_t)p->img.info.storage_bytes[NTG_STORE_WEIGHTS];
+    tr->sbytes = (size_t)p->img.info.storage_bytes[NTG_STORE_STATE];
+    if (tr->patience > 0) tr->best = malloc(tr->wbytes + 1);
+    if (!tr->x || !tr->t || !tr->ones || !tr->loc || !tr->scale || !tr->idx ||
+        (tr->patience > 0 && !tr->best))
+        return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < nb * h; i++) tr->ones[i] = 1.0f;
+    tr->best_val = NAN;
+    tr->fingerprint = plan_fingerprint(p);
+    return NTG_OK;
+}
+
+static void teardown(trainer *tr)
+{
+    ntg_session_destroy(tr->s);
+    ntg__scaler_free(tr->scaler);
+    free(tr->cols);
+    free(tr->x);
+    free(tr->t);
+    free(tr->ones);
+    free(tr->loc);
+    free(tr->scale);
+    free(tr->idx);
+    free(tr->best);
+}
+
+ntg_status ntg_train(const ntg_plan *plan, const ntg_series *data, const ntg_train_options *opts,
+                     ntg_plan **trained, ntg_train_report *report, ntg_error *err)
+{
+    if (!plan || !data || !opts || !trained)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_train: NULL argument");
+    *trained = NULL;
+    trainer tr;
+    memset(&tr, 0, sizeof tr);
+    tr.plan = plan;
+    tr.data = data;
+    tr.o = opts;
+    ntg_train_report r;
+    memset(&r, 0, sizeof r);
+    r.best_val_loss = NAN;
+    uint8_t *wbuf = NULL, *sbuf = NULL;
+    ntg_status st = setup(&tr, err);
+    if (!st) {
+        wbuf = malloc(tr.wbytes + 1);
+        sbuf = malloc(tr.sbytes + 1);
+        if (!wbuf || !sbuf) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    if (!st && opts->resume) st = ckpt_resume(&tr, &r.resumed_from, err);
+    double t0 = now_s();
+    long first = tr.step + 1;
+    float loss = NAN;
+    for (long step = first; !st && step <= tr.steps; step++) {
+        tr.step = step;
+        size_t b = (size_t)tr.batch;
+        ntg__windows_sample(&tr.wtrain, tr.seed, (uint64_t)step, b, tr.idx);
+        float ctl[NTG_CTL_SIZE] = {(float)lr_at(&tr, step), (float)step, 0, 0};
+        st = ntg__windows_fill(data, tr.scaler, tr.wscaler, &tr.wtrain, tr.idx, b, tr.x, tr.t,
+                               tr.loc, tr.scale, err);
+        if (!st) st = ntg__session_set_tensor(tr.s, tr.io.x, tr.x, b * tr.io.L, err);
+        if (!st) st = ntg__session_set_tensor(tr.s, tr.io.t, tr.t, b * tr.io.h, err);
+        if (!st && tr.io.mask != NTG_NONE)
+            st = ntg__session_set_tensor(tr.s, tr.io.mask, tr.ones, b * tr.io.h, err);
+        if (!st) st = ntg__session_set_tensor(tr.s, tr.io.ctl, ctl, NTG_CTL_SIZE, err);
+        if (!st) st = ntg__session_run_index(tr.s, tr.io.g_train, (int)b, err);
+        if (!st) st = ntg_session_get_output(tr.s, "loss", &loss, 1, err);
+        if (st) break;
+        if (!isfinite(loss)) {
+            st = ntg__fail(err, NTG_ERR_DATA,
+                           "training diverged at step %ld (loss %g): lower the learning rate", step,
+                           (double)loss);
+            break;
+        }
+        ntg_train_progress pr = {step,         tr.steps,        loss, NAN, tr.best_val,
+                                 tr.best_step, ctl[NTG_CTL_LR], 0,    0};
+        int validated = tr.has_val && step % tr.val_every == 0;
+        if (validated) {
+            double v;
+            if ((st = validate(&tr, &v, err))) break;
+            pr.val_loss = v;
+            if (!(v >= tr.best_val)) { /* also true for the first (best_val NaN) */
+                tr.best_val = v;
+                tr.best_step = step;
+                tr.bad = 0;
+                if (tr.best &&
+                    (st = ntg__session_read_storage(tr.s, NTG_STORE_WEIGHTS, tr.best, err)))
+                    break;
+            } else {
+                tr.bad++;
+            }
+            pr.best_val_loss = tr.best_val;
+            pr.best_step = tr.best_step;
+        }
+        pr.elapsed_s = now_s() - t0;
+        pr.windows_per_s = (double)(step - first + 1) * (double)b / (pr.elapsed_s + 1e-12);
+        int stop = opts->progress ? opts->progress(opts->user, &pr) : 0;
+        int ckpt = opts->checkpoint_dir &&
+                   (tr.checkpoint_every > 0 ? step % tr.checkpoint_every == 0 : validated);
+        if (ckpt && (st = ckpt_write(&tr, wbuf, sbuf, err))) break;
+        if (tr.patience > 0 && tr.bad >= tr.patience) {
+            r.stopped_early = 1;
+            break;
+        }
+        if (stop) break;
+    }
+    if (!st) {
+        r.steps = tr.step;
+        r.best_step = tr.best_step;
+        r.best_val_loss = tr.best_val;
+        r.final_train_loss = loss;
+        r.seconds = now_s() - t0;
+        r.windows_per_s = (double)(tr.step - first + 1) * tr.batch / (r.seconds + 1e-12);
+        /* early stopping restores the best weights (NeuralForecast keeps the last) */
+        const uint8_t *final = NULL;
+        if (tr.best && tr.best_step > 0) {
+            final = tr.best;
+        } else {
+            st = ntg__session_read_storage(tr.s, NTG_STORE_WEIGHTS, wbuf, err);
+            final = wbuf;
+        }
+        if (!st) st = finish_plan(&tr, final, &r, trained, err);
+    }
+    if (report) *report = r;
+    free(wbuf);
+    free(sbuf);
+    teardown(&tr);
+    return st;
+}
