@@ -173,6 +173,51 @@ static ntg_status backward_of(ad_ctx *a, uint32_t nid, const uint8_t *rg)
     return NTG_OK;
 }
 
+/* A forward node whose op keeps state for its backward (aux outputs) runs, in the
+ * training programs, as a variant that also writes that state; `infer` keeps the lean
+ * node.  Fills map[id] = the node training uses. */
+static ntg_status training_variants(ntg_ir *ir, const ntg_vec *fwd_nodes, uint32_t *map,
+                                    ntg_error *err)
+{
+    for (size_t k = 0; k < fwd_nodes->len; k++) {
+        uint32_t id = ntg__ir_u32(fwd_nodes, k);
+        map[id] = id;
+        ntg_ir_node n = *ntg__ir_node(ir, id);
+        const ntg_op_info *info = ntg__op_info(n.code);
+        int aux = info->cls->aux_outputs;
+        if (aux <= 0 || n.n_out + aux > info->n_out_max) continue;
+        ntg_tdesc in[72], out[8];
+        for (int i = 0; i < n.n_in && i < 72; i++) in[i] = ntg__ir_tensor(ir, n.in[i])->desc;
+        ntg_opsig sig = {n.attr, n.n_attr, n.n_in, in, n.n_out + aux};
+        char msg[256];
+        memset(out, 0, sizeof out);
+        if (info->cls->infer(&sig, out, msg, sizeof msg))
+            return ntg__err(err, NTG_ERR_INTERNAL, n.loc.file, n.loc.line, n.loc.col, "%s", msg);
+        uint32_t vid = ntg__ir_add_node(ir, n.code, NTG_DIR_FWD, n.n_in, n.n_out + aux);
+        if (vid == NTG_NONE) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        ntg_ir_node *v = ntg__ir_node(ir, vid);
+        v->attr = n.attr;
+        v->n_attr = n.n_attr;
+        v->scope = n.scope;
+        v->loc = n.loc;
+        for (int i = 0; i < n.n_in; i++) v->in[i] = n.in[i];
+        for (int o = 0; o < n.n_out; o++) v->out[o] = n.out[o];
+        for (int a = 0; a < aux; a++) {
+            const char *nm =
+                ntg__pool_fmt(ir->pool, "%s.saved%d", ntg__ir_tensor(ir, n.out[0])->name, a);
+            uint32_t t =
+                nm ? ntg__ir_add_tensor(ir, nm, &out[n.n_out + a], NTG_ROLE_ACTIVATION, n.loc)
+                   : NTG_NONE;
+            if (t == NTG_NONE) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+            v = ntg__ir_node(ir, vid);
+            v->out[n.n_out + a] = t;
+            ntg__ir_tensor(ir, t)->producer = (int)vid;
+        }
+        map[id] = vid;
+    }
+    return NTG_OK;
+}
+
 static ntg_status add_input(ntg_ir *ir, const char *name, const ntg_tdesc *d, ntg_loc loc,
                             ntg_error *err, uint32_t *id)
 {
@@ -203,6 +248,7 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
     size_t n_fwd = infer->nodes.len;
     ntg_vec params;
     ntg__vec_init(&params, sizeof(uint32_t));
+    uint32_t *tnode = NULL; /* forward node id -> the node the training programs run */
 
     /* the output the loss compares with the target */
     uint32_t y = NTG_NONE;
@@ -280,6 +326,9 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
     if (!ntg__ir_tensor(ir, seed)->data) goto nomem;
     ntg__ir_tensor(ir, seed)->data[0] = 1.0f;
     if (push_contrib(&a, loss, seed)) goto nomem;
+    tnode = calloc(ir->nodes.len + 1, sizeof *tnode);
+    if (!tnode) goto nomem;
+    if ((st = training_variants(ir, &infer->nodes, tnode, err))) goto done;
     ntg_vec order;
     ntg__vec_init(&order, sizeof(uint32_t));
     for (size_t k = 0; k < n_fwd; k++)
@@ -293,7 +342,7 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
     /* rg covers the tensors that existed; t, mask, ctl, loss and seed need no gradient */
     if ((st = backward_of(&a, lid, rg))) goto done;
     for (size_t k = n_fwd; k-- > 0;)
-        if ((st = backward_of(&a, ntg__ir_u32(&infer->nodes, k), rg))) goto done;
+        if ((st = backward_of(&a, tnode[ntg__ir_u32(&infer->nodes, k)], rg))) goto done;
 
     /* each parameter's total gradient, in parameter order */
     size_t n_t = ir->tensors.len;
@@ -402,7 +451,7 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
         p->name = names[pi];
         int bad = 0;
         for (size_t k = 0; k < n_fwd; k++)
-            bad |= ntg__ir_push_u32(&p->nodes, ntg__ir_u32(&infer->nodes, k));
+            bad |= ntg__ir_push_u32(&p->nodes, tnode[ntg__ir_u32(&infer->nodes, k)]);
         bad |= ntg__ir_push_u32(&p->nodes, lid);
         if (pi >= 1)
             for (size_t k = 0; k < a.bwd_nodes.len; k++)
@@ -435,5 +484,6 @@ done:
     free(a.c);
     ntg__vec_free(&a.bwd_nodes);
     ntg__vec_free(&params);
+    free(tnode);
     return st;
 }

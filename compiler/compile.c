@@ -52,6 +52,31 @@ ntg_status ntg__ir_load_weights(ntg_ir *ir, const char *path, int strict,
         }
         memcpy(it->data, s->data, (size_t)s->nbytes);
     }
+    /* a buffer the graph computes itself (pos_enc) is accepted only if it matches */
+    for (size_t t = 0; t < ir->tensors.len; t++) {
+        const ntg_ir_tensor *it = ntg__ir_tensor(ir, (uint32_t)t);
+        if (it->role != NTG_ROLE_CONST || !it->data) continue;
+        const ntg_st_tensor *s = ntg__st_find(f, it->name);
+        if (!s) continue;
+        n_used++;
+        size_t n = (size_t)ntg__tdesc_numel(&it->desc);
+        int same = strcmp(s->dtype, "F32") == 0 && s->nbytes == n * sizeof(float);
+        double worst = 0;
+        for (size_t i = 0; same && i < n; i++) {
+            float v;
+            memcpy(&v, (const uint8_t *)s->data + i * sizeof v, sizeof v);
+            double d = (double)v - (double)it->data[i];
+            if (d < 0) d = -d;
+            if (d > worst || d != d) worst = d;
+        }
+        /* computed in double and rounded, as PyTorch makes it: equal up to a float ulp */
+        if (!same || !(worst <= 1e-6)) {
+            st = ntg__err(err, NTG_ERR_DATA, path, 0, 0,
+                          "tensor '%s' differs from the constant the graph computes (%s)", it->name,
+                          same ? "values differ" : "shape or dtype differs");
+            goto done;
+        }
+    }
     size_t n_extra = ntg__st_count(f) - n_used;
     if (n_extra > 0 && (strict || warn)) {
         /* name the tensors that match no parameter: the golden files carry x, t, y,
@@ -64,7 +89,9 @@ ntg_status ntg__ir_load_weights(ntg_ir *ir, const char *path, int strict,
             int is_param = 0;
             for (size_t t = 0; t < ir->tensors.len && !is_param; t++) {
                 const ntg_ir_tensor *it = ntg__ir_tensor(ir, (uint32_t)t);
-                is_param = it->role == NTG_ROLE_PARAM && strcmp(it->name, s->name) == 0;
+                is_param =
+                    (it->role == NTG_ROLE_PARAM || (it->role == NTG_ROLE_CONST && it->data)) &&
+                    strcmp(it->name, s->name) == 0;
             }
             if (is_param) continue;
             if (shown < 8 && ll < sizeof list - 80) {
@@ -133,6 +160,7 @@ static ntg_status compile_graph(ntg_rgraph *g, const ntg_compile_options *o, ntg
                          1 << 20);
     ntg__ir_init(&ir, g->pool);
     ntg_status st = ntg__ir_build(&ir, g, max_batch, o->seed, err);
+    if (!st) st = ntg__ir_fold_constants(&ir, err);
     if (!st && o->weights_path)
         st =
             ntg__ir_load_weights(&ir, o->weights_path, (o->flags & NTG_COMPILE_STRICT_WEIGHTS) != 0,

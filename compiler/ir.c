@@ -302,7 +302,7 @@ static ntg_status lower_node(build_ctx *b, const ntg_rnode *rn)
     ntg_ir *ir = b->ir;
     char msg[512];
     ntg_tdesc in[64 + 8];
-    ntg_param_spec ps[8];
+    ntg_param_spec ps[64];
     int n_params = 0;
 
     if (rn->n_in > 64) return loc_err(b->err, NTG_ERR_GRAPH, rn->loc, "too many inputs");
@@ -332,7 +332,7 @@ static ntg_status lower_node(build_ctx *b, const ntg_rnode *rn)
     if (ntg__attr_check(cls, rn->attr, rn->n_attr, msg, sizeof msg))
         return loc_err(b->err, NTG_ERR_GRAPH, rn->loc, "%s", msg);
     if (cls->params) {
-        n_params = cls->params(&sig, ps, 8, msg, sizeof msg);
+        n_params = cls->params(&sig, ps, 64, msg, sizeof msg);
         if (n_params < 0) return loc_err(b->err, NTG_ERR_SHAPE, rn->loc, "%s", msg);
         for (int k = 0; k < n_params; k++) in[rn->n_in + k] = ps[k].desc;
     }

@@ -86,6 +86,9 @@ uint64_t ntg__ir_desc_bytes(const ntg_tdesc *d);
  * initialised, shapes inferred, dead nodes removed, the `infer` program built. */
 ntg_status ntg__ir_build(ntg_ir *ir, const ntg_rgraph *g, int max_batch, uint64_t seed,
                          ntg_error *err);
+/* Run now the ops whose inputs are all constants (e.g. posenc): their outputs become
+ * constants stored in the plan. */
+ntg_status ntg__ir_fold_constants(ntg_ir *ir, ntg_error *err);
 struct ntg_train_cfg;
 /* Add the loss, the backward pass and the optimizer: programs eval, grad, train_step. */
 ntg_status ntg__ir_add_training(ntg_ir *ir, const struct ntg_train_cfg *cfg, ntg_error *err);

@@ -96,7 +96,7 @@ ntg_status ntg__err(ntg_error *err, ntg_status status, const char *file, int lin
 
 void ntg__err_prefix(ntg_error *err, const char *fmt, ...)
 {
-    if (!err) return;
+    if (!err || !fmt) return;
     char pre[256], old[sizeof err->message];
     va_list ap;
     va_start(ap, fmt);

@@ -17,6 +17,22 @@ enum { NTG_SGD_MOMENTUM, NTG_SGD_DAMPENING, NTG_SGD_NESTEROV, NTG_SGD_WEIGHT_DEC
 enum { NTG_ADAM_BETA1, NTG_ADAM_BETA2, NTG_ADAM_EPS, NTG_ADAM_WEIGHT_DECAY, NTG_ADAM_DECOUPLED };
 enum { NTG_CLIP_MAX_NORM };
 
+enum { NTG_MATMUL_TRANS_A, NTG_MATMUL_TRANS_B };
+enum { NTG_TRANSPOSE_PERM };
+enum { NTG_SOFTMAX_AXIS };
+enum { NTG_LAYERNORM_EPS, NTG_LAYERNORM_AFFINE };
+enum { NTG_REDUCE_AXIS, NTG_REDUCE_KEEPDIMS };
+enum { NTG_SPLIT_AXIS, NTG_SPLIT_SIZES };
+enum { NTG_SCALE_FACTOR };
+enum { NTG_POSENC_LENGTH, NTG_POSENC_DIM };
+enum { NTG_LSTM_HIDDEN, NTG_LSTM_LAYERS };
+
+/* The LSTM's saved state per layer and step: gates i, f, g, o (after their
+ * activations), the cell c and the hidden h, each `hidden` wide. */
+#define NTG_LSTM_WS_PER_STEP 6
+/* at most 4: the backward reads every weight, and the saved-operand mask has 16 input bits */
+#define NTG_LSTM_MAX_LAYERS 4
+
 /* The optimizer control tensor, an input of train_step set before every step:
  * [learning rate, step number t (1 for the first step), 0, 0]. */
 enum { NTG_CTL_LR, NTG_CTL_STEP, NTG_CTL_SIZE = 4 };

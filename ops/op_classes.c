@@ -177,7 +177,8 @@ const ntg_op_class ntg__opclass_dense = {
     dense_saves,
     dense_flops,
     "Fully connected layer over the last axis: y = act(x W^T + b), weight [units, in] as "
-    "torch.nn.Linear. Owns parameters `weight` and `bias`."};
+    "torch.nn.Linear. Owns parameters `weight` and `bias`.",
+    0};
 
 /* --------------------------------------------------------------------- relu */
 
@@ -189,7 +190,8 @@ const ntg_op_class ntg__opclass_relu = {"relu",
                                         infer_same,
                                         saves_output0,
                                         flops_elementwise,
-                                        "y = max(x, 0), elementwise."};
+                                        "y = max(x, 0), elementwise.",
+                                        0};
 
 /* ---------------------------------------------------------------- maxpool1d */
 
@@ -253,7 +255,8 @@ const ntg_op_class ntg__opclass_maxpool1d = {
     saves_input0,
     pool_flops,
     "Max over windows of the last axis, as torch.nn.MaxPool1d (ceil_mode keeps a last, partial "
-    "window). Backward routes each gradient to the first maximum of its window."};
+    "window). Backward routes each gradient to the first maximum of its window.",
+    0};
 
 /* --------------------------------------------------------------------- flip */
 
@@ -284,7 +287,8 @@ const ntg_op_class ntg__opclass_flip = {"flip",
                                         flip_infer,
                                         saves_nothing,
                                         flops_elementwise,
-                                        "Reverses the order along one axis."};
+                                        "Reverses the order along one axis.",
+                                        0};
 
 /* -------------------------------------------------------------------- slice */
 
@@ -347,7 +351,8 @@ const ntg_op_class ntg__opclass_slice = {
     saves_nothing,
     flops_elementwise,
     "x[start:end:step] along one axis, with Python's rules for negative and out-of-range "
-    "bounds. The result must not be empty."};
+    "bounds. The result must not be empty.",
+    0};
 
 /* ------------------------------------------------------------------ reshape */
 
@@ -428,7 +433,8 @@ const ntg_op_class ntg__opclass_reshape = {
     reshape_infer,
     saves_nothing,
     NULL,
-    "Same elements in row-major order, new shape. A batched tensor keeps its batch axis first."};
+    "Same elements in row-major order, new shape. A batched tensor keeps its batch axis first.",
+    0};
 
 /* ------------------------------------------------------------ interp_linear */
 
@@ -470,7 +476,8 @@ const ntg_op_class ntg__opclass_interp_linear = {
     saves_nothing,
     interp_flops,
     "Linear interpolation of the last axis to `size` points, as F.interpolate(mode='linear'): "
-    "with align_corners false, src = max(0, (t + 0.5) * in/size - 0.5)."};
+    "with align_corners false, src = max(0, (t + 0.5) * in/size - 0.5).",
+    0};
 
 /* --------------------------------------------------------- add / sub / mul */
 
@@ -524,7 +531,8 @@ const ntg_op_class ntg__opclass_add = {"add",
                                        broadcast_infer,
                                        saves_nothing,
                                        flops_elementwise,
-                                       "a + b with numpy broadcasting."};
+                                       "a + b with numpy broadcasting.",
+                                       0};
 const ntg_op_class ntg__opclass_sub = {"sub",
                                        0,
                                        NULL,
@@ -533,7 +541,8 @@ const ntg_op_class ntg__opclass_sub = {"sub",
                                        broadcast_infer,
                                        saves_nothing,
                                        flops_elementwise,
-                                       "a - b with numpy broadcasting."};
+                                       "a - b with numpy broadcasting.",
+                                       0};
 const ntg_op_class ntg__opclass_mul = {"mul",
                                        0,
                                        NULL,
@@ -542,7 +551,8 @@ const ntg_op_class ntg__opclass_mul = {"mul",
                                        broadcast_infer,
                                        mul_saves,
                                        flops_elementwise,
-                                       "a * b with numpy broadcasting."};
+                                       "a * b with numpy broadcasting.",
+                                       0};
 
 /* ------------------------------------------------------------------- concat */
 
@@ -585,7 +595,8 @@ const ntg_op_class ntg__opclass_concat = {
     concat_infer,
     saves_nothing,
     NULL,
-    "Joins its inputs along one axis; the other extents must agree."};
+    "Joins its inputs along one axis; the other extents must agree.",
+    0};
 
 /* ------------------------------------------------------------------- losses */
 
@@ -636,7 +647,8 @@ const ntg_op_class ntg__opclass_loss_mse = {
     loss_saves,
     loss_flops,
     "Mean squared error: sum(mask * (y - t)^2) / sum(mask) (plain mean without a mask; 0 "
-    "when the mask is all zero)."};
+    "when the mask is all zero).",
+    0};
 
 const ntg_op_class ntg__opclass_loss_mae = {
     "loss_mae",
@@ -648,7 +660,8 @@ const ntg_op_class ntg__opclass_loss_mae = {
     loss_saves,
     loss_flops,
     "Mean absolute error: sum(mask * |y - t|) / sum(mask). Its gradient at y == t is 0, as "
-    "torch's sign()."};
+    "torch's sign().",
+    0};
 
 static const ntg_attr_spec huber_attrs[] = {
     {"delta", NTG_AK_FLOAT, 0, 1.0, NULL, "where the loss turns from quadratic to linear"},
@@ -673,7 +686,8 @@ const ntg_op_class ntg__opclass_loss_huber = {
     loss_saves,
     loss_flops,
     "torch.nn.HuberLoss: 0.5 e^2 where |e| < delta, else delta (|e| - 0.5 delta), e = y - t; "
-    "masked mean."};
+    "masked mean.",
+    0};
 
 static const ntg_attr_spec pinball_attrs[] = {
     {"quantiles", NTG_AK_FLOATS, 1, 0, NULL,
@@ -720,7 +734,8 @@ const ntg_op_class ntg__opclass_loss_pinball = {
     loss_flops,
     "Multi-quantile pinball loss: y has one more axis than t holding one prediction per "
     "quantile q; loss = mean over q of the masked mean of q max(t - y_q, 0) + (1 - q) "
-    "max(y_q - t, 0)."};
+    "max(y_q - t, 0).",
+    0};
 
 /* --------------------------------------------------------------- optimizers */
 
@@ -780,7 +795,8 @@ const ntg_op_class ntg__opclass_sgd = {
     "torch.optim.SGD step on one parameter, in place: g = grad + wd p; with momentum "
     "buf = g on the first step, else momentum buf + (1 - dampening) g, and g = buf (or "
     "g + momentum buf with Nesterov); p -= lr g. lr and the step come from the control "
-    "tensor."};
+    "tensor.",
+    0};
 
 static const ntg_attr_spec adam_attrs[] = {
     {"beta1", NTG_AK_FLOAT, 0, 0.9, NULL, "decay of the first moment"},
@@ -820,7 +836,8 @@ const ntg_op_class ntg__opclass_adam = {
     NULL,
     "torch.optim.Adam / AdamW step on one parameter, in place, with bias correction: "
     "m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2, p -= lr / (1 - b1^t) m / "
-    "(sqrt(v) / sqrt(1 - b2^t) + eps)."};
+    "(sqrt(v) / sqrt(1 - b2^t) + eps).",
+    0};
 
 static const ntg_attr_spec clip_attrs[] = {
     {"max_norm", NTG_AK_FLOAT, 1, 0, NULL, "largest global L2 norm of all gradients"},
@@ -856,4 +873,594 @@ const ntg_op_class ntg__opclass_clip_grad_norm = {
     NULL,
     "torch.nn.utils.clip_grad_norm_: the L2 norm of all its inputs together; when above "
     "max_norm every input is scaled by max_norm / (norm + 1e-6). Outputs the norm before "
-    "clipping."};
+    "clipping.",
+    0};
+
+/* ------------------------------------------------------------------- matmul */
+
+static const ntg_attr_spec matmul_attrs[] = {
+    {"trans_a", NTG_AK_BOOL, 0, 0, NULL, "use a's last two axes transposed"},
+    {"trans_b", NTG_AK_BOOL, 0, 0, NULL, "use b's last two axes transposed"},
+};
+
+/* a [..., m, k] @ b [..., k, n] -> [..., m, n]; the leading axes broadcast as in numpy
+ * (torch.matmul), and a batched operand keeps the batch first. */
+static int matmul_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    const ntg_tdesc *a = &s->in[0], *b = &s->in[1];
+    if (need_f32(s, "matmul", msg, cap)) return -1;
+    if (a->rank < 2 || b->rank < 2 || (a->batched && a->rank < 3) || (b->batched && b->rank < 3))
+        return fail(msg, cap, "matmul: %s and %s need two matrix axes (after the batch)", SHP(a),
+                    SHP2(b));
+    int ta = (int)ntg__attr_i(s->attr, NTG_MATMUL_TRANS_A),
+        tb = (int)ntg__attr_i(s->attr, NTG_MATMUL_TRANS_B);
+    int64_t m = a->dims[a->rank - (ta ? 1 : 2)], ka = a->dims[a->rank - (ta ? 2 : 1)];
+    int64_t kb = b->dims[b->rank - (tb ? 1 : 2)], n = b->dims[b->rank - (tb ? 2 : 1)];
+    if (ka != kb)
+        return fail(msg, cap, "matmul: inner extents differ: %s%s @ %s%s", SHP(a), ta ? "^T" : "",
+                    SHP2(b), tb ? "^T" : "");
+    ntg_tdesc o;
+    memset(&o, 0, sizeof o);
+    o.dtype = NTG_DTYPE_F32;
+    o.rank = (uint8_t)(a->rank > b->rank ? a->rank : b->rank);
+    o.batched = a->batched || b->batched;
+    int lead = o.rank - 2;
+    for (int i = 0; i < lead; i++) {
+        int ia = i - (o.rank - a->rank), ib = i - (o.rank - b->rank);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return fail(msg, cap, "matmul: cannot broadcast the leading axes of %s and %s", SHP(a),
+                        SHP2(b));
+        o.dims[i] = da > db ? da : db;
+    }
+    o.dims[lead] = m;
+    o.dims[lead + 1] = n;
+    const ntg_tdesc *ops[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        if (o.batched && ops[k]->batched && ops[k]->rank != o.rank)
+            return fail(msg, cap, "matmul: %s and %s: the batch axis must stay first", SHP(a),
+                        SHP2(b));
+        if (o.batched && !ops[k]->batched && ops[k]->rank == o.rank && ops[k]->dims[0] != 1)
+            return fail(msg, cap,
+                        "matmul: %s and %s: a tensor without batch must have extent 1 on the "
+                        "batch axis",
+                        SHP(a), SHP2(b));
+    }
+    out[0] = o;
+    return 0;
+}
+
+static uint32_t saves_inputs01(const ntg_opsig *s)
+{
+    (void)s;
+    return 0x3u;
+}
+
+static double matmul_flops(const ntg_opsig *s, const ntg_tdesc *out)
+{
+    const ntg_tdesc *a = &s->in[0];
+    int ta = (int)ntg__attr_i(s->attr, NTG_MATMUL_TRANS_A);
+    double k = (double)a->dims[a->rank - (ta ? 2 : 1)];
+    return 2.0 * k * numel_d(out);
+}
+
+const ntg_op_class ntg__opclass_matmul = {
+    "matmul",
+    0,
+    matmul_attrs,
+    2,
+    NULL,
+    matmul_infer,
+    saves_inputs01,
+    matmul_flops,
+    "Batched matrix product as torch.matmul: a [..., m, k] @ b [..., k, n] (trans_a / trans_b "
+    "read a's or b's last two axes swapped); leading axes broadcast.",
+    0};
+
+/* ---------------------------------------------------------------- transpose */
+
+static const ntg_attr_spec transpose_attrs[] = {
+    {"perm", NTG_AK_INTS, 1, 0, NULL, "output axis i is input axis perm[i]"},
+};
+
+static int transpose_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    const ntg_tdesc *x = &s->in[0];
+    int64_t n;
+    const ntg_attr *p = ntg__attr_list(s->attr, NTG_TRANSPOSE_PERM, &n);
+    if (need_f32(s, "transpose", msg, cap)) return -1;
+    if (n != x->rank) {
+        ntg__strfmt(msg, cap, "transpose: perm has %lld entries for rank %d", (long long)n,
+                    x->rank);
+        return -1;
+    }
+    int seen = 0;
+    ntg_tdesc o = *x;
+    for (int i = 0; i < x->rank; i++) {
+        int64_t ax = p[i].i;
+        if (ax < 0 || ax >= x->rank || (seen & (1 << ax))) {
+            ntg__strfmt(msg, cap, "transpose: perm is not a permutation of 0..%d", x->rank - 1);
+            return -1;
+        }
+        seen |= 1 << ax;
+        o.dims[i] = x->dims[ax];
+    }
+    if (x->batched && p[0].i != 0) {
+        ntg__strfmt(msg, cap, "transpose: the batch axis must stay first (perm[0] = 0)");
+        return -1;
+    }
+    out[0] = o;
+    return 0;
+}
+
+const ntg_op_class ntg__opclass_transpose = {
+    "transpose",
+    0,
+    transpose_attrs,
+    1,
+    NULL,
+    transpose_infer,
+    saves_nothing,
+    NULL,
+    "Permutes the axes: output axis i is input axis perm[i] (torch.permute).",
+    0};
+
+/* ------------------------------------------------------ softmax, log_softmax */
+
+static const ntg_attr_spec softmax_attrs[] = {
+    {"axis", NTG_AK_INT, 0, -1, NULL, "axis to normalise"},
+};
+
+static int softmax_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    const ntg_tdesc *x = &s->in[0];
+    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_SOFTMAX_AXIS), x->rank);
+    if (need_f32(s, "softmax", msg, cap)) return -1;
+    if (ax < 0) {
+        ntg__strfmt(msg, cap, "softmax: axis %lld is out of range for rank %d",
+                    (long long)ntg__attr_i(s->attr, NTG_SOFTMAX_AXIS), x->rank);
+        return -1;
+    }
+    if (not_batch_axis(x, ax, "softmax", msg, cap)) return -1;
+    out[0] = *x;
+    return 0;
+}
+
+static double softmax_flops(const ntg_opsig *s, const ntg_tdesc *out)
+{
+    (void)s;
+    return 4.0 * numel_d(out);
+}
+
+const ntg_op_class ntg__opclass_softmax = {
+    "softmax",
+    0,
+    softmax_attrs,
+    1,
+    NULL,
+    softmax_infer,
+    saves_output0,
+    softmax_flops,
+    "exp(x - max) / sum(exp(x - max)) along one axis (the max keeps exp finite).",
+    0};
+
+const ntg_op_class ntg__opclass_log_softmax = {"log_softmax",
+                                               0,
+                                               softmax_attrs,
+                                               1,
+                                               NULL,
+                                               softmax_infer,
+                                               saves_output0,
+                                               softmax_flops,
+                                               "x - max - log(sum(exp(x - max))) along one axis.",
+                                               0};
+
+/* ---------------------------------------------------------------- layernorm */
+
+static const ntg_attr_spec layernorm_attrs[] = {
+    {"eps", NTG_AK_FLOAT, 0, 1e-5, NULL, "added to the variance"},
+    {"affine", NTG_AK_BOOL, 0, 1, NULL, "learn a scale (weight) and shift (bias)"},
+};
+
+static int layernorm_params(const ntg_opsig *s, ntg_param_spec *out, int cap, char *msg,
+                            size_t mcap)
+{
+    const ntg_tdesc *x = &s->in[0];
+    if (x->rank < 1 || (x->batched && x->rank < 2)) {
+        ntg__strfmt(msg, mcap, "layernorm: input needs a feature axis");
+        return -1;
+    }
+    if (!ntg__attr_i(s->attr, NTG_LAYERNORM_AFFINE)) return 0;
+    if (cap < 2) return -1;
+    memset(out, 0, 2 * sizeof *out);
+    const char *leaf[2] = {"weight", "bias"};
+    for (int k = 0; k < 2; k++) {
+        out[k].leaf = leaf[k];
+        out[k].desc.dtype = NTG_DTYPE_F32;
+        out[k].desc.rank = 1;
+        out[k].desc.dims[0] = x->dims[x->rank - 1];
+        out[k].init = k == 0 ? NTG_INIT_ONES : NTG_INIT_ZEROS; /* torch.nn.LayerNorm */
+    }
+    return 2;
+}
+
+static int layernorm_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    const ntg_tdesc *x = &s->in[0];
+    int affine = (int)ntg__attr_i(s->attr, NTG_LAYERNORM_AFFINE);
+    if (need_f32(s, "layernorm", msg, cap)) return -1;
+    if (x->rank < 1 || (x->batched && x->rank < 2))
+        return fail(msg, cap, "layernorm: input %s has no feature axis", SHP(x));
+    if (s->n_in != (affine ? 3 : 1))
+        return fail(msg, cap, "layernorm: expected %d operands", affine ? 3 : 1);
+    if (!(ntg__attr_f(s->attr, NTG_LAYERNORM_EPS) > 0))
+        return fail(msg, cap, "layernorm: eps must be positive");
+    for (int k = 1; k < s->n_in; k++) {
+        const ntg_tdesc *p = &s->in[k];
+        if (p->batched || p->rank != 1 || p->dims[0] != x->dims[x->rank - 1])
+            return fail(msg, cap, "layernorm: %s %s does not fit input %s",
+                        k == 1 ? "weight" : "bias", SHP(p), SHP2(x));
+    }
+    out[0] = *x;
+    return 0;
+}
+
+static uint32_t layernorm_saves(const ntg_opsig *s)
+{
+    return s->n_in == 3 ? 0x3u : 0x1u; /* x (statistics are recomputed) and the weight */
+}
+
+static double layernorm_flops(const ntg_opsig *s, const ntg_tdesc *out)
+{
+    (void)s;
+    return 8.0 * numel_d(out);
+}
+
+const ntg_op_class ntg__opclass_layernorm = {
+    "layernorm",
+    NTG_OPF_PARAMS,
+    layernorm_attrs,
+    2,
+    layernorm_params,
+    layernorm_infer,
+    layernorm_saves,
+    layernorm_flops,
+    "torch.nn.LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * weight + bias "
+    "(biased variance). Owns `weight` (ones) and `bias` (zeros) when affine.",
+    0};
+
+/* ------------------------------------------------------ gelu, tanh, sigmoid */
+
+static uint32_t saves_input0_only(const ntg_opsig *s)
+{
+    (void)s;
+    return 0x1u;
+}
+
+const ntg_op_class ntg__opclass_gelu = {
+    "gelu",
+    0,
+    NULL,
+    0,
+    NULL,
+    infer_same,
+    saves_input0_only,
+    flops_elementwise,
+    "x * Phi(x) = 0.5 x (1 + erf(x / sqrt(2))), the exact form (torch's default).",
+    0};
+const ntg_op_class ntg__opclass_tanh = {"tanh",
+                                        0,
+                                        NULL,
+                                        0,
+                                        NULL,
+                                        infer_same,
+                                        saves_output0,
+                                        flops_elementwise,
+                                        "Hyperbolic tangent, elementwise.",
+                                        0};
+const ntg_op_class ntg__opclass_sigmoid = {"sigmoid",
+                                           0,
+                                           NULL,
+                                           0,
+                                           NULL,
+                                           infer_same,
+                                           saves_output0,
+                                           flops_elementwise,
+                                           "1 / (1 + exp(-x)), elementwise.",
+                                           0};
+
+/* --------------------------------------------------------------- reductions */
+
+static const ntg_attr_spec reduce_attrs[] = {
+    {"axis", NTG_AK_INT, 0, -1, NULL, "axis to reduce"},
+    {"keepdims", NTG_AK_BOOL, 0, 0, NULL, "keep the reduced axis with extent 1"},
+};
+
+static int reduce_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    const ntg_tdesc *x = &s->in[0];
+    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_REDUCE_AXIS), x->rank);
+    if (need_f32(s, "reduce", msg, cap)) return -1;
+    if (ax < 0) {
+        ntg__strfmt(msg, cap, "reduce: axis %lld is out of range for rank %d",
+                    (long long)ntg__attr_i(s->attr, NTG_REDUCE_AXIS), x->rank);
+        return -1;
+    }
+    if (not_batch_axis(x, ax, "reduce", msg, cap)) return -1;
+    ntg_tdesc o = *x;
+    if (ntg__attr_i(s->attr, NTG_REDUCE_KEEPDIMS)) {
+        o.dims[ax] = 1;
+    } else {
+        for (int d = ax; d + 1 < x->rank; d++) o.dims[d] = x->dims[d + 1];
+        o.rank--;
+        if (o.rank == 0) { /* a scalar keeps one element */
+            o.rank = 1;
+            o.dims[0] = 1;
+        }
+    }
+    out[0] = o;
+    return 0;
+}
+
+static uint32_t saves_in_out(const ntg_opsig *s)
+{
+    (void)s;
+    return 0x1u | (1u << 16);
+}
+
+static double reduce_flops(const ntg_opsig *s, const ntg_tdesc *out)
+{
+    (void)out;
+    return numel_d(&s->in[0]);
+}
+
+const ntg_op_class ntg__opclass_reduce_sum = {
+    "reduce_sum",          0, reduce_attrs, 2, NULL, reduce_infer, saves_nothing, reduce_flops,
+    "Sum along one axis.", 0};
+const ntg_op_class ntg__opclass_reduce_mean = {
+    "reduce_mean",          0, reduce_attrs, 2, NULL, reduce_infer, saves_nothing, reduce_flops,
+    "Mean along one axis.", 0};
+const ntg_op_class ntg__opclass_reduce_max = {
+    "reduce_max",
+    0,
+    reduce_attrs,
+    2,
+    NULL,
+    reduce_infer,
+    saves_in_out,
+    reduce_flops,
+    "Maximum along one axis; backward sends the gradient to the first maximum.",
+    0};
+
+/* -------------------------------------------------------------------- split */
+
+static const ntg_attr_spec split_attrs[] = {
+    {"axis", NTG_AK_INT, 0, -1, NULL, "axis to cut"},
+    {"sizes", NTG_AK_INTS, 1, 0, NULL, "extent of each piece; they sum to the axis"},
+};
+
+static int split_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    const ntg_tdesc *x = &s->in[0];
+    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_SPLIT_AXIS), x->rank);
+    int64_t n;
+    const ntg_attr *sz = ntg__attr_list(s->attr, NTG_SPLIT_SIZES, &n);
+    if (need_f32(s, "split", msg, cap)) return -1;
+    if (ax < 0) return fail(msg, cap, "split: axis out of range for rank %d", x->rank);
+    if (not_batch_axis(x, ax, "split", msg, cap)) return -1;
+    if (n != s->n_out)
+        return fail(msg, cap, "split: %lld sizes for %d outputs", (long long)n, s->n_out);
+    int64_t sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (sz[i].i < 1) return fail(msg, cap, "split: sizes must be positive");
+        sum += sz[i].i;
+        out[i] = *x;
+        out[i].dims[ax] = sz[i].i;
+    }
+    if (sum != x->dims[ax])
+        return fail(msg, cap, "split: sizes sum to %lld, axis %d of %s has %lld", (long long)sum,
+                    ax, SHP(x), (long long)x->dims[ax]);
+    return 0;
+}
+
+const ntg_op_class ntg__opclass_split = {
+    "split",
+    0,
+    split_attrs,
+    2,
+    NULL,
+    split_infer,
+    saves_nothing,
+    NULL,
+    "Cuts one axis into consecutive pieces of the given sizes, one output each.",
+    0};
+
+/* -------------------------------------------------------------------- scale */
+
+static const ntg_attr_spec scale_attrs[] = {
+    {"factor", NTG_AK_FLOAT, 1, 0, NULL, "the multiplier"},
+};
+
+const ntg_op_class ntg__opclass_scale = {"scale",
+                                         0,
+                                         scale_attrs,
+                                         1,
+                                         NULL,
+                                         infer_same,
+                                         saves_nothing,
+                                         flops_elementwise,
+                                         "y = factor * x, elementwise.",
+                                         0};
+
+/* ------------------------------------------------------------------- posenc */
+
+static const ntg_attr_spec posenc_attrs[] = {
+    {"length", NTG_AK_INT, 1, 0, NULL, "positions"},
+    {"d_model", NTG_AK_INT, 1, 0, NULL, "features (even)"},
+};
+
+static int posenc_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    int64_t len = ntg__attr_i(s->attr, NTG_POSENC_LENGTH), d = ntg__attr_i(s->attr, NTG_POSENC_DIM);
+    if (len < 1 || d < 2 || d % 2 || len > (1 << 24) || d > (1 << 16)) {
+        ntg__strfmt(msg, cap, "posenc: length %lld and d_model %lld must be positive, d_model even",
+                    (long long)len, (long long)d);
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    out->dtype = NTG_DTYPE_F32;
+    out->rank = 2;
+    out->dims[0] = len;
+    out->dims[1] = d;
+    return 0;
+}
+
+const ntg_op_class ntg__opclass_posenc = {
+    "posenc",
+    0,
+    posenc_attrs,
+    2,
+    NULL,
+    posenc_infer,
+    NULL,
+    NULL,
+    "The sinusoidal positional encoding of 'Attention is all you need': pe[t, 2i] = "
+    "sin(t / 10000^(2i/d)), pe[t, 2i+1] = cos(same), computed in double, rounded to float. "
+    "The compiler folds it into a constant.",
+    0};
+
+/* --------------------------------------------------------------------- lstm */
+
+static const ntg_attr_spec lstm_attrs[] = {
+    {"hidden", NTG_AK_INT, 1, 0, NULL, "hidden size H"},
+    {"layers", NTG_AK_INT, 0, 1, NULL, "stacked layers (the next takes the previous's h)"},
+};
+
+static const char *const lstm_leaf[NTG_LSTM_MAX_LAYERS][4] = {
+#define L(k)                                                                                       \
+    {                                                                                              \
+        "weight_ih_l" #k, "weight_hh_l" #k, "bias_ih_l" #k, "bias_hh_l" #k                         \
+    }
+    L(0), L(1), L(2), L(3)
+#undef L
+};
+
+static int lstm_check_attrs(const ntg_opsig *s, int64_t *h, int64_t *layers, char *msg, size_t cap)
+{
+    *h = ntg__attr_i(s->attr, NTG_LSTM_HIDDEN);
+    *layers = ntg__attr_i(s->attr, NTG_LSTM_LAYERS);
+    if (*h < 1 || *h > (1 << 16) || *layers < 1 || *layers > NTG_LSTM_MAX_LAYERS) {
+        ntg__strfmt(msg, cap, "lstm: hidden %lld must be positive and layers %lld in 1..%d",
+                    (long long)*h, (long long)*layers, NTG_LSTM_MAX_LAYERS);
+        return -1;
+    }
+    const ntg_tdesc *x = &s->in[0];
+    if (!x->batched || x->rank != 3) {
+        char b[96];
+        ntg__strfmt(msg, cap, "lstm: input %s must be [batch, time, features]",
+                    ntg__tdesc_str(x, b, sizeof b));
+        return -1;
+    }
+    return 0;
+}
+
+static int lstm_params(const ntg_opsig *s, ntg_param_spec *out, int cap, char *msg, size_t mcap)
+{
+    int64_t h, layers;
+    if (lstm_check_attrs(s, &h, &layers, msg, mcap)) return -1;
+    if (cap < 4 * layers) return -1;
+    /* torch.nn.LSTM: every weight and bias U(-1/sqrt(H), 1/sqrt(H)), gates i, f, g, o */
+    double bound = 1.0 / sqrt((double)h);
+    for (int64_t k = 0; k < layers; k++) {
+        int64_t in = k == 0 ? s->in[0].dims[2] : h;
+        for (int j = 0; j < 4; j++) {
+            ntg_param_spec *p = &out[4 * k + j];
+            memset(p, 0, sizeof *p);
+            p->leaf = lstm_leaf[k][j];
+            p->desc.dtype = NTG_DTYPE_F32;
+            p->desc.rank = j < 2 ? 2 : 1;
+            p->desc.dims[0] = 4 * h;
+            if (j < 2) p->desc.dims[1] = j == 0 ? in : h;
+            p->init = NTG_INIT_UNIFORM;
+            p->init_arg = bound;
+        }
+    }
+    return (int)(4 * layers);
+}
+
+static int lstm_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    int64_t h, layers;
+    if (need_f32(s, "lstm", msg, cap) || lstm_check_attrs(s, &h, &layers, msg, cap)) return -1;
+    if (s->n_in != 1 + 4 * layers)
+        return fail(msg, cap, "lstm: %lld layers need %lld operands, got %d", (long long)layers,
+                    (long long)(1 + 4 * layers), s->n_in);
+    const ntg_tdesc *x = &s->in[0];
+    for (int64_t k = 0; k < layers; k++) {
+        int64_t in = k == 0 ? x->dims[2] : h;
+        for (int j = 0; j < 4; j++) {
+            const ntg_tdesc *p = &s->in[1 + 4 * k + j];
+            int ok = !p->batched && p->rank == (j < 2 ? 2 : 1) && p->dims[0] == 4 * h;
+            if (ok && j < 2) ok = p->dims[1] == (j == 0 ? in : h);
+            if (!ok)
+                return fail(msg, cap, "lstm: %s is %s, expected [%lld%s]", lstm_leaf[k][j], SHP(p),
+                            (long long)(4 * h),
+                            j == 0   ? (in == h ? ", H" : ", input")
+                            : j == 1 ? ", H"
+                                     : "");
+        }
+    }
+    out[0] = *x;
+    out[0].dims[2] = h;
+    if (s->n_out == 2) { /* the state backward-through-time reads */
+        memset(&out[1], 0, sizeof out[1]);
+        out[1].dtype = NTG_DTYPE_F32;
+        out[1].batched = 1;
+        out[1].rank = 4;
+        out[1].dims[0] = x->dims[0];
+        out[1].dims[1] = layers;
+        out[1].dims[2] = x->dims[1];
+        out[1].dims[3] = NTG_LSTM_WS_PER_STEP * h;
+    }
+    return 0;
+}
+
+static uint32_t lstm_saves(const ntg_opsig *s)
+{
+    /* x and every weight (not the biases: the gates are saved) and the state output */
+    uint32_t m = 0x1u;
+    for (int i = 1; i < s->n_in && i < 16; i++)
+        if ((i - 1) % 4 < 2) m |= 1u << i;
+    return m | (1u << 17);
+}
+
+static double lstm_flops(const ntg_opsig *s, const ntg_tdesc *out)
+{
+    const ntg_tdesc *x = &s->in[0];
+    double h = (double)out->dims[2], steps = (double)x->dims[0] * (double)x->dims[1];
+    double layers = (double)ntg__attr_i(s->attr, NTG_LSTM_LAYERS), f = 0;
+    for (int k = 0; k < (int)layers; k++) {
+        double in = k == 0 ? (double)x->dims[2] : h;
+        f += steps * (2 * in * 4 * h + 2 * h * 4 * h + 2 * 4 * h);
+    }
+    return f;
+}
+
+const ntg_op_class ntg__opclass_lstm = {
+    "lstm",
+    NTG_OPF_PARAMS,
+    lstm_attrs,
+    2,
+    lstm_params,
+    lstm_infer,
+    lstm_saves,
+    lstm_flops,
+    "torch.nn.LSTM(batch_first=True), zero initial state, gates i, f, g, o: x [batch, time, "
+    "in] -> the top layer's h [batch, time, H]. Owns weight_ih_l<k> [4H, in], weight_hh_l<k> "
+    "[4H, H], bias_ih_l<k>, bias_hh_l<k> [4H] per layer. Training keeps each step's gates, "
+    "cell and hidden state (an extra output) for backward-through-time.",
+    1};

@@ -134,6 +134,10 @@ typedef struct ntg_op_class {
     /* Floating-point operations of one forward run (multiply-add = 2), for benchmarks. */
     double (*flops)(const ntg_opsig *s, const ntg_tdesc *out);
     const char *doc;
+    /* Trailing outputs that exist only in training programs (state the backward needs,
+     * e.g. the LSTM's gates): graphs do not write them; the compiler adds them to the
+     * forward node it uses for training, and `infer` runs the op without them. */
+    int aux_outputs;
 } ntg_op_class;
 
 #define NTG_OP(name, ni0, ni1, no0, no1) extern const ntg_op_class ntg__opclass_##name;

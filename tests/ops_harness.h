@@ -184,6 +184,7 @@ typedef struct oh_case {
     int n_in;
     ntg_view in[OH_MAX_IN]; /* forward inputs, at the actual batch: the test owns the data */
     int max_batch;          /* batch the scratch is sized for (0: the actual batch) */
+    int want_out;           /* outputs oh_forward creates (0: the op's minimum; split's pieces) */
     /* filled by oh_forward */
     int batch, n_out;
     oh_buf out[OH_MAX_OUT];
@@ -298,7 +299,9 @@ static inline int oh_forward(oh_case *t, ntg_kernel_fn fn, oh_scratch_fn sfn)
         ind[i] = t->in[i].d;
         if (ind[i].batched) t->batch = (int)ind[i].dims[0];
     }
-    t->n_out = info->n_out_min;
+    t->n_out = t->want_out > 0 ? t->want_out : info->n_out_min;
+    if (t->n_out > OH_MAX_OUT || t->n_out < info->n_out_min || t->n_out > info->n_out_max)
+        return oh_fail(t, "%s cannot have %d outputs here", info->cls->name, t->n_out);
     ntg_opsig sig = oh_sig(t, ind, t->n_out);
     memset(outd, 0, sizeof outd);
     if (info->cls->infer(&sig, outd, msg, sizeof msg)) return oh_fail(t, "infer: %s", msg);
@@ -596,6 +599,147 @@ static inline double oh_ref_loss(uint32_t code, const ntg_attr *a, int n_in, con
 }
 
 /*
+ * The sequence ops (matmul .. posenc), written from the op docs: every output element
+ * straight from its definition, no shared loops with the kernels.  Split gives piece `piece`
+ * (oh_ref_forward asks for piece 0).  Returns 0 for any other op.
+ */
+static inline int oh_ref_seq(uint32_t code, const ntg_attr *a, int n_in, const ntg_tdesc *in_d,
+                             const double *const *in, int piece, const ntg_tdesc *out_d,
+                             double *out)
+{
+    size_t ny = oh_numel(out_d);
+    int64_t idx[NTG_MAX_RANK], j[NTG_MAX_RANK];
+    int r = out_d->rank;
+    const ntg_tdesc *xd = &in_d[0];
+    const double *x = n_in > 0 ? in[0] : NULL;
+
+    switch (code) {
+    case NTG_OP_matmul: {
+        int ta = (int)a[NTG_MATMUL_TRANS_A].i, tb = (int)a[NTG_MATMUL_TRANS_B].i;
+        const ntg_tdesc *ad = &in_d[0], *bd = &in_d[1];
+        int64_t k = ad->dims[ad->rank - (ta ? 2 : 1)];
+        for (size_t e = 0; e < ny; e++) {
+            int64_t ia[NTG_MAX_RANK], ib[NTG_MAX_RANK];
+            oh_unravel(e, r, out_d->dims, idx);
+            /* leading axes broadcast from the right; extent 1 repeats */
+            for (int q = 0; q < ad->rank - 2; q++)
+                ia[q] = ad->dims[q] == 1 ? 0 : idx[r - ad->rank + q];
+            for (int q = 0; q < bd->rank - 2; q++)
+                ib[q] = bd->dims[q] == 1 ? 0 : idx[r - bd->rank + q];
+            double s = 0;
+            for (int64_t p = 0; p < k; p++) {
+                ia[ad->rank - 2] = ta ? p : idx[r - 2];
+                ia[ad->rank - 1] = ta ? idx[r - 2] : p;
+                ib[bd->rank - 2] = tb ? idx[r - 1] : p;
+                ib[bd->rank - 1] = tb ? p : idx[r - 1];
+                s += in[0][oh_ravel(ad->rank, ad->dims, ia)] *
+                     in[1][oh_ravel(bd->rank, bd->dims, ib)];
+            }
+            out[e] = s;
+        }
+        return 1;
+    }
+    case NTG_OP_transpose: {
+        int64_t n;
+        const ntg_attr *perm = ntg__attr_list(a, NTG_TRANSPOSE_PERM, &n);
+        for (size_t e = 0; e < ny; e++) {
+            oh_unravel(e, r, out_d->dims, idx);
+            for (int i = 0; i < r; i++) j[perm[i].i] = idx[i];
+            out[e] = x[oh_ravel(r, xd->dims, j)];
+        }
+        return 1;
+    }
+    case NTG_OP_softmax:
+    case NTG_OP_log_softmax: {
+        int ax = oh_norm_axis(a[NTG_SOFTMAX_AXIS].i, r);
+        for (size_t e = 0; e < ny; e++) {
+            oh_unravel(e, r, out_d->dims, idx);
+            memcpy(j, idx, sizeof j);
+            double m = -INFINITY, s = 0;
+            for (j[ax] = 0; j[ax] < xd->dims[ax]; j[ax]++) m = fmax(m, x[oh_ravel(r, xd->dims, j)]);
+            for (j[ax] = 0; j[ax] < xd->dims[ax]; j[ax]++)
+                s += exp(x[oh_ravel(r, xd->dims, j)] - m);
+            out[e] = code == NTG_OP_softmax ? exp(x[e] - m) / s : x[e] - m - log(s);
+        }
+        return 1;
+    }
+    case NTG_OP_layernorm: {
+        size_t d = (size_t)xd->dims[xd->rank - 1];
+        double eps = a[NTG_LAYERNORM_EPS].f;
+        for (size_t e = 0; e < ny; e++) {
+            const double *row = x + e / d * d;
+            double mean = 0, var = 0;
+            for (size_t q = 0; q < d; q++) mean += row[q] / (double)d;
+            for (size_t q = 0; q < d; q++) var += (row[q] - mean) * (row[q] - mean) / (double)d;
+            double v = (x[e] - mean) / sqrt(var + eps);
+            out[e] = n_in == 3 ? v * in[1][e % d] + in[2][e % d] : v;
+        }
+        return 1;
+    }
+    case NTG_OP_gelu:
+    case NTG_OP_tanh:
+    case NTG_OP_sigmoid: {
+        int act = code == NTG_OP_gelu   ? NTG_ACT_GELU
+                  : code == NTG_OP_tanh ? NTG_ACT_TANH
+                                        : NTG_ACT_SIGMOID;
+        for (size_t e = 0; e < ny; e++) out[e] = oh_ref_act(act, x[e]);
+        return 1;
+    }
+    case NTG_OP_scale:
+        for (size_t e = 0; e < ny; e++) out[e] = a[NTG_SCALE_FACTOR].f * x[e];
+        return 1;
+    case NTG_OP_reduce_sum:
+    case NTG_OP_reduce_mean:
+    case NTG_OP_reduce_max: {
+        int ax = oh_norm_axis(a[NTG_REDUCE_AXIS].i, xd->rank), keep = (int)a[NTG_REDUCE_KEEPDIMS].i;
+        for (size_t e = 0; e < ny; e++) {
+            /* the output index with the reduced axis put back (a kept axis is at 0) */
+            if (keep) {
+                oh_unravel(e, r, out_d->dims, j);
+            } else {
+                int64_t o[NTG_MAX_RANK];
+                oh_unravel(e, xd->rank - 1, out_d->dims, o);
+                for (int q = 0, p = 0; q < xd->rank; q++) j[q] = q == ax ? 0 : o[p++];
+            }
+            double s = 0, m = -INFINITY;
+            for (j[ax] = 0; j[ax] < xd->dims[ax]; j[ax]++) {
+                double v = x[oh_ravel(xd->rank, xd->dims, j)];
+                s += v;
+                m = v > m ? v : m;
+            }
+            out[e] = code == NTG_OP_reduce_sum    ? s
+                     : code == NTG_OP_reduce_mean ? s / (double)xd->dims[ax]
+                                                  : m;
+        }
+        return 1;
+    }
+    case NTG_OP_split: {
+        int ax = oh_norm_axis(a[NTG_SPLIT_AXIS].i, r);
+        int64_t n, at = 0;
+        const ntg_attr *sizes = ntg__attr_list(a, NTG_SPLIT_SIZES, &n);
+        for (int p = 0; p < piece; p++) at += sizes[p].i;
+        for (size_t e = 0; e < ny; e++) {
+            oh_unravel(e, r, out_d->dims, idx);
+            idx[ax] += at;
+            out[e] = x[oh_ravel(r, xd->dims, idx)];
+        }
+        return 1;
+    }
+    case NTG_OP_posenc: {
+        int64_t len = out_d->dims[0], d = out_d->dims[1];
+        for (int64_t t = 0; t < len; t++)
+            for (int64_t i = 0; i < d; i++) {
+                double angle = (double)t / pow(10000.0, (double)(i - i % 2) / (double)d);
+                out[t * d + i] = i % 2 ? cos(angle) : sin(angle);
+            }
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+/*
  * y = op(inputs) in double.  in_d/out_d describe the operands at the actual batch (out_d as
  * the op class inferred it); a is the attribute slots.
  */
@@ -712,6 +856,7 @@ static inline void oh_ref_forward(uint32_t code, const ntg_attr *a, int n_in, co
         out[0] = oh_ref_loss(code, a, n_in, in_d, in);
         break;
     default:
+        if (oh_ref_seq(code, a, n_in, in_d, in, 0, out_d, out)) break;
         for (size_t i = 0; i < ny; i++) out[i] = NAN;
         break;
     }
@@ -721,7 +866,7 @@ static inline void oh_ref_forward(uint32_t code, const ntg_attr *a, int n_in, co
 static inline void oh_ref_case(const oh_case *t, double *out)
 {
     ntg_tdesc d[OH_MAX_IN];
-    double *x[OH_MAX_IN];
+    double *x[OH_MAX_IN] = {NULL}; /* posenc has no inputs */
     for (int i = 0; i < t->n_in; i++) {
         size_t n = oh_numel(&t->in[i].d);
         const float *src = t->in[i].data;

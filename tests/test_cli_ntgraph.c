@@ -273,3 +273,147 @@ Test(cli, example_builds_against_installed_library)
     cr_assert_eq(rc, 0, "%s", o);
     free(o);
 }
+
+/* The first 1500 rows of ETTh1, for training runs that take seconds. */
+static const char *etth1_slice(void)
+{
+    static char path[600];
+    snprintf(path, sizeof path, "%s", tmp("etth1_slice.csv"));
+    char *o;
+    cr_assert_eq(sh(&o, "head -n 1501 data/ETTh1.csv > '%s'", path), 0, "%s", o);
+    free(o);
+    return path;
+}
+
+#define TINY "-D h=24 -D input_size=96 -D hidden=32"
+
+Test(cli, train_eval_run_plot)
+{
+    const char *csv = etth1_slice();
+    char plan[600], log[600], svg[600], fc[600];
+    snprintf(plan, sizeof plan, "%s", tmp("t.plan"));
+    snprintf(log, sizeof log, "%s", tmp("log.csv"));
+    snprintf(svg, sizeof svg, "%s", tmp("f.svg"));
+    snprintf(fc, sizeof fc, "%s", tmp("f.csv"));
+    char *o;
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits.yaml " TINY " --data '%s' --columns all "
+                    "--split 1000,250,250 --steps 30 --batch 32 --val-every 10 --seed 3 "
+                    "--log-csv '%s' -o '%s'",
+                    csv, log, plan),
+                 0, "%s", o);
+    /* in a pipe: only the summary */
+    cr_assert(strncmp(o, "trained graphs/nhits.yaml: 30 steps", 35) == 0, "%s", o);
+    cr_assert(strstr(o, "best val loss"), "%s", o);
+    free(o);
+    char *lg = tu_read_file(log, NULL);
+    cr_assert(lg);
+    cr_assert(strncmp(lg, "step,train_loss,val_loss,lr,windows_per_s,elapsed_s\n1,", 54) == 0,
+              "%.80s", lg);
+    int lines = 0;
+    for (char *p = lg; *p; p++) lines += *p == '\n';
+    cr_assert_eq(lines, 31);
+    free(lg);
+
+    cr_assert_eq(sh(&o, "$NTG eval '%s' --data '%s' --split 1000,250,250 --json", plan, csv), 0,
+                 "%s", o);
+    ntg_pool *pool = ntg__pool_create();
+    const ntg_json *j = NULL;
+    char msg[256];
+    size_t off;
+    cr_assert_eq(ntg__json_parse(o, strlen(o), pool, &j, msg, sizeof msg, &off), NTG_OK, "%s", o);
+    cr_assert(ntg__json_is(ntg__json_get(j, "mse"), NTG_JSON_NUMBER), "%s", o);
+    cr_assert(ntg__json_is(ntg__json_get(j, "mae"), NTG_JSON_NUMBER), "%s", o);
+    double mse = ntg__json_get(j, "mse")->num;
+    cr_assert(mse > 0 && mse < 5, "z-scored test MSE %g", mse);
+    cr_assert(ntg__json_get(ntg__json_get(j, "columns"), "OT"), "%s", o);
+    ntg__pool_destroy(pool);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG eval '%s' --data '%s' --split 1000,250,250", plan, csv), 0);
+    cr_assert(strstr(o, "MSE (z)") && strstr(o, "overall") && strstr(o, "MASE"), "%s", o);
+    free(o);
+
+    cr_assert_eq(sh(&o, "$NTG run '%s' --data '%s' --columns OT,HUFL --out '%s' --plot '%s'", plan,
+                    csv, fc, svg),
+                 0, "%s", o);
+    free(o);
+    char *f = tu_read_file(fc, NULL);
+    cr_assert(f);
+    /* the slice ends at 2016-09-01 11:00; the forecast continues hourly */
+    cr_assert(strncmp(f, "date,OT,HUFL\n2016-09-01 12:00:00,", 33) == 0, "%.60s", f);
+    /* original units: OT (oil temperature, degrees) is far from its z-score near 0 */
+    double v = strtod(strchr(strchr(f, '\n') + 1, ',') + 1, NULL);
+    cr_assert(v > 5 && v < 60, "first forecast %g is not in degrees", v);
+    free(f);
+    char *s = tu_read_file(svg, NULL);
+    cr_assert(s, "no SVG written");
+    cr_assert(strstr(s, "<svg") && strstr(s, "</svg>"), "not an SVG document");
+    cr_assert(strstr(s, ">OT<") && strstr(s, ">HUFL<"), "the panels are not labelled");
+    /* one history and one forecast line per column */
+    int hist = 0, fcl = 0;
+    for (const char *p = s; (p = strstr(p, "<polyline class=\"")); p++) {
+        hist += strncmp(p + 17, "history\"", 8) == 0;
+        fcl += strncmp(p + 17, "forecast\"", 9) == 0;
+    }
+    cr_assert_eq(hist, 2);
+    cr_assert_eq(fcl, 2);
+    free(s);
+    /* well-formed XML (xmllint comes with scripts/setup) */
+    cr_assert_eq(sh(&o, "xmllint --noout '%s'", svg), 0, "%s", o);
+    free(o);
+}
+
+Test(cli, quantile_model_writes_quantile_columns)
+{
+    const char *csv = etth1_slice();
+    char plan[600];
+    snprintf(plan, sizeof plan, "%s", tmp("mq.plan"));
+    char *o;
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits_mq.yaml " TINY " --data '%s' --columns OT "
+                    "--split 1000,250,250 --steps 10 --batch 16 --val-every 0 -o '%s'",
+                    csv, plan),
+                 0, "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG run '%s' --data '%s' --columns OT", plan, csv), 0, "%s", o);
+    cr_assert(strncmp(o, "date,OT,OT-q0.1,OT-q0.9\n", 24) == 0, "%.60s", o);
+    free(o);
+}
+
+Test(cli, grad_matches_golden)
+{
+    const char *golden = "tests/data/nhits_h24_small.safetensors";
+    char plan[600], out[600];
+    snprintf(plan, sizeof plan, "%s", tmp("gr.plan"));
+    snprintf(out, sizeof out, "%s", tmp("grads.safetensors"));
+    char *o;
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " SMALL " --loss mse --weights %s -o '%s'",
+                    golden, plan),
+                 0, "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG grad '%s' --in %s --out '%s'", plan, golden, out), 0, "%s", o);
+    free(o);
+    ntg_st_file *g = NULL, *r = NULL;
+    ntg_error err;
+    char gpath[2048];
+    snprintf(gpath, sizeof gpath, "%s", tu_src(golden));
+    cr_assert_eq(ntg__st_load(gpath, &g, &err), NTG_OK);
+    cr_assert_eq(ntg__st_load(out, &r, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg__st_count(r), 31, "loss + 30 gradients");
+    for (size_t i = 0; i < ntg__st_count(r); i++) {
+        const ntg_st_tensor *t = ntg__st_get(r, i), *w = ntg__st_find(g, t->name);
+        cr_assert(w, "%s not in the golden file", t->name);
+        size_t n = (size_t)t->nbytes / 4;
+        float *a = malloc(n * 4), *b = malloc(n * 4);
+        memcpy(a, t->data, n * 4);
+        memcpy(b, w->data, n * 4);
+        cr_assert_leq(tu_max_abs_rel(a, b, n), 1e-4, "%s", t->name);
+        free(a);
+        free(b);
+    }
+    ntg__st_free(g);
+    ntg__st_free(r);
+    cr_assert_eq(sh(&o, "$NTG grad '%s' --in %s", plan, golden), 2);
+    cr_assert(strstr(o, "needs --in and --out"), "%s", o);
+    free(o);
+}

@@ -450,6 +450,42 @@ Test(ops_grad, null_output_gradient_gives_zero_input_gradients)
         case NTG_OP_concat:
             n_in = 2;
             break;
+        case NTG_OP_matmul: /* [3, 2, 8] @ [3, 5, 8]^T */
+            oh_attrs_set_i(&t.attrs, NTG_MATMUL_TRANS_B, 1);
+            add_input(&t, &r, oh_shape(1, 3, 3, 2, 8), -1, 1);
+            add_input(&t, &r, oh_shape(1, 3, 3, 5, 8), -1, 1);
+            n_in = 0;
+            break;
+        case NTG_OP_transpose: {
+            static const int64_t perm[] = {0, 1};
+            oh_attrs_set_ints(&t.attrs, NTG_TRANSPOSE_PERM, perm, 2);
+            break;
+        }
+        case NTG_OP_layernorm: /* x, weight, bias */
+            add_input(&t, &r, d, -1, 1);
+            add_input(&t, &r, oh_shape(0, 1, 8), -1, 1);
+            add_input(&t, &r, oh_shape(0, 1, 8), -1, 1);
+            n_in = 0;
+            break;
+        case NTG_OP_split: {
+            static const int64_t sizes[] = {8};
+            oh_attrs_set_ints(&t.attrs, NTG_SPLIT_SIZES, sizes, 1);
+            break;
+        }
+        case NTG_OP_scale:
+            oh_attrs_set_f(&t.attrs, NTG_SCALE_FACTOR, 0.5);
+            break;
+        case NTG_OP_lstm: /* x [2, 4, 1], one layer of hidden 3, with its saved state */
+            oh_attrs_set_i(&t.attrs, NTG_LSTM_HIDDEN, 3);
+            oh_attrs_set_i(&t.attrs, NTG_LSTM_LAYERS, 1);
+            add_input(&t, &r, oh_shape(1, 3, 2, 4, 1), -1, 1);
+            add_input(&t, &r, oh_shape(0, 2, 12, 1), -1, 1);
+            add_input(&t, &r, oh_shape(0, 2, 12, 3), -1, 1);
+            add_input(&t, &r, oh_shape(0, 1, 12), -1, 1);
+            add_input(&t, &r, oh_shape(0, 1, 12), -1, 1);
+            t.want_out = 2;
+            n_in = 0;
+            break;
         case NTG_OP_loss_mse:
         case NTG_OP_loss_mae:
         case NTG_OP_loss_huber:
