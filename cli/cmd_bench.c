@@ -178,7 +178,8 @@ const cli_cmd cli_cmd_bench = {
     "[--json]",
     "Runs a program (default `infer`) on random N(0,1) inputs: a warm-up, then as many\n"
     "runs as fit in --seconds. Reports the median and 90th percentile latency and the\n"
-    "throughput in windows per second (batch / median, as the peer benchmarks count). --json prints one object with program,\n"
+    "throughput in windows per second (batch / median, as the peer benchmarks count).\n"
+    "--json prints one object with program,\n"
     "backend, batch, threads, median_us, p90_us, windows_per_s (and runs, gflops).",
     opts,
     (int)(sizeof opts / sizeof opts[0]),
