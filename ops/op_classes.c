@@ -45,6 +45,21 @@ static int not_batch_axis(const ntg_tdesc *x, int axis, const char *op, char *ms
     return 0;
 }
 
+/* Attribute `slot` as an axis of x: normalised, in range, and not the batch axis.
+ * Returns the axis, or -1 with a message. */
+static int axis_of(const ntg_opsig *s, int slot, const ntg_tdesc *x, const char *op, char *msg,
+                   size_t cap)
+{
+    int64_t raw = ntg__attr_i(s->attr, slot);
+    int ax = ntg__axis(raw, x->rank);
+    if (ax < 0) {
+        ntg__strfmt(msg, cap, "%s: axis %lld is out of range for rank %d", op, (long long)raw,
+                    x->rank);
+        return -1;
+    }
+    return not_batch_axis(x, ax, op, msg, cap) ? -1 : ax;
+}
+
 static double numel_d(const ntg_tdesc *d)
 {
     return (double)ntg__tdesc_numel(d);
@@ -267,14 +282,9 @@ static const ntg_attr_spec flip_attrs[] = {
 static int flip_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
 {
     const ntg_tdesc *x = &s->in[0];
-    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_FLIP_AXIS), x->rank);
     if (need_f32(s, "flip", msg, cap)) return -1;
-    if (ax < 0) {
-        ntg__strfmt(msg, cap, "flip: axis %lld is out of range for rank %d",
-                    (long long)ntg__attr_i(s->attr, NTG_FLIP_AXIS), x->rank);
-        return -1;
-    }
-    if (not_batch_axis(x, ax, "flip", msg, cap)) return -1;
+    int ax = axis_of(s, NTG_FLIP_AXIS, x, "flip", msg, cap);
+    if (ax < 0) return -1;
     out[0] = *x;
     return 0;
 }
@@ -314,15 +324,10 @@ void ntg__slice_range(int64_t len, int64_t start, int64_t end, int64_t *s0, int6
 static int slice_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
 {
     const ntg_tdesc *x = &s->in[0];
-    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_SLICE_AXIS), x->rank);
     int64_t step = ntg__attr_i(s->attr, NTG_SLICE_STEP), s0, n;
     if (need_f32(s, "slice", msg, cap)) return -1;
-    if (ax < 0) {
-        ntg__strfmt(msg, cap, "slice: axis %lld is out of range for rank %d",
-                    (long long)ntg__attr_i(s->attr, NTG_SLICE_AXIS), x->rank);
-        return -1;
-    }
-    if (not_batch_axis(x, ax, "slice", msg, cap)) return -1;
+    int ax = axis_of(s, NTG_SLICE_AXIS, x, "slice", msg, cap);
+    if (ax < 0) return -1;
     if (step < 1) {
         ntg__strfmt(msg, cap, "slice: step must be >= 1, not %lld", (long long)step);
         return -1;
@@ -564,14 +569,9 @@ static int concat_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t ca
 {
     SHAPE_BUFS;
     const ntg_tdesc *x = &s->in[0];
-    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_CONCAT_AXIS), x->rank);
     if (need_f32(s, "concat", msg, cap)) return -1;
-    if (ax < 0) {
-        ntg__strfmt(msg, cap, "concat: axis %lld is out of range for rank %d",
-                    (long long)ntg__attr_i(s->attr, NTG_CONCAT_AXIS), x->rank);
-        return -1;
-    }
-    if (not_batch_axis(x, ax, "concat", msg, cap)) return -1;
+    int ax = axis_of(s, NTG_CONCAT_AXIS, x, "concat", msg, cap);
+    if (ax < 0) return -1;
     ntg_tdesc o = *x;
     for (int i = 1; i < s->n_in; i++) {
         const ntg_tdesc *y = &s->in[i];
@@ -1015,14 +1015,9 @@ static const ntg_attr_spec softmax_attrs[] = {
 static int softmax_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
 {
     const ntg_tdesc *x = &s->in[0];
-    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_SOFTMAX_AXIS), x->rank);
     if (need_f32(s, "softmax", msg, cap)) return -1;
-    if (ax < 0) {
-        ntg__strfmt(msg, cap, "softmax: axis %lld is out of range for rank %d",
-                    (long long)ntg__attr_i(s->attr, NTG_SOFTMAX_AXIS), x->rank);
-        return -1;
-    }
-    if (not_batch_axis(x, ax, "softmax", msg, cap)) return -1;
+    int ax = axis_of(s, NTG_SOFTMAX_AXIS, x, "softmax", msg, cap);
+    if (ax < 0) return -1;
     out[0] = *x;
     return 0;
 }
@@ -1181,14 +1176,9 @@ static const ntg_attr_spec reduce_attrs[] = {
 static int reduce_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
 {
     const ntg_tdesc *x = &s->in[0];
-    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_REDUCE_AXIS), x->rank);
     if (need_f32(s, "reduce", msg, cap)) return -1;
-    if (ax < 0) {
-        ntg__strfmt(msg, cap, "reduce: axis %lld is out of range for rank %d",
-                    (long long)ntg__attr_i(s->attr, NTG_REDUCE_AXIS), x->rank);
-        return -1;
-    }
-    if (not_batch_axis(x, ax, "reduce", msg, cap)) return -1;
+    int ax = axis_of(s, NTG_REDUCE_AXIS, x, "reduce", msg, cap);
+    if (ax < 0) return -1;
     ntg_tdesc o = *x;
     if (ntg__attr_i(s->attr, NTG_REDUCE_KEEPDIMS)) {
         o.dims[ax] = 1;
@@ -1245,12 +1235,11 @@ static int split_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap
 {
     SHAPE_BUFS;
     const ntg_tdesc *x = &s->in[0];
-    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_SPLIT_AXIS), x->rank);
     int64_t n;
     const ntg_attr *sz = ntg__attr_list(s->attr, NTG_SPLIT_SIZES, &n);
     if (need_f32(s, "split", msg, cap)) return -1;
-    if (ax < 0) return fail(msg, cap, "split: axis out of range for rank %d", x->rank);
-    if (not_batch_axis(x, ax, "split", msg, cap)) return -1;
+    int ax = axis_of(s, NTG_SPLIT_AXIS, x, "split", msg, cap);
+    if (ax < 0) return -1;
     if (n != s->n_out)
         return fail(msg, cap, "split: %lld sizes for %d outputs", (long long)n, s->n_out);
     int64_t sum = 0;
