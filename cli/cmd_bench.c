@@ -31,7 +31,8 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Forward FLOPs of one window through program `g` (multiply-add = 2). */
+/* FLOPs of one window through program `g` (multiply-add = 2; a backward op counts twice
+ * its forward). */
 static double program_flops(const ntg_plan *p, int g, int batch)
 {
     double total = 0;
@@ -39,21 +40,28 @@ static double program_flops(const ntg_plan *p, int g, int batch)
     for (uint32_t k = 0; k < pv->n_ops; k++) {
         const ntg_op_rec *op = &p->img.ops[pv->ops[k]];
         const ntg_op_class *cls = ntg__op_info(op->code)->cls;
-        if (op->dir != NTG_DIR_FWD || !cls->flops) continue;
+        if (!cls->flops) continue;
+        /* a backward op costs twice its forward (two products per GEMM), the convention
+         * the peers' scripts use for training: a train step is 3x the forward */
+        double mult = op->dir == NTG_DIR_BWD ? 2.0 : 1.0;
+        int nfi = op->dir == NTG_DIR_BWD ? op->n_out : op->n_in;
+        int nfo = op->dir == NTG_DIR_BWD ? (op->n_in - op->n_out) / 2 : op->n_out;
         ntg_tdesc in[72], out[8];
-        int ni = op->n_in < 72 ? op->n_in : 72, no = op->n_out < 8 ? op->n_out : 8;
+        int ni = nfi < 72 ? nfi : 72, no = nfo < 8 ? nfo : 8;
         for (int i = 0; i < ni; i++)
             ntg__tdesc_from_rec(&p->img.tensors[p->img.operands[op->operands + (uint32_t)i]],
                                 &in[i]);
-        for (int o = 0; o < no; o++)
-            ntg__tdesc_from_rec(
-                &p->img.tensors[p->img.operands[op->operands + (uint32_t)(op->n_in + o)]], &out[o]);
+        for (int o = 0; o < no; o++) {
+            /* forward outputs follow the inputs (BWD: they are operands nfi..nfi+nfo) */
+            uint32_t at = op->dir == NTG_DIR_BWD ? (uint32_t)(nfi + o) : (uint32_t)(op->n_in + o);
+            ntg__tdesc_from_rec(&p->img.tensors[p->img.operands[op->operands + at]], &out[o]);
+        }
         for (int i = 0; i < ni; i++)
             if (in[i].batched) in[i].dims[0] = batch;
         for (int o = 0; o < no; o++)
             if (out[o].batched) out[o].dims[0] = batch;
         ntg_opsig sig = {p->img.attrs + op->attrs, op->n_attr, ni, in, no};
-        total += cls->flops(&sig, out);
+        total += mult * cls->flops(&sig, out);
     }
     return total / batch;
 }
@@ -156,7 +164,7 @@ static int run(const cli_cmd *cmd, cli_args *a)
                flops * wps * 1e-9);
     } else {
         printf("%s on %s, batch %ld, %ld thread%s: median %.1f us, p90 %.1f us, %.0f windows/s, "
-               "%.2f GFLOP/s (forward FLOPs) over %zu runs\n",
+               "%.2f GFLOP/s over %zu runs\n",
                program, ntg_session_backend(s), batch, eff_threads, eff_threads == 1 ? "" : "s",
                median, p90, wps, flops * wps * 1e-9, n);
     }
