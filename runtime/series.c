@@ -760,8 +760,8 @@ ntg_status ntg__scaler_from_meta(const char *const *keys, const char *const *val
             return ntg__fail(err, NTG_ERR_NOT_FOUND, "metadata: no '%s' (no fitted scaler)",
                              need[i]);
     }
-    ntg_scaler_kind kind;
-    ntg_window_scaler wk;
+    ntg_scaler_kind kind = NTG_SCALER_NONE;
+    ntg_window_scaler wk = NTG_WSCALER_IDENTITY;
     if (ntg__scaler_parse(v[0], &kind, NULL) != NTG_OK)
         return ntg__fail(err, NTG_ERR_DATA, "metadata 'scaler.kind': unknown scaler '%.60s'", v[0]);
     if (ntg__window_scaler_parse(v[1], &wk, NULL) != NTG_OK)

@@ -697,7 +697,7 @@ static inline int oh_ref_seq(uint32_t code, const ntg_attr *a, int n_in, const n
             if (keep) {
                 oh_unravel(e, r, out_d->dims, j);
             } else {
-                int64_t o[NTG_MAX_RANK];
+                int64_t o[NTG_MAX_RANK] = {0};
                 oh_unravel(e, xd->rank - 1, out_d->dims, o);
                 for (int q = 0, p = 0; q < xd->rank; q++) j[q] = q == ax ? 0 : o[p++];
             }
