@@ -41,7 +41,8 @@ typedef struct ntg_backend_class {
     const char *name;
     const char *description;
     /* 1 when the backend can run on this machine; `info` gets a one-line description of
-     * the device(s) or of why not.  NULL = always available. */
+     * the device(s) or of why not.  NULL = always available.  2: it can run, but "auto"
+     * must not pick it (a device backend that found only a CPU implementation, lavapipe). */
     int (*available)(char *info, size_t cap);
     ntg_status (*create)(const ntg_backend_config *cfg, ntg_backend **out, ntg_error *err);
     void (*destroy)(ntg_backend *b);
@@ -70,6 +71,10 @@ typedef struct ntg_backend_class {
 
 /* The reference CPU backend: always built, the oracle of every other backend. */
 extern const ntg_backend_class ntg__backend_cpu;
+/* The fast CPU backend on XNNPACK + pthreadpool (built when XNNPACK is found). */
+extern const ntg_backend_class ntg__backend_xnnpack;
+/* The Vulkan compute backend (built when libvulkan and glslangValidator are found). */
+extern const ntg_backend_class ntg__backend_vulkan;
 
 /* Backends built into this library, in order of preference for "auto". */
 const ntg_backend_class *const *ntg__backends(size_t *count);

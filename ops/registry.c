@@ -6,6 +6,12 @@
 /* Preference order for "auto": the first available backend wins.  Device backends are
  * only preferred when they report a real GPU (their `available` hook says so). */
 static const ntg_backend_class *const backends[] = {
+#ifdef NTG_HAVE_XNNPACK
+    &ntg__backend_xnnpack,
+#endif
+#ifdef NTG_HAVE_VULKAN
+    &ntg__backend_vulkan,
+#endif
     &ntg__backend_cpu,
 };
 
@@ -21,7 +27,7 @@ const ntg_backend_class *ntg__backend_find(const char *name)
     if (!name || strcmp(name, "auto") == 0) {
         for (size_t i = 0; i < n; i++) {
             char info[256];
-            if (!backends[i]->available || backends[i]->available(info, sizeof info))
+            if (!backends[i]->available || backends[i]->available(info, sizeof info) == 1)
                 return backends[i];
         }
         return &ntg__backend_cpu;

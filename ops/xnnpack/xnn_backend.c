@@ -1,0 +1,507 @@
+/* xnn_backend.c — the fast CPU backend: XNNPACK operators, own SIMD kernels, one pthreadpool. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cpu/cpu_kernels.h"
+#include "error.h"
+#include "xnn_int.h"
+
+/*
+ * Design:
+ *  - prepare does every one-time thing: per op, an implementation is chosen and its
+ *    arguments computed from the plan (pointers into the storages, dims at the maximum
+ *    batch), XNNPACK operators are created and weights packed when the weights storage is
+ *    read-only (an inference session over the mapped plan: they cannot change); run only
+ *    patches the batch.  Then xnn_fuse.c rewires chains whose links no one else reads.
+ *  - one pthreadpool per instance; each kernel picks its thread count from its size, so
+ *    tiny ops stay on the calling thread; after a run the workers are told to sleep
+ *    (PTHREADPOOL_FLAG_YIELD_WORKERS) instead of spinning until the next one.
+ *  - reductions use fixed orders (column sums in row order, fixed blocks): a run is bitwise
+ *    reproducible for a given thread count.
+ *  - ops without a fast kernel (reductions, posenc, pinball) run the reference kernel on
+ *    the same views and the shared scratch.
+ * Which implementation each op got: ntg__xnn_op_impl, or NTG_XNN_PROFILE=1 (a table of the
+ * time per op kind, printed when the instance is destroyed).
+ */
+
+/* Cost model of the thread choice: a parallel dispatch costs a few microseconds (more when
+ * the workers sleep), so work below ~20 us stays on one thread.  Memory-bound kernels move
+ * ~24 bytes/ns on one core here (L2/L3-resident activations), compute ~20 flop/ns. */
+#define XNN_FLOP_PER_NS 20.0
+#define XNN_BYTE_PER_NS 24.0
+#define XNN_PAR_MIN_NS 20000.0
+
+/* ------------------------------------------------------------- helpers */
+
+int64_t ntg__xnn_numel(const ntg_view *v)
+{
+    return ntg__tdesc_numel(&v->d);
+}
+
+void ntg__xnn_zero(const ntg_view *v)
+{
+    if (v->data) memset(v->data, 0, (size_t)ntg__xnn_numel(v) * sizeof(float));
+}
+
+void ntg__xnn_transpose(const float *src, int64_t rows, int64_t cols, float *dst)
+{
+    enum { TB = 16 }; /* 16 x 16 floats: a tile's rows and columns stay in L1 */
+    for (int64_t r0 = 0; r0 < rows; r0 += TB)
+        for (int64_t c0 = 0; c0 < cols; c0 += TB) {
+            int64_t r1 = r0 + TB < rows ? r0 + TB : rows, c1 = c0 + TB < cols ? c0 + TB : cols;
+            for (int64_t c = c0; c < c1; c++)
+                for (int64_t r = r0; r < r1; r++) dst[c * rows + r] = src[r * cols + c];
+        }
+}
+
+void ntg__xnn_parallel(ntg_backend *b, int nthr, xnn_task_fn fn, void *ctx, size_t n)
+{
+    if (nthr <= 1 || n <= 1 || !b->pool) {
+        for (size_t i = 0; i < n; i++) fn(ctx, i);
+        return;
+    }
+    b->pool_used = 1;
+    pthreadpool_parallelize_1d(b->pool, fn, ctx, n, 0);
+}
+
+int ntg__xnn_threads_for(const ntg_backend *b, double flops, double bytes)
+{
+    if (b->threads <= 1) return 1;
+    if (b->policy & XNN_POL_PAR_ALWAYS) return b->threads;
+    double ns = flops / XNN_FLOP_PER_NS;
+    if (bytes / XNN_BYTE_PER_NS > ns) ns = bytes / XNN_BYTE_PER_NS;
+    if (ns < XNN_PAR_MIN_NS) return 1;
+    double t = ns / XNN_PAR_MIN_NS;
+    return t >= (double)b->threads ? b->threads : (int)t < 1 ? 1 : (int)t;
+}
+
+pthreadpool_t ntg__xnn_pool(ntg_backend *b, int nthr)
+{
+    if (nthr <= 1 || !b->pool) return NULL;
+    b->pool_used = 1;
+    return b->pool;
+}
+
+void ntg__xnn_gemm(ntg_backend *b, const ntg_xgemm_args *g)
+{
+    int t = b->policy & XNN_POL_PAR_ALWAYS ? b->threads
+                                           : ntg__xgemm_threads(g->m, g->n, g->k, b->threads);
+    ntg__xgemm(ntg__xnn_pool(b, t), t, g, b->scratch);
+}
+
+size_t ntg__xnn_gemm_scratch(const ntg_backend *b, const ntg_xgemm_args *g)
+{
+    /* every task of a split packs at most what one thread alone packs, and there are at
+     * most `threads` tasks: a bound for any m and any split */
+    size_t one = ntg__xgemm_scratch_bytes(g, 1), all = ntg__xgemm_scratch_bytes(g, b->threads);
+    size_t bound = one * (size_t)b->threads;
+    return bound > all ? bound : all;
+}
+
+void ntg__xnn_run_ref(ntg_backend *b, xnn_op *o, int batch)
+{
+    ntg_kctx c = {o->attr, o->n_attr, o->n_in,    o->n_out,        o->in,
+                  o->out,  batch,     b->scratch, b->scratch_bytes};
+    ntg_kernel_fn fn = o->dir == NTG_DIR_FWD ? ntg__cpu_fwd[o->code] : ntg__cpu_bwd[o->code];
+    fn(&c);
+}
+
+size_t ntg__xnn_ref_scratch(const ntg_backend *b, const xnn_op *o)
+{
+    ntg_kctx c = {o->attr, o->n_attr, o->n_in, o->n_out, o->in, o->out, b->cfg.max_batch, NULL, 0};
+    return ntg__cpu_scratch_bytes(o->code, o->dir, &c);
+}
+
+/* ------------------------------------------------------- availability */
+
+static int online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
+}
+
+static int xnn_available(char *info, size_t cap)
+{
+    /* xnn_initialize is process-wide and idempotent (XNNPACK's own once-only state) */
+    enum xnn_status st = xnn_initialize(NULL);
+    if (st != xnn_status_success) {
+        snprintf(info, cap, "XNNPACK does not initialise on this CPU (status %d)", (int)st);
+        return 0;
+    }
+    snprintf(info, cap, "XNNPACK (2022) + own %s kernels, xgemm %s, %d threads",
+             ntg__xnn_vk_pick(XNN_VK_AVX512)->isa, ntg__xgemm_isa_name(ntg__xgemm_best_isa()),
+             online_cpus());
+    return 1;
+}
+
+/* ------------------------------------------------------------ instance */
+
+static ntg_status xnn_create(const ntg_backend_config *cfg, ntg_backend **out, ntg_error *err)
+{
+    if (xnn_initialize(NULL) != xnn_status_success)
+        return ntg__fail(err, NTG_ERR_UNSUPPORTED, "xnnpack backend: XNNPACK does not initialise");
+    ntg_backend *b = calloc(1, sizeof *b);
+    if (!b) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    b->cfg = *cfg;
+    b->threads = cfg->threads > 0 ? cfg->threads : online_cpus();
+    b->vk = ntg__xnn_vk_pick(XNN_VK_AVX512);
+    b->profile = getenv("NTG_XNN_PROFILE") != NULL;
+    /* developer knob for measurements: the XNN_POL_* bits (xnn_int.h) */
+    const char *pol = getenv("NTG_XNN_POLICY");
+    if (pol) ntg__xnn_set_policy(b, (unsigned)strtoul(pol, NULL, 0));
+    if (b->threads > 1) {
+        b->pool = pthreadpool_create((size_t)b->threads);
+        if (!b->pool) {
+            free(b);
+            return ntg__fail(err, NTG_ERR_NOMEM, "xnnpack backend: cannot start %d threads",
+                             cfg->threads);
+        }
+        b->threads = (int)pthreadpool_get_threads_count(b->pool);
+    }
+    *out = b;
+    return NTG_OK;
+}
+
+/* The NTG_XNN_PROFILE table: time per op kind and implementation, most first. */
+static void print_profile(const ntg_backend *b)
+{
+    double total = 0;
+    for (uint32_t k = 0; k < b->n_ops; k++) total += b->ops[k].prof_ns;
+    if (total <= 0) return;
+    fprintf(stderr, "xnnpack profile (%d threads, %s): %.3f ms in all\n", b->threads, b->vk->isa,
+            total * 1e-6);
+    char done[4096] = {0};
+    for (;;) {
+        /* the heaviest (code, dir, impl) group not printed yet */
+        double best = -1;
+        uint32_t bk = 0;
+        for (uint32_t k = 0; k < b->n_ops && k < sizeof done; k++) {
+            if (done[k] || b->ops[k].prof_runs == 0) continue;
+            double t = 0;
+            for (uint32_t j = k; j < b->n_ops; j++)
+                if (b->ops[j].code == b->ops[k].code && b->ops[j].dir == b->ops[k].dir &&
+                    b->ops[j].impl == b->ops[k].impl)
+                    t += b->ops[j].prof_ns;
+            if (t > best) best = t, bk = k;
+        }
+        if (best < 0) break;
+        const xnn_op *o = &b->ops[bk];
+        uint64_t runs = 0;
+        int n = 0;
+        for (uint32_t j = bk; j < b->n_ops && j < sizeof done; j++)
+            if (o->code == b->ops[j].code && o->dir == b->ops[j].dir && o->impl == b->ops[j].impl) {
+                done[j] = 1;
+                runs += b->ops[j].prof_runs;
+                n++;
+            }
+        fprintf(stderr, "  %5.1f%% %10.3f ms  %-14s %s %-14s (%d ops, %llu runs)\n",
+                100.0 * best / total, best * 1e-6, ntg__op_info(o->code)->cls->name,
+                o->dir ? "bwd" : "fwd", o->impl, n, (unsigned long long)runs);
+    }
+}
+
+static void release_ops(ntg_backend *b)
+{
+    if (b->profile && b->ops) print_profile(b);
+    for (uint32_t k = 0; b->ops && k < b->n_ops; k++) {
+        if (b->ops[k].xop) xnn_delete_operator(b->ops[k].xop);
+        free(b->ops[k].own);
+    }
+    free(b->ops);
+    b->ops = NULL;
+    b->n_ops = 0;
+    free(b->views);
+    b->views = NULL;
+    free(b->scratch);
+    b->scratch = NULL;
+    b->scratch_bytes = 0;
+}
+
+static void xnn_destroy(ntg_backend *b)
+{
+    if (!b) return;
+    release_ops(b);
+    if (b->pool) pthreadpool_destroy(b->pool);
+    free(b);
+}
+
+void ntg__xnn_set_policy(ntg_backend *b, unsigned policy)
+{
+    b->policy = policy;
+    b->vk = ntg__xnn_vk_pick(policy & XNN_POL_VK_PORTABLE ? XNN_VK_PORTABLE
+                             : policy & XNN_POL_VK_AVX2   ? XNN_VK_AVX2
+                                                          : XNN_VK_AVX512);
+}
+
+const char *ntg__xnn_op_impl(const ntg_backend *b, uint32_t k)
+{
+    if (!b->ops || k >= b->n_ops) return "";
+    return b->ops[k].impl ? b->ops[k].impl : "reference";
+}
+
+static int xnn_threads(const ntg_backend *b)
+{
+    return b->threads;
+}
+
+static int xnn_supports(const ntg_backend *b, uint32_t code, int dir, int dtype)
+{
+    (void)b;
+    /* every op has at least the reference kernel */
+    if (code >= NTG_OP_COUNT || dtype != NTG_DTYPE_F32) return 0;
+    return dir == NTG_DIR_FWD ? ntg__cpu_fwd[code] != NULL : ntg__cpu_bwd[code] != NULL;
+}
+
+/* ------------------------------------------------------------- buffers */
+
+static ntg_status xnn_buffer_alloc(ntg_backend *b, size_t size, ntg_buffer **out, ntg_error *err)
+{
+    (void)b;
+    ntg_buffer *buf = calloc(1, sizeof *buf);
+    void *mem = NULL;
+    size_t rounded = (size + 63) & ~(size_t)63;
+    if (buf && posix_memalign(&mem, 64, rounded ? rounded : 64) == 0) {
+        memset(mem, 0, rounded ? rounded : 64);
+        buf->data = mem;
+        buf->size = size;
+        buf->owned = 1;
+        *out = buf;
+        return NTG_OK;
+    }
+    free(buf);
+    return ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate %zu bytes", size);
+}
+
+static ntg_status xnn_buffer_wrap(ntg_backend *b, void *host, size_t size, int readonly,
+                                  ntg_buffer **out, ntg_error *err)
+{
+    (void)b;
+    ntg_buffer *buf = calloc(1, sizeof *buf);
+    if (!buf) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    buf->data = host;
+    buf->size = size;
+    buf->readonly = readonly != 0;
+    *out = buf;
+    return NTG_OK;
+}
+
+static void xnn_buffer_free(ntg_backend *b, ntg_buffer *buf)
+{
+    (void)b;
+    if (!buf) return;
+    if (buf->owned) free(buf->data);
+    free(buf);
+}
+
+static ntg_status xnn_upload(ntg_backend *b, ntg_buffer *dst, size_t offset, const void *src,
+                             size_t size, ntg_error *err)
+{
+    (void)b;
+    if (offset > dst->size || size > dst->size - offset)
+        return ntg__fail(err, NTG_ERR_RANGE, "upload of %zu bytes at %zu outside a %zu-byte buffer",
+                         size, offset, dst->size);
+    if (dst->readonly)
+        return ntg__fail(err, NTG_ERR_STATE, "upload into read-only memory (mapped weights)");
+    memcpy(dst->data + offset, src, size);
+    return NTG_OK;
+}
+
+static ntg_status xnn_download(ntg_backend *b, const ntg_buffer *src, size_t offset, void *dst,
+                               size_t size, ntg_error *err)
+{
+    (void)b;
+    if (offset > src->size || size > src->size - offset)
+        return ntg__fail(err, NTG_ERR_RANGE,
+                         "download of %zu bytes at %zu outside a %zu-byte buffer", size, offset,
+                         src->size);
+    memcpy(dst, src->data + offset, size);
+    return NTG_OK;
+}
+
+/* ------------------------------------------------------------- prepare */
+
+int ntg__xnn_has_value(const ntg_op_rec *op, int i)
+{
+    if (op->dir != NTG_DIR_BWD) return 1;
+    int nfi = ntg__bwd_nfi(op), nfo = ntg__bwd_nfo(op);
+    if (i >= op->n_in || i >= nfi + nfo) return 1;
+    if ((i < nfi && i >= 16) || (i >= nfi && i - nfi >= 16)) return 0;
+    int bit = i < nfi ? i : 16 + (i - nfi);
+    return (op->saved >> bit) & 1u;
+}
+
+static xnn_prep_fn prep_of(uint32_t code, int dir)
+{
+    int bwd = dir == NTG_DIR_BWD;
+    switch (code) {
+    case NTG_OP_dense:
+        return bwd ? ntg__xnn_prep_dense_bwd : ntg__xnn_prep_dense;
+    case NTG_OP_matmul:
+        return bwd ? ntg__xnn_prep_matmul_bwd : ntg__xnn_prep_matmul;
+    case NTG_OP_lstm:
+        return bwd ? ntg__xnn_prep_lstm_bwd : ntg__xnn_prep_lstm;
+    case NTG_OP_relu:
+    case NTG_OP_gelu:
+    case NTG_OP_tanh:
+    case NTG_OP_sigmoid:
+    case NTG_OP_scale:
+        return bwd ? ntg__xnn_prep_unary_bwd : ntg__xnn_prep_unary;
+    case NTG_OP_add:
+    case NTG_OP_sub:
+    case NTG_OP_mul:
+        return bwd ? ntg__xnn_prep_bcast_bwd : ntg__xnn_prep_bcast;
+    case NTG_OP_softmax:
+    case NTG_OP_log_softmax:
+        return bwd ? ntg__xnn_prep_softmax_bwd : ntg__xnn_prep_softmax;
+    case NTG_OP_layernorm:
+        return bwd ? ntg__xnn_prep_layernorm_bwd : ntg__xnn_prep_layernorm;
+    case NTG_OP_flip:
+    case NTG_OP_slice:
+    case NTG_OP_reshape:
+    case NTG_OP_concat:
+    case NTG_OP_split:
+    case NTG_OP_transpose:
+        return bwd ? ntg__xnn_prep_layout_bwd : ntg__xnn_prep_layout;
+    case NTG_OP_maxpool1d:
+        return bwd ? ntg__xnn_prep_maxpool_bwd : ntg__xnn_prep_maxpool;
+    case NTG_OP_interp_linear:
+        return bwd ? ntg__xnn_prep_interp_bwd : ntg__xnn_prep_interp;
+    case NTG_OP_loss_mse:
+    case NTG_OP_loss_mae:
+    case NTG_OP_loss_huber:
+    case NTG_OP_loss_pinball:
+        return bwd ? ntg__xnn_prep_loss_bwd : ntg__xnn_prep_loss;
+    case NTG_OP_adam:
+    case NTG_OP_sgd:
+    case NTG_OP_clip_grad_norm:
+        return bwd ? NULL : ntg__xnn_prep_optim;
+    default:
+        return NULL;
+    }
+}
+
+static ntg_status xnn_prepare(ntg_backend *b, const ntg_plan_view *plan,
+                              ntg_buffer *const storage[NTG_STORE_COUNT], ntg_error *err)
+{
+    release_ops(b);
+    b->plan = plan;
+    for (int s = 0; s < NTG_STORE_COUNT; s++) b->base[s] = storage[s] ? storage[s]->data : NULL;
+    b->weights_readonly = storage[NTG_STORE_WEIGHTS] && storage[NTG_STORE_WEIGHTS]->readonly;
+    b->views = calloc(plan->n_operands + 1, sizeof *b->views);
+    b->ops = calloc(plan->n_ops + 1, sizeof *b->ops);
+    if (!b->views || !b->ops) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    b->n_ops = plan->n_ops;
+    size_t scratch = 0;
+    for (uint32_t k = 0; k < plan->n_ops; k++) {
+        const ntg_op_rec *op = &plan->ops[k];
+        xnn_op *o = &b->ops[k];
+        ntg_view *v = b->views + op->operands;
+        int n = op->n_in + op->n_out;
+        for (int i = 0; i < n; i++) {
+            uint32_t id = plan->operands[op->operands + (uint32_t)i];
+            memset(&v[i], 0, sizeof v[i]);
+            if (id == NTG_NONE) continue;
+            const ntg_tensor_rec *t = &plan->tensors[id];
+            ntg__tdesc_from_rec(t, &v[i].d);
+            if (v[i].d.batched) v[i].d.dims[0] = plan->max_batch;
+            if (ntg__xnn_has_value(op, i) && b->base[t->storage])
+                v[i].data = b->base[t->storage] + t->offset;
+            if (i < op->n_in && i < 32 && t->storage == NTG_STORE_WEIGHTS && b->weights_readonly)
+                o->const_in |= 1u << i;
+        }
+        o->code = op->code;
+        o->dir = op->dir;
+        o->attr = plan->attrs + op->attrs;
+        o->n_attr = op->n_attr;
+        o->n_in = op->n_in;
+        o->n_out = op->n_out;
+        o->in = v;
+        o->out = v + op->n_in;
+        o->max_batch = plan->max_batch;
+        xnn_prep_fn prep = b->policy & XNN_POL_REFERENCE ? NULL : prep_of(op->code, op->dir);
+        if (prep) {
+            ntg_status st = prep(b, o, err);
+            if (st) return st;
+        }
+        if (!o->run) {
+            o->run = ntg__xnn_run_ref;
+            o->impl = "reference";
+            o->scratch = ntg__xnn_ref_scratch(b, o);
+        }
+        if (o->scratch > scratch) scratch = o->scratch;
+    }
+    if (!(b->policy & (XNN_POL_REFERENCE | XNN_POL_NO_FUSION))) {
+        ntg_status st = ntg__xnn_fuse(b, plan, &scratch, err);
+        if (st) return st;
+    }
+    b->scratch_bytes = scratch;
+    if (scratch) {
+        void *mem = NULL;
+        if (posix_memalign(&mem, 64, (scratch + 63) & ~(size_t)63))
+            return ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate %zu bytes of scratch", scratch);
+        b->scratch = mem;
+    }
+    return NTG_OK;
+}
+
+/* ----------------------------------------------------------------- run */
+
+static void noop_task(void *ctx, size_t i)
+{
+    (void)ctx;
+    (void)i;
+}
+
+static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error *err)
+{
+    const ntg_plan_view *plan = b->plan;
+    if (!plan || program >= plan->n_programs)
+        return ntg__fail(err, NTG_ERR_INTERNAL, "xnnpack backend: no such program %u", program);
+    const ntg_program_view *pg = &plan->programs[program];
+    b->pool_used = 0;
+    for (uint32_t k = 0; k < pg->n_ops; k++) {
+        xnn_op *o = &b->ops[pg->ops[k]];
+        int n = o->n_in + o->n_out;
+        for (int i = 0; i < n; i++)
+            if (o->in[i].d.batched) o->in[i].d.dims[0] = batch;
+        if (!b->profile) {
+            o->run(b, o, batch);
+            continue;
+        }
+        /* one thread: its CPU time, which other processes on the machine do not inflate */
+        clockid_t clk = b->threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
+        struct timespec t0, t1;
+        clock_gettime(clk, &t0);
+        o->run(b, o, batch);
+        clock_gettime(clk, &t1);
+        o->prof_ns += (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+        o->prof_runs++;
+    }
+    /* The workers spin after each parallel call, which is what keeps the next op's dispatch
+     * cheap; at the end of a run they are told to sleep instead, so an idle session costs
+     * no CPU. */
+    if (b->pool_used)
+        pthreadpool_parallelize_1d(b->pool, noop_task, NULL, (size_t)b->threads,
+                                   PTHREADPOOL_FLAG_YIELD_WORKERS);
+    return NTG_OK;
+}
+
+const ntg_backend_class ntg__backend_xnnpack = {
+    "xnnpack",
+    "fast CPU kernels: XNNPACK operators, own AVX-512/AVX2 GEMM and kernels, pthreadpool",
+    xnn_available,
+    xnn_create,
+    xnn_destroy,
+    xnn_supports,
+    xnn_buffer_alloc,
+    xnn_buffer_wrap,
+    xnn_buffer_free,
+    xnn_upload,
+    xnn_download,
+    xnn_prepare,
+    xnn_run,
+    xnn_threads,
+};

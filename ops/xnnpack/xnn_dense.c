@@ -1,0 +1,803 @@
+/* xnn_dense.c — dense and matmul, forward and backward, on XNNPACK fully connected and xgemm. */
+#include <stdlib.h>
+#include <math.h>
+#include <string.h>
+
+#include "error.h"
+#include "op_attrs.h"
+#include "xnn_int.h"
+
+/*
+ * dense forward: y = act(x W^T + b).  Three implementations:
+ *  - "xnnpack-fc": XNNPACK's fully connected operator, weights packed at creation (read-only
+ *    weights only), relu fused as its output clamp;
+ *  - "xgemm-packed": ntg__xgemm on W packed once at prepare (read-only weights only), bias and
+ *    relu fused in the GEMM's epilogue;
+ *  - "xgemm": ntg__xgemm on the raw W (trainable sessions: weights change every step).
+ * GELU, tanh and sigmoid run after the GEMM over the output rows, in parallel.
+ */
+
+enum { I_ROWS_UNITS, I_IN, I_ACT };
+
+static int64_t dense_rows(const xnn_op *o, const ntg_view *y, int64_t units)
+{
+    (void)o;
+    return units > 0 ? ntg__xnn_numel(y) / units : 0;
+}
+
+typedef struct act_ctx {
+    const xnn_vk *vk;
+    int act;
+    float *y;
+    int64_t rows, cols;
+    size_t chunks;
+} act_ctx;
+
+static void act_task(void *p, size_t i)
+{
+    const act_ctx *c = p;
+    int64_t r0 = c->rows * (int64_t)i / (int64_t)c->chunks;
+    int64_t r1 = c->rows * (int64_t)(i + 1) / (int64_t)c->chunks;
+    float *y = c->y + r0 * c->cols;
+    size_t n = (size_t)((r1 - r0) * c->cols);
+    if (c->act == NTG_ACT_GELU)
+        c->vk->gelu(y, y, n);
+    else if (c->act == NTG_ACT_TANH)
+        c->vk->tanh(y, y, n);
+    else if (c->act == NTG_ACT_SIGMOID)
+        c->vk->sigmoid(y, y, n);
+}
+
+/* The activations the GEMM epilogue does not fuse, over y in place. */
+static void apply_act(ntg_backend *b, int act, float *y, int64_t rows, int64_t cols)
+{
+    if (act == NTG_ACT_NONE || act == NTG_ACT_RELU || rows <= 0) return;
+    double n = (double)(rows * cols);
+    int nthr = ntg__xnn_threads_for(b, 20.0 * n, 8.0 * n);
+    act_ctx c = {b->vk, act, y, rows, cols, (size_t)nthr};
+    ntg__xnn_parallel(b, nthr, act_task, &c, (size_t)nthr);
+}
+
+static void dense_gemm_args(const xnn_op *o, ntg_xgemm_args *g, int64_t rows)
+{
+    int64_t units = o->in[1].d.dims[0], in = o->in[1].d.dims[1];
+    memset(g, 0, sizeof *g);
+    g->trans_b = 1;
+    g->m = rows;
+    g->n = units;
+    g->k = in;
+    g->a = o->in[0].data;
+    g->lda = in;
+    g->b = o->in[1].data;
+    g->ldb = in;
+    g->packed_b = o->own;
+    g->bias = o->n_in > 2 ? o->in[2].data : NULL;
+    g->relu = ntg__attr_i(o->attr, NTG_DENSE_ACT) == NTG_ACT_RELU;
+    g->c = o->out[0].data;
+    g->ldc = units;
+}
+
+static void run_dense_xgemm(ntg_backend *b, xnn_op *o, int batch)
+{
+    (void)batch;
+    ntg_xgemm_args g;
+    int64_t units = o->in[1].d.dims[0];
+    dense_gemm_args(o, &g, dense_rows(o, &o->out[0], units));
+    ntg__xnn_gemm(b, &g);
+    apply_act(b, (int)ntg__attr_i(o->attr, NTG_DENSE_ACT), o->out[0].data, g.m, units);
+}
+
+static void run_dense_fc(ntg_backend *b, xnn_op *o, int batch)
+{
+    (void)batch;
+    int64_t units = o->in[1].d.dims[0], in = o->in[1].d.dims[1];
+    int64_t rows = dense_rows(o, &o->out[0], units);
+    int nthr = b->policy & XNN_POL_PAR_ALWAYS ? b->threads
+                                              : ntg__xgemm_threads(rows, units, in, b->threads);
+    pthreadpool_t pool = ntg__xnn_pool(b, nthr);
+    size_t key = (size_t)rows * 2 + (pool != NULL);
+    if (key != o->xop_key) {
+        /* setup only computes strides and tiles (no allocation); redone when the batch or
+         * the threading changes */
+        xnn_setup_fully_connected_nc_f32(o->xop, (size_t)rows, o->in[0].data, o->out[0].data, pool);
+        o->xop_key = key;
+    }
+    xnn_run_operator(o->xop, pool);
+    apply_act(b, (int)ntg__attr_i(o->attr, NTG_DENSE_ACT), o->out[0].data, rows, units);
+}
+
+/*
+ * Inference dense on read-only weights: XNNPACK's fully connected and xgemm on packed
+ * weights, measured on the shipped graphs' shapes (docs/benchmarks.md has the table): equal
+ * at a few hundred rows (~115 GFLOP/s on one core), xgemm ahead on a few rows (batch 1:
+ * 1.5x, its panels stream the weights faster), XNNPACK ahead on tall products with a
+ * narrow input (the transformer's 24576 x 64 x 192 at batch 256: 1.25x).  Both are prepared
+ * for such layers and each run takes the one for its row count.
+ */
+enum { FC_MIN_ROWS = 1024, FC_MAX_IN = 128 };
+
+static int fc_for(const ntg_backend *b, int64_t rows, int64_t in)
+{
+    if (b->policy & XNN_POL_FC_XNNPACK) return 1;
+    if (b->policy & XNN_POL_FC_XGEMM) return 0;
+    return rows >= FC_MIN_ROWS && in <= FC_MAX_IN;
+}
+
+static void run_dense_packed(ntg_backend *b, xnn_op *o, int batch)
+{
+    int64_t units = o->in[1].d.dims[0], in = o->in[1].d.dims[1];
+    if (o->xop && fc_for(b, dense_rows(o, &o->out[0], units), in))
+        run_dense_fc(b, o, batch);
+    else
+        run_dense_xgemm(b, o, batch);
+}
+
+ntg_status ntg__xnn_prep_dense(ntg_backend *b, xnn_op *o, ntg_error *err)
+{
+    int64_t units = o->in[1].d.dims[0], in = o->in[1].d.dims[1];
+    int64_t rows = dense_rows(o, &o->out[0], units);
+    int act = (int)ntg__attr_i(o->attr, NTG_DENSE_ACT);
+    int has_bias = o->n_in > 2;
+    uint32_t need = has_bias ? 0x6u : 0x2u;
+    int packable = (o->const_in & need) == need && o->in[1].data;
+    ntg_xgemm_args g;
+    if (packable && !(b->policy & XNN_POL_NO_XNNOPS) && fc_for(b, rows, in)) {
+        float lo = act == NTG_ACT_RELU ? 0.0f : -INFINITY;
+        enum xnn_status st = xnn_create_fully_connected_nc_f32(
+            (size_t)in, (size_t)units, (size_t)in, (size_t)units, o->in[1].data,
+            has_bias ? o->in[2].data : NULL, lo, INFINITY, 0, &o->xop);
+        if (st != xnn_status_success)
+            return ntg__fail(err, NTG_ERR_BACKEND,
+                             "xnnpack backend: fully connected %lldx%lld: status %d",
+                             (long long)units, (long long)in, (int)st);
+    }
+    if (packable && !(b->policy & XNN_POL_FC_XNNPACK && o->xop)) {
+        size_t bytes = ntg__xgemm_packed_b_bytes(units, in);
+        void *mem = NULL;
+        if (bytes && posix_memalign(&mem, 64, bytes))
+            return ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate %zu bytes of packed weights",
+                             bytes);
+        ntg__xgemm_pack_b(1, units, in, o->in[1].data, in, mem);
+        o->own = mem;
+    }
+    o->impl = !packable ? "xgemm"
+              : !o->xop ? "xgemm-packed"
+              : o->own  ? "fc|xgemm-packed"
+                        : "xnnpack-fc";
+    dense_gemm_args(o, &g, rows);
+    o->scratch = ntg__xnn_gemm_scratch(b, &g);
+    o->run = packable ? run_dense_packed : run_dense_xgemm;
+    return NTG_OK;
+}
+
+/* ------------------------------------------------------------ dense backward */
+
+/*
+ * in = [x, W, (b), y, dy], out = [dx, dW, (db)].  dZ = dY act'(.) goes to the front of the
+ * scratch (rows x units) unless the activation is none; GELU recomputes z = x W^T + b there
+ * (fused bias) first.  Then dX = dZ W and dW = dZ^T X through xgemm, db as column sums in
+ * double in row order (the reference's order: bitwise its result), columns split across
+ * threads.
+ */
+typedef struct dz_ctx {
+    const xnn_vk *vk;
+    int act;
+    const float *y, *dy;
+    float *dz;
+    int64_t n;
+    size_t chunks;
+} dz_ctx;
+
+static void dz_task(void *p, size_t i)
+{
+    const dz_ctx *c = p;
+    int64_t e0 = c->n * (int64_t)i / (int64_t)c->chunks,
+            e1 = c->n * (int64_t)(i + 1) / (int64_t)c->chunks;
+    const float *y = c->y, *dy = c->dy;
+    float *dz = c->dz;
+    switch (c->act) {
+    case NTG_ACT_RELU:
+        c->vk->relu_bwd(y + e0, dy + e0, dz + e0, (size_t)(e1 - e0));
+        break;
+    case NTG_ACT_TANH:
+        for (int64_t k = e0; k < e1; k++) dz[k] = dy[k] * (1.0f - y[k] * y[k]);
+        break;
+    case NTG_ACT_SIGMOID:
+        for (int64_t k = e0; k < e1; k++) dz[k] = dy[k] * y[k] * (1.0f - y[k]);
+        break;
+    default: /* GELU: dz holds z */
+        c->vk->gelu_bwd(dz + e0, dy + e0, dz + e0, (size_t)(e1 - e0));
+        break;
+    }
+}
+
+typedef struct colsum_ctx {
+    const float *z;
+    int64_t rows, cols;
+    float *d1, *d2;
+    size_t chunks;
+} colsum_ctx;
+
+enum { COLSUM_CHUNK = 256 };
+
+static void colsum_task(void *p, size_t i)
+{
+    const colsum_ctx *c = p;
+    int64_t j0 = c->cols * (int64_t)i / (int64_t)c->chunks;
+    int64_t j1 = c->cols * (int64_t)(i + 1) / (int64_t)c->chunks;
+    double acc[COLSUM_CHUNK];
+    for (int64_t a = j0; a < j1; a += COLSUM_CHUNK) {
+        int64_t nj = j1 - a < COLSUM_CHUNK ? j1 - a : COLSUM_CHUNK;
+        for (int64_t j = 0; j < nj; j++) acc[j] = 0.0;
+        for (int64_t r = 0; r < c->rows; r++) {
+            const float *zr = c->z + r * c->cols + a;
+            for (int64_t j = 0; j < nj; j++) acc[j] += (double)zr[j];
+        }
+        for (int64_t j = 0; j < nj; j++) {
+            if (c->d1) c->d1[a + j] = (float)acc[j];
+            if (c->d2) c->d2[a + j] = (float)acc[j];
+        }
+    }
+}
+
+void ntg__xnn_colsum(ntg_backend *b, const float *z, int64_t rows, int64_t cols, float *d1,
+                     float *d2)
+{
+    if (!d1 && !d2) return;
+    double n = (double)(rows * cols);
+    int nthr = ntg__xnn_threads_for(b, n, 4.0 * n);
+    if (nthr > cols / 16) nthr = cols / 16 > 1 ? (int)(cols / 16) : 1;
+    colsum_ctx c = {z, rows, cols, d1, d2, (size_t)nthr};
+    ntg__xnn_parallel(b, nthr, colsum_task, &c, (size_t)nthr);
+}
+
+static void run_dense_bwd(ntg_backend *b, xnn_op *o, int batch)
+{
+    (void)batch;
+    int nfi = o->n_out;
+    const ntg_view *x = &o->in[0], *w = &o->in[1];
+    const float *bias = nfi > 2 ? o->in[2].data : NULL;
+    const float *y = o->in[nfi].data, *dy = o->in[nfi + 1].data;
+    float *dx = o->out[0].data, *dw = o->out[1].data, *db = nfi > 2 ? o->out[2].data : NULL;
+    int act = (int)ntg__attr_i(o->attr, NTG_DENSE_ACT);
+    int64_t units = w->d.dims[0], in = w->d.dims[1];
+    int64_t rows = dense_rows(o, &o->in[nfi], units), n = rows * units;
+    if (!dy) {
+        for (int i = 0; i < nfi; i++) ntg__xnn_zero(&o->out[i]);
+        return;
+    }
+    const float *dz = dy;
+    /* scratch: [dZ (rows x units, with an activation)] [dW^T (in x units)] [GEMM scratch] */
+    float *s = (float *)b->scratch;
+    float *tw = act != NTG_ACT_NONE ? s + ((n + 15) & ~(int64_t)15) : s;
+    float *gs = tw + ((in * units + 15) & ~(int64_t)15);
+    ntg_xgemm_args g;
+    if (act != NTG_ACT_NONE) {
+        if (act == NTG_ACT_GELU) {
+            memset(&g, 0, sizeof g);
+            g.trans_b = 1;
+            g.m = rows;
+            g.n = units;
+            g.k = in;
+            g.a = x->data;
+            g.lda = in;
+            g.b = w->data;
+            g.ldb = in;
+            g.bias = bias;
+            g.c = s;
+            g.ldc = units;
+            int t = ntg__xgemm_threads(rows, units, in, b->threads);
+            if (b->policy & XNN_POL_PAR_ALWAYS) t = b->threads;
+            ntg__xgemm(ntg__xnn_pool(b, t), t, &g, gs);
+        }
+        double fl = (double)n * (act == NTG_ACT_GELU ? 30.0 : 2.0);
+        int nthr = ntg__xnn_threads_for(b, fl, 12.0 * (double)n);
+        dz_ctx c = {b->vk, act, y, dy, s, n, (size_t)nthr};
+        ntg__xnn_parallel(b, nthr, dz_task, &c, (size_t)nthr);
+        dz = s;
+    }
+    if (dx) {
+        memset(&g, 0, sizeof g);
+        g.m = rows;
+        g.n = in;
+        g.k = units;
+        g.a = dz;
+        g.lda = units;
+        g.b = w->data;
+        g.ldb = in;
+        g.c = dx;
+        g.ldc = in;
+        int t = b->policy & XNN_POL_PAR_ALWAYS ? b->threads
+                                               : ntg__xgemm_threads(rows, in, units, b->threads);
+        ntg__xgemm(ntg__xnn_pool(b, t), t, &g, gs);
+    }
+    if (dw) {
+        /* dW = dZ^T X, or (X^T dZ)^T when the input is at most half the output: the GEMM
+         * transposes its A operand into row tiles, so A should be the narrow one (worth the
+         * final transpose only when it is clearly narrower) */
+        int flip = 2 * in <= units;
+        memset(&g, 0, sizeof g);
+        g.trans_a = 1;
+        g.m = flip ? in : units;
+        g.n = flip ? units : in;
+        g.k = rows;
+        g.a = flip ? x->data : dz;
+        g.lda = flip ? in : units;
+        g.b = flip ? dz : x->data;
+        g.ldb = flip ? units : in;
+        g.c = flip ? tw : dw;
+        g.ldc = g.n;
+        int t = b->policy & XNN_POL_PAR_ALWAYS ? b->threads
+                                               : ntg__xgemm_threads(g.m, g.n, rows, b->threads);
+        ntg__xgemm(ntg__xnn_pool(b, t), t, &g, gs);
+        if (flip) ntg__xnn_transpose(tw, in, units, dw);
+    }
+    if (db) ntg__xnn_colsum(b, dz, rows, units, db, NULL);
+}
+
+ntg_status ntg__xnn_prep_dense_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
+{
+    (void)err;
+    int nfi = o->n_out;
+    int act = (int)ntg__attr_i(o->attr, NTG_DENSE_ACT);
+    int64_t units = o->in[1].d.dims[0], in = o->in[1].d.dims[1];
+    int64_t rows = dense_rows(o, &o->in[nfi], units);
+    /* the GEMMs read x and W; without their values (a plan whose saves differ) use the
+     * reference, which handles every case */
+    if (!o->in[0].data || !o->in[1].data) return NTG_OK;
+    if (act == NTG_ACT_GELU && nfi > 2 && !o->in[2].data) return NTG_OK;
+    if (act != NTG_ACT_NONE && act != NTG_ACT_GELU && !o->in[nfi].data) return NTG_OK;
+    ntg_xgemm_args g[4];
+    memset(g, 0, sizeof g);
+    g[0].trans_b = 1;
+    g[0].m = rows, g[0].n = units, g[0].k = in;
+    g[1].m = rows, g[1].n = in, g[1].k = units;
+    g[2].trans_a = 1;
+    g[2].m = units, g[2].n = in, g[2].k = rows;
+    g[3] = g[2];
+    g[3].m = in, g[3].n = units;
+    size_t gs = 0;
+    for (int i = 0; i < 4; i++) {
+        size_t s = ntg__xnn_gemm_scratch(b, &g[i]);
+        if (s > gs) gs = s;
+    }
+    size_t dz =
+        act != NTG_ACT_NONE ? (size_t)((rows * units + 15) & ~(int64_t)15) * sizeof(float) : 0;
+    size_t tw = (size_t)((in * units + 15) & ~(int64_t)15) * sizeof(float);
+    o->scratch = dz + tw + gs;
+    o->run = run_dense_bwd;
+    o->impl = "xgemm";
+    return NTG_OK;
+}
+
+/* ------------------------------------------------------------------- matmul */
+
+/* The geometry of a batched product, as ops/cpu/k_matmul.c sees it. */
+typedef struct mm_geom {
+    int ta, tb;
+    int64_t m, n, k;
+    int64_t lda, ldb;
+    int lead;
+    int64_t count;
+    int a_full, b_full, b_none;
+    int64_t dims[NTG_MAX_RANK];
+    int64_t sa[NTG_MAX_RANK], sb[NTG_MAX_RANK];
+} mm_geom;
+
+static void lead_strides(const ntg_tdesc *x, const ntg_tdesc *y, int64_t *st)
+{
+    int lead = y->rank - 2, xlead = x->rank - 2;
+    int64_t s = x->dims[x->rank - 2] * x->dims[x->rank - 1];
+    for (int i = lead - 1; i >= 0; i--) {
+        int ix = i - (lead - xlead);
+        int64_t d = ix >= 0 ? x->dims[ix] : 1;
+        st[i] = d == 1 ? 0 : s;
+        s *= d;
+    }
+}
+
+static mm_geom mm_geom_of(const xnn_op *o, const ntg_tdesc *a, const ntg_tdesc *b,
+                          const ntg_tdesc *y)
+{
+    mm_geom g;
+    memset(&g, 0, sizeof g);
+    g.ta = ntg__attr_i(o->attr, NTG_MATMUL_TRANS_A) != 0;
+    g.tb = ntg__attr_i(o->attr, NTG_MATMUL_TRANS_B) != 0;
+    g.m = y->dims[y->rank - 2];
+    g.n = y->dims[y->rank - 1];
+    g.k = a->dims[a->rank - (g.ta ? 2 : 1)];
+    g.lda = a->dims[a->rank - 1];
+    g.ldb = b->dims[b->rank - 1];
+    g.lead = y->rank - 2;
+    g.count = 1;
+    for (int i = 0; i < g.lead; i++) {
+        g.dims[i] = y->dims[i];
+        g.count *= y->dims[i];
+    }
+    lead_strides(a, y, g.sa);
+    lead_strides(b, y, g.sb);
+    g.a_full = g.b_full = g.b_none = 1;
+    for (int i = 0; i < g.lead; i++) {
+        if (g.dims[i] > 1 && g.sa[i] == 0) g.a_full = 0;
+        if (g.dims[i] > 1 && g.sb[i] == 0) g.b_full = 0;
+        if (g.dims[i] > 1 && g.sb[i] != 0) g.b_none = 0;
+    }
+    return g;
+}
+
+static void mm_offsets(const mm_geom *g, int64_t p, int64_t *oa, int64_t *ob)
+{
+    *oa = *ob = 0;
+    for (int i = g->lead - 1; i >= 0; i--) {
+        int64_t q = p % g->dims[i];
+        p /= g->dims[i];
+        *oa += q * g->sa[i];
+        *ob += q * g->sb[i];
+    }
+}
+
+static int mm_one_gemm(const mm_geom *g)
+{
+    return g->b_none && g->a_full && !g->ta;
+}
+
+/* One GEMM of the batch, with everything explicit. */
+static void gemm1(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                  const float *bm, int64_t ldb, int acc, float *c, int64_t ldc, void *scratch)
+{
+    ntg_xgemm_args g;
+    memset(&g, 0, sizeof g);
+    g.trans_a = ta;
+    g.trans_b = tb;
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.a = a;
+    g.lda = lda;
+    g.b = bm;
+    g.ldb = ldb;
+    g.accumulate = acc;
+    g.c = c;
+    g.ldc = ldc;
+    ntg__xgemm(NULL, 1, &g, scratch);
+}
+
+/* Products whose B (rounded up to whole vectors) fits L1 go to the vector kernel that keeps
+ * it there unpacked: per-head attention products are 96 x 96 x 16, where a packing GEMM
+ * spends more on packing and edges than on FMAs. */
+enum { SMALL_B_FLOATS = 12288 };
+
+static int small_ok(int ta, int acc, int64_t n, int64_t k)
+{
+    return !ta && !acc && k * ((n + 15) / 16 * 16) <= SMALL_B_FLOATS;
+}
+
+/* gemm1, or the small kernel when it qualifies (buf: SMALL_B_FLOATS floats). */
+static void gemm_pick(const xnn_vk *vk, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                      const float *a, int64_t lda, const float *bm, int64_t ldb, int acc, float *c,
+                      int64_t ldc, void *scratch, float *buf)
+{
+    if (vk && small_ok(ta, acc, n, k))
+        vk->gemm_small(tb, m, n, k, a, lda, bm, ldb, c, ldc, buf);
+    else
+        gemm1(ta, tb, m, n, k, a, lda, bm, ldb, acc, c, ldc, scratch);
+}
+
+/* Per-task scratch of a batch of small single-threaded GEMMs: slots of `slot` bytes. */
+typedef struct mm_ctx {
+    const mm_geom *g;
+    const float *a, *bm, *dy;
+    float *y, *da, *db;
+    int64_t count;
+    size_t chunks;
+    uint8_t *scratch;
+    size_t slot;
+    int bwd;
+    /* fused scale + softmax (fwd): each product goes to a per-task matrix first */
+    const xnn_vk *vk;
+    float factor;
+    size_t tmp;          /* offset of that matrix in the task's slot */
+    const xnn_vk *small; /* the small-product kernels, or NULL */
+    size_t sbuf;         /* offset of their buffer in the task's slot */
+} mm_ctx;
+
+static void mm_task(void *p, size_t t)
+{
+    const mm_ctx *c = p;
+    const mm_geom *g = c->g;
+    int64_t p0 = c->count * (int64_t)t / (int64_t)c->chunks;
+    int64_t p1 = c->count * (int64_t)(t + 1) / (int64_t)c->chunks;
+    void *s = c->scratch + t * c->slot;
+    float *sb = (float *)((uint8_t *)s + c->sbuf);
+    const xnn_vk *k = c->small;
+    for (int64_t q = p0; q < p1; q++) {
+        int64_t oa, ob;
+        mm_offsets(g, q, &oa, &ob);
+        if (!c->bwd && c->vk) {
+            /* the scores stay in this task's matrix; only the softmax is stored */
+            float *tm = (float *)((uint8_t *)s + c->tmp), *y = c->y + q * g->m * g->n;
+            gemm_pick(k, g->ta, g->tb, g->m, g->n, g->k, c->a + oa, g->lda, c->bm + ob, g->ldb, 0,
+                      tm, g->n, s, sb);
+            for (int64_t r = 0; r < g->m; r++) {
+                float *tr = tm + r * g->n;
+                for (int64_t j = 0; j < g->n; j++) tr[j] = tr[j] * c->factor;
+                c->vk->softmax_line(tr, y + r * g->n, (size_t)g->n, 0);
+            }
+            continue;
+        }
+        if (!c->bwd) {
+            gemm_pick(k, g->ta, g->tb, g->m, g->n, g->k, c->a + oa, g->lda, c->bm + ob, g->ldb, 0,
+                      c->y + q * g->m * g->n, g->n, s, sb);
+            continue;
+        }
+        const float *dyp = c->dy + q * g->m * g->n;
+        if (c->da) {
+            if (!g->ta)
+                gemm_pick(k, 0, !g->tb, g->m, g->k, g->n, dyp, g->n, c->bm + ob, g->ldb, 0,
+                          c->da + oa, g->k, s, sb);
+            else
+                gemm_pick(k, g->tb, 1, g->k, g->m, g->n, c->bm + ob, g->ldb, dyp, g->n, 0,
+                          c->da + oa, g->m, s, sb);
+        }
+        if (c->db) {
+            if (!g->tb)
+                gemm_pick(k, !g->ta, 0, g->k, g->n, g->m, c->a + oa, g->lda, dyp, g->n, 0,
+                          c->db + ob, g->n, s, sb);
+            else
+                gemm_pick(k, 1, g->ta, g->n, g->k, g->m, dyp, g->n, c->a + oa, g->lda, 0,
+                          c->db + ob, g->k, s, sb);
+        }
+    }
+}
+
+static size_t mm_xgemm_part(const mm_geom *g)
+{
+    ntg_xgemm_args a[5];
+    memset(a, 0, sizeof a);
+    a[0].trans_a = g->ta, a[0].trans_b = g->tb, a[0].m = g->m, a[0].n = g->n, a[0].k = g->k;
+    a[1].trans_b = !g->tb, a[1].m = g->m, a[1].n = g->k, a[1].k = g->n;
+    a[2].trans_a = g->tb, a[2].trans_b = 1, a[2].m = g->k, a[2].n = g->m, a[2].k = g->n;
+    a[3].trans_a = !g->ta, a[3].m = g->k, a[3].n = g->n, a[3].k = g->m;
+    a[4].trans_a = 1, a[4].trans_b = g->ta, a[4].m = g->n, a[4].n = g->k, a[4].k = g->m;
+    size_t most = 0;
+    for (int i = 0; i < 5; i++) {
+        size_t s = ntg__xgemm_scratch_bytes(&a[i], 1);
+        if (s > most) most = s;
+    }
+    return (most + 63) & ~(size_t)63;
+}
+
+/* A task's slot: the xgemm scratch (mm_sbuf_off bytes), then the small kernel's buffer. */
+static size_t mm_sbuf_off(const mm_geom *g)
+{
+    return mm_xgemm_part(g);
+}
+
+static size_t mm_slot(const mm_geom *g)
+{
+    return mm_xgemm_part(g) + SMALL_B_FLOATS * sizeof(float);
+}
+
+static void run_matmul(ntg_backend *b, xnn_op *o, int batch)
+{
+    (void)batch;
+    mm_geom g = mm_geom_of(o, &o->in[0].d, &o->in[1].d, &o->out[0].d);
+    const float *a = o->in[0].data, *bm = o->in[1].data;
+    float *y = o->out[0].data;
+    if (mm_one_gemm(&g)) {
+        ntg_xgemm_args x;
+        memset(&x, 0, sizeof x);
+        x.trans_b = g.tb;
+        x.m = g.count * g.m;
+        x.n = g.n;
+        x.k = g.k;
+        x.a = a;
+        x.lda = g.lda;
+        x.b = bm;
+        x.ldb = g.ldb;
+        x.c = y;
+        x.ldc = g.n;
+        ntg__xnn_gemm(b, &x);
+        return;
+    }
+    double fl = 2.0 * (double)(g.count * g.m * g.n * g.k);
+    int nthr = ntg__xnn_threads_for(b, fl, 0);
+    if (nthr > g.count) nthr = (int)g.count;
+    mm_ctx c = {
+        &g, a,    bm,   NULL, y,    NULL, NULL, g.count, (size_t)nthr, b->scratch, (size_t)o->i[0],
+        0,  NULL, 0.0f, 0,    NULL, 0};
+    c.small = b->vk;
+    c.sbuf = mm_sbuf_off(&g);
+    ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);
+}
+
+/* The geometry at batch 1, where a broadcast over the batch axis disappears (and with it,
+ * maybe, the reason not to run one GEMM). */
+static mm_geom mm_geom_batch1(const xnn_op *o, const ntg_tdesc *a, const ntg_tdesc *b,
+                              const ntg_tdesc *y)
+{
+    ntg_tdesc d[3] = {*a, *b, *y};
+    for (int i = 0; i < 3; i++)
+        if (d[i].batched) d[i].dims[0] = 1;
+    return mm_geom_of(o, &d[0], &d[1], &d[2]);
+}
+
+static size_t mm_fwd_scratch(const ntg_backend *b, const mm_geom *g)
+{
+    if (!mm_one_gemm(g)) return mm_slot(g) * (size_t)b->threads;
+    ntg_xgemm_args x;
+    memset(&x, 0, sizeof x);
+    x.trans_b = g->tb;
+    x.m = g->count * g->m;
+    x.n = g->n;
+    x.k = g->k;
+    return ntg__xnn_gemm_scratch(b, &x);
+}
+
+ntg_status ntg__xnn_prep_matmul(ntg_backend *b, xnn_op *o, ntg_error *err)
+{
+    (void)err;
+    mm_geom g = mm_geom_of(o, &o->in[0].d, &o->in[1].d, &o->out[0].d);
+    mm_geom g1 = mm_geom_batch1(o, &o->in[0].d, &o->in[1].d, &o->out[0].d);
+    o->i[0] = (int64_t)mm_slot(&g);
+    size_t s = mm_fwd_scratch(b, &g), s1 = mm_fwd_scratch(b, &g1);
+    o->scratch = s > s1 ? s : s1;
+    o->run = run_matmul;
+    o->impl = "xgemm";
+    return NTG_OK;
+}
+
+/* matmul -> scale -> softmax (last axis), fused by xnn_fuse.c: every product matrix is
+ * computed into the task's scratch, scaled (float, as the scale op) and soft-maxed row by
+ * row into the softmax's output, so neither the products nor the scaled scores are stored. */
+static void run_mm_softmax(ntg_backend *b, xnn_op *o, int batch)
+{
+    (void)batch;
+    mm_geom g = mm_geom_of(o, &o->in[0].d, &o->in[1].d, &o->out[0].d);
+    double fl = 2.0 * (double)(g.count * g.m * g.n * g.k) + 30.0 * (double)(g.count * g.m * g.n);
+    int nthr = ntg__xnn_threads_for(b, fl, 0);
+    if (nthr > g.count) nthr = (int)g.count;
+    mm_ctx c = {&g,
+                o->in[0].data,
+                o->in[1].data,
+                NULL,
+                o->fuse_out,
+                NULL,
+                NULL,
+                g.count,
+                (size_t)nthr,
+                b->scratch,
+                (size_t)o->i[0],
+                0,
+                b->vk,
+                (float)o->fuse_scale,
+                (size_t)o->i[1],
+                NULL,
+                0};
+    c.small = b->vk;
+    c.sbuf = mm_sbuf_off(&g);
+    ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);
+}
+
+int ntg__xnn_prep_mm_softmax(ntg_backend *b, xnn_op *o, void *out, double factor)
+{
+    mm_geom g = mm_geom_of(o, &o->in[0].d, &o->in[1].d, &o->out[0].d);
+    if (!out || g.m < 1 || g.n < 1) return -1;
+    size_t tmp = mm_slot(&g),
+           slot = tmp + (((size_t)(g.m * g.n) * sizeof(float) + 63) & ~(size_t)63);
+    o->i[0] = (int64_t)slot;
+    o->i[1] = (int64_t)tmp;
+    if (slot * (size_t)b->threads > o->scratch) o->scratch = slot * (size_t)b->threads;
+    o->fuse_out = out;
+    o->fuse_scale = factor;
+    o->run = run_mm_softmax;
+    o->impl = "xgemm+softmax";
+    return 0;
+}
+
+/* in = [a, b, y, dy], out = [da, db].  Operands shared between output matrices (broadcast)
+ * accumulate their contributions in output order on one thread (as the reference), so the
+ * result does not depend on the thread count; otherwise matrices are split across threads. */
+static void run_matmul_bwd(ntg_backend *b, xnn_op *o, int batch)
+{
+    (void)batch;
+    const float *a = o->in[0].data, *bm = o->in[1].data, *dy = o->in[3].data;
+    float *da = o->out[0].data, *db = o->out[1].data;
+    if (!da && !db) return;
+    if (!dy) {
+        ntg__xnn_zero(&o->out[0]);
+        ntg__xnn_zero(&o->out[1]);
+        return;
+    }
+    mm_geom g = mm_geom_of(o, &o->in[0].d, &o->in[1].d, &o->in[2].d);
+    if (mm_one_gemm(&g)) {
+        int64_t mm = g.count * g.m;
+        ntg_xgemm_args x;
+        if (da) {
+            memset(&x, 0, sizeof x);
+            x.trans_b = !g.tb;
+            x.m = mm, x.n = g.k, x.k = g.n;
+            x.a = dy, x.lda = g.n, x.b = bm, x.ldb = g.ldb, x.c = da, x.ldc = g.k;
+            ntg__xnn_gemm(b, &x);
+        }
+        if (db) {
+            memset(&x, 0, sizeof x);
+            if (!g.tb) {
+                x.trans_a = 1;
+                x.m = g.k, x.n = g.n, x.k = mm;
+                x.a = a, x.lda = g.lda, x.b = dy, x.ldb = g.n, x.c = db, x.ldc = g.n;
+            } else {
+                x.trans_a = 1;
+                x.m = g.n, x.n = g.k, x.k = mm;
+                x.a = dy, x.lda = g.n, x.b = a, x.ldb = g.lda, x.c = db, x.ldc = g.k;
+            }
+            ntg__xnn_gemm(b, &x);
+        }
+        return;
+    }
+    int shared = (da && !g.a_full) || (db && !g.b_full);
+    if (shared) {
+        /* the reference's order: clear the broadcast gradients, then every matrix in turn */
+        if (da && !g.a_full) ntg__xnn_zero(&o->out[0]);
+        if (db && !g.b_full) ntg__xnn_zero(&o->out[1]);
+        for (int64_t p = 0; p < g.count; p++) {
+            int64_t oa, ob;
+            mm_offsets(&g, p, &oa, &ob);
+            const float *dyp = dy + p * g.m * g.n;
+            int aa = !g.a_full, ab = !g.b_full;
+            if (da) {
+                if (!g.ta)
+                    gemm1(0, !g.tb, g.m, g.k, g.n, dyp, g.n, bm + ob, g.ldb, aa, da + oa, g.k,
+                          b->scratch);
+                else
+                    gemm1(g.tb, 1, g.k, g.m, g.n, bm + ob, g.ldb, dyp, g.n, aa, da + oa, g.m,
+                          b->scratch);
+            }
+            if (db) {
+                if (!g.tb)
+                    gemm1(!g.ta, 0, g.k, g.n, g.m, a + oa, g.lda, dyp, g.n, ab, db + ob, g.n,
+                          b->scratch);
+                else
+                    gemm1(1, g.ta, g.n, g.k, g.m, dyp, g.n, a + oa, g.lda, ab, db + ob, g.k,
+                          b->scratch);
+            }
+        }
+        return;
+    }
+    double fl = 4.0 * (double)(g.count * g.m * g.n * g.k);
+    int nthr = ntg__xnn_threads_for(b, fl, 0);
+    if (nthr > g.count) nthr = (int)g.count;
+    mm_ctx c = {
+        &g, a,    bm,   dy, NULL, da, db, g.count, (size_t)nthr, b->scratch, (size_t)o->i[0],
+        1,  NULL, 0.0f, 0,  NULL, 0};
+    c.small = b->vk;
+    c.sbuf = mm_sbuf_off(&g);
+    ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);
+}
+
+ntg_status ntg__xnn_prep_matmul_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
+{
+    (void)err;
+    if ((o->out[0].data && !o->in[1].data) || (o->out[1].data && !o->in[0].data)) return NTG_OK;
+    mm_geom gs[2] = {mm_geom_of(o, &o->in[0].d, &o->in[1].d, &o->in[2].d),
+                     mm_geom_batch1(o, &o->in[0].d, &o->in[1].d, &o->in[2].d)};
+    o->i[0] = (int64_t)mm_slot(&gs[0]);
+    size_t s = (size_t)o->i[0] * (size_t)b->threads;
+    for (int q = 0; q < 2; q++) {
+        const mm_geom *g = &gs[q];
+        if (!mm_one_gemm(g)) continue;
+        int64_t mm = g->count * g->m;
+        ntg_xgemm_args x[2];
+        memset(x, 0, sizeof x);
+        x[0].trans_b = !g->tb, x[0].m = mm, x[0].n = g->k, x[0].k = g->n;
+        x[1].trans_a = 1, x[1].m = g->tb ? g->n : g->k, x[1].n = g->tb ? g->k : g->n, x[1].k = mm;
+        for (int i = 0; i < 2; i++) {
+            size_t t = ntg__xnn_gemm_scratch(b, &x[i]);
+            if (t > s) s = t;
+        }
+    }
+    o->scratch = s;
+    o->run = run_matmul_bwd;
+    o->impl = "xgemm";
+    return NTG_OK;
+}

@@ -1,0 +1,211 @@
+/* xnn_fuse.c — chains of plan ops run as one kernel when no one else reads their links. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "op_attrs.h"
+#include "xnn_int.h"
+
+/*
+ * A chain a -> b -> c (each the only reader of the one before's output) can run as one
+ * kernel writing only c's output when, in every program:
+ *  - the ops appear all or none, consecutively and in order (nothing runs in between that
+ *    could use the final output's memory, which the planner may share with anything dead
+ *    before it);
+ *  - the intermediate tensors are activations (no program output, no gradient) that no
+ *    other op reads, forward or backward (backward ops read only what their saves keep);
+ *  - the final output does not overlap the chain's inputs (it is written while they are
+ *    still read).
+ * The chain's other ops then do nothing; the shapes of the skipped tensors stay valid, so
+ * the backward ops, which read only shapes from them, are unaffected.
+ */
+
+typedef struct fuse_ctx {
+    const ntg_plan_view *plan;
+    uint32_t *readers; /* per tensor: ops that read its value */
+    uint32_t *reader;  /* per tensor: the last such op */
+    int32_t *pos;      /* [program][op]: position, or -1 */
+    uint32_t *real;    /* per tensor: whose bytes it reads after aliasing (itself) */
+} fuse_ctx;
+
+static uint32_t operand(const ntg_plan_view *p, uint32_t op, int i)
+{
+    return p->operands[p->ops[op].operands + (uint32_t)i];
+}
+
+/* The op that alone reads tensor id, is op code `code` forward, or NTG_NONE. */
+static uint32_t only_reader(const fuse_ctx *f, uint32_t id, uint32_t code)
+{
+    const ntg_plan_view *p = f->plan;
+    if (id == NTG_NONE || p->tensors[id].role != NTG_ROLE_ACTIVATION) return NTG_NONE;
+    if (f->readers[id] != 1) return NTG_NONE;
+    uint32_t r = f->reader[id];
+    if (p->ops[r].code != code || p->ops[r].dir != NTG_DIR_FWD) return NTG_NONE;
+    return r;
+}
+
+/* Whether ops chain[0..n) run consecutively, in order, in every program that has any. */
+static int consecutive(const fuse_ctx *f, const uint32_t *chain, int n)
+{
+    const ntg_plan_view *p = f->plan;
+    for (uint32_t g = 0; g < p->n_programs; g++) {
+        const int32_t *pos = f->pos + (size_t)g * p->n_ops;
+        int present = pos[chain[0]] >= 0;
+        for (int i = 1; i < n; i++) {
+            if ((pos[chain[i]] >= 0) != present) return 0;
+            if (present && pos[chain[i]] != pos[chain[0]] + i) return 0;
+        }
+    }
+    return 1;
+}
+
+static int overlap(const ntg_plan_view *p, uint32_t a, uint32_t b)
+{
+    const ntg_tensor_rec *x = &p->tensors[a], *y = &p->tensors[b];
+    if (x->storage != y->storage) return 0;
+    return x->offset < y->offset + y->nbytes && y->offset < x->offset + x->nbytes;
+}
+
+static void fused_noop(ntg_backend *b, xnn_op *o, int batch)
+{
+    (void)b;
+    (void)o;
+    (void)batch;
+}
+
+/* matmul -> scale -> softmax over the last axis. */
+static void try_mm_softmax(ntg_backend *b, const fuse_ctx *f, uint32_t k, size_t *scratch)
+{
+    const ntg_plan_view *p = f->plan;
+    uint32_t dots = operand(p, k, p->ops[k].n_in);
+    uint32_t s = only_reader(f, dots, NTG_OP_scale);
+    if (s == NTG_NONE) return;
+    uint32_t scores = operand(p, s, 1);
+    uint32_t x = only_reader(f, scores, NTG_OP_softmax);
+    if (x == NTG_NONE) return;
+    uint32_t chain[3] = {k, s, x};
+    if (!consecutive(f, chain, 3)) return;
+    xnn_op *ox = &b->ops[x];
+    const ntg_tdesc *sd = &ox->in[0].d;
+    if (ntg__axis(ntg__attr_i(ox->attr, NTG_SOFTMAX_AXIS), sd->rank) != sd->rank - 1) return;
+    uint32_t out = operand(p, x, 1);
+    if (overlap(p, out, operand(p, k, 0)) || overlap(p, out, operand(p, k, 1))) return;
+    xnn_op *om = &b->ops[k];
+    double factor = ntg__attr_f(b->ops[s].attr, NTG_SCALE_FACTOR);
+    if (ntg__xnn_prep_mm_softmax(b, om, ox->out[0].data, factor)) return;
+    b->ops[s].run = fused_noop;
+    b->ops[s].impl = "fused";
+    ox->run = fused_noop;
+    ox->impl = "fused";
+    if (om->scratch > *scratch) *scratch = om->scratch;
+}
+
+/*
+ * A reshape (forward, or backward: dy to dx) copies bytes unchanged: its readers can read
+ * the source instead, and the copy is skipped, when in every program that runs it, nothing
+ * between it and the last reader of its output writes over the source (the planner may
+ * reuse a source's memory as soon as the reshape, its last reader, has run).  The output
+ * must be an activation (not a program output, which the caller reads from its own place).
+ */
+static int writes_range(const ntg_plan_view *p, uint32_t op, const ntg_tensor_rec *t)
+{
+    const ntg_op_rec *r = &p->ops[op];
+    int inplace = (ntg__op_info(r->code)->cls->flags & NTG_OPF_INPLACE) != 0;
+    for (int i = inplace ? 0 : r->n_in; i < r->n_in + r->n_out; i++) {
+        uint32_t id = operand(p, op, i);
+        if (id == NTG_NONE) continue;
+        const ntg_tensor_rec *w = &p->tensors[id];
+        if (w->storage == t->storage && w->offset < t->offset + t->nbytes &&
+            t->offset < w->offset + w->nbytes)
+            return 1;
+    }
+    return 0;
+}
+
+static int reads_value(const ntg_plan_view *p, uint32_t op, uint32_t id)
+{
+    const ntg_op_rec *r = &p->ops[op];
+    for (int i = 0; i < r->n_in; i++)
+        if (operand(p, op, i) == id && ntg__xnn_has_value(r, i)) return 1;
+    return 0;
+}
+
+static void try_alias_reshape(ntg_backend *b, fuse_ctx *f, uint32_t k)
+{
+    const ntg_plan_view *p = f->plan;
+    const ntg_op_rec *r = &p->ops[k];
+    int bwd = r->dir == NTG_DIR_BWD;
+    uint32_t src = operand(p, k, bwd ? 2 : 0), dst = operand(p, k, r->n_in);
+    if (src == NTG_NONE || dst == NTG_NONE || !ntg__xnn_has_value(r, bwd ? 2 : 0)) return;
+    /* a source that is itself an aliased output lives in its own source's bytes */
+    const ntg_tensor_rec *ts = &p->tensors[f->real[src]], *td = &p->tensors[dst];
+    if (td->role != NTG_ROLE_ACTIVATION || ts->storage != NTG_STORE_ARENA ||
+        td->storage != NTG_STORE_ARENA || ts->nbytes != td->nbytes)
+        return;
+    if (f->readers[dst] == 0) return; /* nothing to gain */
+    for (uint32_t g = 0; g < p->n_programs; g++) {
+        const ntg_program_view *pg = &p->programs[g];
+        int32_t at = f->pos[(size_t)g * p->n_ops + k];
+        if (at < 0) continue;
+        uint32_t last = (uint32_t)at;
+        for (uint32_t i = (uint32_t)at + 1; i < pg->n_ops; i++)
+            if (reads_value(p, pg->ops[i], dst)) last = i;
+        for (uint32_t i = (uint32_t)at + 1; i <= last; i++)
+            if (writes_range(p, pg->ops[i], ts)) return;
+    }
+    /* every reader of dst now reads src's bytes */
+    uint8_t *data = b->base[ts->storage] + ts->offset;
+    f->real[dst] = f->real[src];
+    for (uint32_t j = 0; j < p->n_ops; j++) {
+        const ntg_op_rec *o = &p->ops[j];
+        for (int i = 0; i < o->n_in; i++)
+            if (operand(p, j, i) == dst && b->ops[j].in[i].data) b->ops[j].in[i].data = data;
+    }
+    b->ops[k].run = fused_noop;
+    b->ops[k].impl = "aliased";
+}
+
+ntg_status ntg__xnn_fuse(ntg_backend *b, const ntg_plan_view *plan, size_t *scratch, ntg_error *err)
+{
+    fuse_ctx f;
+    f.plan = plan;
+    f.readers = calloc(plan->n_tensors + 1, sizeof *f.readers);
+    f.reader = calloc(plan->n_tensors + 1, sizeof *f.reader);
+    f.pos = malloc(((size_t)plan->n_programs * plan->n_ops + 1) * sizeof *f.pos);
+    f.real = malloc((plan->n_tensors + 1) * sizeof *f.real);
+    if (!f.readers || !f.reader || !f.pos || !f.real) {
+        free(f.readers);
+        free(f.reader);
+        free(f.pos);
+        free(f.real);
+        return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    for (uint32_t k = 0; k < plan->n_ops; k++) {
+        const ntg_op_rec *op = &plan->ops[k];
+        for (int i = 0; i < op->n_in; i++) {
+            uint32_t id = operand(plan, k, i);
+            if (id == NTG_NONE || !ntg__xnn_has_value(op, i)) continue;
+            f.readers[id]++;
+            f.reader[id] = k;
+        }
+    }
+    for (size_t i = 0; i < (size_t)plan->n_programs * plan->n_ops; i++) f.pos[i] = -1;
+    for (uint32_t i = 0; i < plan->n_tensors; i++) f.real[i] = i;
+    for (uint32_t g = 0; g < plan->n_programs; g++)
+        for (uint32_t i = 0; i < plan->programs[g].n_ops; i++)
+            f.pos[(size_t)g * plan->n_ops + plan->programs[g].ops[i]] = (int32_t)i;
+    for (uint32_t k = 0; k < plan->n_ops; k++)
+        if (plan->ops[k].code == NTG_OP_matmul && plan->ops[k].dir == NTG_DIR_FWD &&
+            b->ops[k].impl && strcmp(b->ops[k].impl, "reference"))
+            try_mm_softmax(b, &f, k, scratch);
+    /* after the chains (they look at the views' data, which aliasing rewrites) */
+    for (uint32_t k = 0; k < plan->n_ops; k++)
+        if (plan->ops[k].code == NTG_OP_reshape && b->ops[k].impl &&
+            strcmp(b->ops[k].impl, "reference"))
+            try_alias_reshape(b, &f, k);
+    free(f.readers);
+    free(f.reader);
+    free(f.pos);
+    free(f.real);
+    return NTG_OK;
+}

@@ -1,0 +1,191 @@
+/* xnn_int.h — private to the xnnpack backend: instance, prepared ops, kernel tables. */
+#ifndef NTG_XNN_INT_H
+#define NTG_XNN_INT_H
+
+#include <pthreadpool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <xnnpack.h>
+
+#include "backend.h"
+#include "xgemm.h"
+
+/* ------------------------------------------------------------ vector math */
+
+/* Elementwise kernels with transcendentals, one table per instruction set (xnn_vmath.c). */
+typedef struct xnn_vk {
+    const char *isa; /* "AVX-512", "AVX2", "portable" */
+    void (*relu)(const float *x, float *y, size_t n);
+    void (*relu_bwd)(const float *y, const float *dy, float *dx, size_t n);
+    void (*sigmoid)(const float *x, float *y, size_t n);
+    void (*tanh)(const float *x, float *y, size_t n);
+    void (*gelu)(const float *x, float *y, size_t n);
+    void (*exp)(const float *x, float *y, size_t n);
+    void (*gelu_bwd)(const float *x, const float *dy, float *dx, size_t n);
+    void (*softmax_line)(const float *x, float *y, size_t n, int log_form);
+    void (*softmax_bwd_line)(const float *y, const float *dy, float *dx, size_t n, int log_form);
+    void (*layernorm)(const float *x, float *y, const float *w, const float *b, size_t rows,
+                      size_t d, float eps);
+    void (*layernorm_bwd)(const float *x, const float *dy, const float *w, float *dx, float *accw,
+                          float *accb, size_t rows, size_t d, float eps);
+    /* C = A B (B^T when tb) for operands whose B fits L1; buf: k * round_up(n, 16) floats */
+    void (*gemm_small)(int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                       const float *b, int64_t ldb, float *c, int64_t ldc, float *buf);
+    void (*lstm_cell)(float *g, const float *cprev, float *c, float *h, size_t hidden);
+    void (*lstm_cell_bwd)(const float *st, const float *cprev, const float *dh, float *carry,
+                          float *dg, size_t hidden);
+    void (*adam)(float *p, const float *g, float *m, float *v, size_t n, const double *k,
+                 int decoupled);
+} xnn_vk;
+
+enum { XNN_VK_PORTABLE, XNN_VK_AVX2, XNN_VK_AVX512 };
+
+/* The widest table this CPU runs, up to `max_isa` (XNN_VK_*). */
+const xnn_vk *ntg__xnn_vk_pick(int max_isa);
+
+/* ------------------------------------------------------------- instance */
+
+struct ntg_buffer {
+    uint8_t *data;
+    size_t size;
+    int owned;
+    int readonly; /* wrapped read-only memory (an inference session's mapped weights) */
+};
+
+typedef struct xnn_op xnn_op;
+
+/* Runs a prepared op at `batch` (its views already describe that batch).  Never allocates. */
+typedef void (*xnn_run_fn)(ntg_backend *b, xnn_op *o, int batch);
+
+/* A plan op with its implementation chosen and its arguments precomputed. */
+struct xnn_op {
+    uint32_t code;
+    int dir;
+    const ntg_attr *attr;
+    uint32_t n_attr;
+    int n_in, n_out;
+    ntg_view *in, *out; /* operands, dims[0] of batched ones patched to each run's batch */
+    uint32_t const_in;  /* bit i: input i lives in read-only weights, so it may be packed */
+    int max_batch;
+    xnn_run_fn run;
+    const char *impl; /* which implementation, for reports */
+    size_t scratch;   /* bytes of the shared scratch this op uses */
+    xnn_operator_t xop;
+    size_t xop_key;    /* what xop was last set up for (rows and threads); 0: not yet */
+    void *own;         /* packed weights, tables: owned, freed with the instance */
+    int64_t i[8];      /* implementation parameters */
+    void *fuse_out;    /* a fused chain's final output (see xnn_fuse.c) */
+    double fuse_scale; /* its factor */
+    double prof_ns;    /* NTG_XNN_PROFILE: time spent in this op */
+    uint64_t prof_runs;
+};
+
+/* Policy bits for tests and measurements (ntg__xnn_set_policy); 0 = the measured defaults. */
+enum {
+    XNN_POL_REFERENCE = 1u << 0,   /* every op through the reference kernels */
+    XNN_POL_FC_XNNPACK = 1u << 1,  /* inference dense: XNNPACK fully connected */
+    XNN_POL_FC_XGEMM = 1u << 2,    /* inference dense: ntg__xgemm on packed weights */
+    XNN_POL_PAR_ALWAYS = 1u << 3,  /* every parallel kernel on all threads, whatever its size */
+    XNN_POL_NO_XNNOPS = 1u << 4,   /* no XNNPACK operator anywhere: own kernels only */
+    XNN_POL_XNN_ELEM = 1u << 5,    /* add/sub/mul/sigmoid/softmax/maxpool on XNNPACK operators */
+    XNN_POL_VK_AVX2 = 1u << 6,     /* the AVX2 vector kernels (when the CPU has AVX2) */
+    XNN_POL_VK_PORTABLE = 1u << 7, /* the portable vector kernels */
+    XNN_POL_NO_FUSION = 1u << 8,   /* run every op by itself */
+};
+
+struct ntg_backend {
+    ntg_backend_config cfg;
+    int threads;
+    unsigned policy;
+    pthreadpool_t pool; /* NULL with one thread */
+    const xnn_vk *vk;
+    const ntg_plan_view *plan;
+    uint8_t *base[NTG_STORE_COUNT];
+    int weights_readonly;
+    ntg_view *views; /* every op's operands, op k's at views[plan->ops[k].operands] */
+    xnn_op *ops;     /* one per plan op */
+    uint32_t n_ops;
+    void *scratch;
+    size_t scratch_bytes;
+    int pool_used; /* a parallel call since the run began */
+    int profile;   /* NTG_XNN_PROFILE set at create: time every op, print at destroy */
+};
+
+/* Force implementation choices before prepare (tests, benchmarks). */
+void ntg__xnn_set_policy(ntg_backend *b, unsigned policy);
+/* The implementation op `k` of the prepared plan runs ("xnnpack-fc", "xgemm-packed", ...). */
+const char *ntg__xnn_op_impl(const ntg_backend *b, uint32_t k);
+
+/* ------------------------------------------------------- shared helpers */
+
+typedef void (*xnn_task_fn)(void *ctx, size_t i);
+
+/* Run fn(ctx, 0..n-1) on up to `nthr` threads of the pool (inline when nthr <= 1). */
+void ntg__xnn_parallel(ntg_backend *b, int nthr, xnn_task_fn fn, void *ctx, size_t n);
+/* Threads worth using for work of `flops` operations touching `bytes` of memory. */
+int ntg__xnn_threads_for(const ntg_backend *b, double flops, double bytes);
+/* The pool to hand XNNPACK or xgemm for `nthr` threads (NULL: run inline). */
+pthreadpool_t ntg__xnn_pool(ntg_backend *b, int nthr);
+/* ntg__xgemm with this instance's pool and a thread count chosen from the product's size. */
+void ntg__xnn_gemm(ntg_backend *b, const ntg_xgemm_args *g);
+/* Scratch bound of ntg__xnn_gemm for `g` at any m up to g->m. */
+size_t ntg__xnn_gemm_scratch(const ntg_backend *b, const ntg_xgemm_args *g);
+/* d1[j] = d2[j] = sum_r z[r, j] in double, row order (either may be NULL): the reference's
+ * bias-gradient order, so bitwise its result whatever the threads. */
+void ntg__xnn_colsum(ntg_backend *b, const float *z, int64_t rows, int64_t cols, float *d1,
+                     float *d2);
+/* Whether operand i of op carries its value (a backward op's bwd_saves); as cpu_backend.c. */
+int ntg__xnn_has_value(const ntg_op_rec *op, int i);
+/* dst [cols, rows] = src [rows, cols]^T, in cache-sized tiles. */
+void ntg__xnn_transpose(const float *src, int64_t rows, int64_t cols, float *dst);
+/* Elements of a view at its current dims. */
+int64_t ntg__xnn_numel(const ntg_view *v);
+/* Zero a view's data when it has any. */
+void ntg__xnn_zero(const ntg_view *v);
+/* The reference kernel of the op (fallback). */
+void ntg__xnn_run_ref(ntg_backend *b, xnn_op *o, int batch);
+/* Scratch of the reference kernel at the maximum batch. */
+size_t ntg__xnn_ref_scratch(const ntg_backend *b, const xnn_op *o);
+
+/* -------------------------------------- op preparation (xnn_*.c kernel files) */
+
+/* Choose the implementation of `o` and precompute its arguments: sets o->run, o->impl and
+ * o->scratch, may create XNNPACK operators and pack weights.  Views describe the maximum
+ * batch.  NTG_OK (having left o->run NULL means: use the reference kernel). */
+typedef ntg_status (*xnn_prep_fn)(ntg_backend *b, xnn_op *o, ntg_error *err);
+
+ntg_status ntg__xnn_prep_dense(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_dense_bwd(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_matmul(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_matmul_bwd(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_lstm(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_lstm_bwd(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_unary(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_unary_bwd(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_bcast(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_bcast_bwd(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_softmax(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_softmax_bwd(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_layernorm(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_layernorm_bwd(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_layout(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_layout_bwd(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_maxpool(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_maxpool_bwd(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_interp(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_interp_bwd(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_loss(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_loss_bwd(ntg_backend *b, xnn_op *o, ntg_error *err);
+ntg_status ntg__xnn_prep_optim(ntg_backend *b, xnn_op *o, ntg_error *err);
+
+/* ------------------------------------------------------------- fusion */
+
+/* Find chains of ops that can run as one over the prepared plan (xnn_fuse.c) and rewire
+ * them; *scratch grows to what fused kernels need. */
+ntg_status ntg__xnn_fuse(ntg_backend *b, const ntg_plan_view *plan, size_t *scratch,
+                         ntg_error *err);
+/* matmul -> scale -> softmax (last axis) as one kernel, writing only the softmax output:
+ * prepares `o` (the matmul) for it; 0, or -1 when the geometry does not qualify. */
+int ntg__xnn_prep_mm_softmax(ntg_backend *b, xnn_op *o, void *out, double factor);
+
+#endif /* NTG_XNN_INT_H */

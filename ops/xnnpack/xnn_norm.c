@@ -1,0 +1,335 @@
+/* xnn_norm.c — softmax, log_softmax and layernorm, forward and backward, on any axis. */
+#include <math.h>
+#include <string.h>
+
+#include "error.h"
+#include "op_attrs.h"
+#include "xnn_int.h"
+
+/* A tensor as [outer, len, inner] lines along one axis. */
+typedef struct lines {
+    int64_t outer, len, inner;
+} lines;
+
+static lines lines_of(const ntg_tdesc *d, int64_t axis_attr)
+{
+    int ax = ntg__axis(axis_attr, d->rank);
+    lines l = {1, d->dims[ax], 1};
+    for (int i = 0; i < ax; i++) l.outer *= d->dims[i];
+    for (int i = ax + 1; i < d->rank; i++) l.inner *= d->dims[i];
+    return l;
+}
+
+/* ----------------------------------------------------------------- softmax */
+
+typedef struct sm_ctx {
+    const xnn_vk *vk;
+    lines l;
+    int log_form, bwd;
+    const float *x, *y, *dy;
+    float *out;
+    size_t chunks;
+    float *slots; /* strided lines: 2 * inner floats per task */
+} sm_ctx;
+
+/* Lines along a strided axis: one [len, inner] block at a time, vectorised along inner. */
+static void sm_block_fwd(const sm_ctx *c, int64_t o, float *m, float *s)
+{
+    int64_t len = c->l.len, inner = c->l.inner;
+    const float *x = c->x + o * len * inner;
+    float *y = c->out + o * len * inner;
+    memcpy(m, x, (size_t)inner * sizeof *m);
+    for (int64_t l = 1; l < len; l++)
+        for (int64_t i = 0; i < inner; i++)
+            if (x[l * inner + i] > m[i]) m[i] = x[l * inner + i];
+    for (int64_t l = 0; l < len; l++)
+        for (int64_t i = 0; i < inner; i++) y[l * inner + i] = x[l * inner + i] - m[i];
+    c->vk->exp(y, y, (size_t)(len * inner));
+    memset(s, 0, (size_t)inner * sizeof *s);
+    for (int64_t l = 0; l < len; l++)
+        for (int64_t i = 0; i < inner; i++) s[i] += y[l * inner + i];
+    if (c->log_form) {
+        for (int64_t i = 0; i < inner; i++) s[i] = m[i] + logf(s[i]);
+        for (int64_t l = 0; l < len; l++)
+            for (int64_t i = 0; i < inner; i++) y[l * inner + i] = x[l * inner + i] - s[i];
+    } else {
+        for (int64_t i = 0; i < inner; i++) s[i] = 1.0f / s[i];
+        for (int64_t l = 0; l < len; l++)
+            for (int64_t i = 0; i < inner; i++) y[l * inner + i] *= s[i];
+    }
+}
+
+static void sm_block_bwd(const sm_ctx *c, int64_t o, float *s)
+{
+    int64_t len = c->l.len, inner = c->l.inner, base = o * len * inner;
+    const float *y = c->y + base, *dy = c->dy + base;
+    float *dx = c->out + base;
+    memset(s, 0, (size_t)inner * sizeof *s);
+    for (int64_t l = 0; l < len; l++)
+        for (int64_t i = 0; i < inner; i++)
+            s[i] += c->log_form ? dy[l * inner + i] : dy[l * inner + i] * y[l * inner + i];
+    if (c->log_form) {
+        c->vk->exp(y, dx, (size_t)(len * inner));
+        for (int64_t l = 0; l < len; l++)
+            for (int64_t i = 0; i < inner; i++)
+                dx[l * inner + i] = dy[l * inner + i] - dx[l * inner + i] * s[i];
+    } else {
+        for (int64_t l = 0; l < len; l++)
+            for (int64_t i = 0; i < inner; i++)
+                dx[l * inner + i] = y[l * inner + i] * (dy[l * inner + i] - s[i]);
+    }
+}
+
+static void sm_task(void *p, size_t t)
+{
+    const sm_ctx *c = p;
+    int64_t o0 = c->l.outer * (int64_t)t / (int64_t)c->chunks;
+    int64_t o1 = c->l.outer * (int64_t)(t + 1) / (int64_t)c->chunks;
+    int64_t len = c->l.len;
+    if (c->l.inner == 1) {
+        for (int64_t o = o0; o < o1; o++) {
+            if (c->bwd)
+                c->vk->softmax_bwd_line(c->y + o * len, c->dy + o * len, c->out + o * len,
+                                        (size_t)len, c->log_form);
+            else
+                c->vk->softmax_line(c->x + o * len, c->out + o * len, (size_t)len, c->log_form);
+        }
+        return;
+    }
+    float *m = c->slots + (int64_t)t * 2 * ((c->l.inner + 15) & ~(int64_t)15);
+    float *s = m + ((c->l.inner + 15) & ~(int64_t)15);
+    for (int64_t o = o0; o < o1; o++) {
+        if (c->bwd)
+            sm_block_bwd(c, o, s);
+        else
+            sm_block_fwd(c, o, m, s);
+    }
+}
+
+static void sm_run(ntg_backend *b, xnn_op *o, int bwd)
+{
+    int log_form = o->code == NTG_OP_log_softmax;
+    const ntg_view *shape = bwd ? &o->in[1] : &o->in[0];
+    lines l = lines_of(&shape->d, ntg__attr_i(o->attr, NTG_SOFTMAX_AXIS));
+    double n = (double)(l.outer * l.len * l.inner);
+    int nthr = ntg__xnn_threads_for(b, 25.0 * n, 12.0 * n);
+    if (nthr > l.outer) nthr = (int)l.outer;
+    sm_ctx c = {b->vk,
+                l,
+                log_form,
+                bwd,
+                bwd ? NULL : o->in[0].data,
+                bwd ? o->in[1].data : NULL,
+                bwd ? o->in[2].data : NULL,
+                o->out[0].data,
+                (size_t)nthr,
+                b->scratch};
+    ntg__xnn_parallel(b, nthr, sm_task, &c, (size_t)nthr);
+}
+
+static void run_softmax(ntg_backend *b, xnn_op *o, int batch)
+{
+    (void)batch;
+    sm_run(b, o, 0);
+}
+
+/* XNNPACK's softmax over contiguous lines (the last axis, or any axis with nothing after). */
+static void run_softmax_xnn(ntg_backend *b, xnn_op *o, int batch)
+{
+    (void)batch;
+    lines l = lines_of(&o->in[0].d, ntg__attr_i(o->attr, NTG_SOFTMAX_AXIS));
+    double n = (double)(l.outer * l.len);
+    int nthr = ntg__xnn_threads_for(b, 25.0 * n, 8.0 * n);
+    pthreadpool_t pool = ntg__xnn_pool(b, nthr);
+    size_t key = (size_t)l.outer * 2 + (pool != NULL);
+    if (key != o->xop_key) {
+        xnn_setup_softmax_nc_f32(o->xop, (size_t)l.outer, o->in[0].data, o->out[0].data, pool);
+        o->xop_key = key;
+    }
+    xnn_run_operator(o->xop, pool);
+}
+
+static size_t sm_scratch(const ntg_backend *b, const lines *l)
+{
+    if (l->inner == 1) return 0;
+    return (size_t)(2 * ((l->inner + 15) & ~(int64_t)15)) * sizeof(float) * (size_t)b->threads;
+}
+
+ntg_status ntg__xnn_prep_softmax(ntg_backend *b, xnn_op *o, ntg_error *err)
+{
+    lines l = lines_of(&o->in[0].d, ntg__attr_i(o->attr, NTG_SOFTMAX_AXIS));
+    if (l.inner == 1 && o->code == NTG_OP_softmax && (b->policy & XNN_POL_XNN_ELEM) &&
+        !(b->policy & XNN_POL_NO_XNNOPS)) {
+        size_t ch = (size_t)l.len;
+        if (xnn_create_softmax_nc_f32(ch, ch, ch, 0, &o->xop) != xnn_status_success)
+            return ntg__fail(err, NTG_ERR_BACKEND, "xnnpack backend: cannot create a softmax");
+        o->run = run_softmax_xnn;
+        o->impl = "xnnpack-softmax";
+        return NTG_OK;
+    }
+    o->scratch = sm_scratch(b, &l);
+    o->run = run_softmax;
+    o->impl = "own-simd";
+    return NTG_OK;
+}
+
+/* in = [x, y, dy], out = [dx], from the saved y. */
+static void run_softmax_bwd(ntg_backend *b, xnn_op *o, int batch)
+{
+    (void)batch;
+    if (!o->out[0].data) return;
+    if (!o->in[2].data) {
+        ntg__xnn_zero(&o->out[0]);
+        return;
+    }
+    sm_run(b, o, 1);
+}
+
+ntg_status ntg__xnn_prep_softmax_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
+{
+    (void)err;
+    if (!o->in[1].data) return NTG_OK;
+    lines l = lines_of(&o->in[1].d, ntg__attr_i(o->attr, NTG_SOFTMAX_AXIS));
+    o->scratch = sm_scratch(b, &l);
+    o->run = run_softmax_bwd;
+    o->impl = "own-simd";
+    return NTG_OK;
+}
+
+/* --------------------------------------------------------------- layernorm */
+
+/* Rows per partial sum of the parameter gradients: a fixed size, so the summation order
+ * (float within a chunk, double across chunks in order) does not depend on the threads. */
+enum { LN_CHUNK = 64 };
+
+typedef struct ln_ctx {
+    const xnn_vk *vk;
+    const float *x, *w, *bias, *dy;
+    float *y, *dx;
+    float *part; /* [chunks][2][d] partial sums of dy xhat and dy, or NULL */
+    int want_w, want_b;
+    int64_t rows, d;
+    float eps;
+    size_t tasks;
+    int64_t nchunks;
+} ln_ctx;
+
+static void ln_fwd_task(void *p, size_t t)
+{
+    const ln_ctx *c = p;
+    int64_t r0 = c->rows * (int64_t)t / (int64_t)c->tasks;
+    int64_t r1 = c->rows * (int64_t)(t + 1) / (int64_t)c->tasks;
+    if (r1 > r0)
+        c->vk->layernorm(c->x + r0 * c->d, c->y + r0 * c->d, c->w, c->bias, (size_t)(r1 - r0),
+                         (size_t)c->d, c->eps);
+}
+
+static void ln_bwd_task(void *p, size_t t)
+{
+    const ln_ctx *c = p;
+    int64_t q0 = c->nchunks * (int64_t)t / (int64_t)c->tasks;
+    int64_t q1 = c->nchunks * (int64_t)(t + 1) / (int64_t)c->tasks;
+    for (int64_t q = q0; q < q1; q++) {
+        int64_t r0 = q * LN_CHUNK, r1 = r0 + LN_CHUNK < c->rows ? r0 + LN_CHUNK : c->rows;
+        float *aw = NULL, *ab = NULL;
+        if (c->part) {
+            aw = c->part + q * 2 * c->d;
+            ab = aw + c->d;
+            memset(aw, 0, 2 * (size_t)c->d * sizeof *aw);
+        }
+        c->vk->layernorm_bwd(c->x + r0 * c->d, c->dy + r0 * c->d, c->w,
+                             c->dx ? c->dx + r0 * c->d : NULL, c->want_w ? aw : NULL,
+                             c->want_b ? ab : NULL, (size_t)(r1 - r0), (size_t)c->d, c->eps);
+    }
+}
+
+static void run_layernorm(ntg_backend *b, xnn_op *o, int batch)
+{
+    (void)batch;
+    const ntg_tdesc *xd = &o->in[0].d;
+    int64_t d = xd->dims[xd->rank - 1], rows = ntg__xnn_numel(&o->in[0]) / d;
+    double n = (double)(rows * d);
+    int nthr = ntg__xnn_threads_for(b, 8.0 * n, 8.0 * n);
+    if (nthr > rows) nthr = (int)rows;
+    ln_ctx c;
+    memset(&c, 0, sizeof c);
+    c.vk = b->vk;
+    c.x = o->in[0].data;
+    c.w = o->n_in == 3 ? o->in[1].data : NULL;
+    c.bias = o->n_in == 3 ? o->in[2].data : NULL;
+    c.y = o->out[0].data;
+    c.rows = rows;
+    c.d = d;
+    c.eps = (float)ntg__attr_f(o->attr, NTG_LAYERNORM_EPS);
+    c.tasks = (size_t)nthr;
+    ntg__xnn_parallel(b, nthr, ln_fwd_task, &c, (size_t)nthr);
+}
+
+ntg_status ntg__xnn_prep_layernorm(ntg_backend *b, xnn_op *o, ntg_error *err)
+{
+    (void)b;
+    (void)err;
+    o->run = run_layernorm;
+    o->impl = "own-simd";
+    return NTG_OK;
+}
+
+/* in = [x, (weight, bias), y, dy], out = [dx, (dweight, dbias)]. */
+static void run_layernorm_bwd(ntg_backend *b, xnn_op *o, int batch)
+{
+    (void)batch;
+    int nfi = o->n_out;
+    const ntg_tdesc *xd = &o->in[0].d;
+    const float *dy = o->in[nfi + 1].data;
+    float *dx = o->out[0].data, *dw = nfi == 3 ? o->out[1].data : NULL;
+    float *db = nfi == 3 ? o->out[2].data : NULL;
+    if (!dy) {
+        for (int i = 0; i < nfi; i++) ntg__xnn_zero(&o->out[i]);
+        return;
+    }
+    int64_t d = xd->dims[xd->rank - 1], rows = ntg__xnn_numel(&o->in[0]) / d;
+    int64_t nchunks = (rows + LN_CHUNK - 1) / LN_CHUNK;
+    double n = (double)(rows * d);
+    int nthr = ntg__xnn_threads_for(b, 12.0 * n, 12.0 * n);
+    if (nthr > nchunks) nthr = (int)nchunks;
+    ln_ctx c;
+    memset(&c, 0, sizeof c);
+    c.vk = b->vk;
+    c.x = o->in[0].data;
+    c.w = nfi == 3 ? o->in[1].data : NULL;
+    c.dy = dy;
+    c.dx = dx;
+    c.part = dw || db ? b->scratch : NULL;
+    c.want_w = dw != NULL;
+    c.want_b = db != NULL;
+    c.rows = rows;
+    c.d = d;
+    c.eps = (float)ntg__attr_f(o->attr, NTG_LAYERNORM_EPS);
+    c.tasks = (size_t)nthr;
+    c.nchunks = nchunks;
+    ntg__xnn_parallel(b, nthr, ln_bwd_task, &c, (size_t)nthr);
+    for (int64_t j = 0; c.part && j < d; j++) {
+        double sw = 0, sb = 0;
+        for (int64_t q = 0; q < nchunks; q++) {
+            sw += (double)c.part[q * 2 * d + j];
+            sb += (double)c.part[q * 2 * d + d + j];
+        }
+        if (dw) dw[j] = (float)sw;
+        if (db) db[j] = (float)sb;
+    }
+}
+
+ntg_status ntg__xnn_prep_layernorm_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
+{
+    (void)b;
+    (void)err;
+    int nfi = o->n_out;
+    if (!o->in[0].data || (nfi == 3 && !o->in[1].data)) return NTG_OK;
+    const ntg_tdesc *xd = &o->in[0].d;
+    int64_t d = xd->dims[xd->rank - 1], rows = ntg__xnn_numel(&o->in[0]) / d;
+    int64_t nchunks = (rows + LN_CHUNK - 1) / LN_CHUNK;
+    o->scratch = nfi == 3 ? (size_t)(nchunks * 2 * d) * sizeof(float) : 0;
+    o->run = run_layernorm_bwd;
+    o->impl = "own-simd";
+    return NTG_OK;
+}

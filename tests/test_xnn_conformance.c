@@ -1,0 +1,1105 @@
+/* test_xnn_conformance.c — every op, forward and backward, on the xnnpack backend vs the reference.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "backend.h"
+#include "ops_harness.h"
+#include "testutil.h"
+#include "xnnpack/xnn_int.h"
+
+/*
+ * Each case is one op with its inputs (shapes at the case's maximum batch, the storage each
+ * lives in) and attributes.  It becomes a one-op plan view (program 0: the forward op;
+ * program 1: its backward, with the bwd_saves mask the compiler would use), which both the
+ * reference backend and the xnnpack backend prepare and run through their vtables — the code
+ * sessions use, batch patching included.  Every tensor gets its own region of its storage
+ * with sentinel guards around it; inputs are random (the same on both sides), outputs start
+ * as sentinel.  At batch 1, the middle and the maximum:
+ *  - every output (forward) and input gradient (backward) is compared: max-abs-relative
+ *    <= 1e-5 forward, 1e-4 backward (in-place ops: the updated inputs too);
+ *  - every byte of the xnnpack side's storages outside what the op may write (the outputs'
+ *    first `batch` rows) must be as before the run: guards, rows past the batch, inputs.
+ * Under several configurations: 1 and 2 threads, parallel kernels at any size, XNNPACK's
+ * operators forced on, read-only (packed) and writable weights, each vector ISA.
+ */
+
+#define CF_GUARD 256 /* bytes of sentinel around every tensor */
+#define CF_MAX_T 160
+#define CF_MAX_IN 20
+#define CF_MAX_CASES 48
+
+enum { K_RAND, K_POS, K_MASK, K_CTL };
+enum { SA = NTG_STORE_ARENA, SW = NTG_STORE_WEIGHTS, SS = NTG_STORE_STATE };
+
+typedef struct cf_in {
+    ntg_tdesc d;
+    int store, kind;
+} cf_in;
+
+typedef struct cf_case {
+    char name[128];
+    uint32_t code;
+    oh_attrs a;
+    int n_in;
+    cf_in in[CF_MAX_IN];
+    int n_out; /* forward outputs (0: the op's minimum) */
+    int max_batch;
+    uint64_t want;      /* backward: gradients wanted (bit i); 0: no backward */
+    uint32_t dy_absent; /* backward: output j's gradient is absent (NTG_NONE) */
+    uint64_t inplace;   /* inputs the op updates in place */
+} cf_case;
+
+/* ------------------------------------------------------------------ cases */
+
+typedef struct cf_list {
+    cf_case c[CF_MAX_CASES];
+    int n;
+} cf_list;
+
+static cf_case *cf_new(cf_list *l, uint32_t code, const char *name, int max_batch)
+{
+    cr_assert_lt(l->n, CF_MAX_CASES);
+    cf_case *c = &l->c[l->n++];
+    memset(c, 0, sizeof *c);
+    c->code = code;
+    oh_attrs_init(&c->a, code);
+    snprintf(c->name, sizeof c->name, "%s %s", ntg__op_info(code)->cls->name, name);
+    c->max_batch = max_batch;
+    return c;
+}
+
+/* An input; a batched shape's first extent is replaced by the case's maximum batch. */
+static void cf_add(cf_case *c, ntg_tdesc d, int store, int kind)
+{
+    cr_assert_lt(c->n_in, CF_MAX_IN);
+    if (d.batched) d.dims[0] = c->max_batch;
+    c->in[c->n_in].d = d;
+    c->in[c->n_in].store = store;
+    c->in[c->n_in].kind = kind;
+    c->n_in++;
+}
+
+#define BT(...) oh_shape(1, __VA_ARGS__)
+#define UT(...) oh_shape(0, __VA_ARGS__)
+#define ALL ((uint64_t)-1)
+#define M 5
+
+static void unary_cases(cf_list *l, uint32_t code)
+{
+    cf_case *c = cf_new(l, code, "[B,7,13]", M);
+    cf_add(c, BT(3, 0, 7, 13), SA, K_RAND);
+    if (code == NTG_OP_scale) oh_attrs_set_f(&c->a, NTG_SCALE_FACTOR, 0.37);
+    c->want = 1;
+    c = cf_new(l, code, "[B,5000] (threads)", 64);
+    cf_add(c, BT(2, 0, 5000), SA, K_RAND);
+    if (code == NTG_OP_scale) oh_attrs_set_f(&c->a, NTG_SCALE_FACTOR, -1.5);
+    c->want = 1;
+    c = cf_new(l, code, "no dy", M);
+    cf_add(c, BT(2, 0, 9), SA, K_RAND);
+    if (code == NTG_OP_scale) oh_attrs_set_f(&c->a, NTG_SCALE_FACTOR, 2.0);
+    c->want = 1;
+    c->dy_absent = 1;
+}
+
+static void dense_cases(cf_list *l)
+{
+    static const char *acts[] = {"none", "relu", "gelu", "tanh", "sigmoid"};
+    for (int act = 0; act < 5; act++)
+        for (int bias = 1; bias >= 0; bias--) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "[B,37]->29 %s%s", acts[act], bias ? "" : " no bias");
+            cf_case *c = cf_new(l, NTG_OP_dense, nm, M);
+            cf_add(c, BT(2, 0, 37), SA, K_RAND);
+            cf_add(c, UT(2, 29, 37), SW, K_RAND);
+            if (bias) cf_add(c, UT(1, 29), SW, K_RAND);
+            oh_attrs_set_i(&c->a, NTG_DENSE_UNITS, 29);
+            oh_attrs_set_i(&c->a, NTG_DENSE_ACT, act);
+            oh_attrs_set_i(&c->a, NTG_DENSE_BIAS, bias);
+            c->want = ALL;
+        }
+    cf_case *c = cf_new(l, NTG_OP_dense, "[B,3,37]->17 relu, no dx", M);
+    cf_add(c, BT(3, 0, 3, 37), SA, K_RAND);
+    cf_add(c, UT(2, 17, 37), SW, K_RAND);
+    cf_add(c, UT(1, 17), SW, K_RAND);
+    oh_attrs_set_i(&c->a, NTG_DENSE_UNITS, 17);
+    oh_attrs_set_i(&c->a, NTG_DENSE_ACT, NTG_ACT_RELU);
+    c->want = 0x6;
+    for (int act = 0; act < 5; act += 2) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "[B,300]->260 %s (threads)", acts[act]);
+        c = cf_new(l, NTG_OP_dense, nm, 64);
+        cf_add(c, BT(2, 0, 300), SA, K_RAND);
+        cf_add(c, UT(2, 260, 300), SW, K_RAND);
+        cf_add(c, UT(1, 260), SW, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_DENSE_UNITS, 260);
+        oh_attrs_set_i(&c->a, NTG_DENSE_ACT, act);
+        c->want = ALL;
+    }
+    c = cf_new(l, NTG_OP_dense, "no dy", M);
+    cf_add(c, BT(2, 0, 8), SA, K_RAND);
+    cf_add(c, UT(2, 3, 8), SW, K_RAND);
+    cf_add(c, UT(1, 3), SW, K_RAND);
+    oh_attrs_set_i(&c->a, NTG_DENSE_UNITS, 3);
+    oh_attrs_set_i(&c->a, NTG_DENSE_ACT, NTG_ACT_TANH);
+    c->want = ALL;
+    c->dy_absent = 1;
+}
+
+static void pool_cases(cf_list *l)
+{
+    static const int p[][4] = {{2, 0, 1, 0}, {3, 2, 0, 1}, {4, 1, 0, 0},
+                               {2, 0, 0, 0}, {1, 0, 1, 0}, {5, 3, 1, 2}};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "k%d s%d ceil%d pad%d", p[i][0], p[i][1], p[i][2], p[i][3]);
+        cf_case *c = cf_new(l, NTG_OP_maxpool1d, nm, M);
+        cf_add(c, BT(3, 0, 3, 31), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_POOL_KERNEL, p[i][0]);
+        oh_attrs_set_i(&c->a, NTG_POOL_STRIDE, p[i][1]);
+        oh_attrs_set_i(&c->a, NTG_POOL_CEIL, p[i][2]);
+        oh_attrs_set_i(&c->a, NTG_POOL_PAD, p[i][3]);
+        c->want = 1;
+    }
+    cf_case *c = cf_new(l, NTG_OP_maxpool1d, "[B,480] k2 ceil (threads)", 64);
+    cf_add(c, BT(2, 0, 481), SA, K_RAND);
+    oh_attrs_set_i(&c->a, NTG_POOL_KERNEL, 2);
+    oh_attrs_set_i(&c->a, NTG_POOL_CEIL, 1);
+    c->want = 1;
+}
+
+static void layout_cases(cf_list *l, uint32_t code)
+{
+    cf_case *c;
+    switch (code) {
+    case NTG_OP_flip:
+        for (int ax = 1; ax <= 3; ax++) {
+            c = cf_new(l, code, ax == 3 ? "axis -1" : ax == 1 ? "axis 1" : "axis 2", M);
+            cf_add(c, BT(3, 0, 4, 9), SA, K_RAND);
+            oh_attrs_set_i(&c->a, NTG_FLIP_AXIS, ax == 3 ? -1 : ax);
+            c->want = 1;
+        }
+        c = cf_new(l, code, "[B,4096] (threads)", 64);
+        cf_add(c, BT(2, 0, 4096), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_FLIP_AXIS, 1);
+        c->want = 1;
+        break;
+    case NTG_OP_slice: {
+        static const int s[][4] = {{1, 2, 9, 3}, {2, -1, 1 << 30, 1}, {-1, 1, 5, 1}, {1, 0, 11, 1}};
+        for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "axis %d [%d:%d:%d]", s[i][0], s[i][1], s[i][2], s[i][3]);
+            c = cf_new(l, code, nm, M);
+            cf_add(c, BT(3, 0, 11, 6), SA, K_RAND);
+            oh_attrs_set_i(&c->a, NTG_SLICE_AXIS, s[i][0]);
+            oh_attrs_set_i(&c->a, NTG_SLICE_START, s[i][1]);
+            oh_attrs_set_i(&c->a, NTG_SLICE_END, s[i][2]);
+            oh_attrs_set_i(&c->a, NTG_SLICE_STEP, s[i][3]);
+            c->want = 1;
+        }
+        c = cf_new(l, code, "no dy", M);
+        cf_add(c, BT(2, 0, 11), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_SLICE_AXIS, 1);
+        oh_attrs_set_i(&c->a, NTG_SLICE_START, 3);
+        c->want = 1;
+        c->dy_absent = 1;
+        break;
+    }
+    case NTG_OP_reshape: {
+        int64_t s1[] = {0, 30}, s2[] = {0, 3, -1};
+        c = cf_new(l, code, "[B,6,5]->[B,30]", M);
+        cf_add(c, BT(3, 0, 6, 5), SA, K_RAND);
+        oh_attrs_set_ints(&c->a, NTG_RESHAPE_SHAPE, s1, 2);
+        c->want = 1;
+        c = cf_new(l, code, "[B,6,5]->[B,3,10]", M);
+        cf_add(c, BT(3, 0, 6, 5), SA, K_RAND);
+        oh_attrs_set_ints(&c->a, NTG_RESHAPE_SHAPE, s2, 3);
+        c->want = 1;
+        c = cf_new(l, code, "[B,8192] (threads)", 64);
+        int64_t s3[] = {0, 64, 128};
+        cf_add(c, BT(2, 0, 8192), SA, K_RAND);
+        oh_attrs_set_ints(&c->a, NTG_RESHAPE_SHAPE, s3, 3);
+        c->want = 1;
+        break;
+    }
+    case NTG_OP_concat:
+        c = cf_new(l, code, "3 pieces axis 1", M);
+        cf_add(c, BT(3, 0, 3, 4), SA, K_RAND);
+        cf_add(c, BT(3, 0, 2, 4), SA, K_RAND);
+        cf_add(c, BT(3, 0, 5, 4), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_CONCAT_AXIS, 1);
+        c->want = ALL;
+        c = cf_new(l, code, "2 pieces axis -1, one gradient", M);
+        cf_add(c, BT(3, 0, 3, 4), SA, K_RAND);
+        cf_add(c, BT(3, 0, 3, 2), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_CONCAT_AXIS, -1);
+        c->want = 0x2;
+        c = cf_new(l, code, "no dy", M);
+        cf_add(c, BT(2, 0, 3), SA, K_RAND);
+        cf_add(c, BT(2, 0, 2), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_CONCAT_AXIS, 1);
+        c->want = ALL;
+        c->dy_absent = 1;
+        break;
+    case NTG_OP_split: {
+        int64_t s1[] = {2, 3, 4}, s2[] = {1, 3};
+        c = cf_new(l, code, "axis 1 [2,3,4]", M);
+        cf_add(c, BT(3, 0, 9, 4), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_SPLIT_AXIS, 1);
+        oh_attrs_set_ints(&c->a, NTG_SPLIT_SIZES, s1, 3);
+        c->n_out = 3;
+        c->want = 1;
+        c = cf_new(l, code, "axis 1 [2,3,4], piece 1's gradient absent", M);
+        cf_add(c, BT(3, 0, 9, 4), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_SPLIT_AXIS, 1);
+        oh_attrs_set_ints(&c->a, NTG_SPLIT_SIZES, s1, 3);
+        c->n_out = 3;
+        c->want = 1;
+        c->dy_absent = 0x2;
+        c = cf_new(l, code, "axis -1 [1,3]", M);
+        cf_add(c, BT(3, 0, 5, 4), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_SPLIT_AXIS, -1);
+        oh_attrs_set_ints(&c->a, NTG_SPLIT_SIZES, s2, 2);
+        c->n_out = 2;
+        c->want = 1;
+        break;
+    }
+    default: { /* transpose */
+        static const int64_t p1[] = {0, 2, 1, 3}, p2[] = {0, 3, 1, 2}, p3[] = {0, 1, 2, 3};
+        static const int64_t p4[] = {1, 0}, p5[] = {0, 2, 1};
+        const int64_t *ps[] = {p1, p2, p3};
+        for (int i = 0; i < 3; i++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "[B,3,4,5] perm %d", i);
+            c = cf_new(l, code, nm, M);
+            cf_add(c, BT(4, 0, 3, 4, 5), SA, K_RAND);
+            oh_attrs_set_ints(&c->a, NTG_TRANSPOSE_PERM, ps[i], 4);
+            c->want = 1;
+        }
+        c = cf_new(l, code, "[3,4] unbatched", M);
+        cf_add(c, UT(2, 3, 4), SA, K_RAND);
+        oh_attrs_set_ints(&c->a, NTG_TRANSPOSE_PERM, p4, 2);
+        c->want = 1;
+        c = cf_new(l, code, "[B,1,5]", M);
+        cf_add(c, BT(3, 0, 1, 5), SA, K_RAND);
+        oh_attrs_set_ints(&c->a, NTG_TRANSPOSE_PERM, p5, 3);
+        c->want = 1;
+        c = cf_new(l, code, "[B,96,4,16] heads (threads)", 16);
+        cf_add(c, BT(4, 0, 96, 4, 16), SA, K_RAND);
+        oh_attrs_set_ints(&c->a, NTG_TRANSPOSE_PERM, p1, 4);
+        c->want = 1;
+        break;
+    }
+    }
+}
+
+static void interp_cases(cf_list *l)
+{
+    static const int s[][3] = {{7, 24, 0}, {7, 24, 1}, {7, 5, 0}, {7, 7, 0}, {1, 24, 0}, {7, 1, 1}};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "%d->%d align %d", s[i][0], s[i][1], s[i][2]);
+        cf_case *c = cf_new(l, NTG_OP_interp_linear, nm, M);
+        cf_add(c, BT(3, 0, 2, s[i][0]), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_INTERP_SIZE, s[i][1]);
+        oh_attrs_set_i(&c->a, NTG_INTERP_ALIGN, s[i][2]);
+        c->want = 1;
+    }
+}
+
+static void bcast_cases(cf_list *l, uint32_t code)
+{
+    struct {
+        const char *nm;
+        ntg_tdesc a, b;
+        int max;
+    } p[] = {
+        {"same [B,5,7]", BT(3, 0, 5, 7), BT(3, 0, 5, 7), M},
+        {"[B,1] with [B,7]", BT(2, 0, 1), BT(2, 0, 7), M},
+        {"[B,5,7] with [5,7]", BT(3, 0, 5, 7), UT(2, 5, 7), M},
+        {"[B,5,7] with [7]", BT(3, 0, 5, 7), UT(1, 7), M},
+        {"[7] with [B,5,7]", UT(1, 7), BT(3, 0, 5, 7), M},
+        {"[B,5,1] with [B,1,7]", BT(3, 0, 5, 1), BT(3, 0, 1, 7), M},
+        {"[B,3,1,4] with [3,5,1]", BT(4, 0, 3, 1, 4), UT(3, 3, 5, 1), M},
+        {"[1] with [1]", UT(1, 1), UT(1, 1), M},
+        {"[B,5000] (threads)", BT(2, 0, 5000), BT(2, 0, 5000), 64},
+        {"[B,96,64] with [96,64] (threads)", BT(3, 0, 96, 64), UT(2, 96, 64), 64},
+    };
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
+        cf_case *c = cf_new(l, code, p[i].nm, p[i].max);
+        cf_add(c, p[i].a, SA, K_RAND);
+        cf_add(c, p[i].b, SA, K_RAND);
+        c->want = ALL;
+    }
+    cf_case *c = cf_new(l, code, "one gradient", M);
+    cf_add(c, BT(2, 0, 6), SA, K_RAND);
+    cf_add(c, BT(2, 0, 6), SA, K_RAND);
+    c->want = 0x2;
+    c = cf_new(l, code, "no dy", M);
+    cf_add(c, BT(2, 0, 1), SA, K_RAND);
+    cf_add(c, BT(2, 0, 6), SA, K_RAND);
+    c->want = ALL;
+    c->dy_absent = 1;
+}
+
+static void loss_cases(cf_list *l, uint32_t code)
+{
+    for (int mask = 0; mask < 2; mask++)
+        for (int wide = 0; wide < 2; wide++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "%s%s", mask ? "mask" : "no mask", wide ? ", dy and dt" : "");
+            cf_case *c = cf_new(l, code, nm, M);
+            if (code == NTG_OP_loss_pinball) {
+                double q[] = {0.5, 0.1, 0.9};
+                cf_add(c, BT(3, 0, 3, 9), SA, K_RAND);
+                oh_attrs_set_floats(&c->a, NTG_PINBALL_QUANTILES, q, 3);
+                oh_attrs_set_i(&c->a, NTG_PINBALL_AXIS, 1);
+            } else {
+                cf_add(c, BT(2, 0, 9), SA, K_RAND);
+            }
+            if (code == NTG_OP_loss_huber) oh_attrs_set_f(&c->a, NTG_HUBER_DELTA, 0.5);
+            cf_add(c, BT(2, 0, 9), SA, K_RAND);
+            if (mask) cf_add(c, BT(2, 0, 9), SA, K_MASK);
+            c->want = wide ? ALL : 1;
+        }
+    cf_case *c = cf_new(l, code, "[B,9000] (threads)", 64);
+    if (code == NTG_OP_loss_pinball) {
+        double q[] = {0.3};
+        cf_add(c, BT(3, 0, 1, 9000), SA, K_RAND);
+        oh_attrs_set_floats(&c->a, NTG_PINBALL_QUANTILES, q, 1);
+        oh_attrs_set_i(&c->a, NTG_PINBALL_AXIS, 1);
+    } else {
+        cf_add(c, BT(2, 0, 9000), SA, K_RAND);
+    }
+    cf_add(c, BT(2, 0, 9000), SA, K_RAND);
+    c->want = 1;
+}
+
+static void optim_cases(cf_list *l, uint32_t code)
+{
+    cf_case *c;
+    if (code == NTG_OP_sgd) {
+        static const double mom[][3] = {{0, 0, 0}, {0.9, 0, 0}, {0.9, 0, 1}, {0.5, 0.3, 0}};
+        for (int wd = 0; wd < 2; wd++)
+            for (size_t i = 0; i < sizeof mom / sizeof mom[0]; i++) {
+                char nm[64];
+                snprintf(nm, sizeof nm, "momentum %g dampening %g nesterov %d wd %d", mom[i][0],
+                         mom[i][1], (int)mom[i][2], wd);
+                c = cf_new(l, code, nm, M);
+                cf_add(c, UT(2, 37, 29), SW, K_RAND);
+                cf_add(c, UT(2, 37, 29), SA, K_RAND);
+                cf_add(c, UT(1, 4), SA, K_CTL);
+                if (mom[i][0] != 0) cf_add(c, UT(2, 37, 29), SS, K_RAND);
+                oh_attrs_set_f(&c->a, NTG_SGD_MOMENTUM, mom[i][0]);
+                oh_attrs_set_f(&c->a, NTG_SGD_DAMPENING, mom[i][1]);
+                oh_attrs_set_i(&c->a, NTG_SGD_NESTEROV, (int64_t)mom[i][2]);
+                oh_attrs_set_f(&c->a, NTG_SGD_WEIGHT_DECAY, wd ? 0.01 : 0.0);
+                c->inplace = mom[i][0] != 0 ? 0x9 : 0x1;
+            }
+        c = cf_new(l, code, "[300007] (threads)", M);
+        cf_add(c, UT(1, 300007), SW, K_RAND);
+        cf_add(c, UT(1, 300007), SA, K_RAND);
+        cf_add(c, UT(1, 4), SA, K_CTL);
+        c->inplace = 0x1;
+        return;
+    }
+    if (code == NTG_OP_adam) {
+        for (int dec = 0; dec < 2; dec++)
+            for (int wd = 0; wd < 2; wd++) {
+                char nm[64];
+                snprintf(nm, sizeof nm, "[37,29] decoupled %d wd %d", dec, wd);
+                c = cf_new(l, code, nm, M);
+                cf_add(c, UT(2, 37, 29), SW, K_RAND);
+                cf_add(c, UT(2, 37, 29), SA, K_RAND);
+                cf_add(c, UT(2, 37, 29), SS, K_RAND);
+                cf_add(c, UT(2, 37, 29), SS, K_POS);
+                cf_add(c, UT(1, 4), SA, K_CTL);
+                oh_attrs_set_i(&c->a, NTG_ADAM_DECOUPLED, dec);
+                oh_attrs_set_f(&c->a, NTG_ADAM_WEIGHT_DECAY, wd ? 0.01 : 0.0);
+                c->inplace = 0xd;
+            }
+        c = cf_new(l, code, "[3] tail only", M);
+        for (int k = 0; k < 4; k++)
+            cf_add(c, UT(1, 3), k == 0 ? SW : k == 1 ? SA : SS, k == 3 ? K_POS : K_RAND);
+        cf_add(c, UT(1, 4), SA, K_CTL);
+        c->inplace = 0xd;
+        c = cf_new(l, code, "[300007] (threads)", M);
+        cf_add(c, UT(1, 300007), SW, K_RAND);
+        cf_add(c, UT(1, 300007), SA, K_RAND);
+        cf_add(c, UT(1, 300007), SS, K_RAND);
+        cf_add(c, UT(1, 300007), SS, K_POS);
+        cf_add(c, UT(1, 4), SA, K_CTL);
+        c->inplace = 0xd;
+        return;
+    }
+    for (int clip = 0; clip < 2; clip++) { /* clip_grad_norm */
+        c = cf_new(l, code, clip ? "clipping" : "not clipping", M);
+        cf_add(c, UT(1, 37), SA, K_RAND);
+        cf_add(c, UT(2, 5, 9), SA, K_RAND);
+        cf_add(c, UT(1, 40000), SA, K_RAND);
+        oh_attrs_set_f(&c->a, NTG_CLIP_MAX_NORM, clip ? 0.5 : 1e6);
+        c->inplace = 0x7;
+    }
+}
+
+static void matmul_cases(cf_list *l)
+{
+    struct {
+        const char *nm;
+        ntg_tdesc a, b;
+        int ta, tb, max;
+    } p[] = {
+        {"[B,4,6]@[B,6,5]", BT(3, 0, 4, 6), BT(3, 0, 6, 5), 0, 0, M},
+        {"[B,6,4]^T@[B,6,5]", BT(3, 0, 6, 4), BT(3, 0, 6, 5), 1, 0, M},
+        {"[B,4,6]@[B,5,6]^T", BT(3, 0, 4, 6), BT(3, 0, 5, 6), 0, 1, M},
+        {"[B,6,4]^T@[B,5,6]^T", BT(3, 0, 6, 4), BT(3, 0, 5, 6), 1, 1, M},
+        {"[B,4,6]@[6,5] one GEMM", BT(3, 0, 4, 6), UT(2, 6, 5), 0, 0, M},
+        {"[B,4,6]@[5,6]^T one GEMM", BT(3, 0, 4, 6), UT(2, 5, 6), 0, 1, M},
+        {"[B,6,4]^T@[6,5]", BT(3, 0, 6, 4), UT(2, 6, 5), 1, 0, M},
+        {"[B,2,4,6]@[B,1,6,5] b broadcast", BT(4, 0, 2, 4, 6), BT(4, 0, 1, 6, 5), 0, 0, M},
+        {"[4,6]@[B,6,5] a broadcast", UT(2, 4, 6), BT(3, 0, 6, 5), 0, 0, M},
+        {"[B,7,8]@[B,1,8]^T attention scores", BT(3, 0, 7, 8), BT(3, 0, 1, 8), 0, 1, M},
+        {"[B,7,1]^T@[B,7,8] attention context", BT(3, 0, 7, 1), BT(3, 0, 7, 8), 1, 0, M},
+        {"[B,2,7,3]@[B,2,7,3]^T heads", BT(4, 0, 2, 7, 3), BT(4, 0, 2, 7, 3), 0, 1, M},
+        {"[B,2,7,7]@[B,2,7,3] heads", BT(4, 0, 2, 7, 7), BT(4, 0, 2, 7, 3), 0, 0, M},
+        {"[B,4,96,16]@[B,4,96,16]^T (threads)", BT(4, 0, 4, 96, 16), BT(4, 0, 4, 96, 16), 0, 1, 8},
+        {"[B,96,128]@[128,64] (threads)", BT(3, 0, 96, 128), UT(2, 128, 64), 0, 0, 8},
+    };
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
+        cf_case *c = cf_new(l, NTG_OP_matmul, p[i].nm, p[i].max);
+        cf_add(c, p[i].a, SA, K_RAND);
+        cf_add(c, p[i].b, SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_MATMUL_TRANS_A, p[i].ta);
+        oh_attrs_set_i(&c->a, NTG_MATMUL_TRANS_B, p[i].tb);
+        c->want = ALL;
+    }
+    cf_case *c = cf_new(l, NTG_OP_matmul, "only db, b broadcast", M);
+    cf_add(c, BT(4, 0, 2, 4, 6), SA, K_RAND);
+    cf_add(c, BT(4, 0, 1, 6, 5), SA, K_RAND);
+    c->want = 0x2;
+    c = cf_new(l, NTG_OP_matmul, "no dy", M);
+    cf_add(c, BT(3, 0, 4, 6), SA, K_RAND);
+    cf_add(c, BT(3, 0, 6, 5), SA, K_RAND);
+    c->want = ALL;
+    c->dy_absent = 1;
+}
+
+static void softmax_cases(cf_list *l, uint32_t code)
+{
+    struct {
+        const char *nm;
+        ntg_tdesc x;
+        int axis, max;
+    } p[] = {
+        {"[B,7,9] axis -1", BT(3, 0, 7, 9), -1, M},
+        {"[B,7,9] axis 1", BT(3, 0, 7, 9), 1, M},
+        {"[B,9,1] axis 1", BT(3, 0, 9, 1), 1, M},
+        {"[B,2,3,5] axis 2", BT(4, 0, 2, 3, 5), 2, M},
+        {"[B,37] axis 1", BT(2, 0, 37), 1, M},
+        {"[B,4,96,96] axis -1 (threads)", BT(4, 0, 4, 96, 96), -1, 8},
+    };
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
+        cf_case *c = cf_new(l, code, p[i].nm, p[i].max);
+        cf_add(c, p[i].x, SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_SOFTMAX_AXIS, p[i].axis);
+        c->want = 1;
+    }
+}
+
+static void layernorm_cases(cf_list *l)
+{
+    cf_case *c = cf_new(l, NTG_OP_layernorm, "[B,5,24] affine", M);
+    cf_add(c, BT(3, 0, 5, 24), SA, K_RAND);
+    cf_add(c, UT(1, 24), SW, K_RAND);
+    cf_add(c, UT(1, 24), SW, K_RAND);
+    c->want = ALL;
+    c = cf_new(l, NTG_OP_layernorm, "[B,7] affine, only the parameters", M);
+    cf_add(c, BT(2, 0, 7), SA, K_RAND);
+    cf_add(c, UT(1, 7), SW, K_RAND);
+    cf_add(c, UT(1, 7), SW, K_RAND);
+    c->want = 0x6;
+    c = cf_new(l, NTG_OP_layernorm, "[B,3,19] plain eps 1e-3", M);
+    cf_add(c, BT(3, 0, 3, 19), SA, K_RAND);
+    oh_attrs_set_i(&c->a, NTG_LAYERNORM_AFFINE, 0);
+    oh_attrs_set_f(&c->a, NTG_LAYERNORM_EPS, 1e-3);
+    c->want = ALL;
+    c = cf_new(l, NTG_OP_layernorm, "[B,96,64] affine (threads)", 64);
+    cf_add(c, BT(3, 0, 96, 64), SA, K_RAND);
+    cf_add(c, UT(1, 64), SW, K_RAND);
+    cf_add(c, UT(1, 64), SW, K_RAND);
+    c->want = ALL;
+    c = cf_new(l, NTG_OP_layernorm, "no dy", M);
+    cf_add(c, BT(2, 0, 6), SA, K_RAND);
+    cf_add(c, UT(1, 6), SW, K_RAND);
+    cf_add(c, UT(1, 6), SW, K_RAND);
+    c->want = ALL;
+    c->dy_absent = 1;
+}
+
+static void reduce_cases(cf_list *l, uint32_t code)
+{
+    for (int ax = 1; ax <= 2; ax++)
+        for (int keep = 0; keep < 2; keep++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "[B,4,6] axis %d keepdims %d", ax, keep);
+            cf_case *c = cf_new(l, code, nm, M);
+            cf_add(c, BT(3, 0, 4, 6), SA, K_RAND);
+            oh_attrs_set_i(&c->a, NTG_REDUCE_AXIS, ax);
+            oh_attrs_set_i(&c->a, NTG_REDUCE_KEEPDIMS, keep);
+            c->want = 1;
+        }
+}
+
+static void lstm_add(cf_case *c, int in, int h, int layers)
+{
+    for (int k = 0; k < layers; k++) {
+        cf_add(c, UT(2, 4 * h, k == 0 ? in : h), SW, K_RAND);
+        cf_add(c, UT(2, 4 * h, h), SW, K_RAND);
+        cf_add(c, UT(1, 4 * h), SW, K_RAND);
+        cf_add(c, UT(1, 4 * h), SW, K_RAND);
+    }
+    oh_attrs_set_i(&c->a, NTG_LSTM_HIDDEN, h);
+    oh_attrs_set_i(&c->a, NTG_LSTM_LAYERS, layers);
+}
+
+static void lstm_cases(cf_list *l)
+{
+    cf_case *c = cf_new(l, NTG_OP_lstm, "[B,7,3] H5 1 layer, infer", M);
+    cf_add(c, BT(3, 0, 7, 3), SA, K_RAND);
+    lstm_add(c, 3, 5, 1);
+    for (int layers = 1; layers <= 3; layers++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "[B,7,3] H5 %d layers, workspace", layers);
+        c = cf_new(l, NTG_OP_lstm, nm, M);
+        cf_add(c, BT(3, 0, 7, 3), SA, K_RAND);
+        lstm_add(c, 3, 5, layers);
+        c->n_out = 2;
+        c->want = ALL;
+        c->dy_absent = 0x2; /* the workspace's gradient: the compiler never makes one */
+    }
+    c = cf_new(l, NTG_OP_lstm, "2 layers, weights only", M);
+    cf_add(c, BT(3, 0, 6, 1), SA, K_RAND);
+    lstm_add(c, 1, 4, 2);
+    c->n_out = 2;
+    c->want = ALL & ~(uint64_t)1;
+    c->dy_absent = 0x2;
+    c = cf_new(l, NTG_OP_lstm, "2 layers, top layer only", M);
+    cf_add(c, BT(3, 0, 6, 2), SA, K_RAND);
+    lstm_add(c, 2, 4, 2);
+    c->n_out = 2;
+    c->want = 0x1e0;
+    c->dy_absent = 0x2;
+    c = cf_new(l, NTG_OP_lstm, "[B,24,1] H16 2 layers (threads)", 8);
+    cf_add(c, BT(3, 0, 24, 1), SA, K_RAND);
+    lstm_add(c, 1, 16, 2);
+    c->n_out = 2;
+    c->want = ALL;
+    c->dy_absent = 0x2;
+    c = cf_new(l, NTG_OP_lstm, "no dy", M);
+    cf_add(c, BT(3, 0, 4, 2), SA, K_RAND);
+    lstm_add(c, 2, 3, 1);
+    c->n_out = 2;
+    c->want = ALL;
+    c->dy_absent = 0x3;
+}
+
+static void cases_for(uint32_t code, cf_list *l)
+{
+    l->n = 0;
+    switch (code) {
+    case NTG_OP_dense:
+        dense_cases(l);
+        break;
+    case NTG_OP_relu:
+    case NTG_OP_gelu:
+    case NTG_OP_tanh:
+    case NTG_OP_sigmoid:
+    case NTG_OP_scale:
+        unary_cases(l, code);
+        break;
+    case NTG_OP_maxpool1d:
+        pool_cases(l);
+        break;
+    case NTG_OP_flip:
+    case NTG_OP_slice:
+    case NTG_OP_reshape:
+    case NTG_OP_concat:
+    case NTG_OP_split:
+    case NTG_OP_transpose:
+        layout_cases(l, code);
+        break;
+    case NTG_OP_interp_linear:
+        interp_cases(l);
+        break;
+    case NTG_OP_add:
+    case NTG_OP_sub:
+    case NTG_OP_mul:
+        bcast_cases(l, code);
+        break;
+    case NTG_OP_loss_mse:
+    case NTG_OP_loss_mae:
+    case NTG_OP_loss_huber:
+    case NTG_OP_loss_pinball:
+        loss_cases(l, code);
+        break;
+    case NTG_OP_sgd:
+    case NTG_OP_adam:
+    case NTG_OP_clip_grad_norm:
+        optim_cases(l, code);
+        break;
+    case NTG_OP_matmul:
+        matmul_cases(l);
+        break;
+    case NTG_OP_softmax:
+    case NTG_OP_log_softmax:
+        softmax_cases(l, code);
+        break;
+    case NTG_OP_layernorm:
+        layernorm_cases(l);
+        break;
+    case NTG_OP_reduce_sum:
+    case NTG_OP_reduce_mean:
+    case NTG_OP_reduce_max:
+        reduce_cases(l, code);
+        break;
+    case NTG_OP_posenc: {
+        cf_case *c = cf_new(l, code, "7 x 6", M);
+        oh_attrs_set_i(&c->a, NTG_POSENC_LENGTH, 7);
+        oh_attrs_set_i(&c->a, NTG_POSENC_DIM, 6);
+        break;
+    }
+    case NTG_OP_lstm:
+        lstm_cases(l);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ the plan */
+
+typedef struct cf_plan {
+    ntg_plan_view v;
+    ntg_tensor_rec t[CF_MAX_T];
+    uint32_t nt;
+    ntg_op_rec op[2];
+    uint32_t operands[4 * CF_MAX_IN + 4 * OH_MAX_OUT];
+    ntg_program_view prog[2];
+    uint32_t prog_ops[2];
+    uint32_t in_id[CF_MAX_IN], out_id[OH_MAX_OUT], dy_id[OH_MAX_OUT], dx_id[CF_MAX_IN];
+    int n_out;
+} cf_plan;
+
+static uint32_t cf_tensor(cf_plan *p, const ntg_tdesc *d, int store)
+{
+    cr_assert_lt(p->nt, CF_MAX_T);
+    ntg_tensor_rec *t = &p->t[p->nt];
+    memset(t, 0, sizeof *t);
+    t->dtype = NTG_DTYPE_F32;
+    t->rank = d->rank;
+    t->flags = d->batched ? NTG_TF_BATCHED : 0;
+    for (int i = 0; i < d->rank; i++) t->dims[i] = (uint32_t)d->dims[i];
+    t->storage = (uint8_t)store;
+    t->link = NTG_NONE;
+    uint64_t off = (p->v.storage_bytes[store] + CF_GUARD + 63) & ~(uint64_t)63;
+    t->offset = off;
+    t->nbytes = (uint64_t)ntg__tdesc_numel(d) * 4;
+    p->v.storage_bytes[store] = off + t->nbytes;
+    return p->nt++;
+}
+
+static void cf_plan_build(const cf_case *c, cf_plan *p)
+{
+    const ntg_op_info *info = ntg__op_info(c->code);
+    ntg_tdesc ind[CF_MAX_IN], outd[OH_MAX_OUT];
+    char msg[256];
+    memset(p, 0, sizeof *p);
+    for (int i = 0; i < c->n_in; i++) ind[i] = c->in[i].d;
+    p->n_out = c->n_out ? c->n_out : info->n_out_min;
+    ntg_opsig sig = {c->a.slot, c->a.n, c->n_in, ind, p->n_out};
+    memset(outd, 0, sizeof outd);
+    cr_assert_eq(ntg__attr_check(info->cls, c->a.slot, c->a.n, msg, sizeof msg), 0, "%s: %s",
+                 c->name, msg);
+    cr_assert_eq(info->cls->infer(&sig, outd, msg, sizeof msg), 0, "%s: infer: %s", c->name, msg);
+    uint32_t k = 0;
+    for (int i = 0; i < c->n_in; i++) p->in_id[i] = cf_tensor(p, &c->in[i].d, c->in[i].store);
+    /* outputs are the programs' outputs (the caller reads them), as in a compiled plan */
+    for (int j = 0; j < p->n_out; j++) {
+        p->out_id[j] = cf_tensor(p, &outd[j], SA);
+        p->t[p->out_id[j]].role = NTG_ROLE_OUTPUT;
+    }
+    ntg_op_rec *op = &p->op[0];
+    op->code = (uint16_t)c->code;
+    op->dir = NTG_DIR_FWD;
+    op->operands = k;
+    op->n_in = (uint16_t)c->n_in;
+    op->n_out = (uint16_t)p->n_out;
+    op->n_attr = c->a.n;
+    for (int i = 0; i < c->n_in; i++) p->operands[k++] = p->in_id[i];
+    for (int j = 0; j < p->n_out; j++) p->operands[k++] = p->out_id[j];
+    p->v.n_ops = 1;
+    if (c->want) {
+        op = &p->op[1];
+        op->code = (uint16_t)c->code;
+        op->dir = NTG_DIR_BWD;
+        op->operands = k;
+        op->n_in = (uint16_t)(c->n_in + 2 * p->n_out);
+        op->n_out = (uint16_t)c->n_in;
+        op->n_attr = c->a.n;
+        op->saved = info->cls->bwd_saves ? info->cls->bwd_saves(&sig) : 0xffffffffu;
+        for (int i = 0; i < c->n_in; i++) p->operands[k++] = p->in_id[i];
+        for (int j = 0; j < p->n_out; j++) p->operands[k++] = p->out_id[j];
+        for (int j = 0; j < p->n_out; j++) {
+            p->dy_id[j] = (c->dy_absent >> j) & 1u ? NTG_NONE : cf_tensor(p, &outd[j], SA);
+            p->operands[k++] = p->dy_id[j];
+        }
+        for (int i = 0; i < c->n_in; i++) {
+            p->dx_id[i] = (c->want >> i) & 1u ? cf_tensor(p, &c->in[i].d, SA) : NTG_NONE;
+            if (p->dx_id[i] != NTG_NONE) p->t[p->dx_id[i]].role = NTG_ROLE_OUTPUT;
+            p->operands[k++] = p->dx_id[i];
+        }
+        p->v.n_ops = 2;
+    }
+    for (int s = 0; s < NTG_STORE_COUNT; s++)
+        if (p->v.storage_bytes[s]) p->v.storage_bytes[s] += CF_GUARD;
+    p->prog_ops[0] = 0;
+    p->prog_ops[1] = 1;
+    p->prog[0].name = "fwd";
+    p->prog[0].ops = &p->prog_ops[0];
+    p->prog[0].n_ops = 1;
+    p->prog[1].name = "bwd";
+    p->prog[1].ops = &p->prog_ops[1];
+    p->prog[1].n_ops = 1;
+    p->v.tensors = p->t;
+    p->v.n_tensors = p->nt;
+    p->v.ops = p->op;
+    p->v.operands = p->operands;
+    p->v.n_operands = k;
+    p->v.attrs = c->a.slot;
+    p->v.n_attrs = c->a.n;
+    p->v.programs = p->prog;
+    p->v.n_programs = (uint32_t)p->v.n_ops;
+    p->v.strings = "";
+    p->v.max_batch = c->max_batch;
+}
+
+/* --------------------------------------------------------- one backend */
+
+typedef struct cf_side {
+    const ntg_backend_class *cls;
+    ntg_backend *be;
+    uint8_t *mem[NTG_STORE_COUNT];
+    ntg_buffer *buf[NTG_STORE_COUNT];
+} cf_side;
+
+static void cf_side_open(cf_side *s, const ntg_backend_class *cls, const cf_plan *p, int threads,
+                         int max_batch)
+{
+    ntg_error err;
+    memset(s, 0, sizeof *s);
+    s->cls = cls;
+    ntg_backend_config cfg = {threads, max_batch};
+    cr_assert_eq(cls->create(&cfg, &s->be, &err), NTG_OK, "%s", err.message);
+    for (int k = 0; k < NTG_STORE_COUNT; k++) {
+        size_t n = (size_t)p->v.storage_bytes[k];
+        if (!n) continue;
+        s->mem[k] = aligned_alloc(64, (n + 63) & ~(size_t)63);
+        cr_assert(s->mem[k]);
+        oh_fill_sentinel((float *)s->mem[k], n / 4);
+    }
+}
+
+static void cf_side_wrap(cf_side *s, const cf_plan *p, int ro_weights)
+{
+    ntg_error err;
+    for (int k = 0; k < NTG_STORE_COUNT; k++) {
+        if (!s->mem[k]) continue;
+        int ro = k == NTG_STORE_WEIGHTS && ro_weights;
+        cr_assert_eq(s->cls->buffer_wrap(s->be, s->mem[k], (size_t)p->v.storage_bytes[k], ro,
+                                         &s->buf[k], &err),
+                     NTG_OK, "%s", err.message);
+    }
+}
+
+static void cf_side_close(cf_side *s)
+{
+    for (int k = 0; k < NTG_STORE_COUNT; k++) {
+        if (s->buf[k]) s->cls->buffer_free(s->be, s->buf[k]);
+        free(s->mem[k]);
+    }
+    s->cls->destroy(s->be);
+}
+
+static float *tdata(const cf_side *s, const cf_plan *p, uint32_t id)
+{
+    return (float *)(s->mem[p->t[id].storage] + p->t[id].offset);
+}
+
+/* Elements of tensor id at `batch`. */
+static size_t tnumel(const cf_plan *p, uint32_t id, int batch)
+{
+    const ntg_tensor_rec *t = &p->t[id];
+    size_t n = (size_t)(t->nbytes / 4);
+    if (t->flags & NTG_TF_BATCHED) n = n / t->dims[0] * (size_t)batch;
+    return n;
+}
+
+static void fill(tu_rng *r, float *x, size_t n, int kind)
+{
+    if (kind == K_CTL) {
+        float ctl[4] = {0.01f, 3.0f, 0.0f, 0.0f};
+        memcpy(x, ctl, sizeof ctl);
+    } else if (kind == K_MASK) {
+        for (size_t i = 0; i < n; i++) x[i] = (tu_next(r) & 3) ? 1.0f : 0.0f;
+    } else {
+        tu_fill(r, x, n, kind == K_POS ? 0.0 : -2.0, 2.0);
+    }
+}
+
+/* ------------------------------------------------------------- checking */
+
+typedef struct cf_cfg {
+    const char *name;
+    int threads;
+    unsigned policy;
+    int ro_weights;
+} cf_cfg;
+
+static const cf_cfg cfgs[] = {
+    {"1 thread, read-only weights", 1, 0, 1},
+    {"2 threads, writable weights", 2, 0, 0},
+    {"2 threads, parallel at any size", 2, XNN_POL_PAR_ALWAYS, 1},
+    {"2 threads, XNNPACK operators, parallel", 2,
+     XNN_POL_FC_XNNPACK | XNN_POL_XNN_ELEM | XNN_POL_PAR_ALWAYS, 1},
+    {"1 thread, XNNPACK operators", 1, XNN_POL_FC_XNNPACK | XNN_POL_XNN_ELEM, 1},
+    {"1 thread, xgemm on packed weights, AVX2 kernels", 1, XNN_POL_FC_XGEMM | XNN_POL_VK_AVX2, 1},
+    {"2 threads, portable kernels, parallel", 2, XNN_POL_VK_PORTABLE | XNN_POL_PAR_ALWAYS, 0},
+};
+
+/* Whether byte offset `off` of storage `st` lies in a region the program may write. */
+static int writable(const cf_plan *p, const uint32_t *ids, int n, int st, size_t off, int batch)
+{
+    for (int i = 0; i < n; i++) {
+        if (ids[i] == NTG_NONE || p->t[ids[i]].storage != st) continue;
+        size_t o = (size_t)p->t[ids[i]].offset, e = o + tnumel(p, ids[i], batch) * 4;
+        if (off >= o && off < e) return 1;
+    }
+    return 0;
+}
+
+/* Which tensor (or guard) a byte belongs to, for messages. */
+static const char *where(const cf_plan *p, int st, size_t off, char *buf, size_t cap)
+{
+    for (uint32_t i = 0; i < p->nt; i++) {
+        size_t o = (size_t)p->t[i].offset;
+        if (p->t[i].storage == st && off >= o && off < o + (size_t)p->t[i].nbytes) {
+            snprintf(buf, cap, "tensor %u at element %zu", i, (off - o) / 4);
+            return buf;
+        }
+    }
+    snprintf(buf, cap, "a guard zone (storage %d, byte %zu)", st, off);
+    return buf;
+}
+
+/* Every byte outside the written regions is as in `before`. */
+static void check_image(const cf_case *c, const cf_cfg *g, const cf_plan *p, const cf_side *s,
+                        uint8_t *const before[NTG_STORE_COUNT], const uint32_t *ids, int n,
+                        int batch, const char *phase)
+{
+    for (int st = 0; st < NTG_STORE_COUNT; st++) {
+        if (!s->mem[st]) continue;
+        size_t bytes = (size_t)p->v.storage_bytes[st];
+        for (size_t b = 0; b < bytes; b += 4) {
+            if (!memcmp(s->mem[st] + b, before[st] + b, 4)) continue;
+            if (writable(p, ids, n, st, b, batch)) continue;
+            char w[96];
+            cr_assert_fail("%s [%s] batch %d %s: wrote outside its outputs: %s", c->name, g->name,
+                           batch, phase, where(p, st, b, w, sizeof w));
+        }
+    }
+}
+
+static void snapshot(const cf_plan *p, const cf_side *s, uint8_t *img[NTG_STORE_COUNT])
+{
+    for (int st = 0; st < NTG_STORE_COUNT; st++) {
+        img[st] = NULL;
+        if (!s->mem[st]) continue;
+        img[st] = malloc((size_t)p->v.storage_bytes[st]);
+        memcpy(img[st], s->mem[st], (size_t)p->v.storage_bytes[st]);
+    }
+}
+
+static void free_img(uint8_t *img[NTG_STORE_COUNT])
+{
+    for (int st = 0; st < NTG_STORE_COUNT; st++) free(img[st]);
+}
+
+static void compare(const cf_case *c, const cf_cfg *g, const cf_plan *p, const cf_side *ref,
+                    const cf_side *x, uint32_t id, int batch, double tol, const char *what)
+{
+    size_t n = tnumel(p, id, batch);
+    double e = tu_max_abs_rel(tdata(x, p, id), tdata(ref, p, id), n);
+    cr_assert_leq(e, tol, "%s [%s] batch %d: %s max-abs-rel %.3g (tolerance %g)", c->name, g->name,
+                  batch, what, e, tol);
+}
+
+/* Ops whose reference kernel is the xnnpack backend's implementation too (documented). */
+static int uses_reference(uint32_t code, int dir, const cf_case *c)
+{
+    if (code == NTG_OP_reduce_sum || code == NTG_OP_reduce_mean || code == NTG_OP_reduce_max ||
+        code == NTG_OP_posenc || code == NTG_OP_loss_pinball)
+        return 1;
+    /* loss backward with dt or dmask wanted */
+    if (dir && (code == NTG_OP_loss_mse || code == NTG_OP_loss_mae || code == NTG_OP_loss_huber))
+        return (c->want & ~(uint64_t)1) != 0;
+    /* the forward without its workspace (inference) */
+    return 0;
+}
+
+static void run_case(const cf_case *c, const cf_cfg *g, int log_impl)
+{
+    const ntg_backend_class *xcls = ntg__backend_find("xnnpack");
+    cf_plan *p = calloc(1, sizeof *p);
+    cf_plan_build(c, p);
+    cf_side ref, x;
+    cf_side_open(&ref, &ntg__backend_cpu, p, 1, c->max_batch);
+    cf_side_open(&x, xcls, p, g->threads, c->max_batch);
+    ntg__xnn_set_policy(x.be, g->policy);
+    int ro = g->ro_weights && !c->inplace;
+
+    /* inputs (whole maximum-batch extent), identical on both sides */
+    tu_rng r = {0x5eed ^ (uint64_t)c->code * 7919u};
+    for (int i = 0; i < c->n_in; i++) {
+        uint32_t id = p->in_id[i];
+        size_t n = (size_t)(p->t[id].nbytes / 4);
+        fill(&r, tdata(&ref, p, id), n, c->in[i].kind);
+        memcpy(tdata(&x, p, id), tdata(&ref, p, id), n * 4);
+    }
+    ntg_error err;
+    cf_side_wrap(&ref, p, 0);
+    cf_side_wrap(&x, p, ro);
+    cr_assert_eq(ref.cls->prepare(ref.be, &p->v, ref.buf, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(x.cls->prepare(x.be, &p->v, x.buf, &err), NTG_OK, "%s: %s", c->name, err.message);
+    if (log_impl)
+        cr_log_info("%-52s fwd %-14s bwd %s", c->name, ntg__xnn_op_impl(x.be, 0),
+                    c->want ? ntg__xnn_op_impl(x.be, 1) : "-");
+    if (!(g->policy & XNN_POL_REFERENCE)) {
+        cr_assert(uses_reference(c->code, 0, c) || strcmp(ntg__xnn_op_impl(x.be, 0), "reference"),
+                  "%s: the forward fell back to the reference kernel", c->name);
+        if (c->want)
+            cr_assert(uses_reference(c->code, 1, c) ||
+                          strcmp(ntg__xnn_op_impl(x.be, 1), "reference"),
+                      "%s: the backward fell back to the reference kernel", c->name);
+    }
+
+    int batches[3] = {1, (c->max_batch + 1) / 2, c->max_batch};
+    for (int bi = 0; bi < 3; bi++) {
+        int batch = batches[bi];
+        if (bi > 0 && batch == batches[bi - 1]) continue;
+        /* in-place inputs start again from the same values on both sides */
+        for (int i = 0; i < c->n_in; i++)
+            if ((c->inplace >> i) & 1u)
+                memcpy(tdata(&x, p, p->in_id[i]), tdata(&ref, p, p->in_id[i]),
+                       (size_t)p->t[p->in_id[i]].nbytes);
+        uint8_t *img[NTG_STORE_COUNT];
+        snapshot(p, &x, img);
+        cr_assert_eq(ref.cls->run(ref.be, 0, batch, &err), NTG_OK, "%s", err.message);
+        cr_assert_eq(x.cls->run(x.be, 0, batch, &err), NTG_OK, "%s", err.message);
+        uint32_t wr[CF_MAX_IN + OH_MAX_OUT];
+        int nw = 0;
+        for (int j = 0; j < p->n_out; j++) {
+            char what[32];
+            snprintf(what, sizeof what, "output %d", j);
+            compare(c, g, p, &ref, &x, p->out_id[j], batch, 1e-5, what);
+            wr[nw++] = p->out_id[j];
+        }
+        for (int i = 0; i < c->n_in; i++)
+            if ((c->inplace >> i) & 1u) {
+                char what[32];
+                snprintf(what, sizeof what, "updated input %d", i);
+                compare(c, g, p, &ref, &x, p->in_id[i], batch, 1e-5, what);
+                wr[nw++] = p->in_id[i];
+            }
+        check_image(c, g, p, &x, img, wr, nw, batch, "forward");
+        free_img(img);
+        if (c->inplace) {
+            /* the next batch starts from the reference's state */
+            for (int i = 0; i < c->n_in; i++)
+                if ((c->inplace >> i) & 1u) {
+                    size_t nb = (size_t)p->t[p->in_id[i]].nbytes;
+                    memcpy(tdata(&x, p, p->in_id[i]), tdata(&ref, p, p->in_id[i]), nb);
+                }
+        }
+        if (!c->want) continue;
+
+        /* backward from the reference's forward values, with the same random dy */
+        memcpy(x.mem[SA], ref.mem[SA], (size_t)p->v.storage_bytes[SA]);
+        for (int j = 0; j < p->n_out; j++) {
+            if (p->dy_id[j] == NTG_NONE) continue;
+            size_t n = (size_t)(p->t[p->dy_id[j]].nbytes / 4);
+            fill(&r, tdata(&ref, p, p->dy_id[j]), n, K_RAND);
+            memcpy(tdata(&x, p, p->dy_id[j]), tdata(&ref, p, p->dy_id[j]), n * 4);
+        }
+        snapshot(p, &x, img);
+        cr_assert_eq(ref.cls->run(ref.be, 1, batch, &err), NTG_OK, "%s", err.message);
+        cr_assert_eq(x.cls->run(x.be, 1, batch, &err), NTG_OK, "%s", err.message);
+        nw = 0;
+        for (int i = 0; i < c->n_in; i++) {
+            if (p->dx_id[i] == NTG_NONE) continue;
+            char what[32];
+            snprintf(what, sizeof what, "gradient of input %d", i);
+            compare(c, g, p, &ref, &x, p->dx_id[i], batch, 1e-4, what);
+            wr[nw++] = p->dx_id[i];
+        }
+        check_image(c, g, p, &x, img, wr, nw, batch, "backward");
+        free_img(img);
+    }
+    cf_side_close(&ref);
+    cf_side_close(&x);
+    free(p);
+}
+
+static void need_xnnpack(void)
+{
+    const ntg_backend_class *c = ntg__backend_find("xnnpack");
+    char info[256] = "";
+    if (!c) cr_skip_test("this build has no xnnpack backend");
+    if (c->available && !c->available(info, sizeof info))
+        cr_skip_test("the xnnpack backend is not available here: %s", info);
+}
+
+static void run_op(uint32_t code)
+{
+    need_xnnpack();
+    cf_list *l = calloc(1, sizeof *l);
+    cases_for(code, l);
+    cr_assert_gt(l->n, 0, "no cases for %s", ntg__op_info(code)->cls->name);
+    for (size_t g = 0; g < sizeof cfgs / sizeof cfgs[0]; g++)
+        for (int i = 0; i < l->n; i++) run_case(&l->c[i], &cfgs[g], g == 0);
+    free(l);
+}
+
+/* Every op of ops.def has cases, with its backward when it has one. */
+Test(xnn_conformance, every_op_is_covered)
+{
+    cf_list *l = calloc(1, sizeof *l);
+    for (uint32_t code = 0; code < NTG_OP_COUNT; code++) {
+        cases_for(code, l);
+        cr_assert_gt(l->n, 0, "no conformance cases for op %s", ntg__op_info(code)->cls->name);
+        int bwd = 0;
+        for (int i = 0; i < l->n; i++) bwd |= l->c[i].want != 0;
+        cr_assert(bwd || !ntg__op_info(code)->differentiable, "op %s: no backward case",
+                  ntg__op_info(code)->cls->name);
+    }
+    free(l);
+}
+
+#define OP_TEST(name)                                                                              \
+    Test(xnn_conformance, name, .timeout = 300)                                                    \
+    {                                                                                              \
+        run_op(NTG_OP_##name);                                                                     \
+    }
+#define NTG_OP(name, ni0, ni1, no0, no1) OP_TEST(name)
+#include "ops.def"
+#undef NTG_OP
