@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "json.h"
 #include "plan_int.h"
+#include "store.h"
 
 static int find_long(const cli_cmd *cmd, const char *name, size_t len)
 {
@@ -195,6 +196,8 @@ int cli_fail(const cli_cmd *cmd, ntg_status st, const ntg_error *err)
 
 ntg_status cli_load_plan(const char *path, ntg_plan **out, ntg_error *err)
 {
+    /* store:PATH:NAME@REF — a version in a model store (opened as a reader) */
+    if (strncmp(path, "store:", 6) == 0) return ntg__store_load_spec(path, out, err);
     return ntg_plan_load_file(path, out, err);
 }
 

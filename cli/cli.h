@@ -82,7 +82,7 @@ int cli_collect_defines(const cli_cmd *cmd, const cli_args *a, const char *opt, 
 void cli_defines_add(cli_defines *d, const char *name, const char *value);
 void cli_defines_free(cli_defines *d);
 
-/* Load a plan file (the CLI's one way in, so later stores can plug in here). */
+/* Load a plan file, or a stored version given as store:PATH:NAME@REF (the CLI's one way in). */
 ntg_status cli_load_plan(const char *path, ntg_plan **out, ntg_error *err);
 /* Split "a,b,c" into at most max pieces (modifies a copy it allocates in *buf). */
 int cli_split(const char *s, char sep, char **buf, char **parts, int max);
@@ -94,5 +94,8 @@ void cli_csv_field(FILE *f, const char *s);
 
 extern const cli_cmd cli_cmd_compile, cli_cmd_run, cli_cmd_info, cli_cmd_bench, cli_cmd_weights,
     cli_cmd_backends, cli_cmd_grad, cli_cmd_train, cli_cmd_eval;
+
+/* the model store (cli/cmd_store.c) */
+extern const cli_cmd cli_cmd_store;
 
 #endif /* NTG_CLI_H */

@@ -29,7 +29,9 @@ static const cli_opt train_opts[] = {
     {"log-csv", 0, "F", 0, "write the loss curve (step, train_loss, val_loss, lr, ...)"},
     {"checkpoint-dir", 0, "D", 0, "write checkpoints there"},
     {"checkpoint-every", 0, "N", 0, "steps between checkpoints (default: at validations)"},
-    {"resume", 0, NULL, 0, "continue from the newest checkpoint in --checkpoint-dir"},
+    {"resume", 0, NULL, 0, "continue from the newest checkpoint in --checkpoint-dir or --store"},
+    {"store", 0, "PATH", 0, "model store: checkpoints and the trained version go there"},
+    {"name", 0, "NAME", 0, "the model's name in --store"},
     {"backend", 0, "B", 0, "backend: auto (default), cpu"},
     {"threads", 0, "N", 0, "worker threads (default: one per core)"},
 };
@@ -79,9 +81,14 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     if (a->n_pos != 1) return cli_usage_error(cmd, "expected one graph file");
     const char *data = cli_get(a, "data"), *split = cli_get(a, "split"),
                *out = cli_get(a, "output");
-    if (!data || !split || !out) return cli_usage_error(cmd, "needs --data, --split and -o PLAN");
-    if (cli_flag(a, "resume") && !cli_get(a, "checkpoint-dir"))
-        return cli_usage_error(cmd, "--resume needs --checkpoint-dir");
+    const char *store = cli_get(a, "store"), *name = cli_get(a, "name");
+    if (!data || !split || (!out && !store))
+        return cli_usage_error(cmd, "needs --data, --split and -o PLAN (or --store PATH)");
+    if (!store != !name) return cli_usage_error(cmd, "--store and --name go together");
+    if (store && cli_get(a, "checkpoint-dir"))
+        return cli_usage_error(cmd, "checkpoints go to --store or --checkpoint-dir, not both");
+    if (cli_flag(a, "resume") && !cli_get(a, "checkpoint-dir") && !store)
+        return cli_usage_error(cmd, "--resume needs --checkpoint-dir or --store");
     long batch = 0, seed = -1, threads = 0, ckpt_every = 0, tmp;
     double dtmp;
     if (cli_int(cmd, a, "batch", 1, 1 << 20, &batch) < 0 ||
@@ -137,6 +144,8 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
 
     ntg_plan *plan = NULL, *trained = NULL;
     ntg_series *series = NULL;
+    ntg_store_trainer *ts = NULL;
+    uint64_t version = 0;
     ntg_error err;
     int rc = CLI_OK;
     FILE *log = NULL;
@@ -169,22 +178,29 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     to.resume = cli_flag(a, "resume");
     to.progress = on_progress;
     to.user = &pc;
+    /* checkpoints to the store (keeping the newest two), --resume from its newest */
+    if (store && (st = ntg_store_trainer_create(store, name, 2, &to, &ts, &err))) goto fail;
     ntg_train_report r;
     st = ntg_train(plan, series, &to, &trained, &r, &err);
     if (pc.tty) fputc('\n', stderr);
     if (st) goto fail;
-    if ((st = ntg_plan_save(trained, out, &err))) goto fail;
+    if (out && (st = ntg_plan_save(trained, out, &err))) goto fail;
+    if (ts && (st = ntg_store_trainer_register(ts, trained, &r, data, split, &version, &err)))
+        goto fail;
     printf("trained %s: %ld steps in %.1f s (%.0f windows/s), final train loss %.4f", a->pos[0],
            r.steps, r.seconds, r.windows_per_s, r.final_train_loss);
     if (r.best_step > 0)
         printf(", best val loss %.4f at step %ld%s", r.best_val_loss, r.best_step,
                r.stopped_early ? " (early stop: best weights kept)" : "");
     if (r.resumed_from) printf(", resumed from step %ld", r.resumed_from);
-    printf("\nwrote %s\n", out);
+    if (out) printf("\nwrote %s", out);
+    if (ts) printf("\nregistered %s@%llu in %s", name, (unsigned long long)version, store);
+    printf("\n");
     goto done;
 fail:
     rc = cli_fail(cmd, st, &err);
 done:
+    ntg_store_trainer_destroy(ts);
     if (log) fclose(log);
     cli_defines_free(&dv);
     cli_defines_free(&tv);
@@ -200,7 +216,7 @@ const cli_cmd cli_cmd_train = {
     "ntgraph train GRAPH.yaml --data FILE.csv --split A,B,C -o PLAN [--columns all|C1,C2] "
     "[-D NAME=VALUE]... [--steps N] [--batch B] [--lr X] [--optimizer O] [--loss L] "
     "[--lr-decays K] [--val-every N] [--patience P] [--seed S] [--log-csv F] "
-    "[--checkpoint-dir D] [--resume]",
+    "[--checkpoint-dir D] [--resume] [--store PATH --name NAME]",
     "Compiles GRAPH.yaml with its train section (flags override it), then trains on\n"
     "windows of every chosen column (channel-independent, one shared model): z-scored\n"
     "with the train rows' statistics, `batch` windows sampled per step from --seed,\n"

@@ -348,6 +348,22 @@ typedef struct ntg_train_progress {
     double elapsed_s;
 } ntg_train_progress;
 
+/* A training checkpoint as the trainer hands it to ntg_train_options.checkpoint_put (and takes
+ * it back from checkpoint_get to resume): byte blobs ("weights", "state", and "best" with
+ * early stopping) and the key/value metadata a resume checks (step, counters, a fingerprint of
+ * the plan, the run's settings). */
+typedef struct ntg_train_checkpoint {
+    long step;
+    double train_loss; /* this step's loss */
+    double val_loss;   /* NaN unless this step validated */
+    size_t n_blobs;
+    const char *const *blob_names;
+    const void *const *blob_data;
+    const size_t *blob_bytes;
+    size_t n_meta;
+    const char *const *meta; /* 2 * n_meta strings: key, value */
+} ntg_train_checkpoint;
+
 typedef struct ntg_train_options {
     const char *columns; /* "C1,C2" or NULL / "all": every column, one shared model */
     const char *split;   /* rows "8640,2880,2880" or fractions "0.7,0.1,0.2" (required) */
@@ -363,6 +379,14 @@ typedef struct ntg_train_options {
     /* Called after every step (NULL: none); returning non-zero stops training early. */
     int (*progress)(void *user, const ntg_train_progress *p);
     void *user;
+    /* Checkpoints to a sink instead of checkpoint_dir (the model store uses this), called
+     * where a checkpoint file would be written; the memory is the trainer's and valid during
+     * the call.  A failure stops training with its status. */
+    ntg_status (*checkpoint_put)(void *user, const ntg_train_checkpoint *ckpt, ntg_error *err);
+    /* With resume: fill *ckpt with the newest checkpoint (step 0: none, start fresh); its
+     * memory must stay valid until ntg_train returns. */
+    ntg_status (*checkpoint_get)(void *user, ntg_train_checkpoint *ckpt, ntg_error *err);
+    void *checkpoint_user;
 } ntg_train_options;
 
 typedef struct ntg_train_report {
@@ -445,6 +469,270 @@ NTG_API const char *ntg_forecast_column_name(const ntg_forecast *f, size_t colum
 NTG_API double ntg_forecast_value(const ntg_forecast *f, size_t column, size_t step, size_t q);
 /* The date of forecast step `step`, continuing the series' dates; NULL without dates. */
 NTG_API const char *ntg_forecast_date(const ntg_forecast *f, size_t step);
+
+/* ------------------------------------------------------------ model store */
+
+/*
+ * A model store is one RocksDB database (a directory) holding models, their numbered versions
+ * (plan, weights, hparams, metrics, lineage), aliases, tags and training checkpoints.
+ * Weights are stored content-addressed in chunks, so a version that changes one tensor
+ * stores only that tensor.  Every commit is one synced RocksDB write batch after its chunks
+ * are durable: a crash leaves the previous state or the complete new one.  docs/store.md
+ * describes the layout and the guarantees.
+ *
+ * References name a version: "NAME" (its latest), "NAME@7" (version 7), "NAME@champion"
+ * (an alias).  Model names are 1..128 of [A-Za-z0-9_.-] starting with a letter, digit or
+ * '_'; aliases 1..64 of [A-Za-z0-9_.-] starting with a letter or '_'; "latest" is kept by
+ * the store and cannot be set.  Times are milliseconds since 1970 (UTC).
+ *
+ * One writer at a time per store (RocksDB's lock); any number of readers
+ * (NTG_STORE_OPEN_READONLY, also while a writer commits) see consistent states.  A handle is
+ * used by one thread at a time.  Builds without RocksDB return NTG_ERR_UNSUPPORTED.
+ */
+typedef struct ntg_store ntg_store;
+
+#define NTG_STORE_OPEN_READONLY 0x1u  /* a reader: never writes; works while a writer runs */
+#define NTG_STORE_OPEN_NO_CREATE 0x2u /* a missing store is NTG_ERR_NOT_FOUND, not created */
+
+typedef struct ntg_store_options {
+    unsigned flags;   /* NTG_STORE_OPEN_* */
+    int lock_wait_ms; /* writers: wait this long for another writer to close (default 10000) */
+} ntg_store_options;
+
+NTG_API void ntg_store_options_init(ntg_store_options *opts);
+/* Open (or create) the store at directory `path`; opts may be NULL.  A directory that holds
+ * something else (files, another RocksDB database) is refused untouched: NTG_ERR_DATA.
+ * Errors: NTG_ERR_NOT_FOUND (no store, with NO_CREATE or READONLY), NTG_ERR_STATE (another
+ * writer holds the store), NTG_ERR_DATA (corrupted or foreign), NTG_ERR_IO. */
+NTG_API ntg_status ntg_store_open(const char *path, const ntg_store_options *opts, ntg_store **out,
+                                  ntg_error *err);
+/* Close; NULL is a no-op. */
+NTG_API void ntg_store_close(ntg_store *store);
+/* Readers: see what writers committed since the store was opened. */
+NTG_API ntg_status ntg_store_refresh(ntg_store *store, ntg_error *err);
+
+typedef struct ntg_store_metric {
+    const char *name;
+    double value;
+} ntg_store_metric;
+
+#define NTG_STORE_PARENT_LATEST (-1) /* ntg_store_put_options.parent: the model's latest */
+
+typedef struct ntg_store_put_options {
+    const char *kind;        /* NULL: the plan's model.kind */
+    const char *description; /* free text (NULL: none) */
+    int64_t parent;          /* lineage: NTG_STORE_PARENT_LATEST (default), 0 none, or a version */
+    const ntg_store_metric *metrics; /* also every numeric trained.* entry of the plan's metadata */
+    size_t n_metrics;
+    const ntg_define *tags; /* key=value tags of the new version */
+    size_t n_tags;
+    const char *const *aliases; /* aliases moved to the new version ("latest" always moves) */
+    size_t n_aliases;
+    const char *data_sha256; /* training data: hex SHA-256 of the CSV bytes (NULL: unknown) */
+    const char *data_split;  /* the split rows it was trained with, "8640,2880,2880" */
+} ntg_store_put_options;
+
+NTG_API void ntg_store_put_options_init(ntg_store_put_options *opts);
+/* Store `plan` as the next version of model `name` (created if new); *version receives its
+ * number once the commit is durable.  Errors: NTG_ERR_INVALID_ARG (bad name, alias, tag,
+ * parent), NTG_ERR_STATE (a reader handle), NTG_ERR_IO, NTG_ERR_NOMEM. */
+NTG_API ntg_status ntg_store_put(ntg_store *store, const char *name, const ntg_plan *plan,
+                                 const ntg_store_put_options *opts, uint64_t *version,
+                                 ntg_error *err);
+/* A new version of `name` whose weights are the parameters of the safetensors file at `path`
+ * (matched by name; dtype F32, shapes equal; parameters the file lacks keep their values) on
+ * the plan of the model's latest version.  Errors as ntg_store_put, and NTG_ERR_NOT_FOUND (no
+ * such model), NTG_ERR_DATA (a tensor that does not fit, naming it). */
+NTG_API ntg_status ntg_store_put_safetensors(ntg_store *store, const char *name, const char *path,
+                                             const ntg_store_put_options *opts, uint64_t *version,
+                                             ntg_error *err);
+
+/* The plan of version `ref`, bit-exact as it was put (for a plan put whole).  Errors:
+ * NTG_ERR_NOT_FOUND (unknown model, version or alias, naming what exists),
+ * NTG_ERR_INVALID_ARG (a malformed reference), NTG_ERR_DATA (corrupted chunks). */
+NTG_API ntg_status ntg_store_get_plan(ntg_store *store, const char *ref, ntg_plan **out,
+                                      ntg_error *err);
+/* The version number `ref` names. */
+NTG_API ntg_status ntg_store_resolve(ntg_store *store, const char *ref, uint64_t *version,
+                                     ntg_error *err);
+
+/* One tensor of a version's weight manifest. */
+typedef struct ntg_store_tensor {
+    const char *name;
+    ntg_role role; /* NTG_ROLE_PARAM or NTG_ROLE_CONST */
+    int rank;
+    int64_t shape[NTG_MAX_RANK];
+    uint64_t nbytes;
+    const char *hash; /* hex BLAKE2b-256 of its bytes */
+} ntg_store_tensor;
+
+/* A version as listings return it; strings and arrays belong to the list. */
+typedef struct ntg_store_version {
+    const char *name;
+    uint64_t version;
+    const char *kind;
+    const char *description;
+    int64_t created_ms;
+    uint64_t parent;       /* 0: none */
+    const char *plan_hash; /* hex BLAKE2b-256 of the plan file */
+    uint64_t plan_bytes;
+    uint64_t param_elements;
+    uint64_t weight_bytes;                /* bytes of the tensors of the manifest */
+    const char *data_sha256, *data_split; /* "" when unknown */
+    const ntg_store_metric *metrics;
+    size_t n_metrics;
+    const ntg_define *hparams; /* the plan's hparam.* entries, name without the prefix */
+    size_t n_hparams;
+    const ntg_define *tags; /* of this version */
+    size_t n_tags;
+    const ntg_define *model_tags;
+    size_t n_model_tags;
+    const char *const *aliases; /* pointing here, "latest" included */
+    size_t n_aliases;
+    uint64_t model_versions;       /* versions the model has */
+    const char *model_description; /* the graph's description, from the newest version */
+    int64_t model_created_ms;
+    double score;                    /* ntg_store_similar: cosine similarity; NaN elsewhere */
+    const ntg_store_tensor *tensors; /* ntg_store_show only (NULL elsewhere) */
+    size_t n_tensors;
+} ntg_store_version;
+
+typedef struct ntg_store_list ntg_store_list;
+NTG_API size_t ntg_store_list_count(const ntg_store_list *list);
+NTG_API const ntg_store_version *ntg_store_list_at(const ntg_store_list *list, size_t i);
+NTG_API void ntg_store_list_destroy(ntg_store_list *list);
+
+/* Filters: every condition given must hold (zero/NULL fields are not conditions). */
+typedef struct ntg_store_filter {
+    const char *name;        /* exactly this model */
+    const char *name_prefix; /* models whose name starts so */
+    const char *kind;
+    const ntg_define *tags; /* key=value, on the version or on its model (through the index) */
+    size_t n_tags;
+    const char *alias;                /* versions this alias points at */
+    uint64_t min_params, max_params;  /* parameter elements, inclusive (max 0: no bound) */
+    int64_t created_from, created_to; /* ms, inclusive (0: no bound) */
+    int all_versions; /* 0: the newest matching version of each model; 1: every match */
+} ntg_store_filter;
+
+NTG_API void ntg_store_filter_init(ntg_store_filter *f);
+/* Versions that match `f` (NULL: everything), by name then version. */
+NTG_API ntg_status ntg_store_list_versions(ntg_store *store, const ntg_store_filter *f,
+                                           ntg_store_list **out, ntg_error *err);
+/* One version with its weight manifest. */
+NTG_API ntg_status ntg_store_show(ntg_store *store, const char *ref, ntg_store_list **out,
+                                  ntg_error *err);
+/* The `k` versions most similar to `ref` (itself excluded) among those matching `f`, by
+ * exact cosine similarity of their embeddings (docs/store.md), most similar first. */
+NTG_API ntg_status ntg_store_similar(ntg_store *store, const char *ref, const ntg_store_filter *f,
+                                     size_t k, ntg_store_list **out, ntg_error *err);
+/* The same for a plan that need not be stored. */
+NTG_API ntg_status ntg_store_similar_plan(ntg_store *store, const ntg_plan *plan,
+                                          const ntg_store_filter *f, size_t k, ntg_store_list **out,
+                                          ntg_error *err);
+
+/* Set tag key=value on a version ("NAME@REF") or a model ("NAME"); value NULL removes it. */
+NTG_API ntg_status ntg_store_tag(ntg_store *store, const char *ref, const char *key,
+                                 const char *value, ntg_error *err);
+/* Point alias `alias` of the model at the version `ref` names. */
+NTG_API ntg_status ntg_store_alias_set(ntg_store *store, const char *ref, const char *alias,
+                                       ntg_error *err);
+NTG_API ntg_status ntg_store_alias_remove(ntg_store *store, const char *name, const char *alias,
+                                          ntg_error *err);
+
+/* Training checkpoints: named byte blobs (weights, optimizer state, ...) with the step,
+ * losses, metrics and the metadata a resume checks. */
+typedef struct ntg_store_blob {
+    const char *name;
+    const void *data; /* NULL in listings */
+    uint64_t nbytes;
+} ntg_store_blob;
+
+typedef struct ntg_store_checkpoint {
+    uint64_t id;        /* per model, from 1 (set by the store) */
+    int64_t created_ms; /* set by the store */
+    long step;
+    double train_loss, val_loss; /* NaN when unknown */
+    const ntg_store_metric *metrics;
+    size_t n_metrics;
+    const ntg_define *meta;
+    size_t n_meta;
+    const ntg_store_blob *blobs;
+    size_t n_blobs;
+} ntg_store_checkpoint;
+
+/* Commit a checkpoint of model `name` (created if new) and keep only the newest `keep` of the
+ * model (0: all; older ones' chunks go at the next gc).  *id receives its id. */
+NTG_API ntg_status ntg_store_put_checkpoint(ntg_store *store, const char *name,
+                                            const ntg_store_checkpoint *ckpt, unsigned keep,
+                                            uint64_t *id, ntg_error *err);
+
+typedef struct ntg_store_ckpts ntg_store_ckpts;
+/* The checkpoints of a model, oldest first, without blob data. */
+NTG_API ntg_status ntg_store_checkpoints(ntg_store *store, const char *name, ntg_store_ckpts **out,
+                                         ntg_error *err);
+/* Checkpoint `id` (0: the newest) with its blobs loaded; NTG_ERR_NOT_FOUND when none. */
+NTG_API ntg_status ntg_store_get_checkpoint(ntg_store *store, const char *name, uint64_t id,
+                                            ntg_store_ckpts **out, ntg_error *err);
+NTG_API size_t ntg_store_ckpts_count(const ntg_store_ckpts *c);
+NTG_API const ntg_store_checkpoint *ntg_store_ckpts_at(const ntg_store_ckpts *c, size_t i);
+NTG_API void ntg_store_ckpts_destroy(ntg_store_ckpts *c);
+
+/* Maintenance. */
+typedef struct ntg_store_gc_report {
+    uint64_t chunks_removed, bytes_removed; /* unreferenced chunks deleted */
+    uint64_t chunks_kept, bytes_kept;
+} ntg_store_gc_report;
+
+/* Delete every chunk no version or checkpoint references (crash leftovers, pruned
+ * checkpoints) and compact so their space is freed. */
+NTG_API ntg_status ntg_store_gc(ntg_store *store, ntg_store_gc_report *report, ntg_error *err);
+/* A consistent copy of the whole store in directory `dir`, which must not exist (a RocksDB
+ * checkpoint: hard links where the file system allows). */
+NTG_API ntg_status ntg_store_backup(ntg_store *store, const char *dir, ntg_error *err);
+
+typedef struct ntg_store_verify_report {
+    uint64_t versions, checkpoints;
+    uint64_t chunks, bytes; /* chunks re-read and hashed */
+    uint64_t bad;           /* missing or corrupted chunks, broken records */
+    uint64_t orphans;       /* chunks nothing references (gc removes them) */
+    char first_problem[512];
+} ntg_store_verify_report;
+
+/* Re-read every chunk and check every hash and record.  NTG_ERR_DATA (naming the first
+ * problem) when anything is missing or corrupted; orphans alone are not an error. */
+NTG_API ntg_status ntg_store_verify(ntg_store *store, ntg_store_verify_report *report,
+                                    ntg_error *err);
+
+typedef struct ntg_store_stats {
+    uint64_t models, versions, checkpoints, commits;
+    uint64_t chunks, chunk_bytes;   /* distinct chunks and their bytes (deduplicated) */
+    uint64_t sst_bytes, blob_bytes; /* RocksDB's live files */
+} ntg_store_stats;
+
+NTG_API ntg_status ntg_store_stats_get(ntg_store *store, ntg_store_stats *stats, ntg_error *err);
+
+/* Training into a store: checkpoints of ntg_train go to model `name` of the store at `path`
+ * (opened for each checkpoint, so other writers can use the store between them), keeping the
+ * newest `keep` (0: all), and resume (opts->resume) continues from its newest checkpoint.
+ * Sets opts->checkpoint_put, checkpoint_get and checkpoint_user; the trainer must outlive the
+ * ntg_train call. */
+typedef struct ntg_store_trainer ntg_store_trainer;
+NTG_API ntg_status ntg_store_trainer_create(const char *path, const char *name, unsigned keep,
+                                            ntg_train_options *opts, ntg_store_trainer **out,
+                                            ntg_error *err);
+/* Register the trained plan as the model's next version: metrics from the report (final
+ * training loss, best validation loss), lineage (the previous version), the data fingerprint
+ * (SHA-256 of the CSV file at data_path, and the split); then collect the chunks of pruned
+ * checkpoints. */
+NTG_API ntg_status ntg_store_trainer_register(ntg_store_trainer *t, const ntg_plan *trained,
+                                              const ntg_train_report *report, const char *data_path,
+                                              const char *split, uint64_t *version, ntg_error *err);
+/* NULL is a no-op. */
+NTG_API void ntg_store_trainer_destroy(ntg_store_trainer *t);
+
+/* Hex SHA-256 of a file's bytes (65 chars with the NUL): training-data fingerprints. */
+NTG_API ntg_status ntg_store_sha256_file(const char *path, char hex[65], ntg_error *err);
 
 #ifdef __cplusplus
 }

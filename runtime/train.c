@@ -43,6 +43,7 @@ typedef struct trainer {
     long step, best_step, bad;
     double best_val;
     uint32_t fingerprint;
+    double last_loss, last_val; /* of the step a checkpoint is made at (checkpoint_put) */
 } trainer;
 
 static double now_s(void)
@@ -185,7 +186,7 @@ static size_t ckpt_list(const char *dir, long *steps, size_t cap)
 static ntg_status ckpt_write(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, ntg_error *err)
 {
     const char *dir = tr->o->checkpoint_dir;
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+    if (!tr->o->checkpoint_put && mkdir(dir, 0777) != 0 && errno != EEXIST)
         return ntg__err(err, NTG_ERR_IO, dir, 0, 0, "cannot create checkpoint directory: %s",
                         strerror(errno));
     ntg_status st = ntg__session_read_storage(tr->s, NTG_STORE_WEIGHTS, wbuf, err);
@@ -229,6 +230,22 @@ static ntg_status ckpt_write(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, ntg_erro
     char split[96];
     snprintf(split, sizeof split, "%zu,%zu,%zu", tr->split.train, tr->split.val, tr->split.test);
     meta[19] = split;
+    if (tr->o->checkpoint_put) {
+        /* a sink (the model store) instead of files: the same blobs and metadata */
+        const char *names[3];
+        const void *data[3];
+        size_t bytes[3];
+        for (size_t i = 0; i < nt; i++) {
+            names[i] = t[i].name;
+            data[i] = t[i].data;
+            bytes[i] = (size_t)t[i].shape[0];
+        }
+        ntg_train_checkpoint ck = {
+            tr->step, tr->last_loss, tr->last_val, nt,
+            names,    data,          bytes,        sizeof meta / sizeof meta[0] / 2,
+            meta};
+        return tr->o->checkpoint_put(tr->o->checkpoint_user, &ck, err);
+    }
     char path[4096];
     ckpt_path(dir, tr->step, path, sizeof path);
     st = ntg__st_write(path, t, nt, meta, sizeof meta / sizeof meta[0] / 2, err);
@@ -243,23 +260,31 @@ static ntg_status ckpt_write(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, ntg_erro
     return NTG_OK;
 }
 
-static const char *meta_or(const ntg_st_file *f, const char *k)
+static const char *meta_or(const ntg_train_checkpoint *ck, const char *k)
 {
-    const char *v = ntg__st_meta(f, k);
-    return v ? v : "";
+    for (size_t i = 0; i < ck->n_meta; i++)
+        if (strcmp(ck->meta[2 * i], k) == 0) return ck->meta[2 * i + 1];
+    return "";
 }
 
-static ntg_status ckpt_resume(trainer *tr, long *from, ntg_error *err)
+static int ck_blob(const ntg_train_checkpoint *ck, const char *name, const void **data,
+                   size_t *bytes)
 {
-    long have[4096];
-    size_t n = ckpt_list(tr->o->checkpoint_dir, have, 4096);
-    *from = 0;
-    if (n == 0) return NTG_OK; /* nothing to resume: start fresh */
-    char path[4096];
-    ckpt_path(tr->o->checkpoint_dir, have[n - 1], path, sizeof path);
-    ntg_st_file *f = NULL;
-    ntg_status st = ntg__st_load(path, &f, err);
-    if (st) return st;
+    for (size_t i = 0; i < ck->n_blobs; i++)
+        if (strcmp(ck->blob_names[i], name) == 0) {
+            *data = ck->blob_data[i];
+            *bytes = ck->blob_bytes[i];
+            return 1;
+        }
+    return 0;
+}
+
+/* Check a checkpoint (from a file or a checkpoint_get source, named `path` in messages)
+ * against this run and load it into the session. */
+static ntg_status ckpt_apply(trainer *tr, const ntg_train_checkpoint *f, const char *path,
+                             long *from, ntg_error *err)
+{
+    ntg_status st = NTG_OK;
     char fp[32], steps[32], batch[32], seed[32], split[96];
     snprintf(fp, sizeof fp, "%08x", tr->fingerprint);
     snprintf(steps, sizeof steps, "%ld", tr->steps);
@@ -276,13 +301,15 @@ static ntg_status ckpt_resume(trainer *tr, long *from, ntg_error *err)
                           "checkpoint was made with %s %s, this run has %s: resume with the "
                           "same graph and settings",
                           want[k][0], meta_or(f, want[k][0]), want[k][1]);
-    const ntg_st_tensor *w = ntg__st_find(f, "weights"), *s = ntg__st_find(f, "state"),
-                        *b = ntg__st_find(f, "best");
-    if (!st && (!w || w->nbytes != tr->wbytes || (tr->sbytes && (!s || s->nbytes != tr->sbytes))))
+    const void *w = NULL, *s = NULL, *b = NULL;
+    size_t wn = 0, sn = 0, bn = 0;
+    int hw = ck_blob(f, "weights", &w, &wn), hs = ck_blob(f, "state", &s, &sn),
+        hb = ck_blob(f, "best", &b, &bn);
+    if (!st && (!hw || wn != tr->wbytes || (tr->sbytes && (!hs || sn != tr->sbytes))))
         st = ntg__err(err, NTG_ERR_DATA, path, 0, 0, "checkpoint tensors do not fit the plan");
-    if (!st) st = ntg__session_write_storage(tr->s, NTG_STORE_WEIGHTS, w->data, err);
-    if (!st && tr->sbytes) st = ntg__session_write_storage(tr->s, NTG_STORE_STATE, s->data, err);
-    if (!st && b && tr->best && b->nbytes == tr->wbytes) memcpy(tr->best, b->data, tr->wbytes);
+    if (!st) st = ntg__session_write_storage(tr->s, NTG_STORE_WEIGHTS, w, err);
+    if (!st && tr->sbytes) st = ntg__session_write_storage(tr->s, NTG_STORE_STATE, s, err);
+    if (!st && hb && tr->best && bn == tr->wbytes) memcpy(tr->best, b, tr->wbytes);
     if (!st) {
         tr->step = strtol(meta_or(f, "step"), NULL, 10);
         tr->best_step = strtol(meta_or(f, "best_step"), NULL, 10);
@@ -293,6 +320,48 @@ static ntg_status ckpt_resume(trainer *tr, long *from, ntg_error *err)
                           tr->step, tr->steps);
         *from = tr->step;
     }
+    return st;
+}
+
+static ntg_status ckpt_resume(trainer *tr, long *from, ntg_error *err)
+{
+    *from = 0;
+    if (tr->o->checkpoint_get) {
+        ntg_train_checkpoint ck;
+        memset(&ck, 0, sizeof ck);
+        ntg_status st = tr->o->checkpoint_get(tr->o->checkpoint_user, &ck, err);
+        if (st || ck.step == 0) return st; /* step 0: nothing to resume, start fresh */
+        return ckpt_apply(tr, &ck, "newest checkpoint", from, err);
+    }
+    long have[4096];
+    size_t n = ckpt_list(tr->o->checkpoint_dir, have, 4096);
+    if (n == 0) return NTG_OK; /* nothing to resume: start fresh */
+    char path[4096];
+    ckpt_path(tr->o->checkpoint_dir, have[n - 1], path, sizeof path);
+    ntg_st_file *f = NULL;
+    ntg_status st = ntg__st_load(path, &f, err);
+    if (st) return st;
+    /* the file as a checkpoint view */
+    size_t nb = ntg__st_count(f), nm = ntg__st_meta_count(f);
+    const char **names = calloc(nb + 1, sizeof *names), **meta = calloc(2 * nm + 1, sizeof *meta);
+    const void **data = calloc(nb + 1, sizeof *data);
+    size_t *bytes = calloc(nb + 1, sizeof *bytes);
+    if (!names || !meta || !data || !bytes) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < nb; i++) {
+        const ntg_st_tensor *t = ntg__st_get(f, i);
+        names[i] = t->name;
+        data[i] = t->data;
+        bytes[i] = (size_t)t->nbytes;
+    }
+    for (size_t i = 0; !st && i < nm; i++) ntg__st_meta_at(f, i, &meta[2 * i], &meta[2 * i + 1]);
+    if (!st) {
+        ntg_train_checkpoint ck = {0, NAN, NAN, nb, names, data, bytes, nm, meta};
+        st = ckpt_apply(tr, &ck, path, from, err);
+    }
+    free(names);
+    free(meta);
+    free(data);
+    free(bytes);
     ntg__st_free(f);
     return st;
 }
@@ -374,7 +443,7 @@ static ntg_status setup(trainer *tr, ntg_error *err)
     tr->batch = (int)batch;
     tr->chunk = max;
     tr->checkpoint_every = o->checkpoint_every;
-    if (o->resume && !o->checkpoint_dir)
+    if (o->resume && !o->checkpoint_dir && !o->checkpoint_get)
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "resume needs a checkpoint directory");
 
     const ntg_series *d = tr->data;
@@ -505,8 +574,10 @@ ntg_status ntg_train(const ntg_plan *plan, const ntg_series *data, const ntg_tra
         pr.elapsed_s = now_s() - t0;
         pr.windows_per_s = (double)(step - first + 1) * (double)b / (pr.elapsed_s + 1e-12);
         int stop = opts->progress ? opts->progress(opts->user, &pr) : 0;
-        int ckpt = opts->checkpoint_dir &&
+        int ckpt = (opts->checkpoint_dir || opts->checkpoint_put) &&
                    (tr.checkpoint_every > 0 ? step % tr.checkpoint_every == 0 : validated);
+        tr.last_loss = loss;
+        tr.last_val = pr.val_loss;
         if (ckpt && (st = ckpt_write(&tr, wbuf, sbuf, err))) break;
         if (tr.patience > 0 && tr.bad >= tr.patience) {
             r.stopped_early = 1;

@@ -1,0 +1,282 @@
+/* store_blob.c — content-addressed chunks: hashing, writing them durable, reading objects back. */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan_int.h"
+#include "store_int.h"
+
+void ntg__hash(const void *p, size_t n, uint8_t out[NTG__HASH])
+{
+    crypto_generichash(out, NTG__HASH, p, n, NULL, 0);
+}
+
+void ntg__hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+static void chunk_key(char key[1 + NTG__HASH], char kind, const uint8_t *hash)
+{
+    key[0] = kind;
+    memcpy(key + 1, hash, NTG__HASH);
+}
+
+/* ------------------------------------------------------------------ writing */
+
+ntg_status ntg__writer_init(ntg__writer *w, ntg_store *s, ntg_error *err)
+{
+    memset(w, 0, sizeof *w);
+    w->s = s;
+    if (s->readonly)
+        return ntg__store_fail(s, err, NTG_ERR_STATE, "the store was opened read-only");
+    w->wb = rocksdb_writebatch_create();
+    w->inl = rocksdb_writebatch_create();
+    if (!w->wb || !w->inl) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    return NTG_OK;
+}
+
+void ntg__writer_free(ntg__writer *w)
+{
+    if (w->wb) rocksdb_writebatch_destroy(w->wb);
+    if (w->inl) rocksdb_writebatch_destroy(w->inl);
+    ntg__buf_free(&w->seen);
+    memset(w, 0, sizeof *w);
+}
+
+static int seen_has(const ntg__writer *w, const uint8_t *hash)
+{
+    for (size_t at = 0; at < w->seen.n; at += NTG__HASH)
+        if (memcmp(w->seen.p + at, hash, NTG__HASH) == 0) return 1;
+    return 0;
+}
+
+static ntg_status chunk_exists(ntg__writer *w, const uint8_t *hash, int *yes, ntg_error *err)
+{
+    *yes = seen_has(w, hash);
+    if (*yes) return NTG_OK;
+    char key[1 + NTG__HASH];
+    chunk_key(key, 'i', hash);
+    char *rerr = NULL;
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_pinnableslice_t *v =
+        rocksdb_get_pinned_cf(w->s->db, ro, w->s->cf[NTG__CF_CHUNKS], key, sizeof key, &rerr);
+    rocksdb_readoptions_destroy(ro);
+    if (rerr) return ntg__store_rdb(w->s, rerr, err, "cannot read the chunk index");
+    *yes = v != NULL;
+    rocksdb_pinnableslice_destroy(v);
+    return NTG_OK;
+}
+
+static ntg_status write_batch(ntg__writer *w, ntg_error *err)
+{
+    if (w->wb_bytes == 0 && rocksdb_writebatch_count(w->wb) == 0) return NTG_OK;
+    char *rerr = NULL;
+    /* no WAL: these rows become durable by the flush in ntg__writer_finish, before any record
+     * refers to them; lost unflushed chunks are simply absent */
+    rocksdb_write(w->s->db, w->s->wnowal, w->wb, &rerr);
+    rocksdb_writebatch_clear(w->wb);
+    w->wb_bytes = 0;
+    if (rerr) return ntg__store_rdb(w->s, rerr, err, "cannot write chunks");
+    w->dirty = 1;
+    ntg__store_kill(w->s, NTG__KP_CHUNK_BATCH);
+    return NTG_OK;
+}
+
+ntg_status ntg__writer_put(ntg__writer *w, const void *data, uint64_t n, ntg_pool *pool,
+                           ntg__obj *obj, ntg_error *err)
+{
+    memset(obj, 0, sizeof *obj);
+    obj->nbytes = n;
+    obj->chunk_bytes = NTG__CHUNK_BYTES;
+    uint64_t nc = (n + NTG__CHUNK_BYTES - 1) / NTG__CHUNK_BYTES;
+    if (nc > UINT32_MAX) return ntg__fail(err, NTG_ERR_RANGE, "object too large");
+    obj->n_chunks = (uint32_t)nc;
+    if (nc) {
+        obj->chunks = ntg__pool_array(pool, (size_t)nc, NTG__HASH);
+        if (!obj->chunks) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    crypto_generichash_state hs;
+    crypto_generichash_init(&hs, NULL, 0, NTG__HASH);
+    const uint8_t *p = data;
+    for (uint64_t c = 0; c < nc; c++) {
+        uint64_t off = c * NTG__CHUNK_BYTES;
+        size_t len = (size_t)(n - off < NTG__CHUNK_BYTES ? n - off : NTG__CHUNK_BYTES);
+        ntg__hash(p + off, len, obj->chunks[c]);
+        if (nc > 1) crypto_generichash_update(&hs, p + off, len);
+        int have;
+        ntg_status st = chunk_exists(w, obj->chunks[c], &have, err);
+        if (st) return st;
+        w->chunks++;
+        w->bytes += len;
+        if (have) continue;
+        char key[1 + NTG__HASH];
+        uint8_t size[8];
+        ntg__put_be64(size, len);
+        /* small chunks go with the record: one synced write, no flush for small changes */
+        int inl = len <= NTG__INLINE_MAX && w->inl_bytes + len <= NTG__INLINE_BUDGET;
+        rocksdb_writebatch_t *b = inl ? w->inl : w->wb;
+        chunk_key(key, 'd', obj->chunks[c]);
+        rocksdb_writebatch_put_cf(b, w->s->cf[NTG__CF_CHUNKS], key, sizeof key,
+                                  (const char *)p + off, len);
+        chunk_key(key, 'i', obj->chunks[c]);
+        rocksdb_writebatch_put_cf(b, w->s->cf[NTG__CF_CHUNKS], key, sizeof key, (const char *)size,
+                                  sizeof size);
+        ntg__buf_bytes(&w->seen, obj->chunks[c], NTG__HASH);
+        if (w->seen.oom) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        w->new_chunks++;
+        w->new_bytes += len;
+        if (inl) {
+            w->inl_bytes += len;
+            continue;
+        }
+        w->wb_bytes += len;
+        if (w->wb_bytes >= NTG__BATCH_BYTES && (st = write_batch(w, err))) return st;
+    }
+    if (nc == 1)
+        memcpy(obj->hash, obj->chunks[0], NTG__HASH);
+    else
+        crypto_generichash_final(&hs, obj->hash, NTG__HASH);
+    return NTG_OK;
+}
+
+ntg_status ntg__writer_finish(ntg__writer *w, ntg_error *err)
+{
+    ntg_status st = write_batch(w, err);
+    if (st) return st;
+    if (w->dirty) {
+        char *rerr = NULL;
+        rocksdb_flush_cf(w->s->db, w->s->flush, w->s->cf[NTG__CF_CHUNKS], &rerr);
+        if (rerr) return ntg__store_rdb(w->s, rerr, err, "cannot make the chunks durable");
+        w->dirty = 0;
+    }
+    ntg__store_kill(w->s, NTG__KP_CHUNKS_DURABLE);
+    return NTG_OK;
+}
+
+/* ------------------------------------------------------------------ reading */
+
+ntg_status ntg__obj_read(ntg_store *s, const ntg__view *v, const ntg__obj *o, void *dst, int check,
+                         const char *what, ntg_error *err)
+{
+    crypto_generichash_state hs;
+    crypto_generichash_init(&hs, NULL, 0, NTG__HASH);
+    uint8_t *out = dst;
+    for (uint32_t c = 0; c < o->n_chunks; c++) {
+        uint64_t off = (uint64_t)c * o->chunk_bytes;
+        size_t want = (size_t)(o->nbytes - off < o->chunk_bytes ? o->nbytes - off : o->chunk_bytes);
+        char key[1 + NTG__HASH], hex[2 * NTG__HASH + 1];
+        chunk_key(key, 'd', o->chunks[c]);
+        char *rerr = NULL;
+        rocksdb_pinnableslice_t *ps =
+            rocksdb_get_pinned_cf(s->db, v->ro, s->cf[NTG__CF_CHUNKS], key, sizeof key, &rerr);
+        if (rerr) {
+            /* a reader may race the writer's compaction for a blob file: retry after catch-up */
+            s->missing = s->readonly;
+            return ntg__store_rdb(s, rerr, err, what);
+        }
+        ntg__hex(o->chunks[c], 8, hex);
+        if (!ps) {
+            s->missing = 1;
+            return ntg__store_fail(s, err, NTG_ERR_DATA, "%s: chunk %s... is missing", what, hex);
+        }
+        size_t n = 0;
+        const char *p = rocksdb_pinnableslice_value(ps, &n);
+        if (n != want) {
+            rocksdb_pinnableslice_destroy(ps);
+            return ntg__store_fail(s, err, NTG_ERR_DATA,
+                                   "%s: chunk %s... holds %zu bytes, the record says %zu", what,
+                                   hex, n, want);
+        }
+        memcpy(out + off, p, n);
+        rocksdb_pinnableslice_destroy(ps);
+        if (check && o->n_chunks > 1) crypto_generichash_update(&hs, out + off, n);
+    }
+    if (!check) return NTG_OK;
+    uint8_t h[NTG__HASH];
+    if (o->n_chunks == 1)
+        ntg__hash(out, (size_t)o->nbytes, h);
+    else
+        crypto_generichash_final(&hs, h, NTG__HASH);
+    if (memcmp(h, o->hash, NTG__HASH) != 0)
+        return ntg__store_fail(s, err, NTG_ERR_DATA,
+                               "%s: the bytes read do not match their hash (corrupted store)",
+                               what);
+    return NTG_OK;
+}
+
+/* The WEIGHTS entry of a plan file's section table, or -1. */
+static long weights_entry(const uint8_t *base, size_t size)
+{
+    ntg_plan_header h;
+    if (size < sizeof h) return -1;
+    memcpy(&h, base, sizeof h);
+    for (uint32_t i = 0; i < h.section_count; i++) {
+        size_t at = (size_t)h.section_table + (size_t)i * sizeof(ntg_plan_section);
+        if (at + sizeof(ntg_plan_section) > size) return -1;
+        ntg_plan_section sec;
+        memcpy(&sec, base + at, sizeof sec);
+        if (sec.kind == NTG_SEC_WEIGHTS) return (long)at;
+    }
+    return -1;
+}
+
+ntg_status ntg__version_plan_bytes(ntg_store *s, const ntg__view *v, const char *name,
+                                   const ntg__version_rec *rec, int check, void **out, size_t *size,
+                                   ntg_error *err)
+{
+    *out = NULL;
+    *size = 0;
+    if (rec->plan_bytes > SIZE_MAX / 2)
+        return ntg__store_fail(s, err, NTG_ERR_DATA, "%s@%llu: implausible plan size", name,
+                               (unsigned long long)rec->version);
+    size_t total = (size_t)rec->plan_bytes, woff = (size_t)rec->weights_off,
+           wlen = (size_t)rec->weights_len, skel = (size_t)rec->skeleton.nbytes;
+    uint8_t *buf = ntg__aligned_alloc(total ? total : 64);
+    if (!buf) return ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate %zu bytes", total);
+    char what[NTG__NAME_MAX + 300];
+    snprintf(what, sizeof what, "%s@%llu: plan", name, (unsigned long long)rec->version);
+    ntg_status st = ntg__obj_read(s, v, &rec->skeleton, buf, 1, what, err);
+    if (!st) {
+        /* the skeleton is the file without its WEIGHTS section: open the gap, fill it */
+        memmove(buf + woff + wlen, buf + woff, skel - woff);
+        memset(buf + woff, 0, wlen);
+    }
+    for (size_t i = 0; !st && i < rec->n_tensors; i++) {
+        const ntg__tensor *t = &rec->tensors[i];
+        snprintf(what, sizeof what, "%s@%llu: tensor '%s'", name, (unsigned long long)rec->version,
+                 t->name);
+        st = ntg__obj_read(s, v, &t->obj, buf + woff + t->offset, check, what, err);
+    }
+    if (!st && wlen) {
+        /* the stored skeleton has the WEIGHTS CRC zeroed, so versions that differ only in
+         * weights share it */
+        long at = weights_entry(buf, total);
+        ntg_plan_section sec;
+        if (at >= 0) memcpy(&sec, buf + at, sizeof sec);
+        if (at < 0 || sec.offset != woff || sec.bytes != wlen) {
+            st = ntg__store_fail(s, err, NTG_ERR_DATA, "%s@%llu: the stored plan is inconsistent",
+                                 name, (unsigned long long)rec->version);
+        } else {
+            sec.crc = ntg__crc32c(0, buf + woff, wlen);
+            memcpy(buf + at, &sec, sizeof sec);
+        }
+    }
+    if (st) {
+        ntg__aligned_free(buf);
+        return st;
+    }
+    *out = buf;
+    *size = total;
+    return NTG_OK;
+}
+
+long ntg__plan_weights_entry(const uint8_t *base, size_t size)
+{
+    return weights_entry(base, size);
+}

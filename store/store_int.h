@@ -1,0 +1,313 @@
+/* store_int.h — the model store's private parts: the handle, keys, record codecs, chunked objects.
+ */
+#ifndef NTG_STORE_INT_H
+#define NTG_STORE_INT_H
+
+#include <rocksdb/c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "ntgraph.h"
+#include "pool.h"
+#include "store.h"
+
+/* Column families, in the order they are opened (docs/store.md describes each). */
+enum {
+    NTG__CF_DEFAULT = 0, /* "format" marker, "stats" counters, the recent-commit ring */
+    NTG__CF_MODELS,      /* name -> model record */
+    NTG__CF_VERSIONS,    /* name \0 be64(version) -> version record */
+    NTG__CF_ALIASES,     /* name \0 alias -> be64(version) */
+    NTG__CF_TAGS,        /* name \0 be64(version or 0 for the model) \0 key -> value */
+    NTG__CF_TAGIDX,      /* key \0 value \0 name \0 be64(version or 0) -> "" */
+    NTG__CF_CKPTS,       /* name \0 be64(id) -> checkpoint record */
+    NTG__CF_EMBED,       /* name \0 be64(version) -> embedding row */
+    NTG__CF_CHUNKS,      /* 'i' hash -> be64(size); 'd' hash -> bytes (blob files) */
+    NTG__STORE_NCF
+};
+
+#define NTG__HASH 32                  /* BLAKE2b-256 */
+#define NTG__CHUNK_BYTES (8u << 20)   /* chunk size: far below RocksDB's 4 GiB limit and 64 MiB */
+#define NTG__BATCH_BYTES (64u << 20)  /* chunk write batches are cut at this size */
+#define NTG__INLINE_MAX (256u << 10)  /* chunks up to this size ride in the commit batch ... */
+#define NTG__INLINE_BUDGET (4u << 20) /* ... up to this much per commit */
+#define NTG__MIN_BLOB 4096            /* values from this size go to blob files */
+#define NTG__RING 1024                /* recent commits remembered for reader consistency checks */
+#define NTG__EMBED_DIM 32
+#define NTG__FORMAT_MAGIC "ntgraph-store"
+#define NTG__FORMAT_VERSION 1u
+#define NTG__NAME_MAX 128
+#define NTG__ALIAS_MAX 64
+#define NTG__TAG_KEY_MAX 128
+#define NTG__TAG_VALUE_MAX 1024
+
+extern const char *const ntg__store_cf_names[NTG__STORE_NCF];
+
+struct ntg_store {
+    rocksdb_t *db;
+    rocksdb_options_t *dbopt;
+    rocksdb_options_t *cfopt[NTG__STORE_NCF];
+    rocksdb_column_family_handle_t *cf[NTG__STORE_NCF];
+    rocksdb_writeoptions_t *wsync;  /* commits: synced WAL */
+    rocksdb_writeoptions_t *wnowal; /* chunks: no WAL, made durable by a flush */
+    rocksdb_flushoptions_t *flush;
+    int readonly; /* a read-only RocksDB instance: a fixed view until reopened */
+    int no_marker; /* check_format found models but no format marker */
+    char *path;   /* as given, for messages */
+    char *logdir; /* readers: a private directory for RocksDB's info log */
+    int catchups; /* readers: reopened to see a newer state */
+    int missing;  /* the last object read found a chunk absent (readers retry) */
+    ntg__store_killpoint_fn killpoint;
+    void *killpoint_user;
+};
+
+/* ------------------------------------------------------------------ errors */
+
+/* Turn a RocksDB error string (freed here) into an ntg_error naming the store and `what`. */
+ntg_status ntg__store_rdb(const ntg_store *s, char *rerr, ntg_error *err, const char *what);
+/* The status a RocksDB error message maps to (lock: STATE, corruption: DATA, else IO). */
+ntg_status ntg__store_rdb_status(const char *msg);
+/* An error about the store (place = its path). */
+ntg_status ntg__store_fail(const ntg_store *s, ntg_error *err, ntg_status st, const char *fmt, ...)
+    NTG_PRINTF(4, 5);
+/* Call the test hook, if any, at commit-protocol step `step`. */
+void ntg__store_kill(ntg_store *s, int step);
+
+/* Kill-point steps of the commit protocols (docs/store.md lists them). */
+enum {
+    NTG__KP_BEGIN = 1,       /* before anything is written */
+    NTG__KP_CHUNK_BATCH = 2, /* after a batch of chunks was written, not yet flushed */
+    NTG__KP_CHUNKS_DURABLE,  /* after the chunk flush, before the commit batch */
+    NTG__KP_COMMITTED,       /* after the synced commit batch, before returning */
+    NTG__KP_GC_DELETED,      /* gc: after the deletions were written, before their flush */
+    NTG__KP_GC_FLUSHED       /* gc: after the deletions were flushed, before the compaction */
+};
+
+/* ------------------------------------------------------------------ buffers */
+
+/* Growable byte buffer for keys and records; `oom` is sticky. */
+typedef struct ntg__buf {
+    uint8_t *p;
+    size_t n, cap;
+    int oom;
+} ntg__buf;
+
+void ntg__buf_free(ntg__buf *b);
+void ntg__buf_bytes(ntg__buf *b, const void *p, size_t n);
+void ntg__buf_u8(ntg__buf *b, uint8_t v);
+void ntg__buf_u32(ntg__buf *b, uint32_t v);
+void ntg__buf_u64(ntg__buf *b, uint64_t v);
+void ntg__buf_be64(ntg__buf *b, uint64_t v); /* big-endian: keys sort numerically */
+void ntg__buf_f64(ntg__buf *b, double v);
+void ntg__buf_str(ntg__buf *b, const char *s);  /* u32 length + bytes */
+void ntg__buf_cstr(ntg__buf *b, const char *s); /* bytes + NUL (key parts) */
+
+/* Bounds-checked reader over a record; `bad` is sticky and every read after it yields zero. */
+typedef struct ntg__rd {
+    const uint8_t *p;
+    size_t n, at;
+    int bad;
+} ntg__rd;
+
+uint8_t ntg__rd_u8(ntg__rd *r);
+uint32_t ntg__rd_u32(ntg__rd *r);
+uint64_t ntg__rd_u64(ntg__rd *r);
+double ntg__rd_f64(ntg__rd *r);
+const uint8_t *ntg__rd_bytes(ntg__rd *r, size_t n);
+/* A u32-length string copied into the pool (NUL-terminated); NULL when bad or out of memory. */
+char *ntg__rd_str(ntg__rd *r, ntg_pool *pool);
+
+uint64_t ntg__be64(const uint8_t *p);
+void ntg__put_be64(uint8_t *p, uint64_t v);
+
+/* --------------------------------------------------------------- keys */
+
+/* name \0 be64(n) — versions, checkpoints, embeddings, and tags' prefix. */
+void ntg__key_named(ntg__buf *b, const char *name, uint64_t n);
+/* The smallest key above every key that starts with `prefix` (for iterate_upper_bound);
+ * 0 when there is none (all bytes 0xff). */
+int ntg__key_upper(const uint8_t *prefix, size_t n, ntg__buf *out);
+
+/* --------------------------------------------------------------- records */
+
+/* A content-addressed object: a tensor or a plan skeleton, cut into chunks. */
+typedef struct ntg__obj {
+    uint64_t nbytes;
+    uint8_t hash[NTG__HASH]; /* of all the bytes (= the chunk's hash for one chunk) */
+    uint32_t chunk_bytes;    /* every chunk but the last has this size */
+    uint32_t n_chunks;
+    uint8_t (*chunks)[NTG__HASH];
+} ntg__obj;
+
+/* One entry of a version's weight manifest. */
+typedef struct ntg__tensor {
+    const char *name;
+    uint8_t dtype, role, rank;
+    uint64_t dims[NTG_MAX_RANK];
+    uint64_t offset; /* in the plan's WEIGHTS storage */
+    ntg__obj obj;
+} ntg__tensor;
+
+typedef struct ntg__model_rec {
+    const char *kind;
+    const char *description; /* the plan's model.description, from its newest version */
+    int64_t created_ms;
+    uint64_t next_version, n_versions;
+    uint64_t next_ckpt, n_ckpts;
+} ntg__model_rec;
+
+typedef struct ntg__version_rec {
+    uint64_t version;
+    int64_t created_ms;
+    uint64_t parent;
+    const char *kind, *description;
+    uint8_t plan_hash[NTG__HASH];
+    uint64_t plan_bytes;
+    uint64_t weights_off, weights_len; /* the WEIGHTS section cut out of the skeleton */
+    ntg__obj skeleton;
+    uint64_t param_elements, weight_bytes;
+    const char *data_sha256, *data_split;
+    size_t n_metrics;
+    ntg_store_metric *metrics;
+    size_t n_hparams;
+    ntg_define *hparams;
+    size_t n_tensors;
+    ntg__tensor *tensors; /* NULL unless decoded with the manifest */
+} ntg__version_rec;
+
+typedef struct ntg__ckpt_rec {
+    uint64_t id;
+    int64_t created_ms;
+    long step;
+    double train_loss, val_loss;
+    size_t n_metrics;
+    ntg_store_metric *metrics;
+    size_t n_meta;
+    ntg_define *meta;
+    size_t n_blobs;
+    const char **blob_names;
+    ntg__obj *blobs;
+} ntg__ckpt_rec;
+
+typedef struct ntg__stats_rec {
+    uint64_t n_models, n_versions, n_ckpts, commits;
+} ntg__stats_rec;
+
+void ntg__enc_model(ntg__buf *b, const ntg__model_rec *m);
+int ntg__dec_model(const void *p, size_t n, ntg_pool *pool, ntg__model_rec *m);
+void ntg__enc_version(ntg__buf *b, const ntg__version_rec *v);
+/* with_manifest 0 stops before the tensor list (listings). 0 ok, -1 malformed or no memory. */
+int ntg__dec_version(const void *p, size_t n, ntg_pool *pool, int with_manifest,
+                     ntg__version_rec *v);
+void ntg__enc_ckpt(ntg__buf *b, const ntg__ckpt_rec *c);
+int ntg__dec_ckpt(const void *p, size_t n, ntg_pool *pool, ntg__ckpt_rec *c);
+void ntg__enc_stats(ntg__buf *b, const ntg__stats_rec *s);
+int ntg__dec_stats(const void *p, size_t n, ntg__stats_rec *s);
+
+/* ----------------------------------------------------------- reads */
+
+/* A consistent view: a snapshot and read options bound to it. */
+typedef struct ntg__view {
+    const rocksdb_snapshot_t *snap;
+    rocksdb_readoptions_t *ro;
+} ntg__view;
+
+ntg_status ntg__view_begin(ntg_store *s, ntg__view *v, ntg_error *err);
+void ntg__view_end(ntg_store *s, ntg__view *v);
+
+/* Point read into a malloc'ed copy (*val NULL and NTG_OK when absent). */
+ntg_status ntg__store_get(ntg_store *s, const ntg__view *v, int cf, const void *key, size_t klen,
+                          char **val, size_t *vlen, ntg_error *err);
+ntg_status ntg__get_model(ntg_store *s, const ntg__view *v, const char *name, ntg_pool *pool,
+                          ntg__model_rec *m, int *found, ntg_error *err);
+ntg_status ntg__get_version(ntg_store *s, const ntg__view *v, const char *name, uint64_t version,
+                            ntg_pool *pool, int with_manifest, ntg__version_rec *rec, int *found,
+                            ntg_error *err);
+ntg_status ntg__get_stats(ntg_store *s, const ntg__view *v, ntg__stats_rec *st, ntg_error *err);
+
+/* Resolve NAME[@VERSION|@ALIAS] to (name, version); *name_out points into pool. */
+ntg_status ntg__resolve(ntg_store *s, const ntg__view *v, const char *ref, ntg_pool *pool,
+                        const char **name_out, uint64_t *version, ntg_error *err);
+
+/* An iterator over `cf` limited to keys starting with prefix (n bytes). */
+rocksdb_iterator_t *ntg__iter_prefix(ntg_store *s, const ntg__view *v, int cf, const void *prefix,
+                                     size_t n, ntg__buf *upper, rocksdb_readoptions_t **ro_out);
+void ntg__iter_end(rocksdb_iterator_t *it, rocksdb_readoptions_t *ro, ntg__buf *upper);
+
+/* Readers (read-only instances) may see a view with a hole while the writer flushes (see
+ * docs/store.md): 1 when the view's recent-commit ring is complete, 0 when not. */
+ntg_status ntg__view_consistent(ntg_store *s, const ntg__view *v, int *ok, ntg_error *err);
+/* Readers: catch up with the writer (by reopening the read-only instance). */
+ntg_status ntg__store_catch_up(ntg_store *s, ntg_error *err);
+
+/* ----------------------------------------------------------- objects */
+
+/* Writes chunks not yet in the store: small ones into `inl`, which becomes the commit batch
+ * (durable with the record, no flush); large ones with no WAL, flushed durable at finish. */
+typedef struct ntg__writer {
+    ntg_store *s;
+    rocksdb_writebatch_t *wb, *inl;
+    size_t wb_bytes, inl_bytes;
+    ntg__buf seen; /* hashes written by this writer (a commit may repeat a chunk) */
+    uint64_t new_chunks, new_bytes, chunks, bytes;
+    int dirty; /* something was written since the last flush */
+} ntg__writer;
+
+ntg_status ntg__writer_init(ntg__writer *w, ntg_store *s, ntg_error *err);
+/* Hash and store `n` bytes as an object; obj->chunks is allocated in pool. */
+ntg_status ntg__writer_put(ntg__writer *w, const void *data, uint64_t n, ntg_pool *pool,
+                           ntg__obj *obj, ntg_error *err);
+/* Write what is batched and flush the chunks durable (nothing when nothing is new). */
+ntg_status ntg__writer_finish(ntg__writer *w, ntg_error *err);
+void ntg__writer_free(ntg__writer *w);
+
+/* Read object `o` into dst (o->nbytes bytes), checking every chunk's size and, with `check`,
+ * the object's hash (RocksDB checksums every blob record and table block anyway; verify and
+ * small objects re-hash).  `what` names it in messages.  A missing chunk sets s->missing so a
+ * reader can catch up and retry; a mismatch is NTG_ERR_DATA. */
+ntg_status ntg__obj_read(ntg_store *s, const ntg__view *v, const ntg__obj *o, void *dst, int check,
+                         const char *what, ntg_error *err);
+
+void ntg__hash(const void *p, size_t n, uint8_t out[NTG__HASH]);
+void ntg__hex(const uint8_t *p, size_t n, char *out); /* 2n chars + NUL */
+
+/* Rebuild the plan bytes of a version (64-byte aligned, ntg__aligned_free); `check` re-hashes
+ * every tensor (the skeleton always). */
+ntg_status ntg__version_plan_bytes(ntg_store *s, const ntg__view *v, const char *name,
+                                   const ntg__version_rec *rec, int check, void **out, size_t *size,
+                                   ntg_error *err);
+
+/* Byte offset of the WEIGHTS entry in a plan file's section table, or -1. */
+long ntg__plan_weights_entry(const uint8_t *base, size_t size);
+
+/* ----------------------------------------------------------- embeddings */
+
+/* The similarity embedding of a plan (docs/store.md: which features). */
+void ntg__embed_plan(const ntg_plan *plan, float out[NTG__EMBED_DIM]);
+
+/* Embedding row: u8 dim, f32[dim], str kind, u64 params, i64 created. */
+void ntg__enc_embed(ntg__buf *b, const float *e, const char *kind, uint64_t params,
+                    int64_t created_ms);
+
+/* ----------------------------------------------------------- commits */
+
+/* The commit batch and the counters it updates. */
+typedef struct ntg__commit {
+    rocksdb_writebatch_t *wb;
+    ntg__stats_rec stats;
+} ntg__commit;
+
+/* The commit batch starts as the writer's small chunks (w may be NULL). */
+ntg_status ntg__commit_begin(ntg_store *s, ntg__commit *c, ntg__writer *w, ntg_error *err);
+/* Add the stats and ring rows, write the batch synced, and free it. */
+ntg_status ntg__commit_write(ntg_store *s, ntg__commit *c, ntg_error *err);
+void ntg__commit_abort(ntg__commit *c);
+
+/* Names and aliases: 1 when valid (messages say what is allowed). */
+int ntg__valid_name(const char *name);
+int ntg__valid_alias(const char *alias);
+int ntg__valid_tag_key(const char *key);
+
+int64_t ntg__now_ms(void);
+
+#endif /* NTG_STORE_INT_H */

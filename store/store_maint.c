@@ -1,0 +1,701 @@
+/* store_maint.c — garbage collection, backup, verification, statistics and consistency checks. */
+#include <errno.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "plan_int.h"
+#include "store_int.h"
+
+/* ------------------------------------------------------------------ hash set */
+
+/* Set of 32-byte hashes (open addressing; the hashes are uniform, so their first bytes index). */
+typedef struct hset {
+    uint8_t (*keys)[NTG__HASH];
+    uint8_t *used;
+    size_t cap, len;
+} hset;
+
+static void hset_free(hset *h)
+{
+    free(h->keys);
+    free(h->used);
+    memset(h, 0, sizeof *h);
+}
+
+static size_t hslot(const uint8_t *k, size_t cap)
+{
+    uint64_t x;
+    memcpy(&x, k, 8);
+    return (size_t)(x & (cap - 1));
+}
+
+static int hset_has(const hset *h, const uint8_t *k)
+{
+    if (!h->cap) return 0;
+    for (size_t i = hslot(k, h->cap);; i = (i + 1) & (h->cap - 1)) {
+        if (!h->used[i]) return 0;
+        if (memcmp(h->keys[i], k, NTG__HASH) == 0) return 1;
+    }
+}
+
+static int hset_add(hset *h, const uint8_t *k)
+{
+    if (2 * (h->len + 1) > h->cap) {
+        hset g = {0};
+        g.cap = h->cap ? 2 * h->cap : 1024;
+        g.keys = malloc(g.cap * NTG__HASH);
+        g.used = calloc(g.cap, 1);
+        if (!g.keys || !g.used) {
+            hset_free(&g);
+            return -1;
+        }
+        for (size_t i = 0; i < h->cap; i++)
+            if (h->used[i]) {
+                size_t j = hslot(h->keys[i], g.cap);
+                while (g.used[j]) j = (j + 1) & (g.cap - 1);
+                g.used[j] = 1;
+                memcpy(g.keys[j], h->keys[i], NTG__HASH);
+                g.len++;
+            }
+        hset_free(h);
+        *h = g;
+    }
+    size_t i = hslot(k, h->cap);
+    while (h->used[i]) {
+        if (memcmp(h->keys[i], k, NTG__HASH) == 0) return 0;
+        i = (i + 1) & (h->cap - 1);
+    }
+    h->used[i] = 1;
+    memcpy(h->keys[i], k, NTG__HASH);
+    h->len++;
+    return 0;
+}
+
+static int add_obj(hset *h, const ntg__obj *o)
+{
+    for (uint32_t c = 0; c < o->n_chunks; c++)
+        if (hset_add(h, o->chunks[c])) return -1;
+    return 0;
+}
+
+/* Every chunk a version or checkpoint record references. */
+static ntg_status collect_refs(ntg_store *s, const ntg__view *v, hset *refs, ntg_error *err)
+{
+    int cfs[2] = {NTG__CF_VERSIONS, NTG__CF_CKPTS};
+    ntg_status st = NTG_OK;
+    for (int c = 0; !st && c < 2; c++) {
+        ntg__buf upper;
+        rocksdb_readoptions_t *ro;
+        rocksdb_iterator_t *it = ntg__iter_prefix(s, v, cfs[c], NULL, 0, &upper, &ro);
+        if (!it) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        for (; !st && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+            size_t vl;
+            const char *val = rocksdb_iter_value(it, &vl);
+            ntg_pool *pool = ntg__pool_create();
+            if (!pool) {
+                st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+                break;
+            }
+            int bad = 0;
+            if (cfs[c] == NTG__CF_VERSIONS) {
+                ntg__version_rec r;
+                bad = ntg__dec_version(val, vl, pool, 1, &r);
+                if (!bad) bad = add_obj(refs, &r.skeleton) ? 2 : 0;
+                for (size_t i = 0; !bad && i < r.n_tensors; i++)
+                    bad = add_obj(refs, &r.tensors[i].obj) ? 2 : 0;
+            } else {
+                ntg__ckpt_rec r;
+                bad = ntg__dec_ckpt(val, vl, pool, &r);
+                for (size_t i = 0; !bad && i < r.n_blobs; i++)
+                    bad = add_obj(refs, &r.blobs[i]) ? 2 : 0;
+            }
+            ntg__pool_destroy(pool);
+            if (bad == 2) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+            /* a record that cannot be read: refuse to collect, its chunks might be live */
+            else if (bad)
+                st = ntg__store_fail(s, err, NTG_ERR_DATA,
+                                     "a %s record is corrupted; nothing was collected "
+                                     "(run verify)",
+                                     cfs[c] == NTG__CF_VERSIONS ? "version" : "checkpoint");
+        }
+        ntg__iter_end(it, ro, &upper);
+    }
+    return st;
+}
+
+/* ------------------------------------------------------------------ gc */
+
+ntg_status ntg_store_gc(ntg_store *s, ntg_store_gc_report *report, ntg_error *err)
+{
+    return ntg__store_gc(s, 1, report, err);
+}
+
+ntg_status ntg__store_gc(ntg_store *s, int relocate, ntg_store_gc_report *report, ntg_error *err)
+{
+    ntg_store_gc_report r;
+    memset(&r, 0, sizeof r);
+    if (report) *report = r;
+    if (!s) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_gc: NULL store");
+    if (s->readonly)
+        return ntg__store_fail(s, err, NTG_ERR_STATE, "gc needs the store opened for writing");
+    hset refs = {0};
+    ntg__view v;
+    ntg_status st = ntg__view_begin(s, &v, err);
+    if (!st) st = collect_refs(s, &v, &refs, err);
+    rocksdb_writebatch_t *wb = st ? NULL : rocksdb_writebatch_create();
+    if (!st && !wb) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    ntg__buf upper;
+    rocksdb_readoptions_t *ro = NULL;
+    rocksdb_iterator_t *it =
+        st ? NULL : ntg__iter_prefix(s, &v, NTG__CF_CHUNKS, "i", 1, &upper, &ro);
+    char *rerr = NULL;
+    for (; !st && it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        const char *val = rocksdb_iter_value(it, &vl);
+        if (kl != 1 + NTG__HASH) continue;
+        uint64_t size = vl == 8 ? ntg__be64((const uint8_t *)val) : 0;
+        if (hset_has(&refs, (const uint8_t *)k + 1)) {
+            r.chunks_kept++;
+            r.bytes_kept += size;
+            continue;
+        }
+        char key[1 + NTG__HASH];
+        memcpy(key, k, sizeof key);
+        rocksdb_writebatch_delete_cf(wb, s->cf[NTG__CF_CHUNKS], key, sizeof key);
+        key[0] = 'd';
+        rocksdb_writebatch_delete_cf(wb, s->cf[NTG__CF_CHUNKS], key, sizeof key);
+        r.chunks_removed++;
+        r.bytes_removed += size;
+        if (rocksdb_writebatch_count(wb) >= 65536) {
+            rocksdb_write(s->db, s->wnowal, wb, &rerr);
+            rocksdb_writebatch_clear(wb);
+            if (rerr) st = ntg__store_rdb(s, rerr, err, "gc: cannot delete chunks");
+        }
+    }
+    if (ro) ntg__iter_end(it, ro, &upper);
+    ntg__view_end(s, &v);
+    hset_free(&refs);
+    /* deletions need no WAL: lost ones leave orphans that the next gc removes */
+    if (!st && rocksdb_writebatch_count(wb)) {
+        rocksdb_write(s->db, s->wnowal, wb, &rerr);
+        if (rerr) st = ntg__store_rdb(s, rerr, err, "gc: cannot delete chunks");
+    }
+    if (wb) rocksdb_writebatch_destroy(wb);
+    if (!st && r.chunks_removed) {
+        ntg__store_kill(s, NTG__KP_GC_DELETED);
+        rocksdb_flush_cf(s->db, s->flush, s->cf[NTG__CF_CHUNKS], &rerr);
+        if (rerr) st = ntg__store_rdb(s, rerr, err, "gc: cannot flush");
+        if (!st) ntg__store_kill(s, NTG__KP_GC_FLUSHED);
+        /* a compaction with blob garbage collection rewrites the live blobs of files that
+         * hold garbage, so the space of removed chunks is returned */
+        const char *on_k[] = {"enable_blob_garbage_collection",
+                              "blob_garbage_collection_age_cutoff"};
+        const char *on_v[] = {"true", "1.0"}, *off_v[] = {"false", "0.25"};
+        if (!st && relocate)
+            rocksdb_set_options_cf(s->db, s->cf[NTG__CF_CHUNKS], 2, on_k, on_v, &rerr);
+        if (!st && rerr) st = ntg__store_rdb(s, rerr, err, "gc: cannot enable blob collection");
+        /* without relocation the compaction still drops blob files that are all garbage */
+        if (!st) rocksdb_compact_range_cf(s->db, s->cf[NTG__CF_CHUNKS], NULL, 0, NULL, 0);
+        if (!st && relocate) {
+            rocksdb_set_options_cf(s->db, s->cf[NTG__CF_CHUNKS], 2, on_k, off_v, &rerr);
+            if (rerr) st = ntg__store_rdb(s, rerr, err, "gc: cannot disable blob collection");
+        }
+    }
+    if (report) *report = r;
+    return st;
+}
+
+ntg_status ntg__store_compact(ntg_store *s, ntg_error *err)
+{
+    if (!s || s->readonly)
+        return ntg__store_fail(s, err, NTG_ERR_STATE, "compaction needs a writer");
+    for (int i = 0; i < NTG__STORE_NCF; i++) {
+        char *rerr = NULL;
+        rocksdb_flush_cf(s->db, s->flush, s->cf[i], &rerr);
+        if (rerr) return ntg__store_rdb(s, rerr, err, "flush failed");
+        rocksdb_compact_range_cf(s->db, s->cf[i], NULL, 0, NULL, 0);
+    }
+    return NTG_OK;
+}
+
+/* ------------------------------------------------------------------ backup */
+
+ntg_status ntg_store_backup(ntg_store *s, const char *dir, ntg_error *err)
+{
+    if (!s || !dir || !*dir) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_backup: NULL");
+    if (s->readonly)
+        return ntg__store_fail(s, err, NTG_ERR_STATE,
+                               "backup needs the store opened for writing (RocksDB checkpoints "
+                               "are made by the writer)");
+    struct stat sb;
+    if (stat(dir, &sb) == 0 || errno != ENOENT)
+        return ntg__err(err, NTG_ERR_INVALID_ARG, dir, 0, 0,
+                        "the backup directory must not exist yet (nothing was written)");
+    char *rerr = NULL;
+    rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(s->db, &rerr);
+    if (rerr) return ntg__store_rdb(s, rerr, err, "backup failed");
+    /* log_size_for_flush 0: flush first, so the copy is table files and no WAL to replay */
+    rocksdb_checkpoint_create(cp, dir, 0, &rerr);
+    rocksdb_checkpoint_object_destroy(cp);
+    if (rerr) {
+        ntg_status st = ntg__store_rdb_status(rerr);
+        ntg__err(err, st, dir, 0, 0, "backup of %s failed: %s", s->path, rerr);
+        rocksdb_free(rerr);
+        return st;
+    }
+    return NTG_OK;
+}
+
+/* ------------------------------------------------------------------ verify */
+
+static void problem(ntg_store_verify_report *r, const char *fmt, ...) NTG_PRINTF(2, 3);
+static void problem(ntg_store_verify_report *r, const char *fmt, ...)
+{
+    r->bad++;
+    if (r->first_problem[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->first_problem, sizeof r->first_problem, fmt, ap);
+    va_end(ap);
+}
+
+static ntg_status verify_chunks(ntg_store *s, const ntg__view *v, ntg_store_verify_report *r,
+                                hset *present, ntg_error *err)
+{
+    ntg__buf upper;
+    rocksdb_readoptions_t *ro;
+    rocksdb_iterator_t *it = ntg__iter_prefix(s, v, NTG__CF_CHUNKS, "i", 1, &upper, &ro);
+    ntg_status st = it ? NTG_OK : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (; !st && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        const char *val = rocksdb_iter_value(it, &vl);
+        char hex[2 * NTG__HASH + 1];
+        if (kl != 1 + NTG__HASH || vl != 8) {
+            problem(r, "a malformed chunk index row");
+            continue;
+        }
+        ntg__hex((const uint8_t *)k + 1, NTG__HASH, hex);
+        char key[1 + NTG__HASH];
+        memcpy(key, k, sizeof key);
+        key[0] = 'd';
+        char *rerr = NULL;
+        rocksdb_pinnableslice_t *ps =
+            rocksdb_get_pinned_cf(s->db, v->ro, s->cf[NTG__CF_CHUNKS], key, sizeof key, &rerr);
+        if (rerr) {
+            problem(r, "chunk %.16s: %s", hex, rerr);
+            rocksdb_free(rerr);
+            continue;
+        }
+        if (!ps) {
+            problem(r, "chunk %.16s is indexed but missing", hex);
+            continue;
+        }
+        size_t n;
+        const char *p = rocksdb_pinnableslice_value(ps, &n);
+        uint8_t h[NTG__HASH];
+        ntg__hash(p, n, h);
+        if (memcmp(h, k + 1, NTG__HASH) != 0)
+            problem(r, "chunk %.16s: its bytes do not match its hash (corrupted)", hex);
+        else if (n != ntg__be64((const uint8_t *)val))
+            problem(r, "chunk %.16s: size %zu, the index says %llu", hex, n,
+                    (unsigned long long)ntg__be64((const uint8_t *)val));
+        rocksdb_pinnableslice_destroy(ps);
+        r->chunks++;
+        r->bytes += n;
+        if (hset_add(present, (const uint8_t *)k + 1))
+            st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    ntg__iter_end(it, ro, &upper);
+    return st;
+}
+
+static ntg_status verify_fn(ntg_store *s, const ntg__view *v, ntg_store_verify_report *r,
+                            ntg_error *err)
+{
+    hset present = {0}, refs = {0};
+    ntg_status st = verify_chunks(s, v, r, &present, err);
+    if (!st) {
+        ntg_error e2;
+        ntg_status rs = collect_refs(s, v, &refs, &e2);
+        if (rs == NTG_ERR_DATA)
+            problem(r, "%s", e2.message);
+        else if (rs) {
+            *err = e2;
+            st = rs;
+        }
+    }
+    for (size_t i = 0; !st && i < present.cap; i++)
+        if (present.used[i] && !hset_has(&refs, present.keys[i])) r->orphans++;
+    /* every version: rebuilt, hashed and validated as a plan */
+    int cfs[2] = {NTG__CF_VERSIONS, NTG__CF_CKPTS};
+    for (int c = 0; !st && c < 2; c++) {
+        ntg__buf upper;
+        rocksdb_readoptions_t *ro;
+        rocksdb_iterator_t *it = ntg__iter_prefix(s, v, cfs[c], NULL, 0, &upper, &ro);
+        if (!it) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        for (; !st && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+            size_t kl, vl;
+            const char *k = rocksdb_iter_key(it, &kl);
+            const char *val = rocksdb_iter_value(it, &vl);
+            char name[NTG__NAME_MAX + 1] = "?";
+            uint64_t num = 0;
+            if (kl >= 10 && kl - 9 <= NTG__NAME_MAX && k[kl - 9] == 0) {
+                memcpy(name, k, kl - 9);
+                name[kl - 9] = 0;
+                num = ntg__be64((const uint8_t *)k + kl - 8);
+            }
+            ntg_pool *pool = ntg__pool_create();
+            if (!pool) {
+                st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+                break;
+            }
+            ntg_error e2;
+            if (cfs[c] == NTG__CF_VERSIONS) {
+                ntg__version_rec rec;
+                r->versions++;
+                void *bytes = NULL;
+                size_t size = 0;
+                if (ntg__dec_version(val, vl, pool, 1, &rec) || rec.version != num) {
+                    problem(r, "the record of %s@%llu is corrupted", name, (unsigned long long)num);
+                } else if (ntg__version_plan_bytes(s, v, name, &rec, 1, &bytes, &size, &e2)) {
+                    problem(r, "%s", e2.message);
+                } else {
+                    uint8_t h[NTG__HASH];
+                    ntg__hash(bytes, size, h);
+                    ntg_plan *plan = NULL;
+                    if (memcmp(h, rec.plan_hash, NTG__HASH) != 0)
+                        problem(r, "%s@%llu: the rebuilt plan does not match its hash", name,
+                                (unsigned long long)num);
+                    else if (ntg_plan_load_memory(bytes, size, NTG_LOAD_BORROW, &plan, &e2))
+                        problem(r, "%s@%llu: %s", name, (unsigned long long)num, e2.message);
+                    ntg_plan_destroy(plan);
+                }
+                ntg__aligned_free(bytes);
+            } else {
+                ntg__ckpt_rec rec;
+                r->checkpoints++;
+                int bad = ntg__dec_ckpt(val, vl, pool, &rec);
+                if (bad)
+                    problem(r, "checkpoint %llu of '%s' is corrupted", (unsigned long long)num,
+                            name);
+                for (size_t b = 0; !bad && b < rec.n_blobs; b++) {
+                    void *buf = malloc((size_t)rec.blobs[b].nbytes + 1);
+                    if (!buf) {
+                        st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    char what[NTG__NAME_MAX + 128];
+                    snprintf(what, sizeof what, "checkpoint %llu of '%s': '%s'",
+                             (unsigned long long)num, name, rec.blob_names[b]);
+                    if (ntg__obj_read(s, v, &rec.blobs[b], buf, 1, what, &e2))
+                        problem(r, "%s", e2.message);
+                    free(buf);
+                }
+            }
+            ntg__pool_destroy(pool);
+        }
+        ntg__iter_end(it, ro, &upper);
+    }
+    hset_free(&present);
+    hset_free(&refs);
+    return st;
+}
+
+ntg_status ntg_store_verify(ntg_store *s, ntg_store_verify_report *report, ntg_error *err)
+{
+    ntg_store_verify_report r;
+    memset(&r, 0, sizeof r);
+    if (report) *report = r;
+    if (!s) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_verify: NULL store");
+    ntg__view v;
+    int ok = 1;
+    ntg_status st = ntg__view_begin(s, &v, err);
+    if (!st) st = ntg__view_consistent(s, &v, &ok, err);
+    if (!st && !ok) problem(&r, "the store's recent commits are incomplete in this view");
+    if (!st) st = verify_fn(s, &v, &r, err);
+    ntg__view_end(s, &v);
+    if (report) *report = r;
+    if (!st && r.bad)
+        st = ntg__store_fail(s, err, NTG_ERR_DATA, "%llu problem%s; the first: %s",
+                             (unsigned long long)r.bad, r.bad == 1 ? "" : "s", r.first_problem);
+    return st;
+}
+
+/* ------------------------------------------------------------------ stats */
+
+ntg_status ntg_store_stats_get(ntg_store *s, ntg_store_stats *out, ntg_error *err)
+{
+    if (!s || !out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_stats_get: NULL");
+    memset(out, 0, sizeof *out);
+    ntg__view v;
+    ntg_status st = ntg__view_begin(s, &v, err);
+    ntg__stats_rec sr;
+    if (!st) st = ntg__get_stats(s, &v, &sr, err);
+    if (!st) {
+        out->models = sr.n_models;
+        out->versions = sr.n_versions;
+        out->checkpoints = sr.n_ckpts;
+        out->commits = sr.commits;
+    }
+    ntg__buf upper;
+    rocksdb_readoptions_t *ro = NULL;
+    rocksdb_iterator_t *it =
+        st ? NULL : ntg__iter_prefix(s, &v, NTG__CF_CHUNKS, "i", 1, &upper, &ro);
+    for (; it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t vl;
+        const char *val = rocksdb_iter_value(it, &vl);
+        out->chunks++;
+        if (vl == 8) out->chunk_bytes += ntg__be64((const uint8_t *)val);
+    }
+    if (ro) ntg__iter_end(it, ro, &upper);
+    ntg__view_end(s, &v);
+    for (int i = 0; !st && i < NTG__STORE_NCF; i++) {
+        uint64_t x = 0;
+        if (rocksdb_property_int_cf(s->db, s->cf[i], "rocksdb.live-sst-files-size", &x) == 0)
+            out->sst_bytes += x;
+        x = 0;
+        if (rocksdb_property_int_cf(s->db, s->cf[i], "rocksdb.live-blob-file-size", &x) == 0)
+            out->blob_bytes += x;
+    }
+    return st;
+}
+
+/* ------------------------------------------------------------------ sha256 */
+
+ntg_status ntg_store_sha256_file(const char *path, char hex[65], ntg_error *err)
+{
+    if (!path || !hex) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_sha256_file: NULL");
+    hex[0] = 0;
+    if (sodium_init() < 0) return ntg__fail(err, NTG_ERR_INTERNAL, "libsodium init failed");
+    FILE *f = fopen(path, "rb");
+    if (!f) return ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot open: %s", strerror(errno));
+    crypto_hash_sha256_state hs;
+    crypto_hash_sha256_init(&hs);
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) crypto_hash_sha256_update(&hs, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return ntg__err(err, NTG_ERR_IO, path, 0, 0, "read error");
+    uint8_t h[32];
+    crypto_hash_sha256_final(&hs, h);
+    ntg__hex(h, 32, hex);
+    return NTG_OK;
+}
+
+/* ------------------------------------------------------------------ check */
+
+static void cproblem(ntg__store_check_report *r, const char *fmt, ...) NTG_PRINTF(2, 3);
+static void cproblem(ntg__store_check_report *r, const char *fmt, ...)
+{
+    r->problems++;
+    if (r->first[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->first, sizeof r->first, fmt, ap);
+    va_end(ap);
+}
+
+/* Rows of `cf` under prefix (n bytes). */
+static uint64_t count_rows(ntg_store *s, const ntg__view *v, int cf, const void *prefix, size_t n)
+{
+    ntg__buf upper;
+    rocksdb_readoptions_t *ro;
+    rocksdb_iterator_t *it = ntg__iter_prefix(s, v, cf, prefix, n, &upper, &ro);
+    uint64_t k = 0;
+    for (; it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) k++;
+    ntg__iter_end(it, ro, &upper);
+    return k;
+}
+
+static ntg_status check_model(ntg_store *s, const ntg__view *v, const char *name,
+                              const ntg__model_rec *m, ntg__store_check_report *r, ntg_error *err)
+{
+    ntg__buf prefix = {0}, upper;
+    ntg__buf_cstr(&prefix, name);
+    if (prefix.oom) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    rocksdb_readoptions_t *ro;
+    rocksdb_iterator_t *it =
+        ntg__iter_prefix(s, v, NTG__CF_VERSIONS, prefix.p, prefix.n, &upper, &ro);
+    uint64_t expect = 1;
+    for (; it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        const char *val = rocksdb_iter_value(it, &vl);
+        uint64_t ver = kl == prefix.n + 8 ? ntg__be64((const uint8_t *)k + prefix.n) : 0;
+        ntg_pool *pool = ntg__pool_create();
+        ntg__version_rec rec;
+        if (!pool || ntg__dec_version(val, vl, pool, 1, &rec) || rec.version != ver)
+            cproblem(r, "%s@%llu: unreadable record", name, (unsigned long long)ver);
+        ntg__pool_destroy(pool);
+        if (ver != expect)
+            cproblem(r, "%s: version %llu where %llu was expected", name, (unsigned long long)ver,
+                     (unsigned long long)expect);
+        expect = ver + 1;
+        ntg__buf ek = {0};
+        ntg__key_named(&ek, name, ver);
+        if (count_rows(s, v, NTG__CF_EMBED, ek.p, ek.n) != 1)
+            cproblem(r, "%s@%llu has no embedding", name, (unsigned long long)ver);
+        ntg__buf_free(&ek);
+        r->versions++;
+    }
+    ntg__iter_end(it, ro, &upper);
+    if (expect - 1 != m->n_versions || m->next_version != m->n_versions + 1)
+        cproblem(r, "%s: the model record counts %llu versions (next %llu), the store has %llu",
+                 name, (unsigned long long)m->n_versions, (unsigned long long)m->next_version,
+                 (unsigned long long)(expect - 1));
+    /* aliases: latest is the newest version; every alias names a version */
+    it = ntg__iter_prefix(s, v, NTG__CF_ALIASES, prefix.p, prefix.n, &upper, &ro);
+    int have_latest = 0;
+    for (; it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        const char *val = rocksdb_iter_value(it, &vl);
+        uint64_t ver = vl == 8 ? ntg__be64((const uint8_t *)val) : 0;
+        int latest = kl - prefix.n == 6 && memcmp(k + prefix.n, "latest", 6) == 0;
+        have_latest |= latest;
+        if (ver == 0 || ver > m->n_versions)
+            cproblem(r, "%s: alias %.*s names a missing version", name, (int)(kl - prefix.n),
+                     k + prefix.n);
+        if (latest && ver != m->n_versions)
+            cproblem(r, "%s: latest is %llu, the newest version is %llu", name,
+                     (unsigned long long)ver, (unsigned long long)m->n_versions);
+    }
+    ntg__iter_end(it, ro, &upper);
+    if (!have_latest && m->n_versions) cproblem(r, "%s: no latest alias", name);
+    uint64_t nck = 0;
+    it = ntg__iter_prefix(s, v, NTG__CF_CKPTS, prefix.p, prefix.n, &upper, &ro);
+    for (; it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        const char *val = rocksdb_iter_value(it, &vl);
+        uint64_t id = kl == prefix.n + 8 ? ntg__be64((const uint8_t *)k + prefix.n) : 0;
+        ntg_pool *pool = ntg__pool_create();
+        ntg__ckpt_rec rec;
+        if (!pool || ntg__dec_ckpt(val, vl, pool, &rec) || rec.id != id || id >= m->next_ckpt)
+            cproblem(r, "%s: checkpoint %llu: bad record", name, (unsigned long long)id);
+        ntg__pool_destroy(pool);
+        nck++;
+    }
+    ntg__iter_end(it, ro, &upper);
+    r->ckpts += nck;
+    if (nck != m->n_ckpts)
+        cproblem(r, "%s: the model record counts %llu checkpoints, the store has %llu", name,
+                 (unsigned long long)m->n_ckpts, (unsigned long long)nck);
+    ntg__buf_free(&prefix);
+    return NTG_OK;
+}
+
+static ntg_status check_fn(ntg_store *s, const ntg__view *v, ntg__store_check_report *r,
+                           ntg_error *err)
+{
+    ntg__stats_rec sr;
+    ntg_status st = ntg__get_stats(s, v, &sr, err);
+    if (st) return st;
+    ntg__buf upper;
+    rocksdb_readoptions_t *ro;
+    rocksdb_iterator_t *it = ntg__iter_prefix(s, v, NTG__CF_MODELS, NULL, 0, &upper, &ro);
+    char name[NTG__NAME_MAX + 1];
+    for (; !st && it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        const char *val = rocksdb_iter_value(it, &vl);
+        r->models++;
+        if (kl == 0 || kl > NTG__NAME_MAX) {
+            cproblem(r, "a model with a bad name");
+            continue;
+        }
+        memcpy(name, k, kl);
+        name[kl] = 0;
+        ntg_pool *pool = ntg__pool_create();
+        ntg__model_rec m;
+        if (!pool || ntg__dec_model(val, vl, pool, &m))
+            cproblem(r, "model %s: unreadable record", name);
+        else
+            st = check_model(s, v, name, &m, r, err);
+        ntg__pool_destroy(pool);
+    }
+    ntg__iter_end(it, ro, &upper);
+    if (st) return st;
+    uint64_t nv = count_rows(s, v, NTG__CF_VERSIONS, NULL, 0);
+    uint64_t nc = count_rows(s, v, NTG__CF_CKPTS, NULL, 0);
+    if (r->models != sr.n_models || nv != sr.n_versions || nc != sr.n_ckpts || nv != r->versions)
+        cproblem(r,
+                 "counters say %llu models, %llu versions, %llu checkpoints; the store has "
+                 "%llu, %llu, %llu",
+                 (unsigned long long)sr.n_models, (unsigned long long)sr.n_versions,
+                 (unsigned long long)sr.n_ckpts, (unsigned long long)r->models,
+                 (unsigned long long)nv, (unsigned long long)nc);
+    if (count_rows(s, v, NTG__CF_EMBED, NULL, 0) != nv)
+        cproblem(r, "embeddings and versions differ in number");
+    /* tags and their index agree row for row */
+    uint64_t ntags = 0;
+    it = ntg__iter_prefix(s, v, NTG__CF_TAGS, NULL, 0, &upper, &ro);
+    for (; it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        const char *val = rocksdb_iter_value(it, &vl);
+        size_t nl = strnlen(k, kl);
+        ntags++;
+        if (nl + 9 > kl) {
+            cproblem(r, "a malformed tag row");
+            continue;
+        }
+        ntg__buf ik = {0};
+        ntg__buf_bytes(&ik, k + nl + 9, kl - nl - 9);
+        ntg__buf_u8(&ik, 0);
+        ntg__buf_bytes(&ik, val, vl);
+        ntg__buf_u8(&ik, 0);
+        ntg__buf_bytes(&ik, k, nl + 9);
+        if (count_rows(s, v, NTG__CF_TAGIDX, ik.p, ik.n) != 1)
+            cproblem(r, "tag %.*s of %s has no index row", (int)(kl - nl - 9), k + nl + 9, k);
+        ntg__buf_free(&ik);
+    }
+    ntg__iter_end(it, ro, &upper);
+    if (count_rows(s, v, NTG__CF_TAGIDX, NULL, 0) != ntags)
+        cproblem(r, "the tag index has rows for tags that do not exist");
+    /* chunks: index rows and data rows pair up; references resolve */
+    hset refs = {0}, present = {0};
+    st = collect_refs(s, v, &refs, err);
+    ro = NULL;
+    it = st ? NULL : ntg__iter_prefix(s, v, NTG__CF_CHUNKS, "i", 1, &upper, &ro);
+    for (; !st && it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl != 1 + NTG__HASH) continue;
+        r->chunks++;
+        if (!hset_has(&refs, (const uint8_t *)k + 1)) r->orphans++;
+        if (hset_add(&present, (const uint8_t *)k + 1))
+            st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    if (ro) ntg__iter_end(it, ro, &upper);
+    for (size_t i = 0; !st && i < refs.cap; i++)
+        if (refs.used[i] && !hset_has(&present, refs.keys[i])) r->missing++;
+    if (!st && count_rows(s, v, NTG__CF_CHUNKS, "d", 1) != r->chunks)
+        cproblem(r, "chunk data and chunk index rows differ in number");
+    if (r->missing)
+        cproblem(r, "%llu referenced chunks are missing", (unsigned long long)r->missing);
+    hset_free(&refs);
+    hset_free(&present);
+    return st;
+}
+
+ntg_status ntg__store_check(ntg_store *s, ntg__store_check_report *r, ntg_error *err)
+{
+    memset(r, 0, sizeof *r);
+    if (!s) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg__store_check: NULL store");
+    ntg__view v;
+    int ok = 1;
+    ntg_status st = ntg__view_begin(s, &v, err);
+    if (!st) st = ntg__view_consistent(s, &v, &ok, err);
+    if (!st && !ok) cproblem(r, "the view misses a recent commit");
+    if (!st) st = check_fn(s, &v, r, err);
+    ntg__view_end(s, &v);
+    return st;
+}

@@ -1,0 +1,203 @@
+/* test_store_errors.c — foreign and corrupted directories: clear errors, nothing else touched. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <rocksdb/c.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "store_testutil.h"
+
+static char dir[256], db[300];
+
+static void setup(void)
+{
+    st_mkdtemp(dir, sizeof dir, "store-err");
+    snprintf(db, sizeof db, "%s/models.db", dir);
+}
+
+static void teardown(void)
+{
+    st_rmdir(dir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+/* Every file under `path` with its size and an FNV-1a hash of its bytes, sorted by name. */
+static char *snapshot(const char *path)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cd '%s' 2>/dev/null && find . -type f | sort | xargs -r md5sum",
+             path);
+    FILE *f = popen(cmd, "r");
+    cr_assert(f);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = calloc(cap, 1);
+    size_t k;
+    while ((k = fread(buf + n, 1, cap - 1 - n, f)) > 0) n += k;
+    pclose(f);
+    return buf;
+}
+
+static ntg_status try_open(const char *path, unsigned flags, ntg_error *err)
+{
+    ntg_store_options o;
+    ntg_store_options_init(&o);
+    o.flags = flags;
+    ntg_store *s = NULL;
+    ntg_status st = ntg_store_open(path, &o, &s, err);
+    ntg_store_close(s);
+    return st;
+}
+
+Test(store, missing_store_for_readers)
+{
+    ntg_error err;
+    cr_assert_eq(try_open(db, NTG_STORE_OPEN_READONLY, &err), NTG_ERR_NOT_FOUND);
+    cr_assert(strstr(err.message, "no model store here"), "%s", err.message);
+    cr_assert(strstr(err.message, db), "%s", err.message);
+    cr_assert_eq(try_open(db, NTG_STORE_OPEN_NO_CREATE, &err), NTG_ERR_NOT_FOUND);
+    struct stat sb;
+    cr_assert_neq(stat(db, &sb), 0, "a reader must not create the store");
+}
+
+Test(store, a_file_is_not_a_store)
+{
+    FILE *f = fopen(db, "w");
+    fputs("hello\n", f);
+    fclose(f);
+    char *before = snapshot(dir);
+    ntg_error err;
+    cr_assert_eq(try_open(db, 0, &err), NTG_ERR_DATA);
+    cr_assert(strstr(err.message, "not a model store"), "%s", err.message);
+    char *after = snapshot(dir);
+    cr_assert_str_eq(before, after);
+    free(before);
+    free(after);
+}
+
+Test(store, a_directory_of_other_files_is_refused_untouched)
+{
+    cr_assert_eq(mkdir(db, 0777), 0);
+    char p[400];
+    snprintf(p, sizeof p, "%s/notes.txt", db);
+    FILE *f = fopen(p, "w");
+    fputs("my notes\n", f);
+    fclose(f);
+    char *before = snapshot(db);
+    ntg_error err;
+    cr_assert_eq(try_open(db, 0, &err), NTG_ERR_DATA);
+    cr_assert(strstr(err.message, "not a model store"), "%s", err.message);
+    cr_assert(strstr(err.message, "nothing was changed"), "%s", err.message);
+    cr_assert_eq(try_open(db, NTG_STORE_OPEN_READONLY, &err), NTG_ERR_DATA);
+    char *after = snapshot(db);
+    cr_assert_str_eq(before, after);
+    free(before);
+    free(after);
+}
+
+Test(store, another_rocksdb_database_is_refused_untouched)
+{
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(o, 1);
+    char *rerr = NULL;
+    rocksdb_t *r = rocksdb_open(o, db, &rerr);
+    cr_assert_null(rerr, "%s", rerr);
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    rocksdb_put(r, wo, "k", 1, "v", 1, &rerr);
+    cr_assert_null(rerr);
+    rocksdb_writeoptions_destroy(wo);
+    rocksdb_close(r);
+    rocksdb_options_destroy(o);
+    char *before = snapshot(db);
+    ntg_error err;
+    cr_assert_eq(try_open(db, 0, &err), NTG_ERR_DATA);
+    cr_assert(strstr(err.message, "other column families (default)"), "%s", err.message);
+    cr_assert_eq(try_open(db, NTG_STORE_OPEN_READONLY, &err), NTG_ERR_DATA);
+    char *after = snapshot(db);
+    cr_assert_str_eq(before, after);
+    free(before);
+    free(after);
+}
+
+/* The names of the files in db whose name ends with `suffix`, first one. */
+static int find_file(const char *suffix, char *out, size_t cap)
+{
+    DIR *d = opendir(db);
+    struct dirent *e;
+    int found = 0;
+    while (!found && (e = readdir(d))) {
+        size_t n = strlen(e->d_name), m = strlen(suffix);
+        if (n >= m && strcmp(e->d_name + n - m, suffix) == 0) {
+            snprintf(out, cap, "%s/%s", db, e->d_name);
+            found = 1;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+static void flip_byte(const char *path, long at)
+{
+    FILE *f = fopen(path, "r+b");
+    cr_assert(f, "%s", path);
+    fseek(f, at, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, at, SEEK_SET);
+    fputc(c ^ 0x5a, f);
+    fclose(f);
+}
+
+Test(store, corrupted_chunks_are_named_and_verify_reports_them)
+{
+    ntg_plan *p = st_compile("graphs/nhits.yaml", 1, 1);
+    ntg_store *s = st_open(db, 0);
+    st_put(s, "m", p);
+    /* small chunks ride in the WAL until a flush moves them into blob files */
+    ntg_error err;
+    cr_assert_eq(ntg__store_compact(s, &err), NTG_OK, "%s", err.message);
+    ntg_store_close(s);
+    char blob[400];
+    cr_assert(find_file(".blob", blob, sizeof blob));
+    struct stat sb;
+    stat(blob, &sb);
+    flip_byte(blob, (long)sb.st_size / 2);
+    s = st_open(db, NTG_STORE_OPEN_READONLY);
+    ntg_plan *g = NULL;
+    ntg_status st = ntg_store_get_plan(s, "m", &g, &err);
+    cr_assert_eq(st, NTG_ERR_DATA, "%d %s", st, err.message);
+    cr_log_info("%s", err.message);
+    cr_assert(strstr(err.message, "m@1"), "%s", err.message);
+    ntg_store_verify_report r;
+    cr_assert_eq(ntg_store_verify(s, &r, &err), NTG_ERR_DATA);
+    cr_assert_gt(r.bad, 0);
+    cr_log_info("verify: %s", err.message);
+    ntg_store_close(s);
+    ntg_plan_destroy(p);
+}
+
+Test(store, corrupted_metadata_is_a_clear_error)
+{
+    ntg_plan *p = st_compile("graphs/nhits.yaml", 1, 1);
+    ntg_store *s = st_open(db, 0);
+    st_put(s, "m", p);
+    ntg_store_close(s);
+    ntg_plan_destroy(p);
+    char path[400];
+    /* CURRENT names a MANIFEST that does not exist */
+    snprintf(path, sizeof path, "%s/CURRENT", db);
+    FILE *f = fopen(path, "w");
+    fputs("MANIFEST-999999\n", f);
+    fclose(f);
+    char *before = snapshot(db);
+    ntg_error err;
+    ntg_status st = try_open(db, NTG_STORE_OPEN_READONLY, &err);
+    cr_assert(st == NTG_ERR_DATA || st == NTG_ERR_IO, "%d", st);
+    cr_log_info("%s", err.message);
+    cr_assert(strstr(err.message, db), "%s", err.message);
+    char *after = snapshot(db);
+    cr_assert_str_eq(before, after);
+    free(before);
+    free(after);
+}

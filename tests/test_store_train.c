@@ -1,0 +1,174 @@
+/* test_store_train.c — training into a store: checkpoints, exact resume, the registered version. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "store_testutil.h"
+
+static char dir[256], db[300], csv[300];
+
+static void setup(void)
+{
+    st_mkdtemp(dir, sizeof dir, "store-train");
+    snprintf(db, sizeof db, "%s/models.db", dir);
+    snprintf(csv, sizeof csv, "%s/series.csv", dir);
+    FILE *f = fopen(csv, "w");
+    cr_assert(f);
+    fprintf(f, "date,a,b\n");
+    tu_rng r = {5};
+    for (int i = 0; i < 600; i++) {
+        double a = 10 + 3 * sin(i * 2 * 3.14159265358979 / 24) + tu_uniform(&r, -0.3, 0.3);
+        double b = -2 + sin(i * 2 * 3.14159265358979 / 12) + 0.01 * i + tu_uniform(&r, -0.2, 0.2);
+        fprintf(f, "2020-01-%02d %02d:00:00,%.6f,%.6f\n", 1 + i / 24, i % 24, a, b);
+    }
+    fclose(f);
+}
+
+static void teardown(void)
+{
+    st_rmdir(dir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+static ntg_plan *small_model(void)
+{
+    ntg_compile_options o;
+    ntg_compile_options_init(&o);
+    ntg_define d[] = {{"h", "8"}, {"input_size", "24"}, {"hidden", "16"}};
+    o.defines = d;
+    o.n_defines = 3;
+    o.max_batch = 32;
+    ntg_plan *p = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_compile_file(tu_src("graphs/nhits.yaml"), &o, &p, &err), NTG_OK, "%s",
+                 err.message);
+    return p;
+}
+
+static int stop_at(void *user, const ntg_train_progress *p)
+{
+    long *at = user;
+    return at && *at > 0 && p->step >= *at;
+}
+
+/* Train 30 steps (checkpoints every 5 into the store when `store` is set). */
+static ntg_plan *train(const ntg_plan *p, const ntg_series *s, int store, int resume, long stop,
+                       ntg_train_report *rep)
+{
+    ntg_train_options o;
+    ntg_train_options_init(&o);
+    ntg_define set[] = {{"steps", "30"},    {"batch", "16"},    {"lr", "0.003"},
+                        {"val_every", "5"}, {"patience", "-1"}, {"seed", "7"}};
+    o.split = "400,100,100";
+    o.settings = set;
+    o.n_settings = 6;
+    o.backend = "cpu";
+    o.checkpoint_every = store ? 5 : 0;
+    o.resume = resume;
+    o.progress = stop_at;
+    o.user = &stop;
+    ntg_store_trainer *t = NULL;
+    ntg_error err;
+    if (store)
+        cr_assert_eq(ntg_store_trainer_create(db, "run", 2, &o, &t, &err), NTG_OK, "%s",
+                     err.message);
+    ntg_plan *out = NULL;
+    ntg_train_report r;
+    cr_assert_eq(ntg_train(p, s, &o, &out, &r, &err), NTG_OK, "%s", err.message);
+    if (rep) *rep = r;
+    if (store && !stop) {
+        uint64_t v;
+        cr_assert_eq(ntg_store_trainer_register(t, out, &r, csv, o.split, &v, &err), NTG_OK, "%s",
+                     err.message);
+    }
+    ntg_store_trainer_destroy(t);
+    return out;
+}
+
+static int same_weights(const ntg_plan *a, const ntg_plan *b)
+{
+    for (size_t i = 0; i < ntg_plan_param_count(a); i++) {
+        ntg_tensor_info ti;
+        ntg_plan_param(a, i, &ti);
+        if (memcmp(ntg_plan_param_data(a, i), ntg_plan_param_data(b, i), ti.nbytes)) return 0;
+    }
+    return 1;
+}
+
+Test(store, training_resumes_exactly_from_the_store)
+{
+    ntg_plan *p = small_model();
+    ntg_series *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_series_load_csv(csv, NULL, &s, &err), NTG_OK, "%s", err.message);
+    ntg_plan *full = train(p, s, 0, 0, 0, NULL);
+    /* stopped after step 12: the store's newest checkpoint is step 10 */
+    ntg_plan *part = train(p, s, 1, 0, 12, NULL);
+    ntg_store *st = st_open(db, NTG_STORE_OPEN_READONLY);
+    ntg_store_ckpts *c = NULL;
+    cr_assert_eq(ntg_store_checkpoints(st, "run", &c, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_store_ckpts_count(c), 2); /* steps 5 and 10 */
+    cr_assert_eq(ntg_store_ckpts_at(c, 1)->step, 10);
+    cr_assert(isfinite(ntg_store_ckpts_at(c, 1)->train_loss));
+    cr_assert(isfinite(ntg_store_ckpts_at(c, 1)->val_loss)); /* step 10 validated */
+    ntg_store_ckpts_destroy(c);
+    ntg_store_close(st);
+
+    ntg_train_report r;
+    ntg_plan *resumed = train(p, s, 1, 1, 0, &r);
+    cr_assert_eq(r.resumed_from, 10);
+    cr_assert_eq(r.steps, 30);
+    cr_assert(same_weights(full, resumed), "the run resumed from the store differs");
+    cr_assert(!same_weights(full, part));
+
+    /* the registered version: the trained plan, its metrics and data fingerprint */
+    st = st_open(db, NTG_STORE_OPEN_READONLY);
+    ntg_store_list *l = NULL;
+    cr_assert_eq(ntg_store_show(st, "run", &l, &err), NTG_OK, "%s", err.message);
+    const ntg_store_version *v = ntg_store_list_at(l, 0);
+    cr_assert_eq(v->version, 1);
+    char sha[65];
+    cr_assert_eq(ntg_store_sha256_file(csv, sha, &err), NTG_OK);
+    cr_assert_str_eq(v->data_sha256, sha);
+    cr_assert_str_eq(v->data_split, "400,100,100");
+    int have_loss = 0;
+    for (size_t i = 0; i < v->n_metrics; i++)
+        have_loss |= strcmp(v->metrics[i].name, "final_train_loss") == 0;
+    cr_assert(have_loss);
+    ntg_plan *g = NULL;
+    cr_assert_eq(ntg_store_get_plan(st, "run@1", &g, &err), NTG_OK, "%s", err.message);
+    cr_assert(st_same_bytes(g, resumed));
+    ntg_plan_destroy(g);
+    ntg_store_list_destroy(l);
+    /* the pruned checkpoints' chunks were collected when the version was registered */
+    ntg__store_check_report cr;
+    cr_assert_eq(ntg__store_check(st, &cr, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(cr.problems, 0, "%s", cr.first);
+    cr_assert_eq(cr.orphans, 0);
+    ntg_store_close(st);
+
+    /* a checkpoint of another run's settings is refused, naming the difference */
+    ntg_train_options o;
+    ntg_train_options_init(&o);
+    ntg_define set[] = {{"steps", "31"}, {"batch", "16"}, {"seed", "7"}};
+    o.split = "400,100,100";
+    o.settings = set;
+    o.n_settings = 3;
+    o.backend = "cpu";
+    o.resume = 1;
+    ntg_store_trainer *t = NULL;
+    cr_assert_eq(ntg_store_trainer_create(db, "run", 2, &o, &t, &err), NTG_OK);
+    ntg_plan *out = NULL;
+    cr_assert_eq(ntg_train(p, s, &o, &out, NULL, &err), NTG_ERR_DATA);
+    cr_assert(strstr(err.message, "made with steps 30, this run has 31"), "%s", err.message);
+    ntg_store_trainer_destroy(t);
+
+    ntg_plan_destroy(full);
+    ntg_plan_destroy(part);
+    ntg_plan_destroy(resumed);
+    ntg_series_destroy(s);
+    ntg_plan_destroy(p);
+}
