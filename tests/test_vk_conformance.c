@@ -1,0 +1,1248 @@
+/* test_vk_conformance.c — every op, forward and backward, on the Vulkan backend vs the reference.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "backend.h"
+#include "ops_harness.h"
+#include "test_vk_util.h"
+#include "testutil.h"
+
+/*
+ * Each case is one op with its inputs (shapes at the case's maximum batch, the storage each
+ * lives in) and attributes, made into a one-op plan view (program 0 the forward op, program 1
+ * its backward with the bwd_saves mask the compiler would use) that the reference backend and
+ * the Vulkan backend both prepare and run through their vtables, batch patching included.
+ * Every tensor has its own region of its storage with sentinel guards around it; inputs are
+ * fresh random numbers (the same on both sides), outputs start as sentinel.  At batch 1, the
+ * middle and the maximum:
+ *  - every output (forward, and the inputs an in-place op updates) within max-abs-relative
+ *    1e-4 of the reference, every input gradient (backward) within 1e-3;
+ *  - every byte of the Vulkan storages outside what the op may write (its outputs' first
+ *    `batch` rows) is as before the run: guards, rows past the batch, the inputs.
+ * The backward runs from the reference's forward values, so that it is judged alone.  Each op
+ * runs on one backend instance that prepares case after case (re-preparing is part of the
+ * contract), in several configurations: as the device comes (on lavapipe: serial line
+ * reductions, subgroup arithmetic elsewhere, the direct GEMM), a workgroup per line with
+ * subgroup and with shared-memory reductions (ops that reduce), every transfer through the
+ * staging buffer (a discrete GPU's path), the other GEMM shader (ops that multiply: the
+ * tiled GEMM a GPU uses), and the float builds of the shaders that have a double one (as on a
+ * device without shaderFloat64).  Under NTG_VULKAN_VALIDATION=1 the instance's life must produce no
+ * validation message.
+ */
+
+#define CF_GUARD 256 /* bytes of sentinel around every tensor */
+#define CF_MAX_T 200
+#define CF_MAX_IN 24
+#define CF_MAX_CASES 48
+#define TOL_FWD 1e-4
+#define TOL_BWD 1e-3
+
+enum { K_RAND, K_POS, K_MASK, K_CTL, K_CTL1, K_TIES };
+enum { SA = NTG_STORE_ARENA, SW = NTG_STORE_WEIGHTS, SS = NTG_STORE_STATE };
+
+typedef struct cf_in {
+    ntg_tdesc d;
+    int store, kind;
+} cf_in;
+
+typedef struct cf_case {
+    char name[128];
+    uint32_t code;
+    oh_attrs a;
+    int n_in;
+    cf_in in[CF_MAX_IN];
+    int n_out; /* forward outputs (0: the op's minimum) */
+    int max_batch;
+    uint64_t want;      /* backward: gradients wanted (bit i); 0: no backward */
+    uint32_t dy_absent; /* backward: output j's gradient is absent (NTG_NONE) */
+    uint64_t inplace;   /* inputs the op updates in place */
+} cf_case;
+
+typedef struct cf_list {
+    cf_case c[CF_MAX_CASES];
+    int n;
+} cf_list;
+
+static cf_case *cf_new(cf_list *l, uint32_t code, const char *name, int max_batch)
+{
+    cr_assert_lt(l->n, CF_MAX_CASES);
+    cf_case *c = &l->c[l->n++];
+    memset(c, 0, sizeof *c);
+    c->code = code;
+    oh_attrs_init(&c->a, code);
+    snprintf(c->name, sizeof c->name, "%s %s", ntg__op_info(code)->cls->name, name);
+    c->max_batch = max_batch;
+    return c;
+}
+
+/* An input; a batched shape's first extent is replaced by the case's maximum batch. */
+static void cf_add(cf_case *c, ntg_tdesc d, int store, int kind)
+{
+    cr_assert_lt(c->n_in, CF_MAX_IN);
+    if (d.batched) d.dims[0] = c->max_batch;
+    c->in[c->n_in].d = d;
+    c->in[c->n_in].store = store;
+    c->in[c->n_in].kind = kind;
+    c->n_in++;
+}
+
+#define BT(...) oh_shape(1, __VA_ARGS__)
+#define UT(...) oh_shape(0, __VA_ARGS__)
+#define ALL ((uint64_t)-1)
+#define M 5
+
+/* ------------------------------------------------------------------ cases */
+
+static void unary_cases(cf_list *l, uint32_t code)
+{
+    cf_case *c = cf_new(l, code, "[B,7,13]", M);
+    cf_add(c, BT(3, 0, 7, 13), SA, code == NTG_OP_relu ? K_TIES : K_RAND);
+    if (code == NTG_OP_scale) oh_attrs_set_f(&c->a, NTG_SCALE_FACTOR, 0.37);
+    c->want = 1;
+    c = cf_new(l, code, "[B,1601] (many workgroups)", 7);
+    cf_add(c, BT(2, 0, 1601), SA, K_RAND);
+    if (code == NTG_OP_scale) oh_attrs_set_f(&c->a, NTG_SCALE_FACTOR, -1.5);
+    c->want = 1;
+    c = cf_new(l, code, "no dy", M);
+    cf_add(c, BT(2, 0, 9), SA, K_RAND);
+    if (code == NTG_OP_scale) oh_attrs_set_f(&c->a, NTG_SCALE_FACTOR, 2.0);
+    c->want = 1;
+    c->dy_absent = 1;
+}
+
+static void dense_cases(cf_list *l)
+{
+    static const char *acts[] = {"none", "relu", "gelu", "tanh", "sigmoid"};
+    for (int act = 0; act < 5; act++)
+        for (int bias = 1; bias >= 0; bias--) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "[B,37]->29 %s%s", acts[act], bias ? "" : " no bias");
+            cf_case *c = cf_new(l, NTG_OP_dense, nm, M);
+            cf_add(c, BT(2, 0, 37), SA, K_RAND);
+            cf_add(c, UT(2, 29, 37), SW, K_RAND);
+            if (bias) cf_add(c, UT(1, 29), SW, K_RAND);
+            oh_attrs_set_i(&c->a, NTG_DENSE_UNITS, 29);
+            oh_attrs_set_i(&c->a, NTG_DENSE_ACT, act);
+            oh_attrs_set_i(&c->a, NTG_DENSE_BIAS, bias);
+            c->want = ALL;
+        }
+    cf_case *c = cf_new(l, NTG_OP_dense, "[B,3,37]->17 relu, no dx", M);
+    cf_add(c, BT(3, 0, 3, 37), SA, K_RAND);
+    cf_add(c, UT(2, 17, 37), SW, K_RAND);
+    cf_add(c, UT(1, 17), SW, K_RAND);
+    oh_attrs_set_i(&c->a, NTG_DENSE_UNITS, 17);
+    oh_attrs_set_i(&c->a, NTG_DENSE_ACT, NTG_ACT_RELU);
+    c->want = 0x6;
+    for (int act = 0; act < 5; act += 2) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "[B,23,131]->67 %s (several tiles)", acts[act]);
+        c = cf_new(l, NTG_OP_dense, nm, 7);
+        cf_add(c, BT(3, 0, 23, 131), SA, K_RAND);
+        cf_add(c, UT(2, 67, 131), SW, K_RAND);
+        cf_add(c, UT(1, 67), SW, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_DENSE_UNITS, 67);
+        oh_attrs_set_i(&c->a, NTG_DENSE_ACT, act);
+        c->want = ALL;
+    }
+    c = cf_new(l, NTG_OP_dense, "no dy", M);
+    cf_add(c, BT(2, 0, 8), SA, K_RAND);
+    cf_add(c, UT(2, 3, 8), SW, K_RAND);
+    cf_add(c, UT(1, 3), SW, K_RAND);
+    oh_attrs_set_i(&c->a, NTG_DENSE_UNITS, 3);
+    oh_attrs_set_i(&c->a, NTG_DENSE_ACT, NTG_ACT_TANH);
+    c->want = ALL;
+    c->dy_absent = 1;
+}
+
+static void pool_cases(cf_list *l)
+{
+    static const int p[][4] = {{2, 0, 1, 0}, {3, 2, 0, 1}, {4, 1, 0, 0},
+                               {2, 0, 0, 0}, {1, 0, 1, 0}, {5, 3, 1, 2}};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "k%d s%d ceil%d pad%d", p[i][0], p[i][1], p[i][2], p[i][3]);
+        cf_case *c = cf_new(l, NTG_OP_maxpool1d, nm, M);
+        cf_add(c, BT(3, 0, 3, 31), SA, i == 2 ? K_TIES : K_RAND);
+        oh_attrs_set_i(&c->a, NTG_POOL_KERNEL, p[i][0]);
+        oh_attrs_set_i(&c->a, NTG_POOL_STRIDE, p[i][1]);
+        oh_attrs_set_i(&c->a, NTG_POOL_CEIL, p[i][2]);
+        oh_attrs_set_i(&c->a, NTG_POOL_PAD, p[i][3]);
+        c->want = 1;
+    }
+}
+
+static void layout_cases(cf_list *l, uint32_t code)
+{
+    cf_case *c;
+    switch (code) {
+    case NTG_OP_flip:
+        for (int ax = 1; ax <= 3; ax++) {
+            c = cf_new(l, code, ax == 3 ? "axis -1" : ax == 1 ? "axis 1" : "axis 2", M);
+            cf_add(c, BT(3, 0, 4, 9), SA, K_RAND);
+            oh_attrs_set_i(&c->a, NTG_FLIP_AXIS, ax == 3 ? -1 : ax);
+            c->want = 1;
+        }
+        c = cf_new(l, code, "no dy", M);
+        cf_add(c, BT(2, 0, 7), SA, K_RAND);
+        c->want = 1;
+        c->dy_absent = 1;
+        break;
+    case NTG_OP_slice: {
+        static const int s[][4] = {{1, 2, 9, 3}, {2, -1, 1 << 30, 1}, {-1, 1, 5, 1}, {1, 0, 11, 1}};
+        for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "axis %d [%d:%d:%d]", s[i][0], s[i][1], s[i][2], s[i][3]);
+            c = cf_new(l, code, nm, M);
+            cf_add(c, BT(3, 0, 11, 6), SA, K_RAND);
+            oh_attrs_set_i(&c->a, NTG_SLICE_AXIS, s[i][0]);
+            oh_attrs_set_i(&c->a, NTG_SLICE_START, s[i][1]);
+            oh_attrs_set_i(&c->a, NTG_SLICE_END, s[i][2]);
+            oh_attrs_set_i(&c->a, NTG_SLICE_STEP, s[i][3]);
+            c->want = 1;
+        }
+        c = cf_new(l, code, "no dy", M);
+        cf_add(c, BT(2, 0, 11), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_SLICE_AXIS, 1);
+        oh_attrs_set_i(&c->a, NTG_SLICE_START, 3);
+        c->want = 1;
+        c->dy_absent = 1;
+        break;
+    }
+    case NTG_OP_reshape: {
+        int64_t s1[] = {0, 30}, s2[] = {0, 3, -1};
+        c = cf_new(l, code, "[B,6,5]->[B,30]", M);
+        cf_add(c, BT(3, 0, 6, 5), SA, K_RAND);
+        oh_attrs_set_ints(&c->a, NTG_RESHAPE_SHAPE, s1, 2);
+        c->want = 1;
+        c = cf_new(l, code, "[B,6,5]->[B,3,10]", M);
+        cf_add(c, BT(3, 0, 6, 5), SA, K_RAND);
+        oh_attrs_set_ints(&c->a, NTG_RESHAPE_SHAPE, s2, 3);
+        c->want = 1;
+        c = cf_new(l, code, "no dy", M);
+        cf_add(c, BT(3, 0, 6, 5), SA, K_RAND);
+        oh_attrs_set_ints(&c->a, NTG_RESHAPE_SHAPE, s1, 2);
+        c->want = 1;
+        c->dy_absent = 1;
+        break;
+    }
+    case NTG_OP_concat:
+        c = cf_new(l, code, "3 pieces axis 1", M);
+        cf_add(c, BT(3, 0, 3, 4), SA, K_RAND);
+        cf_add(c, BT(3, 0, 2, 4), SA, K_RAND);
+        cf_add(c, BT(3, 0, 5, 4), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_CONCAT_AXIS, 1);
+        c->want = ALL;
+        c = cf_new(l, code, "2 pieces axis -1, one gradient", M);
+        cf_add(c, BT(3, 0, 3, 4), SA, K_RAND);
+        cf_add(c, BT(3, 0, 3, 2), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_CONCAT_AXIS, -1);
+        c->want = 0x2;
+        c = cf_new(l, code, "no dy", M);
+        cf_add(c, BT(2, 0, 3), SA, K_RAND);
+        cf_add(c, BT(2, 0, 2), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_CONCAT_AXIS, 1);
+        c->want = ALL;
+        c->dy_absent = 1;
+        break;
+    case NTG_OP_split: {
+        int64_t s1[] = {2, 3, 4}, s2[] = {1, 3};
+        c = cf_new(l, code, "axis 1 [2,3,4]", M);
+        cf_add(c, BT(3, 0, 9, 4), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_SPLIT_AXIS, 1);
+        oh_attrs_set_ints(&c->a, NTG_SPLIT_SIZES, s1, 3);
+        c->n_out = 3;
+        c->want = 1;
+        c = cf_new(l, code, "axis 1 [2,3,4], piece 1's gradient absent", M);
+        cf_add(c, BT(3, 0, 9, 4), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_SPLIT_AXIS, 1);
+        oh_attrs_set_ints(&c->a, NTG_SPLIT_SIZES, s1, 3);
+        c->n_out = 3;
+        c->want = 1;
+        c->dy_absent = 0x2;
+        c = cf_new(l, code, "axis -1 [1,3]", M);
+        cf_add(c, BT(3, 0, 5, 4), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_SPLIT_AXIS, -1);
+        oh_attrs_set_ints(&c->a, NTG_SPLIT_SIZES, s2, 2);
+        c->n_out = 2;
+        c->want = 1;
+        break;
+    }
+    default: { /* transpose */
+        static const int64_t p1[] = {0, 2, 1, 3}, p2[] = {0, 3, 1, 2}, p3[] = {0, 1, 2, 3};
+        static const int64_t p4[] = {1, 0}, p5[] = {0, 2, 1};
+        const int64_t *ps[] = {p1, p2, p3};
+        for (int i = 0; i < 3; i++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "[B,3,4,5] perm %d", i);
+            c = cf_new(l, code, nm, M);
+            cf_add(c, BT(4, 0, 3, 4, 5), SA, K_RAND);
+            oh_attrs_set_ints(&c->a, NTG_TRANSPOSE_PERM, ps[i], 4);
+            c->want = 1;
+        }
+        c = cf_new(l, code, "[3,4] unbatched", M);
+        cf_add(c, UT(2, 3, 4), SA, K_RAND);
+        oh_attrs_set_ints(&c->a, NTG_TRANSPOSE_PERM, p4, 2);
+        c->want = 1;
+        c = cf_new(l, code, "[B,1,5]", M);
+        cf_add(c, BT(3, 0, 1, 5), SA, K_RAND);
+        oh_attrs_set_ints(&c->a, NTG_TRANSPOSE_PERM, p5, 3);
+        c->want = 1;
+        c = cf_new(l, code, "[B,19,3,11] heads", 3);
+        cf_add(c, BT(4, 0, 19, 3, 11), SA, K_RAND);
+        oh_attrs_set_ints(&c->a, NTG_TRANSPOSE_PERM, p1, 4);
+        c->want = 1;
+        break;
+    }
+    }
+}
+
+static void interp_cases(cf_list *l)
+{
+    static const int s[][3] = {{7, 24, 0}, {7, 24, 1}, {7, 5, 0},  {7, 7, 0},
+                               {1, 24, 0}, {7, 1, 1},  {12, 96, 0}};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "%d->%d align %d", s[i][0], s[i][1], s[i][2]);
+        cf_case *c = cf_new(l, NTG_OP_interp_linear, nm, M);
+        cf_add(c, BT(3, 0, 2, s[i][0]), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_INTERP_SIZE, s[i][1]);
+        oh_attrs_set_i(&c->a, NTG_INTERP_ALIGN, s[i][2]);
+        c->want = 1;
+    }
+}
+
+static void bcast_cases(cf_list *l, uint32_t code)
+{
+    struct {
+        const char *nm;
+        ntg_tdesc a, b;
+        int max;
+    } p[] = {
+        {"same [B,5,7]", BT(3, 0, 5, 7), BT(3, 0, 5, 7), M},
+        {"[B,1] with [B,7]", BT(2, 0, 1), BT(2, 0, 7), M},
+        {"[B,5,7] with [5,7]", BT(3, 0, 5, 7), UT(2, 5, 7), M},
+        {"[B,5,7] with [7]", BT(3, 0, 5, 7), UT(1, 7), M},
+        {"[7] with [B,5,7]", UT(1, 7), BT(3, 0, 5, 7), M},
+        {"[B,5,1] with [B,1,7]", BT(3, 0, 5, 1), BT(3, 0, 1, 7), M},
+        {"[B,3,1,4] with [3,5,1]", BT(4, 0, 3, 1, 4), UT(3, 3, 5, 1), M},
+        {"[1] with [1]", UT(1, 1), UT(1, 1), M},
+        {"[B,19,37] with [1] (long sums)", BT(3, 0, 19, 37), UT(1, 1), M},
+        {"[B,1] with [B,1] at max batch 1", BT(2, 0, 1), BT(2, 0, 1), 1},
+    };
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
+        cf_case *c = cf_new(l, code, p[i].nm, p[i].max);
+        cf_add(c, p[i].a, SA, K_RAND);
+        cf_add(c, p[i].b, SA, K_RAND);
+        c->want = ALL;
+    }
+    cf_case *c = cf_new(l, code, "one gradient", M);
+    cf_add(c, BT(2, 0, 6), SA, K_RAND);
+    cf_add(c, BT(2, 0, 6), SA, K_RAND);
+    c->want = 0x2;
+    c = cf_new(l, code, "no dy", M);
+    cf_add(c, BT(2, 0, 1), SA, K_RAND);
+    cf_add(c, BT(2, 0, 6), SA, K_RAND);
+    c->want = ALL;
+    c->dy_absent = 1;
+}
+
+static void loss_cases(cf_list *l, uint32_t code)
+{
+    for (int mask = 0; mask < 2; mask++)
+        for (int wide = 0; wide < 2; wide++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "%s%s", mask ? "mask" : "no mask", wide ? ", dy and dt" : "");
+            cf_case *c = cf_new(l, code, nm, M);
+            if (code == NTG_OP_loss_pinball) {
+                double q[] = {0.5, 0.1, 0.9};
+                cf_add(c, BT(3, 0, 3, 9), SA, K_RAND);
+                oh_attrs_set_floats(&c->a, NTG_PINBALL_QUANTILES, q, 3);
+                oh_attrs_set_i(&c->a, NTG_PINBALL_AXIS, 1);
+            } else {
+                cf_add(c, BT(2, 0, 9), SA, K_RAND);
+            }
+            if (code == NTG_OP_loss_huber) oh_attrs_set_f(&c->a, NTG_HUBER_DELTA, 0.5);
+            cf_add(c, BT(2, 0, 9), SA, K_RAND);
+            if (mask) cf_add(c, BT(2, 0, 9), SA, K_MASK);
+            c->want = wide ? ALL : 1;
+        }
+    cf_case *c = cf_new(l, code, "[B,2311] (several partial sums)", 5);
+    if (code == NTG_OP_loss_pinball) {
+        double q[] = {0.3, 0.7};
+        cf_add(c, BT(3, 0, 2, 2311), SA, K_RAND);
+        oh_attrs_set_floats(&c->a, NTG_PINBALL_QUANTILES, q, 2);
+        oh_attrs_set_i(&c->a, NTG_PINBALL_AXIS, 1);
+    } else {
+        cf_add(c, BT(2, 0, 2311), SA, K_RAND);
+    }
+    cf_add(c, BT(2, 0, 2311), SA, K_RAND);
+    c->want = 1;
+    c = cf_new(l, code, "all masked", 3);
+    cf_add(c, code == NTG_OP_loss_pinball ? BT(3, 0, 1, 6) : BT(2, 0, 6), SA, K_RAND);
+    if (code == NTG_OP_loss_pinball) {
+        double q[] = {0.5};
+        oh_attrs_set_floats(&c->a, NTG_PINBALL_QUANTILES, q, 1);
+        oh_attrs_set_i(&c->a, NTG_PINBALL_AXIS, 1);
+    }
+    cf_add(c, BT(2, 0, 6), SA, K_RAND);
+    cf_add(c, BT(2, 0, 6), SA, K_POS); /* replaced by zeros below */
+    c->in[2].kind = -1;
+    c->want = ALL;
+}
+
+static void optim_cases(cf_list *l, uint32_t code)
+{
+    cf_case *c;
+    if (code == NTG_OP_sgd) {
+        static const double mom[][3] = {{0, 0, 0}, {0.9, 0, 0}, {0.9, 0, 1}, {0.5, 0.3, 0}};
+        for (int wd = 0; wd < 2; wd++)
+            for (size_t i = 0; i < sizeof mom / sizeof mom[0]; i++) {
+                char nm[64];
+                snprintf(nm, sizeof nm, "momentum %g dampening %g nesterov %d wd %d", mom[i][0],
+                         mom[i][1], (int)mom[i][2], wd);
+                c = cf_new(l, code, nm, M);
+                cf_add(c, UT(2, 37, 29), SW, K_RAND);
+                cf_add(c, UT(2, 37, 29), SA, K_RAND);
+                cf_add(c, UT(1, 4), SA, wd ? K_CTL1 : K_CTL);
+                if (mom[i][0] != 0) cf_add(c, UT(2, 37, 29), SS, K_RAND);
+                oh_attrs_set_f(&c->a, NTG_SGD_MOMENTUM, mom[i][0]);
+                oh_attrs_set_f(&c->a, NTG_SGD_DAMPENING, mom[i][1]);
+                oh_attrs_set_i(&c->a, NTG_SGD_NESTEROV, (int64_t)mom[i][2]);
+                oh_attrs_set_f(&c->a, NTG_SGD_WEIGHT_DECAY, wd ? 0.01 : 0.0);
+                c->inplace = mom[i][0] != 0 ? 0x9 : 0x1;
+            }
+        return;
+    }
+    if (code == NTG_OP_adam) {
+        for (int dec = 0; dec < 2; dec++)
+            for (int wd = 0; wd < 2; wd++) {
+                char nm[64];
+                snprintf(nm, sizeof nm, "[37,29] decoupled %d wd %d", dec, wd);
+                c = cf_new(l, code, nm, M);
+                cf_add(c, UT(2, 37, 29), SW, K_RAND);
+                cf_add(c, UT(2, 37, 29), SA, K_RAND);
+                cf_add(c, UT(2, 37, 29), SS, K_RAND);
+                cf_add(c, UT(2, 37, 29), SS, K_POS);
+                cf_add(c, UT(1, 4), SA, dec ? K_CTL1 : K_CTL);
+                oh_attrs_set_i(&c->a, NTG_ADAM_DECOUPLED, dec);
+                oh_attrs_set_f(&c->a, NTG_ADAM_WEIGHT_DECAY, wd ? 0.01 : 0.0);
+                c->inplace = 0xd;
+            }
+        c = cf_new(l, code, "[3] from zero state, step 1", M);
+        cf_add(c, UT(1, 3), SW, K_RAND);
+        cf_add(c, UT(1, 3), SA, K_RAND);
+        cf_add(c, UT(1, 3), SS, -1);
+        cf_add(c, UT(1, 3), SS, -1);
+        cf_add(c, UT(1, 4), SA, K_CTL1);
+        c->inplace = 0xd;
+        return;
+    }
+    for (int clip = 0; clip < 2; clip++) { /* clip_grad_norm */
+        c = cf_new(l, code, clip ? "clipping" : "not clipping", M);
+        cf_add(c, UT(1, 37), SA, K_RAND);
+        cf_add(c, UT(2, 5, 9), SA, K_RAND);
+        cf_add(c, UT(1, 9001), SA, K_RAND);
+        cf_add(c, UT(1, 1), SA, K_RAND);
+        oh_attrs_set_f(&c->a, NTG_CLIP_MAX_NORM, clip ? 0.5 : 1e6);
+        c->inplace = 0xf;
+    }
+}
+
+static void matmul_cases(cf_list *l)
+{
+    struct {
+        const char *nm;
+        ntg_tdesc a, b;
+        int ta, tb, max;
+    } p[] = {
+        {"[B,4,6]@[B,6,5]", BT(3, 0, 4, 6), BT(3, 0, 6, 5), 0, 0, M},
+        {"[B,6,4]^T@[B,6,5]", BT(3, 0, 6, 4), BT(3, 0, 6, 5), 1, 0, M},
+        {"[B,4,6]@[B,5,6]^T", BT(3, 0, 4, 6), BT(3, 0, 5, 6), 0, 1, M},
+        {"[B,6,4]^T@[B,5,6]^T", BT(3, 0, 6, 4), BT(3, 0, 5, 6), 1, 1, M},
+        {"[B,4,6]@[6,5] one GEMM", BT(3, 0, 4, 6), UT(2, 6, 5), 0, 0, M},
+        {"[B,4,6]@[5,6]^T one GEMM", BT(3, 0, 4, 6), UT(2, 5, 6), 0, 1, M},
+        {"[B,6,4]^T@[6,5]", BT(3, 0, 6, 4), UT(2, 6, 5), 1, 0, M},
+        {"[B,2,4,6]@[B,1,6,5] b broadcast", BT(4, 0, 2, 4, 6), BT(4, 0, 1, 6, 5), 0, 0, M},
+        {"[4,6]@[B,6,5] a broadcast", UT(2, 4, 6), BT(3, 0, 6, 5), 0, 0, M},
+        {"[4,6]^T... [6,4]^T@[B,6,5] a broadcast", UT(2, 6, 4), BT(3, 0, 6, 5), 1, 0, M},
+        {"[B,7,8]@[B,1,8]^T attention scores", BT(3, 0, 7, 8), BT(3, 0, 1, 8), 0, 1, M},
+        {"[B,7,1]^T@[B,7,8] attention context", BT(3, 0, 7, 1), BT(3, 0, 7, 8), 1, 0, M},
+        {"[B,2,7,3]@[B,2,7,3]^T heads", BT(4, 0, 2, 7, 3), BT(4, 0, 2, 7, 3), 0, 1, M},
+        {"[B,2,7,7]@[B,2,7,3] heads", BT(4, 0, 2, 7, 7), BT(4, 0, 2, 7, 3), 0, 0, M},
+        {"[B,70,33]@[33,65] (several tiles)", BT(3, 0, 70, 33), UT(2, 33, 65), 0, 0, 3},
+        {"[B,3,67,19]@[B,3,67,19]^T (several tiles)", BT(4, 0, 3, 67, 19), BT(4, 0, 3, 67, 19), 0,
+         1, 2},
+    };
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
+        cf_case *c = cf_new(l, NTG_OP_matmul, p[i].nm, p[i].max);
+        cf_add(c, p[i].a, SA, K_RAND);
+        cf_add(c, p[i].b, SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_MATMUL_TRANS_A, p[i].ta);
+        oh_attrs_set_i(&c->a, NTG_MATMUL_TRANS_B, p[i].tb);
+        c->want = ALL;
+    }
+    cf_case *c = cf_new(l, NTG_OP_matmul, "only db, b broadcast", M);
+    cf_add(c, BT(4, 0, 2, 4, 6), SA, K_RAND);
+    cf_add(c, BT(4, 0, 1, 6, 5), SA, K_RAND);
+    c->want = 0x2;
+    c = cf_new(l, NTG_OP_matmul, "no dy", M);
+    cf_add(c, BT(3, 0, 4, 6), SA, K_RAND);
+    cf_add(c, BT(3, 0, 6, 5), SA, K_RAND);
+    c->want = ALL;
+    c->dy_absent = 1;
+}
+
+static void softmax_cases(cf_list *l, uint32_t code)
+{
+    struct {
+        const char *nm;
+        ntg_tdesc x;
+        int axis, max;
+    } p[] = {
+        {"[B,7,9] axis -1", BT(3, 0, 7, 9), -1, M},
+        {"[B,7,9] axis 1", BT(3, 0, 7, 9), 1, M},
+        {"[B,9,1] axis 1", BT(3, 0, 9, 1), 1, M},
+        {"[B,2,3,5] axis 2", BT(4, 0, 2, 3, 5), 2, M},
+        {"[B,3,203] axis -1 (long lines)", BT(3, 0, 3, 203), -1, M},
+    };
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
+        cf_case *c = cf_new(l, code, p[i].nm, p[i].max);
+        cf_add(c, p[i].x, SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_SOFTMAX_AXIS, p[i].axis);
+        c->want = 1;
+    }
+    /* large offsets: the max keeps exp finite */
+    cf_case *c = cf_new(l, code, "[B,11] offset 80", M);
+    cf_add(c, BT(2, 0, 11), SA, K_RAND + 100);
+    c->want = 1;
+}
+
+static void layernorm_cases(cf_list *l)
+{
+    cf_case *c = cf_new(l, NTG_OP_layernorm, "[B,5,24] affine", M);
+    cf_add(c, BT(3, 0, 5, 24), SA, K_RAND);
+    cf_add(c, UT(1, 24), SW, K_RAND);
+    cf_add(c, UT(1, 24), SW, K_RAND);
+    c->want = ALL;
+    c = cf_new(l, NTG_OP_layernorm, "[B,7] affine, only the parameters", M);
+    cf_add(c, BT(2, 0, 7), SA, K_RAND);
+    cf_add(c, UT(1, 7), SW, K_RAND);
+    cf_add(c, UT(1, 7), SW, K_RAND);
+    c->want = 0x6;
+    c = cf_new(l, NTG_OP_layernorm, "[B,3,19] plain eps 1e-3", M);
+    cf_add(c, BT(3, 0, 3, 19), SA, K_RAND);
+    oh_attrs_set_i(&c->a, NTG_LAYERNORM_AFFINE, 0);
+    oh_attrs_set_f(&c->a, NTG_LAYERNORM_EPS, 1e-3);
+    c->want = ALL;
+    c = cf_new(l, NTG_OP_layernorm, "[B,9,131] affine (long rows)", 3);
+    cf_add(c, BT(3, 0, 9, 131), SA, K_RAND);
+    cf_add(c, UT(1, 131), SW, K_RAND);
+    cf_add(c, UT(1, 131), SW, K_RAND);
+    c->want = ALL;
+    c = cf_new(l, NTG_OP_layernorm, "only db", M);
+    cf_add(c, BT(2, 0, 6), SA, K_RAND);
+    cf_add(c, UT(1, 6), SW, K_RAND);
+    cf_add(c, UT(1, 6), SW, K_RAND);
+    c->want = 0x4;
+    c = cf_new(l, NTG_OP_layernorm, "no dy", M);
+    cf_add(c, BT(2, 0, 6), SA, K_RAND);
+    cf_add(c, UT(1, 6), SW, K_RAND);
+    cf_add(c, UT(1, 6), SW, K_RAND);
+    c->want = ALL;
+    c->dy_absent = 1;
+}
+
+static void reduce_cases(cf_list *l, uint32_t code)
+{
+    for (int ax = 1; ax <= 2; ax++)
+        for (int keep = 0; keep < 2; keep++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "[B,4,6] axis %d keepdims %d", ax, keep);
+            cf_case *c = cf_new(l, code, nm, M);
+            cf_add(c, BT(3, 0, 4, 6), SA, code == NTG_OP_reduce_max ? K_TIES : K_RAND);
+            oh_attrs_set_i(&c->a, NTG_REDUCE_AXIS, ax);
+            oh_attrs_set_i(&c->a, NTG_REDUCE_KEEPDIMS, keep);
+            c->want = 1;
+        }
+    cf_case *c = cf_new(l, code, "[B,3,301] axis -1 (long lines)", M);
+    cf_add(c, BT(3, 0, 3, 301), SA, K_RAND);
+    oh_attrs_set_i(&c->a, NTG_REDUCE_AXIS, -1);
+    c->want = 1;
+    c = cf_new(l, code, "no dy", M);
+    cf_add(c, BT(3, 0, 3, 5), SA, K_RAND);
+    oh_attrs_set_i(&c->a, NTG_REDUCE_AXIS, 1);
+    c->want = 1;
+    c->dy_absent = 1;
+}
+
+static void lstm_add(cf_case *c, int in, int h, int layers)
+{
+    for (int k = 0; k < layers; k++) {
+        cf_add(c, UT(2, 4 * h, k == 0 ? in : h), SW, K_RAND);
+        cf_add(c, UT(2, 4 * h, h), SW, K_RAND);
+        cf_add(c, UT(1, 4 * h), SW, K_RAND);
+        cf_add(c, UT(1, 4 * h), SW, K_RAND);
+    }
+    oh_attrs_set_i(&c->a, NTG_LSTM_HIDDEN, h);
+    oh_attrs_set_i(&c->a, NTG_LSTM_LAYERS, layers);
+}
+
+static void lstm_cases(cf_list *l)
+{
+    cf_case *c = cf_new(l, NTG_OP_lstm, "[B,7,3] H5 1 layer, infer", M);
+    cf_add(c, BT(3, 0, 7, 3), SA, K_RAND);
+    lstm_add(c, 3, 5, 1);
+    for (int layers = 1; layers <= 3; layers++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "[B,7,3] H5 %d layers, workspace", layers);
+        c = cf_new(l, NTG_OP_lstm, nm, M);
+        cf_add(c, BT(3, 0, 7, 3), SA, K_RAND);
+        lstm_add(c, 3, 5, layers);
+        c->n_out = 2;
+        c->want = ALL;
+        c->dy_absent = 0x2; /* the workspace's gradient: the compiler never makes one */
+    }
+    c = cf_new(l, NTG_OP_lstm, "2 layers, weights only", M);
+    cf_add(c, BT(3, 0, 6, 1), SA, K_RAND);
+    lstm_add(c, 1, 4, 2);
+    c->n_out = 2;
+    c->want = ALL & ~(uint64_t)1;
+    c->dy_absent = 0x2;
+    c = cf_new(l, NTG_OP_lstm, "2 layers, top layer only", M);
+    cf_add(c, BT(3, 0, 6, 2), SA, K_RAND);
+    lstm_add(c, 2, 4, 2);
+    c->n_out = 2;
+    c->want = 0x1e0;
+    c->dy_absent = 0x2;
+    c = cf_new(l, NTG_OP_lstm, "[B,1,2] one step", M);
+    cf_add(c, BT(3, 0, 1, 2), SA, K_RAND);
+    lstm_add(c, 2, 3, 1);
+    c->n_out = 2;
+    c->want = ALL;
+    c->dy_absent = 0x2;
+    c = cf_new(l, NTG_OP_lstm, "[B,24,1] H33 2 layers", 3);
+    cf_add(c, BT(3, 0, 24, 1), SA, K_RAND);
+    lstm_add(c, 1, 33, 2);
+    c->n_out = 2;
+    c->want = ALL;
+    c->dy_absent = 0x2;
+    c = cf_new(l, NTG_OP_lstm, "no dy", M);
+    cf_add(c, BT(3, 0, 4, 2), SA, K_RAND);
+    lstm_add(c, 2, 3, 1);
+    c->n_out = 2;
+    c->want = ALL;
+    c->dy_absent = 0x3;
+}
+
+static void cases_for(uint32_t code, cf_list *l)
+{
+    l->n = 0;
+    switch (code) {
+    case NTG_OP_dense:
+        dense_cases(l);
+        break;
+    case NTG_OP_relu:
+    case NTG_OP_gelu:
+    case NTG_OP_tanh:
+    case NTG_OP_sigmoid:
+    case NTG_OP_scale:
+        unary_cases(l, code);
+        break;
+    case NTG_OP_maxpool1d:
+        pool_cases(l);
+        break;
+    case NTG_OP_flip:
+    case NTG_OP_slice:
+    case NTG_OP_reshape:
+    case NTG_OP_concat:
+    case NTG_OP_split:
+    case NTG_OP_transpose:
+        layout_cases(l, code);
+        break;
+    case NTG_OP_interp_linear:
+        interp_cases(l);
+        break;
+    case NTG_OP_add:
+    case NTG_OP_sub:
+    case NTG_OP_mul:
+        bcast_cases(l, code);
+        break;
+    case NTG_OP_loss_mse:
+    case NTG_OP_loss_mae:
+    case NTG_OP_loss_huber:
+    case NTG_OP_loss_pinball:
+        loss_cases(l, code);
+        break;
+    case NTG_OP_sgd:
+    case NTG_OP_adam:
+    case NTG_OP_clip_grad_norm:
+        optim_cases(l, code);
+        break;
+    case NTG_OP_matmul:
+        matmul_cases(l);
+        break;
+    case NTG_OP_softmax:
+    case NTG_OP_log_softmax:
+        softmax_cases(l, code);
+        break;
+    case NTG_OP_layernorm:
+        layernorm_cases(l);
+        break;
+    case NTG_OP_reduce_sum:
+    case NTG_OP_reduce_mean:
+    case NTG_OP_reduce_max:
+        reduce_cases(l, code);
+        break;
+    case NTG_OP_posenc: {
+        cf_case *c = cf_new(l, code, "7 x 6", M);
+        oh_attrs_set_i(&c->a, NTG_POSENC_LENGTH, 7);
+        oh_attrs_set_i(&c->a, NTG_POSENC_DIM, 6);
+        c = cf_new(l, code, "96 x 64", M);
+        oh_attrs_set_i(&c->a, NTG_POSENC_LENGTH, 96);
+        oh_attrs_set_i(&c->a, NTG_POSENC_DIM, 64);
+        break;
+    }
+    case NTG_OP_lstm:
+        lstm_cases(l);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ the plan */
+
+typedef struct cf_plan {
+    ntg_plan_view v;
+    ntg_tensor_rec t[CF_MAX_T];
+    uint32_t nt;
+    ntg_op_rec op[2];
+    uint32_t operands[4 * CF_MAX_IN + 4 * OH_MAX_OUT];
+    ntg_program_view prog[2];
+    uint32_t prog_ops[2];
+    uint32_t in_id[CF_MAX_IN], out_id[OH_MAX_OUT], dy_id[OH_MAX_OUT], dx_id[CF_MAX_IN];
+    int n_out;
+} cf_plan;
+
+static uint32_t cf_tensor(cf_plan *p, const ntg_tdesc *d, int store)
+{
+    cr_assert_lt(p->nt, CF_MAX_T);
+    ntg_tensor_rec *t = &p->t[p->nt];
+    memset(t, 0, sizeof *t);
+    t->dtype = NTG_DTYPE_F32;
+    t->rank = d->rank;
+    t->flags = d->batched ? NTG_TF_BATCHED : 0;
+    for (int i = 0; i < d->rank; i++) t->dims[i] = (uint32_t)d->dims[i];
+    t->storage = (uint8_t)store;
+    t->link = NTG_NONE;
+    uint64_t off = (p->v.storage_bytes[store] + CF_GUARD + 63) & ~(uint64_t)63;
+    t->offset = off;
+    t->nbytes = (uint64_t)ntg__tdesc_numel(d) * 4;
+    p->v.storage_bytes[store] = off + t->nbytes;
+    return p->nt++;
+}
+
+static void cf_plan_build(const cf_case *c, cf_plan *p)
+{
+    const ntg_op_info *info = ntg__op_info(c->code);
+    ntg_tdesc ind[CF_MAX_IN], outd[OH_MAX_OUT];
+    char msg[256];
+    memset(p, 0, sizeof *p);
+    for (int i = 0; i < c->n_in; i++) ind[i] = c->in[i].d;
+    p->n_out = c->n_out ? c->n_out : info->n_out_min;
+    ntg_opsig sig = {c->a.slot, c->a.n, c->n_in, ind, p->n_out};
+    memset(outd, 0, sizeof outd);
+    cr_assert_eq(ntg__attr_check(info->cls, c->a.slot, c->a.n, msg, sizeof msg), 0, "%s: %s",
+                 c->name, msg);
+    cr_assert_eq(info->cls->infer(&sig, outd, msg, sizeof msg), 0, "%s: infer: %s", c->name, msg);
+    uint32_t k = 0;
+    for (int i = 0; i < c->n_in; i++) p->in_id[i] = cf_tensor(p, &c->in[i].d, c->in[i].store);
+    for (int j = 0; j < p->n_out; j++) p->out_id[j] = cf_tensor(p, &outd[j], SA);
+    ntg_op_rec *op = &p->op[0];
+    op->code = (uint16_t)c->code;
+    op->dir = NTG_DIR_FWD;
+    op->operands = k;
+    op->n_in = (uint16_t)c->n_in;
+    op->n_out = (uint16_t)p->n_out;
+    op->n_attr = c->a.n;
+    for (int i = 0; i < c->n_in; i++) p->operands[k++] = p->in_id[i];
+    for (int j = 0; j < p->n_out; j++) p->operands[k++] = p->out_id[j];
+    p->v.n_ops = 1;
+    if (c->want) {
+        op = &p->op[1];
+        op->code = (uint16_t)c->code;
+        op->dir = NTG_DIR_BWD;
+        op->operands = k;
+        op->n_in = (uint16_t)(c->n_in + 2 * p->n_out);
+        op->n_out = (uint16_t)c->n_in;
+        op->n_attr = c->a.n;
+        op->saved = info->cls->bwd_saves ? info->cls->bwd_saves(&sig) : 0xffffffffu;
+        for (int i = 0; i < c->n_in; i++) p->operands[k++] = p->in_id[i];
+        for (int j = 0; j < p->n_out; j++) p->operands[k++] = p->out_id[j];
+        for (int j = 0; j < p->n_out; j++) {
+            p->dy_id[j] = (c->dy_absent >> j) & 1u ? NTG_NONE : cf_tensor(p, &outd[j], SA);
+            p->operands[k++] = p->dy_id[j];
+        }
+        for (int i = 0; i < c->n_in; i++) {
+            p->dx_id[i] = (c->want >> i) & 1u ? cf_tensor(p, &c->in[i].d, SA) : NTG_NONE;
+            p->operands[k++] = p->dx_id[i];
+        }
+        p->v.n_ops = 2;
+    }
+    for (int s = 0; s < NTG_STORE_COUNT; s++)
+        if (p->v.storage_bytes[s]) p->v.storage_bytes[s] += CF_GUARD;
+    p->prog_ops[0] = 0;
+    p->prog_ops[1] = 1;
+    p->prog[0].name = "fwd";
+    p->prog[0].ops = &p->prog_ops[0];
+    p->prog[0].n_ops = 1;
+    p->prog[1].name = "bwd";
+    p->prog[1].ops = &p->prog_ops[1];
+    p->prog[1].n_ops = 1;
+    p->v.tensors = p->t;
+    p->v.n_tensors = p->nt;
+    p->v.ops = p->op;
+    p->v.operands = p->operands;
+    p->v.n_operands = k;
+    p->v.attrs = c->a.slot;
+    p->v.n_attrs = c->a.n;
+    p->v.programs = p->prog;
+    p->v.n_programs = (uint32_t)p->v.n_ops;
+    p->v.strings = "";
+    p->v.max_batch = c->max_batch;
+}
+
+/* ------------------------------------------------------------- checking */
+
+/* Each choice -1 for the device's own; serial 0: a workgroup per line; gemm 0 tiled, 1 direct;
+ * f64 0: the float builds of the shaders that have a double one. */
+typedef struct cf_cfg {
+    const char *name;
+    int serial, no_subgroups, staging, gemm, f64;
+} cf_cfg;
+
+/* clang-format off */
+static const cf_cfg cfgs[] = {
+    {"as the device comes", -1, 0, 0, -1, -1},
+    {"workgroup reductions, subgroups", 0, 0, 0, -1, -1},
+    {"workgroup reductions, shared memory", 0, 1, 0, -1, -1},
+    {"staging transfers", -1, 0, 1, -1, -1},
+    {"tiled GEMM", -1, 0, 0, 0, -1},
+    {"direct GEMM", -1, 0, 0, 1, -1},
+    {"float32 builds", -1, 0, 0, -1, 0},
+};
+/* clang-format on */
+
+typedef struct cf_worst {
+    double fwd, bwd;
+} cf_worst;
+
+static float *tdata(uint8_t *const mem[NTG_STORE_COUNT], const cf_plan *p, uint32_t id)
+{
+    return (float *)(mem[p->t[id].storage] + p->t[id].offset);
+}
+
+/* Elements of tensor id at `batch`. */
+static size_t tnumel(const cf_plan *p, uint32_t id, int batch)
+{
+    const ntg_tensor_rec *t = &p->t[id];
+    size_t n = (size_t)(t->nbytes / 4);
+    if (t->flags & NTG_TF_BATCHED) n = n / t->dims[0] * (size_t)batch;
+    return n;
+}
+
+static void fill(tu_rng *r, float *x, size_t n, int kind)
+{
+    if (kind == K_CTL || kind == K_CTL1) {
+        float ctl[4] = {0.01f, kind == K_CTL1 ? 1.0f : 3.0f, 0.0f, 0.0f};
+        memcpy(x, ctl, sizeof ctl);
+    } else if (kind == K_MASK) {
+        for (size_t i = 0; i < n; i++) x[i] = (tu_next(r) & 3) ? 1.0f : 0.0f;
+    } else if (kind == K_TIES) {
+        /* few distinct values: ties for the first-maximum rules, zeros for relu */
+        for (size_t i = 0; i < n; i++) x[i] = (float)((int)(tu_next(r) % 5) - 2);
+    } else if (kind < 0) {
+        memset(x, 0, n * sizeof *x);
+    } else {
+        double off = kind >= K_RAND + 100 ? 80.0 : 0.0;
+        tu_fill(r, x, n, off + (kind == K_POS ? 0.0 : -2.0), off + 2.0);
+    }
+}
+
+/* Whether byte offset `off` of storage `st` lies in a region the program may write. */
+static int writable(const cf_plan *p, const uint32_t *ids, int n, int st, size_t off, int batch)
+{
+    for (int i = 0; i < n; i++) {
+        if (ids[i] == NTG_NONE || p->t[ids[i]].storage != st) continue;
+        size_t o = (size_t)p->t[ids[i]].offset, e = o + tnumel(p, ids[i], batch) * 4;
+        if (off >= o && off < e) return 1;
+    }
+    return 0;
+}
+
+static const char *where(const cf_plan *p, int st, size_t off, char *buf, size_t cap)
+{
+    for (uint32_t i = 0; i < p->nt; i++) {
+        size_t o = (size_t)p->t[i].offset;
+        if (p->t[i].storage == st && off >= o && off < o + (size_t)p->t[i].nbytes) {
+            snprintf(buf, cap, "tensor %u at element %zu", i, (off - o) / 4);
+            return buf;
+        }
+    }
+    snprintf(buf, cap, "a guard zone (storage %d, byte %zu)", st, off);
+    return buf;
+}
+
+static void check_image(const cf_case *c, const cf_cfg *g, const cf_plan *p,
+                        uint8_t *const now[NTG_STORE_COUNT], uint8_t *const before[NTG_STORE_COUNT],
+                        const uint32_t *ids, int n, int batch, const char *phase)
+{
+    for (int st = 0; st < NTG_STORE_COUNT; st++) {
+        if (!now[st]) continue;
+        size_t bytes = (size_t)p->v.storage_bytes[st];
+        for (size_t b = 0; b < bytes; b += 4) {
+            if (!memcmp(now[st] + b, before[st] + b, 4)) continue;
+            if (writable(p, ids, n, st, b, batch)) continue;
+            char w[96];
+            cr_assert_fail("%s [%s] batch %d %s: wrote outside its outputs: %s", c->name, g->name,
+                           batch, phase, where(p, st, b, w, sizeof w));
+        }
+    }
+}
+
+static double compare(const cf_case *c, const cf_cfg *g, const cf_plan *p,
+                      uint8_t *const ref[NTG_STORE_COUNT], uint8_t *const vk[NTG_STORE_COUNT],
+                      uint32_t id, int batch, double tol, const char *what)
+{
+    size_t n = tnumel(p, id, batch), at = 0;
+    const float *a = tdata(vk, p, id), *b = tdata(ref, p, id);
+    double e = tu_max_abs_rel(a, b, n), big = -1;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > big || d != d) big = d, at = i;
+    }
+    if (getenv("VKT_DEBUG") && e > tol)
+        for (size_t i = 0; i < n; i++)
+            if (fabs((double)a[i] - (double)b[i]) > tol)
+                fprintf(stderr, "DBG %zu: %.6g vs %.6g\n", i, (double)a[i], (double)b[i]);
+    cr_assert_leq(e, tol,
+                  "%s [%s] batch %d: %s max-abs-rel %.3g (tolerance %g); worst at element %zu of "
+                  "%zu: %.9g, reference %.9g",
+                  c->name, g->name, batch, what, e, tol, at, n, n ? (double)a[at] : 0.0,
+                  n ? (double)b[at] : 0.0);
+    return e;
+}
+
+typedef struct vk_side {
+    const ntg_backend_class *cls;
+    ntg_backend *be;
+    ntg_buffer *buf[NTG_STORE_COUNT];
+    uint8_t *img[NTG_STORE_COUNT]; /* what was last downloaded */
+} vk_side;
+
+static void vk_put(vk_side *s, const cf_plan *p, uint8_t *const mem[NTG_STORE_COUNT])
+{
+    ntg_error err;
+    for (int k = 0; k < NTG_STORE_COUNT; k++)
+        if (s->buf[k])
+            cr_assert_eq(
+                s->cls->upload(s->be, s->buf[k], 0, mem[k], (size_t)p->v.storage_bytes[k], &err),
+                NTG_OK, "%s", err.message);
+}
+
+static void vk_get(vk_side *s, const cf_plan *p)
+{
+    ntg_error err;
+    for (int k = 0; k < NTG_STORE_COUNT; k++)
+        if (s->buf[k])
+            cr_assert_eq(s->cls->download(s->be, s->buf[k], 0, s->img[k],
+                                          (size_t)p->v.storage_bytes[k], &err),
+                         NTG_OK, "%s", err.message);
+}
+
+static void snapshot(const cf_plan *p, uint8_t *const src[NTG_STORE_COUNT],
+                     uint8_t *dst[NTG_STORE_COUNT])
+{
+    for (int st = 0; st < NTG_STORE_COUNT; st++) {
+        dst[st] = NULL;
+        if (!src[st]) continue;
+        dst[st] = malloc((size_t)p->v.storage_bytes[st]);
+        memcpy(dst[st], src[st], (size_t)p->v.storage_bytes[st]);
+    }
+}
+
+static void free_img(uint8_t *img[NTG_STORE_COUNT])
+{
+    for (int st = 0; st < NTG_STORE_COUNT; st++) {
+        free(img[st]);
+        img[st] = NULL;
+    }
+}
+
+static void run_case(vk_side *vk, const cf_case *c, const cf_cfg *g, cf_worst *worst)
+{
+    cf_plan *p = calloc(1, sizeof *p);
+    cf_plan_build(c, p);
+    ntg_error err;
+
+    /* the reference on host memory */
+    uint8_t *ref[NTG_STORE_COUNT] = {NULL}, *init[NTG_STORE_COUNT];
+    ntg_buffer *rbuf[NTG_STORE_COUNT] = {NULL};
+    ntg_backend *rb;
+    ntg_backend_config rcfg = {1, c->max_batch};
+    cr_assert_eq(ntg__backend_cpu.create(&rcfg, &rb, &err), NTG_OK);
+    tu_rng r = {0x5eed ^ (uint64_t)c->code * 7919u ^ (uint64_t)c->n_in * 31u};
+    for (int k = 0; k < NTG_STORE_COUNT; k++) {
+        size_t n = (size_t)p->v.storage_bytes[k];
+        if (!n) continue;
+        ref[k] = aligned_alloc(64, (n + 63) & ~(size_t)63);
+        oh_fill_sentinel((float *)ref[k], n / 4);
+        vk->img[k] = malloc(n);
+    }
+    for (int i = 0; i < c->n_in; i++) {
+        uint32_t id = p->in_id[i];
+        fill(&r, tdata(ref, p, id), (size_t)(p->t[id].nbytes / 4), c->in[i].kind);
+    }
+    snapshot(p, ref, init);
+    for (int k = 0; k < NTG_STORE_COUNT; k++)
+        if (ref[k])
+            cr_assert_eq(ntg__backend_cpu.buffer_wrap(rb, ref[k], (size_t)p->v.storage_bytes[k], 0,
+                                                      &rbuf[k], &err),
+                         NTG_OK);
+    cr_assert_eq(ntg__backend_cpu.prepare(rb, &p->v, rbuf, &err), NTG_OK, "%s", err.message);
+
+    /* the device side: buffers of this case, the same images */
+    for (int k = 0; k < NTG_STORE_COUNT; k++)
+        if (ref[k])
+            cr_assert_eq(
+                vk->cls->buffer_alloc(vk->be, (size_t)p->v.storage_bytes[k], &vk->buf[k], &err),
+                NTG_OK, "%s", err.message);
+    vk_put(vk, p, init);
+    cr_assert_eq(vk->cls->prepare(vk->be, &p->v, vk->buf, &err), NTG_OK, "%s: %s", c->name,
+                 err.message);
+
+    int batches[3] = {1, (c->max_batch + 1) / 2, c->max_batch};
+    for (int bi = 0; bi < 3; bi++) {
+        int batch = batches[bi];
+        if (bi > 0 && batch == batches[bi - 1]) continue;
+        /* both sides start from the initial image (in-place inputs included) */
+        for (int k = 0; k < NTG_STORE_COUNT; k++)
+            if (ref[k]) memcpy(ref[k], init[k], (size_t)p->v.storage_bytes[k]);
+        vk_put(vk, p, init);
+        cr_assert_eq(ntg__backend_cpu.run(rb, 0, batch, &err), NTG_OK, "%s", err.message);
+        cr_assert_eq(vk->cls->run(vk->be, 0, batch, &err), NTG_OK, "%s [%s]: %s", c->name, g->name,
+                     err.message);
+        vk_get(vk, p);
+        uint32_t wr[CF_MAX_IN + OH_MAX_OUT];
+        int nw = 0;
+        if (getenv("VKT_DEBUG"))
+            for (int i = 0; i < c->n_in; i++)
+                for (int q = 0; q < (int)tnumel(p, p->in_id[i], batch); q++) {
+                    double i0 = tdata(init, p, p->in_id[i])[q], r0 = tdata(ref, p, p->in_id[i])[q];
+                    double v0 = tdata(vk->img, p, p->in_id[i])[q];
+                    fprintf(stderr, "IN %d[%d]: init %.6g ref %.6g vk %.6g times %.3f\n", i, q, i0,
+                            r0, v0, (v0 - i0) / (r0 - i0));
+                }
+        for (int j = 0; j < p->n_out; j++) {
+            char what[32];
+            snprintf(what, sizeof what, "output %d", j);
+            double e = compare(c, g, p, ref, vk->img, p->out_id[j], batch, TOL_FWD, what);
+            if (e > worst->fwd) worst->fwd = e;
+            wr[nw++] = p->out_id[j];
+        }
+        for (int i = 0; i < c->n_in; i++)
+            if ((c->inplace >> i) & 1u) {
+                char what[32];
+                snprintf(what, sizeof what, "updated input %d", i);
+                double e = compare(c, g, p, ref, vk->img, p->in_id[i], batch, TOL_FWD, what);
+                if (e > worst->fwd) worst->fwd = e;
+                wr[nw++] = p->in_id[i];
+            }
+        check_image(c, g, p, vk->img, init, wr, nw, batch, "forward");
+        if (!c->want) continue;
+
+        /* the backward from the reference's forward values, with the same random dy */
+        for (int j = 0; j < p->n_out; j++) {
+            if (p->dy_id[j] == NTG_NONE) continue;
+            fill(&r, tdata(ref, p, p->dy_id[j]), (size_t)(p->t[p->dy_id[j]].nbytes / 4), K_RAND);
+        }
+        uint8_t *before[NTG_STORE_COUNT];
+        snapshot(p, ref, before);
+        vk_put(vk, p, before);
+        cr_assert_eq(ntg__backend_cpu.run(rb, 1, batch, &err), NTG_OK, "%s", err.message);
+        cr_assert_eq(vk->cls->run(vk->be, 1, batch, &err), NTG_OK, "%s [%s]: %s", c->name, g->name,
+                     err.message);
+        vk_get(vk, p);
+        nw = 0;
+        for (int i = 0; i < c->n_in; i++) {
+            if (p->dx_id[i] == NTG_NONE) continue;
+            char what[32];
+            snprintf(what, sizeof what, "gradient of input %d", i);
+            double e = compare(c, g, p, ref, vk->img, p->dx_id[i], batch, TOL_BWD, what);
+            if (e > worst->bwd) worst->bwd = e;
+            wr[nw++] = p->dx_id[i];
+        }
+        check_image(c, g, p, vk->img, before, wr, nw, batch, "backward");
+        free_img(before);
+    }
+    for (int k = 0; k < NTG_STORE_COUNT; k++) {
+        if (vk->buf[k]) vk->cls->buffer_free(vk->be, vk->buf[k]);
+        vk->buf[k] = NULL;
+        if (rbuf[k]) ntg__backend_cpu.buffer_free(rb, rbuf[k]);
+        free(ref[k]);
+        free(vk->img[k]);
+        vk->img[k] = NULL;
+    }
+    free_img(init);
+    ntg__backend_cpu.destroy(rb);
+    free(p);
+}
+
+/* Ops whose kernels reduce across a workgroup (reduce.glsl): they run with the shared-memory
+ * reductions too. */
+static int reduces(uint32_t code)
+{
+    switch (code) {
+    case NTG_OP_add:
+    case NTG_OP_sub:
+    case NTG_OP_mul:
+    case NTG_OP_reduce_sum:
+    case NTG_OP_reduce_mean:
+    case NTG_OP_reduce_max:
+    case NTG_OP_softmax:
+    case NTG_OP_log_softmax:
+    case NTG_OP_layernorm:
+    case NTG_OP_loss_mse:
+    case NTG_OP_loss_mae:
+    case NTG_OP_loss_huber:
+    case NTG_OP_loss_pinball:
+    case NTG_OP_clip_grad_norm:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Ops that dispatch a shader with a double build (colsum, loss_bwd, sgd, adam). */
+static int doubles(uint32_t code)
+{
+    switch (code) {
+    case NTG_OP_dense:
+    case NTG_OP_layernorm:
+    case NTG_OP_lstm:
+    case NTG_OP_loss_mse:
+    case NTG_OP_loss_mae:
+    case NTG_OP_loss_huber:
+    case NTG_OP_loss_pinball:
+    case NTG_OP_sgd:
+    case NTG_OP_adam:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Ops that dispatch GEMMs: they run with the other GEMM shader too (tiled on lavapipe). */
+static int multiplies(uint32_t code)
+{
+    return code == NTG_OP_dense || code == NTG_OP_matmul || code == NTG_OP_lstm;
+}
+
+static void run_op(uint32_t code)
+{
+    const ntg_backend_class *cls = vkt_need_vulkan();
+    cf_list *l = calloc(1, sizeof *l);
+    cases_for(code, l);
+    cr_assert_gt(l->n, 0, "no cases for %s", ntg__op_info(code)->cls->name);
+    cf_worst worst = {0, 0};
+    for (size_t gi = 0; gi < sizeof cfgs / sizeof cfgs[0]; gi++) {
+        const cf_cfg *g = &cfgs[gi];
+        if ((g->no_subgroups || g->serial >= 0) && !reduces(code)) continue;
+        if (g->gemm >= 0 && !multiplies(code)) continue;
+        if (g->f64 >= 0 && !doubles(code)) continue;
+        vk_side vk;
+        memset(&vk, 0, sizeof vk);
+        vk.cls = cls;
+        ntg_error err;
+        ntg_backend_config cfg = {0, 64};
+        cr_assert_eq(cls->create(&cfg, &vk.be, &err), NTG_OK, "%s", err.message);
+        if (g->no_subgroups) ntg__vk_disable_subgroups(vk.be);
+        if (g->serial >= 0) ntg__vk_set_serial(vk.be, g->serial);
+        if (g->f64 >= 0) {
+            if (!ntg__vk_f64(vk.be)) { /* the device has no double: already the float builds */
+                ntg__vk_destroy_checked(vk.be, NULL, 0);
+                continue;
+            }
+            ntg__vk_set_f64(vk.be, g->f64);
+        }
+        if (g->staging) ntg__vk_force_staging(vk.be);
+        if (g->gemm >= 0) {
+            /* the other GEMM than the device's is the one to test */
+            if (g->gemm == ntg__vk_direct_gemm(vk.be)) {
+                ntg__vk_destroy_checked(vk.be, NULL, 0);
+                continue;
+            }
+            ntg__vk_set_direct_gemm(vk.be, g->gemm);
+        }
+        cf_worst here = {0, 0};
+        for (int i = 0; i < l->n; i++) run_case(&vk, &l->c[i], g, &here);
+        cr_log_info("%-14s [%s] max-abs-rel: forward %.2e, backward %.2e",
+                    ntg__op_info(code)->cls->name, g->name, here.fwd, here.bwd);
+        if (here.fwd > worst.fwd) worst.fwd = here.fwd;
+        if (here.bwd > worst.bwd) worst.bwd = here.bwd;
+        char first[1024];
+        long msgs = ntg__vk_destroy_checked(vk.be, first, sizeof first);
+        cr_assert_eq(msgs, 0, "%s [%s]: %ld validation message(s), the first: %s",
+                     ntg__op_info(code)->cls->name, g->name, msgs, first);
+    }
+    cr_log_info("%-14s worst max-abs-rel: forward %.2e, backward %.2e%s",
+                ntg__op_info(code)->cls->name, worst.fwd, worst.bwd,
+                vkt_validating() ? " (validation layers on: no message)" : "");
+    free(l);
+}
+
+/* Every op of ops.def has cases, with its backward when it has one. */
+Test(vk_conformance, every_op_is_covered)
+{
+    cf_list *l = calloc(1, sizeof *l);
+    for (uint32_t code = 0; code < NTG_OP_COUNT; code++) {
+        cases_for(code, l);
+        cr_assert_gt(l->n, 0, "no conformance cases for op %s", ntg__op_info(code)->cls->name);
+        int bwd = 0;
+        for (int i = 0; i < l->n; i++) bwd |= l->c[i].want != 0;
+        cr_assert(bwd || !ntg__op_info(code)->differentiable, "op %s: no backward case",
+                  ntg__op_info(code)->cls->name);
+    }
+    free(l);
+}
+
+#define OP_TEST(name)                                                                              \
+    Test(vk_conformance, name, .timeout = 600)                                                     \
+    {                                                                                              \
+        run_op(NTG_OP_##name);                                                                     \
+    }
+#define NTG_OP(name, ni0, ni1, no0, no1) OP_TEST(name)
+#include "ops.def"
+#undef NTG_OP
+
+/* The validation machinery itself: with NTG_VULKAN_VALIDATION=1 an invalid call is counted
+ * (so "no message" above means something); without it nothing is installed or counted. */
+Test(vk_conformance, validation_messages_are_counted)
+{
+    const ntg_backend_class *cls = vkt_need_vulkan();
+    ntg_backend *be;
+    ntg_error err;
+    ntg_backend_config cfg = {0, 1};
+    cr_assert_eq(cls->create(&cfg, &be, &err), NTG_OK, "%s", err.message);
+    ntg__vk_provoke_validation(be);
+    char first[1024];
+    long n = ntg__vk_destroy_checked(be, first, sizeof first);
+    if (vkt_validating()) {
+        cr_assert_geq(n, 1, "the validation layer did not report an invalid call");
+        cr_log_info("the layer reports: %.200s", first);
+    } else {
+        cr_assert_eq(n, 0);
+    }
+}
