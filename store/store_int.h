@@ -51,12 +51,12 @@ struct ntg_store {
     rocksdb_writeoptions_t *wsync;  /* commits: synced WAL */
     rocksdb_writeoptions_t *wnowal; /* chunks: no WAL, made durable by a flush */
     rocksdb_flushoptions_t *flush;
-    int readonly; /* a read-only RocksDB instance: a fixed view until reopened */
+    int readonly;  /* a read-only RocksDB instance: a fixed view until reopened */
     int no_marker; /* check_format found models but no format marker */
-    char *path;   /* as given, for messages */
-    char *logdir; /* readers: a private directory for RocksDB's info log */
-    int catchups; /* readers: reopened to see a newer state */
-    int missing;  /* the last object read found a chunk absent (readers retry) */
+    char *path;    /* as given, for messages */
+    char *logdir;  /* readers: a private directory for RocksDB's info log */
+    int catchups;  /* readers: reopened to see a newer state */
+    int missing;   /* the last object read found a chunk absent (readers retry) */
     ntg__store_killpoint_fn killpoint;
     void *killpoint_user;
 };
