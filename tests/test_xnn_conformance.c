@@ -30,7 +30,7 @@
 #define CF_MAX_IN 20
 #define CF_MAX_CASES 48
 
-enum { K_RAND, K_POS, K_MASK, K_CTL };
+enum { K_RAND, K_POS, K_MASK, K_CTL, K_SMALL };
 enum { SA = NTG_STORE_ARENA, SW = NTG_STORE_WEIGHTS, SS = NTG_STORE_STATE };
 
 typedef struct cf_in {
@@ -551,16 +551,23 @@ static void reduce_cases(cf_list *l, uint32_t code)
         }
 }
 
-static void lstm_add(cf_case *c, int in, int h, int layers)
+/* Weights of `kind`: K_SMALL for a wide H, whose gates would otherwise saturate (and lose
+ * the comparison's precision). */
+static void lstm_add_k(cf_case *c, int in, int h, int layers, int kind)
 {
     for (int k = 0; k < layers; k++) {
-        cf_add(c, UT(2, 4 * h, k == 0 ? in : h), SW, K_RAND);
-        cf_add(c, UT(2, 4 * h, h), SW, K_RAND);
-        cf_add(c, UT(1, 4 * h), SW, K_RAND);
-        cf_add(c, UT(1, 4 * h), SW, K_RAND);
+        cf_add(c, UT(2, 4 * h, k == 0 ? in : h), SW, kind);
+        cf_add(c, UT(2, 4 * h, h), SW, kind);
+        cf_add(c, UT(1, 4 * h), SW, kind);
+        cf_add(c, UT(1, 4 * h), SW, kind);
     }
     oh_attrs_set_i(&c->a, NTG_LSTM_HIDDEN, h);
     oh_attrs_set_i(&c->a, NTG_LSTM_LAYERS, layers);
+}
+
+static void lstm_add(cf_case *c, int in, int h, int layers)
+{
+    lstm_add_k(c, in, h, layers, K_RAND);
 }
 
 static void lstm_cases(cf_list *l)
@@ -596,6 +603,13 @@ static void lstm_cases(cf_list *l)
     c->n_out = 2;
     c->want = ALL;
     c->dy_absent = 0x2;
+    /* batch 1 on 2 threads: the hidden units split across threads, fused and projected */
+    c = cf_new(l, NTG_OP_lstm, "[B,9,1] H64 2 layers, infer (units)", 3);
+    cf_add(c, BT(3, 0, 9, 1), SA, K_RAND);
+    lstm_add_k(c, 1, 64, 2, K_SMALL);
+    c = cf_new(l, NTG_OP_lstm, "[B,5,20] H128 1 layer, infer (units)", 3);
+    cf_add(c, BT(3, 0, 5, 20), SA, K_RAND);
+    lstm_add_k(c, 20, 128, 1, K_SMALL);
     c = cf_new(l, NTG_OP_lstm, "no dy", M);
     cf_add(c, BT(3, 0, 4, 2), SA, K_RAND);
     lstm_add(c, 2, 3, 1);
@@ -853,7 +867,8 @@ static void fill(tu_rng *r, float *x, size_t n, int kind)
     } else if (kind == K_MASK) {
         for (size_t i = 0; i < n; i++) x[i] = (tu_next(r) & 3) ? 1.0f : 0.0f;
     } else {
-        tu_fill(r, x, n, kind == K_POS ? 0.0 : -2.0, 2.0);
+        double hi = kind == K_SMALL ? 0.125 : 2.0;
+        tu_fill(r, x, n, kind == K_POS ? 0.0 : -hi, hi);
     }
 }
 

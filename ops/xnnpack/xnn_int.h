@@ -91,6 +91,7 @@ enum {
     XNN_POL_VK_AVX2 = 1u << 6,     /* the AVX2 vector kernels (when the CPU has AVX2) */
     XNN_POL_VK_PORTABLE = 1u << 7, /* the portable vector kernels */
     XNN_POL_NO_FUSION = 1u << 8,   /* run every op by itself */
+    XNN_POL_NO_UNITS = 1u << 9,    /* LSTM under `threads` rows: one thread, units not split */
 };
 
 struct ntg_backend {
@@ -119,6 +120,14 @@ const char *ntg__xnn_op_impl(const ntg_backend *b, uint32_t k);
 /* ------------------------------------------------------- shared helpers */
 
 typedef void (*xnn_task_fn)(void *ctx, size_t i);
+
+/* A spin-wait step (the pause instruction where there is one). */
+static inline void ntg__xnn_spin_pause(void)
+{
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+    __builtin_ia32_pause();
+#endif
+}
 
 /* Run fn(ctx, 0..n-1) on up to `nthr` threads of the pool (inline when nthr <= 1). */
 void ntg__xnn_parallel(ntg_backend *b, int nthr, xnn_task_fn fn, void *ctx, size_t n);

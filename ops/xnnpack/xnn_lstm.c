@@ -1,4 +1,6 @@
 /* xnn_lstm.c — the LSTM forward and backward-through-time over xgemm and vector cell kernels. */
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <math.h>
 #include <string.h>
@@ -259,6 +261,147 @@ static void fwd_task(void *ctx, size_t i)
     }
 }
 
+/*
+ * Batch 1 (fewer rows than threads) of an inference run: the rows cannot be split, so the
+ * hidden units are.  Unit u owns hidden columns [u hw, (u+1) hw) of every gate (whole
+ * panels): its four gate GEMMs read only its panels of the weights (a step is bound by
+ * streaming them from L2: each core now streams its share from its own L2) and its cell
+ * writes its part of h.  A step's units are claimed from a counter by whichever participant
+ * comes first, and every participant waits for the step's units to be done before the next
+ * step (all of h is read by every unit): no participant ever waits for one that has not
+ * started, so a worker that wakes late only means the caller does more units.  Each unit
+ * computes its elements exactly as the one-thread path (same summation order, the cell is
+ * elementwise): bitwise the same result whoever runs it.
+ */
+enum {
+    UNIT_MIN_BYTES = 65536, /* a step's weights worth splitting (~1 us from L2) */
+    UNIT_SPINS = 20000      /* pauses (~0.1 ms) before a waiting participant yields its core */
+};
+
+static int unit_count(const ntg_backend *b, const lstm_dims *d)
+{
+    if (b->threads < 2 || d->b >= b->threads || (b->policy & XNN_POL_NO_UNITS)) return 1;
+    int u = b->threads;
+    if (d->h % ((int64_t)u * NTG_XGEMM_NR)) return 1;
+    if (!(b->policy & XNN_POL_PAR_ALWAYS) && 16 * d->h * (d->h + d->in) < UNIT_MIN_BYTES) return 1;
+    return u;
+}
+
+/* The unit path's scratch: the fused way's A rows of every step [T][rows][in + H], the gates
+ * or projected sequence of every unit ([rows][T][4H] in all), the cell [rows][H], then the
+ * step counters. */
+typedef struct unit_layout {
+    size_t a, g, c, cnt, total;
+} unit_layout;
+
+static unit_layout unit_layout_of(const lstm_dims *d)
+{
+    unit_layout l;
+    int64_t wide = (d->in > d->h ? d->in : d->h) + d->h;
+    l.a = 0;
+    l.g = l.a + fl_round(d->b * d->t * wide) * sizeof(float);
+    l.c = l.g + fl_round(d->b * d->t * 4 * d->h) * sizeof(float);
+    l.cnt = l.c + fl_round(d->b * d->h) * sizeof(float);
+    l.total = (l.cnt + (size_t)(2 * (d->t + 1)) * sizeof(atomic_int) + 63) & ~(size_t)63;
+    return l;
+}
+
+typedef struct unit_ctx {
+    const xnn_vk *vk;
+    const lstm_dims *d;
+    int64_t in, units, hw;
+    int proj;
+    const float *x; /* the layer's input sequence */
+    float *y;
+    const float *packed, *bias;
+    float *a, *g, *cell;
+    atomic_int *claim, *done; /* per step; index 0 is the projection, step t at t + 1 */
+} unit_ctx;
+
+/* The unit's four gate GEMMs: columns q H + u hw .. of panels `packed` (depth k) into
+ * gu + q hw (row stride ldc). */
+static void unit_gemm(const unit_ctx *c, int64_t u, int64_t m, const float *a, int64_t lda,
+                      const float *packed, int64_t k, const float *bias, int acc, float *gu,
+                      int64_t ldc)
+{
+    int64_t h = c->d->h, hw = c->hw;
+    ntg_xgemm_args g;
+    memset(&g, 0, sizeof g);
+    g.trans_b = 1;
+    g.m = m;
+    g.n = hw;
+    g.k = k;
+    g.a = a;
+    g.lda = lda;
+    g.accumulate = acc;
+    g.ldc = ldc;
+    for (int64_t q = 0; q < 4; q++) {
+        int64_t j0 = q * h + u * hw;
+        g.packed_b = packed + j0 * k; /* j0 is a whole number of panels */
+        g.bias = bias ? bias + j0 : NULL;
+        g.c = gu + q * hw;
+        ntg__xgemm(NULL, 1, &g, NULL);
+    }
+}
+
+/* Unit u of step t; t < 0: the layer's start (the projection of the unit's columns over the
+ * whole sequence, or, fused, the A rows [x_t | 0] of every step: one unit does that). */
+static void unit_run(const unit_ctx *c, int64_t u, int64_t t)
+{
+    const lstm_dims *d = c->d;
+    int64_t h = d->h, hw = c->hw, nt = d->t, in = c->in, rows = d->b, kk = in + h;
+    pack_sizes ps = pack_sizes_of(in, h);
+    /* unit u's gates: [rows][T][4 hw] (projected) or [rows][4 hw] (fused) */
+    int64_t gstride = c->proj ? nt * 4 * hw : 4 * hw;
+    float *gu = c->g + u * rows * gstride;
+    if (t < 0) {
+        if (c->proj) {
+            unit_gemm(c, u, rows * nt, c->x, in, c->packed + ps.cat, in, c->bias, 0, gu, 4 * hw);
+        } else if (u == 0) {
+            size_t ib = (size_t)in * sizeof(float);
+            for (int64_t s = 0; s < nt; s++)
+                for (int64_t r = 0; r < rows; r++) {
+                    float *ar = c->a + (s * rows + r) * kk;
+                    memcpy(ar, c->x + (r * nt + s) * in, ib);
+                    memset(ar + in, 0, (size_t)h * sizeof(float));
+                }
+        }
+        return;
+    }
+    float *gt = gu + (c->proj ? t * 4 * hw : 0);
+    if (!c->proj)
+        unit_gemm(c, u, rows, c->a + t * rows * kk, kk, c->packed, kk, c->bias, 0, gt, gstride);
+    else if (t > 0) /* h_{t-1}: this layer's output rows of the previous step */
+        unit_gemm(c, u, rows, c->y + (t - 1) * h, nt * h, c->packed + ps.cat + ps.ih, h, NULL, 1,
+                  gt, gstride);
+    for (int64_t r = 0; r < rows; r++) {
+        float *cr = c->cell + r * h + u * hw, *hr = c->y + (r * nt + t) * h + u * hw;
+        c->vk->lstm_cell(gt + r * gstride, t > 0 ? cr : NULL, cr, hr, (size_t)hw);
+        if (!c->proj && t + 1 < nt)
+            memcpy(c->a + ((t + 1) * rows + r) * kk + in + u * hw, hr, (size_t)hw * sizeof(float));
+    }
+}
+
+static void unit_task(void *ctx, size_t i)
+{
+    (void)i;
+    const unit_ctx *c = ctx;
+    for (int64_t t = -1; t < c->d->t; t++) {
+        atomic_int *claim = c->claim + t + 1, *done = c->done + t + 1;
+        for (;;) {
+            int u = atomic_fetch_add_explicit(claim, 1, memory_order_relaxed);
+            if (u >= c->units) break;
+            unit_run(c, u, t);
+            atomic_fetch_add_explicit(done, 1, memory_order_release);
+        }
+        for (int spins = 0; atomic_load_explicit(done, memory_order_acquire) < c->units;)
+            if (++spins < UNIT_SPINS)
+                ntg__xnn_spin_pause();
+            else
+                sched_yield(); /* the other participant was descheduled: let it run */
+    }
+}
+
 /* Scratch: bias [4H], one layer's packings (when not packed at prepare), then one chunk
  * area per thread. */
 typedef struct fwd_layout {
@@ -276,6 +419,13 @@ static fwd_layout fwd_layout_of(const ntg_backend *b, const lstm_dims *d)
     l.chunks =
         (l.pack + (size_t)pack_sizes_of(wide, d->h).total * sizeof(float) + 63) & ~(size_t)63;
     l.total = l.chunks + l.cl.total * (size_t)b->threads;
+    if (b->threads > 1) {
+        /* the unit path runs below `threads` rows */
+        lstm_dims du = *d;
+        if (du.b > b->threads - 1) du.b = b->threads - 1;
+        size_t ut = l.chunks + unit_layout_of(&du).total;
+        if (ut > l.total) l.total = ut;
+    }
     return l;
 }
 
@@ -290,7 +440,7 @@ static void run_lstm(ntg_backend *b, xnn_op *o, int batch)
     uint8_t *s = b->scratch;
     float *bias = (float *)(s + l.bias);
     int nthr = lstm_nthr(b, &d);
-    int64_t off = 0;
+    int64_t units = ws ? 1 : unit_count(b, &d), off = 0;
     for (int64_t k = 0; k < d.layers; k++) {
         const float *wih = o->in[1 + 4 * k].data, *whh = o->in[2 + 4 * k].data;
         const float *bih = o->in[3 + 4 * k].data, *bhh = o->in[4 + 4 * k].data;
@@ -304,6 +454,28 @@ static void run_lstm(ntg_backend *b, xnn_op *o, int batch)
             packed = (const float *)(s + l.pack);
         }
         off += pack_sizes_of(in, h).total;
+        if (units > 1) {
+            unit_layout ul = unit_layout_of(&d);
+            uint8_t *us = s + l.chunks;
+            unit_ctx c = {b->vk,
+                          &d,
+                          in,
+                          units,
+                          h / units,
+                          projected(d.b, in),
+                          k == 0 ? x : y,
+                          y,
+                          packed,
+                          bias,
+                          (float *)(us + ul.a),
+                          (float *)(us + ul.g),
+                          (float *)(us + ul.c),
+                          (atomic_int *)(us + ul.cnt),
+                          (atomic_int *)(us + ul.cnt) + d.t + 1};
+            for (int64_t i = 0; i < 2 * (d.t + 1); i++) atomic_init(&c.claim[i], 0);
+            ntg__xnn_parallel(b, (int)units, unit_task, &c, (size_t)units);
+            continue;
+        }
         fwd_ctx c = {b->vk, &d,     k,    in,           k == 0 ? x : y, y,
                      ws,    packed, bias, (size_t)nthr, s + l.chunks,   l.cl};
         ntg__xnn_parallel(b, nthr, fwd_task, &c, (size_t)nthr);
