@@ -352,4 +352,8 @@ Test(xnn, gemm_thread_heuristic)
     cr_expect_eq(ntg__xgemm_threads(256, 512, 512, 2), 2);
     cr_expect_eq(ntg__xgemm_threads(256, 512, 512, 1), 1);
     cr_expect_eq(ntg__xgemm_threads(0, 512, 512, 2), 1);
+    /* batch 1: a GEMV streaming 1 MB of weights is split by columns; one panel cannot be */
+    cr_expect_eq(ntg__xgemm_threads(1, 512, 512, 2), 2, "batch-1 dense 512 x 512");
+    cr_expect_eq(ntg__xgemm_threads(1, 24, 4096, 2), 1, "one panel of columns");
+    cr_expect_eq(ntg__xgemm_threads(1, 64, 16, 2), 1, "a tiny GEMV");
 }

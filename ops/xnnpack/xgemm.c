@@ -384,13 +384,29 @@ void ntg__xgemm(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, void *
     ntg__xgemm_isa(pool, threads, g, scratch, NTG_XGEMM_ISA_AUTO);
 }
 
+/*
+ * The thread choice: the product's time on one thread is the larger of its FMAs (~100 GFLOP/s
+ * in the 12 x 32 tiles) and the bytes it streams (~60 bytes/ns from L2/L3: a few-row product
+ * such as batch-1 inference reads each weight once and is bound by that, not by FMAs); each
+ * thread must get at least XG_MIN_NS of it.  Dispatching to the pool's spinning workers costs
+ * ~1 us within a run (the first parallel op of a run also wakes them); a column split of a
+ * few-row product adds no work (each thread streams only its own panels of B).
+ */
+#define XG_FLOP_PER_NS 100.0
+#define XG_BYTE_PER_NS 60.0
+#define XG_MIN_NS 2500.0
+
 int ntg__xgemm_threads(int64_t m, int64_t n, int64_t k, int max_threads)
 {
     if (max_threads <= 1 || m <= 0 || n <= 0 || k <= 0) return 1;
-    /* A pthreadpool dispatch and wake-up costs a few microseconds: below ~1M multiply-adds
-     * per thread (~10 us at 100 GFLOP/s) a second thread does not pay for itself. */
-    double macs = (double)m * (double)n * (double)k;
-    int t = (int)(macs / 1048576.0);
-    if (t > max_threads) t = max_threads;
-    return t < 1 ? 1 : t;
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    double bytes = 4.0 * ((double)n * (double)k + (double)m * (double)k + (double)m * (double)n);
+    double ns = flops / XG_FLOP_PER_NS;
+    if (bytes / XG_BYTE_PER_NS > ns) ns = bytes / XG_BYTE_PER_NS;
+    double t = ns / XG_MIN_NS;
+    /* a split of a few-row product is by whole panels of columns */
+    int64_t most = m < 4 ? cdiv(n, NR) : m;
+    if (t > (double)most) t = (double)most;
+    if (t >= (double)max_threads) return max_threads;
+    return t < 1.0 ? 1 : (int)t;
 }
