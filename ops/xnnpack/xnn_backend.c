@@ -209,6 +209,7 @@ static void release_ops(ntg_backend *b)
     for (uint32_t k = 0; b->ops && k < b->n_ops; k++) {
         if (b->ops[k].xop) xnn_delete_operator(b->ops[k].xop);
         free(b->ops[k].own);
+        if (b->ops[k].zsave_owned) free(b->ops[k].zsave);
     }
     free(b->ops);
     b->ops = NULL;
@@ -432,6 +433,10 @@ static ntg_status xnn_prepare(ntg_backend *b, const ntg_plan_view *plan,
             o->scratch = ntg__xnn_ref_scratch(b, o);
         }
         if (o->scratch > scratch) scratch = o->scratch;
+    }
+    if (!(b->policy & XNN_POL_REFERENCE)) {
+        ntg_status st = ntg__xnn_link_gelu(b, plan, err);
+        if (st) return st;
     }
     if (!(b->policy & (XNN_POL_REFERENCE | XNN_POL_NO_FUSION))) {
         ntg_status st = ntg__xnn_fuse(b, plan, &scratch, err);

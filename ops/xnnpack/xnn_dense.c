@@ -28,6 +28,7 @@ static int64_t dense_rows(const xnn_op *o, const ntg_view *y, int64_t units)
 typedef struct act_ctx {
     const xnn_vk *vk;
     int act;
+    const float *z; /* the pre-activations: y itself, or the kept copy */
     float *y;
     int64_t rows, cols;
     size_t chunks;
@@ -38,23 +39,24 @@ static void act_task(void *p, size_t i)
     const act_ctx *c = p;
     int64_t r0 = c->rows * (int64_t)i / (int64_t)c->chunks;
     int64_t r1 = c->rows * (int64_t)(i + 1) / (int64_t)c->chunks;
+    const float *z = c->z + r0 * c->cols;
     float *y = c->y + r0 * c->cols;
     size_t n = (size_t)((r1 - r0) * c->cols);
     if (c->act == NTG_ACT_GELU)
-        c->vk->gelu(y, y, n);
+        c->vk->gelu(z, y, n);
     else if (c->act == NTG_ACT_TANH)
-        c->vk->tanh(y, y, n);
+        c->vk->tanh(z, y, n);
     else if (c->act == NTG_ACT_SIGMOID)
-        c->vk->sigmoid(y, y, n);
+        c->vk->sigmoid(z, y, n);
 }
 
-/* The activations the GEMM epilogue does not fuse, over y in place. */
-static void apply_act(ntg_backend *b, int act, float *y, int64_t rows, int64_t cols)
+/* The activations the GEMM epilogue does not fuse: y = act(z) (z may be y). */
+static void apply_act(ntg_backend *b, int act, const float *z, float *y, int64_t rows, int64_t cols)
 {
     if (act == NTG_ACT_NONE || act == NTG_ACT_RELU || rows <= 0) return;
     double n = (double)(rows * cols);
     int nthr = ntg__xnn_threads_for(b, 20.0 * n, 8.0 * n);
-    act_ctx c = {b->vk, act, y, rows, cols, (size_t)nthr};
+    act_ctx c = {b->vk, act, z, y, rows, cols, (size_t)nthr};
     ntg__xnn_parallel(b, nthr, act_task, &c, (size_t)nthr);
 }
 
@@ -83,8 +85,9 @@ static void run_dense_xgemm(ntg_backend *b, xnn_op *o, int batch)
     ntg_xgemm_args g;
     int64_t units = o->in[1].d.dims[0];
     dense_gemm_args(o, &g, dense_rows(o, &o->out[0], units));
+    if (o->zsave) g.c = o->zsave; /* the backward reads them */
     ntg__xnn_gemm(b, &g);
-    apply_act(b, (int)ntg__attr_i(o->attr, NTG_DENSE_ACT), o->out[0].data, g.m, units);
+    apply_act(b, (int)ntg__attr_i(o->attr, NTG_DENSE_ACT), g.c, o->out[0].data, g.m, units);
 }
 
 static void run_dense_fc(ntg_backend *b, xnn_op *o, int batch)
@@ -103,7 +106,8 @@ static void run_dense_fc(ntg_backend *b, xnn_op *o, int batch)
         o->xop_key = key;
     }
     xnn_run_operator(o->xop, pool);
-    apply_act(b, (int)ntg__attr_i(o->attr, NTG_DENSE_ACT), o->out[0].data, rows, units);
+    apply_act(b, (int)ntg__attr_i(o->attr, NTG_DENSE_ACT), o->out[0].data, o->out[0].data, rows,
+              units);
 }
 
 /*
@@ -182,7 +186,7 @@ ntg_status ntg__xnn_prep_dense(ntg_backend *b, xnn_op *o, ntg_error *err)
 typedef struct dz_ctx {
     const xnn_vk *vk;
     int act;
-    const float *y, *dy;
+    const float *y, *dy, *z; /* z: GELU's pre-activations */
     float *dz;
     int64_t n;
     size_t chunks;
@@ -205,8 +209,8 @@ static void dz_task(void *p, size_t i)
     case NTG_ACT_SIGMOID:
         for (int64_t k = e0; k < e1; k++) dz[k] = dy[k] * y[k] * (1.0f - y[k]);
         break;
-    default: /* GELU: dz holds z */
-        c->vk->gelu_bwd(dz + e0, dy + e0, dz + e0, (size_t)(e1 - e0));
+    default: /* GELU */
+        c->vk->gelu_bwd(c->z + e0, dy + e0, dz + e0, (size_t)(e1 - e0));
         break;
     }
 }
@@ -273,7 +277,7 @@ static void run_dense_bwd(ntg_backend *b, xnn_op *o, int batch)
     float *gs = tw + ((in * units + 15) & ~(int64_t)15);
     ntg_xgemm_args g;
     if (act != NTG_ACT_NONE) {
-        if (act == NTG_ACT_GELU) {
+        if (act == NTG_ACT_GELU && !o->zsave) {
             memset(&g, 0, sizeof g);
             g.trans_b = 1;
             g.m = rows;
@@ -292,7 +296,7 @@ static void run_dense_bwd(ntg_backend *b, xnn_op *o, int batch)
         }
         double fl = (double)n * (act == NTG_ACT_GELU ? 30.0 : 2.0);
         int nthr = ntg__xnn_threads_for(b, fl, 12.0 * (double)n);
-        dz_ctx c = {b->vk, act, y, dy, s, n, (size_t)nthr};
+        dz_ctx c = {b->vk, act, y, dy, o->zsave ? o->zsave : s, s, n, (size_t)nthr};
         ntg__xnn_parallel(b, nthr, dz_task, &c, (size_t)nthr);
         dz = s;
     }
@@ -799,5 +803,63 @@ ntg_status ntg__xnn_prep_matmul_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
     o->scratch = s;
     o->run = run_matmul_bwd;
     o->impl = "xgemm";
+    return NTG_OK;
+}
+
+/* ------------------------------------------- GELU pre-activations, kept */
+
+/*
+ * The backward of a GELU dense layer needs z = x W^T + b, which the forward computes and
+ * then overwrites with gelu(z).  In a trainable session the forward keeps z in a buffer of
+ * its own (maximum batch) and its backward reads it instead of recomputing the product
+ * (a third of the layer's backward FMAs): the same GEMM on the same operands, so bitwise
+ * the same z.  Only where every program that runs the backward runs the forward before it
+ * (on the same x, W and b: the same tensors).
+ */
+static int fwd_before_bwd(const ntg_plan_view *plan, uint32_t f, uint32_t k)
+{
+    for (uint32_t g = 0; g < plan->n_programs; g++) {
+        const ntg_program_view *pg = &plan->programs[g];
+        int64_t pf = -1, pk = -1;
+        for (uint32_t i = 0; i < pg->n_ops; i++) {
+            if (pg->ops[i] == f && pf < 0) pf = i;
+            if (pg->ops[i] == k && pk < 0) pk = i;
+        }
+        if (pk >= 0 && (pf < 0 || pf > pk)) return 0;
+    }
+    return 1;
+}
+
+ntg_status ntg__xnn_link_gelu(ntg_backend *b, const ntg_plan_view *plan, ntg_error *err)
+{
+    for (uint32_t k = 0; k < plan->n_ops; k++) {
+        xnn_op *o = &b->ops[k];
+        if (o->code != NTG_OP_dense || o->dir != NTG_DIR_BWD || o->run != run_dense_bwd ||
+            ntg__attr_i(o->attr, NTG_DENSE_ACT) != NTG_ACT_GELU)
+            continue;
+        const uint32_t *kop = plan->operands + plan->ops[k].operands;
+        int nfi = o->n_out;
+        for (uint32_t f = 0; f < plan->n_ops; f++) {
+            xnn_op *fo = &b->ops[f];
+            if (fo->code != NTG_OP_dense || fo->dir != NTG_DIR_FWD || fo->run != run_dense_xgemm ||
+                fo->n_in != nfi || fo->zsave ||
+                ntg__attr_i(fo->attr, NTG_DENSE_ACT) != NTG_ACT_GELU)
+                continue;
+            const uint32_t *fop = plan->operands + plan->ops[f].operands;
+            int same = 1;
+            for (int i = 0; i < nfi; i++)
+                if (fop[i] != kop[i]) same = 0;
+            if (!same || !fwd_before_bwd(plan, f, k)) continue;
+            int64_t units = fo->in[1].d.dims[0];
+            size_t bytes = (size_t)ntg__xnn_numel(&fo->out[0]) * sizeof(float);
+            void *mem = NULL;
+            if (units <= 0 || !bytes) break;
+            if (posix_memalign(&mem, 64, (bytes + 63) & ~(size_t)63))
+                return ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
+            fo->zsave = o->zsave = mem;
+            fo->zsave_owned = 1;
+            break;
+        }
+    }
     return NTG_OK;
 }

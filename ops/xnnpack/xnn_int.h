@@ -76,6 +76,8 @@ struct xnn_op {
     int64_t i[8];      /* implementation parameters */
     void *fuse_out;    /* a fused chain's final output (see xnn_fuse.c) */
     double fuse_scale; /* its factor */
+    float *zsave;      /* GELU dense, training: the pre-activations, kept for the backward */
+    int zsave_owned;   /* the forward op owns zsave (freed with the instance) */
     double prof_ns;    /* NTG_XNN_PROFILE: time spent in this op */
     uint64_t prof_runs;
 };
@@ -186,6 +188,10 @@ ntg_status ntg__xnn_prep_interp_bwd(ntg_backend *b, xnn_op *o, ntg_error *err);
 ntg_status ntg__xnn_prep_loss(ntg_backend *b, xnn_op *o, ntg_error *err);
 ntg_status ntg__xnn_prep_loss_bwd(ntg_backend *b, xnn_op *o, ntg_error *err);
 ntg_status ntg__xnn_prep_optim(ntg_backend *b, xnn_op *o, ntg_error *err);
+
+/* Link GELU dense forward and backward pairs of a prepared trainable plan so that the
+ * backward reads the forward's pre-activations instead of recomputing them (xnn_dense.c). */
+ntg_status ntg__xnn_link_gelu(ntg_backend *b, const ntg_plan_view *plan, ntg_error *err);
 
 /* ------------------------------------------------------------- fusion */
 
