@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "op_attrs.h"
@@ -429,9 +430,55 @@ static fwd_layout fwd_layout_of(const ntg_backend *b, const lstm_dims *d)
     return l;
 }
 
+/*
+ * Whether the unit split pays depends on where the two threads run: on a machine whose cores
+ * each stream from their own L2 it takes a third off a batch-1 LSTM, but on cores that share
+ * their caches and bandwidth (SMT siblings: a VM's vCPUs can be placed so, and moved) the
+ * step barriers make it slower than one thread.  Both ways give the same bits, so the choice
+ * is measured: after a warm-up run, the op alternates the two for PROBE_RUNS runs each and
+ * keeps the faster (by each's fastest run) until the next probe, REPROBE_RUNS runs later.
+ * State in o->i[1..4]: eligible runs so far, the choice, the fastest unit and one-thread
+ * runs of the current probe (ns).
+ */
+enum { PROBE_RUNS = 4, REPROBE_RUNS = 1024 };
+
+static double mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+static void run_lstm_layers(ntg_backend *b, xnn_op *o, int64_t units);
+
 static void run_lstm(ntg_backend *b, xnn_op *o, int batch)
 {
     (void)batch;
+    lstm_dims d = dims_of(o);
+    float *ws = o->n_out > 1 ? o->out[1].data : NULL;
+    int64_t units = ws ? 1 : unit_count(b, &d);
+    if (units <= 1 || (b->policy & XNN_POL_PAR_ALWAYS)) {
+        run_lstm_layers(b, o, units);
+        return;
+    }
+    int64_t n = o->i[1]++ % REPROBE_RUNS;
+    if (n == 0 || n > 2 * PROBE_RUNS) {
+        /* the warm-up run of a probe, then the probe's choice */
+        run_lstm_layers(b, o, n == 0 || o->i[2] ? units : 1);
+        if (n == 0) o->i[3] = o->i[4] = INT64_MAX;
+        return;
+    }
+    int split = n & 1;
+    double t0 = mono_ns();
+    run_lstm_layers(b, o, split ? units : 1);
+    int64_t dt = (int64_t)(mono_ns() - t0);
+    int64_t *best = &o->i[split ? 3 : 4];
+    if (dt < *best) *best = dt;
+    if (n == 2 * PROBE_RUNS) o->i[2] = o->i[3] < o->i[4];
+}
+
+static void run_lstm_layers(ntg_backend *b, xnn_op *o, int64_t units)
+{
     lstm_dims d = dims_of(o);
     const float *x = o->in[0].data;
     float *y = o->out[0].data, *ws = o->n_out > 1 ? o->out[1].data : NULL;
@@ -440,7 +487,7 @@ static void run_lstm(ntg_backend *b, xnn_op *o, int batch)
     uint8_t *s = b->scratch;
     float *bias = (float *)(s + l.bias);
     int nthr = lstm_nthr(b, &d);
-    int64_t units = ws ? 1 : unit_count(b, &d), off = 0;
+    int64_t off = 0;
     for (int64_t k = 0; k < d.layers; k++) {
         const float *wih = o->in[1 + 4 * k].data, *whh = o->in[2 + 4 * k].data;
         const float *bih = o->in[3 + 4 * k].data, *bhh = o->in[4 + 4 * k].data;
