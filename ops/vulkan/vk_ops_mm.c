@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "mm_geom.h"
 #include "op_attrs.h"
 #include "vk_int.h"
 
@@ -126,43 +127,33 @@ typedef struct mm_geom {
     uint64_t dims[GEMM_MAXQ], sa[GEMM_MAXQ], sb[GEMM_MAXQ], sy[GEMM_MAXQ];
 } mm_geom;
 
-static void lead_strides(const ntg_tdesc *x, const ntg_tdesc *y, uint64_t *st)
-{
-    int lead = y->rank - 2, xlead = x->rank - 2;
-    uint64_t s = (uint64_t)(x->dims[x->rank - 2] * x->dims[x->rank - 1]);
-    for (int i = lead - 1; i >= 0; i--) {
-        int ix = i - (lead - xlead);
-        int64_t d = ix >= 0 ? x->dims[ix] : 1;
-        st[i] = d == 1 ? 0 : s;
-        s *= (uint64_t)d;
-    }
-}
-
+/* The shared geometry (ops/mm_geom.h) in the unsigned words the GEMM shader takes, plus the
+ * output's own strides. */
 static ntg_status mm_geom_of(ntg__vk_ctx *e, const ntg_tdesc *a, const ntg_tdesc *b,
                              const ntg_tdesc *y, mm_geom *g)
 {
     memset(g, 0, sizeof *g);
-    g->ta = ntg__attr_i(e->attr, NTG_MATMUL_TRANS_A) != 0;
-    g->tb = ntg__attr_i(e->attr, NTG_MATMUL_TRANS_B) != 0;
-    g->m = (uint64_t)y->dims[y->rank - 2];
-    g->n = (uint64_t)y->dims[y->rank - 1];
-    g->k = (uint64_t)a->dims[a->rank - (g->ta ? 2 : 1)];
-    g->lda = (uint64_t)a->dims[a->rank - 1];
-    g->ldb = (uint64_t)b->dims[b->rank - 1];
-    g->lead = y->rank - 2;
-    if (g->lead > GEMM_MAXQ) return ntg__vk_fail(e, NTG_ERR_UNSUPPORTED, "more than 4 batch axes");
-    g->count = 1;
-    for (int i = 0; i < g->lead; i++) {
-        g->dims[i] = (uint64_t)y->dims[i];
-        g->count *= g->dims[i];
-    }
-    lead_strides(a, y, g->sa);
-    lead_strides(b, y, g->sb);
-    lead_strides(y, y, g->sy);
-    g->a_full = g->b_none = 1;
-    for (int i = 0; i < g->lead; i++) {
-        if (g->dims[i] > 1 && g->sa[i] == 0) g->a_full = 0;
-        if (g->dims[i] > 1 && g->sb[i] != 0) g->b_none = 0;
+    if (y->rank - 2 > GEMM_MAXQ)
+        return ntg__vk_fail(e, NTG_ERR_UNSUPPORTED, "more than 4 batch axes");
+    ntg_mm_geom s = ntg__mm_geom_of(e->attr, a, b, y);
+    int64_t sy[NTG_MAX_RANK];
+    ntg__mm_lead_strides(y, y, sy);
+    g->ta = s.ta;
+    g->tb = s.tb;
+    g->lead = s.lead;
+    g->m = (uint64_t)s.m;
+    g->n = (uint64_t)s.n;
+    g->k = (uint64_t)s.k;
+    g->lda = (uint64_t)s.lda;
+    g->ldb = (uint64_t)s.ldb;
+    g->count = (uint64_t)s.count;
+    g->a_full = s.a_full;
+    g->b_none = s.b_none;
+    for (int i = 0; i < s.lead; i++) {
+        g->dims[i] = (uint64_t)s.dims[i];
+        g->sa[i] = (uint64_t)s.sa[i];
+        g->sb[i] = (uint64_t)s.sb[i];
+        g->sy[i] = (uint64_t)sy[i];
     }
     return NTG_OK;
 }

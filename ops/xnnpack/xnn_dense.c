@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "mm_geom.h"
 #include "op_attrs.h"
 #include "xnn_int.h"
 
@@ -376,75 +377,6 @@ ntg_status ntg__xnn_prep_dense_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
 
 /* ------------------------------------------------------------------- matmul */
 
-/* The geometry of a batched product, as ops/cpu/k_matmul.c sees it. */
-typedef struct mm_geom {
-    int ta, tb;
-    int64_t m, n, k;
-    int64_t lda, ldb;
-    int lead;
-    int64_t count;
-    int a_full, b_full, b_none;
-    int64_t dims[NTG_MAX_RANK];
-    int64_t sa[NTG_MAX_RANK], sb[NTG_MAX_RANK];
-} mm_geom;
-
-static void lead_strides(const ntg_tdesc *x, const ntg_tdesc *y, int64_t *st)
-{
-    int lead = y->rank - 2, xlead = x->rank - 2;
-    int64_t s = x->dims[x->rank - 2] * x->dims[x->rank - 1];
-    for (int i = lead - 1; i >= 0; i--) {
-        int ix = i - (lead - xlead);
-        int64_t d = ix >= 0 ? x->dims[ix] : 1;
-        st[i] = d == 1 ? 0 : s;
-        s *= d;
-    }
-}
-
-static mm_geom mm_geom_of(const xnn_op *o, const ntg_tdesc *a, const ntg_tdesc *b,
-                          const ntg_tdesc *y)
-{
-    mm_geom g;
-    memset(&g, 0, sizeof g);
-    g.ta = ntg__attr_i(o->attr, NTG_MATMUL_TRANS_A) != 0;
-    g.tb = ntg__attr_i(o->attr, NTG_MATMUL_TRANS_B) != 0;
-    g.m = y->dims[y->rank - 2];
-    g.n = y->dims[y->rank - 1];
-    g.k = a->dims[a->rank - (g.ta ? 2 : 1)];
-    g.lda = a->dims[a->rank - 1];
-    g.ldb = b->dims[b->rank - 1];
-    g.lead = y->rank - 2;
-    g.count = 1;
-    for (int i = 0; i < g.lead; i++) {
-        g.dims[i] = y->dims[i];
-        g.count *= y->dims[i];
-    }
-    lead_strides(a, y, g.sa);
-    lead_strides(b, y, g.sb);
-    g.a_full = g.b_full = g.b_none = 1;
-    for (int i = 0; i < g.lead; i++) {
-        if (g.dims[i] > 1 && g.sa[i] == 0) g.a_full = 0;
-        if (g.dims[i] > 1 && g.sb[i] == 0) g.b_full = 0;
-        if (g.dims[i] > 1 && g.sb[i] != 0) g.b_none = 0;
-    }
-    return g;
-}
-
-static void mm_offsets(const mm_geom *g, int64_t p, int64_t *oa, int64_t *ob)
-{
-    *oa = *ob = 0;
-    for (int i = g->lead - 1; i >= 0; i--) {
-        int64_t q = p % g->dims[i];
-        p /= g->dims[i];
-        *oa += q * g->sa[i];
-        *ob += q * g->sb[i];
-    }
-}
-
-static int mm_one_gemm(const mm_geom *g)
-{
-    return g->b_none && g->a_full && !g->ta;
-}
-
 /* One GEMM of the batch, with everything explicit. */
 static void gemm1(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                   const float *bm, int64_t ldb, int acc, float *c, int64_t ldc, void *scratch)
@@ -489,7 +421,7 @@ static void gemm_pick(const xnn_vk *vk, int ta, int tb, int64_t m, int64_t n, in
 
 /* Per-task scratch of a batch of small single-threaded GEMMs: slots of `slot` bytes. */
 typedef struct mm_ctx {
-    const mm_geom *g;
+    const ntg_mm_geom *g;
     const float *a, *bm, *dy;
     float *y, *da, *db;
     int64_t count;
@@ -508,7 +440,7 @@ typedef struct mm_ctx {
 static void mm_task(void *p, size_t t)
 {
     const mm_ctx *c = p;
-    const mm_geom *g = c->g;
+    const ntg_mm_geom *g = c->g;
     int64_t p0 = c->count * (int64_t)t / (int64_t)c->chunks;
     int64_t p1 = c->count * (int64_t)(t + 1) / (int64_t)c->chunks;
     void *s = c->scratch + t * c->slot;
@@ -516,7 +448,7 @@ static void mm_task(void *p, size_t t)
     const xnn_vk *k = c->small;
     for (int64_t q = p0; q < p1; q++) {
         int64_t oa, ob;
-        mm_offsets(g, q, &oa, &ob);
+        ntg__mm_offsets(g, q, &oa, &ob);
         if (!c->bwd && c->vk) {
             /* the scores stay in this task's matrix; only the softmax is stored */
             float *tm = (float *)((uint8_t *)s + c->tmp), *y = c->y + q * g->m * g->n;
@@ -554,7 +486,7 @@ static void mm_task(void *p, size_t t)
     }
 }
 
-static size_t mm_xgemm_part(const mm_geom *g)
+static size_t mm_xgemm_part(const ntg_mm_geom *g)
 {
     ntg_xgemm_args a[5];
     memset(a, 0, sizeof a);
@@ -572,12 +504,12 @@ static size_t mm_xgemm_part(const mm_geom *g)
 }
 
 /* A task's slot: the xgemm scratch (mm_sbuf_off bytes), then the small kernel's buffer. */
-static size_t mm_sbuf_off(const mm_geom *g)
+static size_t mm_sbuf_off(const ntg_mm_geom *g)
 {
     return mm_xgemm_part(g);
 }
 
-static size_t mm_slot(const mm_geom *g)
+static size_t mm_slot(const ntg_mm_geom *g)
 {
     return mm_xgemm_part(g) + SMALL_B_FLOATS * sizeof(float);
 }
@@ -585,10 +517,10 @@ static size_t mm_slot(const mm_geom *g)
 static void run_matmul(ntg_backend *b, xnn_op *o, int batch)
 {
     (void)batch;
-    mm_geom g = mm_geom_of(o, &o->in[0].d, &o->in[1].d, &o->out[0].d);
+    ntg_mm_geom g = ntg__mm_geom_of(o->attr, &o->in[0].d, &o->in[1].d, &o->out[0].d);
     const float *a = o->in[0].data, *bm = o->in[1].data;
     float *y = o->out[0].data;
-    if (mm_one_gemm(&g)) {
+    if (ntg__mm_one_gemm(&g)) {
         ntg_xgemm_args x;
         memset(&x, 0, sizeof x);
         x.trans_b = g.tb;
@@ -617,18 +549,18 @@ static void run_matmul(ntg_backend *b, xnn_op *o, int batch)
 
 /* The geometry at batch 1, where a broadcast over the batch axis disappears (and with it,
  * maybe, the reason not to run one GEMM). */
-static mm_geom mm_geom_batch1(const xnn_op *o, const ntg_tdesc *a, const ntg_tdesc *b,
-                              const ntg_tdesc *y)
+static ntg_mm_geom mm_geom_batch1(const xnn_op *o, const ntg_tdesc *a, const ntg_tdesc *b,
+                                  const ntg_tdesc *y)
 {
     ntg_tdesc d[3] = {*a, *b, *y};
     for (int i = 0; i < 3; i++)
         if (d[i].batched) d[i].dims[0] = 1;
-    return mm_geom_of(o, &d[0], &d[1], &d[2]);
+    return ntg__mm_geom_of(o->attr, &d[0], &d[1], &d[2]);
 }
 
-static size_t mm_fwd_scratch(const ntg_backend *b, const mm_geom *g)
+static size_t mm_fwd_scratch(const ntg_backend *b, const ntg_mm_geom *g)
 {
-    if (!mm_one_gemm(g)) return mm_slot(g) * (size_t)b->threads;
+    if (!ntg__mm_one_gemm(g)) return mm_slot(g) * (size_t)b->threads;
     ntg_xgemm_args x;
     memset(&x, 0, sizeof x);
     x.trans_b = g->tb;
@@ -641,8 +573,8 @@ static size_t mm_fwd_scratch(const ntg_backend *b, const mm_geom *g)
 ntg_status ntg__xnn_prep_matmul(ntg_backend *b, xnn_op *o, ntg_error *err)
 {
     (void)err;
-    mm_geom g = mm_geom_of(o, &o->in[0].d, &o->in[1].d, &o->out[0].d);
-    mm_geom g1 = mm_geom_batch1(o, &o->in[0].d, &o->in[1].d, &o->out[0].d);
+    ntg_mm_geom g = ntg__mm_geom_of(o->attr, &o->in[0].d, &o->in[1].d, &o->out[0].d);
+    ntg_mm_geom g1 = mm_geom_batch1(o, &o->in[0].d, &o->in[1].d, &o->out[0].d);
     o->i[0] = (int64_t)mm_slot(&g);
     size_t s = mm_fwd_scratch(b, &g), s1 = mm_fwd_scratch(b, &g1);
     o->scratch = s > s1 ? s : s1;
@@ -657,7 +589,7 @@ ntg_status ntg__xnn_prep_matmul(ntg_backend *b, xnn_op *o, ntg_error *err)
 static void run_mm_softmax(ntg_backend *b, xnn_op *o, int batch)
 {
     (void)batch;
-    mm_geom g = mm_geom_of(o, &o->in[0].d, &o->in[1].d, &o->out[0].d);
+    ntg_mm_geom g = ntg__mm_geom_of(o->attr, &o->in[0].d, &o->in[1].d, &o->out[0].d);
     double fl = 2.0 * (double)(g.count * g.m * g.n * g.k) + 30.0 * (double)(g.count * g.m * g.n);
     int nthr = ntg__xnn_threads_for(b, fl, 0);
     if (nthr > g.count) nthr = (int)g.count;
@@ -685,7 +617,7 @@ static void run_mm_softmax(ntg_backend *b, xnn_op *o, int batch)
 
 int ntg__xnn_prep_mm_softmax(ntg_backend *b, xnn_op *o, void *out, double factor)
 {
-    mm_geom g = mm_geom_of(o, &o->in[0].d, &o->in[1].d, &o->out[0].d);
+    ntg_mm_geom g = ntg__mm_geom_of(o->attr, &o->in[0].d, &o->in[1].d, &o->out[0].d);
     if (!out || g.m < 1 || g.n < 1) return -1;
     size_t tmp = mm_slot(&g),
            slot = tmp + (((size_t)(g.m * g.n) * sizeof(float) + 63) & ~(size_t)63);
@@ -713,8 +645,8 @@ static void run_matmul_bwd(ntg_backend *b, xnn_op *o, int batch)
         ntg__xnn_zero(&o->out[1]);
         return;
     }
-    mm_geom g = mm_geom_of(o, &o->in[0].d, &o->in[1].d, &o->in[2].d);
-    if (mm_one_gemm(&g)) {
+    ntg_mm_geom g = ntg__mm_geom_of(o->attr, &o->in[0].d, &o->in[1].d, &o->in[2].d);
+    if (ntg__mm_one_gemm(&g)) {
         int64_t mm = g.count * g.m;
         ntg_xgemm_args x;
         if (da) {
@@ -746,7 +678,7 @@ static void run_matmul_bwd(ntg_backend *b, xnn_op *o, int batch)
         if (db && !g.b_full) ntg__xnn_zero(&o->out[1]);
         for (int64_t p = 0; p < g.count; p++) {
             int64_t oa, ob;
-            mm_offsets(&g, p, &oa, &ob);
+            ntg__mm_offsets(&g, p, &oa, &ob);
             const float *dyp = dy + p * g.m * g.n;
             int aa = !g.a_full, ab = !g.b_full;
             if (da) {
@@ -783,13 +715,13 @@ ntg_status ntg__xnn_prep_matmul_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
 {
     (void)err;
     if ((o->out[0].data && !o->in[1].data) || (o->out[1].data && !o->in[0].data)) return NTG_OK;
-    mm_geom gs[2] = {mm_geom_of(o, &o->in[0].d, &o->in[1].d, &o->in[2].d),
-                     mm_geom_batch1(o, &o->in[0].d, &o->in[1].d, &o->in[2].d)};
+    ntg_mm_geom gs[2] = {ntg__mm_geom_of(o->attr, &o->in[0].d, &o->in[1].d, &o->in[2].d),
+                         mm_geom_batch1(o, &o->in[0].d, &o->in[1].d, &o->in[2].d)};
     o->i[0] = (int64_t)mm_slot(&gs[0]);
     size_t s = (size_t)o->i[0] * (size_t)b->threads;
     for (int q = 0; q < 2; q++) {
-        const mm_geom *g = &gs[q];
-        if (!mm_one_gemm(g)) continue;
+        const ntg_mm_geom *g = &gs[q];
+        if (!ntg__mm_one_gemm(g)) continue;
         int64_t mm = g->count * g->m;
         ntg_xgemm_args x[2];
         memset(x, 0, sizeof x);
