@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "bcast.h"
 #include "error.h"
 #include "op_attrs.h"
 #include "xnn_int.h"
@@ -159,123 +160,9 @@ ntg_status ntg__xnn_prep_unary_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
 
 /* ------------------------------------------------------------ broadcasting */
 
-enum { BC_ADD, BC_SUB, BC_MUL };
-
-/* The output's index space with each operand's strides; as ops/cpu/k_elementwise.c. */
-typedef struct bcast {
-    int rank;
-    int64_t dims[NTG_MAX_RANK];
-    int64_t st[2][NTG_MAX_RANK];
-} bcast;
-
-static void bcast_init(bcast *it, const ntg_tdesc *a, const ntg_tdesc *b, const ntg_tdesc *o)
-{
-    const ntg_tdesc *src[2] = {a, b};
-    int64_t st[2][NTG_MAX_RANK];
-    for (int k = 0; k < 2; k++) {
-        int64_t s = 1;
-        for (int i = o->rank - 1; i >= 0; i--) {
-            int ik = i - (o->rank - src[k]->rank);
-            int64_t d = ik >= 0 ? src[k]->dims[ik] : 1;
-            st[k][i] = d == 1 ? 0 : s;
-            s *= d;
-        }
-    }
-    int r = 0;
-    for (int i = 0; i < o->rank; i++) {
-        if (o->dims[i] == 1) continue;
-        if (r > 0 && it->st[0][r - 1] == st[0][i] * o->dims[i] &&
-            it->st[1][r - 1] == st[1][i] * o->dims[i]) {
-            it->dims[r - 1] *= o->dims[i];
-            it->st[0][r - 1] = st[0][i];
-            it->st[1][r - 1] = st[1][i];
-            continue;
-        }
-        it->dims[r] = o->dims[i];
-        it->st[0][r] = st[0][i];
-        it->st[1][r] = st[1][i];
-        r++;
-    }
-    if (r == 0) {
-        it->dims[0] = 1;
-        it->st[0][0] = it->st[1][0] = 0;
-        r = 1;
-    }
-    it->rank = r;
-}
-
-static int64_t bcast_runs(const bcast *it)
-{
-    int64_t n = 1;
-    for (int i = 0; i < it->rank - 1; i++) n *= it->dims[i];
-    return n;
-}
-
-/* Odometer position and operand offsets of run r. */
-static void bcast_seek(const bcast *it, int64_t r, int64_t *idx, int64_t off[2])
-{
-    off[0] = off[1] = 0;
-    for (int i = it->rank - 2; i >= 0; i--) {
-        idx[i] = r % it->dims[i];
-        r /= it->dims[i];
-        off[0] += idx[i] * it->st[0][i];
-        off[1] += idx[i] * it->st[1][i];
-    }
-}
-
-static void bcast_next(const bcast *it, int64_t *idx, int64_t off[2])
-{
-    for (int i = it->rank - 2; i >= 0; i--) {
-        off[0] += it->st[0][i];
-        off[1] += it->st[1][i];
-        if (++idx[i] < it->dims[i]) return;
-        off[0] -= it->st[0][i] * it->dims[i];
-        off[1] -= it->st[1][i] * it->dims[i];
-        idx[i] = 0;
-    }
-}
-
-/* y = a op b over runs [r0, r1), or over elements [e0, e1) of the single run. */
-static void bcast_span(const bcast *it, int op, const float *a, const float *b, float *y,
-                       int64_t r0, int64_t r1, int64_t e0, int64_t e1)
-{
-    int64_t n = it->dims[it->rank - 1];
-    int64_t sa = it->st[0][it->rank - 1], sb = it->st[1][it->rank - 1];
-    int64_t idx[NTG_MAX_RANK] = {0}, off[2];
-    bcast_seek(it, r0, idx, off);
-    for (int64_t r = r0; r < r1; r++, bcast_next(it, idx, off)) {
-        const float *pa = a + off[0] + (sa ? e0 : 0), *pb = b + off[1] + (sb ? e0 : 0);
-        float *py = y + r * n + e0;
-        int64_t m = e1 - e0;
-        if ((sa || n == 1) && (sb || n == 1)) {
-            if (op == BC_ADD)
-                for (int64_t j = 0; j < m; j++) py[j] = pa[j] + pb[j];
-            else if (op == BC_SUB)
-                for (int64_t j = 0; j < m; j++) py[j] = pa[j] - pb[j];
-            else
-                for (int64_t j = 0; j < m; j++) py[j] = pa[j] * pb[j];
-        } else if (!sa) {
-            float va = pa[0];
-            if (op == BC_ADD)
-                for (int64_t j = 0; j < m; j++) py[j] = va + pb[j];
-            else if (op == BC_SUB)
-                for (int64_t j = 0; j < m; j++) py[j] = va - pb[j];
-            else
-                for (int64_t j = 0; j < m; j++) py[j] = va * pb[j];
-        } else {
-            float vb = pb[0];
-            if (op == BC_ADD)
-                for (int64_t j = 0; j < m; j++) py[j] = pa[j] + vb;
-            else if (op == BC_SUB)
-                for (int64_t j = 0; j < m; j++) py[j] = pa[j] - vb;
-            else
-                for (int64_t j = 0; j < m; j++) py[j] = pa[j] * vb;
-        }
-    }
-}
-
+/* The iteration itself is ops/bcast.c, shared with the reference backend. */
 typedef struct bc_ctx {
-    const bcast *it;
+    const ntg_bcast *it;
     int op;
     const float *a, *b;
     float *y;
@@ -289,21 +176,21 @@ static void bc_task(void *p, size_t i)
     if (c->runs == 1) {
         int64_t e0, e1;
         chunk_range(c->n, c->chunks, i, &e0, &e1);
-        if (e1 > e0) bcast_span(c->it, c->op, c->a, c->b, c->y, 0, 1, e0, e1);
+        if (e1 > e0) ntg__bcast_span(c->it, c->op, c->a, c->b, c->y, 0, 1, e0, e1);
         return;
     }
     int64_t r0 = c->runs * (int64_t)i / (int64_t)c->chunks;
     int64_t r1 = c->runs * (int64_t)(i + 1) / (int64_t)c->chunks;
-    if (r1 > r0) bcast_span(c->it, c->op, c->a, c->b, c->y, r0, r1, 0, c->n);
+    if (r1 > r0) ntg__bcast_span(c->it, c->op, c->a, c->b, c->y, r0, r1, 0, c->n);
 }
 
 /* y = a op b in the index space of `yd` with the operands described by ad, bd. */
 static void bcast_apply(ntg_backend *b, int op, const float *a, const ntg_tdesc *ad,
                         const float *bv, const ntg_tdesc *bd, float *y, const ntg_tdesc *yd)
 {
-    bcast it;
-    bcast_init(&it, ad, bd, yd);
-    int64_t n = it.dims[it.rank - 1], runs = bcast_runs(&it), total = n * runs;
+    ntg_bcast it;
+    ntg__bcast_init(&it, ad, bd, yd);
+    int64_t n = it.dims[it.rank - 1], runs = ntg__bcast_runs(&it), total = n * runs;
     int nthr = ntg__xnn_threads_for(b, (double)total, 12.0 * (double)total);
     if (runs > 1 && nthr > runs) nthr = (int)runs;
     bc_ctx c = {&it, op, a, bv, y, runs, n, (size_t)nthr};
@@ -312,7 +199,7 @@ static void bcast_apply(ntg_backend *b, int op, const float *a, const ntg_tdesc 
 
 static int bc_op(uint32_t code)
 {
-    return code == NTG_OP_add ? BC_ADD : code == NTG_OP_sub ? BC_SUB : BC_MUL;
+    return code == NTG_OP_add ? NTG_BC_ADD : code == NTG_OP_sub ? NTG_BC_SUB : NTG_BC_MUL;
 }
 
 static void run_bcast(ntg_backend *b, xnn_op *o, int batch)
@@ -375,36 +262,11 @@ ntg_status ntg__xnn_prep_bcast(ntg_backend *b, xnn_op *o, ntg_error *err)
  * (runs in output order, sums over a broadcast run in double), so bitwise its result. */
 static void bcast_grad_reduce(const xnn_op *o, int op, int k)
 {
-    const ntg_view *gv = &o->out[k];
-    float *g = gv->data;
-    const float *dy = o->in[3].data;
-    const float *other = op == BC_MUL ? o->in[1 - k].data : NULL;
-    float sign = op == BC_SUB && k == 1 ? -1.0f : 1.0f;
-    ntg__xnn_zero(gv);
-    bcast it;
-    bcast_init(&it, &o->in[0].d, &o->in[1].d, &o->in[3].d);
-    int64_t n = it.dims[it.rank - 1], runs = bcast_runs(&it);
-    int64_t sg = it.st[k][it.rank - 1], so = it.st[1 - k][it.rank - 1];
-    int64_t idx[NTG_MAX_RANK] = {0}, off[2] = {0, 0};
-    for (int64_t r = 0; r < runs; r++, bcast_next(&it, idx, off)) {
-        float *pg = g + off[k];
-        const float *py = dy + r * n, *po = other ? other + off[1 - k] : NULL;
-        if (sg || n == 1) {
-            if (!po)
-                for (int64_t j = 0; j < n; j++) pg[j] += sign * py[j];
-            else if (so || n == 1)
-                for (int64_t j = 0; j < n; j++) pg[j] += py[j] * po[j];
-            else
-                for (int64_t j = 0; j < n; j++) pg[j] += py[j] * po[0];
-        } else {
-            double s = 0.0;
-            if (po)
-                for (int64_t j = 0; j < n; j++) s += (double)py[j] * (double)po[j];
-            else
-                for (int64_t j = 0; j < n; j++) s += (double)py[j];
-            pg[0] += sign * (float)s;
-        }
-    }
+    ntg__xnn_zero(&o->out[k]);
+    if (!o->out[k].data || !o->in[3].data) return;
+    ntg_bcast it;
+    ntg__bcast_init(&it, &o->in[0].d, &o->in[1].d, &o->in[3].d);
+    ntg__bcast_grad(&it, op, k, o->in[3].data, o->in[1 - k].data, o->out[k].data);
 }
 
 typedef struct cp_ctx {
@@ -445,13 +307,13 @@ static void run_bcast_bwd(ntg_backend *b, xnn_op *o, int batch)
             continue;
         }
         /* not broadcast: the gradient has the output's layout */
-        if (op != BC_MUL) {
+        if (op != NTG_BC_MUL) {
             int nthr = ntg__xnn_threads_for(b, 0, 8.0 * (double)ny);
-            cp_ctx c = {dy, gv->data, op == BC_SUB && k == 1 ? -1.0f : 1.0f, ny, (size_t)nthr};
+            cp_ctx c = {dy, gv->data, op == NTG_BC_SUB && k == 1 ? -1.0f : 1.0f, ny, (size_t)nthr};
             ntg__xnn_parallel(b, nthr, cp_task, &c, (size_t)nthr);
         } else {
-            bcast_apply(b, BC_MUL, dy, &o->in[2].d, o->in[1 - k].data, &o->in[1 - k].d, gv->data,
-                        &o->in[2].d);
+            bcast_apply(b, NTG_BC_MUL, dy, &o->in[2].d, o->in[1 - k].data, &o->in[1 - k].d,
+                        gv->data, &o->in[2].d);
         }
     }
 }
