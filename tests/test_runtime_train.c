@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "golden_check.h"
 #include "ntgraph.h"
 #include "plan_int.h"
 #include "safetensors.h"
@@ -49,33 +50,9 @@ static void golden_grads(const char *graph, const char *golden, const ntg_define
         free(buf);
     }
     cr_assert_eq(ntg_session_run_program(s, "grad", batch, &err), NTG_OK, "%s", err.message);
-    float loss;
-    cr_assert_eq(ntg_session_get_output(s, "loss", &loss, 1, &err), NTG_OK, "%s", err.message);
-    float want_loss;
-    memcpy(&want_loss, ntg__st_find(f, "loss")->data, 4);
-    double le = fabs((double)loss - want_loss) / fabs((double)want_loss);
-    cr_log_info("%s: loss %.8g vs %.8g (rel %.2g)", golden, (double)loss, (double)want_loss, le);
-    cr_assert_leq(le, 1e-5, "loss %.8g vs %.8g", (double)loss, (double)want_loss);
-    double worst = 0;
-    const char *worst_name = "";
-    for (size_t i = 0; i < ntg_plan_param_count(plan); i++) {
-        ntg_tensor_info ti;
-        ntg_plan_param(plan, i, &ti);
-        char gname[300];
-        snprintf(gname, sizeof gname, "grad.%s", ti.name);
-        const ntg_st_tensor *want = ntg__st_find(f, gname);
-        cr_assert(want, "golden file lacks %s", gname);
-        size_t n = (size_t)want->nbytes / 4;
-        float *a = malloc(n * 4), *b = malloc(n * 4);
-        memcpy(b, want->data, n * 4);
-        cr_assert_eq(ntg_session_get_output(s, gname, a, n, &err), NTG_OK, "%s", err.message);
-        double e = tu_max_abs_rel(a, b, n);
-        if (e > worst) worst = e, worst_name = ti.name;
-        cr_assert_leq(e, 1e-4, "%s: max-abs-rel %.3g", gname, e);
-        free(a);
-        free(b);
-    }
-    cr_log_info("%s: worst gradient max-abs-rel %.3g (%s)", golden, worst, worst_name);
+    gc_result r = gc_check_grads(s, plan, f, golden, 1e-5, 1e-4);
+    cr_log_info("%s: loss rel %.2g, worst gradient max-abs-rel %.3g (%s)", golden, r.loss_rel,
+                r.worst, r.worst_name);
     ntg_session_destroy(s);
     ntg__st_free(f);
     ntg_plan_destroy(plan);

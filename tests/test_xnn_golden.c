@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "golden_check.h"
 #include "ntgraph.h"
 #include "plan_int.h"
 #include "safetensors.h"
@@ -88,32 +89,9 @@ static void golden(const char *graph_rel, const char *golden_path, const ntg_def
         free(one);
 
         cr_assert_eq(ntg_session_run_program(s, "grad", batch, &err), NTG_OK, "%s", err.message);
-        float loss, want;
-        cr_assert_eq(ntg_session_get_output(s, "loss", &loss, 1, &err), NTG_OK);
-        memcpy(&want, ntg__st_find(f, "loss")->data, 4);
-        double el = fabs((double)loss - want) / fabs((double)want);
-        cr_assert_leq(el, 1e-5, "%s loss %.8g vs %.8g", graph_rel, (double)loss, (double)want);
-        double worst = 0;
-        const char *wn = "";
-        for (size_t i = 0; i < ntg_plan_param_count(plan); i++) {
-            ntg_tensor_info ti;
-            ntg_plan_param(plan, i, &ti);
-            char gname[300];
-            snprintf(gname, sizeof gname, "grad.%s", ti.name);
-            const ntg_st_tensor *g = ntg__st_find(f, gname);
-            cr_assert(g, "golden file lacks %s", gname);
-            size_t ng = (size_t)g->nbytes / 4;
-            float *a = malloc(ng * 4), *bb = malloc(ng * 4);
-            memcpy(bb, g->data, ng * 4);
-            cr_assert_eq(ntg_session_get_output(s, gname, a, ng, &err), NTG_OK, "%s", err.message);
-            double e = tu_max_abs_rel(a, bb, ng);
-            if (e > worst) worst = e, wn = ti.name;
-            cr_assert_leq(e, 1e-4, "%s: %s max-abs-rel %.3g", graph_rel, gname, e);
-            free(a);
-            free(bb);
-        }
+        gc_result r = gc_check_grads(s, plan, f, graph_rel, 1e-5, 1e-4);
         cr_log_info("%s (%d threads): loss rel %.3g, worst gradient %.3g (%s)", graph_rel, threads,
-                    el, worst, wn);
+                    r.loss_rel, r.worst, r.worst_name);
         ntg_session_destroy(s);
     }
     for (int i = 0; i < 3; i++) free(buf[i]);
