@@ -29,6 +29,8 @@
  * OpenBLAS build and the kernels it picked: Debian's DYNAMIC_ARCH build chooses from CPUID
  * (Cooperlake, i.e. AVX-512, on a Zen 4); OPENBLAS_CORETYPE in the environment overrides it
  * (the peers' OpenMP build needs SkylakeX there, or it falls back to SSE3 kernels).
+ * NTG_CPU_ISA caps xgemm's instruction set and the FMA peaks measured, as it caps
+ * the library's kernels (docs/cpu-backend.md).
  */
 
 static double now(void)
@@ -184,6 +186,7 @@ typedef struct bench_ctx {
     float *a, *b, *c, *at, *packed;
     void *scratch;
     xnn_operator_t fc; /* created once, for IMPL_XNN */
+    int isa;           /* xgemm's instruction set: the CPU's best within NTG_CPU_ISA */
 } bench_ctx;
 
 /* op(A) row-major, what XNNPACK's fully connected reads. */
@@ -220,7 +223,8 @@ static int call(bench_ctx *x, int impl)
         ntg_xgemm_args g = {
             s->trans_a, s->trans_b, s->m, s->n, s->k,
             x->a,       lda,        x->b, ldb,  impl == IMPL_PACKED ? x->packed : NULL,
-            NULL,       0,          0,    x->c, s->n};
+            NULL,       0,          0,    x->c, s->n,
+            x->isa};
         ntg__xgemm(x->pool, x->threads, &g, x->scratch);
         return 0;
     }
@@ -369,19 +373,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "gemm_bench: xnn_initialize failed\n");
         return 1;
     }
-    pthreadpool_t pool2 = pthreadpool_create(2);
+    int cap;
+    ntg_error err;
+    if (ntg__isa_cap_from_env(&cap, &err) != NTG_OK) {
+        fprintf(stderr, "gemm_bench: %s\n", err.message);
+        return 2;
+    }
+    int isa = ntg__xgemm_capped_isa(cap);
     const char *coretype = getenv("OPENBLAS_CORETYPE");
+    pthreadpool_t pool2 = pthreadpool_create(2);
     printf("OpenBLAS: %s; core %s; threading %s; OPENBLAS_CORETYPE=%s\n", openblas_get_config(),
            openblas_get_corename(), blas_parallel(), coretype ? coretype : "(unset)");
-    printf("xgemm ISA: %s; %s of %d batches per cell; load average at start %s\n",
-           ntg__xgemm_isa_name(ntg__xgemm_best_isa()), best ? "best" : "median", samples,
-           load_average(la, sizeof la));
+    printf("xgemm ISA: %s (%s cap: %s); %s of %d batches per cell; load average at start %s\n",
+           ntg__xgemm_isa_name(isa), NTG_CPU_ISA_ENV, ntg__isa_name(cap), best ? "best" : "median",
+           samples, load_average(la, sizeof la));
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f"))
+    if (cap >= NTG_ISA_AVX512 && __builtin_cpu_supports("avx512f"))
         printf("FMA peak per core, AVX-512 register-only loop: %.1f GFLOP/s (1 thread), "
                "%.1f GFLOP/s per core (2 threads)\n",
                fma_peak(pool2, 1, 1), fma_peak(pool2, 2, 1));
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    if (cap >= NTG_ISA_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         printf("FMA peak per core, AVX2 register-only loop:    %.1f GFLOP/s (1 thread), "
                "%.1f GFLOP/s per core (2 threads)\n\n",
                fma_peak(pool2, 1, 0), fma_peak(pool2, 2, 0));
@@ -396,15 +407,16 @@ int main(int argc, char **argv)
         openblas_set_num_threads(threads);
         for (int si = 0; si < NSHAPES; si++) {
             const shape *s = &shapes[si];
-            bench_ctx x = {.s = s, .threads = threads, .pool = threads > 1 ? pool2 : NULL};
+            bench_ctx x = {
+                .s = s, .threads = threads, .pool = threads > 1 ? pool2 : NULL, .isa = isa};
             x.a = alloc_floats((size_t)(s->m * s->k));
             x.b = alloc_floats((size_t)(s->k * s->n));
             x.c = alloc_floats((size_t)(s->m * s->n));
             x.at = alloc_floats((size_t)(s->m * s->k));
             x.packed = alloc_floats(ntg__xgemm_packed_b_bytes(s->n, s->k) / sizeof(float));
-            ntg__xgemm_pack_b(s->trans_b, s->n, s->k, x.b, s->trans_b ? s->k : s->n, x.packed);
-            ntg_xgemm_args g = {s->trans_a, s->trans_b, s->m, s->n, s->k, x.a, 0,   x.b,
-                                0,          NULL,       NULL, 0,    0,    x.c, s->n};
+            ntg__xgemm_pack_b(isa, s->trans_b, s->n, s->k, x.b, s->trans_b ? s->k : s->n, x.packed);
+            ntg_xgemm_args g = {s->trans_a, s->trans_b, s->m, s->n, s->k, x.a, 0,    x.b,
+                                0,          NULL,       NULL, 0,    0,    x.c, s->n, isa};
             size_t sb = ntg__xgemm_scratch_bytes(&g, threads);
             x.scratch = sb ? alloc_floats(sb / sizeof(float) + 1) : NULL;
             if (xnn_make(&x, &x.fc) ||

@@ -81,7 +81,9 @@ const cli_cmd cli_cmd_backends = {
     "List the backends of this build and whether they can run here",
     "ntgraph backends",
     "One line per backend compiled into this build: its name, whether it can run\n"
-    "on this machine, and what it runs on. The last line says what `auto` picks.",
+    "on this machine, and what it runs on. The last line says what `auto` picks.\n"
+    "The xnnpack line names the instruction sets its kernels use and the cap set by\n"
+    "NTG_CPU_ISA (avx512 = none, avx2, portable; see docs/cpu-backend.md).",
     NULL,
     0,
     backends_run,

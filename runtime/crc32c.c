@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cpu_isa.h"
 #include "plan_format.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -21,6 +22,9 @@
 uint32_t ntg__crc32c_sw(uint32_t crc, const void *data, size_t size);
 uint32_t ntg__crc32c_hw(uint32_t crc, const void *data, size_t size);
 int ntg__crc32c_hw_available(void);
+/* Whether ntg__crc32c takes the hardware path now: the CPU has it and NTG_CPU_ISA allows more
+ * than the portable baseline. */
+int ntg__crc32c_uses_hw(void);
 
 /*
  * Tables are constants (generated once, not at run time: there is no global mutable state
@@ -879,7 +883,20 @@ uint32_t ntg__crc32c_hw(uint32_t crc, const void *data, size_t size)
     return ntg__crc32c_sw(crc, data, size);
 }
 
+int ntg__crc32c_uses_hw(void)
+{
+    /* read at every call (one getenv, nothing beside a CRC over kilobytes): no process-wide
+     * copy of the cap.  A value the cap parser refuses is the backends' to report; here the CPU
+     * decides, as without one. */
+    int cap;
+    if (ntg__isa_cap_from_env(&cap, NULL) == NTG_OK && cap <= NTG_ISA_PORTABLE) return 0;
+    return ntg__crc32c_hw_available();
+}
+
 uint32_t ntg__crc32c(uint32_t crc, const void *data, size_t size)
 {
-    return ntg__crc32c_hw(crc, data, size);
+#if NTG_CRC_HW
+    if (ntg__crc32c_uses_hw()) return crc32c_sse42(crc, data, size);
+#endif
+    return ntg__crc32c_sw(crc, data, size);
 }

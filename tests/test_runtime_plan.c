@@ -18,6 +18,7 @@
 uint32_t ntg__crc32c_sw(uint32_t crc, const void *data, size_t size);
 uint32_t ntg__crc32c_hw(uint32_t crc, const void *data, size_t size);
 int ntg__crc32c_hw_available(void);
+int ntg__crc32c_uses_hw(void);
 /* runtime/plan_load.c: wrap a written buffer without copying */
 ntg_status ntg__plan_adopt(void *buf, size_t size, const char *name, ntg_plan **out,
                            ntg_error *err);
@@ -395,13 +396,22 @@ Test(runtime, crc32c_known_vectors)
     cr_assert_eq(ntg__crc32c_hw(0, "123456789", 9), 0xE3069283u);
 }
 
-Test(runtime, crc32c_continues_and_paths_agree)
+/* long enough for the 3 x 8 KiB interleaved blocks, the 3 x 256 ones and the tails */
+#define CRC_LEN (3 * 8192 * 2 + 3 * 256 + 100)
+
+static uint8_t *crc_data(tu_rng *r)
 {
-    /* long enough for the 3 x 8 KiB interleaved blocks, the 3 x 256 ones and the tails */
-    size_t n = 3 * 8192 * 2 + 3 * 256 + 100;
-    uint8_t *buf = malloc(n + 64);
+    uint8_t *buf = malloc(CRC_LEN + 64);
+    cr_assert_not_null(buf);
+    for (size_t i = 0; i < CRC_LEN + 64; i++) buf[i] = (uint8_t)tu_next(r);
+    return buf;
+}
+
+Test(runtime, crc32c_continues)
+{
+    size_t n = CRC_LEN;
     tu_rng r = {42};
-    for (size_t i = 0; i < n + 64; i++) buf[i] = (uint8_t)tu_next(&r);
+    uint8_t *buf = crc_data(&r);
     uint32_t whole = ntg__crc32c_sw(0, buf, n);
     cr_assert_eq(ntg__crc32c(0, buf, n), whole);
     /* a computation split anywhere continues to the same value */
@@ -409,6 +419,16 @@ Test(runtime, crc32c_continues_and_paths_agree)
         uint32_t c = ntg__crc32c(0, buf, cut);
         cr_assert_eq(ntg__crc32c(c, buf + cut, n - cut), whole, "cut at %zu", cut);
     }
+    free(buf);
+}
+
+Test(runtime, crc32c_sse42_matches_software)
+{
+    if (!ntg__crc32c_hw_available())
+        cr_skip_test("this CPU lacks SSE4.2: its CRC path is not tested here");
+    size_t n = CRC_LEN;
+    tu_rng r = {42};
+    uint8_t *buf = crc_data(&r);
     for (int k = 0; k < 3000; k++) {
         size_t off = (size_t)(tu_next(&r) % 64), len = (size_t)(tu_next(&r) % (n - 64));
         if (k < 600) len = (size_t)k; /* every short length */
@@ -416,8 +436,21 @@ Test(runtime, crc32c_continues_and_paths_agree)
         cr_assert_eq(ntg__crc32c_hw(seed, buf + off, len), ntg__crc32c_sw(seed, buf + off, len),
                      "offset %zu length %zu", off, len);
     }
-    if (!ntg__crc32c_hw_available()) cr_log_info("no SSE4.2: both paths are the software one");
     free(buf);
+}
+
+/* NTG_CPU_ISA=portable keeps CRC32C off the SSE4.2 instruction; avx2 and avx512 leave it on */
+Test(runtime, crc32c_honours_the_isa_cap)
+{
+    static const char *const caps[] = {"portable", "PORTABLE", "avx2", "avx512", ""};
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(setenv("NTG_CPU_ISA", caps[i], 1), 0);
+        int want = i < 2 ? 0 : ntg__crc32c_hw_available();
+        cr_assert_eq(ntg__crc32c_uses_hw(), want, "NTG_CPU_ISA=%s", caps[i]);
+        cr_assert_eq(ntg__crc32c(0, "123456789", 9), 0xE3069283u, "NTG_CPU_ISA=%s", caps[i]);
+    }
+    unsetenv("NTG_CPU_ISA");
+    cr_assert_eq(ntg__crc32c_uses_hw(), ntg__crc32c_hw_available());
 }
 
 /* ============================================================ string table */

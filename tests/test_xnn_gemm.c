@@ -17,6 +17,16 @@
 #define TOL 1e-5
 #define GUARD_ROWS 2
 
+/* The widest ISA these tests run: the CPU's best within the cap NTG_CPU_ISA sets (CI runs the
+ * suite capped too, so that an AVX-512 machine also proves the AVX2 and portable paths). */
+static int isa_limit(void)
+{
+    int cap;
+    ntg_error err;
+    cr_assert_eq(ntg__isa_cap_from_env(&cap, &err), NTG_OK, "%s", err.message);
+    return ntg__xgemm_capped_isa(cap);
+}
+
 typedef struct gcase {
     int trans_a, trans_b, packed, bias, relu, accumulate;
     int64_t m, n, k;
@@ -71,7 +81,7 @@ static void gdata_init(gdata *d, const gcase *c, uint64_t seed)
         size_t bytes = ntg__xgemm_packed_b_bytes(c->n, c->k);
         d->packed = malloc(bytes + sizeof(float));
         cr_assert(d->packed);
-        ntg__xgemm_pack_b(c->trans_b, c->n, c->k, d->b, d->ldb, d->packed);
+        ntg__xgemm_pack_b(isa_limit(), c->trans_b, c->n, c->k, d->b, d->ldb, d->packed);
     }
     d->cbuf_n = (size_t)((c->m + 2 * GUARD_ROWS) * d->ldc);
     d->cbuf = malloc(d->cbuf_n * sizeof(float));
@@ -175,9 +185,14 @@ static double check_double(const gdata *d, const char *what)
     return err;
 }
 
-static int isa_ok(int isa)
+/* Skip (reported as skipped, exit 0) a path this CPU lacks or the cap excludes. */
+static void need_isa(int isa)
 {
-    return isa <= ntg__xgemm_best_isa();
+    if (isa > ntg__xgemm_best_isa())
+        cr_skip_test("this CPU lacks %s: its path is not tested here", ntg__xgemm_isa_name(isa));
+    if (isa > isa_limit())
+        cr_skip_test("NTG_CPU_ISA=%s excludes %s: its path is not tested in this run",
+                     getenv("NTG_CPU_ISA"), ntg__xgemm_isa_name(isa));
 }
 
 static const int64_t sizes[] = {1, 3, 7, 13, 24, 31, 97, 257};
@@ -190,8 +205,7 @@ static const int64_t depths[] = {1, 3, 7, 13, 31, 97, 257, 600, 1100};
 static void sweep(int isa, pthreadpool_t pool, int threads)
 {
     /* Criterion counts a warning as a failure (exit 1): a path this CPU cannot run is a skip */
-    if (!isa_ok(isa))
-        cr_skip_test("this CPU lacks %s: its path is not tested here", ntg__xgemm_isa_name(isa));
+    need_isa(isa);
     unsigned rot = 0;
     double worst = 0;
     for (int ta = 0; ta < 2; ta++)
@@ -239,7 +253,7 @@ Test(xnn, gemm_two_threads_match_double_reference)
 {
     pthreadpool_t pool = pthreadpool_create(2);
     cr_assert(pool);
-    sweep(ntg__xgemm_best_isa(), pool, 2);
+    sweep(isa_limit(), pool, 2);
     pthreadpool_destroy(pool);
 }
 
@@ -253,7 +267,7 @@ Test(xnn, gemm_matches_cpu_gemm)
                        shapes[s][0], shapes[s][1], shapes[s][2], 0};
             gdata d;
             gdata_init(&d, &c, 77u + (unsigned)(s * 8 + t));
-            run(NULL, 1, NTG_XGEMM_ISA_AUTO, &d);
+            run(NULL, 1, isa_limit(), &d);
             size_t mn = (size_t)(c.m * c.n);
             float *ref = malloc(mn * sizeof *ref), *got = malloc(mn * sizeof *got);
             cr_assert(ref && got);
@@ -292,11 +306,11 @@ Test(xnn, gemm_threads_are_deterministic)
             size_t bytes = d.cbuf_n * sizeof(float);
             float *first = malloc(bytes);
             cr_assert(first);
-            run(pool, 2, NTG_XGEMM_ISA_AUTO, &d);
+            run(pool, 2, isa_limit(), &d);
             memcpy(first, d.cbuf, bytes);
             for (int rep = 0; rep < 3; rep++) {
                 gdata_reset(&d);
-                run(pool, rep == 1 ? 1 : 2, NTG_XGEMM_ISA_AUTO, &d);
+                run(pool, rep == 1 ? 1 : 2, isa_limit(), &d);
                 cr_expect(memcmp(first, d.cbuf, bytes) == 0,
                           "shape %d case %d rep %d: results differ between runs", s, t, rep);
             }
@@ -312,7 +326,7 @@ Test(xnn, gemm_aliasing_strides)
 {
     static const int64_t shapes[][4] = {
         {13, 97, 300, 512}, {64, 24, 700, 1024}, {256, 40, 240, 512}, {5, 33, 20, 2048}};
-    for (int isa = NTG_XGEMM_ISA_SCALAR; isa <= ntg__xgemm_best_isa(); isa++)
+    for (int isa = NTG_XGEMM_ISA_SCALAR; isa <= isa_limit(); isa++)
         for (int s = 0; s < 4; s++)
             for (int packed = 0; packed < 2; packed++) {
                 gcase c = {
@@ -333,14 +347,14 @@ Test(xnn, gemm_empty_extents)
         gcase c = {0, 1, 0, 1, 1, acc, 5, 9, 0, 0};
         gdata d;
         gdata_init(&d, &c, 3);
-        run(NULL, 1, NTG_XGEMM_ISA_AUTO, &d);
+        run(NULL, 1, isa_limit(), &d);
         check_double(&d, "k = 0");
         gdata_free(&d);
     }
     gcase c = {0, 0, 0, 1, 1, 0, 0, 9, 4, 0};
     gdata d;
     gdata_init(&d, &c, 4);
-    run(NULL, 1, NTG_XGEMM_ISA_AUTO, &d);
+    run(NULL, 1, isa_limit(), &d);
     for (size_t i = 0; i < d.cbuf_n; i++) cr_expect(is_guard(d.cbuf[i]), "m = 0 wrote C");
     gdata_free(&d);
 }

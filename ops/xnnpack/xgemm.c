@@ -27,16 +27,7 @@ int ntg__xgemm_best_isa(void)
 
 const char *ntg__xgemm_isa_name(int isa)
 {
-    switch (isa) {
-    case NTG_XGEMM_ISA_SCALAR:
-        return "scalar";
-    case NTG_XGEMM_ISA_AVX2:
-        return "avx2";
-    case NTG_XGEMM_ISA_AVX512:
-        return "avx512";
-    default:
-        return "auto";
-    }
+    return isa >= NTG_XGEMM_ISA_SCALAR && isa <= NTG_XGEMM_ISA_AVX512 ? ntg__isa_name(isa) : "auto";
 }
 
 /* The requested ISA if the CPU has it, else the best it has. */
@@ -45,6 +36,11 @@ static int resolve_isa(int isa)
     int best = ntg__xgemm_best_isa();
     if (isa <= NTG_XGEMM_ISA_AUTO || isa > best) return best;
     return isa;
+}
+
+int ntg__xgemm_capped_isa(int cap)
+{
+    return resolve_isa(cap);
 }
 
 /* ------------------------------------------------------------------ packing */
@@ -98,10 +94,10 @@ size_t ntg__xgemm_packed_b_bytes(int64_t n, int64_t k)
     return (size_t)(cdiv(n, NR) * NR * k) * sizeof(float);
 }
 
-void ntg__xgemm_pack_b(int trans_b, int64_t n, int64_t k, const float *b, int64_t ldb,
+void ntg__xgemm_pack_b(int isa, int trans_b, int64_t n, int64_t k, const float *b, int64_t ldb,
                        float *packed)
 {
-    int isa = ntg__xgemm_best_isa();
+    isa = resolve_isa(isa);
     for (int64_t j0 = 0; j0 < n; j0 += NR)
         pack_panel(isa, trans_b, b, ldb, 0, k, j0, min64(NR, n - j0), packed + j0 * k);
 }
@@ -381,7 +377,7 @@ void ntg__xgemm_isa(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, vo
 
 void ntg__xgemm(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, void *scratch)
 {
-    ntg__xgemm_isa(pool, threads, g, scratch, NTG_XGEMM_ISA_AUTO);
+    ntg__xgemm_isa(pool, threads, g, scratch, g->isa);
 }
 
 /*

@@ -7,6 +7,8 @@
 
 #include <pthreadpool.h>
 
+#include "cpu_isa.h"
+
 /*
  * C[m,n] (=|+=) op(A)[m,k] op(B)[k,n] (+ bias) (relu), row-major with leading dimensions.
  *
@@ -25,19 +27,21 @@ enum {
     NTG_XGEMM_KC = 512, /* deepest k block (measured: 256 loses 1-2% to C reloads) */
 };
 
-/* Instruction sets a call can run on.  AUTO picks the best the CPU supports. */
+/* Instruction sets a call can run on (the NTG_ISA_* levels of cpu_isa.h).  AUTO: the best the
+ * CPU supports, with no cap. */
 typedef enum ntg_xgemm_isa {
     NTG_XGEMM_ISA_AUTO = 0,
-    NTG_XGEMM_ISA_SCALAR = 1, /* portable C, any CPU */
-    NTG_XGEMM_ISA_AVX2 = 2,   /* AVX2 + FMA */
-    NTG_XGEMM_ISA_AVX512 = 3  /* AVX-512F */
+    NTG_XGEMM_ISA_SCALAR = NTG_ISA_PORTABLE, /* portable C, any CPU */
+    NTG_XGEMM_ISA_AVX2 = NTG_ISA_AVX2,       /* AVX2 + FMA */
+    NTG_XGEMM_ISA_AVX512 = NTG_ISA_AVX512    /* AVX-512F */
 } ntg_xgemm_isa;
 
 /* The packed form of B for repeated use (inference weights: packed once at prepare). */
 size_t ntg__xgemm_packed_b_bytes(int64_t n, int64_t k);
-/* op(B) (B is [k, n], or [n, k] when trans_b) into `packed` (ntg__xgemm_packed_b_bytes).  The
- * layout does not depend on the ISA: one packing serves every path. */
-void ntg__xgemm_pack_b(int trans_b, int64_t n, int64_t k, const float *b, int64_t ldb,
+/* op(B) (B is [k, n], or [n, k] when trans_b) into `packed` (ntg__xgemm_packed_b_bytes), with
+ * instructions up to `isa` (a cap, as ntg_xgemm_args.isa).  The layout does not depend on the
+ * ISA: one packing serves every path. */
+void ntg__xgemm_pack_b(int isa, int trans_b, int64_t n, int64_t k, const float *b, int64_t ldb,
                        float *packed);
 
 typedef struct ntg_xgemm_args {
@@ -53,6 +57,8 @@ typedef struct ntg_xgemm_args {
     int accumulate;        /* 0: C = A op(B) (+ bias); 1: C += A op(B) (+ bias) */
     float *c;
     int64_t ldc;
+    int isa; /* widest instruction set the call may use (the cap in effect, NTG_ISA_*); one the
+              * CPU lacks falls back to the best it has; 0 (AUTO): the CPU's best, no cap */
 } ntg_xgemm_args;
 
 /* Scratch the call needs with up to `threads` threads (packing panels; 0 for a packed B and
@@ -65,14 +71,16 @@ size_t ntg__xgemm_scratch_bytes(const ntg_xgemm_args *g, int threads);
  * sum_p A[i,p] B[p,j] + bias[j]); with accumulate == 0, C is never read (NaN there does not
  * leak).  m, n or k may be 0.  No allocation; C must not overlap A, B or the scratch. */
 void ntg__xgemm(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, void *scratch);
-/* The same on a chosen instruction set (tests, benchmarks); one the CPU lacks falls back to
- * the best it has. */
+/* The same on a chosen instruction set, whatever g->isa says (tests, benchmarks); one the CPU
+ * lacks falls back to the best it has. */
 void ntg__xgemm_isa(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, void *scratch,
                     int isa);
 /* Threads worth using for an m x n x k product (tiny products: 1). */
 int ntg__xgemm_threads(int64_t m, int64_t n, int64_t k, int max_threads);
-/* The instruction set AUTO resolves to on this CPU, and a name for reports. */
+/* The instruction set AUTO resolves to on this CPU (no cap), the one a call capped at `cap`
+ * runs on, and a name for reports ("avx512", "avx2", "portable", "auto"). */
 int ntg__xgemm_best_isa(void);
+int ntg__xgemm_capped_isa(int cap);
 const char *ntg__xgemm_isa_name(int isa);
 
 /* ------------------------------------------ internal: the ISA kernels (xgemm_*.c) */

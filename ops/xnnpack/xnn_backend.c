@@ -89,7 +89,7 @@ void ntg__xnn_gemm(ntg_backend *b, const ntg_xgemm_args *g)
 {
     int t = b->policy & XNN_POL_PAR_ALWAYS ? b->threads
                                            : ntg__xgemm_threads(g->m, g->n, g->k, b->threads);
-    ntg__xgemm(ntg__xnn_pool(b, t), t, g, b->scratch);
+    ntg__xgemm_isa(ntg__xnn_pool(b, t), t, g, b->scratch, b->isa);
 }
 
 size_t ntg__xnn_gemm_scratch(const ntg_backend *b, const ntg_xgemm_args *g)
@@ -131,9 +131,18 @@ static int xnn_available(char *info, size_t cap)
         snprintf(info, cap, "XNNPACK does not initialise on this CPU (status %d)", (int)st);
         return 0;
     }
-    snprintf(info, cap, "XNNPACK (2022) + own %s kernels, xgemm %s, %d threads",
-             ntg__xnn_vk_pick(XNN_VK_AVX512)->isa, ntg__xgemm_isa_name(ntg__xgemm_best_isa()),
-             online_cpus());
+    /* a bad cap still leaves the backend "available": `auto` must not quietly fall back to the
+     * reference kernels; creating an instance then fails with this message */
+    int isa;
+    ntg_error e;
+    if (ntg__isa_cap_from_env(&isa, &e) != NTG_OK) {
+        snprintf(info, cap, "%s (sessions on this backend fail until it is fixed)", e.message);
+        return 1;
+    }
+    snprintf(info, cap, "XNNPACK (2022) + own %s kernels, xgemm %s, %d threads; %s cap: %s",
+             ntg__xnn_vk_pick(isa)->isa, ntg__xgemm_isa_name(ntg__xgemm_capped_isa(isa)),
+             online_cpus(), NTG_CPU_ISA_ENV,
+             getenv(NTG_CPU_ISA_ENV) && *getenv(NTG_CPU_ISA_ENV) ? ntg__isa_name(isa) : "none");
     return 1;
 }
 
@@ -143,11 +152,17 @@ static ntg_status xnn_create(const ntg_backend_config *cfg, ntg_backend **out, n
 {
     if (xnn_initialize(NULL) != xnn_status_success)
         return ntg__fail(err, NTG_ERR_UNSUPPORTED, "xnnpack backend: XNNPACK does not initialise");
+    int isa;
+    if (ntg__isa_cap_from_env(&isa, err) != NTG_OK) {
+        ntg__err_prefix(err, "xnnpack backend: ");
+        return NTG_ERR_INVALID_ARG;
+    }
     ntg_backend *b = calloc(1, sizeof *b);
     if (!b) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     b->cfg = *cfg;
     b->threads = cfg->threads > 0 ? cfg->threads : online_cpus();
-    b->vk = ntg__xnn_vk_pick(XNN_VK_AVX512);
+    b->isa = isa;
+    b->vk = ntg__xnn_vk_pick(isa);
     b->profile = getenv("NTG_XNN_PROFILE") != NULL;
     /* developer knob for measurements: the XNN_POL_* bits (xnn_int.h) */
     const char *pol = getenv("NTG_XNN_POLICY");
@@ -232,9 +247,10 @@ static void xnn_destroy(ntg_backend *b)
 void ntg__xnn_set_policy(ntg_backend *b, unsigned policy)
 {
     b->policy = policy;
-    b->vk = ntg__xnn_vk_pick(policy & XNN_POL_VK_PORTABLE ? XNN_VK_PORTABLE
-                             : policy & XNN_POL_VK_AVX2   ? XNN_VK_AVX2
-                                                          : XNN_VK_AVX512);
+    int vk = policy & XNN_POL_VK_PORTABLE ? XNN_VK_PORTABLE
+             : policy & XNN_POL_VK_AVX2   ? XNN_VK_AVX2
+                                          : XNN_VK_AVX512;
+    b->vk = ntg__xnn_vk_pick(vk < b->isa ? vk : b->isa);
 }
 
 const char *ntg__xnn_op_impl(const ntg_backend *b, uint32_t k)

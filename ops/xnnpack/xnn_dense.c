@@ -162,7 +162,7 @@ ntg_status ntg__xnn_prep_dense(ntg_backend *b, xnn_op *o, ntg_error *err)
         if (bytes && posix_memalign(&mem, 64, bytes))
             return ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate %zu bytes of packed weights",
                              bytes);
-        ntg__xgemm_pack_b(1, units, in, o->in[1].data, in, mem);
+        ntg__xgemm_pack_b(b->isa, 1, units, in, o->in[1].data, in, mem);
         o->own = mem;
     }
     o->impl = !packable ? "xgemm"
@@ -291,6 +291,7 @@ static void run_dense_bwd(ntg_backend *b, xnn_op *o, int batch)
             g.bias = bias;
             g.c = s;
             g.ldc = units;
+            g.isa = b->isa;
             int t = ntg__xgemm_threads(rows, units, in, b->threads);
             if (b->policy & XNN_POL_PAR_ALWAYS) t = b->threads;
             ntg__xgemm(ntg__xnn_pool(b, t), t, &g, gs);
@@ -312,6 +313,7 @@ static void run_dense_bwd(ntg_backend *b, xnn_op *o, int batch)
         g.ldb = in;
         g.c = dx;
         g.ldc = in;
+        g.isa = b->isa;
         int t = b->policy & XNN_POL_PAR_ALWAYS ? b->threads
                                                : ntg__xgemm_threads(rows, in, units, b->threads);
         ntg__xgemm(ntg__xnn_pool(b, t), t, &g, gs);
@@ -332,6 +334,7 @@ static void run_dense_bwd(ntg_backend *b, xnn_op *o, int batch)
         g.ldb = flip ? units : in;
         g.c = flip ? tw : dw;
         g.ldc = g.n;
+        g.isa = b->isa;
         int t = b->policy & XNN_POL_PAR_ALWAYS ? b->threads
                                                : ntg__xgemm_threads(g.m, g.n, rows, b->threads);
         ntg__xgemm(ntg__xnn_pool(b, t), t, &g, gs);
@@ -378,11 +381,13 @@ ntg_status ntg__xnn_prep_dense_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
 /* ------------------------------------------------------------------- matmul */
 
 /* One GEMM of the batch, with everything explicit. */
-static void gemm1(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                  const float *bm, int64_t ldb, int acc, float *c, int64_t ldc, void *scratch)
+static void gemm1(int isa, int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                  int64_t lda, const float *bm, int64_t ldb, int acc, float *c, int64_t ldc,
+                  void *scratch)
 {
     ntg_xgemm_args g;
     memset(&g, 0, sizeof g);
+    g.isa = isa;
     g.trans_a = ta;
     g.trans_b = tb;
     g.m = m;
@@ -409,14 +414,14 @@ static int small_ok(int ta, int acc, int64_t n, int64_t k)
 }
 
 /* gemm1, or the small kernel when it qualifies (buf: SMALL_B_FLOATS floats). */
-static void gemm_pick(const xnn_vk *vk, int ta, int tb, int64_t m, int64_t n, int64_t k,
+static void gemm_pick(int isa, const xnn_vk *vk, int ta, int tb, int64_t m, int64_t n, int64_t k,
                       const float *a, int64_t lda, const float *bm, int64_t ldb, int acc, float *c,
                       int64_t ldc, void *scratch, float *buf)
 {
     if (vk && small_ok(ta, acc, n, k))
         vk->gemm_small(tb, m, n, k, a, lda, bm, ldb, c, ldc, buf);
     else
-        gemm1(ta, tb, m, n, k, a, lda, bm, ldb, acc, c, ldc, scratch);
+        gemm1(isa, ta, tb, m, n, k, a, lda, bm, ldb, acc, c, ldc, scratch);
 }
 
 /* Per-task scratch of a batch of small single-threaded GEMMs: slots of `slot` bytes. */
@@ -435,6 +440,7 @@ typedef struct mm_ctx {
     size_t tmp;          /* offset of that matrix in the task's slot */
     const xnn_vk *small; /* the small-product kernels, or NULL */
     size_t sbuf;         /* offset of their buffer in the task's slot */
+    int isa;             /* the instance's instruction-set cap, for xgemm */
 } mm_ctx;
 
 static void mm_task(void *p, size_t t)
@@ -452,8 +458,8 @@ static void mm_task(void *p, size_t t)
         if (!c->bwd && c->vk) {
             /* the scores stay in this task's matrix; only the softmax is stored */
             float *tm = (float *)((uint8_t *)s + c->tmp), *y = c->y + q * g->m * g->n;
-            gemm_pick(k, g->ta, g->tb, g->m, g->n, g->k, c->a + oa, g->lda, c->bm + ob, g->ldb, 0,
-                      tm, g->n, s, sb);
+            gemm_pick(c->isa, k, g->ta, g->tb, g->m, g->n, g->k, c->a + oa, g->lda, c->bm + ob,
+                      g->ldb, 0, tm, g->n, s, sb);
             for (int64_t r = 0; r < g->m; r++) {
                 float *tr = tm + r * g->n;
                 for (int64_t j = 0; j < g->n; j++) tr[j] = tr[j] * c->factor;
@@ -462,25 +468,25 @@ static void mm_task(void *p, size_t t)
             continue;
         }
         if (!c->bwd) {
-            gemm_pick(k, g->ta, g->tb, g->m, g->n, g->k, c->a + oa, g->lda, c->bm + ob, g->ldb, 0,
-                      c->y + q * g->m * g->n, g->n, s, sb);
+            gemm_pick(c->isa, k, g->ta, g->tb, g->m, g->n, g->k, c->a + oa, g->lda, c->bm + ob,
+                      g->ldb, 0, c->y + q * g->m * g->n, g->n, s, sb);
             continue;
         }
         const float *dyp = c->dy + q * g->m * g->n;
         if (c->da) {
             if (!g->ta)
-                gemm_pick(k, 0, !g->tb, g->m, g->k, g->n, dyp, g->n, c->bm + ob, g->ldb, 0,
+                gemm_pick(c->isa, k, 0, !g->tb, g->m, g->k, g->n, dyp, g->n, c->bm + ob, g->ldb, 0,
                           c->da + oa, g->k, s, sb);
             else
-                gemm_pick(k, g->tb, 1, g->k, g->m, g->n, c->bm + ob, g->ldb, dyp, g->n, 0,
+                gemm_pick(c->isa, k, g->tb, 1, g->k, g->m, g->n, c->bm + ob, g->ldb, dyp, g->n, 0,
                           c->da + oa, g->m, s, sb);
         }
         if (c->db) {
             if (!g->tb)
-                gemm_pick(k, !g->ta, 0, g->k, g->n, g->m, c->a + oa, g->lda, dyp, g->n, 0,
+                gemm_pick(c->isa, k, !g->ta, 0, g->k, g->n, g->m, c->a + oa, g->lda, dyp, g->n, 0,
                           c->db + ob, g->n, s, sb);
             else
-                gemm_pick(k, 1, g->ta, g->n, g->k, g->m, dyp, g->n, c->a + oa, g->lda, 0,
+                gemm_pick(c->isa, k, 1, g->ta, g->n, g->k, g->m, dyp, g->n, c->a + oa, g->lda, 0,
                           c->db + ob, g->k, s, sb);
         }
     }
@@ -540,8 +546,8 @@ static void run_matmul(ntg_backend *b, xnn_op *o, int batch)
     int nthr = ntg__xnn_threads_for(b, fl, 0);
     if (nthr > g.count) nthr = (int)g.count;
     mm_ctx c = {
-        &g, a,    bm,   NULL, y,    NULL, NULL, g.count, (size_t)nthr, b->scratch, (size_t)o->i[0],
-        0,  NULL, 0.0f, 0,    NULL, 0};
+        &g, a,    bm,   NULL, y,    NULL, NULL,  g.count, (size_t)nthr, b->scratch, (size_t)o->i[0],
+        0,  NULL, 0.0f, 0,    NULL, 0,    b->isa};
     c.small = b->vk;
     c.sbuf = mm_sbuf_off(&g);
     ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);
@@ -609,7 +615,8 @@ static void run_mm_softmax(ntg_backend *b, xnn_op *o, int batch)
                 (float)o->fuse_scale,
                 (size_t)o->i[1],
                 NULL,
-                0};
+                0,
+                b->isa};
     c.small = b->vk;
     c.sbuf = mm_sbuf_off(&g);
     ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);
@@ -683,18 +690,18 @@ static void run_matmul_bwd(ntg_backend *b, xnn_op *o, int batch)
             int aa = !g.a_full, ab = !g.b_full;
             if (da) {
                 if (!g.ta)
-                    gemm1(0, !g.tb, g.m, g.k, g.n, dyp, g.n, bm + ob, g.ldb, aa, da + oa, g.k,
-                          b->scratch);
+                    gemm1(b->isa, 0, !g.tb, g.m, g.k, g.n, dyp, g.n, bm + ob, g.ldb, aa, da + oa,
+                          g.k, b->scratch);
                 else
-                    gemm1(g.tb, 1, g.k, g.m, g.n, bm + ob, g.ldb, dyp, g.n, aa, da + oa, g.m,
-                          b->scratch);
+                    gemm1(b->isa, g.tb, 1, g.k, g.m, g.n, bm + ob, g.ldb, dyp, g.n, aa, da + oa,
+                          g.m, b->scratch);
             }
             if (db) {
                 if (!g.tb)
-                    gemm1(!g.ta, 0, g.k, g.n, g.m, a + oa, g.lda, dyp, g.n, ab, db + ob, g.n,
-                          b->scratch);
+                    gemm1(b->isa, !g.ta, 0, g.k, g.n, g.m, a + oa, g.lda, dyp, g.n, ab, db + ob,
+                          g.n, b->scratch);
                 else
-                    gemm1(1, g.ta, g.n, g.k, g.m, dyp, g.n, a + oa, g.lda, ab, db + ob, g.k,
+                    gemm1(b->isa, 1, g.ta, g.n, g.k, g.m, dyp, g.n, a + oa, g.lda, ab, db + ob, g.k,
                           b->scratch);
             }
         }
@@ -704,8 +711,8 @@ static void run_matmul_bwd(ntg_backend *b, xnn_op *o, int batch)
     int nthr = ntg__xnn_threads_for(b, fl, 0);
     if (nthr > g.count) nthr = (int)g.count;
     mm_ctx c = {
-        &g, a,    bm,   dy, NULL, da, db, g.count, (size_t)nthr, b->scratch, (size_t)o->i[0],
-        1,  NULL, 0.0f, 0,  NULL, 0};
+        &g, a,    bm,   dy, NULL, da, db,    g.count, (size_t)nthr, b->scratch, (size_t)o->i[0],
+        1,  NULL, 0.0f, 0,  NULL, 0,  b->isa};
     c.small = b->vk;
     c.sbuf = mm_sbuf_off(&g);
     ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);

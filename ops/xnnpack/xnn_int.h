@@ -38,9 +38,13 @@ typedef struct xnn_vk {
                  int decoupled);
 } xnn_vk;
 
-enum { XNN_VK_PORTABLE, XNN_VK_AVX2, XNN_VK_AVX512 };
+enum {
+    XNN_VK_PORTABLE = NTG_ISA_PORTABLE,
+    XNN_VK_AVX2 = NTG_ISA_AVX2,
+    XNN_VK_AVX512 = NTG_ISA_AVX512
+};
 
-/* The widest table this CPU runs, up to `max_isa` (XNN_VK_*). */
+/* The widest table this CPU runs, up to `max_isa` (XNN_VK_*, the NTG_ISA_* levels: a cap). */
 const xnn_vk *ntg__xnn_vk_pick(int max_isa);
 
 /* ------------------------------------------------------------- instance */
@@ -90,7 +94,7 @@ enum {
     XNN_POL_PAR_ALWAYS = 1u << 3,  /* every parallel kernel on all threads, whatever its size */
     XNN_POL_NO_XNNOPS = 1u << 4,   /* no XNNPACK operator anywhere: own kernels only */
     XNN_POL_XNN_ELEM = 1u << 5,    /* add/sub/mul/sigmoid/softmax/maxpool on XNNPACK operators */
-    XNN_POL_VK_AVX2 = 1u << 6,     /* the AVX2 vector kernels (when the CPU has AVX2) */
+    XNN_POL_VK_AVX2 = 1u << 6,     /* vector kernels: AVX2 at most (also under the ISA cap) */
     XNN_POL_VK_PORTABLE = 1u << 7, /* the portable vector kernels */
     XNN_POL_NO_FUSION = 1u << 8,   /* run every op by itself */
     XNN_POL_NO_UNITS = 1u << 9,    /* LSTM under `threads` rows: one thread, units not split */
@@ -101,7 +105,9 @@ struct ntg_backend {
     int threads;
     unsigned policy;
     pthreadpool_t pool; /* NULL with one thread */
-    const xnn_vk *vk;
+    int isa;            /* the instruction-set cap (NTG_ISA_*, NTG_CPU_ISA read at create): every
+                         * xgemm call and packing passes it on (ntg_xgemm_args.isa) */
+    const xnn_vk *vk;   /* the vector kernels, within the cap */
     const ntg_plan_view *plan;
     uint8_t *base[NTG_STORE_COUNT];
     int weights_readonly;

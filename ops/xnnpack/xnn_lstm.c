@@ -104,19 +104,21 @@ static pack_sizes pack_sizes_of(int64_t in, int64_t h)
     return p;
 }
 
-/* One layer's three packings, at dst (pack_sizes_of(in, h).total floats). */
-static void pack_layer(const float *wih, const float *whh, int64_t in, int64_t h, float *dst)
+/* One layer's three packings, at dst (pack_sizes_of(in, h).total floats), with instructions up
+ * to `isa`. */
+static void pack_layer(int isa, const float *wih, const float *whh, int64_t in, int64_t h,
+                       float *dst)
 {
     pack_sizes ps = pack_sizes_of(in, h);
     int64_t g4 = 4 * h, k = in + h;
     for (int64_t j0 = 0; j0 < g4; j0 += NTG_XGEMM_NR) {
         int64_t nr = g4 - j0 < NTG_XGEMM_NR ? g4 - j0 : NTG_XGEMM_NR;
         float *panel = dst + j0 * k;
-        ntg__xgemm_pack_b(1, nr, in, wih + j0 * in, in, panel);
-        ntg__xgemm_pack_b(1, nr, h, whh + j0 * h, h, panel + in * NTG_XGEMM_NR);
+        ntg__xgemm_pack_b(isa, 1, nr, in, wih + j0 * in, in, panel);
+        ntg__xgemm_pack_b(isa, 1, nr, h, whh + j0 * h, h, panel + in * NTG_XGEMM_NR);
     }
-    ntg__xgemm_pack_b(1, g4, in, wih, in, dst + ps.cat);
-    ntg__xgemm_pack_b(1, g4, h, whh, h, dst + ps.cat + ps.ih);
+    ntg__xgemm_pack_b(isa, 1, g4, in, wih, in, dst + ps.cat);
+    ntg__xgemm_pack_b(isa, 1, g4, h, whh, h, dst + ps.cat + ps.ih);
 }
 
 /* Per-chunk scratch of the forward, for a chunk of up to `rows` rows. */
@@ -161,6 +163,7 @@ typedef struct fwd_ctx {
     size_t chunks;
     uint8_t *scratch;
     fwd_chunk cl; /* per chunk, sized for the largest chunk */
+    int isa;      /* the instance's instruction-set cap, for xgemm */
 } fwd_ctx;
 
 /*
@@ -205,6 +208,7 @@ static void fwd_task(void *ctx, size_t i)
     pack_sizes ps = pack_sizes_of(in, h);
     ntg_xgemm_args g;
     memset(&g, 0, sizeof g);
+    g.isa = c->isa;
     g.trans_b = 1;
     g.n = g4;
     if (projected(rows, in)) {
@@ -317,6 +321,7 @@ typedef struct unit_ctx {
     const float *packed, *bias;
     float *a, *g, *cell;
     atomic_int *claim, *done; /* per step; index 0 is the projection, step t at t + 1 */
+    int isa;                  /* the instance's instruction-set cap, for xgemm */
 } unit_ctx;
 
 /* The unit's four gate GEMMs: columns q H + u hw .. of panels `packed` (depth k) into
@@ -328,6 +333,7 @@ static void unit_gemm(const unit_ctx *c, int64_t u, int64_t m, const float *a, i
     int64_t h = c->d->h, hw = c->hw;
     ntg_xgemm_args g;
     memset(&g, 0, sizeof g);
+    g.isa = c->isa;
     g.trans_b = 1;
     g.m = m;
     g.n = hw;
@@ -497,7 +503,7 @@ static void run_lstm_layers(ntg_backend *b, xnn_op *o, int64_t units)
         if (o->own) {
             packed = (const float *)o->own + off;
         } else {
-            pack_layer(wih, whh, in, h, (float *)(s + l.pack));
+            pack_layer(b->isa, wih, whh, in, h, (float *)(s + l.pack));
             packed = (const float *)(s + l.pack);
         }
         off += pack_sizes_of(in, h).total;
@@ -518,13 +524,14 @@ static void run_lstm_layers(ntg_backend *b, xnn_op *o, int64_t units)
                           (float *)(us + ul.g),
                           (float *)(us + ul.c),
                           (atomic_int *)(us + ul.cnt),
-                          (atomic_int *)(us + ul.cnt) + d.t + 1};
+                          (atomic_int *)(us + ul.cnt) + d.t + 1,
+                          b->isa};
             for (int64_t i = 0; i < 2 * (d.t + 1); i++) atomic_init(&c.claim[i], 0);
             ntg__xnn_parallel(b, (int)units, unit_task, &c, (size_t)units);
             continue;
         }
-        fwd_ctx c = {b->vk, &d,     k,    in,           k == 0 ? x : y, y,
-                     ws,    packed, bias, (size_t)nthr, s + l.chunks,   l.cl};
+        fwd_ctx c = {b->vk,        &d,           k,    in,    k == 0 ? x : y, y, ws, packed, bias,
+                     (size_t)nthr, s + l.chunks, l.cl, b->isa};
         ntg__xnn_parallel(b, nthr, fwd_task, &c, (size_t)nthr);
     }
 }
@@ -547,7 +554,8 @@ ntg_status ntg__xnn_prep_lstm(ntg_backend *b, xnn_op *o, ntg_error *err)
         int64_t off = 0;
         for (int64_t k = 0; k < d.layers; k++) {
             int64_t in = k == 0 ? d.in : d.h;
-            pack_layer(o->in[1 + 4 * k].data, o->in[2 + 4 * k].data, in, d.h, (float *)mem + off);
+            pack_layer(b->isa, o->in[1 + 4 * k].data, o->in[2 + 4 * k].data, in, d.h,
+                       (float *)mem + off);
             off += pack_sizes_of(in, d.h).total;
         }
         o->own = mem;
@@ -570,6 +578,7 @@ typedef struct bwd_ctx {
     size_t chunks;
     uint8_t *slots;
     size_t slot;
+    int isa; /* the instance's instruction-set cap, for xgemm */
 } bwd_ctx;
 
 /* One chunk of rows of one layer, from the top step down: dh = dh_in + dgates_{t+1} W_hh. */
@@ -603,6 +612,7 @@ static void bwd_task(void *ctx, size_t i)
         if (t > 0) {
             ntg_xgemm_args g;
             memset(&g, 0, sizeof g);
+            g.isa = c->isa;
             g.m = b1 - b0;
             g.n = h;
             g.k = g4;
@@ -680,6 +690,7 @@ static void big_gemm(ntg_backend *b, int ta, int64_t m, int64_t n, int64_t k, co
     g.ldb = ldb;
     g.c = c;
     g.ldc = ldc;
+    g.isa = b->isa;
     int t = b->policy & XNN_POL_PAR_ALWAYS ? b->threads : ntg__xgemm_threads(m, n, k, b->threads);
     ntg__xgemm(ntg__xnn_pool(b, t), t, &g, s);
 }
@@ -718,11 +729,11 @@ static void run_lstm_bwd(ntg_backend *b, xnn_op *o, int batch)
         float *dwih = o->out[1 + 4 * k].data, *dwhh = o->out[2 + 4 * k].data;
         float *dbih = o->out[3 + 4 * k].data, *dbhh = o->out[4 + 4 * k].data;
         int64_t in = k == 0 ? d.in : h;
-        ntg__xgemm_pack_b(0, h, g4, whh, h, pack);
+        ntg__xgemm_pack_b(b->isa, 0, h, g4, whh, h, pack);
         double *dbp = dbih || dbhh ? (double *)(s + l.dbp) : NULL;
-        bwd_ctx c = {b->vk,        &d,         k,     ws,  k == d.layers - 1 ? dy : sq,
-                     pack,         dg,         carry, dhr, dbp,
-                     (size_t)nthr, s + l.gemm, slot};
+        bwd_ctx c = {b->vk,        &d,         k,     ws,    k == d.layers - 1 ? dy : sq,
+                     pack,         dg,         carry, dhr,   dbp,
+                     (size_t)nthr, s + l.gemm, slot,  b->isa};
         ntg__xnn_parallel(b, nthr, bwd_task, &c, (size_t)nthr);
         /* the bias gradients: each task's rows summed in the recurrence (double), the tasks
          * in order: deterministic for a given thread count */

@@ -1,0 +1,176 @@
+/* test_xnn_isa.c — the instruction-set cap NTG_CPU_ISA: parsing, the xnnpack instance, its GEMMs.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cpu_isa.h"
+#include "ntgraph.h"
+#include "testutil.h"
+#include "xnnpack/xnn_int.h"
+
+/* Criterion runs every test in a process of its own: setenv here does not leak into others. */
+
+static const ntg_backend_class *xnnpack_or_skip(void)
+{
+    const ntg_backend_class *c = ntg__backend_find("xnnpack");
+    char info[256] = "";
+    if (!c) cr_skip_test("this build has no xnnpack backend");
+    if (c->available && !c->available(info, sizeof info))
+        cr_skip_test("the xnnpack backend is not available here: %s", info);
+    return c;
+}
+
+static int cpu_has_avx2(void)
+{
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+Test(xnn, isa_cap_parses_the_documented_words)
+{
+    static const struct {
+        const char *value;
+        int cap;
+    } ok[] = {{NULL, NTG_ISA_AVX512},        {"", NTG_ISA_AVX512},   {"avx512", NTG_ISA_AVX512},
+              {"AVX2", NTG_ISA_AVX2},        {"avx2", NTG_ISA_AVX2}, {"portable", NTG_ISA_PORTABLE},
+              {"Portable", NTG_ISA_PORTABLE}};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int cap = -1;
+        ntg_error err;
+        cr_assert_eq(ntg__isa_cap_parse(ok[i].value, &cap, &err), NTG_OK, "%s",
+                     ok[i].value ? ok[i].value : "(unset)");
+        cr_assert_eq(cap, ok[i].cap, "%s", ok[i].value ? ok[i].value : "(unset)");
+        cr_assert_str_eq(ntg__isa_name(cap), ok[i].cap == NTG_ISA_AVX512 ? "avx512"
+                                             : ok[i].cap == NTG_ISA_AVX2 ? "avx2"
+                                                                         : "portable");
+    }
+    static const char *const bad[] = {"avx-512", "sse4.2", "avx2 ", "native"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int cap = -1;
+        ntg_error err;
+        cr_assert_eq(ntg__isa_cap_parse(bad[i], &cap, &err), NTG_ERR_INVALID_ARG, "%s", bad[i]);
+        char want[96];
+        snprintf(want, sizeof want, "NTG_CPU_ISA='%s': not an instruction-set cap", bad[i]);
+        cr_assert(strstr(err.message, want), "got: %s", err.message);
+        cr_assert(strstr(err.message, "expected avx512, avx2 or portable"), "got: %s", err.message);
+    }
+}
+
+/* The instance reads the cap when it is made; the vector kernels and every xgemm stay under it,
+ * whatever the policy bits ask for. */
+Test(xnn, isa_cap_picks_the_kernels_of_an_instance)
+{
+    const ntg_backend_class *c = xnnpack_or_skip();
+    static const char *const caps[] = {"portable", "avx2", "avx512"};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(setenv("NTG_CPU_ISA", caps[i], 1), 0);
+        ntg_backend_config cfg = {1, 4};
+        ntg_backend *b = NULL;
+        ntg_error err;
+        cr_assert_eq(c->create(&cfg, &b, &err), NTG_OK, "%s", err.message);
+        cr_assert_eq(b->isa, NTG_ISA_PORTABLE + i, "NTG_CPU_ISA=%s", caps[i]);
+        cr_assert_eq(b->vk, ntg__xnn_vk_pick(b->isa));
+        if (i == 0) cr_assert_str_eq(b->vk->isa, "portable");
+        if (i == 1) cr_assert_str_eq(b->vk->isa, cpu_has_avx2() ? "AVX2" : "portable");
+        /* the policy bits only lower the vector kernels further, never above the cap */
+        ntg__xnn_set_policy(b, XNN_POL_VK_AVX2);
+        cr_assert_eq(b->vk, ntg__xnn_vk_pick(b->isa < XNN_VK_AVX2 ? b->isa : XNN_VK_AVX2),
+                     "NTG_CPU_ISA=%s, XNN_POL_VK_AVX2", caps[i]);
+        ntg__xnn_set_policy(b, XNN_POL_VK_PORTABLE);
+        cr_assert_str_eq(b->vk->isa, "portable");
+        c->destroy(b);
+
+        /* `ntgraph backends` shows the cap in effect */
+        char info[256] = "", want[64];
+        cr_assert_eq(c->available(info, sizeof info), 1);
+        snprintf(want, sizeof want, "NTG_CPU_ISA cap: %s", caps[i]);
+        cr_assert(strstr(info, want), "NTG_CPU_ISA=%s: %s", caps[i], info);
+        snprintf(want, sizeof want, "xgemm %s", ntg__isa_name(ntg__xgemm_capped_isa(i + 1)));
+        cr_assert(strstr(info, want), "NTG_CPU_ISA=%s: %s", caps[i], info);
+    }
+    unsetenv("NTG_CPU_ISA");
+    char info[256] = "";
+    cr_assert_eq(c->available(info, sizeof info), 1);
+    cr_assert(strstr(info, "NTG_CPU_ISA cap: none"), "%s", info);
+}
+
+/* A cap nobody understands fails the session loudly; `auto` does not quietly fall back to the
+ * reference backend (the xnnpack suites would then skip and CI pass without them). */
+Test(xnn, isa_cap_refuses_an_unknown_word)
+{
+    const ntg_backend_class *c = xnnpack_or_skip();
+    cr_assert_eq(setenv("NTG_CPU_ISA", "avx-512", 1), 0);
+    ntg_backend_config cfg = {1, 4};
+    ntg_backend *b = NULL;
+    ntg_error err;
+    cr_assert_eq(c->create(&cfg, &b, &err), NTG_ERR_INVALID_ARG);
+    cr_assert_str_eq(err.message, "xnnpack backend: NTG_CPU_ISA='avx-512': not an instruction-set "
+                                  "cap; expected avx512, avx2 or portable");
+    cr_assert_eq(ntg__backend_find("auto"), c);
+    char info[256] = "";
+    cr_assert_eq(c->available(info, sizeof info), 1);
+    cr_assert(strstr(info, "NTG_CPU_ISA='avx-512'"), "%s", info);
+}
+
+/* A dense layer run by a session under NTG_CPU_ISA=portable is bitwise the portable GEMM's
+ * result (same operands, one thread, fixed summation order): the cap reaches the op's xgemm and
+ * its packing, not only the vector kernels.  With AVX2 (FMA) the bits differ. */
+Test(xnn, isa_cap_reaches_the_dense_gemm)
+{
+    xnnpack_or_skip();
+    enum { IN = 200, UNITS = 64, ROWS = 8 };
+    cr_assert_eq(setenv("NTG_CPU_ISA", "portable", 1), 0);
+    /* xgemm on packed weights for every dense layer (XNN_POL_FC_XGEMM), not XNNPACK's */
+    char pol[16];
+    snprintf(pol, sizeof pol, "%u", (unsigned)XNN_POL_FC_XGEMM);
+    cr_assert_eq(setenv("NTG_XNN_POLICY", pol, 1), 0);
+    char g[512];
+    snprintf(g, sizeof g,
+             "ntgraph: 1\nname: d\ninputs:\n  x: [batch, %d]\noutputs:\n  y: ~\nnodes:\n"
+             "  - {op: dense, name: fc, in: x, out: y, units: %d, activation: relu}\n",
+             IN, UNITS);
+    ntg_compile_options co;
+    ntg_compile_options_init(&co);
+    co.max_batch = ROWS;
+    ntg_plan *p = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_compile_string(g, strlen(g), "d.yaml", &co, &p, &err), NTG_OK, "%s",
+                 err.message);
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.backend = "xnnpack";
+    so.threads = 1;
+    ntg_session *s = NULL;
+    cr_assert_eq(ntg_session_create(p, &so, &s, &err), NTG_OK, "%s", err.message);
+    static float x[ROWS * IN], y[ROWS * UNITS], want[ROWS * UNITS];
+    tu_rng r = {99};
+    tu_fill(&r, x, ROWS * IN, -1, 1);
+    cr_assert_eq(ntg_session_set_input(s, "x", x, ROWS * IN, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_run(s, ROWS, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_get_output(s, "y", y, ROWS * UNITS, &err), NTG_OK, "%s", err.message);
+
+    ntg_xgemm_args a;
+    memset(&a, 0, sizeof a);
+    a.trans_b = 1;
+    a.m = ROWS, a.n = UNITS, a.k = IN;
+    a.a = x, a.lda = IN;
+    a.b = ntg_plan_param_data(p, 0), a.ldb = IN;
+    a.bias = ntg_plan_param_data(p, 1);
+    a.relu = 1;
+    a.c = want, a.ldc = UNITS;
+    size_t sb = ntg__xgemm_scratch_bytes(&a, 1);
+    void *scratch = sb ? malloc(sb) : NULL;
+    ntg__xgemm_isa(NULL, 1, &a, scratch, NTG_XGEMM_ISA_SCALAR);
+    free(scratch);
+    size_t diff = 0;
+    for (int i = 0; i < ROWS * UNITS; i++) diff += memcmp(&y[i], &want[i], sizeof y[i]) != 0;
+    cr_assert_eq(diff, 0, "%zu of %d outputs differ from the portable GEMM's bits", diff,
+                 ROWS * UNITS);
+    ntg_session_destroy(s);
+    ntg_plan_destroy(p);
+}
