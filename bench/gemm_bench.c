@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <cblas.h>
@@ -28,8 +29,9 @@
  * best batch is the one least disturbed, for every implementation alike.  The first line names the
  * OpenBLAS build and the kernels it picked: Debian's DYNAMIC_ARCH build chooses from CPUID
  * (Cooperlake, i.e. AVX-512, on a Zen 4); OPENBLAS_CORETYPE in the environment overrides it
- * (the peers' OpenMP build needs SkylakeX there, or it falls back to SSE3 kernels).
- * NTG_CPU_ISA caps xgemm's instruction set and the FMA peaks measured, as it caps
+ * (the peers' OpenMP build needs SkylakeX there, or it falls back to SSE3 kernels).  An
+ * AVX-512 core type on a CPU without avx512f would die with SIGILL in the first call: refused
+ * up front.  NTG_CPU_ISA caps xgemm's instruction set and the FMA peaks measured, as it caps
  * the library's kernels (docs/cpu-backend.md).
  */
 
@@ -349,6 +351,15 @@ static const char *load_average(char *buf, size_t cap)
     return buf;
 }
 
+/* OpenBLAS core types whose kernels use AVX-512 (0.3.21's names, any case). */
+static int avx512_coretype(const char *ct)
+{
+    static const char *const names[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+    for (size_t i = 0; ct && i < sizeof names / sizeof names[0]; i++)
+        if (strcasecmp(ct, names[i]) == 0) return 1;
+    return 0;
+}
+
 static const char *blas_parallel(void)
 {
     switch (openblas_get_parallel()) {
@@ -381,6 +392,16 @@ int main(int argc, char **argv)
     }
     int isa = ntg__xgemm_capped_isa(cap);
     const char *coretype = getenv("OPENBLAS_CORETYPE");
+#if defined(__x86_64__)
+    if (avx512_coretype(coretype) && !__builtin_cpu_supports("avx512f")) {
+        fprintf(stderr,
+                "gemm_bench: OPENBLAS_CORETYPE=%s selects AVX-512 kernels, but this CPU has no "
+                "avx512f (OpenBLAS would die with SIGILL); unset it to let OpenBLAS detect the "
+                "core\n",
+                coretype);
+        return 2;
+    }
+#endif
     pthreadpool_t pool2 = pthreadpool_create(2);
     printf("OpenBLAS: %s; core %s; threading %s; OPENBLAS_CORETYPE=%s\n", openblas_get_config(),
            openblas_get_corename(), blas_parallel(), coretype ? coretype : "(unset)");
