@@ -101,10 +101,13 @@ ntg_status ntg__select_columns(const ntg_series *s, const char *spec, int **cols
             *cols = NULL;
             return ntg__fail(err, NTG_ERR_NOT_FOUND, "the series has no column '%s'", name);
         }
-        if (*n >= s->n_cols) {
+        /* a column given twice would be trained on twice as often, or scored twice */
+        for (size_t k = 0; k < *n; k++) {
+            if ((*cols)[k] != c) continue;
             free(*cols);
             *cols = NULL;
-            return ntg__fail(err, NTG_ERR_INVALID_ARG, "column '%s' chosen twice", name);
+            return ntg__fail(err, NTG_ERR_INVALID_ARG, "columns '%.200s': '%s' is chosen twice",
+                             spec, name);
         }
         (*cols)[(*n)++] = c;
         if (!e) break;

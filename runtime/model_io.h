@@ -26,7 +26,8 @@ const char *ntg__setting(const struct ntg_plan *p, const ntg_define *over, size_
                          const char *key);
 
 /* Columns chosen by spec ("all" or NULL: all; else comma-separated names): malloc'ed
- * index array.  NTG_ERR_NOT_FOUND naming an unknown column. */
+ * index array.  NTG_ERR_NOT_FOUND naming an unknown column, NTG_ERR_INVALID_ARG naming
+ * a column chosen twice. */
 ntg_status ntg__select_columns(const ntg_series *s, const char *spec, int **cols, size_t *n,
                                ntg_error *err);
 
