@@ -365,7 +365,8 @@ typedef struct ntg_train_checkpoint {
 } ntg_train_checkpoint;
 
 typedef struct ntg_train_options {
-    const char *columns; /* "C1,C2" or NULL / "all": every column, one shared model */
+    const char *columns; /* "C1,C2" (each at most once) or NULL / "all": every column, one
+                            shared model */
     const char *split;   /* rows "8640,2880,2880" or fractions "0.7,0.1,0.2" (required) */
     /* Overrides of the plan's train.* settings: steps, batch, lr, lr_decays, val_every,
      * patience, seed, scaler, window_scaler (values as text, e.g. {"steps", "300"}). */
@@ -410,8 +411,9 @@ NTG_API void ntg_train_options_init(ntg_train_options *opts);
  * metadata (so forecasts take and return original units).  With the same seed,
  * backend and thread count the result is bitwise reproducible, also across a stop and
  * resume from a checkpoint.  Errors: NTG_ERR_STATE (no train_step program),
- * NTG_ERR_INVALID_ARG (bad settings, naming them), NTG_ERR_DATA (too few rows for a
- * window, a bad checkpoint), NTG_ERR_IO, NTG_ERR_BACKEND. */
+ * NTG_ERR_INVALID_ARG (bad settings, naming them; a column chosen twice), NTG_ERR_DATA
+ * (too few rows for a window, a train or validation value the scaler cannot bring into
+ * float32's range (docs/data.md), a bad checkpoint), NTG_ERR_IO, NTG_ERR_BACKEND. */
 NTG_API ntg_status ntg_train(const ntg_plan *plan, const ntg_series *data,
                              const ntg_train_options *opts, ntg_plan **trained,
                              ntg_train_report *report, ntg_error *err);
@@ -442,7 +444,10 @@ NTG_API void ntg_eval_options_init(ntg_eval_options *opts);
  * point forecast (the median for quantile models) against the truth.  Uses the plan's
  * fitted scaler, or fits the plan's scaler kind on the train rows of `data` when the
  * plan has none.  per_column (may be NULL) receives up to n_per_column entries in the
- * order of the chosen columns. */
+ * order of the chosen columns.  Errors: NTG_ERR_DATA for values no float32 model can
+ * take, a forecast that is not finite or scores that overflow (each named: docs/data.md,
+ * "Values a model can take"), so no inf or nan is returned as a score;
+ * NTG_ERR_INVALID_ARG for bad options or a column chosen twice. */
 NTG_API ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data,
                                 const ntg_eval_options *opts, ntg_scores *overall,
                                 ntg_scores *per_column, size_t n_per_column, ntg_error *err);
@@ -453,7 +458,8 @@ NTG_API ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data,
 typedef struct ntg_forecast ntg_forecast;
 
 /* Forecast each chosen column (columns as in ntg_train_options) from its last
- * input_size rows.  opts may be NULL. */
+ * input_size rows.  opts may be NULL.  Errors as ntg_evaluate's: NTG_ERR_DATA for input
+ * values no float32 model can take or a forecast that is not finite. */
 NTG_API ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data,
                                        const char *columns, const ntg_session_options *opts,
                                        ntg_forecast **out, ntg_error *err);

@@ -123,6 +123,40 @@ static void to_scores(const ntg_metric_values *v, ntg_scores *o)
     o->n = v->n;
 }
 
+/* The forecasts (original units, per values per window) of windows idx[0..n) must be
+ * finite: a model that overflowed on its inputs would otherwise print inf or nan as a
+ * result.  NTG_ERR_DATA naming the column and the window's input rows. */
+static ntg_status check_forecasts(const ntg_series *s, const ntg_windows *w, const uint64_t *idx,
+                                  size_t n, size_t per, const double *f, ntg_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t r = 0; r < per; r++) {
+            if (isfinite(f[i * per + r])) continue;
+            size_t j, start;
+            ntg__windows_at(w, idx[i], &j, &start);
+            char a[96], b[96];
+            ntg__series_row_str(s, start - w->L, a, sizeof a);
+            ntg__series_row_str(s, start - 1, b, sizeof b);
+            double v = f[i * per + r];
+            return ntg__fail(err, NTG_ERR_DATA,
+                             "column '%.60s': the forecast from %s to %s is %s at step %zu: the "
+                             "model overflowed on these values",
+                             s->names[w->cols[j]], a, b,
+                             isnan(v)  ? "nan"
+                             : v > 0.0 ? "inf"
+                                       : "-inf",
+                             r % w->h + 1);
+        }
+    return NTG_OK;
+}
+
+/* Scores in range: the four means finite, the ratios finite or NaN (not computable). */
+static int scores_finite(const ntg_metric_values *v)
+{
+    return isfinite(v->mse) && isfinite(v->mae) && isfinite(v->mse_orig) && isfinite(v->mae_orig) &&
+           !isinf(v->mape) && !isinf(v->smape) && !isinf(v->mase);
+}
+
 ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_eval_options *opts,
                         ntg_scores *overall, ntg_scores *per_column, size_t n_per_column,
                         ntg_error *err)
@@ -152,6 +186,7 @@ ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_
     if (!st) st = ntg__split_parse(opts->split, data->n_rows, &sp, err);
     if (!st) st = ntg__model_scaler(plan, data, cols, nc, sp.train, NULL, NULL, &g, &ws, err);
     if (!st) st = ntg__windows_make(&sp, part, r.io.L, r.io.h, cols, nc, &w, err);
+    if (!st) st = ntg__windows_check(data, g, &w, 1, err);
     size_t m_season = opts->seasonality > 0 ? (size_t)opts->seasonality : 1;
     if (!st) st = ntg__metrics_create(data, cols, nc, g, sp.train, m_season, &m, err);
     if (!st) {
@@ -167,7 +202,22 @@ ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_
         if ((st = runner_run(&r, data, g, ws, &w, idx, b, err))) break;
         ntg__model_point(&r.io, r.y, b, pt);
         ntg__windows_invert(g, &w, idx, b, r.loc, r.scale, pt, r.io.h, NULL, orig);
+        if ((st = check_forecasts(data, &w, idx, b, r.io.h, orig, err))) break;
         st = ntg__metrics_add_windows(m, &w, idx, b, orig, err);
+    }
+    /* finite forecasts of finite truths can still square past a double in original units */
+    for (size_t j = 0; !st && j <= nc; j++) {
+        ntg_metric_values v;
+        if (j < nc)
+            ntg__metrics_column(m, j, &v);
+        else
+            ntg__metrics_total(m, &v);
+        if (!scores_finite(&v))
+            st = ntg__fail(err, NTG_ERR_DATA,
+                           "%s%.60s%s: the scores overflow a double (MSE %g, MAE %g in original "
+                           "units): the values are too large to score",
+                           j < nc ? "column '" : "", j < nc ? data->names[cols[j]] : "all columns",
+                           j < nc ? "'" : "", v.mse_orig, v.mae_orig);
     }
     if (!st) {
         ntg_metric_values v;
@@ -266,6 +316,7 @@ ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data, con
         st =
             ntg__model_scaler(plan, data, cols, nc, data->n_rows, "none", "identity", &g, &ws, err);
     if (!st) st = ntg__windows_forecast(data->n_rows, r.io.L, r.io.h, cols, nc, &w, err);
+    if (!st) st = ntg__windows_check(data, g, &w, 0, err);
     size_t nq = st ? 1 : (r.io.nq ? r.io.nq : 1);
     if (!st) {
         f = ntg__pool_alloc(pool, sizeof *f);
@@ -298,6 +349,7 @@ ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data, con
                 for (size_t t = 0; t < r.io.h; t++)
                     yq[i * r.io.h + t] = ntg__model_y(&r.io, r.y, i, t, q);
             ntg__windows_invert(g, &w, idx, b, r.loc, r.scale, yq, r.io.h, NULL, orig);
+            if ((st = check_forecasts(data, &w, idx, b, r.io.h, orig, err))) break;
             for (size_t i = 0; i < b; i++) {
                 size_t j, start;
                 ntg__windows_at(&w, idx[i], &j, &start);

@@ -1,6 +1,7 @@
 /* series.c — splits, windows, global and per-window scalers, batch assembly, scaler metadata. */
 #include "series.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -39,6 +40,14 @@ void ntg__split_bounds(const ntg_split *sp, ntg_split_part part, size_t *b0, siz
     }
     *b0 = a;
     *b1 = a + n;
+}
+
+void ntg__series_row_str(const ntg_series *s, size_t r, char *buf, size_t cap)
+{
+    if (s && s->dates && r < s->n_rows)
+        snprintf(buf, cap, "row %zu (%.60s)", r + 1, s->dates[r]);
+    else
+        snprintf(buf, cap, "row %zu", r + 1);
 }
 
 static int is_digit(char c)
@@ -256,6 +265,50 @@ void ntg__windows_sample(const ntg_windows *w, uint64_t seed, uint64_t step, siz
     for (size_t i = 0; i < n; i++) idx[i] = ntg__rng_below(key, step, i, count);
 }
 
+/* The rows windows of w read: inputs from the first window's, targets (when asked) to
+ * the last window's; clamped to the series. */
+static void window_rows(const ntg_windows *w, size_t n_rows, int with_targets, size_t *r0,
+                        size_t *r1)
+{
+    *r0 = w->first_start >= w->L ? w->first_start - w->L : 0;
+    *r1 = w->first_start + (w->n_starts ? w->n_starts - 1 : 0) + (with_targets ? w->h : 0);
+    if (*r1 > n_rows) *r1 = n_rows;
+}
+
+ntg_status ntg__windows_check(const ntg_series *s, const ntg_scaler *g, const ntg_windows *w,
+                              int with_targets, ntg_error *err)
+{
+    if (!s || !w) return ntg__fail(err, NTG_ERR_INVALID_ARG, "windows_check: NULL argument");
+    if (g && g->n_cols != w->n_cols)
+        return ntg__fail(err, NTG_ERR_SHAPE,
+                         "windows_check: the scaler has %zu columns, the windows %zu", g->n_cols,
+                         w->n_cols);
+    size_t r0, r1;
+    window_rows(w, s->n_rows, with_targets, &r0, &r1);
+    for (size_t j = 0; j < w->n_cols; j++) {
+        int c = w->cols[j];
+        if (c < 0 || (size_t)c >= s->n_cols)
+            return ntg__fail(err, NTG_ERR_INVALID_ARG, "windows_check: column %d", c);
+        const double *v = s->values + (size_t)c * s->n_rows;
+        for (size_t r = r0; r < r1; r++) {
+            double z = ntg__scaler_apply(g, j, v[r]);
+            if (fabs(z) <= FLT_MAX) continue;
+            char row[96];
+            ntg__series_row_str(s, r, row, sizeof row);
+            if (g && g->kind != NTG_SCALER_NONE)
+                return ntg__fail(err, NTG_ERR_DATA,
+                                 "column '%.60s', %s: %g is %g once scaled (mean %g, std %g), "
+                                 "beyond the float32 range a model computes in (|z| <= %g)",
+                                 s->names[c], row, v[r], z, g->mean[j], g->std[j], (double)FLT_MAX);
+            return ntg__fail(err, NTG_ERR_DATA,
+                             "column '%.60s', %s: %g is beyond the float32 range a model "
+                             "computes in (|x| <= %g)",
+                             s->names[c], row, v[r], (double)FLT_MAX);
+        }
+    }
+    return NTG_OK;
+}
+
 /* ----------------------------------------------------------------- scalers */
 
 const char *ntg__scaler_name(ntg_scaler_kind kind)
@@ -387,10 +440,16 @@ ntg_status ntg__scaler_fit(const ntg_series *s, ntg_scaler_kind kind, const int 
         if (constant) mean = v[0];
         if (sd == 0.0) sd = 1.0;
         if (!isfinite(mean) || !isfinite(sd)) {
+            /* name the value most to blame: the largest in magnitude */
+            size_t worst = 0;
+            for (size_t r = 1; r < train_rows; r++)
+                if (fabs(v[r]) > fabs(v[worst])) worst = r;
+            char row[96];
+            ntg__series_row_str(s, worst, row, sizeof row);
             ntg_status st = ntg__fail(err, NTG_ERR_DATA,
                                       "scaler: column '%.60s': the train values overflow a "
-                                      "double when averaged",
-                                      s->names[c]);
+                                      "double when averaged: %s holds %g",
+                                      s->names[c], row, v[worst]);
             ntg__scaler_free(g);
             return st;
         }
@@ -588,8 +647,27 @@ ntg_status ntg__windows_fill(const ntg_series *s, const ntg_scaler *g,
         for (size_t r = 0; r < span; r++) v[r] = ntg__scaler_apply(g, j, col[r]);
         double lo, sc;
         ntg__window_stats(window_scaler, v, L, work, &lo, &sc);
-        for (size_t r = 0; r < L; r++) x[i * L + r] = (float)((v[r] - lo) / sc);
-        for (size_t r = 0; t && r < h; r++) t[i * h + r] = (float)((v[L + r] - lo) / sc);
+        /* ntg__windows_check bounds the globally scaled values; a per-window scale can
+         * still blow one up (a target far outside its window's min..max range) */
+        int bad = !(fabs(lo) <= FLT_MAX && sc <= FLT_MAX);
+        for (size_t r = 0; r < L; r++) {
+            x[i * L + r] = (float)((v[r] - lo) / sc);
+            bad |= !isfinite(x[i * L + r]);
+        }
+        for (size_t r = 0; t && r < h; r++) {
+            t[i * h + r] = (float)((v[L + r] - lo) / sc);
+            bad |= !isfinite(t[i * h + r]);
+        }
+        if (bad) {
+            free(v);
+            char a[96], b[96];
+            ntg__series_row_str(s, st - L, a, sizeof a);
+            ntg__series_row_str(s, st - L + span - 1, b, sizeof b);
+            return ntg__fail(err, NTG_ERR_DATA,
+                             "column '%.60s', %s to %s: the %s window scaler takes the values "
+                             "beyond the float32 range a model computes in",
+                             s->names[c], a, b, ntg__window_scaler_name(window_scaler));
+        }
         loc[i] = (float)lo;
         scale[i] = (float)sc;
     }

@@ -20,6 +20,10 @@
  * TemporalNorm for the per-window scalers.  User-facing description: docs/data.md.
  */
 
+/* "row R (DATE)" or "row R" for row r (0-based) of s: R is 1-based, counting the data
+ * rows after the header, as errors about values name them. */
+void ntg__series_row_str(const ntg_series *s, size_t r, char *buf, size_t cap);
+
 /* ------------------------------------------------------------------ splits */
 
 /* Rows of each split, in time order from row 0: train [0, train), val [train,
@@ -190,6 +194,16 @@ ntg_status ntg__scaler_from_meta(const char *const *keys, const char *const *val
 
 /* --------------------------------------------------------------- batches */
 
+/* Whether the values windows of w read (inputs; targets too when with_targets) can
+ * reach a model: every one, once the global scaler g has scaled it (g NULL: none),
+ * finite and within float32's range (|z| <= FLT_MAX), since the models compute in
+ * float32.  Train, eval and forecast check the rows they read before they run, so a huge
+ * value (1e300) is refused by all three rather than turned into inf/nan results.
+ * Errors: NTG_ERR_DATA naming the column, the row (and its date), the value and what the
+ * scaler made of it; NTG_ERR_SHAPE (g's column count differs from w's). */
+ntg_status ntg__windows_check(const ntg_series *s, const ntg_scaler *g, const ntg_windows *w,
+                              int with_targets, ntg_error *err);
+
 /* Assemble n windows idx[0..n) (each < count) for a model: for window i,
  * every value is first scaled by the global scaler g (column j of g belongs to
  * w->cols[j]; g NULL: none), then the per-window scaler's statistics are taken
@@ -200,7 +214,8 @@ ntg_status ntg__scaler_from_meta(const char *const *keys, const char *const *val
  * loc and scale (n each) are kept for ntg__windows_invert.  Arithmetic in
  * double, stored as float.  Errors: NTG_ERR_RANGE (an index >= count, rows
  * outside the series, targets asked for a forecast window), NTG_ERR_SHAPE (g's
- * column count differs from w's), NTG_ERR_NOMEM. */
+ * column count differs from w's), NTG_ERR_DATA (a value the scalers take beyond
+ * float32's range, naming the column and the window's rows), NTG_ERR_NOMEM. */
 ntg_status ntg__windows_fill(const ntg_series *s, const ntg_scaler *g,
                              ntg_window_scaler window_scaler, const ntg_windows *w,
                              const uint64_t *idx, size_t n, float *x, float *t, float *loc,

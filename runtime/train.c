@@ -464,6 +464,11 @@ static ntg_status setup(trainer *tr, ntg_error *err)
     if (tr->has_val && (st = ntg__windows_make(&tr->split, NTG_SPLIT_VAL, tr->io.L, tr->io.h,
                                                tr->cols, tr->n_cols, &tr->wval, err)))
         return st;
+    /* values the scaler cannot bring into float32's range: refused now, as eval and run
+     * refuse them, rather than as a diverged loss later */
+    if ((st = ntg__windows_check(d, tr->scaler, &tr->wtrain, 1, err)) ||
+        (tr->has_val && (st = ntg__windows_check(d, tr->scaler, &tr->wval, 1, err))))
+        return st;
 
     ntg_session_options so;
     ntg_session_options_init(&so);

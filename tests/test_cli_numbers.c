@@ -22,6 +22,22 @@ static const char *etth1_slice(void)
     return path;
 }
 
+/* A copy of the slice with field `field` of file line `line` replaced by `value`. */
+static const char *edited_slice(const char *name, int line, int field, const char *value)
+{
+    static char path[4][600];
+    static int k;
+    char *p = path[k++ & 3];
+    snprintf(p, 600, "%s", tmp(name));
+    const char *src = etth1_slice();
+    char *o;
+    cr_assert_eq(
+        sh(&o, "awk -F, -v OFS=, 'NR==%d{$%d=\"%s\"}1' '%s' > '%s'", line, field, value, src, p), 0,
+        "%s", o);
+    free(o);
+    return p;
+}
+
 /* A tiny N-HiTS trained for a few steps on the slice. */
 static const char *trained_plan(void)
 {
@@ -57,4 +73,85 @@ Test(cli, a_column_chosen_twice_is_refused)
     cr_assert(strstr(o, "'OT' is chosen twice"), "%s", o);
     free(o);
     cr_assert_neq(access(tmp("twice.plan"), F_OK), 0, "no plan written on error");
+}
+
+/* ±1e300 is a finite double, but no float32 model can take it: train, eval and run all
+ * refuse it (exit 2), each naming the column, the row and its date, where eval and run
+ * used to print inf/nan metrics and forecasts with exit 0. */
+Test(cli, huge_values_are_refused_by_train_eval_and_run)
+{
+    const char *plan = trained_plan();
+    /* file line 1400 is data row 1399 (test rows), line 1490 is in run's last 96 rows,
+     * line 1100 in the validation rows */
+    const char *test_row = edited_slice("huge_test.csv", 1400, 8, "1e300");
+    const char *last_row = edited_slice("huge_last.csv", 1490, 8, "-1e300");
+    const char *val_row = edited_slice("huge_val.csv", 1100, 8, "1e300");
+    char *o;
+    cr_assert_eq(sh(&o, "$NTG eval '%s' --data '%s' " SPLIT, plan, test_row), 2, "%s", o);
+    cr_assert(strstr(o, "ntgraph eval: error: column 'OT', row 1399 (2016-08-28 06:00:00): 1e+300 "
+                        "is 1.9"),
+              "%s", o);
+    cr_assert(strstr(o, "beyond the float32 range a model computes in"), "%s", o);
+    cr_assert_null(strstr(o, "nan"), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG eval '%s' --data '%s' " SPLIT " --json", plan, test_row), 2, "%s", o);
+    cr_assert_null(strstr(o, "\"mse\""), "no scores printed: %s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG run '%s' --data '%s' --columns OT", plan, last_row), 2, "%s", o);
+    cr_assert(strstr(o, "ntgraph run: error: column 'OT', row 1489 (2016-09-01 00:00:00): -1e+300"),
+              "%s", o);
+    cr_assert_null(strstr(o, "inf\n"), "%s", o);
+    free(o);
+    /* train reads the train and validation rows: refused the same way, before any step */
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits.yaml " TINY " --data '%s' " SPLIT
+                    " --steps 5 --batch 16 --val-every 5 -o '%s'",
+                    val_row, tmp("v.plan")),
+                 2, "%s", o);
+    cr_assert(
+        strstr(o, "ntgraph train: error: column 'OT', row 1099 (2016-08-15 18:00:00): 1e+300"),
+        "%s", o);
+    free(o);
+    /* in the train rows the scaler's variance overflows first: the row is named too */
+    const char *train_row = edited_slice("huge_train.csv", 10, 8, "1e300");
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits.yaml " TINY " --data '%s' " SPLIT
+                    " --steps 5 --batch 16 -o '%s'",
+                    train_row, tmp("v.plan")),
+                 2, "%s", o);
+    cr_assert(strstr(o, "column 'OT': the train values overflow a double when averaged: row 9 "
+                        "(2016-07-01 08:00:00) holds 1e+300"),
+              "%s", o);
+    free(o);
+    /* without a global scaler the raw value must fit a float itself */
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits.yaml " TINY " --data '%s' " SPLIT
+                    " --scaler none --steps 5 --batch 16 -o '%s'",
+                    val_row, tmp("v.plan")),
+                 2, "%s", o);
+    cr_assert(strstr(o, "row 1099 (2016-08-15 18:00:00): 1e+300 is beyond the float32 range"), "%s",
+              o);
+    free(o);
+}
+
+/* Values a float holds can still overflow a model: its forecast is refused, not printed. */
+Test(cli, a_forecast_that_overflows_is_refused)
+{
+    char *o;
+    char plan[600];
+    snprintf(plan, sizeof plan, "%s", tmp("u.plan"));
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " TINY " -o '%s'", plan), 0, "%s", o);
+    free(o);
+    /* an untrained plan sees raw values: 3e38 fits a float, its products do not */
+    char csv[600];
+    snprintf(csv, sizeof csv, "%s", tmp("big.csv"));
+    cr_assert_eq(sh(&o, "awk -F, -v OFS=, 'NR>1400{$8=\"3e38\"}1' '%s' > '%s'", etth1_slice(), csv),
+                 0, "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG run '%s' --data '%s' --columns OT", plan, csv), 2, "%s", o);
+    cr_assert(strstr(o, "ntgraph run: error: column 'OT': the forecast from row 1405 "
+                        "(2016-08-28 12:00:00) to row 1500 (2016-09-01 11:00:00) is "),
+              "%s", o);
+    cr_assert(strstr(o, "the model overflowed on these values"), "%s", o);
+    free(o);
 }

@@ -720,3 +720,80 @@ Test(runtime, series_etth1_protocol)
     ntg__scaler_free(g);
     ntg__series_free(s);
 }
+
+/* Values no float32 model can take are refused by name (column, row, date) before a
+ * run, not turned into inf inputs; the check reads exactly the rows the windows read. */
+Test(runtime, series_windows_check_refuses_values_beyond_float)
+{
+    double vals[40];
+    for (int r = 0; r < 20; r++) {
+        vals[r] = r;
+        vals[20 + r] = 100 + r;
+    }
+    vals[20 + 13] = -1e300; /* column 1, row 13 (1-based row 14): in the val rows */
+    vals[20 + 19] = 1e39;   /* column 1, the last row: only a test target */
+    ntg_series *s = make_series(20, 2, vals);
+    ntg_split sp = split_ok("10,5,5", 20);
+    int cols[2] = {0, 1};
+    ntg_error err;
+    ntg_scaler *g = NULL;
+    cr_assert_eq(ntg__scaler_fit(s, NTG_SCALER_ZSCORE, cols, 2, 10, &g, &err), NTG_OK, "%s",
+                 err.message);
+    ntg_windows w = windows_ok(&sp, NTG_SPLIT_TRAIN, 4, 2, cols, 2);
+    cr_assert_eq(ntg__windows_check(s, g, &w, 1, &err), NTG_OK, "%s", err.message);
+    w = windows_ok(&sp, NTG_SPLIT_VAL, 4, 2, cols, 2);
+    cr_assert_eq(ntg__windows_check(s, g, &w, 1, &err), NTG_ERR_DATA);
+    cr_assert(strstr(err.message, "column 'c1', row 14 (") != NULL, "%s", err.message);
+    cr_assert(strstr(err.message, "-1e+300 is -3.4") != NULL, "scaled by std sqrt(8.25): %s",
+              err.message);
+    /* the test windows' inputs reach back over row 14; their targets reach row 20 */
+    w = windows_ok(&sp, NTG_SPLIT_TEST, 4, 2, cols, 2);
+    cr_assert_eq(ntg__windows_check(s, g, &w, 1, &err), NTG_ERR_DATA);
+    vals[20 + 13] = 113;
+    ntg__series_free(s);
+    s = make_series(20, 2, vals);
+    cr_assert_eq(ntg__windows_check(s, g, &w, 0, &err), NTG_OK, "inputs only: %s", err.message);
+    cr_assert_eq(ntg__windows_check(s, g, &w, 1, &err), NTG_ERR_DATA);
+    cr_assert(strstr(err.message, "column 'c1', row 20 (") != NULL, "%s", err.message);
+    /* without a global scaler 1e39 itself is beyond a float */
+    cr_assert_eq(ntg__windows_check(s, NULL, &w, 1, &err), NTG_ERR_DATA);
+    cr_assert(strstr(err.message, "1e+39 is beyond the float32 range") != NULL, "%s", err.message);
+    /* a forecast reads the last L rows and no target */
+    ntg_windows fw;
+    cr_assert_eq(ntg__windows_forecast(20, 4, 2, cols, 2, &fw, &err), NTG_OK);
+    cr_assert_eq(ntg__windows_check(s, NULL, &fw, 0, &err), NTG_ERR_DATA);
+    cr_assert(strstr(err.message, "row 20") != NULL, "%s", err.message);
+    ntg__scaler_free(g);
+    ntg__series_free(s);
+}
+
+/* A per-window scaler can still take a value out of float's range (a target far outside
+ * its window's min..max): windows_fill refuses that window instead of writing inf. */
+Test(runtime, series_windows_fill_refuses_what_the_window_scaler_overflows)
+{
+    double vals[20];
+    for (int r = 0; r < 20; r++) vals[r] = r;
+    /* the window with start 6: inputs rows 2..5 span 1e-7, so minmax scales by 1.1e-6 and
+     * its target 1e36 (a float) becomes 9e41 (not one) */
+    vals[2] = vals[3] = vals[4] = 2;
+    vals[5] = 2.0000001;
+    vals[7] = 1e36;
+    ntg_series *s = make_series(20, 1, vals);
+    ntg_split sp = split_ok("10,5,5", 20);
+    int cols[1] = {0};
+    ntg_windows w = windows_ok(&sp, NTG_SPLIT_TRAIN, 4, 2, cols, 1);
+    ntg_error err;
+    float x[4], t[2], loc[1], scale[1];
+    uint64_t idx[1] = {2};
+    cr_assert_eq(ntg__windows_check(s, NULL, &w, 1, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(
+        ntg__windows_fill(s, NULL, NTG_WSCALER_IDENTITY, &w, idx, 1, x, t, loc, scale, &err),
+        NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg__windows_fill(s, NULL, NTG_WSCALER_MINMAX, &w, idx, 1, x, t, loc, scale, &err),
+                 NTG_ERR_DATA);
+    cr_assert(strstr(err.message, "column 'c0', row 3 (") != NULL, "%s", err.message);
+    cr_assert(strstr(err.message, "the minmax window scaler takes the values beyond the float32") !=
+                  NULL,
+              "%s", err.message);
+    ntg__series_free(s);
+}
