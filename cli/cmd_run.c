@@ -17,6 +17,7 @@ static const cli_opt opts[] = {
     {"columns", 0, "C1,C2|all", 0, "with --data: the columns to forecast (default all)"},
     {"plot", 0, "F.svg", 0, "with --data: draw history, forecast and intervals as SVG"},
     {"fill", 0, "F", 0, "with --data: empty or bad cells: error, zero, ffill, interpolate"},
+    {"dates", 0, "M", 0, "with --data: strict (default: valid, increasing dates) or loose"},
     {"backend", 0, "B", 0, "backend: auto (default), cpu"},
     {"threads", 0, "N", 0, "worker threads (default: one per core)"},
 };
@@ -226,6 +227,7 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
     ntg_series_options sopt;
     ntg_series_options_init(&sopt);
     sopt.fill = cli_get(a, "fill");
+    sopt.dates = cli_get(a, "dates");
     ntg_status st = ntg_series_load_csv(cli_get(a, "data"), &sopt, &ser, &err);
     if (st) return cli_fail(cmd, st, &err);
     ntg_session_options so;
@@ -289,8 +291,9 @@ static int run(const cli_cmd *cmd, cli_args *a)
     if (a->n_pos != 1) return cli_usage_error(cmd, "expected one plan file");
     int has_in = cli_get(a, "in") != NULL, has_data = cli_get(a, "data") != NULL;
     if (has_in == has_data) return cli_usage_error(cmd, "give either --in or --data");
-    if (has_in && (cli_get(a, "columns") || cli_get(a, "plot")))
-        return cli_usage_error(cmd, "--columns and --plot need --data");
+    if (has_in &&
+        (cli_get(a, "columns") || cli_get(a, "plot") || cli_get(a, "fill") || cli_get(a, "dates")))
+        return cli_usage_error(cmd, "--columns, --plot, --fill and --dates need --data");
     ntg_plan *plan = NULL;
     ntg_error err;
     ntg_status st = cli_load_plan(a->pos[0], &plan, &err);

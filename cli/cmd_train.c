@@ -26,6 +26,7 @@ static const cli_opt train_opts[] = {
     {"window-scaler", 0, "K", 0, "per-window scaler: identity, standard, robust, minmax"},
     {"train", 'T', "KEY=VALUE", 1, "override any key of the graph's train section"},
     {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},
+    {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},
     {"log-csv", 0, "F", 0, "write the loss curve (step, train_loss, val_loss, lr, ...)"},
     {"checkpoint-dir", 0, "D", 0, "write checkpoints there"},
     {"checkpoint-every", 0, "N", 0, "steps between checkpoints (default: at validations)"},
@@ -154,6 +155,7 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     ntg_series_options so;
     ntg_series_options_init(&so);
     so.fill = cli_get(a, "fill");
+    so.dates = cli_get(a, "dates");
     if ((st = ntg_series_load_csv(data, &so, &series, &err))) goto fail;
     if (cli_get(a, "log-csv")) {
         log = fopen(cli_get(a, "log-csv"), "w");
@@ -237,6 +239,7 @@ static const cli_opt eval_opts[] = {
     {"seasonality", 0, "M", 0, "MASE's seasonal period (default 1: the naive forecast)"},
     {"json", 0, NULL, 0, "print one JSON object"},
     {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},
+    {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},
     {"backend", 0, "B", 0, "backend: auto (default), cpu"},
     {"threads", 0, "N", 0, "worker threads (default: one per core)"},
 };
@@ -284,6 +287,7 @@ static int eval_run(const cli_cmd *cmd, cli_args *a)
     ntg_series_options so;
     ntg_series_options_init(&so);
     so.fill = cli_get(a, "fill");
+    so.dates = cli_get(a, "dates");
     if ((st = ntg_series_load_csv(cli_get(a, "data"), &so, &series, &err))) goto fail;
     ntg_eval_options eo;
     ntg_eval_options_init(&eo);

@@ -317,10 +317,13 @@ NTG_API ntg_status ntg_session_get_output(ntg_session *session, const char *name
 typedef struct ntg_series ntg_series;
 
 typedef struct ntg_series_options {
-    int format;       /* 0 auto-detect, 1 wide (a date column + numeric columns),
-                         2 long (unique_id, ds, y) */
-    const char *fill; /* empty or non-numeric cells: NULL or "error" (the default: an error
-                         naming line and column), "zero", "ffill", "interpolate" */
+    int format;        /* 0 auto-detect, 1 wide (a date column + numeric columns),
+                          2 long (unique_id, ds, y) */
+    const char *fill;  /* empty or non-numeric cells: NULL or "error" (the default: an error
+                          naming line and column), "zero", "ffill", "interpolate" */
+    const char *dates; /* the date column: NULL or "strict" (the default: when the first
+                          date is a time stamp, every date must be a valid one, later than
+                          the row before; an error names the line), "loose" (as written) */
 } ntg_series_options;
 
 NTG_API void ntg_series_options_init(ntg_series_options *opts);

@@ -334,6 +334,14 @@ static int64_t date_epoch(const char *s)
     return days_from_civil(d.y, d.mo, d.d) * 86400 + d.h * 3600 + d.mi * 60 + d.sec;
 }
 
+/* Shaped like a time stamp: four digits, a date separator and a digit. */
+static int date_shaped(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (!is_digit(s[i])) return 0;
+    return (s[4] == '-' || s[4] == '/') && is_digit(s[5]);
+}
+
 /* k-th smallest of v[0..n) (reordered), three-way partitions so runs of equal
  * spacings, the common case, take one pass. */
 static int64_t select_kth(int64_t *v, size_t n, size_t k)
@@ -502,6 +510,7 @@ void ntg__csv_options_init(ntg_csv_options *o)
     if (!o) return;
     o->format = 0;
     o->fill = NULL;
+    o->dates = NULL;
 }
 
 void ntg__series_free(ntg_series *s)
@@ -521,6 +530,7 @@ int ntg__series_find(const ntg_series *s, const char *name)
 typedef struct cparse {
     creader r;
     int fill;
+    int loose_dates; /* --dates loose: no checks of the date column */
     ntg_pool *pool;
     ntg_series *s;
     size_t nh;          /* header fields */
@@ -673,6 +683,43 @@ static int first_column_is_date(cparse *c)
     return answer;
 }
 
+/* --dates strict: when the first date is a time stamp the column is a time axis, so every
+ * date must be a valid time stamp and later than the one before; a cell shaped like a
+ * time stamp but invalid (2016-02-30) is an error either way.  dates[i] sits on file
+ * line lines[i], field col.  --dates loose skips all of it. */
+static int check_dates(cparse *c, const char *const *dates, const int *lines, size_t n, int col,
+                       const char *colname)
+{
+    if (c->loose_dates || n == 0) return 0;
+    static const char *const hint = "--dates loose reads the column as it is";
+    dparts d;
+    int axis = parse_date(dates[0], &d) == 0;
+    int64_t prev = INT64_MIN;
+    for (size_t r = 0; r < n; r++) {
+        int64_t e = date_epoch(dates[r]);
+        if (e == INT64_MIN) {
+            if (!axis && !date_shaped(dates[r])) continue;
+            if (axis && r > 0)
+                return rd_fail(&c->r, NTG_ERR_DATA, lines[r], col,
+                               "date column '%.*s': '%.*s' is not a valid time stamp like line "
+                               "%d's '%.*s' (%s)",
+                               SHOWN, colname, SHOWN, dates[r], lines[0], SHOWN, dates[0], hint);
+            return rd_fail(&c->r, NTG_ERR_DATA, lines[r], col,
+                           "date column '%.*s': '%.*s' is not a valid date (%s)", SHOWN, colname,
+                           SHOWN, dates[r], hint);
+        }
+        if (axis && r > 0 && e <= prev)
+            return rd_fail(&c->r, NTG_ERR_DATA, lines[r], col,
+                           "date column '%.*s': '%.*s' %s '%.*s' on line %d (dates must "
+                           "increase; %s)",
+                           SHOWN, colname, SHOWN, dates[r],
+                           e == prev ? "repeats the date" : "goes back in time from", SHOWN,
+                           dates[r - 1], lines[r - 1], hint);
+        prev = e;
+    }
+    return 0;
+}
+
 static int read_wide(cparse *c)
 {
     ntg_series *s = c->s;
@@ -730,11 +777,28 @@ static int read_wide(cparse *c)
     }
     free(miss);
     if (has_date) {
+        if (check_dates(c, c->date, c->line, nr, 1, c->hname[0])) return -1;
         s->dates = ntg__pool_array(c->pool, nr + 1, sizeof *s->dates);
         if (!s->dates) return rd_nomem(&c->r);
         if (nr) memcpy(s->dates, c->date, nr * sizeof *s->dates);
     }
     return 0;
+}
+
+/* The ds values every series shares (series 0's rows ref[0..n)) as a time axis. */
+static int check_long_dates(cparse *c, const size_t *ref, size_t n, int col)
+{
+    const char **ds = malloc((n + 1) * sizeof *ds);
+    int *lines = malloc((n + 1) * sizeof *lines);
+    int rc = ds && lines ? 0 : rd_nomem(&c->r);
+    for (size_t i = 0; !rc && i < n; i++) {
+        ds[i] = c->date[ref[i]];
+        lines[i] = c->line[ref[i]];
+    }
+    if (!rc) rc = check_dates(c, ds, lines, n, col, "ds");
+    free(ds);
+    free(lines);
+    return rc;
 }
 
 static int read_long(cparse *c, size_t iu, size_t ids, size_t iy)
@@ -824,6 +888,7 @@ static int read_long(cparse *c, size_t iu, size_t ids, size_t iy)
             goto done;
         }
 
+    if (check_long_dates(c, ref, nr0, (int)ids + 1)) goto done;
     s->n_rows = nr0;
     s->n_cols = ns;
     s->date_name = "ds";
@@ -949,6 +1014,11 @@ ntg_status ntg__csv_parse(const char *text, size_t len, const char *name, const 
         return ntg__err(err, NTG_ERR_INVALID_ARG, file, 0, 0,
                         "unknown fill '%.40s' (expected error, zero, ffill or interpolate)",
                         o->fill);
+    if (o->dates && strcmp(o->dates, "loose") == 0)
+        c.loose_dates = 1;
+    else if (o->dates && strcmp(o->dates, "strict") != 0)
+        return ntg__err(err, NTG_ERR_INVALID_ARG, file, 0, 0,
+                        "unknown dates mode '%.40s' (expected strict or loose)", o->dates);
     c.pool = ntg__pool_create();
     c.s = c.pool ? ntg__pool_alloc(c.pool, sizeof *c.s) : NULL;
     if (!c.s) {

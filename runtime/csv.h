@@ -46,7 +46,12 @@
  * Date cells are kept as written.  These are understood (Y 4 digits, the rest
  * 1 or 2 digits, '-' or '/' between date parts, ' ' or 'T' before the time):
  * "2016-07-01 00:00:00", "2016-07-01T00:00", "2016-07-01", "2016/7/1 0:00",
- * "1949-01".  Others give epoch INT64_MIN.
+ * "1949-01".  Others give epoch INT64_MIN.  By default (dates "strict") a column
+ * whose first cell is a time stamp is a time axis: every cell a valid time stamp, each
+ * later than the one before, else NTG_ERR_DATA at the cell, e.g.
+ *   "data.csv:52:1: date column 'date': '2016-07-01 00:00:00' goes back in time from
+ *    '2016-07-03 01:00:00' on line 51 (dates must increase; --dates loose reads the
+ *    column as it is)"
  */
 
 typedef struct ntg_csv_options {
@@ -56,6 +61,11 @@ typedef struct ntg_csv_options {
      * "interpolate" (linear in the row index between the nearest values before
      * and after; cells before the first or after the last value take it). */
     const char *fill;
+    /* NULL or "strict": when the first date cell is a time stamp, every date cell must be
+     * one and later than the row before (an error names the line); a cell shaped like a
+     * time stamp but invalid ("2016-02-30") is an error in any case.  "loose": the date
+     * column is read as it is (dates that repeat, go back or do not parse are kept). */
+    const char *dates;
 } ntg_csv_options;
 
 typedef struct ntg_series {

@@ -23,6 +23,7 @@ ntg_status ntg_series_load_csv(const char *path, const ntg_series_options *opts,
     if (opts) {
         co.format = opts->format;
         co.fill = opts->fill;
+        co.dates = opts->dates;
     }
     return ntg__csv_read(path, &co, out, err);
 }

@@ -155,3 +155,40 @@ Test(cli, a_forecast_that_overflows_is_refused)
     cr_assert(strstr(o, "the model overflowed on these values"), "%s", o);
     free(o);
 }
+
+/* Dates that go back, repeat or are not dates stop train, eval and run at the line (exit
+ * 2) instead of dating forecasts from them; --dates loose reads the column as it is. */
+Test(cli, bad_dates_are_refused_unless_loose)
+{
+    const char *plan = trained_plan();
+    const char *back = edited_slice("back.csv", 50, 1, "2016-07-01 00:00:00");
+    const char *invalid = edited_slice("invalid.csv", 700, 1, "2016-07-29 25:00:00");
+    char *o;
+    cr_assert_eq(sh(&o, "$NTG run '%s' --data '%s' --columns OT", plan, back), 2, "%s", o);
+    cr_assert(strstr(o, "ntgraph run: error: ") && strstr(o, "back.csv:50:1: date column 'date': "
+                                                             "'2016-07-01 00:00:00' goes back in "
+                                                             "time from '2016-07-02 23:00:00' on "
+                                                             "line 49"),
+              "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG eval '%s' --data '%s' " SPLIT, plan, invalid), 2, "%s", o);
+    cr_assert(strstr(o, "invalid.csv:700:1: date column 'date': '2016-07-29 25:00:00' is not a "
+                        "valid time stamp like line 2's '2016-07-01 00:00:00'"),
+              "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits.yaml " TINY " --data '%s' " SPLIT
+                    " --steps 2 --batch 16 -o '%s'",
+                    back, tmp("b.plan")),
+                 2, "%s", o);
+    cr_assert(strstr(o, "back.csv:50:1:"), "%s", o);
+    free(o);
+    /* the explicit way through: the forecast still continues the last date */
+    cr_assert_eq(sh(&o, "$NTG run '%s' --data '%s' --columns OT --dates loose", plan, back), 0,
+                 "%s", o);
+    cr_assert(strncmp(o, "date,OT\n2016-09-01 12:00:00,", 28) == 0, "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG run '%s' --data '%s' --dates sloppy", plan, back), 2, "%s", o);
+    cr_assert(strstr(o, "unknown dates mode 'sloppy' (expected strict or loose)"), "%s", o);
+    free(o);
+}

@@ -29,6 +29,21 @@ static ntg_series *parse(const char *text)
     return parse_opts(text, 0, NULL);
 }
 
+/* With --dates loose: the date column as written (the parser's and next_date's own
+ * answers for dates a strict read refuses). */
+static ntg_series *parse_loose(const char *text)
+{
+    ntg_csv_options o;
+    ntg__csv_options_init(&o);
+    o.dates = "loose";
+    ntg_series *s = NULL;
+    ntg_error err;
+    ntg_status st = ntg__csv_parse(text, strlen(text), NAME, &o, &s, &err);
+    cr_assert_eq(st, NTG_OK, "%s", err.message);
+    cr_assert_not_null(s);
+    return s;
+}
+
 /* Refused with `status`, the exact message, and the place in err. */
 static void refused_opts(const char *text, int format, const char *fill, ntg_status status,
                          int line, int col, const char *want)
@@ -119,7 +134,18 @@ Test(runtime, csv_reads_weather_when_present)
     }
     ntg_series *s = NULL;
     ntg_error err;
+    /* the benchmark file lists 2020-05-12 06:00:00 twice (lines 19045 and 19046): a strict
+     * read says so, a loose one takes the file as the literature does (by rows) */
     ntg_status st = ntg__csv_read(tmp, NULL, &s, &err);
+    cr_assert_eq(st, NTG_ERR_DATA);
+    cr_assert_eq(err.line, 19046, "%s", err.message);
+    cr_assert(strstr(err.message, "'2020-05-12 06:00:00' repeats the date '2020-05-12 06:00:00' "
+                                  "on line 19045"),
+              "%s", err.message);
+    ntg_csv_options o;
+    ntg__csv_options_init(&o);
+    o.dates = "loose";
+    st = ntg__csv_read(tmp, &o, &s, &err);
     unlink(tmp);
     cr_assert_eq(st, NTG_OK, "%s", err.message);
     cr_assert_eq(s->n_rows, 52696);
@@ -497,11 +523,11 @@ Test(runtime, csv_next_date_refuses_what_it_cannot_know)
     cr_assert_null(ntg__series_next_date(s, 1, s->pool));
     cr_assert_null(ntg__series_next_dates(s, 1, 3, s->pool));
     ntg__series_free(s);
-    s = parse("date,v\n2020-01-02,1\n2020-01-01,2\n");
+    s = parse_loose("date,v\n2020-01-02,1\n2020-01-01,2\n");
     cr_assert_eq(ntg__series_step(s), -86400);
     cr_assert_null(ntg__series_next_date(s, 1, s->pool), "dates that go back in time");
     ntg__series_free(s);
-    s = parse("date,v\n2020-01-01,1\n2020-01-02,2\n2020-02-30,3\n");
+    s = parse_loose("date,v\n2020-01-01,1\n2020-01-02,2\n2020-02-30,3\n");
     cr_assert_eq(s->epoch[2], INT64_MIN, "February has no 30th");
     cr_assert_null(ntg__series_next_date(s, 1, s->pool));
     ntg__series_free(s);
@@ -524,17 +550,77 @@ Test(runtime, csv_parses_dates_strictly)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char text[96];
         snprintf(text, sizeof text, "date,v\n%s,1\n", bad[i]);
-        ntg_series *s = parse(text);
+        ntg_series *s = parse_loose(text);
         cr_assert_eq(s->epoch[0], INT64_MIN, "%s", bad[i]);
         ntg__series_free(s);
     }
-    ntg_series *s = parse("date,v\n2020-02-29 23:59:59,1\n1969-12-31,2\n2000/2/29,3\n"
-                          "2016-07-01T01:02,4\n");
+    ntg_series *s = parse_loose("date,v\n2020-02-29 23:59:59,1\n1969-12-31,2\n2000/2/29,3\n"
+                                "2016-07-01T01:02,4\n");
     cr_assert_eq(s->epoch[0], 1583020799);
     cr_assert_eq(s->epoch[1], -86400);
     cr_assert_eq(s->epoch[2], 951782400);
     cr_assert_eq(s->epoch[3], 1467331200 + 3720);
     ntg__series_free(s);
+}
+
+/* A date column that starts with a time stamp is a time axis: a date that repeats, goes
+ * back or is not a valid time stamp is an error naming its line (forecast dates and the
+ * median spacing would otherwise be computed from it); --dates loose reads it as it is. */
+Test(runtime, csv_dates_must_increase_unless_loose)
+{
+    const char *hint = " (dates must increase; --dates loose reads the column as it is)";
+    char want[512];
+    snprintf(want, sizeof want,
+             "t.csv:4:1: date column 'date': '2016-07-01 01:00' repeats the date '2016-07-01 "
+             "01:00' on line 3%s",
+             hint);
+    const char *repeat = "date,v\n2016-07-01 00:00,1\n2016-07-01 01:00,2\n2016-07-01 01:00,3\n";
+    refused(repeat, NTG_ERR_DATA, 4, 1, want);
+    /* blank lines count in line numbers; a step back by a day */
+    snprintf(want, sizeof want,
+             "t.csv:5:1: date column 'date': '2016-07-02' goes back in time from '2016-07-03' on "
+             "line 4%s",
+             hint);
+    refused("date,v\n2016-07-01,1\n\n2016-07-03,2\n2016-07-02,3\n", NTG_ERR_DATA, 5, 1, want);
+    /* mixed forms are compared as times: 1990/1/10 comes after 1990/1/9 */
+    ntg_series *s = parse("date,v\n1990/1/9 0:00,1\n1990/1/10 0:00,2\n1990-01-11,3\n");
+    cr_assert_eq(s->n_rows, 3);
+    ntg__series_free(s);
+    /* a time axis holds only time stamps */
+    refused("date,v\n2016-07-01,1\n2016-07-02,2\nsoon,3\n", NTG_ERR_DATA, 4, 1,
+            "t.csv:4:1: date column 'date': 'soon' is not a valid time stamp like line 2's "
+            "'2016-07-01' (--dates loose reads the column as it is)");
+    /* shaped like a date but not one: an error even where the column is not a time axis */
+    refused("date,v\n2016-02-30,1\n2016-03-01,2\n", NTG_ERR_DATA, 2, 1,
+            "t.csv:2:1: date column 'date': '2016-02-30' is not a valid date (--dates loose "
+            "reads the column as it is)");
+    refused("date,v\nweek 1,1\n2016-13-01,2\n", NTG_ERR_DATA, 3, 1,
+            "t.csv:3:1: date column 'date': '2016-13-01' is not a valid date (--dates loose "
+            "reads the column as it is)");
+    /* labels are not a time axis: kept as written, in any order */
+    s = parse("date,v\nweek 2,1\nweek 1,2\nweek 1,3\n");
+    cr_assert_str_eq(s->dates[2], "week 1");
+    ntg__series_free(s);
+    /* long format: the ds values every series shares, at series 0's lines */
+    refused("unique_id,ds,y\nA,2016-07-02,1\nB,2016-07-02,2\nA,2016-07-01,3\nB,2016-07-01,4\n",
+            NTG_ERR_DATA, 4, 2,
+            "t.csv:4:2: date column 'ds': '2016-07-01' goes back in time from '2016-07-02' on "
+            "line 2 (dates must increase; --dates loose reads the column as it is)");
+    /* loose: as before, dates kept and spacing taken from what parses */
+    ntg_csv_options o;
+    ntg__csv_options_init(&o);
+    o.dates = "loose";
+    s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg__csv_parse(repeat, strlen(repeat), NAME, &o, &s, &err), NTG_OK, "%s",
+                 err.message);
+    cr_assert_eq(s->n_rows, 3);
+    cr_assert_str_eq(s->dates[2], "2016-07-01 01:00");
+    ntg__series_free(s);
+    o.dates = "sloppy";
+    cr_assert_eq(ntg__csv_parse(repeat, strlen(repeat), NAME, &o, &s, &err), NTG_ERR_INVALID_ARG);
+    cr_assert(strstr(err.message, "unknown dates mode 'sloppy' (expected strict or loose)"), "%s",
+              err.message);
 }
 
 /* Every prefix of a tricky file in every fill mode: parsed or refused, never a

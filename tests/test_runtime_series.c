@@ -14,14 +14,15 @@
  * are given column-major (NULL: value r + 100 c). */
 static ntg_series *make_series(size_t n_rows, size_t n_cols, const double *vals)
 {
-    size_t cap = 64 + n_rows * (16 + n_cols * 32);
+    size_t cap = 64 + n_rows * (20 + n_cols * 32);
     char *text = malloc(cap);
     cr_assert_not_null(text);
     size_t len = (size_t)snprintf(text, cap, "date");
     for (size_t c = 0; c < n_cols; c++) len += (size_t)snprintf(text + len, cap - len, ",c%zu", c);
     len += (size_t)snprintf(text + len, cap - len, "\n");
     for (size_t r = 0; r < n_rows; r++) {
-        len += (size_t)snprintf(text + len, cap - len, "2020-01-01 %02zu:00", r % 24);
+        len +=
+            (size_t)snprintf(text + len, cap - len, "2020-01-%02zu %02zu:00", 1 + r / 24, r % 24);
         for (size_t c = 0; c < n_cols; c++) {
             double v = vals ? vals[c * n_rows + r] : (double)r + 100.0 * (double)c;
             len += (size_t)snprintf(text + len, cap - len, ",%.17g", v);
