@@ -1,4 +1,5 @@
 /* compile.c — the compiler driver: graph file -> IR -> passes -> memory plan -> plan. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,22 @@ ntg_status ntg__ir_load_weights(ntg_ir *ir, const char *path, int strict,
             st = ntg__err(err, NTG_ERR_SHAPE, path, 0, 0,
                           "tensor '%s' is %s [%s]; the parameter is F32 %s", it->name, s->dtype,
                           got, ntg__tdesc_str(&it->desc, want, sizeof want));
+            goto done;
+        }
+        /* NaN or inf weights make every forecast NaN: refuse them here, by name */
+        size_t n = (size_t)s->nbytes / sizeof(float);
+        for (size_t i = 0; i < n; i++) {
+            float v;
+            memcpy(&v, (const uint8_t *)s->data + i * sizeof v, sizeof v);
+            if (isfinite(v)) continue;
+            st = ntg__err(err, NTG_ERR_DATA, path, 0, 0,
+                          "tensor '%s' holds %s at element %zu of %zu: parameter values must be "
+                          "finite",
+                          it->name,
+                          isnan(v)   ? "NaN"
+                          : v > 0.0f ? "inf"
+                                     : "-inf",
+                          i, n);
             goto done;
         }
         memcpy(it->data, s->data, (size_t)s->nbytes);

@@ -158,7 +158,8 @@ typedef struct ntg_compile_options {
     size_t n_defines;
     int max_batch;            /* maximum batch of the plan; 0 = the graph's default (256) */
     unsigned flags;           /* NTG_COMPILE_* */
-    const char *weights_path; /* safetensors file whose tensors replace initial parameters */
+    const char *weights_path; /* safetensors file whose tensors replace initial parameters
+                                 (F32, the parameter's shape, every value finite) */
     uint64_t seed;            /* seed of the parameter initializers (default 0) */
     /* Overrides of the graph's `train:` settings (name = key such as "loss", "lr";
      * value = an expression, bare words allowed: {"loss", "mse"}).  Unknown keys are
@@ -176,7 +177,8 @@ NTG_API void ntg_compile_options_init(ntg_compile_options *opts);
 
 /* Compile the YAML graph file at `path` into a plan.  `opts` may be NULL for the
  * defaults.  Errors: NTG_ERR_IO, NTG_ERR_PARSE, NTG_ERR_GRAPH, NTG_ERR_SHAPE,
- * NTG_ERR_DATA (weights), NTG_ERR_NOMEM; the error names file:line:column. */
+ * NTG_ERR_DATA (weights: a missing tensor, a NaN or inf value, naming the tensor),
+ * NTG_ERR_NOMEM; the error names file:line:column. */
 NTG_API ntg_status ntg_compile_file(const char *path, const ntg_compile_options *opts,
                                     ntg_plan **out, ntg_error *err);
 

@@ -2,9 +2,11 @@
  * printing them as results: huge values, bad dates, non-finite weights, repeated columns,
  * quantile labels, settings that do nothing; and its help and info say what is true. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <string.h>
 
 #include "cli_testutil.h"
+#include "safetensors.h"
 
 TestSuite(cli, .init = make_tmp, .fini = rm_tmp);
 
@@ -190,5 +192,74 @@ Test(cli, bad_dates_are_refused_unless_loose)
     free(o);
     cr_assert_eq(sh(&o, "$NTG run '%s' --data '%s' --dates sloppy", plan, back), 2, "%s", o);
     cr_assert(strstr(o, "unknown dates mode 'sloppy' (expected strict or loose)"), "%s", o);
+    free(o);
+}
+
+/* Weights exported from a plan, with one value replaced. */
+static void write_weights_with(const char *from, const char *to, const char *tensor, size_t at,
+                               float value)
+{
+    ntg_st_file *f = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg__st_load(from, &f, &err), NTG_OK, "%s", err.message);
+    size_t n = ntg__st_count(f);
+    ntg_st_out *t = calloc(n, sizeof *t);
+    void **copies = calloc(n, sizeof *copies);
+    cr_assert(t && copies);
+    int found = 0;
+    for (size_t i = 0; i < n; i++) {
+        const ntg_st_tensor *s = ntg__st_get(f, i);
+        copies[i] = malloc((size_t)s->nbytes + 1);
+        cr_assert(copies[i]);
+        memcpy(copies[i], s->data, (size_t)s->nbytes);
+        if (strcmp(s->name, tensor) == 0) {
+            cr_assert_lt(at, (size_t)s->nbytes / 4);
+            memcpy((char *)copies[i] + at * 4, &value, 4);
+            found = 1;
+        }
+        t[i] = (ntg_st_out){s->name, s->dtype, s->rank, s->shape, copies[i]};
+    }
+    cr_assert(found, "no tensor %s", tensor);
+    cr_assert_eq(ntg__st_write(to, t, n, NULL, 0, &err), NTG_OK, "%s", err.message);
+    for (size_t i = 0; i < n; i++) free(copies[i]);
+    free(copies);
+    free(t);
+    ntg__st_free(f);
+}
+
+/* A NaN or inf weight made every forecast NaN; compile --weights now refuses it by name. */
+Test(cli, compile_refuses_weights_that_are_not_finite)
+{
+    char plan[600], w[600], bad[600];
+    snprintf(plan, sizeof plan, "%s", tmp("w.plan"));
+    snprintf(w, sizeof w, "%s", tmp("w.safetensors"));
+    snprintf(bad, sizeof bad, "%s", tmp("bad.safetensors"));
+    char *o;
+    cr_assert_eq(sh(&o,
+                    "$NTG compile graphs/nhits.yaml " TINY " -o '%s' && $NTG weights export "
+                    "'%s' -o '%s'",
+                    plan, plan, w),
+                 0, "%s", o);
+    free(o);
+    /* the exported weights go back in */
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " TINY " --weights '%s' -o '%s'", w, plan),
+                 0, "%s", o);
+    free(o);
+    const float nan = NAN, inf = INFINITY;
+    write_weights_with(w, bad, "blocks.1.layers.3.weight", 37, nan);
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " TINY " --weights '%s' -o '%s'", bad,
+                    tmp("bad.plan")),
+                 2, "%s", o);
+    cr_assert(strstr(o, "ntgraph compile: error: ") &&
+                  strstr(o, "bad.safetensors: tensor 'blocks.1.layers.3.weight' holds NaN at "
+                            "element 37 of 1024: parameter values must be finite"),
+              "%s", o);
+    free(o);
+    cr_assert_neq(access(tmp("bad.plan"), F_OK), 0, "no plan written");
+    write_weights_with(w, bad, "blocks.0.layers.0.bias", 0, -inf);
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " TINY " --weights '%s' -o '%s'", bad,
+                    tmp("bad.plan")),
+                 2, "%s", o);
+    cr_assert(strstr(o, "tensor 'blocks.0.layers.0.bias' holds -inf at element 0 of 32"), "%s", o);
     free(o);
 }
