@@ -12,8 +12,11 @@
 static const ntg_train_key keys[] = {
     {"loss", NTG_TK_WORD, "mae", "mae | mse | huber | mqloss"},
     {"huber_delta", NTG_TK_NUMBER, "1.0", "Huber loss threshold"},
-    {"quantiles", NTG_TK_NUMBERS, "[0.5, 0.1, 0.9]", "mqloss: quantile levels, median first"},
+    {"quantiles", NTG_TK_NUMBERS, "[0.1, 0.5, 0.9]",
+     "mqloss: quantile levels in (0, 1), ascending, in the order of the output's quantile axis"},
     {"quantile_axis", NTG_TK_INT, "-1", "mqloss: the output's quantile axis"},
+    {"point_quantile", NTG_TK_NUMBER, "0.5",
+     "mqloss: the level forecast and scored as the point forecast (one of quantiles)"},
     {"optimizer", NTG_TK_WORD, "adam", "adam | adamw | sgd"},
     {"lr", NTG_TK_NUMBER, "0.001", "learning rate"},
     {"beta1", NTG_TK_NUMBER, "0.9", "Adam: decay of the first moment"},
@@ -159,6 +162,32 @@ ntg_status ntg__train_cfg_resolve(const ntg_rgraph *g, const ntg_define *over, s
         cfg->quantiles[i] = num(&q->items[i]);
         if (!(cfg->quantiles[i] > 0 && cfg->quantiles[i] < 1))
             return BAD("quantiles", "quantile %g is outside (0, 1)", cfg->quantiles[i]);
+        /* ascending and unique: forecasts, intervals and their labels pair levels by
+         * their order (and a level given twice would be trained twice) */
+        if (i > 0 && !(cfg->quantiles[i] > cfg->quantiles[i - 1]))
+            return BAD("quantiles",
+                       "quantiles must be ascending and unique: %g comes after %g (write them "
+                       "in the order of the output's quantile axis, e.g. [0.1, 0.5, 0.9])",
+                       cfg->quantiles[i], cfg->quantiles[i - 1]);
+    }
+    /* the point forecast (what run prints as the column, what eval scores) must be a level
+     * the model outputs: by default the median */
+    double point = num(V("point_quantile"));
+    int has_point = 0;
+    for (size_t i = 0; i < q->n && i < 64; i++) has_point |= cfg->quantiles[i] == point;
+    if (cfg->loss_code == NTG_OP_loss_pinball && !has_point) {
+        char list[256];
+        size_t ll = 0;
+        for (size_t i = 0; i < q->n && i < 64 && ll < sizeof list - 32; i++)
+            ll += (size_t)snprintf(list + ll, sizeof list - ll, "%s%g", i ? ", " : "",
+                                   cfg->quantiles[i]);
+        if (AT("point_quantile").file == here.file) /* the default: point at the levels */
+            return BAD("quantiles",
+                       "quantiles [%s] have no median (0.5), the default point forecast: add "
+                       "0.5 or set point_quantile to one of them",
+                       list);
+        return BAD("point_quantile", "point_quantile %g is not one of the quantiles [%s]", point,
+                   list);
     }
     const char *opt = V("optimizer")->s;
     if (strcmp(opt, "adam") == 0 || strcmp(opt, "adamw") == 0) {

@@ -446,7 +446,8 @@ typedef struct ntg_eval_options {
 
 NTG_API void ntg_eval_options_init(ntg_eval_options *opts);
 /* Rolling-origin evaluation over every window of the part (stride 1): each window's
- * point forecast (the median for quantile models) against the truth.  Uses the plan's
+ * point forecast (for quantile models the median, or the level train.point_quantile
+ * names) against the truth.  Uses the plan's
  * fitted scaler, or fits the plan's scaler kind on the train rows of `data` when the
  * plan has none.  per_column (may be NULL) receives up to n_per_column entries in the
  * order of the chosen columns.  Errors: NTG_ERR_DATA for values no float32 model can
@@ -471,12 +472,14 @@ NTG_API ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *d
 NTG_API void ntg_forecast_destroy(ntg_forecast *f);
 NTG_API size_t ntg_forecast_columns(const ntg_forecast *f);
 NTG_API size_t ntg_forecast_horizon(const ntg_forecast *f);
-/* Quantile levels of a quantile model (median first), or 0 for a point model. */
+/* Quantile levels of a quantile model, or 0 for a point model.  Level 0 is the point
+ * forecast (the median unless the graph's train.point_quantile names another level), the
+ * others follow ascending: [0.5, 0.1, 0.9] for quantiles [0.1, 0.5, 0.9]. */
 NTG_API size_t ntg_forecast_quantiles(const ntg_forecast *f);
 NTG_API double ntg_forecast_quantile_level(const ntg_forecast *f, size_t q);
 NTG_API const char *ntg_forecast_column_name(const ntg_forecast *f, size_t column);
-/* The forecast of `column` at step `step` (0-based) for quantile q (0 for point models
- * and for the median), or NaN when out of range. */
+/* The forecast of `column` at step `step` (0-based) for quantile q (0: the point forecast,
+ * of point and quantile models alike), or NaN when out of range. */
 NTG_API double ntg_forecast_value(const ntg_forecast *f, size_t column, size_t step, size_t q);
 /* The date of forecast step `step`, continuing the series' dates; NULL without dates. */
 NTG_API const char *ntg_forecast_date(const ntg_forecast *f, size_t step);

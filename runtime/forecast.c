@@ -326,12 +326,29 @@ ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data, con
         orig = malloc(r.chunk * r.io.h * sizeof *orig);
         if (!f || !idx || !yq || !orig) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     }
+    /* slot q of the forecast holds the plan's quantile order[q]: the point forecast first,
+     * then the other levels ascending (a plan lists them ascending; older ones put the
+     * median first) */
+    size_t order[64] = {0};
+    if (!st && r.io.nq) {
+        size_t k = 0;
+        order[k++] = r.io.point;
+        for (size_t q = 0; q < r.io.nq; q++)
+            if (q != r.io.point) order[k++] = q;
+        for (size_t a = 2; a < k; a++)
+            for (size_t b = a; b > 1 && r.io.quantiles[order[b - 1]] > r.io.quantiles[order[b]];
+                 b--) {
+                size_t t = order[b];
+                order[b] = order[b - 1];
+                order[b - 1] = t;
+            }
+    }
     if (!st) {
         f->pool = pool;
         f->n_cols = nc;
         f->h = r.io.h;
         f->nq = r.io.nq;
-        memcpy(f->quantiles, r.io.quantiles, sizeof f->quantiles);
+        for (size_t q = 0; q < r.io.nq; q++) f->quantiles[q] = r.io.quantiles[order[q]];
         f->names = ntg__pool_array(pool, nc + 1, sizeof *f->names);
         f->values = ntg__pool_array(pool, nc * r.io.h * nq + 1, sizeof *f->values);
         if (!f->names || !f->values) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
@@ -348,7 +365,7 @@ ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data, con
         for (size_t q = 0; q < nq; q++) {
             for (size_t i = 0; i < b; i++)
                 for (size_t t = 0; t < r.io.h; t++)
-                    yq[i * r.io.h + t] = ntg__model_y(&r.io, r.y, i, t, q);
+                    yq[i * r.io.h + t] = ntg__model_y(&r.io, r.y, i, t, order[q]);
             ntg__windows_invert(g, &w, idx, b, r.loc, r.scale, yq, r.io.h, NULL, orig);
             if ((st = check_forecasts(data, &w, idx, b, r.io.h, orig, err))) break;
             for (size_t i = 0; i < b; i++) {

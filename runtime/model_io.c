@@ -1,6 +1,7 @@
 /* model_io.c — binding series windows to a plan's inputs and outputs; settings and scalers. */
 #include "model_io.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,28 @@ ntg_status ntg__model_io(const ntg_plan *p, ntg_model_io *io, ntg_error *err)
             if (end == c) break;
             c = end;
         }
+        /* levels as the compiler checks them, but not necessarily ascending: plans made
+         * before that check listed the median first ([0.5, 0.1, 0.9]) */
+        for (size_t i = 0; i < io->nq; i++) {
+            int dup = 0;
+            for (size_t k = 0; k < i; k++) dup |= io->quantiles[k] == io->quantiles[i];
+            if (!(io->quantiles[i] > 0 && io->quantiles[i] < 1) || dup)
+                return ntg__fail(err, NTG_ERR_DATA,
+                                 "metadata 'train.quantiles' '%.120s': level %g is %s", qs,
+                                 io->quantiles[i], dup ? "given twice" : "outside (0, 1)");
+        }
+        /* the point forecast: the level train.point_quantile names (plans without the key
+         * meant the median) */
+        const char *pq = ntg_plan_meta(p, "train.point_quantile");
+        double point = pq ? strtod(pq, NULL) : 0.5;
+        io->point = io->nq;
+        for (size_t i = 0; i < io->nq; i++)
+            if (fabs(io->quantiles[i] - point) <= 1e-12) io->point = i;
+        if (io->point == io->nq)
+            return ntg__fail(err, NTG_ERR_DATA,
+                             "the plan's quantiles '%.120s' do not hold its point forecast's "
+                             "level %g (train.point_quantile)",
+                             qs ? qs : "", point);
         long ax = qa ? strtol(qa, NULL, 10) : -1;
         if (ax < 0) ax += y->rank;
         io->qaxis = (int)ax;
@@ -163,5 +186,5 @@ ntg_status ntg__model_scaler(const ntg_plan *p, const ntg_series *s, const int *
 void ntg__model_point(const ntg_model_io *io, const float *y, size_t n, float *p)
 {
     for (size_t i = 0; i < n; i++)
-        for (size_t r = 0; r < io->h; r++) p[i * io->h + r] = ntg__model_y(io, y, i, r, 0);
+        for (size_t r = 0; r < io->h; r++) p[i * io->h + r] = ntg__model_y(io, y, i, r, io->point);
 }

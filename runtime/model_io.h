@@ -11,8 +11,9 @@
 typedef struct ntg_model_io {
     uint32_t x, y, t, mask, ctl; /* tensor ids; t, mask, ctl NTG_NONE when absent */
     size_t L, h;
-    size_t nq; /* quantiles, 0 for point models */
-    int qaxis; /* y's quantile axis (1 or 2) when nq > 0 */
+    size_t nq;    /* quantiles, 0 for point models */
+    int qaxis;    /* y's quantile axis (1 or 2) when nq > 0 */
+    size_t point; /* the quantile that is the point forecast (train.point_quantile) */
     double quantiles[64];
     int g_infer, g_eval, g_train; /* program indices, -1 when absent */
 } ntg_model_io;
@@ -48,7 +49,8 @@ static inline float ntg__model_y(const ntg_model_io *io, const float *y, size_t 
     return y[(i * io->h + r) * io->nq + q];
 }
 
-/* Window i's point forecast (the median, quantile 0, for quantile models) into p[i*h..]. */
+/* Window i's point forecast (quantile io->point, the median unless the graph names another
+ * level, for quantile models) into p[i*h..]. */
 void ntg__model_point(const ntg_model_io *io, const float *y, size_t n, float *p);
 
 #endif /* NTG_MODEL_IO_H */
