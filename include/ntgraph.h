@@ -416,7 +416,8 @@ NTG_API void ntg_train_options_init(ntg_train_options *opts);
  * metadata (so forecasts take and return original units).  With the same seed,
  * backend and thread count the result is bitwise reproducible, also across a stop and
  * resume from a checkpoint.  Errors: NTG_ERR_STATE (no train_step program),
- * NTG_ERR_INVALID_ARG (bad settings, naming them; a column chosen twice), NTG_ERR_DATA
+ * NTG_ERR_INVALID_ARG (bad settings, naming them; a column chosen twice; patience without
+ * validation: val_every 0 or no validation rows), NTG_ERR_DATA
  * (too few rows for a window, a train or validation value the scaler cannot bring into
  * float32's range (docs/data.md), a bad checkpoint), NTG_ERR_IO, NTG_ERR_BACKEND. */
 NTG_API ntg_status ntg_train(const ntg_plan *plan, const ntg_series *data,

@@ -449,6 +449,15 @@ static ntg_status setup(trainer *tr, ntg_error *err)
     const ntg_series *d = tr->data;
     if ((st = ntg__select_columns(d, o->columns, &tr->cols, &tr->n_cols, err))) return st;
     if ((st = ntg__split_parse(o->split, d->n_rows, &tr->split, err))) return st;
+    /* early stopping counts validations: without any it would silently never stop */
+    if (tr->patience > 0 && (tr->val_every == 0 || tr->split.val == 0))
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "patience %ld stops after validations without improvement, but %s: "
+                         "nothing is ever validated (set val_every and a validation split, or "
+                         "patience -1)",
+                         tr->patience,
+                         tr->val_every == 0 ? "val_every is 0"
+                                            : "the split has no validation rows");
     const char *sk = ntg__setting(p, o->settings, o->n_settings, "scaler");
     const char *wk = ntg__setting(p, o->settings, o->n_settings, "window_scaler");
     ntg_scaler_kind kind;

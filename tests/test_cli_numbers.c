@@ -263,3 +263,36 @@ Test(cli, compile_refuses_weights_that_are_not_finite)
     cr_assert(strstr(o, "tensor 'blocks.0.layers.0.bias' holds -inf at element 0 of 32"), "%s", o);
     free(o);
 }
+
+/* Early stopping counts validations: --patience without any validation silently did
+ * nothing; now it is refused before training (exit 2), whichever way validation is off. */
+Test(cli, patience_without_validation_is_refused)
+{
+    const char *csv = etth1_slice();
+    char *o;
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits.yaml " TINY " --data '%s' " SPLIT
+                    " --steps 5 --batch 16 --val-every 0 --patience 3 -o '%s'",
+                    csv, tmp("p.plan")),
+                 2, "%s", o);
+    cr_assert(strstr(o, "ntgraph train: error: patience 3 stops after validations without "
+                        "improvement, but val_every is 0: nothing is ever validated"),
+              "%s", o);
+    cr_assert_null(strstr(o, "trained "), "%s", o);
+    free(o);
+    cr_assert_neq(access(tmp("p.plan"), F_OK), 0, "no plan written");
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits.yaml " TINY " --data '%s' --split 1250,0,250"
+                    " --steps 5 --batch 16 -T patience=2 -o '%s'",
+                    csv, tmp("p.plan")),
+                 2, "%s", o);
+    cr_assert(strstr(o, "but the split has no validation rows"), "%s", o);
+    free(o);
+    /* with validation it is what it says */
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits.yaml " TINY " --data '%s' " SPLIT
+                    " --steps 5 --batch 16 --val-every 1 --patience 3 -o '%s'",
+                    csv, tmp("p.plan")),
+                 0, "%s", o);
+    free(o);
+}
