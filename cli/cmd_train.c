@@ -28,7 +28,8 @@ static const cli_opt train_opts[] = {
     {"train", 'T', "KEY=VALUE", 1, "override any key of the graph's train section"},
     {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},
-    {"log-csv", 0, "F", 0, "write the loss curve (step, train_loss, val_loss, lr, ...)"},
+    {"log-csv", 0, "F", 0,
+     "write the loss curve (step, train_loss, val_loss, lr, ...; grad_norm when clipping)"},
     {"checkpoint-dir", 0, "D", 0, "write checkpoints there"},
     {"checkpoint-every", 0, "N", 0, "steps between checkpoints (default: at validations)"},
     {"resume", 0, NULL, 0, "continue from the newest checkpoint in --checkpoint-dir or --store"},
@@ -40,6 +41,7 @@ static const cli_opt train_opts[] = {
 
 typedef struct progress_ctx {
     FILE *log;
+    int log_grad_norm; /* the plan clips: its grad_norm goes to the log */
     int tty;
     long last_val_step;
     double last_val;
@@ -55,7 +57,9 @@ static int on_progress(void *user, const ntg_train_progress *p)
     if (c->log) {
         fprintf(c->log, "%ld,%.9g,", p->step, p->train_loss);
         if (!isnan(p->val_loss)) fprintf(c->log, "%.9g", p->val_loss);
-        fprintf(c->log, ",%.9g,%.1f,%.3f\n", p->lr, p->windows_per_s, p->elapsed_s);
+        fprintf(c->log, ",%.9g,%.1f,%.3f", p->lr, p->windows_per_s, p->elapsed_s);
+        if (c->log_grad_norm) fprintf(c->log, ",%.9g", p->grad_norm);
+        fputc('\n', c->log);
     }
     if (c->tty && (p->step == p->steps || p->step % 5 == 0 || !isnan(p->val_loss))) {
         double eta = p->windows_per_s > 0 && p->elapsed_s > 0
@@ -165,9 +169,14 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
             rc = CLI_USAGE;
             goto done;
         }
-        fprintf(log, "step,train_loss,val_loss,lr,windows_per_s,elapsed_s\n");
     }
-    progress_ctx pc = {log, isatty(2), 0, NAN};
+    /* clipping computes the global gradient norm: log it (a column only then) */
+    const char *clip = ntg_plan_meta(plan, "train.clip");
+    int log_gn = log && clip && strtod(clip, NULL) > 0;
+    if (log)
+        fprintf(log, "step,train_loss,val_loss,lr,windows_per_s,elapsed_s%s\n",
+                log_gn ? ",grad_norm" : "");
+    progress_ctx pc = {log, log_gn, isatty(2), 0, NAN};
     ntg_train_options to;
     ntg_train_options_init(&to);
     to.columns = cli_get(a, "columns");

@@ -351,6 +351,8 @@ typedef struct ntg_train_progress {
     double lr;
     double windows_per_s; /* over this run so far */
     double elapsed_s;
+    double grad_norm; /* this step's global gradient norm before clipping, when the plan
+                         clips (train.clip > 0); NaN otherwise */
 } ntg_train_progress;
 
 /* A training checkpoint as the trainer hands it to ntg_train_options.checkpoint_put (and takes

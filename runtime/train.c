@@ -28,6 +28,7 @@ typedef struct trainer {
     ntg_scaler *scaler;
     ntg_window_scaler wscaler;
     ntg_windows wtrain, wval;
+    uint32_t grad_norm; /* train_step's grad_norm output (with clipping), or NTG_NONE */
     int has_val;
     /* settings */
     long steps, val_every, patience, lr_decays, checkpoint_every;
@@ -502,6 +503,7 @@ static ntg_status setup(trainer *tr, ntg_error *err)
     for (size_t i = 0; i < nb * h; i++) tr->ones[i] = 1.0f;
     tr->best_val = NAN;
     tr->fingerprint = plan_fingerprint(p);
+    tr->grad_norm = ntg__plan_io(p, tr->io.g_train, 1, "grad_norm");
     return NTG_OK;
 }
 
@@ -565,8 +567,12 @@ ntg_status ntg_train(const ntg_plan *plan, const ntg_series *data, const ntg_tra
                            (double)loss);
             break;
         }
+        float gnorm = NAN;
+        if (tr.grad_norm != NTG_NONE &&
+            (st = ntg__session_get_tensor(tr.s, tr.grad_norm, &gnorm, 1, err)))
+            break;
         ntg_train_progress pr = {step,         tr.steps,        loss, NAN, tr.best_val,
-                                 tr.best_step, ctl[NTG_CTL_LR], 0,    0};
+                                 tr.best_step, ctl[NTG_CTL_LR], 0,    0,   gnorm};
         int validated = tr.has_val && step % tr.val_every == 0;
         if (validated) {
             double v;

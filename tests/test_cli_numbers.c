@@ -296,3 +296,44 @@ Test(cli, patience_without_validation_is_refused)
                  0, "%s", o);
     free(o);
 }
+
+/* With clipping on, train_step computes the global gradient norm: --log-csv writes it (a
+ * grad_norm column, the norm before clipping); without clipping the log is as before. */
+Test(cli, log_csv_has_grad_norm_when_clipping)
+{
+    const char *csv = etth1_slice();
+    char log[600];
+    snprintf(log, sizeof log, "%s", tmp("log.csv"));
+    char *o;
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits.yaml " TINY " --data '%s' " SPLIT
+                    " --steps 6 --batch 16 --val-every 3 -T clip=0.05 --log-csv '%s' -o '%s'",
+                    csv, log, tmp("c.plan")),
+                 0, "%s", o);
+    free(o);
+    char *lg = tu_read_file(log, NULL);
+    cr_assert(lg);
+    const char *head = "step,train_loss,val_loss,lr,windows_per_s,elapsed_s,grad_norm\n";
+    cr_assert(strncmp(lg, head, strlen(head)) == 0, "%.120s", lg);
+    int rows = 0;
+    for (char *line = strchr(lg, '\n') + 1; *line; line = strchr(line, '\n') + 1) {
+        /* the 7th field: a positive norm, above the clip (these weights' gradients are) */
+        char *f = line;
+        for (int k = 0; k < 6; k++) f = strchr(f, ',') + 1;
+        double gn = strtod(f, NULL);
+        cr_assert(gn > 0.05 && isfinite(gn), "grad_norm %g in: %.100s", gn, line);
+        rows++;
+    }
+    cr_assert_eq(rows, 6);
+    free(lg);
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits.yaml " TINY " --data '%s' " SPLIT
+                    " --steps 2 --batch 16 --val-every 0 --log-csv '%s' -o '%s'",
+                    csv, log, tmp("c.plan")),
+                 0, "%s", o);
+    free(o);
+    lg = tu_read_file(log, NULL);
+    cr_assert(strncmp(lg, "step,train_loss,val_loss,lr,windows_per_s,elapsed_s\n1,", 54) == 0,
+              "%.80s", lg);
+    free(lg);
+}
