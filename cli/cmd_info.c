@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "ops.h"
 #include "plan_int.h"
+#include "series.h"
 
 static const cli_opt opts[] = {
     {"json", 0, NULL, 0, "print one JSON object instead of text"},
@@ -49,6 +50,80 @@ static void shape_str(const ntg_tensor_rec *t, char *buf, size_t cap)
     ntg__tdesc_str(&d, buf, cap);
 }
 
+/* The metadata pairs whose key starts with `prefix` (prefix dropped) on lines that start
+ * with `label`, wrapped before 100 columns; nothing when there are none. */
+static void print_pairs(const ntg_plan *p, const char *label, const char *prefix)
+{
+    size_t pl = strlen(prefix), col = 0;
+    for (uint32_t m = 0; m < p->img.n_meta; m++) {
+        const char *k = ntg__plan_str(p, p->img.meta[m].key);
+        if (strncmp(k, prefix, pl) != 0) continue;
+        const char *v = ntg__plan_str(p, p->img.meta[m].value);
+        size_t w = strlen(k + pl) + strlen(v) + 2;
+        if (col == 0) {
+            printf("%-12s", label);
+            col = 12;
+        } else if (col + w > 100) {
+            printf("\n%-12s", "");
+            col = 12;
+        }
+        printf(" %s=%s", k + pl, v);
+        col += w;
+    }
+    if (col) printf("\n");
+}
+
+/* What training left in the plan: the run's summary and the fitted scaler, per column. */
+static void print_training(const ntg_plan *p)
+{
+    const char *steps = ntg_plan_meta(p, "trained.steps");
+    if (steps) {
+        const char *best = ntg_plan_meta(p, "trained.best_step"),
+                   *val = ntg_plan_meta(p, "trained.best_val_loss"),
+                   *loss = ntg_plan_meta(p, "trained.final_train_loss"),
+                   *early = ntg_plan_meta(p, "trained.stopped_early"),
+                   *secs = ntg_plan_meta(p, "trained.seconds");
+        printf("trained:     %s steps in %s s, final train loss %s", steps, secs ? secs : "?",
+               loss ? loss : "?");
+        if (best && strcmp(best, "0") != 0)
+            printf(", best val loss %s at step %s", val ? val : "?", best);
+        if (early && strcmp(early, "1") == 0) printf(", stopped early (best weights kept)");
+        printf("\n");
+    }
+    const char *keys[NTG_SCALER_META_KEYS], *vals[NTG_SCALER_META_KEYS];
+    size_t n = 0;
+    for (uint32_t m = 0; m < p->img.n_meta && n < NTG_SCALER_META_KEYS; m++) {
+        const char *k = ntg__plan_str(p, p->img.meta[m].key);
+        if (strncmp(k, "scaler.", 7) != 0) continue;
+        keys[n] = k;
+        vals[n++] = ntg__plan_str(p, p->img.meta[m].value);
+    }
+    if (n == 0) return;
+    ntg_scaler *g = NULL;
+    ntg_window_scaler ws = NTG_WSCALER_IDENTITY;
+    ntg_error err;
+    if (ntg__scaler_from_meta(keys, vals, n, &g, &ws, &err) != NTG_OK) {
+        printf("scaler:      unreadable (%s)\n", err.message);
+        return;
+    }
+    printf("scaler:      %s, fitted on the train rows of %zu column%s; per-window scaler %s\n",
+           ntg__scaler_name(g->kind), g->n_cols, g->n_cols == 1 ? "" : "s",
+           ntg__window_scaler_name(ws));
+    for (size_t j = 0; j < g->n_cols; j++)
+        printf("             %-16s mean %-14.8g std %.8g\n", g->names[j], g->mean[j], g->std[j]);
+    ntg__scaler_free(g);
+}
+
+/* Metadata keys print_text shows in their own lines. */
+static int shown_elsewhere(const char *k)
+{
+    static const char *const prefixes[] = {"model.", "compiler.version", "hparam.",
+                                           "train.", "trained.",         "scaler."};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(k, prefixes[i], strlen(prefixes[i])) == 0) return 1;
+    return 0;
+}
+
 static void print_text(const ntg_plan *p, const char *path)
 {
     const ntg_plan_header *h = (const ntg_plan_header *)p->base;
@@ -70,7 +145,18 @@ static void print_text(const ntg_plan *p, const char *path)
         if (strncmp(k, "hparam.", 7) == 0)
             printf(" %s=%s", k + 7, ntg__plan_str(p, p->img.meta[m].value));
     }
-    printf("\nmax batch:   %u\n", in->max_batch);
+    printf("\n");
+    print_pairs(p, "train:", "train.");
+    print_training(p);
+    /* the rest (compile.*, whatever a newer writer added) as it is */
+    int any = 0;
+    for (uint32_t m = 0; m < p->img.n_meta; m++) {
+        const char *k = ntg__plan_str(p, p->img.meta[m].key);
+        if (shown_elsewhere(k)) continue;
+        printf("%-12s %s=%s\n", any++ ? "" : "metadata:", k,
+               ntg__plan_str(p, p->img.meta[m].value));
+    }
+    printf("max batch:   %u\n", in->max_batch);
     printf("parameters:  %u tensors, %" PRIu64 " elements (%s)\n", in->n_params, in->param_elements,
            human(in->param_elements * 4, b1, sizeof b1));
     printf("arena:       %s at batch %u (naive sum without reuse: %s)\n",
@@ -225,9 +311,13 @@ const cli_cmd cli_cmd_info = {
     "info",
     "Describe a plan: model, programs, sections, ops, tensors",
     "ntgraph info PLAN [--json]",
-    "Prints the plan's header and metadata, its programs, parameter count, arena\n"
-    "bytes (and the naive sum without reuse), the section table with checksums, and\n"
-    "every op and tensor. The plan is fully validated first.",
+    "Prints the plan's header and all its metadata: the model, hparams, training\n"
+    "settings (train.*), for a trained plan the run's summary (steps, losses, split)\n"
+    "and the fitted scaler (kind, per-column mean and std), and any other keys;\n"
+    "then its programs, parameter count, arena bytes (and the naive sum without\n"
+    "reuse), the section table with checksums, and every op and tensor. --json\n"
+    "prints the same as one object (metadata under \"meta\"). The plan is fully\n"
+    "validated first.",
     opts,
     (int)(sizeof opts / sizeof opts[0]),
     run,

@@ -337,3 +337,37 @@ Test(cli, log_csv_has_grad_norm_when_clipping)
               "%.80s", lg);
     free(lg);
 }
+
+/* `info --help` says it prints the metadata: the text shows the training settings, the
+ * run's summary and the fitted scaler (they were only in --json). */
+Test(cli, info_text_shows_scaler_and_training_summary)
+{
+    const char *csv = etth1_slice();
+    char plan[600];
+    snprintf(plan, sizeof plan, "%s", tmp("i.plan"));
+    char *o;
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits.yaml " TINY " --data '%s' " SPLIT
+                    " --columns OT,HUFL --steps 6 --batch 16 --val-every 3 --seed 4 -o '%s'",
+                    csv, plan),
+                 0, "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG info --help"), 0);
+    cr_assert(strstr(o, "the fitted scaler") && strstr(o, "the run's summary"), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG info '%s'", plan), 0, "%s", o);
+    cr_assert(strstr(o, "\ntrain:       loss=mae "), "%s", o);
+    cr_assert(strstr(o, " batch=16") && strstr(o, " seed=4") &&
+                  strstr(o, "split_rows=1000,250,250"),
+              "%s", o);
+    cr_assert(strstr(o, "\ntrained:     6 steps in "), "%s", o);
+    cr_assert(strstr(o, ", best val loss ") && strstr(o, " at step "), "%s", o);
+    cr_assert(strstr(o, "\nscaler:      zscore, fitted on the train rows of 2 columns; per-window "
+                        "scaler standard\n"),
+              "%s", o);
+    /* OT's mean and std over the first 1000 rows, as `info --json` stores them */
+    cr_assert(strstr(o, "\n             OT               mean 33.8"), "%s", o);
+    cr_assert(strstr(o, "\n             HUFL             mean "), "%s", o);
+    cr_assert(strstr(o, "\nmetadata:    compile.max_batch=256\n"), "%s", o);
+    free(o);
+}
