@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "cli.h"
 #include "json.h"
 #include "plan_int.h"
@@ -154,6 +155,22 @@ int cli_double(const cli_cmd *cmd, const cli_args *a, const char *name, double l
     return 1;
 }
 
+/* An option's help with "{backends}" replaced by the backends compiled into this build, in
+ * the order `auto` tries them, so the text never names one the build lacks. */
+static void put_help(FILE *f, const char *help)
+{
+    const char *at = strstr(help, "{backends}");
+    if (!at) {
+        fputs(help, f);
+        return;
+    }
+    fwrite(help, 1, (size_t)(at - help), f);
+    size_t n;
+    const ntg_backend_class *const *all = ntg__backends(&n);
+    for (size_t i = 0; i < n; i++) fprintf(f, "%s%s", i ? ", " : "", all[i]->name);
+    fputs(at + strlen("{backends}"), f);
+}
+
 void cli_help(const cli_cmd *cmd, FILE *f)
 {
     fprintf(f, "usage: %s\n\n%s\n", cmd->usage, cmd->description);
@@ -168,7 +185,9 @@ void cli_help(const cli_cmd *cmd, FILE *f)
         else
             snprintf(lhs, sizeof lhs, "    --%s%s%s", o->name, o->metavar ? " " : "",
                      o->metavar ? o->metavar : "");
-        fprintf(f, "    %-28s %s\n", lhs, o->help);
+        fprintf(f, "    %-28s ", lhs);
+        put_help(f, o->help);
+        fputc('\n', f);
     }
     fprintf(f, "    %-28s %s\n", "-h, --help", "show this help");
 }

@@ -12,9 +12,9 @@
 static const cli_opt opts[] = {
     {"batch", 0, "N", 0, "batch per run (default 1)"},
     {"threads", 0, "T", 0, "worker threads (default: one per core)"},
-    {"backend", 0, "B", 0, "backend: auto (default), cpu"},
+    {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"seconds", 0, "S", 0, "time to spend measuring (default 2)"},
-    {"program", 0, "P", 0, "program to time: infer (default), train_step, eval"},
+    {"program", 0, "P", 0, "program to time: infer (default), eval, grad, train_step"},
     {"json", 0, NULL, 0, "print one JSON object"},
 };
 
@@ -86,7 +86,13 @@ static int run(const cli_cmd *cmd, cli_args *a)
     if (st) return cli_fail(cmd, st, &err);
     int g = ntg__plan_program(plan, program);
     if (g < 0) {
-        rc = cli_usage_error(cmd, "the plan has no program '%s'", program);
+        char have[256];
+        size_t hl = 0;
+        have[0] = '\0';
+        for (uint32_t i = 0; i < plan->img.n_programs && hl < sizeof have - 40; i++)
+            hl += (size_t)snprintf(have + hl, sizeof have - hl, "%s%.32s", i ? ", " : "",
+                                   plan->programs[i].name);
+        rc = cli_usage_error(cmd, "the plan has no program '%s' (it has %s)", program, have);
         goto done;
     }
     if (batch > ntg_plan_max_batch(plan)) {

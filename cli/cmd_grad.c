@@ -12,7 +12,7 @@ static const cli_opt opts[] = {
     {"in", 0, "IN.safetensors", 0,
      "inputs by name: x and the target t (and mask if the plan has one)"},
     {"out", 'o', "OUT.safetensors", 0, "where to write loss and grad.<param> (required)"},
-    {"backend", 0, "B", 0, "backend: auto (default), cpu"},
+    {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"threads", 0, "N", 0, "worker threads (default: one per core)"},
 };
 

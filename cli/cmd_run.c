@@ -18,7 +18,7 @@ static const cli_opt opts[] = {
     {"plot", 0, "F.svg", 0, "with --data: draw history, forecast and intervals as SVG"},
     {"fill", 0, "F", 0, "with --data: empty or bad cells: error, zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "with --data: strict (default: valid, increasing dates) or loose"},
-    {"backend", 0, "B", 0, "backend: auto (default), cpu"},
+    {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"threads", 0, "N", 0, "worker threads (default: one per core)"},
 };
 

@@ -35,7 +35,7 @@ static const cli_opt train_opts[] = {
     {"resume", 0, NULL, 0, "continue from the newest checkpoint in --checkpoint-dir or --store"},
     {"store", 0, "PATH", 0, "model store: checkpoints and the trained version go there"},
     {"name", 0, "NAME", 0, "the model's name in --store"},
-    {"backend", 0, "B", 0, "backend: auto (default), cpu"},
+    {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"threads", 0, "N", 0, "worker threads (default: one per core)"},
 };
 
@@ -250,7 +250,7 @@ static const cli_opt eval_opts[] = {
     {"json", 0, NULL, 0, "print one JSON object"},
     {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},
-    {"backend", 0, "B", 0, "backend: auto (default), cpu"},
+    {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"threads", 0, "N", 0, "worker threads (default: one per core)"},
 };
 

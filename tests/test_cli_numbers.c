@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend.h"
 #include "cli_testutil.h"
 #include "safetensors.h"
 
@@ -369,5 +370,42 @@ Test(cli, info_text_shows_scaler_and_training_summary)
     cr_assert(strstr(o, "\n             OT               mean 33.8"), "%s", o);
     cr_assert(strstr(o, "\n             HUFL             mean "), "%s", o);
     cr_assert(strstr(o, "\nmetadata:    compile.max_batch=256\n"), "%s", o);
+    free(o);
+}
+
+/* --backend's help lists the backends this build has (the registry `ntgraph backends`
+ * prints), not a fixed "auto, cpu"; bench --program names every program a plan can have. */
+Test(cli, help_lists_the_backends_and_programs_there_are)
+{
+    size_t nb;
+    const ntg_backend_class *const *all = ntg__backends(&nb);
+    const char *const cmds[] = {"train", "eval", "run", "grad", "bench"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char *o;
+        cr_assert_eq(sh(&o, "$NTG %s --help | grep -e '--backend B'", cmds[i]), 0, "%s", o);
+        cr_assert(strstr(o, "backend: auto (default), "), "%s: %s", cmds[i], o);
+        for (size_t k = 0; k < nb; k++)
+            cr_assert(strstr(o, all[k]->name), "%s --help does not list backend %s: %s", cmds[i],
+                      all[k]->name, o);
+        cr_assert_null(strstr(o, "{backends}"), "%s", o);
+        free(o);
+    }
+    char *o;
+    cr_assert_eq(sh(&o, "$NTG bench --help"), 0);
+    cr_assert(strstr(o, "program to time: infer (default), eval, grad, train_step"), "%s", o);
+    free(o);
+    char plan[600];
+    snprintf(plan, sizeof plan, "%s", tmp("g.plan"));
+    cr_assert_eq(sh(&o,
+                    "$NTG compile graphs/nhits.yaml " TINY " --batch 8 -o '%s' && $NTG bench '%s' "
+                    "--program grad --batch 4 --seconds 0.05 --backend cpu --json",
+                    plan, plan),
+                 0, "%s", o);
+    cr_assert(strstr(o, "\"program\":\"grad\""), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG bench '%s' --program gradient --seconds 0.05", plan), 2, "%s", o);
+    cr_assert(
+        strstr(o, "the plan has no program 'gradient' (it has infer, eval, grad, train_step)"),
+        "%s", o);
     free(o);
 }
