@@ -45,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ntg__csv_options_init(&o);
     o.format = data[0] % 3;
     o.fill = fills[(data[0] / 3) % 4];
+    o.dates = (data[0] / 12) % 2 ? "loose" : NULL;
     ntg_series *s = NULL;
     ntg_error err;
     ntg_status st = ntg__csv_parse((const char *)data + 1, size - 1, "fuzz.csv", &o, &s, &err);
