@@ -32,15 +32,21 @@ fi
 ninja -C "$out" libntgraph.a
 
 cflags="-std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -fno-sanitize-recover=undefined"
-incs="-I$root/include -I$root/ops -I$root/runtime -I$root/compiler"
+incs="-I$root/include -I$root/ops -I$root/runtime -I$root/compiler -I$root/mesh"
 libs="$(pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml) -lm -lpthread"
 
 for src in "$root"/fuzz/fuzz_*.c; do
     [ -e "$src" ] || continue
     name=$(basename "$src" .c)
     echo "fuzz/build.sh: $name"
+    # a target may name sources outside the library it needs (modules this build leaves out,
+    # e.g. the mesh's decoder): "/* NTG_FUZZ_EXTRA_SOURCES: mesh/mesh_proto.c */"
+    extra=""
+    for f in $(sed -n 's|^/\* NTG_FUZZ_EXTRA_SOURCES: \(.*\) \*/$|\1|p' "$src"); do
+        extra="$extra $root/$f"
+    done
     # shellcheck disable=SC2086 # word splitting of the flag lists is intended
-    "$cc" $cflags -fsanitize="fuzzer,$san" $incs "$src" "$out/libntgraph.a" $libs \
+    "$cc" $cflags -fsanitize="fuzzer,$san" $incs "$src" $extra "$out/libntgraph.a" $libs \
         -o "$out/$name"
     # a target may carry a seed generator: main() under NTG_FUZZ_SEED_MAIN writes seeds
     # into the directory it is given
@@ -49,7 +55,7 @@ for src in "$root"/fuzz/fuzz_*.c; do
         mkdir -p "$corpus"
         # shellcheck disable=SC2086
         "$cc" $cflags -DNTG_FUZZ_SEED_MAIN -fsanitize="fuzzer-no-link,$san" $incs "$src" \
-            "$out/libntgraph.a" $libs -o "$out/${name}_seed"
+            $extra "$out/libntgraph.a" $libs -o "$out/${name}_seed"
         "$out/${name}_seed" "$corpus"
     fi
 done
