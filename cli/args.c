@@ -200,6 +200,7 @@ int cli_exit_code(ntg_status st)
     case NTG_ERR_NOMEM:
     case NTG_ERR_BACKEND:
     case NTG_ERR_INTERNAL:
+    case NTG_ERR_PEER_LOST:
         return CLI_FAIL;
     default:
         return CLI_USAGE;

@@ -93,7 +93,8 @@ typedef enum ntg_status {
     NTG_ERR_RANGE = -12,       /* a value outside its allowed range (e.g. batch > max) */
     NTG_ERR_DATA = -13,        /* bad data content: tensor files, series, weights */
     NTG_ERR_STATE = -14,       /* a call out of order (e.g. train on an inference-only plan) */
-    NTG_ERR_INTERNAL = -15     /* a bug in ntgraph; please report it */
+    NTG_ERR_INTERNAL = -15,    /* a bug in ntgraph; please report it */
+    NTG_ERR_PEER_LOST = -16    /* a mesh peer died, froze or left: form a new generation */
 } ntg_status;
 
 /* A short English description of `status` ("shape mismatch", ...).  Never NULL;

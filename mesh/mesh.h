@@ -179,7 +179,8 @@ ntg_status ntg__mesh_allreduce_wait(ntg_mesh *m, uint32_t bucket, ntg_error *err
 ntg_status ntg__mesh_allreduce(ntg_mesh *m, float *buf, size_t n, ntg_error *err);
 
 /* Copy rank 0's `nbytes` at buf to every rank's buf (the same nbytes everywhere), pipelined
- * down the ring.  Blocking; errors as allreduce_wait. */
+ * down the ring.  Blocking: returns on every rank once every rank holds the bytes (a barrier
+ * follows the copy).  Errors as allreduce_wait. */
 ntg_status ntg__mesh_broadcast(ntg_mesh *m, void *buf, size_t nbytes, ntg_error *err);
 /* Return once every rank has entered.  Errors as allreduce_wait. */
 ntg_status ntg__mesh_barrier(ntg_mesh *m, ntg_error *err);

@@ -39,6 +39,8 @@ const char *ntg_strerror(ntg_status status)
         return "invalid state";
     case NTG_ERR_INTERNAL:
         return "internal error";
+    case NTG_ERR_PEER_LOST:
+        return "mesh peer lost";
     }
     return "unknown status";
 }

@@ -1,0 +1,148 @@
+/* mesh_int.h — the mesh's private parts: the handle, its operations queue, the threads' helpers. */
+#ifndef NTG_MESH_INT_H
+#define NTG_MESH_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "mesh.h"
+#include "mesh_proto.h"
+
+#define NTG__MESH_MAX_OPS 64     /* operations in flight (started, not yet waited) */
+#define NTG__MESH_MAX_JOINERS 64 /* workers waiting for the next generation */
+#define NTG__MESH_RID 16         /* bytes of a worker's routing id */
+#define NTG__MESH_ZAP_DOMAIN "ntgraph-mesh"
+
+enum { OPK_ALLREDUCE = 0, OPK_BROADCAST = 1, OPK_BARRIER = 2 };
+enum { OPS_FREE = 0, OPS_QUEUED, OPS_ACTIVE, OPS_DONE };
+
+/* One operation.  The caller's thread fills it and queues it (under mu); from then until it is
+ * DONE only the I/O thread touches it, except `state`, `status` and `message` (under mu). */
+typedef struct mesh_op {
+    int state, kind;
+    uint32_t bucket;
+    void *buf;
+    uint64_t n; /* float elements (all-reduce) or bytes (broadcast) */
+    uint64_t seq, step, barrier;
+    ntg_status status;
+    char message[640];
+    /* the I/O thread's progress */
+    ntg__mesh_sched sched;
+    ntg__mesh_cursor scur, rcur;
+    int64_t progress_ms; /* when it last sent or received a frame */
+} mesh_op;
+
+/* A rank of the current generation as this process knows it. */
+typedef struct mesh_member {
+    ntg__mesh_peer_info info;
+    unsigned char rid[NTG__MESH_RID]; /* rank 0: its DEALER's routing id */
+    size_t rid_len;
+    int64_t last_seen_ms; /* rank 0: of each worker; workers: of rank 0 (index 0) */
+    int alive, left;
+    uint64_t barrier; /* rank 0: the last barrier it entered */
+} mesh_member;
+
+/* A HELLO that rank 0 holds for the next generation: a survivor re-forming or a joiner. */
+typedef struct mesh_pending {
+    unsigned char rid[NTG__MESH_RID];
+    size_t rid_len;
+    ntg__mesh_hello hello;
+    int64_t last_seen_ms;
+} mesh_pending;
+
+typedef struct mesh_zap {
+    void *sock;
+    pthread_t thread;
+    int running;
+    int stop; /* set under the mesh's mutex, read by the ZAP thread between polls */
+} mesh_zap;
+
+struct ntg_mesh {
+    ntg__mesh_config cfg; /* strings point into the copies below */
+    char rendezvous[256], keys_dir[512], ring_host[128];
+    char host[64];
+    long pid;
+    unsigned char rid[NTG__MESH_RID]; /* workers: our DEALER's routing id */
+
+    void *ctx;
+    void *rdv;      /* rank 0: ROUTER bound at the rendezvous; workers: DEALER */
+    void *rdv_mon;  /* workers: PAIR reading the DEALER's handshake events */
+    void *ring_in;  /* PULL, bound; prev pushes here */
+    void *ring_out; /* PUSH, connected to next */
+    char ring_endpoint[128];
+    char rdv_endpoint[256]; /* rank 0: what it bound */
+    ntg__mesh_keys *keys;
+    mesh_zap zap;
+
+    int rank, world, first_world;
+    uint32_t generation;
+    uint64_t chunk_bytes; /* the ring frame size of this generation (rank 0's) */
+    mesh_member *members; /* world entries */
+    mesh_pending pending[NTG__MESH_MAX_JOINERS];
+    int n_pending;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t io;
+    int io_running;
+    int wake[2]; /* pipe: the caller's thread wakes the I/O thread */
+    int stop;
+    mesh_op ops[NTG__MESH_MAX_OPS];
+    uint64_t next_seq;
+    uint64_t step;
+    uint64_t barriers; /* barriers entered in this generation (the caller's count) */
+    int broken;        /* the generation failed: every operation returns broken_status */
+    ntg_status broken_status;
+    char broken_msg[640];
+    int coordinator_gone; /* workers: rank 0 is lost or left: no new generation possible */
+    int evicted;
+    int bye;             /* the I/O thread says goodbye when it stops (destroy, not reform) */
+    int reset_requested; /* rank 0: ntg__mesh_request_reform asked the I/O thread to reset */
+    char reset_reason[200];
+    ntg__mesh_stats stats;
+    unsigned long log_drops; /* rate limit of "dropped" log lines */
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+int64_t ntg__mesh_now_ms(void);
+void ntg__mesh_log(ntg_mesh *m, int level, const char *fmt, ...) NTG_PRINTF(3, 4);
+/* Log a dropped frame (rate-limited: the first 20, then every 1000th). */
+void ntg__mesh_log_drop(ntg_mesh *m, const char *from, const char *why);
+/* Describe rank r of the current generation: "rank 2 (host node02, pid 4242)". */
+void ntg__mesh_describe(const ntg_mesh *m, int r, char *out, size_t cap);
+
+/* Build and send a frame (header fields from m and the arguments, payload copied) on `sock`;
+ * a ROUTER needs rid.  Never blocks (ZMQ_DONTWAIT): -1 with errno on failure. */
+int ntg__mesh_send(ntg_mesh *m, void *sock, const unsigned char *rid, size_t rid_len, unsigned type,
+                   uint64_t step, const void *payload, size_t n);
+/* Receive one message (ROUTER: routing id then frame) without blocking.  Returns 1 with the
+ * frame in *msg (the caller closes it), 0 when there is none, -1 on a malformed envelope
+ * (dropped). */
+int ntg__mesh_recv(ntg_mesh *m, void *sock, int router, unsigned char *rid, size_t *rid_len,
+                   void *msg);
+
+/* Break the generation: every queued or active operation fails with `status` and the message,
+ * and every later one until ntg__mesh_reform.  Takes mu. */
+void ntg__mesh_break(ntg_mesh *m, ntg_status status, const char *fmt, ...) NTG_PRINTF(3, 4);
+
+/* The I/O thread (mesh_io.c). */
+ntg_status ntg__mesh_io_start(ntg_mesh *m, ntg_error *err);
+/* Stop and join it; with bye it first tells the others this rank leaves. */
+void ntg__mesh_io_stop(ntg_mesh *m, int bye);
+/* Rank 0 and the I/O thread: what to do with a HELLO that arrives outside a rendezvous. */
+void ntg__mesh_take_hello(ntg_mesh *m, const unsigned char *rid, size_t rid_len,
+                          const ntg__mesh_msg *msg, const char *user_id);
+
+/* Keys (mesh_keys.c): set the CURVE options of a server / client socket. */
+int ntg__mesh_curve_server(ntg_mesh *m, void *sock);
+int ntg__mesh_curve_client(ntg_mesh *m, void *sock, const char *server_key);
+/* The public key a worker expects rank 0 to present. */
+const char *ntg__mesh_keys_coordinator(const ntg__mesh_keys *k);
+/* Start / stop the ZAP handler on inproc://zeromq.zap.01 of m->ctx. */
+ntg_status ntg__mesh_zap_start(ntg_mesh *m, ntg_error *err);
+void ntg__mesh_zap_stop(ntg_mesh *m);
+
+#endif /* NTG_MESH_INT_H */
