@@ -349,6 +349,16 @@ void ntg__mesh_take_hello(ntg_mesh *m, const unsigned char *rid, size_t rid_len,
                       h.host, h.pid, h.key);
         return;
     }
+    int r = -1;
+    for (int q = 1; q < m->world; q++)
+        if (m->members[q].rid_len == rid_len && memcmp(m->members[q].rid, rid, rid_len) == 0) r = q;
+    if (r > 0 && h.prev_generation != m->generation) {
+        /* a member's keepalive, sent before its welcome arrived: nothing to do */
+        pthread_mutex_lock(&m->mu);
+        m->stats.dropped_generation++;
+        pthread_mutex_unlock(&m->mu);
+        return;
+    }
     int64_t now = ntg__mesh_now_ms();
     pthread_mutex_lock(&m->mu);
     int i = 0;
@@ -372,11 +382,8 @@ void ntg__mesh_take_hello(ntg_mesh *m, const unsigned char *rid, size_t rid_len,
     p->last_seen_ms = now;
     int running = m->io_running && !m->broken;
     pthread_mutex_unlock(&m->mu);
-    /* a member of this generation asking for the next one: its generation is broken */
-    int r = -1;
-    for (int q = 1; q < m->world; q++)
-        if (m->members[q].rid_len == rid_len && memcmp(m->members[q].rid, rid, rid_len) == 0) r = q;
-    if (r > 0 && h.prev_generation == m->generation) {
+    /* a member of this generation asking for the next one: the generation is broken */
+    if (r > 0) {
         if (running) {
             char who[160], payload[300];
             ntg__mesh_describe(m, r, who, sizeof who);
@@ -456,8 +463,10 @@ static void worker_message(ntg_mesh *m, io_state *io, const ntg__mesh_msg *d)
 {
     if (d->type == NTG__MSG_EVICTED && d->generation >= m->generation) {
         pthread_mutex_lock(&m->mu);
+        int again = m->evicted;
         m->evicted = 1;
         pthread_mutex_unlock(&m->mu);
+        if (again) return;
         ntg__mesh_log(m, NTG__MESH_LOG_ERROR,
                       "rank 0 says this worker is not in its generation %u any more",
                       (unsigned)d->generation);
@@ -555,6 +564,11 @@ static void heartbeat(ntg_mesh *m, io_state *io, int64_t now)
                 ntg__mesh_send(m, m->rdv, mm->rid, mm->rid_len, NTG__MSG_HEARTBEAT, m->step, NULL,
                                0);
         }
+        /* workers waiting to join hear from rank 0 too (they give up on a silent one); those
+         * that went silent themselves are forgotten.  Sending takes mu: not under it. */
+        unsigned char rids[NTG__MESH_MAX_JOINERS][NTG__MESH_RID];
+        size_t lens[NTG__MESH_MAX_JOINERS];
+        int n = 0;
         pthread_mutex_lock(&m->mu);
         for (int i = 0; i < m->n_pending; i++) {
             if (now - m->pending[i].last_seen_ms > m->cfg.timeout_ms &&
@@ -563,10 +577,12 @@ static void heartbeat(ntg_mesh *m, io_state *io, int64_t now)
                 i--;
                 continue;
             }
-            ntg__mesh_send(m, m->rdv, m->pending[i].rid, m->pending[i].rid_len, NTG__MSG_HEARTBEAT,
-                           m->step, NULL, 0);
+            memcpy(rids[n], m->pending[i].rid, m->pending[i].rid_len);
+            lens[n++] = m->pending[i].rid_len;
         }
         pthread_mutex_unlock(&m->mu);
+        for (int i = 0; i < n; i++)
+            ntg__mesh_send(m, m->rdv, rids[i], lens[i], NTG__MSG_HEARTBEAT, m->step, NULL, 0);
     } else if (!m->members[0].left) {
         ntg__mesh_send(m, m->rdv, NULL, 0, NTG__MSG_HEARTBEAT, m->step, NULL, 0);
     }
@@ -623,6 +639,20 @@ static void say_bye(ntg_mesh *m)
     }
 }
 
+/* Called between the loop's steps: a gap much longer than a heartbeat means this process was
+ * frozen (SIGSTOP, swapped out).  The silence was then ours, so the others get a fresh timeout
+ * before this rank blames them (rank 0 will have left a frozen worker out meanwhile). */
+static void stall_check(ntg_mesh *m, io_state *io, int64_t now)
+{
+    if (now - io->last_tick > m->cfg.heartbeat_ms + m->cfg.timeout_ms / 2) {
+        ntg__mesh_log(m, NTG__MESH_LOG_WARN, "this process was stalled for %.1f s",
+                      (double)(now - io->last_tick) / 1000.0);
+        for (int r = 0; r < m->world; r++) m->members[r].last_seen_ms = now;
+        if (io->op) io->op->progress_ms = now;
+    }
+    io->last_tick = now;
+}
+
 static void *io_main(void *arg)
 {
     ntg_mesh *m = arg;
@@ -662,18 +692,11 @@ static void *io_main(void *arg)
         }
         if (io.want_out) it[n++] = (zmq_pollitem_t){m->ring_out, 0, ZMQ_POLLOUT, 0};
         int64_t now = ntg__mesh_now_ms();
-        if (now - io.last_tick > m->cfg.heartbeat_ms + m->cfg.timeout_ms / 2) {
-            /* this process was frozen (SIGSTOP, swapped out): the silence was ours, so the
-             * others get a fresh timeout before this rank blames them */
-            ntg__mesh_log(m, NTG__MESH_LOG_WARN, "this process was stalled for %.1f s",
-                          (double)(now - io.last_tick) / 1000.0);
-            for (int r = 0; r < m->world; r++) m->members[r].last_seen_ms = now;
-            if (io.op) io.op->progress_ms = now;
-        }
-        io.last_tick = now;
+        stall_check(m, &io, now);
         int64_t wait = io.next_hb - now;
         if (wait < 0) wait = 0;
         if (zmq_poll(it, n, (long)wait) < 0 && zmq_errno() == ETERM) break;
+        stall_check(m, &io, ntg__mesh_now_ms());
         if (it[0].revents & ZMQ_POLLIN) {
             char sink[64];
             while (read(m->wake[0], sink, sizeof sink) > 0) {
@@ -683,6 +706,7 @@ static void *io_main(void *arg)
         if (ring_in >= 0 || wants_data(&io)) read_ring(m, &io);
         pump_sends(m, &io);
         now = ntg__mesh_now_ms();
+        stall_check(m, &io, now);
         if (now >= io.next_hb) {
             heartbeat(m, &io, now);
             io.next_hb = now + m->cfg.heartbeat_ms;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -162,9 +163,13 @@ typedef int (*mt_child_fn)(mt_shared *sh, int slot, void *arg);
 /* Fork a child running fn(sh, slot, arg); it exits with fn's result. */
 static inline pid_t mt_spawn(mt_shared *sh, int slot, mt_child_fn fn, void *arg)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     cr_assert_geq(pid, 0, "fork");
     if (pid == 0) {
+        /* a test that fails half-way must not leave ranks behind */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(99);
         sh->pid[slot] = (long)getpid();
         int rc = fn(sh, slot, arg);
         _exit(rc);
