@@ -97,5 +97,7 @@ extern const cli_cmd cli_cmd_compile, cli_cmd_run, cli_cmd_info, cli_cmd_bench, 
 
 /* the model store (cli/cmd_store.c) */
 extern const cli_cmd cli_cmd_store;
+/* the data-parallel mesh (cli/cmd_mesh.c) */
+extern const cli_cmd cli_cmd_mesh;
 
 #endif /* NTG_CLI_H */

@@ -91,6 +91,8 @@ typedef struct ntg__mesh_keys ntg__mesh_keys;
  * public_z85 (may be NULL) receives the public key. */
 ntg_status ntg__mesh_keygen(const char *dir, const char *name, int force, char public_z85[41],
                             ntg_error *err);
+/* keygen's default NAME: the short host name, characters outside [A-Za-z0-9._-] as '-'. */
+void ntg__mesh_default_key_name(char out[65]);
 /* Read and check a key directory (every file is hostile: sizes, characters, the secret key's
  * mode).  Errors name the file: NTG_ERR_IO, NTG_ERR_DATA, NTG_ERR_NOT_FOUND (no mesh.secret). */
 ntg_status ntg__mesh_keys_load(const char *dir, ntg__mesh_keys **out, ntg_error *err);

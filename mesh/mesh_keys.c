@@ -144,6 +144,7 @@ ntg_status ntg__mesh_keys_load(const char *dir, ntg__mesh_keys **out, ntg_error 
         if (err) *err = e2;
         goto fail;
     }
+    st = NTG_OK; /* both optional files were read or are absent */
 
     snprintf(path, sizeof path, "%s/authorized", dir);
     DIR *d = opendir(path);
@@ -256,6 +257,19 @@ static ntg_status write_file(const char *path, const char *text, mode_t mode, nt
     return NTG_OK;
 }
 
+void ntg__mesh_default_key_name(char out[65])
+{
+    char host[256];
+    if (gethostname(host, sizeof host) != 0) host[0] = '\0';
+    host[sizeof host - 1] = '\0';
+    char *dot = strchr(host, '.');
+    if (dot) *dot = '\0';
+    size_t n = 0;
+    for (const char *p = host; *p && n < KEY_NAME_MAX; p++) out[n++] = valid_name(p, 1) ? *p : '-';
+    out[n] = '\0';
+    if (n == 0) snprintf(out, 65, "worker");
+}
+
 ntg_status ntg__mesh_keygen(const char *dir, const char *name, int force, char public_z85[41],
                             ntg_error *err)
 {
@@ -263,12 +277,7 @@ ntg_status ntg__mesh_keygen(const char *dir, const char *name, int force, char p
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "keygen: a directory path (1..400 bytes)");
     char host[KEY_NAME_MAX + 1];
     if (!name || !name[0]) {
-        if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "worker");
-        host[KEY_NAME_MAX] = '\0';
-        char *dot = strchr(host, '.');
-        if (dot) *dot = '\0';
-        for (char *p = host; *p; p++)
-            if (!valid_name(p, 1) && !(p != host && *p == '.')) *p = '-';
+        ntg__mesh_default_key_name(host);
         name = host;
     }
     if (!valid_name(name, strlen(name)))
