@@ -306,7 +306,7 @@ void ntg__mesh_config_init(ntg__mesh_config *cfg)
     cfg->join_window_ms = 2000;
     cfg->op_timeout_ms = 300000;
     cfg->chunk_bytes = 256u << 10;
-    cfg->sndhwm = 64;
+    cfg->sndhwm = 32;
     cfg->linger_ms = 1000;
     cfg->log_level = NTG__MESH_LOG_INFO;
 }
@@ -368,6 +368,8 @@ static void *new_socket(ntg_mesh *m, int type)
     zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb);
     zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &to, sizeof to);
     if (type == ZMQ_PUSH || type == ZMQ_PULL) {
+        uint64_t affinity = type == ZMQ_PUSH ? 1 : 2;
+        zmq_setsockopt(s, ZMQ_AFFINITY, &affinity, sizeof affinity);
         zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
         int64_t maxmsg = (int64_t)NTG__MESH_HEADER + NTG__MESH_MAX_DATA_PAYLOAD;
@@ -1203,12 +1205,16 @@ ntg_status ntg__mesh_create(const ntg__mesh_config *cfg, ntg_mesh **out, ntg_err
         snprintf(m->host, sizeof m->host, "unknown-host");
     random_id(m->rid, sizeof m->rid, m->pid);
     pthread_mutex_init(&m->mu, NULL);
+    pthread_mutex_init(&m->pool_mu, NULL);
     pthread_cond_init(&m->cv, NULL);
     m->ctx = zmq_ctx_new();
     if (!m->ctx) {
         st = ntg__fail(err, NTG_ERR_IO, "mesh: zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
         goto fail;
     }
+    /* two libzmq I/O threads: the ring's sends and receives each get one (ZMQ_AFFINITY in
+     * new_socket), so a rank pushes to its next and pulls from its previous at once */
+    zmq_ctx_set(m->ctx, ZMQ_IO_THREADS, 2);
     if (cfg->keys_dir) {
         if ((st = ntg__mesh_keys_load(cfg->keys_dir, &m->keys, err))) goto fail;
         /* the handler must listen before any CURVE server socket takes a connection */
@@ -1241,7 +1247,11 @@ void ntg__mesh_destroy(ntg_mesh *m)
     for (int i = 0; i < 2; i++)
         if (m->wake[i] >= 0) close(m->wake[i]);
     free(m->members);
+    /* after zmq_ctx_term: libzmq holds no frame of the pool any more */
+    free(m->pool_mem);
+    free(m->pool_free);
     pthread_cond_destroy(&m->cv);
+    pthread_mutex_destroy(&m->pool_mu);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }

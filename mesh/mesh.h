@@ -125,9 +125,10 @@ typedef struct ntg__mesh_config {
     int join_window_ms;        /* re-forming: how long rank 0 waits for joiners (2000) */
     int op_timeout_ms;         /* an operation that makes no progress this long fails (300000) */
     size_t chunk_bytes;        /* ring frame size (default 256 KiB) */
-    int sndhwm;                /* ZMQ_SNDHWM/RCVHWM of the ring sockets, in frames (default 64) */
-    int linger_ms;             /* ZMQ_LINGER at destroy (default 1000) */
-    ntg__mesh_log_fn log;      /* NULL: lines at or above log_level go to stderr */
+    int sndhwm;    /* ZMQ_SNDHWM/RCVHWM of the ring sockets, in frames (default 32); the mesh keeps
+                      sndhwm + 16 send buffers of chunk_bytes */
+    int linger_ms; /* ZMQ_LINGER at destroy (default 1000) */
+    ntg__mesh_log_fn log; /* NULL: lines at or above log_level go to stderr */
     void *log_user;
     int log_level; /* NTG__MESH_LOG_* (default INFO) */
     /* Rank 0: called once the rendezvous is bound, with the endpoint actually bound (the port

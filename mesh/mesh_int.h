@@ -103,6 +103,15 @@ struct ntg_mesh {
     char reset_reason[200];
     ntg__mesh_stats stats;
     unsigned long log_drops; /* rate limit of "dropped" log lines */
+
+    /* Send buffers for ring frames, allocated when the first generation starts: libzmq hands
+     * each back (from its own I/O thread) once the frame is on the wire, so sending allocates
+     * nothing, and no fresh pages are faulted in per frame. */
+    pthread_mutex_t pool_mu;
+    unsigned char *pool_mem;
+    void **pool_free;
+    int pool_n, pool_cap;
+    size_t pool_item;
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -127,6 +136,11 @@ int ntg__mesh_recv(ntg_mesh *m, void *sock, int router, unsigned char *rid, size
 /* Break the generation: every queued or active operation fails with `status` and the message,
  * and every later one until ntg__mesh_reform.  Takes mu. */
 void ntg__mesh_break(ntg_mesh *m, ntg_status status, const char *fmt, ...) NTG_PRINTF(3, 4);
+
+/* A send buffer of at least `bytes` from the pool, or NULL (the caller allocates then);
+ * ntg__mesh_pool_release is its zmq_free_fn (hint: the mesh). */
+void *ntg__mesh_pool_get(ntg_mesh *m, size_t bytes);
+void ntg__mesh_pool_release(void *data, void *hint);
 
 /* The I/O thread (mesh_io.c). */
 ntg_status ntg__mesh_io_start(ntg_mesh *m, ntg_error *err);

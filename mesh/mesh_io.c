@@ -188,7 +188,12 @@ static void pump_sends(ntg_mesh *m, io_state *io)
         ntg__mesh_cursor_frame(&op->sched, 0, &op->scur, &off, &count, &type);
         size_t esize = op->kind == OPK_ALLREDUCE ? 4 : 1, bytes = (size_t)count * esize;
         zmq_msg_t msg;
-        if (zmq_msg_init_size(&msg, NTG__MESH_HEADER + bytes) != 0) {
+        void *mem = ntg__mesh_pool_get(m, NTG__MESH_HEADER + bytes);
+        int rc =
+            mem ? zmq_msg_init_data(&msg, mem, NTG__MESH_HEADER + bytes, ntg__mesh_pool_release, m)
+                : zmq_msg_init_size(&msg, NTG__MESH_HEADER + bytes);
+        if (rc != 0) {
+            if (mem) ntg__mesh_pool_release(mem, m);
             ntg__mesh_break(m, NTG_ERR_NOMEM, "mesh: out of memory for a %zu-byte frame", bytes);
             return;
         }
@@ -715,8 +720,51 @@ static void *io_main(void *arg)
     return NULL;
 }
 
+void *ntg__mesh_pool_get(ntg_mesh *m, size_t bytes)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&m->pool_mu);
+    if (bytes <= m->pool_item && m->pool_n > 0) p = m->pool_free[--m->pool_n];
+    pthread_mutex_unlock(&m->pool_mu);
+    return p;
+}
+
+void ntg__mesh_pool_release(void *data, void *hint)
+{
+    ntg_mesh *m = hint;
+    pthread_mutex_lock(&m->pool_mu);
+    if (m->pool_n < m->pool_cap) m->pool_free[m->pool_n++] = data;
+    pthread_mutex_unlock(&m->pool_mu);
+}
+
+/* The send pool: as many frames as the ring's send queue holds, and some in the encoder. */
+static ntg_status pool_setup(ntg_mesh *m, ntg_error *err)
+{
+    if (m->pool_mem) return NTG_OK;
+    size_t item = (NTG__MESH_HEADER + (size_t)m->chunk_bytes + 63) & ~(size_t)63;
+    int cap = m->cfg.sndhwm + 16;
+    m->pool_mem = malloc(item * (size_t)cap);
+    m->pool_free = malloc(sizeof *m->pool_free * (size_t)cap);
+    if (!m->pool_mem || !m->pool_free) {
+        free(m->pool_mem);
+        free(m->pool_free);
+        m->pool_mem = NULL;
+        m->pool_free = NULL;
+        return ntg__fail(err, NTG_ERR_NOMEM, "mesh: out of memory for %d send buffers of %zu bytes",
+                         cap, item);
+    }
+    /* touch every page now, not frame by frame later */
+    memset(m->pool_mem, 0, item * (size_t)cap);
+    for (int i = 0; i < cap; i++) m->pool_free[i] = m->pool_mem + (size_t)i * item;
+    m->pool_n = m->pool_cap = cap;
+    m->pool_item = item;
+    return NTG_OK;
+}
+
 ntg_status ntg__mesh_io_start(ntg_mesh *m, ntg_error *err)
 {
+    ntg_status st = pool_setup(m, err);
+    if (st) return st;
     if (m->wake[0] < 0) {
         if (pipe(m->wake) != 0)
             return ntg__fail(err, NTG_ERR_IO, "mesh: pipe: %s", strerror(errno));
