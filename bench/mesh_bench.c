@@ -29,6 +29,9 @@
  *       one rank of a mesh formed across namespaces or hosts (rank 0 prints the table)
  *   mesh_bench --raw-recv tcp://ADDR:PORT | --raw-send tcp://ADDR:PORT [--mb 256]
  *       raw PUSH/PULL throughput between two places (the receiver prints it)
+ *   mesh_bench --pong tcp://ADDR:PORT | --ping tcp://ADDR:PORT [--iters 1000]
+ *       the round trip of a 56-byte ZeroMQ message (REQ/REP) between two places: the pinger
+ *       prints the mean, and alpha = half of it, the latency term of the model
  *   mesh_bench --model GBIT_PER_S ALPHA_US [--worlds ...] [--sizes ...]
  *       the alpha-beta model of a ring all-reduce, 2(N-1)/N * bytes / bandwidth
  *       + 2(N-1) * alpha: a table on paper, nothing is run
@@ -44,7 +47,7 @@ typedef struct opts {
     int rank, world;
     const char *rendezvous, *keys;
     int insecure;
-    const char *raw_recv, *raw_send;
+    const char *raw_recv, *raw_send, *ping, *pong;
     double raw_mb;
     double model_gbit, model_alpha_us;
 } opts;
@@ -149,6 +152,41 @@ static int raw_between(const opts *o)
         zmq_connect(push, o->raw_send);
         raw_send_all(push, bytes, o->chunk);
         zmq_close(push);
+    }
+    zmq_ctx_term(ctx);
+    return 0;
+}
+
+/* Round trips of a header-sized message; the REP side answers iters + 10 of them. */
+static int ping_pong(const opts *o)
+{
+    int n = o->iters < 100 ? 1000 : o->iters;
+    void *ctx = zmq_ctx_new();
+    char msg[56] = {0};
+    if (o->pong) {
+        void *rep = zmq_socket(ctx, ZMQ_REP);
+        if (zmq_bind(rep, o->pong) != 0) {
+            fprintf(stderr, "mesh_bench: bind %s: %s\n", o->pong, zmq_strerror(zmq_errno()));
+            return 1;
+        }
+        for (int i = 0; i < n + 10; i++) {
+            if (zmq_recv(rep, msg, sizeof msg, 0) < 0) break;
+            zmq_send(rep, msg, sizeof msg, 0);
+        }
+        zmq_close(rep);
+    } else {
+        void *req = zmq_socket(ctx, ZMQ_REQ);
+        zmq_connect(req, o->ping);
+        double t0 = 0;
+        for (int i = 0; i < n + 10; i++) {
+            if (i == 10) t0 = now_s(); /* the first round trips connect */
+            zmq_send(req, msg, sizeof msg, 0);
+            zmq_recv(req, msg, sizeof msg, 0);
+        }
+        double rtt = (now_s() - t0) / n;
+        printf("round trip of a 56-byte ZeroMQ message: %.1f us (mean of %d); alpha %.1f us\n",
+               rtt * 1e6, n, rtt * 1e6 / 2);
+        zmq_close(req);
     }
     zmq_ctx_term(ctx);
     return 0;
@@ -365,6 +403,12 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--raw-send") == 0 && v) {
             o.raw_send = v;
             i++;
+        } else if (strcmp(a, "--ping") == 0 && v) {
+            o.ping = v;
+            i++;
+        } else if (strcmp(a, "--pong") == 0 && v) {
+            o.pong = v;
+            i++;
         } else if (strcmp(a, "--mb") == 0 && v) {
             o.raw_mb = atof(v);
             i++;
@@ -390,6 +434,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (o.raw_recv || o.raw_send) return raw_between(&o);
+    if (o.ping || o.pong) return ping_pong(&o);
     if (o.rank >= 0) {
         if (!o.rendezvous || o.world < 1) {
             fprintf(stderr, "mesh_bench: --rank needs --world and --rendezvous\n");
