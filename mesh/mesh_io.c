@@ -89,6 +89,16 @@ static void peer_lost(ntg_mesh *m, int r, const char *reason)
 
 /* ------------------------------------------------------------- operations */
 
+/* Forget the active operation once it is no longer active (the generation broke): from then on
+ * its buffer belongs to the caller again and nothing may be written into it. */
+static void sync_op(ntg_mesh *m, io_state *io)
+{
+    if (!io->op) return;
+    pthread_mutex_lock(&m->mu);
+    if (io->op->state != OPS_ACTIVE) io->op = NULL;
+    pthread_mutex_unlock(&m->mu);
+}
+
 static void op_done(ntg_mesh *m, io_state *io, ntg_status st, const char *msg)
 {
     pthread_mutex_lock(&m->mu);
@@ -328,7 +338,7 @@ static void read_ring(ntg_mesh *m, io_state *io)
             take_data(m, io, &d);
         }
         zmq_msg_close(&msg);
-        if (io->op && io->op->state != OPS_ACTIVE) io->op = NULL; /* broken meanwhile */
+        sync_op(m, io);
         pump_sends(m, io);
     }
 }
@@ -554,7 +564,7 @@ static void read_rendezvous(ntg_mesh *m, io_state *io)
             worker_message(m, io, &d);
         }
         zmq_msg_close(&msg);
-        if (io->op && io->op->state != OPS_ACTIVE) io->op = NULL;
+        sync_op(m, io);
     }
 }
 
@@ -603,7 +613,7 @@ static void heartbeat(ntg_mesh *m, io_state *io, int64_t now)
                      "no heartbeat for %.1f s (timeout %.1f s): killed, frozen or cut off",
                      (double)quiet / 1000.0, m->cfg.timeout_ms / 1000.0);
             peer_lost(m, r, reason);
-            if (io->op && io->op->state != OPS_ACTIVE) io->op = NULL;
+            sync_op(m, io);
         }
     }
     /* an operation that stalls: after a peer left, or for op_timeout_ms */
@@ -686,6 +696,7 @@ static void *io_main(void *arg)
         }
         if (!io.op) activate(m, &io);
         pump_sends(m, &io);
+        sync_op(m, &io);
 
         zmq_pollitem_t it[4];
         int n = 0, ring_in = -1;
@@ -710,10 +721,12 @@ static void *io_main(void *arg)
         read_rendezvous(m, &io);
         if (ring_in >= 0 || wants_data(&io)) read_ring(m, &io);
         pump_sends(m, &io);
+        sync_op(m, &io);
         now = ntg__mesh_now_ms();
         stall_check(m, &io, now);
         if (now >= io.next_hb) {
             heartbeat(m, &io, now);
+            sync_op(m, &io);
             io.next_hb = now + m->cfg.heartbeat_ms;
         }
     }

@@ -177,7 +177,7 @@ ntg_status ntg__mesh_keys_load(const char *dir, ntg__mesh_keys **out, ntg_error 
             }
             k->auth = na;
         }
-        char file[1200];
+        char file[1300];
         snprintf(file, sizeof file, "%s/%s", path, de->d_name);
         authorized *a = &k->auth[k->n_auth];
         if ((st = read_key(file, 0, a->key, err))) break;
