@@ -125,8 +125,9 @@ static inline void mt_config(ntg__mesh_config *cfg, mt_shared *sh, mt_logger *lg
     ntg__mesh_config_init(cfg);
     cfg->rank = rank;
     cfg->world = world;
-    cfg->heartbeat_ms = 100;
-    cfg->timeout_ms = 1000;
+    /* generous for a loaded machine (and sanitizers); the fault tests shorten them */
+    cfg->heartbeat_ms = 200;
+    cfg->timeout_ms = 3000;
     cfg->rendezvous_timeout_ms = 15000;
     cfg->join_window_ms = 300;
     cfg->op_timeout_ms = 20000;

@@ -9,10 +9,10 @@
 #include "mesh_testutil.h"
 
 #define N 20000 /* elements of each all-reduce */
-#define TIMEOUT_MS 1000
+#define TIMEOUT_MS 1500
 #define HEARTBEAT_MS 100
 /* detection may take the timeout, one heartbeat tick, and scheduling on a loaded machine */
-#define DETECT_SLACK_MS 1500
+#define DETECT_SLACK_MS 2000
 
 typedef struct fault_arg {
     int world;

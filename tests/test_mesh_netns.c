@@ -66,6 +66,10 @@ static void net_up(void)
         net_down();
         cr_skip_test("cannot build a veth pair between namespaces here");
     }
+    if (run("ip netns exec %s true", net.ns[0]) != 0) {
+        net_down();
+        cr_skip_test("cannot enter a network namespace here (setns refused)");
+    }
 }
 
 TestSuite(mesh, .fini = net_down);
