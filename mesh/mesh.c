@@ -301,7 +301,7 @@ void ntg__mesh_config_init(ntg__mesh_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->rank = -1;
     cfg->heartbeat_ms = 500;
-    cfg->timeout_ms = 5000;
+    cfg->timeout_ms = 4000;
     cfg->rendezvous_timeout_ms = 60000;
     cfg->join_window_ms = 2000;
     cfg->op_timeout_ms = 300000;

@@ -120,7 +120,8 @@ typedef struct ntg__mesh_config {
     const char *ring_host;     /* address the ring socket binds on; NULL: the local address that
                                   routes to the rendezvous host */
     int heartbeat_ms;          /* heartbeat interval (default 500) */
-    int timeout_ms;            /* a peer silent this long is lost (default 5000) */
+    int timeout_ms;            /* a peer silent this long is lost (default 4000: with the default
+                                  heartbeat, a loss is named within 4.5 s) */
     int rendezvous_timeout_ms; /* waiting for the world to gather, or to re-form (60000) */
     int join_window_ms;        /* re-forming: how long rank 0 waits for joiners (2000) */
     int op_timeout_ms;         /* an operation that makes no progress this long fails (300000) */

@@ -461,6 +461,16 @@ Test(mesh, plain_tcp_beyond_loopback_is_refused_without_insecure)
     ntg__mesh_destroy(NULL);
 }
 
+Test(mesh, the_defaults_name_a_lost_peer_within_5_s)
+{
+    /* a loss is noticed at the first heartbeat tick after timeout_ms of silence */
+    ntg__mesh_config cfg;
+    ntg__mesh_config_init(&cfg);
+    cr_assert_leq(cfg.timeout_ms + cfg.heartbeat_ms, 5000, "timeout %d + heartbeat %d",
+                  cfg.timeout_ms, cfg.heartbeat_ms);
+    cr_assert_geq(cfg.timeout_ms, 2 * cfg.heartbeat_ms);
+}
+
 Test(mesh, bad_configurations_are_named)
 {
     ntg__mesh_config cfg;
