@@ -23,18 +23,18 @@
  *       median of 3 runs just before), then an all-reduce of each size (MB = 1e6 bytes of
  *       float32) in `world` forked processes:
  *       time per all-reduce (10 back to back between barriers, as allreduce_gloo.py does; the
- *       median of `repeats` such runs), bus bandwidth = bytes * 2(N-1)/N / time, and its
- *       ratio to the raw throughput; with --gloo, torch.distributed's gloo all-reduce on the
- *       same sizes for each world, run by /usr/bin/python3.
- *   mesh_bench --rank R --world N --rendezvous tcp://HOST:PORT [--insecure] [--keys DIR] ...
- *       one rank of a mesh formed across namespaces or hosts (rank 0 prints the table)
- *   mesh_bench --raw-recv tcp://ADDR:PORT | --raw-send tcp://ADDR:PORT [--mb 256]
- *       raw PUSH/PULL throughput between two places (the receiver prints it)
- *   mesh_bench --pong tcp://ADDR:PORT | --ping tcp://ADDR:PORT [--iters 1000]
- *       the round trip of a 56-byte ZeroMQ message (REQ/REP) between two places: the pinger
- *       prints the mean, and alpha = half of it, the latency term of the model
- *   mesh_bench --model GBIT_PER_S ALPHA_US [--worlds ...] [--sizes ...]
- *       the alpha-beta model of a ring all-reduce, 2(N-1)/N * bytes / bandwidth
+ *       median of `repeats` such runs), bus bandwidth = bytes * 2(N-1)/N / time, its ratio
+ *       to the raw throughput, and rank 0's process CPU time per all-reduce (every thread:
+ *       a number a busy machine disturbs less than wall time); with --gloo, torch.distributed's
+ * gloo all-reduce on the same sizes for each world, run by /usr/bin/python3. mesh_bench --rank R
+ * --world N --rendezvous tcp://HOST:PORT [--insecure] [--keys DIR] ... one rank of a mesh formed
+ * across namespaces or hosts (rank 0 prints the table) mesh_bench --raw-recv tcp://ADDR:PORT |
+ * --raw-send tcp://ADDR:PORT [--mb 256] raw PUSH/PULL throughput between two places (the receiver
+ * prints it) mesh_bench --pong tcp://ADDR:PORT | --ping tcp://ADDR:PORT [--iters 1000] the round
+ * trip of a 56-byte ZeroMQ message (REQ/REP) between two places: the pinger prints the mean, and
+ * alpha = half of it, the latency term of the model mesh_bench --model GBIT_PER_S ALPHA_US
+ * [--worlds ...] [--sizes ...] the alpha-beta model of a ring all-reduce, 2(N-1)/N * bytes /
+ * bandwidth
  *       + 2(N-1) * alpha: a table on paper, nothing is run
  */
 
@@ -57,6 +57,13 @@ static double now_s(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double cpu_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -198,7 +205,8 @@ static int ping_pong(const opts *o)
 typedef struct shared {
     char endpoint[256];
     int ready;
-    double t[8][8]; /* [size][repeat] seconds per all-reduce, rank 0's */
+    double t[8][8];   /* [size][repeat] seconds per all-reduce, rank 0's */
+    double cpu[8][8]; /* and rank 0's process CPU seconds (every thread) per all-reduce */
     int failed;
     char message[512];
 } shared;
@@ -250,16 +258,20 @@ static int run_rank(const opts *o, int rank, int world, const char *rendezvous, 
         for (int w = 0; w < 3 && !rc; w++) rc = ntg__mesh_allreduce(m, buf, n, &err) != NTG_OK;
         for (int r = 0; r < o->repeats && !rc; r++) {
             rc = ntg__mesh_barrier(m, &err) != NTG_OK;
-            double t0 = now_s();
+            double t0 = now_s(), c0 = cpu_s();
             for (int it = 0; it < o->iters && !rc; it++)
                 rc = ntg__mesh_allreduce(m, buf, n, &err) != NTG_OK;
             rc = rc || ntg__mesh_barrier(m, &err) != NTG_OK;
-            double dt = (now_s() - t0) / o->iters;
-            if (rank == 0 && sh) sh->t[s][r] = dt;
+            double dt = (now_s() - t0) / o->iters, dc = (cpu_s() - c0) / o->iters;
+            if (rank == 0 && sh) {
+                sh->t[s][r] = dt;
+                sh->cpu[s][r] = dc;
+            }
             if (rank == 0 && !sh)
-                printf("world %d size %6.1f MB repeat %d: %8.2f ms, busbw %.3f GB/s\n", world,
-                       o->sizes[s], r, dt * 1e3,
-                       o->sizes[s] * 1e6 * 2 * (world - 1) / world / dt / 1e9);
+                printf("world %d size %6.1f MB repeat %d: %8.2f ms, busbw %.3f GB/s, CPU %.1f ms "
+                       "(rank 0's process)\n",
+                       world, o->sizes[s], r, dt * 1e3,
+                       o->sizes[s] * 1e6 * 2 * (world - 1) / world / dt / 1e9, dc * 1e3);
         }
     }
     if (rc) {
@@ -451,10 +463,9 @@ int main(int argc, char **argv)
            "the median of 3 runs just before each world's all-reduces\n",
            o.chunk, o.raw_mb);
     shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    printf(
-        "\n| world | size MB | ntgraph ms | busbw GB/s | raw GB/s | vs raw | gloo ms | gloo busbw "
-        "GB/s |\n");
-    printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("\n| world | size MB | ntgraph ms | busbw GB/s | CPU ms | raw GB/s | vs raw | gloo ms | "
+           "gloo busbw GB/s |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int w = 0; w < o.n_worlds; w++) {
         int world = o.worlds[w];
         double gloo_ms[8];
@@ -475,9 +486,12 @@ int main(int argc, char **argv)
             memcpy(t, sh->t[s], sizeof t);
             qsort(t, (size_t)o.repeats, sizeof t[0], cmp_double);
             double med = t[o.repeats / 2];
+            memcpy(t, sh->cpu[s], sizeof t);
+            qsort(t, (size_t)o.repeats, sizeof t[0], cmp_double);
+            double cpu = t[o.repeats / 2];
             double bus = o.sizes[s] * 1e6 * 2 * (world - 1) / world / med;
-            printf("| %d | %.1f | %.2f | %.3f | %.3f | %.0f %% |", world, o.sizes[s], med * 1e3,
-                   bus / 1e9, raw[1] / 1e9, 100 * bus / raw[1]);
+            printf("| %d | %.1f | %.2f | %.3f | %.1f | %.3f | %.0f %% |", world, o.sizes[s],
+                   med * 1e3, bus / 1e9, cpu * 1e3, raw[1] / 1e9, 100 * bus / raw[1]);
             if (isnan(gloo_ms[s]))
                 printf(" - | - |\n");
             else
