@@ -18,24 +18,27 @@
  * Usage (docs/benchmarks.md, "Mesh all-reduce", has the runs and their commands):
  *
  *   mesh_bench [--worlds 2,3,4] [--sizes 1,4,14.7,64] [--iters 10] [--repeats 3]
- *              [--chunk BYTES] [--gloo PATH/allreduce_gloo.py]
- *       on loopback, for each world: raw PUSH/PULL throughput between two processes (the
+ *              [--chunk BYTES] [--gloo bench/allreduce_gloo_cpu.py]
+ *       On loopback, for each world: raw PUSH/PULL throughput between two processes (the
  *       median of 3 runs just before), then an all-reduce of each size (MB = 1e6 bytes of
- *       float32) in `world` forked processes:
- *       time per all-reduce (10 back to back between barriers, as allreduce_gloo.py does; the
- *       median of `repeats` such runs), bus bandwidth = bytes * 2(N-1)/N / time, its ratio
- *       to the raw throughput, and rank 0's process CPU time per all-reduce (every thread:
- *       a number a busy machine disturbs less than wall time); with --gloo, torch.distributed's
- * gloo all-reduce on the same sizes for each world, run by /usr/bin/python3. mesh_bench --rank R
- * --world N --rendezvous tcp://HOST:PORT [--insecure] [--keys DIR] ... one rank of a mesh formed
- * across namespaces or hosts (rank 0 prints the table) mesh_bench --raw-recv tcp://ADDR:PORT |
- * --raw-send tcp://ADDR:PORT [--mb 256] raw PUSH/PULL throughput between two places (the receiver
- * prints it) mesh_bench --pong tcp://ADDR:PORT | --ping tcp://ADDR:PORT [--iters 1000] the round
- * trip of a 56-byte ZeroMQ message (REQ/REP) between two places: the pinger prints the mean, and
- * alpha = half of it, the latency term of the model mesh_bench --model GBIT_PER_S ALPHA_US
- * [--worlds ...] [--sizes ...] the alpha-beta model of a ring all-reduce, 2(N-1)/N * bytes /
- * bandwidth
- *       + 2(N-1) * alpha: a table on paper, nothing is run
+ *       float32) in `world` forked processes: time per all-reduce (10 back to back between
+ *       barriers, as allreduce_gloo.py does; the median of `repeats` such runs), bus
+ *       bandwidth = bytes * 2(N-1)/N / time, its ratio to the raw throughput, and rank 0's
+ *       process CPU time per all-reduce (every thread; a busy machine disturbs it less than
+ *       the wall time).  With --gloo, torch.distributed's gloo all-reduce of the same sizes
+ *       for each world, run by /usr/bin/python3 (bench/allreduce_gloo_cpu.py is the peer's
+ *       allreduce_gloo.py that also reports rank 0's CPU time; the peer's own script works
+ *       too, without it).
+ *   mesh_bench --rank R --world N --rendezvous tcp://HOST:PORT [--insecure] [--keys DIR] ...
+ *       One rank of a mesh formed across namespaces or hosts (rank 0 prints the table).
+ *   mesh_bench --raw-recv tcp://ADDR:PORT | --raw-send tcp://ADDR:PORT [--mb 256]
+ *       Raw PUSH/PULL throughput between two places (the receiver prints it).
+ *   mesh_bench --pong tcp://ADDR:PORT | --ping tcp://ADDR:PORT [--iters 1000]
+ *       The round trip of a 56-byte ZeroMQ message (REQ/REP) between two places: the pinger
+ *       prints the mean, and alpha = half of it, the latency term of the model.
+ *   mesh_bench --model GBIT_PER_S ALPHA_US [--worlds ...] [--sizes ...]
+ *       The alpha-beta model of a ring all-reduce, 2(N-1)/N * bytes / bandwidth
+ *       + 2(N-1) * alpha: a table on paper, nothing is run.
  */
 
 typedef struct opts {
@@ -311,23 +314,31 @@ static int run_local(const opts *o, int world, shared *sh)
     return bad || sh->failed;
 }
 
-/* gloo: "world 2 size   14.7 MB:    13.85 ms, busbw 1.06 GB/s" lines of allreduce_gloo.py. */
-static int run_gloo(const opts *o, int world, double *ms, int n)
+/* gloo: "world 2 size   14.7 MB:    13.85 ms, busbw 1.06 GB/s[, cpu 9.1 ms]" lines of
+ * ../shared/peers/allreduce_gloo.py or bench/allreduce_gloo_cpu.py (which also gets the sizes). */
+static int run_gloo(const opts *o, int world, double *ms, double *cpu, int n)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' %d %d 2>/dev/null", o->gloo, world,
-             29533 + world);
+    char cmd[1024], sizes[128] = "";
+    for (int s = 0; s < n; s++) {
+        size_t l = strlen(sizes);
+        snprintf(sizes + l, sizeof sizes - l, "%s%g", s ? "," : "", o->sizes[s]);
+    }
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' %d %d %s 2>/dev/null", o->gloo, world,
+             29533 + world, sizes);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     char line[256];
     int got = 0;
     while (fgets(line, sizeof line, p)) {
         int w;
-        double mb, t;
-        if (sscanf(line, "world %d size %lf MB: %lf ms", &w, &mb, &t) == 3)
+        double mb, t, bus, c;
+        int k = sscanf(line, "world %d size %lf MB: %lf ms, busbw %lf GB/s, cpu %lf ms", &w, &mb,
+                       &t, &bus, &c);
+        if (k >= 3)
             for (int s = 0; s < n; s++)
                 if (fabs(o->sizes[s] - mb) < 0.05) {
                     ms[s] = t;
+                    cpu[s] = k == 5 ? c : NAN;
                     got++;
                 }
     }
@@ -464,13 +475,13 @@ int main(int argc, char **argv)
            o.chunk, o.raw_mb);
     shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     printf("\n| world | size MB | ntgraph ms | busbw GB/s | CPU ms | raw GB/s | vs raw | gloo ms | "
-           "gloo busbw GB/s |\n");
-    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+           "gloo busbw GB/s | gloo CPU ms |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int w = 0; w < o.n_worlds; w++) {
         int world = o.worlds[w];
-        double gloo_ms[8];
-        for (int s = 0; s < 8; s++) gloo_ms[s] = NAN;
-        if (o.gloo && run_gloo(&o, world, gloo_ms, o.n_sizes) != 0)
+        double gloo_ms[8], gloo_cpu[8];
+        for (int s = 0; s < 8; s++) gloo_ms[s] = gloo_cpu[s] = NAN;
+        if (o.gloo && run_gloo(&o, world, gloo_ms, gloo_cpu, o.n_sizes) != 0)
             fprintf(stderr, "mesh_bench: gloo did not run for world %d\n", world);
         /* the raw reference measured next to the mesh's runs: the load of a shared machine
          * drifts over a run */
@@ -493,10 +504,11 @@ int main(int argc, char **argv)
             printf("| %d | %.1f | %.2f | %.3f | %.1f | %.3f | %.0f %% |", world, o.sizes[s],
                    med * 1e3, bus / 1e9, cpu * 1e3, raw[1] / 1e9, 100 * bus / raw[1]);
             if (isnan(gloo_ms[s]))
-                printf(" - | - |\n");
+                printf(" - | - | - |\n");
             else
-                printf(" %.2f | %.3f |\n", gloo_ms[s],
-                       o.sizes[s] * 1e6 * 2 * (world - 1) / world / (gloo_ms[s] * 1e-3) / 1e9);
+                printf(" %.2f | %.3f | %.1f |\n", gloo_ms[s],
+                       o.sizes[s] * 1e6 * 2 * (world - 1) / world / (gloo_ms[s] * 1e-3) / 1e9,
+                       gloo_cpu[s]);
             fflush(stdout);
         }
     }
