@@ -190,9 +190,29 @@ NTG_API ntg_status ntg_compile_string(const char *yaml, size_t len, const char *
                                       ntg_error *err);
 
 /* Load a plan file by mapping it into memory (read-only, weights used in place).
- * Every offset, size and count is validated before use; a truncated, corrupted
- * or hostile file gives NTG_ERR_PLAN (or NTG_ERR_VERSION) naming the section. */
+ * Every offset, size and count is validated before use; a truncated (an empty file
+ * included), corrupted or hostile file gives NTG_ERR_PLAN (or NTG_ERR_VERSION) naming the
+ * section.  Errors: NTG_ERR_INVALID_ARG, NTG_ERR_IO (the file cannot be opened, is not a
+ * regular file, cannot be mapped), NTG_ERR_PLAN, NTG_ERR_VERSION, NTG_ERR_NOMEM.
+ *
+ * WARNING: the plan reads the mapped file for as long as it lives.  The file must not be
+ * rewritten in place meanwhile (truncated, or written over by open(O_TRUNC)/write): the
+ * plan would see the new bytes, or the process would get SIGBUS on pages that no longer
+ * exist.  Replacing it by rename (as ntg_plan_save, `ntgraph compile` and `ntgraph train`
+ * do) is safe: the mapping keeps the old file.  Where another program may rewrite the file
+ * in place, load it with NTG_LOAD_COPY. */
 NTG_API ntg_status ntg_plan_load_file(const char *path, ntg_plan **out, ntg_error *err);
+
+/* Load-file flags. */
+#define NTG_LOAD_COPY                                                                              \
+    0x2u /* read the file into memory the plan owns instead of mapping it: the file may then       \
+            be changed or removed at any time (costs the file's size in private memory) */
+
+/* ntg_plan_load_file with flags (0 or NTG_LOAD_COPY); unknown flags are
+ * NTG_ERR_INVALID_ARG.  With NTG_LOAD_COPY a file that shrinks while it is read is
+ * NTG_ERR_PLAN; one changed while it is read fails the checksums (NTG_ERR_PLAN). */
+NTG_API ntg_status ntg_plan_load_file_ex(const char *path, unsigned flags, ntg_plan **out,
+                                         ntg_error *err);
 
 /* Load-memory flags. */
 #define NTG_LOAD_BORROW                                                                            \
@@ -305,10 +325,11 @@ NTG_API ntg_status ntg_session_run(ntg_session *session, int batch, ntg_error *e
 NTG_API ntg_status ntg_session_run_program(ntg_session *session, const char *program, int batch,
                                            ntg_error *err);
 
-/* Copy the first `count` float32 values of output `name` into `out`.  For a
- * batched output `count` is at most batch * per-window size of the last run.
- * Errors: NTG_ERR_NOT_FOUND (no such output), NTG_ERR_STATE (no run yet),
- * NTG_ERR_RANGE (count too large), NTG_ERR_BACKEND. */
+/* Copy the first `count` float32 values of output `name` of the last program run into
+ * `out`.  For a batched output `count` is at most batch * per-window size of the last run.
+ * Errors: NTG_ERR_NOT_FOUND (no program has such an output), NTG_ERR_STATE (no run yet, or
+ * the last program run does not compute that output: e.g. "y" after train_step, which
+ * would otherwise be stale values), NTG_ERR_RANGE (count too large), NTG_ERR_BACKEND. */
 NTG_API ntg_status ntg_session_get_output(ntg_session *session, const char *name, float *out,
                                           size_t count, ntg_error *err);
 

@@ -828,11 +828,51 @@ static ntg_status io_err(ntg_error *err, const char *path, const char *what, int
     return ntg__err(err, NTG_ERR_IO, path, 0, 0, "%s: %s", what, errno_str(e, eb, sizeof eb));
 }
 
+static ntg_status load_bytes(const void *data, size_t size, unsigned flags, void *owned,
+                             const char *where, ntg_plan **out, ntg_error *err);
+
+/* NTG_LOAD_COPY: the file's bytes read into memory of the plan's own. */
+static ntg_status load_copy(int fd, size_t size, const char *path, ntg_plan **out, ntg_error *err)
+{
+    uint8_t *buf = ntg__aligned_alloc(size);
+    if (!buf) {
+        close(fd);
+        return ntg__err(err, NTG_ERR_NOMEM, path, 0, 0, "cannot allocate %zu bytes", size);
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : 0;
+            close(fd);
+            ntg__aligned_free(buf);
+            /* a file that shrank while it was read is a truncated plan */
+            if (r == 0)
+                return ntg__err(err, NTG_ERR_PLAN, path, 0, 0,
+                                "file shrank to %zu bytes while it was read (%zu expected)", got,
+                                size);
+            return io_err(err, path, "cannot read", e);
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    return load_bytes(buf, size, 0, buf, path, out, err);
+}
+
 ntg_status ntg_plan_load_file(const char *path, ntg_plan **out, ntg_error *err)
+{
+    return ntg_plan_load_file_ex(path, 0, out, err);
+}
+
+ntg_status ntg_plan_load_file_ex(const char *path, unsigned flags, ntg_plan **out, ntg_error *err)
 {
     if (out) *out = NULL;
     if (!path || !out)
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_plan_load_file: NULL argument");
+    if (flags & ~NTG_LOAD_COPY)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_plan_load_file_ex: unknown flags 0x%x",
+                         flags & ~NTG_LOAD_COPY);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return io_err(err, path, "cannot open", errno);
     struct stat sb;
@@ -847,13 +887,17 @@ ntg_status ntg_plan_load_file(const char *path, ntg_plan **out, ntg_error *err)
     }
     if (sb.st_size <= 0) {
         close(fd);
-        return ntg__err(err, NTG_ERR_IO, path, 0, 0, "file is empty");
+        /* an empty file is the shortest truncated plan, and says so as they do */
+        return ntg__err(err, NTG_ERR_PLAN, path, 0, 0,
+                        "header: file is empty (0 bytes), shorter than the %zu-byte header",
+                        sizeof(ntg_plan_header));
     }
     if ((uint64_t)sb.st_size > SIZE_MAX) {
         close(fd);
         return ntg__err(err, NTG_ERR_IO, path, 0, 0, "file is too large to map");
     }
     size_t size = (size_t)sb.st_size;
+    if (flags & NTG_LOAD_COPY) return load_copy(fd, size, path, out, err);
     /* MAP_PRIVATE + PROT_READ: weights are used in place and no one can write through us.
      * MAP_POPULATE maps every page of the file up front (it is all read by the CRC check
      * anyway): one pass in the kernel instead of a page fault per 4 KiB, about half the

@@ -66,8 +66,9 @@ ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *o
     int pmax = (int)plan->img.info.max_batch;
     int max_batch = opts->max_batch > 0 ? opts->max_batch : pmax;
     if (opts->max_batch < 0 || max_batch > pmax)
-        return ntg__fail(err, NTG_ERR_RANGE, "max batch %d is outside 1..%d (the plan's maximum)",
-                         opts->max_batch, pmax);
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "max batch %d is outside 1..%d (the plan's maximum)", opts->max_batch,
+                         pmax);
     if (opts->threads < 0)
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "threads must be >= 0, not %d", opts->threads);
 
@@ -195,7 +196,10 @@ ntg_status ntg__session_run_index(ntg_session *s, int program, int batch, ntg_er
                          "NTG_SESSION_TRAINABLE",
                          s->plan->programs[program].name);
     ntg_status st = s->cls->run(s->be, (uint32_t)program, batch, err);
-    if (!st) s->last_batch = batch;
+    if (!st) {
+        s->last_batch = batch;
+        s->last_program = program;
+    }
     return st;
 }
 
@@ -221,7 +225,9 @@ ntg_status ntg_session_get_output(ntg_session *s, const char *name, float *out, 
 {
     if (!s || !name || (!out && count))
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_session_get_output: NULL argument");
-    uint32_t id = ntg__session_find(s, name, 1);
+    /* the last program's own output of that name first: programs may share names */
+    uint32_t id = s->last_batch ? ntg__plan_io(s->plan, s->last_program, 1, name) : NTG_NONE;
+    if (id == NTG_NONE) id = ntg__session_find(s, name, 1);
     if (id == NTG_NONE)
         return ntg__fail(err, NTG_ERR_NOT_FOUND, "the plan has no output '%s'", name);
     return ntg__session_get_tensor(s, id, out, count, err);
@@ -233,6 +239,12 @@ ntg_status ntg__session_get_tensor(ntg_session *s, uint32_t id, float *out, size
     const char *name = ntg__plan_str(s->plan, s->plan->img.tensors[id].name);
     if (s->last_batch == 0)
         return ntg__fail(err, NTG_ERR_STATE, "output '%s' read before any run", name);
+    /* another program's output holds what an earlier run left there, or nothing */
+    if (ntg__plan_io(s->plan, s->last_program, 1, name) != id)
+        return ntg__fail(err, NTG_ERR_STATE,
+                         "output '%s' is not computed by program '%s', the last one run (run "
+                         "the program that computes it first)",
+                         name, s->plan->programs[s->last_program].name);
     const ntg_tensor_rec *t = &s->plan->img.tensors[id];
     ntg_tdesc d;
     ntg__tdesc_from_rec(t, &d);

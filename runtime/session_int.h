@@ -12,6 +12,7 @@ struct ntg_session {
     ntg_buffer *storage[NTG_STORE_COUNT];
     int max_batch;
     int last_batch;          /* batch of the last successful run; 0 before the first */
+    int last_program;        /* program index of that run: only its outputs may be read */
     int trainable;           /* weights are the session's own copy */
     uint8_t *writes_weights; /* per program: it updates parameters in place */
 };

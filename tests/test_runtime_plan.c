@@ -841,9 +841,16 @@ Test(runtime, plan_load_file_errors_name_the_path)
     snprintf(path, sizeof path, "%s/empty.plan", dir);
     FILE *f = fopen(path, "wb");
     fclose(f);
-    cr_assert_eq(ntg_plan_load_file(path, &pl, &err), NTG_ERR_IO);
-    cr_assert_not_null(strstr(err.message, "empty"));
+    /* an empty file is a truncated plan (NTG_ERR_PLAN), not an I/O failure */
+    cr_assert_eq(ntg_plan_load_file(path, &pl, &err), NTG_ERR_PLAN);
+    cr_assert_null(pl);
+    cr_assert_str_eq(err.file, path);
+    cr_assert(strstr(err.message, "header: file is empty (0 bytes), shorter than the"), "%s",
+              err.message);
+    cr_assert_eq(ntg_plan_load_file_ex(path, NTG_LOAD_COPY, &pl, &err), NTG_ERR_PLAN);
     cr_assert_eq(ntg_plan_load_file(dir, &pl, &err), NTG_ERR_IO);
+    cr_assert_eq(ntg_plan_load_file_ex(path, 0x80u, &pl, &err), NTG_ERR_INVALID_ARG);
+    cr_assert(strstr(err.message, "unknown flags 0x80"), "%s", err.message);
 
     /* a truncated file: NTG_ERR_PLAN, named by its path */
     tp p;
@@ -859,6 +866,8 @@ Test(runtime, plan_load_file_errors_name_the_path)
     cr_assert_str_eq(err.file, path);
     cr_assert_not_null(strstr(err.message, path));
     cr_assert_not_null(strstr(err.message, "truncated"));
+    cr_assert_not_null(strstr(err.message, "section 'weights'"), "%s", err.message);
+    cr_assert_eq(ntg_plan_load_file_ex(path, NTG_LOAD_COPY, &pl, &err), NTG_ERR_PLAN);
     cr_assert_not_null(strstr(err.message, "section 'weights'"), "%s", err.message);
     cr_assert_eq(ntg_plan_load_file(NULL, &pl, &err), NTG_ERR_INVALID_ARG);
     ntg__aligned_free(buf);
@@ -1606,4 +1615,47 @@ Test(runtime, plan_programs_and_meta_are_checked)
     refuse_edit(build_dense, e_prog_name, "program 0 has no name");
     refuse_edit(build_dense, e_meta_key, "section 'meta': entry 1: key offset 3000");
     refuse_edit(build_dense, e_meta_value, "section 'meta': entry 2: value offset");
+}
+
+/* NTG_LOAD_COPY: the plan holds its own copy, so the file may be rewritten in place (what a
+ * mapped plan must not see) and even removed while the plan keeps its values. */
+Test(runtime, plan_load_copy_survives_the_file_being_rewritten)
+{
+    char dir[64], path[128];
+    make_tmpdir(dir, sizeof dir);
+    tp p;
+    build_dense(&p);
+    size_t size;
+    uint8_t *buf = tp_write(&p, &size);
+    snprintf(path, sizeof path, "%s/copy.plan", dir);
+    FILE *f = fopen(path, "wb");
+    cr_assert_eq(fwrite(buf, 1, size, f), size);
+    fclose(f);
+    ntg_plan *mapped = NULL, *copied = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_plan_load_file(path, &mapped, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_plan_load_file_ex(path, NTG_LOAD_COPY, &copied, &err), NTG_OK, "%s",
+                 err.message);
+    cr_assert_eq(ntg_plan_param_count(copied), ntg_plan_param_count(mapped));
+    size_t n = ntg_plan_param_count(copied);
+    cr_assert_gt(n, 0);
+    ntg_tensor_info ti;
+    cr_assert_eq(ntg_plan_param(copied, 0, &ti), NTG_OK);
+    float *want = malloc(ti.nbytes);
+    cr_assert(want);
+    memcpy(want, ntg_plan_param_data(copied, 0), ti.nbytes);
+    cr_assert_eq(memcmp(want, ntg_plan_param_data(mapped, 0), ti.nbytes), 0);
+    ntg_plan_destroy(mapped);
+    /* rewrite every byte in place (same size, so no page goes away), then remove it */
+    f = fopen(path, "r+b");
+    memset(buf, 0x5a, size);
+    cr_assert_eq(fwrite(buf, 1, size, f), size);
+    fclose(f);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(memcmp(want, ntg_plan_param_data(copied, 0), ti.nbytes), 0,
+                 "the copied plan still has the values it loaded");
+    free(want);
+    ntg_plan_destroy(copied);
+    ntg__aligned_free(buf);
+    rm_tree(dir);
 }

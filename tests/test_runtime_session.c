@@ -68,9 +68,14 @@ Test(runtime, session_errors)
                   strstr(err.message, "cpu)"),
               "%s", err.message);
     o.backend = "cpu";
+    /* the header documents NTG_ERR_INVALID_ARG for max_batch out of range */
     o.max_batch = 5;
-    cr_assert_eq(ntg_session_create(p, &o, &s, &err), NTG_ERR_RANGE);
+    cr_assert_eq(ntg_session_create(p, &o, &s, &err), NTG_ERR_INVALID_ARG);
     cr_assert(strstr(err.message, "outside 1..4"), "%s", err.message);
+    cr_assert_null(s);
+    o.max_batch = -1;
+    cr_assert_eq(ntg_session_create(p, &o, &s, &err), NTG_ERR_INVALID_ARG);
+    cr_assert(strstr(err.message, "max batch -1 is outside 1..4"), "%s", err.message);
     o.max_batch = 2;
     cr_assert_eq(ntg_session_create(p, &o, &s, &err), NTG_OK, "%s", err.message);
     cr_assert_str_eq(ntg_session_backend(s), "cpu");
@@ -133,4 +138,49 @@ Test(runtime, philox_known_answers)
     cr_assert_eq(out[1], 0x94fdccebu);
     cr_assert_eq(out[2], 0x5001e420u);
     cr_assert_eq(out[3], 0x24126ea1u);
+}
+
+/* An output the last program did not compute holds what an earlier run left there (or
+ * zeros): reading it is NTG_ERR_STATE, not stale numbers with NTG_OK. */
+Test(runtime, output_of_another_program_is_a_state_error)
+{
+    ntg_define d[] = {{"h", "4"}, {"input_size", "8"}, {"hidden", "8"}};
+    ntg_compile_options co;
+    ntg_compile_options_init(&co);
+    co.defines = d;
+    co.n_defines = 3;
+    co.max_batch = 2;
+    ntg_plan *p = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_compile_file(tu_src("graphs/nhits.yaml"), &co, &p, &err), NTG_OK, "%s",
+                 err.message);
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.backend = "cpu";
+    ntg_session *s = NULL;
+    cr_assert_eq(ntg_session_create(p, &so, &s, &err), NTG_OK, "%s", err.message);
+    float x[8], t[4], y[4], loss;
+    for (int i = 0; i < 8; i++) x[i] = (float)i / 8.0f;
+    for (int i = 0; i < 4; i++) t[i] = 1.0f;
+    cr_assert_eq(ntg_session_set_input(s, "x", x, 8, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_set_input(s, "t", t, 4, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_run(s, 1, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_get_output(s, "y", y, 4, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_get_output(s, "loss", &loss, 1, &err), NTG_ERR_STATE,
+                 "infer computes no loss");
+    cr_assert(strstr(err.message, "output 'loss' is not computed by program 'infer', the last "
+                                  "one run"),
+              "%s", err.message);
+    cr_assert_eq(ntg_session_run_program(s, "grad", 1, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_get_output(s, "y", y, 4, &err), NTG_ERR_STATE,
+                 "grad does not output y: the infer run's values are stale");
+    cr_assert(strstr(err.message, "output 'y' is not computed by program 'grad'"), "%s",
+              err.message);
+    cr_assert_eq(ntg_session_get_output(s, "loss", &loss, 1, &err), NTG_OK, "%s", err.message);
+    cr_assert(isfinite(loss));
+    cr_assert_eq(ntg_session_get_output(s, "nope", y, 1, &err), NTG_ERR_NOT_FOUND);
+    cr_assert_eq(ntg_session_run_program(s, "eval", 1, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_get_output(s, "y", y, 4, &err), NTG_OK, "eval outputs y");
+    ntg_session_destroy(s);
+    ntg_plan_destroy(p);
 }
