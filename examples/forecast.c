@@ -1,11 +1,15 @@
-/* forecast.c — embedding example: load a plan and forecast one series using only ntgraph.h.
+/* forecast.c — embedding example: forecast one series held in memory, using only ntgraph.h.
  *
  *   cc forecast.c $(pkg-config --cflags --libs ntgraph) -o forecast
  *   ./forecast nhits.plan data/ETTh1.csv OT
  *
- * Reads column COLUMN of a simple CSV (a header line, comma-separated numbers, no
- * quoted fields), takes its last input_size values and prints the next h values,
- * one per line.
+ * Stands for a program with a live feed: it reads column COLUMN of a simple CSV (a header
+ * line, comma-separated fields, no quoted fields) into memory, with the first column as
+ * time stamps when that column is not numeric, and asks the library for the next h values
+ * in original units (the plan's fitted scaler applied both ways).  It prints them as
+ * `ntgraph run PLAN --data DATA.csv --columns COLUMN` does: a header, then one line per
+ * step (date or step number, the point forecast, then the other quantile levels of a
+ * quantile model).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,49 +17,102 @@
 
 #include <ntgraph.h>
 
-/* Values of column `name` of a plain CSV file; returns the count, or -1. */
-static long read_column(const char *path, const char *name, float **out)
+/* One column of a CSV file in memory: values, and the first column's cells when it is
+ * not numeric (the dates). */
+typedef struct column {
+    double *values;
+    char **dates; /* NULL when the first column is numeric */
+    size_t n, cap;
+    char date_name[64];
+} column;
+
+static void column_free(column *c)
 {
+    for (size_t i = 0; c->dates && i < c->n; i++) free(c->dates[i]);
+    free(c->dates);
+    free(c->values);
+}
+
+/* Field k of a comma-separated line, copied into buf; 0 when the line has no field k. */
+static int field(const char *line, long k, char *buf, size_t cap)
+{
+    for (long i = 0; i < k; i++) {
+        line = strchr(line, ',');
+        if (!line) return 0;
+        line++;
+    }
+    size_t n = strcspn(line, ",\r\n");
+    if (n >= cap) n = cap - 1;
+    memcpy(buf, line, n);
+    buf[n] = '\0';
+    return 1;
+}
+
+/* strdup is POSIX, not C11 */
+static char *copy_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static int read_column(const char *path, const char *name, column *c)
+{
+    memset(c, 0, sizeof *c);
     FILE *f = fopen(path, "r");
     if (!f) {
         perror(path);
         return -1;
     }
-    char line[65536];
-    long n = 0, cap = 0, col = -1;
-    float *v = NULL;
+    static char line[65536];
+    char cell[256];
+    long col = -1;
     if (fgets(line, sizeof line, f)) {
-        long k = 0;
-        for (char *tok = strtok(line, ",\r\n"); tok; tok = strtok(NULL, ",\r\n"), k++)
-            if (strcmp(tok, name) == 0) col = k;
+        for (long k = 0; field(line, k, cell, sizeof cell); k++)
+            if (strcmp(cell, name) == 0) col = k;
+        field(line, 0, c->date_name, sizeof c->date_name);
     }
-    if (col < 0) {
-        fprintf(stderr, "%s: no column '%s'\n", path, name);
-        fclose(f);
-        return -1;
-    }
-    while (fgets(line, sizeof line, f)) {
-        char *p = line;
-        for (long k = 0; k < col && p; k++) {
-            p = strchr(p, ',');
-            if (p) p++;
-        }
-        if (!p) continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 1024;
-            float *nv = realloc(v, (size_t)cap * sizeof *v);
-            if (!nv) {
-                free(v);
-                fclose(f);
-                return -1;
+    int first = 1, rc = 0;
+    while (col >= 0 && rc == 0 && fgets(line, sizeof line, f)) {
+        char *end;
+        if (!field(line, col, cell, sizeof cell)) continue;
+        if (c->n == c->cap) {
+            c->cap = c->cap ? 2 * c->cap : 1024;
+            double *v = realloc(c->values, c->cap * sizeof *v);
+            char **d = first || c->dates ? realloc(c->dates, c->cap * sizeof *d) : NULL;
+            if (v) c->values = v;
+            if (d) c->dates = d;
+            if (!v || (!d && (first || c->dates))) {
+                rc = -1;
+                break;
             }
-            v = nv;
         }
-        v[n++] = strtof(p, NULL);
+        c->values[c->n] = strtod(cell, &end);
+        if (end == cell) {
+            fprintf(stderr, "%s: '%s' is not a number\n", path, cell);
+            rc = -1;
+            break;
+        }
+        field(line, 0, cell, sizeof cell);
+        if (first) {
+            strtod(cell, &end);
+            if (*end == '\0' && end != cell) { /* a numeric first column: no dates */
+                free(c->dates);
+                c->dates = NULL;
+            }
+            first = 0;
+        }
+        if (c->dates && !(c->dates[c->n] = copy_str(cell))) rc = -1;
+        c->n++;
     }
     fclose(f);
-    *out = v;
-    return n;
+    if (col < 0) fprintf(stderr, "%s: no column '%s'\n", path, name);
+    if (col < 0 || rc) {
+        column_free(c);
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -71,46 +128,58 @@ int main(int argc, char **argv)
     }
     ntg_error err;
     ntg_plan *plan = NULL;
-    ntg_session *session = NULL;
-    float *series = NULL, *forecast = NULL;
-    int rc = 1;
-
-    if (ntg_plan_load_file(argv[1], &plan, &err) != NTG_OK) {
-        fprintf(stderr, "%s\n", err.message);
-        return 2;
-    }
-    ntg_tensor_info x, y;
-    if (ntg_plan_input(plan, 0, &x) != NTG_OK || ntg_plan_output(plan, 0, &y) != NTG_OK ||
-        x.rank != 2 || y.rank != 2) {
-        fprintf(stderr, "%s: expected a plan from [batch, input_size] to [batch, h]\n", argv[1]);
-        goto done;
-    }
-    long input_size = (long)x.shape[1], h = (long)y.shape[1];
-    long n = read_column(argv[2], argv[3], &series);
-    if (n < 0) goto done;
-    if (n < input_size) {
-        fprintf(stderr, "%s: %ld values, the plan needs %ld\n", argv[2], n, input_size);
-        goto done;
-    }
+    ntg_forecaster *fc = NULL;
+    ntg_forecast *out = NULL;
+    column c;
+    if (read_column(argv[2], argv[3], &c) != 0) return 2;
+    int rc = 2;
 
     ntg_session_options opts;
     ntg_session_options_init(&opts);
-    opts.max_batch = 1;
-    forecast = malloc((size_t)h * sizeof *forecast);
-    if (!forecast || ntg_session_create(plan, &opts, &session, &err) != NTG_OK ||
-        ntg_session_set_input(session, x.name, series + n - input_size, (size_t)input_size, &err) !=
-            NTG_OK ||
-        ntg_session_run(session, 1, &err) != NTG_OK ||
-        ntg_session_get_output(session, y.name, forecast, (size_t)h, &err) != NTG_OK) {
-        fprintf(stderr, "%s\n", forecast ? err.message : "out of memory");
-        goto done;
+    opts.max_batch = 1; /* one window at a time: the smallest session */
+    if (ntg_plan_load_file(argv[1], &plan, &err) != NTG_OK ||
+        ntg_forecaster_create(plan, &opts, &fc, &err) != NTG_OK)
+        goto fail;
+    if (!ntg_forecaster_scaled(fc))
+        fprintf(stderr,
+                "warning: %s has no fitted scaler: the values reach the model as they "
+                "are\n",
+                argv[1]);
+
+    /* the whole history may be passed: the model reads the last input_size values */
+    ntg_window w;
+    ntg_window_init(&w);
+    w.column = argv[3];
+    w.values = c.values;
+    w.n_values = c.n;
+    w.timestamps = (const char *const *)c.dates;
+    if (ntg_forecaster_run(fc, &w, 1, &out, &err) != NTG_OK) goto fail;
+
+    size_t h = ntg_forecast_horizon(out), nq = ntg_forecast_quantiles(out);
+    printf("%s,%s", ntg_forecast_date(out, 0) ? c.date_name : "step", argv[3]);
+    for (size_t q = 1; q < nq; q++) printf(",%s-q%g", argv[3], ntg_forecast_quantile_level(out, q));
+    printf("\n");
+    for (size_t t = 0; t < h; t++) {
+        if (ntg_forecast_date(out, t))
+            printf("%s", ntg_forecast_date(out, t));
+        else
+            printf("%zu", t + 1);
+        for (size_t q = 0; q < (nq ? nq : 1); q++)
+            printf(",%.9g", ntg_forecast_value(out, 0, t, q));
+        printf("\n");
     }
-    for (long t = 0; t < h; t++) printf("%.9g\n", (double)forecast[t]);
     rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "%s\n", err.message);
+    rc = err.status == NTG_ERR_IO || err.status == NTG_ERR_NOMEM || err.status == NTG_ERR_BACKEND ||
+                 err.status == NTG_ERR_INTERNAL
+             ? 1
+             : 2;
 done:
-    ntg_session_destroy(session);
+    ntg_forecast_destroy(out);
+    ntg_forecaster_destroy(fc);
     ntg_plan_destroy(plan);
-    free(series);
-    free(forecast);
+    column_free(&c);
     return rc;
 }

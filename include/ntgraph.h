@@ -361,6 +361,26 @@ NTG_API size_t ntg_series_columns(const ntg_series *series);
 /* Name of column `index` (owned by the series), or NULL when out of range. */
 NTG_API const char *ntg_series_column_name(const ntg_series *series, size_t index);
 
+/* Flags of ntg_series_create. */
+#define NTG_SERIES_LOOSE_DATES 0x1u /* take the dates as given (the CSV reader's dates "loose") */
+
+/* Build a series from memory (a live feed, a database query) instead of a CSV file:
+ * n_cols columns of n_rows values each, oldest row first.  columns[c] points at the
+ * n_rows values of column c, in original units, named names[c] (non-empty, unique).
+ * dates is NULL or n_rows time stamps of the rows in the forms docs/data.md lists
+ * ("2016-07-01 00:00:00", "2016-07-01", "1949-01", ...): when the first one is a time
+ * stamp every one must be, each later than the one before, unless flags has
+ * NTG_SERIES_LOOSE_DATES.  Everything is copied: the caller's arrays may be reused as soon
+ * as the call returns; the series is released with ntg_series_destroy and is the same as
+ * one read from a CSV file with those cells (ntg_forecast_series, ntg_train and
+ * ntg_evaluate take it).  Errors: NTG_ERR_INVALID_ARG (a NULL array or name, no rows or no
+ * columns, n_rows * n_cols past what memory can address, unknown flags), NTG_ERR_DATA (an
+ * empty or repeated name, a NaN or infinite value, a bad date: each named by column and
+ * 1-based row), NTG_ERR_NOMEM. */
+NTG_API ntg_status ntg_series_create(size_t n_rows, size_t n_cols, const char *const *names,
+                                     const double *const *columns, const char *const *dates,
+                                     unsigned flags, ntg_series **out, ntg_error *err);
+
 /* --------------------------------------------------------------- training */
 
 /* Reported after every training step. */
@@ -506,8 +526,83 @@ NTG_API const char *ntg_forecast_column_name(const ntg_forecast *f, size_t colum
 /* The forecast of `column` at step `step` (0-based) for quantile q (0: the point forecast,
  * of point and quantile models alike), or NaN when out of range. */
 NTG_API double ntg_forecast_value(const ntg_forecast *f, size_t column, size_t step, size_t q);
-/* The date of forecast step `step`, continuing the series' dates; NULL without dates. */
+/* The date of forecast step `step`, continuing the series' dates (of column 0, for a
+ * forecast of windows); NULL without dates. */
 NTG_API const char *ntg_forecast_date(const ntg_forecast *f, size_t step);
+/* The date of step `step` of column `column` (of window `column` for ntg_forecaster_run,
+ * continuing its time stamps); NULL without dates or when out of range. */
+NTG_API const char *ntg_forecast_column_date(const ntg_forecast *f, size_t column, size_t step);
+
+/* ------------------------------------------- forecasting from memory */
+
+/*
+ * A program with its history in memory (a live feed) forecasts with a forecaster: a plan
+ * bound to a session, plus the plan's fitted scaler, reused from call to call.  Each call
+ * takes one or many windows, each the recent values of one series in original units, and
+ * returns the next h values of each in original units (and the quantiles of a quantile
+ * model) as an ntg_forecast: the numbers `ntgraph run --data` and ntg_forecast_series give
+ * for a series ending with the same values.
+ */
+
+/* One window: the most recent values of one series.  Initialise with ntg_window_init,
+ * which sets `size`; the library reads `size` to know which fields the caller has (and
+ * steps through an array by it), so fields can be added without breaking programs
+ * compiled against this header. */
+typedef struct ntg_window {
+    size_t size;                   /* sizeof(ntg_window), set by ntg_window_init */
+    const char *column;            /* the series: its name picks the column of the plan's fitted
+                                      scaler (NULL: the scaler's only column; without a scaler any
+                                      name, or NULL for "") and names the forecast's column */
+    const double *values;          /* n_values values, oldest first, original units */
+    size_t n_values;               /* at least the plan's input_size; the last input_size
+                                      values are the model's input and must be finite */
+    const char *const *timestamps; /* NULL, or n_values time stamps of the values (as
+                                      ntg_series_create takes them): the forecast's
+                                      dates continue them */
+} ntg_window;
+
+/* Zero `w` and set w->size. */
+NTG_API void ntg_window_init(ntg_window *w);
+
+typedef struct ntg_forecaster ntg_forecaster;
+
+/* A forecaster for `plan` (which must outlive it): a session created with `opts` (NULL:
+ * the defaults; opts->max_batch bounds the windows run at once, more are run in turns, so
+ * max_batch 1 gives the smallest memory) and the plan's fitted scaler.  A plan without a
+ * fitted scaler (not trained by ntgraph) sees the values as they are: see
+ * ntg_forecaster_scaled.  Used by one thread at a time.  Errors: those of
+ * ntg_session_create; NTG_ERR_SHAPE (not a forecasting plan: x [batch, input_size] to y
+ * [batch, h]); NTG_ERR_DATA (the plan's scaler metadata is malformed). */
+NTG_API ntg_status ntg_forecaster_create(const ntg_plan *plan, const ntg_session_options *opts,
+                                         ntg_forecaster **out, ntg_error *err);
+/* NULL is a no-op. */
+NTG_API void ntg_forecaster_destroy(ntg_forecaster *f);
+/* Values of a window the model reads (input_size) and steps it forecasts (h). */
+NTG_API size_t ntg_forecaster_input_size(const ntg_forecaster *f);
+NTG_API size_t ntg_forecaster_horizon(const ntg_forecaster *f);
+/* 1 when the plan carries a fitted scaler (windows are scaled with it and forecasts
+ * mapped back), 0 when the values reach the model unscaled (a plan that was compiled but
+ * not trained, or recompiled from weights that carried no scaler). */
+NTG_API int ntg_forecaster_scaled(const ntg_forecaster *f);
+
+/* Forecast n >= 1 windows (an array of ntg_window, each initialised with ntg_window_init).
+ * *out receives a new forecast (release with ntg_forecast_destroy) whose column j is
+ * window j: ntg_forecast_column_name is its `column`, ntg_forecast_value its forecast in
+ * original units, ntg_forecast_column_date its dates when it has time stamps.  Windows of
+ * the same column may appear any number of times.  Errors: NTG_ERR_INVALID_ARG (NULL
+ * arguments, n 0, a window whose size field is not from ntg_window_init, a window without
+ * a column name where the scaler has several), NTG_ERR_NOT_FOUND (a column the plan's
+ * scaler was not fitted on, naming it), NTG_ERR_DATA (too few values, a NaN or infinite
+ * value, a value the scaler takes past float32's range, bad time stamps, a forecast that is
+ * not finite: each naming the window by index and column), NTG_ERR_NOMEM,
+ * NTG_ERR_BACKEND.  On error *out is NULL. */
+NTG_API ntg_status ntg_forecaster_run(ntg_forecaster *f, const ntg_window *windows, size_t n,
+                                      ntg_forecast **out, ntg_error *err);
+
+/* One call: create a forecaster, run it on the windows, destroy it. */
+NTG_API ntg_status ntg_forecast_windows(const ntg_plan *plan, const ntg_window *windows, size_t n,
+                                        const ntg_session_options *opts, ntg_forecast **out,
+                                        ntg_error *err);
 
 /* ------------------------------------------------------------ model store */
 

@@ -342,6 +342,16 @@ static int date_shaped(const char *s)
     return (s[4] == '-' || s[4] == '/') && is_digit(s[5]);
 }
 
+int64_t ntg__date_epoch(const char *s)
+{
+    return date_epoch(s);
+}
+
+int ntg__date_shaped(const char *s)
+{
+    return date_shaped(s);
+}
+
 /* k-th smallest of v[0..n) (reordered), three-way partitions so runs of equal
  * spacings, the common case, take one pass. */
 static int64_t select_kth(int64_t *v, size_t n, size_t k)

@@ -95,6 +95,11 @@ void ntg__series_free(ntg_series *s);
 /* Index of the column called `name`, or -1. */
 int ntg__series_find(const ntg_series *s, const char *name);
 
+/* Seconds since 1970 of a time stamp in one of the forms above, or INT64_MIN; and whether
+ * a string is shaped like one (four digits, a date separator, a digit). */
+int64_t ntg__date_epoch(const char *s);
+int ntg__date_shaped(const char *s);
+
 /* Median spacing of consecutive parseable epochs in seconds (of an even count,
  * the lower middle one), or 0 when unknown (no dates, fewer than two). */
 int64_t ntg__series_step(const ntg_series *s);

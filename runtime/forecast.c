@@ -1,5 +1,7 @@
 /* forecast.c — the public series API, rolling-origin evaluation and forecasting from a series. */
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,19 +62,16 @@ typedef struct runner {
     size_t ny; /* floats of y per window */
 } runner;
 
-static ntg_status runner_open(runner *r, const ntg_plan *p, const char *backend, int threads,
+static ntg_status runner_open(runner *r, const ntg_plan *p, const ntg_session_options *opts,
                               ntg_error *err)
 {
     memset(r, 0, sizeof *r);
     r->plan = p;
     ntg_status st = ntg__model_io(p, &r->io, err);
     if (st) return st;
-    ntg_session_options so;
-    ntg_session_options_init(&so);
-    so.backend = backend;
-    so.threads = threads;
-    if ((st = ntg_session_create(p, &so, &r->s, err))) return st;
-    r->chunk = p->img.info.max_batch;
+    if ((st = ntg_session_create(p, opts, &r->s, err))) return st;
+    /* windows go to the model in turns of the session's largest batch */
+    r->chunk = (size_t)r->s->max_batch;
     r->ny = r->io.h * (r->io.nq ? r->io.nq : 1);
     r->x = malloc(r->chunk * r->io.L * sizeof(float));
     r->loc = malloc(r->chunk * sizeof(float));
@@ -81,6 +80,17 @@ static ntg_status runner_open(runner *r, const ntg_plan *p, const char *backend,
     if (!r->x || !r->loc || !r->scale || !r->y)
         return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     return NTG_OK;
+}
+
+/* A session for the evaluation or forecast of a series: backend and threads as asked. */
+static ntg_status runner_open_with(runner *r, const ntg_plan *p, const char *backend, int threads,
+                                   ntg_error *err)
+{
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.backend = backend;
+    so.threads = threads;
+    return runner_open(r, p, &so, err);
 }
 
 static void runner_close(runner *r)
@@ -182,7 +192,7 @@ ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_
     uint64_t *idx = NULL;
     float *pt = NULL;
     double *orig = NULL;
-    ntg_status st = runner_open(&r, plan, opts->backend, opts->threads, err);
+    ntg_status st = runner_open_with(&r, plan, opts->backend, opts->threads, err);
     if (!st) st = ntg__select_columns(data, opts->columns, &cols, &nc, err);
     if (!st) st = ntg__split_parse(opts->split, data->n_rows, &sp, err);
     if (!st) st = ntg__model_scaler(plan, data, cols, nc, sp.train, NULL, NULL, &g, &ws, err);
@@ -246,8 +256,8 @@ struct ntg_forecast {
     size_t n_cols, h, nq;
     double quantiles[64];
     const char **names;
-    double *values; /* [col][step][max(nq, 1)] */
-    const char **dates;
+    double *values;      /* [col][step][max(nq, 1)] */
+    const char ***dates; /* per column: h dates, or NULL */
 };
 
 void ntg_forecast_destroy(ntg_forecast *f)
@@ -287,9 +297,90 @@ double ntg_forecast_value(const ntg_forecast *f, size_t c, size_t step, size_t q
     return f->values[(c * f->h + step) * nq + q];
 }
 
+const char *ntg_forecast_column_date(const ntg_forecast *f, size_t c, size_t step)
+{
+    return f && c < f->n_cols && f->dates[c] && step < f->h ? f->dates[c][step] : NULL;
+}
+
 const char *ntg_forecast_date(const ntg_forecast *f, size_t step)
 {
-    return f && f->dates && step < f->h ? f->dates[step] : NULL;
+    return ntg_forecast_column_date(f, 0, step);
+}
+
+/* A forecast of nc columns of the runner's plan, in `pool` (which it then owns); names and
+ * dates are the caller's to fill. */
+static ntg_status forecast_new(ntg_pool *pool, const runner *r, size_t nc, ntg_forecast **out,
+                               ntg_error *err)
+{
+    size_t nq = r->io.nq ? r->io.nq : 1;
+    ntg_forecast *f = ntg__pool_alloc(pool, sizeof *f);
+    if (!f) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    memset(f, 0, sizeof *f);
+    f->pool = pool;
+    f->n_cols = nc;
+    f->h = r->io.h;
+    f->nq = r->io.nq;
+    f->names = ntg__pool_array(pool, nc + 1, sizeof *f->names);
+    f->dates = ntg__pool_array(pool, nc + 1, sizeof *f->dates);
+    f->values = ntg__pool_array(pool, nc * r->io.h * nq + 1, sizeof *f->values);
+    if (!f->names || !f->dates || !f->values) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t j = 0; j <= nc; j++) f->dates[j] = NULL;
+    *out = f;
+    return NTG_OK;
+}
+
+/* Run the forecast windows w of `data` (one per column, as ntg__windows_forecast makes
+ * them; g bound to w's columns) and write column j's forecast, every quantile, to f. */
+static ntg_status forecast_fill(runner *r, const ntg_series *data, const ntg_scaler *g,
+                                ntg_window_scaler ws, const ntg_windows *w, ntg_forecast *f,
+                                ntg_error *err)
+{
+    size_t nq = r->io.nq ? r->io.nq : 1;
+    /* slot q of the forecast holds the plan's quantile order[q]: the point forecast first,
+     * then the other levels ascending (a plan lists them ascending; older ones put the
+     * median first) */
+    size_t order[64] = {0};
+    if (r->io.nq) {
+        size_t k = 0;
+        order[k++] = r->io.point;
+        for (size_t q = 0; q < r->io.nq; q++)
+            if (q != r->io.point) order[k++] = q;
+        for (size_t a = 2; a < k; a++)
+            for (size_t b = a; b > 1 && r->io.quantiles[order[b - 1]] > r->io.quantiles[order[b]];
+                 b--) {
+                size_t t = order[b];
+                order[b] = order[b - 1];
+                order[b - 1] = t;
+            }
+    }
+    for (size_t q = 0; q < r->io.nq; q++) f->quantiles[q] = r->io.quantiles[order[q]];
+    uint64_t *idx = malloc(r->chunk * sizeof *idx);
+    float *yq = malloc(r->chunk * r->io.h * sizeof *yq);
+    double *orig = malloc(r->chunk * r->io.h * sizeof *orig);
+    ntg_status st = idx && yq && orig ? NTG_OK : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    uint64_t count = st ? 0 : ntg__windows_count(w);
+    for (uint64_t k0 = 0; !st && k0 < count; k0 += r->chunk) {
+        size_t b = (size_t)(count - k0 < r->chunk ? count - k0 : r->chunk);
+        for (size_t i = 0; i < b; i++) idx[i] = k0 + i;
+        if ((st = runner_run(r, data, g, ws, w, idx, b, err))) break;
+        for (size_t q = 0; q < nq; q++) {
+            for (size_t i = 0; i < b; i++)
+                for (size_t t = 0; t < r->io.h; t++)
+                    yq[i * r->io.h + t] = ntg__model_y(&r->io, r->y, i, t, order[q]);
+            ntg__windows_invert(g, w, idx, b, r->loc, r->scale, yq, r->io.h, NULL, orig);
+            if ((st = check_forecasts(data, w, idx, b, r->io.h, orig, err))) break;
+            for (size_t i = 0; i < b; i++) {
+                size_t j, start;
+                ntg__windows_at(w, idx[i], &j, &start);
+                for (size_t t = 0; t < r->io.h; t++)
+                    f->values[(j * r->io.h + t) * nq + q] = orig[i * r->io.h + t];
+            }
+        }
+    }
+    free(idx);
+    free(yq);
+    free(orig);
+    return st;
 }
 
 ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data, const char *columns,
@@ -304,13 +395,11 @@ ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data, con
     ntg_scaler *g = NULL;
     ntg_window_scaler ws = NTG_WSCALER_IDENTITY;
     ntg_windows w;
-    uint64_t *idx = NULL;
-    float *yq = NULL;
-    double *orig = NULL;
     ntg_forecast *f = NULL;
     ntg_pool *pool = ntg__pool_create();
     ntg_status st = pool ? NTG_OK : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-    if (!st) st = runner_open(&r, plan, opts ? opts->backend : NULL, opts ? opts->threads : 0, err);
+    if (!st)
+        st = runner_open_with(&r, plan, opts ? opts->backend : NULL, opts ? opts->threads : 0, err);
     if (!st) st = ntg__select_columns(data, columns, &cols, &nc, err);
     /* a trained plan brings its scaler; an untrained one sees raw values */
     if (!st)
@@ -318,67 +407,15 @@ ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data, con
             ntg__model_scaler(plan, data, cols, nc, data->n_rows, "none", "identity", &g, &ws, err);
     if (!st) st = ntg__windows_forecast(data->n_rows, r.io.L, r.io.h, cols, nc, &w, err);
     if (!st) st = ntg__windows_check(data, g, &w, 0, err);
-    size_t nq = st ? 1 : (r.io.nq ? r.io.nq : 1);
-    if (!st) {
-        f = ntg__pool_alloc(pool, sizeof *f);
-        idx = malloc(r.chunk * sizeof *idx);
-        yq = malloc(r.chunk * r.io.h * sizeof *yq);
-        orig = malloc(r.chunk * r.io.h * sizeof *orig);
-        if (!f || !idx || !yq || !orig) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    if (!st) st = forecast_new(pool, &r, nc, &f, err);
+    for (size_t j = 0; !st && j < nc; j++)
+        if (!(f->names[j] = ntg__pool_strdup(pool, data->names[cols[j]])))
+            st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    if (!st && data->dates) {
+        const char **d = ntg__series_next_dates(data, 1, r.io.h, pool);
+        for (size_t j = 0; j < nc; j++) f->dates[j] = d;
     }
-    /* slot q of the forecast holds the plan's quantile order[q]: the point forecast first,
-     * then the other levels ascending (a plan lists them ascending; older ones put the
-     * median first) */
-    size_t order[64] = {0};
-    if (!st && r.io.nq) {
-        size_t k = 0;
-        order[k++] = r.io.point;
-        for (size_t q = 0; q < r.io.nq; q++)
-            if (q != r.io.point) order[k++] = q;
-        for (size_t a = 2; a < k; a++)
-            for (size_t b = a; b > 1 && r.io.quantiles[order[b - 1]] > r.io.quantiles[order[b]];
-                 b--) {
-                size_t t = order[b];
-                order[b] = order[b - 1];
-                order[b - 1] = t;
-            }
-    }
-    if (!st) {
-        f->pool = pool;
-        f->n_cols = nc;
-        f->h = r.io.h;
-        f->nq = r.io.nq;
-        for (size_t q = 0; q < r.io.nq; q++) f->quantiles[q] = r.io.quantiles[order[q]];
-        f->names = ntg__pool_array(pool, nc + 1, sizeof *f->names);
-        f->values = ntg__pool_array(pool, nc * r.io.h * nq + 1, sizeof *f->values);
-        if (!f->names || !f->values) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-        for (size_t j = 0; !st && j < nc; j++)
-            if (!(f->names[j] = ntg__pool_strdup(pool, data->names[cols[j]])))
-                st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-        if (!st && data->dates) f->dates = ntg__series_next_dates(data, 1, r.io.h, pool);
-    }
-    uint64_t count = st ? 0 : ntg__windows_count(&w);
-    for (uint64_t k0 = 0; !st && k0 < count; k0 += r.chunk) {
-        size_t b = (size_t)(count - k0 < r.chunk ? count - k0 : r.chunk);
-        for (size_t i = 0; i < b; i++) idx[i] = k0 + i;
-        if ((st = runner_run(&r, data, g, ws, &w, idx, b, err))) break;
-        for (size_t q = 0; q < nq; q++) {
-            for (size_t i = 0; i < b; i++)
-                for (size_t t = 0; t < r.io.h; t++)
-                    yq[i * r.io.h + t] = ntg__model_y(&r.io, r.y, i, t, order[q]);
-            ntg__windows_invert(g, &w, idx, b, r.loc, r.scale, yq, r.io.h, NULL, orig);
-            if ((st = check_forecasts(data, &w, idx, b, r.io.h, orig, err))) break;
-            for (size_t i = 0; i < b; i++) {
-                size_t j, start;
-                ntg__windows_at(&w, idx[i], &j, &start);
-                for (size_t t = 0; t < r.io.h; t++)
-                    f->values[(j * r.io.h + t) * nq + q] = orig[i * r.io.h + t];
-            }
-        }
-    }
-    free(idx);
-    free(yq);
-    free(orig);
+    if (!st) st = forecast_fill(&r, data, g, ws, &w, f, err);
     ntg__scaler_free(g);
     free(cols);
     if (pool) runner_close(&r);
@@ -388,4 +425,237 @@ ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data, con
     }
     *out = f;
     return NTG_OK;
+}
+
+/* ---------------------------------------------------- forecasting from memory */
+
+/* The fields of the first ntg_window: a caller's `size` must cover them. */
+#define WINDOW_V1_SIZE (offsetof(ntg_window, timestamps) + sizeof(const char *const *))
+
+struct ntg_forecaster {
+    runner r;
+    ntg_scaler *scaler; /* the plan's fitted scaler; NULL: none, values go in as they are */
+    ntg_window_scaler ws;
+};
+
+void ntg_window_init(ntg_window *w)
+{
+    if (!w) return;
+    memset(w, 0, sizeof *w);
+    w->size = sizeof *w;
+}
+
+ntg_status ntg_forecaster_create(const ntg_plan *plan, const ntg_session_options *opts,
+                                 ntg_forecaster **out, ntg_error *err)
+{
+    if (out) *out = NULL;
+    if (!plan || !out)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_forecaster_create: NULL argument");
+    ntg_forecaster *f = calloc(1, sizeof *f);
+    if (!f) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    ntg_status st = runner_open(&f->r, plan, opts, err);
+    /* the plan's scaler, parsed once: as ntg__model_scaler reads it for a series */
+    const char *keys[64], *vals[64];
+    size_t n = 0;
+    for (uint32_t m = 0; !st && m < plan->img.n_meta && n < 64; m++) {
+        const char *k = ntg__plan_str(plan, plan->img.meta[m].key);
+        if (strncmp(k, "scaler.", 7) == 0) {
+            keys[n] = k;
+            vals[n++] = ntg__plan_str(plan, plan->img.meta[m].value);
+        }
+    }
+    f->ws = NTG_WSCALER_IDENTITY;
+    if (!st && n > 0) {
+        st = ntg__scaler_from_meta(keys, vals, n, &f->scaler, &f->ws, err);
+        if (st) ntg__err_prefix(err, "the plan's fitted scaler: ");
+    }
+    if (st) {
+        ntg_forecaster_destroy(f);
+        return st;
+    }
+    *out = f;
+    return NTG_OK;
+}
+
+void ntg_forecaster_destroy(ntg_forecaster *f)
+{
+    if (!f) return;
+    runner_close(&f->r);
+    ntg__scaler_free(f->scaler);
+    free(f);
+}
+
+size_t ntg_forecaster_input_size(const ntg_forecaster *f)
+{
+    return f ? f->r.io.L : 0;
+}
+
+size_t ntg_forecaster_horizon(const ntg_forecaster *f)
+{
+    return f ? f->r.io.h : 0;
+}
+
+int ntg_forecaster_scaled(const ntg_forecaster *f)
+{
+    return f && f->scaler ? 1 : 0;
+}
+
+/* "window 3 (column 'OT')" */
+static const char *window_what(char *buf, size_t cap, size_t k, const char *name)
+{
+    return ntg__strfmt(buf, cap, "window %zu (column '%.60s')", k, name);
+}
+
+/* Window k's time stamps continued h steps, into pool; NULL when they cannot be. */
+static ntg_status window_dates(const ntg_window *w, size_t k, const char *name, size_t h,
+                               ntg_pool *pool, const char ***out, ntg_error *err)
+{
+    *out = NULL;
+    char what[128];
+    int64_t *epoch = malloc(w->n_values * sizeof *epoch + 1);
+    if (!epoch) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    ntg_status st = ntg__dates_check(w->timestamps, w->n_values, 0,
+                                     window_what(what, sizeof what, k, name), epoch, err);
+    if (!st) {
+        /* a one-column series over the window, to continue its dates as a CSV's are */
+        ntg_series v = {0};
+        v.n_rows = w->n_values;
+        v.n_cols = 1;
+        v.names = &name;
+        v.values = (double *)(uintptr_t)w->values;
+        v.dates = (const char **)(uintptr_t)w->timestamps;
+        v.epoch = epoch;
+        *out = ntg__series_next_dates(&v, 1, h, pool);
+    }
+    free(epoch);
+    return st;
+}
+
+ntg_status ntg_forecaster_run(ntg_forecaster *fc, const ntg_window *windows, size_t n,
+                              ntg_forecast **out, ntg_error *err)
+{
+    if (out) *out = NULL;
+    if (!fc || !windows || !out)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_forecaster_run: NULL argument");
+    if (n == 0) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_forecaster_run: no windows");
+    /* the caller's struct size steps through the array: older programs pass smaller ones */
+    size_t stride = windows->size;
+    if (stride < WINDOW_V1_SIZE || stride > 4096 || stride % sizeof(void *))
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "window 0: size %zu is not an ntg_window's (set it with ntg_window_init)",
+                         stride);
+    runner *r = &fc->r;
+    const size_t L = r->io.L, h = r->io.h;
+    if (n > (SIZE_MAX / sizeof(double) - 1) / L)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_forecaster_run: %zu windows are too many",
+                         n);
+    ntg_pool *pool = ntg__pool_create();
+    const char **names = calloc(n + 1, sizeof *names);
+    int *cols = calloc(n + 1, sizeof *cols);
+    double *values = malloc(n * L * sizeof *values + 1);
+    ntg_scaler *g = NULL;
+    ntg_forecast *f = NULL;
+    ntg_windows w;
+    char what[128];
+    ntg_status st =
+        pool && names && cols && values ? NTG_OK : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    if (!st) st = forecast_new(pool, r, n, &f, err);
+    for (size_t k = 0; !st && k < n; k++) {
+        const ntg_window *wk =
+            (const ntg_window *)(const void *)((const char *)windows + k * stride);
+        if (wk->size != stride) {
+            st = ntg__fail(err, NTG_ERR_INVALID_ARG,
+                           "window %zu: size %zu differs from window 0's %zu (set it with "
+                           "ntg_window_init)",
+                           k, wk->size, stride);
+            break;
+        }
+        const char *name = wk->column;
+        if (!name && fc->scaler && fc->scaler->n_cols > 1) {
+            st = ntg__fail(err, NTG_ERR_INVALID_ARG,
+                           "window %zu has no column name, and the plan's scaler has %zu columns "
+                           "(the first '%.60s'): name the series",
+                           k, fc->scaler->n_cols, fc->scaler->names[0]);
+            break;
+        }
+        if (!name) name = fc->scaler ? fc->scaler->names[0] : "";
+        names[k] = f->names[k] = ntg__pool_strdup(pool, name);
+        if (!names[k]) {
+            st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        window_what(what, sizeof what, k, name);
+        if (!wk->values && wk->n_values) {
+            st = ntg__fail(err, NTG_ERR_INVALID_ARG, "%s: values is NULL", what);
+            break;
+        }
+        if (wk->n_values < L) {
+            st = ntg__fail(err, NTG_ERR_DATA,
+                           "%s: %zu values, but the model reads the last %zu (input_size)", what,
+                           wk->n_values, L);
+            break;
+        }
+        const double *last = wk->values + (wk->n_values - L);
+        for (size_t i = 0; !st && i < L; i++)
+            if (!isfinite(last[i]))
+                st = ntg__fail(err, NTG_ERR_DATA, "%s: value %zu of %zu is %s", what,
+                               wk->n_values - L + i + 1, wk->n_values,
+                               isnan(last[i]) ? "NaN" : "an infinity");
+        if (st) break;
+        memcpy(values + k * L, last, L * sizeof *values);
+        cols[k] = (int)k;
+        if (wk->timestamps) st = window_dates(wk, k, name, h, pool, &f->dates[k], err);
+    }
+    /* the windows as the columns of a series of input_size rows: then every step is the
+     * one ntg_forecast_series takes, and the numbers are the same */
+    ntg_series view = {0};
+    view.n_rows = L;
+    view.n_cols = n;
+    view.names = names;
+    view.values = values;
+    int bound = 0;
+    if (!st && fc->scaler) {
+        int *unused = calloc(n + 1, sizeof *unused);
+        if (!unused) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        /* bound by name: window k gets the mean and std of its column, repeated or not */
+        for (size_t k = 0; !st && k < n; k++)
+            if (ntg__scaler_find(fc->scaler, names[k]) < 0)
+                st = ntg__fail(err, NTG_ERR_NOT_FOUND,
+                               "%s: the plan's scaler was not fitted on this column (%zu "
+                               "columns, the first '%.60s')",
+                               window_what(what, sizeof what, k, names[k]), fc->scaler->n_cols,
+                               fc->scaler->names[0]);
+        if (!st) st = ntg__scaler_select(fc->scaler, &view, names, n, unused, &g, err);
+        free(unused);
+        bound = !st;
+    }
+    if (!st) st = ntg__windows_forecast(L, L, h, cols, n, &w, err);
+    if (!st) {
+        st = ntg__windows_check(&view, g, &w, 0, err);
+        if (st) ntg__err_prefix(err, "windows (rows count the last %zu values of each): ", L);
+    }
+    if (!st)
+        st = forecast_fill(r, &view, bound ? g : NULL, fc->scaler ? fc->ws : NTG_WSCALER_IDENTITY,
+                           &w, f, err);
+    ntg__scaler_free(g);
+    free(names);
+    free(cols);
+    free(values);
+    if (st) {
+        ntg__pool_destroy(pool);
+        return st;
+    }
+    *out = f;
+    return NTG_OK;
+}
+
+ntg_status ntg_forecast_windows(const ntg_plan *plan, const ntg_window *windows, size_t n,
+                                const ntg_session_options *opts, ntg_forecast **out, ntg_error *err)
+{
+    if (out) *out = NULL;
+    ntg_forecaster *f = NULL;
+    ntg_status st = ntg_forecaster_create(plan, opts, &f, err);
+    if (!st) st = ntg_forecaster_run(f, windows, n, out, err);
+    ntg_forecaster_destroy(f);
+    return st;
 }

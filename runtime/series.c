@@ -13,6 +13,119 @@
 #include "json.h"
 #include "rng.h"
 
+/* ---------------------------------------------------------- series in memory */
+
+ntg_status ntg__dates_check(const char *const *dates, size_t n, int loose, const char *what,
+                            int64_t *epoch, ntg_error *err)
+{
+    static const char *const hint = "loose dates take them as they are";
+    int axis = n > 0 && dates[0] && ntg__date_epoch(dates[0]) != INT64_MIN;
+    int64_t prev = INT64_MIN;
+    for (size_t r = 0; r < n; r++) {
+        if (!dates[r])
+            return ntg__fail(err, NTG_ERR_INVALID_ARG, "%s: time stamp %zu is NULL", what, r + 1);
+        int64_t e = ntg__date_epoch(dates[r]);
+        if (epoch) epoch[r] = e;
+        if (loose) continue;
+        /* the CSV reader's rules (csv.h, DATES), so a series is the same from either */
+        if (e == INT64_MIN) {
+            if (!axis && !ntg__date_shaped(dates[r])) continue;
+            if (axis)
+                return ntg__fail(err, NTG_ERR_DATA,
+                                 "%s: time stamp %zu '%.60s' is not a valid time stamp like the "
+                                 "first, '%.60s' (%s)",
+                                 what, r + 1, dates[r], dates[0], hint);
+            return ntg__fail(err, NTG_ERR_DATA,
+                             "%s: time stamp %zu '%.60s' is not a valid date (%s)", what, r + 1,
+                             dates[r], hint);
+        }
+        if (axis && r > 0 && e <= prev)
+            return ntg__fail(err, NTG_ERR_DATA,
+                             "%s: time stamp %zu '%.60s' %s '%.60s' before it (dates must "
+                             "increase; %s)",
+                             what, r + 1, dates[r],
+                             e == prev ? "repeats the date" : "goes back in time from",
+                             dates[r - 1], hint);
+        prev = e;
+    }
+    return NTG_OK;
+}
+
+ntg_status ntg_series_create(size_t n_rows, size_t n_cols, const char *const *names,
+                             const double *const *columns, const char *const *dates, unsigned flags,
+                             ntg_series **out, ntg_error *err)
+{
+    if (out) *out = NULL;
+    if (!out || !names || !columns)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_series_create: NULL argument");
+    if (flags & ~NTG_SERIES_LOOSE_DATES)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_series_create: unknown flags 0x%x",
+                         flags & ~NTG_SERIES_LOOSE_DATES);
+    if (n_rows == 0 || n_cols == 0)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "ntg_series_create: %zu rows and %zu columns (a series needs at least "
+                         "one of each)",
+                         n_rows, n_cols);
+    if (n_rows > (SIZE_MAX / sizeof(double) - 1) / n_cols)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "ntg_series_create: %zu rows x %zu columns do not fit in memory", n_rows,
+                         n_cols);
+    for (size_t c = 0; c < n_cols; c++) {
+        if (!names[c] || !columns[c])
+            return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                             "ntg_series_create: column %zu has a NULL %s", c + 1,
+                             names[c] ? "values pointer" : "name");
+        if (!names[c][0])
+            return ntg__fail(err, NTG_ERR_DATA, "column %zu: the name is empty", c + 1);
+        for (size_t k = 0; k < c; k++)
+            if (strcmp(names[k], names[c]) == 0)
+                return ntg__fail(err, NTG_ERR_DATA,
+                                 "column %zu: the name '%.60s' is column %zu's too", c + 1,
+                                 names[c], k + 1);
+        /* the CSV reader never lets NaN into a series; neither does memory */
+        for (size_t r = 0; r < n_rows; r++)
+            if (!isfinite(columns[c][r]))
+                return ntg__fail(err, NTG_ERR_DATA, "column '%.60s': row %zu holds %s", names[c],
+                                 r + 1, isnan(columns[c][r]) ? "NaN" : "an infinity");
+    }
+    ntg_pool *pool = ntg__pool_create();
+    ntg_series *s = pool ? ntg__pool_alloc(pool, sizeof *s) : NULL;
+    if (!s) {
+        ntg__pool_destroy(pool);
+        return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    memset(s, 0, sizeof *s);
+    s->pool = pool;
+    s->n_rows = n_rows;
+    s->n_cols = n_cols;
+    s->names = ntg__pool_array(pool, n_cols, sizeof *s->names);
+    s->values = ntg__pool_array(pool, n_rows * n_cols, sizeof *s->values);
+    ntg_status st = s->names && s->values ? NTG_OK : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t c = 0; !st && c < n_cols; c++) {
+        memcpy(s->values + c * n_rows, columns[c], n_rows * sizeof *s->values);
+        if (!(s->names[c] = ntg__pool_strdup(pool, names[c])))
+            st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    if (!st && dates) {
+        s->dates = ntg__pool_array(pool, n_rows, sizeof *s->dates);
+        s->epoch = ntg__pool_array(pool, n_rows, sizeof *s->epoch);
+        s->date_name = "date";
+        if (!s->dates || !s->epoch) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        if (!st)
+            st = ntg__dates_check(dates, n_rows, (flags & NTG_SERIES_LOOSE_DATES) != 0, "dates",
+                                  s->epoch, err);
+        for (size_t r = 0; !st && r < n_rows; r++)
+            if (!(s->dates[r] = ntg__pool_strdup(pool, dates[r])))
+                st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    if (st) {
+        ntg__pool_destroy(pool);
+        return st;
+    }
+    *out = s;
+    return NTG_OK;
+}
+
 /* ------------------------------------------------------------------ splits */
 
 const char *ntg__split_name(ntg_split_part part)

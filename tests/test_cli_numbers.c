@@ -409,3 +409,45 @@ Test(cli, help_lists_the_backends_and_programs_there_are)
         "%s", o);
     free(o);
 }
+
+/* examples/forecast.c forecasts from memory through ntg_forecaster_run and prints what
+ * `ntgraph run --data --columns C` prints, byte for byte, on a trained plan (the old
+ * example printed the model's scaled space: 8.64 where run printed 9.36). */
+Test(cli, the_embedding_example_prints_what_run_data_prints)
+{
+    const char *csv = etth1_slice();
+    char plan[600], ex[600], *o;
+    snprintf(plan, sizeof plan, "%s", tmp("brief.plan"));
+    snprintf(ex, sizeof ex, "%s", tu_build("examples/forecast"));
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits_brief.yaml " TINY " --data '%s' " SPLIT
+                    " --steps 5 --batch 16 --val-every 0 -o '%s'",
+                    csv, plan),
+                 0, "%s", o);
+    free(o);
+    const char *cols[] = {"OT", "HUFL"};
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(sh(&o, "$NTG run '%s' --data '%s' --columns %s > '%s'", plan, csv, cols[k],
+                        tmp("run.csv")),
+                     0, "%s", o);
+        free(o);
+        cr_assert_eq(sh(&o, "'%s' '%s' '%s' %s > '%s'", ex, plan, csv, cols[k], tmp("ex.csv")), 0,
+                     "%s", o);
+        free(o);
+        cr_assert_eq(
+            sh(&o, "cmp '%s' '%s' && wc -l < '%s'", tmp("run.csv"), tmp("ex.csv"), tmp("ex.csv")),
+            0, "%s", o);
+        cr_assert_eq(atoi(o), 25, "a header and 24 steps: %s", o);
+        free(o);
+    }
+    cr_assert_eq(sh(&o, "head -2 '%s'", tmp("ex.csv")), 0);
+    cr_assert(strstr(o, "date,HUFL\n2016-09-01 12:00:00,"), "%s", o);
+    free(o);
+    /* a window shorter than the model reads is named */
+    cr_assert_eq(sh(&o, "head -n 51 data/ETTh1.csv > '%s' && '%s' '%s' '%s' OT", tmp("short.csv"),
+                    ex, plan, tmp("short.csv")),
+                 2, "%s", o);
+    cr_assert(strstr(o, "window 0 (column 'OT'): 50 values, but the model reads the last 96"), "%s",
+              o);
+    free(o);
+}
