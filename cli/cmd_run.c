@@ -230,6 +230,15 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
     sopt.dates = cli_get(a, "dates");
     ntg_status st = ntg_series_load_csv(cli_get(a, "data"), &sopt, &ser, &err);
     if (st) return cli_fail(cmd, st, &err);
+    /* once per run, not per column: the forecast is then in whatever units the model has */
+    const char *gk = ntg_plan_meta(plan, "train.scaler");
+    if (!ntg_plan_meta(plan, "scaler.kind") && !(gk && strcmp(gk, "none") == 0))
+        fprintf(stderr,
+                "ntgraph run: warning: %s has no fitted scaler: the values of %s reach the model "
+                "unscaled and the forecast is in the model's units (plans that `ntgraph train` "
+                "wrote carry one; `compile --weights` keeps it from a file that `ntgraph weights "
+                "export` wrote)\n",
+                a->pos[0], cli_get(a, "data"));
     ntg_session_options so;
     ntg_session_options_init(&so);
     so.threads = (int)threads;
@@ -314,7 +323,8 @@ const cli_cmd cli_cmd_run = {
     "input_size rows, in original units (a trained plan carries its scaler), and writes\n"
     "a CSV (to stdout without --out) whose first column continues the series' dates;\n"
     "quantile models add a column per quantile (OT-q0.1, ...). --plot draws the\n"
-    "history, forecast and intervals as SVG.",
+    "history, forecast and intervals as SVG. A plan without a fitted scaler (not made\n"
+    "by `ntgraph train`, nor recompiled from weights it exported) is warned about once.",
     opts,
     (int)(sizeof opts / sizeof opts[0]),
     run,

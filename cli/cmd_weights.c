@@ -38,9 +38,27 @@ static int weights_run(const cli_cmd *cmd, cli_args *a)
             t[i].data = ntg_plan_param_data(plan, i);
         }
         const char *model = ntg_plan_meta(plan, "model.name");
-        const char *meta[] = {"producer", "ntgraph " NTG_VERSION_STRING, "model",
-                              model ? model : ""};
-        st = ntg__st_write(out, t, n, meta, 2, &err);
+        /* what training fitted (the scaler, the training's results) goes with the weights,
+         * so `compile --weights` makes a plan that forecasts in the same units */
+        size_t nm = ntg_plan_meta_count(plan), k = 0;
+        const char **meta = calloc(2 * nm + 4, sizeof *meta);
+        if (!meta) {
+            st = ntg__fail(&err, NTG_ERR_NOMEM, "out of memory");
+        } else {
+            meta[k++] = "producer";
+            meta[k++] = "ntgraph " NTG_VERSION_STRING;
+            meta[k++] = "model";
+            meta[k++] = model ? model : "";
+            for (size_t i = 0; i < nm; i++) {
+                const char *key, *value;
+                ntg_plan_meta_at(plan, i, &key, &value);
+                if (strncmp(key, "scaler.", 7) != 0 && strncmp(key, "trained.", 8) != 0) continue;
+                meta[k++] = key;
+                meta[k++] = value;
+            }
+            st = ntg__st_write(out, t, n, meta, k / 2, &err);
+            free(meta);
+        }
     }
     free(t);
     free(shapes);
@@ -54,7 +72,10 @@ const cli_cmd cli_cmd_weights = {
     "Export a plan's parameters",
     "ntgraph weights export PLAN -o W.safetensors",
     "Writes every parameter of the plan, under its name, to a safetensors file that\n"
-    "`ntgraph compile --weights` (or PyTorch's load_state_dict) reads back.",
+    "`ntgraph compile --weights` (or PyTorch's load_state_dict) reads back. The file's\n"
+    "__metadata__ carries what training fitted (the scaler.* and trained.* entries of\n"
+    "the plan's metadata), which `compile --weights` puts back into the new plan, so it\n"
+    "forecasts in the same original units.",
     weights_opts,
     (int)(sizeof weights_opts / sizeof weights_opts[0]),
     weights_run,

@@ -10,6 +10,7 @@
 #include "plan_format.h"
 #include "plan_int.h"
 #include "safetensors.h"
+#include "series.h"
 #include "train_cfg.h"
 
 #define NTG_DEFAULT_MAX_BATCH 256
@@ -18,6 +19,41 @@ void ntg_compile_options_init(ntg_compile_options *opts)
 {
     if (!opts) return;
     memset(opts, 0, sizeof *opts);
+}
+
+/* The "scaler.*" and "trained.*" entries of a weights file's metadata into the plan's
+ * metadata; a scaler must be complete and valid (NTG_ERR_DATA naming the file). */
+static ntg_status carry_trained_meta(ntg_ir *ir, const ntg_st_file *f, const char *path,
+                                     ntg_error *err)
+{
+    size_t nm = ntg__st_meta_count(f), n_scaler = 0;
+    const char *keys[64], *vals[64];
+    for (size_t i = 0; i < nm; i++) {
+        const char *k, *v;
+        ntg__st_meta_at(f, i, &k, &v);
+        if (strncmp(k, "scaler.", 7) != 0 || n_scaler == 64) continue;
+        keys[n_scaler] = k;
+        vals[n_scaler++] = v;
+    }
+    if (n_scaler > 0) {
+        ntg_scaler *g = NULL;
+        ntg_status st = ntg__scaler_from_meta(keys, vals, n_scaler, &g, NULL, err);
+        ntg__scaler_free(g);
+        if (st) {
+            ntg__err_prefix(err, "%s: the fitted scaler in the metadata: ", path);
+            if (err) err->status = NTG_ERR_DATA;
+            return NTG_ERR_DATA;
+        }
+    }
+    for (size_t i = 0; i < nm; i++) {
+        const char *k, *v;
+        ntg__st_meta_at(f, i, &k, &v);
+        if (strncmp(k, "scaler.", 7) != 0 && strncmp(k, "trained.", 8) != 0) continue;
+        const char *kc = ntg__pool_strdup(ir->pool, k), *vc = ntg__pool_strdup(ir->pool, v);
+        if (!kc || !vc || ntg__ir_add_meta(ir, kc, vc))
+            return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    return NTG_OK;
 }
 
 ntg_status ntg__ir_load_weights(ntg_ir *ir, const char *path, int strict,
@@ -94,6 +130,9 @@ ntg_status ntg__ir_load_weights(ntg_ir *ir, const char *path, int strict,
             goto done;
         }
     }
+    /* what training fitted travels in the file's metadata (`ntgraph weights export`): a
+     * plan recompiled from it forecasts in the same units as the trained one */
+    if ((st = carry_trained_meta(ir, f, path, err))) goto done;
     size_t n_extra = ntg__st_count(f) - n_used;
     if (n_extra > 0 && (strict || warn)) {
         /* name the tensors that match no parameter: the golden files carry x, t, y,

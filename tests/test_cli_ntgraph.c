@@ -154,7 +154,7 @@ Test(cli, run_data_csv_and_example_agree)
     cr_assert_eq(lines, 25, "header + 24 forecast rows");
     free(csv);
     /* the embedding example, through ntgraph.h only, forecasts OT the same, and prints it
-     * as run does; it warns that this compiled, untrained plan has no fitted scaler */
+     * as run does; both warn that this compiled, untrained plan has no fitted scaler */
     char ex[2048];
     snprintf(ex, sizeof ex, "%s", tu_build("examples/forecast"));
     cr_assert_eq(sh(&o, "'%s' %s data/ETTh1.csv OT > %s", ex, tmp("d.plan"), tmp("ex.csv")), 0,
@@ -164,6 +164,7 @@ Test(cli, run_data_csv_and_example_agree)
     cr_assert_eq(sh(&o, "$NTG run %s --data data/ETTh1.csv --columns OT > %s", tmp("d.plan"),
                     tmp("run.csv")),
                  0, "%s", o);
+    cr_assert(strstr(o, "has no fitted scaler"), "%s", o);
     free(o);
     cr_assert_eq(sh(&o, "cmp %s %s", tmp("ex.csv"), tmp("run.csv")), 0, "%s", o);
     free(o);

@@ -451,3 +451,88 @@ Test(cli, the_embedding_example_prints_what_run_data_prints)
               o);
     free(o);
 }
+
+/* `weights export` then `compile --weights` keeps what training fitted: the scaler travels
+ * in the file's __metadata__, so the recompiled (batch 1, infer-only) plan forecasts the
+ * same original units; before, it silently lost the scaler and printed other numbers. */
+Test(cli, the_scaler_survives_weights_export_and_compile_weights)
+{
+    const char *plan = trained_plan(), *csv = etth1_slice();
+    char w[600], w2[600], re[600], *o;
+    snprintf(w, sizeof w, "%s", tmp("w.safetensors"));
+    snprintf(w2, sizeof w2, "%s", tmp("w2.safetensors"));
+    snprintf(re, sizeof re, "%s", tmp("re.plan"));
+    cr_assert_eq(sh(&o,
+                    "$NTG weights export '%s' -o '%s' && $NTG compile graphs/nhits.yaml " TINY
+                    " --weights '%s' --batch 1 --infer-only -o '%s'",
+                    plan, w, w, re),
+                 0, "%s", o);
+    free(o);
+    ntg_st_file *f = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg__st_load(w, &f, &err), NTG_OK, "%s", err.message);
+    cr_assert_str_eq(ntg__st_meta(f, "scaler.kind"), "zscore");
+    cr_assert_str_eq(ntg__st_meta(f, "scaler.window"), "standard");
+    cr_assert_str_eq(ntg__st_meta(f, "trained.steps"), "5");
+    cr_assert_null(ntg__st_meta(f, "train.lr"), "only what training fitted travels");
+    cr_assert_eq(sh(&o, "$NTG info '%s'", re), 0, "%s", o);
+    cr_assert(strstr(o, "scaler:      zscore, fitted on the train rows of 7 columns"), "%s", o);
+    free(o);
+    cr_assert_eq(
+        sh(&o, "$NTG run '%s' --data '%s' --columns OT,HUFL > '%s'", plan, csv, tmp("a.csv")), 0,
+        "%s", o);
+    cr_assert(!strstr(o, "warning"), "a trained plan has its scaler: %s", o);
+    free(o);
+    cr_assert_eq(
+        sh(&o, "$NTG run '%s' --data '%s' --columns OT,HUFL > '%s'", re, csv, tmp("b.csv")), 0,
+        "%s", o);
+    cr_assert(!strstr(o, "warning"), "the recompiled plan kept it: %s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "cmp '%s' '%s'", tmp("a.csv"), tmp("b.csv")), 0, "%s", o);
+    free(o);
+
+    /* a scaler in the metadata that does not hold together is refused, naming the file */
+    size_t n = ntg__st_count(f), nm = ntg__st_meta_count(f);
+    ntg_st_out *t = calloc(n, sizeof *t);
+    const char **meta = calloc(2 * nm, sizeof *meta);
+    cr_assert(t && meta);
+    for (size_t i = 0; i < n; i++) {
+        const ntg_st_tensor *s = ntg__st_get(f, i);
+        t[i] = (ntg_st_out){s->name, s->dtype, s->rank, s->shape, s->data};
+    }
+    for (size_t i = 0; i < nm; i++) {
+        ntg__st_meta_at(f, i, &meta[2 * i], &meta[2 * i + 1]);
+        if (strcmp(meta[2 * i], "scaler.std") == 0) meta[2 * i + 1] = "[1, 2]";
+    }
+    cr_assert_eq(ntg__st_write(w2, t, n, meta, nm, &err), NTG_OK, "%s", err.message);
+    free(t);
+    free(meta);
+    ntg__st_free(f);
+    cr_assert_eq(sh(&o,
+                    "$NTG compile graphs/nhits.yaml " TINY " --weights '%s' --infer-only -o '%s'",
+                    w2, tmp("bad.plan")),
+                 2, "%s", o);
+    cr_assert(strstr(o, "w2.safetensors: the fitted scaler in the metadata: metadata: 7 scaler "
+                        "columns but 7 means and 2 stds"),
+              "%s", o);
+    free(o);
+}
+
+/* A plan without a fitted scaler on raw data says so, once per run (not per column). */
+Test(cli, run_data_without_a_scaler_warns_once)
+{
+    const char *csv = etth1_slice();
+    char *o;
+    cr_assert_eq(sh(&o, "$NTG compile graphs/nhits.yaml " TINY " -o '%s'", tmp("u.plan")), 0, "%s",
+                 o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG run '%s' --data '%s' --columns OT,HUFL,HULL > '%s'", tmp("u.plan"),
+                    csv, tmp("f.csv")),
+                 0, "%s", o);
+    const char *want = "ntgraph run: warning: ";
+    const char *first = strstr(o, want);
+    cr_assert(first, "%s", o);
+    cr_assert_null(strstr(first + 1, want), "once: %s", o);
+    cr_assert(strstr(o, "u.plan has no fitted scaler: the values of"), "%s", o);
+    free(o);
+}
