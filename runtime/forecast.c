@@ -512,6 +512,9 @@ static ntg_status window_dates(const ntg_window *w, size_t k, const char *name, 
 {
     *out = NULL;
     char what[128];
+    if (w->n_values > SIZE_MAX / sizeof(int64_t) - 1)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "%s: %zu time stamps are too many",
+                         window_what(what, sizeof what, k, name), w->n_values);
     int64_t *epoch = malloc(w->n_values * sizeof *epoch + 1);
     if (!epoch) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     ntg_status st = ntg__dates_check(w->timestamps, w->n_values, 0,
