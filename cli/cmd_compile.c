@@ -10,7 +10,7 @@ static const cli_opt opts[] = {
     {"define", 'D', "NAME=VALUE", 1, "override hparam NAME with an expression (repeatable)"},
     {"batch", 0, "N", 0, "maximum batch the plan runs (default 256)"},
     {"weights", 0, "W.safetensors", 0,
-     "take parameter values (finite F32) from a safetensors file"},
+     "take parameter values (finite F32), and a fitted scaler, from a safetensors file"},
     {"strict", 0, NULL, 0, "with --weights: tensors that match no parameter are an error"},
     {"seed", 0, "S", 0, "seed of the parameter initializers (default 0)"},
     {"infer-only", 0, NULL, 0, "leave out the eval, grad and train_step programs"},
