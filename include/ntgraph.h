@@ -22,7 +22,7 @@
  *   and the place split into `file`, `line` and `column` (0 when unknown).  On
  *   success it is left untouched.
  *
- *   Ownership.  Handles (ntg_plan, ntg_session) are opaque.  Every `create`,
+ *   Ownership.  Handles (ntg_plan, ntg_session, ntg_forecaster, ...) are opaque.  Every `create`,
  *   `compile` or `load` function that returns a handle through an out pointer
  *   transfers ownership to the caller, who releases it with the matching
  *   `destroy`.  destroy(NULL) is a no-op.  On failure the out pointer is set to
@@ -32,8 +32,9 @@
  *   Threads.  The library has no global mutable state; any number of threads
  *   may use it at once on different handles.  A plan is immutable after it is
  *   created and may be shared by any number of sessions and threads.  A session
- *   is used by one thread at a time (the caller serialises).  A session keeps a
- *   pointer to its plan: destroy sessions before their plan.
+ *   (and a forecaster) is used by one thread at a time (the caller serialises).  A
+ *   session keeps a pointer to its plan: destroy sessions and forecasters before their
+ *   plan.
  *
  *   Memory.  The library never calls abort() or exit() on caller input, file
  *   contents or device errors.  ntg_session_run() and ntg_session_run_program()

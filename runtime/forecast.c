@@ -467,6 +467,9 @@ ntg_status ntg_forecaster_create(const ntg_plan *plan, const ntg_session_options
     f->ws = NTG_WSCALER_IDENTITY;
     if (!st && n > 0) {
         st = ntg__scaler_from_meta(keys, vals, n, &f->scaler, &f->ws, err);
+        /* a key missing from the plan's scaler is a malformed plan, not a missing name */
+        if (st == NTG_ERR_NOT_FOUND) st = NTG_ERR_DATA;
+        if (st && err) err->status = st;
         if (st) ntg__err_prefix(err, "the plan's fitted scaler: ");
     }
     if (st) {

@@ -9,6 +9,7 @@
 
 #include "csv.h"
 #include "ntgraph.h"
+#include "plan_int.h"
 #include "testutil.h"
 
 #define L 96
@@ -276,6 +277,20 @@ Test(windows, errors_name_the_window_and_the_problem)
     ntg_forecaster *f2 = (ntg_forecaster *)(uintptr_t)1;
     cr_assert_eq(ntg_forecaster_create(p, &so, &f2, &err), NTG_ERR_INVALID_ARG);
     cr_assert_null(f2);
+    /* a plan whose scaler metadata does not hold together, or lacks a key */
+    so.max_batch = 1;
+    const char *std1[] = {"scaler.std", "[1]"}, *nocols[] = {"scaler.columns", "[]"};
+    ntg_plan *badp = NULL;
+    cr_assert_eq(ntg__plan_rewrite(p, NULL, std1, 1, &badp, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_forecaster_create(badp, &so, &f2, &err), NTG_ERR_DATA);
+    cr_assert_str_eq(err.message, "the plan's fitted scaler: metadata: 7 scaler columns but 7 "
+                                  "means and 1 stds");
+    ntg_plan_destroy(badp);
+    cr_assert_eq(ntg__plan_rewrite(p, NULL, nocols, 1, &badp, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_forecaster_create(badp, &so, &f2, &err), NTG_ERR_DATA);
+    cr_assert(strstr(err.message, "the plan's fitted scaler: metadata 'scaler.columns'"), "%s",
+              err.message);
+    ntg_plan_destroy(badp);
     ntg_forecaster_destroy(NULL);
     ntg_forecaster_destroy(fc);
     ntg_plan_destroy(p);
@@ -328,6 +343,17 @@ Test(windows, quantiles_and_plans_without_a_scaler)
     cr_assert_str_eq(ntg_forecast_column_name(got, 1), "");
     cr_assert_eq(ntg_forecast_value(got, 1, 3, 2), ntg_forecast_value(ref, 1, 3, 2));
     ntg_forecast_destroy(got);
+    /* half a scaler (a key missing) is a malformed plan: NTG_ERR_DATA, as the header says */
+    const char *half[] = {"scaler.kind", "zscore"};
+    ntg_plan *bad = NULL;
+    ntg_forecaster *f2 = NULL;
+    cr_assert_eq(ntg__plan_rewrite(p, NULL, half, 1, &bad, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_forecaster_create(bad, &so, &f2, &err), NTG_ERR_DATA);
+    cr_assert_eq(err.status, NTG_ERR_DATA);
+    cr_assert_str_eq(err.message,
+                     "the plan's fitted scaler: metadata: no 'scaler.window' (no fitted scaler)");
+    cr_assert_null(f2);
+    ntg_plan_destroy(bad);
     ntg_forecast_destroy(ref);
     ntg_forecaster_destroy(fc);
     ntg_series_destroy(s);
