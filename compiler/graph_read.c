@@ -896,6 +896,7 @@ typedef struct inst {
     ntg_loc *out_loc;
     const struct inst *up;
     int depth;
+    ntg_loc use_loc; /* the `use:` key that made this instance */
 } inst;
 
 static ntg_status expand_seq(reader *r, const inst *in, const frame *f, ntg_ynode *seq);
@@ -923,13 +924,25 @@ static ntg_status resolve(reader *r, const inst *in, const char *name, ntg_loc a
     return *out ? NTG_OK : nomem(r);
 }
 
-static ntg_status count_work(reader *r, ntg_loc at)
+/* Counts op nodes, template uses and repeat iterations against the limit as they are
+ * expanded, so a template that fans out (uses itself twice per level) is refused after
+ * a bounded amount of work and memory, naming the template where it stopped and the
+ * outermost use that started it. */
+static ntg_status count_work(reader *r, const inst *in, ntg_loc at)
 {
-    if (++r->work > NTG__MAX_EXPANSION)
+    if (++r->work <= NTG__MAX_EXPANSION) return NTG_OK;
+    if (!in || !in->t)
         return gerr(r, NTG_ERR_GRAPH, at,
-                    "the graph expands to more than %d nodes and repeat iterations",
+                    "the graph expands to more than %d ops, template uses and repeat iterations",
                     NTG__MAX_EXPANSION);
-    return NTG_OK;
+    const inst *outer = in;
+    while (outer->up && outer->up->t) outer = outer->up;
+    return gerr(r, NTG_ERR_GRAPH, at,
+                "the graph expands to more than %d ops, template uses and repeat iterations; "
+                "stopped in template '%s' (%d deep), inside the use of template '%s' at "
+                "line %d, column %d",
+                NTG__MAX_EXPANSION, in->t->name, in->depth, outer->t->name, outer->use_loc.line,
+                outer->use_loc.col);
 }
 
 /* `in:`/`out:` of an op node: one name or a sequence of names. */
@@ -1102,7 +1115,7 @@ static ntg_status expand_op(reader *r, const inst *in, const frame *f, ntg_ynode
     if (opval->kind != NTG_Y_SCALAR || ntg__ynode_is_null(opval))
         return gerr(r, NTG_ERR_GRAPH, opval->loc, "'op' must be an op name, not %s",
                     ntg__ynode_what(opval));
-    if ((st = count_work(r, opval->loc))) return st;
+    if ((st = count_work(r, in, opval->loc))) return st;
     int code = ntg__op_lookup(opval->text);
     if (code < 0) {
         const char *near = ntg__op_nearest(opval->text);
@@ -1271,6 +1284,8 @@ static ntg_status expand_use(reader *r, const inst *in, const frame *f, ntg_ynod
     child.t = t;
     child.up = in;
     child.depth = in->depth + 1;
+    child.use_loc = ukey->loc;
+    if ((st = count_work(r, in, ukey->loc))) return st;
     unsigned dummy;
     if (inst_name) {
         child.tprefix =
@@ -1400,7 +1415,7 @@ static ntg_status expand_repeat(reader *r, const inst *in, const frame *f, ntg_y
     iv.kind = NTG_V_INT;
     frame lf = {f, &var, &iv, 1};
     for (int64_t i = 0; i < cnt.i; i++) {
-        if ((st = count_work(r, cnt_y->loc))) return st;
+        if ((st = count_work(r, in, cnt_y->loc))) return st;
         iv.i = i;
         if ((st = expand_seq(r, in, &lf, nodes))) return st;
     }
