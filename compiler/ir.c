@@ -35,7 +35,39 @@ void ntg__ir_free(ntg_ir *ir)
 
 uint64_t ntg__ir_desc_bytes(const ntg_tdesc *d)
 {
-    return (uint64_t)ntg__tdesc_numel(d) * 4u; /* f32 and i32 are both 4 bytes */
+    uint64_t b = 0;
+    /* f32 and i32 are both 4 bytes; an unchecked oversized shape reads as too large */
+    return ntg__tdesc_bytes(d, &b) ? UINT64_MAX : b;
+}
+
+const char *ntg__ir_bytes_str(uint64_t bytes, char *buf, size_t cap)
+{
+    static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) return ntg__strfmt(buf, cap, "%llu bytes", (unsigned long long)bytes);
+    double v = (double)bytes / 1024.0;
+    int u = 0;
+    while (v >= 1024.0 && u < 5) v /= 1024.0, u++;
+    return ntg__strfmt(buf, cap, "%.1f %s", v, unit[u]);
+}
+
+ntg_status ntg__ir_check_size(const char *what, const char *name, const ntg_tdesc *d, int batch,
+                              ntg_loc loc, ntg_error *err)
+{
+    char shape[160], at[48] = "", hb[32];
+    uint64_t bytes = 0;
+    if (d->batched) ntg__strfmt(at, sizeof at, " at batch %d", batch);
+    ntg__tdesc_str(d, shape, sizeof shape);
+    if (ntg__tdesc_bytes(d, &bytes))
+        return ntg__err(err, NTG_ERR_RANGE, loc.file, loc.line, loc.col,
+                        "%s '%s' %s has more elements%s than 64-bit sizes can count", what, name,
+                        shape, at);
+    if (bytes > NTG_IR_MAX_BYTES)
+        return ntg__err(err, NTG_ERR_RANGE, loc.file, loc.line, loc.col,
+                        "%s '%s' %s needs %llu bytes (%s)%s, more than the 1 TiB a plan can "
+                        "hold",
+                        what, name, shape, (unsigned long long)bytes,
+                        ntg__ir_bytes_str(bytes, hb, sizeof hb), at);
+    return NTG_OK;
 }
 
 uint32_t ntg__ir_add_tensor(ntg_ir *ir, const char *name, const ntg_tdesc *desc, ntg_role role,
@@ -398,17 +430,34 @@ static ntg_status lower_node(build_ctx *b, const ntg_rnode *rn)
                            "duplicate parameter name '%s' (also made at line %d); give the node "
                            "a distinct `name`",
                            pname, ntg__ir_tensor(ir, prev)->loc.line);
+        ntg_status st =
+            ntg__ir_check_size("parameter", pname, &ps[k].desc, ir->max_batch, rn->loc, b->err);
+        if (st) return st;
         uint32_t tid = ntg__ir_add_tensor(ir, pname, &ps[k].desc, NTG_ROLE_PARAM, rn->loc);
         if (tid == NTG_NONE) return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
         ntg_ir_tensor *t = ntg__ir_tensor(ir, tid);
         t->data = ntg__pool_array(ir->pool, (size_t)ntg__tdesc_numel(&t->desc), sizeof(float));
-        if (!t->data || ntg__strmap_put(&b->param, pname, tid))
+        if (!t->data) {
+            /* the initial values live in memory until the plan is written: a size this
+             * machine cannot allocate is a graph (or -D) asking for too much */
+            char shape[160], hb[32];
+            return loc_err(b->err, NTG_ERR_RANGE, rn->loc,
+                           "parameter '%s' %s needs %llu bytes (%s) for its values, more than "
+                           "this machine can allocate",
+                           pname, ntg__tdesc_str(&t->desc, shape, sizeof shape),
+                           (unsigned long long)t->nbytes,
+                           ntg__ir_bytes_str(t->nbytes, hb, sizeof hb));
+        }
+        if (ntg__strmap_put(&b->param, pname, tid))
             return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
         init_param(t, &ps[k], b->seed);
         node = ntg__ir_node(ir, nid);
         node->in[rn->n_in + k] = tid;
     }
     for (int o = 0; o < rn->n_out; o++) {
+        ntg_status st = ntg__ir_check_size("tensor", rn->out[o], &out[o], ir->max_batch,
+                                           rn->out_loc[o], b->err);
+        if (st) return st;
         uint32_t tid =
             ntg__ir_add_tensor(ir, rn->out[o], &out[o], NTG_ROLE_ACTIVATION, rn->out_loc[o]);
         if (tid == NTG_NONE || ntg__strmap_put(&b->tensor, rn->out[o], tid))
@@ -517,6 +566,9 @@ ntg_status ntg__ir_build(ntg_ir *ir, const ntg_rgraph *g, int max_batch, uint64_
     for (size_t i = 0; i < g->n_inputs; i++) {
         ntg_tdesc d = g->inputs[i].desc;
         if (d.batched) d.dims[0] = max_batch;
+        if ((st = ntg__ir_check_size("input", g->inputs[i].name, &d, max_batch, g->inputs[i].loc,
+                                     err)))
+            goto done;
         uint32_t id =
             ntg__ir_add_tensor(ir, g->inputs[i].name, &d, NTG_ROLE_INPUT, g->inputs[i].loc);
         if (id == NTG_NONE || ntg__strmap_put(&b.tensor, g->inputs[i].name, id)) {

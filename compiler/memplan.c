@@ -253,6 +253,33 @@ ntg_status ntg__ir_plan_memory(ntg_ir *ir, ntg_error *err)
         if (off + ord[k].size > arena) arena = off + ord[k].size;
     }
     ir->arena_bytes = arena;
+    {
+        /* each tensor was checked when made; their sum can still pass the loader's limit */
+        static const char *const what[] = {"arena", "weights", "optimizer state"};
+        uint64_t have[3] = {arena, wsz, ssz};
+        for (int s = 0; s < 3 && !st; s++) {
+            if (have[s] < NTG_IR_MAX_BYTES) continue;
+            const ntg_ir_tensor *big = NULL;
+            for (size_t t = 0; t < nt; t++) {
+                const ntg_ir_tensor *tt = ntg__ir_tensor(ir, (uint32_t)t);
+                int in = s == 0   ? tt->storage == NTG_STORE_ARENA
+                         : s == 1 ? tt->storage == NTG_STORE_WEIGHTS
+                                  : tt->storage == NTG_STORE_STATE;
+                if (in && (!big || tt->nbytes > big->nbytes)) big = tt;
+            }
+            char hb[32], hb2[32], shape[160];
+            ntg_loc l = big ? big->loc : (ntg_loc){0};
+            st = ntg__err(err, NTG_ERR_RANGE, l.file, l.line, l.col,
+                          "the plan's %s needs %llu bytes (%s) at batch %d, more than the 1 TiB "
+                          "a plan can hold; its largest tensor is '%s' %s (%s)",
+                          what[s], (unsigned long long)have[s],
+                          ntg__ir_bytes_str(have[s], hb, sizeof hb), ir->max_batch,
+                          big ? big->name : "?",
+                          big ? ntg__tdesc_str(&big->desc, shape, sizeof shape) : "",
+                          ntg__ir_bytes_str(big ? big->nbytes : 0, hb2, sizeof hb2));
+        }
+        if (st) goto done;
+    }
     for (int p = 0; p < np; p++) {
         uint64_t peak = 0;
         for (size_t t = 0; t < nt; t++) {
