@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "error.h"
 #include "expr.h"
+#include "plan_format.h"
 #include "yaml_doc.h"
 
 /* A base of a base of ... this deep is a mistake, not a design. */
@@ -632,32 +634,50 @@ static ntg_status read_text(reader *r, const char *path, const ntg_loc *from, ch
 {
     *text = NULL;
     FILE *fp = fopen(path, "rb");
-    int e = errno;
+    int e = fp ? 0 : errno;
+    const char *why_fixed = NULL;
     sbuf b = {0};
     if (fp) {
+        /* a directory opens fine on Linux and fails only at the first read, as EISDIR
+         * (or EIO elsewhere): say what it is; a size known up front is checked first */
+        struct stat sb;
+        if (fstat(fileno(fp), &sb) == 0) {
+            if (S_ISDIR(sb.st_mode))
+                e = EISDIR;
+            else if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > NTG__MAX_GRAPH_BYTES)
+                why_fixed = "larger than";
+        }
         char chunk[16384];
         size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0 && !b.oom) {
+        while (!e && !why_fixed && (n = fread(chunk, 1, sizeof chunk, fp)) > 0 && !b.oom) {
             sb_put(&b, chunk, n);
-            if (b.len > NTG__MAX_GRAPH_BYTES) break;
+            if (b.len > NTG__MAX_GRAPH_BYTES) why_fixed = "larger than";
         }
-        e = ferror(fp) ? EIO : 0;
+        if (!e && !why_fixed && ferror(fp)) e = errno ? errno : EIO;
         fclose(fp);
     }
-    if (fp && !e && !b.oom && b.len <= NTG__MAX_GRAPH_BYTES) {
+    if (!e && !why_fixed && !b.oom) {
         *text = b.p ? b.p : calloc(1, 1);
         *len = b.len;
         return *text ? NTG_OK : nomem(r);
     }
     free(b.p);
-    if (b.oom) return nomem(r);
+    if (b.oom && !e && !why_fixed) return nomem(r);
     char why[128];
-    if (fp && !e)
-        ntg__strfmt(why, sizeof why, "larger than %zu MiB", NTG__MAX_GRAPH_BYTES >> 20);
+    if (why_fixed)
+        ntg__strfmt(why, sizeof why, "the file is larger than %zu MiB, the limit for a graph",
+                    NTG__MAX_GRAPH_BYTES >> 20);
+    else if (e == EISDIR)
+        ntg__strfmt(why, sizeof why, "is a directory, not a graph file");
     else if (strerror_r(e, why, sizeof why) != 0)
         ntg__strfmt(why, sizeof why, "error %d", e);
-    if (from) return gerr(r, NTG_ERR_IO, *from, "cannot read '%s' (extends): %s", path, why);
-    return ntg__err(r->err, NTG_ERR_IO, path, 0, 0, "cannot read graph file: %s", why);
+    ntg_status st;
+    if (from)
+        st = gerr(r, NTG_ERR_IO, *from, "cannot read '%s' (extends): %s", path, why);
+    else
+        st = ntg__err(r->err, NTG_ERR_IO, path, 0, 0, "cannot read graph file: %s", why);
+    if (r->err) r->err->os_errno = e;
+    return st;
 }
 
 static const char *resolve_rel(reader *r, const char *from_file, const char *rel)
@@ -762,6 +782,17 @@ static ntg_status load_doc(reader *r, const char *path, const char *text, size_t
     if (!text) {
         if ((st = read_text(r, path, from, &buf, &len))) return st;
         text = buf;
+    }
+    if (len >= sizeof NTG_PLAN_MAGIC && memcmp(text, NTG_PLAN_MAGIC, sizeof NTG_PLAN_MAGIC) == 0) {
+        /* a plan where a graph belongs (`train model.plan`): say so, not "YAML syntax
+         * error: control characters are not allowed" */
+        free(buf);
+        if (from)
+            return gerr(r, NTG_ERR_GRAPH, *from,
+                        "'%s' (extends) is a compiled plan file, not a YAML graph", path);
+        return ntg__err(r->err, NTG_ERR_GRAPH, file, 0, 0,
+                        "this is a compiled plan file, not a YAML graph (compile and train "
+                        "read a graph; run, eval and info read a plan)");
     }
     ntg_ynode *root = NULL;
     st = ntg__ydoc_parse(text, len, file, r->tmp, &root, r->err);

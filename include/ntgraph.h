@@ -108,6 +108,10 @@ typedef struct ntg_error {
     int column;        /* 1-based column in `file`, 0 when not applicable */
     char file[256];    /* file name, section or object the error is about; "" if none */
     char message[768]; /* complete message, including the place */
+    /* NTG_ERR_IO: the errno of the system call that failed (ENOENT, EISDIR, ENOSPC, EIO
+     * ...), so a caller can tell a bad path (the user's) from a full disk or a failing
+     * device (the machine's); 0 when there was none (a file too large, not a plan). */
+    int os_errno;
 } ntg_error;
 
 /* -------------------------------------------------------------- tensors */

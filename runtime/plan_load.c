@@ -825,7 +825,7 @@ static const char *errno_str(int e, char *buf, size_t cap)
 static ntg_status io_err(ntg_error *err, const char *path, const char *what, int e)
 {
     char eb[128];
-    return ntg__err(err, NTG_ERR_IO, path, 0, 0, "%s: %s", what, errno_str(e, eb, sizeof eb));
+    return ntg__err_os(err, NTG_ERR_IO, e, path, "%s: %s", what, errno_str(e, eb, sizeof eb));
 }
 
 ntg_status ntg_plan_load_file(const char *path, ntg_plan **out, ntg_error *err)
