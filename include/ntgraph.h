@@ -274,7 +274,9 @@ typedef struct ntg_session_options {
 NTG_API void ntg_session_options_init(ntg_session_options *opts);
 
 /* Create a session that runs `plan` (which must outlive it).  Allocates the
- * arena and everything later runs need.  Errors: NTG_ERR_INVALID_ARG (unknown
+ * arena and everything later runs need (host backends reserve the arena and the
+ * state as mappings whose pages are made on first touch, so a run at a small
+ * batch uses memory for that batch).  Errors: NTG_ERR_INVALID_ARG (unknown
  * backend, max_batch out of range), NTG_ERR_UNSUPPORTED (the backend cannot run
  * an op of the plan), NTG_ERR_NOMEM, NTG_ERR_BACKEND. */
 NTG_API ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *opts,
