@@ -470,7 +470,7 @@ static ntg_status lower_node(build_ctx *b, const ntg_rnode *rn)
 
 /* Keep only nodes an output depends on; renumber nodes, drop unused tensors'
  * parameters.  Returns the number of nodes removed. */
-static ntg_status eliminate_dead(build_ctx *b, const uint32_t *outputs, size_t n_outputs)
+static ntg_status eliminate_dead(build_ctx *b, uint32_t *outputs, size_t n_outputs)
 {
     ntg_ir *ir = b->ir;
     size_t nn = ir->nodes.len, nt = ir->tensors.len;
@@ -508,6 +508,8 @@ static ntg_status eliminate_dead(build_ctx *b, const uint32_t *outputs, size_t n
         kt++;
     }
     ir->tensors.len = kt;
+    /* outputs are live: give the caller their new ids */
+    for (size_t i = 0; i < n_outputs; i++) outputs[i] = tmap[outputs[i]];
     size_t kn = 0;
     for (size_t k = 0; k < nn; k++) {
         if (!live_node[k]) {
@@ -627,14 +629,10 @@ ntg_status ntg__ir_build(ntg_ir *ir, const ntg_rgraph *g, int max_batch, uint64_
         ntg_ir_tensor *tt = ntg__ir_tensor(ir, (uint32_t)t);
         if (tt->role == NTG_ROLE_INPUT && ntg__ir_push_u32(&p->inputs, (uint32_t)t)) goto nomem;
     }
-    /* outputs in declaration order (ids changed in DCE: look them up by name) */
+    /* outputs in declaration order (DCE renumbered outs[]; a name search per output
+     * was outputs x tensors string compares) */
     for (size_t o = 0; o < g->n_outputs; o++)
-        for (size_t t = 0; t < ir->tensors.len; t++)
-            if (strcmp(ntg__ir_tensor(ir, (uint32_t)t)->name, g->outputs[o].name) == 0 &&
-                ntg__ir_tensor(ir, (uint32_t)t)->role == NTG_ROLE_OUTPUT) {
-                if (ntg__ir_push_u32(&p->outputs, (uint32_t)t)) goto nomem;
-                break;
-            }
+        if (ntg__ir_push_u32(&p->outputs, outs[o])) goto nomem;
     goto done;
 nomem:
     st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
