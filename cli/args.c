@@ -192,7 +192,25 @@ void cli_help(const cli_cmd *cmd, FILE *f)
     fprintf(f, "    %-28s %s\n", "-h, --help", "show this help");
 }
 
-int cli_exit_code(ntg_status st)
+/* errno values that mean the machine failed, not that the user named a bad file. */
+static int machine_errno(int e)
+{
+    switch (e) {
+    case ENOSPC:
+    case EDQUOT:
+    case EIO:
+    case EROFS:
+    case EFBIG:
+    case ENOMEM:
+    case EMFILE:
+    case ENFILE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int cli_exit_code(ntg_status st, const ntg_error *err)
 {
     switch (st) {
     case NTG_OK:
@@ -202,6 +220,10 @@ int cli_exit_code(ntg_status st)
     case NTG_ERR_INTERNAL:
     case NTG_ERR_PEER_LOST:
         return CLI_FAIL;
+    case NTG_ERR_IO:
+        /* a full disk or a failing device is the machine's failure (1); a path that does
+         * not exist, is a directory or may not be read is the user's (2) */
+        return err && machine_errno(err->os_errno) ? CLI_FAIL : CLI_USAGE;
     default:
         return CLI_USAGE;
     }
@@ -211,7 +233,7 @@ int cli_fail(const cli_cmd *cmd, ntg_status st, const ntg_error *err)
 {
     fprintf(stderr, "ntgraph %s: error: %s\n", cmd->name,
             err && err->message[0] ? err->message : ntg_strerror(st));
-    return cli_exit_code(st);
+    return cli_exit_code(st, err);
 }
 
 ntg_status cli_load_plan(const char *path, ntg_plan **out, ntg_error *err)

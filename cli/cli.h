@@ -67,7 +67,9 @@ int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...)
     ;
 /* Print an ntg_error as "ntgraph CMD: error: message" and map its status to an exit code. */
 int cli_fail(const cli_cmd *cmd, ntg_status st, const ntg_error *err);
-int cli_exit_code(ntg_status st);
+/* The exit status for a failure: 1 for the machine's (out of memory, a device, a full
+ * disk or an I/O error: NTG_ERR_IO with a machine errno), 2 for bad input. */
+int cli_exit_code(ntg_status st, const ntg_error *err);
 
 /* NAME=VALUE options collected into ntg_define pairs (names copied, values borrowed). */
 typedef struct cli_defines {

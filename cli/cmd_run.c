@@ -1,4 +1,5 @@
 /* cmd_run.c — `ntgraph run`: forecast with a plan, from tensors or from a series CSV. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -248,7 +249,8 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
            nq = ntg_forecast_quantiles(fc);
     f = out_path ? fopen(out_path, "w") : stdout;
     if (!f) {
-        st = ntg__err(&err, NTG_ERR_IO, out_path, 0, 0, "cannot open for writing");
+        st = ntg__err_os(&err, NTG_ERR_IO, errno, out_path, "cannot open for writing: %s",
+                         strerror(errno));
         goto fail;
     }
     /* header: the date (or step) column, then per column its point forecast (the median
@@ -277,9 +279,13 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
                 fprintf(f, ",%.9g", ntg_forecast_value(fc, c, t, q));
         fputc('\n', f);
     }
-    if (f != stdout && fclose(f) != 0) {
+    /* an earlier buffered write may have failed already (ferror), or the last flush */
+    int wbad = f != stdout && ferror(f), e = errno;
+    if (f != stdout && (fclose(f) != 0 || wbad)) {
+        /* a full disk is the machine's failure: keep errno so the exit status says so */
+        if (!wbad) e = errno;
         f = NULL;
-        st = ntg__err(&err, NTG_ERR_IO, out_path, 0, 0, "write failed");
+        st = ntg__err_os(&err, NTG_ERR_IO, e, out_path, "write failed: %s", strerror(e));
         goto fail;
     }
     f = NULL;

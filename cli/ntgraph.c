@@ -20,8 +20,9 @@ static void main_help(FILE *f)
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "   %-10s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(f, "\nSee 'ntgraph help <command>' or 'ntgraph <command> --help' for details.\n"
-               "Exit status: 0 success, 1 failure of the machine or of ntgraph, 2 bad usage or\n"
-               "bad input (graphs, plans, data files).\n");
+               "Exit status: 0 success, 1 failure of the machine or of ntgraph (out of memory,\n"
+               "disk full, I/O error, device), 2 bad usage or bad input (graphs, plans, data\n"
+               "files, paths that do not exist or are directories).\n");
 }
 
 static const cli_cmd *find(const char *name)

@@ -11,6 +11,8 @@
 
 /* Trees deeper than this are refused at parse time, so evaluation (recursive) is bounded. */
 #define NTG__EXPR_MAX_DEPTH 200
+/* Longest expression quoted whole in a message; longer ones are cut in the middle. */
+#define NTG__EXPR_SHOWN 120
 /* Lists built by `+` and `*` stay below this many items, strings below this many bytes (a
  * typo must not eat the memory). */
 #define NTG__EXPR_MAX_LIST 1000000
@@ -177,6 +179,9 @@ typedef struct enode {
 
 struct ntg_expr {
     const char *text;
+    /* text for messages: a long expression is cut in the middle ("1 + 1 + ... + 1") so
+     * that the explanation after it survives the message's length limit */
+    const char *shown;
     ntg_loc loc;
     int exact;
     enode *root;
@@ -226,7 +231,7 @@ static ntg_status perr(parser *p, size_t off, const char *what)
 {
     ntg_loc l = loc_at(p->e, off);
     return ntg__err(p->err, NTG_ERR_PARSE, l.file, l.line, l.col, "bad expression '%s': %s",
-                    p->e->text, what);
+                    p->e->shown, what);
 }
 
 static ntg_status nomem_p(parser *p)
@@ -412,8 +417,12 @@ static ntg_status set_kids(parser *p, enode *n, enode **kids, size_t k)
         memcpy(n->kids, kids, k * sizeof *kids);
     }
     n->n = k;
-    for (size_t i = 0; i < k; i++)
-        if (kids[i]->depth + 1 > n->depth) n->depth = kids[i]->depth + 1;
+    /* The left operand of a binary operator does not count: `1 + 1 + ... + 1` is a chain
+     * the evaluator walks in a loop, not nesting (it recurses only into right operands). */
+    for (size_t i = 0; i < k; i++) {
+        int d = kids[i]->depth + (n->kind == EN_BIN && i == 0 ? 0 : 1);
+        if (d > n->depth) n->depth = d;
+    }
     if (n->depth > NTG__EXPR_MAX_DEPTH) return perr(p, n->off, "nested too deeply");
     return NTG_OK;
 }
@@ -614,6 +623,15 @@ ntg_status ntg__expr_parse(ntg_pool *pool, const char *text, size_t len, ntg_loc
         return ntg__err(err, NTG_ERR_NOMEM, loc.file, loc.line, loc.col,
                         "out of memory while parsing an expression");
     e->text = t;
+    e->shown = t;
+    if (len > NTG__EXPR_SHOWN) {
+        /* keep the start and the end, where the mistake usually is */
+        e->shown = ntg__pool_fmt(pool, "%.*s...%s", (int)(NTG__EXPR_SHOWN * 2 / 3), t,
+                                 t + len - NTG__EXPR_SHOWN / 3);
+        if (!e->shown)
+            return ntg__err(err, NTG_ERR_NOMEM, loc.file, loc.line, loc.col,
+                            "out of memory while parsing an expression");
+    }
     e->loc = loc;
     e->exact = exact;
     parser p;
@@ -656,7 +674,7 @@ static ntg_status nomem_e(const evctx *c)
 {
     ntg_loc l = c->e->loc;
     return ntg__err(c->err, NTG_ERR_NOMEM, l.file, l.line, l.col,
-                    "out of memory while evaluating '%s'", c->e->text);
+                    "out of memory while evaluating '%s'", c->e->shown);
 }
 
 static ntg_status batch_misuse(const evctx *c, size_t off)
@@ -753,7 +771,7 @@ static ntg_status list_concat(const evctx *c, const ntg_value *a, const ntg_valu
                               ntg_value *out)
 {
     size_t n = a->n + b->n;
-    if (n > NTG__EXPR_MAX_LIST) return everr(c, off, "list too long in '%s'", c->e->text);
+    if (n > NTG__EXPR_MAX_LIST) return everr(c, off, "list too long in '%s'", c->e->shown);
     ntg_value *items = n ? ntg__pool_array(c->env->pool, n, sizeof *items) : NULL;
     if (n && !items) return nomem_e(c);
     if (a->n) memcpy(items, a->items, a->n * sizeof *items);
@@ -772,7 +790,7 @@ static ntg_status list_repeat(const evctx *c, const ntg_value *a, int64_t k, siz
     out->kind = NTG_V_LIST;
     if (k <= 0 || a->n == 0) return NTG_OK;
     if ((uint64_t)k > NTG__EXPR_MAX_LIST / a->n)
-        return everr(c, off, "list too long in '%s'", c->e->text);
+        return everr(c, off, "list too long in '%s'", c->e->shown);
     size_t n = a->n * (size_t)k;
     ntg_value *items = ntg__pool_array(c->env->pool, n, sizeof *items);
     if (!items) return nomem_e(c);
@@ -823,7 +841,7 @@ static ntg_status binop(const evctx *c, const enode *n, const ntg_value *a, cons
             break;
         case OP_FDIV:
         case OP_MOD:
-            if (y == 0) return everr(c, off, "division by zero in '%s'", c->e->text);
+            if (y == 0) return everr(c, off, "division by zero in '%s'", c->e->shown);
             if (y == -1) {
                 /* INT64_MIN / -1 overflows; anything % -1 is 0 */
                 if (op == OP_MOD) {
@@ -846,7 +864,7 @@ static ntg_status binop(const evctx *c, const enode *n, const ntg_value *a, cons
             }
             break;
         }
-        if (ovf) return everr(c, off, "integer overflow in '%s'", c->e->text);
+        if (ovf) return everr(c, off, "integer overflow in '%s'", c->e->shown);
         *out = v_int(r);
         return NTG_OK;
     }
@@ -865,7 +883,7 @@ static ntg_status binop(const evctx *c, const enode *n, const ntg_value *a, cons
         case OP_DIV:
         case OP_FDIV:
         case OP_MOD: {
-            if (y == 0.0) return everr(c, off, "division by zero in '%s'", c->e->text);
+            if (y == 0.0) return everr(c, off, "division by zero in '%s'", c->e->shown);
             if (op == OP_DIV) {
                 r = x / y;
             } else {
@@ -887,7 +905,7 @@ static ntg_status binop(const evctx *c, const enode *n, const ntg_value *a, cons
         return list_repeat(c, b, a->i, off, out);
     if (op == OP_ADD && a->kind == NTG_V_STR && b->kind == NTG_V_STR) {
         if (strlen(a->s) + strlen(b->s) > NTG__EXPR_MAX_LIST)
-            return everr(c, off, "string too long in '%s'", c->e->text);
+            return everr(c, off, "string too long in '%s'", c->e->shown);
         char *s = ntg__pool_fmt(c->env->pool, "%s%s", a->s, b->s);
         if (!s) return nomem_e(c);
         memset(out, 0, sizeof *out);
@@ -896,7 +914,7 @@ static ntg_status binop(const evctx *c, const enode *n, const ntg_value *a, cons
         return NTG_OK;
     }
     return everr(c, off, "cannot apply '%s' to %s and %s in '%s'", op_text(op),
-                 ntg__vkind_name(a->kind), ntg__vkind_name(b->kind), c->e->text);
+                 ntg__vkind_name(a->kind), ntg__vkind_name(b->kind), c->e->shown);
 }
 
 /* A float that must become an int (ceil, floor, round, int). */
@@ -904,7 +922,7 @@ static ntg_status to_int(const evctx *c, size_t off, double x, int64_t *out)
 {
     /* 2^63 is exactly representable; every double below it fits in int64 */
     if (!(x >= -9223372036854775808.0 && x < 9223372036854775808.0))
-        return everr(c, off, "cannot convert %g to an integer in '%s'", x, c->e->text);
+        return everr(c, off, "cannot convert %g to an integer in '%s'", x, c->e->shown);
     *out = (int64_t)x;
     return NTG_OK;
 }
@@ -1009,14 +1027,15 @@ static ntg_status eval_call(const evctx *c, const enode *n, ntg_value *out)
         return st;
     case F_ABS:
         if (is_intlike(a)) {
-            if (a->i == INT64_MIN) return everr(c, n->off, "integer overflow in '%s'", c->e->text);
+            if (a->i == INT64_MIN) return everr(c, n->off, "integer overflow in '%s'", c->e->shown);
             *out = v_int(a->i < 0 ? -a->i : a->i);
         } else {
             *out = v_float(fabs(a->f));
         }
         return NTG_OK;
     case F_SQRT:
-        if (as_f(a) < 0) return everr(c, n->off, "sqrt() of a negative number in '%s'", c->e->text);
+        if (as_f(a) < 0)
+            return everr(c, n->off, "sqrt() of a negative number in '%s'", c->e->shown);
         *out = v_float(sqrt(as_f(a)));
         return NTG_OK;
     case F_FLOAT:
@@ -1052,6 +1071,31 @@ static ntg_status eval_name(const evctx *c, const enode *n, int bare_ok, ntg_val
     char hint[96];
     return everr(c, n->off, "undefined name '%s' in expression%s", n->s,
                  ntg__nearest_hint(&near, hint, sizeof hint));
+}
+
+/* A left-associative chain `a + b * c - d ...` (binary nodes down the left operands),
+ * evaluated in a loop from the innermost left operand out, so that the recursion depth
+ * is the nesting of right operands and parentheses only. */
+static ntg_status eval_chain(const evctx *c, const enode *top, ntg_value *out)
+{
+    size_t len = 0;
+    for (const enode *n = top; n->kind == EN_BIN; n = n->kids[0]) len++;
+    const enode *local[64], **spine = local;
+    if (len > 64 && !(spine = malloc(len * sizeof *spine)))
+        return everr(c, top->off, "out of memory while evaluating '%s'", c->e->shown);
+    size_t k = len;
+    for (const enode *n = top; n->kind == EN_BIN; n = n->kids[0]) spine[--k] = n;
+    /* spine[0] is the innermost binary node: its left operand is not a binary node */
+    ntg_value acc, rhs, res;
+    ntg_status st = eval_node(c, spine[0]->kids[0], 0, &acc);
+    for (size_t i = 0; i < len && !st; i++) {
+        st = eval_node(c, spine[i]->kids[1], 0, &rhs);
+        if (!st) st = binop(c, spine[i], &acc, &rhs, &res);
+        if (!st) acc = res;
+    }
+    if (!st) *out = acc;
+    if (spine != local) free(spine);
+    return st;
 }
 
 static ntg_status eval_node(const evctx *c, const enode *n, int bare_ok, ntg_value *out)
@@ -1093,7 +1137,7 @@ static ntg_status eval_node(const evctx *c, const enode *n, int bare_ok, ntg_val
         if ((st = eval_node(c, n->kids[1], 0, &idx))) return st;
         if (base.kind != NTG_V_LIST && base.kind != NTG_V_STR)
             return everr(c, n->off, "cannot index %s in '%s'", ntg__vkind_name(base.kind),
-                         c->e->text);
+                         c->e->shown);
         if (!is_intlike(&idx))
             return everr(c, n->kids[1]->off, "an index must be an integer, not %s",
                          ntg__vkind_name(idx.kind));
@@ -1118,7 +1162,7 @@ static ntg_status eval_node(const evctx *c, const enode *n, int bare_ok, ntg_val
         if (x.kind == NTG_V_BATCH) return batch_misuse(c, n->kids[0]->off);
         if (is_intlike(&x)) {
             if (n->kind == EN_NEG && x.i == INT64_MIN)
-                return everr(c, n->off, "integer overflow in '%s'", c->e->text);
+                return everr(c, n->off, "integer overflow in '%s'", c->e->shown);
             *out = v_int(n->kind == EN_NEG ? -x.i : x.i);
             return NTG_OK;
         }
@@ -1127,14 +1171,10 @@ static ntg_status eval_node(const evctx *c, const enode *n, int bare_ok, ntg_val
             return NTG_OK;
         }
         return everr(c, n->off, "cannot apply unary '%s' to %s in '%s'",
-                     n->kind == EN_NEG ? "-" : "+", ntg__vkind_name(x.kind), c->e->text);
+                     n->kind == EN_NEG ? "-" : "+", ntg__vkind_name(x.kind), c->e->shown);
     }
-    case EN_BIN: {
-        ntg_value a, b;
-        if ((st = eval_node(c, n->kids[0], 0, &a))) return st;
-        if ((st = eval_node(c, n->kids[1], 0, &b))) return st;
-        return binop(c, n, &a, &b, out);
-    }
+    case EN_BIN:
+        return eval_chain(c, n, out);
     }
     return NTG_ERR_INTERNAL;
 }

@@ -40,21 +40,22 @@ const char *ntg__value_str(ntg_pool *pool, const ntg_value *v);
 /* One op node after template expansion.  Tensor names are fully qualified:
  * template locals are prefixed with their instance ("blocks.0/p"). */
 typedef struct ntg_rnode {
-    int code;        /* ntg_op_code */
+    /* pointers first, then the counts: 104 bytes instead of 120 (a million of them) */
     const char **in; /* data inputs, as written (params are added later) */
     ntg_loc *in_loc; /* where each input name was written */
-    int n_in;
     const char **out;
     ntg_loc *out_loc;
-    int n_out;
-    ntg_attr *attr; /* slots per the op's schema (defaults filled), lists appended */
-    uint32_t n_attr;
+    ntg_attr *attr;    /* slots per the op's schema (defaults filled), lists appended */
     const char *scope; /* parameter scope: "blocks.0.layers.1" */
     /* leaf-name overrides from `params: {weight: in_proj_weight}` (NULL when none) */
     const char **param_leaf; /* the op's leaf names ("weight") */
     const char **param_name; /* replacement leaf ("in_proj_weight") */
+    ntg_loc loc;             /* the node's `op:` key */
+    int code;                /* ntg_op_code */
+    int n_in;
+    int n_out;
+    uint32_t n_attr;
     int n_param_names;
-    ntg_loc loc; /* the node's `op:` key */
 } ntg_rnode;
 
 /* A declared graph input or output. */

@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "error.h"
 #include "expr.h"
+#include "plan_format.h"
 #include "yaml_doc.h"
 
 /* A base of a base of ... this deep is a mistake, not a design. */
@@ -632,32 +634,50 @@ static ntg_status read_text(reader *r, const char *path, const ntg_loc *from, ch
 {
     *text = NULL;
     FILE *fp = fopen(path, "rb");
-    int e = errno;
+    int e = fp ? 0 : errno;
+    const char *why_fixed = NULL;
     sbuf b = {0};
     if (fp) {
+        /* a directory opens fine on Linux and fails only at the first read, as EISDIR
+         * (or EIO elsewhere): say what it is; a size known up front is checked first */
+        struct stat sb;
+        if (fstat(fileno(fp), &sb) == 0) {
+            if (S_ISDIR(sb.st_mode))
+                e = EISDIR;
+            else if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > NTG__MAX_GRAPH_BYTES)
+                why_fixed = "larger than";
+        }
         char chunk[16384];
         size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0 && !b.oom) {
+        while (!e && !why_fixed && (n = fread(chunk, 1, sizeof chunk, fp)) > 0 && !b.oom) {
             sb_put(&b, chunk, n);
-            if (b.len > NTG__MAX_GRAPH_BYTES) break;
+            if (b.len > NTG__MAX_GRAPH_BYTES) why_fixed = "larger than";
         }
-        e = ferror(fp) ? EIO : 0;
+        if (!e && !why_fixed && ferror(fp)) e = errno ? errno : EIO;
         fclose(fp);
     }
-    if (fp && !e && !b.oom && b.len <= NTG__MAX_GRAPH_BYTES) {
+    if (!e && !why_fixed && !b.oom) {
         *text = b.p ? b.p : calloc(1, 1);
         *len = b.len;
         return *text ? NTG_OK : nomem(r);
     }
     free(b.p);
-    if (b.oom) return nomem(r);
+    if (b.oom && !e && !why_fixed) return nomem(r);
     char why[128];
-    if (fp && !e)
-        ntg__strfmt(why, sizeof why, "larger than %zu MiB", NTG__MAX_GRAPH_BYTES >> 20);
+    if (why_fixed)
+        ntg__strfmt(why, sizeof why, "the file is larger than %zu MiB, the limit for a graph",
+                    NTG__MAX_GRAPH_BYTES >> 20);
+    else if (e == EISDIR)
+        ntg__strfmt(why, sizeof why, "is a directory, not a graph file");
     else if (strerror_r(e, why, sizeof why) != 0)
         ntg__strfmt(why, sizeof why, "error %d", e);
-    if (from) return gerr(r, NTG_ERR_IO, *from, "cannot read '%s' (extends): %s", path, why);
-    return ntg__err(r->err, NTG_ERR_IO, path, 0, 0, "cannot read graph file: %s", why);
+    ntg_status st;
+    if (from)
+        st = gerr(r, NTG_ERR_IO, *from, "cannot read '%s' (extends): %s", path, why);
+    else
+        st = ntg__err(r->err, NTG_ERR_IO, path, 0, 0, "cannot read graph file: %s", why);
+    if (r->err) r->err->os_errno = e;
+    return st;
 }
 
 static const char *resolve_rel(reader *r, const char *from_file, const char *rel)
@@ -762,6 +782,17 @@ static ntg_status load_doc(reader *r, const char *path, const char *text, size_t
     if (!text) {
         if ((st = read_text(r, path, from, &buf, &len))) return st;
         text = buf;
+    }
+    if (len >= sizeof NTG_PLAN_MAGIC && memcmp(text, NTG_PLAN_MAGIC, sizeof NTG_PLAN_MAGIC) == 0) {
+        /* a plan where a graph belongs (`train model.plan`): say so, not "YAML syntax
+         * error: control characters are not allowed" */
+        free(buf);
+        if (from)
+            return gerr(r, NTG_ERR_GRAPH, *from,
+                        "'%s' (extends) is a compiled plan file, not a YAML graph", path);
+        return ntg__err(r->err, NTG_ERR_GRAPH, file, 0, 0,
+                        "this is a compiled plan file, not a YAML graph (compile and train "
+                        "read a graph; run, eval and info read a plan)");
     }
     ntg_ynode *root = NULL;
     st = ntg__ydoc_parse(text, len, file, r->tmp, &root, r->err);
@@ -896,6 +927,7 @@ typedef struct inst {
     ntg_loc *out_loc;
     const struct inst *up;
     int depth;
+    ntg_loc use_loc; /* the `use:` key that made this instance */
 } inst;
 
 static ntg_status expand_seq(reader *r, const inst *in, const frame *f, ntg_ynode *seq);
@@ -923,13 +955,25 @@ static ntg_status resolve(reader *r, const inst *in, const char *name, ntg_loc a
     return *out ? NTG_OK : nomem(r);
 }
 
-static ntg_status count_work(reader *r, ntg_loc at)
+/* Counts op nodes, template uses and repeat iterations against the limit as they are
+ * expanded, so a template that fans out (uses itself twice per level) is refused after
+ * a bounded amount of work and memory, naming the template where it stopped and the
+ * outermost use that started it. */
+static ntg_status count_work(reader *r, const inst *in, ntg_loc at)
 {
-    if (++r->work > NTG__MAX_EXPANSION)
+    if (++r->work <= NTG__MAX_EXPANSION) return NTG_OK;
+    if (!in || !in->t)
         return gerr(r, NTG_ERR_GRAPH, at,
-                    "the graph expands to more than %d nodes and repeat iterations",
+                    "the graph expands to more than %d ops, template uses and repeat iterations",
                     NTG__MAX_EXPANSION);
-    return NTG_OK;
+    const inst *outer = in;
+    while (outer->up && outer->up->t) outer = outer->up;
+    return gerr(r, NTG_ERR_GRAPH, at,
+                "the graph expands to more than %d ops, template uses and repeat iterations; "
+                "stopped in template '%s' (%d deep), inside the use of template '%s' at "
+                "line %d, column %d",
+                NTG__MAX_EXPANSION, in->t->name, in->depth, outer->t->name, outer->use_loc.line,
+                outer->use_loc.col);
 }
 
 /* `in:`/`out:` of an op node: one name or a sequence of names. */
@@ -1102,7 +1146,7 @@ static ntg_status expand_op(reader *r, const inst *in, const frame *f, ntg_ynode
     if (opval->kind != NTG_Y_SCALAR || ntg__ynode_is_null(opval))
         return gerr(r, NTG_ERR_GRAPH, opval->loc, "'op' must be an op name, not %s",
                     ntg__ynode_what(opval));
-    if ((st = count_work(r, opval->loc))) return st;
+    if ((st = count_work(r, in, opval->loc))) return st;
     int code = ntg__op_lookup(opval->text);
     if (code < 0) {
         const char *near = ntg__op_nearest(opval->text);
@@ -1271,6 +1315,8 @@ static ntg_status expand_use(reader *r, const inst *in, const frame *f, ntg_ynod
     child.t = t;
     child.up = in;
     child.depth = in->depth + 1;
+    child.use_loc = ukey->loc;
+    if ((st = count_work(r, in, ukey->loc))) return st;
     unsigned dummy;
     if (inst_name) {
         child.tprefix =
@@ -1400,7 +1446,7 @@ static ntg_status expand_repeat(reader *r, const inst *in, const frame *f, ntg_y
     iv.kind = NTG_V_INT;
     frame lf = {f, &var, &iv, 1};
     for (int64_t i = 0; i < cnt.i; i++) {
-        if ((st = count_work(r, cnt_y->loc))) return st;
+        if ((st = count_work(r, in, cnt_y->loc))) return st;
         iv.i = i;
         if ((st = expand_seq(r, in, &lf, nodes))) return st;
     }

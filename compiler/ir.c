@@ -35,7 +35,39 @@ void ntg__ir_free(ntg_ir *ir)
 
 uint64_t ntg__ir_desc_bytes(const ntg_tdesc *d)
 {
-    return (uint64_t)ntg__tdesc_numel(d) * 4u; /* f32 and i32 are both 4 bytes */
+    uint64_t b = 0;
+    /* f32 and i32 are both 4 bytes; an unchecked oversized shape reads as too large */
+    return ntg__tdesc_bytes(d, &b) ? UINT64_MAX : b;
+}
+
+const char *ntg__ir_bytes_str(uint64_t bytes, char *buf, size_t cap)
+{
+    static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) return ntg__strfmt(buf, cap, "%llu bytes", (unsigned long long)bytes);
+    double v = (double)bytes / 1024.0;
+    int u = 0;
+    while (v >= 1024.0 && u < 5) v /= 1024.0, u++;
+    return ntg__strfmt(buf, cap, "%.1f %s", v, unit[u]);
+}
+
+ntg_status ntg__ir_check_size(const char *what, const char *name, const ntg_tdesc *d, int batch,
+                              ntg_loc loc, ntg_error *err)
+{
+    char shape[160], at[48] = "", hb[32];
+    uint64_t bytes = 0;
+    if (d->batched) ntg__strfmt(at, sizeof at, " at batch %d", batch);
+    ntg__tdesc_str(d, shape, sizeof shape);
+    if (ntg__tdesc_bytes(d, &bytes))
+        return ntg__err(err, NTG_ERR_RANGE, loc.file, loc.line, loc.col,
+                        "%s '%s' %s has more elements%s than 64-bit sizes can count", what, name,
+                        shape, at);
+    if (bytes > NTG_IR_MAX_BYTES)
+        return ntg__err(err, NTG_ERR_RANGE, loc.file, loc.line, loc.col,
+                        "%s '%s' %s needs %llu bytes (%s)%s, more than the 1 TiB a plan can "
+                        "hold",
+                        what, name, shape, (unsigned long long)bytes,
+                        ntg__ir_bytes_str(bytes, hb, sizeof hb), at);
+    return NTG_OK;
 }
 
 uint32_t ntg__ir_add_tensor(ntg_ir *ir, const char *name, const ntg_tdesc *desc, ntg_role role,
@@ -191,43 +223,78 @@ static ntg_status check_names(build_ctx *b)
     return NTG_OK;
 }
 
-/* Kahn's algorithm, taking ready nodes in file order so the schedule follows the
- * author's order wherever the dependencies allow. */
+/* Binary min-heap of node indices: the ready node written first in the file comes out first. */
+static void heap_push(uint32_t *h, size_t *n, uint32_t v)
+{
+    size_t i = (*n)++;
+    while (i > 0 && h[(i - 1) / 2] > v) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = v;
+}
+
+static uint32_t heap_pop(uint32_t *h, size_t *n)
+{
+    uint32_t top = h[0], v = h[--*n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && h[c + 1] < h[c]) c++;
+        if (h[c] >= v) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = v;
+    return top;
+}
+
+/* Kahn's algorithm with in-degree counts and consumer lists, taking ready nodes in
+ * file order so the schedule follows the author's order wherever the dependencies
+ * allow: O((nodes + edges) log nodes), so a million-op chain orders in well under a
+ * second. */
 static ntg_status topo_order(build_ctx *b, uint32_t *order)
 {
     const ntg_rgraph *g = b->g;
-    size_t nn = g->n_nodes;
+    size_t nn = g->n_nodes, ne = 0;
     uint32_t *pending = ntg__pool_array(b->ir->pool, nn + 1, sizeof *pending);
     uint8_t *done = ntg__pool_array(b->ir->pool, nn + 1, 1);
+    uint32_t *prod = NULL, *lst = NULL, *cons = NULL, *heap = NULL;
     if (!pending || !done) return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
-    for (size_t n = 0; n < nn; n++) {
-        for (int i = 0; i < g->nodes[n].n_in; i++) {
+    for (size_t n = 0; n < nn; n++) ne += (size_t)g->nodes[n].n_in;
+    /* the producer of every operand, looked up once (index + 1, 0 = graph input) */
+    prod = ntg__pool_array(b->ir->pool, ne + 1, sizeof *prod);
+    lst = ntg__pool_array(b->ir->pool, nn + 2, sizeof *lst);
+    cons = ntg__pool_array(b->ir->pool, ne + 1, sizeof *cons);
+    heap = ntg__pool_array(b->ir->pool, nn + 1, sizeof *heap);
+    if (!prod || !lst || !cons || !heap) return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
+    size_t e = 0;
+    for (size_t n = 0; n < nn; n++)
+        for (int i = 0; i < g->nodes[n].n_in; i++, e++) {
             unsigned p = 0;
             ntg__strmap_get(&b->producer, g->nodes[n].in[i], &p);
-            if (p > 0) pending[n]++;
-        }
-    }
-    size_t k = 0;
-    /* a node becomes ready when all its producers are done; rescan from the first
-     * not-yet-done node each time (graphs are small; O(n^2) worst case is fine) */
-    while (k < nn) {
-        size_t pick = nn;
-        for (size_t n = 0; n < nn; n++)
-            if (!done[n] && pending[n] == 0) {
-                pick = n;
-                break;
+            prod[e] = p;
+            if (p > 0) {
+                pending[n]++;
+                lst[p]++; /* counts, turned into list starts below */
             }
-        if (pick == nn) break;
+        }
+    /* consumers of node p-1 end up in cons[lst[p] .. lst[p + 1]) */
+    for (size_t p = 1; p <= nn + 1; p++) lst[p] += lst[p - 1];
+    e = 0;
+    for (size_t n = 0; n < nn; n++)
+        for (int i = 0; i < g->nodes[n].n_in; i++, e++)
+            if (prod[e] > 0) cons[--lst[prod[e]]] = (uint32_t)n;
+    size_t k = 0, nh = 0;
+    for (size_t n = 0; n < nn; n++)
+        if (pending[n] == 0) heap_push(heap, &nh, (uint32_t)n);
+    while (nh > 0) {
+        uint32_t pick = heap_pop(heap, &nh);
         done[pick] = 1;
-        order[k++] = (uint32_t)pick;
-        for (size_t n = 0; n < nn; n++) {
-            if (done[n]) continue;
-            for (int i = 0; i < g->nodes[n].n_in; i++) {
-                unsigned p = 0;
-                ntg__strmap_get(&b->producer, g->nodes[n].in[i], &p);
-                if (p == pick + 1) pending[n]--;
-            }
-        }
+        order[k++] = pick;
+        for (uint32_t j = lst[pick + 1]; j < lst[pick + 2]; j++)
+            if (--pending[cons[j]] == 0) heap_push(heap, &nh, cons[j]);
     }
     if (k == nn) return NTG_OK;
 
@@ -363,17 +430,34 @@ static ntg_status lower_node(build_ctx *b, const ntg_rnode *rn)
                            "duplicate parameter name '%s' (also made at line %d); give the node "
                            "a distinct `name`",
                            pname, ntg__ir_tensor(ir, prev)->loc.line);
+        ntg_status st =
+            ntg__ir_check_size("parameter", pname, &ps[k].desc, ir->max_batch, rn->loc, b->err);
+        if (st) return st;
         uint32_t tid = ntg__ir_add_tensor(ir, pname, &ps[k].desc, NTG_ROLE_PARAM, rn->loc);
         if (tid == NTG_NONE) return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
         ntg_ir_tensor *t = ntg__ir_tensor(ir, tid);
         t->data = ntg__pool_array(ir->pool, (size_t)ntg__tdesc_numel(&t->desc), sizeof(float));
-        if (!t->data || ntg__strmap_put(&b->param, pname, tid))
+        if (!t->data) {
+            /* the initial values live in memory until the plan is written: a size this
+             * machine cannot allocate is a graph (or -D) asking for too much */
+            char shape[160], hb[32];
+            return loc_err(b->err, NTG_ERR_RANGE, rn->loc,
+                           "parameter '%s' %s needs %llu bytes (%s) for its values, more than "
+                           "this machine can allocate",
+                           pname, ntg__tdesc_str(&t->desc, shape, sizeof shape),
+                           (unsigned long long)t->nbytes,
+                           ntg__ir_bytes_str(t->nbytes, hb, sizeof hb));
+        }
+        if (ntg__strmap_put(&b->param, pname, tid))
             return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
         init_param(t, &ps[k], b->seed);
         node = ntg__ir_node(ir, nid);
         node->in[rn->n_in + k] = tid;
     }
     for (int o = 0; o < rn->n_out; o++) {
+        ntg_status st = ntg__ir_check_size("tensor", rn->out[o], &out[o], ir->max_batch,
+                                           rn->out_loc[o], b->err);
+        if (st) return st;
         uint32_t tid =
             ntg__ir_add_tensor(ir, rn->out[o], &out[o], NTG_ROLE_ACTIVATION, rn->out_loc[o]);
         if (tid == NTG_NONE || ntg__strmap_put(&b->tensor, rn->out[o], tid))
@@ -386,7 +470,7 @@ static ntg_status lower_node(build_ctx *b, const ntg_rnode *rn)
 
 /* Keep only nodes an output depends on; renumber nodes, drop unused tensors'
  * parameters.  Returns the number of nodes removed. */
-static ntg_status eliminate_dead(build_ctx *b, const uint32_t *outputs, size_t n_outputs)
+static ntg_status eliminate_dead(build_ctx *b, uint32_t *outputs, size_t n_outputs)
 {
     ntg_ir *ir = b->ir;
     size_t nn = ir->nodes.len, nt = ir->tensors.len;
@@ -424,6 +508,8 @@ static ntg_status eliminate_dead(build_ctx *b, const uint32_t *outputs, size_t n
         kt++;
     }
     ir->tensors.len = kt;
+    /* outputs are live: give the caller their new ids */
+    for (size_t i = 0; i < n_outputs; i++) outputs[i] = tmap[outputs[i]];
     size_t kn = 0;
     for (size_t k = 0; k < nn; k++) {
         if (!live_node[k]) {
@@ -482,6 +568,9 @@ ntg_status ntg__ir_build(ntg_ir *ir, const ntg_rgraph *g, int max_batch, uint64_
     for (size_t i = 0; i < g->n_inputs; i++) {
         ntg_tdesc d = g->inputs[i].desc;
         if (d.batched) d.dims[0] = max_batch;
+        if ((st = ntg__ir_check_size("input", g->inputs[i].name, &d, max_batch, g->inputs[i].loc,
+                                     err)))
+            goto done;
         uint32_t id =
             ntg__ir_add_tensor(ir, g->inputs[i].name, &d, NTG_ROLE_INPUT, g->inputs[i].loc);
         if (id == NTG_NONE || ntg__strmap_put(&b.tensor, g->inputs[i].name, id)) {
@@ -540,14 +629,10 @@ ntg_status ntg__ir_build(ntg_ir *ir, const ntg_rgraph *g, int max_batch, uint64_
         ntg_ir_tensor *tt = ntg__ir_tensor(ir, (uint32_t)t);
         if (tt->role == NTG_ROLE_INPUT && ntg__ir_push_u32(&p->inputs, (uint32_t)t)) goto nomem;
     }
-    /* outputs in declaration order (ids changed in DCE: look them up by name) */
+    /* outputs in declaration order (DCE renumbered outs[]; a name search per output
+     * was outputs x tensors string compares) */
     for (size_t o = 0; o < g->n_outputs; o++)
-        for (size_t t = 0; t < ir->tensors.len; t++)
-            if (strcmp(ntg__ir_tensor(ir, (uint32_t)t)->name, g->outputs[o].name) == 0 &&
-                ntg__ir_tensor(ir, (uint32_t)t)->role == NTG_ROLE_OUTPUT) {
-                if (ntg__ir_push_u32(&p->outputs, (uint32_t)t)) goto nomem;
-                break;
-            }
+        if (ntg__ir_push_u32(&p->outputs, outs[o])) goto nomem;
     goto done;
 nomem:
     st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");

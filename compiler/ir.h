@@ -41,6 +41,9 @@ typedef struct ntg_ir_program {
 } ntg_ir_program;
 
 #define NTG_IR_MAX_PROGRAMS 4
+/* The most bytes one tensor, the arena, the weights or the state may take: the plan
+ * loader's storage limit (2^40, docs/plan-format.md). */
+#define NTG_IR_MAX_BYTES ((uint64_t)1 << 40)
 
 typedef struct ntg_ir_meta {
     const char *key, *value;
@@ -79,8 +82,15 @@ uint32_t ntg__ir_add_tensor(ntg_ir *ir, const char *name, const ntg_tdesc *desc,
 uint32_t ntg__ir_add_node(ntg_ir *ir, int code, int dir, int n_in, int n_out);
 int ntg__ir_push_u32(ntg_vec *v, uint32_t x);
 int ntg__ir_add_meta(ntg_ir *ir, const char *key, const char *value);
-/* Bytes of a tensor description at its stated dims. */
+/* Bytes of a tensor description at its stated dims (callers have checked the size with
+ * ntg__ir_check_size). */
 uint64_t ntg__ir_desc_bytes(const ntg_tdesc *d);
+/* NTG_ERR_RANGE naming the tensor, its shape and its bytes at `batch` when its element
+ * count overflows or its bytes pass NTG_IR_MAX_BYTES; `what` is "tensor", "parameter"... */
+ntg_status ntg__ir_check_size(const char *what, const char *name, const ntg_tdesc *d, int batch,
+                              ntg_loc loc, ntg_error *err);
+/* "1.5 GiB", "12.0 MiB", "512 bytes" into buf; returns buf. */
+const char *ntg__ir_bytes_str(uint64_t bytes, char *buf, size_t cap);
 
 /* rgraph -> IR: names resolved, nodes ordered topologically, parameters created and
  * initialised, shapes inferred, dead nodes removed, the `infer` program built. */

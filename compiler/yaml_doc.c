@@ -79,16 +79,19 @@ static int is_ascii(const unsigned char *s, size_t n)
 
 static ntg_status make_scalar(yreader *r, const yaml_event_t *ev, ntg_ynode **out)
 {
-    ntg_ynode *y = ntg__pool_alloc(r->pool, sizeof *y);
-    if (!y) return nomem(r);
-    y->kind = NTG_Y_SCALAR;
-    y->loc = mark_loc(r, ev->start_mark);
     size_t n = ev->data.scalar.length;
     const unsigned char *s = ev->data.scalar.value;
-    char *t = ntg__pool_strndup(r->pool, (const char *)s, n);
-    if (!t) return nomem(r);
+    if (n >= UINT32_MAX) return nomem(r); /* the reader refuses files over 64 MiB first */
+    /* the text right behind the node: one allocation, no rounding between them */
+    ntg_ynode *y = ntg__pool_alloc(r->pool, sizeof *y + n + 1);
+    if (!y) return nomem(r);
+    char *t = (char *)(y + 1);
+    memcpy(t, s, n);
+    t[n] = '\0';
+    y->kind = NTG_Y_SCALAR;
+    y->loc = mark_loc(r, ev->start_mark);
     y->text = t;
-    y->len = n;
+    y->len = (uint32_t)n;
     yaml_scalar_style_t style = ev->data.scalar.style;
     y->plain = style == YAML_PLAIN_SCALAR_STYLE;
     /* The text maps onto columns only when nothing between the marks was folded or
@@ -143,7 +146,7 @@ static ntg_status parse_seq(yreader *r, ntg_ynode *y, int depth)
         *slot = child;
     }
     if (!st) {
-        y->n = items.len;
+        y->n = (uint32_t)items.len; /* below the file size, 64 MiB */
         y->items = vec_to_pool(r, &items);
         if (items.len && !y->items) st = nomem(r);
     }
@@ -218,7 +221,7 @@ static ntg_status parse_map(yreader *r, ntg_ynode *y, int depth)
         *vs = val;
     }
     if (!st) {
-        y->n = keys.len;
+        y->n = (uint32_t)keys.len;
         y->keys = vec_to_pool(r, &keys);
         y->items = vec_to_pool(r, &vals);
         if (keys.len && (!y->keys || !y->items)) st = nomem(r);

@@ -3,6 +3,7 @@
 #define NTG_YAML_DOC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "graph.h"
 #include "ntgraph.h"
@@ -12,24 +13,26 @@ typedef enum ntg_ykind { NTG_Y_SCALAR = 1, NTG_Y_SEQ = 2, NTG_Y_MAP = 3 } ntg_yk
 
 typedef struct ntg_ynode ntg_ynode;
 struct ntg_ynode {
-    ntg_ykind kind;
+    /* Fields ordered and sized so a node is 72 bytes, not 96: a graph of a million ops
+     * holds several million of them while it is read. */
     ntg_loc loc; /* where the node starts (a quoted scalar: its opening quote) */
     /* SCALAR */
     const char *text; /* NUL-terminated, len bytes (libyaml refuses NUL in input) */
-    size_t len;
-    int plain; /* written without quotes or block style (`~` and `null` mean null) */
-    /* 1 when character k of text sits at column text_col + k of loc.line: a scalar on one
-     * line without escapes, so messages can point inside it */
-    int exact;
-    int text_col;
     /* SEQ: items[0..n); MAP: keys[i] (scalars) -> items[i], in file order, keys unique */
     ntg_ynode **items;
     ntg_ynode **keys;
-    size_t n;
     /* Scratch for the reader of the tree (a parsed expression, a parsed name), so that
      * a scalar in a template body is parsed once however often it is expanded. */
     void *expr_cache;
     void *name_cache;
+    uint32_t len; /* scalars: below the 64 MiB a graph file may have */
+    uint32_t n;
+    /* when exact: character k of text sits at column text_col + k of loc.line */
+    int32_t text_col;
+    uint8_t kind;  /* ntg_ykind */
+    uint8_t plain; /* written without quotes or block style (`~` and `null` mean null) */
+    /* 1 for a scalar on one line without escapes, so messages can point inside it */
+    uint8_t exact;
 };
 
 /* Parse `len` bytes of YAML text into a tree allocated in `pool`; locations name `file`

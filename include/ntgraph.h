@@ -109,6 +109,10 @@ typedef struct ntg_error {
     int column;        /* 1-based column in `file`, 0 when not applicable */
     char file[256];    /* file name, section or object the error is about; "" if none */
     char message[768]; /* complete message, including the place */
+    /* NTG_ERR_IO: the errno of the system call that failed (ENOENT, EISDIR, ENOSPC, EIO
+     * ...), so a caller can tell a bad path (the user's) from a full disk or a failing
+     * device (the machine's); 0 when there was none (a file too large, not a plan). */
+    int os_errno;
 } ntg_error;
 
 /* -------------------------------------------------------------- tensors */
@@ -291,7 +295,9 @@ typedef struct ntg_session_options {
 NTG_API void ntg_session_options_init(ntg_session_options *opts);
 
 /* Create a session that runs `plan` (which must outlive it).  Allocates the
- * arena and everything later runs need.  Errors: NTG_ERR_INVALID_ARG (unknown
+ * arena and everything later runs need (host backends reserve the arena and the
+ * state as mappings whose pages are made on first touch, so a run at a small
+ * batch uses memory for that batch).  Errors: NTG_ERR_INVALID_ARG (unknown
  * backend, max_batch out of range), NTG_ERR_UNSUPPORTED (the backend cannot run
  * an op of the plan), NTG_ERR_NOMEM, NTG_ERR_BACKEND. */
 NTG_API ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *opts,

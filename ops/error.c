@@ -71,6 +71,7 @@ ntg_status ntg__verr(ntg_error *err, ntg_status status, const char *file, int li
     char body[sizeof err->message];
     vsnprintf(body, sizeof body, fmt, ap);
     err->status = status;
+    err->os_errno = 0;
     err->line = line;
     err->column = column;
     copy_trunc(err->file, sizeof err->file, file ? file : "");
@@ -93,6 +94,17 @@ ntg_status ntg__err(ntg_error *err, ntg_status status, const char *file, int lin
     va_start(ap, fmt);
     ntg__verr(err, status, file, line, column, fmt, ap);
     va_end(ap);
+    return status;
+}
+
+ntg_status ntg__err_os(ntg_error *err, ntg_status status, int os_errno, const char *file,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ntg__verr(err, status, file, 0, 0, fmt, ap);
+    va_end(ap);
+    if (err) err->os_errno = os_errno;
     return status;
 }
 

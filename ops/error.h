@@ -19,6 +19,9 @@ ntg_status ntg__err(ntg_error *err, ntg_status status, const char *file, int lin
                     const char *fmt, ...) NTG_PRINTF(6, 7);
 ntg_status ntg__verr(ntg_error *err, ntg_status status, const char *file, int line, int column,
                      const char *fmt, va_list ap) NTG_PRINTF(6, 0);
+/* ntg__err for a failed system call: also records `os_errno` (ntg_error.os_errno). */
+ntg_status ntg__err_os(ntg_error *err, ntg_status status, int os_errno, const char *file,
+                       const char *fmt, ...) NTG_PRINTF(5, 6);
 /* Shorthand without a place. */
 #define ntg__fail(err, status, ...) ntg__err((err), (status), NULL, 0, 0, __VA_ARGS__)
 

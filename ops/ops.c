@@ -140,18 +140,33 @@ int ntg__axis(int64_t axis, int rank)
     return axis >= 0 && axis < rank ? (int)axis : -1;
 }
 
-int64_t ntg__tdesc_numel(const ntg_tdesc *d)
+/* Product of dims[from..rank), saturating at INT64_MAX (checked, never signed overflow). */
+static int64_t dims_product(const ntg_tdesc *d, int from)
 {
     int64_t n = 1;
-    for (int i = 0; i < d->rank; i++) n *= d->dims[i];
+    for (int i = from; i < d->rank; i++)
+        if (__builtin_mul_overflow(n, d->dims[i], &n)) return INT64_MAX;
     return n;
+}
+
+int64_t ntg__tdesc_numel(const ntg_tdesc *d)
+{
+    return dims_product(d, 0);
 }
 
 int64_t ntg__tdesc_inner(const ntg_tdesc *d)
 {
+    return dims_product(d, d->batched ? 1 : 0);
+}
+
+int ntg__tdesc_bytes(const ntg_tdesc *d, uint64_t *bytes)
+{
     int64_t n = 1;
-    for (int i = d->batched ? 1 : 0; i < d->rank; i++) n *= d->dims[i];
-    return n;
+    for (int i = 0; i < d->rank; i++)
+        if (d->dims[i] < 0 || __builtin_mul_overflow(n, d->dims[i], &n)) return -1;
+    if (__builtin_mul_overflow(n, (int64_t)4, &n)) return -1;
+    *bytes = (uint64_t)n;
+    return 0;
 }
 
 const char *ntg__tdesc_str(const ntg_tdesc *d, char *buf, size_t cap)

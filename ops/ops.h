@@ -75,10 +75,15 @@ typedef struct ntg_tdesc {
     int64_t dims[NTG_MAX_RANK];
 } ntg_tdesc;
 
-/* Number of elements (1 for rank 0). */
+/* Number of elements (1 for rank 0).  A product past INT64_MAX gives INT64_MAX rather
+ * than overflowing: shapes from files are checked with ntg__tdesc_bytes first. */
 int64_t ntg__tdesc_numel(const ntg_tdesc *d);
-/* Elements per batch row (numel / dims[0] when batched, numel otherwise). */
+/* Elements per batch row (numel / dims[0] when batched, numel otherwise); saturates
+ * like ntg__tdesc_numel. */
 int64_t ntg__tdesc_inner(const ntg_tdesc *d);
+/* Bytes of the tensor (4 per element) into *bytes; -1 when a dimension is negative or
+ * the element count or byte size does not fit in 63 bits. */
+int ntg__tdesc_bytes(const ntg_tdesc *d, uint64_t *bytes);
 /* "[4, 96]" (batched: "[batch=4, 96]") into buf; returns buf. */
 const char *ntg__tdesc_str(const ntg_tdesc *d, char *buf, size_t cap);
 int ntg__tdesc_equal(const ntg_tdesc *a, const ntg_tdesc *b);

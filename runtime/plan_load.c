@@ -38,6 +38,8 @@ _Static_assert(sizeof(ntg_meta_rec) == 8, "meta record is 8 bytes");
 
 /* A strict upper bound on the per-session storages: beyond it a plan is surely corrupt. */
 #define STORAGE_LIMIT (1ull << 40)
+/* How far a declared arena or state size may pass its last tensor (rounded to 64). */
+#define STORAGE_SLACK 4096ull
 #define MAX_BATCH_LIMIT (1u << 20)
 #define MAX_SECTIONS 64u
 
@@ -353,16 +355,33 @@ static ntg_status check_tensors(const vctx *v)
     ntg__strmap_init(&names);
     ntg_status st = NTG_OK;
     uint32_t n_params = 0;
-    uint64_t elements = 0;
+    uint64_t elements = 0, end[NTG_STORE_COUNT] = {0};
     for (uint32_t i = 0; i < img->n_tensors && st == NTG_OK; i++) {
         st = check_tensor(v, i, &names);
-        if (st == NTG_OK && img->tensors[i].role == NTG_ROLE_PARAM) {
+        const ntg_tensor_rec *t = &img->tensors[i];
+        if (st == NTG_OK && t->role == NTG_ROLE_PARAM) {
             n_params++;
-            elements += img->tensors[i].nbytes / 4; /* below 2^62 each, the sum cannot wrap */
+            elements += t->nbytes / 4; /* below 2^62 each, the sum cannot wrap */
         }
+        /* checked above: offset + nbytes lies within the storage, below 2^40 */
+        if (st == NTG_OK && t->offset + t->nbytes > end[t->storage])
+            end[t->storage] = t->offset + t->nbytes;
     }
     ntg__strmap_free(&names);
     if (st != NTG_OK) return st;
+    /* The arena and the state are allocated at their declared sizes when a session is
+     * made, so a declared size far past what the tensors use is a way to make a small
+     * file cost gigabytes: it may exceed the end of the last tensor in it, rounded up to
+     * 64 bytes, by at most STORAGE_SLACK (docs/plan-format.md). */
+    for (int sto = NTG_STORE_ARENA; sto < NTG_STORE_COUNT; sto++) {
+        if (sto == NTG_STORE_WEIGHTS) continue; /* equals the section's size, checked */
+        uint64_t need = (end[sto] + (NTG_PLAN_ALIGN - 1)) & ~(uint64_t)(NTG_PLAN_ALIGN - 1);
+        if (img->info.storage_bytes[sto] > need + STORAGE_SLACK)
+            return BAD("section 'info': %s storage is declared as %llu bytes, but its tensors "
+                       "use %llu (at most %llu more is allowed)",
+                       storage_names[sto], (ull)img->info.storage_bytes[sto], (ull)need,
+                       (ull)STORAGE_SLACK);
+    }
     if (img->info.n_params != n_params)
         return BAD("section 'info': n_params is %u, but %u tensors are parameters",
                    img->info.n_params, n_params);
@@ -825,7 +844,7 @@ static const char *errno_str(int e, char *buf, size_t cap)
 static ntg_status io_err(ntg_error *err, const char *path, const char *what, int e)
 {
     char eb[128];
-    return ntg__err(err, NTG_ERR_IO, path, 0, 0, "%s: %s", what, errno_str(e, eb, sizeof eb));
+    return ntg__err_os(err, NTG_ERR_IO, e, path, "%s: %s", what, errno_str(e, eb, sizeof eb));
 }
 
 static ntg_status load_bytes(const void *data, size_t size, unsigned flags, void *owned,

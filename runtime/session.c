@@ -1,6 +1,11 @@
 /* session.c — sessions: a plan bound to a backend instance with its arena, weights and state. */
+/* MAP_ANONYMOUS and MAP_NORESERVE are not in POSIX 2008 */
+#define _DEFAULT_SOURCE
+
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "error.h"
@@ -39,6 +44,28 @@ static const char *program_of_op(const ntg_plan *p, uint32_t op)
         for (uint32_t k = 0; k < p->programs[g].n_ops; k++)
             if (p->programs[g].ops[k] == op) return p->programs[g].name;
     return "?";
+}
+
+/* The arena (or state) of a host backend as an anonymous private mapping, wrapped as
+ * the backend's buffer. The plan sizes the arena for its maximum batch, but a run at
+ * batch b writes only the first b rows of each tensor: with the pages made on first
+ * touch (zero, as the state needs), 4 rows on a plan compiled for 262144 touch a few
+ * pages per tensor instead of the whole arena. MAP_NORESERVE: the part never touched
+ * is not charged against the commit limit either. */
+static ntg_status map_lazily(ntg_session *s, int sto, size_t bytes, ntg_error *err)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t page = pg > 0 ? (size_t)pg : 4096;
+    size_t len = bytes > SIZE_MAX - page ? 0 : (bytes + page - 1) / page * page;
+    void *mem = len ? mmap(NULL, len, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                    : MAP_FAILED;
+    if (mem == MAP_FAILED)
+        return ntg__fail(err, NTG_ERR_NOMEM, "cannot map %zu bytes for the %s", bytes,
+                         sto == NTG_STORE_ARENA ? "arena" : "optimizer state");
+    s->host_map[sto] = mem;
+    s->host_map_bytes[sto] = len;
+    return s->cls->buffer_wrap(s->be, mem, bytes, 0, &s->storage[sto], err);
 }
 
 ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *opts,
@@ -111,6 +138,8 @@ ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *o
             /* inference reads parameters straight from the (mapped) plan */
             st = cls->buffer_wrap(s->be, (void *)plan->img.weights, (size_t)bytes, 1,
                                   &s->storage[sto], err);
+        } else if (sto != NTG_STORE_WEIGHTS && cls->buffer_wrap) {
+            st = map_lazily(s, sto, (size_t)bytes, err);
         } else {
             st = cls->buffer_alloc(s->be, (size_t)bytes, &s->storage[sto], err);
             if (!st && sto == NTG_STORE_WEIGHTS)
@@ -130,8 +159,10 @@ fail:
 void ntg_session_destroy(ntg_session *s)
 {
     if (!s) return;
-    for (int sto = 0; sto < NTG_STORE_COUNT; sto++)
+    for (int sto = 0; sto < NTG_STORE_COUNT; sto++) {
         if (s->storage[sto]) s->cls->buffer_free(s->be, s->storage[sto]);
+        if (s->host_map[sto]) munmap(s->host_map[sto], s->host_map_bytes[sto]);
+    }
     if (s->be) s->cls->destroy(s->be);
     free(s->writes_weights);
     free(s);

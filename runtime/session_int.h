@@ -15,6 +15,10 @@ struct ntg_session {
     int last_program;        /* program index of that run: only its outputs may be read */
     int trainable;           /* weights are the session's own copy */
     uint8_t *writes_weights; /* per program: it updates parameters in place */
+    /* Host backends: arena and state are anonymous mappings the backend wraps, so a page
+     * is only made (zeroed) by the kernel when a run first touches it; NULL otherwise. */
+    void *host_map[NTG_STORE_COUNT];
+    size_t host_map_bytes[NTG_STORE_COUNT];
 };
 
 /* Copy the whole WEIGHTS (or STATE) storage out of / into the session. */

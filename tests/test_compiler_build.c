@@ -200,3 +200,47 @@ Test(compiler, hparams_in_metadata)
     cr_assert_str_eq(ti.name, "blocks.0.layers.1.weight");
     ntg_plan_destroy(plan);
 }
+
+/* ------------------------------------------------- sizes past what a plan can hold */
+
+/* An element count past 2^63 was a signed overflow in ntg__tdesc_numel (UBSan) and then
+ * "internal error: the compiler wrote a plan it cannot load"; it is bad input, named. */
+Test(compiler, element_count_overflow_names_the_tensor)
+{
+    expect_error("ntgraph: 1\nname: t\ninputs:\n  x: [batch, 1000000000, 1000000000, 1000]\n"
+                 "outputs:\n  y: ~\nnodes:\n  - {op: dense, in: x, out: y, units: 4}\n",
+                 NTG_ERR_RANGE, 4, 3,
+                 "g.yaml:4:3: input 'x' [batch, 1000000000, 1000000000, 1000] has more elements "
+                 "at batch 4 than 64-bit sizes can count");
+}
+
+Test(compiler, parameter_past_the_plan_limit_names_shape_and_bytes)
+{
+    expect_error(HEAD "outputs:\n  y: ~\n"
+                      "nodes:\n"
+                      "  - {op: dense, in: x, out: y, units: 200000000000}\n",
+                 NTG_ERR_RANGE, 8, 10,
+                 "g.yaml:8:10: parameter 'y.weight' [200000000000, 8] needs 6400000000000 bytes "
+                 "(5.8 TiB), more than the 1 TiB a plan can hold");
+}
+
+Test(compiler, arena_past_the_plan_limit_names_the_largest_tensor)
+{
+    /* each tensor fits (960 GB at batch 4), three live at once do not */
+    const char *text = "ntgraph: 1\nname: t\ninputs:\n  x: [batch, 60000000000]\n"
+                       "outputs:\n  y: ~\nnodes:\n"
+                       "  - {op: relu, in: x, out: a}\n  - {op: relu, in: a, out: y}\n";
+    ntg_compile_options o;
+    ntg_compile_options_init(&o);
+    o.max_batch = 4;
+    o.flags |= NTG_COMPILE_INFER_ONLY;
+    ntg_plan *plan = NULL;
+    ntg_error err;
+    ntg_status st = ntg_compile_string(text, strlen(text), "g.yaml", &o, &plan, &err);
+    cr_assert_eq(st, NTG_ERR_RANGE, "status %d: %s", st, err.message);
+    cr_assert_null(plan);
+    cr_assert(strstr(err.message, "the plan's arena needs 2880000000000 bytes (2.6 TiB) at "
+                                  "batch 4, more than the 1 TiB a plan can hold; its largest "
+                                  "tensor is "),
+              "%s", err.message);
+}

@@ -2,6 +2,7 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -281,6 +282,52 @@ Test(compiler, expr_deep_nesting_is_refused)
     ntg_error err = {0};
     cr_assert_eq(ev(text, &v, &err), NTG_ERR_PARSE);
     cr_assert(strstr(err.message, "nested too deeply"), "%s", err.message);
+}
+
+/* `1 + 1 + ... + 1` is a chain, not nesting: 300 terms (and 5000) evaluate; real
+ * nesting on the right is still bounded. */
+Test(compiler, expr_flat_chain_is_not_nesting)
+{
+    static char text[5000 * 4 + 8];
+    for (int terms = 300; terms <= 5000; terms += 4700) {
+        size_t n = 0;
+        for (int i = 0; i < terms; i++) n += (size_t)sprintf(text + n, i ? " + 1" : "1");
+        check_int(text, terms);
+    }
+    check_int("2 * 3 - 1 + 10 // 3 * 2 - 4 % 3", 10); /* precedence inside a chain */
+    size_t n = 0;
+    for (int i = 0; i < 300; i++) n += (size_t)sprintf(text + n, "1 + (");
+    text[n++] = '1';
+    for (int i = 0; i < 300; i++) text[n++] = ')';
+    text[n] = '\0';
+    ntg_value v;
+    ntg_error err = {0};
+    cr_assert_eq(ev(text, &v, &err), NTG_ERR_PARSE);
+    cr_assert(strstr(err.message, "nested too deeply"), "%s", err.message);
+}
+
+/* A long expression is cut in the middle of the quote; the reason stays whole. */
+Test(compiler, expr_long_message_keeps_the_reason)
+{
+    static char text[2000 * 4 + 8];
+    size_t n = 0;
+    for (int i = 0; i < 2000; i++) n += (size_t)sprintf(text + n, "1 + ");
+    sprintf(text + n, "(2");
+    ntg_value v;
+    ntg_error err = {0};
+    cr_assert_eq(ev(text, &v, &err), NTG_ERR_PARSE);
+    size_t len = strlen(err.message);
+    cr_assert(len >= 14 && strcmp(err.message + len - 14, ": expected ')'") == 0, "%s",
+              err.message);
+    cr_assert(strstr(err.message, "bad expression '1 + 1 + "), "%s", err.message);
+    cr_assert(strstr(err.message, "..."), "%s", err.message);
+    err.message[0] = '\0';
+    cr_assert_eq(ev("1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + "
+                    "1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 // 0",
+                    &v, &err),
+                 NTG_ERR_GRAPH);
+    cr_assert(strstr(err.message, "division by zero in '1 + 1 + "), "%s", err.message);
+    cr_assert(strstr(err.message, "+ 1 + 1 // 0'"), "%s", err.message);
 }
 
 Test(compiler, expr_name_errors)

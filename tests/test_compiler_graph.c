@@ -57,6 +57,15 @@ static void expect_err(const char *yaml, ntg_status want, const char *msg)
     cr_assert_str_eq(err.message, msg, "\n got  %s\n want %s", err.message, msg);
 }
 
+/* Like expect_err, for messages checked by a part of their text. */
+static void expect_err_has(const char *yaml, ntg_status want, const char *part)
+{
+    ntg_status st = rd(yaml);
+    cr_assert_eq(st, want, "status %d, want %d (%s)", (int)st, (int)want, err.message);
+    cr_assert_null(g);
+    cr_assert(strstr(err.message, part), "message '%s' lacks '%s'", err.message, part);
+}
+
 static const ntg_rkv *hp(const char *name)
 {
     for (size_t i = 0; i < g->n_hparams; i++)
@@ -530,8 +539,53 @@ Test(compiler, repeat_errors)
     expect_err("ntgraph: 1\nname: t\nnodes:\n  - {repeat: 2, node: []}\n", NTG_ERR_GRAPH,
                "t.yaml:4:17: unknown key 'node' in a repeat; did you mean 'nodes'?");
     expect_err("ntgraph: 1\nname: t\nnodes:\n  - {repeat: 2000000, nodes: []}\n", NTG_ERR_GRAPH,
-               "t.yaml:4:14: the graph expands to more than 1000000 nodes and repeat "
-               "iterations");
+               "t.yaml:4:14: the graph expands to more than 1000000 ops, template uses and "
+               "repeat iterations");
+}
+
+/* A template that uses itself twice per level doubles its work each level: it is refused
+ * once the expansion count passes the limit, naming the template and the use that began
+ * it, instead of expanding 2^30 instances. */
+Test(compiler, template_fan_out_is_refused_naming_the_template)
+{
+    expect_err_has("ntgraph: 1\nname: t\ninputs: {x: [batch, 4]}\noutputs: {y: ~}\n"
+                   "templates:\n"
+                   "  t:\n"
+                   "    args: [d]\n"
+                   "    inputs: [a]\n"
+                   "    outputs: [b]\n"
+                   "    nodes:\n"
+                   "      - repeat: min(d, 1)\n"
+                   "        nodes:\n"
+                   "          - {use: t, name: l, with: {d: d - 1}, in: {a: a}, out: {b: l1}}\n"
+                   "          - {use: t, name: r, with: {d: d - 1}, in: {a: l1}, out: {b: r1}}\n"
+                   "          - {op: add, in: [l1, r1], out: b}\n"
+                   "      - repeat: 1 - min(d, 1)\n"
+                   "        nodes:\n"
+                   "          - {op: relu, in: a, out: b}\n"
+                   "nodes:\n"
+                   "  - {use: t, name: root, with: {d: 30}, in: {a: x}, out: {b: y}}\n",
+                   NTG_ERR_GRAPH, "stopped in template 't' (");
+    cr_assert(strstr(err.message, "inside the use of template 't' at line 20, column 6"), "%s",
+              err.message);
+}
+
+/* Uses alone count: 2^31 uses of templates with no ops and no repeats used to run on
+ * without ever reaching the limit. */
+Test(compiler, template_uses_count_against_the_limit)
+{
+    char text[4096];
+    size_t n = (size_t)snprintf(text, sizeof text, "ntgraph: 1\nname: t\ntemplates:\n");
+    for (int k = 0; k < 31; k++)
+        n += (size_t)snprintf(text + n, sizeof text - n,
+                              "  t%d:\n    nodes:\n      - {use: t%d, name: a}\n"
+                              "      - {use: t%d, name: b}\n",
+                              k, k + 1, k + 1);
+    n += (size_t)snprintf(text + n, sizeof text - n,
+                          "  t31:\n    nodes: []\nnodes:\n  - {use: t0, name: root}\n");
+    cr_assert_lt(n, sizeof text);
+    expect_err_has(text, NTG_ERR_GRAPH,
+                   "the graph expands to more than 1000000 ops, template uses");
 }
 
 /* ---------------------------------------------------------------- extends */

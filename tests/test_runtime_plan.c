@@ -1659,3 +1659,40 @@ Test(runtime, plan_load_copy_survives_the_file_being_rewritten)
     ntg__aligned_free(buf);
     rm_tree(dir);
 }
+
+/* A 50 KB plan that declared a 5 GB arena was accepted (anything below 2^40) and a
+ * session then allocated and zeroed all of it. Declared arena and state sizes may pass
+ * the end of their last tensor (rounded to 64) by at most 4 KiB. */
+static void e_arena_5gb(tp *p)
+{
+    p->info.storage_bytes[NTG_STORE_ARENA] = (uint64_t)5 << 30;
+}
+static void e_state_unused(tp *p)
+{
+    p->info.storage_bytes[NTG_STORE_STATE] = (uint64_t)1 << 30;
+}
+static void e_arena_slack_plus_one(tp *p)
+{
+    p->info.storage_bytes[NTG_STORE_ARENA] = 192 + 4096 + 64;
+}
+
+Test(runtime, plan_declared_storage_must_fit_its_tensors)
+{
+    refuse_edit(build_dense, e_arena_5gb,
+                "section 'info': arena storage is declared as 5368709120 bytes, but its tensors "
+                "use 192 (at most 4096 more is allowed)");
+    refuse_edit(build_dense, e_state_unused,
+                "section 'info': state storage is declared as 1073741824 bytes, but its tensors "
+                "use 0");
+    refuse_edit(build_dense, e_arena_slack_plus_one, "arena storage is declared as 4352 bytes");
+    /* within the slack: loads */
+    tp p;
+    build_dense(&p);
+    p.info.storage_bytes[NTG_STORE_ARENA] = 192 + 4096;
+    size_t size;
+    uint8_t *buf = tp_write(&p, &size);
+    ntg_plan *plan = load_ok(buf, size);
+    cr_assert_eq(ntg_plan_arena_bytes(plan), 192 + 4096);
+    ntg_plan_destroy(plan);
+    ntg__aligned_free(buf);
+}
