@@ -1,11 +1,121 @@
-/* cmd_mesh.c — `ntgraph mesh keygen`: CURVE keys for the data-parallel mesh. */
+/* cmd_mesh.c — `ntgraph mesh keygen`: CURVE keys for the data-parallel mesh; and the mesh side
+ * of `ntgraph train --mesh`. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "train_dp.h"
 #ifdef NTG_HAVE_MESH
 #include "mesh.h"
 #endif
+
+/* ------------------------------------------------------------ train --mesh */
+
+struct cli_train_mesh {
+    ntg__train_dp dp;
+#ifdef NTG_HAVE_MESH
+    ntg_mesh *mesh;
+#endif
+};
+
+#ifdef NTG_HAVE_MESH
+static ntg_status tm_allreduce(void *user, long step, float *buf, size_t n, ntg_error *err)
+{
+    cli_train_mesh *m = user;
+    ntg__mesh_set_step(m->mesh, (uint64_t)step);
+    return ntg__mesh_allreduce(m->mesh, buf, n, err);
+}
+
+static ntg_status tm_broadcast(void *user, void *buf, size_t nbytes, ntg_error *err)
+{
+    cli_train_mesh *m = user;
+    return ntg__mesh_broadcast(m->mesh, buf, nbytes, err);
+}
+#endif
+
+int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **out)
+{
+    *out = NULL;
+    static const char *const flags[] = {"rank", "world", "rendezvous", "mesh-keys",
+                                        "mesh-insecure"};
+    if (!cli_flag(a, "mesh")) {
+        for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+            if (cli_get(a, flags[i]))
+                return cli_usage_error(cmd, "--%s belongs to data-parallel training: add --mesh",
+                                       flags[i]);
+        return CLI_OK;
+    }
+#ifdef NTG_HAVE_MESH
+    long rank = -1, world = 0;
+    if (cli_int(cmd, a, "rank", 0, 4095, &rank) < 0 ||
+        cli_int(cmd, a, "world", 1, 4096, &world) < 0)
+        return CLI_USAGE;
+    ntg__mesh_launch launch;
+    ntg_error err;
+    ntg_status st = ntg__mesh_launch_resolve(NULL, (int)rank, (int)world, cli_get(a, "rendezvous"),
+                                             &launch, &err);
+    if (st) return cli_fail(cmd, st, &err);
+    cli_train_mesh *m = calloc(1, sizeof *m);
+    if (!m) {
+        fprintf(stderr, "ntgraph %s: error: out of memory\n", cmd->name);
+        return CLI_FAIL;
+    }
+    ntg__mesh_config cfg;
+    ntg__mesh_config_init(&cfg);
+    cfg.rank = launch.rank;
+    cfg.world = launch.world;
+    cfg.rendezvous = launch.rendezvous;
+    cfg.keys_dir = cli_get(a, "mesh-keys");
+    cfg.insecure = cli_flag(a, "mesh-insecure");
+    fprintf(stderr, "ntgraph %s: mesh rank %d of %d, rendezvous %s (%s)\n", cmd->name, launch.rank,
+            launch.world, launch.rendezvous, launch.source);
+    st = ntg__mesh_create(&cfg, &m->mesh, &err);
+    if (st) {
+        free(m);
+        return cli_fail(cmd, st, &err);
+    }
+    m->dp.rank = launch.rank;
+    m->dp.world = launch.world;
+    m->dp.user = m;
+    m->dp.allreduce = tm_allreduce;
+    m->dp.broadcast = tm_broadcast;
+    *out = m;
+    return CLI_OK;
+#else
+    fprintf(stderr,
+            "ntgraph %s: error: --mesh: this ntgraph was built without the mesh (libzmq "
+            "not found)\n",
+            cmd->name);
+    return CLI_FAIL;
+#endif
+}
+
+const ntg__train_dp *cli_train_mesh_dp(const cli_train_mesh *m)
+{
+    return m ? &m->dp : NULL;
+}
+
+int cli_train_mesh_rank(const cli_train_mesh *m)
+{
+    return m ? m->dp.rank : 0;
+}
+
+int cli_train_mesh_world(const cli_train_mesh *m)
+{
+    return m ? m->dp.world : 1;
+}
+
+void cli_train_mesh_close(cli_train_mesh *m)
+{
+    if (!m) return;
+#ifdef NTG_HAVE_MESH
+    ntg__mesh_destroy(m->mesh);
+#endif
+    free(m);
+}
+
+/* ------------------------------------------------------------ ntgraph mesh */
 
 static const cli_opt mesh_opts[] = {
     {"name", 0, "NAME", 0, "keygen: the key's name in authorized/ (default: the short host name)"},

@@ -40,7 +40,7 @@ typedef struct ntg_ir_program {
     uint64_t arena_peak;
 } ntg_ir_program;
 
-#define NTG_IR_MAX_PROGRAMS 4
+#define NTG_IR_MAX_PROGRAMS 5
 
 typedef struct ntg_ir_meta {
     const char *key, *value;

@@ -1,0 +1,253 @@
+/* test_mesh_train.c — `ntgraph train --mesh`: N worker processes on loopback train the
+ * one-process model (within 1e-5, bitwise repeatable per N); rank 0 alone writes; the flags'
+ * errors. */
+#define _DEFAULT_SOURCE
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli_testutil.h"
+#include "ntgraph.h"
+
+TestSuite(mesh_train, .init = make_tmp, .fini = rm_tmp, .timeout = 280);
+
+/* A small N-HiTS (the paper's brief MLP) on the first 1500 rows of ETTh1, one thread. */
+#define GRAPH "graphs/nhits_brief.yaml -D h=24 -D input_size=96 -D hidden=32"
+#define RUN "--split 1000,250,250 --steps 12 --seed 7 --val-every 4 --threads 1 --backend cpu"
+/* a global batch that 3 workers split unevenly (11, 11, 10) */
+#define BATCH " --batch 32"
+
+static const char *slice(void)
+{
+    static char path[600];
+    snprintf(path, sizeof path, "%s", tmp("etth1_slice.csv"));
+    char *o;
+    cr_assert_eq(sh(&o, "head -n 1501 data/ETTh1.csv > '%s'", path), 0, "%s", o);
+    free(o);
+    return path;
+}
+
+/* A TCP port free on loopback now (the kernel's pick; closed again for ntgraph to bind). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t len = sizeof sa;
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* Every parameter of a plan, concatenated (caller frees). */
+static float *weights(const char *plan_path, size_t *n)
+{
+    ntg_plan *p = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_plan_load_file(plan_path, &p, &err), NTG_OK, "%s: %s", plan_path, err.message);
+    size_t total = (size_t)ntg_plan_param_elements(p), k = 0;
+    float *w = malloc(total * sizeof *w + 4);
+    cr_assert(w);
+    for (size_t i = 0; i < ntg_plan_param_count(p); i++) {
+        ntg_tensor_info ti;
+        cr_assert_eq(ntg_plan_param(p, i, &ti), NTG_OK);
+        size_t e = ti.nbytes / sizeof(float);
+        memcpy(w + k, ntg_plan_param_data(p, i), e * sizeof *w);
+        k += e;
+    }
+    cr_assert_eq(k, total);
+    ntg_plan_destroy(p);
+    *n = total;
+    return w;
+}
+
+typedef struct diff {
+    double rel_l2;  /* ||a - b|| / ||b|| */
+    double rel_max; /* max |a - b| / max |b| */
+    int bitwise;
+} diff;
+
+static diff compare(const char *a_path, const char *b_path)
+{
+    size_t na, nb;
+    float *a = weights(a_path, &na), *b = weights(b_path, &nb);
+    cr_assert_eq(na, nb);
+    double num = 0, den = 0, dmax = 0, bmax = 0;
+    for (size_t i = 0; i < na; i++) {
+        double d = (double)a[i] - (double)b[i];
+        num += d * d;
+        den += (double)b[i] * (double)b[i];
+        dmax = fmax(dmax, fabs(d));
+        bmax = fmax(bmax, fabs((double)b[i]));
+    }
+    diff r = {sqrt(num / den), dmax / bmax, memcmp(a, b, na * sizeof *a) == 0};
+    free(a);
+    free(b);
+    return r;
+}
+
+/* N workers on loopback, each `ntgraph train GRAPH --data CSV RUN EXTRA --mesh --rank r`
+ * writing OUT.r.plan and its log to OUT.r.log; returns 0 when every worker exited 0. */
+static int mesh_train(int n, const char *csv, const char *out, const char *extra_flags)
+{
+    char extra[1600];
+    snprintf(extra, sizeof extra, "%s %s", strstr(extra_flags, "--batch") ? "" : BATCH,
+             extra_flags);
+    int port = free_port();
+    char *o;
+    int rc = sh(&o,
+                "pids=''; for r in $(seq 0 %d); do "
+                "timeout 200 $NTG train " GRAPH " --data '%s' " RUN " %s --mesh --world %d "
+                "--rank $r --rendezvous tcp://127.0.0.1:%d -o '%s.'$r'.plan' "
+                ">'%s.'$r'.log' 2>&1 & pids=\"$pids $!\"; done; "
+                "rc=0; for p in $pids; do wait $p || rc=1; done; "
+                "if [ $rc != 0 ]; then cat '%s.'*.log; fi; exit $rc",
+                n - 1, csv, extra, n, port, out, out, out);
+    if (rc) cr_log_error("mesh_train N=%d failed:\n%s", n, o);
+    free(o);
+    return rc;
+}
+
+Test(mesh_train, equals_one_process_for_n_1_to_4)
+{
+    const char *csv = slice();
+    char ref[600], *o;
+    snprintf(ref, sizeof ref, "%s", tmp("ref.plan"));
+    cr_assert_eq(sh(&o, "$NTG train " GRAPH " --data '%s' " RUN BATCH " -o '%s'", csv, ref), 0,
+                 "%s", o);
+    free(o);
+    for (int n = 1; n <= 4; n++) {
+        char a[600], b[600], pa[600], pb[600];
+        snprintf(a, sizeof a, "%s", tmp(n == 1 ? "n1a" : n == 2 ? "n2a" : n == 3 ? "n3a" : "n4a"));
+        snprintf(b, sizeof b, "%s", tmp(n == 1 ? "n1b" : n == 2 ? "n2b" : n == 3 ? "n3b" : "n4b"));
+        cr_assert_eq(mesh_train(n, csv, a, ""), 0, "N=%d", n);
+        cr_assert_eq(mesh_train(n, csv, b, ""), 0, "N=%d (second run)", n);
+        snprintf(pa, sizeof pa, "%s.0.plan", a);
+        snprintf(pb, sizeof pb, "%s.0.plan", b);
+        /* rank 0 alone writes the plan */
+        for (int r = 1; r < n; r++) {
+            char other[640];
+            snprintf(other, sizeof other, "%s.%d.plan", a, r);
+            cr_assert_neq(access(other, F_OK), 0, "worker %d of %d wrote %s", r, n, other);
+        }
+        diff d = compare(pa, ref), again = compare(pb, pa);
+        cr_log_info("mesh train N=%d vs one process: relative L2 %.3e, max |diff| / max |w| "
+                    "%.3e, bitwise %d; repeated run bitwise %d",
+                    n, d.rel_l2, d.rel_max, d.bitwise, again.bitwise);
+        fprintf(stderr,
+                "mesh train N=%d vs one process: relative L2 %.3e, max |diff| / max |w| %.3e, "
+                "bitwise %d; repeated run bitwise %d\n",
+                n, d.rel_l2, d.rel_max, d.bitwise, again.bitwise);
+        cr_expect(d.rel_l2 <= 1e-5, "N=%d: relative L2 error %g", n, d.rel_l2);
+        cr_expect(d.rel_max <= 1e-5, "N=%d: max error / max weight %g", n, d.rel_max);
+        cr_expect(again.bitwise, "N=%d: two runs differ", n);
+        /* one worker is the one-process trainer, split into grad + all-reduce + apply */
+        if (n == 1) cr_expect(d.bitwise, "N=1 is not bitwise the one-process model");
+    }
+}
+
+Test(mesh_train, only_rank_0_writes_checkpoints_and_log)
+{
+    const char *csv = slice();
+    char out[600], extra[1400];
+    snprintf(out, sizeof out, "%s", tmp("w"));
+    /* the same flags on every worker, as a launcher gives them */
+    snprintf(extra, sizeof extra, "--checkpoint-dir '%s' --log-csv '%s'", tmp("ck"),
+             tmp("log.csv"));
+    cr_assert_eq(mesh_train(2, csv, out, extra), 0);
+    char *lg = tu_read_file(tmp("log.csv"), NULL);
+    cr_assert(lg);
+    int lines = 0;
+    for (char *p = lg; *p; p++) lines += *p == '\n';
+    cr_expect_eq(lines, 13, "header + 12 steps, written once:\n%s", lg);
+    free(lg);
+    char *o;
+    /* checkpoints at the validations (steps 4, 8, 12: the newest two kept) */
+    cr_assert_eq(sh(&o, "ls '%s'", tmp("ck")), 0, "%s", o);
+    cr_expect_str_eq(o, "ckpt-000000008.safetensors\nckpt-000000012.safetensors\n");
+    free(o);
+    cr_assert_eq(sh(&o, "cat '%s'", tmp("w.1.log")), 0);
+    cr_expect(strstr(o, "mesh worker 1 of 2: 12 steps done; rank 0 writes the plan"), "%s", o);
+    free(o);
+}
+
+Test(mesh_train, resume_continues_from_rank_0s_checkpoint)
+{
+    const char *csv = slice();
+    char ref[600], out[600], extra[1400], *o;
+    snprintf(ref, sizeof ref, "%s", tmp("ref.plan"));
+    snprintf(out, sizeof out, "%s", tmp("r"));
+    cr_assert_eq(sh(&o, "$NTG train " GRAPH " --data '%s' " RUN BATCH " -o '%s'", csv, ref), 0,
+                 "%s", o);
+    free(o);
+    /* a one-process run stopped at step 8 leaves its checkpoint; two workers resume it */
+    cr_assert_eq(sh(&o,
+                    "$NTG train " GRAPH " --data '%s' " RUN BATCH " -o '%s' --checkpoint-dir '%s' "
+                    "--checkpoint-every 4 >/dev/null && "
+                    "rm -f '%s/ckpt-000000012.safetensors'",
+                    csv, tmp("partial.plan"), tmp("ck"), tmp("ck")),
+                 0, "%s", o);
+    free(o);
+    snprintf(extra, sizeof extra, "--checkpoint-dir '%s' --resume", tmp("ck"));
+    cr_assert_eq(mesh_train(3, csv, out, extra), 0);
+    cr_assert_eq(sh(&o, "cat '%s'", tmp("r.0.log")), 0);
+    cr_expect(strstr(o, "resumed from step 8"), "%s", o);
+    free(o);
+    char p0[640];
+    snprintf(p0, sizeof p0, "%s.0.plan", out);
+    diff d = compare(p0, ref);
+    cr_expect(d.rel_l2 <= 1e-5 && d.rel_max <= 1e-5, "resumed: relative L2 %g, max %g", d.rel_l2,
+              d.rel_max);
+}
+
+Test(mesh_train, errors)
+{
+    const char *csv = slice();
+    char *o;
+    /* mesh flags without --mesh */
+    cr_expect_eq(
+        sh(&o, "$NTG train " GRAPH " --data '%s' " RUN " -o '%s' --rank 1", csv, tmp("x.plan")), 2,
+        "%s", o);
+    cr_expect(strstr(o, "--rank belongs to data-parallel training: add --mesh"), "%s", o);
+    free(o);
+    /* a batch smaller than the world: some worker would have no window */
+    cr_expect_eq(sh(&o,
+                    "$NTG train " GRAPH " --data '%s' " RUN " -o '%s' --batch 1 --mesh --rank 0 "
+                    "--world 1",
+                    csv, tmp("x.plan")),
+                 0, "%s", o);
+    free(o);
+    int port = free_port();
+    cr_expect_eq(sh(&o,
+                    "for r in 0 1; do $NTG train " GRAPH " --data '%s' " RUN
+                    " -o '%s' --batch 1 --mesh --rank $r --world 2 --rendezvous "
+                    "tcp://127.0.0.1:%d > '%s'$r 2>&1 & done; wait; cat '%s'0",
+                    csv, tmp("x.plan"), port, tmp("e"), tmp("e")),
+                 0, "%s", o);
+    cr_expect(strstr(o, "batch 1 is smaller than the mesh's world size 2"), "%s", o);
+    free(o);
+    /* plain TCP beyond loopback is refused without keys or --mesh-insecure */
+    cr_expect_eq(sh(&o,
+                    "$NTG train " GRAPH " --data '%s' " RUN " -o '%s' --mesh --rank 0 --world 2 "
+                    "--rendezvous tcp://0.0.0.0:%d",
+                    csv, tmp("x.plan"), free_port()),
+                 2, "%s", o);
+    cr_expect(strstr(o, "without CURVE keys"), "%s", o);
+    free(o);
+    /* a launcher variable that is not a number */
+    cr_expect_eq(sh(&o,
+                    "OMPI_COMM_WORLD_RANK=x OMPI_COMM_WORLD_SIZE=2 $NTG train " GRAPH
+                    " --data '%s' " RUN " -o '%s' --mesh",
+                    csv, tmp("x.plan")),
+                 2, "%s", o);
+    cr_expect(strstr(o, "OMPI_COMM_WORLD_RANK"), "%s", o);
+    free(o);
+}
