@@ -32,6 +32,9 @@ typedef struct cli_args {
     const char *pos[CLI_MAX_POS];
     int n_pos;
     int help; /* --help / -h given */
+    /* `mesh` only: the arguments after "--", verbatim (main sets them; NULL otherwise) */
+    char **rest;
+    int n_rest;
 } cli_args;
 
 typedef struct cli_cmd {

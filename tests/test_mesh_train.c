@@ -251,3 +251,105 @@ Test(mesh_train, errors)
     cr_expect(strstr(o, "OMPI_COMM_WORLD_RANK"), "%s", o);
     free(o);
 }
+
+/* ------------------------------------------------------------------ mesh run */
+
+Test(mesh_train, mesh_run_two_workers)
+{
+    const char *csv = slice();
+    char *o;
+    /* the launcher adds --mesh and --threads 1: the same model as two workers started by hand */
+    cr_assert_eq(sh(&o,
+                    "$NTG mesh run -n 2 -- train " GRAPH " --data '%s' --split 1000,250,250 "
+                    "--steps 12 --seed 7 --val-every 4 --backend cpu" BATCH " -o '%s'",
+                    csv, tmp("run.plan")),
+                 0, "%s", o);
+    cr_expect(strstr(o, "ntgraph mesh run: worker 1 of 2: pid "), "%s", o);
+    cr_expect(strstr(o, "launcher torchrun"), "%s", o);
+    cr_expect(strstr(o, "trained graphs/nhits_brief.yaml: 12 steps"), "%s", o);
+    free(o);
+    char hand[600], p0[640];
+    snprintf(hand, sizeof hand, "%s", tmp("hand"));
+    cr_assert_eq(mesh_train(2, csv, hand, ""), 0);
+    snprintf(p0, sizeof p0, "%s.0.plan", hand);
+    cr_expect(compare(tmp("run.plan"), p0).bitwise);
+}
+
+/* A longer run with checkpoints: worker 1 is killed (SIGKILL) once the first checkpoint is
+ * written; the job restarts from it and finishes with the uninterrupted job's weights. */
+Test(mesh_train, mesh_run_restarts_after_a_kill)
+{
+    const char *csv = slice();
+    char *o, plan[600], ck[600], lg[600];
+    snprintf(plan, sizeof plan, "%s", tmp("killed.plan"));
+    snprintf(ck, sizeof ck, "%s", tmp("ck"));
+    snprintf(lg, sizeof lg, "%s", tmp("run.log"));
+#define LONG                                                                                       \
+    " --data '%s' --split 1000,250,250 --steps 1500 --seed 7 --val-every 0 --backend cpu" BATCH
+    cr_assert_eq(sh(&o,
+                    "$NTG mesh run -n 2 --max-restarts 1 -- train " GRAPH LONG
+                    " -o '%s' --checkpoint-dir '%s' --checkpoint-every 50 > '%s' 2>&1 & M=$!; "
+                    "for i in $(seq 1 600); do ls '%s' 2>/dev/null | grep -q ckpt && break; "
+                    "sleep 0.05; done; "
+                    "P=$(sed -n 's/.*worker 1 of 2: pid \\([0-9]*\\).*/\\1/p' '%s' | head -1); "
+                    "kill -9 $P; wait $M; rc=$?; cat '%s'; exit $rc",
+                    csv, plan, ck, lg, ck, lg, lg),
+                 0, "%s", o);
+    cr_expect(strstr(o, "worker 1 was killed by signal 9; restarting all 2 workers from the "
+                        "newest checkpoint (restart 1 of 1)"),
+              "%s", o);
+    cr_expect(strstr(o, "resumed from step "), "%s", o);
+    free(o);
+    cr_assert_eq(
+        sh(&o, "$NTG mesh run -n 2 -- train " GRAPH LONG " -o '%s'", csv, tmp("whole.plan")), 0,
+        "%s", o);
+    free(o);
+    diff d = compare(tmp("killed.plan"), tmp("whole.plan"));
+    cr_expect(d.bitwise, "restarted job differs: relative L2 %g", d.rel_l2);
+}
+
+Test(mesh_train, mesh_run_forwards_sigterm)
+{
+    const char *csv = slice();
+    char *o, plan[600], lg[600];
+    snprintf(plan, sizeof plan, "%s", tmp("t.plan"));
+    snprintf(lg, sizeof lg, "%s", tmp("t.log"));
+    /* SIGTERM to the launcher reaches both workers; it exits 128 + 15 with none left behind */
+    cr_assert_eq(sh(&o,
+                    "$NTG mesh run -n 2 -- train " GRAPH
+                    " --data '%s' --split 1000,250,250 --steps 1000000 --val-every 0" BATCH
+                    " -o '%s' > '%s' 2>&1 & M=$!; "
+                    "for i in $(seq 1 600); do grep -q 'ring ready' '%s' 2>/dev/null && break; "
+                    "sleep 0.05; done; sleep 0.3; "
+                    "P=$(sed -n 's/.*worker [01] of 2: pid \\([0-9]*\\).*/\\1/p' '%s'); "
+                    "kill -TERM $M; wait $M; rc=$?; sleep 0.2; cat '%s'; "
+                    "for p in $P; do kill -0 $p 2>/dev/null && echo \"worker $p still runs\"; "
+                    "done; exit $rc",
+                    csv, plan, lg, lg, lg, lg),
+                 143, "%s", o);
+    cr_expect(strstr(o, "ntgraph mesh run: stopped by signal 15 (forwarded to the workers)"), "%s",
+              o);
+    cr_expect(!strstr(o, "still runs"), "%s", o);
+    free(o);
+}
+
+Test(mesh_train, mesh_run_usage)
+{
+    char *o;
+    cr_expect_eq(sh(&o, "$NTG mesh run -n 2 -- eval x.plan"), 2, "%s", o);
+    cr_expect(strstr(o, "expected the worker's command after '--'"), "%s", o);
+    free(o);
+    cr_expect_eq(sh(&o, "$NTG mesh run -- train g.yaml"), 2, "%s", o);
+    cr_expect(strstr(o, "run needs -n N"), "%s", o);
+    free(o);
+    cr_expect_eq(sh(&o, "$NTG mesh run -n 2 -- train g.yaml --world 3"), 2, "%s", o);
+    cr_expect(strstr(o, "drop --world from the train command"), "%s", o);
+    free(o);
+    /* a worker's bad input is not retried: the job ends with its status at once */
+    cr_expect_eq(sh(&o, "$NTG mesh run -n 2 -- train no-such.yaml --data x.csv --split 1,1,1 -o "
+                        "x.plan"),
+                 2, "%s", o);
+    cr_expect(strstr(o, "bad usage or input is not retried"), "%s", o);
+    cr_expect(!strstr(o, "restarting"), "%s", o);
+    free(o);
+}
