@@ -353,3 +353,39 @@ Test(mesh_train, mesh_run_usage)
     cr_expect(!strstr(o, "restarting"), "%s", o);
     free(o);
 }
+
+/* ------------------------------------------------------------- launchers */
+
+/* Open MPI's mpirun (Debian's openmpi-bin) starts the workers: rank and world from
+ * OMPI_COMM_WORLD_*, the rendezvous on this host because every rank is local. */
+Test(mesh_train, mpirun_two_ranks)
+{
+    char *o;
+    if (sh(&o, "command -v mpirun") != 0) {
+        free(o);
+        cr_skip_test("mpirun not found (Debian's openmpi-bin; scripts/setup installs it)");
+    }
+    free(o);
+    const char *csv = slice();
+    char ref[600], mpi[600], hand[600], p0[640];
+    snprintf(ref, sizeof ref, "%s", tmp("ref.plan"));
+    snprintf(mpi, sizeof mpi, "%s", tmp("mpi.plan"));
+    snprintf(hand, sizeof hand, "%s", tmp("hand"));
+    cr_assert_eq(sh(&o, "$NTG train " GRAPH " --data '%s' " RUN BATCH " -o '%s'", csv, ref), 0,
+                 "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o,
+                    "MASTER_PORT=%d timeout 200 mpirun --allow-run-as-root --oversubscribe -n 2 "
+                    "-x MASTER_PORT $NTG train " GRAPH " --data '%s' " RUN BATCH " --mesh -o '%s'",
+                    free_port(), csv, mpi),
+                 0, "%s", o);
+    cr_expect(strstr(o, "launcher Open MPI"), "%s", o);
+    cr_expect(strstr(o, "mesh worker 1 of 2: 12 steps done"), "%s", o);
+    free(o);
+    cr_assert_eq(mesh_train(2, csv, hand, ""), 0);
+    snprintf(p0, sizeof p0, "%s.0.plan", hand);
+    diff d = compare(mpi, ref);
+    cr_expect(d.rel_l2 <= 1e-5 && d.rel_max <= 1e-5, "mpirun: relative L2 %g, max %g", d.rel_l2,
+              d.rel_max);
+    cr_expect(compare(mpi, p0).bitwise, "mpirun's 2 workers differ from 2 started by hand");
+}
