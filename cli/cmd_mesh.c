@@ -22,23 +22,40 @@
 
 struct cli_train_mesh {
     ntg__train_dp dp;
+    double comm_s; /* wall time spent in all-reduce and broadcast */
+    long calls;
 #ifdef NTG_HAVE_MESH
     ntg_mesh *mesh;
 #endif
 };
 
 #ifdef NTG_HAVE_MESH
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
 static ntg_status tm_allreduce(void *user, long step, float *buf, size_t n, ntg_error *err)
 {
     cli_train_mesh *m = user;
+    double t0 = now_s();
     ntg__mesh_set_step(m->mesh, (uint64_t)step);
-    return ntg__mesh_allreduce(m->mesh, buf, n, err);
+    ntg_status st = ntg__mesh_allreduce(m->mesh, buf, n, err);
+    m->comm_s += now_s() - t0;
+    m->calls++;
+    return st;
 }
 
 static ntg_status tm_broadcast(void *user, void *buf, size_t nbytes, ntg_error *err)
 {
     cli_train_mesh *m = user;
-    return ntg__mesh_broadcast(m->mesh, buf, nbytes, err);
+    double t0 = now_s();
+    ntg_status st = ntg__mesh_broadcast(m->mesh, buf, nbytes, err);
+    m->comm_s += now_s() - t0;
+    m->calls++;
+    return st;
 }
 #endif
 
@@ -112,6 +129,11 @@ int cli_train_mesh_rank(const cli_train_mesh *m)
 int cli_train_mesh_world(const cli_train_mesh *m)
 {
     return m ? m->dp.world : 1;
+}
+
+double cli_train_mesh_comm_seconds(const cli_train_mesh *m)
+{
+    return m ? m->comm_s : 0;
 }
 
 void cli_train_mesh_close(cli_train_mesh *m)

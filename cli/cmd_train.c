@@ -229,6 +229,10 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
         printf(", best val loss %.4f at step %ld%s", r.best_val_loss, r.best_step,
                r.stopped_early ? " (early stop: best weights kept)" : "");
     if (r.resumed_from) printf(", resumed from step %ld", r.resumed_from);
+    if (tm) /* --mesh: how much of the run was communication (rank 0's view) */
+        printf(", %d workers, %.1f s (%.0f %%) in all-reduce and broadcast",
+               cli_train_mesh_world(tm), cli_train_mesh_comm_seconds(tm),
+               100.0 * cli_train_mesh_comm_seconds(tm) / (r.seconds + 1e-12));
     if (out) printf("\nwrote %s", out);
     if (ts) printf("\nregistered %s@%llu in %s", name, (unsigned long long)version, store);
     printf("\n");

@@ -686,7 +686,9 @@ static ntg_status dp_start(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, long *resu
         if (!st && dp->rank != 0)
             st = ntg__session_write_storage(tr->s, NTG_STORE_STATE, sbuf, err);
     }
-    if (!st && tr->best) st = dp->broadcast(dp->user, tr->best, tr->wbytes, err);
+    /* the best weights so far: only a resumed run has any (best_step came from rank 0) */
+    if (!st && tr->best && tr->best_step > 0)
+        st = dp->broadcast(dp->user, tr->best, tr->wbytes, err);
     return st;
 }
 
