@@ -389,3 +389,46 @@ Test(mesh_train, mpirun_two_ranks)
               d.rel_max);
     cr_expect(compare(mpi, p0).bitwise, "mpirun's 2 workers differ from 2 started by hand");
 }
+
+/* Slurm's srun (Debian's slurm-wlm + munge) starts the workers on a private one-node Slurm that
+ * tests/slurm_one_node.sh brings up (as root) and down: rank and world from SLURM_PROCID and
+ * SLURM_NTASKS, the rendezvous on the first host of the job's node list, by name. */
+Test(mesh_train, srun_two_tasks)
+{
+    char *o, dir[600];
+    snprintf(dir, sizeof dir, "%s", tmp("slurm"));
+    int rc = sh(&o, "mkdir -p '%s' && tests/slurm_one_node.sh up '%s'", dir, dir);
+    if (rc == 77) {
+        cr_log_warn("%s", o);
+        free(o);
+        cr_skip_test("no one-node Slurm here (needs root, slurm-wlm and munge: scripts/setup)");
+    }
+    cr_assert_eq(rc, 0, "tests/slurm_one_node.sh up: %s", o);
+    free(o);
+    const char *csv = slice();
+    char ref[600], sl[600], hand[600], p0[640];
+    snprintf(ref, sizeof ref, "%s", tmp("ref.plan"));
+    snprintf(sl, sizeof sl, "%s", tmp("srun.plan"));
+    snprintf(hand, sizeof hand, "%s", tmp("hand"));
+    rc = sh(
+        &o,
+        "export SLURM_CONF='%s/slurm.conf' MASTER_PORT=%d; timeout 200 srun -n 2 $NTG train " GRAPH
+        " --data '%s' " RUN BATCH " --mesh -o '%s'",
+        dir, free_port(), csv, sl);
+    char *d;
+    cr_expect_eq(sh(&d, "tests/slurm_one_node.sh down '%s'", dir), 0, "%s", d);
+    free(d);
+    cr_assert_eq(rc, 0, "srun: %s", o);
+    cr_expect(strstr(o, "launcher Slurm"), "%s", o);
+    cr_expect(strstr(o, "mesh worker 1 of 2: 12 steps done"), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG train " GRAPH " --data '%s' " RUN BATCH " -o '%s'", csv, ref), 0,
+                 "%s", o);
+    free(o);
+    cr_assert_eq(mesh_train(2, csv, hand, ""), 0);
+    snprintf(p0, sizeof p0, "%s.0.plan", hand);
+    diff df = compare(sl, ref);
+    cr_expect(df.rel_l2 <= 1e-5 && df.rel_max <= 1e-5, "srun: relative L2 %g, max %g", df.rel_l2,
+              df.rel_max);
+    cr_expect(compare(sl, p0).bitwise, "srun's 2 tasks differ from 2 workers started by hand");
+}
