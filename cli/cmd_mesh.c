@@ -57,13 +57,39 @@ static ntg_status tm_broadcast(void *user, void *buf, size_t nbytes, ntg_error *
     m->calls++;
     return st;
 }
+
+static ntg_status tm_reform(void *user, int *rank, int *world, ntg_error *err)
+{
+    cli_train_mesh *m = user;
+    ntg_status st = ntg__mesh_reform(m->mesh, err);
+    if (st) return st;
+    /* the new generation starts as a fresh job does, at step 0 (a joiner is there) */
+    ntg__mesh_set_step(m->mesh, 0);
+    *rank = m->dp.rank = ntg__mesh_rank(m->mesh);
+    *world = m->dp.world = ntg__mesh_world(m->mesh);
+    fprintf(stderr, "ntgraph train: mesh re-formed: generation %u, this worker is rank %d of %d\n",
+            ntg__mesh_generation(m->mesh), *rank, *world);
+    return NTG_OK;
+}
+
+static int tm_joiners(void *user)
+{
+    cli_train_mesh *m = user;
+    return ntg__mesh_joiners(m->mesh);
+}
+
+static ntg_status tm_request_reform(void *user, ntg_error *err)
+{
+    cli_train_mesh *m = user;
+    return ntg__mesh_request_reform(m->mesh, "admitting workers that asked to join", err);
+}
 #endif
 
 int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **out)
 {
     *out = NULL;
-    static const char *const flags[] = {"rank", "world", "rendezvous", "mesh-keys",
-                                        "mesh-insecure"};
+    static const char *const flags[] = {"rank",      "world",         "rendezvous",
+                                        "mesh-keys", "mesh-insecure", "mesh-join"};
     if (!cli_flag(a, "mesh")) {
         for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
             if (cli_get(a, flags[i]))
@@ -93,6 +119,7 @@ int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **
     cfg.rendezvous = launch.rendezvous;
     cfg.keys_dir = cli_get(a, "mesh-keys");
     cfg.insecure = cli_flag(a, "mesh-insecure");
+    cfg.join = cli_flag(a, "mesh-join");
     fprintf(stderr, "ntgraph %s: mesh rank %d of %d, rendezvous %s (%s)\n", cmd->name, launch.rank,
             launch.world, launch.rendezvous, launch.source);
     st = ntg__mesh_create(&cfg, &m->mesh, &err);
@@ -100,11 +127,18 @@ int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **
         free(m);
         return cli_fail(cmd, st, &err);
     }
-    m->dp.rank = launch.rank;
-    m->dp.world = launch.world;
+    /* a joiner learns its place from rank 0 */
+    m->dp.rank = ntg__mesh_rank(m->mesh);
+    m->dp.world = ntg__mesh_world(m->mesh);
     m->dp.user = m;
     m->dp.allreduce = tm_allreduce;
     m->dp.broadcast = tm_broadcast;
+    m->dp.reform = tm_reform;
+    m->dp.joiners = tm_joiners;
+    m->dp.request_reform = tm_request_reform;
+    if (cfg.join)
+        fprintf(stderr, "ntgraph %s: joined the mesh as rank %d of %d\n", cmd->name, m->dp.rank,
+                m->dp.world);
     *out = m;
     return CLI_OK;
 #else
@@ -278,7 +312,10 @@ static int run_workers(const cli_cmd *cmd, cli_args *a)
         has_arg(a->rest, a->n_rest, "--checkpoint-dir") || has_arg(a->rest, a->n_rest, "--store");
     int has_resume = has_arg(a->rest, a->n_rest, "--resume");
     char **wargv = calloc((size_t)a->n_rest + 8, sizeof *wargv);
-    if (!wargv) {
+    char **jargv = calloc((size_t)a->n_rest + 9, sizeof *jargv); /* wargv + --mesh-join */
+    if (!wargv || !jargv) {
+        free(wargv);
+        free(jargv);
         fprintf(stderr, "ntgraph %s: error: out of memory\n", cmd->name);
         return CLI_FAIL;
     }
@@ -302,7 +339,8 @@ static int run_workers(const cli_cmd *cmd, cli_args *a)
     sigprocmask(SIG_BLOCK, &set, &old);
     long pid[RUN_MAX];
     int status[RUN_MAX], rc = CLI_OK;
-    for (int restarts = 0;; restarts++) {
+    int restarts = 0;
+    for (;; restarts++) {
         int port = port_opt ? (int)port_opt : free_port();
         if (port < 0) {
             fprintf(stderr, "ntgraph %s: error: no free TCP port on 127.0.0.1: %s\n", cmd->name,
@@ -329,7 +367,7 @@ static int run_workers(const cli_cmd *cmd, cli_args *a)
                     r, n, pid[r], port);
         }
         int failed = -1, fail_status = 0, interrupted = 0;
-        while (alive > 0 && failed < 0 && !interrupted) {
+        while (alive > 0 && !interrupted) {
             siginfo_t si;
             struct timespec tick = {1, 0};
             int sig = sigtimedwait(&set, &si, &tick);
@@ -344,11 +382,36 @@ static int run_workers(const cli_cmd *cmd, cli_args *a)
                     continue;
                 pid[r] = 0;
                 alive--;
-                if (failed < 0 && !(WIFEXITED(status[r]) && WEXITSTATUS(status[r]) == 0)) {
+                /* rank 0's failure decides (the job cannot go on without it) */
+                if ((failed < 0 || r == 0) &&
+                    !(WIFEXITED(status[r]) && WEXITSTATUS(status[r]) == 0)) {
                     failed = r;
                     fail_status = status[r];
                 }
             }
+            if (failed < 0) continue;
+            /* another worker died while rank 0 runs: a replacement joins the job's next
+             * generation (the survivors re-form and go on from rank 0's newest checkpoint) */
+            int usage = WIFEXITED(fail_status) && WEXITSTATUS(fail_status) == CLI_USAGE;
+            if (failed == 0 || usage || restarts >= max_restarts || pid[0] <= 0) break;
+            char what[64];
+            describe(fail_status, what, sizeof what);
+            restarts++;
+            int k2 = 0;
+            for (; wargv[k2]; k2++) jargv[k2] = wargv[k2];
+            jargv[k2++] = "--mesh-join";
+            jargv[k2] = NULL;
+            pid[failed] = spawn(self, jargv, failed, (int)n, port, &old);
+            if (pid[failed] < 0) {
+                pid[failed] = 0;
+                break;
+            }
+            alive++;
+            fprintf(stderr,
+                    "ntgraph mesh run: worker %d %s; a replacement (pid %ld) joins the running "
+                    "job (restart %d of %ld)\n",
+                    failed, what, pid[failed], restarts, max_restarts);
+            failed = -1;
         }
         if (interrupted) {
             /* wait for the workers to finish with the signal (they have it already) */
@@ -380,8 +443,7 @@ static int run_workers(const cli_cmd *cmd, cli_args *a)
             rc = code;
             break;
         }
-        /* the trainer cannot take a new worker into a running job yet (elastic training is
-         * not done): restart the whole job, from the newest checkpoint when there is one */
+        /* rank 0 is gone: restart the whole job, from the newest checkpoint when there is one */
         fprintf(stderr,
                 "ntgraph mesh run: worker %d %s; restarting all %ld workers%s (restart %d "
                 "of %ld)\n",
@@ -396,6 +458,7 @@ static int run_workers(const cli_cmd *cmd, cli_args *a)
 out:
     sigprocmask(SIG_SETMASK, &old, NULL);
     free(wargv);
+    free(jargv);
     return rc;
 }
 #endif

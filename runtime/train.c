@@ -48,6 +48,7 @@ typedef struct trainer {
     double last_loss, last_val; /* of the step a checkpoint is made at (checkpoint_put) */
     /* data parallel (dp NULL: one process) */
     const ntg__train_dp *dp;
+    int rank, world;      /* this worker's place now (it changes when the mesh re-forms) */
     int g_grad, g_apply;  /* the grad and apply programs */
     uint32_t *grad_ids;   /* grad's parameter-gradient outputs, in order */
     size_t *grad_len;     /* their element counts */
@@ -542,6 +543,8 @@ static ntg_status dp_setup(trainer *tr, ntg_error *err)
                          "the plan has no %s program, which data-parallel training needs "
                          "(compiled by an older ntgraph: compile the graph again)",
                          tr->g_grad < 0 ? "grad" : "apply");
+    tr->rank = dp->rank;
+    tr->world = dp->world;
     if (tr->batch < dp->world)
         return ntg__fail(err, NTG_ERR_INVALID_ARG,
                          "batch %d is smaller than the mesh's world size %d: every worker needs "
@@ -665,7 +668,7 @@ static ntg_status dp_start(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, long *resu
                          "worker %d of %d trains something else than rank 0: its %s differs "
                          "(every worker needs the same graph, -D/-T flags, data, split and "
                          "settings)",
-                         dp->rank, dp->world, head_names[bad]);
+                         tr->rank, tr->world, head_names[bad]);
     if (flag[0] > 0)
         return ntg__fail(err, NTG_ERR_INVALID_ARG,
                          "%.0f worker(s) train something else than rank 0 (see their errors): "
@@ -677,13 +680,13 @@ static ntg_status dp_start(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, long *resu
     tr->bad = (long)head[H_BAD];
     memcpy(&tr->best_val, &head[H_BEST_VAL], sizeof tr->best_val);
     *resumed = (long)head[H_RESUMED];
-    if (dp->rank == 0) st = ntg__session_read_storage(tr->s, NTG_STORE_WEIGHTS, wbuf, err);
+    if (tr->rank == 0) st = ntg__session_read_storage(tr->s, NTG_STORE_WEIGHTS, wbuf, err);
     if (!st) st = dp->broadcast(dp->user, wbuf, tr->wbytes, err);
-    if (!st && dp->rank != 0) st = ntg__session_write_storage(tr->s, NTG_STORE_WEIGHTS, wbuf, err);
+    if (!st && tr->rank != 0) st = ntg__session_write_storage(tr->s, NTG_STORE_WEIGHTS, wbuf, err);
     if (!st && tr->sbytes) {
-        if (dp->rank == 0) st = ntg__session_read_storage(tr->s, NTG_STORE_STATE, sbuf, err);
+        if (tr->rank == 0) st = ntg__session_read_storage(tr->s, NTG_STORE_STATE, sbuf, err);
         if (!st) st = dp->broadcast(dp->user, sbuf, tr->sbytes, err);
-        if (!st && dp->rank != 0)
+        if (!st && tr->rank != 0)
             st = ntg__session_write_storage(tr->s, NTG_STORE_STATE, sbuf, err);
     }
     /* the best weights so far: only a resumed run has any (best_step came from rank 0) */
@@ -701,7 +704,7 @@ static ntg_status dp_step(trainer *tr, long step, const float ctl[NTG_CTL_SIZE],
 {
     const ntg__train_dp *dp = tr->dp;
     size_t lo, b;
-    dp_shard(tr->batch, dp->world, dp->rank, &lo, &b);
+    dp_shard(tr->batch, tr->world, tr->rank, &lo, &b);
     ntg_status st = ntg__windows_fill(tr->data, tr->scaler, tr->wscaler, &tr->wtrain, tr->idx + lo,
                                       b, tr->x, tr->t, tr->loc, tr->scale, err);
     if (!st) st = ntg__session_set_tensor(tr->s, tr->io.x, tr->x, b * tr->io.L, err);
@@ -757,6 +760,43 @@ static void teardown(trainer *tr)
     free(tr->gbuf);
 }
 
+/* Elastic continuation: after a lost worker (or rank 0's request to admit joiners) every worker
+ * re-forms the mesh; rank 0 takes up the newest checkpoint (after a loss: workers may have
+ * applied different steps) or keeps its weights (a requested re-form happens between steps),
+ * and starts everyone from there with the new world, as at the start. */
+static ntg_status dp_recover(trainer *tr, int requested, uint8_t *wbuf, uint8_t *sbuf,
+                             ntg_error *err)
+{
+    const ntg__train_dp *dp = tr->dp;
+    int rank = -1, world = 0;
+    ntg_status st = dp->reform(dp->user, &rank, &world, err);
+    if (st) return st;
+    if (rank != 0 && tr->rank == 0)
+        return ntg__fail(err, NTG_ERR_STATE, "mesh re-formed with rank 0 as rank %d", rank);
+    tr->rank = rank;
+    tr->world = world;
+    if (tr->batch < world)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "batch %d is smaller than the re-formed mesh's world size %d", tr->batch,
+                         world);
+    long from = 0;
+    if (rank == 0 && !requested) {
+        if (tr->o->checkpoint_dir || tr->o->checkpoint_get) st = ckpt_resume(tr, &from, err);
+        if (!st && from == 0) {
+            /* no checkpoint yet: from the plan's initial weights */
+            st = ntg__session_write_storage(tr->s, NTG_STORE_WEIGHTS, tr->plan->img.weights, err);
+            if (!st && tr->sbytes) {
+                memset(sbuf, 0, tr->sbytes);
+                st = ntg__session_write_storage(tr->s, NTG_STORE_STATE, sbuf, err);
+            }
+            tr->step = tr->best_step = tr->bad = 0;
+            tr->best_val = NAN;
+        }
+    }
+    if (!st) st = dp_start(tr, wbuf, sbuf, &from, err);
+    return st;
+}
+
 ntg_status ntg_train(const ntg_plan *plan, const ntg_series *data, const ntg_train_options *opts,
                      ntg_plan **trained, ntg_train_report *report, ntg_error *err)
 {
@@ -795,80 +835,99 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
     long first = tr.step + 1;
     float loss = NAN;
     float pending_stop = 0; /* data parallel: this worker's progress callback asked to stop */
-    for (long step = first; !st && step <= tr.steps; step++) {
-        tr.step = step;
-        size_t b = (size_t)tr.batch;
-        ntg__windows_sample(&tr.wtrain, tr.seed, (uint64_t)step, b, tr.idx);
-        float ctl[NTG_CTL_SIZE] = {(float)lr_at(&tr, step), (float)step, 0, 0};
-        if (dp) {
-            int stop_all = 0;
-            st = dp_step(&tr, step, ctl, pending_stop, &loss, &stop_all, err);
-            if (st) break;
-            if (stop_all) { /* a worker stopped after the previous step: this one never ran */
-                tr.step = step - 1;
+    int requested = 0;      /* rank 0 broke the generation to admit joiners */
+    long next = first;      /* the step to run next (after a re-form: rank 0's step + 1) */
+    /* the outer loop runs again after the mesh re-formed (elastic continuation) */
+    for (int reforms = 0; !st; reforms++) {
+        for (long step = next; !st && step <= tr.steps; step++) {
+            /* rank 0, between steps: workers wait to join; a re-form takes them in */
+            if (dp && dp->joiners && tr.rank == 0 && !requested && dp->joiners(dp->user) > 0) {
+                if ((st = dp->request_reform(dp->user, err))) break;
+                requested = 1;
+            }
+            tr.step = step;
+            size_t b = (size_t)tr.batch;
+            ntg__windows_sample(&tr.wtrain, tr.seed, (uint64_t)step, b, tr.idx);
+            float ctl[NTG_CTL_SIZE] = {(float)lr_at(&tr, step), (float)step, 0, 0};
+            if (dp) {
+                int stop_all = 0;
+                st = dp_step(&tr, step, ctl, pending_stop, &loss, &stop_all, err);
+                if (st) break;
+                if (stop_all) { /* a worker stopped after the previous step: this one never ran */
+                    tr.step = step - 1;
+                    break;
+                }
+            } else {
+                st = ntg__windows_fill(data, tr.scaler, tr.wscaler, &tr.wtrain, tr.idx, b, tr.x,
+                                       tr.t, tr.loc, tr.scale, err);
+                if (!st) st = ntg__session_set_tensor(tr.s, tr.io.x, tr.x, b * tr.io.L, err);
+                if (!st) st = ntg__session_set_tensor(tr.s, tr.io.t, tr.t, b * tr.io.h, err);
+                if (!st && tr.io.mask != NTG_NONE)
+                    st = ntg__session_set_tensor(tr.s, tr.io.mask, tr.ones, b * tr.io.h, err);
+                if (!st) st = ntg__session_set_tensor(tr.s, tr.io.ctl, ctl, NTG_CTL_SIZE, err);
+                if (!st) st = ntg__session_run_index(tr.s, tr.io.g_train, (int)b, err);
+                if (!st) st = ntg_session_get_output(tr.s, "loss", &loss, 1, err);
+                if (st) break;
+            }
+            if (!isfinite(loss)) {
+                st = ntg__fail(err, NTG_ERR_DATA,
+                               "training diverged at step %ld (loss %g): lower the learning rate",
+                               step, (double)loss);
                 break;
             }
-        } else {
-            st = ntg__windows_fill(data, tr.scaler, tr.wscaler, &tr.wtrain, tr.idx, b, tr.x, tr.t,
-                                   tr.loc, tr.scale, err);
-            if (!st) st = ntg__session_set_tensor(tr.s, tr.io.x, tr.x, b * tr.io.L, err);
-            if (!st) st = ntg__session_set_tensor(tr.s, tr.io.t, tr.t, b * tr.io.h, err);
-            if (!st && tr.io.mask != NTG_NONE)
-                st = ntg__session_set_tensor(tr.s, tr.io.mask, tr.ones, b * tr.io.h, err);
-            if (!st) st = ntg__session_set_tensor(tr.s, tr.io.ctl, ctl, NTG_CTL_SIZE, err);
-            if (!st) st = ntg__session_run_index(tr.s, tr.io.g_train, (int)b, err);
-            if (!st) st = ntg_session_get_output(tr.s, "loss", &loss, 1, err);
-            if (st) break;
-        }
-        if (!isfinite(loss)) {
-            st = ntg__fail(err, NTG_ERR_DATA,
-                           "training diverged at step %ld (loss %g): lower the learning rate", step,
-                           (double)loss);
-            break;
-        }
-        float gnorm = NAN;
-        if (tr.grad_norm != NTG_NONE &&
-            (st = ntg__session_get_tensor(tr.s, tr.grad_norm, &gnorm, 1, err)))
-            break;
-        ntg_train_progress pr = {step,         tr.steps,        loss, NAN, tr.best_val,
-                                 tr.best_step, ctl[NTG_CTL_LR], 0,    0,   gnorm};
-        int validated = tr.has_val && step % tr.val_every == 0;
-        if (validated) {
-            double v = NAN;
-            /* data parallel: rank 0 validates and tells the others, who then decide alike */
-            if (lead && (st = validate(&tr, &v, err))) break;
-            if (dp && (st = dp->broadcast(dp->user, &v, sizeof v, err))) break;
-            pr.val_loss = v;
-            if (!(v >= tr.best_val)) { /* also true for the first (best_val NaN) */
-                tr.best_val = v;
-                tr.best_step = step;
-                tr.bad = 0;
-                if (tr.best &&
-                    (st = ntg__session_read_storage(tr.s, NTG_STORE_WEIGHTS, tr.best, err)))
-                    break;
-            } else {
-                tr.bad++;
+            float gnorm = NAN;
+            if (tr.grad_norm != NTG_NONE &&
+                (st = ntg__session_get_tensor(tr.s, tr.grad_norm, &gnorm, 1, err)))
+                break;
+            ntg_train_progress pr = {step,         tr.steps,        loss, NAN, tr.best_val,
+                                     tr.best_step, ctl[NTG_CTL_LR], 0,    0,   gnorm};
+            int validated = tr.has_val && step % tr.val_every == 0;
+            if (validated) {
+                double v = NAN;
+                /* data parallel: rank 0 validates and tells the others, who then decide alike */
+                if (lead && (st = validate(&tr, &v, err))) break;
+                if (dp && (st = dp->broadcast(dp->user, &v, sizeof v, err))) break;
+                pr.val_loss = v;
+                if (!(v >= tr.best_val)) { /* also true for the first (best_val NaN) */
+                    tr.best_val = v;
+                    tr.best_step = step;
+                    tr.bad = 0;
+                    if (tr.best &&
+                        (st = ntg__session_read_storage(tr.s, NTG_STORE_WEIGHTS, tr.best, err)))
+                        break;
+                } else {
+                    tr.bad++;
+                }
+                pr.best_val_loss = tr.best_val;
+                pr.best_step = tr.best_step;
             }
-            pr.best_val_loss = tr.best_val;
-            pr.best_step = tr.best_step;
+            pr.elapsed_s = now_s() - t0;
+            pr.windows_per_s = (double)(step - first + 1) * (double)b / (pr.elapsed_s + 1e-12);
+            int stop = opts->progress ? opts->progress(opts->user, &pr) : 0;
+            int ckpt = lead && (opts->checkpoint_dir || opts->checkpoint_put) &&
+                       (tr.checkpoint_every > 0 ? step % tr.checkpoint_every == 0 : validated);
+            tr.last_loss = loss;
+            tr.last_val = pr.val_loss;
+            if (ckpt && (st = ckpt_write(&tr, wbuf, sbuf, err))) break;
+            if (tr.patience > 0 && tr.bad >= tr.patience) {
+                r.stopped_early = 1;
+                break;
+            }
+            if (stop && dp) {
+                pending_stop = 1; /* told to everyone with the next step's gradients */
+            } else if (stop) {
+                break;
+            }
         }
-        pr.elapsed_s = now_s() - t0;
-        pr.windows_per_s = (double)(step - first + 1) * (double)b / (pr.elapsed_s + 1e-12);
-        int stop = opts->progress ? opts->progress(opts->user, &pr) : 0;
-        int ckpt = lead && (opts->checkpoint_dir || opts->checkpoint_put) &&
-                   (tr.checkpoint_every > 0 ? step % tr.checkpoint_every == 0 : validated);
-        tr.last_loss = loss;
-        tr.last_val = pr.val_loss;
-        if (ckpt && (st = ckpt_write(&tr, wbuf, sbuf, err))) break;
-        if (tr.patience > 0 && tr.bad >= tr.patience) {
-            r.stopped_early = 1;
-            break;
-        }
-        if (stop && dp) {
-            pending_stop = 1; /* told to everyone with the next step's gradients */
-        } else if (stop) {
-            break;
-        }
+        /* a lost worker, or joiners rank 0 let in: re-form and go on from rank 0's state (the
+         * failed step was not applied by rank 0; after a loss rank 0 takes up its newest
+         * checkpoint, as other workers may be a step apart) */
+        if (st != NTG_ERR_PEER_LOST || !dp || !dp->reform || reforms >= 64) break;
+        tr.step--;
+        st = dp_recover(&tr, requested, wbuf, sbuf, err);
+        requested = 0;
+        pending_stop = 0;
+        next = tr.step + 1;
     }
     if (!st) {
         r.steps = tr.step;

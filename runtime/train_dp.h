@@ -18,6 +18,15 @@ typedef struct ntg__train_dp {
     ntg_status (*allreduce)(void *user, long step, float *buf, size_t n, ntg_error *err);
     /* Copy rank 0's nbytes at buf to every worker's buf. */
     ntg_status (*broadcast)(void *user, void *buf, size_t nbytes, ntg_error *err);
+    /* Elastic continuation (all three NULL: a lost worker ends the run).  When allreduce or
+     * broadcast fail with NTG_ERR_PEER_LOST, every worker calls reform, which forms the next
+     * generation from the survivors and any joiners and gives this worker's new rank and world
+     * (rank 0 stays rank 0); training then goes on from rank 0's state: its newest checkpoint
+     * after a loss, its current weights after its own request.  Rank 0 asks `joiners` between
+     * steps and, when some wait, breaks the generation with `request_reform` to let them in. */
+    ntg_status (*reform)(void *user, int *rank, int *world, ntg_error *err);
+    int (*joiners)(void *user);
+    ntg_status (*request_reform)(void *user, ntg_error *err);
 } ntg__train_dp;
 
 /* ntg_train, as worker dp->rank of dp->world (dp NULL: ntg_train itself).  Every worker passes
