@@ -469,7 +469,7 @@ static const cli_opt mesh_opts[] = {
     {"name", 0, "NAME", 0, "keygen: the key's name in authorized/ (default: the short host name)"},
     {"force", 0, NULL, 0, "keygen: replace an existing key pair"},
     {"n", 'n', "N", 0, "run: the number of workers (1..64)"},
-    {"max-restarts", 0, "K", 0, "run: restarts of the job after a worker dies (default 3)"},
+    {"max-restarts", 0, "K", 0, "run: replacements and restarts after workers die (default 3)"},
     {"port", 0, "P", 0, "run: the rendezvous port on 127.0.0.1 (default: a free one)"},
 };
 
@@ -529,12 +529,14 @@ const cli_cmd cli_cmd_mesh = {
     "run starts N workers of `ntgraph train … --mesh` on this machine (adding --mesh, and\n"
     "--threads 1 unless the command gives --threads), each with RANK, WORLD_SIZE,\n"
     "MASTER_ADDR=127.0.0.1 and MASTER_PORT in its environment. SIGINT and SIGTERM are\n"
-    "forwarded to the workers. When a worker dies, the job is restarted, all N workers\n"
-    "(the trainer cannot yet take a new worker into a running job), with --resume when\n"
-    "the command writes checkpoints (--checkpoint-dir or --store), at most K times;\n"
-    "a worker that exits with status 2 (bad usage or input) is not retried. The exit\n"
-    "status is 0 when every worker finished (rank 0 wrote the plan), else the failing\n"
-    "worker's status (1 when it was killed), or 128 + the signal that stopped the job.\n"
+    "forwarded to the workers. When a worker other than rank 0 dies, a replacement\n"
+    "starts with --mesh-join: the survivors re-form with it and go on from rank 0's\n"
+    "newest checkpoint (elastic). When rank 0 dies, the whole job restarts, with --resume\n"
+    "when the command writes checkpoints (--checkpoint-dir or --store). At most K\n"
+    "restarts in all; a worker that exits with status 2 (bad usage or input) is not\n"
+    "retried. The exit status is 0 when every worker finished (rank 0 wrote the plan),\n"
+    "else the failing worker's status (1 when it was killed), or 128 + the signal that\n"
+    "stopped the job.\n"
     "docs/mesh.md describes the files, the protocol and the failure behaviour.",
     mesh_opts,
     (int)(sizeof mesh_opts / sizeof mesh_opts[0]),
