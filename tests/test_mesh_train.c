@@ -536,3 +536,29 @@ Test(mesh_train, srun_two_tasks)
               df.rel_max);
     cr_expect(compare(sl, p0).bitwise, "srun's 2 tasks differ from 2 workers started by hand");
 }
+
+/* With --mesh-keys every mesh socket is CURVE-encrypted; the model is the same bitwise. */
+Test(mesh_train, with_curve_keys)
+{
+    const char *csv = slice();
+    char *o, keys[600], extra[700], a[600], b[600], pa[640], pb[640];
+    snprintf(keys, sizeof keys, "%s", tmp("keys"));
+    snprintf(a, sizeof a, "%s", tmp("plain"));
+    snprintf(b, sizeof b, "%s", tmp("keyed"));
+    cr_assert_eq(sh(&o, "$NTG mesh keygen '%s' --name job", keys), 0, "%s", o);
+    free(o);
+    snprintf(extra, sizeof extra, "--mesh-keys '%s'", keys);
+    cr_assert_eq(mesh_train(2, csv, a, ""), 0);
+    cr_assert_eq(mesh_train(2, csv, b, extra), 0);
+    snprintf(pa, sizeof pa, "%s.0.plan", a);
+    snprintf(pb, sizeof pb, "%s.0.plan", b);
+    cr_expect(compare(pb, pa).bitwise);
+    /* --mesh-insecure lets rank 0 listen beyond loopback without keys */
+    cr_expect_eq(sh(&o,
+                    "$NTG train " GRAPH " --data '%s' " RUN BATCH
+                    " -o '%s' --mesh --rank 0 --world 1 --rendezvous tcp://0.0.0.0:%d "
+                    "--mesh-insecure",
+                    csv, tmp("x.plan"), free_port()),
+                 0, "%s", o);
+    free(o);
+}
