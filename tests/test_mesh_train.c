@@ -562,3 +562,27 @@ Test(mesh_train, with_curve_keys)
                  0, "%s", o);
     free(o);
 }
+
+/* A worker that trains something else (here another seed) is refused, and all fail together. */
+Test(mesh_train, workers_must_train_the_same_thing)
+{
+    const char *csv = slice();
+    char *o;
+    int port = free_port();
+    cr_expect_eq(sh(&o,
+                    "$NTG train " GRAPH " --data '%s' " RUN BATCH
+                    " -o '%s' --mesh --rank 0 --world 2 --rendezvous tcp://127.0.0.1:%d > '%s' "
+                    "2>&1 & A=$!; "
+                    "$NTG train " GRAPH " --data '%s' --split 1000,250,250 --steps 12 --seed 8 "
+                    "--val-every 4 --threads 1 --backend cpu" BATCH
+                    " -o '%s' --mesh --rank 1 --world 2 --rendezvous tcp://127.0.0.1:%d; "
+                    "b=$?; wait $A; a=$?; cat '%s'; echo \"rc $a $b\"",
+                    csv, tmp("x.plan"), port, tmp("r0.log"), csv, tmp("y.plan"), port,
+                    tmp("r0.log")),
+                 0, "%s", o);
+    cr_expect(strstr(o, "worker 1 of 2 trains something else than rank 0: its seed differs"), "%s",
+              o);
+    cr_expect(strstr(o, "1 worker(s) train something else than rank 0"), "%s", o);
+    cr_expect(strstr(o, "rc 2 2"), "%s", o);
+    free(o);
+}
