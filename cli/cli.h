@@ -113,7 +113,8 @@ struct ntg__train_dp;
 const struct ntg__train_dp *cli_train_mesh_dp(const cli_train_mesh *m);
 int cli_train_mesh_rank(const cli_train_mesh *m);
 int cli_train_mesh_world(const cli_train_mesh *m);
-/* Wall time this worker spent in all-reduces and broadcasts (waiting for the others included). */
+/* Wall time this worker spent in the steps' all-reduces and broadcasts (waiting for the others
+ * included; the start's synchronisation, and a re-form's, left out). */
 double cli_train_mesh_comm_seconds(const cli_train_mesh *m);
 void cli_train_mesh_close(cli_train_mesh *m);
 

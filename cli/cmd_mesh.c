@@ -22,8 +22,9 @@
 
 struct cli_train_mesh {
     ntg__train_dp dp;
-    double comm_s; /* wall time spent in all-reduce and broadcast */
+    double comm_s; /* wall time spent in all-reduce and broadcast during the steps */
     long calls;
+    int in_steps; /* the last all-reduce served a step (not the start's synchronisation) */
 #ifdef NTG_HAVE_MESH
     ntg_mesh *mesh;
 #endif
@@ -43,7 +44,8 @@ static ntg_status tm_allreduce(void *user, long step, float *buf, size_t n, ntg_
     double t0 = now_s();
     ntg__mesh_set_step(m->mesh, (uint64_t)step);
     ntg_status st = ntg__mesh_allreduce(m->mesh, buf, n, err);
-    m->comm_s += now_s() - t0;
+    m->in_steps = step > 0;
+    if (m->in_steps) m->comm_s += now_s() - t0;
     m->calls++;
     return st;
 }
@@ -53,7 +55,7 @@ static ntg_status tm_broadcast(void *user, void *buf, size_t nbytes, ntg_error *
     cli_train_mesh *m = user;
     double t0 = now_s();
     ntg_status st = ntg__mesh_broadcast(m->mesh, buf, nbytes, err);
-    m->comm_s += now_s() - t0;
+    if (m->in_steps) m->comm_s += now_s() - t0; /* validation losses */
     m->calls++;
     return st;
 }
@@ -65,6 +67,7 @@ static ntg_status tm_reform(void *user, int *rank, int *world, ntg_error *err)
     if (st) return st;
     /* the new generation starts as a fresh job does, at step 0 (a joiner is there) */
     ntg__mesh_set_step(m->mesh, 0);
+    m->in_steps = 0;
     *rank = m->dp.rank = ntg__mesh_rank(m->mesh);
     *world = m->dp.world = ntg__mesh_world(m->mesh);
     fprintf(stderr, "ntgraph train: mesh re-formed: generation %u, this worker is rank %d of %d\n",
