@@ -288,7 +288,8 @@ static int run_and_kill(const char *csv, int victim, const char *plan, char **o)
     return sh(o,
               "$NTG mesh run -n 2 --max-restarts 1 -- train " GRAPH LONG
               " -o '%s' --checkpoint-dir '%s' --checkpoint-every 50 > '%s' 2>&1 & M=$!; "
-              "for i in $(seq 1 600); do ls '%s' 2>/dev/null | grep -q ckpt && break; "
+              "for i in $(seq 1 600); do ls '%s' 2>/dev/null | grep -q "
+              "'ckpt-[0-9]*[.]safetensors$' && break; "
               "sleep 0.05; done; "
               "P=$(sed -n 's/.*worker %d of 2: pid \\([0-9]*\\).*/\\1/p' '%s' | head -1); "
               "kill -9 $P; wait $M; rc=$?; cat '%s'; exit $rc",
@@ -353,7 +354,8 @@ Test(mesh_train, mesh_run_survives_a_frozen_worker)
     cr_assert_eq(sh(&o,
                     "$NTG mesh run -n 2 -- train " GRAPH MID
                     " -o '%s' --checkpoint-dir '%s' --checkpoint-every 10 > '%s' 2>&1 & M=$!; "
-                    "for i in $(seq 1 600); do ls '%s' 2>/dev/null | grep -q ckpt && break; "
+                    "for i in $(seq 1 600); do ls '%s' 2>/dev/null | grep -q "
+                    "'ckpt-[0-9]*[.]safetensors$' && break; "
                     "sleep 0.02; done; "
                     "P=$(sed -n 's/.*worker 1 of 2: pid \\([0-9]*\\).*/\\1/p' '%s' | head -1); "
                     "kill -STOP $P; sleep 6; kill -CONT $P; wait $M; rc=$?; cat '%s'; exit $rc",
@@ -392,7 +394,8 @@ Test(mesh_train, survivors_go_on_after_a_loss)
                     " --checkpoint-dir '%s' --checkpoint-every 10 --mesh --rank $r --world 3 "
                     "--rendezvous tcp://127.0.0.1:%d -o '%s'.$r.plan > '%s'.$r.log 2>&1 & "
                     "eval P$r=$!; done; "
-                    "for i in $(seq 1 600); do ls '%s' 2>/dev/null | grep -q ckpt && break; "
+                    "for i in $(seq 1 600); do ls '%s' 2>/dev/null | grep -q "
+                    "'ckpt-[0-9]*[.]safetensors$' && break; "
                     "sleep 0.02; done; kill -9 $P2; "
                     "wait $P0; a=$?; wait $P1; b=$?; cat '%s'.0.log '%s'.1.log; "
                     "[ $a = 0 ] && [ $b = 0 ]",
