@@ -19,7 +19,7 @@ typedef struct cli_opt {
     const char *help;
 } cli_opt;
 
-#define CLI_MAX_OPTS 32
+#define CLI_MAX_OPTS 40
 #define CLI_MAX_VALUES 64
 #define CLI_MAX_POS 8
 
@@ -32,6 +32,9 @@ typedef struct cli_args {
     const char *pos[CLI_MAX_POS];
     int n_pos;
     int help; /* --help / -h given */
+    /* `mesh` only: the arguments after "--", verbatim (main sets them; NULL otherwise) */
+    char **rest;
+    int n_rest;
 } cli_args;
 
 typedef struct cli_cmd {
@@ -101,5 +104,20 @@ extern const cli_cmd cli_cmd_compile, cli_cmd_run, cli_cmd_info, cli_cmd_bench, 
 extern const cli_cmd cli_cmd_store;
 /* the data-parallel mesh (cli/cmd_mesh.c) */
 extern const cli_cmd cli_cmd_mesh;
+
+/* `train --mesh`: the worker's place in the mesh, from the launcher's environment and train's
+ * flags --mesh, --rank, --world, --rendezvous, --mesh-keys, --mesh-insecure.  Returns CLI_OK
+ * with *out NULL when --mesh is not given, CLI_OK with a formed mesh, or an exit status after
+ * printing the error.  cli_train_mesh_dp gives what ntg__train_dp_run takes. */
+typedef struct cli_train_mesh cli_train_mesh;
+int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **out);
+struct ntg__train_dp;
+const struct ntg__train_dp *cli_train_mesh_dp(const cli_train_mesh *m);
+int cli_train_mesh_rank(const cli_train_mesh *m);
+int cli_train_mesh_world(const cli_train_mesh *m);
+/* Wall time this worker spent in the steps' all-reduces and broadcasts (waiting for the others
+ * included; the start's synchronisation, and a re-form's, left out). */
+double cli_train_mesh_comm_seconds(const cli_train_mesh *m);
+void cli_train_mesh_close(cli_train_mesh *m);
 
 #endif /* NTG_CLI_H */

@@ -14,7 +14,7 @@ static const cli_opt opts[] = {
     {"threads", 0, "T", 0, "worker threads (default: one per core)"},
     {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"seconds", 0, "S", 0, "time to spend measuring (default 2)"},
-    {"program", 0, "P", 0, "program to time: infer (default), eval, grad, train_step"},
+    {"program", 0, "P", 0, "program to time: infer (default), eval, grad, train_step, apply"},
     {"json", 0, NULL, 0, "print one JSON object"},
 };
 
@@ -104,7 +104,9 @@ static int run(const cli_cmd *cmd, cli_args *a)
     ntg_session_options_init(&so);
     so.threads = (int)threads;
     if (cli_get(a, "backend")) so.backend = cli_get(a, "backend");
-    if (strcmp(program, "train_step") == 0) so.flags |= NTG_SESSION_TRAINABLE;
+    /* the programs that update the parameters need the session's own copy */
+    if (strcmp(program, "train_step") == 0 || strcmp(program, "apply") == 0)
+        so.flags |= NTG_SESSION_TRAINABLE;
     if ((st = ntg_session_create(plan, &so, &s, &err))) goto fail;
 
     /* random N(0,1) inputs: timing must not depend on the data, but NaNs or denormals

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "json.h"
+#include "train_dp.h"
 
 static const cli_opt train_opts[] = {
     {"data", 0, "FILE.csv", 0, "the series (required)"},
@@ -37,6 +38,18 @@ static const cli_opt train_opts[] = {
     {"name", 0, "NAME", 0, "the model's name in --store"},
     {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"threads", 0, "N", 0, "worker threads (default: one per core)"},
+    /* data-parallel training (cli/cmd_mesh.c, docs/mesh.md) */
+    {"mesh", 0, NULL, 0,
+     "data-parallel training: this process is one worker (rank, world and rendezvous from the "
+     "launcher: Open MPI, PMI, Slurm, torchrun; or the flags below)"},
+    {"rank", 0, "R", 0, "--mesh: this worker's rank (0 .. world-1)"},
+    {"world", 0, "N", 0, "--mesh: the number of workers"},
+    {"rendezvous", 0, "tcp://HOST:PORT", 0, "--mesh: where rank 0 listens"},
+    {"mesh-keys", 0, "DIR", 0, "--mesh: CURVE keys and allowed peers (ntgraph mesh keygen)"},
+    {"mesh-insecure", 0, NULL, 0, "--mesh: allow plain TCP on addresses beyond loopback"},
+    {"mesh-join", 0, NULL, 0,
+     "--mesh: join a running job at its next generation (a replacement worker; rank 0 assigns "
+     "the rank)"},
 };
 
 typedef struct progress_ctx {
@@ -151,6 +164,7 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     ntg_plan *plan = NULL, *trained = NULL;
     ntg_series *series = NULL;
     ntg_store_trainer *ts = NULL;
+    cli_train_mesh *tm = NULL; /* --mesh: this worker's mesh */
     uint64_t version = 0;
     ntg_error err;
     int rc = CLI_OK;
@@ -162,7 +176,10 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     so.fill = cli_get(a, "fill");
     so.dates = cli_get(a, "dates");
     if ((st = ntg_series_load_csv(data, &so, &series, &err))) goto fail;
-    if (cli_get(a, "log-csv")) {
+    /* --mesh: join the mesh; only rank 0 ("lead") writes the log, checkpoints, store, plan */
+    if ((rc = cli_train_mesh_open(cmd, a, &tm)) != CLI_OK) goto done;
+    int lead = cli_train_mesh_rank(tm) == 0;
+    if (cli_get(a, "log-csv") && lead) {
         log = fopen(cli_get(a, "log-csv"), "w");
         if (!log) {
             fprintf(stderr, "ntgraph train: error: cannot write %s\n", cli_get(a, "log-csv"));
@@ -176,7 +193,7 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     if (log)
         fprintf(log, "step,train_loss,val_loss,lr,windows_per_s,elapsed_s%s\n",
                 log_gn ? ",grad_norm" : "");
-    progress_ctx pc = {log, log_gn, isatty(2), 0, NAN};
+    progress_ctx pc = {log, log_gn, lead && isatty(2), 0, NAN};
     ntg_train_options to;
     ntg_train_options_init(&to);
     to.columns = cli_get(a, "columns");
@@ -185,17 +202,27 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     to.n_settings = settings.n;
     to.backend = cli_get(a, "backend");
     to.threads = (int)threads;
-    to.checkpoint_dir = cli_get(a, "checkpoint-dir");
+    to.checkpoint_dir = lead ? cli_get(a, "checkpoint-dir") : NULL;
     to.checkpoint_every = ckpt_every;
-    to.resume = cli_flag(a, "resume");
+    to.resume = lead && cli_flag(a, "resume");
     to.progress = on_progress;
     to.user = &pc;
     /* checkpoints to the store (keeping the newest two), --resume from its newest */
-    if (store && (st = ntg_store_trainer_create(store, name, 2, &to, &ts, &err))) goto fail;
+    if (store && lead && (st = ntg_store_trainer_create(store, name, 2, &to, &ts, &err))) goto fail;
     ntg_train_report r;
-    st = ntg_train(plan, series, &to, &trained, &r, &err);
+    if (tm)
+        st = ntg__train_dp_run(plan, series, &to, cli_train_mesh_dp(tm), &trained, &r, &err);
+    else
+        st = ntg_train(plan, series, &to, &trained, &r, &err);
     if (pc.tty) fputc('\n', stderr);
     if (st) goto fail;
+    if (!lead) { /* a mesh worker: rank 0 reports and writes */
+        fprintf(stderr,
+                "ntgraph train: mesh worker %d of %d: %ld steps done; rank 0 writes the "
+                "plan\n",
+                cli_train_mesh_rank(tm), cli_train_mesh_world(tm), r.steps);
+        goto done;
+    }
     if (out && (st = ntg_plan_save(trained, out, &err))) goto fail;
     if (ts && (st = ntg_store_trainer_register(ts, trained, &r, data, split, &version, &err)))
         goto fail;
@@ -205,6 +232,10 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
         printf(", best val loss %.4f at step %ld%s", r.best_val_loss, r.best_step,
                r.stopped_early ? " (early stop: best weights kept)" : "");
     if (r.resumed_from) printf(", resumed from step %ld", r.resumed_from);
+    if (tm) /* --mesh: how much of the run was communication (rank 0's view) */
+        printf(", %d workers, %.1f s (%.0f %%) in all-reduce and broadcast",
+               cli_train_mesh_world(tm), cli_train_mesh_comm_seconds(tm),
+               100.0 * cli_train_mesh_comm_seconds(tm) / (r.seconds + 1e-12));
     if (out) printf("\nwrote %s", out);
     if (ts) printf("\nregistered %s@%llu in %s", name, (unsigned long long)version, store);
     printf("\n");
@@ -213,6 +244,7 @@ fail:
     rc = cli_fail(cmd, st, &err);
 done:
     ntg_store_trainer_destroy(ts);
+    cli_train_mesh_close(tm);
     if (log) fclose(log);
     cli_defines_free(&dv);
     cli_defines_free(&tv);
@@ -228,14 +260,19 @@ const cli_cmd cli_cmd_train = {
     "ntgraph train GRAPH.yaml --data FILE.csv --split A,B,C -o PLAN [--columns all|C1,C2] "
     "[-D NAME=VALUE]... [--steps N] [--batch B] [--lr X] [--optimizer O] [--loss L] "
     "[--lr-decays K] [--val-every N] [--patience P] [--seed S] [--log-csv F] "
-    "[--checkpoint-dir D] [--resume] [--store PATH --name NAME]",
+    "[--checkpoint-dir D] [--resume] [--store PATH --name NAME] "
+    "[--mesh [--rank R --world N --rendezvous tcp://HOST:PORT] [--mesh-keys DIR] "
+    "[--mesh-insecure] [--mesh-join]]",
     "Compiles GRAPH.yaml with its train section (flags override it), then trains on\n"
     "windows of every chosen column (channel-independent, one shared model): z-scored\n"
     "with the train rows' statistics, `batch` windows sampled per step from --seed,\n"
     "validated on the val split, early-stopped after --patience validations without\n"
     "improvement (restoring the best weights). The plan written holds the trained\n"
     "weights and the scaler, so `ntgraph run --data` takes and returns original units.\n"
-    "On a terminal one progress line is shown on stderr; in a pipe only the summary.",
+    "On a terminal one progress line is shown on stderr; in a pipe only the summary.\n"
+    "With --mesh this process is one worker of a data-parallel job (docs/mesh.md): each\n"
+    "step's batch is split across the workers and their gradients summed, so the result\n"
+    "is the one-process model; rank 0 alone writes the plan, log, checkpoints and store.",
     train_opts,
     (int)(sizeof train_opts / sizeof train_opts[0]),
     train_run,

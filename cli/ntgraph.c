@@ -67,7 +67,20 @@ int main(int argc, char **argv)
         return CLI_USAGE;
     }
     cli_args a;
-    if (cli_parse(cmd, argc - 2, argv + 2, &a)) return CLI_USAGE;
+    /* `mesh run … -- train …`: what follows "--" is a command line of its own */
+    int n = argc - 2, n_rest = 0;
+    char **rest = NULL;
+    if (cmd == &cli_cmd_mesh)
+        for (int k = 0; k < n; k++)
+            if (strcmp(argv[2 + k], "--") == 0) {
+                rest = argv + 3 + k;
+                n_rest = n - k - 1;
+                n = k;
+                break;
+            }
+    if (cli_parse(cmd, n, argv + 2, &a)) return CLI_USAGE;
+    a.rest = rest;
+    a.n_rest = n_rest;
     if (a.help) {
         cli_help(cmd, stdout);
         return CLI_OK;

@@ -472,7 +472,18 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
         if (pi == 2 && norm != NTG_NONE) bad |= ntg__ir_push_u32(&p->outputs, norm);
         if (bad) goto nomem_upd;
     }
-    ir->n_programs = 4;
+    /* apply: the update alone, on gradients given as inputs (grad's outputs, which a
+     * data-parallel trainer sums across workers between the two runs); clipping included */
+    ntg_ir_program *ap = &ir->programs[4];
+    ap->name = "apply";
+    int bad = 0;
+    for (size_t k = 0; k < upd.len; k++) bad |= ntg__ir_push_u32(&ap->nodes, ntg__ir_u32(&upd, k));
+    for (size_t q = 0; q < n_params; q++)
+        bad |= ntg__ir_push_u32(&ap->inputs, ntg__ir_u32(&params, 2 * q + 1));
+    bad |= ntg__ir_push_u32(&ap->inputs, ctl_in);
+    if (norm != NTG_NONE) bad |= ntg__ir_push_u32(&ap->outputs, norm);
+    if (bad) goto nomem_upd;
+    ir->n_programs = 5;
     ntg__vec_free(&upd);
     goto done;
 nomem_upd:

@@ -40,7 +40,7 @@ typedef struct ntg_ir_program {
     uint64_t arena_peak;
 } ntg_ir_program;
 
-#define NTG_IR_MAX_PROGRAMS 4
+#define NTG_IR_MAX_PROGRAMS 5
 /* The most bytes one tensor, the arena, the weights or the state may take: the plan
  * loader's storage limit (2^40, docs/plan-format.md). */
 #define NTG_IR_MAX_BYTES ((uint64_t)1 << 40)

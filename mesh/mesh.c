@@ -265,6 +265,38 @@ static int host_is_loopback(const char *host)
     return all;
 }
 
+/* `host` as a numeric address ZeroMQ can bind: itself when it is one (or "*"), else the first
+ * address a name lookup gives (ZeroMQ's bind takes an interface name there, not a host name:
+ * Slurm's rendezvous is the first host of the node list by name).  -1 when it does not resolve. */
+static int bindable_host(const char *host, char *out, size_t cap, int *v6)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (strcmp(host, "*") == 0 || inet_pton(AF_INET, host, buf) == 1 ||
+        inet_pton(AF_INET6, host, buf) == 1) {
+        snprintf(out, cap, "%s", host);
+        *v6 = strchr(host, ':') != NULL;
+        return 0;
+    }
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return -1;
+    int rc = -1;
+    for (struct addrinfo *a = res; a && rc != 0; a = a->ai_next) {
+        const void *src = a->ai_family == AF_INET
+                              ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
+                          : a->ai_family == AF_INET6
+                              ? (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr
+                              : NULL;
+        if (src && inet_ntop(a->ai_family, src, out, (socklen_t)cap)) {
+            *v6 = a->ai_family == AF_INET6;
+            rc = 0;
+        }
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
 /* The local address the kernel would use to reach `host` (no packet is sent). */
 static int route_to(const char *host, char *out, size_t cap, int *v6)
 {
@@ -461,11 +493,16 @@ static ntg_status open_rendezvous(ntg_mesh *m, ntg_error *err)
         zmq_setsockopt(m->rdv, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
         zmq_setsockopt(m->rdv, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
         if (v6) zmq_setsockopt(m->rdv, ZMQ_IPV6, &one, sizeof one);
-        char ep[300];
+        char ep[300], addr[128];
+        if (bindable_host(host, addr, sizeof addr, &v6) != 0)
+            return ntg__fail(err, NTG_ERR_IO,
+                             "mesh: binding the rendezvous %s: host '%s' does not resolve",
+                             m->rendezvous, host);
+        if (v6) zmq_setsockopt(m->rdv, ZMQ_IPV6, &one, sizeof one);
         if (port == 0)
-            snprintf(ep, sizeof ep, v6 ? "tcp://[%s]:*" : "tcp://%s:*", host);
+            snprintf(ep, sizeof ep, v6 ? "tcp://[%s]:*" : "tcp://%s:*", addr);
         else
-            snprintf(ep, sizeof ep, "%s", m->rendezvous);
+            snprintf(ep, sizeof ep, v6 ? "tcp://[%s]:%ld" : "tcp://%s:%ld", addr, port);
         if (zmq_bind(m->rdv, ep) != 0)
             return ntg__fail(err, NTG_ERR_IO, "mesh: binding the rendezvous %s: %s", ep,
                              zmq_strerror(zmq_errno()));

@@ -15,6 +15,7 @@
 #include "op_attrs.h"
 #include "safetensors.h"
 #include "session_int.h"
+#include "train_dp.h"
 
 typedef struct trainer {
     const ntg_plan *plan;
@@ -45,6 +46,14 @@ typedef struct trainer {
     double best_val;
     uint32_t fingerprint;
     double last_loss, last_val; /* of the step a checkpoint is made at (checkpoint_put) */
+    /* data parallel (dp NULL: one process) */
+    const ntg__train_dp *dp;
+    int rank, world;      /* this worker's place now (it changes when the mesh re-forms) */
+    int g_grad, g_apply;  /* the grad and apply programs */
+    uint32_t *grad_ids;   /* grad's parameter-gradient outputs, in order */
+    size_t *grad_len;     /* their element counts */
+    size_t n_grads, gsum; /* how many, and their total elements */
+    float *gbuf;          /* the all-reduce buffer: gradients, loss, stop flag */
 } trainer;
 
 static double now_s(void)
@@ -444,7 +453,7 @@ static ntg_status setup(trainer *tr, ntg_error *err)
     tr->batch = (int)batch;
     tr->chunk = max;
     tr->checkpoint_every = o->checkpoint_every;
-    if (o->resume && !o->checkpoint_dir && !o->checkpoint_get)
+    if (o->resume && !o->checkpoint_dir && !o->checkpoint_get && (!tr->dp || tr->dp->rank == 0))
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "resume needs a checkpoint directory");
 
     const ntg_series *d = tr->data;
@@ -507,6 +516,233 @@ static ntg_status setup(trainer *tr, ntg_error *err)
     return NTG_OK;
 }
 
+/* ------------------------------------------------------------ data parallel */
+
+/* Worker r's contiguous shard of a global batch of B windows over `world` workers: the first
+ * B mod world workers take one window more. */
+static void dp_shard(int B, int world, int r, size_t *lo, size_t *n)
+{
+    size_t q = (size_t)(B / world), rem = (size_t)(B % world), ur = (size_t)r;
+    *lo = ur * q + (ur < rem ? ur : rem);
+    *n = q + (ur < rem ? 1 : 0);
+}
+
+/* The grad and apply programs and the all-reduce buffer. */
+static ntg_status dp_setup(trainer *tr, ntg_error *err)
+{
+    const ntg_plan *p = tr->plan;
+    const ntg__train_dp *dp = tr->dp;
+    if (dp->world < 1 || dp->rank < 0 || dp->rank >= dp->world || !dp->allreduce || !dp->broadcast)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "data-parallel training: rank %d of world %d (or a callback) is invalid",
+                         dp->rank, dp->world);
+    tr->g_grad = ntg__plan_program(p, "grad");
+    tr->g_apply = ntg__plan_program(p, "apply");
+    if (tr->g_grad < 0 || tr->g_apply < 0)
+        return ntg__fail(err, NTG_ERR_STATE,
+                         "the plan has no %s program, which data-parallel training needs "
+                         "(compiled by an older ntgraph: compile the graph again)",
+                         tr->g_grad < 0 ? "grad" : "apply");
+    tr->rank = dp->rank;
+    tr->world = dp->world;
+    if (tr->batch < dp->world)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "batch %d is smaller than the mesh's world size %d: every worker needs "
+                         "at least one window of each step's batch",
+                         tr->batch, dp->world);
+    const ntg_program_rec *gr = &p->img.programs[tr->g_grad];
+    tr->grad_ids = calloc((size_t)gr->n_outputs + 1, sizeof *tr->grad_ids);
+    tr->grad_len = calloc((size_t)gr->n_outputs + 1, sizeof *tr->grad_len);
+    if (!tr->grad_ids || !tr->grad_len) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    tr->gsum = 0;
+    for (uint32_t k = 0; k < gr->n_outputs; k++) {
+        uint32_t id = p->img.indices[gr->outputs + k];
+        const ntg_tensor_rec *t = &p->img.tensors[id];
+        if (t->role != NTG_ROLE_GRAD) continue; /* the loss */
+        ntg_tdesc d;
+        ntg__tdesc_from_rec(t, &d);
+        if (d.batched || t->storage != NTG_STORE_ARENA)
+            return ntg__fail(err, NTG_ERR_STATE, "gradient '%s' is not a plain arena tensor",
+                             ntg__plan_str(p, t->name));
+        /* every gradient the update reads must be one grad computes, and the reverse */
+        if (ntg__plan_io(p, tr->g_apply, 0, ntg__plan_str(p, t->name)) != id)
+            return ntg__fail(err, NTG_ERR_STATE,
+                             "gradient '%s' of the grad program is no input of the apply program",
+                             ntg__plan_str(p, t->name));
+        tr->grad_ids[tr->n_grads] = id;
+        tr->grad_len[tr->n_grads] = (size_t)ntg__tdesc_inner(&d);
+        tr->gsum += tr->grad_len[tr->n_grads];
+        tr->n_grads++;
+    }
+    if (tr->n_grads + 1 != p->img.programs[tr->g_apply].n_inputs)
+        return ntg__fail(err, NTG_ERR_STATE,
+                         "the apply program takes %u inputs, grad gives %zu gradients (+ ctl)",
+                         p->img.programs[tr->g_apply].n_inputs, tr->n_grads);
+    tr->gbuf = malloc((tr->gsum + 2) * sizeof(float));
+    if (!tr->gbuf) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    return NTG_OK;
+}
+
+/* What rank 0 tells the others at the start: what it trains (checked by each), and where it
+ * starts (a resumed checkpoint's counters). */
+enum {
+    H_FINGERPRINT,
+    H_STEPS,
+    H_BATCH,
+    H_SEED,
+    H_SPLIT0,
+    H_SPLIT1,
+    H_SPLIT2,
+    H_WBYTES,
+    H_SBYTES,
+    H_GSUM,
+    H_DATA,
+    H_LR,
+    H_CHECKED, /* the fields above must agree */
+    H_STEP = H_CHECKED,
+    H_BEST_STEP,
+    H_BAD,
+    H_BEST_VAL,
+    H_RESUMED,
+    H_COUNT
+};
+
+static const char *const head_names[H_CHECKED] = {"plan structure",
+                                                  "steps",
+                                                  "batch",
+                                                  "seed",
+                                                  "train rows",
+                                                  "val rows",
+                                                  "test rows",
+                                                  "weights bytes",
+                                                  "optimizer state bytes",
+                                                  "gradient size",
+                                                  "data (CRC32C of the chosen columns)",
+                                                  "learning rate"};
+
+static void dp_head(const trainer *tr, long resumed, uint64_t h[H_COUNT])
+{
+    memset(h, 0, H_COUNT * sizeof *h);
+    uint32_t crc = 0;
+    for (size_t c = 0; c < tr->n_cols; c++)
+        crc = ntg__crc32c(crc, tr->data->values + (size_t)tr->cols[c] * tr->data->n_rows,
+                          tr->data->n_rows * sizeof(double));
+    double lr = tr->lr, bv = tr->best_val;
+    h[H_FINGERPRINT] = tr->fingerprint;
+    h[H_STEPS] = (uint64_t)tr->steps;
+    h[H_BATCH] = (uint64_t)tr->batch;
+    h[H_SEED] = tr->seed;
+    h[H_SPLIT0] = tr->split.train;
+    h[H_SPLIT1] = tr->split.val;
+    h[H_SPLIT2] = tr->split.test;
+    h[H_WBYTES] = tr->wbytes;
+    h[H_SBYTES] = tr->sbytes;
+    h[H_GSUM] = tr->gsum;
+    h[H_DATA] = crc;
+    memcpy(&h[H_LR], &lr, sizeof lr);
+    h[H_STEP] = (uint64_t)tr->step;
+    h[H_BEST_STEP] = (uint64_t)tr->best_step;
+    h[H_BAD] = (uint64_t)tr->bad;
+    memcpy(&h[H_BEST_VAL], &bv, sizeof bv);
+    h[H_RESUMED] = (uint64_t)resumed;
+}
+
+/* Rank 0's header, weights, optimizer state and best weights to every worker, after each
+ * checked that it trains the same thing. */
+static ntg_status dp_start(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, long *resumed, ntg_error *err)
+{
+    const ntg__train_dp *dp = tr->dp;
+    uint64_t mine[H_COUNT], head[H_COUNT];
+    dp_head(tr, *resumed, mine);
+    memcpy(head, mine, sizeof head);
+    ntg_status st = dp->broadcast(dp->user, head, sizeof head, err);
+    if (st) return st;
+    int bad = -1;
+    for (int k = 0; k < H_CHECKED && bad < 0; k++)
+        if (head[k] != mine[k]) bad = k;
+    /* everyone learns whether anyone differs, so that all fail together */
+    float flag[1] = {bad >= 0 ? 1.0f : 0.0f};
+    if ((st = dp->allreduce(dp->user, 0, flag, 1, err))) return st;
+    if (bad >= 0)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "worker %d of %d trains something else than rank 0: its %s differs "
+                         "(every worker needs the same graph, -D/-T flags, data, split and "
+                         "settings)",
+                         tr->rank, tr->world, head_names[bad]);
+    if (flag[0] > 0)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "%.0f worker(s) train something else than rank 0 (see their errors): "
+                         "every worker needs the same graph, -D/-T flags, data, split and "
+                         "settings",
+                         (double)flag[0]);
+    tr->step = (long)head[H_STEP];
+    tr->best_step = (long)head[H_BEST_STEP];
+    tr->bad = (long)head[H_BAD];
+    memcpy(&tr->best_val, &head[H_BEST_VAL], sizeof tr->best_val);
+    *resumed = (long)head[H_RESUMED];
+    if (tr->rank == 0) st = ntg__session_read_storage(tr->s, NTG_STORE_WEIGHTS, wbuf, err);
+    if (!st) st = dp->broadcast(dp->user, wbuf, tr->wbytes, err);
+    if (!st && tr->rank != 0) st = ntg__session_write_storage(tr->s, NTG_STORE_WEIGHTS, wbuf, err);
+    if (!st && tr->sbytes) {
+        if (tr->rank == 0) st = ntg__session_read_storage(tr->s, NTG_STORE_STATE, sbuf, err);
+        if (!st) st = dp->broadcast(dp->user, sbuf, tr->sbytes, err);
+        if (!st && tr->rank != 0)
+            st = ntg__session_write_storage(tr->s, NTG_STORE_STATE, sbuf, err);
+    }
+    /* the best weights so far: only a resumed run has any (best_step came from rank 0) */
+    if (!st && tr->best && tr->best_step > 0)
+        st = dp->broadcast(dp->user, tr->best, tr->wbytes, err);
+    return st;
+}
+
+/* One data-parallel step: this worker's shard of the global batch (already sampled into
+ * tr->idx) through the grad program, the gradients summed across workers (each scaled by its
+ * share of the batch, so that the sum is the gradient of the global batch's mean loss), then
+ * the apply program.  *stop: some worker asked to stop before this step (it is not applied). */
+static ntg_status dp_step(trainer *tr, long step, const float ctl[NTG_CTL_SIZE], float pending_stop,
+                          float *loss, int *stop, ntg_error *err)
+{
+    const ntg__train_dp *dp = tr->dp;
+    size_t lo, b;
+    dp_shard(tr->batch, tr->world, tr->rank, &lo, &b);
+    ntg_status st = ntg__windows_fill(tr->data, tr->scaler, tr->wscaler, &tr->wtrain, tr->idx + lo,
+                                      b, tr->x, tr->t, tr->loc, tr->scale, err);
+    if (!st) st = ntg__session_set_tensor(tr->s, tr->io.x, tr->x, b * tr->io.L, err);
+    if (!st) st = ntg__session_set_tensor(tr->s, tr->io.t, tr->t, b * tr->io.h, err);
+    if (!st && tr->io.mask != NTG_NONE)
+        st = ntg__session_set_tensor(tr->s, tr->io.mask, tr->ones, b * tr->io.h, err);
+    if (!st) st = ntg__session_run_index(tr->s, tr->g_grad, (int)b, err);
+    float l = NAN;
+    if (!st) st = ntg_session_get_output(tr->s, "loss", &l, 1, err);
+    size_t off = 0;
+    for (size_t k = 0; !st && k < tr->n_grads; k++) {
+        st = ntg__session_get_tensor(tr->s, tr->grad_ids[k], tr->gbuf + off, tr->grad_len[k], err);
+        off += tr->grad_len[k];
+    }
+    if (st) return st;
+    /* the loss is a mean over the shard's windows (each has h target values): weight by the
+     * shard's share; with one worker the factor is 1 and nothing changes */
+    if (b != (size_t)tr->batch) {
+        double share = (double)b / (double)tr->batch;
+        for (size_t i = 0; i < tr->gsum; i++) tr->gbuf[i] = (float)((double)tr->gbuf[i] * share);
+        l = (float)((double)l * share);
+    }
+    tr->gbuf[tr->gsum] = l;
+    tr->gbuf[tr->gsum + 1] = pending_stop;
+    if ((st = dp->allreduce(dp->user, step, tr->gbuf, tr->gsum + 2, err))) return st;
+    *loss = tr->gbuf[tr->gsum];
+    *stop = tr->gbuf[tr->gsum + 1] > 0;
+    if (*stop) return NTG_OK;
+    off = 0;
+    for (size_t k = 0; !st && k < tr->n_grads; k++) {
+        st = ntg__session_set_tensor(tr->s, tr->grad_ids[k], tr->gbuf + off, tr->grad_len[k], err);
+        off += tr->grad_len[k];
+    }
+    if (!st) st = ntg__session_set_tensor(tr->s, tr->io.ctl, ctl, NTG_CTL_SIZE, err);
+    if (!st) st = ntg__session_run_index(tr->s, tr->g_apply, 1, err);
+    return st;
+}
+
 static void teardown(trainer *tr)
 {
     ntg_session_destroy(tr->s);
@@ -519,10 +755,57 @@ static void teardown(trainer *tr)
     free(tr->scale);
     free(tr->idx);
     free(tr->best);
+    free(tr->grad_ids);
+    free(tr->grad_len);
+    free(tr->gbuf);
+}
+
+/* Elastic continuation: after a lost worker (or rank 0's request to admit joiners) every worker
+ * re-forms the mesh; rank 0 takes up the newest checkpoint (after a loss: workers may have
+ * applied different steps) or keeps its weights (a requested re-form happens between steps),
+ * and starts everyone from there with the new world, as at the start. */
+static ntg_status dp_recover(trainer *tr, int requested, uint8_t *wbuf, uint8_t *sbuf,
+                             ntg_error *err)
+{
+    const ntg__train_dp *dp = tr->dp;
+    int rank = -1, world = 0;
+    ntg_status st = dp->reform(dp->user, &rank, &world, err);
+    if (st) return st;
+    if (rank != 0 && tr->rank == 0)
+        return ntg__fail(err, NTG_ERR_STATE, "mesh re-formed with rank 0 as rank %d", rank);
+    tr->rank = rank;
+    tr->world = world;
+    if (tr->batch < world)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "batch %d is smaller than the re-formed mesh's world size %d", tr->batch,
+                         world);
+    long from = 0;
+    if (rank == 0 && !requested) {
+        if (tr->o->checkpoint_dir || tr->o->checkpoint_get) st = ckpt_resume(tr, &from, err);
+        if (!st && from == 0) {
+            /* no checkpoint yet: from the plan's initial weights */
+            st = ntg__session_write_storage(tr->s, NTG_STORE_WEIGHTS, tr->plan->img.weights, err);
+            if (!st && tr->sbytes) {
+                memset(sbuf, 0, tr->sbytes);
+                st = ntg__session_write_storage(tr->s, NTG_STORE_STATE, sbuf, err);
+            }
+            tr->step = tr->best_step = tr->bad = 0;
+            tr->best_val = NAN;
+        }
+    }
+    if (!st) st = dp_start(tr, wbuf, sbuf, &from, err);
+    return st;
 }
 
 ntg_status ntg_train(const ntg_plan *plan, const ntg_series *data, const ntg_train_options *opts,
                      ntg_plan **trained, ntg_train_report *report, ntg_error *err)
+{
+    return ntg__train_dp_run(plan, data, opts, NULL, trained, report, err);
+}
+
+ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
+                             const ntg_train_options *opts, const ntg__train_dp *dp,
+                             ntg_plan **trained, ntg_train_report *report, ntg_error *err)
 {
     if (!plan || !data || !opts || !trained)
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_train: NULL argument");
@@ -532,78 +815,119 @@ ntg_status ntg_train(const ntg_plan *plan, const ntg_series *data, const ntg_tra
     tr.plan = plan;
     tr.data = data;
     tr.o = opts;
+    tr.dp = dp;
+    /* only rank 0 reads and writes checkpoints */
+    int lead = !dp || dp->rank == 0;
     ntg_train_report r;
     memset(&r, 0, sizeof r);
     r.best_val_loss = NAN;
     uint8_t *wbuf = NULL, *sbuf = NULL;
     ntg_status st = setup(&tr, err);
+    if (!st && dp) st = dp_setup(&tr, err);
     if (!st) {
         wbuf = malloc(tr.wbytes + 1);
         sbuf = malloc(tr.sbytes + 1);
         if (!wbuf || !sbuf) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     }
-    if (!st && opts->resume) st = ckpt_resume(&tr, &r.resumed_from, err);
+    if (!st && opts->resume && lead) st = ckpt_resume(&tr, &r.resumed_from, err);
+    if (!st && dp) st = dp_start(&tr, wbuf, sbuf, &r.resumed_from, err);
     double t0 = now_s();
     long first = tr.step + 1;
     float loss = NAN;
-    for (long step = first; !st && step <= tr.steps; step++) {
-        tr.step = step;
-        size_t b = (size_t)tr.batch;
-        ntg__windows_sample(&tr.wtrain, tr.seed, (uint64_t)step, b, tr.idx);
-        float ctl[NTG_CTL_SIZE] = {(float)lr_at(&tr, step), (float)step, 0, 0};
-        st = ntg__windows_fill(data, tr.scaler, tr.wscaler, &tr.wtrain, tr.idx, b, tr.x, tr.t,
-                               tr.loc, tr.scale, err);
-        if (!st) st = ntg__session_set_tensor(tr.s, tr.io.x, tr.x, b * tr.io.L, err);
-        if (!st) st = ntg__session_set_tensor(tr.s, tr.io.t, tr.t, b * tr.io.h, err);
-        if (!st && tr.io.mask != NTG_NONE)
-            st = ntg__session_set_tensor(tr.s, tr.io.mask, tr.ones, b * tr.io.h, err);
-        if (!st) st = ntg__session_set_tensor(tr.s, tr.io.ctl, ctl, NTG_CTL_SIZE, err);
-        if (!st) st = ntg__session_run_index(tr.s, tr.io.g_train, (int)b, err);
-        if (!st) st = ntg_session_get_output(tr.s, "loss", &loss, 1, err);
-        if (st) break;
-        if (!isfinite(loss)) {
-            st = ntg__fail(err, NTG_ERR_DATA,
-                           "training diverged at step %ld (loss %g): lower the learning rate", step,
-                           (double)loss);
-            break;
-        }
-        float gnorm = NAN;
-        if (tr.grad_norm != NTG_NONE &&
-            (st = ntg__session_get_tensor(tr.s, tr.grad_norm, &gnorm, 1, err)))
-            break;
-        ntg_train_progress pr = {step,         tr.steps,        loss, NAN, tr.best_val,
-                                 tr.best_step, ctl[NTG_CTL_LR], 0,    0,   gnorm};
-        int validated = tr.has_val && step % tr.val_every == 0;
-        if (validated) {
-            double v;
-            if ((st = validate(&tr, &v, err))) break;
-            pr.val_loss = v;
-            if (!(v >= tr.best_val)) { /* also true for the first (best_val NaN) */
-                tr.best_val = v;
-                tr.best_step = step;
-                tr.bad = 0;
-                if (tr.best &&
-                    (st = ntg__session_read_storage(tr.s, NTG_STORE_WEIGHTS, tr.best, err)))
-                    break;
-            } else {
-                tr.bad++;
+    float pending_stop = 0; /* data parallel: this worker's progress callback asked to stop */
+    int requested = 0;      /* rank 0 broke the generation to admit joiners */
+    long next = first;      /* the step to run next (after a re-form: rank 0's step + 1) */
+    /* the outer loop runs again after the mesh re-formed (elastic continuation) */
+    for (int reforms = 0; !st; reforms++) {
+        for (long step = next; !st && step <= tr.steps; step++) {
+            /* rank 0, between steps: workers wait to join; a re-form takes them in */
+            if (dp && dp->joiners && tr.rank == 0 && !requested && dp->joiners(dp->user) > 0) {
+                if ((st = dp->request_reform(dp->user, err))) break;
+                requested = 1;
             }
-            pr.best_val_loss = tr.best_val;
-            pr.best_step = tr.best_step;
+            tr.step = step;
+            size_t b = (size_t)tr.batch;
+            ntg__windows_sample(&tr.wtrain, tr.seed, (uint64_t)step, b, tr.idx);
+            float ctl[NTG_CTL_SIZE] = {(float)lr_at(&tr, step), (float)step, 0, 0};
+            if (dp) {
+                int stop_all = 0;
+                st = dp_step(&tr, step, ctl, pending_stop, &loss, &stop_all, err);
+                if (st) break;
+                if (stop_all) { /* a worker stopped after the previous step: this one never ran */
+                    tr.step = step - 1;
+                    break;
+                }
+            } else {
+                st = ntg__windows_fill(data, tr.scaler, tr.wscaler, &tr.wtrain, tr.idx, b, tr.x,
+                                       tr.t, tr.loc, tr.scale, err);
+                if (!st) st = ntg__session_set_tensor(tr.s, tr.io.x, tr.x, b * tr.io.L, err);
+                if (!st) st = ntg__session_set_tensor(tr.s, tr.io.t, tr.t, b * tr.io.h, err);
+                if (!st && tr.io.mask != NTG_NONE)
+                    st = ntg__session_set_tensor(tr.s, tr.io.mask, tr.ones, b * tr.io.h, err);
+                if (!st) st = ntg__session_set_tensor(tr.s, tr.io.ctl, ctl, NTG_CTL_SIZE, err);
+                if (!st) st = ntg__session_run_index(tr.s, tr.io.g_train, (int)b, err);
+                if (!st) st = ntg_session_get_output(tr.s, "loss", &loss, 1, err);
+                if (st) break;
+            }
+            if (!isfinite(loss)) {
+                st = ntg__fail(err, NTG_ERR_DATA,
+                               "training diverged at step %ld (loss %g): lower the learning rate",
+                               step, (double)loss);
+                break;
+            }
+            float gnorm = NAN;
+            if (tr.grad_norm != NTG_NONE &&
+                (st = ntg__session_get_tensor(tr.s, tr.grad_norm, &gnorm, 1, err)))
+                break;
+            ntg_train_progress pr = {step,         tr.steps,        loss, NAN, tr.best_val,
+                                     tr.best_step, ctl[NTG_CTL_LR], 0,    0,   gnorm};
+            int validated = tr.has_val && step % tr.val_every == 0;
+            if (validated) {
+                double v = NAN;
+                /* data parallel: rank 0 validates and tells the others, who then decide alike */
+                if (lead && (st = validate(&tr, &v, err))) break;
+                if (dp && (st = dp->broadcast(dp->user, &v, sizeof v, err))) break;
+                pr.val_loss = v;
+                if (!(v >= tr.best_val)) { /* also true for the first (best_val NaN) */
+                    tr.best_val = v;
+                    tr.best_step = step;
+                    tr.bad = 0;
+                    if (tr.best &&
+                        (st = ntg__session_read_storage(tr.s, NTG_STORE_WEIGHTS, tr.best, err)))
+                        break;
+                } else {
+                    tr.bad++;
+                }
+                pr.best_val_loss = tr.best_val;
+                pr.best_step = tr.best_step;
+            }
+            pr.elapsed_s = now_s() - t0;
+            pr.windows_per_s = (double)(step - first + 1) * (double)b / (pr.elapsed_s + 1e-12);
+            int stop = opts->progress ? opts->progress(opts->user, &pr) : 0;
+            int ckpt = lead && (opts->checkpoint_dir || opts->checkpoint_put) &&
+                       (tr.checkpoint_every > 0 ? step % tr.checkpoint_every == 0 : validated);
+            tr.last_loss = loss;
+            tr.last_val = pr.val_loss;
+            if (ckpt && (st = ckpt_write(&tr, wbuf, sbuf, err))) break;
+            if (tr.patience > 0 && tr.bad >= tr.patience) {
+                r.stopped_early = 1;
+                break;
+            }
+            if (stop && dp) {
+                pending_stop = 1; /* told to everyone with the next step's gradients */
+            } else if (stop) {
+                break;
+            }
         }
-        pr.elapsed_s = now_s() - t0;
-        pr.windows_per_s = (double)(step - first + 1) * (double)b / (pr.elapsed_s + 1e-12);
-        int stop = opts->progress ? opts->progress(opts->user, &pr) : 0;
-        int ckpt = (opts->checkpoint_dir || opts->checkpoint_put) &&
-                   (tr.checkpoint_every > 0 ? step % tr.checkpoint_every == 0 : validated);
-        tr.last_loss = loss;
-        tr.last_val = pr.val_loss;
-        if (ckpt && (st = ckpt_write(&tr, wbuf, sbuf, err))) break;
-        if (tr.patience > 0 && tr.bad >= tr.patience) {
-            r.stopped_early = 1;
-            break;
-        }
-        if (stop) break;
+        /* a lost worker, or joiners rank 0 let in: re-form and go on from rank 0's state (the
+         * failed step was not applied by rank 0; after a loss rank 0 takes up its newest
+         * checkpoint, as other workers may be a step apart) */
+        if (st != NTG_ERR_PEER_LOST || !dp || !dp->reform || reforms >= 64) break;
+        tr.step--;
+        st = dp_recover(&tr, requested, wbuf, sbuf, err);
+        requested = 0;
+        pending_stop = 0;
+        next = tr.step + 1;
     }
     if (!st) {
         r.steps = tr.step;

@@ -1,0 +1,40 @@
+/* train_dp.h — the training loop's data-parallel hook (docs/internals.md, "Data-parallel
+ * training"): the runtime splits each step's global batch and calls these between "gradients
+ * computed" and "optimizer applied"; the transport (mesh/) lives behind the callbacks, so the
+ * runtime does not depend on it. */
+#ifndef NTG_TRAIN_DP_H
+#define NTG_TRAIN_DP_H
+
+#include <stddef.h>
+
+#include "ntgraph.h"
+
+typedef struct ntg__train_dp {
+    int rank, world; /* 0 <= rank < world; rank 0 validates, checkpoints and resumes */
+    void *user;
+    /* Sum n floats across all workers, in place; every worker calls it with the same n, in the
+     * same order, and must get bitwise the same result.  `step` is the training step it serves
+     * (0 during setup). */
+    ntg_status (*allreduce)(void *user, long step, float *buf, size_t n, ntg_error *err);
+    /* Copy rank 0's nbytes at buf to every worker's buf. */
+    ntg_status (*broadcast)(void *user, void *buf, size_t nbytes, ntg_error *err);
+    /* Elastic continuation (all three NULL: a lost worker ends the run).  When allreduce or
+     * broadcast fail with NTG_ERR_PEER_LOST, every worker calls reform, which forms the next
+     * generation from the survivors and any joiners and gives this worker's new rank and world
+     * (rank 0 stays rank 0); training then goes on from rank 0's state: its newest checkpoint
+     * after a loss, its current weights after its own request.  Rank 0 asks `joiners` between
+     * steps and, when some wait, breaks the generation with `request_reform` to let them in. */
+    ntg_status (*reform)(void *user, int *rank, int *world, ntg_error *err);
+    int (*joiners)(void *user);
+    ntg_status (*request_reform)(void *user, ntg_error *err);
+} ntg__train_dp;
+
+/* ntg_train, as worker dp->rank of dp->world (dp NULL: ntg_train itself).  Every worker passes
+ * the same plan, data, split and settings (checked against rank 0's); workers other than rank 0
+ * never call checkpoint_put/checkpoint_get nor touch checkpoint_dir.  The trained plan is the
+ * same on every worker. */
+ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
+                             const ntg_train_options *opts, const ntg__train_dp *dp,
+                             ntg_plan **trained, ntg_train_report *report, ntg_error *err);
+
+#endif /* NTG_TRAIN_DP_H */
