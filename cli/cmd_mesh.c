@@ -91,8 +91,8 @@ static ntg_status tm_request_reform(void *user, ntg_error *err)
 int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **out)
 {
     *out = NULL;
-    static const char *const flags[] = {"rank",      "world",         "rendezvous",
-                                        "mesh-keys", "mesh-insecure", "mesh-join"};
+    static const char *const flags[] = {"rank",          "world",     "rendezvous",  "mesh-keys",
+                                        "mesh-insecure", "mesh-join", "mesh-timeout"};
     if (!cli_flag(a, "mesh")) {
         for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
             if (cli_get(a, flags[i]))
@@ -101,9 +101,10 @@ int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **
         return CLI_OK;
     }
 #ifdef NTG_HAVE_MESH
-    long rank = -1, world = 0;
+    long rank = -1, world = 0, timeout_ms = 0;
     if (cli_int(cmd, a, "rank", 0, 4095, &rank) < 0 ||
-        cli_int(cmd, a, "world", 1, 4096, &world) < 0)
+        cli_int(cmd, a, "world", 1, 4096, &world) < 0 ||
+        cli_int(cmd, a, "mesh-timeout", 200, 3600000, &timeout_ms) < 0)
         return CLI_USAGE;
     ntg__mesh_launch launch;
     ntg_error err;
@@ -123,6 +124,22 @@ int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **
     cfg.keys_dir = cli_get(a, "mesh-keys");
     cfg.insecure = cli_flag(a, "mesh-insecure");
     cfg.join = cli_flag(a, "mesh-join");
+    const char *env_timeout = getenv("NTG_MESH_TIMEOUT_MS");
+    if (timeout_ms == 0 && env_timeout && *env_timeout) {
+        char *end;
+        errno = 0;
+        timeout_ms = strtol(env_timeout, &end, 10);
+        if (errno || *end || timeout_ms < 200 || timeout_ms > 3600000) {
+            free(m);
+            return cli_usage_error(
+                cmd, "NTG_MESH_TIMEOUT_MS='%s' is not a timeout in ms (200 .. 3600000)",
+                env_timeout);
+        }
+    }
+    if (timeout_ms > 0) { /* a peer silent this long is lost; heartbeats 8 times as often */
+        cfg.timeout_ms = (int)timeout_ms;
+        cfg.heartbeat_ms = (int)(timeout_ms / 8 > 25 ? timeout_ms / 8 : 25);
+    }
     fprintf(stderr, "ntgraph %s: mesh rank %d of %d, rendezvous %s (%s)\n", cmd->name, launch.rank,
             launch.world, launch.rendezvous, launch.source);
     st = ntg__mesh_create(&cfg, &m->mesh, &err);

@@ -47,6 +47,9 @@ static const cli_opt train_opts[] = {
     {"rendezvous", 0, "tcp://HOST:PORT", 0, "--mesh: where rank 0 listens"},
     {"mesh-keys", 0, "DIR", 0, "--mesh: CURVE keys and allowed peers (ntgraph mesh keygen)"},
     {"mesh-insecure", 0, NULL, 0, "--mesh: allow plain TCP on addresses beyond loopback"},
+    {"mesh-timeout", 0, "MS", 0,
+     "--mesh: a worker silent this long is lost (default 4000, or NTG_MESH_TIMEOUT_MS; "
+     "heartbeats every MS/8)"},
     {"mesh-join", 0, NULL, 0,
      "--mesh: join a running job at its next generation (a replacement worker; rank 0 assigns "
      "the rank)"},
@@ -262,7 +265,7 @@ const cli_cmd cli_cmd_train = {
     "[--lr-decays K] [--val-every N] [--patience P] [--seed S] [--log-csv F] "
     "[--checkpoint-dir D] [--resume] [--store PATH --name NAME] "
     "[--mesh [--rank R --world N --rendezvous tcp://HOST:PORT] [--mesh-keys DIR] "
-    "[--mesh-insecure] [--mesh-join]]",
+    "[--mesh-insecure] [--mesh-join] [--mesh-timeout MS]]",
     "Compiles GRAPH.yaml with its train section (flags override it), then trains on\n"
     "windows of every chosen column (channel-independent, one shared model): z-scored\n"
     "with the train rows' statistics, `batch` windows sampled per step from --seed,\n"

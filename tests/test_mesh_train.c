@@ -13,7 +13,22 @@
 #include "cli_testutil.h"
 #include "ntgraph.h"
 
-TestSuite(mesh_train, .init = make_tmp, .fini = rm_tmp, .timeout = 280);
+/* Workers on a loaded 2-core host can be descheduled for seconds: the suite gives the mesh a
+ * 15 s timeout (NTG_MESH_TIMEOUT_MS, inherited by every worker, also through mpirun and srun);
+ * the fault tests shorten it to what they test. */
+static void init(void)
+{
+    make_tmp();
+    setenv("NTG_MESH_TIMEOUT_MS", "15000", 1);
+}
+
+/* A fault test: a lost worker must be noticed in about `ms`. */
+static void fault_timeout(const char *ms)
+{
+    setenv("NTG_MESH_TIMEOUT_MS", ms, 1);
+}
+
+TestSuite(mesh_train, .init = init, .fini = rm_tmp, .timeout = 280);
 
 /* A small N-HiTS (the paper's brief MLP) on the first 1500 rows of ETTh1, one thread. */
 #define GRAPH "graphs/nhits_brief.yaml -D h=24 -D input_size=96 -D hidden=32"
@@ -218,6 +233,21 @@ Test(mesh_train, errors)
         "%s", o);
     cr_expect(strstr(o, "--rank belongs to data-parallel training: add --mesh"), "%s", o);
     free(o);
+    /* a heartbeat timeout out of range, from the flag or the environment */
+    cr_expect_eq(sh(&o,
+                    "$NTG train " GRAPH " --data '%s' " RUN " -o '%s' --mesh --world 1 --rank 0 "
+                    "--mesh-timeout 5",
+                    csv, tmp("x.plan")),
+                 2, "%s", o);
+    cr_expect(strstr(o, "mesh-timeout"), "%s", o);
+    free(o);
+    cr_expect_eq(sh(&o,
+                    "NTG_MESH_TIMEOUT_MS=soon $NTG train " GRAPH " --data '%s' " RUN
+                    " -o '%s' --mesh --world 1 --rank 0",
+                    csv, tmp("x.plan")),
+                 2, "%s", o);
+    cr_expect(strstr(o, "NTG_MESH_TIMEOUT_MS='soon' is not a timeout in ms"), "%s", o);
+    free(o);
     /* a batch smaller than the world: some worker would have no window */
     cr_expect_eq(sh(&o,
                     "$NTG train " GRAPH " --data '%s' " RUN " -o '%s' --batch 1 --mesh --rank 0 "
@@ -301,6 +331,7 @@ static int run_and_kill(const char *csv, int victim, const char *plan, char **o)
  * shards, and the steps after the checkpoint run again). */
 Test(mesh_train, mesh_run_replaces_a_killed_worker)
 {
+    fault_timeout("6000");
     const char *csv = slice();
     char *o, plan[600], whole[600];
     snprintf(plan, sizeof plan, "%s", tmp("killed.plan"));
@@ -321,6 +352,7 @@ Test(mesh_train, mesh_run_replaces_a_killed_worker)
 /* Rank 0 dies: the job restarts, all workers, from the newest checkpoint. */
 Test(mesh_train, mesh_run_restarts_the_job_when_rank_0_dies)
 {
+    fault_timeout("6000");
     const char *csv = slice();
     char *o, plan[600], whole[600];
     snprintf(plan, sizeof plan, "%s", tmp("killed.plan"));
@@ -343,6 +375,7 @@ Test(mesh_train, mesh_run_restarts_the_job_when_rank_0_dies)
  * two steps. The job finishes within 1e-5 of the uninterrupted one. */
 Test(mesh_train, mesh_run_survives_a_frozen_worker)
 {
+    fault_timeout("4000");
     const char *csv = slice();
     char *o, plan[600], whole[600], ck[600], lg[600];
     snprintf(plan, sizeof plan, "%s", tmp("stopped.plan"));
@@ -380,6 +413,7 @@ Test(mesh_train, mesh_run_survives_a_frozen_worker)
  * global batch over 2 and finish; the model is the one-process model within 1e-5. */
 Test(mesh_train, survivors_go_on_after_a_loss)
 {
+    fault_timeout("6000");
     const char *csv = slice();
     char *o, out[600], ck[600], ref[600], p0[640];
     snprintf(out, sizeof out, "%s", tmp("el"));
