@@ -118,8 +118,42 @@ static int blas_load(ntg__cu_blas *bl, char *why, size_t cap)
     return 0;
 }
 
+/* cuBLASLt, optional: without it dense runs SGEMM and its own epilogue kernel. */
+static void lt_load(ntg__cu_blas *bl)
+{
+    static const char *const names[] = {"libcublasLt.so.13", "libcublasLt.so"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !bl->lt_lib; i++)
+        bl->lt_lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!bl->lt_lib) return;
+    int missing = 0;
+    void *p;
+#define LT_SYM(field, name)                                                                        \
+    p = sym(bl->lt_lib, name, &missing);                                                           \
+    memcpy(&bl->field, &p, sizeof p)
+    LT_SYM(lt_create, "cublasLtCreate");
+    LT_SYM(lt_destroy, "cublasLtDestroy");
+    LT_SYM(lt_desc_create, "cublasLtMatmulDescCreate");
+    LT_SYM(lt_desc_destroy, "cublasLtMatmulDescDestroy");
+    LT_SYM(lt_desc_set, "cublasLtMatmulDescSetAttribute");
+    LT_SYM(lt_layout_create, "cublasLtMatrixLayoutCreate");
+    LT_SYM(lt_layout_destroy, "cublasLtMatrixLayoutDestroy");
+    LT_SYM(lt_pref_create, "cublasLtMatmulPreferenceCreate");
+    LT_SYM(lt_pref_destroy, "cublasLtMatmulPreferenceDestroy");
+    LT_SYM(lt_pref_set, "cublasLtMatmulPreferenceSetAttribute");
+    LT_SYM(lt_heuristic, "cublasLtMatmulAlgoGetHeuristic");
+    LT_SYM(lt_matmul, "cublasLtMatmul");
+#undef LT_SYM
+    if (missing || bl->lt_create(&bl->lt) != CUBLAS_STATUS_SUCCESS) {
+        dlclose(bl->lt_lib);
+        bl->lt_lib = NULL;
+        bl->lt = NULL;
+    }
+}
+
 static void blas_unload(ntg__cu_blas *bl)
 {
+    if (bl->lt) bl->lt_destroy(bl->lt);
+    if (bl->lt_lib) dlclose(bl->lt_lib);
     if (bl->handle) bl->destroy(bl->handle);
     if (bl->lib) dlclose(bl->lib);
     memset(bl, 0, sizeof *bl);
@@ -271,6 +305,7 @@ static ntg_status cu_create(const ntg_backend_config *cfg, ntg_backend **out, nt
                        (int)bs);
         goto fail;
     }
+    lt_load(&b->blas);
     *out = b;
     return NTG_OK;
 fail:
@@ -491,6 +526,8 @@ static ntg_status cu_prepare(ntg_backend *b, const ntg_plan_view *plan,
     if (!b->blas_ws) CU_TRY(cudaMalloc(&b->blas_ws, BLAS_WS_BYTES), "allocating cuBLAS workspace");
     if (b->blas.set_workspace(b->blas.handle, b->blas_ws, BLAS_WS_BYTES) != CUBLAS_STATUS_SUCCESS)
         return ntg__fail(err, NTG_ERR_BACKEND, "cuda: cublasSetWorkspace failed");
+    b->blas.ws = b->blas_ws;
+    b->blas.ws_bytes = BLAS_WS_BYTES;
     int maxb = b->cfg.max_batch > 0 ? b->cfg.max_batch : plan->max_batch;
     for (uint32_t g = 0; g < plan->n_programs; g++) {
         ntg_status st = build_slot(b, g, SLOT_MAX, maxb, err);

@@ -3,6 +3,7 @@
 #ifndef NTG_CU_INT_H
 #define NTG_CU_INT_H
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
@@ -30,6 +31,39 @@ typedef struct ntg__cu_blas {
                                     int lda, long long sa, const float *b, int ldb, long long sb,
                                     const float *beta, float *c, int ldc, long long sc, int count);
     cublasHandle_t handle;
+    /* cuBLASLt (libcublasLt.so.13), for GEMMs with a bias / ReLU epilogue; lt_lib NULL when it
+     * could not be loaded (dense then runs SGEMM and its own epilogue kernel) */
+    void *lt_lib;
+    cublasLtHandle_t lt;
+    cublasStatus_t (*lt_create)(cublasLtHandle_t *h);
+    cublasStatus_t (*lt_destroy)(cublasLtHandle_t h);
+    cublasStatus_t (*lt_desc_create)(cublasLtMatmulDesc_t *d, cublasComputeType_t ct,
+                                     cudaDataType_t scale);
+    cublasStatus_t (*lt_desc_destroy)(cublasLtMatmulDesc_t d);
+    cublasStatus_t (*lt_desc_set)(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t a,
+                                  const void *buf, size_t size);
+    cublasStatus_t (*lt_layout_create)(cublasLtMatrixLayout_t *l, cudaDataType t, uint64_t rows,
+                                       uint64_t cols, int64_t ld);
+    cublasStatus_t (*lt_layout_destroy)(cublasLtMatrixLayout_t l);
+    cublasStatus_t (*lt_pref_create)(cublasLtMatmulPreference_t *p);
+    cublasStatus_t (*lt_pref_destroy)(cublasLtMatmulPreference_t p);
+    cublasStatus_t (*lt_pref_set)(cublasLtMatmulPreference_t p,
+                                  cublasLtMatmulPreferenceAttributes_t a, const void *buf,
+                                  size_t size);
+    cublasStatus_t (*lt_heuristic)(cublasLtHandle_t h, cublasLtMatmulDesc_t d,
+                                   cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                                   cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t dl,
+                                   cublasLtMatmulPreference_t p, int requested,
+                                   cublasLtMatmulHeuristicResult_t *results, int *returned);
+    cublasStatus_t (*lt_matmul)(cublasLtHandle_t h, cublasLtMatmulDesc_t d, const void *alpha,
+                                const void *a, cublasLtMatrixLayout_t al, const void *b,
+                                cublasLtMatrixLayout_t bl, const void *beta, const void *c,
+                                cublasLtMatrixLayout_t cl, void *dm, cublasLtMatrixLayout_t dl,
+                                const cublasLtMatmulAlgo_t *algo, void *ws, size_t ws_bytes,
+                                cudaStream_t stream);
+    /* the workspace cuBLAS and cuBLASLt share (stream-ordered on the session's stream) */
+    void *ws;
+    size_t ws_bytes;
 } ntg__cu_blas;
 
 /* What an op's launcher sees: the CPU kernel contract of cpu_kernels.h with device

@@ -376,6 +376,71 @@ int64_t rows_of(const ntg_view *y, int64_t units)
 
 } // namespace
 
+namespace {
+
+/*
+ * y = act(x W^T + b) as one cuBLASLt matmul with its bias / ReLU epilogue, where cuBLASLt has
+ * the epilogue (none + bias, relu with or without bias; its GELU is the tanh approximation,
+ * not the exact erf GELU of the op, and it has no tanh or sigmoid).  Column-major view:
+ * y^T [units, rows] = op(W)^T x^T with the bias along D's rows.  Returns 1 when done, 0 when
+ * not applicable or when cuBLASLt offers no algorithm (the caller falls back), -1 on error.
+ */
+int lt_dense(const ntg__cu_ctx *c, int64_t rows, int64_t units, int64_t in, const float *x,
+             const float *w, const float *b, float *y, int mode)
+{
+    const ntg__cu_blas *bl = c->blas;
+    if (!bl->lt_lib || !bl->ws) return 0;
+    if (mode != U_RELU && !(mode == U_NONE && b)) return 0;
+    cublasLtEpilogue_t epi = mode == U_RELU ? (b ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU)
+                                            : CUBLASLT_EPILOGUE_BIAS;
+    cublasLtMatmulDesc_t op = NULL;
+    cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    uint64_t wsb = bl->ws_bytes;
+    int done = 0;
+    cublasStatus_t st = bl->lt_desc_create(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = bl->lt_desc_set(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = bl->lt_desc_set(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = bl->lt_desc_set(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
+    if (st == CUBLAS_STATUS_SUCCESS && b)
+        st = bl->lt_desc_set(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &b, sizeof b);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = bl->lt_layout_create(&la, CUDA_R_32F, (uint64_t)in, (uint64_t)units, in);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = bl->lt_layout_create(&lb, CUDA_R_32F, (uint64_t)in, (uint64_t)rows, in);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = bl->lt_layout_create(&lc, CUDA_R_32F, (uint64_t)units, (uint64_t)rows, units);
+    if (st == CUBLAS_STATUS_SUCCESS) st = bl->lt_pref_create(&pref);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = bl->lt_pref_set(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb);
+    cublasLtMatmulHeuristicResult_t res;
+    int found = 0;
+    memset(&res, 0, sizeof res);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = bl->lt_heuristic(bl->lt, op, la, lb, lc, lc, pref, 1, &res, &found);
+    if (st == CUBLAS_STATUS_SUCCESS && found > 0) {
+        const float one = 1.0f, zero = 0.0f;
+        st = bl->lt_matmul(bl->lt, op, &one, w, la, x, lb, &zero, y, lc, y, lc, &res.algo, bl->ws,
+                           bl->ws_bytes, c->stream);
+        done = st == CUBLAS_STATUS_SUCCESS ? 1 : -1;
+        if (done < 0)
+            fail(c, "cuda: cuBLASLt matmul with epilogue (%lld x %lld x %lld) failed: %s",
+                 (long long)rows, (long long)units, (long long)in, blas_str(st));
+    }
+    if (pref) bl->lt_pref_destroy(pref);
+    if (lc) bl->lt_layout_destroy(lc);
+    if (lb) bl->lt_layout_destroy(lb);
+    if (la) bl->lt_layout_destroy(la);
+    if (op) bl->lt_desc_destroy(op);
+    return done;
+}
+
+} // namespace
+
 extern "C" int ntg__cu_fwd_dense(const ntg__cu_ctx *c)
 {
     const float *x = fp(&c->in[0]), *w = fp(&c->in[1]);
@@ -384,6 +449,10 @@ extern "C" int ntg__cu_fwd_dense(const ntg__cu_ctx *c)
     int mode = act_mode((int)ntg__attr_i(c->attr, NTG_DENSE_ACT));
     int64_t units = c->in[1].d.dims[0], in = c->in[1].d.dims[1];
     int64_t rows = rows_of(&c->out[0], units);
+    if (rows > 0 && units > 0 && in > 0) {
+        int lt = lt_dense(c, rows, units, in, x, w, b, y, mode);
+        if (lt) return lt < 0 ? -1 : 0;
+    }
     if (gemm(c, 0, 1, rows, units, in, 1.0f, x, in, w, in, 0.0f, y, units)) return -1;
     if (!b && mode == U_NONE) return 0;
     if (rows * units <= 0) return 0;
