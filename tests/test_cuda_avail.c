@@ -9,6 +9,7 @@
 
 #include "backend.h"
 #include "cli_testutil.h"
+#include "cuda/cu_int.h"
 
 static const ntg_backend_class *cuda_class(void)
 {
@@ -103,6 +104,19 @@ Test(cuda_avail, cli_backend_cuda_exits_1, .init = make_tmp, .fini = rm_tmp)
     cr_assert(strstr(out, info), "the listing lacks the reason '%s': %s", info, out);
     cr_assert_null(strstr(out, "auto     -> cuda"), "%s", out);
     free(out);
+}
+
+/* Every op of ops.def has a CUDA launcher, and a backward one exactly when it is
+ * differentiable (the tables supports() answers from). */
+Test(cuda_avail, a_launcher_for_every_op)
+{
+    for (uint32_t code = 0; code < NTG_OP_COUNT; code++) {
+        const ntg_op_info *info = ntg__op_info(code);
+        cr_assert(ntg__cu_fwd[code], "no CUDA forward launcher for %s", info->cls->name);
+        cr_assert_eq(ntg__cu_bwd[code] != NULL, info->differentiable != 0,
+                     "CUDA backward launcher of %s does not match its differentiability",
+                     info->cls->name);
+    }
 }
 
 /* On a machine with a device: NTG_CUDA_DEVICE out of range is bad input, named. */
