@@ -88,7 +88,7 @@ static int backends_run(const cli_cmd *cmd, cli_args *a)
     const ntg_backend_class *const *all = ntg__backends(&n);
     const ntg_backend_class *dflt = ntg__backend_find("auto");
     for (size_t i = 0; i < n; i++) {
-        char info[256] = "";
+        char info[1024] = ""; /* room for every device of a multi-GPU machine */
         int ok = !all[i]->available || all[i]->available(info, sizeof info);
         printf("%-8s %-13s %s%s%s\n", all[i]->name, ok ? "available" : "unavailable",
                all[i]->description, info[0] ? "; " : "", info);
@@ -104,7 +104,10 @@ const cli_cmd cli_cmd_backends = {
     "One line per backend compiled into this build: its name, whether it can run\n"
     "on this machine, and what it runs on. The last line says what `auto` picks.\n"
     "The xnnpack line names the instruction sets its kernels use and the cap set by\n"
-    "NTG_CPU_ISA (avx512 = none, avx2, portable; see docs/cpu-backend.md).",
+    "NTG_CPU_ISA (avx512 = none, avx2, portable; see docs/cpu-backend.md).\n"
+    "The cuda line lists each CUDA device (cuda:N, name, compute capability, memory;\n"
+    "NTG_CUDA_DEVICE picks the one used) or says why the backend cannot run here\n"
+    "(no device, no driver, no cuBLAS; see docs/cuda.md).",
     NULL,
     0,
     backends_run,

@@ -299,7 +299,8 @@ NTG_API void ntg_session_options_init(ntg_session_options *opts);
  * state as mappings whose pages are made on first touch, so a run at a small
  * batch uses memory for that batch).  Errors: NTG_ERR_INVALID_ARG (unknown
  * backend, max_batch out of range), NTG_ERR_UNSUPPORTED (the backend cannot run
- * an op of the plan), NTG_ERR_NOMEM, NTG_ERR_BACKEND. */
+ * an op of the plan), NTG_ERR_NOMEM, NTG_ERR_BACKEND (the backend cannot run on
+ * this machine, e.g. no device or driver, naming the reason; or the device failed). */
 NTG_API ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *opts,
                                       ntg_session **out, ntg_error *err);
 

@@ -75,6 +75,8 @@ extern const ntg_backend_class ntg__backend_cpu;
 extern const ntg_backend_class ntg__backend_xnnpack;
 /* The Vulkan compute backend (built when libvulkan and glslangValidator are found). */
 extern const ntg_backend_class ntg__backend_vulkan;
+/* The CUDA backend (built when nvcc is found; compiled, not yet run on hardware). */
+extern const ntg_backend_class ntg__backend_cuda;
 
 /* Backends built into this library, in order of preference for "auto". */
 const ntg_backend_class *const *ntg__backends(size_t *count);

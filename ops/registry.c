@@ -6,6 +6,9 @@
 /* Preference order for "auto": the first available backend wins.  Device backends are
  * only preferred when they report a real GPU (their `available` hook says so). */
 static const ntg_backend_class *const backends[] = {
+#ifdef NTG_HAVE_CUDA
+    &ntg__backend_cuda, /* only when it finds a device (sm_90+), a driver and cuBLAS */
+#endif
 #ifdef NTG_HAVE_XNNPACK
     &ntg__backend_xnnpack,
 #endif

@@ -87,9 +87,10 @@ ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *o
                          bname, backend_names(names, sizeof names));
     }
     char info[256] = "";
+    /* no device or driver: a failure of the machine, not of the request (CLI exit 1) */
     if (cls->available && !cls->available(info, sizeof info))
-        return ntg__fail(err, NTG_ERR_UNSUPPORTED, "backend '%s' is not available here: %s",
-                         cls->name, info);
+        return ntg__fail(err, NTG_ERR_BACKEND, "backend '%s' is not available here: %s", cls->name,
+                         info);
     int pmax = (int)plan->img.info.max_batch;
     int max_batch = opts->max_batch > 0 ? opts->max_batch : pmax;
     if (opts->max_batch < 0 || max_batch > pmax)
