@@ -52,7 +52,8 @@ struct ntg_store {
     rocksdb_writeoptions_t *wnowal; /* chunks: no WAL, made durable by a flush */
     rocksdb_flushoptions_t *flush;
     int readonly;  /* a read-only RocksDB instance: a fixed view until reopened */
-    int no_marker; /* check_format found models but no format marker */
+    int no_marker; /* check_format found no format marker */
+    int creating;  /* create_store: the marker is written, not required */
     char *path;    /* as given, for messages */
     char *logdir;  /* readers: a private directory for RocksDB's info log */
     int catchups;  /* readers: reopened to see a newer state */
