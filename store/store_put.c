@@ -129,6 +129,7 @@ typedef struct put_ctx {
     ntg__writer w;
     ntg__version_rec rec;
     float embed[NTG__EMBED_DIM];
+    int imported; /* weights from elsewhere: the base plan's trained.* are not their metrics */
 } put_ctx;
 
 static ntg_status check_put_options(put_ctx *c, ntg_error *err)
@@ -251,7 +252,7 @@ static ntg_status plan_extras(put_ctx *c, ntg_error *err)
         if (strncmp(k, "hparam.", 7) == 0) {
             r->hparams[nh].name = k + 7;
             r->hparams[nh++].value = v;
-        } else if (strncmp(k, "trained.", 8) == 0 && numeric(v, &x)) {
+        } else if (!c->imported && strncmp(k, "trained.", 8) == 0 && numeric(v, &x)) {
             int dup = 0;
             for (size_t j = 0; j < nmet; j++) dup |= strcmp(r->metrics[j].name, k + 8) == 0;
             if (!dup) r->metrics[nmet++] = (ntg_store_metric){k + 8, x};
@@ -365,8 +366,9 @@ static ntg_status commit_version(put_ctx *c, uint64_t *version, ntg_error *err)
     return NTG_OK;
 }
 
-ntg_status ntg_store_put(ntg_store *s, const char *name, const ntg_plan *plan,
-                         const ntg_store_put_options *opts, uint64_t *version, ntg_error *err)
+static ntg_status put_plan(ntg_store *s, const char *name, const ntg_plan *plan,
+                           const ntg_store_put_options *opts, int imported, uint64_t *version,
+                           ntg_error *err)
 {
     if (version) *version = 0;
     ntg_status st = writable(s, err);
@@ -379,6 +381,7 @@ ntg_status ntg_store_put(ntg_store *s, const char *name, const ntg_plan *plan,
     c.s = s;
     c.name = name;
     c.plan = plan;
+    c.imported = imported;
     ntg_store_put_options_init(&c.o);
     if (opts) c.o = *opts;
     if ((st = check_put_options(&c, err))) return st;
@@ -397,6 +400,12 @@ ntg_status ntg_store_put(ntg_store *s, const char *name, const ntg_plan *plan,
     ntg__writer_free(&c.w);
     ntg__pool_destroy(c.pool);
     return st;
+}
+
+ntg_status ntg_store_put(ntg_store *s, const char *name, const ntg_plan *plan,
+                         const ntg_store_put_options *opts, uint64_t *version, ntg_error *err)
+{
+    return put_plan(s, name, plan, opts, 0, version, err);
 }
 
 /* ------------------------------------------------------------- safetensors */
@@ -473,7 +482,8 @@ ntg_status ntg_store_put_safetensors(ntg_store *s, const char *name, const char 
         memcpy(w + r->offset, t->data, (size_t)t->nbytes);
     }
     if (!st) st = ntg__plan_rewrite(base, w, NULL, 0, &plan, err);
-    if (!st) st = ntg_store_put(s, name, plan, opts, version, err);
+    /* the metrics the base version's training left in its plan describe other weights */
+    if (!st) st = put_plan(s, name, plan, opts, 1, version, err);
     free(w);
     ntg__st_free(f);
     ntg_plan_destroy(plan);

@@ -221,3 +221,36 @@ Test(store, cli_train_registers_checkpoints_and_a_version)
     cr_assert(strstr(o, "not both"), "%s", o);
     free(o);
 }
+
+/* issue 11 §6: `store import` tells a safetensors file by its content, not its extension, and
+ * imported weights do not inherit the metrics the previous version's training recorded. */
+Test(store, cli_import_sniffs_safetensors_and_drops_old_metrics)
+{
+    char *o;
+    const char *train = "$NTG train $SRC/graphs/nhits.yaml -D h=8 -D input_size=24 -D hidden=16 "
+                        "--data $SRC/data/ETTh1.csv --columns OT --split 400,100,100 --steps 4 "
+                        "--batch 8 --val-every 2 --store t.db --name run --backend cpu";
+    cr_assert_eq(sh(&o, "%s", train), 0, "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG store show --db t.db run@1"), 0, "%s", o);
+    cr_assert(strstr(o, "final_train_loss="), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG store export --db t.db run@1 -o w.safetensors && "
+                        "cp w.safetensors weights.bin && "
+                        "$NTG store import --db t.db --name run weights.bin"),
+                 0, "%s", o);
+    cr_assert_str_eq(o, "2\n");
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG store show --db t.db run@2"), 0, "%s", o);
+    cr_assert_null(strstr(o, "final_train_loss"), "%s", o);
+    cr_assert_null(strstr(o, "best_val_loss"), "%s", o);
+    free(o);
+    /* a plan under the .safetensors extension is still a plan */
+    cr_assert_eq(sh(&o, "$NTG store export --db t.db run@1 -o p.safetensors.plan && "
+                        "cp p.safetensors.plan p.safetensors && $NTG store export --db t.db run@1 "
+                        "-o plan.bin && cp plan.bin plan.safetensors && "
+                        "$NTG store import --db t.db --name run plan.safetensors"),
+                 0, "%s", o);
+    cr_assert_str_eq(o, "3\n");
+    free(o);
+}
