@@ -157,9 +157,22 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
+/* A writer's presence file: left behind, it says the last writer did not close (a crash). */
+#define WRITER_MARK "NTGRAPH-WRITER"
+
+static void writer_mark_path(const ntg_store *s, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/" WRITER_MARK, s->path);
+}
+
 void ntg_store_close(ntg_store *s)
 {
     if (!s) return;
+    if (s->db && !s->readonly && s->marked) {
+        char mark[4096];
+        writer_mark_path(s, mark, sizeof mark);
+        unlink(mark);
+    }
     free_handles(s);
     for (int i = 0; i < NTG__STORE_NCF; i++)
         if (s->cfopt[i]) rocksdb_options_destroy(s->cfopt[i]);
@@ -458,7 +471,10 @@ static ntg_status open_db(ntg_store *s, int lock_wait_ms, ntg_error *err)
         s->db = NULL;
         /* the writer may replace the MANIFEST or delete compacted files while a reader opens:
          * a moment later the files it names exist */
-        if (rerr && transient(rerr) && waited < 2000) {
+        /* ... and a reader can take the MANIFEST from before a flush, which names a WAL the
+         * flush then deleted: for a reader, a missing WAL is a moment too late */
+        if (rerr && (transient(rerr) || (s->readonly && strstr(rerr, "Missing WAL"))) &&
+            waited < 2000) {
             rocksdb_free(rerr);
             sleep_ms(20);
             waited += 20;
@@ -655,6 +671,24 @@ ntg_status ntg_store_open(const char *path, const ntg_store_options *opts, ntg_s
     if (st) {
         ntg_store_close(s);
         return st;
+    }
+    /* The last writer did not close: a crash can have left chunks that no record references
+     * (written before their commit).  Blob files are large, so they are reclaimed now rather
+     * than at the next gc; a failure here leaves them to it. */
+    if (!s->readonly) {
+        char mark[4096];
+        writer_mark_path(s, mark, sizeof mark);
+        int crashed = !create && access(mark, F_OK) == 0;
+        int fd = open(mark, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            close(fd);
+            s->marked = 1;
+        }
+        if (crashed) {
+            ntg_store_gc_report g;
+            ntg_error e2;
+            (void)ntg__store_gc(s, 0, &g, &e2);
+        }
     }
     *out = s;
     return NTG_OK;

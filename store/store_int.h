@@ -54,6 +54,7 @@ struct ntg_store {
     int readonly;  /* a read-only RocksDB instance: a fixed view until reopened */
     int no_marker; /* check_format found no format marker */
     int creating;  /* create_store: the marker is written, not required */
+    int marked;    /* a writer that created its presence file (removed at close) */
     char *path;    /* as given, for messages */
     char *logdir;  /* readers: a private directory for RocksDB's info log */
     int catchups;  /* readers: reopened to see a newer state */
@@ -310,5 +311,14 @@ int ntg__valid_alias(const char *alias);
 int ntg__valid_tag_key(const char *key);
 
 int64_t ntg__now_ms(void);
+
+/* Checkpoints pruned in a commit: add to `wb` the deletion of every chunk of the checkpoint
+ * rows `pruned` (keys) that no other record and none of `keep` (the commit's new objects)
+ * references; *bytes: their size. */
+ntg_status ntg__store_drop_pruned(ntg_store *s, rocksdb_writebatch_t *wb, const ntg__buf *pruned,
+                                  size_t n_pruned, const ntg__obj *keep, size_t n_keep,
+                                  uint64_t *bytes, ntg_error *err);
+/* Flush the chunks and compact them, so blob files holding only removed chunks go. */
+ntg_status ntg__store_drop_garbage_files(ntg_store *s, ntg_error *err);
 
 #endif /* NTG_STORE_INT_H */

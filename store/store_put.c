@@ -493,6 +493,8 @@ ntg_status ntg_store_put_safetensors(ntg_store *s, const char *name, const char 
 
 /* ------------------------------------------------------------- checkpoints */
 
+#define MAX_PRUNE 64 /* checkpoints one commit prunes at most (more go with later commits) */
+
 ntg_status ntg_store_put_checkpoint(ntg_store *s, const char *name, const ntg_store_checkpoint *ck,
                                     unsigned keep, uint64_t *id, ntg_error *err)
 {
@@ -552,6 +554,10 @@ ntg_status ntg_store_put_checkpoint(ntg_store *s, const char *name, const ntg_st
     memset(&cm, 0, sizeof cm);
     if (!st) st = ntg__commit_begin(s, &cm, &w, err);
     ntg__buf key = {0}, val = {0};
+    ntg__buf pruned[MAX_PRUNE];
+    memset(pruned, 0, sizeof pruned);
+    size_t n_pruned = 0;
+    uint64_t reclaimed = 0;
     if (!st) {
         if (!found) {
             memset(&m, 0, sizeof m);
@@ -571,7 +577,8 @@ ntg_status ntg_store_put_checkpoint(ntg_store *s, const char *name, const ntg_st
         if (!key.oom && !val.oom)
             rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_CKPTS], (const char *)key.p, key.n,
                                       (const char *)val.p, val.n);
-        /* keep the newest `keep`: older records go in this same commit, their chunks at gc */
+        /* keep the newest `keep`: older records go in this same commit, and with them the
+         * chunks nothing else uses, so a long run's disk use stays bounded */
         if (keep && m.n_ckpts > keep) {
             uint64_t drop = m.n_ckpts - keep;
             ntg__buf prefix = {0}, upper;
@@ -580,30 +587,41 @@ ntg_status ntg_store_put_checkpoint(ntg_store *s, const char *name, const ntg_st
             rocksdb_iterator_t *it = prefix.oom ? NULL
                                                 : ntg__iter_prefix(s, NULL, NTG__CF_CKPTS, prefix.p,
                                                                    prefix.n, &upper, &ro);
-            for (; it && drop && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+            for (; it && drop && n_pruned < MAX_PRUNE && rocksdb_iter_valid(it);
+                 rocksdb_iter_next(it)) {
                 size_t kl;
                 const char *k = rocksdb_iter_key(it, &kl);
                 if (kl != prefix.n + 8) continue;
                 rocksdb_writebatch_delete_cf(cm.wb, s->cf[NTG__CF_CKPTS], k, kl);
+                ntg__buf_bytes(&pruned[n_pruned++], k, kl);
                 drop--;
                 m.n_ckpts--;
                 cm.stats.n_ckpts--;
             }
             if (!prefix.oom) ntg__iter_end(it, ro, &upper);
             ntg__buf_free(&prefix);
+            for (size_t i = 0; i < n_pruned; i++) key.oom |= pruned[i].oom;
+            if (!key.oom)
+                st = ntg__store_drop_pruned(s, cm.wb, pruned, n_pruned, rec.blobs, rec.n_blobs,
+                                            &reclaimed, err);
         }
         val.n = 0;
         ntg__enc_model(&val, &m);
         if (!val.oom)
             rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_MODELS], name, strlen(name),
                                       (const char *)val.p, val.n);
-        if (key.oom || val.oom) {
+        if (st) {
+            ntg__commit_abort(&cm);
+        } else if (key.oom || val.oom) {
             ntg__commit_abort(&cm);
             st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
         } else {
             st = ntg__commit_write(s, &cm, err);
         }
+        /* the pruned chunks are deleted durably; their blob files go now, not at the end */
+        if (!st && reclaimed) st = ntg__store_drop_garbage_files(s, err);
     }
+    for (size_t i = 0; i < n_pruned; i++) ntg__buf_free(&pruned[i]);
     ntg__buf_free(&key);
     ntg__buf_free(&val);
     ntg__writer_free(&w);
