@@ -153,10 +153,11 @@ Test(store, training_resumes_exactly_from_the_store)
     /* a checkpoint of another run's settings is refused, naming the difference */
     ntg_train_options o;
     ntg_train_options_init(&o);
-    ntg_define set[] = {{"steps", "31"}, {"batch", "16"}, {"seed", "7"}};
+    ntg_define set[] = {{"steps", "31"},    {"batch", "16"},    {"lr", "0.003"},
+                        {"val_every", "5"}, {"patience", "-1"}, {"seed", "7"}};
     o.split = "400,100,100";
     o.settings = set;
-    o.n_settings = 3;
+    o.n_settings = 6;
     o.backend = "cpu";
     o.resume = 1;
     ntg_store_trainer *t = NULL;
@@ -164,6 +165,11 @@ Test(store, training_resumes_exactly_from_the_store)
     ntg_plan *out = NULL;
     cr_assert_eq(ntg_train(p, s, &o, &out, NULL, &err), NTG_ERR_DATA);
     cr_assert(strstr(err.message, "made with steps 30, this run has 31"), "%s", err.message);
+    /* and a different learning rate by its name */
+    set[0].value = "30";
+    set[2].value = "0.0005";
+    cr_assert_eq(ntg_train(p, s, &o, &out, NULL, &err), NTG_ERR_DATA);
+    cr_assert(strstr(err.message, "learning rate 0.003, this run has 0.0005"), "%s", err.message);
     ntg_store_trainer_destroy(t);
 
     ntg_plan_destroy(full);
