@@ -76,6 +76,11 @@ void ntg__store_set_killpoint(ntg_store *s, ntg__store_killpoint_fn fn, void *us
     s->killpoint_user = user;
 }
 
+unsigned long ntg__store_catchups(const ntg_store *s)
+{
+    return s ? s->catchups_total : 0;
+}
+
 void ntg__store_kill(ntg_store *s, int step)
 {
     if (s->killpoint) s->killpoint(s->killpoint_user, step);
@@ -698,6 +703,7 @@ ntg_status ntg__store_catch_up(ntg_store *s, ntg_error *err)
 {
     if (!s->readonly) return NTG_OK;
     s->catchups++;
+    s->catchups_total++;
     /* a read-only instance is a fixed view: a new one sees the writer's current state */
     free_handles(s);
     return open_db(s, 0, err);
@@ -816,6 +822,15 @@ ntg_status ntg__view_consistent(ntg_store *s, const ntg__view *v, int *ok, ntg_e
 {
     *ok = 1;
     if (!s->readonly) return NTG_OK;
+    uint64_t missing;
+    return ntg__ring_check(s, v, ok, &missing, err);
+}
+
+ntg_status ntg__ring_check(ntg_store *s, const ntg__view *v, int *ok, uint64_t *missing,
+                           ntg_error *err)
+{
+    *ok = 1;
+    *missing = 0;
     ntg__stats_rec st;
     ntg_status r = ntg__get_stats(s, v, &st, err);
     if (r) return r;
@@ -829,15 +844,21 @@ ntg_status ntg__view_consistent(ntg_store *s, const ntg__view *v, int *ok, ntg_e
         ntg__iter_end(it, ro, &upper);
         return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     }
+    uint8_t have[NTG__RING] = {0};
     for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t vl;
         const char *val = rocksdb_iter_value(it, &vl);
         if (vl != 8) continue;
         uint64_t c = ntg__be64((const uint8_t *)val);
-        if (c >= lo && c <= st.commits) seen++;
+        if (c >= lo && c <= st.commits) {
+            seen++;
+            have[c % NTG__RING] = 1;
+        }
     }
     ntg__iter_end(it, ro, &upper);
     *ok = st.commits == 0 || seen == st.commits - lo + 1;
+    for (uint64_t c = st.commits; !*ok && c >= lo && c > 0; c--)
+        if (!have[c % NTG__RING]) *missing = c; /* the oldest one missing */
     return NTG_OK;
 }
 

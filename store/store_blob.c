@@ -176,8 +176,9 @@ ntg_status ntg__obj_read(ntg_store *s, const ntg__view *v, const ntg__obj *o, vo
         rocksdb_pinnableslice_t *ps =
             rocksdb_get_pinned_cf(s->db, v->ro, s->cf[NTG__CF_CHUNKS], key, sizeof key, &rerr);
         if (rerr) {
-            /* a reader may race the writer's compaction for a blob file: retry after catch-up */
-            s->missing = s->readonly;
+            /* a reader may race the writer's compaction for a blob file (gone a moment later):
+             * retry after catch-up; damaged bytes stay damaged, so no retry for those */
+            s->missing = s->readonly && ntg__store_rdb_status(rerr) != NTG_ERR_DATA;
             return ntg__store_rdb(s, rerr, err, what);
         }
         ntg__hex(o->chunks[c], 8, hex);

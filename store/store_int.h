@@ -58,6 +58,7 @@ struct ntg_store {
     char *path;    /* as given, for messages */
     char *logdir;  /* readers: a private directory for RocksDB's info log */
     int catchups;  /* readers: reopened to see a newer state */
+    unsigned long catchups_total; /* the same, never reset (tests count retries) */
     int missing;   /* the last object read found a chunk absent (readers retry) */
     ntg__store_killpoint_fn killpoint;
     void *killpoint_user;
@@ -239,6 +240,10 @@ void ntg__iter_end(rocksdb_iterator_t *it, rocksdb_readoptions_t *ro, ntg__buf *
 /* Readers (read-only instances) may see a view with a hole while the writer flushes (see
  * docs/store.md): 1 when the view's recent-commit ring is complete, 0 when not. */
 ntg_status ntg__view_consistent(ntg_store *s, const ntg__view *v, int *ok, ntg_error *err);
+/* Whether the recent-commit ring holds each of the last 1024 commit numbers (any instance);
+ * *missing: the oldest absent one. */
+ntg_status ntg__ring_check(ntg_store *s, const ntg__view *v, int *ok, uint64_t *missing,
+                           ntg_error *err);
 /* Readers: catch up with the writer (by reopening the read-only instance). */
 ntg_status ntg__store_catch_up(ntg_store *s, ntg_error *err);
 

@@ -481,6 +481,9 @@ static ntg_status verify_fn(ntg_store *s, const ntg__view *v, ntg_store_verify_r
     return st;
 }
 
+static ntg_status check_fn(ntg_store *s, const ntg__view *v, ntg__store_check_report *r,
+                           ntg_error *err);
+
 ntg_status ntg_store_verify(ntg_store *s, ntg_store_verify_report *report, ntg_error *err)
 {
     ntg_store_verify_report r;
@@ -492,6 +495,22 @@ ntg_status ntg_store_verify(ntg_store *s, ntg_store_verify_report *report, ntg_e
     ntg_status st = ntg__view_begin(s, &v, err);
     if (!st) st = ntg__view_consistent(s, &v, &ok, err);
     if (!st && !ok) problem(&r, "the store's recent commits are incomplete in this view");
+    /* a lost commit: a gap in a model's versions, counters that disagree with the records,
+     * a commit number missing from the ring of recent commits */
+    uint64_t lost = 0;
+    int whole = 1;
+    if (!st && ok) st = ntg__ring_check(s, &v, &whole, &lost, err);
+    if (!st && !whole)
+        problem(&r, "commit %llu is missing (lost from the write-ahead log?); versions after it "
+                    "may be numbered over it",
+                (unsigned long long)lost);
+    ntg__store_check_report cr;
+    memset(&cr, 0, sizeof cr);
+    if (!st) st = check_fn(s, &v, &cr, err);
+    if (!st && cr.problems) {
+        problem(&r, "%s", cr.first);
+        r.bad += cr.problems - 1;
+    }
     if (!st) st = verify_fn(s, &v, &r, err);
     ntg__view_end(s, &v);
     if (report) *report = r;
