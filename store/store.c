@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +65,18 @@ ntg_status ntg__store_rdb_status(const char *msg)
 ntg_status ntg__store_rdb(const ntg_store *s, char *rerr, ntg_error *err, const char *what)
 {
     ntg_status st = ntg__store_rdb_status(rerr ? rerr : "");
+    if (rerr && (strstr(rerr, "No space left on device") || strstr(rerr, "NoSpace"))) {
+        /* a machine failure, not bad input: NTG_ERR_IO, and what to do about it */
+        ntg__store_fail(s, err, NTG_ERR_IO,
+                        "%s: the disk is full (%s); nothing acknowledged was lost. Free space "
+                        "(`ntgraph store gc` removes chunks nothing uses) and try again",
+                        what, rerr);
+        rocksdb_free(rerr);
+        /* RocksDB 7.8 asserts (SIGABRT) when it closes a log writer that failed: this handle
+         * is not closed, only dropped (see ntg_store_close) */
+        ((ntg_store *)s)->poisoned = 1;
+        return NTG_ERR_IO;
+    }
     ntg__store_fail(s, err, st, "%s: %s", what, rerr ? rerr : "unknown RocksDB error");
     rocksdb_free(rerr);
     return st;
@@ -74,6 +87,24 @@ void ntg__store_set_killpoint(ntg_store *s, ntg__store_killpoint_fn fn, void *us
     if (!s) return;
     s->killpoint = fn;
     s->killpoint_user = user;
+}
+
+ntg_status ntg__store_space(ntg_store *s, uint64_t need, const char *what, ntg_error *err)
+{
+    struct statvfs v;
+    if (statvfs(s->path, &v) != 0) return NTG_OK; /* cannot tell: the write will say */
+    uint64_t avail = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+    /* what is in the memtables is written again when they are flushed */
+    uint64_t mem = 0;
+    if (s->db) (void)rocksdb_property_int(s->db, "rocksdb.cur-size-all-mem-tables", &mem);
+    uint64_t want = need + mem + NTG__SPACE_RESERVE;
+    if (avail >= want) return NTG_OK;
+    return ntg__store_fail(s, err, NTG_ERR_IO,
+                           "%s: the disk is full (%.1f MiB free; this needs about %.1f MiB, "
+                           "with RocksDB's headroom); nothing was written and nothing acknowledged "
+                           "was lost. Free space (`ntgraph store gc` removes chunks nothing uses) "
+                           "and try again",
+                           what, (double)avail / 1048576.0, (double)want / 1048576.0);
 }
 
 unsigned long ntg__store_catchups(const ntg_store *s)
@@ -173,6 +204,15 @@ static void writer_mark_path(const ntg_store *s, char *buf, size_t cap)
 void ntg_store_close(ntg_store *s)
 {
     if (!s) return;
+    if (s->poisoned) {
+        /* a write failed for lack of space: closing would abort in RocksDB, so the RocksDB
+         * handles are left to the process's end (the store's lock with them); what is on
+         * disk is whole, as after a crash */
+        free(s->logdir);
+        free(s->path);
+        free(s);
+        return;
+    }
     if (s->db && !s->readonly && s->marked) {
         char mark[4096];
         writer_mark_path(s, mark, sizeof mark);
@@ -298,12 +338,18 @@ static ntg_status make_options(ntg_store *s, int create)
     if (!base) return NTG_ERR_NOMEM;
     /* The MANIFEST records which WAL files exist and the open checks them: a MANIFEST that
      * lost records (cut short) then names a WAL that a later flush deleted, and the open
-     * fails instead of silently going back to an older state.  No C setter in RocksDB 7.8. */
+     * fails instead of silently going back to an older state.  Opening does not flush the
+     * WAL into tables: a store on a full disk still opens, so gc can free space.  No
+     * preallocation: RocksDB reserves ~1.1 write buffers (140 MiB here) for each WAL, which
+     * would make a disk look full long before it is.  No C setters for these in 7.8. */
     s->dbopt = rocksdb_options_create();
     char *rerr = NULL;
     if (s->dbopt)
-        rocksdb_get_options_from_string(base, "track_and_verify_wals_in_manifest=true", s->dbopt,
-                                        &rerr);
+        rocksdb_get_options_from_string(base,
+                                        "track_and_verify_wals_in_manifest=true;"
+                                        "avoid_flush_during_recovery=true;"
+                                        "allow_fallocate=false",
+                                        s->dbopt, &rerr);
     rocksdb_options_destroy(base);
     rocksdb_free(rerr); /* an older RocksDB: the check is lost, nothing else */
     if (!s->dbopt) return NTG_ERR_NOMEM;
@@ -1045,6 +1091,15 @@ ntg_status ntg__commit_write(ntg_store *s, ntg__commit *c, ntg_error *err)
                               (const char *)b.p, b.n);
     rocksdb_writebatch_put_cf(c->wb, s->cf[NTG__CF_DEFAULT], rk, sizeof rk, rv, sizeof rv);
     ntg__buf_free(&b);
+    size_t bytes = 0;
+    (void)rocksdb_writebatch_data(c->wb, &bytes);
+    /* the batch goes to the WAL now and to a table file at the next flush */
+    ntg_status st = ntg__store_space(s, 2 * (uint64_t)bytes, "commit failed (nothing was changed)",
+                                     err);
+    if (st) {
+        ntg__commit_abort(c);
+        return st;
+    }
     char *rerr = NULL;
     rocksdb_write(s->db, s->wsync, c->wb, &rerr);
     ntg__commit_abort(c);

@@ -34,6 +34,7 @@ enum {
 #define NTG__MIN_BLOB 4096            /* values from this size go to blob files */
 #define NTG__RING 1024                /* recent commits remembered for reader consistency checks */
 #define NTG__EMBED_DIM 32
+#define NTG__SPACE_RESERVE (2u << 20) /* free space kept for RocksDB's own files (MANIFEST, LOG) */
 #define NTG__FORMAT_MAGIC "ntgraph-store"
 #define NTG__FORMAT_VERSION 1u
 #define NTG__NAME_MAX 128
@@ -55,6 +56,7 @@ struct ntg_store {
     int no_marker; /* check_format found no format marker */
     int creating;  /* create_store: the marker is written, not required */
     int marked;    /* a writer that created its presence file (removed at close) */
+    int poisoned;  /* a write failed for lack of space: RocksDB cannot close this handle */
     char *path;    /* as given, for messages */
     char *logdir;  /* readers: a private directory for RocksDB's info log */
     int catchups;  /* readers: reopened to see a newer state */
@@ -70,6 +72,10 @@ struct ntg_store {
 ntg_status ntg__store_rdb(const ntg_store *s, char *rerr, ntg_error *err, const char *what);
 /* The status a RocksDB error message maps to (lock: STATE, corruption: DATA, else IO). */
 ntg_status ntg__store_rdb_status(const char *msg);
+/* NTG_ERR_IO naming `what` when the store's file system has less than `need` bytes (plus the
+ * memtables, which a flush writes, and a reserve) free: checked before writing, because
+ * RocksDB 7.8 cannot close a handle whose write failed for lack of space. */
+ntg_status ntg__store_space(ntg_store *s, uint64_t need, const char *what, ntg_error *err);
 /* An error about the store (place = its path). */
 ntg_status ntg__store_fail(const ntg_store *s, ntg_error *err, ntg_status st, const char *fmt, ...)
     NTG_PRINTF(4, 5);

@@ -196,6 +196,8 @@ ntg_status ntg__store_drop_pruned(ntg_store *s, rocksdb_writebatch_t *wb, const 
 ntg_status ntg__store_drop_garbage_files(ntg_store *s, ntg_error *err)
 {
     char *rerr = NULL;
+    ntg_status st = ntg__store_space(s, 0, "cannot flush the reclaimed chunks", err);
+    if (st) return st;
     rocksdb_flush_cf(s->db, s->flush, s->cf[NTG__CF_CHUNKS], &rerr);
     if (rerr) return ntg__store_rdb(s, rerr, err, "cannot flush the reclaimed chunks");
     /* a compaction drops the blob files that now hold only removed chunks */
@@ -260,6 +262,15 @@ ntg_status ntg__store_gc(ntg_store *s, int relocate, ntg_store_gc_report *report
         if (rerr) st = ntg__store_rdb(s, rerr, err, "gc: cannot delete chunks");
     }
     if (wb) rocksdb_writebatch_destroy(wb);
+    /* relocating live blobs out of files that hold garbage needs room for a copy of them;
+     * on a disk that lacks it, only the files that are all garbage go (that needs none) */
+    if (!st && relocate) {
+        uint64_t live = 0;
+        (void)rocksdb_property_int_cf(s->db, s->cf[NTG__CF_CHUNKS], "rocksdb.live-blob-file-size",
+                                      &live);
+        ntg_error e2;
+        if (ntg__store_space(s, live, "gc", &e2)) relocate = 0;
+    }
     if (!st && r.chunks_removed) {
         ntg__store_kill(s, NTG__KP_GC_DELETED);
         rocksdb_flush_cf(s->db, s->flush, s->cf[NTG__CF_CHUNKS], &rerr);
