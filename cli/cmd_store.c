@@ -466,8 +466,8 @@ static int run_sub(const cli_cmd *cmd, const sub *sc, cli_args *a, ntg_store *s)
         size_t n = ntg_store_ckpts_count(c);
         if (!st && json) putchar('[');
         if (!st && !json)
-            printf("%6s %10s %12s %12s  %-20s %12s\n", "ID", "STEP", "TRAIN LOSS", "VAL LOSS",
-                   "CREATED", "BYTES");
+            printf("%6s %10s %12s %12s  %-20s %12s  %s\n", "ID", "STEP", "TRAIN LOSS", "VAL LOSS",
+                   "CREATED", "BYTES", "RUN");
         for (size_t i = 0; !st && i < n; i++) {
             const ntg_store_checkpoint *k = ntg_store_ckpts_at(c, i);
             uint64_t bytes = 0;
@@ -487,8 +487,16 @@ static int run_sub(const cli_cmd *cmd, const sub *sc, cli_args *a, ntg_store *s)
                 json_pairs(stdout, k->meta, k->n_meta);
                 putchar('}');
             } else {
-                printf("%6llu %10ld %12.6g %12.6g  %-20s %12llu\n", (unsigned long long)k->id,
-                       k->step, k->train_loss, k->val_loss, t, (unsigned long long)bytes);
+                const char *run = "-", *fin = "";
+                for (size_t m = 0; m < k->n_meta; m++) {
+                    if (strcmp(k->meta[m].name, "run") == 0) run = k->meta[m].value;
+                    if (strcmp(k->meta[m].name, "finished") == 0 &&
+                        strcmp(k->meta[m].value, "1") == 0)
+                        fin = " (finished)";
+                }
+                printf("%6llu %10ld %12.6g %12.6g  %-20s %12llu  %s%s\n",
+                       (unsigned long long)k->id, k->step, k->train_loss, k->val_loss, t,
+                       (unsigned long long)bytes, run, fin);
             }
         }
         if (!st && json) printf("]\n");

@@ -495,6 +495,14 @@ ntg_status ntg_store_put_safetensors(ntg_store *s, const char *name, const char 
 
 #define MAX_PRUNE 64 /* checkpoints one commit prunes at most (more go with later commits) */
 
+/* The run a checkpoint belongs to: its "run" metadata, "" without one. */
+static const char *ckpt_run(const ntg_define *meta, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (meta[i].name && strcmp(meta[i].name, "run") == 0 && meta[i].value) return meta[i].value;
+    return "";
+}
+
 ntg_status ntg_store_put_checkpoint(ntg_store *s, const char *name, const ntg_store_checkpoint *ck,
                                     unsigned keep, uint64_t *id, ntg_error *err)
 {
@@ -579,26 +587,42 @@ ntg_status ntg_store_put_checkpoint(ntg_store *s, const char *name, const ntg_st
                                       (const char *)val.p, val.n);
         /* keep the newest `keep`: older records go in this same commit, and with them the
          * chunks nothing else uses, so a long run's disk use stays bounded */
-        if (keep && m.n_ckpts > keep) {
-            uint64_t drop = m.n_ckpts - keep;
+        /* checkpoints belong to a run (metadata "run"): a run prunes only its own, so two
+         * runs of one model do not take each other's; checkpoints without one count as one
+         * run */
+        const char *run = ckpt_run(ck->meta, ck->n_meta);
+        if (keep) {
             ntg__buf prefix = {0}, upper;
             ntg__buf_cstr(&prefix, name);
             rocksdb_readoptions_t *ro = NULL;
-            rocksdb_iterator_t *it = prefix.oom ? NULL
-                                                : ntg__iter_prefix(s, NULL, NTG__CF_CKPTS, prefix.p,
-                                                                   prefix.n, &upper, &ro);
-            for (; it && drop && n_pruned < MAX_PRUNE && rocksdb_iter_valid(it);
-                 rocksdb_iter_next(it)) {
-                size_t kl;
-                const char *k = rocksdb_iter_key(it, &kl);
-                if (kl != prefix.n + 8) continue;
-                rocksdb_writebatch_delete_cf(cm.wb, s->cf[NTG__CF_CKPTS], k, kl);
-                ntg__buf_bytes(&pruned[n_pruned++], k, kl);
-                drop--;
-                m.n_ckpts--;
-                cm.stats.n_ckpts--;
+            uint64_t same = 1; /* the new one */
+            for (int pass = 0; pass < 2 && !prefix.oom; pass++) {
+                uint64_t drop = pass == 0 ? 0 : (same > keep ? same - keep : 0);
+                if (pass == 1 && drop == 0) break;
+                rocksdb_iterator_t *it = ntg__iter_prefix(s, NULL, NTG__CF_CKPTS, prefix.p,
+                                                          prefix.n, &upper, &ro);
+                for (; it && (pass == 0 || drop) && n_pruned < MAX_PRUNE &&
+                       rocksdb_iter_valid(it);
+                     rocksdb_iter_next(it)) {
+                    size_t kl, vl;
+                    const char *k = rocksdb_iter_key(it, &kl);
+                    const char *v = rocksdb_iter_value(it, &vl);
+                    if (kl != prefix.n + 8) continue;
+                    ntg__ckpt_rec old;
+                    if (ntg__dec_ckpt(v, vl, pool, &old)) continue; /* verify names it */
+                    if (strcmp(ckpt_run(old.meta, old.n_meta), run) != 0) continue;
+                    if (pass == 0) {
+                        same++;
+                        continue;
+                    }
+                    rocksdb_writebatch_delete_cf(cm.wb, s->cf[NTG__CF_CKPTS], k, kl);
+                    ntg__buf_bytes(&pruned[n_pruned++], k, kl);
+                    drop--;
+                    m.n_ckpts--;
+                    cm.stats.n_ckpts--;
+                }
+                ntg__iter_end(it, ro, &upper);
             }
-            if (!prefix.oom) ntg__iter_end(it, ro, &upper);
             ntg__buf_free(&prefix);
             for (size_t i = 0; i < n_pruned; i++) key.oom |= pruned[i].oom;
             if (!key.oom)
