@@ -494,9 +494,8 @@ static int run_sub(const cli_cmd *cmd, const sub *sc, cli_args *a, ntg_store *s)
                         strcmp(k->meta[m].value, "1") == 0)
                         fin = " (finished)";
                 }
-                printf("%6llu %10ld %12.6g %12.6g  %-20s %12llu  %s%s\n",
-                       (unsigned long long)k->id, k->step, k->train_loss, k->val_loss, t,
-                       (unsigned long long)bytes, run, fin);
+                printf("%6llu %10ld %12.6g %12.6g  %-20s %12llu  %s%s\n", (unsigned long long)k->id,
+                       k->step, k->train_loss, k->val_loss, t, (unsigned long long)bytes, run, fin);
             }
         }
         if (!st && json) printf("]\n");

@@ -211,7 +211,8 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
         printf(", best val loss %.4f at step %ld%s", r.best_val_loss, r.best_step,
                r.stopped_early ? " (early stop: best weights kept)" : "");
     if (r.resumed_from) printf(", resumed from step %ld", r.resumed_from);
-    if (to.resume && !r.resumed_from) printf(" (--resume found no checkpoint: started from scratch)");
+    if (to.resume && !r.resumed_from)
+        printf(" (--resume found no checkpoint: started from scratch)");
     if (out) printf("\nwrote %s", out);
     if (ts)
         printf("\nregistered %s@%llu in %s (run %s)", name, (unsigned long long)version, store,

@@ -44,8 +44,8 @@ typedef struct trainer {
     long step, best_step, bad;
     double best_val;
     uint32_t fingerprint;
-    char data_fp[16];  /* crc32c of the chosen columns' names and values (every row) */
-    char columns[512]; /* the chosen columns, comma-separated (cut when very long) */
+    char data_fp[16];           /* crc32c of the chosen columns' names and values (every row) */
+    char columns[512];          /* the chosen columns, comma-separated (cut when very long) */
     double last_loss, last_val; /* of the step a checkpoint is made at (checkpoint_put) */
     long last_ckpt;             /* the step of the last checkpoint written */
 } trainer;
@@ -295,8 +295,8 @@ static ntg_status ckpt_write(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, ntg_erro
             data[i] = t[i].data;
             bytes[i] = (size_t)t[i].shape[0];
         }
-        ntg_train_checkpoint ck = {tr->step, tr->last_loss, tr->last_val, nt,     names,
-                                   data,     bytes,         nm / 2,          all};
+        ntg_train_checkpoint ck = {tr->step, tr->last_loss, tr->last_val, nt, names,
+                                   data,     bytes,         nm / 2,       all};
         return tr->o->checkpoint_put(tr->o->checkpoint_user, &ck, err);
     }
     char path[4096];
@@ -367,9 +367,9 @@ static ntg_status ckpt_apply(trainer *tr, const ntg_train_checkpoint *f, const c
             snprintf(conf[k].value, sizeof conf[k].value, "%s", b);
         }
         st = ntg__err(err, NTG_ERR_DATA, path, 0, 0,
-                          "cannot resume: the checkpoint's run has %s %s, this run has %s; "
-                          "resume with the same configuration, or start a new run without "
-                          "--resume",
+                      "cannot resume: the checkpoint's run has %s %s, this run has %s; "
+                      "resume with the same configuration, or start a new run without "
+                      "--resume",
                       conf[k].label, had, conf[k].value);
     }
     for (size_t k = 0; !st && k < sizeof want / sizeof want[0]; k++)
@@ -544,8 +544,8 @@ static ntg_status setup(trainer *tr, ntg_error *err)
         dfp = ntg__crc32c(dfp, d->values + (size_t)tr->cols[i] * d->n_rows,
                           d->n_rows * sizeof *d->values);
         if (at + strlen(nm) + 2 < sizeof tr->columns)
-            at += (size_t)snprintf(tr->columns + at, sizeof tr->columns - at, "%s%s",
-                                   i ? "," : "", nm);
+            at += (size_t)snprintf(tr->columns + at, sizeof tr->columns - at, "%s%s", i ? "," : "",
+                                   nm);
     }
     snprintf(tr->data_fp, sizeof tr->data_fp, "%08x", dfp);
     /* early stopping counts validations: without any it would silently never stop */

@@ -23,8 +23,8 @@ const char *const ntg__store_cf_names[NTG__STORE_NCF] = {
 #define RING_PREFIX "ring"
 
 /* The advice every "corrupted store" message ends with. */
-#define DAMAGED_ADVICE                                                                         \
-    "nothing was changed; restore it from a backup (`ntgraph store backup` makes one), or "    \
+#define DAMAGED_ADVICE                                                                             \
+    "nothing was changed; restore it from a backup (`ntgraph store backup` makes one), or "        \
     "run `ntgraph store verify --db` on it to see what is damaged"
 
 int64_t ntg__now_ms(void)
@@ -296,10 +296,10 @@ static ntg_status check_families(ntg_store *s, ntg_error *err)
     }
     if (rerr) {
         rocksdb_list_column_families_destroy(names, n);
-        ntg__store_fail(s, err, NTG_ERR_DATA,
-                        "corrupted store: cannot read its RocksDB metadata (MANIFEST): %s; "
-                        DAMAGED_ADVICE,
-                        rerr);
+        ntg__store_fail(
+            s, err, NTG_ERR_DATA,
+            "corrupted store: cannot read its RocksDB metadata (MANIFEST): %s; " DAMAGED_ADVICE,
+            rerr);
         rocksdb_free(rerr);
         return NTG_ERR_DATA;
     }
@@ -308,8 +308,10 @@ static ntg_status check_families(ntg_store *s, ntg_error *err)
         int known = 0;
         for (size_t i = 0; i < NTG__STORE_NCF; i++)
             known |= strcmp(names[j], ntg__store_cf_names[i]) == 0;
-        if (!known) foreign++;
-        else if (strcmp(names[j], "default") != 0) ours++;
+        if (!known)
+            foreign++;
+        else if (strcmp(names[j], "default") != 0)
+            ours++;
     }
     int ok = n == NTG__STORE_NCF && ours == NTG__STORE_NCF - 1;
     char list[256] = "";
@@ -434,8 +436,8 @@ static int ro_probe(ntg_store *s, int mode, uint64_t *commits, int *marker, char
         rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
         size_t n = 0;
         char *e2 = NULL;
-        char *val = rocksdb_get_cf(db, ro, cf[NTG__CF_DEFAULT], STATS_KEY, strlen(STATS_KEY), &n,
-                                   &e2);
+        char *val =
+            rocksdb_get_cf(db, ro, cf[NTG__CF_DEFAULT], STATS_KEY, strlen(STATS_KEY), &n, &e2);
         ntg__stats_rec st;
         if (val && !e2 && ntg__dec_stats(val, n, &st) == 0) *commits = st.commits;
         rocksdb_free(val);
@@ -483,16 +485,17 @@ static ntg_status check_before_writing(ntg_store *s, ntg_error *err)
             return NTG_OK; /* the writer's open reports it (busy, missing files) */
         }
         int wal = wal_damaged(s, &commits);
-        ntg__store_fail(s, err, NTG_ERR_DATA,
-                        wal ? "corrupted store: a commit in its write-ahead log (WAL) is damaged "
-                              "(%s); opening it would silently drop that commit and every later "
-                              "one; " DAMAGED_ADVICE
-                            : strstr(rerr, "Missing WAL")
-                                ? "corrupted store: its MANIFEST names a write-ahead log file "
-                                  "that is gone, so the MANIFEST is damaged or cut short, or "
-                                  "files were removed (%s); " DAMAGED_ADVICE
-                                : "corrupted store: its RocksDB files are damaged (%s); " DAMAGED_ADVICE,
-                        rerr);
+        ntg__store_fail(
+            s, err, NTG_ERR_DATA,
+            wal ? "corrupted store: a commit in its write-ahead log (WAL) is damaged "
+                  "(%s); opening it would silently drop that commit and every later "
+                  "one; " DAMAGED_ADVICE
+            : strstr(rerr, "Missing WAL")
+                ? "corrupted store: its MANIFEST names a write-ahead log file "
+                  "that is gone, so the MANIFEST is damaged or cut short, or "
+                  "files were removed (%s); " DAMAGED_ADVICE
+                : "corrupted store: its RocksDB files are damaged (%s); " DAMAGED_ADVICE,
+            rerr);
         rocksdb_free(rerr);
         return NTG_ERR_DATA;
     }
@@ -550,15 +553,16 @@ static ntg_status open_db(ntg_store *s, int lock_wait_ms, ntg_error *err)
             uint64_t commits = 0;
             int wal = wal_damaged(s, &commits);
             if (wal)
-                ntg__store_fail(s, err, NTG_ERR_DATA,
-                                "corrupted store: a commit in its write-ahead log (WAL) is "
-                                "damaged (%s); opening it would silently drop that commit and "
-                                "every later one (the last intact one is commit %llu); " DAMAGED_ADVICE,
-                                rerr, (unsigned long long)commits);
+                ntg__store_fail(
+                    s, err, NTG_ERR_DATA,
+                    "corrupted store: a commit in its write-ahead log (WAL) is "
+                    "damaged (%s); opening it would silently drop that commit and "
+                    "every later one (the last intact one is commit %llu); " DAMAGED_ADVICE,
+                    rerr, (unsigned long long)commits);
             else
-                ntg__store_fail(s, err, NTG_ERR_DATA,
-                                "corrupted store: its RocksDB files are damaged (%s); " DAMAGED_ADVICE,
-                                rerr);
+                ntg__store_fail(
+                    s, err, NTG_ERR_DATA,
+                    "corrupted store: its RocksDB files are damaged (%s); " DAMAGED_ADVICE, rerr);
             rocksdb_free(rerr);
             return NTG_ERR_DATA;
         }
@@ -1094,8 +1098,8 @@ ntg_status ntg__commit_write(ntg_store *s, ntg__commit *c, ntg_error *err)
     size_t bytes = 0;
     (void)rocksdb_writebatch_data(c->wb, &bytes);
     /* the batch goes to the WAL now and to a table file at the next flush */
-    ntg_status st = ntg__store_space(s, 2 * (uint64_t)bytes, "commit failed (nothing was changed)",
-                                     err);
+    ntg_status st =
+        ntg__store_space(s, 2 * (uint64_t)bytes, "commit failed (nothing was changed)", err);
     if (st) {
         ntg__commit_abort(c);
         return st;

@@ -34,7 +34,8 @@ enum {
 #define NTG__MIN_BLOB 4096            /* values from this size go to blob files */
 #define NTG__RING 1024                /* recent commits remembered for reader consistency checks */
 #define NTG__EMBED_DIM 32
-#define NTG__SPACE_RESERVE (2u << 20) /* free space kept for RocksDB's own files (MANIFEST, LOG) */
+#define NTG__SPACE_RESERVE (2u << 20) /* free space kept for RocksDB's own files (MANIFEST, LOG)   \
+                                       */
 #define NTG__FORMAT_MAGIC "ntgraph-store"
 #define NTG__FORMAT_VERSION 1u
 #define NTG__NAME_MAX 128
@@ -61,7 +62,7 @@ struct ntg_store {
     char *logdir;  /* readers: a private directory for RocksDB's info log */
     int catchups;  /* readers: reopened to see a newer state */
     unsigned long catchups_total; /* the same, never reset (tests count retries) */
-    int missing;   /* the last object read found a chunk absent (readers retry) */
+    int missing;                  /* the last object read found a chunk absent (readers retry) */
     ntg__store_killpoint_fn killpoint;
     void *killpoint_user;
 };

@@ -512,8 +512,9 @@ ntg_status ntg_store_verify(ntg_store *s, ntg_store_verify_report *report, ntg_e
     int whole = 1;
     if (!st && ok) st = ntg__ring_check(s, &v, &whole, &lost, err);
     if (!st && !whole)
-        problem(&r, "commit %llu is missing (lost from the write-ahead log?); versions after it "
-                    "may be numbered over it",
+        problem(&r,
+                "commit %llu is missing (lost from the write-ahead log?); versions after it "
+                "may be numbered over it",
                 (unsigned long long)lost);
     ntg__store_check_report cr;
     memset(&cr, 0, sizeof cr);

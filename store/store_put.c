@@ -599,10 +599,9 @@ ntg_status ntg_store_put_checkpoint(ntg_store *s, const char *name, const ntg_st
             for (int pass = 0; pass < 2 && !prefix.oom; pass++) {
                 uint64_t drop = pass == 0 ? 0 : (same > keep ? same - keep : 0);
                 if (pass == 1 && drop == 0) break;
-                rocksdb_iterator_t *it = ntg__iter_prefix(s, NULL, NTG__CF_CKPTS, prefix.p,
-                                                          prefix.n, &upper, &ro);
-                for (; it && (pass == 0 || drop) && n_pruned < MAX_PRUNE &&
-                       rocksdb_iter_valid(it);
+                rocksdb_iterator_t *it =
+                    ntg__iter_prefix(s, NULL, NTG__CF_CKPTS, prefix.p, prefix.n, &upper, &ro);
+                for (; it && (pass == 0 || drop) && n_pruned < MAX_PRUNE && rocksdb_iter_valid(it);
                      rocksdb_iter_next(it)) {
                     size_t kl, vl;
                     const char *k = rocksdb_iter_key(it, &kl);

@@ -14,7 +14,7 @@
 struct ntg_store_trainer {
     char *path, *name;
     unsigned keep;
-    char run[RUN_MAX + 1]; /* this run's id: its checkpoints carry it */
+    char run[RUN_MAX + 1];  /* this run's id: its checkpoints carry it */
     char want[RUN_MAX + 1]; /* ntg_store_trainer_set_run: the run --resume continues */
     uint64_t parent;        /* the model's latest version when the run started (lineage) */
     char parent_s[24];

@@ -282,8 +282,7 @@ Test(store, cli_resume_refuses_a_different_configuration)
                                                     "is at step 8 of 8)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        cr_assert_eq(sh(&o, "%s %s --resume", train, cases[i].args), 2, "%s: %s", cases[i].args,
-                     o);
+        cr_assert_eq(sh(&o, "%s %s --resume", train, cases[i].args), 2, "%s: %s", cases[i].args, o);
         cr_assert(strstr(o, cases[i].want), "%s: %s", cases[i].args, o);
         cr_assert(strstr(o, "cannot resume"), "%s", o);
         free(o);

@@ -29,9 +29,8 @@ static char *snapshot_of(const char *path, int data_only)
 {
     char cmd[600];
     /* data_only: RocksDB's info logs (LOG, LOG.old.*) left out, an open always writes them */
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' 2>/dev/null && find . -type f %s| sort | xargs -r md5sum", path,
-             data_only ? "! -name 'LOG*' " : "");
+    snprintf(cmd, sizeof cmd, "cd '%s' 2>/dev/null && find . -type f %s| sort | xargs -r md5sum",
+             path, data_only ? "! -name 'LOG*' " : "");
     FILE *f = popen(cmd, "r");
     cr_assert(f);
     size_t cap = 1 << 16, n = 0;
@@ -348,8 +347,8 @@ Test(store, verify_detects_a_lost_version)
     /* the salvage: RocksDB itself, skipping what fails its checksum */
     rocksdb_options_t *o = rocksdb_options_create();
     rocksdb_options_set_wal_recovery_mode(o, 3);
-    const char *names[] = {"default", "models",  "versions", "aliases", "tags",
-                           "tagidx",  "ckpts",   "embed",    "chunks"};
+    const char *names[] = {"default", "models", "versions", "aliases", "tags",
+                           "tagidx",  "ckpts",  "embed",    "chunks"};
     const rocksdb_options_t *cfo[9];
     rocksdb_column_family_handle_t *cf[9];
     for (int i = 0; i < 9; i++) cfo[i] = o;
@@ -366,8 +365,8 @@ Test(store, verify_detects_a_lost_version)
     ntg_store_stats x;
     ntg_store_stats_get(s, &x, &err);
     cr_log_info("after the salvage: %llu versions, %llu commits; WAL offsets %ld %ld %ld %ld",
-                (unsigned long long)x.versions, (unsigned long long)x.commits, at[0], at[1],
-                at[2], at[3]);
+                (unsigned long long)x.versions, (unsigned long long)x.commits, at[0], at[1], at[2],
+                at[3]);
     ntg_status st = ntg_store_verify(s, &vr, &err);
     cr_log_info("%s", err.message);
     cr_assert_eq(st, NTG_ERR_DATA, "verify said ok after version 2 was lost");

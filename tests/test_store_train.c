@@ -260,8 +260,7 @@ Test(store, two_runs_of_one_model_keep_their_own_checkpoints)
     cr_assert_eq(v->parent, 0, "lineage names run B's version as the parent of run A's");
     int tagged = 0;
     for (size_t i = 0; i < v->n_tags; i++)
-        tagged |= strcmp(v->tags[i].name, "train.run") == 0 &&
-                  strcmp(v->tags[i].value, run_a) == 0;
+        tagged |= strcmp(v->tags[i].name, "train.run") == 0 && strcmp(v->tags[i].value, run_a) == 0;
     cr_assert(tagged);
     ntg_store_list_destroy(l);
     ntg_store_close(st);
