@@ -759,8 +759,7 @@ NTG_API const char *ntg_store_trainer_run(const ntg_store_trainer *t);
  * it, resume continues the newest checkpoint of a run that has not finished (an older
  * unfinished run is superseded; set_run still reaches it).  NTG_ERR_INVALID_ARG for a
  * malformed id; ntg_train fails with NTG_ERR_NOT_FOUND when the run has no checkpoint. */
-NTG_API ntg_status ntg_store_trainer_set_run(ntg_store_trainer *t, const char *run,
-                                             ntg_error *err);
+NTG_API ntg_status ntg_store_trainer_set_run(ntg_store_trainer *t, const char *run, ntg_error *err);
 /* NULL is a no-op. */
 NTG_API void ntg_store_trainer_destroy(ntg_store_trainer *t);
 

@@ -34,8 +34,9 @@ enum {
 #define NTG__MIN_BLOB 4096            /* values from this size go to blob files */
 #define NTG__RING 1024                /* recent commits remembered for reader consistency checks */
 #define NTG__EMBED_DIM 32
-#define NTG__SPACE_RESERVE (2u << 20) /* free space kept for RocksDB's own files (MANIFEST, LOG)   \
-                                       */
+#define NTG__SPACE_RESERVE                                                                         \
+    (2u << 20) /* free space kept for RocksDB's own files (MANIFEST, LOG)                          \
+                */
 #define NTG__FORMAT_MAGIC "ntgraph-store"
 #define NTG__FORMAT_VERSION 1u
 #define NTG__NAME_MAX 128
