@@ -393,7 +393,9 @@ typedef struct ntg_train_options {
      * the call.  A failure stops training with its status. */
     ntg_status (*checkpoint_put)(void *user, const ntg_train_checkpoint *ckpt, ntg_error *err);
     /* With resume: fill *ckpt with the newest checkpoint (step 0: none, start fresh); its
-     * memory must stay valid until ntg_train returns. */
+     * memory must stay valid until ntg_train returns.  On entry ckpt->meta holds this run's
+     * configuration (the keys a resume checks: optimizer, columns, data, lr, ...), so a
+     * source of several runs can pick a matching one. */
     ntg_status (*checkpoint_get)(void *user, ntg_train_checkpoint *ckpt, ntg_error *err);
     void *checkpoint_user;
 } ntg_train_options;

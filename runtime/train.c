@@ -414,6 +414,17 @@ static ntg_status ckpt_resume(trainer *tr, long *from, ntg_error *err)
     if (tr->o->checkpoint_get) {
         ntg_train_checkpoint ck;
         memset(&ck, 0, sizeof ck);
+        /* in: this run's configuration, so a source holding several runs can pick the one
+         * this run continues */
+        conf_item conf[N_CONF];
+        const char *want[2 * N_CONF];
+        run_config(tr, conf);
+        for (int k = 0; k < N_CONF; k++) {
+            want[2 * k] = conf[k].key;
+            want[2 * k + 1] = conf[k].value;
+        }
+        ck.n_meta = N_CONF;
+        ck.meta = want;
         ntg_status st = tr->o->checkpoint_get(tr->o->checkpoint_user, &ck, err);
         if (st || ck.step == 0) return st; /* step 0: nothing to resume, start fresh */
         return ckpt_apply(tr, &ck, "newest checkpoint", from, err);

@@ -66,11 +66,25 @@ static const char *meta_of(const ntg_store_checkpoint *c, const char *key)
 }
 
 /* Which checkpoint --resume continues: the newest of the run set_run chose; else the newest
- * checkpoint of a run that has not finished (an older unfinished run is superseded); else the
- * newest (whose run is finished: the trainer says so).  0: none. */
-static uint64_t pick(const ntg_store_trainer *t, const ntg_store_ckpts *l)
+ * checkpoint of the newest unfinished run made with this configuration (an older unfinished
+ * run of it is superseded); else the newest unfinished run's, else the newest checkpoint (the
+ * trainer then names the difference, or says the run is finished).  0: none. */
+/* 1 when checkpoint c was made with the configuration `want` (key/value pairs; keys c lacks
+ * are not compared: checkpoints from before they were written). */
+static int same_config(const ntg_store_checkpoint *c, const char *const *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *had = meta_of(c, want[2 * i]);
+        if (*had && strcmp(had, want[2 * i + 1]) != 0) return 0;
+    }
+    return 1;
+}
+
+static uint64_t pick(const ntg_store_trainer *t, const ntg_store_ckpts *l, const char *const *want,
+                     size_t n_want)
 {
     size_t n = ntg_store_ckpts_count(l);
+    uint64_t newest_open = 0; /* the newest unfinished run's newest checkpoint, any config */
     /* newest first: the first checkpoint of a run met is its newest, which says whether the
      * run finished */
     for (size_t i = n; i-- > 0;) {
@@ -80,15 +94,26 @@ static uint64_t pick(const ntg_store_trainer *t, const ntg_store_ckpts *l)
         for (size_t j = i + 1; j < n && !seen; j++)
             seen = strcmp(meta_of(ntg_store_ckpts_at(l, j), "run"), run) == 0;
         if (seen) continue;
-        if (t->want[0] ? strcmp(run, t->want) == 0 : strcmp(meta_of(c, "finished"), "1") != 0)
-            return c->id;
+        if (t->want[0]) {
+            if (strcmp(run, t->want) == 0) return c->id;
+            continue;
+        }
+        if (strcmp(meta_of(c, "finished"), "1") == 0) continue;
+        if (same_config(c, want, n_want)) return c->id;
+        if (!newest_open) newest_open = c->id;
     }
-    return !t->want[0] && n ? ntg_store_ckpts_at(l, n - 1)->id : 0;
+    if (t->want[0]) return 0;
+    /* no unfinished run of this configuration: the newest unfinished one, or else the newest
+     * checkpoint, so the trainer names what differs or says the run is finished */
+    if (newest_open) return newest_open;
+    return n ? ntg_store_ckpts_at(l, n - 1)->id : 0;
 }
 
 static ntg_status get(void *user, ntg_train_checkpoint *ck, ntg_error *err)
 {
     ntg_store_trainer *t = user;
+    const char *const *want = ck->meta; /* in: this run's configuration */
+    size_t n_want = ck->meta ? ck->n_meta : 0;
     ntg_store_options o;
     ntg_store_options_init(&o);
     o.flags = NTG_STORE_OPEN_READONLY;
@@ -99,7 +124,7 @@ static ntg_status get(void *user, ntg_train_checkpoint *ck, ntg_error *err)
     ntg_store_ckpts *all = NULL;
     uint64_t id = 0;
     if (!st) st = ntg_store_checkpoints(s, t->name, &all, err);
-    if (!st) id = pick(t, all);
+    if (!st) id = pick(t, all, want, n_want);
     if (!st && !id && t->want[0])
         st = ntg__fail(err, NTG_ERR_NOT_FOUND, "model '%s' has no checkpoint of run %s", t->name,
                        t->want);

@@ -182,12 +182,13 @@ Test(store, training_resumes_exactly_from_the_store)
 /* Train `steps` steps of seed `seed` into the store as a run (checkpoints every 5, keep 2),
  * stopping after step `stop` (0: none); registers the version when it ran to the end.  *run
  * receives the run id, *version the version (0: none). */
-static ntg_plan *train_run(const ntg_plan *p, const ntg_series *s, const char *seed, int resume,
-                           long stop, char run[80], uint64_t *version, ntg_train_report *rep)
+static ntg_plan *train_run_lr(const ntg_plan *p, const ntg_series *s, const char *seed,
+                              const char *lr, int resume, long stop, char run[80],
+                              uint64_t *version, ntg_train_report *rep)
 {
     ntg_train_options o;
     ntg_train_options_init(&o);
-    ntg_define set[] = {{"steps", "30"},    {"batch", "16"},    {"lr", "0.003"},
+    ntg_define set[] = {{"steps", "30"},    {"batch", "16"},    {"lr", lr},
                         {"val_every", "5"}, {"patience", "-1"}, {"seed", seed}};
     o.split = "400,100,100";
     o.settings = set;
@@ -211,6 +212,12 @@ static ntg_plan *train_run(const ntg_plan *p, const ntg_series *s, const char *s
     if (rep) *rep = r;
     ntg_store_trainer_destroy(t);
     return out;
+}
+
+static ntg_plan *train_run(const ntg_plan *p, const ntg_series *s, const char *seed, int resume,
+                           long stop, char run[80], uint64_t *version, ntg_train_report *rep)
+{
+    return train_run_lr(p, s, seed, "0.003", resume, stop, run, version, rep);
 }
 
 /* issue 11 §5: two `train --store DB --name X` runs pruned each other's checkpoints; the
@@ -282,6 +289,36 @@ Test(store, two_runs_of_one_model_keep_their_own_checkpoints)
     cr_assert_eq(ntg_store_trainer_set_run(t, "bad id!", &err), NTG_ERR_INVALID_ARG);
     ntg_store_trainer_destroy(t);
     ntg_plan_destroy(full);
+    ntg_plan_destroy(part);
+    ntg_plan_destroy(other);
+    ntg_plan_destroy(resumed);
+    ntg_series_destroy(s);
+    ntg_plan_destroy(p);
+}
+
+/* --resume without --run continues the newest unfinished run of this run's configuration: a
+ * newer unfinished run of another configuration (here another learning rate) is passed over,
+ * an older one of the same configuration superseded. */
+Test(store, resume_picks_the_unfinished_run_of_the_same_configuration)
+{
+    ntg_plan *p = small_model();
+    ntg_series *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_series_load_csv(csv, NULL, &s, &err), NTG_OK, "%s", err.message);
+    ntg_plan *full = train(p, s, 0, 0, 0, NULL);
+    char run_old[80], run_a[80], run_b[80], again[80];
+    uint64_t v;
+    /* an abandoned run of A's configuration, then A, then B (lr 0.001), all stopped early */
+    ntg_plan *old = train_run(p, s, "7", 0, 7, run_old, &v, NULL);
+    ntg_plan *part = train_run(p, s, "7", 0, 12, run_a, &v, NULL);
+    ntg_plan *other = train_run_lr(p, s, "7", "0.001", 0, 12, run_b, &v, NULL);
+    ntg_train_report r;
+    ntg_plan *resumed = train_run(p, s, "7", 1, 0, again, &v, &r);
+    cr_assert_str_eq(again, run_a, "resumed %s (old %s, A %s, B %s)", again, run_old, run_a, run_b);
+    cr_assert_eq(r.resumed_from, 10);
+    cr_assert(same_weights(full, resumed));
+    ntg_plan_destroy(full);
+    ntg_plan_destroy(old);
     ntg_plan_destroy(part);
     ntg_plan_destroy(other);
     ntg_plan_destroy(resumed);
