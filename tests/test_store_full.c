@@ -115,3 +115,37 @@ Test(store, a_full_disk_is_a_clear_error_and_gc_still_works, .timeout = 300)
     ntg_store_close(s);
     for (int i = 0; i < MAXV; i++) ntg_plan_destroy(plans[i]);
 }
+
+/* `ntgraph train --store` on a full disk: its checkpoint fails with the disk-full message, and
+ * the store, still whole, runs gc. */
+Test(store, train_checkpoints_on_a_full_disk, .timeout = 300)
+{
+    if (!mounted) cr_skip_test("cannot mount a tmpfs here (needs root)");
+    char cmd[8192], out[400], bin[1024], graph[1024], data[1024];
+    snprintf(out, sizeof out, "%s/../store-full-out.txt", dir);
+    /* tu_src and tu_build return one static buffer each: copy before the next call */
+    snprintf(bin, sizeof bin, "%s", tu_build("cli/ntgraph"));
+    snprintf(graph, sizeof graph, "%s", tu_src("graphs/nhits.yaml"));
+    snprintf(data, sizeof data, "%s", tu_src("data/ETTh1.csv"));
+    /* leave about 1 MiB: less than a checkpoint of this model needs */
+    snprintf(
+        cmd, sizeof cmd,
+        "cd '%s' && dd if=/dev/zero of=fill bs=64k count=$(( ($(stat -f -c %%a .) * $(stat -f -c "
+        "%%S .) - 1048576) / 65536 )) 2>/dev/null; "
+        "'%s' train '%s' -D h=8 -D input_size=24 -D hidden=256 --data '%s' --columns OT "
+        "--split 400,100,100 --steps 8 --batch 8 --checkpoint-every 4 --store models.db "
+        "--name run --backend cpu >'%s' 2>&1; echo \"rc=$?\" >>'%s'; "
+        "'%s' store gc --db models.db >>'%s' 2>&1; echo \"gc=$?\" >>'%s'",
+        dir, bin, graph, data, out, out, bin, out, out);
+    cr_assert_neq(system(cmd), -1);
+    char *text = tu_read_file(out, NULL);
+    cr_assert(text);
+    cr_log_info("%s", text);
+    cr_assert(strstr(text, "the disk is full"), "%s", text);
+    cr_assert(strstr(text, "nothing acknowledged was lost"), "%s", text);
+    cr_assert_null(strstr(text, "rc=0"), "%s", text);
+    cr_assert_null(strstr(text, "Abort"), "%s", text);
+    cr_assert(strstr(text, "gc=0"), "gc on the full disk: %s", text);
+    free(text);
+    unlink(out);
+}
