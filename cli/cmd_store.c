@@ -385,6 +385,21 @@ static ntg_status export_weights(const ntg_plan *plan, const char *out, ntg_erro
     return st;
 }
 
+/* 1 when `path` starts like a safetensors file (u64 header length, then '{') and not like a
+ * plan ("NTGPLAN"); unreadable files are left to the plan loader's message. */
+static int sniff_safetensors(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char b[9];
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    if (n < 9 || memcmp(b, "NTGPLAN", 7) == 0) return 0;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | b[i];
+    return b[8] == '{' && hlen >= 2 && hlen < ((uint64_t)1 << 32);
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
@@ -451,8 +466,8 @@ static int run_sub(const cli_cmd *cmd, const sub *sc, cli_args *a, ntg_store *s)
         size_t n = ntg_store_ckpts_count(c);
         if (!st && json) putchar('[');
         if (!st && !json)
-            printf("%6s %10s %12s %12s  %-20s %12s\n", "ID", "STEP", "TRAIN LOSS", "VAL LOSS",
-                   "CREATED", "BYTES");
+            printf("%6s %10s %12s %12s  %-20s %12s  %s\n", "ID", "STEP", "TRAIN LOSS", "VAL LOSS",
+                   "CREATED", "BYTES", "RUN");
         for (size_t i = 0; !st && i < n; i++) {
             const ntg_store_checkpoint *k = ntg_store_ckpts_at(c, i);
             uint64_t bytes = 0;
@@ -472,8 +487,15 @@ static int run_sub(const cli_cmd *cmd, const sub *sc, cli_args *a, ntg_store *s)
                 json_pairs(stdout, k->meta, k->n_meta);
                 putchar('}');
             } else {
-                printf("%6llu %10ld %12.6g %12.6g  %-20s %12llu\n", (unsigned long long)k->id,
-                       k->step, k->train_loss, k->val_loss, t, (unsigned long long)bytes);
+                const char *run = "-", *fin = "";
+                for (size_t m = 0; m < k->n_meta; m++) {
+                    if (strcmp(k->meta[m].name, "run") == 0) run = k->meta[m].value;
+                    if (strcmp(k->meta[m].name, "finished") == 0 &&
+                        strcmp(k->meta[m].value, "1") == 0)
+                        fin = " (finished)";
+                }
+                printf("%6llu %10ld %12.6g %12.6g  %-20s %12llu  %s%s\n", (unsigned long long)k->id,
+                       k->step, k->train_loss, k->val_loss, t, (unsigned long long)bytes, run, fin);
             }
         }
         if (!st && json) printf("]\n");
@@ -581,7 +603,8 @@ static int run_sub(const cli_cmd *cmd, const sub *sc, cli_args *a, ntg_store *s)
         o.tags = tags;
         uint64_t v = 0;
         if (!rc) {
-            if (ends_with(pos[0], ".safetensors")) {
+            /* by content, not by name: a safetensors file under another extension */
+            if (sniff_safetensors(pos[0])) {
                 st = ntg_store_put_safetensors(s, name, pos[0], &o, &v, &err);
             } else {
                 ntg_plan *plan = NULL;
@@ -657,8 +680,9 @@ const cli_cmd cli_cmd_store = {
     "  similar NAME@REF [-k N] [filters] the most similar versions (cosine of embeddings)\n"
     "  export NAME@REF -o FILE           a plan.bin, or weights when FILE is .safetensors\n"
     "  import --name NAME FILE           a new version from a plan.bin, or from weights\n"
-    "                                    (.safetensors) on the model's latest plan; prints\n"
-    "                                    the version number once the commit is durable\n"
+    "                                    (safetensors, told by content) on the model's\n"
+    "                                    latest plan, without its metrics; prints the\n"
+    "                                    version number once the commit is durable\n"
     "  tag NAME[@REF] KEY=VALUE...       tag a version (or, without @REF, the model);\n"
     "                                    --remove KEY... removes tags\n"
     "  alias NAME@REF ALIAS              point ALIAS at a version; --remove NAME ALIAS;\n"

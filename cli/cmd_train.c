@@ -36,6 +36,8 @@ static const cli_opt train_opts[] = {
     {"resume", 0, NULL, 0, "continue from the newest checkpoint in --checkpoint-dir or --store"},
     {"store", 0, "PATH", 0, "model store: checkpoints and the trained version go there"},
     {"name", 0, "NAME", 0, "the model's name in --store"},
+    {"run", 0, "ID", 0,
+     "with --store --resume: the run to continue (default: the newest unfinished one)"},
     {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"threads", 0, "N", 0, "worker threads (default: one per core)"},
     /* data-parallel training (cli/cmd_mesh.c, docs/mesh.md) */
@@ -111,6 +113,8 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
         return cli_usage_error(cmd, "checkpoints go to --store or --checkpoint-dir, not both");
     if (cli_flag(a, "resume") && !cli_get(a, "checkpoint-dir") && !store)
         return cli_usage_error(cmd, "--resume needs --checkpoint-dir or --store");
+    if (cli_get(a, "run") && (!store || !cli_flag(a, "resume")))
+        return cli_usage_error(cmd, "--run ID goes with --store and --resume");
     long batch = 0, seed = -1, threads = 0, ckpt_every = 0, tmp;
     double dtmp;
     if (cli_int(cmd, a, "batch", 1, 1 << 20, &batch) < 0 ||
@@ -212,6 +216,8 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     to.user = &pc;
     /* checkpoints to the store (keeping the newest two), --resume from its newest */
     if (store && lead && (st = ntg_store_trainer_create(store, name, 2, &to, &ts, &err))) goto fail;
+    if (ts && cli_get(a, "run") && (st = ntg_store_trainer_set_run(ts, cli_get(a, "run"), &err)))
+        goto fail;
     ntg_train_report r;
     if (tm)
         st = ntg__train_dp_run(plan, series, &to, cli_train_mesh_dp(tm), &trained, &r, &err);
@@ -235,12 +241,16 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
         printf(", best val loss %.4f at step %ld%s", r.best_val_loss, r.best_step,
                r.stopped_early ? " (early stop: best weights kept)" : "");
     if (r.resumed_from) printf(", resumed from step %ld", r.resumed_from);
+    if (to.resume && !r.resumed_from)
+        printf(" (--resume found no checkpoint: started from scratch)");
     if (tm) /* --mesh: how much of the run was communication (rank 0's view) */
         printf(", %d workers, %.1f s (%.0f %%) in all-reduce and broadcast",
                cli_train_mesh_world(tm), cli_train_mesh_comm_seconds(tm),
                100.0 * cli_train_mesh_comm_seconds(tm) / (r.seconds + 1e-12));
     if (out) printf("\nwrote %s", out);
-    if (ts) printf("\nregistered %s@%llu in %s", name, (unsigned long long)version, store);
+    if (ts)
+        printf("\nregistered %s@%llu in %s (run %s)", name, (unsigned long long)version, store,
+               ntg_store_trainer_run(ts));
     printf("\n");
     goto done;
 fail:
@@ -263,7 +273,7 @@ const cli_cmd cli_cmd_train = {
     "ntgraph train GRAPH.yaml --data FILE.csv --split A,B,C -o PLAN [--columns all|C1,C2] "
     "[-D NAME=VALUE]... [--steps N] [--batch B] [--lr X] [--optimizer O] [--loss L] "
     "[--lr-decays K] [--val-every N] [--patience P] [--seed S] [--log-csv F] "
-    "[--checkpoint-dir D] [--resume] [--store PATH --name NAME] "
+    "[--checkpoint-dir D] [--resume] [--store PATH --name NAME [--run ID]] "
     "[--mesh [--rank R --world N --rendezvous tcp://HOST:PORT] [--mesh-keys DIR] "
     "[--mesh-insecure] [--mesh-join] [--mesh-timeout MS]]",
     "Compiles GRAPH.yaml with its train section (flags override it), then trains on\n"

@@ -442,7 +442,9 @@ typedef struct ntg_train_options {
      * the call.  A failure stops training with its status. */
     ntg_status (*checkpoint_put)(void *user, const ntg_train_checkpoint *ckpt, ntg_error *err);
     /* With resume: fill *ckpt with the newest checkpoint (step 0: none, start fresh); its
-     * memory must stay valid until ntg_train returns. */
+     * memory must stay valid until ntg_train returns.  On entry ckpt->meta holds this run's
+     * configuration (the keys a resume checks: optimizer, columns, data, lr, ...), so a
+     * source of several runs can pick a matching one. */
     ntg_status (*checkpoint_get)(void *user, ntg_train_checkpoint *ckpt, ntg_error *err);
     void *checkpoint_user;
 } ntg_train_options;
@@ -803,8 +805,10 @@ typedef struct ntg_store_checkpoint {
     size_t n_blobs;
 } ntg_store_checkpoint;
 
-/* Commit a checkpoint of model `name` (created if new) and keep only the newest `keep` of the
- * model (0: all; older ones' chunks go at the next gc).  *id receives its id. */
+/* Commit a checkpoint of model `name` (created if new) and keep only the newest `keep` of its
+ * run (0: all): the checkpoints whose metadata "run" has the same value (those without one are
+ * one run).  Pruned checkpoints' chunks that nothing else uses are deleted in the same commit.
+ * *id receives its id. */
 NTG_API ntg_status ntg_store_put_checkpoint(ntg_store *store, const char *name,
                                             const ntg_store_checkpoint *ckpt, unsigned keep,
                                             uint64_t *id, ntg_error *err);
@@ -856,7 +860,8 @@ NTG_API ntg_status ntg_store_stats_get(ntg_store *store, ntg_store_stats *stats,
 
 /* Training into a store: checkpoints of ntg_train go to model `name` of the store at `path`
  * (opened for each checkpoint, so other writers can use the store between them), keeping the
- * newest `keep` (0: all), and resume (opts->resume) continues from its newest checkpoint.
+ * newest `keep` of this run (0: all), and resume (opts->resume) continues a run's newest
+ * checkpoint (ntg_store_trainer_set_run says which).
  * Sets opts->checkpoint_put, checkpoint_get and checkpoint_user; the trainer must outlive the
  * ntg_train call. */
 typedef struct ntg_store_trainer ntg_store_trainer;
@@ -864,12 +869,23 @@ NTG_API ntg_status ntg_store_trainer_create(const char *path, const char *name, 
                                             ntg_train_options *opts, ntg_store_trainer **out,
                                             ntg_error *err);
 /* Register the trained plan as the model's next version: metrics from the report (final
- * training loss, best validation loss), lineage (the previous version), the data fingerprint
+ * training loss, best validation loss), lineage (the version that was latest when the run
+ * started), the tag train.run=ID, the data fingerprint
  * (SHA-256 of the CSV file at data_path, and the split); then collect the chunks of pruned
  * checkpoints. */
 NTG_API ntg_status ntg_store_trainer_register(ntg_store_trainer *t, const ntg_plan *trained,
                                               const ntg_train_report *report, const char *data_path,
                                               const char *split, uint64_t *version, ntg_error *err);
+/* The run's id ("r" and 16 hex digits, or the one set_run chose): each checkpoint carries it
+ * (metadata "run"), pruning keeps the newest `keep` of this run only, and the registered
+ * version is tagged train.run=ID with the version that was latest when the run started as its
+ * parent.  Never NULL. */
+NTG_API const char *ntg_store_trainer_run(const ntg_store_trainer *t);
+/* Continue run `run` (with opts->resume): its newest checkpoint, under the same id.  Without
+ * it, resume continues the newest checkpoint of a run that has not finished (an older
+ * unfinished run is superseded; set_run still reaches it).  NTG_ERR_INVALID_ARG for a
+ * malformed id; ntg_train fails with NTG_ERR_NOT_FOUND when the run has no checkpoint. */
+NTG_API ntg_status ntg_store_trainer_set_run(ntg_store_trainer *t, const char *run, ntg_error *err);
 /* NULL is a no-op. */
 NTG_API void ntg_store_trainer_destroy(ntg_store_trainer *t);
 

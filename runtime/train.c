@@ -45,7 +45,10 @@ typedef struct trainer {
     long step, best_step, bad;
     double best_val;
     uint32_t fingerprint;
+    char data_fp[16];           /* crc32c of the chosen columns' names and values (every row) */
+    char columns[512];          /* the chosen columns, comma-separated (cut when very long) */
     double last_loss, last_val; /* of the step a checkpoint is made at (checkpoint_put) */
+    long last_ckpt;             /* the step of the last checkpoint written */
     /* data parallel (dp NULL: one process) */
     const ntg__train_dp *dp;
     int rank, world;      /* this worker's place now (it changes when the mesh re-forms) */
@@ -193,6 +196,44 @@ static size_t ckpt_list(const char *dir, long *steps, size_t cap)
     return n;
 }
 
+/* What a resume must match, besides the plan's structure: key in the checkpoint, how a message
+ * names it, and this run's value. */
+typedef struct conf_item {
+    const char *key, *label;
+    char value[520];
+} conf_item;
+
+enum { N_CONF = 12 };
+
+static void run_config(const trainer *tr, conf_item c[N_CONF])
+{
+    const char *opt = ntg_plan_meta(tr->plan, "train.optimizer");
+    const char *loss = ntg_plan_meta(tr->plan, "train.loss");
+    const char *sk = ntg__setting(tr->plan, tr->o->settings, tr->o->n_settings, "scaler");
+    const char *wk = ntg__setting(tr->plan, tr->o->settings, tr->o->n_settings, "window_scaler");
+    int i = 0;
+#define CONF(k, l, ...)                                                                            \
+    do {                                                                                           \
+        c[i].key = k;                                                                              \
+        c[i].label = l;                                                                            \
+        snprintf(c[i].value, sizeof c[i].value, __VA_ARGS__);                                      \
+        i++;                                                                                       \
+    } while (0)
+    CONF("optimizer", "optimizer", "%s", opt ? opt : "?");
+    CONF("loss", "loss", "%s", loss ? loss : "?");
+    CONF("columns", "columns", "%s", tr->columns);
+    CONF("data", "data (fingerprint of the chosen columns)", "%s", tr->data_fp);
+    CONF("lr", "learning rate", "%.17g", tr->lr);
+    CONF("lr_decays", "LR schedule (lr_decays)", "%ld", tr->lr_decays);
+    CONF("val_every", "val_every", "%ld", tr->val_every);
+    CONF("patience", "patience", "%ld", tr->patience);
+    CONF("scaler", "scaler", "%s", sk ? sk : "zscore");
+    CONF("window_scaler", "window scaler", "%s", wk ? wk : "identity");
+    CONF("seed", "seed", "%llu", (unsigned long long)tr->seed);
+    CONF("batch", "batch", "%d", tr->batch);
+#undef CONF
+}
+
 static ntg_status ckpt_write(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, ntg_error *err)
 {
     const char *dir = tr->o->checkpoint_dir;
@@ -240,6 +281,19 @@ static ntg_status ckpt_write(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, ntg_erro
     char split[96];
     snprintf(split, sizeof split, "%zu,%zu,%zu", tr->split.train, tr->split.val, tr->split.test);
     meta[19] = split;
+    /* the run's configuration (what a resume must match) and whether the run has ended */
+    conf_item conf[N_CONF];
+    run_config(tr, conf);
+    const char *all[2 * (10 + N_CONF + 1)];
+    size_t nm = 0;
+    for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++) all[nm++] = meta[i];
+    for (int k = 0; k < N_CONF; k++) {
+        if (strcmp(conf[k].key, "seed") == 0 || strcmp(conf[k].key, "batch") == 0) continue;
+        all[nm++] = conf[k].key;
+        all[nm++] = conf[k].value;
+    }
+    all[nm++] = "finished";
+    all[nm++] = tr->step >= tr->steps || (tr->patience > 0 && tr->bad >= tr->patience) ? "1" : "0";
     if (tr->o->checkpoint_put) {
         /* a sink (the model store) instead of files: the same blobs and metadata */
         const char *names[3];
@@ -250,15 +304,13 @@ static ntg_status ckpt_write(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, ntg_erro
             data[i] = t[i].data;
             bytes[i] = (size_t)t[i].shape[0];
         }
-        ntg_train_checkpoint ck = {
-            tr->step, tr->last_loss, tr->last_val, nt,
-            names,    data,          bytes,        sizeof meta / sizeof meta[0] / 2,
-            meta};
+        ntg_train_checkpoint ck = {tr->step, tr->last_loss, tr->last_val, nt, names,
+                                   data,     bytes,         nm / 2,       all};
         return tr->o->checkpoint_put(tr->o->checkpoint_user, &ck, err);
     }
     char path[4096];
     ckpt_path(dir, tr->step, path, sizeof path);
-    st = ntg__st_write(path, t, nt, meta, sizeof meta / sizeof meta[0] / 2, err);
+    st = ntg__st_write(path, t, nt, all, nm / 2, err);
     if (st) return st;
     /* keep the two newest: the one just written and a fallback */
     long have[4096];
@@ -305,12 +357,44 @@ static ntg_status ckpt_apply(trainer *tr, const ntg_train_checkpoint *f, const c
         {"plan", fp}, {"steps", steps}, {"batch", batch}, {"seed", seed}, {"split_rows", split}};
     if (strcmp(meta_or(f, "ntgraph.checkpoint"), "1") != 0)
         st = ntg__err(err, NTG_ERR_DATA, path, 0, 0, "not an ntgraph checkpoint");
+    /* every setting of the run by name, before the plan's structure (which a changed optimizer
+     * also changes); checkpoints from before these keys were written lack them */
+    conf_item conf[N_CONF];
+    run_config(tr, conf);
+    for (int k = 0; !st && k < N_CONF; k++) {
+        const char *had = meta_or(f, conf[k].key);
+        if (!*had || strcmp(had, conf[k].value) == 0) continue;
+        char a[64], b[64];
+        if (strcmp(conf[k].key, "lr") == 0) { /* exact in the checkpoint, short in messages */
+            snprintf(a, sizeof a, "%g", strtod(had, NULL));
+            snprintf(b, sizeof b, "%g", tr->lr);
+            if (strcmp(a, b) == 0) {
+                snprintf(a, sizeof a, "%.17g", strtod(had, NULL));
+                snprintf(b, sizeof b, "%.17g", tr->lr);
+            }
+            had = a;
+            snprintf(conf[k].value, sizeof conf[k].value, "%s", b);
+        }
+        st = ntg__err(err, NTG_ERR_DATA, path, 0, 0,
+                      "cannot resume: the checkpoint's run has %s %s, this run has %s; "
+                      "resume with the same configuration, or start a new run without "
+                      "--resume",
+                      conf[k].label, had, conf[k].value);
+    }
     for (size_t k = 0; !st && k < sizeof want / sizeof want[0]; k++)
         if (strcmp(meta_or(f, want[k][0]), want[k][1]) != 0)
             st = ntg__err(err, NTG_ERR_DATA, path, 0, 0,
-                          "checkpoint was made with %s %s, this run has %s: resume with the "
-                          "same graph and settings",
-                          want[k][0], meta_or(f, want[k][0]), want[k][1]);
+                          "cannot resume: the checkpoint was made with %s %s, this run has %s: "
+                          "resume with the same graph and settings",
+                          strcmp(want[k][0], "plan") == 0 ? "a plan of structure" : want[k][0],
+                          meta_or(f, want[k][0]), want[k][1]);
+    /* a run that ended (all its steps, or stopped early) has nothing left to resume */
+    long had_step = strtol(meta_or(f, "step"), NULL, 10);
+    if (!st && (had_step >= tr->steps || strcmp(meta_or(f, "finished"), "1") == 0))
+        st = ntg__err(err, NTG_ERR_DATA, path, 0, 0,
+                      "cannot resume: that run is finished (its last checkpoint is at step %ld of "
+                      "%ld%s); start a new run without --resume",
+                      had_step, tr->steps, had_step < tr->steps ? ", stopped early" : "");
     const void *w = NULL, *s = NULL, *b = NULL;
     size_t wn = 0, sn = 0, bn = 0;
     int hw = ck_blob(f, "weights", &w, &wn), hs = ck_blob(f, "state", &s, &sn),
@@ -339,6 +423,17 @@ static ntg_status ckpt_resume(trainer *tr, long *from, ntg_error *err)
     if (tr->o->checkpoint_get) {
         ntg_train_checkpoint ck;
         memset(&ck, 0, sizeof ck);
+        /* in: this run's configuration, so a source holding several runs can pick the one
+         * this run continues */
+        conf_item conf[N_CONF];
+        const char *want[2 * N_CONF];
+        run_config(tr, conf);
+        for (int k = 0; k < N_CONF; k++) {
+            want[2 * k] = conf[k].key;
+            want[2 * k + 1] = conf[k].value;
+        }
+        ck.n_meta = N_CONF;
+        ck.meta = want;
         ntg_status st = tr->o->checkpoint_get(tr->o->checkpoint_user, &ck, err);
         if (st || ck.step == 0) return st; /* step 0: nothing to resume, start fresh */
         return ckpt_apply(tr, &ck, "newest checkpoint", from, err);
@@ -459,6 +554,20 @@ static ntg_status setup(trainer *tr, ntg_error *err)
     const ntg_series *d = tr->data;
     if ((st = ntg__select_columns(d, o->columns, &tr->cols, &tr->n_cols, err))) return st;
     if ((st = ntg__split_parse(o->split, d->n_rows, &tr->split, err))) return st;
+    /* what a checkpoint remembers of the data: the chosen columns, by name and by value */
+    uint32_t dfp = 0;
+    size_t at = 0;
+    tr->columns[0] = 0;
+    for (size_t i = 0; i < tr->n_cols; i++) {
+        const char *nm = d->names[tr->cols[i]];
+        dfp = ntg__crc32c(dfp, nm, strlen(nm) + 1);
+        dfp = ntg__crc32c(dfp, d->values + (size_t)tr->cols[i] * d->n_rows,
+                          d->n_rows * sizeof *d->values);
+        if (at + strlen(nm) + 2 < sizeof tr->columns)
+            at += (size_t)snprintf(tr->columns + at, sizeof tr->columns - at, "%s%s", i ? "," : "",
+                                   nm);
+    }
+    snprintf(tr->data_fp, sizeof tr->data_fp, "%08x", dfp);
     /* early stopping counts validations: without any it would silently never stop */
     if (tr->patience > 0 && (tr->val_every == 0 || tr->split.val == 0))
         return ntg__fail(err, NTG_ERR_INVALID_ARG,
@@ -909,6 +1018,7 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
             tr.last_loss = loss;
             tr.last_val = pr.val_loss;
             if (ckpt && (st = ckpt_write(&tr, wbuf, sbuf, err))) break;
+            if (ckpt) tr.last_ckpt = step;
             if (tr.patience > 0 && tr.bad >= tr.patience) {
                 r.stopped_early = 1;
                 break;
@@ -929,6 +1039,12 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
         pending_stop = 0;
         next = tr.step + 1;
     }
+    /* a run that ended leaves a checkpoint saying so: a --resume of it then refuses rather
+     * than registering the same weights again */
+    int ended = tr.step >= tr.steps || (tr.patience > 0 && tr.bad >= tr.patience);
+    if (!st && lead && ended && (opts->checkpoint_dir || opts->checkpoint_put) && tr.step > 0 &&
+        tr.last_ckpt != tr.step)
+        st = ckpt_write(&tr, wbuf, sbuf, err);
     if (!st) {
         r.steps = tr.step;
         r.best_step = tr.best_step;

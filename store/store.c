@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +21,11 @@ const char *const ntg__store_cf_names[NTG__STORE_NCF] = {
 #define FORMAT_KEY "format"
 #define STATS_KEY "stats"
 #define RING_PREFIX "ring"
+
+/* The advice every "corrupted store" message ends with. */
+#define DAMAGED_ADVICE                                                                             \
+    "nothing was changed; restore it from a backup (`ntgraph store backup` makes one), or "        \
+    "run `ntgraph store verify --db` on it to see what is damaged"
 
 int64_t ntg__now_ms(void)
 {
@@ -59,6 +65,18 @@ ntg_status ntg__store_rdb_status(const char *msg)
 ntg_status ntg__store_rdb(const ntg_store *s, char *rerr, ntg_error *err, const char *what)
 {
     ntg_status st = ntg__store_rdb_status(rerr ? rerr : "");
+    if (rerr && (strstr(rerr, "No space left on device") || strstr(rerr, "NoSpace"))) {
+        /* a machine failure, not bad input: NTG_ERR_IO, and what to do about it */
+        ntg__store_fail(s, err, NTG_ERR_IO,
+                        "%s: the disk is full (%s); nothing acknowledged was lost. Free space "
+                        "(`ntgraph store gc` removes chunks nothing uses) and try again",
+                        what, rerr);
+        rocksdb_free(rerr);
+        /* RocksDB 7.8 asserts (SIGABRT) when it closes a log writer that failed: this handle
+         * is not closed, only dropped (see ntg_store_close) */
+        ((ntg_store *)s)->poisoned = 1;
+        return NTG_ERR_IO;
+    }
     ntg__store_fail(s, err, st, "%s: %s", what, rerr ? rerr : "unknown RocksDB error");
     rocksdb_free(rerr);
     return st;
@@ -69,6 +87,29 @@ void ntg__store_set_killpoint(ntg_store *s, ntg__store_killpoint_fn fn, void *us
     if (!s) return;
     s->killpoint = fn;
     s->killpoint_user = user;
+}
+
+ntg_status ntg__store_space(ntg_store *s, uint64_t need, const char *what, ntg_error *err)
+{
+    struct statvfs v;
+    if (statvfs(s->path, &v) != 0) return NTG_OK; /* cannot tell: the write will say */
+    uint64_t avail = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+    /* what is in the memtables is written again when they are flushed */
+    uint64_t mem = 0;
+    if (s->db) (void)rocksdb_property_int(s->db, "rocksdb.cur-size-all-mem-tables", &mem);
+    uint64_t want = need + mem + NTG__SPACE_RESERVE;
+    if (avail >= want) return NTG_OK;
+    return ntg__store_fail(s, err, NTG_ERR_IO,
+                           "%s: the disk is full (%.1f MiB free; this needs about %.1f MiB, "
+                           "with RocksDB's headroom); nothing was written and nothing acknowledged "
+                           "was lost. Free space (`ntgraph store gc` removes chunks nothing uses) "
+                           "and try again",
+                           what, (double)avail / 1048576.0, (double)want / 1048576.0);
+}
+
+unsigned long ntg__store_catchups(const ntg_store *s)
+{
+    return s ? s->catchups_total : 0;
 }
 
 void ntg__store_kill(ntg_store *s, int step)
@@ -152,9 +193,31 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
+/* A writer's presence file: left behind, it says the last writer did not close (a crash). */
+#define WRITER_MARK "NTGRAPH-WRITER"
+
+static void writer_mark_path(const ntg_store *s, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/" WRITER_MARK, s->path);
+}
+
 void ntg_store_close(ntg_store *s)
 {
     if (!s) return;
+    if (s->poisoned) {
+        /* a write failed for lack of space: closing would abort in RocksDB, so the RocksDB
+         * handles are left to the process's end (the store's lock with them); what is on
+         * disk is whole, as after a crash */
+        free(s->logdir);
+        free(s->path);
+        free(s);
+        return;
+    }
+    if (s->db && !s->readonly && s->marked) {
+        char mark[4096];
+        writer_mark_path(s, mark, sizeof mark);
+        unlink(mark);
+    }
     free_handles(s);
     for (int i = 0; i < NTG__STORE_NCF; i++)
         if (s->cfopt[i]) rocksdb_options_destroy(s->cfopt[i]);
@@ -233,22 +296,36 @@ static ntg_status check_families(ntg_store *s, ntg_error *err)
     }
     if (rerr) {
         rocksdb_list_column_families_destroy(names, n);
-        ntg__store_fail(s, err, NTG_ERR_DATA,
-                        "corrupted store: cannot read its RocksDB metadata: %s", rerr);
+        ntg__store_fail(
+            s, err, NTG_ERR_DATA,
+            "corrupted store: cannot read its RocksDB metadata (MANIFEST): %s; " DAMAGED_ADVICE,
+            rerr);
         rocksdb_free(rerr);
         return NTG_ERR_DATA;
     }
-    int ok = n == NTG__STORE_NCF;
-    for (size_t i = 0; ok && i < NTG__STORE_NCF; i++) {
-        int found = 0;
-        for (size_t j = 0; j < n; j++) found |= strcmp(names[j], ntg__store_cf_names[i]) == 0;
-        ok = found;
+    int ours = 0, foreign = 0; /* column families of ours beyond "default"; of nobody's */
+    for (size_t j = 0; j < n; j++) {
+        int known = 0;
+        for (size_t i = 0; i < NTG__STORE_NCF; i++)
+            known |= strcmp(names[j], ntg__store_cf_names[i]) == 0;
+        if (!known)
+            foreign++;
+        else if (strcmp(names[j], "default") != 0)
+            ours++;
     }
+    int ok = n == NTG__STORE_NCF && ours == NTG__STORE_NCF - 1;
     char list[256] = "";
     size_t at = 0;
     for (size_t j = 0; j < n && at + 1 < sizeof list; j++)
         at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", j ? ", " : "", names[j]);
     rocksdb_list_column_families_destroy(names, n);
+    /* a store is renamed into place only once all its families exist, so some of ours and
+     * none of anyone else's is a store whose MANIFEST lost records (cut short, damaged) */
+    if (!ok && ours > 0 && foreign == 0)
+        return ntg__store_fail(s, err, NTG_ERR_DATA,
+                               "corrupted store: its MANIFEST lists %d of the store's %d column "
+                               "families (%s): the file is damaged or cut short; " DAMAGED_ADVICE,
+                               ours + 1, NTG__STORE_NCF, list);
     if (!ok)
         return ntg__store_fail(s, err, NTG_ERR_DATA,
                                "not a model store: a RocksDB database with other column families "
@@ -259,12 +336,34 @@ static ntg_status check_families(ntg_store *s, ntg_error *err)
 
 static ntg_status make_options(ntg_store *s, int create)
 {
+    rocksdb_options_t *base = rocksdb_options_create();
+    if (!base) return NTG_ERR_NOMEM;
+    /* The MANIFEST records which WAL files exist and the open checks them: a MANIFEST that
+     * lost records (cut short) then names a WAL that a later flush deleted, and the open
+     * fails instead of silently going back to an older state.  Opening does not flush the
+     * WAL into tables: a store on a full disk still opens, so gc can free space.  No
+     * preallocation: RocksDB reserves ~1.1 write buffers (140 MiB here) for each WAL, which
+     * would make a disk look full long before it is.  No C setters for these in 7.8. */
     s->dbopt = rocksdb_options_create();
+    char *rerr = NULL;
+    if (s->dbopt)
+        rocksdb_get_options_from_string(base,
+                                        "track_and_verify_wals_in_manifest=true;"
+                                        "avoid_flush_during_recovery=true;"
+                                        "allow_fallocate=false",
+                                        s->dbopt, &rerr);
+    rocksdb_options_destroy(base);
+    rocksdb_free(rerr); /* an older RocksDB: the check is lost, nothing else */
     if (!s->dbopt) return NTG_ERR_NOMEM;
     rocksdb_options_set_create_if_missing(s->dbopt, (unsigned char)create);
     rocksdb_options_set_create_missing_column_families(s->dbopt, (unsigned char)create);
     rocksdb_options_set_keep_log_file_num(s->dbopt, 2);
     rocksdb_options_set_info_log_level(s->dbopt, 2); /* warnings and errors only */
+    /* A damaged WAL record must stop the open: the default (point-in-time recovery) drops
+     * it and everything after, acknowledged commits included, and the next commit then reuses
+     * their version numbers.  This mode still accepts a torn last record, which only a write
+     * that was never acknowledged (its sync had not returned) can leave. */
+    rocksdb_options_set_wal_recovery_mode(s->dbopt, 0 /* kTolerateCorruptedTailRecords */);
     /* secondaries need every table file open, so the writer's deletions cannot hurt them */
     rocksdb_options_set_max_open_files(s->dbopt, -1);
     /* column families flush together: a commit batch is never half in tables, half in a
@@ -297,6 +396,116 @@ static ntg_status make_options(ntg_store *s, int create)
     return NTG_OK;
 }
 
+/* A private temporary directory for a read-only instance's info log (NULL: none). */
+static char *private_logdir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/ntgraph-reader-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) return NULL;
+    char *p = strdup(dir);
+    if (!p) rmdir(dir);
+    return p;
+}
+
+/* A read-only view of the store opened with `mode` as its WAL recovery mode, writing nothing
+ * in the store's directory: 0 when it opens (*commits: the commit counter, *marker: 1 when the
+ * format marker is there), else -1 with *rerr set (the caller frees it). */
+static int ro_probe(ntg_store *s, int mode, uint64_t *commits, int *marker, char **rerr)
+{
+    *commits = 0;
+    *marker = 0;
+    *rerr = NULL;
+    rocksdb_options_t *o = rocksdb_options_create_copy(s->dbopt);
+    char *logdir = private_logdir();
+    if (!o || !logdir) {
+        if (o) rocksdb_options_destroy(o);
+        free(logdir);
+        return 1;
+    }
+    rocksdb_options_set_wal_recovery_mode(o, mode);
+    rocksdb_options_set_create_if_missing(o, 0);
+    rocksdb_options_set_db_log_dir(o, logdir);
+    const rocksdb_options_t *cfo[NTG__STORE_NCF];
+    rocksdb_column_family_handle_t *cf[NTG__STORE_NCF] = {0};
+    for (int i = 0; i < NTG__STORE_NCF; i++) cfo[i] = s->cfopt[i];
+    rocksdb_t *db = rocksdb_open_for_read_only_column_families(
+        o, s->path, NTG__STORE_NCF, ntg__store_cf_names, cfo, cf, 0, rerr);
+    int ok = db && !*rerr;
+    if (ok) {
+        rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+        size_t n = 0;
+        char *e2 = NULL;
+        char *val =
+            rocksdb_get_cf(db, ro, cf[NTG__CF_DEFAULT], STATS_KEY, strlen(STATS_KEY), &n, &e2);
+        ntg__stats_rec st;
+        if (val && !e2 && ntg__dec_stats(val, n, &st) == 0) *commits = st.commits;
+        rocksdb_free(val);
+        rocksdb_free(e2);
+        e2 = NULL;
+        val = rocksdb_get_cf(db, ro, cf[NTG__CF_DEFAULT], FORMAT_KEY, strlen(FORMAT_KEY), &n, &e2);
+        *marker = val != NULL;
+        rocksdb_free(val);
+        rocksdb_free(e2);
+        rocksdb_readoptions_destroy(ro);
+        for (int i = 0; i < NTG__STORE_NCF; i++)
+            if (cf[i]) rocksdb_column_family_handle_destroy(cf[i]);
+        rocksdb_close(db);
+    }
+    rocksdb_options_destroy(o);
+    remove_dir(logdir);
+    free(logdir);
+    return ok ? 0 : -1;
+}
+
+/* After an open failed with corruption: 1 when a view that stops the WAL replay at the damage
+ * (point-in-time recovery) opens, i.e. the WAL is what is damaged. */
+static int wal_damaged(ntg_store *s, uint64_t *commits)
+{
+    int marker;
+    char *rerr = NULL;
+    int r = ro_probe(s, 2 /* kPointInTimeRecovery */, commits, &marker, &rerr);
+    rocksdb_free(rerr);
+    return r == 0;
+}
+
+/* Opening a writer deletes every file its MANIFEST does not list; a MANIFEST that lost
+ * records would so take the store's tables with it.  A read-only look first: every store
+ * has its format marker (written before the store is renamed into place), so a view without
+ * it is a damaged store, refused before anything is deleted. */
+static ntg_status check_before_writing(ntg_store *s, ntg_error *err)
+{
+    uint64_t commits;
+    int marker;
+    char *rerr = NULL;
+    if (ro_probe(s, 0, &commits, &marker, &rerr) != 0) {
+        if (!rerr) return NTG_OK; /* no memory for the look: the open will say */
+        if (ntg__store_rdb_status(rerr) != NTG_ERR_DATA) {
+            rocksdb_free(rerr);
+            return NTG_OK; /* the writer's open reports it (busy, missing files) */
+        }
+        int wal = wal_damaged(s, &commits);
+        ntg__store_fail(
+            s, err, NTG_ERR_DATA,
+            wal ? "corrupted store: a commit in its write-ahead log (WAL) is damaged "
+                  "(%s); opening it would silently drop that commit and every later "
+                  "one; " DAMAGED_ADVICE
+            : strstr(rerr, "Missing WAL")
+                ? "corrupted store: its MANIFEST names a write-ahead log file "
+                  "that is gone, so the MANIFEST is damaged or cut short, or "
+                  "files were removed (%s); " DAMAGED_ADVICE
+                : "corrupted store: its RocksDB files are damaged (%s); " DAMAGED_ADVICE,
+            rerr);
+        rocksdb_free(rerr);
+        return NTG_ERR_DATA;
+    }
+    if (!marker)
+        return ntg__store_fail(s, err, NTG_ERR_DATA,
+                               "corrupted store: its format marker is missing (its MANIFEST or a "
+                               "table file is damaged or cut short); " DAMAGED_ADVICE);
+    return NTG_OK;
+}
+
 static ntg_status open_db(ntg_store *s, int lock_wait_ms, ntg_error *err)
 {
     const rocksdb_options_t *cfo[NTG__STORE_NCF];
@@ -316,7 +525,10 @@ static ntg_status open_db(ntg_store *s, int lock_wait_ms, ntg_error *err)
         s->db = NULL;
         /* the writer may replace the MANIFEST or delete compacted files while a reader opens:
          * a moment later the files it names exist */
-        if (rerr && transient(rerr) && waited < 2000) {
+        /* ... and a reader can take the MANIFEST from before a flush, which names a WAL the
+         * flush then deleted: for a reader, a missing WAL is a moment too late */
+        if (rerr && (transient(rerr) || (s->readonly && strstr(rerr, "Missing WAL"))) &&
+            waited < 2000) {
             rocksdb_free(rerr);
             sleep_ms(20);
             waited += 20;
@@ -334,6 +546,25 @@ static ntg_status open_db(ntg_store *s, int lock_wait_ms, ntg_error *err)
                                    "the store is in use by another writer (waited %ld ms); "
                                    "try again when it is done",
                                    waited);
+        }
+        if (rerr && ntg__store_rdb_status(rerr) == NTG_ERR_DATA) {
+            /* RocksDB's message does not name the file; a view that replays the WAL only up to
+             * the damage opening fine says the WAL is what is damaged */
+            uint64_t commits = 0;
+            int wal = wal_damaged(s, &commits);
+            if (wal)
+                ntg__store_fail(
+                    s, err, NTG_ERR_DATA,
+                    "corrupted store: a commit in its write-ahead log (WAL) is "
+                    "damaged (%s); opening it would silently drop that commit and "
+                    "every later one (the last intact one is commit %llu); " DAMAGED_ADVICE,
+                    rerr, (unsigned long long)commits);
+            else
+                ntg__store_fail(
+                    s, err, NTG_ERR_DATA,
+                    "corrupted store: its RocksDB files are damaged (%s); " DAMAGED_ADVICE, rerr);
+            rocksdb_free(rerr);
+            return NTG_ERR_DATA;
         }
         return ntg__store_rdb(s, rerr, err, "cannot open the store");
     }
@@ -370,11 +601,15 @@ static ntg_status check_format(ntg_store *s, ntg_error *err)
     int empty = !rocksdb_iter_valid(it);
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
-    s->no_marker = !empty;
+    s->no_marker = 1;
     if (!empty)
         return ntg__store_fail(s, err, NTG_ERR_DATA,
-                               "not a model store: models without a format marker");
-    if (s->readonly) return NTG_OK; /* an empty store being created */
+                               "corrupted store: models without a format marker; " DAMAGED_ADVICE);
+    /* only a store being created (in its sibling directory) lacks the marker */
+    if (!s->creating)
+        return ntg__store_fail(s, err, NTG_ERR_DATA,
+                               "corrupted store: its format marker is missing (its MANIFEST or a "
+                               "table file is damaged or cut short); " DAMAGED_ADVICE);
     char buf[sizeof NTG__FORMAT_MAGIC + 4];
     uint32_t ver = NTG__FORMAT_VERSION;
     memcpy(buf, NTG__FORMAT_MAGIC, sizeof NTG__FORMAT_MAGIC);
@@ -421,7 +656,9 @@ static ntg_status create_store(ntg_store *s, ntg_error *err)
         remove_dir(tmp);
         return ntg__store_rdb(s, rerr, err, "cannot create the store");
     }
+    s->creating = 1;
     ntg_status st = check_format(s, err); /* writes the marker, synced */
+    s->creating = 0;
     free_handles(s);
     if (!st && rename(tmp, s->path) != 0) {
         /* someone else made it meanwhile: use theirs */
@@ -465,18 +702,13 @@ ntg_status ntg_store_open(const char *path, const ntg_store_options *opts, ntg_s
     if (!st && make_options(s, create)) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     if (!st && create) st = create_store(s, err);
     if (!st) st = check_families(s, err);
+    if (!st && !create && !s->readonly) st = check_before_writing(s, err);
     /* a reader writes nothing in the store's directory: its info log goes to a private one */
     if (!st && s->readonly) {
         const char *tmp = getenv("TMPDIR");
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s/ntgraph-reader-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(dir))
+        if (!(s->logdir = private_logdir()))
             st = ntg__store_fail(s, err, NTG_ERR_IO, "cannot create a reader directory in %s: %s",
                                  tmp && *tmp ? tmp : "/tmp", strerror(errno));
-        else if (!(s->logdir = strdup(dir))) {
-            rmdir(dir);
-            st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-        }
         if (!st) rocksdb_options_set_db_log_dir(s->dbopt, s->logdir);
     }
     if (!st) st = open_db(s, o.lock_wait_ms, err);
@@ -495,6 +727,24 @@ ntg_status ntg_store_open(const char *path, const ntg_store_options *opts, ntg_s
         ntg_store_close(s);
         return st;
     }
+    /* The last writer did not close: a crash can have left chunks that no record references
+     * (written before their commit).  Blob files are large, so they are reclaimed now rather
+     * than at the next gc; a failure here leaves them to it. */
+    if (!s->readonly) {
+        char mark[4096];
+        writer_mark_path(s, mark, sizeof mark);
+        int crashed = !create && access(mark, F_OK) == 0;
+        int fd = open(mark, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            close(fd);
+            s->marked = 1;
+        }
+        if (crashed) {
+            ntg_store_gc_report g;
+            ntg_error e2;
+            (void)ntg__store_gc(s, 0, &g, &e2);
+        }
+    }
     *out = s;
     return NTG_OK;
 }
@@ -503,6 +753,7 @@ ntg_status ntg__store_catch_up(ntg_store *s, ntg_error *err)
 {
     if (!s->readonly) return NTG_OK;
     s->catchups++;
+    s->catchups_total++;
     /* a read-only instance is a fixed view: a new one sees the writer's current state */
     free_handles(s);
     return open_db(s, 0, err);
@@ -621,6 +872,15 @@ ntg_status ntg__view_consistent(ntg_store *s, const ntg__view *v, int *ok, ntg_e
 {
     *ok = 1;
     if (!s->readonly) return NTG_OK;
+    uint64_t missing;
+    return ntg__ring_check(s, v, ok, &missing, err);
+}
+
+ntg_status ntg__ring_check(ntg_store *s, const ntg__view *v, int *ok, uint64_t *missing,
+                           ntg_error *err)
+{
+    *ok = 1;
+    *missing = 0;
     ntg__stats_rec st;
     ntg_status r = ntg__get_stats(s, v, &st, err);
     if (r) return r;
@@ -634,15 +894,21 @@ ntg_status ntg__view_consistent(ntg_store *s, const ntg__view *v, int *ok, ntg_e
         ntg__iter_end(it, ro, &upper);
         return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     }
+    uint8_t have[NTG__RING] = {0};
     for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t vl;
         const char *val = rocksdb_iter_value(it, &vl);
         if (vl != 8) continue;
         uint64_t c = ntg__be64((const uint8_t *)val);
-        if (c >= lo && c <= st.commits) seen++;
+        if (c >= lo && c <= st.commits) {
+            seen++;
+            have[c % NTG__RING] = 1;
+        }
     }
     ntg__iter_end(it, ro, &upper);
     *ok = st.commits == 0 || seen == st.commits - lo + 1;
+    for (uint64_t c = st.commits; !*ok && c >= lo && c > 0; c--)
+        if (!have[c % NTG__RING]) *missing = c; /* the oldest one missing */
     return NTG_OK;
 }
 
@@ -829,6 +1095,15 @@ ntg_status ntg__commit_write(ntg_store *s, ntg__commit *c, ntg_error *err)
                               (const char *)b.p, b.n);
     rocksdb_writebatch_put_cf(c->wb, s->cf[NTG__CF_DEFAULT], rk, sizeof rk, rv, sizeof rv);
     ntg__buf_free(&b);
+    size_t bytes = 0;
+    (void)rocksdb_writebatch_data(c->wb, &bytes);
+    /* the batch goes to the WAL now and to a table file at the next flush */
+    ntg_status st =
+        ntg__store_space(s, 2 * (uint64_t)bytes, "commit failed (nothing was changed)", err);
+    if (st) {
+        ntg__commit_abort(c);
+        return st;
+    }
     char *rerr = NULL;
     rocksdb_write(s->db, s->wsync, c->wb, &rerr);
     ntg__commit_abort(c);

@@ -11,6 +11,9 @@
 typedef void (*ntg__store_killpoint_fn)(void *user, int step);
 void ntg__store_set_killpoint(ntg_store *s, ntg__store_killpoint_fn fn, void *user);
 
+/* How many times a reader reopened to catch up with the writer (retries), since it opened. */
+unsigned long ntg__store_catchups(const ntg_store *s);
+
 /* What a full consistency check of the records found (ntg__store_check). */
 typedef struct ntg__store_check_report {
     uint64_t models, versions, ckpts;  /* rows seen */

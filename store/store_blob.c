@@ -77,6 +77,12 @@ static ntg_status write_batch(ntg__writer *w, ntg_error *err)
 {
     if (w->wb_bytes == 0 && rocksdb_writebatch_count(w->wb) == 0) return NTG_OK;
     char *rerr = NULL;
+    ntg_status st = ntg__store_space(w->s, w->wb_bytes, "cannot write chunks", err);
+    if (st) {
+        rocksdb_writebatch_clear(w->wb);
+        w->wb_bytes = 0;
+        return st;
+    }
     /* no WAL: these rows become durable by the flush in ntg__writer_finish, before any record
      * refers to them; lost unflushed chunks are simply absent */
     rocksdb_write(w->s->db, w->s->wnowal, w->wb, &rerr);
@@ -151,6 +157,7 @@ ntg_status ntg__writer_finish(ntg__writer *w, ntg_error *err)
     if (st) return st;
     if (w->dirty) {
         char *rerr = NULL;
+        if ((st = ntg__store_space(w->s, 0, "cannot make the chunks durable", err))) return st;
         rocksdb_flush_cf(w->s->db, w->s->flush, w->s->cf[NTG__CF_CHUNKS], &rerr);
         if (rerr) return ntg__store_rdb(w->s, rerr, err, "cannot make the chunks durable");
         w->dirty = 0;
@@ -176,8 +183,9 @@ ntg_status ntg__obj_read(ntg_store *s, const ntg__view *v, const ntg__obj *o, vo
         rocksdb_pinnableslice_t *ps =
             rocksdb_get_pinned_cf(s->db, v->ro, s->cf[NTG__CF_CHUNKS], key, sizeof key, &rerr);
         if (rerr) {
-            /* a reader may race the writer's compaction for a blob file: retry after catch-up */
-            s->missing = s->readonly;
+            /* a reader may race the writer's compaction for a blob file (gone a moment later):
+             * retry after catch-up; damaged bytes stay damaged, so no retry for those */
+            s->missing = s->readonly && ntg__store_rdb_status(rerr) != NTG_ERR_DATA;
             return ntg__store_rdb(s, rerr, err, what);
         }
         ntg__hex(o->chunks[c], 8, hex);

@@ -34,6 +34,9 @@ enum {
 #define NTG__MIN_BLOB 4096            /* values from this size go to blob files */
 #define NTG__RING 1024                /* recent commits remembered for reader consistency checks */
 #define NTG__EMBED_DIM 32
+#define NTG__SPACE_RESERVE                                                                         \
+    (2u << 20) /* free space kept for RocksDB's own files (MANIFEST, LOG)                          \
+                */
 #define NTG__FORMAT_MAGIC "ntgraph-store"
 #define NTG__FORMAT_VERSION 1u
 #define NTG__NAME_MAX 128
@@ -52,11 +55,15 @@ struct ntg_store {
     rocksdb_writeoptions_t *wnowal; /* chunks: no WAL, made durable by a flush */
     rocksdb_flushoptions_t *flush;
     int readonly;  /* a read-only RocksDB instance: a fixed view until reopened */
-    int no_marker; /* check_format found models but no format marker */
+    int no_marker; /* check_format found no format marker */
+    int creating;  /* create_store: the marker is written, not required */
+    int marked;    /* a writer that created its presence file (removed at close) */
+    int poisoned;  /* a write failed for lack of space: RocksDB cannot close this handle */
     char *path;    /* as given, for messages */
     char *logdir;  /* readers: a private directory for RocksDB's info log */
     int catchups;  /* readers: reopened to see a newer state */
-    int missing;   /* the last object read found a chunk absent (readers retry) */
+    unsigned long catchups_total; /* the same, never reset (tests count retries) */
+    int missing;                  /* the last object read found a chunk absent (readers retry) */
     ntg__store_killpoint_fn killpoint;
     void *killpoint_user;
 };
@@ -67,6 +74,10 @@ struct ntg_store {
 ntg_status ntg__store_rdb(const ntg_store *s, char *rerr, ntg_error *err, const char *what);
 /* The status a RocksDB error message maps to (lock: STATE, corruption: DATA, else IO). */
 ntg_status ntg__store_rdb_status(const char *msg);
+/* NTG_ERR_IO naming `what` when the store's file system has less than `need` bytes (plus the
+ * memtables, which a flush writes, and a reserve) free: checked before writing, because
+ * RocksDB 7.8 cannot close a handle whose write failed for lack of space. */
+ntg_status ntg__store_space(ntg_store *s, uint64_t need, const char *what, ntg_error *err);
 /* An error about the store (place = its path). */
 ntg_status ntg__store_fail(const ntg_store *s, ntg_error *err, ntg_status st, const char *fmt, ...)
     NTG_PRINTF(4, 5);
@@ -237,6 +248,10 @@ void ntg__iter_end(rocksdb_iterator_t *it, rocksdb_readoptions_t *ro, ntg__buf *
 /* Readers (read-only instances) may see a view with a hole while the writer flushes (see
  * docs/store.md): 1 when the view's recent-commit ring is complete, 0 when not. */
 ntg_status ntg__view_consistent(ntg_store *s, const ntg__view *v, int *ok, ntg_error *err);
+/* Whether the recent-commit ring holds each of the last 1024 commit numbers (any instance);
+ * *missing: the oldest absent one. */
+ntg_status ntg__ring_check(ntg_store *s, const ntg__view *v, int *ok, uint64_t *missing,
+                           ntg_error *err);
 /* Readers: catch up with the writer (by reopening the read-only instance). */
 ntg_status ntg__store_catch_up(ntg_store *s, ntg_error *err);
 
@@ -309,5 +324,14 @@ int ntg__valid_alias(const char *alias);
 int ntg__valid_tag_key(const char *key);
 
 int64_t ntg__now_ms(void);
+
+/* Checkpoints pruned in a commit: add to `wb` the deletion of every chunk of the checkpoint
+ * rows `pruned` (keys) that no other record and none of `keep` (the commit's new objects)
+ * references; *bytes: their size. */
+ntg_status ntg__store_drop_pruned(ntg_store *s, rocksdb_writebatch_t *wb, const ntg__buf *pruned,
+                                  size_t n_pruned, const ntg__obj *keep, size_t n_keep,
+                                  uint64_t *bytes, ntg_error *err);
+/* Flush the chunks and compact them, so blob files holding only removed chunks go. */
+ntg_status ntg__store_drop_garbage_files(ntg_store *s, ntg_error *err);
 
 #endif /* NTG_STORE_INT_H */

@@ -82,8 +82,24 @@ static int add_obj(hset *h, const ntg__obj *o)
     return 0;
 }
 
-/* Every chunk a version or checkpoint record references. */
+/* Every chunk a version or checkpoint record references; checkpoint rows whose key is one of
+ * `skip` (n_skip keys of skip_len bytes each, NULL: none) are left out. */
+static ntg_status collect_refs_but(ntg_store *s, const ntg__view *v, hset *refs,
+                                   const ntg__buf *skip, size_t n_skip, ntg_error *err);
 static ntg_status collect_refs(ntg_store *s, const ntg__view *v, hset *refs, ntg_error *err)
+{
+    return collect_refs_but(s, v, refs, NULL, 0, err);
+}
+
+static int skipped(const ntg__buf *skip, size_t n_skip, const char *k, size_t kl)
+{
+    for (size_t i = 0; i < n_skip; i++)
+        if (skip[i].n == kl && memcmp(skip[i].p, k, kl) == 0) return 1;
+    return 0;
+}
+
+static ntg_status collect_refs_but(ntg_store *s, const ntg__view *v, hset *refs,
+                                   const ntg__buf *skip, size_t n_skip, ntg_error *err)
 {
     int cfs[2] = {NTG__CF_VERSIONS, NTG__CF_CKPTS};
     ntg_status st = NTG_OK;
@@ -93,8 +109,10 @@ static ntg_status collect_refs(ntg_store *s, const ntg__view *v, hset *refs, ntg
         rocksdb_iterator_t *it = ntg__iter_prefix(s, v, cfs[c], NULL, 0, &upper, &ro);
         if (!it) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
         for (; !st && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-            size_t vl;
+            size_t vl, kl;
             const char *val = rocksdb_iter_value(it, &vl);
+            const char *key = rocksdb_iter_key(it, &kl);
+            if (cfs[c] == NTG__CF_CKPTS && skipped(skip, n_skip, key, kl)) continue;
             ntg_pool *pool = ntg__pool_create();
             if (!pool) {
                 st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
@@ -128,6 +146,64 @@ static ntg_status collect_refs(ntg_store *s, const ntg__view *v, hset *refs, ntg
 }
 
 /* ------------------------------------------------------------------ gc */
+
+ntg_status ntg__store_drop_pruned(ntg_store *s, rocksdb_writebatch_t *wb, const ntg__buf *pruned,
+                                  size_t n_pruned, const ntg__obj *keep, size_t n_keep,
+                                  uint64_t *bytes, ntg_error *err)
+{
+    *bytes = 0;
+    if (n_pruned == 0) return NTG_OK;
+    hset refs = {0}, gone = {0};
+    ntg_status st = collect_refs_but(s, NULL, &refs, pruned, n_pruned, err);
+    for (size_t i = 0; !st && i < n_keep; i++)
+        if (add_obj(&refs, &keep[i])) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t p = 0; !st && p < n_pruned; p++) {
+        char *val = NULL;
+        size_t vl = 0;
+        st = ntg__store_get(s, NULL, NTG__CF_CKPTS, pruned[p].p, pruned[p].n, &val, &vl, err);
+        if (st || !val) break;
+        ntg_pool *pool = ntg__pool_create();
+        ntg__ckpt_rec r;
+        /* a record that cannot be read keeps its chunks: gc (and verify) deal with it */
+        if (pool && ntg__dec_ckpt(val, vl, pool, &r) == 0) {
+            for (size_t b = 0; !st && b < r.n_blobs; b++) {
+                const ntg__obj *o = &r.blobs[b];
+                for (uint32_t c = 0; c < o->n_chunks; c++) {
+                    if (hset_has(&refs, o->chunks[c]) || hset_has(&gone, o->chunks[c])) continue;
+                    if (hset_add(&gone, o->chunks[c])) {
+                        st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    char key[1 + NTG__HASH];
+                    key[0] = 'i';
+                    memcpy(key + 1, o->chunks[c], NTG__HASH);
+                    rocksdb_writebatch_delete_cf(wb, s->cf[NTG__CF_CHUNKS], key, sizeof key);
+                    key[0] = 'd';
+                    rocksdb_writebatch_delete_cf(wb, s->cf[NTG__CF_CHUNKS], key, sizeof key);
+                    uint64_t last = o->nbytes - (uint64_t)(o->n_chunks - 1) * o->chunk_bytes;
+                    *bytes += c + 1 == o->n_chunks ? last : o->chunk_bytes;
+                }
+            }
+        }
+        ntg__pool_destroy(pool);
+        free(val);
+    }
+    hset_free(&refs);
+    hset_free(&gone);
+    return st;
+}
+
+ntg_status ntg__store_drop_garbage_files(ntg_store *s, ntg_error *err)
+{
+    char *rerr = NULL;
+    ntg_status st = ntg__store_space(s, 0, "cannot flush the reclaimed chunks", err);
+    if (st) return st;
+    rocksdb_flush_cf(s->db, s->flush, s->cf[NTG__CF_CHUNKS], &rerr);
+    if (rerr) return ntg__store_rdb(s, rerr, err, "cannot flush the reclaimed chunks");
+    /* a compaction drops the blob files that now hold only removed chunks */
+    rocksdb_compact_range_cf(s->db, s->cf[NTG__CF_CHUNKS], NULL, 0, NULL, 0);
+    return NTG_OK;
+}
 
 ntg_status ntg_store_gc(ntg_store *s, ntg_store_gc_report *report, ntg_error *err)
 {
@@ -186,6 +262,15 @@ ntg_status ntg__store_gc(ntg_store *s, int relocate, ntg_store_gc_report *report
         if (rerr) st = ntg__store_rdb(s, rerr, err, "gc: cannot delete chunks");
     }
     if (wb) rocksdb_writebatch_destroy(wb);
+    /* relocating live blobs out of files that hold garbage needs room for a copy of them;
+     * on a disk that lacks it, only the files that are all garbage go (that needs none) */
+    if (!st && relocate) {
+        uint64_t live = 0;
+        (void)rocksdb_property_int_cf(s->db, s->cf[NTG__CF_CHUNKS], "rocksdb.live-blob-file-size",
+                                      &live);
+        ntg_error e2;
+        if (ntg__store_space(s, live, "gc", &e2)) relocate = 0;
+    }
     if (!st && r.chunks_removed) {
         ntg__store_kill(s, NTG__KP_GC_DELETED);
         rocksdb_flush_cf(s->db, s->flush, s->cf[NTG__CF_CHUNKS], &rerr);
@@ -407,6 +492,9 @@ static ntg_status verify_fn(ntg_store *s, const ntg__view *v, ntg_store_verify_r
     return st;
 }
 
+static ntg_status check_fn(ntg_store *s, const ntg__view *v, ntg__store_check_report *r,
+                           ntg_error *err);
+
 ntg_status ntg_store_verify(ntg_store *s, ntg_store_verify_report *report, ntg_error *err)
 {
     ntg_store_verify_report r;
@@ -418,6 +506,23 @@ ntg_status ntg_store_verify(ntg_store *s, ntg_store_verify_report *report, ntg_e
     ntg_status st = ntg__view_begin(s, &v, err);
     if (!st) st = ntg__view_consistent(s, &v, &ok, err);
     if (!st && !ok) problem(&r, "the store's recent commits are incomplete in this view");
+    /* a lost commit: a gap in a model's versions, counters that disagree with the records,
+     * a commit number missing from the ring of recent commits */
+    uint64_t lost = 0;
+    int whole = 1;
+    if (!st && ok) st = ntg__ring_check(s, &v, &whole, &lost, err);
+    if (!st && !whole)
+        problem(&r,
+                "commit %llu is missing (lost from the write-ahead log?); versions after it "
+                "may be numbered over it",
+                (unsigned long long)lost);
+    ntg__store_check_report cr;
+    memset(&cr, 0, sizeof cr);
+    if (!st) st = check_fn(s, &v, &cr, err);
+    if (!st && cr.problems) {
+        problem(&r, "%s", cr.first);
+        r.bad += cr.problems - 1;
+    }
     if (!st) st = verify_fn(s, &v, &r, err);
     ntg__view_end(s, &v);
     if (report) *report = r;

@@ -129,6 +129,7 @@ typedef struct put_ctx {
     ntg__writer w;
     ntg__version_rec rec;
     float embed[NTG__EMBED_DIM];
+    int imported; /* weights from elsewhere: the base plan's trained.* are not their metrics */
 } put_ctx;
 
 static ntg_status check_put_options(put_ctx *c, ntg_error *err)
@@ -251,7 +252,7 @@ static ntg_status plan_extras(put_ctx *c, ntg_error *err)
         if (strncmp(k, "hparam.", 7) == 0) {
             r->hparams[nh].name = k + 7;
             r->hparams[nh++].value = v;
-        } else if (strncmp(k, "trained.", 8) == 0 && numeric(v, &x)) {
+        } else if (!c->imported && strncmp(k, "trained.", 8) == 0 && numeric(v, &x)) {
             int dup = 0;
             for (size_t j = 0; j < nmet; j++) dup |= strcmp(r->metrics[j].name, k + 8) == 0;
             if (!dup) r->metrics[nmet++] = (ntg_store_metric){k + 8, x};
@@ -365,8 +366,9 @@ static ntg_status commit_version(put_ctx *c, uint64_t *version, ntg_error *err)
     return NTG_OK;
 }
 
-ntg_status ntg_store_put(ntg_store *s, const char *name, const ntg_plan *plan,
-                         const ntg_store_put_options *opts, uint64_t *version, ntg_error *err)
+static ntg_status put_plan(ntg_store *s, const char *name, const ntg_plan *plan,
+                           const ntg_store_put_options *opts, int imported, uint64_t *version,
+                           ntg_error *err)
 {
     if (version) *version = 0;
     ntg_status st = writable(s, err);
@@ -379,6 +381,7 @@ ntg_status ntg_store_put(ntg_store *s, const char *name, const ntg_plan *plan,
     c.s = s;
     c.name = name;
     c.plan = plan;
+    c.imported = imported;
     ntg_store_put_options_init(&c.o);
     if (opts) c.o = *opts;
     if ((st = check_put_options(&c, err))) return st;
@@ -397,6 +400,12 @@ ntg_status ntg_store_put(ntg_store *s, const char *name, const ntg_plan *plan,
     ntg__writer_free(&c.w);
     ntg__pool_destroy(c.pool);
     return st;
+}
+
+ntg_status ntg_store_put(ntg_store *s, const char *name, const ntg_plan *plan,
+                         const ntg_store_put_options *opts, uint64_t *version, ntg_error *err)
+{
+    return put_plan(s, name, plan, opts, 0, version, err);
 }
 
 /* ------------------------------------------------------------- safetensors */
@@ -473,7 +482,8 @@ ntg_status ntg_store_put_safetensors(ntg_store *s, const char *name, const char 
         memcpy(w + r->offset, t->data, (size_t)t->nbytes);
     }
     if (!st) st = ntg__plan_rewrite(base, w, NULL, 0, &plan, err);
-    if (!st) st = ntg_store_put(s, name, plan, opts, version, err);
+    /* the metrics the base version's training left in its plan describe other weights */
+    if (!st) st = put_plan(s, name, plan, opts, 1, version, err);
     free(w);
     ntg__st_free(f);
     ntg_plan_destroy(plan);
@@ -482,6 +492,16 @@ ntg_status ntg_store_put_safetensors(ntg_store *s, const char *name, const char 
 }
 
 /* ------------------------------------------------------------- checkpoints */
+
+#define MAX_PRUNE 64 /* checkpoints one commit prunes at most (more go with later commits) */
+
+/* The run a checkpoint belongs to: its "run" metadata, "" without one. */
+static const char *ckpt_run(const ntg_define *meta, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (meta[i].name && strcmp(meta[i].name, "run") == 0 && meta[i].value) return meta[i].value;
+    return "";
+}
 
 ntg_status ntg_store_put_checkpoint(ntg_store *s, const char *name, const ntg_store_checkpoint *ck,
                                     unsigned keep, uint64_t *id, ntg_error *err)
@@ -542,6 +562,10 @@ ntg_status ntg_store_put_checkpoint(ntg_store *s, const char *name, const ntg_st
     memset(&cm, 0, sizeof cm);
     if (!st) st = ntg__commit_begin(s, &cm, &w, err);
     ntg__buf key = {0}, val = {0};
+    ntg__buf pruned[MAX_PRUNE];
+    memset(pruned, 0, sizeof pruned);
+    size_t n_pruned = 0;
+    uint64_t reclaimed = 0;
     if (!st) {
         if (!found) {
             memset(&m, 0, sizeof m);
@@ -561,39 +585,66 @@ ntg_status ntg_store_put_checkpoint(ntg_store *s, const char *name, const ntg_st
         if (!key.oom && !val.oom)
             rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_CKPTS], (const char *)key.p, key.n,
                                       (const char *)val.p, val.n);
-        /* keep the newest `keep`: older records go in this same commit, their chunks at gc */
-        if (keep && m.n_ckpts > keep) {
-            uint64_t drop = m.n_ckpts - keep;
+        /* keep the newest `keep`: older records go in this same commit, and with them the
+         * chunks nothing else uses, so a long run's disk use stays bounded */
+        /* checkpoints belong to a run (metadata "run"): a run prunes only its own, so two
+         * runs of one model do not take each other's; checkpoints without one count as one
+         * run */
+        const char *run = ckpt_run(ck->meta, ck->n_meta);
+        if (keep) {
             ntg__buf prefix = {0}, upper;
             ntg__buf_cstr(&prefix, name);
             rocksdb_readoptions_t *ro = NULL;
-            rocksdb_iterator_t *it = prefix.oom ? NULL
-                                                : ntg__iter_prefix(s, NULL, NTG__CF_CKPTS, prefix.p,
-                                                                   prefix.n, &upper, &ro);
-            for (; it && drop && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-                size_t kl;
-                const char *k = rocksdb_iter_key(it, &kl);
-                if (kl != prefix.n + 8) continue;
-                rocksdb_writebatch_delete_cf(cm.wb, s->cf[NTG__CF_CKPTS], k, kl);
-                drop--;
-                m.n_ckpts--;
-                cm.stats.n_ckpts--;
+            uint64_t same = 1; /* the new one */
+            for (int pass = 0; pass < 2 && !prefix.oom; pass++) {
+                uint64_t drop = pass == 0 ? 0 : (same > keep ? same - keep : 0);
+                if (pass == 1 && drop == 0) break;
+                rocksdb_iterator_t *it =
+                    ntg__iter_prefix(s, NULL, NTG__CF_CKPTS, prefix.p, prefix.n, &upper, &ro);
+                for (; it && (pass == 0 || drop) && n_pruned < MAX_PRUNE && rocksdb_iter_valid(it);
+                     rocksdb_iter_next(it)) {
+                    size_t kl, vl;
+                    const char *k = rocksdb_iter_key(it, &kl);
+                    const char *v = rocksdb_iter_value(it, &vl);
+                    if (kl != prefix.n + 8) continue;
+                    ntg__ckpt_rec old;
+                    if (ntg__dec_ckpt(v, vl, pool, &old)) continue; /* verify names it */
+                    if (strcmp(ckpt_run(old.meta, old.n_meta), run) != 0) continue;
+                    if (pass == 0) {
+                        same++;
+                        continue;
+                    }
+                    rocksdb_writebatch_delete_cf(cm.wb, s->cf[NTG__CF_CKPTS], k, kl);
+                    ntg__buf_bytes(&pruned[n_pruned++], k, kl);
+                    drop--;
+                    m.n_ckpts--;
+                    cm.stats.n_ckpts--;
+                }
+                ntg__iter_end(it, ro, &upper);
             }
-            if (!prefix.oom) ntg__iter_end(it, ro, &upper);
             ntg__buf_free(&prefix);
+            for (size_t i = 0; i < n_pruned; i++) key.oom |= pruned[i].oom;
+            if (!key.oom)
+                st = ntg__store_drop_pruned(s, cm.wb, pruned, n_pruned, rec.blobs, rec.n_blobs,
+                                            &reclaimed, err);
         }
         val.n = 0;
         ntg__enc_model(&val, &m);
         if (!val.oom)
             rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_MODELS], name, strlen(name),
                                       (const char *)val.p, val.n);
-        if (key.oom || val.oom) {
+        if (st) {
+            ntg__commit_abort(&cm);
+        } else if (key.oom || val.oom) {
             ntg__commit_abort(&cm);
             st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
         } else {
             st = ntg__commit_write(s, &cm, err);
         }
+        /* the pruned chunks are deleted durably; their blob files go now, not at the end */
+        if (!st && reclaimed) st = ntg__store_drop_garbage_files(s, err);
     }
+    for (size_t i = 0; i < n_pruned; i++) ntg__buf_free(&pruned[i]);
     ntg__buf_free(&key);
     ntg__buf_free(&val);
     ntg__writer_free(&w);

@@ -238,9 +238,27 @@ ntg_status ntg_store_trainer_register(ntg_store_trainer *t, const ntg_plan *trai
     return NO_STORE(err);
 }
 
+const char *ntg_store_trainer_run(const ntg_store_trainer *t)
+{
+    (void)t;
+    return "";
+}
+
+ntg_status ntg_store_trainer_set_run(ntg_store_trainer *t, const char *run, ntg_error *err)
+{
+    (void)t, (void)run;
+    return NO_STORE(err);
+}
+
 void ntg_store_trainer_destroy(ntg_store_trainer *t)
 {
     (void)t;
+}
+
+unsigned long ntg__store_catchups(const ntg_store *s)
+{
+    (void)s;
+    return 0;
 }
 
 void ntg__store_set_killpoint(ntg_store *s, ntg__store_killpoint_fn fn, void *user)

@@ -1,4 +1,6 @@
 /* store_train.c — ntg_train's checkpoints into a store, resume from it, the trained version. */
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,21 +9,27 @@
 #define MAX_PARTS 8
 #define MAX_META 64
 
+#define RUN_MAX 64
+
 struct ntg_store_trainer {
     char *path, *name;
     unsigned keep;
+    char run[RUN_MAX + 1];  /* this run's id: its checkpoints carry it */
+    char want[RUN_MAX + 1]; /* ntg_store_trainer_set_run: the run --resume continues */
+    uint64_t parent;        /* the model's latest version when the run started (lineage) */
+    char parent_s[24];
     ntg_store_ckpts *resume; /* kept until destroy: the trainer reads its memory */
     const char *names[MAX_PARTS];
     const void *data[MAX_PARTS];
     size_t bytes[MAX_PARTS];
-    const char *meta[2 * MAX_META];
+    const char *meta[2 * (MAX_META + 2)];
 };
 
 static ntg_status put(void *user, const ntg_train_checkpoint *ck, ntg_error *err)
 {
     ntg_store_trainer *t = user;
     ntg_store_blob blobs[MAX_PARTS];
-    ntg_define meta[MAX_META];
+    ntg_define meta[MAX_META + 2];
     if (ck->n_blobs > MAX_PARTS || ck->n_meta > MAX_META)
         return ntg__fail(err, NTG_ERR_INTERNAL, "a checkpoint with too many parts");
     for (size_t i = 0; i < ck->n_blobs; i++)
@@ -33,8 +41,12 @@ static ntg_status put(void *user, const ntg_train_checkpoint *ck, ntg_error *err
     c.step = ck->step;
     c.train_loss = ck->train_loss;
     c.val_loss = ck->val_loss;
+    /* the run: pruning keeps the newest `keep` of this run only; resume and lineage use it */
+    snprintf(t->parent_s, sizeof t->parent_s, "%llu", (unsigned long long)t->parent);
+    meta[ck->n_meta] = (ntg_define){"run", t->run};
+    meta[ck->n_meta + 1] = (ntg_define){"run.parent", t->parent_s};
     c.meta = meta;
-    c.n_meta = ck->n_meta;
+    c.n_meta = ck->n_meta + 2;
     c.blobs = blobs;
     c.n_blobs = ck->n_blobs;
     /* open per checkpoint: between them other writers (tag, alias, import) get their turn */
@@ -46,9 +58,62 @@ static ntg_status put(void *user, const ntg_train_checkpoint *ck, ntg_error *err
     return st;
 }
 
+static const char *meta_of(const ntg_store_checkpoint *c, const char *key)
+{
+    for (size_t i = 0; i < c->n_meta; i++)
+        if (strcmp(c->meta[i].name, key) == 0) return c->meta[i].value;
+    return "";
+}
+
+/* Which checkpoint --resume continues: the newest of the run set_run chose; else the newest
+ * checkpoint of the newest unfinished run made with this configuration (an older unfinished
+ * run of it is superseded); else the newest unfinished run's, else the newest checkpoint (the
+ * trainer then names the difference, or says the run is finished).  0: none. */
+/* 1 when checkpoint c was made with the configuration `want` (key/value pairs; keys c lacks
+ * are not compared: checkpoints from before they were written). */
+static int same_config(const ntg_store_checkpoint *c, const char *const *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *had = meta_of(c, want[2 * i]);
+        if (*had && strcmp(had, want[2 * i + 1]) != 0) return 0;
+    }
+    return 1;
+}
+
+static uint64_t pick(const ntg_store_trainer *t, const ntg_store_ckpts *l, const char *const *want,
+                     size_t n_want)
+{
+    size_t n = ntg_store_ckpts_count(l);
+    uint64_t newest_open = 0; /* the newest unfinished run's newest checkpoint, any config */
+    /* newest first: the first checkpoint of a run met is its newest, which says whether the
+     * run finished */
+    for (size_t i = n; i-- > 0;) {
+        const ntg_store_checkpoint *c = ntg_store_ckpts_at(l, i);
+        const char *run = meta_of(c, "run");
+        int seen = 0;
+        for (size_t j = i + 1; j < n && !seen; j++)
+            seen = strcmp(meta_of(ntg_store_ckpts_at(l, j), "run"), run) == 0;
+        if (seen) continue;
+        if (t->want[0]) {
+            if (strcmp(run, t->want) == 0) return c->id;
+            continue;
+        }
+        if (strcmp(meta_of(c, "finished"), "1") == 0) continue;
+        if (same_config(c, want, n_want)) return c->id;
+        if (!newest_open) newest_open = c->id;
+    }
+    if (t->want[0]) return 0;
+    /* no unfinished run of this configuration: the newest unfinished one, or else the newest
+     * checkpoint, so the trainer names what differs or says the run is finished */
+    if (newest_open) return newest_open;
+    return n ? ntg_store_ckpts_at(l, n - 1)->id : 0;
+}
+
 static ntg_status get(void *user, ntg_train_checkpoint *ck, ntg_error *err)
 {
     ntg_store_trainer *t = user;
+    const char *const *want = ck->meta; /* in: this run's configuration */
+    size_t n_want = ck->meta ? ck->n_meta : 0;
     ntg_store_options o;
     ntg_store_options_init(&o);
     o.flags = NTG_STORE_OPEN_READONLY;
@@ -56,12 +121,21 @@ static ntg_status get(void *user, ntg_train_checkpoint *ck, ntg_error *err)
     ntg_status st = ntg_store_open(t->path, &o, &s, err);
     ntg_store_ckpts_destroy(t->resume);
     t->resume = NULL;
-    if (!st) st = ntg_store_get_checkpoint(s, t->name, 0, &t->resume, err);
+    ntg_store_ckpts *all = NULL;
+    uint64_t id = 0;
+    if (!st) st = ntg_store_checkpoints(s, t->name, &all, err);
+    if (!st) id = pick(t, all, want, n_want);
+    if (!st && !id && t->want[0])
+        st = ntg__fail(err, NTG_ERR_NOT_FOUND, "model '%s' has no checkpoint of run %s", t->name,
+                       t->want);
+    if (!st && id) st = ntg_store_get_checkpoint(s, t->name, id, &t->resume, err);
+    ntg_store_ckpts_destroy(all);
     ntg_store_close(s);
-    if (st == NTG_ERR_NOT_FOUND) return NTG_OK; /* no model or checkpoint yet: start fresh */
+    if (st == NTG_ERR_NOT_FOUND && !t->want[0]) return NTG_OK; /* no model yet: start fresh */
     if (st) return st;
+    if (!id) return NTG_OK; /* no checkpoint: start fresh */
     const ntg_store_checkpoint *c = ntg_store_ckpts_at(t->resume, 0);
-    if (c->n_blobs > MAX_PARTS || c->n_meta > MAX_META)
+    if (c->n_blobs > MAX_PARTS || c->n_meta > MAX_META + 2)
         return ntg__fail(err, NTG_ERR_DATA, "a checkpoint with too many parts");
     for (size_t i = 0; i < c->n_blobs; i++) {
         t->names[i] = c->blobs[i].name;
@@ -72,6 +146,11 @@ static ntg_status get(void *user, ntg_train_checkpoint *ck, ntg_error *err)
         t->meta[2 * i] = c->meta[i].name;
         t->meta[2 * i + 1] = c->meta[i].value;
     }
+    /* the resumed run goes on under its id, with the parent it started from */
+    const char *run = meta_of(c, "run");
+    if (*run && strlen(run) <= RUN_MAX) snprintf(t->run, sizeof t->run, "%s", run);
+    const char *par = meta_of(c, "run.parent");
+    if (*par) t->parent = strtoull(par, NULL, 10);
     ck->step = c->step;
     ck->train_loss = c->train_loss;
     ck->val_loss = c->val_loss;
@@ -81,6 +160,29 @@ static ntg_status get(void *user, ntg_train_checkpoint *ck, ntg_error *err)
     ck->blob_bytes = t->bytes;
     ck->n_meta = c->n_meta;
     ck->meta = t->meta;
+    return NTG_OK;
+}
+
+const char *ntg_store_trainer_run(const ntg_store_trainer *t)
+{
+    return t ? t->run : "";
+}
+
+ntg_status ntg_store_trainer_set_run(ntg_store_trainer *t, const char *run, ntg_error *err)
+{
+    if (!t || !run) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_trainer_set_run: NULL");
+    size_t n = strlen(run);
+    int ok = n > 0 && n <= RUN_MAX;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (run[i] >= '0' && run[i] <= '9') || (run[i] >= 'a' && run[i] <= 'z') ||
+             (run[i] >= 'A' && run[i] <= 'Z') || run[i] == '-' || run[i] == '_';
+    if (!ok)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "bad run id '%s': 1..%d letters, digits, '-', '_' (train prints it; "
+                         "store checkpoints --json shows it)",
+                         run, RUN_MAX);
+    snprintf(t->want, sizeof t->want, "%s", run);
+    snprintf(t->run, sizeof t->run, "%s", run);
     return NTG_OK;
 }
 
@@ -109,9 +211,22 @@ ntg_status ntg_store_trainer_create(const char *path, const char *name, unsigned
         return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     }
     t->keep = keep;
-    /* a bad or busy store is refused now, not at the first checkpoint */
+    /* a run id: 16 random hex digits */
+    uint8_t rnd[8];
+    randombytes_buf(rnd, sizeof rnd);
+    t->run[0] = 'r';
+    ntg__hex(rnd, sizeof rnd, t->run + 1);
+    /* a bad or busy store is refused now, not at the first checkpoint; the lineage parent is
+     * the model's latest version now, whatever other runs register meanwhile */
     ntg_store *s = NULL;
     ntg_status st = ntg_store_open(path, NULL, &s, err);
+    ntg_pool *pool = st ? NULL : ntg__pool_create();
+    if (!st && !pool) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    ntg__model_rec m;
+    int found = 0;
+    if (!st) st = ntg__get_model(s, NULL, name, pool, &m, &found, err);
+    if (!st && found && m.n_versions) t->parent = m.next_version - 1;
+    ntg__pool_destroy(pool);
     ntg_store_close(s);
     if (st) {
         ntg_store_trainer_destroy(t);
@@ -140,6 +255,11 @@ ntg_status ntg_store_trainer_register(ntg_store_trainer *t, const ntg_plan *trai
     if (r->best_step > 0) m[nm++] = (ntg_store_metric){"best_val_loss", r->best_val_loss};
     ntg_store_put_options o;
     ntg_store_put_options_init(&o);
+    /* lineage: the version this run started from, not whatever another run registered since */
+    o.parent = (int64_t)t->parent;
+    ntg_define tag = {"train.run", t->run};
+    o.tags = &tag;
+    o.n_tags = 1;
     o.metrics = m;
     o.n_metrics = nm;
     o.data_sha256 = sha;

@@ -208,16 +208,86 @@ Test(store, cli_train_registers_checkpoints_and_a_version)
     cr_assert_eq(sh(&o, "$NTG store show --db t.db run"), 0, "%s", o);
     cr_assert(strstr(o, "final_train_loss=") && strstr(o, "split 400,100,100"), "%s", o);
     free(o);
-    /* --resume from the newest checkpoint (step 12): nothing left, the same weights */
-    cr_assert_eq(sh(&o, "%s --resume", train), 0, "%s", o);
-    cr_assert(strstr(o, "resumed from step 12") && strstr(o, "registered run@2"), "%s", o);
+    /* --resume of the finished run: refused, no second version of the same weights */
+    cr_assert_eq(sh(&o, "%s --resume", train), 2, "%s", o);
+    cr_assert(strstr(o, "that run is finished") && strstr(o, "step 12 of 12"), "%s", o);
     free(o);
-    cr_assert_eq(sh(&o, "$NTG store export --db t.db run@1 -o 1.safetensors && "
-                        "$NTG store export --db t.db run@2 -o 2.safetensors && "
-                        "cmp 1.safetensors 2.safetensors"),
-                 0, "%s", o);
+    cr_assert_eq(sh(&o, "$NTG store versions --db t.db run --json"), 0, "%s", o);
+    cr_assert_null(strstr(o, "\"version\":2"), "%s", o);
     free(o);
     cr_assert_eq(sh(&o, "%s --checkpoint-dir x", train), 2);
     cr_assert(strstr(o, "not both"), "%s", o);
+    free(o);
+}
+
+/* issue 11 §6: `store import` tells a safetensors file by its content, not its extension, and
+ * imported weights do not inherit the metrics the previous version's training recorded. */
+Test(store, cli_import_sniffs_safetensors_and_drops_old_metrics)
+{
+    char *o;
+    const char *train = "$NTG train $SRC/graphs/nhits.yaml -D h=8 -D input_size=24 -D hidden=16 "
+                        "--data $SRC/data/ETTh1.csv --columns OT --split 400,100,100 --steps 4 "
+                        "--batch 8 --val-every 2 --store t.db --name run --backend cpu";
+    cr_assert_eq(sh(&o, "%s", train), 0, "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG store show --db t.db run@1"), 0, "%s", o);
+    cr_assert(strstr(o, "final_train_loss="), "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG store export --db t.db run@1 -o w.safetensors && "
+                        "cp w.safetensors weights.bin && "
+                        "$NTG store import --db t.db --name run weights.bin"),
+                 0, "%s", o);
+    cr_assert_str_eq(o, "2\n");
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG store show --db t.db run@2"), 0, "%s", o);
+    cr_assert_null(strstr(o, "final_train_loss"), "%s", o);
+    cr_assert_null(strstr(o, "best_val_loss"), "%s", o);
+    free(o);
+    /* a plan under the .safetensors extension is still a plan */
+    cr_assert_eq(sh(&o, "$NTG store export --db t.db run@1 -o p.safetensors.plan && "
+                        "cp p.safetensors.plan p.safetensors && $NTG store export --db t.db run@1 "
+                        "-o plan.bin && cp plan.bin plan.safetensors && "
+                        "$NTG store import --db t.db --name run plan.safetensors"),
+                 0, "%s", o);
+    cr_assert_str_eq(o, "3\n");
+    free(o);
+}
+
+/* issue 11 §6: --resume refuses any difference in the run's configuration, naming it and both
+ * values (the optimizer by name, not as two plan hashes); with no checkpoint it says that it
+ * starts from scratch. */
+Test(store, cli_resume_refuses_a_different_configuration)
+{
+    char *o;
+    const char *train = "$NTG train $SRC/graphs/nhits.yaml -D h=8 -D input_size=24 -D hidden=16 "
+                        "--split 400,100,100 --steps 8 --batch 8 --val-every 4 "
+                        "--checkpoint-every 4 --store t.db --name run --backend cpu";
+    cr_assert_eq(sh(&o, "%s --data $SRC/data/ETTh1.csv --columns OT --resume", train), 0, "%s", o);
+    cr_assert(strstr(o, "--resume found no checkpoint: started from scratch"), "%s", o);
+    free(o);
+    /* the same file with one value changed */
+    cr_assert_eq(sh(&o, "sed '5s/,[^,]*$/,99.5/' $SRC/data/ETTh1.csv > other.csv"), 0, "%s", o);
+    free(o);
+    struct {
+        const char *args, *want;
+    } cases[] = {
+        {"--data other.csv --columns OT", "data (fingerprint of the chosen columns)"},
+        {"--data $SRC/data/ETTh1.csv --columns HUFL", "columns OT, this run has HUFL"},
+        {"--data $SRC/data/ETTh1.csv --columns OT --lr 0.25", ", this run has 0.25"},
+        {"--data $SRC/data/ETTh1.csv --columns OT --lr-decays 2",
+         "LR schedule (lr_decays) 3, this run has 2"},
+        {"--data $SRC/data/ETTh1.csv --columns OT --optimizer sgd",
+         "optimizer adam, this run has sgd"},
+        {"--data $SRC/data/ETTh1.csv --columns OT", "that run is finished (its last checkpoint "
+                                                    "is at step 8 of 8)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cr_assert_eq(sh(&o, "%s %s --resume", train, cases[i].args), 2, "%s: %s", cases[i].args, o);
+        cr_assert(strstr(o, cases[i].want), "%s: %s", cases[i].args, o);
+        cr_assert(strstr(o, "cannot resume"), "%s", o);
+        free(o);
+    }
+    cr_assert_eq(sh(&o, "$NTG store versions --db t.db run --json"), 0, "%s", o);
+    cr_assert_null(strstr(o, "\"version\":2"), "one run, one version: %s", o);
     free(o);
 }

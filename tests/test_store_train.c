@@ -153,10 +153,11 @@ Test(store, training_resumes_exactly_from_the_store)
     /* a checkpoint of another run's settings is refused, naming the difference */
     ntg_train_options o;
     ntg_train_options_init(&o);
-    ntg_define set[] = {{"steps", "31"}, {"batch", "16"}, {"seed", "7"}};
+    ntg_define set[] = {{"steps", "31"},    {"batch", "16"},    {"lr", "0.003"},
+                        {"val_every", "5"}, {"patience", "-1"}, {"seed", "7"}};
     o.split = "400,100,100";
     o.settings = set;
-    o.n_settings = 3;
+    o.n_settings = 6;
     o.backend = "cpu";
     o.resume = 1;
     ntg_store_trainer *t = NULL;
@@ -164,10 +165,162 @@ Test(store, training_resumes_exactly_from_the_store)
     ntg_plan *out = NULL;
     cr_assert_eq(ntg_train(p, s, &o, &out, NULL, &err), NTG_ERR_DATA);
     cr_assert(strstr(err.message, "made with steps 30, this run has 31"), "%s", err.message);
+    /* and a different learning rate by its name */
+    set[0].value = "30";
+    set[2].value = "0.0005";
+    cr_assert_eq(ntg_train(p, s, &o, &out, NULL, &err), NTG_ERR_DATA);
+    cr_assert(strstr(err.message, "learning rate 0.003, this run has 0.0005"), "%s", err.message);
     ntg_store_trainer_destroy(t);
 
     ntg_plan_destroy(full);
     ntg_plan_destroy(part);
+    ntg_plan_destroy(resumed);
+    ntg_series_destroy(s);
+    ntg_plan_destroy(p);
+}
+
+/* Train `steps` steps of seed `seed` into the store as a run (checkpoints every 5, keep 2),
+ * stopping after step `stop` (0: none); registers the version when it ran to the end.  *run
+ * receives the run id, *version the version (0: none). */
+static ntg_plan *train_run_lr(const ntg_plan *p, const ntg_series *s, const char *seed,
+                              const char *lr, int resume, long stop, char run[80],
+                              uint64_t *version, ntg_train_report *rep)
+{
+    ntg_train_options o;
+    ntg_train_options_init(&o);
+    ntg_define set[] = {{"steps", "30"},    {"batch", "16"},    {"lr", lr},
+                        {"val_every", "5"}, {"patience", "-1"}, {"seed", seed}};
+    o.split = "400,100,100";
+    o.settings = set;
+    o.n_settings = 6;
+    o.backend = "cpu";
+    o.checkpoint_every = 5;
+    o.resume = resume;
+    o.progress = stop_at;
+    o.user = &stop;
+    ntg_store_trainer *t = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_store_trainer_create(db, "run", 2, &o, &t, &err), NTG_OK, "%s", err.message);
+    ntg_plan *out = NULL;
+    ntg_train_report r;
+    cr_assert_eq(ntg_train(p, s, &o, &out, &r, &err), NTG_OK, "%s", err.message);
+    snprintf(run, 80, "%s", ntg_store_trainer_run(t));
+    *version = 0;
+    if (!stop)
+        cr_assert_eq(ntg_store_trainer_register(t, out, &r, csv, o.split, version, &err), NTG_OK,
+                     "%s", err.message);
+    if (rep) *rep = r;
+    ntg_store_trainer_destroy(t);
+    return out;
+}
+
+static ntg_plan *train_run(const ntg_plan *p, const ntg_series *s, const char *seed, int resume,
+                           long stop, char run[80], uint64_t *version, ntg_train_report *rep)
+{
+    return train_run_lr(p, s, seed, "0.003", resume, stop, run, version, rep);
+}
+
+/* issue 11 §5: two `train --store DB --name X` runs pruned each other's checkpoints; the
+ * first's --resume then failed ("made with seed 7, this run has 1") and lineage named the
+ * other run as parent.  Checkpoints belong to a run now. */
+Test(store, two_runs_of_one_model_keep_their_own_checkpoints)
+{
+    ntg_plan *p = small_model();
+    ntg_series *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_series_load_csv(csv, NULL, &s, &err), NTG_OK, "%s", err.message);
+    ntg_plan *full = train(p, s, 0, 0, 0, NULL); /* seed 7, uninterrupted, no store */
+    char run_a[80], run_b[80], again[80];
+    uint64_t va, vb;
+    /* run A (seed 7) stops after step 12: its checkpoints are steps 5 and 10 */
+    ntg_plan *part = train_run(p, s, "7", 0, 12, run_a, &va, NULL);
+    /* run B (seed 9) runs to the end meanwhile, checkpointing 6 times and registering @1 */
+    ntg_plan *other = train_run(p, s, "9", 0, 0, run_b, &vb, NULL);
+    cr_assert_eq(vb, 1);
+    cr_assert_str_neq(run_a, run_b);
+    ntg_store *st = st_open(db, NTG_STORE_OPEN_READONLY);
+    ntg_store_ckpts *c = NULL;
+    cr_assert_eq(ntg_store_checkpoints(st, "run", &c, &err), NTG_OK, "%s", err.message);
+    int a_has_10 = 0;
+    for (size_t i = 0; i < ntg_store_ckpts_count(c); i++) {
+        const ntg_store_checkpoint *k = ntg_store_ckpts_at(c, i);
+        for (size_t m = 0; m < k->n_meta; m++)
+            if (strcmp(k->meta[m].name, "run") == 0 && strcmp(k->meta[m].value, run_a) == 0)
+                a_has_10 |= k->step == 10;
+    }
+    cr_assert(a_has_10, "run B pruned run A's checkpoint of step 10");
+    ntg_store_ckpts_destroy(c);
+    ntg_store_close(st);
+    /* --resume without a run id: B is finished, so A (the newest unfinished run) goes on, under
+     * its own id, and ends with the weights of an uninterrupted run */
+    ntg_train_report r;
+    ntg_plan *resumed = train_run(p, s, "7", 1, 0, again, &va, &r);
+    cr_assert_eq(r.resumed_from, 10);
+    cr_assert_str_eq(again, run_a);
+    cr_assert(same_weights(full, resumed), "run A resumed differs from an uninterrupted run");
+    cr_assert_eq(va, 2);
+    /* lineage: A started before B registered @1, so @2 has no parent; each is tagged */
+    st = st_open(db, NTG_STORE_OPEN_READONLY);
+    ntg_store_list *l = NULL;
+    cr_assert_eq(ntg_store_show(st, "run@2", &l, &err), NTG_OK, "%s", err.message);
+    const ntg_store_version *v = ntg_store_list_at(l, 0);
+    cr_assert_eq(v->parent, 0, "lineage names run B's version as the parent of run A's");
+    int tagged = 0;
+    for (size_t i = 0; i < v->n_tags; i++)
+        tagged |= strcmp(v->tags[i].name, "train.run") == 0 && strcmp(v->tags[i].value, run_a) == 0;
+    cr_assert(tagged);
+    ntg_store_list_destroy(l);
+    ntg_store_close(st);
+    /* a run id that has no checkpoint is an error naming it */
+    ntg_train_options o;
+    ntg_train_options_init(&o);
+    ntg_define set[] = {{"steps", "30"}, {"batch", "16"}, {"seed", "7"}};
+    o.split = "400,100,100";
+    o.settings = set;
+    o.n_settings = 3;
+    o.backend = "cpu";
+    o.resume = 1;
+    ntg_store_trainer *t = NULL;
+    cr_assert_eq(ntg_store_trainer_create(db, "run", 2, &o, &t, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_store_trainer_set_run(t, "rnope", &err), NTG_OK, "%s", err.message);
+    ntg_plan *out = NULL;
+    cr_assert_eq(ntg_train(p, s, &o, &out, NULL, &err), NTG_ERR_NOT_FOUND);
+    cr_assert(strstr(err.message, "no checkpoint of run rnope"), "%s", err.message);
+    cr_assert_eq(ntg_store_trainer_set_run(t, "bad id!", &err), NTG_ERR_INVALID_ARG);
+    ntg_store_trainer_destroy(t);
+    ntg_plan_destroy(full);
+    ntg_plan_destroy(part);
+    ntg_plan_destroy(other);
+    ntg_plan_destroy(resumed);
+    ntg_series_destroy(s);
+    ntg_plan_destroy(p);
+}
+
+/* --resume without --run continues the newest unfinished run of this run's configuration: a
+ * newer unfinished run of another configuration (here another learning rate) is passed over,
+ * an older one of the same configuration superseded. */
+Test(store, resume_picks_the_unfinished_run_of_the_same_configuration)
+{
+    ntg_plan *p = small_model();
+    ntg_series *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_series_load_csv(csv, NULL, &s, &err), NTG_OK, "%s", err.message);
+    ntg_plan *full = train(p, s, 0, 0, 0, NULL);
+    char run_old[80], run_a[80], run_b[80], again[80];
+    uint64_t v;
+    /* an abandoned run of A's configuration, then A, then B (lr 0.001), all stopped early */
+    ntg_plan *old = train_run(p, s, "7", 0, 7, run_old, &v, NULL);
+    ntg_plan *part = train_run(p, s, "7", 0, 12, run_a, &v, NULL);
+    ntg_plan *other = train_run_lr(p, s, "7", "0.001", 0, 12, run_b, &v, NULL);
+    ntg_train_report r;
+    ntg_plan *resumed = train_run(p, s, "7", 1, 0, again, &v, &r);
+    cr_assert_str_eq(again, run_a, "resumed %s (old %s, A %s, B %s)", again, run_old, run_a, run_b);
+    cr_assert_eq(r.resumed_from, 10);
+    cr_assert(same_weights(full, resumed));
+    ntg_plan_destroy(full);
+    ntg_plan_destroy(old);
+    ntg_plan_destroy(part);
+    ntg_plan_destroy(other);
     ntg_plan_destroy(resumed);
     ntg_series_destroy(s);
     ntg_plan_destroy(p);
