@@ -349,8 +349,7 @@ size_t ntg__xgemm_scratch_bytes(const ntg_xgemm_args *g, int threads)
     return most;
 }
 
-void ntg__xgemm_isa(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, void *scratch,
-                    int isa)
+void ntg__xgemm_isa(ntg_tpool *pool, int threads, const ntg_xgemm_args *g, void *scratch, int isa)
 {
     if (g->m <= 0 || g->n <= 0) return;
     if (g->k <= 0) {
@@ -359,7 +358,7 @@ void ntg__xgemm_isa(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, vo
     }
     if (!pool || threads < 1) threads = 1;
     if (pool) {
-        int have = (int)pthreadpool_get_threads_count(pool);
+        int have = ntg__tpool_threads(pool);
         if (threads > have) threads = have;
     }
     xg_run r;
@@ -372,10 +371,10 @@ void ntg__xgemm_isa(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, vo
         run_task(&r, 0);
         return;
     }
-    pthreadpool_parallelize_1d(pool, run_task, &r, tasks, 0);
+    ntg__tpool_run(pool, run_task, &r, tasks);
 }
 
-void ntg__xgemm(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, void *scratch)
+void ntg__xgemm(ntg_tpool *pool, int threads, const ntg_xgemm_args *g, void *scratch)
 {
     ntg__xgemm_isa(pool, threads, g, scratch, g->isa);
 }
@@ -385,7 +384,8 @@ void ntg__xgemm(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, void *
  * in the 12 x 32 tiles) and the bytes it streams (~60 bytes/ns from L2/L3: a few-row product
  * such as batch-1 inference reads each weight once and is bound by that, not by FMAs); each
  * thread must get at least XG_MIN_NS of it.  Dispatching to the pool's spinning workers costs
- * ~1 us within a run (the first parallel op of a run also wakes them); a column split of a
+ * ~1 us within a run (the first parallel op of a run also wakes them, but the caller does not
+ * wait for a worker that has not started: it takes the work itself); a column split of a
  * few-row product adds no work (each thread streams only its own panels of B).
  */
 #define XG_FLOP_PER_NS 100.0

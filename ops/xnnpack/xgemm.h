@@ -1,13 +1,12 @@
-/* xgemm.h — the xnnpack backend's GEMM: packed B panels, AVX-512/AVX2 tiles, pthreadpool. */
+/* xgemm.h — the xnnpack backend's GEMM: packed B panels, AVX-512/AVX2 tiles, ntg_tpool threads. */
 #ifndef NTG_XGEMM_H
 #define NTG_XGEMM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include <pthreadpool.h>
-
 #include "cpu_isa.h"
+#include "tpool.h"
 
 /*
  * C[m,n] (=|+=) op(A)[m,k] op(B)[k,n] (+ bias) (relu), row-major with leading dimensions.
@@ -70,11 +69,10 @@ size_t ntg__xgemm_scratch_bytes(const ntg_xgemm_args *g, int threads);
  * for every thread count on one ISA).  Each element is relu((C_old if accumulate) +
  * sum_p A[i,p] B[p,j] + bias[j]); with accumulate == 0, C is never read (NaN there does not
  * leak).  m, n or k may be 0.  No allocation; C must not overlap A, B or the scratch. */
-void ntg__xgemm(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, void *scratch);
+void ntg__xgemm(ntg_tpool *pool, int threads, const ntg_xgemm_args *g, void *scratch);
 /* The same on a chosen instruction set, whatever g->isa says (tests, benchmarks); one the CPU
  * lacks falls back to the best it has. */
-void ntg__xgemm_isa(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, void *scratch,
-                    int isa);
+void ntg__xgemm_isa(ntg_tpool *pool, int threads, const ntg_xgemm_args *g, void *scratch, int isa);
 /* Threads worth using for an m x n x k product (tiny products: 1). */
 int ntg__xgemm_threads(int64_t m, int64_t n, int64_t k, int max_threads);
 /* The instruction set AUTO resolves to on this CPU (no cap), the one a call capped at `cap`

@@ -2,12 +2,12 @@
 #ifndef NTG_XNN_INT_H
 #define NTG_XNN_INT_H
 
-#include <pthreadpool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <xnnpack.h>
 
 #include "backend.h"
+#include "tpool.h"
 #include "xgemm.h"
 
 /* ------------------------------------------------------------ vector math */
@@ -75,6 +75,8 @@ struct xnn_op {
     const char *impl; /* which implementation, for reports */
     size_t scratch;   /* bytes of the shared scratch this op uses */
     xnn_operator_t xop;
+    xnn_operator_t *xclone; /* copies of xop for tasks 1.. of a row split (XNNPACK fc) */
+    int n_xclone;
     size_t xop_key;    /* what xop was last set up for (rows and threads); 0: not yet */
     void *own;         /* packed weights, tables: owned, freed with the instance */
     int64_t i[8];      /* implementation parameters */
@@ -104,10 +106,10 @@ struct ntg_backend {
     ntg_backend_config cfg;
     int threads;
     unsigned policy;
-    pthreadpool_t pool; /* NULL with one thread */
-    int isa;            /* the instruction-set cap (NTG_ISA_*, NTG_CPU_ISA read at create): every
-                         * xgemm call and packing passes it on (ntg_xgemm_args.isa) */
-    const xnn_vk *vk;   /* the vector kernels, within the cap */
+    ntg_tpool *pool;  /* NULL with one thread */
+    int isa;          /* the instruction-set cap (NTG_ISA_*, NTG_CPU_ISA read at create): every
+                       * xgemm call and packing passes it on (ntg_xgemm_args.isa) */
+    const xnn_vk *vk; /* the vector kernels, within the cap */
     const ntg_plan_view *plan;
     uint8_t *base[NTG_STORE_COUNT];
     int weights_readonly;
@@ -141,8 +143,9 @@ static inline void ntg__xnn_spin_pause(void)
 void ntg__xnn_parallel(ntg_backend *b, int nthr, xnn_task_fn fn, void *ctx, size_t n);
 /* Threads worth using for work of `flops` operations touching `bytes` of memory. */
 int ntg__xnn_threads_for(const ntg_backend *b, double flops, double bytes);
-/* The pool to hand XNNPACK or xgemm for `nthr` threads (NULL: run inline). */
-pthreadpool_t ntg__xnn_pool(ntg_backend *b, int nthr);
+/* The pool to hand xgemm for `nthr` threads (NULL: run inline).  XNNPACK operators get no
+ * pthreadpool: they run on the calling thread, or split by rows over this pool. */
+ntg_tpool *ntg__xnn_pool(ntg_backend *b, int nthr);
 /* ntg__xgemm with this instance's pool and a thread count chosen from the product's size. */
 void ntg__xnn_gemm(ntg_backend *b, const ntg_xgemm_args *g);
 /* Scratch bound of ntg__xnn_gemm for `g` at any m up to g->m. */
