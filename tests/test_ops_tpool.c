@@ -35,6 +35,12 @@ static void count_task(void *vctx, size_t i)
         struct timespec ts = {0, (long)c->worker_sleep_us * 1000L};
         nanosleep(&ts, NULL);
     }
+    if (!worker && c->worker_sleep_us) {
+        /* hold the caller's first index until a worker has one (up to 1 s), so that a worker
+         * certainly runs an index while the caller runs out of work */
+        struct timespec ts = {0, 100000};
+        for (int k = 0; k < 10000 && !atomic_load(&c->on_worker); k++) nanosleep(&ts, NULL);
+    }
     /* a value that takes a few operations, so that indices overlap in time */
     double v = 0;
     for (size_t k = 0; k < 2000; k++) v += (double)((i * 2654435761u + k) % 1000u) * 1e-3;

@@ -43,11 +43,12 @@ static const model models[] = {
 /* How a session's pool is driven in one configuration. */
 typedef struct how {
     int threads;
-    int par_always;    /* every kernel parallel whatever its size: the workers certainly run */
+    unsigned policy;   /* XNN_POL_*: PAR_ALWAYS, every kernel split whatever its size (the
+                        * workers certainly run); SOLO, the splits run on the caller alone */
     unsigned delay_us; /* the worker wakes this late for every parallel op */
 } how;
 
-/* infer at BATCH, then two train steps and infer again: both outputs into y (2 * BATCH * ny). */
+/* infer at BATCH, then three train steps and infer again: both outputs into y (2 * BATCH * ny). */
 static void run_model(const ntg_plan *plan, const model *m, how h, float *y)
 {
     ntg_error err;
@@ -59,8 +60,8 @@ static void run_model(const ntg_plan *plan, const model *m, how h, float *y)
     ntg_session *s = NULL;
     cr_assert_eq(ntg_session_create(plan, &so, &s, &err), NTG_OK, "%s", err.message);
     cr_assert_eq(ntg_session_threads(s), h.threads);
-    if (h.par_always) {
-        ntg__xnn_set_policy(s->be, XNN_POL_PAR_ALWAYS);
+    if (h.policy) {
+        ntg__xnn_set_policy(s->be, h.policy);
         cr_assert_eq(s->cls->prepare(s->be, &plan->view, s->storage, &err), NTG_OK, "%s",
                      err.message);
     }
@@ -74,10 +75,13 @@ static void run_model(const ntg_plan *plan, const model *m, how h, float *y)
     tu_fill(&r, x, BATCH * m->nx, -1, 1);
     tu_fill(&r, t, BATCH * m->ny, -1, 1);
     cr_assert_eq(ntg_session_set_input(s, "x", x, BATCH * m->nx, &err), NTG_OK, "%s", err.message);
-    cr_assert_eq(ntg_session_run(s, BATCH, &err), NTG_OK, "%s", err.message);
+    /* infer twice first, and three train steps: in the adaptive session (xnn_adapt) a program's
+     * third run is its first probe without workers */
+    for (int rep = 0; rep < 2; rep++)
+        cr_assert_eq(ntg_session_run(s, BATCH, &err), NTG_OK, "%s", err.message);
     cr_assert_eq(ntg_session_get_output(s, "y", y, BATCH * m->ny, &err), NTG_OK, "%s", err.message);
     float ctl[4] = {1e-3f, 1, 0, 0};
-    for (int step = 0; step < 2; step++) {
+    for (int step = 0; step < 3; step++) {
         cr_assert_eq(ntg_session_set_input(s, "t", t, BATCH * m->ny, &err), NTG_OK, "%s",
                      err.message);
         cr_assert_eq(ntg_session_set_input(s, "train.ctl", ctl, 4, &err), NTG_OK, "%s",
@@ -125,7 +129,7 @@ Test(xnn_threads, infer_two_threads_bitwise_one_thread)
         float *one = malloc(n * sizeof *one), *two = malloc(n * sizeof *two);
         cr_assert(one && two);
         run_model(plan, m, (how){1, 0, 0}, one);
-        run_model(plan, m, (how){2, 1, 0}, two);
+        run_model(plan, m, (how){2, XNN_POL_PAR_ALWAYS, 0}, two);
         size_t d = first_diff(one, two, BATCH * m->ny);
         cr_assert_eq(d, BATCH * m->ny, "%s: infer output %zu differs: %.9g (1 thread) vs %.9g",
                      m->graph, d, (double)one[d], (double)two[d]);
@@ -147,8 +151,8 @@ Test(xnn_threads, late_worker_gives_the_same_bits)
         size_t n = 2 * BATCH * m->ny;
         float *on_time = malloc(n * sizeof *on_time), *late = malloc(n * sizeof *late);
         cr_assert(on_time && late);
-        run_model(plan, m, (how){2, 1, 0}, on_time);
-        run_model(plan, m, (how){2, 1, 2000}, late);
+        run_model(plan, m, (how){2, XNN_POL_PAR_ALWAYS, 0}, on_time);
+        run_model(plan, m, (how){2, XNN_POL_PAR_ALWAYS, 2000}, late);
         size_t d = first_diff(on_time, late, n);
         cr_assert_eq(d, n, "%s: output %zu (%s) differs with a late worker: %.9g vs %.9g", m->graph,
                      d, d < BATCH * m->ny ? "infer" : "after training", (double)on_time[d],
@@ -157,6 +161,35 @@ Test(xnn_threads, late_worker_gives_the_same_bits)
             cr_assert(on_time[i] == on_time[i], "%s: output %zu is NaN", m->graph, i);
         free(on_time);
         free(late);
+        ntg_plan_destroy(plan);
+    }
+}
+
+/* Runs that leave the workers out (the adaptive choice on a busy machine, xnn_adapt) keep the
+ * multi-thread splits: the adaptive default, always-workers and never-workers sessions give
+ * the same bits, training included. */
+Test(xnn_threads, solo_runs_give_the_same_bits)
+{
+    need_xnnpack();
+    for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) {
+        const model *m = &models[k];
+        ntg_plan *plan = compile(m);
+        size_t n = 2 * BATCH * m->ny;
+        float *adaptive = malloc(n * sizeof *adaptive), *par = malloc(n * sizeof *par),
+              *solo = malloc(n * sizeof *solo);
+        cr_assert(adaptive && par && solo);
+        run_model(plan, m, (how){2, 0, 0}, adaptive);
+        run_model(plan, m, (how){2, XNN_POL_NO_ADAPT, 0}, par);
+        run_model(plan, m, (how){2, XNN_POL_SOLO, 0}, solo);
+        size_t d = first_diff(par, solo, n);
+        cr_assert_eq(d, n, "%s: output %zu differs without workers: %.9g vs %.9g", m->graph, d,
+                     (double)par[d], (double)solo[d]);
+        d = first_diff(par, adaptive, n);
+        cr_assert_eq(d, n, "%s: output %zu differs in the adaptive session: %.9g vs %.9g", m->graph,
+                     d, (double)par[d], (double)adaptive[d]);
+        free(adaptive);
+        free(par);
+        free(solo);
         ntg_plan_destroy(plan);
     }
 }

@@ -60,7 +60,7 @@ void ntg__xnn_transpose(const float *src, int64_t rows, int64_t cols, float *dst
 
 void ntg__xnn_parallel(ntg_backend *b, int nthr, xnn_task_fn fn, void *ctx, size_t n)
 {
-    if (nthr <= 1 || n <= 1 || !b->pool) {
+    if (nthr <= 1 || n <= 1 || !b->pool || b->solo) {
         for (size_t i = 0; i < n; i++) fn(ctx, i);
         return;
     }
@@ -81,7 +81,7 @@ int ntg__xnn_threads_for(const ntg_backend *b, double flops, double bytes)
 
 ntg_tpool *ntg__xnn_pool(ntg_backend *b, int nthr)
 {
-    if (nthr <= 1 || !b->pool) return NULL;
+    if (nthr <= 1 || !b->pool || b->solo) return NULL;
     b->pool_used = 1;
     return b->pool;
 }
@@ -467,6 +467,20 @@ static ntg_status xnn_prepare(ntg_backend *b, const ntg_plan_view *plan,
 
 /* ----------------------------------------------------------------- run */
 
+static double mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+static int batch_class(int batch)
+{
+    int c = 0;
+    while (batch > 1 && c < XNN_ADAPT_CLASSES - 1) batch >>= 1, c++;
+    return c;
+}
+
 static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error *err)
 {
     const ntg_plan_view *plan = b->plan;
@@ -474,6 +488,19 @@ static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error
         return ntg__fail(err, NTG_ERR_INTERNAL, "xnnpack backend: no such program %u", program);
     const ntg_program_view *pg = &plan->programs[program];
     b->pool_used = 0;
+    /* the adaptive choice (xnn_int.h, xnn_adapt): probe runs alternate, the others follow it */
+    xnn_adapt *ad = NULL;
+    int probe = 0;
+    b->solo = 0;
+    if (b->pool && program < XNN_ADAPT_PROGRAMS &&
+        !(b->policy & (XNN_POL_PAR_ALWAYS | XNN_POL_NO_ADAPT))) {
+        ad = &b->adapt[program][batch_class(batch)];
+        uint32_t n = ad->runs++ % XNN_ADAPT_CYCLE;
+        probe = n >= 1 && n <= 2 * XNN_ADAPT_PROBES;
+        b->solo = probe ? !(n & 1) : ad->solo;
+    }
+    if (b->policy & XNN_POL_SOLO) b->solo = 1;
+    double t0 = probe ? mono_ns() : 0;
     for (uint32_t k = 0; k < pg->n_ops; k++) {
         xnn_op *o = &b->ops[pg->ops[k]];
         int n = o->n_in + o->n_out;
@@ -485,13 +512,25 @@ static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error
         }
         /* one thread: its CPU time, which other processes on the machine do not inflate */
         clockid_t clk = b->threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
-        struct timespec t0, t1;
-        clock_gettime(clk, &t0);
-        o->run(b, o, batch);
+        struct timespec t1, t2;
         clock_gettime(clk, &t1);
-        o->prof_ns += (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+        o->run(b, o, batch);
+        clock_gettime(clk, &t2);
+        o->prof_ns += (double)(t2.tv_sec - t1.tv_sec) * 1e9 + (double)(t2.tv_nsec - t1.tv_nsec);
         o->prof_runs++;
     }
+    if (probe) {
+        double dt = mono_ns() - t0;
+        if (b->solo)
+            ad->t_solo += dt;
+        else
+            ad->t_par += dt;
+        if ((ad->runs - 1) % XNN_ADAPT_CYCLE == 2 * XNN_ADAPT_PROBES) {
+            ad->solo = ad->t_solo < ad->t_par;
+            ad->t_solo = ad->t_par = 0;
+        }
+    }
+    b->solo = 0;
     /* The workers spin briefly after each parallel call, which keeps the next op's dispatch
      * cheap; at the end of a run they are told to sleep at once, so an idle session costs
      * no CPU. */

@@ -100,7 +100,27 @@ enum {
     XNN_POL_VK_PORTABLE = 1u << 7, /* the portable vector kernels */
     XNN_POL_NO_FUSION = 1u << 8,   /* run every op by itself */
     XNN_POL_NO_UNITS = 1u << 9,    /* LSTM under `threads` rows: one thread, units not split */
+    XNN_POL_NO_ADAPT = 1u << 10,   /* never fall back to the calling thread alone (xnn_run) */
+    XNN_POL_SOLO = 1u << 11,       /* every run on the calling thread alone, splits kept */
 };
+
+/*
+ * Whether a program's runs use the workers at all is measured (xnn_backend.c, xnn_run): on a
+ * machine whose cores are busy with other processes, a worker descheduled in the middle of its
+ * index makes the caller wait a scheduler slice, and for programs made of many short parallel
+ * ops (a batch-1 training step) that costs more than the second thread brings.  Every
+ * XNN_ADAPT_CYCLE runs of a program at a batch class (log2 of the batch), a warm-up run and
+ * then XNN_ADAPT_PROBES runs each way, alternated, are timed; the rest of the cycle runs the
+ * way with the lower mean.  Run "solo", every kernel keeps its split into indices and runs
+ * them on the calling thread, so the bits do not change.
+ */
+enum { XNN_ADAPT_PROGRAMS = 8, XNN_ADAPT_CLASSES = 16, XNN_ADAPT_CYCLE = 64, XNN_ADAPT_PROBES = 4 };
+
+typedef struct xnn_adapt {
+    uint32_t runs;        /* runs so far */
+    int solo;             /* the choice for the rest of the cycle */
+    double t_par, t_solo; /* the current probe's sums, ns */
+} xnn_adapt;
 
 struct ntg_backend {
     ntg_backend_config cfg;
@@ -119,7 +139,9 @@ struct ntg_backend {
     void *scratch;
     size_t scratch_bytes;
     int pool_used; /* a parallel call since the run began */
-    int profile;   /* NTG_XNN_PROFILE set at create: time every op, print at destroy */
+    int solo;      /* this run uses no worker (the adaptive choice, xnn_adapt) */
+    xnn_adapt adapt[XNN_ADAPT_PROGRAMS][XNN_ADAPT_CLASSES];
+    int profile; /* NTG_XNN_PROFILE set at create: time every op, print at destroy */
 };
 
 /* Force implementation choices before prepare (tests, benchmarks). */
