@@ -24,6 +24,7 @@ enum {
     NTG_XGEMM_NR = 32,  /* columns of a packed B panel: two zmm, four ymm */
     NTG_XGEMM_MR = 12,  /* rows of the AVX-512 register tile (24 zmm accumulators) */
     NTG_XGEMM_KC = 512, /* deepest k block (measured: 256 loses 1-2% to C reloads) */
+    NTG_XGEMM_SUB = 4,  /* most tasks per thread of a big product (xgemm.c, task_count) */
 };
 
 /* Instruction sets a call can run on (the NTG_ISA_* levels of cpu_isa.h).  AUTO: the best the
@@ -60,7 +61,8 @@ typedef struct ntg_xgemm_args {
               * CPU lacks falls back to the best it has; 0 (AUTO): the CPU's best, no cap */
 } ntg_xgemm_args;
 
-/* Scratch the call needs with up to `threads` threads (packing panels; 0 for a packed B and
+/* Scratch the call needs with up to `threads` threads, at most NTG_XGEMM_SUB tasks per thread
+ * each packing at most what one thread alone packs (packing panels; 0 for a packed B and
  * no trans_a).  Only m, n, k, trans_a and whether packed_b is set matter, so it can be sized
  * at prepare time.  The scratch may have any alignment. */
 size_t ntg__xgemm_scratch_bytes(const ntg_xgemm_args *g, int threads);

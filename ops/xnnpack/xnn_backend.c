@@ -96,9 +96,9 @@ void ntg__xnn_gemm(ntg_backend *b, const ntg_xgemm_args *g)
 size_t ntg__xnn_gemm_scratch(const ntg_backend *b, const ntg_xgemm_args *g)
 {
     /* every task of a split packs at most what one thread alone packs, and there are at
-     * most `threads` tasks: a bound for any m and any split */
+     * most NTG_XGEMM_SUB tasks per thread: a bound for any m and any split */
     size_t one = ntg__xgemm_scratch_bytes(g, 1), all = ntg__xgemm_scratch_bytes(g, b->threads);
-    size_t bound = one * (size_t)b->threads;
+    size_t bound = b->threads > 1 ? one * (size_t)b->threads * NTG_XGEMM_SUB : one;
     return bound > all ? bound : all;
 }
 
