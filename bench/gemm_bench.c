@@ -184,7 +184,8 @@ static const char *const impl_names[NIMPL] = {"xgemm packed", "xgemm raw", "Open
 typedef struct bench_ctx {
     const shape *s;
     int threads;
-    pthreadpool_t pool; /* NULL at 1 thread */
+    pthreadpool_t pool; /* XNNPACK's threads; NULL at 1 thread */
+    ntg_tpool *tp;      /* xgemm's (the backend's own pool); NULL at 1 thread */
     float *a, *b, *c, *at, *packed;
     void *scratch;
     xnn_operator_t fc; /* created once, for IMPL_XNN */
@@ -227,7 +228,7 @@ static int call(bench_ctx *x, int impl)
             x->a,       lda,        x->b, ldb,  impl == IMPL_PACKED ? x->packed : NULL,
             NULL,       0,          0,    x->c, s->n,
             x->isa};
-        ntg__xgemm(x->pool, x->threads, &g, x->scratch);
+        ntg__xgemm(x->tp, x->threads, &g, x->scratch);
         return 0;
     }
     case IMPL_BLAS:
@@ -403,6 +404,8 @@ int main(int argc, char **argv)
     }
 #endif
     pthreadpool_t pool2 = pthreadpool_create(2);
+    ntg_tpool *tp2 = NULL;
+    if (ntg__tpool_create(2, &tp2, NULL) != NTG_OK) return 1;
     printf("OpenBLAS: %s; core %s; threading %s; OPENBLAS_CORETYPE=%s\n", openblas_get_config(),
            openblas_get_corename(), blas_parallel(), coretype ? coretype : "(unset)");
     printf("xgemm ISA: %s (%s cap: %s); %s of %d batches per cell; load average at start %s\n",
@@ -428,8 +431,11 @@ int main(int argc, char **argv)
         openblas_set_num_threads(threads);
         for (int si = 0; si < NSHAPES; si++) {
             const shape *s = &shapes[si];
-            bench_ctx x = {
-                .s = s, .threads = threads, .pool = threads > 1 ? pool2 : NULL, .isa = isa};
+            bench_ctx x = {.s = s,
+                           .threads = threads,
+                           .pool = threads > 1 ? pool2 : NULL,
+                           .tp = threads > 1 ? tp2 : NULL,
+                           .isa = isa};
             x.a = alloc_floats((size_t)(s->m * s->k));
             x.b = alloc_floats((size_t)(s->k * s->n));
             x.c = alloc_floats((size_t)(s->m * s->n));
@@ -447,7 +453,7 @@ int main(int argc, char **argv)
                 x.fc = NULL;
             }
             if (check(&x)) return 1;
-            /* Ours and XNNPACK share one pthreadpool and take turns; OpenBLAS has its own
+            /* Ours (its own pool) and XNNPACK (a pthreadpool) take turns; OpenBLAS has its own
              * threads, which spin after a call: at 2 threads it runs alone, with pauses. */
             double gf[NIMPL] = {NAN, NAN, NAN, NAN, NAN};
             int use[NIMPL] = {1, 1, threads == 1, x.fc != NULL, 1};
@@ -474,5 +480,6 @@ int main(int argc, char **argv)
         }
     }
     pthreadpool_destroy(pool2);
+    ntg__tpool_destroy(tp2);
     return 0;
 }

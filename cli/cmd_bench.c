@@ -11,7 +11,7 @@
 
 static const cli_opt opts[] = {
     {"batch", 0, "N", 0, "batch per run (default 1)"},
-    {"threads", 0, "T", 0, "worker threads (default: one per core)"},
+    {"threads", 0, "T", 0, "threads (default: the CPUs this process may use)"},
     {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"seconds", 0, "S", 0, "time to spend measuring (default 2)"},
     {"program", 0, "P", 0, "program to time: infer (default), eval, grad, train_step, apply"},

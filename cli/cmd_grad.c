@@ -13,7 +13,7 @@ static const cli_opt opts[] = {
      "inputs by name: x and the target t (and mask if the plan has one)"},
     {"out", 'o', "OUT.safetensors", 0, "where to write loss and grad.<param> (required)"},
     {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
-    {"threads", 0, "N", 0, "worker threads (default: one per core)"},
+    {"threads", 0, "N", 0, "threads (default: the CPUs this process may use)"},
 };
 
 /* Bind program input `id` from the tensor of the same name in `f`; a missing `mask`

@@ -20,7 +20,7 @@ static const cli_opt opts[] = {
     {"fill", 0, "F", 0, "with --data: empty or bad cells: error, zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "with --data: strict (default: valid, increasing dates) or loose"},
     {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
-    {"threads", 0, "N", 0, "worker threads (default: one per core)"},
+    {"threads", 0, "N", 0, "threads (default: the CPUs this process may use)"},
 };
 
 static ntg_status make_session(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan,

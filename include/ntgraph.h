@@ -286,7 +286,8 @@ typedef struct ntg_session ntg_session;
 
 typedef struct ntg_session_options {
     const char *backend; /* "cpu" (reference), "auto" (the fastest available); NULL = "auto" */
-    int threads;         /* worker threads; 0 = one per core */
+    int threads;         /* threads; 0 = the CPUs this process may use (online CPUs, its
+                          * affinity mask and cgroup CPU quota: docs/cpu-backend.md) */
     int max_batch;       /* largest batch this session will run; 0 = the plan's maximum */
     unsigned flags;      /* NTG_SESSION_* */
 } ntg_session_options;

@@ -33,7 +33,7 @@ typedef struct ntg_backend ntg_backend; /* a backend instance (one per session) 
 typedef struct ntg_buffer ntg_buffer;   /* device memory owned by a backend instance */
 
 typedef struct ntg_backend_config {
-    int threads;   /* 0 = one per core */
+    int threads;   /* 0 = ntg__cpu_default_threads (online, affinity, cgroup quota) */
     int max_batch; /* largest batch runs will use */
 } ntg_backend_config;
 

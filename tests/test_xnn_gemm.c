@@ -135,7 +135,7 @@ static void gdata_reset(gdata *d)
 
 /* Run with exactly the scratch the call asks for (ASan catches a byte more), at an address
  * 4 bytes past malloc's alignment: the call aligns what it needs itself. */
-static void run(pthreadpool_t pool, int threads, int isa, gdata *d)
+static void run(ntg_tpool *pool, int threads, int isa, gdata *d)
 {
     ntg_xgemm_args g = gdata_args(d);
     size_t bytes = ntg__xgemm_scratch_bytes(&g, threads);
@@ -202,7 +202,7 @@ static const int64_t depths[] = {1, 3, 7, 13, 31, 97, 257, 600, 1100};
 
 /* Every ISA the CPU has, every transpose, packed and raw B, every size pair; k and the
  * epilogue flags rotate so that each combination meets many shapes. */
-static void sweep(int isa, pthreadpool_t pool, int threads)
+static void sweep(int isa, ntg_tpool *pool, int threads)
 {
     /* Criterion counts a warning as a failure (exit 1): a path this CPU cannot run is a skip */
     need_isa(isa);
@@ -251,10 +251,10 @@ Test(xnn, gemm_portable_matches_double_reference)
 
 Test(xnn, gemm_two_threads_match_double_reference)
 {
-    pthreadpool_t pool = pthreadpool_create(2);
-    cr_assert(pool);
+    ntg_tpool *pool;
+    cr_assert(ntg__tpool_create(2, &pool, NULL) == NTG_OK);
     sweep(isa_limit(), pool, 2);
-    pthreadpool_destroy(pool);
+    ntg__tpool_destroy(pool);
 }
 
 /* Same answers as the reference backend's GEMM (alpha 1, beta 0 or 1, then bias and relu). */
@@ -293,8 +293,8 @@ Test(xnn, gemm_matches_cpu_gemm)
 /* Bit-identical results run after run, and across thread counts (k is never split). */
 Test(xnn, gemm_threads_are_deterministic)
 {
-    pthreadpool_t pool = pthreadpool_create(2);
-    cr_assert(pool);
+    ntg_tpool *pool;
+    cr_assert(ntg__tpool_create(2, &pool, NULL) == NTG_OK);
     static const int64_t shapes[][3] = {
         {256, 512, 512}, {512, 512, 256}, {64, 24, 700}, {257, 97, 300}, {6, 1000, 40}};
     for (int s = 0; s < 5; s++)
@@ -318,7 +318,7 @@ Test(xnn, gemm_threads_are_deterministic)
             free(first);
             gdata_free(&d);
         }
-    pthreadpool_destroy(pool);
+    ntg__tpool_destroy(pool);
 }
 
 /* Row strides that are multiples of 2 KiB (the rows of a tile share L1 sets) and beyond k. */

@@ -222,6 +222,38 @@ static double task_cost(const ntg_xgemm_args *g, int64_t np, int tm, int tn)
     return cost;
 }
 
+/* The product's time on one thread (ns): the larger of its FMAs and the bytes it streams (see
+ * ntg__xgemm_threads). */
+#define XG_FLOP_PER_NS 100.0
+#define XG_BYTE_PER_NS 60.0
+#define XG_MIN_NS 2500.0
+
+static double one_thread_ns(int64_t m, int64_t n, int64_t k)
+{
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    double bytes = 4.0 * ((double)n * (double)k + (double)m * (double)k + (double)m * (double)n);
+    double ns = flops / XG_FLOP_PER_NS;
+    return bytes / XG_BYTE_PER_NS > ns ? bytes / XG_BYTE_PER_NS : ns;
+}
+
+/*
+ * Tasks for `threads` threads.  Tasks are claimed from the pool's counter by whichever thread
+ * is running, so a thread descheduled by the OS (a busy machine) leaves the tasks it has not
+ * started to the others, but the one it is in the middle of still has to wait for it: a big
+ * product is cut into up to NTG_XGEMM_SUB tasks per thread, each still worth XG_SUB_MIN_NS,
+ * so that what is left waiting is a fraction of a thread's share.  Any split gives the same
+ * bits (k is never split).
+ */
+#define XG_SUB_MIN_NS 100000.0
+
+static int task_count(const ntg_xgemm_args *g, int threads)
+{
+    if (threads <= 1) return 1;
+    double f = one_thread_ns(g->m, g->n, g->k) / ((double)threads * XG_SUB_MIN_NS);
+    int sub = f >= NTG_XGEMM_SUB ? NTG_XGEMM_SUB : f < 1.0 ? 1 : (int)f;
+    return threads * sub;
+}
+
 static void make_plan(const ntg_xgemm_args *g, int threads, xg_plan *pl)
 {
     pl->np = cdiv(g->n, NR);
@@ -342,15 +374,14 @@ size_t ntg__xgemm_scratch_bytes(const ntg_xgemm_args *g, int threads)
     size_t most = 0;
     for (int t = 1; t <= (threads < 1 ? 1 : threads); t++) {
         xg_plan pl;
-        make_plan(g, t, &pl);
+        make_plan(g, task_count(g, t), &pl);
         size_t bytes = (size_t)(pl.tm * pl.tn) * pl.task_floats * sizeof(float);
         if (bytes > most) most = bytes;
     }
     return most;
 }
 
-void ntg__xgemm_isa(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, void *scratch,
-                    int isa)
+void ntg__xgemm_isa(ntg_tpool *pool, int threads, const ntg_xgemm_args *g, void *scratch, int isa)
 {
     if (g->m <= 0 || g->n <= 0) return;
     if (g->k <= 0) {
@@ -359,23 +390,23 @@ void ntg__xgemm_isa(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, vo
     }
     if (!pool || threads < 1) threads = 1;
     if (pool) {
-        int have = (int)pthreadpool_get_threads_count(pool);
+        int have = ntg__tpool_threads(pool);
         if (threads > have) threads = have;
     }
     xg_run r;
     r.g = g;
     r.isa = resolve_isa(isa);
     r.scratch = (char *)scratch;
-    make_plan(g, threads, &r.pl);
+    make_plan(g, task_count(g, threads), &r.pl);
     size_t tasks = (size_t)(r.pl.tm * r.pl.tn);
     if (tasks == 1) {
         run_task(&r, 0);
         return;
     }
-    pthreadpool_parallelize_1d(pool, run_task, &r, tasks, 0);
+    ntg__tpool_run(pool, run_task, &r, tasks);
 }
 
-void ntg__xgemm(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, void *scratch)
+void ntg__xgemm(ntg_tpool *pool, int threads, const ntg_xgemm_args *g, void *scratch)
 {
     ntg__xgemm_isa(pool, threads, g, scratch, g->isa);
 }
@@ -385,21 +416,15 @@ void ntg__xgemm(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, void *
  * in the 12 x 32 tiles) and the bytes it streams (~60 bytes/ns from L2/L3: a few-row product
  * such as batch-1 inference reads each weight once and is bound by that, not by FMAs); each
  * thread must get at least XG_MIN_NS of it.  Dispatching to the pool's spinning workers costs
- * ~1 us within a run (the first parallel op of a run also wakes them); a column split of a
+ * ~1 us within a run (the first parallel op of a run also wakes them, but the caller does not
+ * wait for a worker that has not started: it takes the work itself); a column split of a
  * few-row product adds no work (each thread streams only its own panels of B).
  */
-#define XG_FLOP_PER_NS 100.0
-#define XG_BYTE_PER_NS 60.0
-#define XG_MIN_NS 2500.0
 
 int ntg__xgemm_threads(int64_t m, int64_t n, int64_t k, int max_threads)
 {
     if (max_threads <= 1 || m <= 0 || n <= 0 || k <= 0) return 1;
-    double flops = 2.0 * (double)m * (double)n * (double)k;
-    double bytes = 4.0 * ((double)n * (double)k + (double)m * (double)k + (double)m * (double)n);
-    double ns = flops / XG_FLOP_PER_NS;
-    if (bytes / XG_BYTE_PER_NS > ns) ns = bytes / XG_BYTE_PER_NS;
-    double t = ns / XG_MIN_NS;
+    double t = one_thread_ns(m, n, k) / XG_MIN_NS;
     /* a split of a few-row product is by whole panels of columns */
     int64_t most = m < 4 ? cdiv(n, NR) : m;
     if (t > (double)most) t = (double)most;

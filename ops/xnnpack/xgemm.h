@@ -1,13 +1,12 @@
-/* xgemm.h — the xnnpack backend's GEMM: packed B panels, AVX-512/AVX2 tiles, pthreadpool. */
+/* xgemm.h — the xnnpack backend's GEMM: packed B panels, AVX-512/AVX2 tiles, ntg_tpool threads. */
 #ifndef NTG_XGEMM_H
 #define NTG_XGEMM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include <pthreadpool.h>
-
 #include "cpu_isa.h"
+#include "tpool.h"
 
 /*
  * C[m,n] (=|+=) op(A)[m,k] op(B)[k,n] (+ bias) (relu), row-major with leading dimensions.
@@ -25,6 +24,7 @@ enum {
     NTG_XGEMM_NR = 32,  /* columns of a packed B panel: two zmm, four ymm */
     NTG_XGEMM_MR = 12,  /* rows of the AVX-512 register tile (24 zmm accumulators) */
     NTG_XGEMM_KC = 512, /* deepest k block (measured: 256 loses 1-2% to C reloads) */
+    NTG_XGEMM_SUB = 4,  /* most tasks per thread of a big product (xgemm.c, task_count) */
 };
 
 /* Instruction sets a call can run on (the NTG_ISA_* levels of cpu_isa.h).  AUTO: the best the
@@ -61,7 +61,8 @@ typedef struct ntg_xgemm_args {
               * CPU lacks falls back to the best it has; 0 (AUTO): the CPU's best, no cap */
 } ntg_xgemm_args;
 
-/* Scratch the call needs with up to `threads` threads (packing panels; 0 for a packed B and
+/* Scratch the call needs with up to `threads` threads, at most NTG_XGEMM_SUB tasks per thread
+ * each packing at most what one thread alone packs (packing panels; 0 for a packed B and
  * no trans_a).  Only m, n, k, trans_a and whether packed_b is set matter, so it can be sized
  * at prepare time.  The scratch may have any alignment. */
 size_t ntg__xgemm_scratch_bytes(const ntg_xgemm_args *g, int threads);
@@ -70,11 +71,10 @@ size_t ntg__xgemm_scratch_bytes(const ntg_xgemm_args *g, int threads);
  * for every thread count on one ISA).  Each element is relu((C_old if accumulate) +
  * sum_p A[i,p] B[p,j] + bias[j]); with accumulate == 0, C is never read (NaN there does not
  * leak).  m, n or k may be 0.  No allocation; C must not overlap A, B or the scratch. */
-void ntg__xgemm(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, void *scratch);
+void ntg__xgemm(ntg_tpool *pool, int threads, const ntg_xgemm_args *g, void *scratch);
 /* The same on a chosen instruction set, whatever g->isa says (tests, benchmarks); one the CPU
  * lacks falls back to the best it has. */
-void ntg__xgemm_isa(pthreadpool_t pool, int threads, const ntg_xgemm_args *g, void *scratch,
-                    int isa);
+void ntg__xgemm_isa(ntg_tpool *pool, int threads, const ntg_xgemm_args *g, void *scratch, int isa);
 /* Threads worth using for an m x n x k product (tiny products: 1). */
 int ntg__xgemm_threads(int64_t m, int64_t n, int64_t k, int max_threads);
 /* The instruction set AUTO resolves to on this CPU (no cap), the one a call capped at `cap`

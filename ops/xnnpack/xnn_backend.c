@@ -1,4 +1,4 @@
-/* xnn_backend.c — the fast CPU backend: XNNPACK operators, own SIMD kernels, one pthreadpool. */
+/* xnn_backend.c — the fast CPU backend: XNNPACK operators, own SIMD kernels, one thread pool. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +16,10 @@
  *    batch), XNNPACK operators are created and weights packed when the weights storage is
  *    read-only (an inference session over the mapped plan: they cannot change); run only
  *    patches the batch.  Then xnn_fuse.c rewires chains whose links no one else reads.
- *  - one pthreadpool per instance; each kernel picks its thread count from its size, so
- *    tiny ops stay on the calling thread; after a run the workers are told to sleep
- *    (PTHREADPOOL_FLAG_YIELD_WORKERS) instead of spinning until the next one.
+ *  - one ntg_tpool per instance (ops/tpool.h: work claimed from a shared counter, so a late
+ *    worker's share is done by whoever runs; bounded spinning, then sleep); each kernel picks
+ *    its thread count from its size, so tiny ops stay on the calling thread; after a run the
+ *    workers are told to sleep at once instead of spinning until the next one.
  *  - reductions use fixed orders (column sums in row order, fixed blocks): a run is bitwise
  *    reproducible for a given thread count.
  *  - ops without a fast kernel (reductions, posenc, pinball) run the reference kernel on
@@ -59,12 +60,12 @@ void ntg__xnn_transpose(const float *src, int64_t rows, int64_t cols, float *dst
 
 void ntg__xnn_parallel(ntg_backend *b, int nthr, xnn_task_fn fn, void *ctx, size_t n)
 {
-    if (nthr <= 1 || n <= 1 || !b->pool) {
+    if (nthr <= 1 || n <= 1 || !b->pool || b->solo) {
         for (size_t i = 0; i < n; i++) fn(ctx, i);
         return;
     }
     b->pool_used = 1;
-    pthreadpool_parallelize_1d(b->pool, fn, ctx, n, 0);
+    ntg__tpool_run(b->pool, fn, ctx, n);
 }
 
 int ntg__xnn_threads_for(const ntg_backend *b, double flops, double bytes)
@@ -78,9 +79,9 @@ int ntg__xnn_threads_for(const ntg_backend *b, double flops, double bytes)
     return t >= (double)b->threads ? b->threads : (int)t < 1 ? 1 : (int)t;
 }
 
-pthreadpool_t ntg__xnn_pool(ntg_backend *b, int nthr)
+ntg_tpool *ntg__xnn_pool(ntg_backend *b, int nthr)
 {
-    if (nthr <= 1 || !b->pool) return NULL;
+    if (nthr <= 1 || !b->pool || b->solo) return NULL;
     b->pool_used = 1;
     return b->pool;
 }
@@ -95,9 +96,9 @@ void ntg__xnn_gemm(ntg_backend *b, const ntg_xgemm_args *g)
 size_t ntg__xnn_gemm_scratch(const ntg_backend *b, const ntg_xgemm_args *g)
 {
     /* every task of a split packs at most what one thread alone packs, and there are at
-     * most `threads` tasks: a bound for any m and any split */
+     * most NTG_XGEMM_SUB tasks per thread: a bound for any m and any split */
     size_t one = ntg__xgemm_scratch_bytes(g, 1), all = ntg__xgemm_scratch_bytes(g, b->threads);
-    size_t bound = one * (size_t)b->threads;
+    size_t bound = b->threads > 1 ? one * (size_t)b->threads * NTG_XGEMM_SUB : one;
     return bound > all ? bound : all;
 }
 
@@ -117,12 +118,6 @@ size_t ntg__xnn_ref_scratch(const ntg_backend *b, const xnn_op *o)
 
 /* ------------------------------------------------------- availability */
 
-static int online_cpus(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
-}
-
 static int xnn_available(char *info, size_t cap)
 {
     /* xnn_initialize is process-wide and idempotent (XNNPACK's own once-only state) */
@@ -141,7 +136,7 @@ static int xnn_available(char *info, size_t cap)
     }
     snprintf(info, cap, "XNNPACK (2022) + own %s kernels, xgemm %s, %d threads; %s cap: %s",
              ntg__xnn_vk_pick(isa)->isa, ntg__xgemm_isa_name(ntg__xgemm_capped_isa(isa)),
-             online_cpus(), NTG_CPU_ISA_ENV,
+             ntg__cpu_default_threads(NULL), NTG_CPU_ISA_ENV,
              getenv(NTG_CPU_ISA_ENV) && *getenv(NTG_CPU_ISA_ENV) ? ntg__isa_name(isa) : "none");
     return 1;
 }
@@ -160,7 +155,7 @@ static ntg_status xnn_create(const ntg_backend_config *cfg, ntg_backend **out, n
     ntg_backend *b = calloc(1, sizeof *b);
     if (!b) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     b->cfg = *cfg;
-    b->threads = cfg->threads > 0 ? cfg->threads : online_cpus();
+    b->threads = cfg->threads > 0 ? cfg->threads : ntg__cpu_default_threads(NULL);
     b->isa = isa;
     b->vk = ntg__xnn_vk_pick(isa);
     b->profile = getenv("NTG_XNN_PROFILE") != NULL;
@@ -168,13 +163,12 @@ static ntg_status xnn_create(const ntg_backend_config *cfg, ntg_backend **out, n
     const char *pol = getenv("NTG_XNN_POLICY");
     if (pol) ntg__xnn_set_policy(b, (unsigned)strtoul(pol, NULL, 0));
     if (b->threads > 1) {
-        b->pool = pthreadpool_create((size_t)b->threads);
-        if (!b->pool) {
+        ntg_status st = ntg__tpool_create(b->threads, &b->pool, err);
+        if (st) {
             free(b);
-            return ntg__fail(err, NTG_ERR_NOMEM, "xnnpack backend: cannot start %d threads",
-                             cfg->threads);
+            ntg__err_prefix(err, "xnnpack backend: ");
+            return st;
         }
-        b->threads = (int)pthreadpool_get_threads_count(b->pool);
     }
     *out = b;
     return NTG_OK;
@@ -223,6 +217,9 @@ static void release_ops(ntg_backend *b)
     if (b->profile && b->ops) print_profile(b);
     for (uint32_t k = 0; b->ops && k < b->n_ops; k++) {
         if (b->ops[k].xop) xnn_delete_operator(b->ops[k].xop);
+        for (int c = 0; c < b->ops[k].n_xclone; c++)
+            if (b->ops[k].xclone[c]) xnn_delete_operator(b->ops[k].xclone[c]);
+        free(b->ops[k].xclone);
         free(b->ops[k].own);
         if (b->ops[k].zsave_owned) free(b->ops[k].zsave);
     }
@@ -240,7 +237,7 @@ static void xnn_destroy(ntg_backend *b)
 {
     if (!b) return;
     release_ops(b);
-    if (b->pool) pthreadpool_destroy(b->pool);
+    ntg__tpool_destroy(b->pool);
     free(b);
 }
 
@@ -470,10 +467,18 @@ static ntg_status xnn_prepare(ntg_backend *b, const ntg_plan_view *plan,
 
 /* ----------------------------------------------------------------- run */
 
-static void noop_task(void *ctx, size_t i)
+static double mono_ns(void)
 {
-    (void)ctx;
-    (void)i;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+static int batch_class(int batch)
+{
+    int c = 0;
+    while (batch > 1 && c < XNN_ADAPT_CLASSES - 1) batch >>= 1, c++;
+    return c;
 }
 
 static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error *err)
@@ -483,6 +488,19 @@ static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error
         return ntg__fail(err, NTG_ERR_INTERNAL, "xnnpack backend: no such program %u", program);
     const ntg_program_view *pg = &plan->programs[program];
     b->pool_used = 0;
+    /* the adaptive choice (xnn_int.h, xnn_adapt): probe runs alternate, the others follow it */
+    xnn_adapt *ad = NULL;
+    int probe = 0;
+    b->solo = 0;
+    if (b->pool && program < XNN_ADAPT_PROGRAMS &&
+        !(b->policy & (XNN_POL_PAR_ALWAYS | XNN_POL_NO_ADAPT))) {
+        ad = &b->adapt[program][batch_class(batch)];
+        uint32_t n = ad->runs++ % XNN_ADAPT_CYCLE;
+        probe = n >= 1 && n <= 2 * XNN_ADAPT_PROBES;
+        b->solo = probe ? !(n & 1) : ad->solo;
+    }
+    if (b->policy & XNN_POL_SOLO) b->solo = 1;
+    double t0 = probe ? mono_ns() : 0;
     for (uint32_t k = 0; k < pg->n_ops; k++) {
         xnn_op *o = &b->ops[pg->ops[k]];
         int n = o->n_in + o->n_out;
@@ -494,25 +512,35 @@ static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error
         }
         /* one thread: its CPU time, which other processes on the machine do not inflate */
         clockid_t clk = b->threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
-        struct timespec t0, t1;
-        clock_gettime(clk, &t0);
-        o->run(b, o, batch);
+        struct timespec t1, t2;
         clock_gettime(clk, &t1);
-        o->prof_ns += (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+        o->run(b, o, batch);
+        clock_gettime(clk, &t2);
+        o->prof_ns += (double)(t2.tv_sec - t1.tv_sec) * 1e9 + (double)(t2.tv_nsec - t1.tv_nsec);
         o->prof_runs++;
     }
-    /* The workers spin after each parallel call, which is what keeps the next op's dispatch
-     * cheap; at the end of a run they are told to sleep instead, so an idle session costs
+    if (probe) {
+        double dt = mono_ns() - t0;
+        if (b->solo)
+            ad->t_solo += dt;
+        else
+            ad->t_par += dt;
+        if ((ad->runs - 1) % XNN_ADAPT_CYCLE == 2 * XNN_ADAPT_PROBES) {
+            ad->solo = ad->t_solo < ad->t_par;
+            ad->t_solo = ad->t_par = 0;
+        }
+    }
+    b->solo = 0;
+    /* The workers spin briefly after each parallel call, which keeps the next op's dispatch
+     * cheap; at the end of a run they are told to sleep at once, so an idle session costs
      * no CPU. */
-    if (b->pool_used)
-        pthreadpool_parallelize_1d(b->pool, noop_task, NULL, (size_t)b->threads,
-                                   PTHREADPOOL_FLAG_YIELD_WORKERS);
+    if (b->pool_used) ntg__tpool_park(b->pool);
     return NTG_OK;
 }
 
 const ntg_backend_class ntg__backend_xnnpack = {
     "xnnpack",
-    "fast CPU kernels: XNNPACK operators, own AVX-512/AVX2 GEMM and kernels, pthreadpool",
+    "fast CPU kernels: XNNPACK operators, own AVX-512/AVX2 GEMM and kernels, own thread pool",
     xnn_available,
     xnn_create,
     xnn_destroy,

@@ -91,6 +91,20 @@ static void run_dense_xgemm(ntg_backend *b, xnn_op *o, int batch)
     apply_act(b, (int)ntg__attr_i(o->attr, NTG_DENSE_ACT), g.c, o->out[0].data, g.m, units);
 }
 
+/* XNNPACK's fully connected split by rows over the instance's pool: task i runs its own copy
+ * of the operator (o->xop, then o->xclone[i - 1]; the same packed weights, made at prepare)
+ * on rows [i*rows/T, (i+1)*rows/T) with no pthreadpool.  Every row is computed alone, so the
+ * result does not depend on the split. */
+typedef struct fc_ctx {
+    xnn_op *o;
+} fc_ctx;
+
+static void fc_task(void *ctx, size_t i)
+{
+    xnn_op *o = ((fc_ctx *)ctx)->o;
+    xnn_run_operator(i == 0 ? o->xop : o->xclone[i - 1], NULL);
+}
+
 static void run_dense_fc(ntg_backend *b, xnn_op *o, int batch)
 {
     (void)batch;
@@ -98,15 +112,22 @@ static void run_dense_fc(ntg_backend *b, xnn_op *o, int batch)
     int64_t rows = dense_rows(o, &o->out[0], units);
     int nthr = b->policy & XNN_POL_PAR_ALWAYS ? b->threads
                                               : ntg__xgemm_threads(rows, units, in, b->threads);
-    pthreadpool_t pool = ntg__xnn_pool(b, nthr);
-    size_t key = (size_t)rows * 2 + (pool != NULL);
+    if (nthr > o->n_xclone + 1) nthr = o->n_xclone + 1;
+    if (nthr > rows) nthr = rows < 1 ? 1 : (int)rows;
+    size_t key = (size_t)rows * 2048 + (size_t)nthr;
     if (key != o->xop_key) {
         /* setup only computes strides and tiles (no allocation); redone when the batch or
-         * the threading changes */
-        xnn_setup_fully_connected_nc_f32(o->xop, (size_t)rows, o->in[0].data, o->out[0].data, pool);
+         * the split changes */
+        for (int t = 0; t < nthr; t++) {
+            int64_t r0 = rows * t / nthr, r1 = rows * (t + 1) / nthr;
+            xnn_setup_fully_connected_nc_f32(t == 0 ? o->xop : o->xclone[t - 1], (size_t)(r1 - r0),
+                                             (const float *)o->in[0].data + r0 * in,
+                                             (float *)o->out[0].data + r0 * units, NULL);
+        }
         o->xop_key = key;
     }
-    xnn_run_operator(o->xop, pool);
+    fc_ctx c = {o};
+    ntg__xnn_parallel(b, nthr, fc_task, &c, (size_t)nthr);
     apply_act(b, (int)ntg__attr_i(o->attr, NTG_DENSE_ACT), o->out[0].data, o->out[0].data, rows,
               units);
 }
@@ -148,13 +169,21 @@ ntg_status ntg__xnn_prep_dense(ntg_backend *b, xnn_op *o, ntg_error *err)
     ntg_xgemm_args g;
     if (packable && !(b->policy & XNN_POL_NO_XNNOPS) && fc_for(b, rows, in)) {
         float lo = act == NTG_ACT_RELU ? 0.0f : -INFINITY;
-        enum xnn_status st = xnn_create_fully_connected_nc_f32(
-            (size_t)in, (size_t)units, (size_t)in, (size_t)units, o->in[1].data,
-            has_bias ? o->in[2].data : NULL, lo, INFINITY, 0, &o->xop);
-        if (st != xnn_status_success)
-            return ntg__fail(err, NTG_ERR_BACKEND,
-                             "xnnpack backend: fully connected %lldx%lld: status %d",
-                             (long long)units, (long long)in, (int)st);
+        if (b->threads > 1) {
+            o->xclone = calloc((size_t)b->threads - 1, sizeof *o->xclone);
+            if (!o->xclone) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+            o->n_xclone = b->threads - 1;
+        }
+        for (int t = 0; t < b->threads; t++) {
+            enum xnn_status st = xnn_create_fully_connected_nc_f32(
+                (size_t)in, (size_t)units, (size_t)in, (size_t)units, o->in[1].data,
+                has_bias ? o->in[2].data : NULL, lo, INFINITY, 0,
+                t == 0 ? &o->xop : &o->xclone[t - 1]);
+            if (st != xnn_status_success)
+                return ntg__fail(err, NTG_ERR_BACKEND,
+                                 "xnnpack backend: fully connected %lldx%lld: status %d",
+                                 (long long)units, (long long)in, (int)st);
+        }
     }
     if (packable && !(b->policy & XNN_POL_FC_XNNPACK && o->xop)) {
         size_t bytes = ntg__xgemm_packed_b_bytes(units, in);

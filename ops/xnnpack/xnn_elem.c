@@ -98,10 +98,11 @@ static void run_unary(ntg_backend *b, xnn_op *o, int batch)
 static void run_sigmoid_xnn(ntg_backend *b, xnn_op *o, int batch)
 {
     (void)batch;
-    int64_t n = ntg__xnn_numel(&o->in[0]);
     int64_t rows = o->in[0].d.batched ? o->in[0].d.dims[0] : 1;
-    int nthr = ntg__xnn_threads_for(b, 25.0 * (double)n, 8.0 * (double)n);
-    pthreadpool_t pool = ntg__xnn_pool(b, nthr);
+    /* XNNPACK's own threading needs a pthreadpool, whose spinning workers stall on a busy
+     * machine: these operators (a measurement policy, XNN_POL_XNN_ELEM) run on one thread */
+    pthreadpool_t pool = NULL;
+    (void)b;
     size_t key = (size_t)rows * 2 + (pool != NULL);
     if (key != o->xop_key) {
         xnn_setup_sigmoid_nc_f32(o->xop, (size_t)rows, o->in[0].data, o->out[0].data, pool);
@@ -212,9 +213,10 @@ static void run_bcast(ntg_backend *b, xnn_op *o, int batch)
 /* XNNPACK's add/subtract/multiply_nd, shapes set up again when the batch changes. */
 static void run_bcast_xnn(ntg_backend *b, xnn_op *o, int batch)
 {
-    int64_t n = ntg__xnn_numel(&o->out[0]);
-    int nthr = ntg__xnn_threads_for(b, (double)n, 12.0 * (double)n);
-    pthreadpool_t pool = ntg__xnn_pool(b, nthr);
+    /* XNNPACK's own threading needs a pthreadpool, whose spinning workers stall on a busy
+     * machine: these operators (a measurement policy, XNN_POL_XNN_ELEM) run on one thread */
+    pthreadpool_t pool = NULL;
+    (void)b;
     size_t key = (size_t)batch * 2 + (pool != NULL);
     if (key != o->xop_key) {
         size_t sa[NTG_MAX_RANK], sb[NTG_MAX_RANK];

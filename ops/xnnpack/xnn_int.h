@@ -2,12 +2,12 @@
 #ifndef NTG_XNN_INT_H
 #define NTG_XNN_INT_H
 
-#include <pthreadpool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <xnnpack.h>
 
 #include "backend.h"
+#include "tpool.h"
 #include "xgemm.h"
 
 /* ------------------------------------------------------------ vector math */
@@ -75,6 +75,8 @@ struct xnn_op {
     const char *impl; /* which implementation, for reports */
     size_t scratch;   /* bytes of the shared scratch this op uses */
     xnn_operator_t xop;
+    xnn_operator_t *xclone; /* copies of xop for tasks 1.. of a row split (XNNPACK fc) */
+    int n_xclone;
     size_t xop_key;    /* what xop was last set up for (rows and threads); 0: not yet */
     void *own;         /* packed weights, tables: owned, freed with the instance */
     int64_t i[8];      /* implementation parameters */
@@ -98,16 +100,36 @@ enum {
     XNN_POL_VK_PORTABLE = 1u << 7, /* the portable vector kernels */
     XNN_POL_NO_FUSION = 1u << 8,   /* run every op by itself */
     XNN_POL_NO_UNITS = 1u << 9,    /* LSTM under `threads` rows: one thread, units not split */
+    XNN_POL_NO_ADAPT = 1u << 10,   /* never fall back to the calling thread alone (xnn_run) */
+    XNN_POL_SOLO = 1u << 11,       /* every run on the calling thread alone, splits kept */
 };
+
+/*
+ * Whether a program's runs use the workers at all is measured (xnn_backend.c, xnn_run): on a
+ * machine whose cores are busy with other processes, a worker descheduled in the middle of its
+ * index makes the caller wait a scheduler slice, and for programs made of many short parallel
+ * ops (a batch-1 training step) that costs more than the second thread brings.  Every
+ * XNN_ADAPT_CYCLE runs of a program at a batch class (log2 of the batch), a warm-up run and
+ * then XNN_ADAPT_PROBES runs each way, alternated, are timed; the rest of the cycle runs the
+ * way with the lower mean.  Run "solo", every kernel keeps its split into indices and runs
+ * them on the calling thread, so the bits do not change.
+ */
+enum { XNN_ADAPT_PROGRAMS = 8, XNN_ADAPT_CLASSES = 16, XNN_ADAPT_CYCLE = 64, XNN_ADAPT_PROBES = 4 };
+
+typedef struct xnn_adapt {
+    uint32_t runs;        /* runs so far */
+    int solo;             /* the choice for the rest of the cycle */
+    double t_par, t_solo; /* the current probe's sums, ns */
+} xnn_adapt;
 
 struct ntg_backend {
     ntg_backend_config cfg;
     int threads;
     unsigned policy;
-    pthreadpool_t pool; /* NULL with one thread */
-    int isa;            /* the instruction-set cap (NTG_ISA_*, NTG_CPU_ISA read at create): every
-                         * xgemm call and packing passes it on (ntg_xgemm_args.isa) */
-    const xnn_vk *vk;   /* the vector kernels, within the cap */
+    ntg_tpool *pool;  /* NULL with one thread */
+    int isa;          /* the instruction-set cap (NTG_ISA_*, NTG_CPU_ISA read at create): every
+                       * xgemm call and packing passes it on (ntg_xgemm_args.isa) */
+    const xnn_vk *vk; /* the vector kernels, within the cap */
     const ntg_plan_view *plan;
     uint8_t *base[NTG_STORE_COUNT];
     int weights_readonly;
@@ -117,7 +139,9 @@ struct ntg_backend {
     void *scratch;
     size_t scratch_bytes;
     int pool_used; /* a parallel call since the run began */
-    int profile;   /* NTG_XNN_PROFILE set at create: time every op, print at destroy */
+    int solo;      /* this run uses no worker (the adaptive choice, xnn_adapt) */
+    xnn_adapt adapt[XNN_ADAPT_PROGRAMS][XNN_ADAPT_CLASSES];
+    int profile; /* NTG_XNN_PROFILE set at create: time every op, print at destroy */
 };
 
 /* Force implementation choices before prepare (tests, benchmarks). */
@@ -141,8 +165,9 @@ static inline void ntg__xnn_spin_pause(void)
 void ntg__xnn_parallel(ntg_backend *b, int nthr, xnn_task_fn fn, void *ctx, size_t n);
 /* Threads worth using for work of `flops` operations touching `bytes` of memory. */
 int ntg__xnn_threads_for(const ntg_backend *b, double flops, double bytes);
-/* The pool to hand XNNPACK or xgemm for `nthr` threads (NULL: run inline). */
-pthreadpool_t ntg__xnn_pool(ntg_backend *b, int nthr);
+/* The pool to hand xgemm for `nthr` threads (NULL: run inline).  XNNPACK operators get no
+ * pthreadpool: they run on the calling thread, or split by rows over this pool. */
+ntg_tpool *ntg__xnn_pool(ntg_backend *b, int nthr);
 /* ntg__xgemm with this instance's pool and a thread count chosen from the product's size. */
 void ntg__xnn_gemm(ntg_backend *b, const ntg_xgemm_args *g);
 /* Scratch bound of ntg__xnn_gemm for `g` at any m up to g->m. */

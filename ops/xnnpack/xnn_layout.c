@@ -456,9 +456,10 @@ static void run_pool_xnn(ntg_backend *b, xnn_op *o, int batch)
     (void)batch;
     pool_geom g;
     pool_geom_of(o, &o->in[0].d, &o->out[0].d, &g);
-    double n = (double)(g.rows * g.len);
-    int nthr = ntg__xnn_threads_for(b, n, 8.0 * n);
-    pthreadpool_t pool = ntg__xnn_pool(b, nthr);
+    /* XNNPACK's own threading needs a pthreadpool, whose spinning workers stall on a busy
+     * machine: these operators (a measurement policy, XNN_POL_XNN_ELEM) run on one thread */
+    pthreadpool_t pool = NULL;
+    (void)b;
     size_t key = (size_t)g.rows * 2 + (pool != NULL);
     if (key != o->xop_key) {
         xnn_setup_max_pooling2d_nhwc_f32(o->xop, (size_t)g.rows, 1, (size_t)g.len, o->in[0].data,
