@@ -39,7 +39,8 @@ static const cli_opt train_opts[] = {
     {"run", 0, "ID", 0,
      "with --store --resume: the run to continue (default: the newest unfinished one)"},
     {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
-    {"threads", 0, "N", 0, "worker threads (default: one per core)"},
+    {"threads", 0, "N", 0,
+     "threads (default: the CPUs this process may use: affinity, cgroup quota)"},
     /* data-parallel training (cli/cmd_mesh.c, docs/mesh.md) */
     {"mesh", 0, NULL, 0,
      "data-parallel training: this process is one worker (rank, world and rendezvous from the "
@@ -301,7 +302,8 @@ static const cli_opt eval_opts[] = {
     {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},
     {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
-    {"threads", 0, "N", 0, "worker threads (default: one per core)"},
+    {"threads", 0, "N", 0,
+     "threads (default: the CPUs this process may use: affinity, cgroup quota)"},
 };
 
 static void json_num(FILE *f, double v)

@@ -71,6 +71,7 @@ ntg_status ntg__store_rdb(const ntg_store *s, char *rerr, ntg_error *err, const 
                         "%s: the disk is full (%s); nothing acknowledged was lost. Free space "
                         "(`ntgraph store gc` removes chunks nothing uses) and try again",
                         what, rerr);
+        if (err) err->os_errno = ENOSPC; /* the CLI exits 1: a machine failure */
         rocksdb_free(rerr);
         /* RocksDB 7.8 asserts (SIGABRT) when it closes a log writer that failed: this handle
          * is not closed, only dropped (see ntg_store_close) */
@@ -99,12 +100,14 @@ ntg_status ntg__store_space(ntg_store *s, uint64_t need, const char *what, ntg_e
     if (s->db) (void)rocksdb_property_int(s->db, "rocksdb.cur-size-all-mem-tables", &mem);
     uint64_t want = need + mem + NTG__SPACE_RESERVE;
     if (avail >= want) return NTG_OK;
-    return ntg__store_fail(s, err, NTG_ERR_IO,
-                           "%s: the disk is full (%.1f MiB free; this needs about %.1f MiB, "
-                           "with RocksDB's headroom); nothing was written and nothing acknowledged "
-                           "was lost. Free space (`ntgraph store gc` removes chunks nothing uses) "
-                           "and try again",
-                           what, (double)avail / 1048576.0, (double)want / 1048576.0);
+    ntg__store_fail(s, err, NTG_ERR_IO,
+                    "%s: the disk is full (%.1f MiB free; this needs about %.1f MiB, "
+                    "with RocksDB's headroom); nothing was written and nothing acknowledged "
+                    "was lost. Free space (`ntgraph store gc` removes chunks nothing uses) "
+                    "and try again",
+                    what, (double)avail / 1048576.0, (double)want / 1048576.0);
+    if (err) err->os_errno = ENOSPC; /* the CLI exits 1: a machine failure */
+    return NTG_ERR_IO;
 }
 
 unsigned long ntg__store_catchups(const ntg_store *s)

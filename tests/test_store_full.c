@@ -1,5 +1,6 @@
 /* test_store_full.c — a full disk: a clear error, nothing acknowledged lost, gc still works. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +39,7 @@ TestSuite(store, .init = setup, .fini = teardown);
 static void check_full_error(ntg_status st, const ntg_error *err)
 {
     cr_assert_eq(st, NTG_ERR_IO, "%d: %s", st, err->message);
+    cr_assert_eq(err->os_errno, ENOSPC, "%s", err->message);
     cr_assert(strstr(err->message, db), "%s", err->message);
     cr_assert(strstr(err->message, "the disk is full"), "%s", err->message);
     cr_assert(strstr(err->message, "nothing acknowledged was lost"), "%s", err->message);
@@ -143,7 +145,7 @@ Test(store, train_checkpoints_on_a_full_disk, .timeout = 300)
     cr_log_info("%s", text);
     cr_assert(strstr(text, "the disk is full"), "%s", text);
     cr_assert(strstr(text, "nothing acknowledged was lost"), "%s", text);
-    cr_assert_null(strstr(text, "rc=0"), "%s", text);
+    cr_assert(strstr(text, "rc=1"), "a full disk is a machine failure, exit 1: %s", text);
     cr_assert_null(strstr(text, "Abort"), "%s", text);
     cr_assert(strstr(text, "gc=0"), "gc on the full disk: %s", text);
     free(text);
