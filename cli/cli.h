@@ -99,5 +99,7 @@ extern const cli_cmd cli_cmd_compile, cli_cmd_run, cli_cmd_info, cli_cmd_bench, 
 extern const cli_cmd cli_cmd_store;
 /* the data-parallel mesh (cli/cmd_mesh.c) */
 extern const cli_cmd cli_cmd_mesh;
+/* the forecasting service (cli/cmd_serve.c) */
+extern const cli_cmd cli_cmd_serve;
 
 #endif /* NTG_CLI_H */
