@@ -870,8 +870,10 @@ static void forecast_on(ntg__serve *s, entry *e, ntg_window *w, size_t n, const 
     jb.n = n;
     submit(s, e, &jb);
     if (jb.st) {
-        fail(r, http_status(jb.st), "model %s version %llu: %s", e->name,
-             (unsigned long long)e->version, jb.msg);
+        /* NOT_FOUND here is a column the model's scaler does not know: the client's mistake
+         * in the body, not a missing resource */
+        fail(r, jb.st == NTG_ERR_NOT_FOUND ? 400 : http_status(jb.st), "model %s version %llu: %s",
+             e->name, (unsigned long long)e->version, jb.msg);
         return;
     }
     out o;

@@ -166,12 +166,12 @@ ntg_status ntg__serve_http_start(ntg__serve *s, const char *addr, ntg__serve_htt
      * other connections must keep arriving to join that batch */
     h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                                 MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_USE_AUTO,
-                            0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&sin, MHD_OPTION_NOTIFY_COMPLETED, on_done, h,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
-                            MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
-                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
+                            0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_done, h, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned int)cfg->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned int)1024, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+                            MHD_OPTION_END);
     if (!h->d) {
         free(h);
         return ntg__fail(err, NTG_ERR_IO, "--http %s: cannot listen (address in use or not local?)",

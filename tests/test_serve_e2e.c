@@ -346,6 +346,64 @@ Test(serve, bad_requests_get_4xx_json_errors_and_the_server_keeps_serving)
     cr_assert_eq(stop(&s), 0);
 }
 
+Test(serve, quantiles_and_an_lru_cache_bounded_in_bytes)
+{
+    need_curl();
+    char db[600];
+    snprintf(db, sizeof db, "%s", tmp("m.db"));
+    char *o;
+    /* a quantile model on two columns; the same plan stored again as version 2 */
+    cr_assert_eq(sh(&o,
+                    "$NTG train $SRC/graphs/nhits_mq.yaml -D h=4 -D input_size=8 -D hidden=256 "
+                    "--data $SRC/data/ETTh1.csv --columns OT,HUFL --split 1000,250,250 --batch 16 "
+                    "--val-every 0 --backend cpu --store '%s' --name mq --steps 2 && "
+                    "$NTG store export --db '%s' mq@1 -o '%s' && "
+                    "$NTG store import --db '%s' --name mq '%s'",
+                    db, db, tmp("mq.plan"), db, tmp("mq.plan")),
+                 0, "%s", o);
+    free(o);
+    server s;
+    /* one version (about 6 MB of estimated bytes) fits in 8 MiB, two do not */
+    start(&s, db, "--cache-mb 8");
+    const char *body = "{\"series\": {\"OT\": [9, 8, 7, 8, 9, 10, 9, 8], "
+                       "\"HUFL\": [5, 5, 6, 6, 5, 5, 6, 6]}}";
+    char *r1, *r2, *r;
+    cr_assert_eq(http(&s, "POST", "/v1/models/mq@1/forecast", body, &r1), 200, "%s", r1);
+    cr_assert_eq(http(&s, "POST", "/v1/models/mq@2/forecast", body, &r2), 200, "%s", r2);
+    cr_assert_eq(http(&s, "POST", "/v1/models/mq@1/forecast", body, &r), 200, "%s", r);
+    ntg_pool *pool = ntg__pool_create();
+    const ntg_json *root = parse(pool, r1);
+    const ntg_json *q = ntg__json_get(ntg__json_get(root, "quantiles"), "HUFL");
+    cr_assert(q && q->n == 3, "%s", r1);
+    cr_assert_str_eq(q->keys[0]->str, "0.1");
+    cr_assert_str_eq(q->keys[1]->str, "0.5");
+    cr_assert_str_eq(q->keys[2]->str, "0.9");
+    /* the point forecast is the median */
+    const ntg_json *med = q->items[1], *pt = ntg__json_get(ntg__json_get(root, "forecast"), "HUFL");
+    cr_assert_eq(med->n, 4);
+    for (size_t t = 0; t < 4; t++) cr_assert_eq(med->items[t]->num, pt->items[t]->num);
+    /* the same plan under another version number: the same numbers, reloaded after eviction */
+    cr_assert_str_eq(strstr(r1, "\"forecast\""), strstr(r2, "\"forecast\""));
+    cr_assert_str_eq(strstr(r1, "\"forecast\""), strstr(r, "\"forecast\""));
+    free(r1);
+    free(r2);
+    free(r);
+    /* a column the model's scaler was not fitted on */
+    cr_assert_eq(http(&s, "POST", "/v1/models/mq@1/forecast",
+                      "{\"series\": {\"X\": [1, 2, 3, 4, 5, 6, 7, 8]}}", &r),
+                 400, "%s", r);
+    cr_assert(strstr(r, "column 'X'"), "%s", r);
+    free(r);
+    cr_assert_eq(http(&s, "GET", "/metrics", NULL, &r), 200);
+    cr_assert(strstr(r, "ntgraph_serve_cache_misses_total 3\n"), "%s", r);
+    cr_assert(strstr(r, "ntgraph_serve_cache_hits_total 1\n"), "%s", r);
+    cr_assert(strstr(r, "ntgraph_serve_cache_evictions_total 2\n"), "%s", r);
+    cr_assert(strstr(r, "ntgraph_serve_cache_entries 1\n"), "%s", r);
+    free(r);
+    ntg__pool_destroy(pool);
+    cr_assert_eq(stop(&s), 0);
+}
+
 #ifdef NTG_HAVE_MESH
 /* One ZeroMQ request on a fresh DEALER; returns the status frame's number. */
 static int zreq(void *sock, const char *line, const char *body, char *resp, size_t cap)
