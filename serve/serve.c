@@ -400,6 +400,13 @@ static void *poll_main(void *arg)
         for (size_t i = 0; refs && i < n; i++)
             refs[i] = s->res[i].numeric ? NULL : xstrdup(s->res[i].ref);
         pthread_mutex_unlock(&s->cache_mu);
+        size_t aliases = 0;
+        for (size_t i = 0; refs && i < n; i++) aliases += refs[i] != NULL;
+        if (refs && aliases == 0) {
+            /* nothing to follow: reopening the store would only cost time */
+            free(refs);
+            refs = NULL;
+        }
         if (refs) {
             uint64_t *v = calloc(n ? n : 1, sizeof *v);
             ntg_status *sts = calloc(n ? n : 1, sizeof *sts);
