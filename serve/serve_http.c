@@ -53,6 +53,17 @@ static enum MHD_Result reply(struct MHD_Connection *c, int status, char *body, s
     return ok;
 }
 
+static enum MHD_Result too_big(ntg__serve_http *h, struct MHD_Connection *c, upload *u,
+                               size_t limit)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "request body over the limit of %zu bytes", limit);
+    size_t len = 0;
+    char *body = ntg__serve_error_body(413, msg, &len);
+    ntg__serve_count(h->s, body ? 413 : 503, now_s() - u->t0);
+    return reply(c, 413, body, len, NULL);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *data,
                                   size_t *data_size, void **con_cls)
@@ -68,8 +79,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         atomic_fetch_add(&h->in_flight, 1);
         /* refuse a declared length over the limit before reading any of it */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > limit) u->too_big = 1;
         *con_cls = u;
+        if (cl && strtoull(cl, NULL, 10) > limit) {
+            /* answer before the body arrives; libmicrohttpd then closes the connection */
+            u->too_big = 1;
+            return too_big(h, c, u, limit);
+        }
         return MHD_YES;
     }
     if (*data_size) {
@@ -95,14 +110,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *data_size = 0;
         return MHD_YES;
     }
-    if (u->too_big) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "request body over the limit of %zu bytes", limit);
-        size_t len = 0;
-        char *body = ntg__serve_error_body(413, msg, &len);
-        ntg__serve_count(h->s, body ? 413 : 503, now_s() - u->t0);
-        return reply(c, 413, body, len, NULL);
-    }
+    if (u->too_big) return too_big(h, c, u, limit);
     ntg__serve_resp r;
     ntg__serve_handle(h->s, method, url, u->buf ? u->buf : "", u->len, &r);
     return reply(c, r.status, r.body, r.len, r.content_type);

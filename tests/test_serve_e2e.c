@@ -318,6 +318,21 @@ Test(serve, bad_requests_get_4xx_json_errors_and_the_server_keeps_serving)
     cr_assert_eq(http(&s, "POST", "/v1/models/nh/forecast", many, &r), 413, "%s", r);
     cr_assert(strstr(r, "request body over the limit of 8192 bytes"), "%s", r);
     free(r);
+    /* the same without a Content-Length (chunked): refused while it is read */
+    FILE *f = fopen(tmp("req.json"), "wb");
+    fputs(many, f);
+    fclose(f);
+    char *code;
+    cr_assert_eq(sh(&code,
+                    "curl -s -o '%s' -w '%%{http_code}' -H 'Transfer-Encoding: chunked' "
+                    "--data-binary @'%s' http://127.0.0.1:%d/v1/models/nh/forecast",
+                    tmp("resp.json"), tmp("req.json"), s.port),
+                 0, "%s", code);
+    cr_assert_str_eq(code, "413");
+    free(code);
+    r = tu_read_file(tmp("resp.json"), NULL);
+    cr_assert(strstr(r, "request body over the limit of 8192 bytes"), "%s", r);
+    free(r);
     free(many);
     /* still serving */
     snprintf(body, sizeof body, "{\"series\": {\"OT\": %s}}", ot);
