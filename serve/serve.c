@@ -987,22 +987,28 @@ static void stream_free(stream *st)
     free(st);
 }
 
-/* Resize every ring to `cap` values, keeping the newest. */
+/* Resize every ring to `cap` values, keeping the newest; all or nothing (on failure the
+ * stream is as it was). */
 static int stream_recap(stream *st, size_t cap)
 {
-    for (size_t i = 0; i < st->n_series; i++) {
-        double *nr = malloc(cap * sizeof *nr);
-        if (!nr) return -1;
-        size_t keep = st->count[i] < cap ? st->count[i] : cap;
-        for (size_t k = 0; k < keep; k++) {
-            size_t from = (st->pos[i] + st->cap - keep + k) % st->cap;
-            nr[k] = st->ring[i][from];
+    double **nr = calloc(st->n_series ? st->n_series : 1, sizeof *nr);
+    if (!nr) return -1;
+    for (size_t i = 0; i < st->n_series; i++)
+        if (!(nr[i] = malloc(cap * sizeof **nr))) {
+            for (size_t k = 0; k < i; k++) free(nr[k]);
+            free(nr);
+            return -1;
         }
+    for (size_t i = 0; i < st->n_series; i++) {
+        size_t keep = st->count[i] < cap ? st->count[i] : cap;
+        for (size_t k = 0; k < keep; k++)
+            nr[i][k] = st->ring[i][(st->pos[i] + st->cap - keep + k) % st->cap];
         free(st->ring[i]);
-        st->ring[i] = nr;
+        st->ring[i] = nr[i];
         st->count[i] = keep;
         st->pos[i] = keep % cap;
     }
+    free(nr);
     st->cap = cap;
     return 0;
 }
@@ -1120,7 +1126,10 @@ static void handle_observe(ntg__serve *s, const char *id, const char *body, size
     if (e) {
         expect(e, +1);
         int ok = 1;
-        if (st->cap != e->input_size && stream_recap(st, e->input_size)) ok = 0;
+        if (st->cap != e->input_size && stream_recap(st, e->input_size)) {
+            ok = 0;
+            fail(r, 503, "out of memory");
+        }
         for (size_t i = 0; ok && i < q.n_series; i++) {
             size_t k = series_index(st, q.names[i]);
             if (k == (size_t)-1) {
