@@ -187,6 +187,14 @@ Test(serve, http_forecast_equals_run_data_and_the_routes_answer)
     char db[600];
     snprintf(db, sizeof db, "%s", tmp("m.db"));
     train(db, 3);
+    char *o;
+    cr_assert_eq(sh(&o,
+                    "$NTG train $SRC/graphs/nhits_brief.yaml -D h=24 -D input_size=48 -D hidden=32 "
+                    "--data $SRC/data/ETTh1.csv --columns OT --split 1000,250,250 --batch 16 "
+                    "--val-every 0 --backend cpu --store '%s' --name small --steps 2",
+                    db),
+                 0, "%s", o);
+    free(o);
     double want[24];
     char ref[600];
     snprintf(ref, sizeof ref, "%s:nh@1", db);
@@ -252,6 +260,20 @@ Test(serve, http_forecast_equals_run_data_and_the_routes_answer)
     for (int t = 0; t < 24; t++)
         cr_assert(fabs(fc->items[t]->num - want[t]) <= 1e-6 * (1 + fabs(want[t])), "step %d", t);
     free(r);
+    /* the stream moves to a model with a shorter window: it keeps its newest values */
+    char *last47 = ot_tail(47, 0), *r2;
+    last47[strlen(last47) - 1] = 0;
+    snprintf(body, sizeof body, "{\"model\": \"small\", \"series\": {\"OT\": [42.5]}}");
+    cr_assert_eq(http(&s, "POST", "/v1/streams/feed-1/observe", body, &r), 200, "%s", r);
+    cr_assert(strstr(r, "\"model\":\"small\"") && strstr(r, "\"input_size\":48"), "%s", r);
+    snprintf(body, sizeof body, "{\"series\": {\"OT\": %s,42.5]}}", last47);
+    cr_assert_eq(http(&s, "POST", "/v1/models/small/forecast", body, &r2), 200, "%s", r2);
+    /* r2 ends with the forecast object and "}\n"; r adds "stream" after it */
+    const char *f1 = strstr(r, "\"forecast\""), *f2 = strstr(r2, "\"forecast\"");
+    cr_assert(f1 && f2 && strlen(f2) > 2 && strncmp(f1, f2, strlen(f2) - 2) == 0, "%s\n%s", r, r2);
+    free(r);
+    free(r2);
+    free(last47);
     free(first);
     free(rest);
     free(ot);
