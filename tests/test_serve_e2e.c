@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -30,12 +31,21 @@
     "--backend cpu --store '%s' --name nh"
 #define TRAIN TRAIN_HIDDEN("32")
 
+/* The server of the running test: stopped by teardown too, so a failed assertion leaves no
+ * server behind (and PR_SET_PDEATHSIG covers a test process that dies). */
+static pid_t live_server;
+
 static void setup(void)
 {
     make_tmp();
 }
 static void teardown(void)
 {
+    if (live_server > 0) {
+        kill(live_server, SIGKILL);
+        waitpid(live_server, NULL, 0);
+        live_server = 0;
+    }
     rm_tmp();
 }
 TestSuite(serve, .init = setup, .fini = teardown, .timeout = 280);
@@ -63,6 +73,7 @@ static void start(server *s, const char *db, const char *args)
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         dup2(fd[1], 1);
         close(fd[0]);
         close(fd[1]);
@@ -75,6 +86,7 @@ static void start(server *s, const char *db, const char *args)
         _exit(127);
     }
     close(fd[1]);
+    live_server = pid;
     FILE *f = fdopen(fd[0], "r");
     char line[512];
     int ready = 0;
@@ -105,6 +117,7 @@ static int stop(server *s)
     kill(s->pid, SIGTERM);
     int st;
     cr_assert_eq(waitpid(s->pid, &st, 0), s->pid);
+    live_server = 0;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -692,6 +705,7 @@ Test(serve, sigterm_finishes_the_request_in_flight_and_exits_0)
     free(a);
     int st;
     cr_assert_eq(waitpid(s.pid, &st, 0), s.pid);
+    live_server = 0;
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d", st);
     char *e = tu_read_file(tmp("serve.err"), NULL);
     cr_assert(strstr(e, "SIGTERM: finishing the requests in flight") && strstr(e, "stopped"), "%s",
