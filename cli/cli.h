@@ -104,6 +104,8 @@ extern const cli_cmd cli_cmd_compile, cli_cmd_run, cli_cmd_info, cli_cmd_bench, 
 extern const cli_cmd cli_cmd_store;
 /* the data-parallel mesh (cli/cmd_mesh.c) */
 extern const cli_cmd cli_cmd_mesh;
+/* the forecasting service (cli/cmd_serve.c) */
+extern const cli_cmd cli_cmd_serve;
 
 /* `train --mesh`: the worker's place in the mesh, from the launcher's environment and train's
  * flags --mesh, --rank, --world, --rendezvous, --mesh-keys, --mesh-insecure.  Returns CLI_OK

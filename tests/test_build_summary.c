@@ -11,9 +11,10 @@
 static const char *part_dir(const char *name)
 {
     static const char *const map[][2] = {
-        {"cpu (reference)", "ops/cpu"}, {"xnnpack", "ops/xnnpack"}, {"vulkan", "ops/vulkan"},
-        {"cuda", "ops/cuda"},           {"rocksdb store", "store"}, {"zeromq mesh", "mesh"},
-        {"tests (criterion)", "tests"},
+        {"cpu (reference)", "ops/cpu"},     {"xnnpack", "ops/xnnpack"},
+        {"vulkan", "ops/vulkan"},           {"cuda", "ops/cuda"},
+        {"rocksdb store", "store"},         {"zeromq mesh", "mesh"},
+        {"serve (libmicrohttpd)", "serve"}, {"tests (criterion)", "tests"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i][0], name) == 0) return map[i][1];
