@@ -1149,11 +1149,9 @@ static ntg_status expand_op(reader *r, const inst *in, const frame *f, ntg_ynode
     if ((st = count_work(r, in, opval->loc))) return st;
     int code = ntg__op_lookup(opval->text);
     if (code < 0) {
-        const char *near = ntg__op_nearest(opval->text);
-        if (near)
-            return gerr(r, NTG_ERR_GRAPH, opval->loc, "unknown op '%s'; did you mean '%s'?",
-                        opval->text, near);
-        return gerr(r, NTG_ERR_GRAPH, opval->loc, "unknown op '%s'", opval->text);
+        char hint[256];
+        return gerr(r, NTG_ERR_GRAPH, opval->loc, "unknown op '%s'%s", opval->text,
+                    ntg__op_hint(opval->text, hint, sizeof hint));
     }
     const ntg_op_info *info = ntg__op_info((uint32_t)code);
     const ntg_op_class *cls = info->cls;
