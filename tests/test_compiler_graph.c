@@ -829,6 +829,35 @@ Test(compiler, error_unknown_op)
     cr_assert_str_eq(err.file, "t.yaml");
 }
 
+/* `in:` as one expression giving a list of tensor names (a quoted scalar starting with '['
+ * or '('). */
+Test(compiler, input_list_from_an_expression)
+{
+    cr_assert_eq(rd("ntgraph: 1\nname: t\nhparams:\n  h: 4\n  extra: \"['x', 'y']\"\n"
+                    "  deep: true\ninputs:\n  x: [batch, h]\nnodes:\n"
+                    "  - {op: relu, in: x, out: y}\n"
+                    "  - {op: concat, in: \"['x'] + extra\", out: c, axis: -1}\n"
+                    "  - {op: add, in: \"['x', 'y'] if deep else ['x', 'x']\", out: s}\n"
+                    "  - {op: add, in: \"(extra)\", out: t}\n"),
+                 NTG_OK, "%s", err.message);
+    cr_assert_eq(g->nodes[1].n_in, 3);
+    cr_assert_str_eq(g->nodes[1].in[0], "x");
+    cr_assert_str_eq(g->nodes[1].in[1], "x");
+    cr_assert_str_eq(g->nodes[1].in[2], "y");
+    cr_assert_eq(g->nodes[2].n_in, 2);
+    cr_assert_str_eq(g->nodes[2].in[1], "y");
+    cr_assert_eq(g->nodes[3].n_in, 2);
+    cr_assert_str_eq(g->nodes[3].in[0], "x");
+    expect_err(HDR "  - {op: relu, in: \"[1]\", out: y}\n", NTG_ERR_GRAPH,
+               "t.yaml:8:20: 'in' item 0 must be a tensor name (a string such as 'x'), got 1");
+    expect_err(HDR "  - {op: relu, in: \"(h)\", out: y}\n", NTG_ERR_GRAPH,
+               "t.yaml:8:20: 'in' as an expression must give a list of 1 to 4096 tensor names, "
+               "got 4");
+    expect_err(HDR "  - {op: relu, in: \"['x-1']\", out: y}\n", NTG_ERR_GRAPH,
+               "t.yaml:8:20: 'in' item 0 must be a tensor name (a string such as 'x'), got "
+               "'x-1'");
+}
+
 /* "Did you mean" only when the name is close; other frameworks' names are named; planned ops
  * say so instead of a wrong suggestion. */
 Test(compiler, error_unknown_op_hints)
