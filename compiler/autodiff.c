@@ -360,7 +360,10 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
     }
     size_t n_params = params.len / 2;
     if (n_params == 0) {
-        st = ntg__fail(err, NTG_ERR_GRAPH, "nothing to train: no parameter reaches '%s'",
+        /* a graph without parameters is fine for inference: say how to get that plan */
+        st = ntg__fail(err, NTG_ERR_GRAPH,
+                       "nothing to train: no parameter reaches '%s'; to compile the graph for "
+                       "inference only, pass --infer-only (NTG_COMPILE_INFER_ONLY)",
                        ntg__ir_tensor(ir, y)->name);
         goto done;
     }

@@ -100,7 +100,8 @@ typedef enum fn_id {
     F_ABS,
     F_SQRT,
     F_INT,
-    F_FLOAT
+    F_FLOAT,
+    F_STR
 } fn_id;
 
 static const struct {
@@ -110,7 +111,7 @@ static const struct {
     [F_CEIL] = {"ceil", 1, 1},   [F_FLOOR] = {"floor", 1, 1}, [F_ROUND] = {"round", 1, 1},
     [F_MAX] = {"max", 1, 1000},  [F_MIN] = {"min", 1, 1000},  [F_LEN] = {"len", 1, 1},
     [F_ABS] = {"abs", 1, 1},     [F_SQRT] = {"sqrt", 1, 1},   [F_INT] = {"int", 1, 1},
-    [F_FLOAT] = {"float", 1, 1},
+    [F_FLOAT] = {"float", 1, 1}, [F_STR] = {"str", 1, 1},
 };
 #define N_FN ((int)(sizeof fn_table / sizeof fn_table[0]))
 
@@ -124,7 +125,8 @@ static int fn_lookup(const char *name)
 int ntg__is_reserved(const char *s)
 {
     return strcmp(s, "batch") == 0 || strcmp(s, "true") == 0 || strcmp(s, "false") == 0 ||
-           strcmp(s, "True") == 0 || strcmp(s, "False") == 0 || fn_lookup(s) >= 0;
+           strcmp(s, "True") == 0 || strcmp(s, "False") == 0 || strcmp(s, "if") == 0 ||
+           strcmp(s, "else") == 0 || fn_lookup(s) >= 0;
 }
 
 const char *ntg__vkind_name(ntg_vkind k)
@@ -159,11 +161,15 @@ typedef enum en_kind {
     EN_INDEX,
     EN_NEG,
     EN_POS,
-    EN_BIN
+    EN_BIN,
+    EN_CMP, /* a comparison chain: kids[0] op[0] kids[1] op[1] kids[2] ...; s holds the ops */
+    EN_COND /* kids[0] if kids[1] else kids[2] */
 } en_kind;
 
 /* Binary operators; '//' is OP_FDIV. */
 enum { OP_ADD = '+', OP_SUB = '-', OP_MUL = '*', OP_DIV = '/', OP_FDIV = 'F', OP_MOD = '%' };
+/* Comparison operators (one character each in a chain's op string). */
+enum { OP_LT = '<', OP_LE = 'L', OP_GT = '>', OP_GE = 'G', OP_EQ = 'E', OP_NE = 'N' };
 
 typedef struct enode {
     en_kind kind;
@@ -364,6 +370,23 @@ static ntg_status next(parser *p)
         return NTG_OK;
     }
     if (c == '\'' || c == '"') return lex_string(p);
+    if (strchr("<>=!", c)) {
+        int eq = p->pos + 1 < p->len && p->s[p->pos + 1] == '=';
+        if ((c == '=' || c == '!') && !eq) {
+            char what[64];
+            return perr(p, p->pos,
+                        ntg__strfmt(what, sizeof what, "unexpected '%c'%s", c,
+                                    c == '=' ? " (compare with '==')" : " (not equal is '!=')"));
+        }
+        p->tk = T_PUNCT;
+        p->punct = c == '<'   ? (eq ? OP_LE : OP_LT)
+                   : c == '>' ? (eq ? OP_GE : OP_GT)
+                   : c == '=' ? OP_EQ
+                              : OP_NE;
+        p->pos += eq ? 2 : 1;
+        p->tend = p->pos;
+        return NTG_OK;
+    }
     if (strchr("+-*/%()[],", c)) {
         p->tk = T_PUNCT;
         p->punct = c;
@@ -605,10 +628,69 @@ static ntg_status parse_binary(parser *p, int level, enode **out)
     return st;
 }
 
+static int is_cmp(const parser *p)
+{
+    return p->tk == T_PUNCT && (p->punct == OP_LT || p->punct == OP_LE || p->punct == OP_GT ||
+                                p->punct == OP_GE || p->punct == OP_EQ || p->punct == OP_NE);
+}
+
+static int at_word(const parser *p, const char *w)
+{
+    return p->tk == T_NAME && strcmp(p->sval, w) == 0;
+}
+
+/* comparison := arith (cmpop arith)*, chained as Python's a < b <= c. */
+static ntg_status parse_comparison(parser *p, enode **out)
+{
+    ntg_status st = parse_binary(p, 0, out);
+    if (st || !is_cmp(p)) return st;
+    enode *n = mk(p, EN_CMP, p->tstart);
+    if (!n) return nomem_p(p);
+    ntg_vec kids;
+    ntg__vec_init(&kids, sizeof(enode *));
+    char ops[65];
+    size_t nops = 0;
+    enode **slot = ntg__vec_push(&kids);
+    if (!slot) return nomem_p(p);
+    *slot = *out;
+    while (!st && is_cmp(p)) {
+        if (nops == sizeof ops - 1) {
+            st = perr(p, p->tstart, "more than 64 comparisons in one chain");
+            break;
+        }
+        ops[nops++] = (char)p->punct;
+        enode *rhs = NULL;
+        if ((st = next(p)) || (st = parse_binary(p, 0, &rhs))) break;
+        if (!(slot = ntg__vec_push(&kids))) {
+            st = nomem_p(p);
+            break;
+        }
+        *slot = rhs;
+    }
+    ops[nops] = '\0';
+    if (!st) st = set_kids(p, n, kids.data, kids.len);
+    if (!st && !(n->s = ntg__pool_strndup(p->pool, ops, nops))) st = nomem_p(p);
+    ntg__vec_free(&kids);
+    if (!st) *out = n;
+    return st;
+}
+
+/* expr := comparison ['if' comparison 'else' expr] */
 static ntg_status parse_expr(parser *p, enode **out)
 {
     if (++p->depth > NTG__EXPR_MAX_DEPTH) return perr(p, p->tstart, "nested too deeply");
-    ntg_status st = parse_binary(p, 0, out);
+    ntg_status st = parse_comparison(p, out);
+    if (!st && at_word(p, "if")) {
+        enode *n = mk(p, EN_COND, p->tstart), *kids[3] = {*out, NULL, NULL};
+        if (!n) return nomem_p(p);
+        if (!(st = next(p))) st = parse_comparison(p, &kids[1]);
+        if (!st && !at_word(p, "else"))
+            st = unexpected(p, "expected 'else' (a conditional is 'a if c else b')");
+        if (!st) st = next(p);
+        if (!st) st = parse_expr(p, &kids[2]);
+        if (!st) st = set_kids(p, n, kids, 3);
+        if (!st) *out = n;
+    }
     p->depth--;
     return st;
 }
@@ -993,6 +1075,11 @@ static ntg_status eval_call(const evctx *c, const enode *n, ntg_value *out)
     if (n->op == F_MAX || n->op == F_MIN) return call_minmax(c, n, args, n->n, out);
     const ntg_value *a = &args[0];
     if (a->kind == NTG_V_BATCH) return batch_misuse(c, n->kids[0]->off);
+    if (n->op == F_STR) { /* Python's str(): the canonical text, a string as itself */
+        out->kind = NTG_V_STR;
+        out->s = ntg__value_str(c->env->pool, a);
+        return out->s ? NTG_OK : nomem_e(c);
+    }
     if (n->op == F_LEN) {
         if (a->kind == NTG_V_LIST) {
             *out = v_int((int64_t)a->n);
@@ -1044,6 +1131,7 @@ static ntg_status eval_call(const evctx *c, const enode *n, ntg_value *out)
     case F_MAX:
     case F_MIN:
     case F_LEN:
+    case F_STR:
         break;
     }
     return NTG_ERR_INTERNAL;
@@ -1096,6 +1184,89 @@ static ntg_status eval_chain(const evctx *c, const enode *top, ntg_value *out)
     if (!st) *out = acc;
     if (spine != local) free(spine);
     return st;
+}
+
+static const char *cmp_text(int op)
+{
+    return op == OP_LT   ? "<"
+           : op == OP_LE ? "<="
+           : op == OP_GT ? ">"
+           : op == OP_GE ? ">="
+           : op == OP_EQ ? "=="
+                         : "!=";
+}
+
+/* Python's ==: numbers by value (bool counts as 0 and 1), strings by bytes, lists item by
+ * item; values of different kinds are unequal. */
+static int values_equal(const ntg_value *a, const ntg_value *b)
+{
+    if (is_num(a) && is_num(b)) {
+        if (is_intlike(a) && is_intlike(b)) return a->i == b->i;
+        return as_f(a) == as_f(b);
+    }
+    if (a->kind != b->kind) return 0;
+    if (a->kind == NTG_V_STR) return strcmp(a->s, b->s) == 0;
+    if (a->kind == NTG_V_LIST) {
+        if (a->n != b->n) return 0;
+        for (size_t k = 0; k < a->n; k++)
+            if (!values_equal(&a->items[k], &b->items[k])) return 0;
+        return 1;
+    }
+    return 1; /* batch == batch */
+}
+
+/* a op b as a bool, or an error for orderings Python refuses (and lists, not ordered here). */
+static ntg_status compare(const evctx *c, const enode *n, int op, const ntg_value *a,
+                          const ntg_value *b, int *res)
+{
+    if (a->kind == NTG_V_BATCH || b->kind == NTG_V_BATCH) return batch_misuse(c, n->off);
+    if (op == OP_EQ || op == OP_NE) {
+        *res = values_equal(a, b) == (op == OP_EQ);
+        return NTG_OK;
+    }
+    int s;
+    if (is_num(a) && is_num(b)) {
+        if (is_intlike(a) && is_intlike(b)) {
+            s = (a->i > b->i) - (a->i < b->i);
+        } else {
+            double x = as_f(a), y = as_f(b);
+            if (isnan(x) || isnan(y)) { /* every ordering with NaN is false */
+                *res = 0;
+                return NTG_OK;
+            }
+            s = (x > y) - (x < y);
+        }
+    } else if (a->kind == NTG_V_STR && b->kind == NTG_V_STR) {
+        int r = strcmp(a->s, b->s);
+        s = (r > 0) - (r < 0);
+    } else {
+        return everr(c, n->off, "cannot compare %s %s %s in '%s'", ntg__vkind_name(a->kind),
+                     cmp_text(op), ntg__vkind_name(b->kind), c->e->shown);
+    }
+    *res = op == OP_LT ? s < 0 : op == OP_LE ? s <= 0 : op == OP_GT ? s > 0 : s >= 0;
+    return NTG_OK;
+}
+
+/* Python's truth value: false, 0, 0.0, '' and [] are false. */
+static ntg_status truth(const evctx *c, const enode *n, const ntg_value *v, int *res)
+{
+    switch (v->kind) {
+    case NTG_V_INT:
+    case NTG_V_BOOL:
+        *res = v->i != 0;
+        return NTG_OK;
+    case NTG_V_FLOAT:
+        *res = v->f != 0.0;
+        return NTG_OK;
+    case NTG_V_STR:
+        *res = v->s[0] != '\0';
+        return NTG_OK;
+    case NTG_V_LIST:
+        *res = v->n != 0;
+        return NTG_OK;
+    default:
+        return batch_misuse(c, n->off);
+    }
 }
 
 static ntg_status eval_node(const evctx *c, const enode *n, int bare_ok, ntg_value *out)
@@ -1175,6 +1346,30 @@ static ntg_status eval_node(const evctx *c, const enode *n, int bare_ok, ntg_val
     }
     case EN_BIN:
         return eval_chain(c, n, out);
+    case EN_CMP: {
+        /* a < b < c is a < b and b < c, each operand evaluated once, stopping at the first
+         * false link (Python's chain) */
+        ntg_value a, b;
+        int r = 1;
+        if ((st = eval_node(c, n->kids[0], 0, &a))) return st;
+        for (size_t k = 1; k < n->n && r; k++) {
+            if ((st = eval_node(c, n->kids[k], 0, &b))) return st;
+            if ((st = compare(c, n, n->s[k - 1], &a, &b, &r))) return st;
+            a = b;
+        }
+        out->kind = NTG_V_BOOL;
+        out->i = r;
+        return NTG_OK;
+    }
+    case EN_COND: {
+        /* only the chosen branch is evaluated; a bare word is allowed in either branch where
+         * it is allowed for the whole value (activation: "gelu if deep else relu") */
+        ntg_value cond;
+        int r = 0;
+        if ((st = eval_node(c, n->kids[1], 0, &cond))) return st;
+        if ((st = truth(c, n->kids[1], &cond, &r))) return st;
+        return eval_node(c, n->kids[r ? 0 : 2], bare_ok, out);
+    }
     }
     return NTG_ERR_INTERNAL;
 }

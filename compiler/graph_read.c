@@ -977,6 +977,38 @@ static ntg_status count_work(reader *r, const inst *in, ntg_loc at)
 }
 
 /* `in:`/`out:` of an op node: one name or a sequence of names. */
+/* A name list written as one expression (a quoted scalar starting with '[' or '(', which no
+ * tensor name does): `in: "['x'] + extra"`.  It must give a list of strings, each a tensor
+ * name. */
+static ntg_status name_list_expr(reader *r, const inst *in, const frame *f, ntg_ynode *y,
+                                 const char *key, const char ***names, ntg_loc **locs, int *n,
+                                 const char **first_raw)
+{
+    ntg_status st;
+    ntg_value v;
+    char what[64];
+    ntg__strfmt(what, sizeof what, "'%s'", key);
+    if ((st = eval_y(r, f, y, 0, what, &v))) return st;
+    if (v.kind != NTG_V_LIST || v.n == 0 || v.n > 4096)
+        return gerr(r, NTG_ERR_GRAPH, y->loc,
+                    "'%s' as an expression must give a list of 1 to 4096 tensor names, got %s", key,
+                    got_str(r->pool, &v));
+    *names = ntg__pool_array(r->pool, v.n, sizeof **names);
+    *locs = ntg__pool_array(r->pool, v.n, sizeof **locs);
+    if (!*names || !*locs) return nomem(r);
+    for (size_t i = 0; i < v.n; i++) {
+        const ntg_value *it = &v.items[i];
+        if (it->kind != NTG_V_STR || !ntg__is_tensor_name(it->s))
+            return gerr(r, NTG_ERR_GRAPH, y->loc,
+                        "'%s' item %zu must be a tensor name (a string such as 'x'), got %s", key,
+                        i, got_str(r->pool, it));
+        if (i == 0 && first_raw) *first_raw = it->s;
+        if ((st = resolve(r, in, it->s, y->loc, &(*names)[i], &(*locs)[i]))) return st;
+    }
+    *n = (int)v.n;
+    return NTG_OK;
+}
+
 static ntg_status name_list(reader *r, const inst *in, const frame *f, ntg_ynode *y,
                             const char *key, const char ***names, ntg_loc **locs, int *n,
                             const char **first_raw)
@@ -987,6 +1019,8 @@ static ntg_status name_list(reader *r, const inst *in, const frame *f, ntg_ynode
         return gerr(r, NTG_ERR_GRAPH, y->loc,
                     "'%s' must be a tensor name or a list of tensor names, not %s", key,
                     ntg__ynode_what(y));
+    if (y->kind == NTG_Y_SCALAR && y->len && (y->text[0] == '[' || y->text[0] == '('))
+        return name_list_expr(r, in, f, y, key, names, locs, n, first_raw);
     *names = ntg__pool_array(r->pool, cnt ? cnt : 1, sizeof **names);
     *locs = ntg__pool_array(r->pool, cnt ? cnt : 1, sizeof **locs);
     if (!*names || !*locs) return nomem(r);
@@ -1149,11 +1183,9 @@ static ntg_status expand_op(reader *r, const inst *in, const frame *f, ntg_ynode
     if ((st = count_work(r, in, opval->loc))) return st;
     int code = ntg__op_lookup(opval->text);
     if (code < 0) {
-        const char *near = ntg__op_nearest(opval->text);
-        if (near)
-            return gerr(r, NTG_ERR_GRAPH, opval->loc, "unknown op '%s'; did you mean '%s'?",
-                        opval->text, near);
-        return gerr(r, NTG_ERR_GRAPH, opval->loc, "unknown op '%s'", opval->text);
+        char hint[256];
+        return gerr(r, NTG_ERR_GRAPH, opval->loc, "unknown op '%s'%s", opval->text,
+                    ntg__op_hint(opval->text, hint, sizeof hint));
     }
     const ntg_op_info *info = ntg__op_info((uint32_t)code);
     const ntg_op_class *cls = info->cls;

@@ -1453,3 +1453,69 @@ const ntg_op_class ntg__opclass_lstm = {
     "[4H, H], bias_ih_l<k>, bias_hh_l<k> [4H] per layer. Training keeps each step's gates, "
     "cell and hidden state (an extra output) for backward-through-time.",
     1};
+
+/* ----------------------------------- exp, log, abs, sqrt, softplus, identity */
+
+const ntg_op_class ntg__opclass_exp = {"exp",
+                                       0,
+                                       NULL,
+                                       0,
+                                       NULL,
+                                       infer_same,
+                                       saves_output0,
+                                       flops_elementwise,
+                                       "e^x, elementwise (inf above about 88.7 in float32).",
+                                       0};
+const ntg_op_class ntg__opclass_log = {
+    "log",
+    0,
+    NULL,
+    0,
+    NULL,
+    infer_same,
+    saves_input0_only,
+    flops_elementwise,
+    "Natural logarithm, elementwise; IEEE as torch.log: log(0) = -inf, log(x < 0) = NaN.",
+    0};
+const ntg_op_class ntg__opclass_abs = {"abs",
+                                       0,
+                                       NULL,
+                                       0,
+                                       NULL,
+                                       infer_same,
+                                       saves_input0_only,
+                                       flops_elementwise,
+                                       "|x|, elementwise; the gradient is sign(x), 0 at x = 0.",
+                                       0};
+const ntg_op_class ntg__opclass_sqrt = {
+    "sqrt",
+    0,
+    NULL,
+    0,
+    NULL,
+    infer_same,
+    saves_output0,
+    flops_elementwise,
+    "Square root, elementwise; IEEE as torch.sqrt: NaN below 0, gradient inf at 0.",
+    0};
+const ntg_op_class ntg__opclass_softplus = {
+    "softplus",
+    0,
+    NULL,
+    0,
+    NULL,
+    infer_same,
+    saves_input0_only,
+    flops_elementwise,
+    "log(1 + e^x), elementwise, as torch.nn.Softplus() (beta 1): x itself where x > 20.",
+    0};
+const ntg_op_class ntg__opclass_identity = {"identity",
+                                            0,
+                                            NULL,
+                                            0,
+                                            NULL,
+                                            infer_same,
+                                            saves_nothing,
+                                            flops_elementwise,
+                                            "y = x: a copy under a new name.",
+                                            0};

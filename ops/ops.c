@@ -36,41 +36,136 @@ int ntg__op_lookup(const char *name)
     return -1;
 }
 
-/* Levenshtein distance, bounded to short names (op and attribute names). */
+/* Edit distance with adjacent transpositions counted as one edit (optimal string alignment:
+ * "gleu" is one edit from "gelu"), bounded to short names (op and attribute names). */
 static int edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 63 || lb > 63) return 1000;
-    int prev[64], cur[64];
-    for (size_t j = 0; j <= lb; j++) prev[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = (int)i;
+    int d[64][64];
+    for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
-            int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            int del = prev[j] + 1, ins = cur[j - 1] + 1;
+            int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
             int m = sub < del ? sub : del;
-            cur[j] = m < ins ? m : ins;
+            m = m < ins ? m : ins;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < m)
+                m = d[i - 2][j - 2] + 1;
+            d[i][j] = m;
         }
-        memcpy(prev, cur, (lb + 1) * sizeof cur[0]);
+    return d[la][lb];
+}
+
+static int same_ignoring_case(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+        if (x != y) return 0;
     }
-    return prev[lb];
+    return *a == *b;
 }
 
 const char *ntg__op_nearest(const char *name)
 {
     const char *best = NULL;
     int best_d = 1000;
+    size_t ln = strlen(name);
     for (int i = 0; i < NTG_OP_COUNT; i++) {
         const char *cand = op_table[i].cls->name;
+        size_t lc = strlen(cand);
+        if (same_ignoring_case(name, cand)) return cand; /* "ReLU", "LSTM" */
         int d = edit_distance(name, cand);
-        /* a prefix ("maxpool" for "maxpool1d") is as good as one edit */
-        if (strncmp(cand, name, strlen(name)) == 0 && strlen(name) >= 3) d = 1;
-        if (d < best_d) {
+        /* a long enough prefix ("maxpool" for "maxpool1d") is as good as one edit */
+        if (ln >= 3 && 2 * ln >= lc && strncmp(cand, name, ln) == 0) d = 1;
+        /* genuinely close: at most a third of the longer name changed ("exp" is not "relu") */
+        size_t longer = ln > lc ? ln : lc;
+        int allowed = (int)(longer / 3) > 1 ? (int)(longer / 3) : 1;
+        if (d <= allowed && d < best_d) {
             best_d = d;
             best = cand;
         }
     }
-    return best_d <= 3 ? best : NULL;
+    return best;
+}
+
+/* Other frameworks' names of ops ntgraph has under another name (PyTorch's modules and
+ * functions, Keras', NeuralForecast's), matched exactly. */
+static const struct {
+    const char *alias, *op;
+} op_aliases[] = {
+    {"linear", "dense"},
+    {"Linear", "dense"},
+    {"fc", "dense"},
+    {"Dense", "dense"},
+    {"fully_connected", "dense"},
+    {"LayerNorm", "layernorm"},
+    {"layer_norm", "layernorm"},
+    {"ln", "layernorm"},
+    {"cat", "concat"},
+    {"concatenate", "concat"},
+    {"permute", "transpose"},
+    {"view", "reshape"},
+    {"bmm", "matmul"},
+    {"MaxPool1d", "maxpool1d"},
+    {"max_pool1d", "maxpool1d"},
+    {"LogSoftmax", "log_softmax"},
+    {"logsoftmax", "log_softmax"},
+    {"sum", "reduce_sum"},
+    {"mean", "reduce_mean"},
+    {"max", "reduce_max"},
+    {"multiply", "mul"},
+    {"subtract", "sub"},
+    {"interpolate", "interp_linear"},
+    {"Identity", "identity"},
+    {"chunk", "split"},
+    {"flatten", "reshape"},
+};
+
+/* Ops asked for that ntgraph does not have yet (issue 16 plans them): no suggestion, which
+ * could only be a wrong op ("conv1d" is not "concat"). */
+static const struct {
+    const char *name, *note;
+} op_planned[] = {
+    {"conv1d", ""},
+    {"Conv1d", ""},
+    {"conv", ""},
+    {"avgpool1d", ""},
+    {"AvgPool1d", ""},
+    {"avg_pool1d", ""},
+    {"batchnorm", ""},
+    {"BatchNorm1d", ""},
+    {"batch_norm", ""},
+    {"dropout", "; at inference dropout is the identity, so leaving the node out (or using "
+                "'identity') gives the same forecasts"},
+    {"Dropout", "; at inference dropout is the identity, so leaving the node out (or using "
+                "'identity') gives the same forecasts"},
+    {"param", ""},
+    {"Parameter", ""},
+    {"unfold", ""},
+};
+
+const char *ntg__op_hint(const char *name, char *buf, size_t cap)
+{
+    if (!cap) return buf;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof op_planned / sizeof op_planned[0]; i++)
+        if (strcmp(name, op_planned[i].name) == 0) {
+            ntg__strfmt(buf, cap, ": not supported yet (see issue 16)%s", op_planned[i].note);
+            return buf;
+        }
+    for (size_t i = 0; i < sizeof op_aliases / sizeof op_aliases[0]; i++)
+        if (strcmp(name, op_aliases[i].alias) == 0) {
+            ntg__strfmt(buf, cap, "; did you mean '%s'? (ntgraph's name for %s)", op_aliases[i].op,
+                        name);
+            return buf;
+        }
+    const char *near = ntg__op_nearest(name);
+    if (near) ntg__strfmt(buf, cap, "; did you mean '%s'?", near);
+    return buf;
 }
 
 int ntg__op_attr_index(const ntg_op_class *cls, const char *name)

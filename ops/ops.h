@@ -159,8 +159,13 @@ typedef struct ntg_op_info {
 const ntg_op_info *ntg__op_info(uint32_t code);
 /* Op code of `name`, or -1. */
 int ntg__op_lookup(const char *name);
-/* The known op name closest to `name` (edit distance), for "did you mean". */
+/* The known op name genuinely close to `name` (case, a few edits relative to the length, a
+ * long prefix), or NULL. */
 const char *ntg__op_nearest(const char *name);
+/* What to append to "unknown op 'NAME'": "; did you mean 'X'?" (a near name, or X's name in
+ * another framework, e.g. linear -> dense), ": not supported yet (see issue 16)" for ops that
+ * are planned, or "" when nothing helps.  Returns buf. */
+const char *ntg__op_hint(const char *name, char *buf, size_t cap);
 /* Index of attribute `name` in the op's schema, or -1. */
 int ntg__op_attr_index(const ntg_op_class *cls, const char *name);
 /* Slot count the op's schema needs before list data. */

@@ -1,4 +1,5 @@
-/* csv.c — time series from CSV files: RFC 4180 fields, wide or long layout, fills, dates. */
+/* csv.c — time series from CSV files: RFC 4180 fields, wide or long layout, fills, dates;
+ * gzip-compressed files recognised by their content. */
 #include "csv.h"
 
 #include <errno.h>
@@ -13,6 +14,10 @@
 
 #include "error.h"
 #include "json.h"
+
+#ifdef NTG_HAVE_ZLIB
+#include <zlib.h>
+#endif
 
 enum { FILL_ERROR, FILL_ZERO, FILL_FFILL, FILL_INTERP };
 enum { CELL_OK, CELL_EMPTY, CELL_JUNK, CELL_RANGE };
@@ -521,6 +526,7 @@ void ntg__csv_options_init(ntg_csv_options *o)
     o->format = 0;
     o->fill = NULL;
     o->dates = NULL;
+    o->max_inflated = 0;
 }
 
 void ntg__series_free(ntg_series *s)
@@ -997,8 +1003,127 @@ static int read_header(cparse *c)
     return 0;
 }
 
+/* ------------------------------------------------------------------- gzip */
+
+static int is_gzip(const char *t, size_t n)
+{
+    return n >= 2 && (unsigned char)t[0] == 0x1f && (unsigned char)t[1] == 0x8b;
+}
+
+#ifdef NTG_HAVE_ZLIB
+/* Inflate the gzip data (one or more members, as `gzip -c a b` writes) into *out, refusing
+ * more than `cap` bytes of output: a small file must not expand into all the memory there is
+ * (a decompression bomb). */
+static ntg_status gunzip(const char *in, size_t n, const char *file, size_t cap, char **out,
+                         size_t *out_len, ntg_error *err)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+        return ntg__fail(err, NTG_ERR_NOMEM, "%s: cannot start gzip decompression", file);
+    size_t bcap = n < cap / 4 ? 4 * n + 4096 : cap + 1, len = 0;
+    if (bcap > cap + 1) bcap = cap + 1;
+    char *buf = malloc(bcap);
+    ntg_status st = NTG_OK;
+    const unsigned char *p = (const unsigned char *)in, *end = p + n;
+    int done = 0;
+    if (!buf)
+        st = ntg__fail(err, NTG_ERR_NOMEM, "%s: out of memory for the decompressed data", file);
+    while (!st && !done) {
+        if (len == bcap) {
+            if (bcap > cap) {
+                st = ntg__err(err, NTG_ERR_RANGE, file, 0, 0,
+                              "decompresses to more than %zu bytes, the limit for compressed "
+                              "input (a decompression bomb?)",
+                              cap);
+                break;
+            }
+            size_t nc = bcap > (cap + 1) / 2 ? cap + 1 : bcap * 2;
+            char *nb = realloc(buf, nc);
+            if (!nb) {
+                st = ntg__fail(err, NTG_ERR_NOMEM, "%s: out of memory for the decompressed data",
+                               file);
+                break;
+            }
+            buf = nb;
+            bcap = nc;
+        }
+        size_t in_left = (size_t)(end - p), out_left = bcap - len;
+        z.next_in = (unsigned char *)(uintptr_t)p;
+        z.avail_in = in_left > UINT_MAX ? UINT_MAX : (unsigned)in_left;
+        z.next_out = (unsigned char *)buf + len;
+        z.avail_out = out_left > UINT_MAX ? UINT_MAX : (unsigned)out_left;
+        unsigned ai = z.avail_in, ao = z.avail_out;
+        int rc = inflate(&z, Z_NO_FLUSH);
+        p += ai - z.avail_in;
+        len += ao - z.avail_out;
+        if (rc == Z_STREAM_END) {
+            if (p == end) {
+                done = 1;
+            } else if (is_gzip((const char *)p, (size_t)(end - p))) {
+                inflateReset(&z); /* the next member */
+            } else {
+                st = ntg__err(err, NTG_ERR_PARSE, file, 0, 0,
+                              "%zu bytes after the end of the gzip data", (size_t)(end - p));
+            }
+        } else if (rc == Z_DATA_ERROR || rc == Z_NEED_DICT) {
+            st = ntg__err(err, NTG_ERR_PARSE, file, 0, 0, "not valid gzip data (%s)",
+                          z.msg ? z.msg : "corrupt");
+        } else if (rc == Z_MEM_ERROR) {
+            st = ntg__fail(err, NTG_ERR_NOMEM, "%s: out of memory while decompressing", file);
+        } else if (rc == Z_BUF_ERROR && p == end && len < bcap) {
+            st = ntg__err(err, NTG_ERR_PARSE, file, 0, 0,
+                          "the gzip data is truncated (it ends inside the compressed stream)");
+        } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            st =
+                ntg__err(err, NTG_ERR_PARSE, file, 0, 0, "not valid gzip data (zlib error %d)", rc);
+        }
+    }
+    inflateEnd(&z);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    *out = buf;
+    *out_len = len;
+    return NTG_OK;
+}
+#endif
+
+static ntg_status parse_text(const char *text, size_t len, const char *name,
+                             const ntg_csv_options *o, ntg_series **out, ntg_error *err);
+
 ntg_status ntg__csv_parse(const char *text, size_t len, const char *name, const ntg_csv_options *o,
                           ntg_series **out, ntg_error *err)
+{
+    if (!out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg__csv_parse: out is NULL");
+    *out = NULL;
+    if (!text && len) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg__csv_parse: text is NULL");
+    if (!text || !is_gzip(text, len)) return parse_text(text, len, name, o, out, err);
+    const char *file = name ? name : "<csv>";
+#ifdef NTG_HAVE_ZLIB
+    size_t cap = o && o->max_inflated ? o->max_inflated : NTG__CSV_GZ_MAX;
+    char *plain = NULL;
+    size_t plen = 0;
+    ntg_status st = gunzip(text, len, file, cap, &plain, &plen, err);
+    if (st) return st;
+    if (plen && is_gzip(plain, plen)) { /* compressed twice: once is what is read */
+        free(plain);
+        return ntg__err(err, NTG_ERR_PARSE, file, 0, 0,
+                        "the decompressed data is gzip again (compressed twice?)");
+    }
+    st = parse_text(plain, plen, name, o, out, err);
+    free(plain);
+    return st;
+#else
+    return ntg__err(err, NTG_ERR_UNSUPPORTED, file, 0, 0,
+                    "gzip-compressed input is not supported by this build (built without "
+                    "zlib): decompress it first (gunzip)");
+#endif
+}
+
+static ntg_status parse_text(const char *text, size_t len, const char *name,
+                             const ntg_csv_options *o, ntg_series **out, ntg_error *err)
 {
     if (!out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg__csv_parse: out is NULL");
     *out = NULL;

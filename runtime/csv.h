@@ -66,7 +66,14 @@ typedef struct ntg_csv_options {
      * time stamp but invalid ("2016-02-30") is an error in any case.  "loose": the date
      * column is read as it is (dates that repeat, go back or do not parse are kept). */
     const char *dates;
+    /* gzip-compressed input (recognised by its first bytes, whatever the file's name): the
+     * most bytes it may decompress to; 0 is NTG__CSV_GZ_MAX.  More is NTG_ERR_RANGE naming
+     * the file; a build without zlib answers NTG_ERR_UNSUPPORTED for any gzip data. */
+    size_t max_inflated;
 } ntg_csv_options;
+
+/* Default cap of decompressed CSV data: 4 GiB. */
+#define NTG__CSV_GZ_MAX ((size_t)4 << 30)
 
 typedef struct ntg_series {
     size_t n_rows, n_cols;

@@ -688,6 +688,23 @@ static inline int oh_ref_seq(uint32_t code, const ntg_attr *a, int n_in, const n
     case NTG_OP_scale:
         for (size_t e = 0; e < ny; e++) out[e] = a[NTG_SCALE_FACTOR].f * x[e];
         return 1;
+    case NTG_OP_exp:
+    case NTG_OP_log:
+    case NTG_OP_abs:
+    case NTG_OP_sqrt:
+    case NTG_OP_softplus:
+    case NTG_OP_identity:
+        for (size_t e = 0; e < ny; e++) {
+            double v = x[e];
+            out[e] = code == NTG_OP_exp    ? exp(v)
+                     : code == NTG_OP_log  ? log(v)
+                     : code == NTG_OP_abs  ? fabs(v)
+                     : code == NTG_OP_sqrt ? sqrt(v)
+                     : code == NTG_OP_softplus
+                         ? (v > 20.0 ? v : log(1.0 + exp(v))) /* torch's threshold */
+                         : v;
+        }
+        return 1;
     case NTG_OP_reduce_sum:
     case NTG_OP_reduce_mean:
     case NTG_OP_reduce_max: {

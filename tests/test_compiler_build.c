@@ -244,3 +244,29 @@ Test(compiler, arena_past_the_plan_limit_names_the_largest_tensor)
                                   "tensor is "),
               "%s", err.message);
 }
+
+/* A graph without parameters compiles for inference; compiled for training, the error says
+ * how to get the inference plan (issue 16). */
+Test(compiler, no_parameters_says_infer_only)
+{
+    static const char g[] = HEAD "outputs:\n  y: ~\n"
+                                 "nodes:\n"
+                                 "  - {op: softplus, in: x, out: h}\n"
+                                 "  - {op: log, in: h, out: y}\n";
+    ntg_plan *plan = NULL;
+    ntg_error err;
+    memset(&err, 0, sizeof err);
+    cr_assert_eq(compile(g, &plan, &err), NTG_ERR_GRAPH);
+    cr_assert_null(plan);
+    cr_assert_str_eq(err.message,
+                     "nothing to train: no parameter reaches 'y'; to compile the graph for "
+                     "inference only, pass --infer-only (NTG_COMPILE_INFER_ONLY)");
+    ntg_compile_options o;
+    ntg_compile_options_init(&o);
+    o.max_batch = 4;
+    o.flags |= NTG_COMPILE_INFER_ONLY;
+    cr_assert_eq(ntg_compile_string(g, sizeof g - 1, "g.yaml", &o, &plan, &err), NTG_OK, "%s",
+                 err.message);
+    cr_assert_not_null(plan);
+    ntg_plan_destroy(plan);
+}

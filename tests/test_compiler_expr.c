@@ -428,3 +428,105 @@ Test(compiler, expr_names_and_hints)
     ntg__nearest_try(&near, "layers");
     cr_assert_str_eq(ntg__nearest_hint(&near, buf, sizeof buf), "; did you mean 'layers'?");
 }
+
+/* ------------------------------------------- comparisons and conditionals */
+
+static void check_bool(const char *text, int want)
+{
+    ntg_value v;
+    ntg_error err = {0};
+    ntg_status st = ev(text, &v, &err);
+    cr_assert_eq(st, NTG_OK, "%s: %s", text, err.message);
+    cr_assert_eq(v.kind, NTG_V_BOOL, "%s: kind %d", text, (int)v.kind);
+    cr_assert_eq(v.i, want, "%s = %lld, want %d", text, (long long)v.i, want);
+}
+
+Test(compiler, expr_comparisons)
+{
+    check_bool("h > 64", 1);
+    check_bool("h >= 96", 1);
+    check_bool("h < 96", 0);
+    check_bool("h <= 95", 0);
+    check_bool("h == 96", 1);
+    check_bool("h != 96", 0);
+    /* arithmetic binds tighter: 2 * h > 100 is (2 * h) > 100 */
+    check_bool("2 * h > 100 + 80", 1);
+    /* Python's chains: 1 < h < 100 is 1 < h and h < 100 */
+    check_bool("1 < h < 100", 1);
+    check_bool("1 < h < 50", 0);
+    check_bool("3 > 2 > 1", 1); /* not (3 > 2) > 1 */
+    /* numbers by value across int, float and bool */
+    check_bool("x == 0.5", 1);
+    check_bool("1 == 1.0", 1);
+    check_bool("true == 1", 1);
+    check_bool("x < 1", 1);
+    check_bool("9007199254740993 > 9007199254740992", 1); /* ints compared exactly */
+    /* strings, lists; different kinds are unequal */
+    check_bool("s == 'ab'", 1);
+    check_bool("'abc' < 'abd'", 1);
+    check_bool("pools == [2, 2, 1]", 1);
+    check_bool("pools != [2, 2]", 1);
+    check_bool("s == 1", 0);
+    check_bool("s != 1", 1);
+    /* a comparison is a bool: it counts as 0 or 1 */
+    check_int("(h > 10) + (h > 100)", 1);
+}
+
+Test(compiler, expr_conditional)
+{
+    check_int("1 if h > 64 else 2", 1);
+    check_int("1 if h > 100 else 2", 2);
+    /* lowest precedence, right-associative: a if c else b if d else e */
+    check_int("1 if h < 10 else 2 if h < 100 else 3", 2);
+    check_int("h // 2 if h % 2 == 0 else h", 48);
+    check_text("[1] + pools if len(pools) > 2 else []", "[1, 2, 2, 1]");
+    /* Python's truth values */
+    check_int("1 if 0 else 2", 2);
+    check_int("1 if 0.0 else 2", 2);
+    check_int("1 if '' else 2", 2);
+    check_int("1 if [] else 2", 2);
+    check_int("1 if pools else 2", 1);
+    check_int("1 if s else 2", 1);
+    /* only the chosen branch is evaluated */
+    check_int("h if h > 0 else 1 // 0", 96);
+    check_int("1 // 0 if h < 0 else h", 96);
+    /* str() gives Python's text (for names built in expressions) */
+    check_text("'h' + str(3)", "h3");
+    check_text("str(pools)", "[2, 2, 1]");
+    check_text("str(x)", "0.5");
+}
+
+Test(compiler, expr_conditional_bare_words)
+{
+    ntg_value v;
+    ntg_error err = {0};
+    cr_assert_eq(ev_env("gelu if h > 64 else relu", 1, &v, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(v.kind, NTG_V_STR);
+    cr_assert_str_eq(v.s, "gelu");
+    cr_assert_eq(ev_env("gelu if h > 100 else relu", 1, &v, &err), NTG_OK, "%s", err.message);
+    cr_assert_str_eq(v.s, "relu");
+}
+
+Test(compiler, expr_comparison_errors)
+{
+    check_err("s < 1", NTG_ERR_GRAPH, "t.yaml:3:12: cannot compare str < int in 's < 1'");
+    check_err("pools < [3]", NTG_ERR_GRAPH,
+              "t.yaml:3:16: cannot compare list < list in 'pools < [3]'");
+    check_err("batch == 1", NTG_ERR_GRAPH,
+              "t.yaml:3:16: 'batch' is only valid as the first entry of an input shape or a "
+              "reshape shape");
+    check_err("1 if batch else 2", NTG_ERR_GRAPH,
+              "t.yaml:3:15: 'batch' is only valid as the first entry of an input shape or a "
+              "reshape shape");
+    check_err("1 if h > 2", NTG_ERR_PARSE,
+              "t.yaml:3:20: bad expression '1 if h > 2': expected 'else' (a conditional is 'a if "
+              "c else b')");
+    check_err("h = 2", NTG_ERR_PARSE,
+              "t.yaml:3:12: bad expression 'h = 2': unexpected '=' (compare with '==')");
+    check_err("h ! 2", NTG_ERR_PARSE,
+              "t.yaml:3:12: bad expression 'h ! 2': unexpected '!' (not equal is '!=')");
+    /* if and else are words of the language, not names */
+    cr_assert(ntg__is_reserved("if"));
+    cr_assert(ntg__is_reserved("else"));
+    cr_assert(ntg__is_reserved("str"));
+}

@@ -829,6 +829,75 @@ Test(compiler, error_unknown_op)
     cr_assert_str_eq(err.file, "t.yaml");
 }
 
+/* `in:` as one expression giving a list of tensor names (a quoted scalar starting with '['
+ * or '('). */
+Test(compiler, input_list_from_an_expression)
+{
+    cr_assert_eq(rd("ntgraph: 1\nname: t\nhparams:\n  h: 4\n  extra: \"['x', 'y']\"\n"
+                    "  deep: true\ninputs:\n  x: [batch, h]\nnodes:\n"
+                    "  - {op: relu, in: x, out: y}\n"
+                    "  - {op: concat, in: \"['x'] + extra\", out: c, axis: -1}\n"
+                    "  - {op: add, in: \"['x', 'y'] if deep else ['x', 'x']\", out: s}\n"
+                    "  - {op: add, in: \"(extra)\", out: t}\n"),
+                 NTG_OK, "%s", err.message);
+    cr_assert_eq(g->nodes[1].n_in, 3);
+    cr_assert_str_eq(g->nodes[1].in[0], "x");
+    cr_assert_str_eq(g->nodes[1].in[1], "x");
+    cr_assert_str_eq(g->nodes[1].in[2], "y");
+    cr_assert_eq(g->nodes[2].n_in, 2);
+    cr_assert_str_eq(g->nodes[2].in[1], "y");
+    cr_assert_eq(g->nodes[3].n_in, 2);
+    cr_assert_str_eq(g->nodes[3].in[0], "x");
+    expect_err(HDR "  - {op: relu, in: \"[1]\", out: y}\n", NTG_ERR_GRAPH,
+               "t.yaml:8:20: 'in' item 0 must be a tensor name (a string such as 'x'), got 1");
+    expect_err(HDR "  - {op: relu, in: \"(h)\", out: y}\n", NTG_ERR_GRAPH,
+               "t.yaml:8:20: 'in' as an expression must give a list of 1 to 4096 tensor names, "
+               "got 4");
+    expect_err(HDR "  - {op: relu, in: \"['x-1']\", out: y}\n", NTG_ERR_GRAPH,
+               "t.yaml:8:20: 'in' item 0 must be a tensor name (a string such as 'x'), got "
+               "'x-1'");
+}
+
+/* "Did you mean" only when the name is close; other frameworks' names are named; planned ops
+ * say so instead of a wrong suggestion. */
+Test(compiler, error_unknown_op_hints)
+{
+    static const struct {
+        const char *op, *msg;
+    } cases[] = {
+        /* were: conv1d -> concat, exp -> relu (now an op), linear/dropout/batchnorm: nothing */
+        {"conv1d", "unknown op 'conv1d': not supported yet (see issue 16)"},
+        {"Conv1d", "unknown op 'Conv1d': not supported yet (see issue 16)"},
+        {"batchnorm", "unknown op 'batchnorm': not supported yet (see issue 16)"},
+        {"BatchNorm1d", "unknown op 'BatchNorm1d': not supported yet (see issue 16)"},
+        {"dropout", "unknown op 'dropout': not supported yet (see issue 16); at inference dropout "
+                    "is the identity, so leaving the node out (or using 'identity') gives the "
+                    "same forecasts"},
+        {"linear", "unknown op 'linear'; did you mean 'dense'? (ntgraph's name for linear)"},
+        {"Linear", "unknown op 'Linear'; did you mean 'dense'? (ntgraph's name for Linear)"},
+        {"fc", "unknown op 'fc'; did you mean 'dense'? (ntgraph's name for fc)"},
+        {"LayerNorm",
+         "unknown op 'LayerNorm'; did you mean 'layernorm'? (ntgraph's name for LayerNorm)"},
+        {"layer_norm",
+         "unknown op 'layer_norm'; did you mean 'layernorm'? (ntgraph's name for layer_norm)"},
+        /* case only, one edit, a transposition, a long prefix */
+        {"ReLU", "unknown op 'ReLU'; did you mean 'relu'?"},
+        {"sofmax", "unknown op 'sofmax'; did you mean 'softmax'?"},
+        {"gleu", "unknown op 'gleu'; did you mean 'gelu'?"},
+        {"maxpool", "unknown op 'maxpool'; did you mean 'maxpool1d'?"},
+        /* too far for a hint: three edits in a six-letter name, or nothing in common */
+        {"expo2x", "unknown op 'expo2x'"},
+        {"sin", "unknown op 'sin'"},
+        {"attention", "unknown op 'attention'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char yaml[512], want[512];
+        snprintf(yaml, sizeof yaml, HDR "  - {op: %s, in: x, out: y}\n", cases[i].op);
+        snprintf(want, sizeof want, "t.yaml:8:10: %s", cases[i].msg);
+        expect_err(yaml, NTG_ERR_GRAPH, want);
+    }
+}
+
 Test(compiler, error_unknown_attribute)
 {
     expect_err(HDR "  - {op: dense, in: x, out: y, unit: 4}\n", NTG_ERR_GRAPH,

@@ -657,3 +657,173 @@ Test(runtime, csv_survives_every_truncation)
         }
     }
 }
+
+/* ------------------------------------------------------------ .csv.gz input */
+
+/* An error's whole text, file and status. */
+static void gz_refused(const void *data, size_t n, const ntg_csv_options *o, ntg_status status,
+                       const char *want)
+{
+    ntg_series *s = (ntg_series *)1;
+    ntg_error err;
+    memset(&err, 0, sizeof err);
+    ntg_status st = ntg__csv_parse(data, n, "t.csv.gz", o, &s, &err);
+    cr_assert_eq(st, status, "status %d (%s), wanted: %s", st, st ? err.message : "ok", want);
+    cr_assert_null(s);
+    cr_assert_str_eq(err.message, want);
+    cr_assert_str_eq(err.file, "t.csv.gz");
+}
+
+#ifdef NTG_HAVE_ZLIB
+#include <zlib.h>
+
+static const char small_csv[] = "date,a,b\n"
+                                "2020-01-01,1.5,2\n"
+                                "2020-01-02,-3,4.25\n"
+                                "2020-01-03,7,8\n";
+
+/* `text` as one gzip member, appended to *buf (malloc'd, *n bytes). */
+static void gz_append(const char *text, size_t len, unsigned char **buf, size_t *n)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    cr_assert_eq(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&z, (uLong)len) + 64;
+    *buf = realloc(*buf, *n + cap);
+    cr_assert(*buf);
+    z.next_in = (unsigned char *)(uintptr_t)text;
+    z.avail_in = (uInt)len;
+    z.next_out = *buf + *n;
+    z.avail_out = (uInt)cap;
+    cr_assert_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+    *n += cap - z.avail_out;
+    deflateEnd(&z);
+}
+
+static void same_series(const ntg_series *a, const ntg_series *b)
+{
+    cr_assert_eq(a->n_rows, b->n_rows);
+    cr_assert_eq(a->n_cols, b->n_cols);
+    for (size_t c = 0; c < a->n_cols; c++) cr_assert_str_eq(a->names[c], b->names[c]);
+    for (size_t r = 0; r < a->n_rows; r++) cr_assert_str_eq(a->dates[r], b->dates[r]);
+    cr_assert_eq(memcmp(a->values, b->values, a->n_rows * a->n_cols * sizeof *a->values), 0);
+}
+
+/* Before: "quote inside an unquoted field" or another CSV complaint about binary bytes. */
+Test(runtime, csv_gzip_is_read_by_content)
+{
+    unsigned char *gz = NULL;
+    size_t n = 0;
+    gz_append(small_csv, strlen(small_csv), &gz, &n);
+    ntg_series *plain = parse(small_csv), *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg__csv_parse((const char *)gz, n, "t.csv.gz", NULL, &s, &err), NTG_OK, "%s",
+                 err.message);
+    same_series(plain, s);
+    cr_assert_eq(at(s, 1, 1), 4.25);
+    ntg__series_free(s);
+
+    /* from files, whatever they are called: the content decides */
+    char dir[] = "/tmp/ntg_csvgz_XXXXXX";
+    cr_assert(mkdtemp(dir));
+    const char *names[] = {"a.csv.gz", "a.csv"};
+    for (int k = 0; k < 2; k++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        FILE *f = fopen(path, "wb");
+        cr_assert(f);
+        cr_assert_eq(fwrite(gz, 1, n, f), n);
+        fclose(f);
+        s = NULL;
+        cr_assert_eq(ntg__csv_read(path, NULL, &s, &err), NTG_OK, "%s: %s", path, err.message);
+        same_series(plain, s);
+        ntg__series_free(s);
+        unlink(path);
+    }
+    rmdir(dir);
+
+    /* several members (gzip -c a b > c): one text */
+    free(gz);
+    gz = NULL;
+    n = 0;
+    size_t half = strlen("date,a,b\n2020-01-01,1.5,2\n");
+    gz_append(small_csv, half, &gz, &n);
+    gz_append(small_csv + half, strlen(small_csv) - half, &gz, &n);
+    s = NULL;
+    cr_assert_eq(ntg__csv_parse((const char *)gz, n, "t.csv.gz", NULL, &s, &err), NTG_OK, "%s",
+                 err.message);
+    same_series(plain, s);
+    ntg__series_free(s);
+    ntg__series_free(plain);
+    free(gz);
+}
+
+Test(runtime, csv_gzip_refuses_bombs_and_damage)
+{
+    /* 8 MiB of rows that compress to a few KiB, under a 1 MiB cap */
+    size_t big = (size_t)8 << 20;
+    char *text = malloc(big + 64);
+    cr_assert(text);
+    size_t len = (size_t)sprintf(text, "a\n");
+    while (len + 2 <= big) {
+        text[len++] = '1';
+        text[len++] = '\n';
+    }
+    unsigned char *gz = NULL;
+    size_t n = 0;
+    gz_append(text, len, &gz, &n);
+    cr_assert_lt(n, (size_t)64 << 10);
+    ntg_csv_options o;
+    ntg__csv_options_init(&o);
+    o.max_inflated = (size_t)1 << 20;
+    gz_refused(gz, n, &o, NTG_ERR_RANGE,
+               "t.csv.gz: decompresses to more than 1048576 bytes, the limit for compressed input "
+               "(a decompression bomb?)");
+    /* the default cap (4 GiB) reads it */
+    ntg_series *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg__csv_parse((const char *)gz, n, "t.csv.gz", NULL, &s, &err), NTG_OK, "%s",
+                 err.message);
+    cr_assert_eq(s->n_rows, (len - 2) / 2);
+    ntg__series_free(s);
+    free(gz);
+    free(text);
+
+    gz = NULL;
+    n = 0;
+    gz_append(small_csv, strlen(small_csv), &gz, &n);
+    /* cut short */
+    gz_refused(gz, n - 12, NULL, NTG_ERR_PARSE,
+               "t.csv.gz: the gzip data is truncated (it ends inside the compressed stream)");
+    /* a damaged trailer: the CRC no longer matches */
+    unsigned char *bad = malloc(n);
+    memcpy(bad, gz, n);
+    bad[n - 6] ^= 0x5a;
+    gz_refused(bad, n, NULL, NTG_ERR_PARSE, "t.csv.gz: not valid gzip data (incorrect data check)");
+    /* garbage after the stream */
+    bad = realloc(bad, n + 3);
+    memcpy(bad, gz, n);
+    memcpy(bad + n, "xyz", 3);
+    gz_refused(bad, n + 3, NULL, NTG_ERR_PARSE, "t.csv.gz: 3 bytes after the end of the gzip data");
+    free(bad);
+    free(gz);
+}
+
+Test(runtime, csv_gzip_unsupported_without_zlib)
+{
+    cr_skip_test("this build has zlib: csv_gzip_is_read_by_content covers compressed input");
+}
+#else
+Test(runtime, csv_gzip_is_read_by_content)
+{
+    cr_skip_test("this build has no zlib (meson -Dzlib=disabled or zlib1g-dev missing)");
+}
+
+Test(runtime, csv_gzip_unsupported_without_zlib)
+{
+    static const unsigned char gz[] = {0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 0x03, 0x03, 0};
+    gz_refused(gz, sizeof gz, NULL, NTG_ERR_UNSUPPORTED,
+               "t.csv.gz: gzip-compressed input is not supported by this build (built without "
+               "zlib): decompress it first (gunzip)");
+}
+#endif

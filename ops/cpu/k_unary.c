@@ -1,4 +1,5 @@
-/* k_unary.c — reference kernels of the elementwise gelu, tanh, sigmoid and scale. */
+/* k_unary.c — reference kernels of the elementwise gelu, tanh, sigmoid, scale, exp, log, abs,
+ * sqrt, softplus and identity. */
 #include <math.h>
 #include <string.h>
 
@@ -126,4 +127,127 @@ void ntg__cpu_bwd_scale(const ntg_kctx *c)
     float *dx = c->out[0].data, f = (float)ntg__attr_f(c->attr, NTG_SCALE_FACTOR);
     int64_t n = numel(&c->in[0]);
     for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * f;
+}
+
+/* ------------------------------------------- exp, log, abs, sqrt, softplus */
+
+/* Forward of the one-argument functions below, in double, rounded once.  The domain edges are
+ * IEEE's, as torch's: log(0) = -inf, log and sqrt of a negative number NaN, exp overflowing
+ * float to inf. */
+typedef double (*un_fn)(double);
+
+static void fwd_map(const ntg_kctx *c, un_fn f)
+{
+    const float *x = c->in[0].data;
+    float *y = c->out[0].data;
+    int64_t n = numel(&c->in[0]);
+    for (int64_t i = 0; i < n; i++) y[i] = (float)f((double)x[i]);
+}
+
+static double d_abs(double v)
+{
+    return fabs(v);
+}
+
+/* torch.nn.Softplus() (beta 1, threshold 20): x itself above the threshold, where
+ * log1p(exp(x)) equals x to float precision anyway; log1p keeps the far left exact. */
+static double d_softplus(double v)
+{
+    return v > 20.0 ? v : log1p(exp(v));
+}
+
+void ntg__cpu_fwd_exp(const ntg_kctx *c)
+{
+    fwd_map(c, exp);
+}
+
+/* d e^x = e^x: from the saved y (as torch's exp backward, grad * result). */
+void ntg__cpu_bwd_exp(const ntg_kctx *c)
+{
+    if (bwd_trivial(c)) return;
+    const float *y = c->in[1].data, *dy = c->in[2].data;
+    float *dx = c->out[0].data;
+    int64_t n = numel(&c->in[0]);
+    for (int64_t i = 0; i < n; i++) dx[i] = (float)((double)dy[i] * (double)y[i]);
+}
+
+void ntg__cpu_fwd_log(const ntg_kctx *c)
+{
+    fwd_map(c, log);
+}
+
+/* dy / x from the saved x (torch: grad / self): inf at 0, NaN where dy is 0 there too. */
+void ntg__cpu_bwd_log(const ntg_kctx *c)
+{
+    if (bwd_trivial(c)) return;
+    const float *x = c->in[0].data, *dy = c->in[2].data;
+    float *dx = c->out[0].data;
+    int64_t n = numel(&c->in[0]);
+    for (int64_t i = 0; i < n; i++) dx[i] = (float)((double)dy[i] / (double)x[i]);
+}
+
+void ntg__cpu_fwd_abs(const ntg_kctx *c)
+{
+    fwd_map(c, d_abs);
+}
+
+/* dy sign(x), sign(0) = 0 (torch's abs backward, grad * self.sgn()). */
+void ntg__cpu_bwd_abs(const ntg_kctx *c)
+{
+    if (bwd_trivial(c)) return;
+    const float *x = c->in[0].data, *dy = c->in[2].data;
+    float *dx = c->out[0].data;
+    int64_t n = numel(&c->in[0]);
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        dx[i] = v > 0.0f ? dy[i] : v < 0.0f ? -dy[i] : 0.0f;
+    }
+}
+
+void ntg__cpu_fwd_sqrt(const ntg_kctx *c)
+{
+    fwd_map(c, sqrt);
+}
+
+/* dy / (2 y) from the saved y (torch: grad / (2 * result)): inf at 0. */
+void ntg__cpu_bwd_sqrt(const ntg_kctx *c)
+{
+    if (bwd_trivial(c)) return;
+    const float *y = c->in[1].data, *dy = c->in[2].data;
+    float *dx = c->out[0].data;
+    int64_t n = numel(&c->in[0]);
+    for (int64_t i = 0; i < n; i++) dx[i] = (float)((double)dy[i] / (2.0 * (double)y[i]));
+}
+
+void ntg__cpu_fwd_softplus(const ntg_kctx *c)
+{
+    fwd_map(c, d_softplus);
+}
+
+/* dy sigmoid(x) below the threshold, dy above it (torch's softplus_backward), from x. */
+void ntg__cpu_bwd_softplus(const ntg_kctx *c)
+{
+    if (bwd_trivial(c)) return;
+    const float *x = c->in[0].data, *dy = c->in[2].data;
+    float *dx = c->out[0].data;
+    int64_t n = numel(&c->in[0]);
+    for (int64_t i = 0; i < n; i++) {
+        double v = (double)x[i];
+        dx[i] = v > 20.0 ? dy[i] : (float)((double)dy[i] / (1.0 + exp(-v)));
+    }
+}
+
+/* ----------------------------------------------------------------- identity */
+
+void ntg__cpu_fwd_identity(const ntg_kctx *c)
+{
+    if (c->out[0].data != c->in[0].data)
+        memcpy(c->out[0].data, c->in[0].data, (size_t)numel(&c->in[0]) * sizeof(float));
+}
+
+/* in = [x, y, dy], out = [dx]: dx = dy. */
+void ntg__cpu_bwd_identity(const ntg_kctx *c)
+{
+    if (bwd_trivial(c)) return;
+    memcpy(c->out[0].data, c->in[2].data, (size_t)numel(&c->in[0]) * sizeof(float));
 }

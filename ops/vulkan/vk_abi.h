@@ -39,12 +39,19 @@
 #define COPY_DST_ST 18
 #define COPY_WORDS 24
 
-/* unary_fwd / unary_bwd: y = f(x); dx = dy f'(.) from x (gelu) or y (relu, tanh, sigmoid) */
+/* unary_fwd / unary_bwd: y = f(x); dx = dy f'(.) from x (gelu, log, abs, softplus), from y
+ * (relu, tanh, sigmoid, exp, sqrt) or from neither (scale, identity) */
 #define UN_RELU 0
 #define UN_GELU 1
 #define UN_TANH 2
 #define UN_SIGMOID 3
 #define UN_SCALE 4
+#define UN_EXP 5
+#define UN_LOG 6
+#define UN_ABS 7
+#define UN_SQRT 8
+#define UN_SOFTPLUS 9
+#define UN_IDENTITY 10
 #define UN_X 0
 #define UN_Y 2
 #define UN_DY 4

@@ -234,11 +234,12 @@ ntg_status ntg__vk_unary(ntg__vk_ctx *e, int bwd, uint32_t mode, float factor,
         ntg__vk_write(e, y);
         return e->status;
     }
-    /* the backward reads x for gelu, y for relu, tanh and sigmoid, neither for scale */
-    if (mode == UN_GELU) {
+    /* the backward reads x for gelu, log, abs and softplus, y for relu, tanh, sigmoid, exp
+     * and sqrt, neither for scale and identity (the op classes' bwd_saves) */
+    if (mode == UN_GELU || mode == UN_LOG || mode == UN_ABS || mode == UN_SOFTPLUS) {
         ntg__vk_ref(e, p + UN_X, x, 0);
         ntg__vk_read(e, x);
-    } else if (mode != UN_SCALE) {
+    } else if (mode != UN_SCALE && mode != UN_IDENTITY) {
         ntg__vk_ref(e, p + UN_Y, y, 0);
         ntg__vk_read(e, y);
     }

@@ -125,6 +125,54 @@ ntg_status ntg__vk_bwd_scale(ntg__vk_ctx *e)
 {
     return unary_bwd(e, UN_SCALE, scale_factor(e));
 }
+ntg_status ntg__vk_fwd_exp(ntg__vk_ctx *e)
+{
+    return unary_fwd(e, UN_EXP, 0);
+}
+ntg_status ntg__vk_bwd_exp(ntg__vk_ctx *e)
+{
+    return unary_bwd(e, UN_EXP, 0);
+}
+ntg_status ntg__vk_fwd_log(ntg__vk_ctx *e)
+{
+    return unary_fwd(e, UN_LOG, 0);
+}
+ntg_status ntg__vk_bwd_log(ntg__vk_ctx *e)
+{
+    return unary_bwd(e, UN_LOG, 0);
+}
+ntg_status ntg__vk_fwd_abs(ntg__vk_ctx *e)
+{
+    return unary_fwd(e, UN_ABS, 0);
+}
+ntg_status ntg__vk_bwd_abs(ntg__vk_ctx *e)
+{
+    return unary_bwd(e, UN_ABS, 0);
+}
+ntg_status ntg__vk_fwd_sqrt(ntg__vk_ctx *e)
+{
+    return unary_fwd(e, UN_SQRT, 0);
+}
+ntg_status ntg__vk_bwd_sqrt(ntg__vk_ctx *e)
+{
+    return unary_bwd(e, UN_SQRT, 0);
+}
+ntg_status ntg__vk_fwd_softplus(ntg__vk_ctx *e)
+{
+    return unary_fwd(e, UN_SOFTPLUS, 0);
+}
+ntg_status ntg__vk_bwd_softplus(ntg__vk_ctx *e)
+{
+    return unary_bwd(e, UN_SOFTPLUS, 0);
+}
+ntg_status ntg__vk_fwd_identity(ntg__vk_ctx *e)
+{
+    return unary_fwd(e, UN_IDENTITY, 0);
+}
+ntg_status ntg__vk_bwd_identity(ntg__vk_ctx *e)
+{
+    return unary_bwd(e, UN_IDENTITY, 0);
+}
 
 /* ------------------------------------------------------------ layout ops */
 

@@ -362,6 +362,12 @@ static xnn_prep_fn prep_of(uint32_t code, int dir)
     case NTG_OP_tanh:
     case NTG_OP_sigmoid:
     case NTG_OP_scale:
+    case NTG_OP_exp:
+    case NTG_OP_log:
+    case NTG_OP_abs:
+    case NTG_OP_sqrt:
+    case NTG_OP_softplus:
+    case NTG_OP_identity:
         return bwd ? ntg__xnn_prep_unary_bwd : ntg__xnn_prep_unary;
     case NTG_OP_add:
     case NTG_OP_sub:

@@ -1,4 +1,5 @@
-/* xnn_elem.c — elementwise ops: relu, gelu, tanh, sigmoid, scale; add, sub, mul with broadcasting.
+/* xnn_elem.c — elementwise ops: relu, gelu, tanh, sigmoid, scale, exp, log, abs, sqrt, softplus,
+ * identity; add, sub, mul with broadcasting.
  */
 #include <math.h>
 #include <string.h>
@@ -20,6 +21,71 @@ static void chunk_range(int64_t n, size_t chunks, size_t i, int64_t *e0, int64_t
 
 /* ------------------------------------------------------------------- unary */
 
+/* exp, log, abs, sqrt, softplus, identity: no vector kernels yet; the scalar loops below run
+ * in the backend's threads and compute as the reference does (in double, rounded once), so
+ * they match it bitwise, IEEE domain edges included. */
+static int scalar_unary(uint32_t code)
+{
+    return code == NTG_OP_exp || code == NTG_OP_log || code == NTG_OP_abs || code == NTG_OP_sqrt ||
+           code == NTG_OP_softplus || code == NTG_OP_identity;
+}
+
+static void scalar_fwd(uint32_t code, const float *x, float *o, size_t n)
+{
+    switch (code) {
+    case NTG_OP_exp:
+        for (size_t k = 0; k < n; k++) o[k] = (float)exp((double)x[k]);
+        break;
+    case NTG_OP_log:
+        for (size_t k = 0; k < n; k++) o[k] = (float)log((double)x[k]);
+        break;
+    case NTG_OP_abs:
+        for (size_t k = 0; k < n; k++) o[k] = fabsf(x[k]);
+        break;
+    case NTG_OP_sqrt:
+        for (size_t k = 0; k < n; k++) o[k] = (float)sqrt((double)x[k]);
+        break;
+    case NTG_OP_softplus: /* torch's threshold 20 */
+        for (size_t k = 0; k < n; k++) {
+            double v = (double)x[k];
+            o[k] = (float)(v > 20.0 ? v : log1p(exp(v)));
+        }
+        break;
+    default:
+        memcpy(o, x, n * sizeof *o);
+        break;
+    }
+}
+
+/* dx from the saved x or y (the classes' bwd_saves), as ops/cpu/k_unary.c. */
+static void scalar_bwd(uint32_t code, const float *x, const float *y, const float *dy, float *o,
+                       size_t n)
+{
+    switch (code) {
+    case NTG_OP_exp:
+        for (size_t k = 0; k < n; k++) o[k] = (float)((double)dy[k] * (double)y[k]);
+        break;
+    case NTG_OP_log:
+        for (size_t k = 0; k < n; k++) o[k] = (float)((double)dy[k] / (double)x[k]);
+        break;
+    case NTG_OP_abs:
+        for (size_t k = 0; k < n; k++) o[k] = x[k] > 0.0f ? dy[k] : x[k] < 0.0f ? -dy[k] : 0.0f;
+        break;
+    case NTG_OP_sqrt:
+        for (size_t k = 0; k < n; k++) o[k] = (float)((double)dy[k] / (2.0 * (double)y[k]));
+        break;
+    case NTG_OP_softplus:
+        for (size_t k = 0; k < n; k++) {
+            double v = (double)x[k];
+            o[k] = v > 20.0 ? dy[k] : (float)((double)dy[k] / (1.0 + exp(-v)));
+        }
+        break;
+    default:
+        memcpy(o, dy, n * sizeof *o);
+        break;
+    }
+}
+
 typedef struct un_ctx {
     const xnn_vk *vk;
     uint32_t code;
@@ -40,6 +106,13 @@ static void un_task(void *p, size_t i)
     const float *x = c->x ? c->x + e0 : NULL, *y = c->y ? c->y + e0 : NULL;
     const float *dy = c->dy ? c->dy + e0 : NULL;
     float *o = c->out + e0;
+    if (scalar_unary(c->code)) {
+        if (c->bwd)
+            scalar_bwd(c->code, x, y, dy, o, n);
+        else
+            scalar_fwd(c->code, x, o, n);
+        return;
+    }
     if (!c->bwd) {
         switch (c->code) {
         case NTG_OP_relu:
@@ -81,7 +154,11 @@ static void un_task(void *p, size_t i)
 
 static double un_flops(uint32_t code)
 {
-    return code == NTG_OP_gelu ? 40.0 : code == NTG_OP_tanh || code == NTG_OP_sigmoid ? 25.0 : 1.0;
+    return code == NTG_OP_gelu                                               ? 40.0
+           : code == NTG_OP_tanh || code == NTG_OP_sigmoid                   ? 25.0
+           : code == NTG_OP_exp || code == NTG_OP_log || code == NTG_OP_sqrt ? 20.0
+           : code == NTG_OP_softplus                                         ? 40.0
+                                                                             : 1.0;
 }
 
 static void run_unary(ntg_backend *b, xnn_op *o, int batch)
@@ -124,7 +201,7 @@ ntg_status ntg__xnn_prep_unary(ntg_backend *b, xnn_op *o, ntg_error *err)
         return NTG_OK;
     }
     o->run = run_unary;
-    o->impl = "own-simd";
+    o->impl = scalar_unary(o->code) ? "own-scalar" : "own-simd";
     return NTG_OK;
 }
 
@@ -150,12 +227,16 @@ ntg_status ntg__xnn_prep_unary_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
     (void)b;
     (void)err;
     /* the values each backward reads must be there (they are, with the classes' saves) */
-    if (o->code == NTG_OP_gelu && !o->in[0].data) return NTG_OK;
+    uint32_t k = o->code;
+    if ((k == NTG_OP_gelu || k == NTG_OP_log || k == NTG_OP_abs || k == NTG_OP_softplus) &&
+        !o->in[0].data)
+        return NTG_OK;
+    if ((k == NTG_OP_exp || k == NTG_OP_sqrt) && !o->in[1].data) return NTG_OK;
     if ((o->code == NTG_OP_relu || o->code == NTG_OP_tanh || o->code == NTG_OP_sigmoid) &&
         !o->in[1].data)
         return NTG_OK;
     o->run = run_unary_bwd;
-    o->impl = "own-simd";
+    o->impl = scalar_unary(o->code) ? "own-scalar" : "own-simd";
     return NTG_OK;
 }
 

@@ -110,6 +110,17 @@ float ntg_sigmoid(float x)
     return 1.0 / (1.0 + exp(-x));
 }
 
+// log(1 + e^x) as torch.nn.Softplus() (threshold 20): x itself above 20, else
+// max(x, 0) + log1p(e^-|x|), with log1p(t) = log(u) t / (u - 1), u = 1 + t (Goldberg), which
+// stays exact where 1 + t rounds (GLSL has no log1p).
+float ntg_softplus(float x)
+{
+    if (x > 20.0) return x;
+    float t = exp(-abs(x)), u = 1.0 + t;
+    float l = u == 1.0 ? t : log(u) * (t / (u - 1.0));
+    return max(x, 0.0) + l;
+}
+
 float ntg_gelu(float x)
 {
     return 0.5 * x * (1.0 + ntg_erf(x * 0.70710678118654752));

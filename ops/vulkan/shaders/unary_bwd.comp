@@ -1,6 +1,8 @@
-// unary_bwd.comp — gradients of relu, gelu, tanh, sigmoid and scale.
+// unary_bwd.comp — gradients of relu, gelu, tanh, sigmoid, scale, exp, log, abs, sqrt,
+// softplus and identity.
 //
-// dx = dy f'(.): relu, tanh, sigmoid from the saved y, gelu from x, scale.
+// dx = dy f'(.): relu, tanh, sigmoid, exp, sqrt from the saved y; gelu, log, abs, softplus from
+// x; scale and identity from nothing.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "vk_abi.h"
@@ -24,6 +26,20 @@ void main()
         } else if (mode == UN_SIGMOID) {
             float v = ld(y, i);
             r = g * v * (1.0 - v);
+        } else if (mode == UN_EXP) {
+            r = g * ld(y, i);
+        } else if (mode == UN_LOG) {
+            r = g / ld(x, i);
+        } else if (mode == UN_ABS) {
+            float v = ld(x, i);
+            r = v > 0.0 ? g : v < 0.0 ? -g : 0.0;
+        } else if (mode == UN_SQRT) {
+            r = g / (2.0 * ld(y, i));
+        } else if (mode == UN_SOFTPLUS) {
+            float v = ld(x, i);
+            r = v > 20.0 ? g : g * ntg_sigmoid(v);
+        } else if (mode == UN_IDENTITY) {
+            r = g;
         } else {
             r = g * f;
         }

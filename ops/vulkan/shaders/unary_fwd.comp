@@ -1,6 +1,8 @@
-// unary_fwd.comp — relu, gelu (exact erf form), tanh, sigmoid and scale.
+// unary_fwd.comp — relu, gelu, tanh, sigmoid, scale, exp, log, abs, sqrt, softplus, identity.
 //
-// y = f(x) for relu, gelu (exact erf form), tanh, sigmoid and scale.
+// y = f(x) for relu, gelu (exact erf form), tanh, sigmoid, scale, exp, log, abs, sqrt,
+// softplus and identity.  log and sqrt outside their domain are IEEE's (as torch), spelled out
+// because GLSL leaves them undefined there.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "vk_abi.h"
@@ -22,6 +24,20 @@ void main()
             r = ntg_tanh(v);
         else if (mode == UN_SIGMOID)
             r = ntg_sigmoid(v);
+        else if (mode == UN_EXP)
+            r = exp(v);
+        else if (mode == UN_LOG)
+            r = v > 0.0    ? log(v)
+                : v == 0.0 ? -uintBitsToFloat(0x7f800000u) // -inf
+                           : uintBitsToFloat(0x7fc00000u); // NaN (and NaN in)
+        else if (mode == UN_ABS)
+            r = abs(v);
+        else if (mode == UN_SQRT)
+            r = v > 0.0 ? sqrt(v) : v == 0.0 ? v : uintBitsToFloat(0x7fc00000u); // sqrt(-0) = -0
+        else if (mode == UN_SOFTPLUS)
+            r = ntg_softplus(v);
+        else if (mode == UN_IDENTITY)
+            r = v;
         else
             r = v * f;
         sv(y, i, r);
