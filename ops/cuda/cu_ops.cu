@@ -235,7 +235,7 @@ int gemm(const ntg__cu_ctx *c, int ta, int tb, int64_t m, int64_t n, int64_t k, 
 
 /* ------------------------------------------------------------- activations */
 
-enum { U_RELU, U_GELU, U_TANH, U_SIGMOID, U_SCALE, U_NONE };
+enum { U_RELU, U_GELU, U_TANH, U_SIGMOID, U_SCALE, U_NONE, U_EXP, U_LOG, U_ABS, U_SQRT, U_SOFTPLUS };
 
 #define SQRT1_2 0.70710678118654752440
 #define INV_SQRT_2PI 0.39894228040143267794
@@ -254,6 +254,18 @@ __device__ float act_f(int mode, float xf, float factor)
         return (float)(1.0 / (1.0 + exp(-z)));
     case U_SCALE:
         return xf * factor;
+    /* IEEE at the domain edges, as torch and the reference: log(0) = -inf, log and sqrt of a
+     * negative number NaN, exp overflowing to inf */
+    case U_EXP:
+        return (float)exp(z);
+    case U_LOG:
+        return (float)log(z);
+    case U_ABS:
+        return fabsf(xf);
+    case U_SQRT:
+        return (float)sqrt(z);
+    case U_SOFTPLUS: /* torch's threshold 20; log1p keeps the far left exact */
+        return (float)(z > 20.0 ? z : log1p(exp(z)));
     default:
         return xf;
     }
@@ -281,6 +293,16 @@ __device__ float act_b(int mode, float src, float dy, float factor)
         return (float)((double)dy * v * (1.0 - v));
     case U_SCALE:
         return dy * factor;
+    case U_EXP: /* from y: dy e^x */
+        return (float)((double)dy * v);
+    case U_LOG: /* from x: dy / x */
+        return (float)((double)dy / v);
+    case U_ABS: /* from x: dy sign(x), sign(0) = 0 */
+        return src > 0.0f ? dy : src < 0.0f ? -dy : 0.0f;
+    case U_SQRT: /* from y: dy / (2 y) */
+        return (float)((double)dy / (2.0 * v));
+    case U_SOFTPLUS: /* from x: dy sigmoid(x) below the threshold, dy above */
+        return v > 20.0 ? dy : (float)((double)dy / (1.0 + exp(-v)));
     default:
         return dy;
     }
@@ -525,6 +547,54 @@ extern "C" int ntg__cu_fwd_sigmoid(const ntg__cu_ctx *c)
 extern "C" int ntg__cu_bwd_sigmoid(const ntg__cu_ctx *c)
 {
     return unary_bwd(c, U_SIGMOID, 1, 1.0f);
+}
+extern "C" int ntg__cu_fwd_exp(const ntg__cu_ctx *c)
+{
+    return unary_fwd(c, U_EXP, 1.0f);
+}
+extern "C" int ntg__cu_bwd_exp(const ntg__cu_ctx *c)
+{
+    return unary_bwd(c, U_EXP, 1, 1.0f);
+}
+extern "C" int ntg__cu_fwd_log(const ntg__cu_ctx *c)
+{
+    return unary_fwd(c, U_LOG, 1.0f);
+}
+extern "C" int ntg__cu_bwd_log(const ntg__cu_ctx *c)
+{
+    return unary_bwd(c, U_LOG, 0, 1.0f);
+}
+extern "C" int ntg__cu_fwd_abs(const ntg__cu_ctx *c)
+{
+    return unary_fwd(c, U_ABS, 1.0f);
+}
+extern "C" int ntg__cu_bwd_abs(const ntg__cu_ctx *c)
+{
+    return unary_bwd(c, U_ABS, 0, 1.0f);
+}
+extern "C" int ntg__cu_fwd_sqrt(const ntg__cu_ctx *c)
+{
+    return unary_fwd(c, U_SQRT, 1.0f);
+}
+extern "C" int ntg__cu_bwd_sqrt(const ntg__cu_ctx *c)
+{
+    return unary_bwd(c, U_SQRT, 1, 1.0f);
+}
+extern "C" int ntg__cu_fwd_softplus(const ntg__cu_ctx *c)
+{
+    return unary_fwd(c, U_SOFTPLUS, 1.0f);
+}
+extern "C" int ntg__cu_bwd_softplus(const ntg__cu_ctx *c)
+{
+    return unary_bwd(c, U_SOFTPLUS, 0, 1.0f);
+}
+extern "C" int ntg__cu_fwd_identity(const ntg__cu_ctx *c)
+{
+    return unary_fwd(c, U_NONE, 1.0f);
+}
+extern "C" int ntg__cu_bwd_identity(const ntg__cu_ctx *c)
+{
+    return unary_bwd(c, U_NONE, -1, 1.0f);
 }
 extern "C" int ntg__cu_fwd_scale(const ntg__cu_ctx *c)
 {
