@@ -14,27 +14,48 @@ static const bs_cfg cpu_cfgs[] = {
 
 /* ------------------------------------------------------------------ the table */
 
-/* clang-format off */
 static const bs_hooks table[] = {
-    {"cpu", NULL, 1e-5, 1e-4, 1e-3, cpu_cfgs, 1, {1, 0}, NULL,
-     NULL, NULL, NULL, NULL, NULL},
+    {.backend = "cpu",
+     .tol_fwd = 1e-5,
+     .tol_bwd = 1e-4,
+     .tol_parity = 1e-3,
+     .cfgs = cpu_cfgs,
+     .fresh = 1,
+     .gold_threads = {1, 0},
+     .exact_batch1 = 1},
 #ifdef NTG_TEST_HAVE_XNNPACK
-    {"xnnpack", "isa", 1e-5, 1e-4, 1e-3, bs_xnn_cfgs, 1, {1, 2}, "NTG_XNN_POLICY=8",
-     NULL, bs_xnn_configure, bs_xnn_prepared, NULL, NULL},
+    {.backend = "xnnpack",
+     .group = "isa",
+     .tol_fwd = 1e-5,
+     .tol_bwd = 1e-4,
+     .tol_parity = 1e-3,
+     .cfgs = bs_xnn_cfgs,
+     .fresh = 1,
+     .gold_threads = {1, 2},
+     .repro_env = "NTG_XNN_POLICY=8",
+     .configure = bs_xnn_configure,
+     .prepared = bs_xnn_prepared},
 #endif
 #ifdef NTG_TEST_HAVE_VULKAN
-    {"vulkan", "vulkan", 1e-4, 1e-3, 1e-3, bs_vk_cfgs, 0, {0, 0}, NULL,
-     bs_vk_setup, bs_vk_configure, NULL, bs_vk_finish, bs_vk_session_messages},
+    {.backend = "vulkan",
+     .group = "vulkan",
+     .tol_fwd = 1e-4,
+     .tol_bwd = 1e-3,
+     .tol_parity = 1e-3,
+     .cfgs = bs_vk_cfgs,
+     .setup = bs_vk_setup,
+     .configure = bs_vk_configure,
+     .finish = bs_vk_finish,
+     .session_messages = bs_vk_session_messages},
 #endif
 };
-/* clang-format on */
 
 /* A backend without a row: a device's tolerances (issue 14: 1e-4 forward, 1e-3 backward), one
  * configuration as the backend comes, storages through upload/download. */
 static const bs_cfg default_cfgs[] = {{"as the backend comes", 0, BS_ALLOC, {0}},
                                       {NULL, 0, 0, {0}}};
-static const bs_hooks bs_default = {NULL,   NULL, 1e-4, 1e-3, 1e-3, default_cfgs, 0,
-                                    {0, 0}, NULL, NULL, NULL, NULL, NULL,         NULL};
+static const bs_hooks bs_default = {
+    .tol_fwd = 1e-4, .tol_bwd = 1e-3, .tol_parity = 1e-3, .cfgs = default_cfgs};
 
 const bs_hooks *bs_hooks_for(const char *backend)
 {

@@ -37,6 +37,7 @@ typedef struct bs_hooks {
     int fresh; /* 1: a new instance per case; 0: one per (op, configuration), re-preparing */
     int gold_threads[2];   /* golden sessions' thread counts (0: the default; second 0: none) */
     const char *repro_env; /* reproducibility: a second round under this NAME=VALUE (or NULL) */
+    int exact_batch1;      /* golden: batch 1 is bitwise the first row of the golden batch's */
     /* Called first in every test: pick the driver (lavapipe for vulkan). */
     void (*setup)(void);
     /* Apply configuration g to a new instance for op `code`; 0: g does not apply (the instance
