@@ -22,6 +22,7 @@ const bs_cfg bs_xnn_cfgs[] = {
      2,
      BS_WRAP,
      {XNN_POL_VK_PORTABLE | XNN_POL_PAR_ALWAYS}},
+    {NULL, 0, 0, {0}},
 };
 
 int bs_xnn_configure(ntg_backend *be, const bs_cfg *g, uint32_t code)
