@@ -37,7 +37,7 @@ if [ "${ALLOW_CPU:-0}" != 1 ] && printf '%s' "$line" | grep -q '(cpu,'; then
 fi
 
 echo "== correctness on this machine's driver (conformance, golden, training parity)"
-if [ -x "$build/tests/test_vk_conformance" ]; then
+if [ -x "$build/tests/test_backend_conformance" ]; then
   NTG_VK_TEST_NATIVE=1 meson test -C "$build" --suite vulkan --print-errorlogs --num-processes 1
 else
   echo "(tests not built: Criterion missing)"

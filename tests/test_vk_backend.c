@@ -1,0 +1,228 @@
+/* test_vk_backend.c — what only the Vulkan backend has: devices, drivers, windows, validation. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "ntgraph.h"
+#include "plan_int.h"
+#include "safetensors.h"
+#include "session_int.h"
+#include "test_vk_util.h"
+#include "testutil.h"
+
+/*
+ * The conformance, golden and training-parity checks run on this backend as on every other
+ * (tests/test_backend_*.c, hooks in tests/backend_hooks.h).  Here: its own behaviour — device
+ * selection and the missing-driver error, arenas bound as windows, the optimizer staying on the
+ * device, and the validation-message counting those suites rely on.
+ */
+#define TOL_FWD 1e-4
+
+static void no_messages(ntg_session *s, const char *what)
+{
+    char first[1024];
+    long n = ntg__vk_validation_messages(s->be, first, sizeof first);
+    cr_assert_eq(n, 0, "%s: %ld validation message(s), the first: %s", what, n, first);
+}
+
+/* An arena larger than the device binds at once (lavapipe: 128 MiB) is bound as windows: the
+ * Transformer compiled for batch 256 (253 MB of arena) still gives the golden forward. */
+Test(vk_backend, storages_larger_than_one_binding, .timeout = 600)
+{
+    vkt_need_vulkan();
+    char path[4096];
+    snprintf(path, sizeof path, "%s", tu_src("tests/data/transformer_h24.safetensors"));
+    ntg_compile_options o;
+    ntg_compile_options_init(&o);
+    o.max_batch = 256; /* with the training programs: 253 MB of arena */
+    o.weights_path = path;
+    ntg_plan *plan = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_compile_file(tu_src("graphs/transformer.yaml"), &o, &plan, &err), NTG_OK, "%s",
+                 err.message);
+    ntg_st_file *f = NULL;
+    cr_assert_eq(ntg__st_load(path, &f, &err), NTG_OK, "%s", err.message);
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.backend = "vulkan";
+    ntg_session *s = NULL;
+    cr_assert_eq(ntg_session_create(plan, &so, &s, &err), NTG_OK, "%s", err.message);
+    const ntg_st_tensor *x = ntg__st_find(f, "x"), *y = ntg__st_find(f, "y");
+    size_t nx = (size_t)x->nbytes / 4, ny = (size_t)y->nbytes / 4;
+    float *xb = malloc(nx * 4), *want = malloc(ny * 4), *got = malloc(ny * 4);
+    memcpy(xb, x->data, nx * 4);
+    memcpy(want, y->data, ny * 4);
+    cr_assert_eq(ntg_session_set_input(s, "x", xb, nx, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_run(s, (int)x->shape[0], &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_get_output(s, "y", got, ny, &err), NTG_OK, "%s", err.message);
+    double e = tu_max_abs_rel(got, want, ny);
+    uint32_t w = ntg__vk_windows(s->be, NTG_STORE_ARENA);
+    if (strstr(ntg__vk_device_name(s->be), "llvmpipe")) cr_assert_gt(w, 1);
+    cr_log_info("transformer at max batch 256: arena in %u window(s), forward %.2e", w, e);
+    cr_assert_leq(e, TOL_FWD, "forward with a windowed arena: %.3g", e);
+    no_messages(s, "windowed arena");
+    ntg_session_destroy(s);
+    free(xb);
+    free(want);
+    free(got);
+    ntg__st_free(f);
+    ntg_plan_destroy(plan);
+}
+
+/* Where no driver exists at all, --backend vulkan is a clear error and auto picks the CPU. */
+Test(vk_backend, no_driver_is_a_clear_error)
+{
+    setenv("VK_DRIVER_FILES", "/nonexistent/ntgraph_no_icd.json", 1);
+    setenv("VK_ICD_FILENAMES", "/nonexistent/ntgraph_no_icd.json", 1);
+    const ntg_backend_class *c = ntg__backend_find("vulkan");
+    cr_assert(c);
+    char info[256] = "";
+    cr_assert_eq(c->available(info, sizeof info), 0, "available with no driver: %s", info);
+    cr_assert(strstr(info, "driver") || strstr(info, "device"), "unclear: %s", info);
+    const ntg_backend_class *a = ntg__backend_find("auto");
+    cr_assert_neq(a, c, "auto picked vulkan without a driver");
+    ntg_compile_options o;
+    ntg_compile_options_init(&o);
+    o.flags = NTG_COMPILE_INFER_ONLY;
+    ntg_define d[] = {{"h", "24"}, {"input_size", "96"}, {"hidden", "16"}};
+    o.defines = d;
+    o.n_defines = 3;
+    ntg_plan *plan = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_compile_file(tu_src("graphs/nhits.yaml"), &o, &plan, &err), NTG_OK, "%s",
+                 err.message);
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.backend = "vulkan";
+    ntg_session *s = NULL;
+    cr_assert_eq(ntg_session_create(plan, &so, &s, &err), NTG_ERR_BACKEND);
+    cr_assert(strstr(err.message, "vulkan") && strstr(err.message, "not available"), "%s",
+              err.message);
+    cr_log_info("no driver: %s", err.message);
+    ntg_plan_destroy(plan);
+}
+
+/* lavapipe is a CPU device: usable when asked for, never what auto picks. */
+Test(vk_backend, auto_does_not_pick_a_cpu_device)
+{
+    const ntg_backend_class *c = vkt_need_vulkan();
+    char info[256] = "";
+    int av = c->available(info, sizeof info);
+    cr_log_info("vulkan: %s", info);
+    if (av == 2) cr_assert_neq(ntg__backend_find("auto"), c);
+}
+
+/* NTG_VULKAN_DEVICE picks a device by index or by a piece of its name; one that matches
+ * nothing makes the backend unavailable, saying so. */
+Test(vk_backend, device_override)
+{
+    const ntg_backend_class *c = vkt_need_vulkan();
+    char info[256] = "";
+    setenv("NTG_VULKAN_DEVICE", "0", 1);
+    cr_assert_neq(c->available(info, sizeof info), 0, "%s", info);
+    cr_assert(strstr(info, "device 0 of"), "%s", info);
+    char name[64];
+    ntg_backend *be;
+    ntg_error err;
+    ntg_backend_config cfg = {0, 1};
+    cr_assert_eq(c->create(&cfg, &be, &err), NTG_OK, "%s", err.message);
+    snprintf(name, sizeof name, "%.5s", ntg__vk_device_name(be));
+    c->destroy(be);
+    setenv("NTG_VULKAN_DEVICE", name, 1);
+    cr_assert_neq(c->available(info, sizeof info), 0, "%s: %s", name, info);
+    setenv("NTG_VULKAN_DEVICE", "no-such-gpu-anywhere", 1);
+    cr_assert_eq(c->available(info, sizeof info), 0);
+    cr_assert(strstr(info, "NTG_VULKAN_DEVICE=no-such-gpu-anywhere matches none"), "%s", info);
+    cr_assert_neq(ntg__backend_find("auto"), c);
+    unsetenv("NTG_VULKAN_DEVICE");
+}
+
+static ntg_plan *small_nhits(int max_batch)
+{
+    ntg_compile_options o;
+    ntg_compile_options_init(&o);
+    ntg_define d[] = {{"h", "24"}, {"input_size", "96"}, {"hidden", "32"}};
+    o.defines = d;
+    o.n_defines = 3;
+    o.max_batch = max_batch;
+    ntg_plan *p = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_compile_file(tu_src("graphs/nhits.yaml"), &o, &p, &err), NTG_OK, "%s",
+                 err.message);
+    return p;
+}
+
+/* A train_step moves its inputs to the device and the loss back, never the weights: the
+ * optimizer runs on the device.  Ten steps at a fixed batch, counted at the vtable. */
+Test(vk_backend, train_steps_keep_the_weights_on_the_device)
+{
+    vkt_need_vulkan();
+    const int batch = 8;
+    ntg_plan *p = small_nhits(batch);
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.backend = "vulkan";
+    so.flags = NTG_SESSION_TRAINABLE;
+    ntg_session *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_session_create(p, &so, &s, &err), NTG_OK, "%s", err.message);
+    size_t nx = 96 * (size_t)batch, nt = 24 * (size_t)batch;
+    size_t wbytes = (size_t)p->img.info.storage_bytes[NTG_STORE_WEIGHTS];
+    float *x = malloc(nx * 4), *t = malloc(nt * 4), *w0 = malloc(wbytes), *w1 = malloc(wbytes);
+    cr_assert_eq(ntg__session_read_storage(s, NTG_STORE_WEIGHTS, w0, &err), NTG_OK);
+    uint64_t up0, down0, up1, down1;
+    ntg__vk_transfer_bytes(s->be, &up0, &down0);
+    tu_rng r = {3};
+    float loss[10];
+    for (int step = 1; step <= 10; step++) {
+        tu_fill(&r, x, nx, -1, 1);
+        tu_fill(&r, t, nt, -1, 1);
+        float ctl[4] = {1e-3f, (float)step, 0, 0};
+        cr_assert_eq(ntg_session_set_input(s, "x", x, nx, &err), NTG_OK, "%s", err.message);
+        cr_assert_eq(ntg_session_set_input(s, "t", t, nt, &err), NTG_OK, "%s", err.message);
+        cr_assert_eq(ntg_session_set_input(s, "train.ctl", ctl, 4, &err), NTG_OK);
+        cr_assert_eq(ntg_session_run_program(s, "train_step", batch, &err), NTG_OK, "%s",
+                     err.message);
+        cr_assert_eq(ntg_session_get_output(s, "loss", &loss[step - 1], 1, &err), NTG_OK);
+    }
+    ntg__vk_transfer_bytes(s->be, &up1, &down1);
+    cr_assert_eq(down1 - down0, 10 * sizeof(float), "downloaded %llu bytes over 10 steps",
+                 (unsigned long long)(down1 - down0));
+    cr_assert_eq(up1 - up0, 10 * (nx + nt + 4) * sizeof(float));
+    cr_assert_eq(ntg__session_read_storage(s, NTG_STORE_WEIGHTS, w1, &err), NTG_OK);
+    cr_assert_neq(memcmp(w0, w1, wbytes), 0, "the weights changed on the device");
+    for (int i = 0; i < 10; i++) cr_assert(isfinite(loss[i]));
+    uint32_t nd, nb;
+    ntg__vk_program_stats(s->be, (uint32_t)ntg__plan_program(p, "train_step"), &nd, &nb);
+    cr_log_info("train_step: %u dispatches, %u barriers; 10 steps moved %llu bytes up, %llu down",
+                nd, nb, (unsigned long long)(up1 - up0), (unsigned long long)(down1 - down0));
+    char first[1024];
+    long msgs = ntg__vk_validation_messages(s->be, first, sizeof first);
+    cr_assert_eq(msgs, 0, "%ld validation message(s), the first: %s", msgs, first);
+    ntg_session_destroy(s);
+    free(x);
+    free(t);
+    free(w0);
+    free(w1);
+    ntg_plan_destroy(p);
+}
+
+/* The validation machinery itself: with NTG_VULKAN_VALIDATION=1 an invalid call is counted
+ * (so "no message" above means something); without it nothing is installed or counted. */
+Test(vk_backend, validation_messages_are_counted)
+{
+    const ntg_backend_class *cls = vkt_need_vulkan();
+    ntg_backend *be;
+    ntg_error err;
+    ntg_backend_config cfg = {0, 1};
+    cr_assert_eq(cls->create(&cfg, &be, &err), NTG_OK, "%s", err.message);
+    ntg__vk_provoke_validation(be);
+    char first[1024];
+    long n = ntg__vk_destroy_checked(be, first, sizeof first);
+    if (vkt_validating()) {
+        cr_assert_geq(n, 1, "the validation layer did not report an invalid call");
+        cr_log_info("the layer reports: %.200s", first);
+    } else {
+        cr_assert_eq(n, 0);
+    }
+}
