@@ -1,6 +1,5 @@
 /* memplan.c — memory planning: liveness per program, greedy offsets in one arena. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "error.h"
 #include "ir.h"
