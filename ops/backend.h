@@ -22,8 +22,8 @@ typedef struct ntg_program_view {
 typedef ntg_status (*ntg_shared_fill_fn)(void *ctx, void *mem, ntg_error *err);
 typedef struct ntg_shared_cache {
     void *self;
-    ntg_status (*get)(void *self, const char *key, size_t bytes, ntg_shared_fill_fn fill,
-                      void *ctx, void **out, ntg_error *err);
+    ntg_status (*get)(void *self, const char *key, size_t bytes, ntg_shared_fill_fn fill, void *ctx,
+                      void **out, ntg_error *err);
     void (*put)(void *self, void *mem);
 } ntg_shared_cache;
 

@@ -46,12 +46,6 @@ static const char *program_of_op(const ntg_plan *p, uint32_t op)
     return "?";
 }
 
-/* The arena (or state) of a host backend as an anonymous private mapping, wrapped as
- * the backend's buffer. The plan sizes the arena for its maximum batch, but a run at
- * batch b writes only the first b rows of each tensor: with the pages made on first
- * touch (zero, as the state needs), 4 rows on a plan compiled for 262144 touch a few
- * pages per tensor instead of the whole arena. MAP_NORESERVE: the part never touched
- * is not charged against the commit limit either. */
 static size_t page_size(void)
 {
     long pg = sysconf(_SC_PAGESIZE);
@@ -80,8 +74,7 @@ static ntg_status open_storage(ntg_session *s, int sto, uint64_t bytes, ntg_erro
  * pages per tensor instead of the whole arena. MAP_NORESERVE: the part never touched
  * is not charged against the commit limit either.  A lean session maps it all without
  * access and opens only `open` bytes of it (see lean_sizes). */
-static ntg_status map_lazily(ntg_session *s, int sto, size_t bytes, uint64_t open,
-                             ntg_error *err)
+static ntg_status map_lazily(ntg_session *s, int sto, size_t bytes, uint64_t open, ntg_error *err)
 {
     size_t page = page_size();
     size_t len = bytes > SIZE_MAX - page ? 0 : (bytes + page - 1) / page * page;
@@ -102,11 +95,11 @@ static ntg_status map_lazily(ntg_session *s, int sto, size_t bytes, uint64_t ope
 /*
  * A session without NTG_SESSION_TRAINABLE on a host backend (cpu, xnnpack) is lean: what
  * it pays for is the infer program's arena — open up to that program's arena_peak (the
- * compiler's per-program extent, compiler/memplan.c; for a trained N-HiTS a third of the
- * training step's) and resident only where a run at its own batch writes — and no optimizer
- * state.  The other programs it may run (eval, grad: those that update no parameter) find
- * their part of the arena and the state reserved and have it opened on their first run.
- * Device backends bind their buffers whole and keep the plan's sizes.
+ * compiler's per-program extent, compiler/memplan.c) and resident only where a run at its
+ * own batch writes — and no optimizer state (twice the weights with Adam).  The other programs it
+ * may run (eval, grad: those that update no parameter) find their part of the arena and the state
+ * reserved and have it opened on their first run. Device backends bind their buffers whole and keep
+ * the plan's sizes.
  */
 static ntg_status lean_sizes(ntg_session *s, uint64_t open[NTG_STORE_COUNT], ntg_error *err)
 {
@@ -125,9 +118,8 @@ static ntg_status lean_sizes(ntg_session *s, uint64_t open[NTG_STORE_COUNT], ntg
             }
         }
     if (!s->lean) return NTG_OK;
-    open[NTG_STORE_ARENA] = p->infer_program >= 0
-                                ? p->img.programs[p->infer_program].arena_peak
-                                : p->img.info.storage_bytes[NTG_STORE_ARENA];
+    open[NTG_STORE_ARENA] = p->infer_program >= 0 ? p->img.programs[p->infer_program].arena_peak
+                                                  : p->img.info.storage_bytes[NTG_STORE_ARENA];
     open[NTG_STORE_STATE] = p->infer_program >= 0 && s->reads_state[p->infer_program]
                                 ? p->img.info.storage_bytes[NTG_STORE_STATE]
                                 : 0;
@@ -303,10 +295,12 @@ ntg_status ntg__session_run_index(ntg_session *s, int program, int batch, ntg_er
                          "program '%s' updates the parameters: create the session with "
                          "NTG_SESSION_TRAINABLE",
                          s->plan->programs[program].name);
-    ntg_status st = open_storage(s, NTG_STORE_ARENA, s->plan->img.programs[program].arena_peak, err);
+    /* a lean session opens what this program needs on its first run */
+    ntg_status st =
+        open_storage(s, NTG_STORE_ARENA, s->plan->img.programs[program].arena_peak, err);
     if (!st && s->reads_state[program])
-        st = open_storage(s, NTG_STORE_STATE, s->plan->img.info.storage_bytes[NTG_STORE_STATE],
-                          err);
+        st =
+            open_storage(s, NTG_STORE_STATE, s->plan->img.info.storage_bytes[NTG_STORE_STATE], err);
     if (st) return st;
     st = s->cls->run(s->be, (uint32_t)program, batch, err);
     if (!st) {

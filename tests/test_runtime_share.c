@@ -305,8 +305,7 @@ Test(share, lean_session_runs_grad_and_eval)
         cr_assert_eq(ntg_session_set_input(s, "x", x, 16, &err), NTG_OK, "%s", err.message);
         cr_assert_eq(ntg_session_set_input(s, "t", t, 8, &err), NTG_OK, "%s", err.message);
         cr_assert_eq(ntg_session_run_program(s, "grad", 2, &err), NTG_OK, "%s", err.message);
-        cr_assert_eq(ntg_session_get_output(s, "loss", &loss, 1, &err), NTG_OK, "%s",
-                     err.message);
+        cr_assert_eq(ntg_session_get_output(s, "loss", &loss, 1, &err), NTG_OK, "%s", err.message);
         cr_assert(loss == loss && loss >= 0.0f);
         cr_assert_geq(ntg__session_open_bytes(s), open0);
         cr_assert_eq(ntg_session_run_program(s, "eval", 2, &err), NTG_OK, "%s", err.message);

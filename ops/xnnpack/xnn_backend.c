@@ -225,8 +225,7 @@ ntg_status ntg__xnn_pack_shared(ntg_backend *b, xnn_op *o, const char *what, siz
     }
     void *mem = NULL;
     if (posix_memalign(&mem, 64, bytes ? bytes : 64))
-        return ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate %zu bytes of packed weights",
-                         bytes);
+        return ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate %zu bytes of packed weights", bytes);
     ntg_status st = fill(ctx, mem, err);
     if (st) {
         free(mem);

@@ -576,8 +576,8 @@ ntg_status ntg__xnn_prep_lstm(ntg_backend *b, xnn_op *o, ntg_error *err)
         for (int64_t k = 0; k < d.layers; k++)
             total += pack_sizes_of(k == 0 ? d.in : d.h, d.h).total;
         lstm_pack_ctx pc = {b->isa, &d, o};
-        ntg_status st = ntg__xnn_pack_shared(b, o, "lstm", (size_t)total * sizeof(float),
-                                             lstm_pack, &pc, err);
+        ntg_status st =
+            ntg__xnn_pack_shared(b, o, "lstm", (size_t)total * sizeof(float), lstm_pack, &pc, err);
         if (st) return st;
     }
     o->scratch = fwd_layout_of(b, &d).total;
