@@ -6,9 +6,11 @@
  * Latency: one window of input_size values (a sine with noise, in original units) forecast
  * ITERS times after 50 warm-up calls, one thread; the same with ntg_session_run on an
  * already scaled input, so the cost of the scaling, checks and the result object shows.
- * Memory: the resident set (/proc/self/statm) before and after SESSIONS more batch-1
- * forecasters are created and each has run once (a run touches its arena), divided by
- * SESSIONS.  Not a test: run it by hand on a quiet machine and note `uptime`.
+ * Memory: the resident set (/proc/self/statm) before and after the first forecaster is
+ * created and has run once (it pays for what the plan's sessions share: packed weights),
+ * then before and after SESSIONS more batch-1 forecasters are created and each has run
+ * once (a run touches its arena), divided by SESSIONS.  Not a test: run it by hand on a
+ * quiet machine and note `uptime`.
  */
 #include <math.h>
 #include <stdio.h>
@@ -74,6 +76,7 @@ int main(int argc, char **argv)
     so.threads = 1;
     so.max_batch = 1;
     ntg_forecaster *fc = NULL;
+    double first_before = rss_mib(), first_after = NAN;
     if (ntg_forecaster_create(plan, &so, &fc, &err)) {
         fprintf(stderr, "%s\n", err.message);
         return 1;
@@ -111,6 +114,7 @@ int main(int argc, char **argv)
         }
         ntg_forecast_destroy(out);
         if (i >= 50) us[i - 50] = now_us() - t0;
+        if (i == 0) first_after = rss_mib();
     }
     printf("plan %s: input_size %zu, h %zu, backend %s, 1 thread\n", argv[1], L, h, backend);
     report("ntg_forecaster_run (batch 1)", us, iters);
@@ -148,6 +152,9 @@ int main(int argc, char **argv)
         ntg_forecast_destroy(out);
     }
     double after = rss_mib();
+    printf("first batch-1 forecaster: resident %.1f -> %.1f MiB, %.2f MiB (with what the "
+           "plan's sessions share)\n",
+           first_before, first_after, first_after - first_before);
     printf("%d more batch-1 forecasters: resident %.1f -> %.1f MiB, %.2f MiB each "
            "(arena at the plan's max batch %d: %.2f MiB)\n",
            extra, before, after, (after - before) / extra, ntg_plan_max_batch(plan),

@@ -298,7 +298,10 @@ NTG_API void ntg_session_options_init(ntg_session_options *opts);
 /* Create a session that runs `plan` (which must outlive it).  Allocates the
  * arena and everything later runs need (host backends reserve the arena and the
  * state as mappings whose pages are made on first touch, so a run at a small
- * batch uses memory for that batch).  Errors: NTG_ERR_INVALID_ARG (unknown
+ * batch uses memory for that batch; a session that is not trainable opens only
+ * the infer program's part of the arena and no optimizer state, and shares what
+ * the backend derives from the weights with the plan's other sessions:
+ * docs/api.md, "What a session costs").  Errors: NTG_ERR_INVALID_ARG (unknown
  * backend, max_batch out of range), NTG_ERR_UNSUPPORTED (the backend cannot run
  * an op of the plan), NTG_ERR_NOMEM, NTG_ERR_BACKEND (the backend cannot run on
  * this machine, e.g. no device or driver, naming the reason; or the device failed). */

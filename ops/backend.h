@@ -11,6 +11,22 @@ typedef struct ntg_program_view {
     uint32_t n_ops;
 } ntg_program_view;
 
+/* What sessions of one plan share: immutable data a backend derives from the plan's read-only
+ * weights (packed panels, uploaded buffers), kept once per plan, backend and key and
+ * refcounted.  It hangs off the plan (runtime/plan_load.c), never off a global: `get` returns
+ * the entry `key` (a string naming the backend, instruction set, op and what), making it with
+ * fill(ctx, mem, err) into `bytes` 64-byte aligned bytes the first time, under the plan's
+ * mutex, so concurrent prepares of two sessions pack once; every successful `get` is matched by
+ * a `put` of the same pointer, and the last `put` frees the entry.  A plan outlives its
+ * sessions, so an entry never outlives its plan. */
+typedef ntg_status (*ntg_shared_fill_fn)(void *ctx, void *mem, ntg_error *err);
+typedef struct ntg_shared_cache {
+    void *self;
+    ntg_status (*get)(void *self, const char *key, size_t bytes, ntg_shared_fill_fn fill, void *ctx,
+                      void **out, ntg_error *err);
+    void (*put)(void *self, void *mem);
+} ntg_shared_cache;
+
 /* Everything a backend needs from a validated plan.  All arrays belong to the
  * plan and outlive the backend instance. */
 typedef struct ntg_plan_view {
@@ -27,6 +43,8 @@ typedef struct ntg_plan_view {
     const char *strings;
     uint64_t storage_bytes[NTG_STORE_COUNT]; /* size of each storage at the maximum batch */
     int max_batch;
+    /* The plan's shared-data cache; NULL: nothing is shared (a view made by hand, tests). */
+    const ntg_shared_cache *shared;
 } ntg_plan_view;
 
 typedef struct ntg_backend ntg_backend; /* a backend instance (one per session) */

@@ -21,6 +21,9 @@ struct ntg_plan {
     uint32_t n_params;
     int infer_program;  /* index of "infer" */
     ntg_plan_view view; /* what backends get */
+    /* what its sessions share (packed weights): view.shared points at shared_api */
+    struct ntg_plan_shared *shared;
+    ntg_shared_cache shared_api;
 };
 
 /* Take ownership of `buf` (from ntg__aligned_alloc, `size` bytes of a plan file), validate

@@ -1,6 +1,7 @@
 /* plan_load.c — plan.bin v1 loader: validates every byte before use; the ntg_plan_* queries. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -792,6 +793,120 @@ static ntg_status validate(vctx *v)
 }
 
 /* Validate p->base/p->size and build the derived tables. */
+/* ------------------------------------------------------- shared backend data */
+
+/* One entry of a plan's shared cache: `bytes` of immutable data made once by a backend. */
+typedef struct shared_entry {
+    struct shared_entry *next;
+    char *key;
+    void *mem;
+    size_t bytes;
+    unsigned refs;
+} shared_entry;
+
+struct ntg_plan_shared {
+    pthread_mutex_t mu;
+    shared_entry *head;
+};
+
+static ntg_status shared_get(void *self, const char *key, size_t bytes, ntg_shared_fill_fn fill,
+                             void *ctx, void **out, ntg_error *err)
+{
+    struct ntg_plan_shared *c = self;
+    ntg_status st = NTG_OK;
+    *out = NULL;
+    pthread_mutex_lock(&c->mu);
+    shared_entry *e = c->head;
+    while (e && strcmp(e->key, key) != 0) e = e->next;
+    if (e && e->bytes != bytes) {
+        st = ntg__fail(err, NTG_ERR_INTERNAL,
+                       "shared data '%s' was made with %zu bytes, asked for with %zu", key,
+                       e->bytes, bytes);
+    } else if (e) {
+        e->refs++;
+        *out = e->mem;
+    } else {
+        /* made under the lock: a second session preparing at the same time waits for this
+         * packing instead of doing its own */
+        e = calloc(1, sizeof *e);
+        size_t klen = strlen(key) + 1;
+        if (e) e->key = malloc(klen);
+        if (e && e->key && posix_memalign(&e->mem, 64, bytes ? bytes : 64) != 0) e->mem = NULL;
+        if (!e || !e->key || !e->mem) {
+            st = ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate %zu bytes of shared data '%s'",
+                           bytes, key);
+        } else {
+            memcpy(e->key, key, klen);
+            e->bytes = bytes;
+            st = fill ? fill(ctx, e->mem, err) : NTG_OK;
+        }
+        if (st) {
+            if (e) {
+                free(e->mem);
+                free(e->key);
+                free(e);
+            }
+        } else {
+            e->refs = 1;
+            e->next = c->head;
+            c->head = e;
+            *out = e->mem;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+static void shared_put(void *self, void *mem)
+{
+    struct ntg_plan_shared *c = self;
+    if (!mem) return;
+    pthread_mutex_lock(&c->mu);
+    for (shared_entry **pe = &c->head; *pe; pe = &(*pe)->next) {
+        shared_entry *e = *pe;
+        if (e->mem != mem) continue;
+        if (--e->refs == 0) {
+            *pe = e->next;
+            free(e->mem);
+            free(e->key);
+            free(e);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static ntg_status shared_init(ntg_plan *p, const char *where, ntg_error *err)
+{
+    p->shared = calloc(1, sizeof *p->shared);
+    if (!p->shared) return ntg__err(err, NTG_ERR_NOMEM, where, 0, 0, "out of memory");
+    if (pthread_mutex_init(&p->shared->mu, NULL) != 0) {
+        free(p->shared);
+        p->shared = NULL;
+        return ntg__err(err, NTG_ERR_NOMEM, where, 0, 0, "cannot initialise a mutex");
+    }
+    p->shared_api.self = p->shared;
+    p->shared_api.get = shared_get;
+    p->shared_api.put = shared_put;
+    p->view.shared = &p->shared_api;
+    return NTG_OK;
+}
+
+/* The plan's sessions are gone (the API contract): whatever is left is freed. */
+static void shared_free(ntg_plan *p)
+{
+    if (!p->shared) return;
+    for (shared_entry *e = p->shared->head, *n; e; e = n) {
+        n = e->next;
+        free(e->mem);
+        free(e->key);
+        free(e);
+    }
+    pthread_mutex_destroy(&p->shared->mu);
+    free(p->shared);
+    p->shared = NULL;
+}
+
 static ntg_status plan_init(ntg_plan *p, const char *where, ntg_error *err)
 {
     vctx v = {p->base, p->size, where, err, &p->img, NULL};
@@ -830,7 +945,7 @@ static ntg_status plan_init(ntg_plan *p, const char *where, ntg_error *err)
     w->strings = img->strings;
     memcpy(w->storage_bytes, img->info.storage_bytes, sizeof w->storage_bytes);
     w->max_batch = (int)img->info.max_batch;
-    return NTG_OK;
+    return shared_init(p, where, err);
 }
 
 /* ---------------------------------------------------------------- load, save */
@@ -1084,6 +1199,7 @@ ntg_status ntg_plan_serialize(const ntg_plan *plan, void **data, size_t *size, n
 void ntg_plan_destroy(ntg_plan *plan)
 {
     if (!plan) return;
+    shared_free(plan);
     if (plan->map) munmap(plan->map, plan->size);
     ntg__aligned_free(plan->owned);
     free(plan->programs);

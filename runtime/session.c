@@ -46,18 +46,39 @@ static const char *program_of_op(const ntg_plan *p, uint32_t op)
     return "?";
 }
 
+static size_t page_size(void)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    return pg > 0 ? (size_t)pg : 4096;
+}
+
+/* Open storage `sto` of a lean session up to `bytes` (whole pages): the pages come on first
+ * touch, zero.  Pointers into it stay where they are: the mapping was reserved whole. */
+static ntg_status open_storage(ntg_session *s, int sto, uint64_t bytes, ntg_error *err)
+{
+    if (bytes <= s->open_bytes[sto] || !s->host_map[sto]) return NTG_OK;
+    size_t page = page_size(), len = s->host_map_bytes[sto];
+    if (bytes < len) len = (size_t)((bytes + page - 1) / page * page);
+    if (mprotect(s->host_map[sto], len, PROT_READ | PROT_WRITE) != 0)
+        return ntg__fail(err, NTG_ERR_NOMEM, "cannot open %zu bytes of the %s", len,
+                         sto == NTG_STORE_ARENA ? "arena" : "optimizer state");
+    uint64_t all = s->plan->img.info.storage_bytes[sto];
+    s->open_bytes[sto] = len < all ? len : all;
+    return NTG_OK;
+}
+
 /* The arena (or state) of a host backend as an anonymous private mapping, wrapped as
  * the backend's buffer. The plan sizes the arena for its maximum batch, but a run at
  * batch b writes only the first b rows of each tensor: with the pages made on first
  * touch (zero, as the state needs), 4 rows on a plan compiled for 262144 touch a few
  * pages per tensor instead of the whole arena. MAP_NORESERVE: the part never touched
- * is not charged against the commit limit either. */
-static ntg_status map_lazily(ntg_session *s, int sto, size_t bytes, ntg_error *err)
+ * is not charged against the commit limit either.  A lean session maps it all without
+ * access and opens only `open` bytes of it (see lean_sizes). */
+static ntg_status map_lazily(ntg_session *s, int sto, size_t bytes, uint64_t open, ntg_error *err)
 {
-    long pg = sysconf(_SC_PAGESIZE);
-    size_t page = pg > 0 ? (size_t)pg : 4096;
+    size_t page = page_size();
     size_t len = bytes > SIZE_MAX - page ? 0 : (bytes + page - 1) / page * page;
-    void *mem = len ? mmap(NULL, len, PROT_READ | PROT_WRITE,
+    void *mem = len ? mmap(NULL, len, s->lean ? PROT_NONE : PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
                     : MAP_FAILED;
     if (mem == MAP_FAILED)
@@ -65,7 +86,49 @@ static ntg_status map_lazily(ntg_session *s, int sto, size_t bytes, ntg_error *e
                          sto == NTG_STORE_ARENA ? "arena" : "optimizer state");
     s->host_map[sto] = mem;
     s->host_map_bytes[sto] = len;
+    s->open_bytes[sto] = s->lean ? 0 : bytes;
+    ntg_status st = s->lean ? open_storage(s, sto, open, err) : NTG_OK;
+    if (st) return st;
     return s->cls->buffer_wrap(s->be, mem, bytes, 0, &s->storage[sto], err);
+}
+
+/*
+ * A session without NTG_SESSION_TRAINABLE on a host backend (cpu, xnnpack) is lean: what
+ * it pays for is the infer program's arena — open up to that program's arena_peak (the
+ * compiler's per-program extent, compiler/memplan.c) and resident only where a run at its
+ * own batch writes — and no optimizer state (twice the weights with Adam).  The other programs it
+ * may run (eval, grad: those that update no parameter) find their part of the arena and the state
+ * reserved and have it opened on their first run. Device backends bind their buffers whole and keep
+ * the plan's sizes.
+ */
+static ntg_status lean_sizes(ntg_session *s, uint64_t open[NTG_STORE_COUNT], ntg_error *err)
+{
+    const ntg_plan *p = s->plan;
+    memcpy(open, p->img.info.storage_bytes, sizeof(uint64_t) * NTG_STORE_COUNT);
+    s->lean = !s->trainable && s->cls->buffer_wrap;
+    s->reads_state = calloc(p->img.n_programs + 1, 1);
+    if (!s->reads_state) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (uint32_t g = 0; g < p->img.n_programs; g++)
+        for (uint32_t k = 0; k < p->programs[g].n_ops; k++) {
+            const ntg_op_rec *op = &p->img.ops[p->programs[g].ops[k]];
+            for (uint32_t i = 0; i < (uint32_t)op->n_in + op->n_out; i++) {
+                uint32_t id = p->img.operands[op->operands + i];
+                if (id != NTG_NONE && p->img.tensors[id].storage == NTG_STORE_STATE)
+                    s->reads_state[g] = 1;
+            }
+        }
+    if (!s->lean) return NTG_OK;
+    open[NTG_STORE_ARENA] = p->infer_program >= 0 ? p->img.programs[p->infer_program].arena_peak
+                                                  : p->img.info.storage_bytes[NTG_STORE_ARENA];
+    open[NTG_STORE_STATE] = p->infer_program >= 0 && s->reads_state[p->infer_program]
+                                ? p->img.info.storage_bytes[NTG_STORE_STATE]
+                                : 0;
+    return NTG_OK;
+}
+
+uint64_t ntg__session_open_bytes(const ntg_session *s)
+{
+    return s ? s->open_bytes[NTG_STORE_ARENA] + s->open_bytes[NTG_STORE_STATE] : 0;
 }
 
 ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *opts,
@@ -132,6 +195,8 @@ ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *o
                 if (plan->img.tensors[id].storage == NTG_STORE_WEIGHTS) s->writes_weights[g] = 1;
             }
         }
+    uint64_t open[NTG_STORE_COUNT];
+    if ((st = lean_sizes(s, open, err))) goto fail;
     for (int sto = NTG_STORE_ARENA; sto < NTG_STORE_COUNT; sto++) {
         uint64_t bytes = plan->img.info.storage_bytes[sto];
         if (bytes == 0) continue;
@@ -140,7 +205,7 @@ ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *o
             st = cls->buffer_wrap(s->be, (void *)plan->img.weights, (size_t)bytes, 1,
                                   &s->storage[sto], err);
         } else if (sto != NTG_STORE_WEIGHTS && cls->buffer_wrap) {
-            st = map_lazily(s, sto, (size_t)bytes, err);
+            st = map_lazily(s, sto, (size_t)bytes, open[sto], err);
         } else {
             st = cls->buffer_alloc(s->be, (size_t)bytes, &s->storage[sto], err);
             if (!st && sto == NTG_STORE_WEIGHTS)
@@ -166,6 +231,7 @@ void ntg_session_destroy(ntg_session *s)
     }
     if (s->be) s->cls->destroy(s->be);
     free(s->writes_weights);
+    free(s->reads_state);
     free(s);
 }
 
@@ -214,6 +280,8 @@ ntg_status ntg__session_set_tensor(ntg_session *s, uint32_t id, const float *dat
                          d.batched ? "a multiple of " : "", inner,
                          d.batched ? " (one per window element) up to the maximum batch" : "",
                          count);
+    ntg_status st = open_storage(s, t->storage, t->offset + count * sizeof(float), err);
+    if (st) return st;
     return s->cls->upload(s->be, s->storage[t->storage], (size_t)t->offset, data,
                           count * sizeof(float), err);
 }
@@ -227,7 +295,14 @@ ntg_status ntg__session_run_index(ntg_session *s, int program, int batch, ntg_er
                          "program '%s' updates the parameters: create the session with "
                          "NTG_SESSION_TRAINABLE",
                          s->plan->programs[program].name);
-    ntg_status st = s->cls->run(s->be, (uint32_t)program, batch, err);
+    /* a lean session opens what this program needs on its first run */
+    ntg_status st =
+        open_storage(s, NTG_STORE_ARENA, s->plan->img.programs[program].arena_peak, err);
+    if (!st && s->reads_state[program])
+        st =
+            open_storage(s, NTG_STORE_STATE, s->plan->img.info.storage_bytes[NTG_STORE_STATE], err);
+    if (st) return st;
+    st = s->cls->run(s->be, (uint32_t)program, batch, err);
     if (!st) {
         s->last_batch = batch;
         s->last_program = program;
@@ -290,10 +365,19 @@ ntg_status ntg__session_get_tensor(ntg_session *s, uint32_t id, float *out, size
                             count * sizeof(float), err);
 }
 
+/* The whole of `storage` open, for a copy of all of it. */
+static ntg_status whole_storage(ntg_session *s, int storage, ntg_error *err)
+{
+    if (storage == NTG_STORE_WEIGHTS) return NTG_OK;
+    return open_storage(s, storage, s->plan->img.info.storage_bytes[storage], err);
+}
+
 ntg_status ntg__session_read_storage(ntg_session *s, int storage, void *dst, ntg_error *err)
 {
     uint64_t bytes = s->plan->img.info.storage_bytes[storage];
     if (!bytes) return NTG_OK;
+    ntg_status st = whole_storage(s, storage, err);
+    if (st) return st;
     return s->cls->download(s->be, s->storage[storage], 0, dst, (size_t)bytes, err);
 }
 
@@ -305,5 +389,7 @@ ntg_status ntg__session_write_storage(ntg_session *s, int storage, const void *s
         return ntg__fail(err, NTG_ERR_STATE,
                          "parameters of a session created without "
                          "NTG_SESSION_TRAINABLE are read-only");
+    ntg_status st = whole_storage(s, storage, err);
+    if (st) return st;
     return s->cls->upload(s->be, s->storage[storage], 0, src, (size_t)bytes, err);
 }

@@ -19,7 +19,19 @@ struct ntg_session {
      * is only made (zeroed) by the kernel when a run first touches it; NULL otherwise. */
     void *host_map[NTG_STORE_COUNT];
     size_t host_map_bytes[NTG_STORE_COUNT];
+    /* Bytes of each storage open to the backend: the plan's, except in a lean session (a
+     * host backend without NTG_SESSION_TRAINABLE), whose arena is open up to the infer
+     * program's arena_peak and whose optimizer state is closed; the rest of the mapping is
+     * reserved (PROT_NONE, no memory) and opened the first time a program that needs it
+     * runs or an input there is set (ntg__session_open). */
+    uint64_t open_bytes[NTG_STORE_COUNT];
+    int lean;
+    uint8_t *reads_state; /* per program: an operand lives in the optimizer state */
 };
+
+/* Bytes of host memory the session's own storages may use now (arena and state open to the
+ * backend; what a run touches of them is what becomes resident).  For tests and benches. */
+uint64_t ntg__session_open_bytes(const ntg_session *s);
 
 /* Copy the whole WEIGHTS (or STATE) storage out of / into the session. */
 ntg_status ntg__session_read_storage(ntg_session *s, int storage, void *dst, ntg_error *err);

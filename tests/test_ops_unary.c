@@ -356,6 +356,12 @@ Test(ops_unary, vulkan, .timeout = 300)
     check_backend("vulkan");
 }
 
+/* Skipped (with the reason) where no CUDA device is present. */
+Test(ops_unary, cuda, .timeout = 300)
+{
+    check_backend("cuda");
+}
+
 /* A backend added to the registry gets a test above (a new name fails here until it has). */
 Test(ops_unary, every_registered_backend_is_checked)
 {
@@ -363,7 +369,7 @@ Test(ops_unary, every_registered_backend_is_checked)
     const ntg_backend_class *const *all = ntg__backends(&n);
     for (size_t i = 0; i < n; i++)
         cr_expect(strcmp(all[i]->name, "cpu") == 0 || strcmp(all[i]->name, "xnnpack") == 0 ||
-                      strcmp(all[i]->name, "vulkan") == 0,
+                      strcmp(all[i]->name, "vulkan") == 0 || strcmp(all[i]->name, "cuda") == 0,
                   "backend %s has no unary test", all[i]->name);
 }
 

@@ -212,6 +212,29 @@ static void print_profile(const ntg_backend *b)
     }
 }
 
+ntg_status ntg__xnn_pack_shared(ntg_backend *b, xnn_op *o, const char *what, size_t bytes,
+                                ntg_shared_fill_fn fill, void *ctx, ntg_error *err)
+{
+    if (b->shared) {
+        char key[96];
+        /* the packed layout depends on the instruction set (panel widths) */
+        snprintf(key, sizeof key, "xnnpack/isa%d/op%u/%s", b->isa, (unsigned)(o - b->ops), what);
+        ntg_status st = b->shared->get(b->shared->self, key, bytes, fill, ctx, &o->own, err);
+        if (!st) o->own_shared = 1;
+        return st;
+    }
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, bytes ? bytes : 64))
+        return ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate %zu bytes of packed weights", bytes);
+    ntg_status st = fill(ctx, mem, err);
+    if (st) {
+        free(mem);
+        return st;
+    }
+    o->own = mem;
+    return NTG_OK;
+}
+
 static void release_ops(ntg_backend *b)
 {
     if (b->profile && b->ops) print_profile(b);
@@ -220,7 +243,10 @@ static void release_ops(ntg_backend *b)
         for (int c = 0; c < b->ops[k].n_xclone; c++)
             if (b->ops[k].xclone[c]) xnn_delete_operator(b->ops[k].xclone[c]);
         free(b->ops[k].xclone);
-        free(b->ops[k].own);
+        if (b->ops[k].own_shared)
+            b->shared->put(b->shared->self, b->ops[k].own);
+        else
+            free(b->ops[k].own);
         if (b->ops[k].zsave_owned) free(b->ops[k].zsave);
     }
     free(b->ops);
@@ -410,6 +436,9 @@ static ntg_status xnn_prepare(ntg_backend *b, const ntg_plan_view *plan,
     b->plan = plan;
     for (int s = 0; s < NTG_STORE_COUNT; s++) b->base[s] = storage[s] ? storage[s]->data : NULL;
     b->weights_readonly = storage[NTG_STORE_WEIGHTS] && storage[NTG_STORE_WEIGHTS]->readonly;
+    /* packings of read-only weights are the plan's, made once for all its sessions; a
+     * session with its own (trainable) weights packs nothing it could share */
+    b->shared = b->weights_readonly ? plan->shared : NULL;
     b->views = calloc(plan->n_operands + 1, sizeof *b->views);
     b->ops = calloc(plan->n_ops + 1, sizeof *b->ops);
     if (!b->views || !b->ops) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");

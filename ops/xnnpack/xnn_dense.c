@@ -158,6 +158,20 @@ static void run_dense_packed(ntg_backend *b, xnn_op *o, int batch)
         run_dense_xgemm(b, o, batch);
 }
 
+typedef struct dense_pack_ctx {
+    int isa;
+    int64_t units, in;
+    const float *w;
+} dense_pack_ctx;
+
+static ntg_status dense_pack(void *ctx, void *mem, ntg_error *err)
+{
+    (void)err;
+    const dense_pack_ctx *c = ctx;
+    ntg__xgemm_pack_b(c->isa, 1, c->units, c->in, c->w, c->in, mem);
+    return NTG_OK;
+}
+
 ntg_status ntg__xnn_prep_dense(ntg_backend *b, xnn_op *o, ntg_error *err)
 {
     int64_t units = o->in[1].d.dims[0], in = o->in[1].d.dims[1];
@@ -186,13 +200,10 @@ ntg_status ntg__xnn_prep_dense(ntg_backend *b, xnn_op *o, ntg_error *err)
         }
     }
     if (packable && !(b->policy & XNN_POL_FC_XNNPACK && o->xop)) {
-        size_t bytes = ntg__xgemm_packed_b_bytes(units, in);
-        void *mem = NULL;
-        if (bytes && posix_memalign(&mem, 64, bytes))
-            return ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate %zu bytes of packed weights",
-                             bytes);
-        ntg__xgemm_pack_b(b->isa, 1, units, in, o->in[1].data, in, mem);
-        o->own = mem;
+        dense_pack_ctx pc = {b->isa, units, in, o->in[1].data};
+        ntg_status st = ntg__xnn_pack_shared(b, o, "dense", ntg__xgemm_packed_b_bytes(units, in),
+                                             dense_pack, &pc, err);
+        if (st) return st;
     }
     o->impl = !packable ? "xgemm"
               : !o->xop ? "xgemm-packed"

@@ -79,6 +79,7 @@ struct xnn_op {
     int n_xclone;
     size_t xop_key;    /* what xop was last set up for (rows and threads); 0: not yet */
     void *own;         /* packed weights, tables: owned, freed with the instance */
+    int own_shared;    /* own is the plan's shared copy (ntg__xnn_pack_shared): put, not free */
     int64_t i[8];      /* implementation parameters */
     void *fuse_out;    /* a fused chain's final output (see xnn_fuse.c) */
     double fuse_scale; /* its factor */
@@ -131,6 +132,7 @@ struct ntg_backend {
                        * xgemm call and packing passes it on (ntg_xgemm_args.isa) */
     const xnn_vk *vk; /* the vector kernels, within the cap */
     const ntg_plan_view *plan;
+    const ntg_shared_cache *shared; /* the plan's, when weights are read-only; else NULL */
     uint8_t *base[NTG_STORE_COUNT];
     int weights_readonly;
     ntg_view *views; /* every op's operands, op k's at views[plan->ops[k].operands] */
@@ -186,6 +188,12 @@ int64_t ntg__xnn_numel(const ntg_view *v);
 void ntg__xnn_zero(const ntg_view *v);
 /* The reference kernel of the op (fallback). */
 void ntg__xnn_run_ref(ntg_backend *b, xnn_op *o, int batch);
+/* Set o->own to `bytes` of packed read-only weights made by fill(ctx, mem, err): the plan's
+ * copy shared by every session of the plan on this backend and instruction set (made by the
+ * first, refcounted; `what` names the packing in the key), or the instance's own when the
+ * plan shares nothing. */
+ntg_status ntg__xnn_pack_shared(ntg_backend *b, xnn_op *o, const char *what, size_t bytes,
+                                ntg_shared_fill_fn fill, void *ctx, ntg_error *err);
 /* Scratch of the reference kernel at the maximum batch. */
 size_t ntg__xnn_ref_scratch(const ntg_backend *b, const xnn_op *o);
 

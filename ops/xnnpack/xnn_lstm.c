@@ -542,6 +542,27 @@ static void run_lstm_layers(ntg_backend *b, xnn_op *o, int64_t units)
     }
 }
 
+typedef struct lstm_pack_ctx {
+    int isa;
+    const lstm_dims *d;
+    const xnn_op *o;
+} lstm_pack_ctx;
+
+/* Every layer's packings, one after the other. */
+static ntg_status lstm_pack(void *ctx, void *mem, ntg_error *err)
+{
+    (void)err;
+    const lstm_pack_ctx *c = ctx;
+    int64_t off = 0;
+    for (int64_t k = 0; k < c->d->layers; k++) {
+        int64_t in = k == 0 ? c->d->in : c->d->h;
+        pack_layer(c->isa, c->o->in[1 + 4 * k].data, c->o->in[2 + 4 * k].data, in, c->d->h,
+                   (float *)mem + off);
+        off += pack_sizes_of(in, c->d->h).total;
+    }
+    return NTG_OK;
+}
+
 ntg_status ntg__xnn_prep_lstm(ntg_backend *b, xnn_op *o, ntg_error *err)
 {
     lstm_dims d = dims_of(o);
@@ -554,17 +575,10 @@ ntg_status ntg__xnn_prep_lstm(ntg_backend *b, xnn_op *o, ntg_error *err)
         int64_t total = 0;
         for (int64_t k = 0; k < d.layers; k++)
             total += pack_sizes_of(k == 0 ? d.in : d.h, d.h).total;
-        void *mem = NULL;
-        if (posix_memalign(&mem, 64, (size_t)total * sizeof(float)))
-            return ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate packed LSTM weights");
-        int64_t off = 0;
-        for (int64_t k = 0; k < d.layers; k++) {
-            int64_t in = k == 0 ? d.in : d.h;
-            pack_layer(b->isa, o->in[1 + 4 * k].data, o->in[2 + 4 * k].data, in, d.h,
-                       (float *)mem + off);
-            off += pack_sizes_of(in, d.h).total;
-        }
-        o->own = mem;
+        lstm_pack_ctx pc = {b->isa, &d, o};
+        ntg_status st =
+            ntg__xnn_pack_shared(b, o, "lstm", (size_t)total * sizeof(float), lstm_pack, &pc, err);
+        if (st) return st;
     }
     o->scratch = fwd_layout_of(b, &d).total;
     o->run = run_lstm;
