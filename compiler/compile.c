@@ -231,7 +231,8 @@ static ntg_status compile_graph(ntg_rgraph *g, const ntg_compile_options *o, ntg
     if (!st) {
         st = ntg__plan_adopt(bytes, size, g->file, out, err);
         bytes = NULL;
-        if (st) {
+        /* out of memory while checking the plan is just that, not a compiler bug */
+        if (st && st != NTG_ERR_NOMEM) {
             ntg__err_prefix(err, "internal error: the compiler wrote a plan it cannot load: ");
             st = NTG_ERR_INTERNAL;
             if (err) err->status = st;

@@ -48,11 +48,15 @@ for src in "$root"/fuzz/fuzz_*.c; do
     # shellcheck disable=SC2086 # word splitting of the flag lists is intended
     "$cc" $cflags -fsanitize="fuzzer,$san" $incs "$src" $extra "$out/libntgraph.a" $libs \
         -o "$out/$name"
+    # the checked-in corpus (seeds and past crashes, replayed by meson test) starts the run
+    corpus="$out/corpus/${name#fuzz_}"
+    mkdir -p "$corpus"
+    if [ -d "$root/fuzz/corpus/${name#fuzz_}" ]; then
+        cp "$root/fuzz/corpus/${name#fuzz_}"/* "$corpus"/
+    fi
     # a target may carry a seed generator: main() under NTG_FUZZ_SEED_MAIN writes seeds
     # into the directory it is given
     if grep -q NTG_FUZZ_SEED_MAIN "$src"; then
-        corpus="$out/corpus/${name#fuzz_}"
-        mkdir -p "$corpus"
         # shellcheck disable=SC2086
         "$cc" $cflags -DNTG_FUZZ_SEED_MAIN -fsanitize="fuzzer-no-link,$san" $incs "$src" \
             $extra "$out/libntgraph.a" $libs -o "$out/${name}_seed"

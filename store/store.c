@@ -56,6 +56,9 @@ ntg_status ntg__store_rdb_status(const char *msg)
 {
     if (strstr(msg, "While lock file") || strstr(msg, "lock hold by current process"))
         return NTG_ERR_STATE;
+    /* RocksDB passes an allocation that failed inside it on as strerror(ENOMEM) (IO error)
+     * or as a MemoryLimit status: out of memory, not a damaged store */
+    if (strstr(msg, "Cannot allocate memory") || strstr(msg, "MemoryLimit")) return NTG_ERR_NOMEM;
     if (strncmp(msg, "Corruption", 10) == 0) return NTG_ERR_DATA;
     if (strncmp(msg, "Not implemented", 15) == 0) return NTG_ERR_UNSUPPORTED;
     if (strncmp(msg, "Invalid argument", 16) == 0) return NTG_ERR_DATA;
@@ -297,6 +300,13 @@ static ntg_status check_families(ntg_store *s, ntg_error *err)
         rerr = NULL;
         sleep_ms(20);
     }
+    if (rerr && ntg__store_rdb_status(rerr) == NTG_ERR_NOMEM) {
+        rocksdb_list_column_families_destroy(names, n);
+        ntg__store_fail(s, err, NTG_ERR_NOMEM, "cannot read the store's RocksDB metadata: %s",
+                        rerr);
+        rocksdb_free(rerr);
+        return NTG_ERR_NOMEM;
+    }
     if (rerr) {
         rocksdb_list_column_families_destroy(names, n);
         ntg__store_fail(
@@ -305,6 +315,15 @@ static ntg_status check_families(ntg_store *s, ntg_error *err)
             rerr);
         rocksdb_free(rerr);
         return NTG_ERR_DATA;
+    }
+    /* RocksDB's C API copies each name with strdup and does not check it: a NULL is a
+     * name it could not allocate */
+    int lost = !names && n;
+    for (size_t j = 0; names && j < n; j++) lost |= names[j] == NULL;
+    if (lost) {
+        rocksdb_list_column_families_destroy(names, n);
+        return ntg__store_fail(s, err, NTG_ERR_NOMEM,
+                               "cannot read the store's column families: out of memory");
     }
     int ours = 0, foreign = 0; /* column families of ours beyond "default"; of nobody's */
     for (size_t j = 0; j < n; j++) {

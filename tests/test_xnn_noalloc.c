@@ -1,11 +1,9 @@
 /* test_xnn_noalloc.c — xnnpack runs (infer, train_step) allocate nothing, worker threads included.
  */
-#define _GNU_SOURCE /* RTLD_NEXT */
 #include <criterion/criterion.h>
-#include <dlfcn.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
+
+#include "alloc_fail.h"
 
 #include "backend.h"
 #include "ntgraph.h"
@@ -15,107 +13,17 @@
 #include "xnnpack/xnn_int.h"
 
 /*
- * As tests/test_runtime_noalloc.c, malloc and friends are interposed and counted; here the
- * pthreadpool workers (and XNNPACK inside them) must be seen too, so pthread_create is
- * interposed as well: a thread the test's thread starts is marked as the test's, and only
- * marked threads count (Criterion's own threads allocate too).  Each session runs twice: as
- * prepared, and prepared again with every kernel parallel whatever its size, so that the
+ * malloc and friends are interposed and counted by the tests' shared interposer
+ * (tests/alloc_fail.c); the pthreadpool workers (and XNNPACK inside them) are seen too, since
+ * it interposes pthread_create as well: a thread the test's thread starts is marked as the
+ * test's, and only marked threads count (Criterion's own threads allocate too).  Each session runs
+ * twice: as prepared, and prepared again with every kernel parallel whatever its size, so that the
  * workers certainly run (and would be caught allocating).
  */
 
-/* Under AddressSanitizer the interposers are left out: ASan owns malloc and pthread_create,
- * and a second interposer in the executable crashes it at start-up.  The tests skip there. */
-#ifndef __SANITIZE_ADDRESS__
-void *__libc_malloc(size_t);
-void *__libc_calloc(size_t, size_t);
-void *__libc_realloc(void *, size_t);
-void *__libc_memalign(size_t, size_t);
-void __libc_free(void *);
-
-/* Exported: the project builds with -fvisibility=hidden, and the shared libraries (XNNPACK,
- * pthreadpool) only see an interposer in the executable's dynamic symbol table. */
-#define EXPORT __attribute__((visibility("default")))
-
-static atomic_int counting;
-static atomic_long allocations;
-static _Thread_local int mine;
-
-static void note(void)
-{
-    if (mine && atomic_load(&counting)) atomic_fetch_add(&allocations, 1);
-}
-
-EXPORT void *malloc(size_t n)
-{
-    note();
-    return __libc_malloc(n);
-}
-EXPORT void *calloc(size_t n, size_t m)
-{
-    note();
-    return __libc_calloc(n, m);
-}
-EXPORT void *realloc(void *p, size_t n)
-{
-    note();
-    return __libc_realloc(p, n);
-}
-EXPORT int posix_memalign(void **out, size_t align, size_t n)
-{
-    note();
-    void *p = __libc_memalign(align, n);
-    if (!p) return 12; /* ENOMEM */
-    *out = p;
-    return 0;
-}
-EXPORT void *aligned_alloc(size_t align, size_t n)
-{
-    note();
-    return __libc_memalign(align, n);
-}
-EXPORT void free(void *p)
-{
-    __libc_free(p);
-}
-
-typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-typedef struct tramp {
-    void *(*fn)(void *);
-    void *arg;
-} tramp;
-
-static void *trampoline(void *p)
-{
-    tramp t = *(tramp *)p;
-    __libc_free(p);
-    mine = 1;
-    return t.fn(t.arg);
-}
-
-EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
-{
-    create_fn real;
-    void *sym = dlsym(RTLD_NEXT, "pthread_create");
-    memcpy(&real, &sym, sizeof real);
-    if (!mine) return real(th, attr, fn, arg);
-    tramp *t = __libc_malloc(sizeof *t);
-    if (!t) return 11; /* EAGAIN */
-    t->fn = fn;
-    t->arg = arg;
-    return real(th, attr, trampoline, t);
-}
-
-#else
-static atomic_int counting;
-static atomic_long allocations;
-static _Thread_local int mine;
-#endif
-
 static void need_xnnpack(void)
 {
-#ifdef __SANITIZE_ADDRESS__
-    cr_skip_test("the sanitizers own malloc in this build");
-#endif
+    if (!af_available()) cr_skip_test("the sanitizers own malloc in this build");
     if (getenv("NTG_SANITIZE")) cr_skip_test("the sanitizers own malloc in this build");
     const ntg_backend_class *c = ntg__backend_find("xnnpack");
     char info[256] = "";
@@ -128,7 +36,7 @@ static void need_xnnpack(void)
 static void check(const char *graph, const ntg_define *defs, size_t nd, size_t nx, size_t nt)
 {
     need_xnnpack();
-    mine = 1;
+    af_mark_thread();
     ntg_compile_options o;
     ntg_compile_options_init(&o);
     o.defines = defs;
@@ -149,19 +57,16 @@ static void check(const char *graph, const ntg_define *defs, size_t nd, size_t n
             so.threads = threads;
             if (train) so.flags = NTG_SESSION_TRAINABLE;
             ntg_session *s = NULL;
-            atomic_store(&allocations, 0);
-            atomic_store(&counting, 1);
+            af_count_start();
             cr_assert_eq(ntg_session_create(plan, &so, &s, &err), NTG_OK, "%s", err.message);
-            atomic_store(&counting, 0);
-            cr_assert_gt(atomic_load(&allocations), 0, "session creation allocates its arena");
+            cr_assert_gt(af_count_stop(), 0, "session creation allocates its arena");
             for (int pass = 0; pass < 2; pass++) {
                 if (pass) {
                     ntg__xnn_set_policy(s->be, XNN_POL_PAR_ALWAYS);
                     cr_assert_eq(s->cls->prepare(s->be, &plan->view, s->storage, &err), NTG_OK);
                 }
-                atomic_store(&allocations, 0);
                 float ctl[4] = {1e-4f, 1, 0, 0};
-                atomic_store(&counting, 1);
+                af_count_start();
                 for (int b = 1; b <= 16; b += 5) {
                     ntg_session_set_input(s, "x", x, (size_t)b * nx, &err);
                     if (train) {
@@ -174,8 +79,7 @@ static void check(const char *graph, const ntg_define *defs, size_t nd, size_t n
                         ntg_session_get_output(s, "y", y, (size_t)b * nt, &err);
                     }
                 }
-                atomic_store(&counting, 0);
-                long n = atomic_load(&allocations);
+                long n = af_count_stop();
                 cr_assert_eq(n, 0, "%s, %d threads, %s%s: %ld allocations during runs", graph,
                              threads, train ? "train_step" : "infer",
                              pass ? " (all kernels parallel)" : "", n);
