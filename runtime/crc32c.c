@@ -28,8 +28,11 @@ int ntg__crc32c_uses_hw(void);
 
 /*
  * Tables are constants (generated once, not at run time: there is no global mutable state
- * to initialise lazily).  Reflected polynomial 0x82F63B78; all three operate on the raw
- * register, without the ~ applied at the start and the end.
+ * to initialise lazily) printed by runtime/crc32c_gen.py; tests/test_runtime_crc32c_gen.c
+ * checks that the block between the clang-format markers is exactly its output.  After
+ * changing CRC_LONG or CRC_SHORT, change them in the generator too and paste its output.
+ * Reflected polynomial 0x82F63B78; all three operate on the raw register, without the ~
+ * applied at the start and the end.
  *
  *   crc_table[0][n]      register after feeding byte n to a zero register;
  *   crc_table[k][n]      the same followed by k zero bytes (slicing-by-8).
