@@ -1,6 +1,6 @@
 /* store_bench.c — model store numbers: checkpoint MB/s against a plain file, overhead, `similar`.
  *
- * usage: store_bench DIR [SOURCE_ROOT] [VERSIONS [keep]]
+ * usage: store_bench DIR [SOURCE_ROOT] [VERSIONS (>= 300, default 10000) [keep]]
  *
  * DIR must not exist (it is created, and removed unless `keep` is given).  Checkpoints have the
  * size of the full N-HiTS training state (weights, Adam state, best weights: 4 x 14 MiB); the
@@ -80,7 +80,19 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *dir = argv[1], *src = argc > 2 ? argv[2] : ".";
-    long n_versions = argc > 3 ? atol(argv[3]) : 10000;
+    long n_versions = 10000;
+    if (argc > 3) {
+        /* the `similar` queries ask for versions 1..3 of model000..model020: the puts go round
+         * 100 models, so fewer than 300 would end in "has no version" after minutes of work */
+        char *end;
+        errno = 0;
+        n_versions = strtol(argv[3], &end, 10);
+        if (errno || end == argv[3] || *end || n_versions < 300) {
+            fprintf(stderr, "store_bench: VERSIONS '%s': expected a whole number >= 300\n",
+                    argv[3]);
+            return 2;
+        }
+    }
     if (mkdir(dir, 0777) != 0) {
         fprintf(stderr, "store_bench: cannot create %s: %s\n", dir, strerror(errno));
         return 2;
