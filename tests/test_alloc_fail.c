@@ -54,14 +54,26 @@ static long walk_to(const char *what, op_fn op, void *ctx, const ntg_status *ok,
     cr_assert_gt(points, 0, "%s allocates nothing from our code?", what);
     long n = 1;
     for (; max_n <= 0 || n <= max_n; n++) {
-        long before = af_live();
-        memset(&err, 0, sizeof err);
-        if (getenv("NTG_ALLOC_FAIL_TRACE")) fprintf(stderr, "%s: N=%ld\n", what, n);
-        af_inject(n);
-        st = op(ctx, &err);
-        af_inject_stop();
-        int hit = af_injected();
-        long after = af_live();
+        long before = 0, after = 0;
+        int hit = 0;
+        /* A leak must repeat: the same N is tried again (up to 3 times in all) before a
+         * difference counts.  Our own code is deterministic, so a real leak shows every time;
+         * what does not repeat is a one-time cache that libc or RocksDB fills on a later call
+         * when the injected failure hit its first fill, or an allocation of a RocksDB
+         * background thread that the scheduler ordered differently (they count for N too). */
+        for (int attempt = 0; attempt < 3; attempt++) {
+            before = af_live();
+            memset(&err, 0, sizeof err);
+            if (getenv("NTG_ALLOC_FAIL_TRACE")) fprintf(stderr, "%s: N=%ld\n", what, n);
+            af_inject(n);
+            st = op(ctx, &err);
+            af_inject_stop();
+            hit = af_injected();
+            after = af_live();
+            if (after == before) break;
+            cr_log_warn("%s, allocation %ld failing: %ld live allocations more (try %d)\n", what, n,
+                        after - before, attempt + 1);
+        }
         cr_assert_eq(after, before,
                      "%s, allocation %ld failing: %ld allocations leaked (status %d: %s)", what, n,
                      after - before, (int)st, err.message);
