@@ -36,10 +36,17 @@ static void count_task(void *vctx, size_t i)
         nanosleep(&ts, NULL);
     }
     if (!worker && c->worker_sleep_us) {
-        /* hold the caller's first index until a worker has one (up to 1 s), so that a worker
+        /* hold the caller's first index until a worker has one (up to 1 s of wall time: a
+         * count of 100 us naps is minutes on a machine loaded 20+ deep), so that a worker
          * certainly runs an index while the caller runs out of work */
-        struct timespec ts = {0, 100000};
-        for (int k = 0; k < 10000 && !atomic_load(&c->on_worker); k++) nanosleep(&ts, NULL);
+        struct timespec ts = {0, 100000}, t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        while (!atomic_load(&c->on_worker)) {
+            nanosleep(&ts, NULL);
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            if ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) * 1e-9 > 1.0)
+                break;
+        }
     }
     /* a value that takes a few operations, so that indices overlap in time */
     double v = 0;
