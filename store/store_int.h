@@ -346,6 +346,12 @@ int64_t ntg__now_ms(void);
 /* Checkpoints pruned in a commit: add to `wb` the deletion of every chunk of the checkpoint
  * rows `pruned` (keys) that no other record and none of `keep` (the commit's new objects)
  * references; *bytes: their size. */
+/* ntg_store_put_checkpoint that also deletes, in the same commit, the checkpoints of model
+ * `name` with the ids in drop_ids (other runs' ones the caller reclaims; absent ones skipped). */
+ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
+                                          const ntg_store_checkpoint *ck, unsigned keep,
+                                          const uint64_t *drop_ids, size_t n_drop, uint64_t *id,
+                                          ntg_error *err);
 ntg_status ntg__store_drop_pruned(ntg_store *s, rocksdb_writebatch_t *wb, const ntg__buf *pruned,
                                   size_t n_pruned, const ntg__obj *keep, size_t n_keep,
                                   uint64_t *bytes, ntg_error *err);
