@@ -207,7 +207,7 @@ static void writer_mark_path(const ntg_store *s, char *buf, size_t cap)
 void ntg_store_close(ntg_store *s)
 {
     if (!s) return;
-    if (s->acked_fd >= 0) close(s->acked_fd);
+    ntg__acked_close(s);
     if (s->poisoned) {
         /* a write failed for lack of space: closing would abort in RocksDB, so the RocksDB
          * handles are left to the process's end (the store's lock with them); what is on

@@ -8,7 +8,8 @@
  *
  * The file has two 32-byte slots; commit c goes to slot c % 2, so a torn write leaves the
  * other slot (one commit older) intact.  A slot: "NTGACK1\n", be64 commit, and the first 16
- * bytes of the BLAKE2b-256 of those 16 bytes.  The counter only ever moves up, and it is
+ * bytes of the BLAKE2b-256 of those 16 bytes, written with pwrite after each commit and
+ * synced when the store closes.  The counter only ever moves up, and it is
  * written only after the commit it counts is durable, so it never claims more than RocksDB
  * holds: a write that fails (or a file that is damaged or gone) weakens the check, it never
  * makes a healthy store look damaged. */
@@ -73,8 +74,8 @@ int ntg__acked_read(const char *dir, uint64_t *acked)
 }
 
 /* Write `commits` into slot commits % 2 of the file in `dir` (fd: an open descriptor of it, or
- * -1 to open and close one) and sync it.  0 on success. */
-static int write_slot(const char *dir, int *fd, uint64_t commits)
+ * NULL to open and close one; sync: fdatasync it).  0 on success. */
+static int write_slot(const char *dir, int *fd, uint64_t commits, int sync)
 {
     int own = -1;
     if (!fd) fd = &own;
@@ -98,23 +99,33 @@ static int write_slot(const char *dir, int *fd, uint64_t commits)
     ssize_t n;
     do n = pwrite(*fd, slot, SLOT, (off_t)(commits % 2) * SLOT);
     while (n < 0 && errno == EINTR);
-    int bad = n != SLOT || fdatasync(*fd) != 0;
+    int bad = n != SLOT || (sync && fdatasync(*fd) != 0);
     if (own >= 0) close(own);
     return bad ? -1 : 0;
 }
 
 void ntg__acked_note(ntg_store *s, uint64_t commits)
 {
-    /* best effort: a failure leaves an older count, which only weakens the check */
-    if (write_slot(s->path, &s->acked_fd, commits) != 0 && s->acked_fd >= 0) {
+    /* best effort: a failure leaves an older count, which only weakens the check.  Not synced
+     * here (an fdatasync per commit doubled the cost of a small one): the page cache keeps it
+     * across a crash of the process, and closing the store syncs it */
+    if (write_slot(s->path, &s->acked_fd, commits, 0) != 0 && s->acked_fd >= 0) {
         close(s->acked_fd);
         s->acked_fd = -1;
     }
 }
 
+void ntg__acked_close(ntg_store *s)
+{
+    if (s->acked_fd < 0) return;
+    (void)fdatasync(s->acked_fd);
+    close(s->acked_fd);
+    s->acked_fd = -1;
+}
+
 void ntg__acked_note_in(const char *dir, uint64_t commits)
 {
-    (void)write_slot(dir, NULL, commits);
+    (void)write_slot(dir, NULL, commits, 1);
 }
 
 ntg_status ntg__acked_refuse(const ntg_store *s, uint64_t have, uint64_t acked, ntg_error *err)

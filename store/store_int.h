@@ -81,9 +81,11 @@ struct ntg_store {
 #define NTG__ACKED_FILE "NTGRAPH-ACKED"
 /* 1 and *acked when the file in `dir` has a valid count; 0 when it is absent or unreadable. */
 int ntg__acked_read(const char *dir, uint64_t *acked);
-/* Record commit `commits` as acknowledged (after it is durable); best effort. */
+/* Record commit `commits` as acknowledged (after it is durable); best effort, not synced. */
 void ntg__acked_note(ntg_store *s, uint64_t commits);
-/* The same for the store in `dir` (a backup). */
+/* Sync and close the file (ntg_store_close). */
+void ntg__acked_close(ntg_store *s);
+/* The same as ntg__acked_note, synced, for the store in `dir` (a backup). */
 void ntg__acked_note_in(const char *dir, uint64_t commits);
 /* NTG_ERR_DATA: the store holds `have` commits where `acked` were acknowledged. */
 ntg_status ntg__acked_refuse(const ntg_store *s, uint64_t have, uint64_t acked, ntg_error *err);
