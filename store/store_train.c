@@ -37,7 +37,7 @@ struct ntg_store_trainer {
  * A run holds a shared flock on NTGRAPH-RUN-<id> in the store's directory for as long as its
  * trainer exists; the kernel drops it when the process ends, however it ends.  A run whose
  * file nobody holds is not running: if it is unfinished, it was killed or stopped, and a newer
- * run of its configuration supersedes it (reclaim_superseded). */
+ * run of its configuration supersedes it (superseded(), below). */
 
 #define RUN_LOCK "NTGRAPH-RUN-"
 
