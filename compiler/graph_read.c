@@ -795,7 +795,10 @@ static ntg_status load_doc(reader *r, const char *path, const char *text, size_t
                         "read a graph; run, eval and info read a plan)");
     }
     ntg_ynode *root = NULL;
-    st = ntg__ydoc_parse(text, len, file, r->tmp, &root, r->err);
+    /* the outermost file's `nodes:` is the graph's (a file extending it replaces the base's):
+     * its op nodes alone past the limit are refused while the YAML is read */
+    st = ntg__ydoc_parse_limited(text, len, file, r->tmp, depth == 0 ? NTG__MAX_EXPANSION : 0,
+                                 &root, r->err);
     free(buf);
     if (st) return st;
     chain_ent *ce = ntg__vec_push(&r->files);
@@ -1649,10 +1652,6 @@ static ntg_status finish(reader *r, const char *file, const ntg_define *defs, si
     inst top;
     memset(&top, 0, sizeof top);
     if ((st = expand_seq(r, &top, NULL, r->nodes))) return st;
-    g->n_nodes = r->out_nodes.len;
-    g->nodes = ntg__pool_array(r->pool, g->n_nodes + 1, sizeof *g->nodes);
-    if (!g->nodes) return nomem(r);
-    if (g->n_nodes) memcpy(g->nodes, r->out_nodes.data, g->n_nodes * sizeof *g->nodes);
     if (r->has_train) {
         g->train_loc = r->train_loc;
         g->n_train = r->train.len;
@@ -1667,6 +1666,15 @@ static ntg_status finish(reader *r, const char *file, const ntg_define *defs, si
             g->train[i].loc = kv->loc;
         }
     }
+    /* Nothing of the graph points into the document tree (it goes when reading ends), so it
+     * goes now, before the ops are copied into the graph's pool: a graph of a million ops
+     * does not hold the tree and two copies of its ops at once. */
+    ntg__pool_destroy(r->tmp);
+    r->tmp = NULL;
+    g->n_nodes = r->out_nodes.len;
+    g->nodes = ntg__pool_array(r->pool, g->n_nodes + 1, sizeof *g->nodes);
+    if (!g->nodes) return nomem(r);
+    if (g->n_nodes) memcpy(g->nodes, r->out_nodes.data, g->n_nodes * sizeof *g->nodes);
     *out = g;
     return NTG_OK;
 }

@@ -19,6 +19,10 @@ typedef struct yreader {
     const char *file;
     ntg_pool *pool;
     ntg_error *err;
+    size_t max_ops;     /* op nodes the top-level `nodes:` may hold (0: no limit) */
+    size_t top_ops;     /* op nodes seen there so far */
+    int want_nodes;     /* the next collection is the value of the root's `nodes` key */
+    ntg_ynode *top_seq; /* the root's `nodes:` sequence, once started */
 } yreader;
 
 static ntg_status nomem(yreader *r)
@@ -85,12 +89,10 @@ static ntg_status make_scalar(yreader *r, const yaml_event_t *ev, ntg_ynode **ou
     /* the text right behind the node: one allocation, no rounding between them */
     ntg_ynode *y = ntg__pool_alloc(r->pool, sizeof *y + n + 1);
     if (!y) return nomem(r);
-    char *t = (char *)(y + 1);
-    memcpy(t, s, n);
-    t[n] = '\0';
+    memcpy(y->text, s, n);
+    y->text[n] = '\0';
     y->kind = NTG_Y_SCALAR;
     y->loc = mark_loc(r, ev->start_mark);
-    y->text = t;
     y->len = (uint32_t)n;
     yaml_scalar_style_t style = ev->data.scalar.style;
     y->plain = style == YAML_PLAIN_SCALAR_STYLE;
@@ -144,6 +146,16 @@ static ntg_status parse_seq(yreader *r, ntg_ynode *y, int depth)
             break;
         }
         *slot = child;
+        /* each op node of the top-level `nodes:` expands to one op: past the limit, the rest
+         * of the file need not become a tree first */
+        ntg_ynode *op = y == r->top_seq && r->max_ops ? ntg__ynode_get(child, "op", NULL) : NULL;
+        if (op && ++r->top_ops > r->max_ops) {
+            st = ntg__err(r->err, NTG_ERR_GRAPH, op->loc.file, op->loc.line, op->loc.col,
+                          "the graph expands to more than %zu ops, template uses and repeat "
+                          "iterations",
+                          r->max_ops);
+            break;
+        }
     }
     if (!st) {
         y->n = (uint32_t)items.len; /* below the file size, 64 MiB */
@@ -212,7 +224,10 @@ static ntg_status parse_map(yreader *r, ntg_ynode *y, int depth)
         if (st) break;
         ntg_ynode *val = NULL;
         if ((st = next_event(r, &ev))) break;
-        if ((st = parse_node(r, &ev, depth + 1, &val))) break;
+        r->want_nodes = depth == 0 && strcmp(key->text, "nodes") == 0;
+        st = parse_node(r, &ev, depth + 1, &val);
+        r->want_nodes = 0;
+        if (st) break;
         ntg_ynode **vs = ntg__vec_push(&vals);
         if (!vs) {
             st = nomem(r);
@@ -252,14 +267,18 @@ static ntg_status parse_node(yreader *r, yaml_event_t *ev, int depth, ntg_ynode 
     if (depth > NTG__YAML_MAX_DEPTH)
         return ntg__err(r->err, NTG_ERR_GRAPH, l.file, l.line, l.col,
                         "YAML nested more than %d levels deep", NTG__YAML_MAX_DEPTH);
-    ntg_ynode *y = ntg__pool_alloc(r->pool, sizeof *y);
+    /* one byte more: a collection's text is "" */
+    ntg_ynode *y = ntg__pool_alloc(r->pool, sizeof *y + 1);
     if (!y) return nomem(r);
     y->loc = l;
     if (type == YAML_SEQUENCE_START_EVENT) {
         y->kind = NTG_Y_SEQ;
         *out = y;
+        if (r->want_nodes) r->top_seq = y;
+        r->want_nodes = 0;
         return parse_seq(r, y, depth);
     }
+    r->want_nodes = 0;
     y->kind = NTG_Y_MAP;
     *out = y;
     return parse_map(r, y, depth);
@@ -295,8 +314,15 @@ static ntg_status parse_stream(yreader *r, ntg_ynode **root)
 ntg_status ntg__ydoc_parse(const char *text, size_t len, const char *file, ntg_pool *pool,
                            ntg_ynode **root, ntg_error *err)
 {
+    return ntg__ydoc_parse_limited(text, len, file, pool, 0, root, err);
+}
+
+ntg_status ntg__ydoc_parse_limited(const char *text, size_t len, const char *file, ntg_pool *pool,
+                                   size_t max_ops, ntg_ynode **root, ntg_error *err)
+{
     yreader r;
     memset(&r, 0, sizeof r);
+    r.max_ops = max_ops;
     r.text = text;
     r.len = len;
     r.file = file;

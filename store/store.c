@@ -22,10 +22,7 @@ const char *const ntg__store_cf_names[NTG__STORE_NCF] = {
 #define STATS_KEY "stats"
 #define RING_PREFIX "ring"
 
-/* The advice every "corrupted store" message ends with. */
-#define DAMAGED_ADVICE                                                                             \
-    "nothing was changed; restore it from a backup (`ntgraph store backup` makes one), or "        \
-    "run `ntgraph store verify --db` on it to see what is damaged"
+#define DAMAGED_ADVICE NTG__DAMAGED_ADVICE
 
 int64_t ntg__now_ms(void)
 {
@@ -210,6 +207,7 @@ static void writer_mark_path(const ntg_store *s, char *buf, size_t cap)
 void ntg_store_close(ntg_store *s)
 {
     if (!s) return;
+    ntg__acked_close(s);
     if (s->poisoned) {
         /* a write failed for lack of space: closing would abort in RocksDB, so the RocksDB
          * handles are left to the process's end (the store's lock with them); what is on
@@ -343,7 +341,10 @@ static ntg_status check_families(ntg_store *s, ntg_error *err)
     rocksdb_list_column_families_destroy(names, n);
     /* a store is renamed into place only once all its families exist, so some of ours and
      * none of anyone else's is a store whose MANIFEST lost records (cut short, damaged) */
-    if (!ok && ours > 0 && foreign == 0)
+    /* ... and so is one that lists only "default" but has our file of acknowledged commits */
+    uint64_t acked;
+    int mine = ours > 0 || ntg__acked_read(s->path, &acked);
+    if (!ok && mine && foreign == 0)
         return ntg__store_fail(s, err, NTG_ERR_DATA,
                                "corrupted store: its MANIFEST lists %d of the store's %d column "
                                "families (%s): the file is damaged or cut short; " DAMAGED_ADVICE,
@@ -497,10 +498,20 @@ static int wal_damaged(ntg_store *s, uint64_t *commits)
  * it is a damaged store, refused before anything is deleted. */
 static ntg_status check_before_writing(ntg_store *s, ntg_error *err)
 {
-    uint64_t commits;
+    uint64_t commits, acked = 0;
     int marker;
     char *rerr = NULL;
-    if (ro_probe(s, 0, &commits, &marker, &rerr) != 0) {
+    /* the count of acknowledged commits first: a commit a running writer acknowledges meanwhile
+     * is then in the view, unless it flushes while the view opens (another look settles it) */
+    int have_acked = ntg__acked_read(s->path, &acked);
+    int probed = ro_probe(s, 0, &commits, &marker, &rerr);
+    for (int tries = 0; probed == 0 && have_acked && commits < acked && tries < 10; tries++) {
+        sleep_ms(20);
+        probed = ro_probe(s, 0, &commits, &marker, &rerr);
+    }
+    if (probed == 0 && have_acked && commits < acked)
+        return ntg__acked_refuse(s, commits, acked, err);
+    if (probed != 0) {
         if (!rerr) return NTG_OK; /* no memory for the look: the open will say */
         if (ntg__store_rdb_status(rerr) != NTG_ERR_DATA) {
             rocksdb_free(rerr);
@@ -709,6 +720,7 @@ ntg_status ntg_store_open(const char *path, const ntg_store_options *opts, ntg_s
     if (opts) o = *opts;
     ntg_store *s = calloc(1, sizeof *s);
     if (!s) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    s->acked_fd = -1;
     s->path = strdup(path);
     s->readonly = (o.flags & NTG_STORE_OPEN_READONLY) != 0;
     ntg_status st = s->path ? NTG_OK : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
@@ -721,6 +733,8 @@ ntg_status ntg_store_open(const char *path, const ntg_store_options *opts, ntg_s
         else
             create = 1;
     }
+    uint64_t acked = 0; /* read before the view opens: what it must hold at least */
+    int have_acked = !st && !create && ntg__acked_read(path, &acked);
     if (!st && make_options(s, create)) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     if (!st && create) st = create_store(s, err);
     if (!st) st = check_families(s, err);
@@ -744,6 +758,20 @@ ntg_status ntg_store_open(const char *path, const ntg_store_options *opts, ntg_s
         free_handles(s);
         st = open_db(s, 0, err);
         if (!st) st = check_format(s, err);
+    }
+    /* every acknowledged commit must be there (store_acked.c); a reader's view may miss the
+     * newest while the writer flushes, and a new view settles that */
+    for (int tries = 0; !st && have_acked; tries++) {
+        ntg__stats_rec sr;
+        st = ntg__get_stats(s, NULL, &sr, err);
+        if (st || sr.commits >= acked) break;
+        if (!s->readonly || tries >= 50) {
+            st = ntg__acked_refuse(s, sr.commits, acked, err);
+            break;
+        }
+        sleep_ms(20);
+        free_handles(s);
+        st = open_db(s, 0, err);
     }
     if (st) {
         ntg_store_close(s);
@@ -1130,5 +1158,7 @@ ntg_status ntg__commit_write(ntg_store *s, ntg__commit *c, ntg_error *err)
     rocksdb_write(s->db, s->wsync, c->wb, &rerr);
     ntg__commit_abort(c);
     if (rerr) return ntg__store_rdb(s, rerr, err, "commit failed (nothing was changed)");
+    /* durable: from now on a state without it is a damaged store */
+    ntg__acked_note(s, c->stats.commits);
     return NTG_OK;
 }

@@ -64,11 +64,31 @@ struct ntg_store {
     int catchups;  /* readers: reopened to see a newer state */
     unsigned long catchups_total; /* the same, never reset (tests count retries) */
     int missing;                  /* the last object read found a chunk absent (readers retry) */
+    int acked_fd;                 /* writers: NTGRAPH-ACKED, opened at the first commit (-1) */
     ntg__store_killpoint_fn killpoint;
     void *killpoint_user;
 };
 
 /* ------------------------------------------------------------------ errors */
+
+/* The advice every "corrupted store" message ends with. */
+#define NTG__DAMAGED_ADVICE                                                                        \
+    "nothing was changed; restore it from a backup (`ntgraph store backup` makes one), or "        \
+    "run `ntgraph store verify --db` on it to see what is damaged"
+
+/* The last acknowledged commit, outside RocksDB (store_acked.c): a RocksDB state holding fewer
+ * commits is a damaged store (a MANIFEST cut back to an older state). */
+#define NTG__ACKED_FILE "NTGRAPH-ACKED"
+/* 1 and *acked when the file in `dir` has a valid count; 0 when it is absent or unreadable. */
+int ntg__acked_read(const char *dir, uint64_t *acked);
+/* Record commit `commits` as acknowledged (after it is durable); best effort, not synced. */
+void ntg__acked_note(ntg_store *s, uint64_t commits);
+/* Sync and close the file (ntg_store_close). */
+void ntg__acked_close(ntg_store *s);
+/* The same as ntg__acked_note, synced, for the store in `dir` (a backup). */
+void ntg__acked_note_in(const char *dir, uint64_t commits);
+/* NTG_ERR_DATA: the store holds `have` commits where `acked` were acknowledged. */
+ntg_status ntg__acked_refuse(const ntg_store *s, uint64_t have, uint64_t acked, ntg_error *err);
 
 /* Turn a RocksDB error string (freed here) into an ntg_error naming the store and `what`. */
 ntg_status ntg__store_rdb(const ntg_store *s, char *rerr, ntg_error *err, const char *what);
@@ -328,6 +348,12 @@ int64_t ntg__now_ms(void);
 /* Checkpoints pruned in a commit: add to `wb` the deletion of every chunk of the checkpoint
  * rows `pruned` (keys) that no other record and none of `keep` (the commit's new objects)
  * references; *bytes: their size. */
+/* ntg_store_put_checkpoint that also deletes, in the same commit, the checkpoints of model
+ * `name` with the ids in drop_ids (other runs' ones the caller reclaims; absent ones skipped). */
+ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
+                                          const ntg_store_checkpoint *ck, unsigned keep,
+                                          const uint64_t *drop_ids, size_t n_drop, uint64_t *id,
+                                          ntg_error *err);
 ntg_status ntg__store_drop_pruned(ntg_store *s, rocksdb_writebatch_t *wb, const ntg__buf *pruned,
                                   size_t n_pruned, const ntg__obj *keep, size_t n_keep,
                                   uint64_t *bytes, ntg_error *err);

@@ -333,6 +333,11 @@ ntg_status ntg_store_backup(ntg_store *s, const char *dir, ntg_error *err)
         rocksdb_free(rerr);
         return st;
     }
+    /* the copy holds every commit so far (the writer is this handle): it checks like the store */
+    ntg__stats_rec sr;
+    ntg_error e2;
+    if (ntg__get_stats(s, NULL, &sr, &e2) == NTG_OK && sr.commits)
+        ntg__acked_note_in(dir, sr.commits);
     return NTG_OK;
 }
 
@@ -516,6 +521,17 @@ ntg_status ntg_store_verify(ntg_store *s, ntg_store_verify_report *report, ntg_e
                 "commit %llu is missing (lost from the write-ahead log?); versions after it "
                 "may be numbered over it",
                 (unsigned long long)lost);
+    /* fewer commits than were acknowledged (store_acked.c): a MANIFEST cut back to an older
+     * state; the open refuses that, this catches a file that changed since (a reader's view
+     * is fixed at its open, which checked it, and a writer may have committed since) */
+    uint64_t acked;
+    ntg__stats_rec sr;
+    if (!st && !s->readonly && ntg__acked_read(s->path, &acked) &&
+        !(st = ntg__get_stats(s, &v, &sr, err)) && sr.commits < acked)
+        problem(&r,
+                "the store holds %llu commits but %llu were acknowledged (" NTG__ACKED_FILE
+                "): its MANIFEST or table files are damaged or cut short",
+                (unsigned long long)sr.commits, (unsigned long long)acked);
     ntg__store_check_report cr;
     memset(&cr, 0, sizeof cr);
     if (!st) st = check_fn(s, &v, &cr, err);

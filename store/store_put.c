@@ -506,6 +506,14 @@ static const char *ckpt_run(const ntg_define *meta, size_t n)
 ntg_status ntg_store_put_checkpoint(ntg_store *s, const char *name, const ntg_store_checkpoint *ck,
                                     unsigned keep, uint64_t *id, ntg_error *err)
 {
+    return ntg__store_put_checkpoint_drop(s, name, ck, keep, NULL, 0, id, err);
+}
+
+ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
+                                          const ntg_store_checkpoint *ck, unsigned keep,
+                                          const uint64_t *drop_ids, size_t n_drop, uint64_t *id,
+                                          ntg_error *err)
+{
     if (id) *id = 0;
     ntg_status st = writable(s, err);
     if (st) return st;
@@ -623,6 +631,33 @@ ntg_status ntg_store_put_checkpoint(ntg_store *s, const char *name, const ntg_st
                 ntg__iter_end(it, ro, &upper);
             }
             ntg__buf_free(&prefix);
+        }
+        /* checkpoints of other runs the caller reclaims (store_train.c: abandoned runs), in
+         * the same commit; ones already gone are skipped */
+        for (size_t i = 0; !st && i < n_drop && n_pruned < MAX_PRUNE; i++) {
+            ntg__buf k = {0};
+            ntg__key_named(&k, name, drop_ids[i]);
+            char *old = NULL;
+            size_t ol = 0;
+            if (k.oom) {
+                key.oom = 1;
+                break;
+            }
+            st = ntg__store_get(s, NULL, NTG__CF_CKPTS, k.p, k.n, &old, &ol, err);
+            int dup = 0;
+            for (size_t j = 0; j < n_pruned; j++)
+                dup |= pruned[j].n == k.n && memcmp(pruned[j].p, k.p, k.n) == 0;
+            if (!st && old && !dup && drop_ids[i] != rec.id) {
+                rocksdb_writebatch_delete_cf(cm.wb, s->cf[NTG__CF_CKPTS], (const char *)k.p, k.n);
+                pruned[n_pruned++] = k;
+                m.n_ckpts--;
+                cm.stats.n_ckpts--;
+            } else {
+                ntg__buf_free(&k);
+            }
+            free(old);
+        }
+        if (!st && n_pruned) {
             for (size_t i = 0; i < n_pruned; i++) key.oom |= pruned[i].oom;
             if (!key.oom)
                 st = ntg__store_drop_pruned(s, cm.wb, pruned, n_pruned, rec.blobs, rec.n_blobs,

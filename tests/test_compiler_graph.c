@@ -12,6 +12,7 @@
 #include "ops.h"
 #include "pool.h"
 #include "testutil.h"
+#include "yaml_doc.h"
 
 static ntg_pool *pool;
 static ntg_rgraph *g;
@@ -1090,4 +1091,53 @@ Test(compiler, shipped_nhits_has_neuralforecast_parameter_scopes)
     for (size_t i = 0; i < g->n_nodes; i++)
         if (strcmp(g->nodes[i].scope, "blocks.2.layers.7") == 0) found = 1;
     cr_assert(found, "no node with scope blocks.2.layers.7");
+}
+
+/* ------------------------------------------------ big graphs: the YAML tree */
+
+/* issue 11 §3: a 1.2M-op YAML over the limit was read whole into a tree (1.07 GB) before the
+ * reader counted its ops.  The parser counts the op nodes of the top-level `nodes:` as it
+ * goes and refuses the first one past the limit, at that op, before it reads any further: a
+ * syntax error later in the file is never reached.  Op nodes in templates and repeat bodies
+ * are not counted there (they may never be expanded). */
+Test(compiler, op_nodes_past_the_limit_are_refused_while_the_yaml_is_read)
+{
+    char text[8192];
+    size_t n =
+        (size_t)snprintf(text, sizeof text, "ntgraph: 1\nname: t\ntemplates:\n  t:\n    nodes:\n");
+    for (int i = 0; i < 20; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "      - {op: relu, in: a, out: b}\n");
+    n += (size_t)snprintf(text + n, sizeof text - n, "nodes:\n  - repeat: 0\n    nodes:\n");
+    for (int i = 0; i < 20; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "      - {op: relu, in: a, out: b}\n");
+    size_t ok_len = n; /* 40 op nodes so far, none at the top level */
+    int first_line = 1;
+    for (size_t i = 0; i < ok_len; i++) first_line += text[i] == '\n';
+    for (int i = 0; i < 12; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "  - {op: tanh, in: a%d, out: a%d}\n", i,
+                              i + 1);
+    n += (size_t)snprintf(text + n, sizeof text - n, "train: [unclosed\n");
+    cr_assert_lt(n, sizeof text);
+    ntg_ynode *root = NULL;
+    /* no limit: the whole file is read, and its syntax error found */
+    ntg_status st = ntg__ydoc_parse(text, n, "t.yaml", pool, &root, &err);
+    cr_assert_eq(st, NTG_ERR_PARSE, "%d: %s", st, err.message);
+    /* a limit of 10: the 11th top-level op node is refused where its op is written */
+    memset(&err, 0, sizeof err);
+    st = ntg__ydoc_parse_limited(text, n, "t.yaml", pool, 10, &root, &err);
+    cr_assert_eq(st, NTG_ERR_GRAPH, "%d: %s", st, err.message);
+    char want[160];
+    snprintf(want, sizeof want,
+             "t.yaml:%d:10: the graph expands to more than 10 ops, template uses and repeat "
+             "iterations",
+             first_line + 10);
+    cr_assert_str_eq(err.message, want);
+    cr_assert_null(root);
+    /* the templates' and the repeat's 40 op nodes do not count: within a limit of 12 the
+     * file reads up to its syntax error */
+    memset(&err, 0, sizeof err);
+    st = ntg__ydoc_parse_limited(text, n, "t.yaml", pool, 12, &root, &err);
+    cr_assert_eq(st, NTG_ERR_PARSE, "%d: %s", st, err.message);
+    /* a node of the tree is 48 bytes before its text (it was 72 and a pointer) */
+    cr_assert_leq(sizeof(ntg_ynode), 48);
 }

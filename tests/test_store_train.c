@@ -2,6 +2,8 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -324,4 +326,192 @@ Test(store, resume_picks_the_unfinished_run_of_the_same_configuration)
     ntg_plan_destroy(resumed);
     ntg_series_destroy(s);
     ntg_plan_destroy(p);
+}
+
+/* The runs of model "run" in the store and how many checkpoints each has: fills runs/counts
+ * (at most 16), returns how many runs; *total gets the checkpoints. */
+static size_t runs_in_store(char runs[16][80], size_t counts[16], size_t *total)
+{
+    ntg_store *st = st_open(db, NTG_STORE_OPEN_READONLY);
+    ntg_store_ckpts *c = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_store_checkpoints(st, "run", &c, &err), NTG_OK, "%s", err.message);
+    size_t n = 0;
+    *total = ntg_store_ckpts_count(c);
+    for (size_t i = 0; i < ntg_store_ckpts_count(c); i++) {
+        const ntg_store_checkpoint *k = ntg_store_ckpts_at(c, i);
+        const char *run = "";
+        for (size_t m = 0; m < k->n_meta; m++)
+            if (strcmp(k->meta[m].name, "run") == 0) run = k->meta[m].value;
+        size_t j = 0;
+        while (j < n && strcmp(runs[j], run) != 0) j++;
+        if (j == n && n < 16) {
+            snprintf(runs[n], 80, "%s", run);
+            counts[n++] = 0;
+        }
+        if (j < 16) counts[j]++;
+    }
+    ntg_store_ckpts_destroy(c);
+    ntg_store_close(st);
+    return n;
+}
+
+static size_t ckpts_of(const char *run)
+{
+    char runs[16][80];
+    size_t counts[16], total;
+    size_t n = runs_in_store(runs, counts, &total);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(runs[i], run) == 0) return counts[i];
+    return 0;
+}
+
+/* issue 11 §5: "ten kills left 1.0 GB of orphans" — every killed run kept its newest two
+ * checkpoints forever.  A run that is not running any more (killed, or stopped) and is
+ * superseded by a newer run of its configuration keeps its newest checkpoint only while it is
+ * the newest such run; older ones lose theirs.  Ten kill + restart cycles leave at most
+ * keep + 1 checkpoints, and --resume continues the last run exactly. */
+Test(store, abandoned_runs_are_reclaimed_and_resume_still_works)
+{
+    ntg_plan *p = small_model();
+    ntg_series *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_series_load_csv(csv, NULL, &s, &err), NTG_OK, "%s", err.message);
+    ntg_plan *full = train(p, s, 0, 0, 0, NULL);
+    char runs[10][80];
+    uint64_t v, peak_bytes = 0;
+    size_t peak = 0;
+    long stop = 0;
+    for (int i = 0; i < 10; i++) {
+        /* killed after step 7, 12, ..., 27 (checkpoints every 5 steps): runs of one
+         * configuration are deterministic, so runs killed at different steps hold different
+         * checkpoints */
+        stop = 7 + 5 * (i % 5);
+        ntg_plan *part = train_run(p, s, "7", 0, stop, runs[i], &v, NULL);
+        ntg_plan_destroy(part);
+        char names[16][80];
+        size_t counts[16], total;
+        size_t n = runs_in_store(names, counts, &total);
+        if (total > peak) peak = total;
+        ntg_store *st = st_open(db, NTG_STORE_OPEN_READONLY);
+        ntg_store_stats x;
+        cr_assert_eq(ntg_store_stats_get(st, &x, &err), NTG_OK, "%s", err.message);
+        ntg_store_close(st);
+        if (x.chunk_bytes > peak_bytes) peak_bytes = x.chunk_bytes;
+        cr_log_info("after run %d: %zu runs, %zu checkpoints, %llu chunk bytes", i + 1, n, total,
+                    (unsigned long long)x.chunk_bytes);
+        cr_assert_leq(total, 3, "after %d kills: %zu checkpoints", i + 1, total);
+        cr_assert_eq(ckpts_of(runs[i]), stop / 5 < 2 ? 1 : 2);
+        if (i > 0) cr_assert_eq(ckpts_of(runs[i - 1]), 1, "the previous run keeps its newest");
+        if (i > 1) cr_assert_eq(ckpts_of(runs[i - 2]), 0);
+    }
+    /* bytes: three checkpoints (weights, Adam state, best) of the small model */
+    ntg_store *st = st_open(db, NTG_STORE_OPEN_READONLY);
+    ntg_store_ckpts *c = NULL;
+    cr_assert_eq(ntg_store_get_checkpoint(st, "run", 0, &c, &err), NTG_OK, "%s", err.message);
+    uint64_t one = 0;
+    for (size_t b = 0; b < ntg_store_ckpts_at(c, 0)->n_blobs; b++)
+        one += ntg_store_ckpts_at(c, 0)->blobs[b].nbytes;
+    ntg_store_ckpts_destroy(c);
+    ntg_store_close(st);
+    cr_log_info("peak %zu checkpoints, %llu chunk bytes (one checkpoint: %llu bytes)", peak,
+                (unsigned long long)peak_bytes, (unsigned long long)one);
+    cr_assert_leq(peak_bytes, 3 * one);
+    /* the last run's lock files of reclaimed runs are gone with their checkpoints */
+    for (int i = 0; i < 8; i++) {
+        char lock[400];
+        snprintf(lock, sizeof lock, "%s/NTGRAPH-RUN-%s", db, runs[i]);
+        cr_assert_neq(access(lock, F_OK), 0, "%s is left behind", lock);
+    }
+    /* --resume continues the newest abandoned run, exactly */
+    char again[80];
+    ntg_train_report r;
+    ntg_plan *resumed = train_run(p, s, "7", 1, 0, again, &v, &r);
+    cr_assert_str_eq(again, runs[9]);
+    cr_assert_eq(r.resumed_from, stop / 5 * 5);
+    cr_assert(same_weights(full, resumed), "the resumed run differs from an uninterrupted one");
+    ntg_plan_destroy(full);
+    ntg_plan_destroy(resumed);
+    ntg_series_destroy(s);
+    ntg_plan_destroy(p);
+}
+
+/* A checkpoint through the trainer's hook, as ntg_train makes one (seed 7, not finished). */
+static void hook_put(ntg_train_options *o, long step)
+{
+    static float w[4096];
+    for (size_t i = 0; i < 4096; i++) w[i] = (float)step + (float)i * 1e-3f;
+    const char *names[] = {"weights"};
+    const void *data[] = {w};
+    size_t bytes[] = {sizeof w};
+    char st[16];
+    snprintf(st, sizeof st, "%ld", step);
+    const char *meta[] = {"ntgraph.checkpoint", "1", "step", st, "seed", "7", "plan", "abc",
+                          "finished",           "0"};
+    ntg_train_checkpoint ck = {step, 1.0, NAN, 1, names, data, bytes, 5, meta};
+    ntg_error err;
+    ntg_status s = o->checkpoint_put(o->checkpoint_user, &ck, &err);
+    cr_assert_eq(s, NTG_OK, "%s", err.message);
+}
+
+/* A run that still runs (its process holds its lock) is never reclaimed, whatever newer runs
+ * of its configuration do; once its process is killed, the next checkpoint of a newer run
+ * reclaims all but its newest checkpoint. */
+Test(store, a_live_run_is_not_reclaimed_and_a_killed_one_is)
+{
+    int pipefd[2];
+    cr_assert_eq(pipe(pipefd), 0);
+    /* no RocksDB in this process before the fork: its thread pools do not survive one */
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        ntg_train_options o;
+        ntg_train_options_init(&o);
+        ntg_store_trainer *t = NULL;
+        ntg_error err;
+        if (ntg_store_trainer_create(db, "run", 2, &o, &t, &err)) _exit(3);
+        for (long step = 5; step <= 15; step += 5) hook_put(&o, step);
+        char id[80];
+        snprintf(id, sizeof id, "%s", ntg_store_trainer_run(t));
+        if (write(pipefd[1], id, sizeof id) != (ssize_t)sizeof id) _exit(4);
+        for (;;) pause();
+    }
+    char run_a[80];
+    cr_assert_eq(read(pipefd[0], run_a, sizeof run_a), (ssize_t)sizeof run_a);
+    ntg_train_options ob, oc;
+    ntg_train_options_init(&ob);
+    ntg_train_options_init(&oc);
+    ntg_store_trainer *b = NULL, *c = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_store_trainer_create(db, "run", 2, &ob, &b, &err), NTG_OK, "%s", err.message);
+    for (long step = 5; step <= 15; step += 5) hook_put(&ob, step);
+    cr_assert_eq(ckpts_of(run_a), 2, "run B reclaimed the checkpoints of run A, which is running");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    hook_put(&ob, 20);
+    cr_assert_eq(ckpts_of(run_a), 1, "the killed run A keeps its newest checkpoint");
+    /* run C: B is still running, so B keeps both; A (not running) keeps its newest */
+    char run_b[80];
+    snprintf(run_b, sizeof run_b, "%s", ntg_store_trainer_run(b));
+    cr_assert_eq(ntg_store_trainer_create(db, "run", 2, &oc, &c, &err), NTG_OK, "%s", err.message);
+    hook_put(&oc, 5);
+    cr_assert_eq(ckpts_of(run_b), 2);
+    cr_assert_eq(ckpts_of(run_a), 1);
+    /* B stops: C's next checkpoint leaves B its newest and takes A's last */
+    ntg_store_trainer_destroy(b);
+    hook_put(&oc, 10);
+    cr_assert_eq(ckpts_of(run_b), 1);
+    cr_assert_eq(ckpts_of(run_a), 0);
+    char lock[400];
+    snprintf(lock, sizeof lock, "%s/NTGRAPH-RUN-%s", db, run_a);
+    cr_assert_neq(access(lock, F_OK), 0, "run A's lock file is left behind");
+    ntg_store_trainer_destroy(c);
+    ntg_store *st = st_open(db, 0);
+    ntg__store_check_report cr;
+    cr_assert_eq(ntg__store_check(st, &cr, &err), NTG_OK);
+    cr_assert_eq(cr.problems, 0, "%s", cr.first);
+    cr_assert_eq(cr.orphans, 0);
+    ntg_store_close(st);
+    close(pipefd[0]);
+    close(pipefd[1]);
 }
