@@ -38,7 +38,7 @@ enum {
     (2u << 20) /* free space kept for RocksDB's own files (MANIFEST, LOG)                          \
                 */
 #define NTG__FORMAT_MAGIC "ntgraph-store"
-#define NTG__FORMAT_VERSION 1u
+#define NTG__FORMAT_VERSION 2u /* 1: BLAKE2b content hashes (still read and written), 2: BLAKE3 */
 #define NTG__NAME_MAX 128
 #define NTG__ALIAS_MAX 64
 #define NTG__TAG_KEY_MAX 128
@@ -64,6 +64,7 @@ struct ntg_store {
     int catchups;  /* readers: reopened to see a newer state */
     unsigned long catchups_total; /* the same, never reset (tests count retries) */
     int missing;                  /* the last object read found a chunk absent (readers retry) */
+    unsigned format;              /* the store's format: its content hash (ntg__hash) */
     ntg__store_killpoint_fn killpoint;
     void *killpoint_user;
 };
@@ -276,14 +277,18 @@ ntg_status ntg__writer_put(ntg__writer *w, const void *data, uint64_t n, ntg_poo
 ntg_status ntg__writer_finish(ntg__writer *w, ntg_error *err);
 void ntg__writer_free(ntg__writer *w);
 
-/* Read object `o` into dst (o->nbytes bytes), checking every chunk's size and, with `check`,
- * the object's hash (RocksDB checksums every blob record and table block anyway; verify and
- * small objects re-hash).  `what` names it in messages.  A missing chunk sets s->missing so a
+/* Read object `o` into dst (o->nbytes bytes), checking every chunk's size and its hash.
+ * Format 2 checks each chunk's BLAKE3 as it goes (RocksDB's blob CRC is not read); format 1
+ * re-hashes (BLAKE2b) only with `check` (verify, small objects) and relies on RocksDB's
+ * checksums otherwise.  `what` names it in messages.  A missing chunk sets s->missing so a
  * reader can catch up and retry; a mismatch is NTG_ERR_DATA. */
 ntg_status ntg__obj_read(ntg_store *s, const ntg__view *v, const ntg__obj *o, void *dst, int check,
                          const char *what, ntg_error *err);
 
-void ntg__hash(const void *p, size_t n, uint8_t out[NTG__HASH]);
+/* The store's content hash of n bytes: BLAKE2b-256 in format 1, BLAKE3-256 in format 2. */
+void ntg__hash(const ntg_store *s, const void *p, size_t n, uint8_t out[NTG__HASH]);
+/* BLAKE3-256 of n bytes (store_b3.c: SIMD as wide as NTG_CPU_ISA allows). */
+void ntg__blake3(const void *data, size_t n, uint8_t out[32]);
 void ntg__hex(const uint8_t *p, size_t n, char *out); /* 2n chars + NUL */
 
 /* Rebuild the plan bytes of a version (64-byte aligned, ntg__aligned_free); `check` re-hashes
