@@ -28,7 +28,7 @@ enum {
 
 #define NTG__HASH 32                  /* BLAKE2b-256 */
 #define NTG__CHUNK_BYTES (8u << 20)   /* chunk size: far below RocksDB's 4 GiB limit and 64 MiB */
-#define NTG__BATCH_BYTES (64u << 20)  /* chunk write batches are cut at this size */
+#define NTG__BATCH_BYTES (8u << 20)   /* chunk write batches are cut at this size */
 #define NTG__INLINE_MAX (256u << 10)  /* chunks up to this size ride in the commit batch ... */
 #define NTG__INLINE_BUDGET (4u << 20) /* ... up to this much per commit */
 #define NTG__MIN_BLOB 4096            /* values from this size go to blob files */
