@@ -100,8 +100,8 @@ static void teardown(void)
 
 TestSuite(formats, .init = setup, .fini = teardown);
 
-/* Turn a new, empty store into a format-1 one (as ntgraph before format 2 created it). */
-static void make_format1(const char *path)
+/* Give a new, empty store format marker `version` (1: as ntgraph before format 2 made it). */
+static void set_format(const char *path, uint32_t version)
 {
     ntg_store *s = st_open(path, 0);
     ntg_store_close(s);
@@ -114,9 +114,8 @@ static void make_format1(const char *path)
         rocksdb_open_column_families(o, path, NTG__STORE_NCF, ntg__store_cf_names, cfo, cf, &e);
     cr_assert_null(e, "%s", e);
     char val[sizeof NTG__FORMAT_MAGIC + 4];
-    uint32_t one = 1;
     memcpy(val, NTG__FORMAT_MAGIC, sizeof NTG__FORMAT_MAGIC);
-    memcpy(val + sizeof NTG__FORMAT_MAGIC, &one, 4);
+    memcpy(val + sizeof NTG__FORMAT_MAGIC, &version, 4);
     rocksdb_writeoptions_t *w = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(w, 1);
     rocksdb_put_cf(d, w, cf[NTG__CF_DEFAULT], "format", 6, val, sizeof val, &e);
@@ -131,7 +130,7 @@ static void make_format1(const char *path)
  * small blob's hash in the record is `want` of its bytes. */
 static void roundtrip(unsigned format)
 {
-    if (format == 1) make_format1(db);
+    if (format == 1) set_format(db, 1);
     ntg_store *s = st_open(db, 0);
     cr_assert_eq(s->format, format);
     size_t big = NTG__CHUNK_BYTES + 1000, small = 300000;
@@ -204,4 +203,19 @@ Test(formats, a_new_store_is_format_2_blake3)
 Test(formats, a_format_1_store_is_still_read_and_written_with_blake2b)
 {
     roundtrip(1);
+}
+
+Test(formats, a_newer_format_is_refused_naming_both)
+{
+    set_format(db, 3);
+    ntg_store *s = NULL;
+    ntg_error err;
+    ntg_store_options o;
+    ntg_store_options_init(&o);
+    o.flags = NTG_STORE_OPEN_READONLY;
+    ntg_status st = ntg_store_open(db, &o, &s, &err);
+    cr_assert_eq(st, NTG_ERR_VERSION, "%d %s", st, err.message);
+    cr_assert(strstr(err.message, "store format 3; this ntgraph reads formats 1..2"), "%s",
+              err.message);
+    cr_assert_null(s);
 }
