@@ -1,11 +1,13 @@
 /* store_bench.c — model store numbers: checkpoint MB/s against a plain file, overhead, `similar`.
  *
- * usage: store_bench DIR [SOURCE_ROOT] [VERSIONS (>= 300, default 10000) [keep]]
+ * usage: store_bench DIR [SOURCE_ROOT] [VERSIONS (0, or >= 300; default 10000) [keep]]
  *
  * DIR must not exist (it is created, and removed unless `keep` is given).  Checkpoints have the
  * size of the full N-HiTS training state (weights, Adam state, best weights: 4 x 14 MiB); the
  * plain-file baseline writes the same bytes with write + fsync, as ntgraph's checkpoint files do.
+ * VERSIONS 0 measures the checkpoints and the size only (no `similar`: for profiling).
  */
+#define _DEFAULT_SOURCE /* getloadavg */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -19,11 +21,20 @@
 #include "ntgraph.h"
 #include "plan_int.h"
 #include "store.h"
+#include "store_int.h"
 
 static double now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of the whole process: RocksDB's flush runs in its own threads, counted here. */
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
@@ -41,6 +52,40 @@ static void fill(uint8_t *p, size_t n, uint64_t seed)
         uint64_t x = rng_next(&seed);
         memcpy(p + i, &x, 8);
     }
+}
+
+/* Turn the new, empty store at `path` into a format-1 one (BLAKE2b, as stores made before format
+ * 2 are), to measure both formats in one run. */
+static int make_format1(const char *path)
+{
+    ntg_error err;
+    ntg_store *s = NULL;
+    if (ntg_store_open(path, NULL, &s, &err)) return -1;
+    ntg_store_close(s);
+    rocksdb_options_t *o = rocksdb_options_create();
+    const rocksdb_options_t *cfo[NTG__STORE_NCF];
+    for (int i = 0; i < NTG__STORE_NCF; i++) cfo[i] = o;
+    rocksdb_column_family_handle_t *cf[NTG__STORE_NCF];
+    char *e = NULL;
+    rocksdb_t *d =
+        rocksdb_open_column_families(o, path, NTG__STORE_NCF, ntg__store_cf_names, cfo, cf, &e);
+    if (e) {
+        fprintf(stderr, "store_bench: %s\n", e);
+        return -1;
+    }
+    char val[sizeof NTG__FORMAT_MAGIC + 4];
+    uint32_t one = 1;
+    memcpy(val, NTG__FORMAT_MAGIC, sizeof NTG__FORMAT_MAGIC);
+    memcpy(val + sizeof NTG__FORMAT_MAGIC, &one, 4);
+    rocksdb_writeoptions_t *w = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(w, 1);
+    rocksdb_put_cf(d, w, cf[NTG__CF_DEFAULT], "format", 6, val, sizeof val, &e);
+    rocksdb_writeoptions_destroy(w);
+    for (int i = 0; i < NTG__STORE_NCF; i++) rocksdb_column_family_handle_destroy(cf[i]);
+    rocksdb_close(d);
+    rocksdb_options_destroy(o);
+    if (e) fprintf(stderr, "store_bench: %s\n", e);
+    return e ? -1 : 0;
 }
 
 static int die(const ntg_error *err)
@@ -87,8 +132,8 @@ int main(int argc, char **argv)
         char *end;
         errno = 0;
         n_versions = strtol(argv[3], &end, 10);
-        if (errno || end == argv[3] || *end || n_versions < 300) {
-            fprintf(stderr, "store_bench: VERSIONS '%s': expected a whole number >= 300\n",
+        if (errno || end == argv[3] || *end || (n_versions < 300 && n_versions != 0)) {
+            fprintf(stderr, "store_bench: VERSIONS '%s': expected 0 or a whole number >= 300\n",
                     argv[3]);
             return 2;
         }
@@ -97,8 +142,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "store_bench: cannot create %s: %s\n", dir, strerror(errno));
         return 2;
     }
-    char db[1024], file[1024], graph[1024];
+    char db[1024], db1[1024], file[1024], graph[1024];
     snprintf(db, sizeof db, "%s/ckpt.db", dir);
+    snprintf(db1, sizeof db1, "%s/ckpt1.db", dir);
     snprintf(file, sizeof file, "%s/ckpt.bin", dir);
     snprintf(graph, sizeof graph, "%s/graphs/nhits.yaml", src);
     ntg_error err;
@@ -114,9 +160,15 @@ int main(int argc, char **argv)
 
     /* ---- checkpoints: the store against a plain file with fsync ---- */
     enum { R = 8 };
-    double tw[R], tf[R], trs[R], trf[R];
-    ntg_store *s = NULL;
+    /* wall and process CPU seconds: store write, plain write, store read, plain read into a
+     * warm buffer, plain read into a new buffer (malloc + read + free, as a loader does) */
+    double tw[R], tf[R], trs[R], trf[R], trn[R], cw[R], cf[R], crs[R], crf[R], crn[R];
+    /* the same through a format-1 store (BLAKE2b twice per byte, RocksDB's CRC on reads) */
+    double tw1[R], trs1[R], cw1[R], crs1[R];
+    ntg_store *s = NULL, *s1 = NULL;
+    if (make_format1(db1)) return 1;
     if (ntg_store_open(db, NULL, &s, &err)) return die(&err);
+    if (ntg_store_open(db1, NULL, &s1, &err)) return die(&err);
     for (int r = 0; r < R; r++) {
         fill(w, wbytes, 3 * (uint64_t)r + 1);
         fill(st, sbytes, 3 * (uint64_t)r + 2);
@@ -129,13 +181,16 @@ int main(int argc, char **argv)
         ck.blobs = blobs;
         ck.n_blobs = 3;
         uint64_t id;
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         if (ntg_store_put_checkpoint(s, "nhits", &ck, 2, &id, &err)) return die(&err);
         tw[r] = now() - t0;
+        cw[r] = cpu_now() - c0;
         t0 = now();
+        c0 = cpu_now();
         ntg_store_ckpts *c = NULL;
         if (ntg_store_get_checkpoint(s, "nhits", 0, &c, &err)) return die(&err);
         trs[r] = now() - t0;
+        crs[r] = cpu_now() - c0;
         const ntg_store_checkpoint *k = ntg_store_ckpts_at(c, 0);
         if (memcmp(k->blobs[1].data, st, sbytes) != 0) {
             fprintf(stderr, "store_bench: checkpoint read back differs\n");
@@ -144,17 +199,47 @@ int main(int argc, char **argv)
         ntg_store_ckpts_destroy(c);
 
         t0 = now();
+        c0 = cpu_now();
+        if (ntg_store_put_checkpoint(s1, "nhits", &ck, 2, &id, &err)) return die(&err);
+        tw1[r] = now() - t0;
+        cw1[r] = cpu_now() - c0;
+        t0 = now();
+        c0 = cpu_now();
+        if (ntg_store_get_checkpoint(s1, "nhits", 0, &c, &err)) return die(&err);
+        trs1[r] = now() - t0;
+        crs1[r] = cpu_now() - c0;
+        k = ntg_store_ckpts_at(c, 0);
+        if (memcmp(k->blobs[1].data, st, sbytes) != 0) {
+            fprintf(stderr, "store_bench: checkpoint read back differs (format 1)\n");
+            return 1;
+        }
+        ntg_store_ckpts_destroy(c);
+
+        t0 = now();
+        c0 = cpu_now();
         int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int bad = fd < 0 || write(fd, w, wbytes) != (ssize_t)wbytes ||
                   write(fd, st, sbytes) != (ssize_t)sbytes ||
                   write(fd, best, wbytes) != (ssize_t)wbytes || fsync(fd) != 0;
         if (fd >= 0) close(fd);
         tf[r] = now() - t0;
+        cf[r] = cpu_now() - c0;
         t0 = now();
+        c0 = cpu_now();
         fd = open(file, O_RDONLY);
         bad |= fd < 0 || read(fd, rd, total) != (ssize_t)total;
         if (fd >= 0) close(fd);
         trf[r] = now() - t0;
+        crf[r] = cpu_now() - c0;
+        t0 = now();
+        c0 = cpu_now();
+        uint8_t *fresh = malloc(total);
+        fd = open(file, O_RDONLY);
+        bad |= !fresh || fd < 0 || read(fd, fresh, total) != (ssize_t)total;
+        if (fd >= 0) close(fd);
+        free(fresh);
+        trn[r] = now() - t0;
+        crn[r] = cpu_now() - c0;
         if (bad) {
             fprintf(stderr, "store_bench: plain file I/O failed\n");
             return 1;
@@ -163,14 +248,29 @@ int main(int argc, char **argv)
     ntg_store_gc_report g;
     if (ntg_store_gc(s, &g, &err)) return die(&err);
     ntg_store_close(s);
+    ntg_store_close(s1);
     double mb = (double)total / 1e6;
     printf("checkpoint: %.1f MB (N-HiTS weights + Adam state + best weights), median of %d\n", mb,
            R);
-    printf("  write  store %7.0f MB/s   plain file + fsync %7.0f MB/s\n", mb / median(tw, R),
-           mb / median(tf, R));
-    printf("  read   store %7.0f MB/s   plain file         %7.0f MB/s   (page cache warm; "
-           "RocksDB checks each blob's CRC)\n",
-           mb / median(trs, R), mb / median(trf, R));
+    double load[3] = {0, 0, 0};
+    if (getloadavg(load, 3) < 0) load[0] = -1;
+    printf("  (load average %.2f; MB/s of wall time, and in brackets ms of process CPU time)\n",
+           load[0]);
+    printf("  write  store %7.0f MB/s [%5.1f ms]   plain file + fsync %7.0f MB/s [%5.1f ms]   "
+           "store/plain %.0f%%\n",
+           mb / median(tw, R), 1e3 * median(cw, R), mb / median(tf, R), 1e3 * median(cf, R),
+           100 * median(tf, R) / median(tw, R));
+    printf("  read   store %7.0f MB/s [%5.1f ms]   plain file %7.0f MB/s [%5.1f ms]   "
+           "store/plain %.0f%%   (page cache warm; every chunk's hash checked)\n",
+           mb / median(trs, R), 1e3 * median(crs, R), mb / median(trf, R), 1e3 * median(crf, R),
+           100 * median(trf, R) / median(trs, R));
+    printf("         plain file into a new buffer (malloc + read) %7.0f MB/s [%5.1f ms]   "
+           "store/that %.0f%%\n",
+           mb / median(trn, R), 1e3 * median(crn, R), 100 * median(trn, R) / median(trs, R));
+    printf("  format 1 (BLAKE2b, RocksDB CRC on reads): write %7.0f MB/s [%5.1f ms] = %.0f%% of "
+           "plain; read %7.0f MB/s [%5.1f ms] = %.0f%% of plain\n",
+           mb / median(tw1, R), 1e3 * median(cw1, R), 100 * median(tf, R) / median(tw1, R),
+           mb / median(trs1, R), 1e3 * median(crs1, R), 100 * median(trf, R) / median(trs1, R));
 
     /* ---- size overhead of one N-HiTS version ---- */
     snprintf(db, sizeof db, "%s/nhits.db", dir);
@@ -195,6 +295,7 @@ int main(int argc, char **argv)
            (unsigned long long)dir_bytes(db), 100.0 * ((double)dir_bytes(db) / (double)raw - 1));
 
     /* ---- similar over many versions ---- */
+    if (n_versions == 0) goto done;
     snprintf(db, sizeof db, "%s/many.db", dir);
     ntg_define small[] = {{"h", "8"}, {"input_size", "24"}, {"hidden", "16"}};
     const char *graphs[] = {"nhits.yaml", "lstm_attention.yaml", "transformer.yaml"};
@@ -272,6 +373,7 @@ int main(int argc, char **argv)
            n_versions, 1000 * put_s / (double)n_versions, Q, 1000 * median(tq, Q),
            1000 * median(tk, Q), 1000 * median(tt, Q));
     for (int i = 0; i < 3; i++) ntg_plan_destroy(base[i]);
+done:
     ntg_plan_destroy(nhits);
     free(w);
     free(st);

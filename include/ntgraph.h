@@ -711,7 +711,8 @@ typedef struct ntg_store_tensor {
     int rank;
     int64_t shape[NTG_MAX_RANK];
     uint64_t nbytes;
-    const char *hash; /* hex BLAKE2b-256 of its bytes */
+    const char *hash; /* hex content hash: BLAKE3-256 of its bytes (of its chunk list above
+                       * 8 MiB) in format-2 stores, BLAKE2b-256 in format 1 (docs/store.md) */
 } ntg_store_tensor;
 
 /* A version as listings return it; strings and arrays belong to the list. */
@@ -722,7 +723,7 @@ typedef struct ntg_store_version {
     const char *description;
     int64_t created_ms;
     uint64_t parent;       /* 0: none */
-    const char *plan_hash; /* hex BLAKE2b-256 of the plan file */
+    const char *plan_hash; /* hex BLAKE3-256 (format 2) or BLAKE2b-256 (format 1) of the plan */
     uint64_t plan_bytes;
     uint64_t param_elements;
     uint64_t weight_bytes;                /* bytes of the tensors of the manifest */

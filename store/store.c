@@ -620,10 +620,11 @@ static ntg_status check_format(ntg_store *s, ntg_error *err)
         if (!ok)
             return ntg__store_fail(s, err, NTG_ERR_DATA,
                                    "not a model store: its format marker is not ntgraph's");
-        if (ver != NTG__FORMAT_VERSION)
+        if (ver < 1 || ver > NTG__FORMAT_VERSION)
             return ntg__store_fail(s, err, NTG_ERR_VERSION,
-                                   "store format %u; this ntgraph reads format %u", ver,
+                                   "store format %u; this ntgraph reads formats 1..%u", ver,
                                    NTG__FORMAT_VERSION);
+        s->format = ver; /* 1: BLAKE2b content hashes, 2: BLAKE3 (docs/store.md) */
         return NTG_OK;
     }
     /* no marker: a store whose creation was interrupted, or a foreign database with our
@@ -651,6 +652,7 @@ static ntg_status check_format(ntg_store *s, ntg_error *err)
     rocksdb_put_cf(s->db, s->wsync, s->cf[NTG__CF_DEFAULT], FORMAT_KEY, strlen(FORMAT_KEY), buf,
                    sizeof buf, &rerr);
     if (rerr) return ntg__store_rdb(s, rerr, err, "cannot write the format marker");
+    s->format = ver;
     return NTG_OK;
 }
 

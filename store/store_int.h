@@ -28,7 +28,7 @@ enum {
 
 #define NTG__HASH 32                  /* BLAKE2b-256 */
 #define NTG__CHUNK_BYTES (8u << 20)   /* chunk size: far below RocksDB's 4 GiB limit and 64 MiB */
-#define NTG__BATCH_BYTES (64u << 20)  /* chunk write batches are cut at this size */
+#define NTG__BATCH_BYTES (8u << 20)   /* chunk write batches are cut at this size */
 #define NTG__INLINE_MAX (256u << 10)  /* chunks up to this size ride in the commit batch ... */
 #define NTG__INLINE_BUDGET (4u << 20) /* ... up to this much per commit */
 #define NTG__MIN_BLOB 4096            /* values from this size go to blob files */
@@ -38,7 +38,7 @@ enum {
     (2u << 20) /* free space kept for RocksDB's own files (MANIFEST, LOG)                          \
                 */
 #define NTG__FORMAT_MAGIC "ntgraph-store"
-#define NTG__FORMAT_VERSION 1u
+#define NTG__FORMAT_VERSION 2u /* 1: BLAKE2b content hashes (still read and written), 2: BLAKE3 */
 #define NTG__NAME_MAX 128
 #define NTG__ALIAS_MAX 64
 #define NTG__TAG_KEY_MAX 128
@@ -65,6 +65,7 @@ struct ntg_store {
     unsigned long catchups_total; /* the same, never reset (tests count retries) */
     int missing;                  /* the last object read found a chunk absent (readers retry) */
     int acked_fd;                 /* writers: NTGRAPH-ACKED, opened at the first commit (-1) */
+    unsigned format;              /* the store's format: its content hash (ntg__hash) */
     ntg__store_killpoint_fn killpoint;
     void *killpoint_user;
 };
@@ -296,14 +297,18 @@ ntg_status ntg__writer_put(ntg__writer *w, const void *data, uint64_t n, ntg_poo
 ntg_status ntg__writer_finish(ntg__writer *w, ntg_error *err);
 void ntg__writer_free(ntg__writer *w);
 
-/* Read object `o` into dst (o->nbytes bytes), checking every chunk's size and, with `check`,
- * the object's hash (RocksDB checksums every blob record and table block anyway; verify and
- * small objects re-hash).  `what` names it in messages.  A missing chunk sets s->missing so a
+/* Read object `o` into dst (o->nbytes bytes), checking every chunk's size and its hash.
+ * Format 2 checks each chunk's BLAKE3 as it goes (RocksDB's blob CRC is not read); format 1
+ * re-hashes (BLAKE2b) only with `check` (verify, small objects) and relies on RocksDB's
+ * checksums otherwise.  `what` names it in messages.  A missing chunk sets s->missing so a
  * reader can catch up and retry; a mismatch is NTG_ERR_DATA. */
 ntg_status ntg__obj_read(ntg_store *s, const ntg__view *v, const ntg__obj *o, void *dst, int check,
                          const char *what, ntg_error *err);
 
-void ntg__hash(const void *p, size_t n, uint8_t out[NTG__HASH]);
+/* The store's content hash of n bytes: BLAKE2b-256 in format 1, BLAKE3-256 in format 2. */
+void ntg__hash(const ntg_store *s, const void *p, size_t n, uint8_t out[NTG__HASH]);
+/* BLAKE3-256 of n bytes (store_b3.c: SIMD as wide as NTG_CPU_ISA allows). */
+void ntg__blake3(const void *data, size_t n, uint8_t out[32]);
 void ntg__hex(const uint8_t *p, size_t n, char *out); /* 2n chars + NUL */
 
 /* Rebuild the plan bytes of a version (64-byte aligned, ntg__aligned_free); `check` re-hashes

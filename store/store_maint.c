@@ -389,7 +389,7 @@ static ntg_status verify_chunks(ntg_store *s, const ntg__view *v, ntg_store_veri
         size_t n;
         const char *p = rocksdb_pinnableslice_value(ps, &n);
         uint8_t h[NTG__HASH];
-        ntg__hash(p, n, h);
+        ntg__hash(s, p, n, h);
         if (memcmp(h, k + 1, NTG__HASH) != 0)
             problem(r, "chunk %.16s: its bytes do not match its hash (corrupted)", hex);
         else if (n != ntg__be64((const uint8_t *)val))
@@ -457,7 +457,7 @@ static ntg_status verify_fn(ntg_store *s, const ntg__view *v, ntg_store_verify_r
                     problem(r, "%s", e2.message);
                 } else {
                     uint8_t h[NTG__HASH];
-                    ntg__hash(bytes, size, h);
+                    ntg__hash(s, bytes, size, h);
                     ntg_plan *plan = NULL;
                     if (memcmp(h, rec.plan_hash, NTG__HASH) != 0)
                         problem(r, "%s@%llu: the rebuilt plan does not match its hash", name,

@@ -174,7 +174,7 @@ static ntg_status describe_plan(put_ctx *c, ntg_error *err)
     const ntg_plan_image *im = &p->img;
     ntg__version_rec *r = &c->rec;
     ntg_pool *pool = c->pool;
-    ntg__hash(p->base, p->size, r->plan_hash);
+    ntg__hash(c->s, p->base, p->size, r->plan_hash);
     r->plan_bytes = p->size;
     long at = ntg__plan_weights_entry(p->base, p->size);
     if (at >= 0) {
