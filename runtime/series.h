@@ -24,13 +24,6 @@
  * rows after the header, as errors about values name them. */
 void ntg__series_row_str(const ntg_series *s, size_t r, char *buf, size_t cap);
 
-/* Check n time stamps of a series or window by the CSV reader's rules (csv.h, DATES) unless
- * loose; epoch (may be NULL) receives each one's seconds (INT64_MIN: unparseable).
- * `what` starts each message ("dates", "window 2 (column 'OT')").  Errors:
- * NTG_ERR_INVALID_ARG (a NULL string), NTG_ERR_DATA naming the 1-based position. */
-ntg_status ntg__dates_check(const char *const *dates, size_t n, int loose, const char *what,
-                            int64_t *epoch, ntg_error *err);
-
 /* ------------------------------------------------------------------ splits */
 
 /* Rows of each split, in time order from row 0: train [0, train), val [train,
