@@ -10,7 +10,7 @@
 
 #include "error.h"
 #include "json.h"
-#include "series.h"
+#include "plot.h"
 
 /* Layout in pixels: a header (title and legend), then one panel per column. */
 #define MARGIN_L 78.0
