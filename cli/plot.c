@@ -1,4 +1,6 @@
 /* plot.c — history, forecast and prediction intervals as a standalone SVG file. */
+#include "plot.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -10,7 +12,7 @@
 
 #include "error.h"
 #include "json.h"
-#include "plot.h"
+#include "series.h"
 
 /* Layout in pixels: a header (title and legend), then one panel per column. */
 #define MARGIN_L 78.0
