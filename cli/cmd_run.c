@@ -7,6 +7,7 @@
 #include "csv.h"
 #include "error.h"
 #include "plan_int.h"
+#include "plot.h"
 #include "pool.h"
 #include "safetensors.h"
 #include "series.h"

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dates.h"
 #include "ntgraph.h"
 #include "pool.h"
 
@@ -43,10 +44,9 @@
  *
  * DATES
  *
- * Date cells are kept as written.  These are understood (Y 4 digits, the rest
- * 1 or 2 digits, '-' or '/' between date parts, ' ' or 'T' before the time):
- * "2016-07-01 00:00:00", "2016-07-01T00:00", "2016-07-01", "2016/7/1 0:00",
- * "1949-01".  Others give epoch INT64_MIN.  By default (dates "strict") a column
+ * Date cells are kept as written.  The forms dates.h understands ("2016-07-01 00:00:00",
+ * "2016-07-01T00:00", "2016-07-01", "2016/7/1 0:00", "1949-01") get their epoch; others
+ * give epoch INT64_MIN.  By default (dates "strict") a column
  * whose first cell is a time stamp is a time axis: every cell a valid time stamp, each
  * later than the one before, else NTG_ERR_DATA at the cell, e.g.
  *   "data.csv:52:1: date column 'date': '2016-07-01 00:00:00' goes back in time from
@@ -101,28 +101,5 @@ void ntg__series_free(ntg_series *s);
 
 /* Index of the column called `name`, or -1. */
 int ntg__series_find(const ntg_series *s, const char *name);
-
-/* Seconds since 1970 of a time stamp in one of the forms above, or INT64_MIN; and whether
- * a string is shaped like one (four digits, a date separator, a digit). */
-int64_t ntg__date_epoch(const char *s);
-int ntg__date_shaped(const char *s);
-
-/* Median spacing of consecutive parseable epochs in seconds (of an even count,
- * the lower middle one), or 0 when unknown (no dates, fewer than two). */
-int64_t ntg__series_step(const ntg_series *s);
-
-/* The timestamp `steps` spacings after the last row, written in the style of the
- * file's dates (same separators, zero padding and precision, e.g.
- * "2018-06-26 20:00:00", "2018-06-27", "1961-01").  Spacings of 28-31 days, 89-92
- * days and 365-366 days step by calendar months, quarters and years (a last
- * date at the end of its month stays at month ends); others step by the median
- * spacing.  Allocated from `pool`.  NULL when the series has no dates, the last
- * date is unparseable, the spacing is unknown, or out of memory. */
-const char *ntg__series_next_date(const ntg_series *s, int64_t steps, ntg_pool *pool);
-
-/* The same for steps first, first + 1, ..., first + n - 1 at once (the style and
- * spacing are worked out once, where next_date works them out on every call):
- * an array of n strings from `pool`, or NULL as above. */
-const char **ntg__series_next_dates(const ntg_series *s, int64_t first, size_t n, ntg_pool *pool);
 
 #endif /* NTG_CSV_H */

@@ -1,4 +1,4 @@
-/* forecast.c — the public series API, rolling-origin evaluation and forecasting from a series. */
+/* forecast.c — rolling-origin evaluation and forecasting from a series or from windows. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,47 +8,6 @@
 #include "error.h"
 #include "model_io.h"
 #include "session_int.h"
-
-/* ------------------------------------------------------------------- series */
-
-void ntg_series_options_init(ntg_series_options *o)
-{
-    if (o) memset(o, 0, sizeof *o);
-}
-
-ntg_status ntg_series_load_csv(const char *path, const ntg_series_options *opts, ntg_series **out,
-                               ntg_error *err)
-{
-    if (!path || !out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_series_load_csv: NULL");
-    ntg_csv_options co;
-    ntg__csv_options_init(&co);
-    if (opts) {
-        co.format = opts->format;
-        co.fill = opts->fill;
-        co.dates = opts->dates;
-    }
-    return ntg__csv_read(path, &co, out, err);
-}
-
-void ntg_series_destroy(ntg_series *s)
-{
-    ntg__series_free(s);
-}
-
-size_t ntg_series_rows(const ntg_series *s)
-{
-    return s ? s->n_rows : 0;
-}
-
-size_t ntg_series_columns(const ntg_series *s)
-{
-    return s ? s->n_cols : 0;
-}
-
-const char *ntg_series_column_name(const ntg_series *s, size_t i)
-{
-    return s && i < s->n_cols ? s->names[i] : NULL;
-}
 
 /* ----------------------------------------------------------------- running */
 

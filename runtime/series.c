@@ -1,4 +1,5 @@
-/* series.c — splits, windows, global and per-window scalers, batch assembly, scaler metadata. */
+/* series.c — series (the public API: from CSV or memory), splits, windows, global and
+ * per-window scalers, batch assembly, scaler metadata. */
 #include "series.h"
 
 #include <float.h>
@@ -13,42 +14,45 @@
 #include "json.h"
 #include "rng.h"
 
-/* ---------------------------------------------------------- series in memory */
+/* ------------------------------------------- series: from a CSV file or memory */
 
-ntg_status ntg__dates_check(const char *const *dates, size_t n, int loose, const char *what,
-                            int64_t *epoch, ntg_error *err)
+void ntg_series_options_init(ntg_series_options *o)
 {
-    static const char *const hint = "loose dates take them as they are";
-    int axis = n > 0 && dates[0] && ntg__date_epoch(dates[0]) != INT64_MIN;
-    int64_t prev = INT64_MIN;
-    for (size_t r = 0; r < n; r++) {
-        if (!dates[r])
-            return ntg__fail(err, NTG_ERR_INVALID_ARG, "%s: time stamp %zu is NULL", what, r + 1);
-        int64_t e = ntg__date_epoch(dates[r]);
-        if (epoch) epoch[r] = e;
-        if (loose) continue;
-        /* the CSV reader's rules (csv.h, DATES), so a series is the same from either */
-        if (e == INT64_MIN) {
-            if (!axis && !ntg__date_shaped(dates[r])) continue;
-            if (axis)
-                return ntg__fail(err, NTG_ERR_DATA,
-                                 "%s: time stamp %zu '%.60s' is not a valid time stamp like the "
-                                 "first, '%.60s' (%s)",
-                                 what, r + 1, dates[r], dates[0], hint);
-            return ntg__fail(err, NTG_ERR_DATA,
-                             "%s: time stamp %zu '%.60s' is not a valid date (%s)", what, r + 1,
-                             dates[r], hint);
-        }
-        if (axis && r > 0 && e <= prev)
-            return ntg__fail(err, NTG_ERR_DATA,
-                             "%s: time stamp %zu '%.60s' %s '%.60s' before it (dates must "
-                             "increase; %s)",
-                             what, r + 1, dates[r],
-                             e == prev ? "repeats the date" : "goes back in time from",
-                             dates[r - 1], hint);
-        prev = e;
+    if (o) memset(o, 0, sizeof *o);
+}
+
+ntg_status ntg_series_load_csv(const char *path, const ntg_series_options *opts, ntg_series **out,
+                               ntg_error *err)
+{
+    if (!path || !out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_series_load_csv: NULL");
+    ntg_csv_options co;
+    ntg__csv_options_init(&co);
+    if (opts) {
+        co.format = opts->format;
+        co.fill = opts->fill;
+        co.dates = opts->dates;
     }
-    return NTG_OK;
+    return ntg__csv_read(path, &co, out, err);
+}
+
+void ntg_series_destroy(ntg_series *s)
+{
+    ntg__series_free(s);
+}
+
+size_t ntg_series_rows(const ntg_series *s)
+{
+    return s ? s->n_rows : 0;
+}
+
+size_t ntg_series_columns(const ntg_series *s)
+{
+    return s ? s->n_cols : 0;
+}
+
+const char *ntg_series_column_name(const ntg_series *s, size_t i)
+{
+    return s && i < s->n_cols ? s->names[i] : NULL;
 }
 
 ntg_status ntg_series_create(size_t n_rows, size_t n_cols, const char *const *names,

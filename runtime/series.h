@@ -1,4 +1,4 @@
-/* series.h — the series data pipeline: splits, windows, scalers, batches, metrics, SVG plots. */
+/* series.h — the series data pipeline: splits, windows, scalers, batches, metrics. */
 #ifndef NTG_SERIES_H
 #define NTG_SERIES_H
 
@@ -23,13 +23,6 @@
 /* "row R (DATE)" or "row R" for row r (0-based) of s: R is 1-based, counting the data
  * rows after the header, as errors about values name them. */
 void ntg__series_row_str(const ntg_series *s, size_t r, char *buf, size_t cap);
-
-/* Check n time stamps of a series or window by the CSV reader's rules (csv.h, DATES) unless
- * loose; epoch (may be NULL) receives each one's seconds (INT64_MIN: unparseable).
- * `what` starts each message ("dates", "window 2 (column 'OT')").  Errors:
- * NTG_ERR_INVALID_ARG (a NULL string), NTG_ERR_DATA naming the 1-based position. */
-ntg_status ntg__dates_check(const char *const *dates, size_t n, int loose, const char *what,
-                            int64_t *epoch, ntg_error *err);
 
 /* ------------------------------------------------------------------ splits */
 
@@ -285,43 +278,5 @@ void ntg__metrics_column(const ntg_metrics *m, size_t j, ntg_metric_values *out)
 void ntg__metrics_total(const ntg_metrics *m, ntg_metric_values *out);
 /* The MASE denominator of column j. */
 double ntg__metrics_mase_scale(const ntg_metrics *m, size_t j);
-
-/* -------------------------------------------------------------------- plot */
-
-/* A prediction interval over the forecast steps (e.g. "80%": the 0.1 and 0.9
- * quantiles). */
-typedef struct ntg_plot_band {
-    const char *label;
-    const double *lo, *hi; /* n_fc values each */
-} ntg_plot_band;
-
-/* One panel (small multiple) per column, all on the same time axis. */
-typedef struct ntg_plot_panel {
-    const char *name;           /* the column */
-    const double *hist;         /* n_hist values */
-    const double *fc;           /* n_fc forecast values, or NULL */
-    const double *truth;        /* n_fc actual values over the forecast steps, or NULL */
-    const ntg_plot_band *bands; /* n_bands intervals, widest first */
-    size_t n_bands;
-} ntg_plot_panel;
-
-typedef struct ntg_plot {
-    const char *title;             /* NULL: none */
-    size_t n_hist, n_fc;           /* n_hist >= 1 */
-    const char *const *hist_dates; /* n_hist dates, or NULL: steps -n_hist+1 .. 0 */
-    const char *const *fc_dates;   /* n_fc dates, or NULL: steps 1 .. n_fc */
-    const ntg_plot_panel *panels;
-    size_t n_panels; /* >= 1 */
-    int width;       /* pixels; 0: 960 */
-} ntg_plot;
-
-/* Write the plot as a standalone SVG file (UTF-8, XML-escaped text), atomically:
- * a temporary file next to `path` renamed over it, so readers see the old file
- * or the new one.  Each panel has its own value axis; the x axis is labelled
- * with the dates (or steps), a dashed line marks the forecast start, and a
- * legend names history, forecast, truth and the bands.  Errors:
- * NTG_ERR_INVALID_ARG (no panels, no history, a non-finite value: naming the
- * panel and the point), NTG_ERR_IO naming the path, NTG_ERR_NOMEM. */
-ntg_status ntg__plot_svg(const char *path, const ntg_plot *p, ntg_error *err);
 
 #endif /* NTG_SERIES_H */

@@ -1,4 +1,4 @@
-/* test_runtime_csv.c — series CSV reader, fills and dates (runtime/csv.c). */
+/* test_runtime_csv.c — series CSV reader, fills and dates (runtime/csv.c, runtime/dates.c). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>

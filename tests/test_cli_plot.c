@@ -1,4 +1,4 @@
-/* test_runtime_plot.c — the SVG forecast plot (runtime/plot.c): well-formed XML, series. */
+/* test_cli_plot.c — the SVG forecast plot (cli/plot.c): well-formed XML, series. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <math.h>
@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "json.h"
-#include "series.h"
+#include "plot.h"
 #include "testutil.h"
 
 /* ---------------------------------------------- a small XML 1.0 checker */
@@ -294,7 +294,7 @@ static void xmllint_agrees(const char *path)
 #define NH 48
 #define NF 24
 
-Test(runtime, plot_panels_series_and_bands, .init = setup, .fini = teardown)
+Test(cli, plot_panels_series_and_bands, .init = setup, .fini = teardown)
 {
     static char hd[NH][24], fd[NF][24];
     const char *hdates[NH], *fdates[NF];
@@ -366,7 +366,7 @@ Test(runtime, plot_panels_series_and_bands, .init = setup, .fini = teardown)
     free(text);
 }
 
-Test(runtime, plot_history_only_without_dates, .init = setup, .fini = teardown)
+Test(cli, plot_history_only_without_dates, .init = setup, .fini = teardown)
 {
     double hist[5] = {3, 3, 3, 3, 3}; /* constant: the value axis still has a range */
     ntg_plot_panel panel = {"flat", hist, NULL, NULL, NULL, 0};
@@ -400,7 +400,7 @@ Test(runtime, plot_history_only_without_dates, .init = setup, .fini = teardown)
     free(text);
 }
 
-Test(runtime, plot_errors_name_the_problem, .init = setup, .fini = teardown)
+Test(cli, plot_errors_name_the_problem, .init = setup, .fini = teardown)
 {
     double hist[4] = {1, 2, 3, 4}, fc[4] = {5, 6, NAN, 8};
     ntg_plot_panel panel = {"OT", hist, fc, NULL, NULL, 0};

@@ -1,4 +1,6 @@
 /* plot.c — history, forecast and prediction intervals as a standalone SVG file. */
+#include "plot.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
