@@ -1,6 +1,5 @@
 /* test_base_helpers.c — base/'s shared helpers: the string buffer (growth, limit, out of
  * memory), whole-file reads (limits and errors), atomic replacement, and "did you mean". */
-#define _GNU_SOURCE /* mkdtemp */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
