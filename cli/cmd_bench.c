@@ -4,7 +4,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "error.h"
+#include "ntg_error.h"
 #include "plan_int.h"
 #include "rng.h"
 #include "session_int.h"

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "error.h"
+#include "ntg_error.h"
 #include "plan_int.h"
 #include "safetensors.h"
 #include "session_int.h"

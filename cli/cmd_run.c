@@ -5,7 +5,7 @@
 
 #include "cli.h"
 #include "csv.h"
-#include "error.h"
+#include "ntg_error.h"
 #include "plan_int.h"
 #include "plot.h"
 #include "pool.h"

@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "error.h"
+#include "ntg_error.h"
 #include "json.h"
 #include "safetensors.h"
 

@@ -4,7 +4,7 @@
 
 #include "backend.h"
 #include "cli.h"
-#include "error.h"
+#include "ntg_error.h"
 #include "safetensors.h"
 
 static const cli_opt weights_opts[] = {

@@ -1,18 +1,16 @@
 /* plot.c — history, forecast and prediction intervals as a standalone SVG file. */
 #include "plot.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "error.h"
+#include "fileio.h"
 #include "json.h"
+#include "ntg_error.h"
 #include "series.h"
+#include "strbuf.h"
 
 /* Layout in pixels: a header (title and legend), then one panel per column. */
 #define MARGIN_L 78.0
@@ -27,64 +25,7 @@
 #define COLOR_TRUTH "#555555"
 #define COLOR_FORECAST "#d62728"
 
-typedef struct out {
-    char *p;
-    size_t len, cap;
-    int oom;
-} out;
-
-static void put(out *o, const char *s, size_t n)
-{
-    if (o->oom) return;
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 4096;
-        while (cap < o->len + n + 1) cap *= 2;
-        char *q = realloc(o->p, cap);
-        if (!q) {
-            o->oom = 1;
-            return;
-        }
-        o->p = q;
-        o->cap = cap;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    o->p[o->len] = '\0';
-}
-
-static void put_s(out *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-static void putf(out *o, const char *fmt, ...) NTG_PRINTF(2, 3);
-
-static void putf(out *o, const char *fmt, ...)
-{
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        o->oom = 1;
-        return;
-    }
-    if ((size_t)n < sizeof buf) {
-        put(o, buf, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        o->oom = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    put(o, big, (size_t)n);
-    free(big);
-}
+typedef ntg_strbuf out;
 
 /* Text as XML character data or attribute value: the five special characters
  * escaped; control characters, which XML 1.0 forbids even as references,
@@ -97,27 +38,27 @@ static void put_text(out *o, const char *s)
     for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
         switch (*q) {
         case '&':
-            put_s(o, "&amp;");
+            ntg__sb_puts(o, "&amp;");
             break;
         case '<':
-            put_s(o, "&lt;");
+            ntg__sb_puts(o, "&lt;");
             break;
         case '>':
-            put_s(o, "&gt;");
+            ntg__sb_puts(o, "&gt;");
             break;
         case '"':
-            put_s(o, "&quot;");
+            ntg__sb_puts(o, "&quot;");
             break;
         case '\'':
-            put_s(o, "&apos;");
+            ntg__sb_puts(o, "&apos;");
             break;
         default:
             if (*q < 0x20)
-                put_s(o, " ");
+                ntg__sb_puts(o, " ");
             else if (*q >= 0x80 && !valid)
-                put_s(o, "\xEF\xBF\xBD");
+                ntg__sb_puts(o, "\xEF\xBF\xBD");
             else
-                put(o, (const char *)q, 1);
+                ntg__sb_put(o, (const char *)q, 1);
         }
     }
 }
@@ -214,15 +155,15 @@ static double fy(const frame *f, double v)
 static void put_points(out *o, const frame *f, const double *v, size_t n, size_t t0)
 {
     for (size_t i = 0; i < n; i++)
-        putf(o, "%s%.2f,%.2f", i ? " " : "", fx(f, (double)(t0 + i)), fy(f, v[i]));
+        ntg__sb_putf(o, "%s%.2f,%.2f", i ? " " : "", fx(f, (double)(t0 + i)), fy(f, v[i]));
 }
 
 static void put_polyline(out *o, const frame *f, const char *cls, const char *style,
                          const double *v, size_t n, size_t t0)
 {
-    putf(o, "<polyline class=\"%s\" %s points=\"", cls, style);
+    ntg__sb_putf(o, "<polyline class=\"%s\" %s points=\"", cls, style);
     put_points(o, f, v, n, t0);
-    put_s(o, "\"/>\n");
+    ntg__sb_puts(o, "\"/>\n");
 }
 
 /* The label of time index t: its date, or its step (history ends at 0). */
@@ -272,30 +213,30 @@ static void put_panel(out *o, const ntg_plot *p, size_t k, double width, double 
     f.vhi = ceil(hi / step) * step;
     if (f.vhi <= f.vlo) f.vhi = f.vlo + step;
 
-    putf(o, "<g class=\"panel\" id=\"panel-%zu\">\n", k);
-    put_s(o, "<text class=\"panel-title\" x=\"");
-    putf(o, "%.2f\" y=\"%.2f\" font-size=\"13\" font-weight=\"bold\">", f.x0, top + 15.0);
+    ntg__sb_putf(o, "<g class=\"panel\" id=\"panel-%zu\">\n", k);
+    ntg__sb_puts(o, "<text class=\"panel-title\" x=\"");
+    ntg__sb_putf(o, "%.2f\" y=\"%.2f\" font-size=\"13\" font-weight=\"bold\">", f.x0, top + 15.0);
     put_text(o, q->name ? q->name : "");
-    put_s(o, "</text>\n");
-    putf(o,
-         "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#fafafa\" "
-         "stroke=\"#bbbbbb\"/>\n",
-         f.x0, f.y0, f.plot_w, PLOT_H);
+    ntg__sb_puts(o, "</text>\n");
+    ntg__sb_putf(o,
+                 "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#fafafa\" "
+                 "stroke=\"#bbbbbb\"/>\n",
+                 f.x0, f.y0, f.plot_w, PLOT_H);
 
     /* value axis: grid lines and labels */
-    put_s(o, "<g class=\"y-axis\" font-size=\"10\" text-anchor=\"end\" fill=\"#333333\">\n");
+    ntg__sb_puts(o, "<g class=\"y-axis\" font-size=\"10\" text-anchor=\"end\" fill=\"#333333\">\n");
     for (int i = 0;; i++) {
         double v = f.vlo + step * i;
         if (v > f.vhi + step * 1e-9) break;
         char lab[64];
         fmt_value(lab, sizeof lab, v, step);
         double y = fy(&f, v);
-        putf(o,
-             "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#e0e0e0\"/>"
-             "<text x=\"%.2f\" y=\"%.2f\">%s</text>\n",
-             f.x0, y, f.x0 + f.plot_w, y, f.x0 - 6.0, y + 3.5, lab);
+        ntg__sb_putf(o,
+                     "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#e0e0e0\"/>"
+                     "<text x=\"%.2f\" y=\"%.2f\">%s</text>\n",
+                     f.x0, y, f.x0 + f.plot_w, y, f.x0 - 6.0, y + 3.5, lab);
     }
-    put_s(o, "</g>\n");
+    ntg__sb_puts(o, "</g>\n");
 
     /* time axis: ticks on round steps, labelled with dates or step numbers */
     int dated = p->hist_dates != NULL;
@@ -305,7 +246,7 @@ static void put_panel(out *o, const ntg_plot *p, size_t k, double width, double 
     size_t tstep = (size_t)nice_step(fmax((double)span / max_ticks, 1.0));
     if (tstep == 0) tstep = 1;
     double ybase = f.y0 + PLOT_H;
-    put_s(o, "<g class=\"x-axis\" font-size=\"10\" fill=\"#333333\">\n");
+    ntg__sb_puts(o, "<g class=\"x-axis\" font-size=\"10\" fill=\"#333333\">\n");
     for (size_t t = 0; t < f.n_pts; t += tstep) {
         double x = fx(&f, (double)t);
         char buf[32];
@@ -313,25 +254,26 @@ static void put_panel(out *o, const ntg_plot *p, size_t k, double width, double 
         /* about 6 px a character at 10 px: keep labels at the edges inside the image */
         double half = 3.0 * (double)strlen(label);
         const char *anchor = x + half > width - 2.0 ? "end" : x - half < 2.0 ? "start" : "middle";
-        putf(o,
-             "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#888888\"/>"
-             "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"%s\">",
-             x, ybase, x, ybase + 5.0, x, ybase + 17.0, anchor);
+        ntg__sb_putf(o,
+                     "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#888888\"/>"
+                     "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"%s\">",
+                     x, ybase, x, ybase + 5.0, x, ybase + 17.0, anchor);
         put_text(o, label);
-        put_s(o, "</text>\n");
+        ntg__sb_puts(o, "</text>\n");
     }
-    put_s(o, "</g>\n");
+    ntg__sb_puts(o, "</g>\n");
 
     /* bands under the lines, widest first so the narrower ones show on top */
     for (size_t b = 0; b < q->n_bands && p->n_fc; b++) {
-        put_s(o, "<polygon class=\"band\" fill=\"" COLOR_FORECAST "\" ");
-        putf(o, "fill-opacity=\"%.2f\" stroke=\"none\" points=\"", band_opacity(b));
+        ntg__sb_puts(o, "<polygon class=\"band\" fill=\"" COLOR_FORECAST "\" ");
+        ntg__sb_putf(o, "fill-opacity=\"%.2f\" stroke=\"none\" points=\"", band_opacity(b));
         put_points(o, &f, q->bands[b].lo, p->n_fc, p->n_hist);
         for (size_t i = p->n_fc; i-- > 0;)
-            putf(o, " %.2f,%.2f", fx(&f, (double)(p->n_hist + i)), fy(&f, q->bands[b].hi[i]));
-        put_s(o, "\"><title>");
+            ntg__sb_putf(o, " %.2f,%.2f", fx(&f, (double)(p->n_hist + i)),
+                         fy(&f, q->bands[b].hi[i]));
+        ntg__sb_puts(o, "\"><title>");
         put_text(o, q->bands[b].label ? q->bands[b].label : "interval");
-        put_s(o, "</title></polygon>\n");
+        ntg__sb_puts(o, "</title></polygon>\n");
     }
     put_polyline(o, &f, "history",
                  "fill=\"none\" stroke=\"" COLOR_HISTORY "\" stroke-width=\"1.4\"", q->hist,
@@ -348,30 +290,31 @@ static void put_panel(out *o, const ntg_plot *p, size_t k, double width, double 
     if (p->n_fc) {
         /* between the last observed step and the first forecast step */
         double x = fx(&f, (double)p->n_hist - 0.5);
-        putf(o,
-             "<line class=\"forecast-start\" x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
-             "stroke=\"#333333\" stroke-dasharray=\"5 4\"/>"
-             "<text x=\"%.2f\" y=\"%.2f\" font-size=\"10\" fill=\"#333333\">forecast</text>\n",
-             x, f.y0, x, ybase, x + 4.0, f.y0 + 12.0);
+        ntg__sb_putf(
+            o,
+            "<line class=\"forecast-start\" x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
+            "stroke=\"#333333\" stroke-dasharray=\"5 4\"/>"
+            "<text x=\"%.2f\" y=\"%.2f\" font-size=\"10\" fill=\"#333333\">forecast</text>\n",
+            x, f.y0, x, ybase, x + 4.0, f.y0 + 12.0);
     }
-    put_s(o, "</g>\n");
+    ntg__sb_puts(o, "</g>\n");
 }
 
 static void legend_label(out *o, double *x, double y, const char *label)
 {
-    putf(o, "<text x=\"%.2f\" y=\"%.2f\">", *x + 28.0, y);
+    ntg__sb_putf(o, "<text x=\"%.2f\" y=\"%.2f\">", *x + 28.0, y);
     put_text(o, label);
-    put_s(o, "</text></g>\n");
+    ntg__sb_puts(o, "</text></g>\n");
     *x += 28.0 + 7.0 * (double)strlen(label) + 22.0;
 }
 
 /* A legend entry drawn as a short line with the stroke attributes given. */
 static void legend_line(out *o, double *x, double y, const char *stroke, const char *label)
 {
-    putf(o,
-         "<g class=\"legend-item\"><line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
-         "%s/>",
-         *x, y - 4.0, *x + 22.0, y - 4.0, stroke);
+    ntg__sb_putf(o,
+                 "<g class=\"legend-item\"><line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
+                 "%s/>",
+                 *x, y - 4.0, *x + 22.0, y - 4.0, stroke);
     legend_label(o, x, y, label);
 }
 
@@ -389,7 +332,7 @@ static void put_legend(out *o, const ntg_plot *p, double y)
         banded = NULL;
     }
     double x = MARGIN_L;
-    put_s(o, "<g class=\"legend\" font-size=\"12\" fill=\"#333333\">\n");
+    ntg__sb_puts(o, "<g class=\"legend\" font-size=\"12\" fill=\"#333333\">\n");
     legend_line(o, &x, y, "stroke=\"" COLOR_HISTORY "\" stroke-width=\"2\"", "history");
     if (any_truth)
         legend_line(o, &x, y,
@@ -398,80 +341,13 @@ static void put_legend(out *o, const ntg_plot *p, double y)
     if (any_fc)
         legend_line(o, &x, y, "stroke=\"" COLOR_FORECAST "\" stroke-width=\"2\"", "forecast");
     for (size_t b = 0; banded && b < banded->n_bands; b++) {
-        putf(o,
-             "<g class=\"legend-item\"><rect x=\"%.2f\" y=\"%.2f\" width=\"22\" "
-             "height=\"10\" fill=\"" COLOR_FORECAST "\" fill-opacity=\"%.2f\"/>",
-             x, y - 9.0, band_opacity(b));
+        ntg__sb_putf(o,
+                     "<g class=\"legend-item\"><rect x=\"%.2f\" y=\"%.2f\" width=\"22\" "
+                     "height=\"10\" fill=\"" COLOR_FORECAST "\" fill-opacity=\"%.2f\"/>",
+                     x, y - 9.0, band_opacity(b));
         legend_label(o, &x, y, banded->bands[b].label ? banded->bands[b].label : "interval");
     }
-    put_s(o, "</g>\n");
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            if (w == 0) errno = EIO;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Make the rename durable; a file system that cannot sync directories is no error. */
-static void sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) {
-        memcpy(dir, ".", 2);
-    } else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        if (n >= sizeof dir) return;
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-    }
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    (void)fsync(fd);
-    close(fd);
-}
-
-/* Write the whole text to a temporary file beside `path`, then rename it over
- * `path`: readers (a browser reloading the file) see the old plot or the new
- * one, never half of one. */
-static ntg_status write_atomic(const char *path, const char *text, size_t len, ntg_error *err)
-{
-    size_t tn = strlen(path) + 32;
-    char *tmp = malloc(tn);
-    if (!tmp) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-    snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
-    /* O_EXCL: never write through a file (or link) someone else put there. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        ntg_status st =
-            ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    ntg_status st = NTG_OK;
-    if (write_all(fd, text, len) != 0 || fsync(fd) != 0)
-        st = ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot write %s: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && st == NTG_OK)
-        st = ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot write %s: %s", tmp, strerror(errno));
-    if (st == NTG_OK && rename(tmp, path) != 0)
-        st = ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot rename %s into place: %s", tmp,
-                      strerror(errno));
-    if (st != NTG_OK)
-        unlink(tmp);
-    else
-        sync_dir(path);
-    free(tmp);
-    return st;
+    ntg__sb_puts(o, "</g>\n");
 }
 
 ntg_status ntg__plot_svg(const char *path, const ntg_plot *p, ntg_error *err)
@@ -482,32 +358,34 @@ ntg_status ntg__plot_svg(const char *path, const ntg_plot *p, ntg_error *err)
     double width = p->width ? (double)p->width : 960.0;
     double height = HEADER_H + PANEL_H * (double)p->n_panels + 8.0;
     out o = {0};
-    put_s(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    putf(&o,
-         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-         "viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\">\n",
-         width, height, width, height);
-    put_s(&o, "<title>");
+    ntg__sb_puts(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    ntg__sb_putf(&o,
+                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+                 "viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\">\n",
+                 width, height, width, height);
+    ntg__sb_puts(&o, "<title>");
     put_text(&o, p->title ? p->title : "ntgraph forecast");
-    put_s(&o, "</title>\n");
-    putf(&o, "<desc>%zu series, %zu history steps, %zu forecast steps</desc>\n", p->n_panels,
-         p->n_hist, p->n_fc);
-    putf(&o, "<rect width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", width, height);
+    ntg__sb_puts(&o, "</title>\n");
+    ntg__sb_putf(&o, "<desc>%zu series, %zu history steps, %zu forecast steps</desc>\n",
+                 p->n_panels, p->n_hist, p->n_fc);
+    ntg__sb_putf(&o, "<rect width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", width, height);
     if (p->title) {
-        putf(&o, "<text class=\"title\" x=\"%.2f\" y=\"26\" font-size=\"18\" fill=\"#111111\">",
-             MARGIN_L);
+        ntg__sb_putf(&o,
+                     "<text class=\"title\" x=\"%.2f\" y=\"26\" font-size=\"18\" fill=\"#111111\">",
+                     MARGIN_L);
         put_text(&o, p->title);
-        put_s(&o, "</text>\n");
+        ntg__sb_puts(&o, "</text>\n");
     }
     put_legend(&o, p, 54.0);
     for (size_t k = 0; k < p->n_panels; k++)
         put_panel(&o, p, k, width, HEADER_H + PANEL_H * (double)k);
-    put_s(&o, "</svg>\n");
+    ntg__sb_puts(&o, "</svg>\n");
     if (o.oom) {
         free(o.p);
         return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     }
-    st = write_atomic(path, o.p, o.len, err);
+    ntg_span whole = {o.p, o.len};
+    st = ntg__file_replace(path, &whole, 1, err);
     free(o.p);
     return st;
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "ntg_error.h"
 
 /* Trees deeper than this are refused at parse time, so evaluation (recursive) is bounded. */
 #define NTG__EXPR_MAX_DEPTH 200
@@ -18,57 +18,6 @@
 #define NTG__EXPR_MAX_LIST 1000000
 
 /* ------------------------------------------------------------------ names */
-
-/* Levenshtein distance, bounded to short names. */
-static int edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63) return 1000;
-    int prev[64], cur[64];
-    for (size_t j = 0; j <= lb; j++) prev[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            int del = prev[j] + 1, ins = cur[j - 1] + 1;
-            int m = sub < del ? sub : del;
-            cur[j] = m < ins ? m : ins;
-        }
-        memcpy(prev, cur, (lb + 1) * sizeof cur[0]);
-    }
-    return prev[lb];
-}
-
-void ntg__nearest_init(ntg_nearest *n, const char *name)
-{
-    n->name = name;
-    n->best = NULL;
-    n->best_d = 1000;
-}
-
-void ntg__nearest_try(ntg_nearest *n, const char *cand)
-{
-    size_t len = strlen(n->name);
-    if (!cand || strcmp(cand, n->name) == 0) return;
-    int d = edit_distance(n->name, cand);
-    /* a prefix ("layer" for "layers") is as good as one edit */
-    if (len >= 3 && strncmp(cand, n->name, len) == 0) d = 1;
-    /* a suggestion must keep part of the name: 'h' is no hint for 'x' */
-    if (d > 3 || (size_t)d >= len) return;
-    if (d < n->best_d) {
-        n->best_d = d;
-        n->best = cand;
-    }
-}
-
-const char *ntg__nearest_hint(const ntg_nearest *n, char *buf, size_t cap)
-{
-    if (!n->best) {
-        if (cap) buf[0] = '\0';
-        return buf;
-    }
-    return ntg__strfmt(buf, cap, "; did you mean '%s'?", n->best);
-}
 
 int ntg__is_ident(const char *s)
 {

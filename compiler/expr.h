@@ -5,24 +5,12 @@
 #include <stddef.h>
 
 #include "graph.h"
+#include "nearest.h" /* ntg_nearest: expression environments offer names to it */
 #include "ntgraph.h"
 #include "pool.h"
 
 /* A parsed expression (immutable; evaluate it any number of times). */
 typedef struct ntg_expr ntg_expr;
-
-/* "Did you mean" search: offer candidates one by one, then read `best` (NULL when none
- * is close enough to be worth suggesting). */
-typedef struct ntg_nearest {
-    const char *name;
-    const char *best;
-    int best_d;
-} ntg_nearest;
-
-void ntg__nearest_init(ntg_nearest *n, const char *name);
-void ntg__nearest_try(ntg_nearest *n, const char *cand);
-/* "; did you mean 'x'?" for the best candidate, or "" (static storage). */
-const char *ntg__nearest_hint(const ntg_nearest *n, char *buf, size_t cap);
 
 /* Where names come from when an expression is evaluated. */
 typedef struct ntg_expr_env {

@@ -4,7 +4,7 @@
 
 #include "backend.h"
 #include "cpu/cpu_kernels.h"
-#include "error.h"
+#include "ntg_error.h"
 #include "ir.h"
 
 /* Whether node n can run at compile time: every input a constant (or none), no batched

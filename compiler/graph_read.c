@@ -10,11 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "error.h"
 #include "expr.h"
+#include "fileio.h"
+#include "ntg_error.h"
 #include "plan_format.h"
+#include "strbuf.h"
 #include "yaml_doc.h"
 
 /* A base of a base of ... this deep is a mistake, not a design. */
@@ -30,41 +31,6 @@
 #define CMDLINE "<command line>"
 
 /* ------------------------------------------------------------ text output */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    /* a list of lists shares its items, so its text can be far larger than its memory */
-    if (n > NTG__MAX_TEXT || b->len > NTG__MAX_TEXT - n) {
-        b->oom = 1;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 64;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
 
 /* Python's repr of a float: the shortest text that reads back as the same double. */
 static void fmt_float(double x, char *buf, size_t cap)
@@ -94,51 +60,51 @@ static void fmt_float(double x, char *buf, size_t cap)
     }
 }
 
-static void put_value(sbuf *b, const ntg_value *v, int quote)
+static void put_value(ntg_strbuf *b, const ntg_value *v, int quote)
 {
     char num[48];
     switch (v->kind) {
     case NTG_V_INT:
         snprintf(num, sizeof num, "%lld", (long long)v->i);
-        sb_puts(b, num);
+        ntg__sb_puts(b, num);
         return;
     case NTG_V_FLOAT:
         fmt_float(v->f, num, sizeof num);
-        sb_puts(b, num);
+        ntg__sb_puts(b, num);
         return;
     case NTG_V_BOOL:
-        sb_puts(b, v->i ? "true" : "false");
+        ntg__sb_puts(b, v->i ? "true" : "false");
         return;
     case NTG_V_BATCH:
-        sb_puts(b, "batch");
+        ntg__sb_puts(b, "batch");
         return;
     case NTG_V_STR:
         if (!quote) {
-            sb_puts(b, v->s);
+            ntg__sb_puts(b, v->s);
             return;
         }
         /* inside a list a string is quoted, so the text parses back as the same list */
-        sb_puts(b, "'");
+        ntg__sb_puts(b, "'");
         for (const char *s = v->s; *s; s++) {
-            if (*s == '\'' || *s == '\\') sb_put(b, "\\", 1);
-            sb_put(b, s, 1);
+            if (*s == '\'' || *s == '\\') ntg__sb_put(b, "\\", 1);
+            ntg__sb_put(b, s, 1);
         }
-        sb_puts(b, "'");
+        ntg__sb_puts(b, "'");
         return;
     case NTG_V_LIST:
-        sb_puts(b, "[");
+        ntg__sb_puts(b, "[");
         for (size_t k = 0; k < v->n; k++) {
-            if (k) sb_puts(b, ", ");
+            if (k) ntg__sb_puts(b, ", ");
             put_value(b, &v->items[k], 1);
         }
-        sb_puts(b, "]");
+        ntg__sb_puts(b, "]");
         return;
     }
 }
 
 const char *ntg__value_str(ntg_pool *pool, const ntg_value *v)
 {
-    sbuf b = {0};
+    ntg_strbuf b = {.limit = NTG__MAX_TEXT};
     put_value(&b, v, 0);
     const char *r = b.oom ? NULL : ntg__pool_strdup(pool, b.p ? b.p : "");
     free(b.p);
@@ -148,7 +114,7 @@ const char *ntg__value_str(ntg_pool *pool, const ntg_value *v)
 /* A value as a message shows it: strings quoted. */
 static const char *got_str(ntg_pool *pool, const ntg_value *v)
 {
-    sbuf b = {0};
+    ntg_strbuf b = {.limit = NTG__MAX_TEXT};
     put_value(&b, v, 1);
     const char *r = b.oom ? NULL : ntg__pool_strdup(pool, b.p ? b.p : "");
     free(b.p);
@@ -414,16 +380,16 @@ static ntg_status hp_eval(reader *r, size_t idx, ntg_loc at)
     hparam *h = hp_at(r, idx);
     if (h->state == 2) return NTG_OK;
     if (h->state == 1) {
-        sbuf b = {0};
-        sb_puts(&b, "hparam cycle: ");
+        ntg_strbuf b = {.limit = NTG__MAX_TEXT};
+        ntg__sb_puts(&b, "hparam cycle: ");
         size_t start = 0;
         for (size_t k = 0; k < r->hp_chain.len; k++)
             if (*(size_t *)ntg__vec_at(&r->hp_chain, k) == idx) start = k;
         for (size_t k = start; k < r->hp_chain.len; k++) {
-            sb_puts(&b, hp_at(r, *(size_t *)ntg__vec_at(&r->hp_chain, k))->name);
-            sb_puts(&b, " -> ");
+            ntg__sb_puts(&b, hp_at(r, *(size_t *)ntg__vec_at(&r->hp_chain, k))->name);
+            ntg__sb_puts(&b, " -> ");
         }
-        sb_puts(&b, h->name);
+        ntg__sb_puts(&b, h->name);
         ntg_status st = b.oom ? nomem(r) : gerr(r, NTG_ERR_GRAPH, at, "%s", b.p);
         free(b.p);
         return st;
@@ -518,9 +484,9 @@ static ntg_status interp(reader *r, const frame *f, ntg_ynode *y, const char *wh
     iname *in = NULL;
     ntg_status st = parse_iname(r, y, &in);
     if (st) return st;
-    sbuf b = {0};
+    ntg_strbuf b = {.limit = NTG__MAX_TEXT};
     for (size_t k = 0; k < in->n && !st; k++) {
-        sb_puts(&b, in->seg[k].lit);
+        ntg__sb_puts(&b, in->seg[k].lit);
         if (!in->seg[k].e) continue;
         ntg_value v;
         st = eval_expr(r, f, in->seg[k].e, 0, &v);
@@ -632,51 +598,24 @@ static ntg_status merge_train(reader *r, ntg_ynode *tkey, ntg_ynode *y)
 static ntg_status read_text(reader *r, const char *path, const ntg_loc *from, char **text,
                             size_t *len)
 {
-    *text = NULL;
-    FILE *fp = fopen(path, "rb");
-    int e = fp ? 0 : errno;
-    const char *why_fixed = NULL;
-    sbuf b = {0};
-    if (fp) {
-        /* a directory opens fine on Linux and fails only at the first read, as EISDIR
-         * (or EIO elsewhere): say what it is; a size known up front is checked first */
-        struct stat sb;
-        if (fstat(fileno(fp), &sb) == 0) {
-            if (S_ISDIR(sb.st_mode))
-                e = EISDIR;
-            else if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > NTG__MAX_GRAPH_BYTES)
-                why_fixed = "larger than";
-        }
-        char chunk[16384];
-        size_t n;
-        while (!e && !why_fixed && (n = fread(chunk, 1, sizeof chunk, fp)) > 0 && !b.oom) {
-            sb_put(&b, chunk, n);
-            if (b.len > NTG__MAX_GRAPH_BYTES) why_fixed = "larger than";
-        }
-        if (!e && !why_fixed && ferror(fp)) e = errno ? errno : EIO;
-        fclose(fp);
-    }
-    if (!e && !why_fixed && !b.oom) {
-        *text = b.p ? b.p : calloc(1, 1);
-        *len = b.len;
-        return *text ? NTG_OK : nomem(r);
-    }
-    free(b.p);
-    if (b.oom && !e && !why_fixed) return nomem(r);
+    int e = 0;
+    ntg_file_fail f = ntg__file_slurp(path, NTG__MAX_GRAPH_BYTES, text, len, &e);
+    if (f == NTG_FILE_OK) return NTG_OK;
+    if (f == NTG_FILE_NOMEM) return nomem(r);
     char why[128];
-    if (why_fixed)
+    if (f == NTG_FILE_TOO_BIG)
         ntg__strfmt(why, sizeof why, "the file is larger than %zu MiB, the limit for a graph",
                     NTG__MAX_GRAPH_BYTES >> 20);
     else if (e == EISDIR)
         ntg__strfmt(why, sizeof why, "is a directory, not a graph file");
-    else if (strerror_r(e, why, sizeof why) != 0)
-        ntg__strfmt(why, sizeof why, "error %d", e);
+    else
+        ntg__errno_str(e, why, sizeof why);
     ntg_status st;
     if (from)
         st = gerr(r, NTG_ERR_IO, *from, "cannot read '%s' (extends): %s", path, why);
     else
         st = ntg__err(r->err, NTG_ERR_IO, path, 0, 0, "cannot read graph file: %s", why);
-    if (r->err) r->err->os_errno = e;
+    if (r->err) r->err->os_errno = f == NTG_FILE_TOO_BIG ? 0 : e; /* a limit, not the machine */
     return st;
 }
 
@@ -767,13 +706,13 @@ static ntg_status load_doc(reader *r, const char *path, const char *text, size_t
     for (size_t i = 0; i < r->files.len; i++) {
         const chain_ent *c = ntg__vec_at(&r->files, i);
         if (strcmp(c->canon, canon) != 0) continue;
-        sbuf b = {0};
-        sb_puts(&b, "extends cycle: ");
+        ntg_strbuf b = {.limit = NTG__MAX_TEXT};
+        ntg__sb_puts(&b, "extends cycle: ");
         for (size_t k = i; k < r->files.len; k++) {
-            sb_puts(&b, ((const chain_ent *)ntg__vec_at(&r->files, k))->shown);
-            sb_puts(&b, " -> ");
+            ntg__sb_puts(&b, ((const chain_ent *)ntg__vec_at(&r->files, k))->shown);
+            ntg__sb_puts(&b, " -> ");
         }
-        sb_puts(&b, path);
+        ntg__sb_puts(&b, path);
         st = b.oom ? nomem(r) : gerr(r, NTG_ERR_GRAPH, *from, "%s", b.p);
         free(b.p);
         return st;
@@ -1071,8 +1010,9 @@ static ntg_status enum_index(reader *r, const ntg_op_class *cls, int k, const nt
             idx++;
         }
     }
-    sbuf b = {0};
-    for (const char *p = s->enums; *p; p++) sb_put(&b, *p == '|' ? ", " : p, *p == '|' ? 2 : 1);
+    ntg_strbuf b = {.limit = NTG__MAX_TEXT};
+    for (const char *p = s->enums; *p; p++)
+        ntg__sb_put(&b, *p == '|' ? ", " : p, *p == '|' ? 2 : 1);
     ntg_status st = b.oom ? nomem(r)
                           : gerr(r, NTG_ERR_GRAPH, y->loc, "op '%s': %s must be one of %s; got %s",
                                  cls->name, s->name, b.p, got_str(r->pool, v));

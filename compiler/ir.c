@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
+#include "nearest.h"
+#include "ntg_error.h"
 
 void ntg__ir_init(ntg_ir *ir, ntg_pool *pool)
 {
@@ -124,39 +125,17 @@ int ntg__ir_add_meta(ntg_ir *ir, const char *key, const char *value)
 
 /* ------------------------------------------------------------ name lookup */
 
-/* The known tensor name nearest to `name`, for "did you mean". */
-static int edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 127 || lb > 127) return 1000;
-    int prev[128], cur[128];
-    for (size_t j = 0; j <= lb; j++) prev[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int s = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            int d = prev[j] + 1 < cur[j - 1] + 1 ? prev[j] + 1 : cur[j - 1] + 1;
-            cur[j] = s < d ? s : d;
-        }
-        memcpy(prev, cur, (lb + 1) * sizeof cur[0]);
-    }
-    return prev[lb];
-}
-
+/* The known tensor name nearest to `name`, for "did you mean" (a short name may be
+ * suggested for a short one: 'x' for 'y'). */
 static const char *nearest_name(const ntg_rgraph *g, const char *name)
 {
-    const char *best = NULL;
-    int bd = 4;
-    for (size_t i = 0; i < g->n_inputs; i++) {
-        int d = edit_distance(name, g->inputs[i].name);
-        if (d < bd) bd = d, best = g->inputs[i].name;
-    }
+    ntg_nearest near;
+    ntg__nearest_init(&near, name);
+    near.short_ok = 1;
+    for (size_t i = 0; i < g->n_inputs; i++) ntg__nearest_try(&near, g->inputs[i].name);
     for (size_t n = 0; n < g->n_nodes; n++)
-        for (int o = 0; o < g->nodes[n].n_out; o++) {
-            int d = edit_distance(name, g->nodes[n].out[o]);
-            if (d < bd) bd = d, best = g->nodes[n].out[o];
-        }
-    return best;
+        for (int o = 0; o < g->nodes[n].n_out; o++) ntg__nearest_try(&near, g->nodes[n].out[o]);
+    return near.best;
 }
 
 static ntg_status loc_err(ntg_error *err, ntg_status st, ntg_loc loc, const char *fmt, ...)

@@ -1,7 +1,7 @@
 /* memplan.c — memory planning: liveness per program, greedy offsets in one arena. */
 #include <stdlib.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "ir.h"
 #include "memplace.h"
 

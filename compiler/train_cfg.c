@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "expr.h"
 #include "train_cfg.h"
 

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "error.h"
+#include "ntg_error.h"
 
 /* Deep enough for any graph (a few levels per nested repeat), shallow enough that a hostile
  * file cannot exhaust the C stack through our recursion. */

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "mesh.h"
 #include "mesh_proto.h"
 

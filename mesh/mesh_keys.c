@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "fileio.h"
 #include "mesh_int.h"
 
 #define KEY_FILE_MAX 4096   /* a key file is one line and some comments */
@@ -238,23 +239,8 @@ const char *ntg__mesh_keys_coordinator(const ntg__mesh_keys *k)
 
 static ntg_status write_file(const char *path, const char *text, mode_t mode, ntg_error *err)
 {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0) return ntg__err(err, NTG_ERR_IO, tmp, 0, 0, "cannot create: %s", strerror(errno));
-    size_t n = strlen(text);
-    int bad = write(fd, text, n) != (ssize_t)n || fchmod(fd, mode) != 0 || fsync(fd) != 0;
-    int e = errno;
-    if (close(fd) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad || rename(tmp, path) != 0) {
-        if (!bad) e = errno;
-        unlink(tmp);
-        return ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot write: %s", strerror(e));
-    }
-    return NTG_OK;
+    ntg_span whole = {text, strlen(text)};
+    return ntg__file_replace_mode(path, &whole, 1, (unsigned)mode, err);
 }
 
 void ntg__mesh_default_key_name(char out[65])

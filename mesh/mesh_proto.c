@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "ntg_error.h"
 
 static const char *const type_names[NTG__MSG_TYPE_MAX + 1] = {
     NULL,      "hello",     "welcome", "refuse",    "ring-hello", "ready",

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "op_attrs.h"
 #include "ops.h"
 

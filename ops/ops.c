@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
+#include "nearest.h"
+#include "ntg_error.h"
 
 static const ntg_op_info op_table[NTG_OP_COUNT] = {
 #define NTG_OP(name, ni0, ni1, no0, no1)                                                           \
@@ -36,29 +37,6 @@ int ntg__op_lookup(const char *name)
     return -1;
 }
 
-/* Edit distance with adjacent transpositions counted as one edit (optimal string alignment:
- * "gleu" is one edit from "gelu"), bounded to short names (op and attribute names). */
-static int edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63) return 1000;
-    int d[64][64];
-    for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
-    for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
-    for (size_t i = 1; i <= la; i++)
-        for (size_t j = 1; j <= lb; j++) {
-            int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
-            int m = sub < del ? sub : del;
-            m = m < ins ? m : ins;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                d[i - 2][j - 2] + 1 < m)
-                m = d[i - 2][j - 2] + 1;
-            d[i][j] = m;
-        }
-    return d[la][lb];
-}
-
 static int same_ignoring_case(const char *a, const char *b)
 {
     for (; *a && *b; a++, b++) {
@@ -78,7 +56,7 @@ const char *ntg__op_nearest(const char *name)
         const char *cand = op_table[i].cls->name;
         size_t lc = strlen(cand);
         if (same_ignoring_case(name, cand)) return cand; /* "ReLU", "LSTM" */
-        int d = edit_distance(name, cand);
+        int d = ntg__edit_distance(name, cand);
         /* a long enough prefix ("maxpool" for "maxpool1d") is as good as one edit */
         if (ln >= 3 && 2 * ln >= lc && strncmp(cand, name, ln) == 0) d = 1;
         /* genuinely close: at most a third of the longer name changed ("exp" is not "relu") */

@@ -20,7 +20,7 @@
 #include <sys/syscall.h>
 #endif
 
-#include "error.h"
+#include "ntg_error.h"
 
 /*
  * Why not pthreadpool (what the xnnpack backend used before): its caller waits until every

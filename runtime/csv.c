@@ -12,8 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
+#include "fileio.h"
 #include "json.h"
+#include "ntg_error.h"
 
 #ifdef NTG_HAVE_ZLIB
 #include <zlib.h>
@@ -933,48 +934,17 @@ static ntg_status parse_text(const char *text, size_t len, const char *name,
     return NTG_OK;
 }
 
-static const char *errstr(int e, char *buf, size_t cap)
-{
-    if (strerror_r(e, buf, cap) != 0) snprintf(buf, cap, "error %d", e);
-    return buf;
-}
-
 ntg_status ntg__csv_read(const char *path, const ntg_csv_options *o, ntg_series **out,
                          ntg_error *err)
 {
     if (!out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg__csv_read: out is NULL");
     *out = NULL;
     if (!path) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg__csv_read: path is NULL");
-    char eb[128];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot open: %s",
-                        errstr(errno, eb, sizeof eb));
-    struct stat sb;
-    size_t cap = 1 << 16, len = 0;
-    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
-        cap = (size_t)sb.st_size + 1; /* +1 sees EOF without a second grow */
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf || (len == cap && grow(&buf, &cap, cap + 1, 1))) {
-            free(buf);
-            close(fd);
-            return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-        }
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            return ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot read: %s",
-                            errstr(e, eb, sizeof eb));
-        }
-        if (r == 0) break;
-        len += (size_t)r;
-    }
-    close(fd);
-    ntg_status st = ntg__csv_parse(buf, len, path, o, out, err);
+    char *buf;
+    size_t len;
+    ntg_status st = ntg__file_read(path, 0, &buf, &len, err);
+    if (st) return st;
+    st = ntg__csv_parse(buf, len, path, o, out, err);
     free(buf);
     return st;
 }

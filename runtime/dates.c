@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "csv.h"
-#include "error.h"
+#include "ntg_error.h"
 #include "pool.h"
 
 static int is_digit(char c)

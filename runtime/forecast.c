@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "model_io.h"
 #include "session_int.h"
 

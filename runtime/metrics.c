@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "series.h"
 
 /* Sums per column, in double, in the order pairs arrive (deterministic). */

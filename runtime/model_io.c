@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "ntg_error.h"
 
 ntg_status ntg__model_io(const ntg_plan *p, ntg_model_io *io, ntg_error *err)
 {

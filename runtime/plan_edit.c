@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "plan_int.h"
 
 ntg_status ntg__plan_rewrite(const ntg_plan *p, const void *weights, const char *const *meta,

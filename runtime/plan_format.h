@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crc32c.h"
 #include "ntgraph.h"
 #include "ops.h"
 
@@ -116,9 +117,6 @@ typedef struct ntg_plan_image {
     const uint8_t *weights;
     uint64_t weights_bytes;
 } ntg_plan_image;
-
-/* CRC32C (Castagnoli), as used by plan files; `crc` is the running value (0 to start). */
-uint32_t ntg__crc32c(uint32_t crc, const void *data, size_t size);
 
 /* Lay `img` out as a plan file in a new 64-byte aligned buffer (free with
  * ntg__aligned_free).  Does not validate; the loader does. */

@@ -18,7 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
+#include "fileio.h"
+#include "ntg_error.h"
 #include "plan_int.h"
 #include "plan_validate.h"
 #include "pool.h"
@@ -186,16 +187,10 @@ static ntg_status plan_init(ntg_plan *p, const char *where, ntg_error *err)
 
 /* ---------------------------------------------------------------- load, save */
 
-static const char *errno_str(int e, char *buf, size_t cap)
-{
-    if (strerror_r(e, buf, cap) != 0) ntg__strfmt(buf, cap, "error %d", e);
-    return buf;
-}
-
 static ntg_status io_err(ntg_error *err, const char *path, const char *what, int e)
 {
     char eb[128];
-    return ntg__err_os(err, NTG_ERR_IO, e, path, "%s: %s", what, errno_str(e, eb, sizeof eb));
+    return ntg__err_os(err, NTG_ERR_IO, e, path, "%s: %s", what, ntg__errno_str(e, eb, sizeof eb));
 }
 
 static ntg_status load_bytes(const void *data, size_t size, unsigned flags, void *owned,
@@ -210,21 +205,14 @@ static ntg_status load_copy(int fd, size_t size, const char *path, ntg_plan **ou
         return ntg__err(err, NTG_ERR_NOMEM, path, 0, 0, "cannot allocate %zu bytes", size);
     }
     size_t got = 0;
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            int e = r < 0 ? errno : 0;
-            close(fd);
-            ntg__aligned_free(buf);
-            /* a file that shrank while it was read is a truncated plan */
-            if (r == 0)
-                return ntg__err(err, NTG_ERR_PLAN, path, 0, 0,
-                                "file shrank to %zu bytes while it was read (%zu expected)", got,
-                                size);
-            return io_err(err, path, "cannot read", e);
-        }
-        got += (size_t)r;
+    int e = ntg__read_full(fd, buf, size, &got);
+    if (e || got < size) {
+        close(fd);
+        ntg__aligned_free(buf);
+        if (e) return io_err(err, path, "cannot read", e);
+        /* a file that shrank while it was read is a truncated plan */
+        return ntg__err(err, NTG_ERR_PLAN, path, 0, 0,
+                        "file shrank to %zu bytes while it was read (%zu expected)", got, size);
     }
     close(fd);
     return load_bytes(buf, size, 0, buf, path, out, err);
@@ -354,67 +342,11 @@ ntg_status ntg__plan_adopt(void *buf, size_t size, const char *name, ntg_plan **
     return load_bytes(buf, size, 0, buf, name ? name : MEMORY_NAME, out, err);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Make the rename itself durable; a file system that cannot sync directories is no error. */
-static void sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) {
-        memcpy(dir, ".", 2);
-    } else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        if (n >= sizeof dir) return;
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    (void)fsync(fd);
-    close(fd);
-}
-
 ntg_status ntg_plan_save(const ntg_plan *plan, const char *path, ntg_error *err)
 {
     if (!plan || !path) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_plan_save: NULL argument");
-    size_t tn = strlen(path) + 32;
-    char *tmp = malloc(tn);
-    if (!tmp) return ntg__err(err, NTG_ERR_NOMEM, path, 0, 0, "out of memory");
-    snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
-
-    ntg_status st = NTG_OK;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        st = io_err(err, path, "cannot create the temporary file", errno);
-        free(tmp);
-        return st;
-    }
-    if (write_all(fd, plan->base, plan->size) != 0)
-        st = io_err(err, path, "cannot write", errno);
-    else if (fsync(fd) != 0)
-        st = io_err(err, path, "cannot sync", errno);
-    if (close(fd) != 0 && st == NTG_OK) st = io_err(err, path, "cannot close", errno);
-    if (st == NTG_OK && rename(tmp, path) != 0)
-        st = io_err(err, path, "cannot replace the file", errno);
-    if (st != NTG_OK)
-        unlink(tmp);
-    else
-        sync_dir(path);
-    free(tmp);
-    return st;
+    ntg_span whole = {plan->base, plan->size};
+    return ntg__file_replace(path, &whole, 1, err);
 }
 
 ntg_status ntg_plan_serialize(const ntg_plan *plan, void **data, size_t *size, ntg_error *err)

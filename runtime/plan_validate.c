@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "plan_int.h"
 #include "pool.h"
 

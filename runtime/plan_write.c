@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "plan_format.h"
 
 /* ------------------------------------------------------------ aligned memory */

@@ -1,17 +1,14 @@
 /* safetensors.c — safetensors reader (validated like the Rust crate) and atomic writer. */
 #include "safetensors.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "error.h"
+#include "fileio.h"
 #include "json.h"
+#include "ntg_error.h"
 #include "pool.h"
 
 /* The Rust crate's MAX_HEADER_SIZE. */
@@ -44,12 +41,6 @@ int ntg__st_dtype_size(const char *dtype)
     for (size_t i = 0; i < sizeof st_dtypes / sizeof st_dtypes[0]; i++)
         if (strcmp(st_dtypes[i].name, dtype) == 0) return st_dtypes[i].size;
     return 0;
-}
-
-static const char *errstr(int e, char *buf, size_t cap)
-{
-    if (strerror_r(e, buf, cap) != 0) snprintf(buf, cap, "error %d", e);
-    return buf;
 }
 
 /* "[4, 96]" into buf. */
@@ -459,60 +450,16 @@ ntg_status ntg__st_parse(const void *bytes, size_t size, const char *name, ntg_s
     return st_open(copy, size, name, out, err);
 }
 
-/* The whole file into malloc'ed memory. */
-static ntg_status read_all(const char *path, unsigned char **out, size_t *size, ntg_error *err)
-{
-    char eb[128];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot open: %s",
-                        errstr(errno, eb, sizeof eb));
-    struct stat sb;
-    size_t cap = 1 << 16;
-    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
-        cap = (size_t)sb.st_size + 1; /* +1 sees EOF without a second grow */
-    unsigned char *buf = malloc(cap);
-    size_t len = 0;
-    for (;;) {
-        if (!buf) {
-            close(fd);
-            return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-        }
-        if (len == cap) {
-            unsigned char *nb = cap < SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
-            if (!nb) free(buf);
-            buf = nb;
-            cap *= 2;
-            continue;
-        }
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            return ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot read: %s",
-                            errstr(e, eb, sizeof eb));
-        }
-        if (r == 0) break;
-        len += (size_t)r;
-    }
-    close(fd);
-    *out = buf;
-    *size = len;
-    return NTG_OK;
-}
-
 ntg_status ntg__st_load(const char *path, ntg_st_file **out, ntg_error *err)
 {
     if (!out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg__st_load: out is NULL");
     *out = NULL;
     if (!path) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg__st_load: path is NULL");
-    unsigned char *bytes;
+    char *bytes;
     size_t size;
-    ntg_status st = read_all(path, &bytes, &size, err);
+    ntg_status st = ntg__file_read(path, 0, &bytes, &size, err);
     if (st) return st;
-    return st_open(bytes, size, path, out, err);
+    return st_open((unsigned char *)bytes, size, path, out, err);
 }
 
 /* ------------------------------------------------------------------ writer */
@@ -651,43 +598,6 @@ static ntg_status st_header(const char *path, const ntg_st_out *t, size_t n,
     return NTG_OK;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    while (n) {
-        ssize_t w = write(fd, b, n > (1u << 30) ? (1u << 30) : n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return -1;
-        if (w == 0) {
-            errno = EIO;
-            return -1;
-        }
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Make the rename durable: fsync the directory that holds path (best effort:
- * some file systems refuse fsync on directories). */
-static void sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? malloc((size_t)(slash - path) + 2) : NULL;
-    if (slash && !dir) return;
-    if (dir) {
-        size_t k = slash == path ? 1 : (size_t)(slash - path);
-        memcpy(dir, path, k);
-        dir[k] = '\0';
-    }
-    int fd = open(dir ? dir : ".", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 ntg_status ntg__st_write(const char *path, const ntg_st_out *t, size_t n, const char *const *meta,
                          size_t n_meta, ntg_error *err)
 {
@@ -695,59 +605,26 @@ ntg_status ntg__st_write(const char *path, const ntg_st_out *t, size_t n, const 
     if ((n && !t) || (n_meta && !meta))
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg__st_write: tensors or metadata are NULL");
     uint64_t *nbytes = malloc((n ? n : 1) * sizeof *nbytes);
-    if (!nbytes) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-    char *header = NULL, *tmp = NULL;
+    ntg_span *parts = n <= SIZE_MAX / sizeof *parts - 2 ? malloc((n + 2) * sizeof *parts) : NULL;
+    if (!nbytes || !parts) {
+        free(nbytes);
+        free(parts);
+        return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    char *header = NULL;
     size_t hlen = 0;
-    int fd = -1, created = 0;
-    char eb[128];
     ntg_status st = st_check_out(path, t, n, meta, n_meta, nbytes, err);
     if (!st) st = st_header(path, t, n, meta, n_meta, nbytes, &header, &hlen, err);
-    if (st) goto done;
-    tmp = malloc(strlen(path) + 32);
-    if (!tmp) {
-        st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-        goto done;
+    if (!st) {
+        unsigned char len8[8];
+        for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+        parts[0] = (ntg_span){len8, 8};
+        parts[1] = (ntg_span){header, hlen};
+        for (size_t i = 0; i < n; i++) parts[2 + i] = (ntg_span){t[i].data, (size_t)nbytes[i]};
+        st = ntg__file_replace(path, parts, n + 2, err);
     }
-    sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
-    /* O_EXCL: never write through a file (or link) someone else put there. */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        st = ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot create %s: %s", tmp,
-                      errstr(errno, eb, sizeof eb));
-        goto done;
-    }
-    created = 1;
-    unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    int bad = write_all(fd, len8, 8) || write_all(fd, header, hlen);
-    for (size_t i = 0; i < n && !bad; i++)
-        if (nbytes[i]) bad = write_all(fd, t[i].data, (size_t)nbytes[i]);
-    if (!bad) bad = fsync(fd);
-    if (bad) {
-        st = ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot write %s: %s", tmp,
-                      errstr(errno, eb, sizeof eb));
-        goto done;
-    }
-    int fe = close(fd);
-    fd = -1;
-    if (fe) {
-        st = ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot write %s: %s", tmp,
-                      errstr(errno, eb, sizeof eb));
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        st = ntg__err(err, NTG_ERR_IO, path, 0, 0, "cannot rename %s into place: %s", tmp,
-                      errstr(errno, eb, sizeof eb));
-        goto done;
-    }
-    sync_dir(path);
-    free(tmp);
-    tmp = NULL;
-done:
-    if (fd >= 0) close(fd);
-    if (created && st != NTG_OK) unlink(tmp);
-    free(tmp);
     free(header);
+    free(parts);
     free(nbytes);
     return st;
 }

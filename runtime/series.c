@@ -10,9 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "json.h"
 #include "rng.h"
+#include "strbuf.h"
 
 /* ------------------------------------------- series: from a CSV file or memory */
 
@@ -809,78 +810,47 @@ void ntg__windows_invert(const ntg_scaler *g, const ntg_windows *w, const uint64
 
 /* ---------------------------------------------------------------- metadata */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
 /* A JSON string; bytes that are not valid UTF-8 become U+FFFD so the value
  * always parses (csv.h only hands out valid UTF-8 names anyway). */
-static void sb_json_string(sbuf *b, const char *s)
+static void sb_json_string(ntg_strbuf *b, const char *s)
 {
     int valid = ntg__utf8_valid(s, strlen(s));
-    sb_put(b, "\"", 1);
+    ntg__sb_put(b, "\"", 1);
     for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
         char e[8];
         if (*q == '"' || *q == '\\') {
             e[0] = '\\';
             e[1] = (char)*q;
-            sb_put(b, e, 2);
+            ntg__sb_put(b, e, 2);
         } else if (*q < 0x20) {
             snprintf(e, sizeof e, "\\u%04x", *q);
-            sb_put(b, e, 6);
+            ntg__sb_put(b, e, 6);
         } else if (*q >= 0x80 && !valid) {
-            sb_put(b, "\xEF\xBF\xBD", 3);
+            ntg__sb_put(b, "\xEF\xBF\xBD", 3);
         } else {
-            sb_put(b, (const char *)q, 1);
+            ntg__sb_put(b, (const char *)q, 1);
         }
     }
-    sb_put(b, "\"", 1);
+    ntg__sb_put(b, "\"", 1);
 }
 
-static void sb_json_numbers(sbuf *b, const double *v, size_t n)
+static void sb_json_numbers(ntg_strbuf *b, const double *v, size_t n)
 {
-    sb_put(b, "[", 1);
+    ntg__sb_put(b, "[", 1);
     for (size_t i = 0; i < n; i++) {
         char num[NTG_JSON_NUMBER_CAP];
         ntg__json_fmt_number(num, v[i]);
-        if (i) sb_put(b, ", ", 2);
-        sb_str(b, num);
+        if (i) ntg__sb_put(b, ", ", 2);
+        ntg__sb_puts(b, num);
     }
-    sb_put(b, "]", 1);
+    ntg__sb_put(b, "]", 1);
 }
 
 /* The buffer's text copied into the pool (NULL when out of memory). */
-static const char *sb_done(sbuf *b, ntg_pool *pool)
+static const char *sb_done(ntg_strbuf *b, ntg_pool *pool)
 {
     const char *r = b->oom ? NULL : ntg__pool_strdup(pool, b->p ? b->p : "");
-    free(b->p);
-    memset(b, 0, sizeof *b);
+    ntg__sb_free(b);
     return r;
 }
 
@@ -894,13 +864,13 @@ ntg_status ntg__scaler_to_meta(const ntg_scaler *g, ntg_window_scaler window, nt
     vals[0] = ntg__scaler_name(g->kind);
     keys[1] = "scaler.window";
     vals[1] = ntg__window_scaler_name(window);
-    sbuf b = {0};
-    sb_put(&b, "[", 1);
+    ntg_strbuf b = {0};
+    ntg__sb_put(&b, "[", 1);
     for (size_t j = 0; j < g->n_cols; j++) {
-        if (j) sb_put(&b, ", ", 2);
+        if (j) ntg__sb_put(&b, ", ", 2);
         sb_json_string(&b, g->names[j]);
     }
-    sb_put(&b, "]", 1);
+    ntg__sb_put(&b, "]", 1);
     keys[2] = "scaler.columns";
     vals[2] = sb_done(&b, pool);
     sb_json_numbers(&b, g->mean, g->n_cols);

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "error.h"
+#include "ntg_error.h"
 #include "plan_int.h"
 #include "session_int.h"
 

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "model_io.h"
 #include "op_attrs.h"
 #include "safetensors.h"

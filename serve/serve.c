@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "json.h"
 #include "serve.h"
 #include "store.h"

@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "serve.h"
 
 struct ntg__serve_http {

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "store_int.h"
 
 const char *const ntg__store_cf_names[NTG__STORE_NCF] = {
@@ -656,24 +657,6 @@ static ntg_status check_format(ntg_store *s, ntg_error *err)
     return NTG_OK;
 }
 
-static void sync_dir_of(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        dir[1] = 0;
-    else if (slash)
-        *slash = 0;
-    else
-        snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
 /* A new store is made in a sibling directory and renamed into place: RocksDB creates column
  * families one at a time, and a crash in between must not leave half a store at the path. */
 static ntg_status create_store(ntg_store *s, ntg_error *err)
@@ -705,7 +688,7 @@ static ntg_status create_store(ntg_store *s, ntg_error *err)
             st = ntg__store_fail(s, err, NTG_ERR_IO, "cannot create the store: %s", strerror(e));
     }
     remove_dir(tmp); /* gone after a rename; the leftovers otherwise */
-    if (!st) sync_dir_of(s->path);
+    if (!st) ntg__sync_dir_of(s->path);
     return st;
 }
 
@@ -879,7 +862,7 @@ rocksdb_iterator_t *ntg__iter_prefix(ntg_store *s, const ntg__view *v, int cf, c
     if (v && v->snap) rocksdb_readoptions_set_snapshot(ro, v->snap);
     memset(upper, 0, sizeof *upper);
     if (n && ntg__key_upper(prefix, n, upper))
-        rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)upper->p, upper->n);
+        rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)upper->p, upper->len);
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cf[cf]);
     if (!it) return NULL;
     if (n)
@@ -893,7 +876,7 @@ void ntg__iter_end(rocksdb_iterator_t *it, rocksdb_readoptions_t *ro, ntg__buf *
 {
     if (it) rocksdb_iter_destroy(it);
     if (ro) rocksdb_readoptions_destroy(ro);
-    ntg__buf_free(upper);
+    ntg__sb_free(upper);
 }
 
 ntg_status ntg__get_stats(ntg_store *s, const ntg__view *v, ntg__stats_rec *st, ntg_error *err)
@@ -994,8 +977,8 @@ ntg_status ntg__get_version(ntg_store *s, const ntg__view *v, const char *name, 
     if (key.oom) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     char *val;
     size_t n;
-    ntg_status st = ntg__store_get(s, v, NTG__CF_VERSIONS, key.p, key.n, &val, &n, err);
-    ntg__buf_free(&key);
+    ntg_status st = ntg__store_get(s, v, NTG__CF_VERSIONS, key.p, key.len, &val, &n, err);
+    ntg__sb_free(&key);
     if (st || !val) return st;
     int bad = ntg__dec_version(val, n, pool, with_manifest, rec);
     free(val);
@@ -1012,12 +995,12 @@ static ntg_status alias_get(ntg_store *s, const ntg__view *v, const char *name, 
     *version = 0;
     ntg__buf key = {0};
     ntg__buf_cstr(&key, name);
-    ntg__buf_bytes(&key, alias, strlen(alias));
+    ntg__sb_put(&key, alias, strlen(alias));
     if (key.oom) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     char *val;
     size_t n;
-    ntg_status st = ntg__store_get(s, v, NTG__CF_ALIASES, key.p, key.n, &val, &n, err);
-    ntg__buf_free(&key);
+    ntg_status st = ntg__store_get(s, v, NTG__CF_ALIASES, key.p, key.len, &val, &n, err);
+    ntg__sb_free(&key);
     if (st || !val) return st;
     if (n == 8) *version = ntg__be64((const uint8_t *)val);
     free(val);
@@ -1036,17 +1019,17 @@ static void alias_names(ntg_store *s, const ntg__view *v, const char *name, char
     rocksdb_readoptions_t *ro;
     rocksdb_iterator_t *it =
         prefix.oom ? NULL
-                   : ntg__iter_prefix(s, v, NTG__CF_ALIASES, prefix.p, prefix.n, &upper, &ro);
+                   : ntg__iter_prefix(s, v, NTG__CF_ALIASES, prefix.p, prefix.len, &upper, &ro);
     size_t at = 0;
     for (; it && rocksdb_iter_valid(it) && at + 1 < cap; rocksdb_iter_next(it)) {
         size_t kl;
         const char *k = rocksdb_iter_key(it, &kl);
-        if (kl <= prefix.n) continue;
-        at += (size_t)snprintf(out + at, cap - at, "%s%.*s", at ? ", " : "", (int)(kl - prefix.n),
-                               k + prefix.n);
+        if (kl <= prefix.len) continue;
+        at += (size_t)snprintf(out + at, cap - at, "%s%.*s", at ? ", " : "", (int)(kl - prefix.len),
+                               k + prefix.len);
     }
     if (!prefix.oom) ntg__iter_end(it, ro, &upper);
-    ntg__buf_free(&prefix);
+    ntg__sb_free(&prefix);
     if (!out[0]) snprintf(out, cap, "none");
 }
 
@@ -1144,9 +1127,9 @@ ntg_status ntg__commit_write(ntg_store *s, ntg__commit *c, ntg_error *err)
         return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     }
     rocksdb_writebatch_put_cf(c->wb, s->cf[NTG__CF_DEFAULT], STATS_KEY, strlen(STATS_KEY),
-                              (const char *)b.p, b.n);
+                              (const char *)b.p, b.len);
     rocksdb_writebatch_put_cf(c->wb, s->cf[NTG__CF_DEFAULT], rk, sizeof rk, rv, sizeof rv);
-    ntg__buf_free(&b);
+    ntg__sb_free(&b);
     size_t bytes = 0;
     (void)rocksdb_writebatch_data(c->wb, &bytes);
     /* the batch goes to the WAL now and to a table file at the next flush */

@@ -68,13 +68,13 @@ void ntg__writer_free(ntg__writer *w)
 {
     if (w->wb) rocksdb_writebatch_destroy(w->wb);
     if (w->inl) rocksdb_writebatch_destroy(w->inl);
-    ntg__buf_free(&w->seen);
+    ntg__sb_free(&w->seen);
     memset(w, 0, sizeof *w);
 }
 
 static int seen_has(const ntg__writer *w, const uint8_t *hash)
 {
-    for (size_t at = 0; at < w->seen.n; at += NTG__HASH)
+    for (size_t at = 0; at < w->seen.len; at += NTG__HASH)
         if (memcmp(w->seen.p + at, hash, NTG__HASH) == 0) return 1;
     return 0;
 }
@@ -157,7 +157,7 @@ ntg_status ntg__writer_put(ntg__writer *w, const void *data, uint64_t n, ntg_poo
         chunk_key(key, 'i', obj->chunks[c]);
         rocksdb_writebatch_put_cf(b, w->s->cf[NTG__CF_CHUNKS], key, sizeof key, (const char *)size,
                                   sizeof size);
-        ntg__buf_bytes(&w->seen, obj->chunks[c], NTG__HASH);
+        ntg__sb_put(&w->seen, obj->chunks[c], NTG__HASH);
         if (w->seen.oom) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
         w->new_chunks++;
         w->new_bytes += len;

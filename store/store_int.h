@@ -7,10 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "ntgraph.h"
 #include "pool.h"
 #include "store.h"
+#include "strbuf.h"
 
 /* Column families, in the order they are opened (docs/store.md describes each). */
 enum {
@@ -117,15 +118,9 @@ enum {
 
 /* ------------------------------------------------------------------ buffers */
 
-/* Growable byte buffer for keys and records; `oom` is sticky. */
-typedef struct ntg__buf {
-    uint8_t *p;
-    size_t n, cap;
-    int oom;
-} ntg__buf;
+/* Keys and records are built in base's growable buffer (strbuf.h); `oom` is sticky. */
+typedef ntg_strbuf ntg__buf;
 
-void ntg__buf_free(ntg__buf *b);
-void ntg__buf_bytes(ntg__buf *b, const void *p, size_t n);
 void ntg__buf_u8(ntg__buf *b, uint8_t v);
 void ntg__buf_u32(ntg__buf *b, uint32_t v);
 void ntg__buf_u64(ntg__buf *b, uint64_t v);

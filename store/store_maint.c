@@ -94,7 +94,7 @@ static ntg_status collect_refs(ntg_store *s, const ntg__view *v, hset *refs, ntg
 static int skipped(const ntg__buf *skip, size_t n_skip, const char *k, size_t kl)
 {
     for (size_t i = 0; i < n_skip; i++)
-        if (skip[i].n == kl && memcmp(skip[i].p, k, kl) == 0) return 1;
+        if (skip[i].len == kl && memcmp(skip[i].p, k, kl) == 0) return 1;
     return 0;
 }
 
@@ -160,7 +160,7 @@ ntg_status ntg__store_drop_pruned(ntg_store *s, rocksdb_writebatch_t *wb, const 
     for (size_t p = 0; !st && p < n_pruned; p++) {
         char *val = NULL;
         size_t vl = 0;
-        st = ntg__store_get(s, NULL, NTG__CF_CKPTS, pruned[p].p, pruned[p].n, &val, &vl, err);
+        st = ntg__store_get(s, NULL, NTG__CF_CKPTS, pruned[p].p, pruned[p].len, &val, &vl, err);
         if (st || !val) break;
         ntg_pool *pool = ntg__pool_create();
         ntg__ckpt_rec r;
@@ -643,13 +643,13 @@ static ntg_status check_model(ntg_store *s, const ntg__view *v, const char *name
     if (prefix.oom) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     rocksdb_readoptions_t *ro;
     rocksdb_iterator_t *it =
-        ntg__iter_prefix(s, v, NTG__CF_VERSIONS, prefix.p, prefix.n, &upper, &ro);
+        ntg__iter_prefix(s, v, NTG__CF_VERSIONS, prefix.p, prefix.len, &upper, &ro);
     uint64_t expect = 1;
     for (; it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl, vl;
         const char *k = rocksdb_iter_key(it, &kl);
         const char *val = rocksdb_iter_value(it, &vl);
-        uint64_t ver = kl == prefix.n + 8 ? ntg__be64((const uint8_t *)k + prefix.n) : 0;
+        uint64_t ver = kl == prefix.len + 8 ? ntg__be64((const uint8_t *)k + prefix.len) : 0;
         ntg_pool *pool = ntg__pool_create();
         ntg__version_rec rec;
         if (!pool || ntg__dec_version(val, vl, pool, 1, &rec) || rec.version != ver)
@@ -661,9 +661,9 @@ static ntg_status check_model(ntg_store *s, const ntg__view *v, const char *name
         expect = ver + 1;
         ntg__buf ek = {0};
         ntg__key_named(&ek, name, ver);
-        if (count_rows(s, v, NTG__CF_EMBED, ek.p, ek.n) != 1)
+        if (count_rows(s, v, NTG__CF_EMBED, ek.p, ek.len) != 1)
             cproblem(r, "%s@%llu has no embedding", name, (unsigned long long)ver);
-        ntg__buf_free(&ek);
+        ntg__sb_free(&ek);
         r->versions++;
     }
     ntg__iter_end(it, ro, &upper);
@@ -672,18 +672,18 @@ static ntg_status check_model(ntg_store *s, const ntg__view *v, const char *name
                  name, (unsigned long long)m->n_versions, (unsigned long long)m->next_version,
                  (unsigned long long)(expect - 1));
     /* aliases: latest is the newest version; every alias names a version */
-    it = ntg__iter_prefix(s, v, NTG__CF_ALIASES, prefix.p, prefix.n, &upper, &ro);
+    it = ntg__iter_prefix(s, v, NTG__CF_ALIASES, prefix.p, prefix.len, &upper, &ro);
     int have_latest = 0;
     for (; it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl, vl;
         const char *k = rocksdb_iter_key(it, &kl);
         const char *val = rocksdb_iter_value(it, &vl);
         uint64_t ver = vl == 8 ? ntg__be64((const uint8_t *)val) : 0;
-        int latest = kl - prefix.n == 6 && memcmp(k + prefix.n, "latest", 6) == 0;
+        int latest = kl - prefix.len == 6 && memcmp(k + prefix.len, "latest", 6) == 0;
         have_latest |= latest;
         if (ver == 0 || ver > m->n_versions)
-            cproblem(r, "%s: alias %.*s names a missing version", name, (int)(kl - prefix.n),
-                     k + prefix.n);
+            cproblem(r, "%s: alias %.*s names a missing version", name, (int)(kl - prefix.len),
+                     k + prefix.len);
         if (latest && ver != m->n_versions)
             cproblem(r, "%s: latest is %llu, the newest version is %llu", name,
                      (unsigned long long)ver, (unsigned long long)m->n_versions);
@@ -691,12 +691,12 @@ static ntg_status check_model(ntg_store *s, const ntg__view *v, const char *name
     ntg__iter_end(it, ro, &upper);
     if (!have_latest && m->n_versions) cproblem(r, "%s: no latest alias", name);
     uint64_t nck = 0;
-    it = ntg__iter_prefix(s, v, NTG__CF_CKPTS, prefix.p, prefix.n, &upper, &ro);
+    it = ntg__iter_prefix(s, v, NTG__CF_CKPTS, prefix.p, prefix.len, &upper, &ro);
     for (; it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl, vl;
         const char *k = rocksdb_iter_key(it, &kl);
         const char *val = rocksdb_iter_value(it, &vl);
-        uint64_t id = kl == prefix.n + 8 ? ntg__be64((const uint8_t *)k + prefix.n) : 0;
+        uint64_t id = kl == prefix.len + 8 ? ntg__be64((const uint8_t *)k + prefix.len) : 0;
         ntg_pool *pool = ntg__pool_create();
         ntg__ckpt_rec rec;
         if (!pool || ntg__dec_ckpt(val, vl, pool, &rec) || rec.id != id || id >= m->next_ckpt)
@@ -709,7 +709,7 @@ static ntg_status check_model(ntg_store *s, const ntg__view *v, const char *name
     if (nck != m->n_ckpts)
         cproblem(r, "%s: the model record counts %llu checkpoints, the store has %llu", name,
                  (unsigned long long)m->n_ckpts, (unsigned long long)nck);
-    ntg__buf_free(&prefix);
+    ntg__sb_free(&prefix);
     return NTG_OK;
 }
 
@@ -769,14 +769,14 @@ static ntg_status check_fn(ntg_store *s, const ntg__view *v, ntg__store_check_re
             continue;
         }
         ntg__buf ik = {0};
-        ntg__buf_bytes(&ik, k + nl + 9, kl - nl - 9);
+        ntg__sb_put(&ik, k + nl + 9, kl - nl - 9);
         ntg__buf_u8(&ik, 0);
-        ntg__buf_bytes(&ik, val, vl);
+        ntg__sb_put(&ik, val, vl);
         ntg__buf_u8(&ik, 0);
-        ntg__buf_bytes(&ik, k, nl + 9);
-        if (count_rows(s, v, NTG__CF_TAGIDX, ik.p, ik.n) != 1)
+        ntg__sb_put(&ik, k, nl + 9);
+        if (count_rows(s, v, NTG__CF_TAGIDX, ik.p, ik.len) != 1)
             cproblem(r, "tag %.*s of %s has no index row", (int)(kl - nl - 9), k + nl + 9, k);
-        ntg__buf_free(&ik);
+        ntg__sb_free(&ik);
     }
     ntg__iter_end(it, ro, &upper);
     if (count_rows(s, v, NTG__CF_TAGIDX, NULL, 0) != ntags)

@@ -55,7 +55,7 @@ static void tag_keys(const char *name, uint64_t version, const char *key, const 
                      ntg__buf *row, ntg__buf *idx)
 {
     ntg__key_named(row, name, version);
-    ntg__buf_bytes(row, key, strlen(key));
+    ntg__sb_put(row, key, strlen(key));
     if (idx) {
         ntg__buf_cstr(idx, key);
         ntg__buf_cstr(idx, value);
@@ -66,14 +66,14 @@ static void tag_keys(const char *name, uint64_t version, const char *key, const 
 static void put_alias(ntg_store *s, rocksdb_writebatch_t *wb, const char *name, const char *alias,
                       uint64_t version, ntg__buf *scratch)
 {
-    scratch->n = 0;
+    scratch->len = 0;
     ntg__buf_cstr(scratch, name);
-    ntg__buf_bytes(scratch, alias, strlen(alias));
+    ntg__sb_put(scratch, alias, strlen(alias));
     uint8_t v[8];
     ntg__put_be64(v, version);
     if (!scratch->oom)
-        rocksdb_writebatch_put_cf(wb, s->cf[NTG__CF_ALIASES], (const char *)scratch->p, scratch->n,
-                                  (const char *)v, 8);
+        rocksdb_writebatch_put_cf(wb, s->cf[NTG__CF_ALIASES], (const char *)scratch->p,
+                                  scratch->len, (const char *)v, 8);
 }
 
 static ntg_status writable(const ntg_store *s, ntg_error *err)
@@ -329,33 +329,34 @@ static ntg_status commit_version(put_ctx *c, uint64_t *version, ntg_error *err)
     ntg__key_named(&key, c->name, r->version);
     ntg__enc_version(&val, r);
     if (!key.oom && !val.oom)
-        rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_VERSIONS], (const char *)key.p, key.n,
-                                  (const char *)val.p, val.n);
-    val.n = 0;
+        rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_VERSIONS], (const char *)key.p, key.len,
+                                  (const char *)val.p, val.len);
+    val.len = 0;
     ntg__enc_embed(&val, c->embed, r->kind, r->param_elements, r->created_ms);
     if (!key.oom && !val.oom)
-        rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_EMBED], (const char *)key.p, key.n,
-                                  (const char *)val.p, val.n);
-    val.n = 0;
+        rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_EMBED], (const char *)key.p, key.len,
+                                  (const char *)val.p, val.len);
+    val.len = 0;
     ntg__enc_model(&val, &m);
     if (!val.oom)
         rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_MODELS], c->name, strlen(c->name),
-                                  (const char *)val.p, val.n);
+                                  (const char *)val.p, val.len);
     put_alias(s, cm.wb, c->name, "latest", r->version, &key);
     for (size_t i = 0; i < c->o.n_aliases; i++)
         put_alias(s, cm.wb, c->name, c->o.aliases[i], r->version, &key);
     for (size_t i = 0; i < c->o.n_tags; i++) {
-        key.n = idx.n = 0;
+        key.len = idx.len = 0;
         tag_keys(c->name, r->version, c->o.tags[i].name, c->o.tags[i].value, &key, &idx);
         if (key.oom || idx.oom) break;
-        rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_TAGS], (const char *)key.p, key.n,
+        rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_TAGS], (const char *)key.p, key.len,
                                   c->o.tags[i].value, strlen(c->o.tags[i].value));
-        rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_TAGIDX], (const char *)idx.p, idx.n, "", 0);
+        rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_TAGIDX], (const char *)idx.p, idx.len, "",
+                                  0);
     }
     int oom = key.oom || val.oom || idx.oom;
-    ntg__buf_free(&key);
-    ntg__buf_free(&val);
-    ntg__buf_free(&idx);
+    ntg__sb_free(&key);
+    ntg__sb_free(&val);
+    ntg__sb_free(&idx);
     if (oom) {
         ntg__commit_abort(&cm);
         return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
@@ -591,8 +592,8 @@ ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
         ntg__key_named(&key, name, rec.id);
         ntg__enc_ckpt(&val, &rec);
         if (!key.oom && !val.oom)
-            rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_CKPTS], (const char *)key.p, key.n,
-                                      (const char *)val.p, val.n);
+            rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_CKPTS], (const char *)key.p, key.len,
+                                      (const char *)val.p, val.len);
         /* keep the newest `keep`: older records go in this same commit, and with them the
          * chunks nothing else uses, so a long run's disk use stays bounded */
         /* checkpoints belong to a run (metadata "run"): a run prunes only its own, so two
@@ -608,13 +609,13 @@ ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
                 uint64_t drop = pass == 0 ? 0 : (same > keep ? same - keep : 0);
                 if (pass == 1 && drop == 0) break;
                 rocksdb_iterator_t *it =
-                    ntg__iter_prefix(s, NULL, NTG__CF_CKPTS, prefix.p, prefix.n, &upper, &ro);
+                    ntg__iter_prefix(s, NULL, NTG__CF_CKPTS, prefix.p, prefix.len, &upper, &ro);
                 for (; it && (pass == 0 || drop) && n_pruned < MAX_PRUNE && rocksdb_iter_valid(it);
                      rocksdb_iter_next(it)) {
                     size_t kl, vl;
                     const char *k = rocksdb_iter_key(it, &kl);
                     const char *v = rocksdb_iter_value(it, &vl);
-                    if (kl != prefix.n + 8) continue;
+                    if (kl != prefix.len + 8) continue;
                     ntg__ckpt_rec old;
                     if (ntg__dec_ckpt(v, vl, pool, &old)) continue; /* verify names it */
                     if (strcmp(ckpt_run(old.meta, old.n_meta), run) != 0) continue;
@@ -623,14 +624,14 @@ ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
                         continue;
                     }
                     rocksdb_writebatch_delete_cf(cm.wb, s->cf[NTG__CF_CKPTS], k, kl);
-                    ntg__buf_bytes(&pruned[n_pruned++], k, kl);
+                    ntg__sb_put(&pruned[n_pruned++], k, kl);
                     drop--;
                     m.n_ckpts--;
                     cm.stats.n_ckpts--;
                 }
                 ntg__iter_end(it, ro, &upper);
             }
-            ntg__buf_free(&prefix);
+            ntg__sb_free(&prefix);
         }
         /* checkpoints of other runs the caller reclaims (store_train.c: abandoned runs), in
          * the same commit; ones already gone are skipped */
@@ -643,17 +644,17 @@ ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
                 key.oom = 1;
                 break;
             }
-            st = ntg__store_get(s, NULL, NTG__CF_CKPTS, k.p, k.n, &old, &ol, err);
+            st = ntg__store_get(s, NULL, NTG__CF_CKPTS, k.p, k.len, &old, &ol, err);
             int dup = 0;
             for (size_t j = 0; j < n_pruned; j++)
-                dup |= pruned[j].n == k.n && memcmp(pruned[j].p, k.p, k.n) == 0;
+                dup |= pruned[j].len == k.len && memcmp(pruned[j].p, k.p, k.len) == 0;
             if (!st && old && !dup && drop_ids[i] != rec.id) {
-                rocksdb_writebatch_delete_cf(cm.wb, s->cf[NTG__CF_CKPTS], (const char *)k.p, k.n);
+                rocksdb_writebatch_delete_cf(cm.wb, s->cf[NTG__CF_CKPTS], (const char *)k.p, k.len);
                 pruned[n_pruned++] = k;
                 m.n_ckpts--;
                 cm.stats.n_ckpts--;
             } else {
-                ntg__buf_free(&k);
+                ntg__sb_free(&k);
             }
             free(old);
         }
@@ -663,11 +664,11 @@ ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
                 st = ntg__store_drop_pruned(s, cm.wb, pruned, n_pruned, rec.blobs, rec.n_blobs,
                                             &reclaimed, err);
         }
-        val.n = 0;
+        val.len = 0;
         ntg__enc_model(&val, &m);
         if (!val.oom)
             rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_MODELS], name, strlen(name),
-                                      (const char *)val.p, val.n);
+                                      (const char *)val.p, val.len);
         if (st) {
             ntg__commit_abort(&cm);
         } else if (key.oom || val.oom) {
@@ -679,9 +680,9 @@ ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
         /* the pruned chunks are deleted durably; their blob files go now, not at the end */
         if (!st && reclaimed) st = ntg__store_drop_garbage_files(s, err);
     }
-    for (size_t i = 0; i < n_pruned; i++) ntg__buf_free(&pruned[i]);
-    ntg__buf_free(&key);
-    ntg__buf_free(&val);
+    for (size_t i = 0; i < n_pruned; i++) ntg__sb_free(&pruned[i]);
+    ntg__sb_free(&key);
+    ntg__sb_free(&val);
     ntg__writer_free(&w);
     if (!st) {
         ntg__store_kill(s, NTG__KP_COMMITTED);
@@ -722,7 +723,7 @@ ntg_status ntg_store_tag(ntg_store *s, const char *ref, const char *key, const c
         tag_keys(name, version, key, "", &row, NULL);
         if (row.oom) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     }
-    if (!st) st = ntg__store_get(s, NULL, NTG__CF_TAGS, row.p, row.n, &old, &oldn, err);
+    if (!st) st = ntg__store_get(s, NULL, NTG__CF_TAGS, row.p, row.len, &old, &oldn, err);
     if (!st && !old && !value)
         st = ntg__store_fail(s, err, NTG_ERR_NOT_FOUND, "%s has no tag '%s'", ref, key);
     ntg__commit cm;
@@ -734,21 +735,21 @@ ntg_status ntg_store_tag(ntg_store *s, const char *ref, const char *key, const c
             tag_keys(name, version, key, old, &dummy, &oi);
             if (!oi.oom)
                 rocksdb_writebatch_delete_cf(cm.wb, s->cf[NTG__CF_TAGIDX], (const char *)oi.p,
-                                             oi.n);
-            ntg__buf_free(&oi);
-            ntg__buf_free(&dummy);
+                                             oi.len);
+            ntg__sb_free(&oi);
+            ntg__sb_free(&dummy);
         }
         if (value) {
             ntg__buf dummy = {0};
             tag_keys(name, version, key, value, &dummy, &idx);
-            ntg__buf_free(&dummy);
-            rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_TAGS], (const char *)row.p, row.n, value,
-                                      strlen(value));
+            ntg__sb_free(&dummy);
+            rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_TAGS], (const char *)row.p, row.len,
+                                      value, strlen(value));
             if (!idx.oom)
-                rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_TAGIDX], (const char *)idx.p, idx.n,
-                                          "", 0);
+                rocksdb_writebatch_put_cf(cm.wb, s->cf[NTG__CF_TAGIDX], (const char *)idx.p,
+                                          idx.len, "", 0);
         } else {
-            rocksdb_writebatch_delete_cf(cm.wb, s->cf[NTG__CF_TAGS], (const char *)row.p, row.n);
+            rocksdb_writebatch_delete_cf(cm.wb, s->cf[NTG__CF_TAGS], (const char *)row.p, row.len);
         }
         if (idx.oom) {
             ntg__commit_abort(&cm);
@@ -758,8 +759,8 @@ ntg_status ntg_store_tag(ntg_store *s, const char *ref, const char *key, const c
         }
     }
     free(old);
-    ntg__buf_free(&row);
-    ntg__buf_free(&idx);
+    ntg__sb_free(&row);
+    ntg__sb_free(&idx);
     ntg__pool_destroy(pool);
     return st;
 }
@@ -781,7 +782,7 @@ ntg_status ntg_store_alias_set(ntg_store *s, const char *ref, const char *alias,
         ntg__buf scratch = {0};
         put_alias(s, cm.wb, name, alias, version, &scratch);
         int oom = scratch.oom;
-        ntg__buf_free(&scratch);
+        ntg__sb_free(&scratch);
         if (oom) {
             ntg__commit_abort(&cm);
             st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
@@ -813,15 +814,16 @@ ntg_status ntg_store_alias_remove(ntg_store *s, const char *name, const char *al
     if (!st) {
         ntg__buf key = {0};
         ntg__buf_cstr(&key, name);
-        ntg__buf_bytes(&key, alias, strlen(alias));
+        ntg__sb_put(&key, alias, strlen(alias));
         if (key.oom) {
             ntg__commit_abort(&cm);
             st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
         } else {
-            rocksdb_writebatch_delete_cf(cm.wb, s->cf[NTG__CF_ALIASES], (const char *)key.p, key.n);
+            rocksdb_writebatch_delete_cf(cm.wb, s->cf[NTG__CF_ALIASES], (const char *)key.p,
+                                         key.len);
             st = ntg__commit_write(s, &cm, err);
         }
-        ntg__buf_free(&key);
+        ntg__sb_free(&key);
     }
     ntg__pool_destroy(pool);
     return st;

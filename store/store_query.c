@@ -111,14 +111,14 @@ static ntg_status load_aliases(ntg_store *s, const ntg__view *v, const char *nam
     if (prefix.oom) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     rocksdb_readoptions_t *ro;
     rocksdb_iterator_t *it =
-        ntg__iter_prefix(s, v, NTG__CF_ALIASES, prefix.p, prefix.n, &upper, &ro);
+        ntg__iter_prefix(s, v, NTG__CF_ALIASES, prefix.p, prefix.len, &upper, &ro);
     size_t cap = 0;
     ntg_status st = NTG_OK;
     for (; it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl, vl;
         const char *k = rocksdb_iter_key(it, &kl);
         const char *val = rocksdb_iter_value(it, &vl);
-        if (kl <= prefix.n || vl != 8) continue;
+        if (kl <= prefix.len || vl != 8) continue;
         if (a->n == cap) {
             size_t nc = cap ? 2 * cap : 8;
             const char **nn = ntg__pool_array(pool, nc, sizeof *nn);
@@ -135,7 +135,7 @@ static ntg_status load_aliases(ntg_store *s, const ntg__view *v, const char *nam
             a->versions = nv;
             cap = nc;
         }
-        a->names[a->n] = ntg__pool_strndup(pool, k + prefix.n, kl - prefix.n);
+        a->names[a->n] = ntg__pool_strndup(pool, k + prefix.len, kl - prefix.len);
         a->versions[a->n] = ntg__be64((const uint8_t *)val);
         if (!a->names[a->n]) {
             st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
@@ -145,7 +145,7 @@ static ntg_status load_aliases(ntg_store *s, const ntg__view *v, const char *nam
     }
     if (!it && !st) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     ntg__iter_end(it, ro, &upper);
-    ntg__buf_free(&prefix);
+    ntg__sb_free(&prefix);
     return st;
 }
 
@@ -159,7 +159,8 @@ static ntg_status load_tags(ntg_store *s, const ntg__view *v, const char *name, 
     ntg__key_named(&prefix, name, version);
     if (prefix.oom) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     rocksdb_readoptions_t *ro;
-    rocksdb_iterator_t *it = ntg__iter_prefix(s, v, NTG__CF_TAGS, prefix.p, prefix.n, &upper, &ro);
+    rocksdb_iterator_t *it =
+        ntg__iter_prefix(s, v, NTG__CF_TAGS, prefix.p, prefix.len, &upper, &ro);
     ntg_vec tags;
     ntg__vec_init(&tags, sizeof(ntg_define));
     ntg_status st = it ? NTG_OK : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
@@ -169,13 +170,13 @@ static ntg_status load_tags(ntg_store *s, const ntg__view *v, const char *name, 
         const char *val = rocksdb_iter_value(it, &vl);
         ntg_define *d = ntg__vec_push(&tags);
         if (d) {
-            d->name = ntg__pool_strndup(pool, k + prefix.n, kl - prefix.n);
+            d->name = ntg__pool_strndup(pool, k + prefix.len, kl - prefix.len);
             d->value = ntg__pool_strndup(pool, val, vl);
         }
         if (!d || !d->name || !d->value) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     }
     ntg__iter_end(it, ro, &upper);
-    ntg__buf_free(&prefix);
+    ntg__sb_free(&prefix);
     if (!st && tags.len) {
         ntg_define *copy = ntg__pool_array(pool, tags.len, sizeof *copy);
         if (!copy)
@@ -341,23 +342,23 @@ static ntg_status tag_candidates(ntg_store *s, const ntg__view *v, const ntg_def
     if (prefix.oom) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     rocksdb_readoptions_t *ro;
     rocksdb_iterator_t *it =
-        ntg__iter_prefix(s, v, NTG__CF_TAGIDX, prefix.p, prefix.n, &upper, &ro);
+        ntg__iter_prefix(s, v, NTG__CF_TAGIDX, prefix.p, prefix.len, &upper, &ro);
     ntg_status st = it ? NTG_OK : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     for (; !st && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl;
         const char *k = rocksdb_iter_key(it, &kl);
-        if (kl < prefix.n + 2 + 8 || k[kl - 9] != 0) continue;
+        if (kl < prefix.len + 2 + 8 || k[kl - 9] != 0) continue;
         cand *c = ntg__vec_push(out);
         if (!c) {
             st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
             break;
         }
-        c->name = ntg__pool_strndup(pool, k + prefix.n, kl - 9 - prefix.n);
+        c->name = ntg__pool_strndup(pool, k + prefix.len, kl - 9 - prefix.len);
         c->version = ntg__be64((const uint8_t *)k + kl - 8);
         if (!c->name) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     }
     ntg__iter_end(it, ro, &upper);
-    ntg__buf_free(&prefix);
+    ntg__sb_free(&prefix);
     return st;
 }
 
@@ -415,7 +416,7 @@ static ntg_status list_model(ntg_store *s, const ntg__view *v, const list_arg *a
     if (prefix.oom) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     rocksdb_readoptions_t *ro;
     rocksdb_iterator_t *it =
-        ntg__iter_prefix(s, v, NTG__CF_VERSIONS, prefix.p, prefix.n, &upper, &ro);
+        ntg__iter_prefix(s, v, NTG__CF_VERSIONS, prefix.p, prefix.len, &upper, &ro);
     if (!it) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     ntg_store_version *last = NULL;
     /* per model, the scratch of non-matching versions is recycled through a private pool */
@@ -451,7 +452,7 @@ static ntg_status list_model(ntg_store *s, const ntg__view *v, const list_arg *a
         last = o;
     }
     ntg__iter_end(it, ro, &upper);
-    ntg__buf_free(&prefix);
+    ntg__sb_free(&prefix);
     ntg__pool_destroy(tmp);
     return st;
 }
@@ -750,8 +751,8 @@ static ntg_status sim_fn(ntg_store *s, const ntg__view *v, void *arg, ntg_error 
         char *val = NULL;
         size_t n = 0;
         st = key.oom ? ntg__fail(err, NTG_ERR_NOMEM, "out of memory")
-                     : ntg__store_get(s, v, NTG__CF_EMBED, key.p, key.n, &val, &n, err);
-        ntg__buf_free(&key);
+                     : ntg__store_get(s, v, NTG__CF_EMBED, key.p, key.len, &val, &n, err);
+        ntg__sb_free(&key);
         if (st) return st;
         ntg__rd r;
         uint64_t pe;
@@ -1013,7 +1014,8 @@ static ntg_status ck_fn(ntg_store *s, const ntg__view *v, void *arg, ntg_error *
     if (a->id) ntg__buf_be64(&prefix, a->id);
     if (prefix.oom) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     rocksdb_readoptions_t *ro;
-    rocksdb_iterator_t *it = ntg__iter_prefix(s, v, NTG__CF_CKPTS, prefix.p, prefix.n, &upper, &ro);
+    rocksdb_iterator_t *it =
+        ntg__iter_prefix(s, v, NTG__CF_CKPTS, prefix.p, prefix.len, &upper, &ro);
     if (!it) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     /* the newest (id 0 with load) is the last record under the prefix */
     int want_last = a->load && a->id == 0;
@@ -1025,8 +1027,8 @@ static ntg_status ck_fn(ntg_store *s, const ntg__view *v, void *arg, ntg_error *
         const char *val = rocksdb_iter_value(it, &vl);
         if (kl != base + 8) continue;
         if (want_last) {
-            last.n = 0;
-            ntg__buf_bytes(&last, val, vl);
+            last.len = 0;
+            ntg__sb_put(&last, val, vl);
             if (last.oom) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
             continue;
         }
@@ -1039,9 +1041,9 @@ static ntg_status ck_fn(ntg_store *s, const ntg__view *v, void *arg, ntg_error *
         st = ck_fill(s, v, a, &r, err);
         if (a->id) break;
     }
-    if (!st && want_last && last.n) {
+    if (!st && want_last && last.len) {
         ntg__ckpt_rec r;
-        if (ntg__dec_ckpt(last.p, last.n, pool, &r))
+        if (ntg__dec_ckpt(last.p, last.len, pool, &r))
             st = ntg__store_fail(s, err, NTG_ERR_DATA,
                                  "the newest checkpoint of '%s' is "
                                  "corrupted",
@@ -1049,9 +1051,9 @@ static ntg_status ck_fn(ntg_store *s, const ntg__view *v, void *arg, ntg_error *
         else
             st = ck_fill(s, v, a, &r, err);
     }
-    ntg__buf_free(&last);
+    ntg__sb_free(&last);
     ntg__iter_end(it, ro, &upper);
-    ntg__buf_free(&prefix);
+    ntg__sb_free(&prefix);
     if (!st && a->load && a->out->c.len == 0)
         st = a->id ? ntg__store_fail(s, err, NTG_ERR_NOT_FOUND, "model '%s' has no checkpoint %llu",
                                      a->name, (unsigned long long)a->id)

@@ -8,39 +8,15 @@
 
 /* ------------------------------------------------------------------ buffers */
 
-void ntg__buf_free(ntg__buf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof *b);
-}
-
-void ntg__buf_bytes(ntg__buf *b, const void *p, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1) cap *= 2;
-        uint8_t *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
 void ntg__buf_u8(ntg__buf *b, uint8_t v)
 {
-    ntg__buf_bytes(b, &v, 1);
+    ntg__sb_put(b, &v, 1);
 }
 
 void ntg__buf_u32(ntg__buf *b, uint32_t v)
 {
     uint8_t p[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    ntg__buf_bytes(b, p, 4);
+    ntg__sb_put(b, p, 4);
 }
 
 void ntg__buf_u64(ntg__buf *b, uint64_t v)
@@ -68,7 +44,7 @@ void ntg__buf_be64(ntg__buf *b, uint64_t v)
 {
     uint8_t p[8];
     ntg__put_be64(p, v);
-    ntg__buf_bytes(b, p, 8);
+    ntg__sb_put(b, p, 8);
 }
 
 void ntg__buf_f64(ntg__buf *b, double v)
@@ -82,12 +58,12 @@ void ntg__buf_str(ntg__buf *b, const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     ntg__buf_u32(b, (uint32_t)n);
-    ntg__buf_bytes(b, s, n);
+    ntg__sb_put(b, s, n);
 }
 
 void ntg__buf_cstr(ntg__buf *b, const char *s)
 {
-    ntg__buf_bytes(b, s, strlen(s) + 1);
+    ntg__sb_put(b, s, strlen(s) + 1);
 }
 
 /* ------------------------------------------------------------------ reader */
@@ -166,9 +142,9 @@ int ntg__key_upper(const uint8_t *prefix, size_t n, ntg__buf *out)
     memset(out, 0, sizeof *out);
     while (n > 0 && prefix[n - 1] == 0xff) n--;
     if (n == 0) return 0;
-    ntg__buf_bytes(out, prefix, n);
+    ntg__sb_put(out, prefix, n);
     if (out->oom) return 0;
-    out->p[n - 1]++;
+    ((unsigned char *)out->p)[n - 1]++;
     return 1;
 }
 
@@ -177,10 +153,10 @@ int ntg__key_upper(const uint8_t *prefix, size_t n, ntg__buf *out)
 static void enc_obj(ntg__buf *b, const ntg__obj *o)
 {
     ntg__buf_u64(b, o->nbytes);
-    ntg__buf_bytes(b, o->hash, NTG__HASH);
+    ntg__sb_put(b, o->hash, NTG__HASH);
     ntg__buf_u32(b, o->chunk_bytes);
     ntg__buf_u32(b, o->n_chunks);
-    ntg__buf_bytes(b, o->chunks, (size_t)o->n_chunks * NTG__HASH);
+    ntg__sb_put(b, o->chunks, (size_t)o->n_chunks * NTG__HASH);
 }
 
 static void dec_obj(ntg__rd *r, ntg_pool *pool, ntg__obj *o)
@@ -288,7 +264,7 @@ void ntg__enc_version(ntg__buf *b, const ntg__version_rec *v)
     ntg__buf_u64(b, v->parent);
     ntg__buf_str(b, v->kind);
     ntg__buf_str(b, v->description);
-    ntg__buf_bytes(b, v->plan_hash, NTG__HASH);
+    ntg__sb_put(b, v->plan_hash, NTG__HASH);
     ntg__buf_u64(b, v->plan_bytes);
     ntg__buf_u64(b, v->weights_off);
     ntg__buf_u64(b, v->weights_len);

@@ -2,7 +2,7 @@
  */
 #include <stddef.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "store.h"
 
 #define NO_STORE(err)                                                                              \

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "expr.h"
 #include "graph.h"
 #include "pool.h"

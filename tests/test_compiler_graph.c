@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "graph.h"
 #include "op_attrs.h"
 #include "ops.h"

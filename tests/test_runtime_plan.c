@@ -15,11 +15,6 @@
 #include "plan_int.h"
 #include "testutil.h"
 
-/* the two CRC paths (runtime/crc32c.c), held against each other */
-uint32_t ntg__crc32c_sw(uint32_t crc, const void *data, size_t size);
-uint32_t ntg__crc32c_hw(uint32_t crc, const void *data, size_t size);
-int ntg__crc32c_hw_available(void);
-int ntg__crc32c_uses_hw(void);
 /* runtime/plan_load.c: wrap a written buffer without copying */
 ntg_status ntg__plan_adopt(void *buf, size_t size, const char *name, ntg_plan **out,
                            ntg_error *err);

@@ -4,7 +4,7 @@
 
 #include "backend.h"
 #include "cpu_kernels.h"
-#include "error.h"
+#include "ntg_error.h"
 
 struct ntg_buffer {
     uint8_t *data;

@@ -17,7 +17,7 @@
 #include "backend.h"
 #include "cpu/cpu_kernels.h"
 #include "cu_int.h"
-#include "error.h"
+#include "ntg_error.h"
 
 /* Host <-> device transfers go through a pinned buffer of this size, chunk by chunk. */
 #define STAGING_BYTES ((size_t)4 << 20)

@@ -5,7 +5,7 @@
 #include <vulkan/vulkan.h>
 
 #include "backend.h"
-#include "error.h"
+#include "ntg_error.h"
 #include "vk_abi.h"
 
 /* The compute pipelines (vk_pipes.def), one per shader. */

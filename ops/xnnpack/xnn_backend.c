@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "cpu/cpu_kernels.h"
-#include "error.h"
+#include "ntg_error.h"
 #include "xnn_int.h"
 
 /*

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "mm_geom.h"
 #include "op_attrs.h"
 #include "xnn_int.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "bcast.h"
-#include "error.h"
+#include "ntg_error.h"
 #include "op_attrs.h"
 #include "xnn_int.h"
 

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "error.h"
+#include "ntg_error.h"
 #include "op_attrs.h"
 #include "xnn_int.h"
 

@@ -1,4 +1,4 @@
-/* error.h — filling ntg_error; the bottom of the module stack, so every module can report. */
+/* ntg_error.h — filling ntg_error; the bottom of the module stack, so every module can report. */
 #ifndef NTG_ERROR_H
 #define NTG_ERROR_H
 
@@ -30,5 +30,8 @@ void ntg__err_prefix(ntg_error *err, const char *fmt, ...) NTG_PRINTF(2, 3);
 
 /* snprintf that never overflows and always terminates; returns buf. */
 char *ntg__strfmt(char *buf, size_t cap, const char *fmt, ...) NTG_PRINTF(3, 4);
+
+/* The system's text for errno `e` (strerror_r: thread-safe) in buf, or "error E"; returns buf. */
+const char *ntg__errno_str(int e, char *buf, size_t cap);
 
 #endif /* NTG_ERROR_H */

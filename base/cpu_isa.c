@@ -3,7 +3,7 @@
 #include <strings.h>
 
 #include "cpu_isa.h"
-#include "error.h"
+#include "ntg_error.h"
 
 ntg_status ntg__isa_cap_parse(const char *value, int *cap, ntg_error *err)
 {

@@ -1,5 +1,5 @@
-/* test_runtime_crc32c_gen.c — the CRC32C tables checked in to runtime/crc32c.c are exactly
- * what their generator, runtime/crc32c_gen.py, prints; and the check would see a difference. */
+/* test_base_crc32c_gen.c — the CRC32C tables checked in to base/crc32c.c are exactly
+ * what their generator, base/crc32c_gen.py, prints; and the check would see a difference. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@
 static int run_gen(const char *args, char **out)
 {
     char gen[4096], cmd[8192];
-    snprintf(gen, sizeof gen, "%s", tu_src("runtime/crc32c_gen.py"));
+    snprintf(gen, sizeof gen, "%s", tu_src("base/crc32c_gen.py"));
     snprintf(cmd, sizeof cmd, "python3 '%s' %s 2>&1", gen, args);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
@@ -42,18 +42,18 @@ static void need_python(void)
         cr_skip_test("python3 is not installed here: the generator cannot run");
 }
 
-/* The block between the clang-format markers of runtime/crc32c.c, as a new string. */
+/* The block between the clang-format markers of base/crc32c.c, as a new string. */
 static char *checked_in_block(void)
 {
     size_t size = 0;
-    char *text = tu_read_file(tu_src("runtime/crc32c.c"), &size);
-    cr_assert_not_null(text, "cannot read runtime/crc32c.c");
+    char *text = tu_read_file(tu_src("base/crc32c.c"), &size);
+    cr_assert_not_null(text, "cannot read base/crc32c.c");
     const char *begin_mark = "/* clang-format off */\n";
     char *a = strstr(text, begin_mark);
-    cr_assert_not_null(a, "runtime/crc32c.c has no clang-format off marker");
+    cr_assert_not_null(a, "base/crc32c.c has no clang-format off marker");
     a += strlen(begin_mark);
     char *b = strstr(a, "/* clang-format on */\n");
-    cr_assert_not_null(b, "runtime/crc32c.c has no clang-format on marker");
+    cr_assert_not_null(b, "base/crc32c.c has no clang-format on marker");
     char *block = strndup(a, (size_t)(b - a));
     free(text);
     return block;
@@ -70,7 +70,7 @@ Test(crc32c_gen, generator_prints_the_checked_in_tables)
     size_t words = 0;
     for (const char *s = out; (s = strstr(s, "0x")) != NULL; s += 2) words++;
     cr_assert_eq(words, 16u * 256u, "generator printed %zu words", words);
-    cr_assert_str_eq(out, block, "runtime/crc32c.c's tables differ from crc32c_gen.py's output");
+    cr_assert_str_eq(out, block, "base/crc32c.c's tables differ from crc32c_gen.py's output");
     free(block);
     free(out);
 }
@@ -79,7 +79,7 @@ Test(crc32c_gen, check_mode_accepts_the_source)
 {
     need_python();
     char args[4096], *out = NULL;
-    snprintf(args, sizeof args, "--check '%s'", tu_src("runtime/crc32c.c"));
+    snprintf(args, sizeof args, "--check '%s'", tu_src("base/crc32c.c"));
     int rc = run_gen(args, &out);
     cr_assert_eq(rc, 0, "crc32c_gen.py --check: %s", out);
     cr_assert_str_empty(out);
@@ -91,7 +91,7 @@ Test(crc32c_gen, check_mode_finds_a_changed_word)
 {
     need_python();
     size_t size = 0;
-    char *text = tu_read_file(tu_src("runtime/crc32c.c"), &size);
+    char *text = tu_read_file(tu_src("base/crc32c.c"), &size);
     cr_assert_not_null(text);
     char *hit = strstr(text, "static const uint32_t crc_shift_short");
     cr_assert_not_null(hit);

@@ -1,9 +1,9 @@
-/* crc32c.c — CRC32C (Castagnoli) of plan sections: SSE4.2 when present, else slicing-by-8. */
+/* crc32c.c — CRC32C (Castagnoli): SSE4.2 when present, else slicing-by-8. */
 #include <stdint.h>
 #include <string.h>
 
 #include "cpu_isa.h"
-#include "plan_format.h"
+#include "crc32c.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define NTG_CRC_HW 1
@@ -18,17 +18,9 @@
 #define NTG_CRC_LE 1
 #endif
 
-/* Entry points of the two paths, so tests can hold one against the other. */
-uint32_t ntg__crc32c_sw(uint32_t crc, const void *data, size_t size);
-uint32_t ntg__crc32c_hw(uint32_t crc, const void *data, size_t size);
-int ntg__crc32c_hw_available(void);
-/* Whether ntg__crc32c takes the hardware path now: the CPU has it and NTG_CPU_ISA allows more
- * than the portable baseline. */
-int ntg__crc32c_uses_hw(void);
-
 /*
  * Tables are constants (generated once, not at run time: there is no global mutable state
- * to initialise lazily) printed by runtime/crc32c_gen.py; tests/test_runtime_crc32c_gen.c
+ * to initialise lazily) printed by base/crc32c_gen.py; tests/test_base_crc32c_gen.c
  * checks that the block between the clang-format markers is exactly its output.  After
  * changing CRC_LONG or CRC_SHORT, change them in the generator too and paste its output.
  * Reflected polynomial 0x82F63B78; all three operate on the raw register, without the ~

@@ -1,4 +1,4 @@
-/* test_runtime_json.c — the strict JSON reader (runtime/json.c) and its writer helpers. */
+/* test_base_json.c — the strict JSON reader (base/json.c) and its writer helpers. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""crc32c_gen.py - generate the CRC32C tables of runtime/crc32c.c.
+"""crc32c_gen.py - generate the CRC32C tables of base/crc32c.c.
 
 The tables are constants checked in beside the code (the library has no global state to
 initialise lazily); this program is where they come from.  It prints the C text between the
-`/* clang-format off */` and `/* clang-format on */` markers of runtime/crc32c.c:
+`/* clang-format off */` and `/* clang-format on */` markers of base/crc32c.c:
 
   crc_table[k][n]        slicing-by-8: the raw register (no ~ at either end) after feeding
                          byte n to a zero register, followed by k zero bytes;
@@ -12,8 +12,8 @@ initialise lazily); this program is where they come from.  It prints the C text 
                          the three parallel SSE4.2 streams (Mark Adler's crc32c.c).
 
 Usage:
-  runtime/crc32c_gen.py             print the tables
-  runtime/crc32c_gen.py --check F   compare them with the text in F (runtime/crc32c.c);
+  base/crc32c_gen.py             print the tables
+  base/crc32c_gen.py --check F   compare them with the text in F (base/crc32c.c);
                                     exit 0 when equal, 1 when not (first difference on
                                     stderr), 2 when F is unreadable or lacks the markers
 Python standard library only.
@@ -21,7 +21,7 @@ Python standard library only.
 import sys
 
 POLY = 0x82F63B78  # CRC32C (Castagnoli), reflected
-CRC_LONG = 8192    # must match runtime/crc32c.c
+CRC_LONG = 8192    # must match base/crc32c.c
 CRC_SHORT = 256
 BEGIN = "/* clang-format off */\n"
 END = "/* clang-format on */\n"
@@ -123,7 +123,7 @@ def main(argv):
                                  (argv[2], first_line + i, wl, gl))
                 break
         return 1
-    sys.stderr.write("usage: crc32c_gen.py [--check runtime/crc32c.c]\n")
+    sys.stderr.write("usage: crc32c_gen.py [--check base/crc32c.c]\n")
     return 2
 
 

@@ -1,5 +1,5 @@
-/* error.c — ntg_strerror and the helpers that fill caller-owned ntg_error structs. */
-#include "error.h"
+/* ntg_error.c — ntg_strerror and the helpers that fill caller-owned ntg_error structs. */
+#include "ntg_error.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -126,5 +126,11 @@ char *ntg__strfmt(char *buf, size_t cap, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, cap, fmt, ap);
     va_end(ap);
+    return buf;
+}
+
+const char *ntg__errno_str(int e, char *buf, size_t cap)
+{
+    if (strerror_r(e, buf, cap) != 0) ntg__strfmt(buf, cap, "error %d", e);
     return buf;
 }
