@@ -196,6 +196,7 @@ Test(store, corrupted_chunks_are_named_and_verify_reports_them)
     /* damaged bytes stay damaged: no reopen-and-retry (it cost ~3 s of them) */
     cr_assert_eq(ntg__store_catchups(s), 0, "%lu retries", ntg__store_catchups(s));
     ntg_store_verify_report r;
+    ntg_store_verify_report_init(&r);
     cr_assert_eq(ntg_store_verify(s, &r, &err), NTG_ERR_DATA);
     cr_assert_gt(r.bad, 0);
     cr_log_info("verify: %s", err.message);
@@ -362,7 +363,9 @@ Test(store, verify_detects_a_lost_version)
     s = st_open(db, 0);
     ntg_error err;
     ntg_store_verify_report vr;
+    ntg_store_verify_report_init(&vr);
     ntg_store_stats x;
+    ntg_store_stats_init(&x);
     ntg_store_stats_get(s, &x, &err);
     cr_log_info("after the salvage: %llu versions, %llu commits; WAL offsets %ld %ld %ld %ld",
                 (unsigned long long)x.versions, (unsigned long long)x.commits, at[0], at[1], at[2],
