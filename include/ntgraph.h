@@ -547,7 +547,8 @@ NTG_API void ntg_train_report_init(ntg_train_report *report);
  * NTG_ERR_INVALID_ARG (bad settings, naming them; a column chosen twice; patience without
  * validation: val_every 0 or no validation rows), NTG_ERR_DATA
  * (too few rows for a window, a train or validation value the scaler cannot bring into
- * float32's range (docs/data.md), a bad checkpoint), NTG_ERR_IO, NTG_ERR_BACKEND. */
+ * float32's range (docs/data.md), a bad checkpoint), NTG_ERR_IO, NTG_ERR_BACKEND.
+ * `report` (may be NULL) is initialised with ntg_train_report_init. */
 NTG_API ntg_status ntg_train(const ntg_plan *plan, const ntg_series *data,
                              const ntg_train_options *opts, ntg_plan **trained,
                              ntg_train_report *report, ntg_error *err);
@@ -583,7 +584,8 @@ NTG_API void ntg_eval_options_init(ntg_eval_options *opts);
  * point forecast (for quantile models the median, or the level train.point_quantile
  * names) against the truth.  Uses the plan's
  * fitted scaler, or fits the plan's scaler kind on the train rows of `data` when the
- * plan has none.  per_column (may be NULL) receives up to n_per_column entries in the
+ * plan has none.  `overall` and every entry of per_column are initialised with
+ * ntg_scores_init; per_column (may be NULL) receives up to n_per_column entries in the
  * order of the chosen columns.  Errors: NTG_ERR_DATA for values no float32 model can
  * take, a forecast that is not finite or scores that overflow (each named: docs/data.md,
  * "Values a model can take"), so no inf or nan is returned as a score;
@@ -895,7 +897,7 @@ NTG_API void ntg_store_checkpoint_init(ntg_store_checkpoint *ckpt);
 /* Commit a checkpoint of model `name` (created if new) and keep only the newest `keep` of its
  * run (0: all): the checkpoints whose metadata "run" has the same value (those without one are
  * one run).  Pruned checkpoints' chunks that nothing else uses are deleted in the same commit.
- * *id receives its id. */
+ * *id receives its id.  `ckpt` is initialised with ntg_store_checkpoint_init. */
 NTG_API ntg_status ntg_store_put_checkpoint(ntg_store *store, const char *name,
                                             const ntg_store_checkpoint *ckpt, unsigned keep,
                                             uint64_t *id, ntg_error *err);
@@ -921,7 +923,8 @@ typedef struct ntg_store_gc_report {
 NTG_API void ntg_store_gc_report_init(ntg_store_gc_report *report);
 
 /* Delete every chunk no version or checkpoint references (crash leftovers, pruned
- * checkpoints) and compact so their space is freed. */
+ * checkpoints) and compact so their space is freed.  `report` (may be NULL) is initialised
+ * with ntg_store_gc_report_init. */
 NTG_API ntg_status ntg_store_gc(ntg_store *store, ntg_store_gc_report *report, ntg_error *err);
 /* A consistent copy of the whole store in directory `dir`, which must not exist (a RocksDB
  * checkpoint: hard links where the file system allows). */
@@ -939,7 +942,8 @@ typedef struct ntg_store_verify_report {
 NTG_API void ntg_store_verify_report_init(ntg_store_verify_report *report);
 
 /* Re-read every chunk and check every hash and record.  NTG_ERR_DATA (naming the first
- * problem) when anything is missing or corrupted; orphans alone are not an error. */
+ * problem) when anything is missing or corrupted; orphans alone are not an error.  `report`
+ * (may be NULL) is initialised with ntg_store_verify_report_init. */
 NTG_API ntg_status ntg_store_verify(ntg_store *store, ntg_store_verify_report *report,
                                     ntg_error *err);
 
@@ -951,6 +955,7 @@ typedef struct ntg_store_stats {
 } ntg_store_stats;
 
 NTG_API void ntg_store_stats_init(ntg_store_stats *stats);
+/* Counts and sizes of the store into `stats` (initialised with ntg_store_stats_init). */
 
 NTG_API ntg_status ntg_store_stats_get(ntg_store *store, ntg_store_stats *stats, ntg_error *err);
 
