@@ -124,8 +124,10 @@ int main(int argc, char **argv)
         return 1;
     }
     ntg_tensor_info xi, yi;
-    ntg_plan_input(plan, 0, &xi);
-    ntg_plan_output(plan, 0, &yi);
+    ntg_tensor_info_init(&xi);
+    ntg_tensor_info_init(&yi);
+    ntg_plan_input(plan, 0, &xi, NULL);
+    ntg_plan_output(plan, 0, &yi, NULL);
     size_t ny = yi.nbytes / sizeof(float) / (size_t)yi.shape[0];
     for (int i = 0; i < 50 + iters; i++) {
         double t0 = now_us();

@@ -246,6 +246,7 @@ int main(int argc, char **argv)
         }
     }
     ntg_store_gc_report g;
+    ntg_store_gc_report_init(&g);
     if (ntg_store_gc(s, &g, &err)) return die(&err);
     ntg_store_close(s);
     ntg_store_close(s1);
@@ -279,12 +280,14 @@ int main(int argc, char **argv)
     if (ntg_store_put(s, "nhits", nhits, NULL, &v, &err)) return die(&err);
     if (ntg__store_compact(s, &err)) return die(&err);
     ntg_store_stats ss;
+    ntg_store_stats_init(&ss);
     if (ntg_store_stats_get(s, &ss, &err)) return die(&err);
     ntg_store_close(s);
     uint64_t raw = 0;
     for (size_t i = 0; i < ntg_plan_param_count(nhits); i++) {
         ntg_tensor_info ti;
-        ntg_plan_param(nhits, i, &ti);
+        ntg_tensor_info_init(&ti);
+        ntg_plan_param(nhits, i, &ti, NULL);
         raw += ti.nbytes;
     }
     printf("size: N-HiTS parameters %llu bytes; store after compaction: %llu SST + %llu blob = "

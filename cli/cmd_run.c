@@ -59,7 +59,8 @@ static int run_tensors(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
     size_t ni = ntg_plan_input_count(plan), no = ntg_plan_output_count(plan);
     for (size_t i = 0; i < ni; i++) {
         ntg_tensor_info ti;
-        ntg_plan_input(plan, i, &ti);
+        ntg_tensor_info_init(&ti);
+        ntg_plan_input(plan, i, &ti, NULL);
         const ntg_st_tensor *t = ntg__st_find(in, ti.name);
         if (!t) {
             st = ntg__err(&err, NTG_ERR_NOT_FOUND, in_path, 0, 0,
@@ -107,7 +108,8 @@ static int run_tensors(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
     }
     for (size_t o = 0; o < no; o++) {
         ntg_tensor_info ti;
-        ntg_plan_output(plan, o, &ti);
+        ntg_tensor_info_init(&ti);
+        ntg_plan_output(plan, o, &ti, NULL);
         size_t n = ti.nbytes / sizeof(float);
         if (ti.batched) n = n / (size_t)ti.shape[0] * (size_t)batch;
         outs[o] = malloc(n * sizeof(float) + 1);

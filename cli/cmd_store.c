@@ -371,7 +371,8 @@ static ntg_status export_weights(const ntg_plan *plan, const char *out, ntg_erro
     } else {
         for (size_t i = 0; i < n; i++) {
             ntg_tensor_info ti;
-            ntg_plan_param(plan, i, &ti);
+            ntg_tensor_info_init(&ti);
+            ntg_plan_param(plan, i, &ti, NULL);
             memcpy(shapes[i], ti.shape, sizeof shapes[i]);
             t[i] = (ntg_st_out){ti.name, "F32", ti.rank, shapes[i], ntg_plan_param_data(plan, i)};
         }
@@ -512,6 +513,7 @@ static int run_sub(const cli_cmd *cmd, const sub *sc, cli_args *a, ntg_store *s)
     } else if (strcmp(what, "verify") == 0) {
         if (np != 0) return cli_usage_error(cmd, "verify takes no arguments");
         ntg_store_verify_report r;
+        ntg_store_verify_report_init(&r);
         st = ntg_store_verify(s, &r, &err);
         if (json) {
             printf("{\"ok\":%s,\"versions\":%llu,\"checkpoints\":%llu,\"chunks\":%llu,"
@@ -620,6 +622,7 @@ static int run_sub(const cli_cmd *cmd, const sub *sc, cli_args *a, ntg_store *s)
     } else if (strcmp(what, "gc") == 0) {
         if (np != 0) return cli_usage_error(cmd, "gc takes no arguments");
         ntg_store_gc_report r;
+        ntg_store_gc_report_init(&r);
         st = ntg_store_gc(s, &r, &err);
         if (!st)
             printf("removed %llu unreferenced chunk%s (%.1f MiB); %llu chunks (%.1f MiB) in "

@@ -220,6 +220,7 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     if (ts && cli_get(a, "run") && (st = ntg_store_trainer_set_run(ts, cli_get(a, "run"), &err)))
         goto fail;
     ntg_train_report r;
+    ntg_train_report_init(&r);
     if (tm)
         st = ntg__train_dp_run(plan, series, &to, cli_train_mesh_dp(tm), &trained, &r, &err);
     else
@@ -369,6 +370,7 @@ static int eval_run(const cli_cmd *cmd, cli_args *a)
         rc = CLI_FAIL;
         goto done;
     }
+    for (size_t j = 0; j <= nc; j++) ntg_scores_init(&cols[j]);
     size_t n_named = 0;
     const char *spec = eo.columns;
     if (!spec || strcmp(spec, "all") == 0) {
@@ -383,6 +385,7 @@ static int eval_run(const cli_cmd *cmd, cli_args *a)
         free(buf);
     }
     ntg_scores all;
+    ntg_scores_init(&all);
     st = ntg_evaluate(plan, series, &eo, &all, cols, n_named, &err);
     if (st) {
         free(names);

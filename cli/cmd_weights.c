@@ -29,7 +29,8 @@ static int weights_run(const cli_cmd *cmd, cli_args *a)
     } else {
         for (size_t i = 0; i < n; i++) {
             ntg_tensor_info ti;
-            ntg_plan_param(plan, i, &ti);
+            ntg_tensor_info_init(&ti);
+            ntg_plan_param(plan, i, &ti, NULL);
             memcpy(shapes[i], ti.shape, sizeof shapes[i]);
             t[i].name = ti.name;
             t[i].dtype = "F32";
@@ -51,7 +52,7 @@ static int weights_run(const cli_cmd *cmd, cli_args *a)
             meta[k++] = model ? model : "";
             for (size_t i = 0; i < nm; i++) {
                 const char *key, *value;
-                ntg_plan_meta_at(plan, i, &key, &value);
+                ntg_plan_meta_at(plan, i, &key, &value, NULL);
                 if (strncmp(key, "scaler.", 7) != 0 && strncmp(key, "trained.", 8) != 0) continue;
                 meta[k++] = key;
                 meta[k++] = value;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "ntg_error.h"
 #include "graph.h"
 #include "ir.h"
@@ -19,6 +20,7 @@ void ntg_compile_options_init(ntg_compile_options *opts)
 {
     if (!opts) return;
     memset(opts, 0, sizeof *opts);
+    opts->size = sizeof *opts;
 }
 
 /* The "scaler.*" and "trained.*" entries of a weights file's metadata into the plan's
@@ -246,13 +248,14 @@ static ntg_status compile_graph(ntg_rgraph *g, const ntg_compile_options *o, ntg
 static ntg_status compile_common(const char *path, const char *text, size_t len, const char *name,
                                  const ntg_compile_options *opts, ntg_plan **out, ntg_error *err)
 {
-    ntg_compile_options defaults;
+    ntg_compile_options o;
     if (!out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_compile: out is NULL");
     *out = NULL;
-    if (!opts) {
-        ntg_compile_options_init(&defaults);
-        opts = &defaults;
-    }
+    ntg_compile_options_init(&o);
+    ntg_status ost = NTG__ABI_IN(&o, opts, ntg_compile_options, warn_user,
+                                 path ? "ntg_compile_file" : "ntg_compile_string", err);
+    if (ost) return ost;
+    opts = &o;
     ntg_pool *pool = ntg__pool_create();
     if (!pool) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     ntg_rgraph *g = NULL;

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (ntg_plan_load_memory(bytes, n, 0, &again, &err) != NTG_OK) __builtin_trap();
             ntg_plan_destroy(again);
         }
-        free(bytes);
+        ntg_free(bytes);
         ntg_plan_destroy(plan);
     }
     return 0;

@@ -17,22 +17,24 @@ static unsigned exercise(const ntg_plan *p)
 {
     unsigned acc = 0;
     ntg_tensor_info ti;
+    ntg_tensor_info_init(&ti);
     for (size_t i = 0; i < ntg_plan_input_count(p); i++)
-        if (ntg_plan_input(p, i, &ti) == NTG_OK) {
+        if (ntg_plan_input(p, i, &ti, NULL) == NTG_OK) {
             acc += (unsigned)strlen(ti.name);
             acc += ntg__plan_io(p, p->infer_program, 0, ti.name) != NTG_NONE;
         }
     for (size_t i = 0; i < ntg_plan_output_count(p); i++)
-        if (ntg_plan_output(p, i, &ti) == NTG_OK) acc += (unsigned)strlen(ti.name);
+        if (ntg_plan_output(p, i, &ti, NULL) == NTG_OK) acc += (unsigned)strlen(ti.name);
     for (size_t i = 0; i < ntg_plan_param_count(p); i++) {
         const uint8_t *w = ntg_plan_param_data(p, i);
-        if (ntg_plan_param(p, i, &ti) != NTG_OK || !w) continue;
+        if (ntg_plan_param(p, i, &ti, NULL) != NTG_OK || !w) continue;
         for (size_t b = 0; b < ti.nbytes; b += 61) acc += w[b];
         acc += w[ti.nbytes - 1];
     }
     for (size_t i = 0; i < ntg_plan_meta_count(p); i++) {
         const char *k, *v;
-        if (ntg_plan_meta_at(p, i, &k, &v) == NTG_OK) acc += (unsigned)(strlen(k) + strlen(v));
+        if (ntg_plan_meta_at(p, i, &k, &v, NULL) == NTG_OK)
+            acc += (unsigned)(strlen(k) + strlen(v));
     }
     const ntg_plan_view *vw = &p->view;
     for (uint32_t i = 0; i < vw->n_programs; i++) {
@@ -63,7 +65,7 @@ static void round_trip(const ntg_plan *p, const uint8_t *bytes, size_t size)
     if (n != size || memcmp(out, bytes, n) != 0) __builtin_trap();
     if (ntg_plan_load_memory(out, n, 0, &q, NULL) != NTG_OK) __builtin_trap();
     ntg_plan_destroy(q);
-    free(out);
+    ntg_free(out);
 }
 
 /* Make the header and every CRC agree with the bytes, so that mutations get past the

@@ -29,6 +29,37 @@
  *   NULL and nothing needs releasing.  Strings returned by query functions are
  *   owned by the handle they came from and live as long as it does.
  *
+ *   Returned memory.  Memory the library hands to the caller that is not a handle is
+ *   released with ntg_free(), never with the caller's free() (the library and the program
+ *   may use different allocators).  Only ntg_plan_serialize() returns such memory today;
+ *   any later function that does says so in its comment.
+ *
+ *   Structs.  Every struct the caller allocates and the library reads or fills (options,
+ *   reports, windows, tensor descriptions) starts with `size_t size`, set by its `_init`
+ *   function (ntg_compile_options_init, ntg_train_report_init, ...), which also sets every
+ *   other field to its default.  Always call it; then set the fields you need.  The
+ *   library checks `size` and answers NTG_ERR_INVALID_ARG naming the struct when it is 0
+ *   (no `_init`), smaller than the first published layout, misaligned, or larger than the
+ *   struct this library knows (a program built against a newer ntgraph.h).  A smaller
+ *   `size` from an older ntgraph.h is accepted: the fields it lacks take their defaults,
+ *   and a report is filled only as far as `size` reaches.  New fields are only ever added
+ *   at the end, past the previous size, so programs built against an older header keep
+ *   working with a newer library of the same NTG_SOVERSION.  Structs the library fills
+ *   and hands to callbacks or lists (ntg_train_progress, ntg_train_checkpoint,
+ *   ntg_store_version, ntg_store_checkpoint) carry the library's `size` the same way, so
+ *   a caller can tell which fields exist.  Two kinds of struct are fixed instead and never
+ *   change within a soversion: ntg_error (usable zeroed, `ntg_error err = {0}`, and filled
+ *   even when the size check of another argument fails), and the small records that come
+ *   in arrays (ntg_define, ntg_store_metric, ntg_store_blob, ntg_store_tensor): a record
+ *   that needs a new field becomes a new type.
+ *
+ *   Queries.  A function that returns an ntg_status takes an ntg_error.  The queries that
+ *   return a value instead (counts, names, numbers: ntg_plan_input_count,
+ *   ntg_plan_max_batch, ntg_forecast_value, ntg_series_rows, ntg_store_list_at, ...) have
+ *   nothing to report but a NULL handle or an index out of range, for which each returns
+ *   the value its comment gives (0, NULL or NaN); nothing else can go wrong in them, since
+ *   they read what the handle already holds.
+ *
  *   Threads.  The library has no global mutable state; any number of threads
  *   may use it at once on different handles.  A plan is immutable after it is
  *   created and may be shared by any number of sessions and threads.  A session
@@ -64,17 +95,33 @@ extern "C" {
 
 /* ---------------------------------------------------------------- version */
 
+/* The version is defined here and nowhere else: meson.build reads these lines
+ * (scripts/version), so the build, the pkg-config file and the library agree. */
 #define NTG_VERSION_MAJOR 0
 #define NTG_VERSION_MINOR 1
 #define NTG_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH, e.g. 100 for 0.1.0 */
 #define NTG_VERSION_NUMBER (NTG_VERSION_MAJOR * 10000 + NTG_VERSION_MINOR * 100 + NTG_VERSION_PATCH)
-#define NTG_VERSION_STRING "0.1.0"
+#define NTG_VERSION_STR_(x) #x
+#define NTG_VERSION_STR(x) NTG_VERSION_STR_(x)
+/* "0.1.0" */
+#define NTG_VERSION_STRING                                                                         \
+    NTG_VERSION_STR(NTG_VERSION_MAJOR)                                                             \
+    "." NTG_VERSION_STR(NTG_VERSION_MINOR) "." NTG_VERSION_STR(NTG_VERSION_PATCH)
+/* The ABI version of libntgraph: the shared library's soversion (libntgraph.so.1).  It goes
+ * up with every change that breaks a program built against the previous header: a function
+ * removed or its signature changed, a struct field moved or removed, a fixed struct changed
+ * (ntg_error, the records), a status or flag given another meaning (docs/api.md, "ABI"). */
+#define NTG_SOVERSION 1
 
 /* The version of the library actually linked (compare with NTG_VERSION_NUMBER). */
 NTG_API int ntg_version_number(void);
 /* The same as a string, e.g. "0.1.0".  Static storage. */
 NTG_API const char *ntg_version_string(void);
+
+/* Release memory the library returned to the caller (ntg_plan_serialize's buffer; see
+ * CONVENTIONS, "Returned memory").  NULL is a no-op. */
+NTG_API void ntg_free(void *p);
 
 /* ----------------------------------------------------------------- status */
 
@@ -133,8 +180,10 @@ typedef enum ntg_role {
     NTG_ROLE_LOSS = 7        /* scalar loss of train_step / eval (also an output) */
 } ntg_role;
 
-/* Description of one tensor of a plan.  `name` belongs to the plan. */
+/* Description of one tensor of a plan, filled by ntg_plan_input/output/param.  `name`
+ * belongs to the plan. */
 typedef struct ntg_tensor_info {
+    size_t size; /* sizeof(ntg_tensor_info), set by ntg_tensor_info_init */
     const char *name;
     ntg_dtype dtype;
     ntg_role role;
@@ -143,6 +192,9 @@ typedef struct ntg_tensor_info {
     int batched;                 /* 1 when the leading dimension is the batch */
     size_t nbytes;               /* bytes at the maximum batch */
 } ntg_tensor_info;
+
+/* Zero `info` and set info->size. */
+NTG_API void ntg_tensor_info_init(ntg_tensor_info *info);
 
 /* ------------------------------------------------------------------ plans */
 
@@ -160,6 +212,7 @@ typedef struct ntg_define {
 #define NTG_COMPILE_STRICT_WEIGHTS 0x2u /* unknown tensors in weights_path are an error */
 
 typedef struct ntg_compile_options {
+    size_t size;               /* sizeof(ntg_compile_options), set by ntg_compile_options_init */
     const ntg_define *defines; /* hparam overrides, applied in order */
     size_t n_defines;
     int max_batch;            /* maximum batch of the plan; 0 = the graph's default (256) */
@@ -233,25 +286,32 @@ NTG_API ntg_status ntg_plan_load_memory(const void *data, size_t size, unsigned 
  * NTG_ERR_IO (naming the path; the existing file is left untouched). */
 NTG_API ntg_status ntg_plan_save(const ntg_plan *plan, const char *path, ntg_error *err);
 
-/* Serialise `plan` into a new malloc'ed buffer (*data, *size); the caller free()s it.
- * Errors: NTG_ERR_INVALID_ARG, NTG_ERR_NOMEM. */
+/* Serialise `plan` into a new buffer (*data, *size) that the caller releases with
+ * ntg_free().  Errors: NTG_ERR_INVALID_ARG, NTG_ERR_NOMEM. */
 NTG_API ntg_status ntg_plan_serialize(const ntg_plan *plan, void **data, size_t *size,
                                       ntg_error *err);
 
 /* Release a plan (unmapping its file).  Sessions of the plan must be destroyed first. */
 NTG_API void ntg_plan_destroy(ntg_plan *plan);
 
-/* Inputs and outputs of the `infer` program, in declaration order.  The query
- * functions below never fail on a valid plan; they return 0 / NULL for a NULL plan. */
+/* Inputs and outputs of the `infer` program, in declaration order.  The counts and the
+ * other value queries below never fail on a valid plan; they return 0 / NULL for a NULL
+ * plan. */
 NTG_API size_t ntg_plan_input_count(const ntg_plan *plan);
 NTG_API size_t ntg_plan_output_count(const ntg_plan *plan);
-/* Fill `info` for input / output `index`; NTG_ERR_RANGE when out of range. */
-NTG_API ntg_status ntg_plan_input(const ntg_plan *plan, size_t index, ntg_tensor_info *info);
-NTG_API ntg_status ntg_plan_output(const ntg_plan *plan, size_t index, ntg_tensor_info *info);
+/* Fill `info` (initialised with ntg_tensor_info_init) for input / output `index`.
+ * Errors: NTG_ERR_INVALID_ARG (NULL plan or info, a bad info->size), NTG_ERR_RANGE (index
+ * out of range, naming the count). */
+NTG_API ntg_status ntg_plan_input(const ntg_plan *plan, size_t index, ntg_tensor_info *info,
+                                  ntg_error *err);
+NTG_API ntg_status ntg_plan_output(const ntg_plan *plan, size_t index, ntg_tensor_info *info,
+                                   ntg_error *err);
 
 /* Trainable parameters, in plan order (the order of the graph). */
 NTG_API size_t ntg_plan_param_count(const ntg_plan *plan);
-NTG_API ntg_status ntg_plan_param(const ntg_plan *plan, size_t index, ntg_tensor_info *info);
+/* As ntg_plan_input, for parameter `index`. */
+NTG_API ntg_status ntg_plan_param(const ntg_plan *plan, size_t index, ntg_tensor_info *info,
+                                  ntg_error *err);
 /* The stored values of parameter `index` (nbytes of data, 64-byte aligned, read-only;
  * valid while the plan lives), or NULL when out of range. */
 NTG_API const void *ntg_plan_param_data(const ntg_plan *plan, size_t index);
@@ -271,9 +331,11 @@ NTG_API int ntg_plan_has_program(const ntg_plan *plan, const char *program);
  * Returns the value or NULL when the key is absent. */
 NTG_API const char *ntg_plan_meta(const ntg_plan *plan, const char *key);
 NTG_API size_t ntg_plan_meta_count(const ntg_plan *plan);
-/* Key and value of entry `index`; NTG_ERR_RANGE when out of range. */
+/* Key and value of entry `index` (owned by the plan; key or value may be NULL when not
+ * wanted).  Errors: NTG_ERR_INVALID_ARG (NULL plan), NTG_ERR_RANGE (index out of range,
+ * naming the count). */
 NTG_API ntg_status ntg_plan_meta_at(const ntg_plan *plan, size_t index, const char **key,
-                                    const char **value);
+                                    const char **value, ntg_error *err);
 
 /* --------------------------------------------------------------- sessions */
 
@@ -285,6 +347,7 @@ typedef struct ntg_session ntg_session;
             writable copy of the parameters (and optimizer state) */
 
 typedef struct ntg_session_options {
+    size_t size;         /* sizeof(ntg_session_options), set by ntg_session_options_init */
     const char *backend; /* "cpu" (reference), "auto" (the fastest available); NULL = "auto" */
     int threads;         /* threads; 0 = the CPUs this process may use (online CPUs, its
                           * affinity mask and cgroup CPU quota: docs/cpu-backend.md) */
@@ -353,6 +416,7 @@ NTG_API ntg_status ntg_session_get_output(ntg_session *session, const char *name
 typedef struct ntg_series ntg_series;
 
 typedef struct ntg_series_options {
+    size_t size;       /* sizeof(ntg_series_options), set by ntg_series_options_init */
     int format;        /* 0 auto-detect, 1 wide (a date column + numeric columns),
                           2 long (unique_id, ds, y) */
     const char *fill;  /* empty or non-numeric cells: NULL or "error" (the default: an error
@@ -397,6 +461,7 @@ NTG_API ntg_status ntg_series_create(size_t n_rows, size_t n_cols, const char *c
 
 /* Reported after every training step. */
 typedef struct ntg_train_progress {
+    size_t size;          /* sizeof(ntg_train_progress) of the library */
     long step, steps;     /* this step (1-based) and the total asked for */
     double train_loss;    /* this step's loss */
     double val_loss;      /* NaN unless this step validated */
@@ -414,6 +479,7 @@ typedef struct ntg_train_progress {
  * early stopping) and the key/value metadata a resume checks (step, counters, a fingerprint of
  * the plan, the run's settings). */
 typedef struct ntg_train_checkpoint {
+    size_t size; /* sizeof(ntg_train_checkpoint) of the library */
     long step;
     double train_loss; /* this step's loss */
     double val_loss;   /* NaN unless this step validated */
@@ -426,6 +492,7 @@ typedef struct ntg_train_checkpoint {
 } ntg_train_checkpoint;
 
 typedef struct ntg_train_options {
+    size_t size;         /* sizeof(ntg_train_options), set by ntg_train_options_init */
     const char *columns; /* "C1,C2" (each at most once) or NULL / "all": every column, one
                             shared model */
     const char *split;   /* rows "8640,2880,2880" or fractions "0.7,0.1,0.2" (required) */
@@ -454,6 +521,7 @@ typedef struct ntg_train_options {
 } ntg_train_options;
 
 typedef struct ntg_train_report {
+    size_t size;          /* sizeof(ntg_train_report), set by ntg_train_report_init */
     long steps;           /* the last step run */
     long resumed_from;    /* the checkpoint's step, 0 when not resumed */
     long best_step;       /* 0 without validation */
@@ -464,6 +532,8 @@ typedef struct ntg_train_report {
 } ntg_train_report;
 
 NTG_API void ntg_train_options_init(ntg_train_options *opts);
+/* Zero `report` and set report->size. */
+NTG_API void ntg_train_report_init(ntg_train_report *report);
 
 /* Train a plan compiled with training support on the series `data`: windows of
  * input_size + h rows (stride 1) of every chosen column, `batch` of them sampled per
@@ -477,7 +547,8 @@ NTG_API void ntg_train_options_init(ntg_train_options *opts);
  * NTG_ERR_INVALID_ARG (bad settings, naming them; a column chosen twice; patience without
  * validation: val_every 0 or no validation rows), NTG_ERR_DATA
  * (too few rows for a window, a train or validation value the scaler cannot bring into
- * float32's range (docs/data.md), a bad checkpoint), NTG_ERR_IO, NTG_ERR_BACKEND. */
+ * float32's range (docs/data.md), a bad checkpoint), NTG_ERR_IO, NTG_ERR_BACKEND.
+ * `report` (may be NULL) is initialised with ntg_train_report_init. */
 NTG_API ntg_status ntg_train(const ntg_plan *plan, const ntg_series *data,
                              const ntg_train_options *opts, ntg_plan **trained,
                              ntg_train_report *report, ntg_error *err);
@@ -487,6 +558,7 @@ NTG_API ntg_status ntg_train(const ntg_plan *plan, const ntg_series *data,
 /* Forecast accuracy.  mse and mae are on the globally scaled axis (the literature's
  * z-scored numbers); the rest in original units.  NaN when not computable. */
 typedef struct ntg_scores {
+    size_t size; /* sizeof(ntg_scores), set by ntg_scores_init */
     double mse, mae;
     double mse_orig, mae_orig;
     double mape, smape, mase; /* mape and smape in percent; mase against the seasonal
@@ -494,7 +566,11 @@ typedef struct ntg_scores {
     uint64_t n;               /* forecast points scored */
 } ntg_scores;
 
+/* Zero `scores` and set scores->size. */
+NTG_API void ntg_scores_init(ntg_scores *scores);
+
 typedef struct ntg_eval_options {
+    size_t size;         /* sizeof(ntg_eval_options), set by ntg_eval_options_init */
     const char *columns; /* as in ntg_train_options */
     const char *split;   /* required */
     const char *part;    /* "test" (default) or "val" */
@@ -508,7 +584,8 @@ NTG_API void ntg_eval_options_init(ntg_eval_options *opts);
  * point forecast (for quantile models the median, or the level train.point_quantile
  * names) against the truth.  Uses the plan's
  * fitted scaler, or fits the plan's scaler kind on the train rows of `data` when the
- * plan has none.  per_column (may be NULL) receives up to n_per_column entries in the
+ * plan has none.  `overall` and every entry of per_column are initialised with
+ * ntg_scores_init; per_column (may be NULL) receives up to n_per_column entries in the
  * order of the chosen columns.  Errors: NTG_ERR_DATA for values no float32 model can
  * take, a forecast that is not finite or scores that overflow (each named: docs/data.md,
  * "Values a model can take"), so no inf or nan is returned as a score;
@@ -643,6 +720,7 @@ typedef struct ntg_store ntg_store;
 #define NTG_STORE_OPEN_NO_CREATE 0x2u /* a missing store is NTG_ERR_NOT_FOUND, not created */
 
 typedef struct ntg_store_options {
+    size_t size;      /* sizeof(ntg_store_options), set by ntg_store_options_init */
     unsigned flags;   /* NTG_STORE_OPEN_* */
     int lock_wait_ms; /* writers: wait this long for another writer to close (default 10000) */
 } ntg_store_options;
@@ -667,6 +745,7 @@ typedef struct ntg_store_metric {
 #define NTG_STORE_PARENT_LATEST (-1) /* ntg_store_put_options.parent: the model's latest */
 
 typedef struct ntg_store_put_options {
+    size_t size;             /* sizeof(ntg_store_put_options), set by ntg_store_put_options_init */
     const char *kind;        /* NULL: the plan's model.kind */
     const char *description; /* free text (NULL: none) */
     int64_t parent;          /* lineage: NTG_STORE_PARENT_LATEST (default), 0 none, or a version */
@@ -717,6 +796,7 @@ typedef struct ntg_store_tensor {
 
 /* A version as listings return it; strings and arrays belong to the list. */
 typedef struct ntg_store_version {
+    size_t size; /* sizeof(ntg_store_version) of the library */
     const char *name;
     uint64_t version;
     const char *kind;
@@ -753,6 +833,7 @@ NTG_API void ntg_store_list_destroy(ntg_store_list *list);
 
 /* Filters: every condition given must hold (zero/NULL fields are not conditions). */
 typedef struct ntg_store_filter {
+    size_t size;             /* sizeof(ntg_store_filter), set by ntg_store_filter_init */
     const char *name;        /* exactly this model */
     const char *name_prefix; /* models whose name starts so */
     const char *kind;
@@ -798,7 +879,8 @@ typedef struct ntg_store_blob {
 } ntg_store_blob;
 
 typedef struct ntg_store_checkpoint {
-    uint64_t id;        /* per model, from 1 (set by the store) */
+    size_t size; /* sizeof(ntg_store_checkpoint): ntg_store_checkpoint_init, or the library's */
+    uint64_t id; /* per model, from 1 (set by the store) */
     int64_t created_ms; /* set by the store */
     long step;
     double train_loss, val_loss; /* NaN when unknown */
@@ -810,10 +892,13 @@ typedef struct ntg_store_checkpoint {
     size_t n_blobs;
 } ntg_store_checkpoint;
 
+/* Zero `ckpt` (train_loss and val_loss NaN) and set ckpt->size. */
+NTG_API void ntg_store_checkpoint_init(ntg_store_checkpoint *ckpt);
+
 /* Commit a checkpoint of model `name` (created if new) and keep only the newest `keep` of its
  * run (0: all): the checkpoints whose metadata "run" has the same value (those without one are
  * one run).  Pruned checkpoints' chunks that nothing else uses are deleted in the same commit.
- * *id receives its id. */
+ * *id receives its id.  `ckpt` is initialised with ntg_store_checkpoint_init. */
 NTG_API ntg_status ntg_store_put_checkpoint(ntg_store *store, const char *name,
                                             const ntg_store_checkpoint *ckpt, unsigned keep,
                                             uint64_t *id, ntg_error *err);
@@ -831,18 +916,23 @@ NTG_API void ntg_store_ckpts_destroy(ntg_store_ckpts *c);
 
 /* Maintenance. */
 typedef struct ntg_store_gc_report {
+    size_t size;                            /* set by ntg_store_gc_report_init */
     uint64_t chunks_removed, bytes_removed; /* unreferenced chunks deleted */
     uint64_t chunks_kept, bytes_kept;
 } ntg_store_gc_report;
 
+NTG_API void ntg_store_gc_report_init(ntg_store_gc_report *report);
+
 /* Delete every chunk no version or checkpoint references (crash leftovers, pruned
- * checkpoints) and compact so their space is freed. */
+ * checkpoints) and compact so their space is freed.  `report` (may be NULL) is initialised
+ * with ntg_store_gc_report_init. */
 NTG_API ntg_status ntg_store_gc(ntg_store *store, ntg_store_gc_report *report, ntg_error *err);
 /* A consistent copy of the whole store in directory `dir`, which must not exist (a RocksDB
  * checkpoint: hard links where the file system allows). */
 NTG_API ntg_status ntg_store_backup(ntg_store *store, const char *dir, ntg_error *err);
 
 typedef struct ntg_store_verify_report {
+    size_t size; /* set by ntg_store_verify_report_init */
     uint64_t versions, checkpoints;
     uint64_t chunks, bytes; /* chunks re-read and hashed */
     uint64_t bad;           /* missing or corrupted chunks, broken records */
@@ -850,16 +940,23 @@ typedef struct ntg_store_verify_report {
     char first_problem[512];
 } ntg_store_verify_report;
 
+NTG_API void ntg_store_verify_report_init(ntg_store_verify_report *report);
+
 /* Re-read every chunk and check every hash and record.  NTG_ERR_DATA (naming the first
- * problem) when anything is missing or corrupted; orphans alone are not an error. */
+ * problem) when anything is missing or corrupted; orphans alone are not an error.  `report`
+ * (may be NULL) is initialised with ntg_store_verify_report_init. */
 NTG_API ntg_status ntg_store_verify(ntg_store *store, ntg_store_verify_report *report,
                                     ntg_error *err);
 
 typedef struct ntg_store_stats {
+    size_t size; /* set by ntg_store_stats_init */
     uint64_t models, versions, checkpoints, commits;
     uint64_t chunks, chunk_bytes;   /* distinct chunks and their bytes (deduplicated) */
     uint64_t sst_bytes, blob_bytes; /* RocksDB's live files */
 } ntg_store_stats;
+
+NTG_API void ntg_store_stats_init(ntg_store_stats *stats);
+/* Counts and sizes of the store into `stats` (initialised with ntg_store_stats_init). */
 
 NTG_API ntg_status ntg_store_stats_get(ntg_store *store, ntg_store_stats *stats, ntg_error *err);
 

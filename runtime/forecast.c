@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ntg_error.h"
+#include "abi.h"
 #include "model_io.h"
+#include "ntg_error.h"
 #include "session_int.h"
 
 /* ----------------------------------------------------------------- running */
@@ -78,11 +79,23 @@ static ntg_status runner_run(runner *r, const ntg_series *s, const ntg_scaler *g
 
 void ntg_eval_options_init(ntg_eval_options *o)
 {
-    if (o) memset(o, 0, sizeof *o);
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
 }
 
-static void to_scores(const ntg_metric_values *v, ntg_scores *o)
+void ntg_scores_init(ntg_scores *s)
 {
+    if (!s) return;
+    memset(s, 0, sizeof *s);
+    s->size = sizeof *s;
+}
+
+/* Into the caller's `out` (its size checked), as far as its size reaches. */
+static void to_scores(const ntg_metric_values *v, ntg_scores *out)
+{
+    ntg_scores full, *o = &full;
+    ntg_scores_init(o);
     o->mse = v->mse;
     o->mae = v->mae;
     o->mse_orig = v->mse_orig;
@@ -91,6 +104,7 @@ static void to_scores(const ntg_metric_values *v, ntg_scores *o)
     o->smape = v->smape;
     o->mase = v->mase;
     o->n = v->n;
+    ntg__abi_out(out, o);
 }
 
 /* The forecasts (original units, per values per window) of windows idx[0..n) must be
@@ -133,6 +147,25 @@ ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_
 {
     if (!plan || !data || !opts || !overall)
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_evaluate: NULL argument");
+    ntg_eval_options o;
+    ntg_eval_options_init(&o);
+    ntg_status ast = NTG__ABI_IN(&o, opts, ntg_eval_options, threads, "ntg_evaluate", err);
+    if (!ast) ast = NTG__ABI_CHECK(overall, ntg_scores, n, "ntg_evaluate", err);
+    /* per_column is an array of ntg_scores, stepped through by the size of its first */
+    size_t stride = per_column && n_per_column ? per_column->size : sizeof(ntg_scores);
+    if (!ast && per_column && n_per_column)
+        ast = NTG__ABI_CHECK(per_column, ntg_scores, n, "ntg_evaluate (per_column[0])", err);
+    for (size_t j = 1; !ast && per_column && j < n_per_column; j++) {
+        const ntg_scores *pj =
+            (const ntg_scores *)(const void *)((const char *)per_column + j * stride);
+        if (pj->size != stride)
+            ast = ntg__fail(err, NTG_ERR_INVALID_ARG,
+                            "ntg_evaluate: per_column[%zu].size is %zu, not per_column[0]'s %zu "
+                            "(initialise each with ntg_scores_init)",
+                            j, pj->size, stride);
+    }
+    if (ast) return ast;
+    opts = &o;
     if (!opts->split) return ntg__fail(err, NTG_ERR_INVALID_ARG, "evaluation needs a split");
     ntg_split_part part = NTG_SPLIT_TEST;
     if (opts->part && strcmp(opts->part, "val") == 0)
@@ -195,7 +228,7 @@ ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_
         to_scores(&v, overall);
         for (size_t j = 0; per_column && j < nc && j < n_per_column; j++) {
             ntg__metrics_column(m, j, &v);
-            to_scores(&v, &per_column[j]);
+            to_scores(&v, (ntg_scores *)(void *)((char *)per_column + j * stride));
         }
     }
     free(idx);
@@ -348,6 +381,10 @@ ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data, con
     if (!plan || !data || !out)
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_forecast_series: NULL argument");
     *out = NULL;
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    ntg_status ost = NTG__ABI_IN(&so, opts, ntg_session_options, flags, "ntg_forecast_series", err);
+    if (ost) return ost;
     runner r;
     int *cols = NULL;
     size_t nc = 0;
@@ -357,8 +394,7 @@ ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data, con
     ntg_forecast *f = NULL;
     ntg_pool *pool = ntg__pool_create();
     ntg_status st = pool ? NTG_OK : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-    if (!st)
-        st = runner_open_with(&r, plan, opts ? opts->backend : NULL, opts ? opts->threads : 0, err);
+    if (!st) st = runner_open_with(&r, plan, so.backend, so.threads, err);
     if (!st) st = ntg__select_columns(data, columns, &cols, &nc, err);
     /* a trained plan brings its scaler; an untrained one sees raw values */
     if (!st)
@@ -388,9 +424,6 @@ ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data, con
 
 /* ---------------------------------------------------- forecasting from memory */
 
-/* The fields of the first ntg_window: a caller's `size` must cover them. */
-#define WINDOW_V1_SIZE (offsetof(ntg_window, timestamps) + sizeof(const char *const *))
-
 struct ntg_forecaster {
     runner r;
     ntg_scaler *scaler; /* the plan's fitted scaler; NULL: none, values go in as they are */
@@ -410,6 +443,11 @@ ntg_status ntg_forecaster_create(const ntg_plan *plan, const ntg_session_options
     if (out) *out = NULL;
     if (!plan || !out)
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_forecaster_create: NULL argument");
+    if (opts) {
+        ntg_status cst =
+            NTG__ABI_CHECK(opts, ntg_session_options, flags, "ntg_forecaster_create", err);
+        if (cst) return cst;
+    }
     ntg_forecaster *f = calloc(1, sizeof *f);
     if (!f) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     ntg_status st = runner_open(&f->r, plan, opts, err);
@@ -505,10 +543,9 @@ ntg_status ntg_forecaster_run(ntg_forecaster *fc, const ntg_window *windows, siz
     if (n == 0) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_forecaster_run: no windows");
     /* the caller's struct size steps through the array: older programs pass smaller ones */
     size_t stride = windows->size;
-    if (stride < WINDOW_V1_SIZE || stride > 4096 || stride % sizeof(void *))
-        return ntg__fail(err, NTG_ERR_INVALID_ARG,
-                         "window 0: size %zu is not an ntg_window's (set it with ntg_window_init)",
-                         stride);
+    ntg_status cst =
+        NTG__ABI_CHECK(windows, ntg_window, timestamps, "ntg_forecaster_run (window 0)", err);
+    if (cst) return cst;
     runner *r = &fc->r;
     const size_t L = r->io.L, h = r->io.h;
     if (n > (SIZE_MAX / sizeof(double) - 1) / L)

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "abi.h"
+#include "ntg_error.h"
 #include "plan_int.h"
 
 int ntg__plan_program(const struct ntg_plan *p, const char *name)
@@ -36,6 +38,7 @@ void ntg__plan_tensor_info(const struct ntg_plan *p, uint32_t id, ntg_tensor_inf
 {
     const ntg_tensor_rec *t = &p->img.tensors[id];
     memset(info, 0, sizeof *info);
+    info->size = sizeof *info;
     info->name = ntg__plan_str(p, t->name);
     info->dtype = (ntg_dtype)t->dtype;
     info->role = (ntg_role)t->role;
@@ -53,15 +56,37 @@ const uint8_t *ntg__plan_weights(const struct ntg_plan *p, uint32_t id)
     return p->img.weights + t->offset;
 }
 
-static ntg_status io_info(const ntg_plan *plan, int is_output, size_t index, ntg_tensor_info *info)
+void ntg_tensor_info_init(ntg_tensor_info *info)
 {
-    if (!plan || !info) return NTG_ERR_INVALID_ARG;
+    if (!info) return;
+    memset(info, 0, sizeof *info);
+    info->size = sizeof *info;
+}
+
+/* The caller's `info` checked, tensor `id` described into it as far as its size reaches. */
+static ntg_status tensor_info_out(const ntg_plan *plan, uint32_t id, ntg_tensor_info *info,
+                                  const char *fn, ntg_error *err)
+{
+    ntg_status st = NTG__ABI_CHECK(info, ntg_tensor_info, nbytes, fn, err);
+    if (st) return st;
+    ntg_tensor_info full;
+    ntg__plan_tensor_info(plan, id, &full);
+    ntg__abi_out(info, &full);
+    return NTG_OK;
+}
+
+static ntg_status io_info(const ntg_plan *plan, int is_output, size_t index, ntg_tensor_info *info,
+                          ntg_error *err)
+{
+    const char *fn = is_output ? "ntg_plan_output" : "ntg_plan_input";
+    if (!plan || !info) return ntg__fail(err, NTG_ERR_INVALID_ARG, "%s: NULL argument", fn);
     const ntg_program_rec *r = program_rec(plan, plan->infer_program);
     uint32_t n = is_output ? r->n_outputs : r->n_inputs;
-    if (index >= n) return NTG_ERR_RANGE;
+    if (index >= n)
+        return ntg__fail(err, NTG_ERR_RANGE, "%s: index %zu, but the plan has %u %s", fn, index, n,
+                         is_output ? "outputs" : "inputs");
     uint32_t first = is_output ? r->outputs : r->inputs;
-    ntg__plan_tensor_info(plan, plan->img.indices[first + index], info);
-    return NTG_OK;
+    return tensor_info_out(plan, plan->img.indices[first + index], info, fn, err);
 }
 
 size_t ntg_plan_input_count(const ntg_plan *plan)
@@ -74,14 +99,15 @@ size_t ntg_plan_output_count(const ntg_plan *plan)
     return plan ? program_rec(plan, plan->infer_program)->n_outputs : 0;
 }
 
-ntg_status ntg_plan_input(const ntg_plan *plan, size_t index, ntg_tensor_info *info)
+ntg_status ntg_plan_input(const ntg_plan *plan, size_t index, ntg_tensor_info *info, ntg_error *err)
 {
-    return io_info(plan, 0, index, info);
+    return io_info(plan, 0, index, info, err);
 }
 
-ntg_status ntg_plan_output(const ntg_plan *plan, size_t index, ntg_tensor_info *info)
+ntg_status ntg_plan_output(const ntg_plan *plan, size_t index, ntg_tensor_info *info,
+                           ntg_error *err)
 {
-    return io_info(plan, 1, index, info);
+    return io_info(plan, 1, index, info, err);
 }
 
 size_t ntg_plan_param_count(const ntg_plan *plan)
@@ -89,12 +115,15 @@ size_t ntg_plan_param_count(const ntg_plan *plan)
     return plan ? plan->n_params : 0;
 }
 
-ntg_status ntg_plan_param(const ntg_plan *plan, size_t index, ntg_tensor_info *info)
+ntg_status ntg_plan_param(const ntg_plan *plan, size_t index, ntg_tensor_info *info, ntg_error *err)
 {
-    if (!plan || !info) return NTG_ERR_INVALID_ARG;
-    if (index >= plan->n_params) return NTG_ERR_RANGE;
-    ntg__plan_tensor_info(plan, plan->param_ids[index], info);
-    return NTG_OK;
+    if (!plan || !info) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_plan_param: NULL argument");
+    if (index >= plan->n_params)
+        return ntg__fail(err, NTG_ERR_RANGE,
+                         "ntg_plan_param: index %zu, but the plan has %u "
+                         "parameters",
+                         index, plan->n_params);
+    return tensor_info_out(plan, plan->param_ids[index], info, "ntg_plan_param", err);
 }
 
 const void *ntg_plan_param_data(const ntg_plan *plan, size_t index)
@@ -138,10 +167,14 @@ size_t ntg_plan_meta_count(const ntg_plan *plan)
 }
 
 ntg_status ntg_plan_meta_at(const ntg_plan *plan, size_t index, const char **key,
-                            const char **value)
+                            const char **value, ntg_error *err)
 {
-    if (!plan) return NTG_ERR_INVALID_ARG;
-    if (index >= plan->img.n_meta) return NTG_ERR_RANGE;
+    if (!plan) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_plan_meta_at: plan is NULL");
+    if (index >= plan->img.n_meta)
+        return ntg__fail(err, NTG_ERR_RANGE,
+                         "ntg_plan_meta_at: index %zu, but the plan has %u "
+                         "metadata entries",
+                         index, plan->img.n_meta);
     if (key) *key = ntg__plan_str(plan, plan->img.meta[index].key);
     if (value) *value = ntg__plan_str(plan, plan->img.meta[index].value);
     return NTG_OK;

@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ntg_error.h"
+#include "abi.h"
 #include "json.h"
+#include "ntg_error.h"
 #include "rng.h"
 #include "strbuf.h"
 
@@ -19,20 +20,25 @@
 
 void ntg_series_options_init(ntg_series_options *o)
 {
-    if (o) memset(o, 0, sizeof *o);
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
 }
 
 ntg_status ntg_series_load_csv(const char *path, const ntg_series_options *opts, ntg_series **out,
                                ntg_error *err)
 {
+    if (out) *out = NULL;
     if (!path || !out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_series_load_csv: NULL");
+    ntg_series_options o;
+    ntg_series_options_init(&o);
+    ntg_status st = NTG__ABI_IN(&o, opts, ntg_series_options, dates, "ntg_series_load_csv", err);
+    if (st) return st;
     ntg_csv_options co;
     ntg__csv_options_init(&co);
-    if (opts) {
-        co.format = opts->format;
-        co.fill = opts->fill;
-        co.dates = opts->dates;
-    }
+    co.format = o.format;
+    co.fill = o.fill;
+    co.dates = o.dates;
     return ntg__csv_read(path, &co, out, err);
 }
 

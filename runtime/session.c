@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "backend.h"
 #include "ntg_error.h"
 #include "plan_int.h"
@@ -16,6 +17,7 @@ void ntg_session_options_init(ntg_session_options *opts)
 {
     if (!opts) return;
     memset(opts, 0, sizeof *opts);
+    opts->size = sizeof *opts;
     opts->backend = "auto";
 }
 
@@ -134,14 +136,14 @@ uint64_t ntg__session_open_bytes(const ntg_session *s)
 ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *opts,
                               ntg_session **out, ntg_error *err)
 {
-    ntg_session_options defaults;
+    ntg_session_options o;
     if (!out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_session_create: out is NULL");
     *out = NULL;
     if (!plan) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_session_create: plan is NULL");
-    if (!opts) {
-        ntg_session_options_init(&defaults);
-        opts = &defaults;
-    }
+    ntg_session_options_init(&o);
+    ntg_status ost = NTG__ABI_IN(&o, opts, ntg_session_options, flags, "ntg_session_create", err);
+    if (ost) return ost;
+    opts = &o;
     const char *bname = opts->backend ? opts->backend : "auto";
     const ntg_backend_class *cls = ntg__backend_find(bname);
     if (!cls) {

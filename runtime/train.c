@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "ntg_error.h"
 #include "model_io.h"
 #include "op_attrs.h"
@@ -68,7 +69,17 @@ static double now_s(void)
 
 void ntg_train_options_init(ntg_train_options *o)
 {
-    if (o) memset(o, 0, sizeof *o);
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+}
+
+void ntg_train_report_init(ntg_train_report *r)
+{
+    if (!r) return;
+    memset(r, 0, sizeof *r);
+    r->size = sizeof *r;
+    r->best_val_loss = NAN;
 }
 
 static ntg_status setting_long(trainer *tr, const char *key, long lo, long *out, ntg_error *err)
@@ -304,8 +315,16 @@ static ntg_status ckpt_write(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, ntg_erro
             data[i] = t[i].data;
             bytes[i] = (size_t)t[i].shape[0];
         }
-        ntg_train_checkpoint ck = {tr->step, tr->last_loss, tr->last_val, nt, names,
-                                   data,     bytes,         nm / 2,       all};
+        ntg_train_checkpoint ck = {.size = sizeof ck,
+                                   .step = tr->step,
+                                   .train_loss = tr->last_loss,
+                                   .val_loss = tr->last_val,
+                                   .n_blobs = nt,
+                                   .blob_names = names,
+                                   .blob_data = data,
+                                   .blob_bytes = bytes,
+                                   .n_meta = nm / 2,
+                                   .meta = all};
         return tr->o->checkpoint_put(tr->o->checkpoint_user, &ck, err);
     }
     char path[4096];
@@ -423,6 +442,7 @@ static ntg_status ckpt_resume(trainer *tr, long *from, ntg_error *err)
     if (tr->o->checkpoint_get) {
         ntg_train_checkpoint ck;
         memset(&ck, 0, sizeof ck);
+        ck.size = sizeof ck;
         /* in: this run's configuration, so a source holding several runs can pick the one
          * this run continues */
         conf_item conf[N_CONF];
@@ -460,7 +480,15 @@ static ntg_status ckpt_resume(trainer *tr, long *from, ntg_error *err)
     }
     for (size_t i = 0; !st && i < nm; i++) ntg__st_meta_at(f, i, &meta[2 * i], &meta[2 * i + 1]);
     if (!st) {
-        ntg_train_checkpoint ck = {0, NAN, NAN, nb, names, data, bytes, nm, meta};
+        ntg_train_checkpoint ck = {.size = sizeof ck,
+                                   .train_loss = NAN,
+                                   .val_loss = NAN,
+                                   .n_blobs = nb,
+                                   .blob_names = names,
+                                   .blob_data = data,
+                                   .blob_bytes = bytes,
+                                   .n_meta = nm,
+                                   .meta = meta};
         st = ckpt_apply(tr, &ck, path, from, err);
     }
     free(names);
@@ -916,9 +944,16 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
                              const ntg_train_options *opts, const ntg__train_dp *dp,
                              ntg_plan **trained, ntg_train_report *report, ntg_error *err)
 {
+    if (trained) *trained = NULL;
     if (!plan || !data || !opts || !trained)
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_train: NULL argument");
-    *trained = NULL;
+    ntg_train_options o;
+    ntg_train_options_init(&o);
+    ntg_status ost = NTG__ABI_IN(&o, opts, ntg_train_options, checkpoint_user, "ntg_train", err);
+    if (!ost && report)
+        ost = NTG__ABI_CHECK(report, ntg_train_report, windows_per_s, "ntg_train", err);
+    if (ost) return ost;
+    opts = &o;
     trainer tr;
     memset(&tr, 0, sizeof tr);
     tr.plan = plan;
@@ -928,8 +963,7 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
     /* only rank 0 reads and writes checkpoints */
     int lead = !dp || dp->rank == 0;
     ntg_train_report r;
-    memset(&r, 0, sizeof r);
-    r.best_val_loss = NAN;
+    ntg_train_report_init(&r);
     uint8_t *wbuf = NULL, *sbuf = NULL;
     ntg_status st = setup(&tr, err);
     if (!st && dp) st = dp_setup(&tr, err);
@@ -988,8 +1022,15 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
             if (tr.grad_norm != NTG_NONE &&
                 (st = ntg__session_get_tensor(tr.s, tr.grad_norm, &gnorm, 1, err)))
                 break;
-            ntg_train_progress pr = {step,         tr.steps,        loss, NAN, tr.best_val,
-                                     tr.best_step, ctl[NTG_CTL_LR], 0,    0,   gnorm};
+            ntg_train_progress pr = {.size = sizeof pr,
+                                     .step = step,
+                                     .steps = tr.steps,
+                                     .train_loss = loss,
+                                     .val_loss = NAN,
+                                     .best_val_loss = tr.best_val,
+                                     .best_step = tr.best_step,
+                                     .lr = ctl[NTG_CTL_LR],
+                                     .grad_norm = gnorm};
             int validated = tr.has_val && step % tr.val_every == 0;
             if (validated) {
                 double v = NAN;
@@ -1062,7 +1103,7 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
         }
         if (!st) st = finish_plan(&tr, final, &r, trained, err);
     }
-    if (report) *report = r;
+    if (report) ntg__abi_out(report, &r);
     free(wbuf);
     free(sbuf);
     teardown(&tr);

@@ -168,6 +168,7 @@ void ntg_store_options_init(ntg_store_options *o)
 {
     if (!o) return;
     memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
     o->lock_wait_ms = 10000;
 }
 
@@ -702,7 +703,8 @@ ntg_status ntg_store_open(const char *path, const ntg_store_options *opts, ntg_s
         return ntg__fail(err, NTG_ERR_INTERNAL, "libsodium could not be initialised");
     ntg_store_options o;
     ntg_store_options_init(&o);
-    if (opts) o = *opts;
+    ntg_status ost = NTG__ABI_IN(&o, opts, ntg_store_options, lock_wait_ms, "ntg_store_open", err);
+    if (ost) return ost;
     ntg_store *s = calloc(1, sizeof *s);
     if (!s) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     s->acked_fd = -1;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "abi.h"
 #include "ntg_error.h"
 #include "ntgraph.h"
 #include "pool.h"

@@ -205,15 +205,44 @@ ntg_status ntg__store_drop_garbage_files(ntg_store *s, ntg_error *err)
     return NTG_OK;
 }
 
+void ntg_store_gc_report_init(ntg_store_gc_report *r)
+{
+    if (!r) return;
+    memset(r, 0, sizeof *r);
+    r->size = sizeof *r;
+}
+
+void ntg_store_verify_report_init(ntg_store_verify_report *r)
+{
+    if (!r) return;
+    memset(r, 0, sizeof *r);
+    r->size = sizeof *r;
+}
+
+void ntg_store_stats_init(ntg_store_stats *st)
+{
+    if (!st) return;
+    memset(st, 0, sizeof *st);
+    st->size = sizeof *st;
+}
+
 ntg_status ntg_store_gc(ntg_store *s, ntg_store_gc_report *report, ntg_error *err)
 {
-    return ntg__store_gc(s, 1, report, err);
+    if (report) {
+        ntg_status st =
+            NTG__ABI_CHECK(report, ntg_store_gc_report, bytes_kept, "ntg_store_gc", err);
+        if (st) return st;
+    }
+    ntg_store_gc_report r;
+    ntg_status st = ntg__store_gc(s, 1, &r, err);
+    if (report) ntg__abi_out(report, &r);
+    return st;
 }
 
 ntg_status ntg__store_gc(ntg_store *s, int relocate, ntg_store_gc_report *report, ntg_error *err)
 {
     ntg_store_gc_report r;
-    memset(&r, 0, sizeof r);
+    ntg_store_gc_report_init(&r);
     if (report) *report = r;
     if (!s) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_gc: NULL store");
     if (s->readonly)
@@ -503,8 +532,13 @@ static ntg_status check_fn(ntg_store *s, const ntg__view *v, ntg__store_check_re
 ntg_status ntg_store_verify(ntg_store *s, ntg_store_verify_report *report, ntg_error *err)
 {
     ntg_store_verify_report r;
-    memset(&r, 0, sizeof r);
-    if (report) *report = r;
+    ntg_store_verify_report_init(&r);
+    if (report) {
+        ntg_status cst =
+            NTG__ABI_CHECK(report, ntg_store_verify_report, first_problem, "ntg_store_verify", err);
+        if (cst) return cst;
+        ntg__abi_out(report, &r);
+    }
     if (!s) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_verify: NULL store");
     ntg__view v;
     int ok = 1;
@@ -541,7 +575,7 @@ ntg_status ntg_store_verify(ntg_store *s, ntg_store_verify_report *report, ntg_e
     }
     if (!st) st = verify_fn(s, &v, &r, err);
     ntg__view_end(s, &v);
-    if (report) *report = r;
+    if (report) ntg__abi_out(report, &r);
     if (!st && r.bad)
         st = ntg__store_fail(s, err, NTG_ERR_DATA, "%llu problem%s; the first: %s",
                              (unsigned long long)r.bad, r.bad == 1 ? "" : "s", r.first_problem);
@@ -550,10 +584,14 @@ ntg_status ntg_store_verify(ntg_store *s, ntg_store_verify_report *report, ntg_e
 
 /* ------------------------------------------------------------------ stats */
 
-ntg_status ntg_store_stats_get(ntg_store *s, ntg_store_stats *out, ntg_error *err)
+ntg_status ntg_store_stats_get(ntg_store *s, ntg_store_stats *caller, ntg_error *err)
 {
-    if (!s || !out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_stats_get: NULL");
-    memset(out, 0, sizeof *out);
+    if (!s || !caller) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_stats_get: NULL");
+    ntg_status cst =
+        NTG__ABI_CHECK(caller, ntg_store_stats, blob_bytes, "ntg_store_stats_get", err);
+    if (cst) return cst;
+    ntg_store_stats full, *out = &full;
+    ntg_store_stats_init(out);
     ntg__view v;
     ntg_status st = ntg__view_begin(s, &v, err);
     ntg__stats_rec sr;
@@ -584,6 +622,7 @@ ntg_status ntg_store_stats_get(ntg_store *s, ntg_store_stats *out, ntg_error *er
         if (rocksdb_property_int_cf(s->db, s->cf[i], "rocksdb.live-blob-file-size", &x) == 0)
             out->blob_bytes += x;
     }
+    ntg__abi_out(caller, out);
     return st;
 }
 

@@ -12,7 +12,16 @@ void ntg_store_put_options_init(ntg_store_put_options *o)
 {
     if (!o) return;
     memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
     o->parent = NTG_STORE_PARENT_LATEST;
+}
+
+void ntg_store_checkpoint_init(ntg_store_checkpoint *c)
+{
+    if (!c) return;
+    memset(c, 0, sizeof *c);
+    c->size = sizeof *c;
+    c->train_loss = c->val_loss = NAN;
 }
 
 static ntg_status bad_name(const ntg_store *s, ntg_error *err, const char *name)
@@ -247,7 +256,7 @@ static ntg_status plan_extras(put_ctx *c, ntg_error *err)
     for (size_t i = 0; i < c->o.n_metrics; i++) r->metrics[nmet++] = c->o.metrics[i];
     for (size_t i = 0; i < nm; i++) {
         const char *k, *v;
-        ntg_plan_meta_at(p, i, &k, &v);
+        ntg_plan_meta_at(p, i, &k, &v, NULL);
         double x;
         if (strncmp(k, "hparam.", 7) == 0) {
             r->hparams[nh].name = k + 7;
@@ -384,7 +393,9 @@ static ntg_status put_plan(ntg_store *s, const char *name, const ntg_plan *plan,
     c.plan = plan;
     c.imported = imported;
     ntg_store_put_options_init(&c.o);
-    if (opts) c.o = *opts;
+    st = NTG__ABI_IN(&c.o, opts, ntg_store_put_options, data_split,
+                     imported ? "ntg_store_put_safetensors" : "ntg_store_put", err);
+    if (st) return st;
     if ((st = check_put_options(&c, err))) return st;
     c.pool = ntg__pool_create();
     if (!c.pool) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
@@ -519,6 +530,11 @@ ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
     ntg_status st = writable(s, err);
     if (st) return st;
     if (!ck || !id) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_put_checkpoint: NULL");
+    ntg_store_checkpoint ckl;
+    ntg_store_checkpoint_init(&ckl);
+    st = NTG__ABI_IN(&ckl, ck, ntg_store_checkpoint, n_blobs, "ntg_store_put_checkpoint", err);
+    if (st) return st;
+    ck = &ckl;
     if (!ntg__valid_name(name)) return bad_name(s, err, name);
     for (size_t i = 0; i < ck->n_blobs; i++) {
         if (!ck->blobs[i].name || !*ck->blobs[i].name ||

@@ -92,7 +92,9 @@ static void list_clear(ntg_store_list *l)
 
 void ntg_store_filter_init(ntg_store_filter *f)
 {
-    if (f) memset(f, 0, sizeof *f);
+    if (!f) return;
+    memset(f, 0, sizeof *f);
+    f->size = sizeof *f;
 }
 
 /* Aliases of one model: names and versions (pool memory). */
@@ -223,6 +225,7 @@ static ntg_status fill(ntg_store *s, const ntg__view *v, const model_ctx *mc,
                        ntg_error *err)
 {
     memset(out, 0, sizeof *out);
+    out->size = sizeof *out;
     out->name = mc->name;
     out->version = r->version;
     out->kind = r->kind;
@@ -536,10 +539,13 @@ ntg_status ntg_store_list_versions(ntg_store *s, const ntg_store_filter *f, ntg_
 {
     if (out) *out = NULL;
     if (!s || !out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_list_versions: NULL");
-    ntg_store_filter none;
-    ntg_store_filter_init(&none);
-    if (!f) f = &none;
-    ntg_status st = check_filter(s, f, err);
+    ntg_store_filter fl;
+    ntg_store_filter_init(&fl);
+    ntg_status st =
+        NTG__ABI_IN(&fl, f, ntg_store_filter, all_versions, "ntg_store_list_versions", err);
+    if (st) return st;
+    f = &fl;
+    st = check_filter(s, f, err);
     if (st) return st;
     ntg_store_list *l = list_new();
     if (!l) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
@@ -881,10 +887,13 @@ static ntg_status similar(ntg_store *s, const char *ref, const ntg_plan *plan,
     if (out) *out = NULL;
     if (!s || !out || (!ref && !plan))
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_similar: NULL argument");
-    ntg_store_filter none;
-    ntg_store_filter_init(&none);
-    if (!f) f = &none;
-    ntg_status st = check_filter(s, f, err);
+    ntg_store_filter fl;
+    ntg_store_filter_init(&fl);
+    ntg_status st = NTG__ABI_IN(&fl, f, ntg_store_filter, all_versions,
+                                ref ? "ntg_store_similar" : "ntg_store_similar_plan", err);
+    if (st) return st;
+    f = &fl;
+    st = check_filter(s, f, err);
     if (st) return st;
     ntg_store_list *l = list_new();
     if (!l) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
@@ -966,6 +975,7 @@ static ntg_status ck_fill(ntg_store *s, const ntg__view *v, ck_arg *a, const ntg
     ntg_store_checkpoint *o = ntg__vec_push(&a->out->c);
     ntg_store_blob *b = ntg__pool_array(pool, r->n_blobs + 1, sizeof *b);
     if (!o || !b) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    o->size = sizeof *o;
     o->id = r->id;
     o->created_ms = r->created_ms;
     o->step = r->step;

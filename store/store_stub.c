@@ -1,6 +1,8 @@
 /* store_stub.c — the model store API in builds without RocksDB: every call is NTG_ERR_UNSUPPORTED.
  */
+#include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "ntg_error.h"
 #include "store.h"
@@ -12,7 +14,7 @@
 
 void ntg_store_options_init(ntg_store_options *opts)
 {
-    if (opts) *opts = (ntg_store_options){0, 10000};
+    if (opts) *opts = (ntg_store_options){sizeof *opts, 0, 10000};
 }
 
 ntg_status ntg_store_open(const char *path, const ntg_store_options *opts, ntg_store **out,
@@ -37,7 +39,10 @@ ntg_status ntg_store_refresh(ntg_store *store, ntg_error *err)
 
 void ntg_store_put_options_init(ntg_store_put_options *opts)
 {
-    if (opts) *opts = (ntg_store_put_options){0};
+    if (!opts) return;
+    memset(opts, 0, sizeof *opts);
+    opts->size = sizeof *opts;
+    opts->parent = NTG_STORE_PARENT_LATEST;
 }
 
 ntg_status ntg_store_put(ntg_store *store, const char *name, const ntg_plan *plan,
@@ -90,7 +95,9 @@ void ntg_store_list_destroy(ntg_store_list *list)
 
 void ntg_store_filter_init(ntg_store_filter *f)
 {
-    if (f) *f = (ntg_store_filter){0};
+    if (!f) return;
+    memset(f, 0, sizeof *f);
+    f->size = sizeof *f;
 }
 
 ntg_status ntg_store_list_versions(ntg_store *store, const ntg_store_filter *f,
@@ -186,10 +193,39 @@ void ntg_store_ckpts_destroy(ntg_store_ckpts *c)
     (void)c;
 }
 
+void ntg_store_checkpoint_init(ntg_store_checkpoint *c)
+{
+    if (!c) return;
+    memset(c, 0, sizeof *c);
+    c->size = sizeof *c;
+    c->train_loss = c->val_loss = NAN;
+}
+
+void ntg_store_gc_report_init(ntg_store_gc_report *r)
+{
+    if (!r) return;
+    memset(r, 0, sizeof *r);
+    r->size = sizeof *r;
+}
+
+void ntg_store_verify_report_init(ntg_store_verify_report *r)
+{
+    if (!r) return;
+    memset(r, 0, sizeof *r);
+    r->size = sizeof *r;
+}
+
+void ntg_store_stats_init(ntg_store_stats *st)
+{
+    if (!st) return;
+    memset(st, 0, sizeof *st);
+    st->size = sizeof *st;
+}
+
+/* The reports below are left as the caller initialised them: nothing was measured. */
 ntg_status ntg_store_gc(ntg_store *store, ntg_store_gc_report *report, ntg_error *err)
 {
-    (void)store;
-    if (report) *report = (ntg_store_gc_report){0};
+    (void)store, (void)report;
     return NO_STORE(err);
 }
 
@@ -201,15 +237,13 @@ ntg_status ntg_store_backup(ntg_store *store, const char *dir, ntg_error *err)
 
 ntg_status ntg_store_verify(ntg_store *store, ntg_store_verify_report *report, ntg_error *err)
 {
-    (void)store;
-    if (report) *report = (ntg_store_verify_report){0};
+    (void)store, (void)report;
     return NO_STORE(err);
 }
 
 ntg_status ntg_store_stats_get(ntg_store *store, ntg_store_stats *stats, ntg_error *err)
 {
-    (void)store;
-    if (stats) *stats = (ntg_store_stats){0};
+    (void)store, (void)stats;
     return NO_STORE(err);
 }
 

@@ -216,7 +216,7 @@ static ntg_status put(void *user, const ntg_train_checkpoint *ck, ntg_error *err
     for (size_t i = 0; i < ck->n_meta; i++)
         meta[i] = (ntg_define){ck->meta[2 * i], ck->meta[2 * i + 1]};
     ntg_store_checkpoint c;
-    memset(&c, 0, sizeof c);
+    ntg_store_checkpoint_init(&c);
     c.step = ck->step;
     c.train_loss = ck->train_loss;
     c.val_loss = ck->val_loss;
@@ -391,6 +391,9 @@ ntg_status ntg_store_trainer_create(const char *path, const char *name, unsigned
     if (out) *out = NULL;
     if (!path || !name || !opts || !out)
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_trainer_create: NULL argument");
+    ntg_status cst =
+        NTG__ABI_CHECK(opts, ntg_train_options, checkpoint_user, "ntg_store_trainer_create", err);
+    if (cst) return cst;
     if (!ntg__valid_name(name))
         return ntg__fail(err, NTG_ERR_INVALID_ARG,
                          "bad model name '%s': letters, digits, '_', '.', '-'", name);
@@ -436,8 +439,14 @@ ntg_status ntg_store_trainer_register(ntg_store_trainer *t, const ntg_plan *trai
     if (version) *version = 0;
     if (!t || !trained || !r || !version)
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_trainer_register: NULL argument");
+    ntg_train_report rl;
+    ntg_train_report_init(&rl);
+    ntg_status st =
+        NTG__ABI_IN(&rl, r, ntg_train_report, windows_per_s, "ntg_store_trainer_register", err);
+    if (st) return st;
+    r = &rl;
     char sha[65] = "";
-    ntg_status st = data_path ? ntg_store_sha256_file(data_path, sha, err) : NTG_OK;
+    st = data_path ? ntg_store_sha256_file(data_path, sha, err) : NTG_OK;
     if (st) return st;
     ntg_store_metric m[4];
     size_t nm = 0;

@@ -39,7 +39,8 @@ static inline gc_result gc_check_grads(ntg_session *s, const ntg_plan *plan, con
     cr_assert_leq(r.loss_rel, tol_loss, "%s loss %.8g vs %.8g", label, (double)loss, (double)want);
     for (size_t i = 0; i < ntg_plan_param_count(plan); i++) {
         ntg_tensor_info ti;
-        ntg_plan_param(plan, i, &ti);
+        ntg_tensor_info_init(&ti);
+        ntg_plan_param(plan, i, &ti, NULL);
         char gname[300];
         snprintf(gname, sizeof gname, "grad.%s", ti.name);
         const ntg_st_tensor *g = ntg__st_find(f, gname);

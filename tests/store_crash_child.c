@@ -89,7 +89,18 @@ int main(int argc, char **argv)
             char sq[32];
             snprintf(sq, sizeof sq, "%llu", (unsigned long long)seq);
             ntg_define meta[] = {{"seq", sq}};
-            ntg_store_checkpoint ck = {0, 0, (long)seq, 1.0, 0.5, NULL, 0, meta, 1, blobs, 3};
+            ntg_store_checkpoint ck = {sizeof(ntg_store_checkpoint),
+                                       0,
+                                       0,
+                                       (long)seq,
+                                       1.0,
+                                       0.5,
+                                       NULL,
+                                       0,
+                                       meta,
+                                       1,
+                                       blobs,
+                                       3};
             uint64_t id;
             if (ntg_store_put_checkpoint(s, crash_model(seq), &ck, 2, &id, &err)) return fail(&err);
             snprintf(line, sizeof line, "C %s %llu %llu\n", crash_model(seq),
@@ -98,6 +109,7 @@ int main(int argc, char **argv)
         }
         if (seq % 7 == 0) {
             ntg_store_gc_report g;
+            ntg_store_gc_report_init(&g);
             if (ntg_store_gc(s, &g, &err)) return fail(&err);
             snprintf(line, sizeof line, "G %llu\n", (unsigned long long)seq);
             ack(line);

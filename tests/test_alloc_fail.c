@@ -214,7 +214,7 @@ Test(alloc_fail, plan_load)
     walk("plan_load_file (mapped)", op_load_file, path, nomem_io, 2);
     walk("plan_load_file_ex COPY", op_load_file_copy, path, nomem_io, 2);
     unlink(path);
-    free(bytes);
+    ntg_free(bytes);
     ntg_plan_destroy(p);
 }
 

@@ -74,6 +74,7 @@ static ntg_plan *train_on(const ntg_plan *p, const ntg_series *s, const char *ba
     ntg_plan *out = NULL;
     ntg_error err;
     ntg_train_report r;
+    ntg_train_report_init(&r);
     cr_assert_eq(ntg_train(p, s, &o, &out, &r, &err), NTG_OK, "%s: %s", backend, err.message);
     cr_log_info("%s: %ld steps, %.0f windows/s, final train loss %.6f, best val %.6f", backend,
                 r.steps, r.windows_per_s, r.final_train_loss, r.best_val_loss);
@@ -109,7 +110,8 @@ static void parity(const ntg_backend_class *cls, const bs_hooks *h)
     double ew = 0;
     for (size_t i = 0; i < ntg_plan_param_count(a); i++) {
         ntg_tensor_info ti;
-        ntg_plan_param(a, i, &ti);
+        ntg_tensor_info_init(&ti);
+        ntg_plan_param(a, i, &ti, NULL);
         double e =
             tu_max_abs_rel(ntg_plan_param_data(b, i), ntg_plan_param_data(a, i), ti.nbytes / 4);
         if (e > ew) ew = e;

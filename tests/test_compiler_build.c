@@ -129,12 +129,13 @@ Test(compiler, dead_nodes_removed_and_params_named)
     cr_assert_eq(compile(g, &plan, &err), NTG_OK, "%s", err.message);
     cr_assert_eq(ntg_plan_param_count(plan), 2, "the unused dense's parameters are gone");
     ntg_tensor_info ti;
-    cr_assert_eq(ntg_plan_param(plan, 0, &ti), NTG_OK);
+    ntg_tensor_info_init(&ti);
+    cr_assert_eq(ntg_plan_param(plan, 0, &ti, NULL), NTG_OK);
     cr_assert_str_eq(ti.name, "fc.weight");
     cr_assert_eq(ti.rank, 2);
     cr_assert_eq(ti.shape[0], 3);
     cr_assert_eq(ti.shape[1], 8);
-    cr_assert_eq(ntg_plan_param(plan, 1, &ti), NTG_OK);
+    cr_assert_eq(ntg_plan_param(plan, 1, &ti, NULL), NTG_OK);
     cr_assert_str_eq(ti.name, "fc.bias");
     cr_assert_eq(ntg_plan_param_elements(plan), 27);
     /* PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias */
@@ -187,16 +188,17 @@ Test(compiler, hparams_in_metadata)
     cr_assert_str_eq(ntg_plan_meta(plan, "hparam.pools"), "[2, 2, 1]");
     cr_assert_str_eq(ntg_plan_meta(plan, "model.kind"), "nhits");
     ntg_tensor_info ti;
-    cr_assert_eq(ntg_plan_input(plan, 0, &ti), NTG_OK);
+    ntg_tensor_info_init(&ti);
+    cr_assert_eq(ntg_plan_input(plan, 0, &ti, NULL), NTG_OK);
     cr_assert_str_eq(ti.name, "x");
     cr_assert(ti.batched);
     cr_assert_eq(ti.shape[1], 96);
-    cr_assert_eq(ntg_plan_output(plan, 0, &ti), NTG_OK);
+    cr_assert_eq(ntg_plan_output(plan, 0, &ti, NULL), NTG_OK);
     cr_assert_str_eq(ti.name, "y");
     cr_assert_eq(ti.shape[1], 24);
     /* NeuralForecast's layout: 3 blocks x 5 Linear layers, weight + bias each */
     cr_assert_eq(ntg_plan_param_count(plan), 30);
-    cr_assert_eq(ntg_plan_param(plan, 2, &ti), NTG_OK);
+    cr_assert_eq(ntg_plan_param(plan, 2, &ti, NULL), NTG_OK);
     cr_assert_str_eq(ti.name, "blocks.0.layers.1.weight");
     ntg_plan_destroy(plan);
 }

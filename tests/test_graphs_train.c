@@ -30,11 +30,13 @@ static void one_step(const char *path)
         /* x is the infer input; t has the target's shape (batch 2) */
         if (k == 0) {
             ntg_tensor_info ti;
-            ntg_plan_input(plan, 0, &ti);
+            ntg_tensor_info_init(&ti);
+            ntg_plan_input(plan, 0, &ti, NULL);
             n = ti.nbytes / sizeof(float) / (size_t)ti.shape[0] * 2;
         } else {
             ntg_tensor_info ti;
-            ntg_plan_output(plan, 0, &ti);
+            ntg_tensor_info_init(&ti);
+            ntg_plan_output(plan, 0, &ti, NULL);
             n = ti.nbytes / sizeof(float) / (size_t)ti.shape[0] * 2;
             const char *q = ntg_plan_meta(plan, "train.loss");
             if (q && strcmp(q, "mqloss") == 0) n /= (size_t)ti.shape[1]; /* [batch, Q, h] */

@@ -73,7 +73,8 @@ static float *weights(const char *plan_path, size_t *n)
     cr_assert(w);
     for (size_t i = 0; i < ntg_plan_param_count(p); i++) {
         ntg_tensor_info ti;
-        cr_assert_eq(ntg_plan_param(p, i, &ti), NTG_OK);
+        ntg_tensor_info_init(&ti);
+        cr_assert_eq(ntg_plan_param(p, i, &ti, NULL), NTG_OK);
         size_t e = ti.nbytes / sizeof(float);
         memcpy(w + k, ntg_plan_param_data(p, i), e * sizeof *w);
         k += e;

@@ -128,6 +128,7 @@ Test(runtime, evaluate_scores_the_median_of_a_quantile_model)
     eo.split = "100,50,50";
     eo.backend = "cpu";
     ntg_scores sc;
+    ntg_scores_init(&sc);
     cr_assert_eq(ntg_evaluate(p, s, &eo, &sc, NULL, 0, &err), NTG_OK, "%s", err.message);
     /* test targets start at rows 150 .. 176 (ROWS - H) */
     double sum = 0, sum_lo = 0, sum_hi = 0;

@@ -548,11 +548,12 @@ Test(runtime, plan_write_layout)
 static void check_dense_queries(const ntg_plan *p, const uint8_t *weights_src)
 {
     ntg_tensor_info ti;
+    ntg_tensor_info_init(&ti);
     cr_assert_eq(ntg_plan_max_batch(p), 4);
     cr_assert_eq(ntg_plan_arena_bytes(p), 192u);
     cr_assert_eq(ntg_plan_input_count(p), 1u);
     cr_assert_eq(ntg_plan_output_count(p), 1u);
-    cr_assert_eq(ntg_plan_input(p, 0, &ti), NTG_OK);
+    cr_assert_eq(ntg_plan_input(p, 0, &ti, NULL), NTG_OK);
     cr_assert_str_eq(ti.name, "x");
     cr_assert_eq(ti.dtype, NTG_DTYPE_F32);
     cr_assert_eq(ti.role, NTG_ROLE_INPUT);
@@ -561,18 +562,18 @@ static void check_dense_queries(const ntg_plan *p, const uint8_t *weights_src)
     cr_assert_eq(ti.shape[1], 5);
     cr_assert_eq(ti.batched, 1);
     cr_assert_eq(ti.nbytes, 80u);
-    cr_assert_eq(ntg_plan_input(p, 1, &ti), NTG_ERR_RANGE);
-    cr_assert_eq(ntg_plan_output(p, 0, &ti), NTG_OK);
+    cr_assert_eq(ntg_plan_input(p, 1, &ti, NULL), NTG_ERR_RANGE);
+    cr_assert_eq(ntg_plan_output(p, 0, &ti, NULL), NTG_OK);
     cr_assert_str_eq(ti.name, "y");
     cr_assert_eq(ti.role, NTG_ROLE_OUTPUT);
     cr_assert_eq(ti.shape[1], 3);
     cr_assert_eq(ti.nbytes, 48u);
-    cr_assert_eq(ntg_plan_output(p, 1, &ti), NTG_ERR_RANGE);
-    cr_assert_eq(ntg_plan_input(p, 0, NULL), NTG_ERR_INVALID_ARG);
+    cr_assert_eq(ntg_plan_output(p, 1, &ti, NULL), NTG_ERR_RANGE);
+    cr_assert_eq(ntg_plan_input(p, 0, NULL, NULL), NTG_ERR_INVALID_ARG);
 
     cr_assert_eq(ntg_plan_param_count(p), 2u);
     cr_assert_eq(ntg_plan_param_elements(p), 18u);
-    cr_assert_eq(ntg_plan_param(p, 0, &ti), NTG_OK);
+    cr_assert_eq(ntg_plan_param(p, 0, &ti, NULL), NTG_OK);
     cr_assert_str_eq(ti.name, "dense.weight");
     cr_assert_eq(ti.role, NTG_ROLE_PARAM);
     cr_assert_eq(ti.batched, 0);
@@ -580,10 +581,10 @@ static void check_dense_queries(const ntg_plan *p, const uint8_t *weights_src)
     cr_assert_eq(ti.shape[0], 3);
     cr_assert_eq(ti.shape[1], 5);
     cr_assert_eq(ti.nbytes, 60u);
-    cr_assert_eq(ntg_plan_param(p, 1, &ti), NTG_OK);
+    cr_assert_eq(ntg_plan_param(p, 1, &ti, NULL), NTG_OK);
     cr_assert_str_eq(ti.name, "dense.bias");
     cr_assert_eq(ti.nbytes, 12u);
-    cr_assert_eq(ntg_plan_param(p, 2, &ti), NTG_ERR_RANGE);
+    cr_assert_eq(ntg_plan_param(p, 2, &ti, NULL), NTG_ERR_RANGE);
     const void *w = ntg_plan_param_data(p, 0), *b = ntg_plan_param_data(p, 1);
     cr_assert_not_null(w);
     cr_assert_not_null(b);
@@ -602,10 +603,10 @@ static void check_dense_queries(const ntg_plan *p, const uint8_t *weights_src)
     cr_assert_str_eq(ntg_plan_meta(p, "hparam.units"), "3");
     cr_assert_null(ntg_plan_meta(p, "model.version"));
     const char *k, *v;
-    cr_assert_eq(ntg_plan_meta_at(p, 1, &k, &v), NTG_OK);
+    cr_assert_eq(ntg_plan_meta_at(p, 1, &k, &v, NULL), NTG_OK);
     cr_assert_str_eq(k, "model.kind");
     cr_assert_str_eq(v, "test");
-    cr_assert_eq(ntg_plan_meta_at(p, 3, &k, &v), NTG_ERR_RANGE);
+    cr_assert_eq(ntg_plan_meta_at(p, 3, &k, &v, NULL), NTG_ERR_RANGE);
 
     /* internals */
     cr_assert_eq(ntg__plan_program(p, "infer"), 0);
@@ -669,12 +670,13 @@ Test(runtime, plan_load_memory_answers_every_query)
 Test(runtime, plan_queries_tolerate_null)
 {
     ntg_tensor_info ti;
+    ntg_tensor_info_init(&ti);
     cr_assert_eq(ntg_plan_input_count(NULL), 0u);
     cr_assert_eq(ntg_plan_output_count(NULL), 0u);
-    cr_assert_eq(ntg_plan_input(NULL, 0, &ti), NTG_ERR_INVALID_ARG);
-    cr_assert_eq(ntg_plan_output(NULL, 0, &ti), NTG_ERR_INVALID_ARG);
+    cr_assert_eq(ntg_plan_input(NULL, 0, &ti, NULL), NTG_ERR_INVALID_ARG);
+    cr_assert_eq(ntg_plan_output(NULL, 0, &ti, NULL), NTG_ERR_INVALID_ARG);
     cr_assert_eq(ntg_plan_param_count(NULL), 0u);
-    cr_assert_eq(ntg_plan_param(NULL, 0, &ti), NTG_ERR_INVALID_ARG);
+    cr_assert_eq(ntg_plan_param(NULL, 0, &ti, NULL), NTG_ERR_INVALID_ARG);
     cr_assert_null(ntg_plan_param_data(NULL, 0));
     cr_assert_eq(ntg_plan_param_elements(NULL), 0u);
     cr_assert_eq(ntg_plan_max_batch(NULL), 0);
@@ -682,7 +684,7 @@ Test(runtime, plan_queries_tolerate_null)
     cr_assert_eq(ntg_plan_has_program(NULL, "infer"), 0);
     cr_assert_null(ntg_plan_meta(NULL, "k"));
     cr_assert_eq(ntg_plan_meta_count(NULL), 0u);
-    cr_assert_eq(ntg_plan_meta_at(NULL, 0, NULL, NULL), NTG_ERR_INVALID_ARG);
+    cr_assert_eq(ntg_plan_meta_at(NULL, 0, NULL, NULL, NULL), NTG_ERR_INVALID_ARG);
     ntg_plan_destroy(NULL);
 }
 
@@ -734,7 +736,7 @@ Test(runtime, plan_serialize_gives_identical_bytes)
     cr_assert_eq(pl->programs[1].n_ops, 3u);
     cr_assert_eq(ntg__plan_io(pl, 1, 0, "target"), (uint32_t)T_TARGET);
     cr_assert_eq(ntg__plan_io(pl, 1, 1, "dense.bias.grad"), (uint32_t)T_DB);
-    free(data);
+    ntg_free(data);
     cr_assert_eq(ntg_plan_serialize(NULL, &data, &n, &err), NTG_ERR_INVALID_ARG);
     ntg_plan_destroy(pl);
     ntg__aligned_free(buf);
@@ -1635,7 +1637,8 @@ Test(runtime, plan_load_copy_survives_the_file_being_rewritten)
     size_t n = ntg_plan_param_count(copied);
     cr_assert_gt(n, 0);
     ntg_tensor_info ti;
-    cr_assert_eq(ntg_plan_param(copied, 0, &ti), NTG_OK);
+    ntg_tensor_info_init(&ti);
+    cr_assert_eq(ntg_plan_param(copied, 0, &ti, NULL), NTG_OK);
     float *want = malloc(ti.nbytes);
     cr_assert(want);
     memcpy(want, ntg_plan_param_data(copied, 0), ti.nbytes);

@@ -166,6 +166,7 @@ static ntg_plan *train(const ntg_plan *p, const ntg_series *s, const char *steps
     ntg_plan *out = NULL;
     ntg_error err;
     ntg_train_report r;
+    ntg_train_report_init(&r);
     cr_assert_eq(ntg_train(p, s, &o, &out, &r, &err), NTG_OK, "%s", err.message);
     if (rep) *rep = r;
     return out;
@@ -176,7 +177,8 @@ static int same_weights(const ntg_plan *a, const ntg_plan *b)
     size_t n = ntg_plan_param_count(a);
     for (size_t i = 0; i < n; i++) {
         ntg_tensor_info ti;
-        ntg_plan_param(a, i, &ti);
+        ntg_tensor_info_init(&ti);
+        ntg_plan_param(a, i, &ti, NULL);
         if (memcmp(ntg_plan_param_data(a, i), ntg_plan_param_data(b, i), ti.nbytes)) return 0;
     }
     return 1;
@@ -189,6 +191,7 @@ Test(train, loss_falls_and_runs_are_bitwise_reproducible)
     ntg_series *s = load(csv);
     stop_at st1 = {0, 0, 0}, st2 = {0, 0, 0};
     ntg_train_report r;
+    ntg_train_report_init(&r);
     ntg_plan *a = train(p, s, "60", "-1", NULL, 0, &st1, &r);
     ntg_plan *b = train(p, s, "60", "-1", NULL, 0, &st2, NULL);
     cr_assert_lt(st1.last_loss, 0.6 * st1.first_loss, "loss %g -> %g", st1.first_loss,
@@ -219,6 +222,7 @@ Test(train, resume_equals_uninterrupted)
     stop_at stop = {12, 0, 0};
     ntg_plan *part = train(p, s, "30", "-1", dir, 0, &stop, NULL);
     ntg_train_report r;
+    ntg_train_report_init(&r);
     ntg_plan *resumed = train(p, s, "30", "-1", dir, 1, NULL, &r);
     cr_assert_eq(r.resumed_from, 10);
     cr_assert_eq(r.steps, 30);
@@ -241,6 +245,7 @@ Test(train, early_stopping_restores_best_weights)
     const char *csv = synthetic_csv();
     ntg_series *s = load(csv);
     ntg_train_report r;
+    ntg_train_report_init(&r);
     /* a high learning rate makes validation worsen sooner */
     ntg_plan *stopped = train(p, s, "400", "2", NULL, 0, NULL, &r);
     cr_assert(r.stopped_early, "expected patience to run out within 400 steps");

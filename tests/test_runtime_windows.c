@@ -55,6 +55,7 @@ static ntg_plan *trained(const ntg_series *s)
     to.backend = "cpu";
     to.threads = 1;
     ntg_train_report rep;
+    ntg_train_report_init(&rep);
     cr_assert_eq(ntg_train(g, s, &to, &t, &rep, &err), NTG_OK, "%s", err.message);
     ntg_plan_destroy(g);
     return t;

@@ -170,9 +170,10 @@ static void roundtrip(unsigned format)
     cr_assert_gt(ver->n_tensors, 0);
     const ntg_store_tensor *t = &ver->tensors[0];
     ntg_tensor_info ti;
+    ntg_tensor_info_init(&ti);
     size_t pi = 0;
     for (; pi < ntg_plan_param_count(p); pi++) {
-        ntg_plan_param(p, pi, &ti);
+        cr_assert_eq(ntg_plan_param(p, pi, &ti, &err), NTG_OK, "%s", err.message);
         if (strcmp(ti.name, t->name) == 0) break;
     }
     cr_assert_lt(pi, ntg_plan_param_count(p), "tensor %s", t->name);

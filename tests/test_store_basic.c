@@ -246,6 +246,7 @@ Test(store, reference_errors)
     /* nothing those failures touched changed the store */
     assert_consistent(s);
     ntg_store_stats stats;
+    ntg_store_stats_init(&stats);
     cr_assert_eq(ntg_store_stats_get(s, &stats, &err), NTG_OK);
     cr_assert_eq(stats.versions, 1);
     cr_assert_eq(stats.models, 1);
@@ -271,7 +272,8 @@ Test(store, checkpoints_keep_and_gc)
         tu_fill(&r, (float *)(void *)w, BYTES / 4, -1, 1);
         ntg_store_blob blobs[] = {{"weights", w, BYTES}, {"state", w, 1000}};
         ntg_define meta[] = {{"seed", "1"}};
-        ntg_store_checkpoint ck = {0, 0, 10 * (i + 1), 0.5, NAN, NULL, 0, meta, 1, blobs, 2};
+        ntg_store_checkpoint ck = {
+            sizeof(ntg_store_checkpoint), 0, 0, 10 * (i + 1), 0.5, NAN, NULL, 0, meta, 1, blobs, 2};
         cr_assert_eq(ntg_store_put_checkpoint(s, "run", &ck, 2, &id, &err), NTG_OK, "%s",
                      err.message);
         cr_assert_eq(id, (uint64_t)i + 1);
@@ -301,12 +303,14 @@ Test(store, checkpoints_keep_and_gc)
     cr_assert_eq(cr.problems, 0, "%s", cr.first);
     cr_assert_eq(cr.orphans, 0);
     ntg_store_gc_report g;
+    ntg_store_gc_report_init(&g);
     cr_assert_eq(ntg_store_gc(s, &g, &err), NTG_OK, "%s", err.message);
     cr_assert_eq(g.chunks_removed, 0);
     cr_assert_eq(ntg__store_check(s, &cr, &err), NTG_OK);
     cr_assert_eq(cr.problems, 0, "%s", cr.first);
     cr_assert_eq(cr.orphans, 0);
     ntg_store_verify_report vr;
+    ntg_store_verify_report_init(&vr);
     cr_assert_eq(ntg_store_verify(s, &vr, &err), NTG_OK, "%s", err.message);
     cr_assert_eq(vr.checkpoints, 2);
     cr_assert_eq(ntg_store_get_checkpoint(s, "run", 2, &c, &err), NTG_OK, "%s", err.message);
@@ -330,10 +334,12 @@ Test(store, pruned_checkpoints_are_reclaimed_as_they_go)
     for (int i = 0; i < N; i++) {
         tu_fill(&r, (float *)(void *)w, BYTES / 4, -1, 1);
         ntg_store_blob blobs[] = {{"weights", w, BYTES}, {"state", st, BYTES}};
-        ntg_store_checkpoint ck = {0, 0, i + 1, 0.5, NAN, NULL, 0, NULL, 0, blobs, 2};
+        ntg_store_checkpoint ck = {
+            sizeof(ntg_store_checkpoint), 0, 0, i + 1, 0.5, NAN, NULL, 0, NULL, 0, blobs, 2};
         cr_assert_eq(ntg_store_put_checkpoint(s, "run", &ck, KEEP, &id, &err), NTG_OK, "%s",
                      err.message);
         ntg_store_stats x;
+        ntg_store_stats_init(&x);
         cr_assert_eq(ntg_store_stats_get(s, &x, &err), NTG_OK, "%s", err.message);
         if (x.chunk_bytes > peak_chunks) peak_chunks = x.chunk_bytes;
         if (x.blob_bytes > peak_blobs) peak_blobs = x.blob_bytes;
@@ -381,7 +387,8 @@ Test(store, a_writer_after_a_crash_reclaims_orphans)
         uint8_t *w = calloc(BYTES, 1);
         for (size_t i = 0; i < BYTES; i++) w[i] = (uint8_t)(i * 7 + i / 4096);
         ntg_store_blob blobs[] = {{"weights", w, BYTES}};
-        ntg_store_checkpoint ck = {0, 0, 1, 0.5, NAN, NULL, 0, NULL, 0, blobs, 1};
+        ntg_store_checkpoint ck = {
+            sizeof(ntg_store_checkpoint), 0, 0, 1, 0.5, NAN, NULL, 0, NULL, 0, blobs, 1};
         uint64_t id;
         ntg_store_put_checkpoint(c, "run", &ck, 2, &id, &e);
         _exit(4); /* the kill point was not reached */
@@ -401,6 +408,7 @@ Test(store, a_writer_after_a_crash_reclaims_orphans)
     cr_assert_eq(cr.problems, 0, "%s", cr.first);
     cr_assert_eq(cr.orphans, 0, "the writer's open after the crash reclaims the orphans");
     ntg_store_stats x;
+    ntg_store_stats_init(&x);
     cr_assert_eq(ntg_store_stats_get(s, &x, &err), NTG_OK, "%s", err.message);
     cr_assert_lt(x.blob_bytes, BYTES);
     ntg_store_close(s);
@@ -418,7 +426,8 @@ Test(store, safetensors_import)
     st_put(s, "m", p);
     /* q's parameter 2 as a safetensors file */
     ntg_tensor_info ti;
-    cr_assert_eq(ntg_plan_param(q, 2, &ti), NTG_OK);
+    ntg_tensor_info_init(&ti);
+    cr_assert_eq(ntg_plan_param(q, 2, &ti, NULL), NTG_OK);
     char path[400];
     snprintf(path, sizeof path, "%s/w.safetensors", dir);
     FILE *f = fopen(path, "wb");
@@ -440,7 +449,8 @@ Test(store, safetensors_import)
     cr_assert_eq(ntg_store_get_plan(s, "m@2", &g, &err), NTG_OK, "%s", err.message);
     for (size_t i = 0; i < ntg_plan_param_count(g); i++) {
         ntg_tensor_info a;
-        ntg_plan_param(g, i, &a);
+        ntg_tensor_info_init(&a);
+        ntg_plan_param(g, i, &a, NULL);
         cr_assert_eq(memcmp(ntg_plan_param_data(g, i), ntg_plan_param_data(q, i), a.nbytes), 0,
                      "param %zu", i);
     }

@@ -209,8 +209,10 @@ Test(store, sigkill_anywhere_loses_nothing_acknowledged, .timeout = 3000)
             check_version(s, base, &all[tu_next(&rng) % before]);
         for (int m = 0; m < 2; m++) check_checkpoints(s, m, newest_ckpt[m]);
         ntg_store_verify_report vr;
+        ntg_store_verify_report_init(&vr);
         cr_assert_eq(ntg_store_verify(s, &vr, &err), NTG_OK, "round %d: %s", r, err.message);
         ntg_store_gc_report g;
+        ntg_store_gc_report_init(&g);
         cr_assert_eq(ntg_store_gc(s, &g, &err), NTG_OK, "%s", err.message);
         cr_assert_eq(ntg__store_check(s, &cr, &err), NTG_OK, "%s", err.message);
         cr_assert_eq(cr.orphans, 0, "round %d: gc left %llu orphans", r,

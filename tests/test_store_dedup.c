@@ -24,6 +24,7 @@ TestSuite(store, .init = setup, .fini = teardown);
 static ntg_store_stats stats(ntg_store *s)
 {
     ntg_store_stats st;
+    ntg_store_stats_init(&st);
     ntg_error err;
     cr_assert_eq(ntg_store_stats_get(s, &st, &err), NTG_OK, "%s", err.message);
     return st;
@@ -34,7 +35,8 @@ Test(store, one_changed_tensor_stores_only_that_tensor)
     ntg_plan *p = st_compile("graphs/nhits.yaml", 0, 1);
     /* parameter 2 is a 64x64 weight: big enough for a blob file */
     ntg_tensor_info ti;
-    cr_assert_eq(ntg_plan_param(p, 2, &ti), NTG_OK);
+    ntg_tensor_info_init(&ti);
+    cr_assert_eq(ntg_plan_param(p, 2, &ti, NULL), NTG_OK);
     cr_assert_geq(ti.nbytes, 8192);
     ntg_plan *q = st_variant(p, 2, 77);
     ntg_store *s = st_open(db, 0);
@@ -88,7 +90,8 @@ Test(store, nhits_overhead_at_most_two_percent)
     uint64_t raw = 0;
     for (size_t i = 0; i < ntg_plan_param_count(p); i++) {
         ntg_tensor_info ti;
-        ntg_plan_param(p, i, &ti);
+        ntg_tensor_info_init(&ti);
+        ntg_plan_param(p, i, &ti, NULL);
         raw += ti.nbytes;
     }
     double overhead = (double)(st.sst_bytes + st.blob_bytes) / (double)raw - 1;

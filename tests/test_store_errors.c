@@ -196,6 +196,7 @@ Test(store, corrupted_chunks_are_named_and_verify_reports_them)
     /* damaged bytes stay damaged: no reopen-and-retry (it cost ~3 s of them) */
     cr_assert_eq(ntg__store_catchups(s), 0, "%lu retries", ntg__store_catchups(s));
     ntg_store_verify_report r;
+    ntg_store_verify_report_init(&r);
     cr_assert_eq(ntg_store_verify(s, &r, &err), NTG_ERR_DATA);
     cr_assert_gt(r.bad, 0);
     cr_log_info("verify: %s", err.message);
@@ -362,7 +363,9 @@ Test(store, verify_detects_a_lost_version)
     s = st_open(db, 0);
     ntg_error err;
     ntg_store_verify_report vr;
+    ntg_store_verify_report_init(&vr);
     ntg_store_stats x;
+    ntg_store_stats_init(&x);
     ntg_store_stats_get(s, &x, &err);
     cr_log_info("after the salvage: %llu versions, %llu commits; WAL offsets %ld %ld %ld %ld",
                 (unsigned long long)x.versions, (unsigned long long)x.commits, at[0], at[1], at[2],
@@ -416,7 +419,12 @@ Test(store, a_manifest_cut_to_an_older_state_is_refused)
     static float blob[(1 << 20) / 4];
     for (size_t i = 0; i < sizeof blob / sizeof blob[0]; i++) blob[i] = (float)i;
     ntg_store_blob blobs[] = {{"weights", blob, sizeof blob}};
-    ntg_store_checkpoint ck = {0, 0, 1, 0.5, 0.5, NULL, 0, NULL, 0, blobs, 1};
+    ntg_store_checkpoint ck;
+    ntg_store_checkpoint_init(&ck);
+    ck.step = 1;
+    ck.train_loss = ck.val_loss = 0.5;
+    ck.blobs = blobs;
+    ck.n_blobs = 1;
     uint64_t id;
     cr_assert_eq(ntg_store_put_checkpoint(s, "m", &ck, 2, &id, &err), NTG_OK, "%s", err.message);
     cr_assert_eq(st_put(s, "m", r3), 3);

@@ -75,6 +75,7 @@ Test(store, a_full_disk_is_a_clear_error_and_gc_still_works, .timeout = 300)
     st = ntg_store_open(db, &o, &s, &err);
     cr_assert_eq(st, NTG_OK, "a full store must open for gc: %s", err.message);
     ntg_store_gc_report g;
+    ntg_store_gc_report_init(&g);
     st = ntg_store_gc(s, &g, &err);
     cr_assert_eq(st, NTG_OK, "gc on a full disk: %s", err.message);
     cr_log_info("gc removed %llu chunks", (unsigned long long)g.chunks_removed);
@@ -86,7 +87,8 @@ Test(store, a_full_disk_is_a_clear_error_and_gc_still_works, .timeout = 300)
     for (int i = 0; i < 20; i++) {
         tu_fill(&r, (float *)(void *)w, BYTES / 4, -1, 1);
         ntg_store_blob blobs[] = {{"weights", w, BYTES}};
-        ntg_store_checkpoint ck = {0, 0, i + 1, 0.5, NAN, NULL, 0, NULL, 0, blobs, 1};
+        ntg_store_checkpoint ck = {
+            sizeof(ntg_store_checkpoint), 0, 0, i + 1, 0.5, NAN, NULL, 0, NULL, 0, blobs, 1};
         uint64_t id = 0;
         st = ntg_store_put_checkpoint(s, "m", &ck, 0, &id, &err);
         if (st) break;

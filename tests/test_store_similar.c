@@ -116,6 +116,7 @@ Test(store, backup_is_a_consistent_copy)
     cr_assert(st_same_bytes(g, p));
     ntg_plan_destroy(g);
     ntg_store_verify_report r;
+    ntg_store_verify_report_init(&r);
     cr_assert_eq(ntg_store_verify(b, &r, &err), NTG_OK, "%s", err.message);
     cr_assert_eq(r.versions, 1);
     cr_assert_eq(ntg_store_backup(b, "/tmp/never", &err), NTG_ERR_STATE);

@@ -79,6 +79,7 @@ static ntg_plan *train(const ntg_plan *p, const ntg_series *s, int store, int re
                      err.message);
     ntg_plan *out = NULL;
     ntg_train_report r;
+    ntg_train_report_init(&r);
     cr_assert_eq(ntg_train(p, s, &o, &out, &r, &err), NTG_OK, "%s", err.message);
     if (rep) *rep = r;
     if (store && !stop) {
@@ -94,7 +95,8 @@ static int same_weights(const ntg_plan *a, const ntg_plan *b)
 {
     for (size_t i = 0; i < ntg_plan_param_count(a); i++) {
         ntg_tensor_info ti;
-        ntg_plan_param(a, i, &ti);
+        ntg_tensor_info_init(&ti);
+        ntg_plan_param(a, i, &ti, NULL);
         if (memcmp(ntg_plan_param_data(a, i), ntg_plan_param_data(b, i), ti.nbytes)) return 0;
     }
     return 1;
@@ -120,6 +122,7 @@ Test(store, training_resumes_exactly_from_the_store)
     ntg_store_close(st);
 
     ntg_train_report r;
+    ntg_train_report_init(&r);
     ntg_plan *resumed = train(p, s, 1, 1, 0, &r);
     cr_assert_eq(r.resumed_from, 10);
     cr_assert_eq(r.steps, 30);
@@ -205,6 +208,7 @@ static ntg_plan *train_run_lr(const ntg_plan *p, const ntg_series *s, const char
     cr_assert_eq(ntg_store_trainer_create(db, "run", 2, &o, &t, &err), NTG_OK, "%s", err.message);
     ntg_plan *out = NULL;
     ntg_train_report r;
+    ntg_train_report_init(&r);
     cr_assert_eq(ntg_train(p, s, &o, &out, &r, &err), NTG_OK, "%s", err.message);
     snprintf(run, 80, "%s", ntg_store_trainer_run(t));
     *version = 0;
@@ -256,6 +260,7 @@ Test(store, two_runs_of_one_model_keep_their_own_checkpoints)
     /* --resume without a run id: B is finished, so A (the newest unfinished run) goes on, under
      * its own id, and ends with the weights of an uninterrupted run */
     ntg_train_report r;
+    ntg_train_report_init(&r);
     ntg_plan *resumed = train_run(p, s, "7", 1, 0, again, &va, &r);
     cr_assert_eq(r.resumed_from, 10);
     cr_assert_str_eq(again, run_a);
@@ -315,6 +320,7 @@ Test(store, resume_picks_the_unfinished_run_of_the_same_configuration)
     ntg_plan *part = train_run(p, s, "7", 0, 12, run_a, &v, NULL);
     ntg_plan *other = train_run_lr(p, s, "7", "0.001", 0, 12, run_b, &v, NULL);
     ntg_train_report r;
+    ntg_train_report_init(&r);
     ntg_plan *resumed = train_run(p, s, "7", 1, 0, again, &v, &r);
     cr_assert_str_eq(again, run_a, "resumed %s (old %s, A %s, B %s)", again, run_old, run_a, run_b);
     cr_assert_eq(r.resumed_from, 10);
@@ -448,7 +454,7 @@ static void hook_put(ntg_train_options *o, long step)
     snprintf(st, sizeof st, "%ld", step);
     const char *meta[] = {"ntgraph.checkpoint", "1", "step", st, "seed", "7", "plan", "abc",
                           "finished",           "0"};
-    ntg_train_checkpoint ck = {step, 1.0, NAN, 1, names, data, bytes, 5, meta};
+    ntg_train_checkpoint ck = {sizeof ck, step, 1.0, NAN, 1, names, data, bytes, 5, meta};
     ntg_error err;
     ntg_status s = o->checkpoint_put(o->checkpoint_user, &ck, &err);
     cr_assert_eq(s, NTG_OK, "%s", err.message);
