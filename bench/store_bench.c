@@ -176,7 +176,7 @@ int main(int argc, char **argv)
         ntg_store_blob blobs[] = {
             {"weights", w, wbytes}, {"state", st, sbytes}, {"best", best, wbytes}};
         ntg_store_checkpoint ck;
-        memset(&ck, 0, sizeof ck);
+        ntg_store_checkpoint_init(&ck);
         ck.step = r + 1;
         ck.blobs = blobs;
         ck.n_blobs = 3;

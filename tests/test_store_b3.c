@@ -139,7 +139,7 @@ static void roundtrip(unsigned format)
     for (size_t i = 0; i < small; i++) b[i] = (uint8_t)(i * 13 + 5);
     ntg_store_blob blobs[] = {{"big", a, big}, {"small", b, small}};
     ntg_store_checkpoint ck;
-    memset(&ck, 0, sizeof ck);
+    ntg_store_checkpoint_init(&ck);
     ck.step = 1;
     ck.blobs = blobs;
     ck.n_blobs = 2;

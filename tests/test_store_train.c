@@ -401,6 +401,7 @@ Test(store, abandoned_runs_are_reclaimed_and_resume_still_works)
         if (total > peak) peak = total;
         ntg_store *st = st_open(db, NTG_STORE_OPEN_READONLY);
         ntg_store_stats x;
+        ntg_store_stats_init(&x);
         cr_assert_eq(ntg_store_stats_get(st, &x, &err), NTG_OK, "%s", err.message);
         ntg_store_close(st);
         if (x.chunk_bytes > peak_bytes) peak_bytes = x.chunk_bytes;
