@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "backend.h"
-#include "cpu/cpu_kernels.h"
+#include "ref/ref_kernels.h"
 #include "error.h"
 #include "ir.h"
 

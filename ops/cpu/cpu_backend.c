@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "backend.h"
-#include "cpu_kernels.h"
+#include "ref/ref_kernels.h"
 #include "error.h"
 
 struct ntg_buffer {

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "backend.h"
-#include "cpu/cpu_kernels.h"
+#include "ref/ref_kernels.h"
 #include "cu_int.h"
 #include "error.h"
 

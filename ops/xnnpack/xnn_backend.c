@@ -5,7 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cpu/cpu_kernels.h"
+#include "ref/ref_kernels.h"
 #include "error.h"
 #include "xnn_int.h"
 

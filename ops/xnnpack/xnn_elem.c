@@ -57,7 +57,7 @@ static void scalar_fwd(uint32_t code, const float *x, float *o, size_t n)
     }
 }
 
-/* dx from the saved x or y (the classes' bwd_saves), as ops/cpu/k_unary.c. */
+/* dx from the saved x or y (the classes' bwd_saves), as ops/ref/k_unary.c. */
 static void scalar_bwd(uint32_t code, const float *x, const float *y, const float *dy, float *o,
                        size_t n)
 {

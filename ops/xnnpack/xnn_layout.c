@@ -157,7 +157,7 @@ static void pieces_span(const xnn_op *o, int join, int64_t o0, int64_t o1)
     }
 }
 
-/* Transpose: the output walked in row-major order with merged runs (ops/cpu/k_transpose.c). */
+/* Transpose: the output walked in row-major order with merged runs (ops/ref/k_transpose.c). */
 typedef struct perm_geom {
     int r;
     int64_t dims[NTG_MAX_RANK], st[NTG_MAX_RANK];

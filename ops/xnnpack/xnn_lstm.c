@@ -11,7 +11,7 @@
 #include "xnn_int.h"
 
 /*
- * The reference's recurrences (ops/cpu/k_lstm.c), rearranged for threads and caches: every
+ * The reference's recurrences (ops/ref/k_lstm.c), rearranged for threads and caches: every
  * batch row's recurrence is independent of the others (the weights are shared read-only),
  * so the rows are split into one contiguous chunk per thread and each thread runs its chunk
  * through all the time steps: one dispatch per layer, not one per step, each step's GEMM

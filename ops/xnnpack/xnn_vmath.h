@@ -581,7 +581,7 @@ XV_TARGET static void XV(k_lstm_cell_bwd)(const float *st, const float *cprev, c
 }
 
 /*
- * Adam / AdamW over n elements, in double per element as the reference (ops/cpu/k_optim.c)
+ * Adam / AdamW over n elements, in double per element as the reference (ops/ref/k_optim.c)
  * and rounded once when stored; k = {beta1, beta2, eps, wd, step_size, 1 / sqrt(bias
  * correction 2), decay}.  Dividing by sqrt(bc2) became a multiplication by its inverse: a
  * double ulp, invisible after rounding to float.

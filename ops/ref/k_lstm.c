@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
 #include "op_attrs.h"
 
 /* The blocks of one workspace step, each `hidden` wide (op_attrs.h). */

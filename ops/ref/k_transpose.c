@@ -1,7 +1,7 @@
 /* k_transpose.c — reference kernels of transpose (torch.permute made contiguous). */
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
 #include "op_attrs.h"
 
 /*

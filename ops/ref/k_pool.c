@@ -1,7 +1,7 @@
 /* k_pool.c — reference kernels of maxpool1d (torch.nn.MaxPool1d over the last axis). */
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
 #include "op_attrs.h"
 
 typedef struct pool_geom {

@@ -1,7 +1,7 @@
 /* k_layout.c — reference kernels of the data-movement ops: flip, slice, reshape, concat. */
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
 #include "op_attrs.h"
 
 /* A tensor seen as [outer, len, inner] around one axis (row-major). */
