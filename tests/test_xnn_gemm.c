@@ -4,7 +4,7 @@
 
 #include "ref/ref_kernels.h"
 #include "testutil.h"
-#include "xnnpack/xgemm.h"
+#include "simd/xgemm.h"
 
 /*
  * Oracle: every element summed in double.  Tolerance: the golden README's 1e-5

@@ -135,7 +135,7 @@ static int xnn_available(char *info, size_t cap)
         return 1;
     }
     snprintf(info, cap, "XNNPACK (2022) + own %s kernels, xgemm %s, %d threads; %s cap: %s",
-             ntg__xnn_vk_pick(isa)->isa, ntg__xgemm_isa_name(ntg__xgemm_capped_isa(isa)),
+             ntg__simd_vk_pick(isa)->isa, ntg__xgemm_isa_name(ntg__xgemm_capped_isa(isa)),
              ntg__cpu_default_threads(NULL), NTG_CPU_ISA_ENV,
              getenv(NTG_CPU_ISA_ENV) && *getenv(NTG_CPU_ISA_ENV) ? ntg__isa_name(isa) : "none");
     return 1;
@@ -157,7 +157,7 @@ static ntg_status xnn_create(const ntg_backend_config *cfg, ntg_backend **out, n
     b->cfg = *cfg;
     b->threads = cfg->threads > 0 ? cfg->threads : ntg__cpu_default_threads(NULL);
     b->isa = isa;
-    b->vk = ntg__xnn_vk_pick(isa);
+    b->vk = ntg__simd_vk_pick(isa);
     b->profile = getenv("NTG_XNN_PROFILE") != NULL;
     /* developer knob for measurements: the XNN_POL_* bits (xnn_int.h) */
     const char *pol = getenv("NTG_XNN_POLICY");
@@ -270,10 +270,10 @@ static void xnn_destroy(ntg_backend *b)
 void ntg__xnn_set_policy(ntg_backend *b, unsigned policy)
 {
     b->policy = policy;
-    int vk = policy & XNN_POL_VK_PORTABLE ? XNN_VK_PORTABLE
-             : policy & XNN_POL_VK_AVX2   ? XNN_VK_AVX2
-                                          : XNN_VK_AVX512;
-    b->vk = ntg__xnn_vk_pick(vk < b->isa ? vk : b->isa);
+    int vk = policy & XNN_POL_VK_PORTABLE ? NTG_ISA_PORTABLE
+             : policy & XNN_POL_VK_AVX2   ? NTG_ISA_AVX2
+                                          : NTG_ISA_AVX512;
+    b->vk = ntg__simd_vk_pick(vk < b->isa ? vk : b->isa);
 }
 
 const char *ntg__xnn_op_impl(const ntg_backend *b, uint32_t k)

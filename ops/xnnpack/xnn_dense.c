@@ -27,7 +27,7 @@ static int64_t dense_rows(const xnn_op *o, const ntg_view *y, int64_t units)
 }
 
 typedef struct act_ctx {
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     int act;
     const float *z; /* the pre-activations: y itself, or the kept copy */
     float *y;
@@ -225,7 +225,7 @@ ntg_status ntg__xnn_prep_dense(ntg_backend *b, xnn_op *o, ntg_error *err)
  * threads.
  */
 typedef struct dz_ctx {
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     int act;
     const float *y, *dy, *z; /* z: GELU's pre-activations */
     float *dz;
@@ -454,7 +454,7 @@ static int small_ok(int ta, int acc, int64_t n, int64_t k)
 }
 
 /* gemm1, or the small kernel when it qualifies (buf: SMALL_B_FLOATS floats). */
-static void gemm_pick(int isa, const xnn_vk *vk, int ta, int tb, int64_t m, int64_t n, int64_t k,
+static void gemm_pick(int isa, const ntg_simd_vk *vk, int ta, int tb, int64_t m, int64_t n, int64_t k,
                       const float *a, int64_t lda, const float *bm, int64_t ldb, int acc, float *c,
                       int64_t ldc, void *scratch, float *buf)
 {
@@ -475,10 +475,10 @@ typedef struct mm_ctx {
     size_t slot;
     int bwd;
     /* fused scale + softmax (fwd): each product goes to a per-task matrix first */
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     float factor;
     size_t tmp;          /* offset of that matrix in the task's slot */
-    const xnn_vk *small; /* the small-product kernels, or NULL */
+    const ntg_simd_vk *small; /* the small-product kernels, or NULL */
     size_t sbuf;         /* offset of their buffer in the task's slot */
     int isa;             /* the instance's instruction-set cap, for xgemm */
 } mm_ctx;
@@ -491,7 +491,7 @@ static void mm_task(void *p, size_t t)
     int64_t p1 = c->count * (int64_t)(t + 1) / (int64_t)c->chunks;
     void *s = c->scratch + t * c->slot;
     float *sb = (float *)((uint8_t *)s + c->sbuf);
-    const xnn_vk *k = c->small;
+    const ntg_simd_vk *k = c->small;
     for (int64_t q = p0; q < p1; q++) {
         int64_t oa, ob;
         ntg__mm_offsets(g, q, &oa, &ob);

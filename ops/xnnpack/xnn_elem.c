@@ -87,7 +87,7 @@ static void scalar_bwd(uint32_t code, const float *x, const float *y, const floa
 }
 
 typedef struct un_ctx {
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     uint32_t code;
     int bwd;
     const float *x, *y, *dy;

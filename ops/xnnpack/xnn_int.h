@@ -8,44 +8,8 @@
 
 #include "backend.h"
 #include "tpool.h"
-#include "xgemm.h"
-
-/* ------------------------------------------------------------ vector math */
-
-/* Elementwise kernels with transcendentals, one table per instruction set (xnn_vmath.c). */
-typedef struct xnn_vk {
-    const char *isa; /* "AVX-512", "AVX2", "portable" */
-    void (*relu)(const float *x, float *y, size_t n);
-    void (*relu_bwd)(const float *y, const float *dy, float *dx, size_t n);
-    void (*sigmoid)(const float *x, float *y, size_t n);
-    void (*tanh)(const float *x, float *y, size_t n);
-    void (*gelu)(const float *x, float *y, size_t n);
-    void (*exp)(const float *x, float *y, size_t n);
-    void (*gelu_bwd)(const float *x, const float *dy, float *dx, size_t n);
-    void (*softmax_line)(const float *x, float *y, size_t n, int log_form);
-    void (*softmax_bwd_line)(const float *y, const float *dy, float *dx, size_t n, int log_form);
-    void (*layernorm)(const float *x, float *y, const float *w, const float *b, size_t rows,
-                      size_t d, float eps);
-    void (*layernorm_bwd)(const float *x, const float *dy, const float *w, float *dx, float *accw,
-                          float *accb, size_t rows, size_t d, float eps);
-    /* C = A B (B^T when tb) for operands whose B fits L1; buf: k * round_up(n, 16) floats */
-    void (*gemm_small)(int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                       const float *b, int64_t ldb, float *c, int64_t ldc, float *buf);
-    void (*lstm_cell)(float *g, const float *cprev, float *c, float *h, size_t hidden);
-    void (*lstm_cell_bwd)(const float *st, const float *cprev, const float *dh, float *carry,
-                          float *dg, size_t hidden);
-    void (*adam)(float *p, const float *g, float *m, float *v, size_t n, const double *k,
-                 int decoupled);
-} xnn_vk;
-
-enum {
-    XNN_VK_PORTABLE = NTG_ISA_PORTABLE,
-    XNN_VK_AVX2 = NTG_ISA_AVX2,
-    XNN_VK_AVX512 = NTG_ISA_AVX512
-};
-
-/* The widest table this CPU runs, up to `max_isa` (XNN_VK_*, the NTG_ISA_* levels: a cap). */
-const xnn_vk *ntg__xnn_vk_pick(int max_isa);
+#include "simd/vmath.h"
+#include "simd/xgemm.h"
 
 /* ------------------------------------------------------------- instance */
 
@@ -130,7 +94,7 @@ struct ntg_backend {
     ntg_tpool *pool;  /* NULL with one thread */
     int isa;          /* the instruction-set cap (NTG_ISA_*, NTG_CPU_ISA read at create): every
                        * xgemm call and packing passes it on (ntg_xgemm_args.isa) */
-    const xnn_vk *vk; /* the vector kernels, within the cap */
+    const ntg_simd_vk *vk; /* the vector kernels, within the cap */
     const ntg_plan_view *plan;
     const ntg_shared_cache *shared; /* the plan's, when weights are read-only; else NULL */
     uint8_t *base[NTG_STORE_COUNT];

@@ -154,7 +154,7 @@ static fwd_chunk fwd_chunk_of(const lstm_dims *d, int64_t rows)
 }
 
 typedef struct fwd_ctx {
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     const lstm_dims *d;
     int64_t k, in;
     const float *x; /* the layer's input sequence [B, T, in] (x, or y for k > 0) */
@@ -312,7 +312,7 @@ static unit_layout unit_layout_of(const lstm_dims *d)
 }
 
 typedef struct unit_ctx {
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     const lstm_dims *d;
     int64_t in, units, hw;
     int proj;
@@ -589,7 +589,7 @@ ntg_status ntg__xnn_prep_lstm(ntg_backend *b, xnn_op *o, ntg_error *err)
 /* ------------------------------------------------------------------ backward */
 
 typedef struct bwd_ctx {
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     const lstm_dims *d;
     int64_t k;
     const float *ws, *dh_in, *packed;

@@ -23,7 +23,7 @@ static lines lines_of(const ntg_tdesc *d, int64_t axis_attr)
 /* ----------------------------------------------------------------- softmax */
 
 typedef struct sm_ctx {
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     lines l;
     int log_form, bwd;
     const float *x, *y, *dy;
@@ -204,7 +204,7 @@ ntg_status ntg__xnn_prep_softmax_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
 enum { LN_CHUNK = 64 };
 
 typedef struct ln_ctx {
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     const float *x, *w, *bias, *dy;
     float *y, *dx;
     float *part; /* [chunks][2][d] partial sums of dy xhat and dy, or NULL */

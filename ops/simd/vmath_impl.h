@@ -1,6 +1,6 @@
-/* xnn_vmath.h — vector math kernels, written once and instantiated per ISA by xnn_vmath.c. */
+/* vmath_impl.h — the vector kernels of vmath.h, written once and instantiated per ISA by vmath.c. */
 /*
- * Not a normal header: xnn_vmath.c includes it once per instruction set with XV_W (floats per
+ * Not a normal header: vmath.c includes it once per instruction set with XV_W (floats per
  * vector), XV_SFX (name suffix) and XV_TARGET (a target attribute, or nothing) defined.  The
  * kernels use GCC vector extensions, so one body gives AVX-512 (16 lanes), AVX2 (8) and
  * portable SSE2/NEON (4) code; the last partial vector goes through a padded copy so every
@@ -630,7 +630,7 @@ XV_TARGET static void XV(k_adam)(float *p, const float *g, float *m, float *v, s
 }
 
 /* The kernel table of this instruction set. */
-const xnn_vk XV(ntg__xnn_vk_) = {
+const ntg_simd_vk XV(ntg__simd_vk_) = {
     XV_NAME,
     XV(k_relu),
     XV(k_relu_bwd),
