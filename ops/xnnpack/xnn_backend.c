@@ -7,6 +7,7 @@
 
 #include "ref/ref_kernels.h"
 #include "error.h"
+#include "host_buf.h"
 #include "xnn_int.h"
 
 /*
@@ -295,83 +296,7 @@ static int xnn_supports(const ntg_backend *b, uint32_t code, int dir, int dtype)
     return dir == NTG_DIR_FWD ? ntg__cpu_fwd[code] != NULL : ntg__cpu_bwd[code] != NULL;
 }
 
-/* ------------------------------------------------------------- buffers */
-
-static ntg_status xnn_buffer_alloc(ntg_backend *b, size_t size, ntg_buffer **out, ntg_error *err)
-{
-    (void)b;
-    ntg_buffer *buf = calloc(1, sizeof *buf);
-    void *mem = NULL;
-    size_t rounded = (size + 63) & ~(size_t)63;
-    if (buf && posix_memalign(&mem, 64, rounded ? rounded : 64) == 0) {
-        memset(mem, 0, rounded ? rounded : 64);
-        buf->data = mem;
-        buf->size = size;
-        buf->owned = 1;
-        *out = buf;
-        return NTG_OK;
-    }
-    free(buf);
-    return ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate %zu bytes", size);
-}
-
-static ntg_status xnn_buffer_wrap(ntg_backend *b, void *host, size_t size, int readonly,
-                                  ntg_buffer **out, ntg_error *err)
-{
-    (void)b;
-    ntg_buffer *buf = calloc(1, sizeof *buf);
-    if (!buf) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-    buf->data = host;
-    buf->size = size;
-    buf->readonly = readonly != 0;
-    *out = buf;
-    return NTG_OK;
-}
-
-static void xnn_buffer_free(ntg_backend *b, ntg_buffer *buf)
-{
-    (void)b;
-    if (!buf) return;
-    if (buf->owned) free(buf->data);
-    free(buf);
-}
-
-static ntg_status xnn_upload(ntg_backend *b, ntg_buffer *dst, size_t offset, const void *src,
-                             size_t size, ntg_error *err)
-{
-    (void)b;
-    if (offset > dst->size || size > dst->size - offset)
-        return ntg__fail(err, NTG_ERR_RANGE, "upload of %zu bytes at %zu outside a %zu-byte buffer",
-                         size, offset, dst->size);
-    if (dst->readonly)
-        return ntg__fail(err, NTG_ERR_STATE, "upload into read-only memory (mapped weights)");
-    memcpy(dst->data + offset, src, size);
-    return NTG_OK;
-}
-
-static ntg_status xnn_download(ntg_backend *b, const ntg_buffer *src, size_t offset, void *dst,
-                               size_t size, ntg_error *err)
-{
-    (void)b;
-    if (offset > src->size || size > src->size - offset)
-        return ntg__fail(err, NTG_ERR_RANGE,
-                         "download of %zu bytes at %zu outside a %zu-byte buffer", size, offset,
-                         src->size);
-    memcpy(dst, src->data + offset, size);
-    return NTG_OK;
-}
-
 /* ------------------------------------------------------------- prepare */
-
-int ntg__xnn_has_value(const ntg_op_rec *op, int i)
-{
-    if (op->dir != NTG_DIR_BWD) return 1;
-    int nfi = ntg__bwd_nfi(op), nfo = ntg__bwd_nfo(op);
-    if (i >= op->n_in || i >= nfi + nfo) return 1;
-    if ((i < nfi && i >= 16) || (i >= nfi && i - nfi >= 16)) return 0;
-    int bit = i < nfi ? i : 16 + (i - nfi);
-    return (op->saved >> bit) & 1u;
-}
 
 static xnn_prep_fn prep_of(uint32_t code, int dir)
 {
@@ -456,7 +381,7 @@ static ntg_status xnn_prepare(ntg_backend *b, const ntg_plan_view *plan,
             const ntg_tensor_rec *t = &plan->tensors[id];
             ntg__tdesc_from_rec(t, &v[i].d);
             if (v[i].d.batched) v[i].d.dims[0] = plan->max_batch;
-            if (ntg__xnn_has_value(op, i) && b->base[t->storage])
+            if (ntg__bwd_has_value(op, i) && b->base[t->storage])
                 v[i].data = b->base[t->storage] + t->offset;
             if (i < op->n_in && i < 32 && t->storage == NTG_STORE_WEIGHTS && b->weights_readonly)
                 o->const_in |= 1u << i;
@@ -580,11 +505,11 @@ const ntg_backend_class ntg__backend_xnnpack = {
     xnn_create,
     xnn_destroy,
     xnn_supports,
-    xnn_buffer_alloc,
-    xnn_buffer_wrap,
-    xnn_buffer_free,
-    xnn_upload,
-    xnn_download,
+    ntg__host_buffer_alloc,
+    ntg__host_buffer_wrap,
+    ntg__host_buffer_free,
+    ntg__host_upload,
+    ntg__host_download,
     xnn_prepare,
     xnn_run,
     xnn_threads,

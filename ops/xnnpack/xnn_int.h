@@ -7,18 +7,12 @@
 #include <xnnpack.h>
 
 #include "backend.h"
+#include "host_buf.h"
 #include "tpool.h"
 #include "simd/vmath.h"
 #include "simd/xgemm.h"
 
 /* ------------------------------------------------------------- instance */
-
-struct ntg_buffer {
-    uint8_t *data;
-    size_t size;
-    int owned;
-    int readonly; /* wrapped read-only memory (an inference session's mapped weights) */
-};
 
 typedef struct xnn_op xnn_op;
 
@@ -91,9 +85,9 @@ struct ntg_backend {
     ntg_backend_config cfg;
     int threads;
     unsigned policy;
-    ntg_tpool *pool;  /* NULL with one thread */
-    int isa;          /* the instruction-set cap (NTG_ISA_*, NTG_CPU_ISA read at create): every
-                       * xgemm call and packing passes it on (ntg_xgemm_args.isa) */
+    ntg_tpool *pool;       /* NULL with one thread */
+    int isa;               /* the instruction-set cap (NTG_ISA_*, NTG_CPU_ISA read at create): every
+                            * xgemm call and packing passes it on (ntg_xgemm_args.isa) */
     const ntg_simd_vk *vk; /* the vector kernels, within the cap */
     const ntg_plan_view *plan;
     const ntg_shared_cache *shared; /* the plan's, when weights are read-only; else NULL */
@@ -142,8 +136,6 @@ size_t ntg__xnn_gemm_scratch(const ntg_backend *b, const ntg_xgemm_args *g);
  * bias-gradient order, so bitwise its result whatever the threads. */
 void ntg__xnn_colsum(ntg_backend *b, const float *z, int64_t rows, int64_t cols, float *d1,
                      float *d2);
-/* Whether operand i of op carries its value (a backward op's bwd_saves); as cpu_backend.c. */
-int ntg__xnn_has_value(const ntg_op_rec *op, int i);
 /* dst [cols, rows] = src [rows, cols]^T, in cache-sized tiles. */
 void ntg__xnn_transpose(const float *src, int64_t rows, int64_t cols, float *dst);
 /* Elements of a view at its current dims. */
