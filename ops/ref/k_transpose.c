@@ -2,18 +2,13 @@
 #include <string.h>
 
 #include "ref_kernels.h"
+#include "ref_span.h"
 #include "op_attrs.h"
 
-/*
- * dst = src with output axis i taken from source axis perm[i].  The output is walked in
- * row-major order with each axis's source stride; axes of extent 1 are dropped and output
- * neighbours that are neighbours in the source too are merged, so a permutation that keeps
- * the last axis moves whole runs with memcpy.
- */
-static void permute(const float *src, const ntg_tdesc *sd, const int *perm, float *dst)
+void ntg__ref_perm_geom(const ntg_tdesc *sd, const int *perm, ntg_perm_geom *g)
 {
     int rank = sd->rank, r = 0;
-    int64_t sst[NTG_MAX_RANK], dims[NTG_MAX_RANK], st[NTG_MAX_RANK], s = 1;
+    int64_t sst[NTG_MAX_RANK], s = 1;
     for (int i = rank - 1; i >= 0; i--) {
         sst[i] = s;
         s *= sd->dims[i];
@@ -21,33 +16,55 @@ static void permute(const float *src, const ntg_tdesc *sd, const int *perm, floa
     for (int i = 0; i < rank; i++) {
         int64_t d = sd->dims[perm[i]], si = sst[perm[i]];
         if (d == 1) continue;
-        if (r > 0 && st[r - 1] == si * d) {
-            dims[r - 1] *= d;
-            st[r - 1] = si;
+        if (r > 0 && g->st[r - 1] == si * d) {
+            g->dims[r - 1] *= d;
+            g->st[r - 1] = si;
             continue;
         }
-        dims[r] = d;
-        st[r] = si;
+        g->dims[r] = d;
+        g->st[r] = si;
         r++;
     }
-    if (r == 0) { /* one element */
-        dst[0] = src[0];
-        return;
+    if (r == 0) { /* one element: one run of one */
+        g->dims[0] = 1;
+        g->st[0] = 1;
+        r = 1;
     }
-    int64_t n = dims[r - 1], sn = st[r - 1], runs = s / n, idx[NTG_MAX_RANK] = {0}, off = 0;
-    for (int64_t k = 0; k < runs; k++) {
-        float *d = dst + k * n;
-        if (sn == 1)
-            memcpy(d, src + off, (size_t)n * sizeof(float));
+    g->r = r;
+    g->n = g->dims[r - 1];
+    g->sn = g->st[r - 1];
+    g->runs = s / g->n;
+}
+
+void ntg__ref_perm_span(const ntg_perm_geom *g, const float *src, float *dst, int64_t k0,
+                        int64_t k1)
+{
+    int64_t idx[NTG_MAX_RANK] = {0}, off = 0, k = k0;
+    for (int i = g->r - 2; i >= 0; i--) {
+        idx[i] = k % g->dims[i];
+        k /= g->dims[i];
+        off += idx[i] * g->st[i];
+    }
+    for (k = k0; k < k1; k++) {
+        float *d = dst + k * g->n;
+        if (g->sn == 1)
+            memcpy(d, src + off, (size_t)g->n * sizeof(float));
         else
-            for (int64_t j = 0; j < n; j++) d[j] = src[off + j * sn];
-        for (int i = r - 2; i >= 0; i--) {
-            off += st[i];
-            if (++idx[i] < dims[i]) break;
-            off -= st[i] * dims[i];
+            for (int64_t j = 0; j < g->n; j++) d[j] = src[off + j * g->sn];
+        for (int i = g->r - 2; i >= 0; i--) {
+            off += g->st[i];
+            if (++idx[i] < g->dims[i]) break;
+            off -= g->st[i] * g->dims[i];
             idx[i] = 0;
         }
     }
+}
+
+static void permute(const float *src, const ntg_tdesc *sd, const int *perm, float *dst)
+{
+    ntg_perm_geom g;
+    ntg__ref_perm_geom(sd, perm, &g);
+    ntg__ref_perm_span(&g, src, dst, 0, g.runs);
 }
 
 static void perm_of(const ntg_kctx *c, int *perm)
