@@ -1,4 +1,4 @@
-/* vmath_impl.h — the vector kernels of vmath.h, written once and instantiated per ISA by vmath.c. */
+/* vmath_impl.h — the bodies of the vector kernels (vmath.h), instantiated per ISA by vmath.c. */
 /*
  * Not a normal header: vmath.c includes it once per instruction set with XV_W (floats per
  * vector), XV_SFX (name suffix) and XV_TARGET (a target attribute, or nothing) defined.  The

@@ -119,14 +119,24 @@ size_t ntg__xnn_ref_scratch(const ntg_backend *b, const xnn_op *o)
 
 /* ------------------------------------------------------- availability */
 
+/* What `ntgraph backends` says this build runs on: with libXNNPACK, its operators where they
+ * win (docs/cpu-backend.md) and our kernels elsewhere; without it, our kernels alone. */
+#ifdef NTG_HAVE_XNNPACK
+#define XNN_LIB_INFO "XNNPACK (2022) +"
+#else
+#define XNN_LIB_INFO "built without libXNNPACK:"
+#endif
+
 static int xnn_available(char *info, size_t cap)
 {
+#ifdef NTG_HAVE_XNNPACK
     /* xnn_initialize is process-wide and idempotent (XNNPACK's own once-only state) */
     enum xnn_status st = xnn_initialize(NULL);
     if (st != xnn_status_success) {
         snprintf(info, cap, "XNNPACK does not initialise on this CPU (status %d)", (int)st);
         return 0;
     }
+#endif
     /* a bad cap still leaves the backend "available": `auto` must not quietly fall back to the
      * reference kernels; creating an instance then fails with this message */
     int isa;
@@ -135,7 +145,7 @@ static int xnn_available(char *info, size_t cap)
         snprintf(info, cap, "%s (sessions on this backend fail until it is fixed)", e.message);
         return 1;
     }
-    snprintf(info, cap, "XNNPACK (2022) + own %s kernels, xgemm %s, %d threads; %s cap: %s",
+    snprintf(info, cap, "%s own %s kernels, xgemm %s, %d threads; %s cap: %s", XNN_LIB_INFO,
              ntg__simd_vk_pick(isa)->isa, ntg__xgemm_isa_name(ntg__xgemm_capped_isa(isa)),
              ntg__cpu_default_threads(NULL), NTG_CPU_ISA_ENV,
              getenv(NTG_CPU_ISA_ENV) && *getenv(NTG_CPU_ISA_ENV) ? ntg__isa_name(isa) : "none");
@@ -146,8 +156,10 @@ static int xnn_available(char *info, size_t cap)
 
 static ntg_status xnn_create(const ntg_backend_config *cfg, ntg_backend **out, ntg_error *err)
 {
+#ifdef NTG_HAVE_XNNPACK
     if (xnn_initialize(NULL) != xnn_status_success)
         return ntg__fail(err, NTG_ERR_UNSUPPORTED, "xnnpack backend: XNNPACK does not initialise");
+#endif
     int isa;
     if (ntg__isa_cap_from_env(&isa, err) != NTG_OK) {
         ntg__err_prefix(err, "xnnpack backend: ");
@@ -240,9 +252,11 @@ static void release_ops(ntg_backend *b)
 {
     if (b->profile && b->ops) print_profile(b);
     for (uint32_t k = 0; b->ops && k < b->n_ops; k++) {
+#ifdef NTG_HAVE_XNNPACK
         if (b->ops[k].xop) xnn_delete_operator(b->ops[k].xop);
         for (int c = 0; c < b->ops[k].n_xclone; c++)
             if (b->ops[k].xclone[c]) xnn_delete_operator(b->ops[k].xclone[c]);
+#endif
         free(b->ops[k].xclone);
         if (b->ops[k].own_shared)
             b->shared->put(b->shared->self, b->ops[k].own);

@@ -4,7 +4,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#ifdef NTG_HAVE_XNNPACK
 #include <xnnpack.h>
+typedef xnn_operator_t xnn_xop_t;
+#else
+/* Built without libXNNPACK (docs/cpu-backend.md): no XNNPACK operator exists, these fields
+ * stay NULL and every op runs on our own kernels (ops/simd/) or the reference's. */
+typedef void *xnn_xop_t;
+#endif
 
 #include "backend.h"
 #include "host_buf.h"
@@ -32,8 +39,8 @@ struct xnn_op {
     xnn_run_fn run;
     const char *impl; /* which implementation, for reports */
     size_t scratch;   /* bytes of the shared scratch this op uses */
-    xnn_operator_t xop;
-    xnn_operator_t *xclone; /* copies of xop for tasks 1.. of a row split (XNNPACK fc) */
+    xnn_xop_t xop;
+    xnn_xop_t *xclone; /* copies of xop for tasks 1.. of a row split (XNNPACK fc) */
     int n_xclone;
     size_t xop_key;    /* what xop was last set up for (rows and threads); 0: not yet */
     void *own;         /* packed weights, tables: owned, freed with the instance */

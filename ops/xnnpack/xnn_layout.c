@@ -289,6 +289,7 @@ static void run_pool(ntg_backend *b, xnn_op *o, int batch)
     pool_run(b, o, 0);
 }
 
+#ifdef NTG_HAVE_XNNPACK
 /* XNNPACK max pooling: rows as a batch of 1 x len images of one channel, pooling 1 x k;
  * extra right padding gives ceil_mode (XNNPACK clamps windows to the input, as torch). */
 static void run_pool_xnn(ntg_backend *b, xnn_op *o, int batch)
@@ -308,12 +309,14 @@ static void run_pool_xnn(ntg_backend *b, xnn_op *o, int batch)
     }
     xnn_run_operator(o->xop, pool);
 }
+#endif
 
 ntg_status ntg__xnn_prep_maxpool(ntg_backend *b, xnn_op *o, ntg_error *err)
 {
     ntg_pool_geom g;
     ntg__ref_pool_geom(o->attr, &o->in[0].d, &o->out[0].d, &g);
     /* XNNPACK refuses a 1-element window (a copy) */
+#ifdef NTG_HAVE_XNNPACK
     if ((b->policy & XNN_POL_XNN_ELEM) && !(b->policy & XNN_POL_NO_XNNOPS) && g.k > 1) {
         /* right padding so that floor((len + pads - k) / s) + 1 == nout */
         int64_t right = (g.nout - 1) * g.s + g.k - g.len - g.pad;
@@ -332,6 +335,10 @@ ntg_status ntg__xnn_prep_maxpool(ntg_backend *b, xnn_op *o, ntg_error *err)
         o->impl = "xnnpack-maxpool";
         return NTG_OK;
     }
+#else
+    (void)b;
+    (void)err;
+#endif
     o->run = run_pool;
     o->impl = "own";
     return NTG_OK;

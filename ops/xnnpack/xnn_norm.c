@@ -120,6 +120,7 @@ static void run_softmax(ntg_backend *b, xnn_op *o, int batch)
     sm_run(b, o, 0);
 }
 
+#ifdef NTG_HAVE_XNNPACK
 /* XNNPACK's softmax over contiguous lines (the last axis, or any axis with nothing after). */
 static void run_softmax_xnn(ntg_backend *b, xnn_op *o, int batch)
 {
@@ -136,6 +137,7 @@ static void run_softmax_xnn(ntg_backend *b, xnn_op *o, int batch)
     }
     xnn_run_operator(o->xop, pool);
 }
+#endif
 
 static size_t sm_scratch(const ntg_backend *b, const ntg_axis_split *l)
 {
@@ -146,6 +148,7 @@ static size_t sm_scratch(const ntg_backend *b, const ntg_axis_split *l)
 ntg_status ntg__xnn_prep_softmax(ntg_backend *b, xnn_op *o, ntg_error *err)
 {
     ntg_axis_split l = ntg__axis_split_attr(&o->in[0].d, ntg__attr_i(o->attr, NTG_SOFTMAX_AXIS));
+#ifdef NTG_HAVE_XNNPACK
     if (l.inner == 1 && o->code == NTG_OP_softmax && (b->policy & XNN_POL_XNN_ELEM) &&
         !(b->policy & XNN_POL_NO_XNNOPS)) {
         size_t ch = (size_t)l.len;
@@ -155,6 +158,9 @@ ntg_status ntg__xnn_prep_softmax(ntg_backend *b, xnn_op *o, ntg_error *err)
         o->impl = "xnnpack-softmax";
         return NTG_OK;
     }
+#else
+    (void)err;
+#endif
     o->scratch = sm_scratch(b, &l);
     o->run = run_softmax;
     o->impl = "own-simd";
