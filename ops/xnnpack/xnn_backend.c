@@ -514,7 +514,11 @@ static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error
 
 const ntg_backend_class ntg__backend_xnnpack = {
     "xnnpack",
+#ifdef NTG_HAVE_XNNPACK
     "fast CPU kernels: XNNPACK operators, own AVX-512/AVX2 GEMM and kernels, own thread pool",
+#else
+    "fast CPU kernels: own AVX-512/AVX2 GEMM and kernels, own thread pool (no libXNNPACK)",
+#endif
     xnn_available,
     xnn_create,
     xnn_destroy,
