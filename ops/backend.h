@@ -101,8 +101,4 @@ const ntg_backend_class *const *ntg__backends(size_t *count);
 /* The backend called `name` ("auto" picks the first available), or NULL. */
 const ntg_backend_class *ntg__backend_find(const char *name);
 
-/* The CPU reference kernels, indexed by op code (bwd NULL for non-differentiable ops). */
-extern const ntg_kernel_fn ntg__cpu_fwd[NTG_OP_COUNT];
-extern const ntg_kernel_fn ntg__cpu_bwd[NTG_OP_COUNT];
-
 #endif /* NTG_BACKEND_H */
