@@ -30,7 +30,12 @@ struct cli_train_mesh {
     int in_steps;  /* the last all-reduce served a step (not the start's synchronisation) */
     double wait_s; /* of comm_s: blocked in the steps' gradient all-reduces */
     long steps, last_step, buckets; /* steps seen, and gradient all-reduces started in them */
-    uint64_t ring_ns0, ring_n0;     /* the mesh's all-reduce timer when the steps began */
+    /* the counters when the first step and the latest one began: the summary covers the whole
+     * steps between (from one step's first all-reduce to the next one's) */
+    struct tm_snap {
+        double wall, cpu_proc, cpu_self, wait, comm, ring;
+        long buckets;
+    } first, last;
 #ifdef NTG_HAVE_MESH
     ntg_mesh *mesh;
 #endif
@@ -44,16 +49,29 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* A step's first gradient all-reduce: count it, and take the mesh's timer at the first step. */
+static double cpu_s(clockid_t clock)
+{
+    struct timespec t;
+    clock_gettime(clock, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* A step's first gradient all-reduce: count the step and take the counters (the process's CPU
+ * time, and this thread's: the one that runs the backend with --threads 1). */
 static void tm_step(cli_train_mesh *m, long step)
 {
     if (step <= 0 || step == m->last_step) return;
-    if (!m->steps) {
-        ntg__mesh_stats ms;
-        ntg__mesh_stats_get(m->mesh, &ms);
-        m->ring_ns0 = ms.allreduce_ns;
-        m->ring_n0 = ms.allreduces;
-    }
+    ntg__mesh_stats ms;
+    ntg__mesh_stats_get(m->mesh, &ms);
+    struct tm_snap n = {now_s(),
+                        cpu_s(CLOCK_PROCESS_CPUTIME_ID),
+                        cpu_s(CLOCK_THREAD_CPUTIME_ID),
+                        m->wait_s,
+                        m->comm_s,
+                        (double)ms.allreduce_ns * 1e-9,
+                        m->buckets};
+    if (!m->steps) m->first = n;
+    m->last = n;
     m->steps++;
     m->last_step = step;
 }
@@ -253,28 +271,25 @@ double cli_train_mesh_comm_seconds(const cli_train_mesh *m)
     return m ? m->comm_s : 0;
 }
 
-void cli_train_mesh_summary(const cli_train_mesh *m, double seconds, char *out, size_t cap)
+void cli_train_mesh_summary(const cli_train_mesh *m, char *out, size_t cap)
 {
     if (!cap) return;
     out[0] = '\0';
-#ifdef NTG_HAVE_MESH
-    if (!m || m->steps <= 0) return;
-    ntg__mesh_stats ms;
-    ntg__mesh_stats_get(m->mesh, &ms);
-    double steps = (double)m->steps;
-    double ring = (double)(ms.allreduce_ns - m->ring_ns0) * 1e-6 / steps;
-    double total = seconds * 1e3 / steps, wait = m->wait_s * 1e3 / steps;
-    double other = (m->comm_s - m->wait_s) * 1e3 / steps;
+    if (!m || m->steps < 2) return;
+    const struct tm_snap *a = &m->first, *b = &m->last;
+    double k = 1e3 / (double)(m->steps - 1); /* per step, in ms */
+    double wall = (b->wall - a->wall) * k, wait = (b->wait - a->wait) * k;
+    double bcast = (b->comm - a->comm) * k - wait, ring = (b->ring - a->ring) * k;
+    double self = (b->cpu_self - a->cpu_self) * k;
+    double others = (b->cpu_proc - a->cpu_proc) * k - self;
     snprintf(out, cap,
              "per step %.2f ms: %.2f computing and the rest, %.2f waiting for the gradient "
              "all-reduce, %.2f in broadcasts; the ring was busy %.2f ms with %.1f all-reduces "
-             "(%.0f %% of it hidden behind backward)",
-             total, total - wait - other, wait, other, ring, (double)m->buckets / steps,
-             ring > 0 && ring > wait ? 100.0 * (ring - wait) / ring : 0.0);
-#else
-    (void)m;
-    (void)seconds;
-#endif
+             "(%.0f %% of it hidden behind backward); CPU %.2f ms in the training thread, %.2f "
+             "in the mesh's and ZeroMQ's threads",
+             wall, wall - wait - bcast, wait, bcast, ring,
+             (double)(b->buckets - a->buckets) / (double)(m->steps - 1),
+             ring > wait ? 100.0 * (ring - wait) / ring : 0.0, self, others);
 }
 
 void cli_train_mesh_close(cli_train_mesh *m)

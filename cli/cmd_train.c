@@ -253,7 +253,7 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
                100.0 * cli_train_mesh_comm_seconds(tm) / (r.seconds + 1e-12));
     if (tm) { /* --mesh: where a step's time went (rank 0) */
         char line[400];
-        cli_train_mesh_summary(tm, r.seconds, line, sizeof line);
+        cli_train_mesh_summary(tm, line, sizeof line);
         if (line[0]) printf("\nmesh: %s", line);
     }
     if (out) printf("\nwrote %s", out);
