@@ -280,6 +280,7 @@ void cli_train_mesh_summary(const cli_train_mesh *m, char *out, size_t cap)
     double k = 1e3 / (double)(m->steps - 1); /* per step, in ms */
     double wall = (b->wall - a->wall) * k, wait = (b->wait - a->wait) * k;
     double bcast = (b->comm - a->comm) * k - wait, ring = (b->ring - a->ring) * k;
+    if (bcast < 0.005) bcast = 0; /* rounding of the difference */
     double self = (b->cpu_self - a->cpu_self) * k;
     double others = (b->cpu_proc - a->cpu_proc) * k - self;
     snprintf(out, cap,
