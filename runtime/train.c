@@ -679,7 +679,8 @@ static uint32_t final_after(const ntg_plan *p, int g, uint32_t id)
  * gradients that become final after the same op.  The last bucket also carries the loss and
  * the stop flag and starts after the whole program.  At most NTG__TRAIN_DP_MAX_BUCKETS (the
  * target grows until they fit).  Without a bucket size, an asynchronous all-reduce or a backend
- * that runs op ranges: one all-reduce of everything in parameter order after the program. */
+ * that runs op ranges, or when everything makes one bucket: one all-reduce of everything in
+ * parameter order after the program. */
 static ntg_status dp_buckets(trainer *tr, ntg_error *err)
 {
     const ntg__train_dp *dp = tr->dp;
@@ -761,6 +762,21 @@ static ntg_status dp_buckets(trainer *tr, ntg_error *err)
         target *= 2;
     }
     free(fin);
+    if (tr->n_buckets == 1) {
+        /* everything is final only at the end: nothing to overlap; keep the parameter order
+         * (and so the sums) of the single all-reduce after backward */
+        tr->n_buckets = 0;
+        for (size_t k = 0; k < n; k++) tr->goff[k] = k ? tr->goff[k - 1] + tr->grad_len[k - 1] : 0;
+        if (dp->info) {
+            char line[200];
+            snprintf(line, sizeof line,
+                     "gradients: one all-reduce of %zu floats after backward (no overlap: "
+                     "buckets of %.2f MB make one, final only when backward ends)",
+                     tr->gsum + 2, (double)dp->bucket_bytes / 1e6);
+            dp->info(dp->user, line);
+        }
+        return NTG_OK;
+    }
     tr->bk_first[tr->n_buckets] = (uint32_t)n;
     tr->bk_end[tr->n_buckets - 1] = n_ops;
     tr->bk_len[tr->n_buckets - 1] += 2; /* loss, stop flag */
