@@ -80,13 +80,17 @@ static ntg_status cpu_prepare(ntg_backend *b, const ntg_plan_view *plan,
     return NTG_OK;
 }
 
-static ntg_status cpu_run(ntg_backend *b, uint32_t program, int batch, ntg_error *err)
+static ntg_status cpu_run_range(ntg_backend *b, uint32_t program, int batch, uint32_t first,
+                                uint32_t end, ntg_error *err)
 {
     const ntg_plan_view *plan = b->plan;
     if (!plan || program >= plan->n_programs)
         return ntg__fail(err, NTG_ERR_INTERNAL, "cpu backend: no such program %u", program);
     const ntg_program_view *pg = &plan->programs[program];
-    for (uint32_t k = 0; k < pg->n_ops; k++) {
+    if (first > end || end > pg->n_ops)
+        return ntg__fail(err, NTG_ERR_INTERNAL, "cpu backend: ops %u..%u of a program of %u", first,
+                         end, pg->n_ops);
+    for (uint32_t k = first; k < end; k++) {
         const ntg_op_rec *op = &plan->ops[pg->ops[k]];
         ntg_view *v = b->views + op->operands;
         int n = op->n_in + op->n_out;
@@ -107,6 +111,13 @@ static ntg_status cpu_run(ntg_backend *b, uint32_t program, int batch, ntg_error
     return NTG_OK;
 }
 
+static ntg_status cpu_run(ntg_backend *b, uint32_t program, int batch, ntg_error *err)
+{
+    if (!b->plan || program >= b->plan->n_programs)
+        return ntg__fail(err, NTG_ERR_INTERNAL, "cpu backend: no such program %u", program);
+    return cpu_run_range(b, program, batch, 0, b->plan->programs[program].n_ops, err);
+}
+
 const ntg_backend_class ntg__backend_cpu = {
     "cpu",
     "reference kernels in plain C, single-threaded (the oracle of every backend)",
@@ -122,4 +133,5 @@ const ntg_backend_class ntg__backend_cpu = {
     cpu_prepare,
     cpu_run,
     NULL, /* single-threaded */
+    cpu_run_range,
 };

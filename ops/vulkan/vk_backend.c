@@ -1444,11 +1444,19 @@ void ntg__vk_program_stats(const ntg_backend *b, uint32_t program, uint32_t *dis
 }
 
 const ntg_backend_class ntg__backend_vulkan = {
-    "vulkan",        "Vulkan compute: GLSL shaders, programs recorded once into command buffers",
-    vk_available,    vk_create,
-    vk_destroy,      vk_supports,
-    vk_buffer_alloc, NULL, /* device memory: the session allocates and uploads */
-    vk_buffer_free,  vk_upload,
-    vk_download,     vk_prepare,
-    vk_run,          NULL,
+    "vulkan",
+    "Vulkan compute: GLSL shaders, programs recorded once into command buffers",
+    vk_available,
+    vk_create,
+    vk_destroy,
+    vk_supports,
+    vk_buffer_alloc,
+    NULL, /* device memory: the session allocates and uploads */
+    vk_buffer_free,
+    vk_upload,
+    vk_download,
+    vk_prepare,
+    vk_run,
+    NULL,
+    NULL, /* run_range: a program is one command buffer; the trainer all-reduces after it */
 };

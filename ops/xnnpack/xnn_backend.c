@@ -455,27 +455,38 @@ static int batch_class(int batch)
     return c;
 }
 
-static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error *err)
+/* Ops [first, end) of a program.  A run is one range or several in turn (data-parallel
+ * training reads finished gradients between them); the adaptive choice is made when a run's
+ * first range starts and timed over its ranges alone, so a run cut into ranges adapts as a
+ * whole one does. */
+static ntg_status xnn_run_range(ntg_backend *b, uint32_t program, int batch, uint32_t first,
+                                uint32_t end, ntg_error *err)
 {
     const ntg_plan_view *plan = b->plan;
     if (!plan || program >= plan->n_programs)
         return ntg__fail(err, NTG_ERR_INTERNAL, "xnnpack backend: no such program %u", program);
     const ntg_program_view *pg = &plan->programs[program];
-    b->pool_used = 0;
-    /* the adaptive choice (xnn_int.h, xnn_adapt): probe runs alternate, the others follow it */
-    xnn_adapt *ad = NULL;
-    int probe = 0;
-    b->solo = 0;
-    if (b->pool && program < XNN_ADAPT_PROGRAMS &&
-        !(b->policy & (XNN_POL_PAR_ALWAYS | XNN_POL_NO_ADAPT))) {
-        ad = &b->adapt[program][batch_class(batch)];
-        uint32_t n = ad->runs++ % XNN_ADAPT_CYCLE;
-        probe = n >= 1 && n <= 2 * XNN_ADAPT_PROBES;
-        b->solo = probe ? !(n & 1) : ad->solo;
+    if (first > end || end > pg->n_ops)
+        return ntg__fail(err, NTG_ERR_INTERNAL, "xnnpack backend: ops %u..%u of a program of %u",
+                         first, end, pg->n_ops);
+    if (first == 0) {
+        /* the adaptive choice (xnn_int.h, xnn_adapt): probe runs alternate, the others follow */
+        b->run_ad = NULL;
+        b->run_probe = 0;
+        b->run_ns = 0;
+        b->solo = 0;
+        if (b->pool && program < XNN_ADAPT_PROGRAMS &&
+            !(b->policy & (XNN_POL_PAR_ALWAYS | XNN_POL_NO_ADAPT))) {
+            xnn_adapt *ad = b->run_ad = &b->adapt[program][batch_class(batch)];
+            uint32_t n = ad->runs++ % XNN_ADAPT_CYCLE;
+            b->run_probe = n >= 1 && n <= 2 * XNN_ADAPT_PROBES;
+            b->solo = b->run_probe ? !(n & 1) : ad->solo;
+        }
+        if (b->policy & XNN_POL_SOLO) b->solo = 1;
     }
-    if (b->policy & XNN_POL_SOLO) b->solo = 1;
-    double t0 = probe ? mono_ns() : 0;
-    for (uint32_t k = 0; k < pg->n_ops; k++) {
+    b->pool_used = 0;
+    double t0 = b->run_probe ? mono_ns() : 0;
+    for (uint32_t k = first; k < end; k++) {
         xnn_op *o = &b->ops[pg->ops[k]];
         int n = o->n_in + o->n_out;
         for (int i = 0; i < n; i++)
@@ -493,23 +504,35 @@ static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error
         o->prof_ns += (double)(t2.tv_sec - t1.tv_sec) * 1e9 + (double)(t2.tv_nsec - t1.tv_nsec);
         o->prof_runs++;
     }
-    if (probe) {
-        double dt = mono_ns() - t0;
-        if (b->solo)
-            ad->t_solo += dt;
-        else
-            ad->t_par += dt;
-        if ((ad->runs - 1) % XNN_ADAPT_CYCLE == 2 * XNN_ADAPT_PROBES) {
-            ad->solo = ad->t_solo < ad->t_par;
-            ad->t_solo = ad->t_par = 0;
+    if (b->run_probe) b->run_ns += mono_ns() - t0;
+    if (end == pg->n_ops) {
+        xnn_adapt *ad = b->run_ad;
+        if (b->run_probe && ad) {
+            if (b->solo)
+                ad->t_solo += b->run_ns;
+            else
+                ad->t_par += b->run_ns;
+            if ((ad->runs - 1) % XNN_ADAPT_CYCLE == 2 * XNN_ADAPT_PROBES) {
+                ad->solo = ad->t_solo < ad->t_par;
+                ad->t_solo = ad->t_par = 0;
+            }
         }
+        b->run_ad = NULL;
+        b->run_probe = 0;
+        b->solo = 0;
     }
-    b->solo = 0;
     /* The workers spin briefly after each parallel call, which keeps the next op's dispatch
-     * cheap; at the end of a run they are told to sleep at once, so an idle session costs
-     * no CPU. */
+     * cheap; at the end of a run, or of a range (the caller does other work then), they are
+     * told to sleep at once, so an idle session costs no CPU. */
     if (b->pool_used) ntg__tpool_park(b->pool);
     return NTG_OK;
+}
+
+static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error *err)
+{
+    if (!b->plan || program >= b->plan->n_programs)
+        return ntg__fail(err, NTG_ERR_INTERNAL, "xnnpack backend: no such program %u", program);
+    return xnn_run_range(b, program, batch, 0, b->plan->programs[program].n_ops, err);
 }
 
 const ntg_backend_class ntg__backend_xnnpack = {
@@ -531,4 +554,5 @@ const ntg_backend_class ntg__backend_xnnpack = {
     xnn_prepare,
     xnn_run,
     xnn_threads,
+    xnn_run_range,
 };

@@ -107,6 +107,11 @@ struct ntg_backend {
     size_t scratch_bytes;
     int pool_used; /* a parallel call since the run began */
     int solo;      /* this run uses no worker (the adaptive choice, xnn_adapt) */
+    /* a run cut into op ranges (xnn_run_range): its adaptive record, whether it is a probe,
+     * and the time its ranges took so far (ns; not the caller's time between them) */
+    xnn_adapt *run_ad;
+    int run_probe;
+    double run_ns;
     xnn_adapt adapt[XNN_ADAPT_PROGRAMS][XNN_ADAPT_CLASSES];
     int profile; /* NTG_XNN_PROFILE set at create: time every op, print at destroy */
 };
