@@ -123,6 +123,12 @@ static const struct {
     {"Identity", "identity"},
     {"chunk", "split"},
     {"flatten", "reshape"},
+    {"Conv1d", "conv1d"},
+    {"conv", "conv1d"},
+    {"AvgPool1d", "avgpool1d"},
+    {"avg_pool1d", "avgpool1d"},
+    {"Parameter", "param"},
+    {"parameter", "param"},
 };
 
 /* Ops asked for that ntgraph does not have yet (issue 16 plans them): no suggestion, which
@@ -130,12 +136,6 @@ static const struct {
 static const struct {
     const char *name, *note;
 } op_planned[] = {
-    {"conv1d", ""},
-    {"Conv1d", ""},
-    {"conv", ""},
-    {"avgpool1d", ""},
-    {"AvgPool1d", ""},
-    {"avg_pool1d", ""},
     {"batchnorm", ""},
     {"BatchNorm1d", ""},
     {"batch_norm", ""},
@@ -143,8 +143,6 @@ static const struct {
                 "'identity') gives the same forecasts"},
     {"Dropout", "; at inference dropout is the identity, so leaving the node out (or using "
                 "'identity') gives the same forecasts"},
-    {"param", ""},
-    {"Parameter", ""},
     {"unfold", ""},
 };
 
