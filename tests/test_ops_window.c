@@ -343,3 +343,64 @@ Test(ops_window, shape_errors_name_the_node)
     expect_error(HEAD "  - {op: param, out: y, shape: [3], init: uniform, bound: 0}\n",
                  NTG_ERR_SHAPE, 8, 10, "param: bound 0 must be positive and finite");
 }
+
+/* ------------------------------------------------------------- dlinear */
+
+/* graphs/dlinear.yaml computes LTSF-Linear's DLinear: trend = the replicate-padded moving
+ * average, seasonal = x - trend, y = Linear_Seasonal(seasonal) + Linear_Trend(trend). */
+Test(ops_window, dlinear_graph_is_the_reference_model)
+{
+    enum { L = 30, H = 4, K = 5, BATCH = 2 };
+    const ntg_define defs[] = {{"input_size", "30"}, {"h", "4"}, {"moving_avg", "5"}};
+    ntg_compile_options o;
+    ntg_compile_options_init(&o);
+    o.max_batch = BATCH;
+    o.defines = defs;
+    o.n_defines = 3;
+    o.flags |= NTG_COMPILE_INFER_ONLY;
+    ntg_plan *plan = NULL;
+    ntg_error err;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/dlinear.yaml", tu_src("graphs"));
+    cr_assert_eq(ntg_compile_file(path, &o, &plan, &err), NTG_OK, "%s", err.message);
+    const char *names[] = {"Linear_Seasonal.weight", "Linear_Seasonal.bias", "Linear_Trend.weight",
+                           "Linear_Trend.bias"};
+    const float *p[4];
+    cr_assert_eq(ntg_plan_param_count(plan), 4);
+    for (int i = 0; i < 4; i++) {
+        ntg_tensor_info ti;
+        cr_assert_eq(ntg_plan_param(plan, (size_t)i, &ti), NTG_OK);
+        cr_assert_str_eq(ti.name, names[i]);
+        p[i] = ntg_plan_param_data(plan, (size_t)i);
+    }
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.backend = "cpu";
+    ntg_session *s = NULL;
+    cr_assert_eq(ntg_session_create(plan, &so, &s, &err), NTG_OK, "%s", err.message);
+    tu_rng r = {5};
+    float x[BATCH * L], y[BATCH * H];
+    tu_fill(&r, x, BATCH * L, -1, 1);
+    cr_assert_eq(ntg_session_set_input(s, "x", x, BATCH * L, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_run(s, BATCH, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_get_output(s, "y", y, BATCH * H, &err), NTG_OK, "%s", err.message);
+    for (int b = 0; b < BATCH; b++) {
+        double padded[L + K], trend[L], seas[L];
+        pad_row(x + b * L, L, (K - 1) / 2, 1, padded);
+        for (int t = 0; t < L; t++) {
+            double m = 0;
+            for (int k = 0; k < K; k++) m += padded[t + k];
+            trend[t] = m / K;
+            seas[t] = x[b * L + t] - trend[t];
+        }
+        for (int j = 0; j < H; j++) {
+            double want = (double)p[1][j] + (double)p[3][j];
+            for (int t = 0; t < L; t++)
+                want += (double)p[0][j * L + t] * seas[t] + (double)p[2][j * L + t] * trend[t];
+            cr_assert(fabs(y[b * H + j] - want) <= 1e-5 * (1 + fabs(want)),
+                      "y[%d,%d] = %g, want %g", b, j, (double)y[b * H + j], want);
+        }
+    }
+    ntg_session_destroy(s);
+    ntg_plan_destroy(plan);
+}
