@@ -38,6 +38,7 @@ enum {
     NTG_CONV_BIAS,
     NTG_CONV_MODE
 };
+enum { NTG_UNFOLD_SIZE, NTG_UNFOLD_STEP, NTG_UNFOLD_PAD_END };
 /* padding_mode of avgpool1d and conv1d */
 enum { NTG_PAD_ZEROS = 0, NTG_PAD_REPLICATE = 1 };
 

@@ -299,3 +299,56 @@ const ntg_op_class ntg__opclass_conv1d = {
     "zeros or replicate, dilation, groups). Owns parameters `weight` [out_channels, "
     "in_channels/groups, kernel] and `bias`.",
     0};
+
+/* ------------------------------------------------------------------- unfold */
+
+static const ntg_attr_spec unfold_attrs[] = {
+    {"size", NTG_AK_INT, 1, 0, NULL, "patch length"},
+    {"step", NTG_AK_INT, 1, 0, NULL, "stride between patch starts"},
+    {"pad_end", NTG_AK_INT, 0, 0, NULL, "copies of the last value appended first"},
+};
+
+static int unfold_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    char b1[96];
+    const ntg_tdesc *x = &s->in[0];
+    int64_t size = ntg__attr_i(s->attr, NTG_UNFOLD_SIZE);
+    int64_t step = ntg__attr_i(s->attr, NTG_UNFOLD_STEP);
+    int64_t pad = ntg__attr_i(s->attr, NTG_UNFOLD_PAD_END);
+    if (need_f32(s, "unfold", msg, cap)) return -1;
+    if (size < 1 || step < 1 || pad < 0)
+        return fail(msg, cap,
+                    "unfold: size %lld, step %lld, pad_end %lld: need size >= 1, step >= 1, "
+                    "pad_end >= 0",
+                    (long long)size, (long long)step, (long long)pad);
+    if (x->rank < 1 || (x->batched && x->rank < 2))
+        return fail(msg, cap, "unfold: input %s has no axis to cut",
+                    ntg__tdesc_str(x, b1, sizeof b1));
+    if (x->rank >= NTG_MAX_RANK)
+        return fail(msg, cap, "unfold: input %s already has %d axes, the most a tensor has",
+                    ntg__tdesc_str(x, b1, sizeof b1), NTG_MAX_RANK);
+    int64_t len = x->dims[x->rank - 1];
+    if (len + pad < size)
+        return fail(msg, cap,
+                    "unfold: size %lld is longer than the input (%lld) and its pad_end (%lld)",
+                    (long long)size, (long long)len, (long long)pad);
+    out[0] = *x;
+    out[0].rank = (uint8_t)(x->rank + 1);
+    out[0].dims[x->rank - 1] = (len + pad - size) / step + 1;
+    out[0].dims[x->rank] = size;
+    return 0;
+}
+
+const ntg_op_class ntg__opclass_unfold = {
+    "unfold",
+    0,
+    unfold_attrs,
+    3,
+    NULL,
+    unfold_infer,
+    saves_nothing,
+    NULL,
+    "Patches of the last axis, as Tensor.unfold(-1, size, step) after appending pad_end copies "
+    "of the last value (PatchTST's ReplicationPad1d((0, stride)) and patching): [.., L] -> "
+    "[.., n, size].",
+    0};

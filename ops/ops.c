@@ -143,7 +143,6 @@ static const struct {
                 "'identity') gives the same forecasts"},
     {"Dropout", "; at inference dropout is the identity, so leaving the node out (or using "
                 "'identity') gives the same forecasts"},
-    {"unfold", ""},
 };
 
 const char *ntg__op_hint(const char *name, char *buf, size_t cap)

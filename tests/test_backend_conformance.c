@@ -860,6 +860,29 @@ static void conv_cases(cf_list *l)
     c->dy_absent = 1;
 }
 
+/* unfold: size, step, pad_end (PatchTST: 16, 8, 8 on 336; 12, 5, 5 leaves a ragged end) */
+static void unfold_cases(cf_list *l)
+{
+    static const int p[][4] = {{336, 16, 8, 8}, {31, 12, 5, 5}, {31, 4, 4, 0},
+                               {31, 5, 3, 0},   {7, 7, 1, 0},   {9, 1, 1, 2}};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "L%d size%d step%d pad_end%d", p[i][0], p[i][1], p[i][2], p[i][3]);
+        cf_case *c = cf_new(l, NTG_OP_unfold, nm, M);
+        cf_add(c, BT(3, 0, 3, p[i][0]), SA, K_RAND);
+        oh_attrs_set_i(&c->a, NTG_UNFOLD_SIZE, p[i][1]);
+        oh_attrs_set_i(&c->a, NTG_UNFOLD_STEP, p[i][2]);
+        oh_attrs_set_i(&c->a, NTG_UNFOLD_PAD_END, p[i][3]);
+        c->want = 1;
+    }
+    cf_case *c = cf_new(l, NTG_OP_unfold, "no dy", M);
+    cf_add(c, BT(2, 0, 9), SA, K_RAND);
+    oh_attrs_set_i(&c->a, NTG_UNFOLD_SIZE, 3);
+    oh_attrs_set_i(&c->a, NTG_UNFOLD_STEP, 2);
+    c->want = 1;
+    c->dy_absent = 1;
+}
+
 static void cases_for(uint32_t code, cf_list *l)
 {
     l->n = 0;
@@ -945,6 +968,9 @@ static void cases_for(uint32_t code, cf_list *l)
         break;
     case NTG_OP_conv1d:
         conv_cases(l);
+        break;
+    case NTG_OP_unfold:
+        unfold_cases(l);
         break;
     default:
         break;
@@ -1261,7 +1287,7 @@ static void side_close(cf_side *s, uint32_t code)
  * reports them as skipped for it.  Every other op must prepare everywhere. */
 static int refused_op(uint32_t code)
 {
-    return code == NTG_OP_avgpool1d || code == NTG_OP_conv1d;
+    return code == NTG_OP_avgpool1d || code == NTG_OP_conv1d || code == NTG_OP_unfold;
 }
 
 static void run_case(cf_side *x, const cf_case *c, int log, cf_worst *worst)

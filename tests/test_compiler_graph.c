@@ -871,7 +871,6 @@ Test(compiler, error_unknown_op_hints)
          "unknown op 'AvgPool1d'; did you mean 'avgpool1d'? (ntgraph's name for AvgPool1d)"},
         {"Parameter", "unknown op 'Parameter'; did you mean 'param'? (ntgraph's name for "
                       "Parameter)"},
-        {"unfold", "unknown op 'unfold': not supported yet (see issue 16)"},
         {"batchnorm", "unknown op 'batchnorm': not supported yet (see issue 16)"},
         {"BatchNorm1d", "unknown op 'BatchNorm1d': not supported yet (see issue 16)"},
         {"dropout", "unknown op 'dropout': not supported yet (see issue 16); at inference dropout "

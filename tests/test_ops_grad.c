@@ -504,6 +504,11 @@ Test(ops_grad, null_output_gradient_gives_zero_input_gradients)
             oh_attrs_set_i(&t.attrs, NTG_AVGPOOL_PAD, 1);
             oh_attrs_set_i(&t.attrs, NTG_AVGPOOL_MODE, NTG_PAD_REPLICATE);
             break;
+        case NTG_OP_unfold:
+            oh_attrs_set_i(&t.attrs, NTG_UNFOLD_SIZE, 3);
+            oh_attrs_set_i(&t.attrs, NTG_UNFOLD_STEP, 2);
+            oh_attrs_set_i(&t.attrs, NTG_UNFOLD_PAD_END, 2);
+            break;
         case NTG_OP_conv1d: /* [batch 2, 3, 8] -> 4 channels, with bias */
             oh_attrs_set_i(&t.attrs, NTG_CONV_OUT, 4);
             oh_attrs_set_i(&t.attrs, NTG_CONV_KERNEL, 3);

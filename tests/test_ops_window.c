@@ -249,6 +249,63 @@ Test(ops_window, param_copies_value_and_gradient)
     oh_case_free(&t);
 }
 
+/* ---------------------------------------------------------------- unfold */
+
+static void unfold_setup(oh_case *t, int size, int step, int pad, ntg_tdesc d, float *x)
+{
+    oh_case_init(t, NTG_OP_unfold);
+    oh_attrs_set_i(&t->attrs, NTG_UNFOLD_SIZE, size);
+    oh_attrs_set_i(&t->attrs, NTG_UNFOLD_STEP, step);
+    oh_attrs_set_i(&t->attrs, NTG_UNFOLD_PAD_END, pad);
+    oh_case_input(t, d, x);
+}
+
+/* PatchTST's patching by hand: ReplicationPad1d((0, 2)) then unfold(-1, 4, 2) on 7 values. */
+Test(ops_window, unfold_known_values)
+{
+    float x[7] = {0, 1, 2, 3, 4, 5, 6};
+    oh_case t;
+    unfold_setup(&t, 4, 2, 2, oh_shape(1, 2, 1, 7), x);
+    cr_assert_eq(oh_forward(&t, ntg__cpu_fwd_unfold, NULL), 0, "%s", t.msg);
+    cr_assert_eq(t.out[0].d.rank, 3);
+    cr_assert_eq(t.out[0].d.dims[1], 3);
+    cr_assert_eq(t.out[0].d.dims[2], 4);
+    const float want[12] = {0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 6};
+    for (int i = 0; i < 12; i++)
+        cr_assert_eq(t.out[0].data[i], want[i], "y[%d] = %g", i, t.out[0].data[i]);
+    /* each patch element's gradient lands where it was read: 6 once itself, once as padding */
+    float dy[12];
+    for (int i = 0; i < 12; i++) dy[i] = 1;
+    float *dyp[1] = {dy};
+    cr_assert_eq(oh_backward(&t, ntg__cpu_bwd_unfold, NULL, dyp, 1), 0, "%s", t.msg);
+    const float dwant[7] = {1, 1, 2, 2, 2, 2, 2};
+    for (int i = 0; i < 7; i++)
+        cr_assert_eq(t.dx[0].data[i], dwant[i], "dx[%d] = %g", i, t.dx[0].data[i]);
+    oh_case_free(&t);
+}
+
+Test(ops_window, unfold_adjoint)
+{
+    static const int cfg[][4] = {{336, 16, 8, 8}, {31, 12, 5, 5}, {31, 5, 3, 0}, {1, 3, 1, 2}};
+    tu_rng r = {3};
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
+        int len = cfg[k][0];
+        float *x = rnd(&r, (size_t)(4 * len));
+        oh_case t;
+        unfold_setup(&t, cfg[k][1], cfg[k][2], cfg[k][3], oh_shape(1, 3, 2, 2, len), x);
+        cr_assert_eq(oh_forward(&t, ntg__cpu_fwd_unfold, NULL), 0, "%s", t.msg);
+        size_t ny = oh_numel(&t.out[0].d);
+        float *dy = rnd(&r, ny);
+        float *dyp[1] = {dy};
+        cr_assert_eq(oh_backward(&t, ntg__cpu_bwd_unfold, NULL, dyp, 1), 0, "%s", t.msg);
+        double lhs = dot(dy, t.out[0].data, ny), rhs = dot(t.dx[0].data, x, (size_t)(4 * len));
+        cr_assert(fabs(lhs - rhs) <= 1e-5 * (1 + fabs(lhs)), "case %zu: %g vs %g", k, lhs, rhs);
+        oh_case_free(&t);
+        free(x);
+        free(dy);
+    }
+}
+
 /* ------------------------------------------------------------ the compiler */
 
 #define HEAD                                                                                       \
@@ -336,6 +393,9 @@ Test(ops_window, shape_errors_name_the_node)
                  8, 10, "padding >= 0 (and <= kernel/2 with zeros padding)");
     expect_error(HEAD "  - {op: avgpool1d, in: x, out: y, kernel: 20}\n", NTG_ERR_SHAPE, 8, 10,
                  "avgpool1d: kernel 20 is longer than the padded input (16)");
+    expect_error(HEAD "  - {op: unfold, in: x, out: y, size: 20, step: 4, pad_end: 3}\n",
+                 NTG_ERR_SHAPE, 8, 10,
+                 "unfold: size 20 is longer than the input (16) and its pad_end (3)");
     expect_error(HEAD "  - {op: param, out: y, shape: [3, 0]}\n", NTG_ERR_SHAPE, 8, 10,
                  "param: extent 1 of shape is 0; every extent must be >= 1");
     expect_error(HEAD "  - {op: param, in: x, out: y, shape: [3]}\n", NTG_ERR_GRAPH, 8, 10,

@@ -1,5 +1,5 @@
 /* k_window.c — reference kernels of param (a learned tensor), avgpool1d and conv1d (torch's
- * AvgPool1d / Conv1d over the last axis, zero or replicate padding).
+ * AvgPool1d / Conv1d over the last axis, zero or replicate padding) and unfold (patches).
  *
  * Sums run in double and are rounded once.  The backward gathers: each input gradient element
  * sums, tap by tap, the windows that read it (ntg__win_taps), so every backend can follow the
@@ -203,5 +203,52 @@ void ntg__cpu_bwd_conv1d(const ntg_kctx *c)
                 for (int64_t o = 0; o < g.lout; o++)
                     acc += (double)dy[(n * g.co + co) * g.lout + o];
             db[co] = (float)acc;
+        }
+}
+
+/* ------------------------------------------------------------------- unfold */
+
+/* y[r, p, j] = x[r, min(p step + j, len - 1)] */
+void ntg__cpu_fwd_unfold(const ntg_kctx *c)
+{
+    const float *x = c->in[0].data;
+    float *y = c->out[0].data;
+    const ntg_tdesc *xd = &c->in[0].d, *yd = &c->out[0].d;
+    int64_t len = xd->dims[xd->rank - 1], np = yd->dims[yd->rank - 2],
+            size = yd->dims[yd->rank - 1];
+    int64_t step = ntg__attr_i(c->attr, NTG_UNFOLD_STEP);
+    int64_t rows = len > 0 ? ntg__tdesc_numel(xd) / len : 0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t p = 0; p < np; p++)
+            for (int64_t j = 0; j < size; j++) {
+                int64_t i = p * step + j;
+                y[(r * np + p) * size + j] = x[r * len + (i < len ? i : len - 1)];
+            }
+}
+
+/* in = [x, y, dy], out = [dx]: dx[i] sums, tap by tap, the patch elements that read i */
+void ntg__cpu_bwd_unfold(const ntg_kctx *c)
+{
+    const float *dy = c->in[2].data;
+    float *dx = c->out[0].data;
+    if (!dx) return;
+    const ntg_tdesc *xd = &c->in[0].d, *yd = &c->in[1].d;
+    int64_t len = xd->dims[xd->rank - 1], np = yd->dims[yd->rank - 2],
+            size = yd->dims[yd->rank - 1];
+    int64_t step = ntg__attr_i(c->attr, NTG_UNFOLD_STEP);
+    int64_t rows = len > 0 ? ntg__tdesc_numel(xd) / len : 0;
+    if (!dy) {
+        memset(dx, 0, (size_t)(rows * len) * sizeof *dx);
+        return;
+    }
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < len; i++) {
+            double acc = 0;
+            for (int64_t j = 0; j < size; j++) {
+                int64_t lo, hi;
+                ntg__win_taps(i, len, j, step, 0, 1, np, &lo, &hi);
+                for (int64_t p = lo; p <= hi; p++) acc += (double)dy[(r * np + p) * size + j];
+            }
+            dx[r * len + i] = (float)acc;
         }
 }

@@ -1,4 +1,4 @@
-/* cu_ops_win.cuh — param, avgpool1d and conv1d on CUDA, following ops/cpu/k_window.c (sums in
+/* cu_ops_win.cuh — param, avgpool1d, conv1d and unfold on CUDA, following ops/cpu/k_window.c (sums in
  * double, rounded once; the backward gathers over ntg__win_taps, one thread per gradient
  * element, so the order is the reference's).  Included by cu_ops.cu before its tables.
  * NOT YET RUN ON A GPU, as the rest of cu_ops.cu. */
@@ -218,4 +218,69 @@ extern "C" int ntg__cu_bwd_conv1d(const ntg__cu_ctx *c)
         if (launched(c, "conv1d bias gradient")) return -1;
     }
     return 0;
+}
+
+namespace {
+
+struct unfold_g {
+    int64_t rows, len, np, size, step;
+};
+
+unfold_g unfold_of(const ntg__cu_ctx *c, const ntg_tdesc *x, const ntg_tdesc *y)
+{
+    unfold_g g;
+    g.len = x->dims[x->rank - 1];
+    g.np = y->dims[y->rank - 2];
+    g.size = y->dims[y->rank - 1];
+    g.step = ntg__attr_i(c->attr, NTG_UNFOLD_STEP);
+    g.rows = g.len > 0 ? ntg__tdesc_numel(x) / g.len : 0;
+    return g;
+}
+
+__global__ void k_unfold_fwd(const float *x, float *y, unfold_g g)
+{
+    GRID_LOOP(q, g.rows * g.np * g.size)
+    {
+        int64_t j = q % g.size, p = q / g.size % g.np, r = q / (g.size * g.np);
+        int64_t i = p * g.step + j;
+        y[q] = x[r * g.len + (i < g.len ? i : g.len - 1)];
+    }
+}
+
+__global__ void k_unfold_bwd(const float *dy, float *dx, unfold_g g)
+{
+    GRID_LOOP(e, g.rows * g.len)
+    {
+        int64_t r = e / g.len, i = e % g.len;
+        double acc = 0;
+        for (int64_t j = 0; j < g.size; j++) {
+            int64_t lo, hi;
+            ntg__win_taps(i, g.len, j, g.step, 0, 1, g.np, &lo, &hi);
+            for (int64_t p = lo; p <= hi; p++) acc += (double)dy[(r * g.np + p) * g.size + j];
+        }
+        dx[e] = (float)acc;
+    }
+}
+
+} // namespace
+
+extern "C" int ntg__cu_fwd_unfold(const ntg__cu_ctx *c)
+{
+    unfold_g g = unfold_of(c, &c->in[0].d, &c->out[0].d);
+    int64_t n = g.rows * g.np * g.size;
+    if (n <= 0) return 0;
+    k_unfold_fwd<<<blocks_for(n), THREADS, 0, c->stream>>>(fp(&c->in[0]), fp(&c->out[0]), g);
+    return launched(c, "unfold");
+}
+
+/* in = [x, y, dy], out = [dx] */
+extern "C" int ntg__cu_bwd_unfold(const ntg__cu_ctx *c)
+{
+    float *dx = fp(&c->out[0]);
+    if (!dx) return 0;
+    if (!c->in[2].data) return zero_view(c, &c->out[0]);
+    unfold_g g = unfold_of(c, &c->in[0].d, &c->in[1].d);
+    if (g.rows * g.len <= 0) return 0;
+    k_unfold_bwd<<<blocks_for(g.rows * g.len), THREADS, 0, c->stream>>>(fp(&c->in[2]), dx, g);
+    return launched(c, "unfold gradient");
 }

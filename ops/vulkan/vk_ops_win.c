@@ -1,4 +1,4 @@
-/* vk_ops_win.c — param on the identity shader; avgpool1d and conv1d are refused at prepare
+/* vk_ops_win.c — param on the identity shader; avgpool1d, conv1d and unfold are refused at prepare
  * (no shader yet: the plan runs on the cpu or xnnpack backend, docs/vulkan.md). */
 #include "vk_int.h"
 
@@ -33,6 +33,14 @@ ntg_status ntg__vk_fwd_conv1d(ntg__vk_ctx *e)
     return no_shader(e);
 }
 ntg_status ntg__vk_bwd_conv1d(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_fwd_unfold(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_bwd_unfold(ntg__vk_ctx *e)
 {
     return no_shader(e);
 }
