@@ -72,6 +72,7 @@ Test(ops_window, avgpool_replicate_known_values)
     for (int i = 0; i < 5; i++)
         cr_assert_float_eq(t.out[0].data[i], want[i], 1e-6, "y[%d] = %g", i, t.out[0].data[i]);
     /* zeros padding counts the zeros (torch's count_include_pad) */
+    oh_case_free(&t);
     c.rep = 0;
     avg_setup(&t, &c, oh_shape(1, 2, 1, 5), x);
     cr_assert_eq(oh_forward(&t, ntg__cpu_fwd_avgpool1d, NULL), 0, "%s", t.msg);
@@ -154,6 +155,7 @@ Test(ops_window, conv1d_known_values)
     cr_assert_float_eq(t.out[0].data[0], -2.0, 1e-6);
     cr_assert_float_eq(t.out[0].data[1], -2.0, 1e-6);
     cr_assert_float_eq(t.out[0].data[2], 2.0, 1e-6);
+    oh_case_free(&t);
     c.rep = 1; /* the edges repeated: x padded to [1, 1, 2, 3, 3] */
     conv_setup(&t, &c, 1, x, w, NULL);
     cr_assert_eq(oh_forward(&t, ntg__cpu_fwd_conv1d, NULL), 0, "%s", t.msg);
