@@ -117,9 +117,10 @@ typedef struct ntg_opsig {
     int n_out;
 } ntg_opsig;
 
-#define NTG_OPF_PARAMS 0x1u  /* owns parameters (the `params` hook declares them) */
-#define NTG_OPF_INPLACE 0x2u /* updates its inputs in place (optimizers) */
-#define NTG_OPF_LOSS 0x4u    /* produces a scalar loss */
+#define NTG_OPF_PARAMS 0x1u   /* owns parameters (the `params` hook declares them) */
+#define NTG_OPF_INPLACE 0x2u  /* updates its inputs in place (optimizers) */
+#define NTG_OPF_LOSS 0x4u     /* produces a scalar loss */
+#define NTG_OPF_NO_INPUT 0x8u /* with NTG_OPF_PARAMS: takes no data input (param) */
 
 typedef struct ntg_op_class {
     const char *name;

@@ -2250,6 +2250,8 @@ extern "C" int ntg__cu_bwd_lstm(const ntg__cu_ctx *c)
     return 0;
 }
 
+#include "cu_ops_win.cuh"
+
 /* ------------------------------------------------------------------ tables */
 
 extern "C" {
