@@ -11,7 +11,7 @@
 #include <pthreadpool.h>
 #include <xnnpack.h>
 
-#include "xnnpack/xgemm.h"
+#include "simd/xgemm.h"
 
 /*
  * For each shape and 1 and 2 threads, GFLOP/s (2 m n k per call, median of `samples` batches of

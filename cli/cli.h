@@ -120,6 +120,11 @@ int cli_train_mesh_world(const cli_train_mesh *m);
 /* Wall time this worker spent in the steps' all-reduces and broadcasts (waiting for the others
  * included; the start's synchronisation, and a re-form's, left out). */
 double cli_train_mesh_comm_seconds(const cli_train_mesh *m);
+/* Where a step's time went on this worker, averaged over the steps from the first to the last
+ * one begun: wall time, computing, waiting for the gradient all-reduce, broadcasts, how long the
+ * ring worked on all-reduces (the mesh's own timer), and CPU time of the training thread and of
+ * the others; one line, "" before two steps. */
+void cli_train_mesh_summary(const cli_train_mesh *m, char *out, size_t cap);
 void cli_train_mesh_close(cli_train_mesh *m);
 
 #endif /* NTG_CLI_H */

@@ -20,11 +20,22 @@
 
 /* ------------------------------------------------------------ train --mesh */
 
+/* --mesh-bucket-mb's default: gradient all-reduces of about this many MB overlap backward */
+#define CLI_MESH_BUCKET_MB 4.0
+
 struct cli_train_mesh {
     ntg__train_dp dp;
     double comm_s; /* wall time spent in all-reduce and broadcast during the steps */
     long calls;
-    int in_steps; /* the last all-reduce served a step (not the start's synchronisation) */
+    int in_steps;  /* the last all-reduce served a step (not the start's synchronisation) */
+    double wait_s; /* of comm_s: blocked in the steps' gradient all-reduces */
+    long steps, last_step, buckets; /* steps seen, and gradient all-reduces started in them */
+    /* the counters when the first step and the latest one began: the summary covers the whole
+     * steps between (from one step's first all-reduce to the next one's) */
+    struct tm_snap {
+        double wall, cpu_proc, cpu_self, wait, comm, ring;
+        long buckets;
+    } first, last;
 #ifdef NTG_HAVE_MESH
     ntg_mesh *mesh;
 #endif
@@ -38,16 +49,78 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+static double cpu_s(clockid_t clock)
+{
+    struct timespec t;
+    clock_gettime(clock, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* A step's first gradient all-reduce: count the step and take the counters (the process's CPU
+ * time, and this thread's: the one that runs the backend with --threads 1). */
+static void tm_step(cli_train_mesh *m, long step)
+{
+    if (step <= 0 || step == m->last_step) return;
+    ntg__mesh_stats ms;
+    ntg__mesh_stats_get(m->mesh, &ms);
+    struct tm_snap n = {now_s(),
+                        cpu_s(CLOCK_PROCESS_CPUTIME_ID),
+                        cpu_s(CLOCK_THREAD_CPUTIME_ID),
+                        m->wait_s,
+                        m->comm_s,
+                        (double)ms.allreduce_ns * 1e-9,
+                        m->buckets};
+    if (!m->steps) m->first = n;
+    m->last = n;
+    m->steps++;
+    m->last_step = step;
+}
+
 static ntg_status tm_allreduce(void *user, long step, float *buf, size_t n, ntg_error *err)
 {
     cli_train_mesh *m = user;
     double t0 = now_s();
+    tm_step(m, step);
     ntg__mesh_set_step(m->mesh, (uint64_t)step);
     ntg_status st = ntg__mesh_allreduce(m->mesh, buf, n, err);
     m->in_steps = step > 0;
-    if (m->in_steps) m->comm_s += now_s() - t0;
+    if (m->in_steps) {
+        m->comm_s += now_s() - t0;
+        m->wait_s += now_s() - t0;
+        m->buckets++;
+    }
     m->calls++;
     return st;
+}
+
+static ntg_status tm_allreduce_start(void *user, long step, unsigned bucket, float *buf, size_t n,
+                                     ntg_error *err)
+{
+    cli_train_mesh *m = user;
+    tm_step(m, step);
+    m->in_steps = step > 0;
+    ntg__mesh_set_step(m->mesh, (uint64_t)step);
+    ntg_status st = ntg__mesh_allreduce_start(m->mesh, bucket, buf, n, err);
+    if (!st) m->buckets++;
+    return st;
+}
+
+static ntg_status tm_allreduce_wait(void *user, unsigned bucket, ntg_error *err)
+{
+    cli_train_mesh *m = user;
+    double t0 = now_s();
+    ntg_status st = ntg__mesh_allreduce_wait(m->mesh, bucket, err);
+    double dt = now_s() - t0;
+    m->comm_s += dt;
+    m->wait_s += dt;
+    m->calls++;
+    return st;
+}
+
+static void tm_info(void *user, const char *line)
+{
+    cli_train_mesh *m = user;
+    fprintf(stderr, "ntgraph train: mesh rank %d: %s\n", m->dp.rank, line);
 }
 
 static ntg_status tm_broadcast(void *user, void *buf, size_t nbytes, ntg_error *err)
@@ -91,8 +164,9 @@ static ntg_status tm_request_reform(void *user, ntg_error *err)
 int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **out)
 {
     *out = NULL;
-    static const char *const flags[] = {"rank",          "world",     "rendezvous",  "mesh-keys",
-                                        "mesh-insecure", "mesh-join", "mesh-timeout"};
+    static const char *const flags[] = {"rank",         "world",         "rendezvous",
+                                        "mesh-keys",    "mesh-insecure", "mesh-join",
+                                        "mesh-timeout", "mesh-bucket-mb"};
     if (!cli_flag(a, "mesh")) {
         for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
             if (cli_get(a, flags[i]))
@@ -102,9 +176,11 @@ int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **
     }
 #ifdef NTG_HAVE_MESH
     long rank = -1, world = 0, timeout_ms = 0;
+    double bucket_mb = CLI_MESH_BUCKET_MB;
     if (cli_int(cmd, a, "rank", 0, 4095, &rank) < 0 ||
         cli_int(cmd, a, "world", 1, 4096, &world) < 0 ||
-        cli_int(cmd, a, "mesh-timeout", 200, 3600000, &timeout_ms) < 0)
+        cli_int(cmd, a, "mesh-timeout", 200, 3600000, &timeout_ms) < 0 ||
+        cli_double(cmd, a, "mesh-bucket-mb", 0, 1024, &bucket_mb) < 0)
         return CLI_USAGE;
     ntg__mesh_launch launch;
     ntg_error err;
@@ -156,6 +232,11 @@ int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **
     m->dp.reform = tm_reform;
     m->dp.joiners = tm_joiners;
     m->dp.request_reform = tm_request_reform;
+    m->dp.allreduce_start = tm_allreduce_start;
+    m->dp.allreduce_wait = tm_allreduce_wait;
+    m->dp.bucket_bytes = (size_t)(bucket_mb * 1e6 + 0.5);
+    if (bucket_mb > 0 && m->dp.bucket_bytes < 4) m->dp.bucket_bytes = 4; /* one float */
+    m->dp.info = tm_info;
     if (cfg.join)
         fprintf(stderr, "ntgraph %s: joined the mesh as rank %d of %d\n", cmd->name, m->dp.rank,
                 m->dp.world);
@@ -188,6 +269,28 @@ int cli_train_mesh_world(const cli_train_mesh *m)
 double cli_train_mesh_comm_seconds(const cli_train_mesh *m)
 {
     return m ? m->comm_s : 0;
+}
+
+void cli_train_mesh_summary(const cli_train_mesh *m, char *out, size_t cap)
+{
+    if (!cap) return;
+    out[0] = '\0';
+    if (!m || m->steps < 2) return;
+    const struct tm_snap *a = &m->first, *b = &m->last;
+    double k = 1e3 / (double)(m->steps - 1); /* per step, in ms */
+    double wall = (b->wall - a->wall) * k, wait = (b->wait - a->wait) * k;
+    double bcast = (b->comm - a->comm) * k - wait, ring = (b->ring - a->ring) * k;
+    if (bcast < 0.005) bcast = 0; /* rounding of the difference */
+    double self = (b->cpu_self - a->cpu_self) * k;
+    double others = (b->cpu_proc - a->cpu_proc) * k - self;
+    snprintf(out, cap,
+             "per step %.2f ms: %.2f computing and the rest, %.2f waiting for the gradient "
+             "all-reduce, %.2f in broadcasts; the ring was busy %.2f ms with %.1f all-reduces "
+             "(%.0f %% of it hidden behind backward); CPU %.2f ms in the training thread, %.2f "
+             "in the mesh's and ZeroMQ's threads",
+             wall, wall - wait - bcast, wait, bcast, ring,
+             (double)(b->buckets - a->buckets) / (double)(m->steps - 1),
+             ring > wait ? 100.0 * (ring - wait) / ring : 0.0, self, others);
 }
 
 void cli_train_mesh_close(cli_train_mesh *m)

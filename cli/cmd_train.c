@@ -56,6 +56,9 @@ static const cli_opt train_opts[] = {
     {"mesh-join", 0, NULL, 0,
      "--mesh: join a running job at its next generation (a replacement worker; rank 0 assigns "
      "the rank)"},
+    {"mesh-bucket-mb", 0, "MB", 0,
+     "--mesh: all-reduce the gradients in buckets of about MB megabytes while backward runs "
+     "(default 4; 0: one all-reduce after backward)"},
 };
 
 typedef struct progress_ctx {
@@ -249,6 +252,11 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
         printf(", %d workers, %.1f s (%.0f %%) in all-reduce and broadcast",
                cli_train_mesh_world(tm), cli_train_mesh_comm_seconds(tm),
                100.0 * cli_train_mesh_comm_seconds(tm) / (r.seconds + 1e-12));
+    if (tm) { /* --mesh: where a step's time went (rank 0) */
+        char line[400];
+        cli_train_mesh_summary(tm, line, sizeof line);
+        if (line[0]) printf("\nmesh: %s", line);
+    }
     if (out) printf("\nwrote %s", out);
     if (ts)
         printf("\nregistered %s@%llu in %s (run %s)", name, (unsigned long long)version, store,
@@ -277,7 +285,7 @@ const cli_cmd cli_cmd_train = {
     "[--lr-decays K] [--val-every N] [--patience P] [--seed S] [--log-csv F] "
     "[--checkpoint-dir D] [--resume] [--store PATH --name NAME [--run ID]] "
     "[--mesh [--rank R --world N --rendezvous tcp://HOST:PORT] [--mesh-keys DIR] "
-    "[--mesh-insecure] [--mesh-join] [--mesh-timeout MS]]",
+    "[--mesh-insecure] [--mesh-join] [--mesh-timeout MS] [--mesh-bucket-mb MB]]",
     "Compiles GRAPH.yaml with its train section (flags override it), then trains on\n"
     "windows of every chosen column (channel-independent, one shared model): z-scored\n"
     "with the train rows' statistics, `batch` windows sampled per step from --seed,\n"

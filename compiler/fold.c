@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "backend.h"
-#include "cpu/cpu_kernels.h"
 #include "ntg_error.h"
+#include "ref/ref_kernels.h"
 #include "ir.h"
 
 /* Whether node n can run at compile time: every input a constant (or none), no batched

@@ -1171,7 +1171,7 @@ static ntg_status expand_op(reader *r, const inst *in, const frame *f, ntg_ynode
             if ((st = attr_eval(r, f, cls, idx, val, &vals[idx]))) return st;
         }
     }
-    if (!in_y && info->n_in_min > 0)
+    if (!in_y && info->n_in_min > 0 && !(cls->flags & NTG_OPF_NO_INPUT))
         return gerr(r, NTG_ERR_GRAPH, opkey->loc, "op '%s' needs 'in' (its input tensors)",
                     cls->name);
     if (!out_y)

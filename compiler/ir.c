@@ -358,7 +358,7 @@ static ntg_status lower_node(build_ctx *b, const ntg_rnode *rn)
         in[i] = ntg__ir_tensor(ir, id)->desc;
     }
     int want_min = info->n_in_min, want_max = info->n_in_max;
-    if (cls->flags & NTG_OPF_PARAMS) want_min = want_max = 1;
+    if (cls->flags & NTG_OPF_PARAMS) want_min = want_max = cls->flags & NTG_OPF_NO_INPUT ? 0 : 1;
     if (rn->n_in < want_min || rn->n_in > want_max) {
         if (want_min == want_max)
             return loc_err(b->err, NTG_ERR_GRAPH, rn->loc, "op '%s' takes %d input%s, got %d",

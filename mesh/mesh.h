@@ -211,6 +211,9 @@ typedef struct ntg__mesh_stats {
     uint64_t dropped_unexpected; /* well formed, from no known peer or at no place expected */
     uint64_t refused_keys;       /* CURVE clients the ZAP handler turned away */
     uint64_t peers_lost;
+    /* All-reduces completed, and the wall time (ns) the I/O thread had each active, from taking
+     * it up to its last frame: what the ring took, including waits for peers to start it. */
+    uint64_t allreduces, allreduce_ns;
 } ntg__mesh_stats;
 void ntg__mesh_stats_get(ntg_mesh *m, ntg__mesh_stats *s);
 

@@ -32,6 +32,7 @@ typedef struct mesh_op {
     ntg__mesh_sched sched;
     ntg__mesh_cursor scur, rcur;
     int64_t progress_ms; /* when it last sent or received a frame */
+    int64_t active_ns;   /* when the I/O thread took it up (monotonic) */
 } mesh_op;
 
 /* A rank of the current generation as this process knows it. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -99,10 +100,22 @@ static void sync_op(ntg_mesh *m, io_state *io)
     pthread_mutex_unlock(&m->mu);
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void op_done(ntg_mesh *m, io_state *io, ntg_status st, const char *msg)
 {
+    int64_t t = io->op->kind == OPK_ALLREDUCE && st == NTG_OK ? now_ns() - io->op->active_ns : -1;
     pthread_mutex_lock(&m->mu);
     if (io->op->state == OPS_ACTIVE) {
+        if (t >= 0) {
+            m->stats.allreduces++;
+            m->stats.allreduce_ns += (uint64_t)t;
+        }
         io->op->state = OPS_DONE;
         io->op->status = st;
         snprintf(io->op->message, sizeof io->op->message, "%.600s", msg ? msg : "");
@@ -138,6 +151,7 @@ static void activate(ntg_mesh *m, io_state *io)
     io->op = best;
     io->sent = io->recvd = 0;
     best->progress_ms = ntg__mesh_now_ms();
+    best->active_ns = now_ns();
     if (best->kind == OPK_BARRIER) {
         if (m->rank == 0) {
             m->members[0].barrier = best->barrier;

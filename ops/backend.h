@@ -85,6 +85,14 @@ typedef struct ntg_backend_class {
     ntg_status (*run)(ntg_backend *b, uint32_t program, int batch, ntg_error *err);
     /* Worker threads the instance actually uses (NULL: 1). */
     int (*threads)(const ntg_backend *b);
+    /* Run the ops at positions [first, end) of program `program`'s op list at `batch` and wait
+     * for them; run(b, g, batch) is the ranges 0..k1, k1..k2, ..., ..n_ops in turn, and a run
+     * cut so gives bitwise the same results.  Between two ranges of one run the caller may read
+     * tensors no later op writes (data-parallel training all-reduces finished gradient buckets
+     * while the rest of backward runs: docs/internals.md, "Overlap").  Must not allocate.
+     * NULL: the backend runs whole programs only (the trainer then all-reduces after them). */
+    ntg_status (*run_range)(ntg_backend *b, uint32_t program, int batch, uint32_t first,
+                            uint32_t end, ntg_error *err);
 } ntg_backend_class;
 
 /* The reference CPU backend: always built, the oracle of every other backend. */
@@ -100,9 +108,5 @@ extern const ntg_backend_class ntg__backend_cuda;
 const ntg_backend_class *const *ntg__backends(size_t *count);
 /* The backend called `name` ("auto" picks the first available), or NULL. */
 const ntg_backend_class *ntg__backend_find(const char *name);
-
-/* The CPU reference kernels, indexed by op code (bwd NULL for non-differentiable ops). */
-extern const ntg_kernel_fn ntg__cpu_fwd[NTG_OP_COUNT];
-extern const ntg_kernel_fn ntg__cpu_bwd[NTG_OP_COUNT];
 
 #endif /* NTG_BACKEND_H */

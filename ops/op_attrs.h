@@ -26,6 +26,21 @@ enum { NTG_SPLIT_AXIS, NTG_SPLIT_SIZES };
 enum { NTG_SCALE_FACTOR };
 enum { NTG_POSENC_LENGTH, NTG_POSENC_DIM };
 enum { NTG_LSTM_HIDDEN, NTG_LSTM_LAYERS };
+enum { NTG_PARAM_SHAPE, NTG_PARAM_INIT, NTG_PARAM_BOUND };
+enum { NTG_AVGPOOL_KERNEL, NTG_AVGPOOL_STRIDE, NTG_AVGPOOL_PAD, NTG_AVGPOOL_MODE };
+enum {
+    NTG_CONV_OUT,
+    NTG_CONV_KERNEL,
+    NTG_CONV_STRIDE,
+    NTG_CONV_PAD,
+    NTG_CONV_DILATION,
+    NTG_CONV_GROUPS,
+    NTG_CONV_BIAS,
+    NTG_CONV_MODE
+};
+enum { NTG_UNFOLD_SIZE, NTG_UNFOLD_STEP, NTG_UNFOLD_PAD_END };
+/* padding_mode of avgpool1d and conv1d */
+enum { NTG_PAD_ZEROS = 0, NTG_PAD_REPLICATE = 1 };
 
 /* The LSTM's saved state per layer and step: gates i, f, g, o (after their
  * activations), the cell c and the hidden h, each `hidden` wide. */
@@ -40,6 +55,42 @@ enum { NTG_CTL_LR, NTG_CTL_STEP, NTG_CTL_SIZE = 4 };
 /* torch.nn.MaxPool1d output length (ceil_mode drops a last window that would start in
  * the right padding). */
 int64_t ntg__pool_out_len(int64_t len, int64_t k, int64_t s, int64_t pad, int ceil_mode);
+/* Output length of a 1-d window op (conv1d, avgpool1d): floor((len + 2 pad - dil (k - 1) - 1)
+ * / stride) + 1, or 0 when no window fits. */
+int64_t ntg__win_out_len(int64_t len, int64_t k, int64_t stride, int64_t pad, int64_t dil);
+
+#ifdef __CUDACC__
+#define NTG_HOST_DEVICE __host__ __device__
+#else
+#define NTG_HOST_DEVICE
+#endif
+
+static inline NTG_HOST_DEVICE int64_t ntg__floordiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* The windows o in [0, nout) whose tap at offset `tap` (position o*stride + tap - pad of the
+ * input) reads input element i, as [*lo, *hi] (empty when *lo > *hi).  With replicate padding
+ * element 0 is also what every position left of the axis reads, and element len-1 what every
+ * position right of it reads; with zero padding only position i reads i.  The backward of
+ * conv1d and avgpool1d gathers over these ranges (no scatter: the same order everywhere). */
+static inline NTG_HOST_DEVICE void ntg__win_taps(int64_t i, int64_t len, int64_t tap,
+                                                 int64_t stride, int64_t pad, int replicate,
+                                                 int64_t nout, int64_t *lo, int64_t *hi)
+{
+    /* positions p with clamp(p) == i: [plo, phi] (a wide bound stands for infinity) */
+    int64_t far = nout * stride + tap + pad + len + 1;
+    int64_t plo = replicate && i == 0 ? -far : i;
+    int64_t phi = replicate && i == len - 1 ? far : i;
+    /* o * stride + tap - pad in [plo, phi] */
+    int64_t a = plo + pad - tap, b = phi + pad - tap;
+    int64_t l = -ntg__floordiv(-a, stride), h = ntg__floordiv(b, stride);
+    *lo = l < 0 ? 0 : l;
+    *hi = h > nout - 1 ? nout - 1 : h;
+}
+
 /* Python slice bounds for a positive step: first index and count before striding. */
 void ntg__slice_range(int64_t len, int64_t start, int64_t end, int64_t *s0, int64_t *n);
 

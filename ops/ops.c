@@ -101,6 +101,12 @@ static const struct {
     {"Identity", "identity"},
     {"chunk", "split"},
     {"flatten", "reshape"},
+    {"Conv1d", "conv1d"},
+    {"conv", "conv1d"},
+    {"AvgPool1d", "avgpool1d"},
+    {"avg_pool1d", "avgpool1d"},
+    {"Parameter", "param"},
+    {"parameter", "param"},
 };
 
 /* Ops asked for that ntgraph does not have yet (issue 16 plans them): no suggestion, which
@@ -108,12 +114,6 @@ static const struct {
 static const struct {
     const char *name, *note;
 } op_planned[] = {
-    {"conv1d", ""},
-    {"Conv1d", ""},
-    {"conv", ""},
-    {"avgpool1d", ""},
-    {"AvgPool1d", ""},
-    {"avg_pool1d", ""},
     {"batchnorm", ""},
     {"BatchNorm1d", ""},
     {"batch_norm", ""},
@@ -121,9 +121,6 @@ static const struct {
                 "'identity') gives the same forecasts"},
     {"Dropout", "; at inference dropout is the identity, so leaving the node out (or using "
                 "'identity') gives the same forecasts"},
-    {"param", ""},
-    {"Parameter", ""},
-    {"unfold", ""},
 };
 
 const char *ntg__op_hint(const char *name, char *buf, size_t cap)

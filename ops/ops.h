@@ -117,9 +117,10 @@ typedef struct ntg_opsig {
     int n_out;
 } ntg_opsig;
 
-#define NTG_OPF_PARAMS 0x1u  /* owns parameters (the `params` hook declares them) */
-#define NTG_OPF_INPLACE 0x2u /* updates its inputs in place (optimizers) */
-#define NTG_OPF_LOSS 0x4u    /* produces a scalar loss */
+#define NTG_OPF_PARAMS 0x1u   /* owns parameters (the `params` hook declares them) */
+#define NTG_OPF_INPLACE 0x2u  /* updates its inputs in place (optimizers) */
+#define NTG_OPF_LOSS 0x4u     /* produces a scalar loss */
+#define NTG_OPF_NO_INPUT 0x8u /* with NTG_OPF_PARAMS: takes no data input (param) */
 
 typedef struct ntg_op_class {
     const char *name;
@@ -249,6 +250,19 @@ static inline int ntg__bwd_nfi(const ntg_op_rec *op)
 static inline int ntg__bwd_nfo(const ntg_op_rec *op)
 {
     return (op->n_in - op->n_out) / 2;
+}
+/* Whether operand i of op carries its value: always for a forward op; for a backward op,
+ * the forward operands in its bwd_saves mask (16 bits for inputs, 16 for outputs: an op with
+ * more, concat, saves nothing beyond them) and every gradient operand.  Every backend binds
+ * operands by this rule. */
+static inline int ntg__bwd_has_value(const ntg_op_rec *op, int i)
+{
+    if (op->dir != NTG_DIR_BWD) return 1;
+    int nfi = ntg__bwd_nfi(op), nfo = ntg__bwd_nfo(op);
+    if (i >= op->n_in || i >= nfi + nfo) return 1;
+    if ((i < nfi && i >= 16) || (i >= nfi && i - nfi >= 16)) return 0;
+    int bit = i < nfi ? i : 16 + (i - nfi);
+    return (op->saved >> bit) & 1u;
 }
 
 /* --------------------------------------------------------- kernel calls */

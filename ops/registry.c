@@ -9,9 +9,7 @@ static const ntg_backend_class *const backends[] = {
 #ifdef NTG_HAVE_CUDA
     &ntg__backend_cuda, /* only when it finds a device (sm_90+), a driver and cuBLAS */
 #endif
-#ifdef NTG_HAVE_XNNPACK
-    &ntg__backend_xnnpack,
-#endif
+    &ntg__backend_xnnpack, /* built without libXNNPACK too: then on our own kernels alone */
 #ifdef NTG_HAVE_VULKAN
     &ntg__backend_vulkan,
 #endif

@@ -288,7 +288,8 @@ ntg_status ntg__session_set_tensor(ntg_session *s, uint32_t id, const float *dat
                           count * sizeof(float), err);
 }
 
-ntg_status ntg__session_run_index(ntg_session *s, int program, int batch, ntg_error *err)
+/* Run a program whole (end UINT32_MAX), or its first ops [0, end) with run_range. */
+static ntg_status session_run(ntg_session *s, int program, int batch, uint32_t end, ntg_error *err)
 {
     if (batch < 1 || batch > s->max_batch)
         return ntg__fail(err, NTG_ERR_RANGE, "batch %d is outside 1..%d", batch, s->max_batch);
@@ -304,12 +305,43 @@ ntg_status ntg__session_run_index(ntg_session *s, int program, int batch, ntg_er
         st =
             open_storage(s, NTG_STORE_STATE, s->plan->img.info.storage_bytes[NTG_STORE_STATE], err);
     if (st) return st;
-    st = s->cls->run(s->be, (uint32_t)program, batch, err);
+    st = end == UINT32_MAX ? s->cls->run(s->be, (uint32_t)program, batch, err)
+                           : s->cls->run_range(s->be, (uint32_t)program, batch, 0, end, err);
     if (!st) {
         s->last_batch = batch;
         s->last_program = program;
     }
     return st;
+}
+
+int ntg__session_can_run_range(const ntg_session *s)
+{
+    return s->cls->run_range != NULL;
+}
+
+ntg_status ntg__session_run_range(ntg_session *s, int program, int batch, uint32_t first,
+                                  uint32_t end, ntg_error *err)
+{
+    if (!s->cls->run_range)
+        return ntg__fail(err, NTG_ERR_UNSUPPORTED,
+                         "the %s backend runs programs only as a whole, not in op ranges",
+                         s->cls->name);
+    if (end > s->plan->img.programs[program].n_ops || first > end)
+        return ntg__fail(err, NTG_ERR_RANGE, "ops %u..%u of program '%s', which has %u", first, end,
+                         s->plan->programs[program].name, s->plan->img.programs[program].n_ops);
+    if (first > 0) { /* the run's first range checked and opened what it needs */
+        if (s->last_program != program || s->last_batch != batch)
+            return ntg__fail(err, NTG_ERR_STATE,
+                             "ops %u.. of program '%s' at batch %d without the ops before them",
+                             first, s->plan->programs[program].name, batch);
+        return s->cls->run_range(s->be, (uint32_t)program, batch, first, end, err);
+    }
+    return session_run(s, program, batch, end, err);
+}
+
+ntg_status ntg__session_run_index(ntg_session *s, int program, int batch, ntg_error *err)
+{
+    return session_run(s, program, batch, UINT32_MAX, err);
 }
 
 ntg_status ntg_session_run(ntg_session *s, int batch, ntg_error *err)

@@ -46,5 +46,12 @@ ntg_status ntg__session_get_tensor(ntg_session *s, uint32_t id, float *out, size
 uint32_t ntg__session_find(const ntg_session *s, const char *name, int is_output);
 /* Run program index `program` (no name lookup). */
 ntg_status ntg__session_run_index(ntg_session *s, int program, int batch, ntg_error *err);
+/* 1 when the session's backend runs a program in op ranges (ntg_backend_class.run_range). */
+int ntg__session_can_run_range(const ntg_session *s);
+/* Run the ops at positions [first, end) of program `program` (a run is such ranges in turn,
+ * from 0 to the program's op count; between them the tensors no later op writes may be read
+ * with ntg__session_get_tensor).  NTG_ERR_UNSUPPORTED when the backend cannot. */
+ntg_status ntg__session_run_range(ntg_session *s, int program, int batch, uint32_t first,
+                                  uint32_t end, ntg_error *err);
 
 #endif /* NTG_SESSION_INT_H */

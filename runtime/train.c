@@ -58,6 +58,14 @@ typedef struct trainer {
     size_t *grad_len;     /* their element counts */
     size_t n_grads, gsum; /* how many, and their total elements */
     float *gbuf;          /* the all-reduce buffer: gradients, loss, stop flag */
+    size_t *goff;         /* gradient k's offset in gbuf */
+    /* overlap (docs/internals.md, "Overlap"): n_buckets > 0 cuts each step's grad run after
+     * op position bk_end[j] and all-reduces bucket j (gbuf[bk_off[j] .. + bk_len[j]]) while the
+     * rest runs; 0: one all-reduce after the whole grad program */
+    uint32_t n_buckets;
+    uint32_t *bk_end, *bk_first; /* bk_first[j]: bucket j's first gradient in `order` */
+    size_t *bk_off, *bk_len;
+    uint32_t *order; /* the gradients in the order backward finishes them (gbuf's layout) */
 } trainer;
 
 static double now_s(void)
@@ -664,6 +672,161 @@ static void dp_shard(int B, int world, int r, size_t *lo, size_t *n)
     *n = q + (ur < rem ? 1 : 0);
 }
 
+/* 1 when op `op` writes bytes of tensor `t` (an output operand, or any operand of an op that
+ * updates its inputs in place). */
+static int op_writes(const ntg_plan *p, uint32_t op, const ntg_tensor_rec *t)
+{
+    const ntg_op_rec *r = &p->img.ops[op];
+    int inplace = (ntg__op_info(r->code)->cls->flags & NTG_OPF_INPLACE) != 0;
+    for (int i = inplace ? 0 : r->n_in; i < r->n_in + r->n_out; i++) {
+        uint32_t id = p->img.operands[r->operands + (uint32_t)i];
+        if (id == NTG_NONE) continue;
+        const ntg_tensor_rec *w = &p->img.tensors[id];
+        if (w->storage == t->storage && w->offset < t->offset + t->nbytes &&
+            t->offset < w->offset + w->nbytes)
+            return 1;
+    }
+    return 0;
+}
+
+/* How many of program g's ops run before tensor id is final: one past the position of the last
+ * op that writes any of its bytes (0: none does). */
+static uint32_t final_after(const ntg_plan *p, int g, uint32_t id)
+{
+    const ntg_program_rec *pr = &p->img.programs[g];
+    const ntg_tensor_rec *t = &p->img.tensors[id];
+    for (uint32_t k = pr->n_ops; k > 0; k--)
+        if (op_writes(p, p->img.indices[pr->ops + k - 1], t)) return k;
+    return 0;
+}
+
+/* Where the grad run is cut and which gradients each all-reduce carries (docs/internals.md,
+ * "Overlap"): the gradients in the order backward finishes them (ties: the later parameter
+ * first, as backward runs), laid out in gbuf so, and cut into buckets of at least
+ * dp->bucket_bytes; a bucket is started once its last gradient is final, and never between two
+ * gradients that become final after the same op.  The last bucket also carries the loss and
+ * the stop flag and starts after the whole program.  At most NTG__TRAIN_DP_MAX_BUCKETS (the
+ * target grows until they fit).  Without a bucket size, an asynchronous all-reduce or a backend
+ * that runs op ranges, or when everything makes one bucket: one all-reduce of everything in
+ * parameter order after the program. */
+static ntg_status dp_buckets(trainer *tr, ntg_error *err)
+{
+    const ntg__train_dp *dp = tr->dp;
+    size_t n = tr->n_grads;
+    tr->goff = calloc(n + 1, sizeof *tr->goff);
+    if (!tr->goff) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t k = 1; k < n; k++) tr->goff[k] = tr->goff[k - 1] + tr->grad_len[k - 1];
+    tr->n_buckets = 0;
+    const char *why = NULL;
+    if (!dp->bucket_bytes)
+        why = "bucket size 0";
+    else if (!dp->allreduce_start || !dp->allreduce_wait)
+        why = "the transport has no asynchronous all-reduce";
+    else if (!ntg__session_can_run_range(tr->s))
+        why = "the backend runs programs only as a whole";
+    else if (n == 0)
+        why = "no gradients";
+    if (why) {
+        if (dp->info) {
+            char line[200];
+            snprintf(line, sizeof line,
+                     "gradients: one all-reduce of %zu floats after backward (no overlap: %s)",
+                     tr->gsum + 2, why);
+            dp->info(dp->user, line);
+        }
+        return NTG_OK;
+    }
+    const ntg_plan *p = tr->plan;
+    uint32_t n_ops = p->img.programs[tr->g_grad].n_ops;
+    uint32_t *fin = malloc(n * sizeof *fin);
+    tr->order = malloc(n * sizeof *tr->order);
+    tr->bk_end = malloc((n + 1) * sizeof *tr->bk_end);
+    tr->bk_first = malloc((n + 1) * sizeof *tr->bk_first);
+    tr->bk_off = malloc((n + 1) * sizeof *tr->bk_off);
+    tr->bk_len = malloc((n + 1) * sizeof *tr->bk_len);
+    if (!fin || !tr->order || !tr->bk_end || !tr->bk_first || !tr->bk_off || !tr->bk_len) {
+        free(fin);
+        return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    for (size_t k = 0; k < n; k++) fin[k] = final_after(p, tr->g_grad, tr->grad_ids[k]);
+    /* insertion sort (a few hundred gradients at most): final position, then later parameter */
+    for (size_t k = 0; k < n; k++) {
+        uint32_t g = (uint32_t)(n - 1 - k);
+        size_t j = k;
+        while (j > 0 && fin[tr->order[j - 1]] > fin[g]) {
+            tr->order[j] = tr->order[j - 1];
+            j--;
+        }
+        tr->order[j] = g;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        tr->goff[tr->order[i]] = off;
+        off += tr->grad_len[tr->order[i]];
+    }
+    double target = (double)dp->bucket_bytes / sizeof(float);
+    for (;;) {
+        uint32_t nb = 0;
+        double acc = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t g = tr->order[i];
+            if (acc == 0) {
+                tr->bk_first[nb] = (uint32_t)i;
+                tr->bk_off[nb] = tr->goff[g];
+            }
+            acc += (double)tr->grad_len[g];
+            int closes = i + 1 == n || (acc >= target && fin[tr->order[i + 1]] > fin[g]);
+            if (closes) {
+                tr->bk_end[nb] = fin[g];
+                tr->bk_len[nb] = (size_t)acc;
+                nb++;
+                acc = 0;
+            }
+        }
+        if (nb <= NTG__TRAIN_DP_MAX_BUCKETS) {
+            tr->n_buckets = nb;
+            break;
+        }
+        target *= 2;
+    }
+    free(fin);
+    if (tr->n_buckets == 1) {
+        /* everything is final only at the end: nothing to overlap; keep the parameter order
+         * (and so the sums) of the single all-reduce after backward */
+        tr->n_buckets = 0;
+        for (size_t k = 0; k < n; k++) tr->goff[k] = k ? tr->goff[k - 1] + tr->grad_len[k - 1] : 0;
+        if (dp->info) {
+            char line[200];
+            snprintf(line, sizeof line,
+                     "gradients: one all-reduce of %zu floats after backward (no overlap: "
+                     "buckets of %.2f MB make one, final only when backward ends)",
+                     tr->gsum + 2, (double)dp->bucket_bytes / 1e6);
+            dp->info(dp->user, line);
+        }
+        return NTG_OK;
+    }
+    tr->bk_first[tr->n_buckets] = (uint32_t)n;
+    tr->bk_end[tr->n_buckets - 1] = n_ops;
+    tr->bk_len[tr->n_buckets - 1] += 2; /* loss, stop flag */
+    if (dp->info) {
+        char line[400];
+        size_t big = 0;
+        for (uint32_t j = 0; j < tr->n_buckets; j++)
+            if (tr->bk_len[j] > big) big = tr->bk_len[j];
+        int w = snprintf(line, sizeof line,
+                         "gradients: %u bucket%s (largest %.2f MB) all-reduced while backward "
+                         "runs; the grad program is cut after op",
+                         tr->n_buckets, tr->n_buckets == 1 ? "" : "s",
+                         (double)big * sizeof(float) / 1e6);
+        for (uint32_t j = 0; j < tr->n_buckets && w > 0 && (size_t)w < sizeof line - 40; j++)
+            w += snprintf(line + w, sizeof line - (size_t)w, "%s %u", j ? "," : "", tr->bk_end[j]);
+        if (w > 0 && (size_t)w < sizeof line - 20)
+            snprintf(line + w, sizeof line - (size_t)w, " of %u", n_ops);
+        dp->info(dp->user, line);
+    }
+    return NTG_OK;
+}
+
 /* The grad and apply programs and the all-reduce buffer. */
 static ntg_status dp_setup(trainer *tr, ntg_error *err)
 {
@@ -717,7 +880,7 @@ static ntg_status dp_setup(trainer *tr, ntg_error *err)
                          p->img.programs[tr->g_apply].n_inputs, tr->n_grads);
     tr->gbuf = malloc((tr->gsum + 2) * sizeof(float));
     if (!tr->gbuf) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-    return NTG_OK;
+    return dp_buckets(tr, err);
 }
 
 /* What rank 0 tells the others at the start: what it trains (checked by each), and where it
@@ -735,6 +898,7 @@ enum {
     H_GSUM,
     H_DATA,
     H_LR,
+    H_BUCKETS,
     H_CHECKED, /* the fields above must agree */
     H_STEP = H_CHECKED,
     H_BEST_STEP,
@@ -755,7 +919,9 @@ static const char *const head_names[H_CHECKED] = {"plan structure",
                                                   "optimizer state bytes",
                                                   "gradient size",
                                                   "data (CRC32C of the chosen columns)",
-                                                  "learning rate"};
+                                                  "learning rate",
+                                                  "gradient buckets (--mesh-bucket-mb; a "
+                                                  "backend without op ranges has none)"};
 
 static void dp_head(const trainer *tr, long resumed, uint64_t h[H_COUNT])
 {
@@ -777,6 +943,9 @@ static void dp_head(const trainer *tr, long resumed, uint64_t h[H_COUNT])
     h[H_GSUM] = tr->gsum;
     h[H_DATA] = crc;
     memcpy(&h[H_LR], &lr, sizeof lr);
+    uint32_t bk = ntg__crc32c(0, &tr->n_buckets, sizeof tr->n_buckets);
+    if (tr->n_buckets) bk = ntg__crc32c(bk, tr->bk_len, tr->n_buckets * sizeof *tr->bk_len);
+    h[H_BUCKETS] = bk;
     h[H_STEP] = (uint64_t)tr->step;
     h[H_BEST_STEP] = (uint64_t)tr->best_step;
     h[H_BAD] = (uint64_t)tr->bad;
@@ -832,6 +1001,54 @@ static ntg_status dp_start(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, long *resu
     return st;
 }
 
+static ntg_status dp_apply(trainer *tr, const float ctl[NTG_CTL_SIZE], float *loss, int *stop,
+                           ntg_error *err);
+
+/* dp_step with overlap: the grad program in ranges; after each, the gradients it finished are
+ * copied out, scaled by this worker's share and their bucket's all-reduce started, so that it
+ * runs on the transport's thread while the next range computes.  Every started bucket is
+ * waited for, also after a failure (until then the transport owns its part of gbuf). */
+static ntg_status dp_step_overlap(trainer *tr, long step, const float ctl[NTG_CTL_SIZE],
+                                  float pending_stop, size_t b, float *loss, int *stop,
+                                  ntg_error *err)
+{
+    const ntg__train_dp *dp = tr->dp;
+    double share = (double)b / (double)tr->batch;
+    uint32_t pos = 0, started = 0;
+    ntg_status st = NTG_OK;
+    for (uint32_t j = 0; !st && j < tr->n_buckets; j++) {
+        if (j == 0 || tr->bk_end[j] > pos)
+            st = ntg__session_run_range(tr->s, tr->g_grad, (int)b, pos, tr->bk_end[j], err);
+        pos = tr->bk_end[j];
+        for (uint32_t i = tr->bk_first[j]; !st && i < tr->bk_first[j + 1]; i++) {
+            uint32_t g = tr->order[i];
+            float *dst = tr->gbuf + tr->goff[g];
+            st = ntg__session_get_tensor(tr->s, tr->grad_ids[g], dst, tr->grad_len[g], err);
+            if (!st && b != (size_t)tr->batch)
+                for (size_t e = 0; e < tr->grad_len[g]; e++)
+                    dst[e] = (float)((double)dst[e] * share);
+        }
+        if (!st && j + 1 == tr->n_buckets) {
+            float l = NAN;
+            st = ntg_session_get_output(tr->s, "loss", &l, 1, err);
+            if (b != (size_t)tr->batch) l = (float)((double)l * share);
+            tr->gbuf[tr->gsum] = l;
+            tr->gbuf[tr->gsum + 1] = pending_stop;
+        }
+        if (!st)
+            st = dp->allreduce_start(dp->user, step, j, tr->gbuf + tr->bk_off[j], tr->bk_len[j],
+                                     err);
+        if (!st) started++;
+    }
+    for (uint32_t j = 0; j < started; j++) {
+        ntg_error spare;
+        ntg_status w = dp->allreduce_wait(dp->user, j, st ? &spare : err);
+        if (!st) st = w;
+    }
+    if (st) return st;
+    return dp_apply(tr, ctl, loss, stop, err);
+}
+
 /* One data-parallel step: this worker's shard of the global batch (already sampled into
  * tr->idx) through the grad program, the gradients summed across workers (each scaled by its
  * share of the batch, so that the sum is the gradient of the global batch's mean loss), then
@@ -848,14 +1065,14 @@ static ntg_status dp_step(trainer *tr, long step, const float ctl[NTG_CTL_SIZE],
     if (!st) st = ntg__session_set_tensor(tr->s, tr->io.t, tr->t, b * tr->io.h, err);
     if (!st && tr->io.mask != NTG_NONE)
         st = ntg__session_set_tensor(tr->s, tr->io.mask, tr->ones, b * tr->io.h, err);
+    if (!st && tr->n_buckets)
+        return dp_step_overlap(tr, step, ctl, pending_stop, b, loss, stop, err);
     if (!st) st = ntg__session_run_index(tr->s, tr->g_grad, (int)b, err);
     float l = NAN;
     if (!st) st = ntg_session_get_output(tr->s, "loss", &l, 1, err);
-    size_t off = 0;
-    for (size_t k = 0; !st && k < tr->n_grads; k++) {
-        st = ntg__session_get_tensor(tr->s, tr->grad_ids[k], tr->gbuf + off, tr->grad_len[k], err);
-        off += tr->grad_len[k];
-    }
+    for (size_t k = 0; !st && k < tr->n_grads; k++)
+        st = ntg__session_get_tensor(tr->s, tr->grad_ids[k], tr->gbuf + tr->goff[k],
+                                     tr->grad_len[k], err);
     if (st) return st;
     /* the loss is a mean over the shard's windows (each has h target values): weight by the
      * shard's share; with one worker the factor is 1 and nothing changes */
@@ -867,14 +1084,21 @@ static ntg_status dp_step(trainer *tr, long step, const float ctl[NTG_CTL_SIZE],
     tr->gbuf[tr->gsum] = l;
     tr->gbuf[tr->gsum + 1] = pending_stop;
     if ((st = dp->allreduce(dp->user, step, tr->gbuf, tr->gsum + 2, err))) return st;
+    return dp_apply(tr, ctl, loss, stop, err);
+}
+
+/* The summed gradients back into the session and the apply program (unless a worker asked to
+ * stop: then nothing is applied). */
+static ntg_status dp_apply(trainer *tr, const float ctl[NTG_CTL_SIZE], float *loss, int *stop,
+                           ntg_error *err)
+{
+    ntg_status st = NTG_OK;
     *loss = tr->gbuf[tr->gsum];
     *stop = tr->gbuf[tr->gsum + 1] > 0;
     if (*stop) return NTG_OK;
-    off = 0;
-    for (size_t k = 0; !st && k < tr->n_grads; k++) {
-        st = ntg__session_set_tensor(tr->s, tr->grad_ids[k], tr->gbuf + off, tr->grad_len[k], err);
-        off += tr->grad_len[k];
-    }
+    for (size_t k = 0; !st && k < tr->n_grads; k++)
+        st = ntg__session_set_tensor(tr->s, tr->grad_ids[k], tr->gbuf + tr->goff[k],
+                                     tr->grad_len[k], err);
     if (!st) st = ntg__session_set_tensor(tr->s, tr->io.ctl, ctl, NTG_CTL_SIZE, err);
     if (!st) st = ntg__session_run_index(tr->s, tr->g_apply, 1, err);
     return st;
@@ -895,6 +1119,12 @@ static void teardown(trainer *tr)
     free(tr->grad_ids);
     free(tr->grad_len);
     free(tr->gbuf);
+    free(tr->goff);
+    free(tr->bk_end);
+    free(tr->bk_first);
+    free(tr->bk_off);
+    free(tr->bk_len);
+    free(tr->order);
 }
 
 /* Elastic continuation: after a lost worker (or rank 0's request to admit joiners) every worker

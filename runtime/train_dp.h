@@ -27,7 +27,21 @@ typedef struct ntg__train_dp {
     ntg_status (*reform)(void *user, int *rank, int *world, ntg_error *err);
     int (*joiners)(void *user);
     ntg_status (*request_reform)(void *user, ntg_error *err);
+    /* Overlap (docs/internals.md, "Overlap"; both NULL, bucket_bytes 0 or a backend without
+     * run_range: `allreduce` once after backward).  allreduce_start hands n floats at buf to
+     * the transport and returns at once, to sum them while backward goes on; allreduce_wait
+     * returns once buf holds the sum (or the failure; the trainer waits for every bucket it
+     * started, also after one failed).  Buckets 0, 1, ... of a step are started in the same
+     * order and sizes on every worker, at most NTG__TRAIN_DP_MAX_BUCKETS of them. */
+    ntg_status (*allreduce_start)(void *user, long step, unsigned bucket, float *buf, size_t n,
+                                  ntg_error *err);
+    ntg_status (*allreduce_wait)(void *user, unsigned bucket, ntg_error *err);
+    size_t bucket_bytes; /* gradient bytes per bucket (at least; 0: no buckets) */
+    /* Optional: one line on how the trainer cuts a step (buckets, or why it does not). */
+    void (*info)(void *user, const char *line);
 } ntg__train_dp;
+
+#define NTG__TRAIN_DP_MAX_BUCKETS 60
 
 /* ntg_train, as worker dp->rank of dp->world (dp NULL: ntg_train itself).  Every worker passes
  * the same plan, data, split and settings (checked against rank 0's); workers other than rank 0

@@ -867,8 +867,11 @@ Test(compiler, error_unknown_op_hints)
         const char *op, *msg;
     } cases[] = {
         /* were: conv1d -> concat, exp -> relu (now an op), linear/dropout/batchnorm: nothing */
-        {"conv1d", "unknown op 'conv1d': not supported yet (see issue 16)"},
-        {"Conv1d", "unknown op 'Conv1d': not supported yet (see issue 16)"},
+        {"Conv1d", "unknown op 'Conv1d'; did you mean 'conv1d'? (ntgraph's name for Conv1d)"},
+        {"AvgPool1d",
+         "unknown op 'AvgPool1d'; did you mean 'avgpool1d'? (ntgraph's name for AvgPool1d)"},
+        {"Parameter", "unknown op 'Parameter'; did you mean 'param'? (ntgraph's name for "
+                      "Parameter)"},
         {"batchnorm", "unknown op 'batchnorm': not supported yet (see issue 16)"},
         {"BatchNorm1d", "unknown op 'BatchNorm1d': not supported yet (see issue 16)"},
         {"dropout", "unknown op 'dropout': not supported yet (see issue 16); at inference dropout "

@@ -624,3 +624,101 @@ Test(mesh_train, workers_must_train_the_same_thing)
     cr_expect(strstr(o, "rc 2 2"), "%s", o);
     free(o);
 }
+
+/* The first line of file `path` that contains `what`, or "" (caller frees). */
+static char *log_line(const char *path, const char *what)
+{
+    char *o;
+    sh(&o, "grep -F -m1 -- '%s' '%s' || true", what, path);
+    return o;
+}
+
+/* Overlap: with small buckets the grad program is cut into ranges and each bucket's all-reduce
+ * starts while backward goes on.  With 2 workers every element is summed as a + b either way, so
+ * the model is bitwise the one of a single all-reduce after backward (--mesh-bucket-mb 0); with
+ * 3 the buckets change which rank's value starts each sum, so it is bitwise repeatable and within
+ * 1e-5 of one process.  Workers that cut differently are refused at the start. */
+Test(mesh_train, bucketed_all_reduce_overlaps_backward)
+{
+    const char *csv = slice();
+    char ref[600], a[600], b[600], c[600], d[600], pa[640], pb[640], pc[640], pd[640], *o;
+    snprintf(ref, sizeof ref, "%s", tmp("ref.plan"));
+    snprintf(a, sizeof a, "%s", tmp("b2a"));
+    snprintf(b, sizeof b, "%s", tmp("b2b"));
+    snprintf(c, sizeof c, "%s", tmp("b3a"));
+    snprintf(d, sizeof d, "%s", tmp("b3b"));
+    cr_assert_eq(sh(&o, "$NTG train " GRAPH " --data '%s' " RUN BATCH " -o '%s'", csv, ref), 0,
+                 "%s", o);
+    free(o);
+    cr_assert_eq(mesh_train(2, csv, a, "--mesh-bucket-mb 0.01"), 0);
+    cr_assert_eq(mesh_train(2, csv, b, "--mesh-bucket-mb 0"), 0);
+    snprintf(pa, sizeof pa, "%s.0.plan", a);
+    snprintf(pb, sizeof pb, "%s.0.plan", b);
+    /* every worker says how it cuts the step */
+    for (int r = 0; r < 2; r++) {
+        char lg[640];
+        snprintf(lg, sizeof lg, "%s.%d.log", a, r);
+        char *l = log_line(lg, "all-reduced while backward runs");
+        int nb = 0;
+        cr_expect(sscanf(strstr(l, "gradients: ") ? strstr(l, "gradients: ") : "", "gradients: %d",
+                         &nb) == 1 &&
+                      nb >= 3,
+                  "worker %d: no buckets: '%s'", r, l);
+        free(l);
+    }
+    char lg[640];
+    snprintf(lg, sizeof lg, "%s.0.log", b);
+    char *l = log_line(lg, "no overlap: bucket size 0");
+    cr_expect(l[0], "no fallback line in %s", lg);
+    free(l);
+    /* rank 0's summary splits the step */
+    snprintf(lg, sizeof lg, "%s.0.log", a);
+    l = log_line(lg, "mesh: per step");
+    cr_expect(strstr(l, "waiting for the gradient all-reduce") && strstr(l, "all-reduces"), "'%s'",
+              l);
+    free(l);
+    diff two = compare(pa, pb);
+    cr_expect(two.bitwise, "N=2: buckets changed the model (relative L2 %g)", two.rel_l2);
+
+    cr_assert_eq(mesh_train(3, csv, c, "--mesh-bucket-mb 0.01"), 0);
+    cr_assert_eq(mesh_train(3, csv, d, "--mesh-bucket-mb 0.01"), 0);
+    snprintf(pc, sizeof pc, "%s.0.plan", c);
+    snprintf(pd, sizeof pd, "%s.0.plan", d);
+    diff again = compare(pd, pc), one = compare(pc, ref);
+    fprintf(stderr,
+            "bucketed N=3 vs one process: relative L2 %.3e, max |diff| / max |w| %.3e; repeated "
+            "run bitwise %d\n",
+            one.rel_l2, one.rel_max, again.bitwise);
+    cr_expect(again.bitwise, "N=3 with buckets: two runs differ");
+    cr_expect(one.rel_l2 <= 1e-5 && one.rel_max <= 1e-5, "N=3 with buckets: %g, %g", one.rel_l2,
+              one.rel_max);
+
+    /* another bucket size on one worker: refused by name, all fail together */
+    int port = free_port();
+    cr_expect_eq(sh(&o,
+                    "$NTG train " GRAPH " --data '%s' " RUN BATCH
+                    " -o '%s' --mesh --rank 0 --world 2 --rendezvous tcp://127.0.0.1:%d "
+                    "--mesh-bucket-mb 0.01 > '%s' 2>&1 & A=$!; "
+                    "$NTG train " GRAPH " --data '%s' " RUN BATCH
+                    " -o '%s' --mesh --rank 1 --world 2 --rendezvous tcp://127.0.0.1:%d "
+                    "--mesh-bucket-mb 0; b=$?; wait $A; a=$?; cat '%s'; echo \"rc $a $b\"",
+                    csv, tmp("x.plan"), port, tmp("r0.log"), csv, tmp("y.plan"), port,
+                    tmp("r0.log")),
+                 0, "%s", o);
+    cr_expect(strstr(o, "its gradient buckets (--mesh-bucket-mb"), "%s", o);
+    cr_expect(strstr(o, "rc 2 2"), "%s", o);
+    free(o);
+    /* the flag's range, and that it needs --mesh */
+    cr_expect_eq(sh(&o, "$NTG train " GRAPH " --data '%s' " RUN " -o '%s' --mesh-bucket-mb 1", csv,
+                    tmp("z.plan")),
+                 2, "%s", o);
+    cr_expect(strstr(o, "--mesh-bucket-mb belongs to data-parallel training: add --mesh"), "%s", o);
+    free(o);
+    cr_expect_eq(sh(&o,
+                    "$NTG train " GRAPH " --data '%s' " RUN
+                    " -o '%s' --mesh --world 1 --rank 0 --mesh-bucket-mb -1",
+                    csv, tmp("z.plan")),
+                 2, "%s", o);
+    cr_expect(strstr(o, "mesh-bucket-mb"), "%s", o);
+    free(o);
+}

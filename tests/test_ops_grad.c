@@ -3,7 +3,7 @@
 #include <criterion/logging.h>
 
 #include "backend.h"
-#include "cpu/cpu_kernels.h"
+#include "ref/ref_kernels.h"
 #include "ops_harness.h"
 #include "testutil.h"
 
@@ -490,6 +490,33 @@ Test(ops_grad, null_output_gradient_gives_zero_input_gradients)
         case NTG_OP_loss_mae:
         case NTG_OP_loss_huber:
             n_in = 3; /* y, t, mask */
+            break;
+        case NTG_OP_param: {
+            static const int64_t psh[] = {2, 3, 8};
+            oh_attrs_set_ints(&t.attrs, NTG_PARAM_SHAPE, psh, 3);
+            add_input(&t, &r, oh_shape(0, 3, 2, 3, 8), -1, 1);
+            n_in = 0;
+            break;
+        }
+        case NTG_OP_avgpool1d:
+            oh_attrs_set_i(&t.attrs, NTG_AVGPOOL_KERNEL, 3);
+            oh_attrs_set_i(&t.attrs, NTG_AVGPOOL_STRIDE, 1);
+            oh_attrs_set_i(&t.attrs, NTG_AVGPOOL_PAD, 1);
+            oh_attrs_set_i(&t.attrs, NTG_AVGPOOL_MODE, NTG_PAD_REPLICATE);
+            break;
+        case NTG_OP_unfold:
+            oh_attrs_set_i(&t.attrs, NTG_UNFOLD_SIZE, 3);
+            oh_attrs_set_i(&t.attrs, NTG_UNFOLD_STEP, 2);
+            oh_attrs_set_i(&t.attrs, NTG_UNFOLD_PAD_END, 2);
+            break;
+        case NTG_OP_conv1d: /* [batch 2, 3, 8] -> 4 channels, with bias */
+            oh_attrs_set_i(&t.attrs, NTG_CONV_OUT, 4);
+            oh_attrs_set_i(&t.attrs, NTG_CONV_KERNEL, 3);
+            oh_attrs_set_i(&t.attrs, NTG_CONV_PAD, 1);
+            add_input(&t, &r, oh_shape(1, 3, 2, 3, 8), -1, 1);
+            add_input(&t, &r, oh_shape(0, 3, 4, 3, 3), -1, 1);
+            add_input(&t, &r, oh_shape(0, 1, 4), -1, 1);
+            n_in = 0;
             break;
         case NTG_OP_loss_pinball: {
             static const double q[] = {0.1, 0.5, 0.9};

@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
-#include "cpu/cpu_kernels.h"
+#include "ref/ref_kernels.h"
 #include "ops_harness.h"
 #include "safetensors.h"
 #include "testutil.h"

@@ -3,7 +3,7 @@
 #include <criterion/logging.h>
 
 #include "backend.h"
-#include "cpu/cpu_kernels.h"
+#include "ref/ref_kernels.h"
 #include "ops_harness.h"
 #include "testutil.h"
 

@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "ntgraph.h"
+#include "plan_int.h"
 #include "rng.h"
+#include "session_int.h"
 #include "testutil.h"
 
 /* y = relu(x W^T + b) with known weights, so outputs can be checked by hand. */
@@ -182,5 +184,88 @@ Test(runtime, output_of_another_program_is_a_state_error)
     cr_assert_eq(ntg_session_run_program(s, "eval", 1, &err), NTG_OK, "%s", err.message);
     cr_assert_eq(ntg_session_get_output(s, "y", y, 4, &err), NTG_OK, "eval outputs y");
     ntg_session_destroy(s);
+    ntg_plan_destroy(p);
+}
+
+/* The grad program's outputs (loss, every gradient) after a run of `s`, concatenated. */
+static size_t grad_outputs(ntg_session *s, const ntg_plan *p, int g, float *out, size_t cap)
+{
+    const ntg_program_rec *pr = &p->img.programs[g];
+    size_t k = 0;
+    for (uint32_t i = 0; i < pr->n_outputs; i++) {
+        uint32_t id = p->img.indices[pr->outputs + i];
+        const ntg_tensor_rec *t = &p->img.tensors[id];
+        size_t n = (size_t)(t->nbytes / sizeof(float));
+        cr_assert(k + n <= cap);
+        ntg_error err;
+        cr_assert_eq(ntg__session_get_tensor(s, id, out + k, n, &err), NTG_OK, "%s", err.message);
+        k += n;
+    }
+    return k;
+}
+
+/* A program run as op ranges in turn (what data-parallel training does to overlap the
+ * gradient all-reduce with backward) gives bitwise the whole run's outputs, on every backend
+ * with run_range; a range that does not follow the run's first one is refused. */
+Test(runtime, program_in_op_ranges_equals_the_whole_run)
+{
+    ntg_define d[] = {{"h", "4"}, {"input_size", "8"}, {"hidden", "16"}};
+    ntg_compile_options co;
+    ntg_compile_options_init(&co);
+    co.defines = d;
+    co.n_defines = 3;
+    co.max_batch = 4;
+    ntg_plan *p = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_compile_file(tu_src("graphs/nhits.yaml"), &co, &p, &err), NTG_OK, "%s",
+                 err.message);
+    int g = ntg__plan_program(p, "grad");
+    cr_assert(g >= 0);
+    uint32_t n_ops = p->img.programs[g].n_ops;
+    float x[32], t[16];
+    for (int i = 0; i < 32; i++) x[i] = sinf((float)i * 0.37f);
+    for (int i = 0; i < 16; i++) t[i] = cosf((float)i * 0.21f);
+    enum { CAP = 1 << 16 };
+    float *whole = malloc(CAP * sizeof *whole), *cut = malloc(CAP * sizeof *cut);
+    cr_assert(whole && cut);
+    const char *backends[] = {"cpu", "xnnpack"};
+    int ran = 0;
+    for (size_t bi = 0; bi < 2; bi++) {
+        if (!ntg__backend_find(backends[bi])) continue;
+        ntg_session_options so;
+        ntg_session_options_init(&so);
+        so.backend = backends[bi];
+        so.threads = 2;
+        so.flags = NTG_SESSION_TRAINABLE;
+        ntg_session *s = NULL;
+        if (ntg_session_create(p, &so, &s, &err) != NTG_OK) continue; /* not on this machine */
+        cr_assert(ntg__session_can_run_range(s), "%s has no run_range", backends[bi]);
+        cr_assert_eq(ntg_session_set_input(s, "x", x, 32, &err), NTG_OK, "%s", err.message);
+        cr_assert_eq(ntg_session_set_input(s, "t", t, 16, &err), NTG_OK, "%s", err.message);
+        /* a later range without the run's first one */
+        cr_assert_eq(ntg__session_run_range(s, g, 4, 3, n_ops, &err), NTG_ERR_STATE);
+        cr_assert(strstr(err.message, "without the ops before them"), "%s", err.message);
+        cr_assert_eq(ntg__session_run_range(s, g, 4, 0, n_ops + 1, &err), NTG_ERR_RANGE);
+        /* cut after every op, and at a few places, several times (xnnpack adapts over runs) */
+        for (int rep = 0; rep < 12; rep++) {
+            cr_assert_eq(ntg__session_run_index(s, g, 4, &err), NTG_OK, "%s", err.message);
+            size_t n = grad_outputs(s, p, g, whole, CAP);
+            uint32_t step = rep % 3 == 0 ? 1 : (uint32_t)(n_ops / 3 + (uint32_t)rep);
+            for (uint32_t a = 0; a < n_ops;) {
+                uint32_t e = a + step < n_ops ? a + step : n_ops;
+                cr_assert_eq(ntg__session_run_range(s, g, 4, a, e, &err), NTG_OK, "%s",
+                             err.message);
+                a = e;
+            }
+            cr_assert_eq(grad_outputs(s, p, g, cut, CAP), n);
+            cr_assert(memcmp(whole, cut, n * sizeof *cut) == 0,
+                      "%s: grad cut every %u ops differs from the whole run", backends[bi], step);
+        }
+        ntg_session_destroy(s);
+        ran++;
+    }
+    cr_assert(ran >= 1);
+    free(whole);
+    free(cut);
     ntg_plan_destroy(p);
 }

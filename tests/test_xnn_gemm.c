@@ -2,9 +2,9 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
-#include "cpu/cpu_kernels.h"
+#include "ref/ref_kernels.h"
 #include "testutil.h"
-#include "xnnpack/xgemm.h"
+#include "simd/xgemm.h"
 
 /*
  * Oracle: every element summed in double.  Tolerance: the golden README's 1e-5

@@ -74,12 +74,12 @@ Test(xnn, isa_cap_picks_the_kernels_of_an_instance)
         ntg_error err;
         cr_assert_eq(c->create(&cfg, &b, &err), NTG_OK, "%s", err.message);
         cr_assert_eq(b->isa, NTG_ISA_PORTABLE + i, "NTG_CPU_ISA=%s", caps[i]);
-        cr_assert_eq(b->vk, ntg__xnn_vk_pick(b->isa));
+        cr_assert_eq(b->vk, ntg__simd_vk_pick(b->isa));
         if (i == 0) cr_assert_str_eq(b->vk->isa, "portable");
         if (i == 1) cr_assert_str_eq(b->vk->isa, cpu_has_avx2() ? "AVX2" : "portable");
         /* the policy bits only lower the vector kernels further, never above the cap */
         ntg__xnn_set_policy(b, XNN_POL_VK_AVX2);
-        cr_assert_eq(b->vk, ntg__xnn_vk_pick(b->isa < XNN_VK_AVX2 ? b->isa : XNN_VK_AVX2),
+        cr_assert_eq(b->vk, ntg__simd_vk_pick(b->isa < NTG_ISA_AVX2 ? b->isa : NTG_ISA_AVX2),
                      "NTG_CPU_ISA=%s, XNN_POL_VK_AVX2", caps[i]);
         ntg__xnn_set_policy(b, XNN_POL_VK_PORTABLE);
         cr_assert_str_eq(b->vk->isa, "portable");

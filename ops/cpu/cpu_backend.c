@@ -1,16 +1,12 @@
-/* cpu_backend.c — the reference CPU backend: host buffers and a plain op-by-op executor. */
+/* cpu_backend.c — the reference CPU backend: a plain op-by-op executor over ops/ref/ (host
+ * buffers: host_buf.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
-#include "cpu_kernels.h"
+#include "host_buf.h"
 #include "ntg_error.h"
-
-struct ntg_buffer {
-    uint8_t *data;
-    size_t size;
-    int owned;
-};
+#include "ref/ref_kernels.h"
 
 struct ntg_backend {
     ntg_backend_config cfg;
@@ -45,82 +41,6 @@ static int cpu_supports(const ntg_backend *b, uint32_t code, int dir, int dtype)
     return dir == NTG_DIR_FWD ? ntg__cpu_fwd[code] != NULL : ntg__cpu_bwd[code] != NULL;
 }
 
-static ntg_status cpu_buffer_alloc(ntg_backend *b, size_t size, ntg_buffer **out, ntg_error *err)
-{
-    (void)b;
-    ntg_buffer *buf = calloc(1, sizeof *buf);
-    /* 64-byte aligned and zeroed: tensors start on cache lines, state starts at zero */
-    void *mem = NULL;
-    size_t rounded = (size + 63) & ~(size_t)63;
-    if (buf && posix_memalign(&mem, 64, rounded ? rounded : 64) == 0) {
-        memset(mem, 0, rounded ? rounded : 64);
-        buf->data = mem;
-        buf->size = size;
-        buf->owned = 1;
-        *out = buf;
-        return NTG_OK;
-    }
-    free(buf);
-    return ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate %zu bytes", size);
-}
-
-static ntg_status cpu_buffer_wrap(ntg_backend *b, void *host, size_t size, int readonly,
-                                  ntg_buffer **out, ntg_error *err)
-{
-    (void)b;
-    (void)readonly;
-    ntg_buffer *buf = calloc(1, sizeof *buf);
-    if (!buf) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-    buf->data = host;
-    buf->size = size;
-    *out = buf;
-    return NTG_OK;
-}
-
-static void cpu_buffer_free(ntg_backend *b, ntg_buffer *buf)
-{
-    (void)b;
-    if (!buf) return;
-    if (buf->owned) free(buf->data);
-    free(buf);
-}
-
-static ntg_status cpu_upload(ntg_backend *b, ntg_buffer *dst, size_t offset, const void *src,
-                             size_t size, ntg_error *err)
-{
-    (void)b;
-    if (offset > dst->size || size > dst->size - offset)
-        return ntg__fail(err, NTG_ERR_RANGE, "upload of %zu bytes at %zu outside a %zu-byte buffer",
-                         size, offset, dst->size);
-    memcpy(dst->data + offset, src, size);
-    return NTG_OK;
-}
-
-static ntg_status cpu_download(ntg_backend *b, const ntg_buffer *src, size_t offset, void *dst,
-                               size_t size, ntg_error *err)
-{
-    (void)b;
-    if (offset > src->size || size > src->size - offset)
-        return ntg__fail(err, NTG_ERR_RANGE,
-                         "download of %zu bytes at %zu outside a %zu-byte buffer", size, offset,
-                         src->size);
-    memcpy(dst, src->data + offset, size);
-    return NTG_OK;
-}
-
-/* Whether operand i of a backward op carries its value (see bwd_saves). */
-static int operand_has_value(const ntg_op_rec *op, int i)
-{
-    if (op->dir != NTG_DIR_BWD) return 1;
-    int nfi = ntg__bwd_nfi(op), nfo = ntg__bwd_nfo(op);
-    if (i >= op->n_in || i >= nfi + nfo) return 1;
-    /* the mask has 16 bits for inputs and 16 for outputs; ops with more (concat)
-     * save nothing beyond them */
-    if ((i < nfi && i >= 16) || (i >= nfi && i - nfi >= 16)) return 0;
-    int bit = i < nfi ? i : 16 + (i - nfi);
-    return (op->saved >> bit) & 1u;
-}
-
 static ntg_status cpu_prepare(ntg_backend *b, const ntg_plan_view *plan,
                               ntg_buffer *const storage[NTG_STORE_COUNT], ntg_error *err)
 {
@@ -140,7 +60,7 @@ static ntg_status cpu_prepare(ntg_backend *b, const ntg_plan_view *plan,
             if (id == NTG_NONE) continue;
             const ntg_tensor_rec *t = &plan->tensors[id];
             ntg__tdesc_from_rec(t, &v[i].d);
-            if (operand_has_value(op, i) && b->base[t->storage])
+            if (ntg__bwd_has_value(op, i) && b->base[t->storage])
                 v[i].data = b->base[t->storage] + t->offset;
         }
         ntg_kctx c = {plan->attrs + op->attrs, op->n_attr, op->n_in, op->n_out, v, v + op->n_in,
@@ -160,13 +80,17 @@ static ntg_status cpu_prepare(ntg_backend *b, const ntg_plan_view *plan,
     return NTG_OK;
 }
 
-static ntg_status cpu_run(ntg_backend *b, uint32_t program, int batch, ntg_error *err)
+static ntg_status cpu_run_range(ntg_backend *b, uint32_t program, int batch, uint32_t first,
+                                uint32_t end, ntg_error *err)
 {
     const ntg_plan_view *plan = b->plan;
     if (!plan || program >= plan->n_programs)
         return ntg__fail(err, NTG_ERR_INTERNAL, "cpu backend: no such program %u", program);
     const ntg_program_view *pg = &plan->programs[program];
-    for (uint32_t k = 0; k < pg->n_ops; k++) {
+    if (first > end || end > pg->n_ops)
+        return ntg__fail(err, NTG_ERR_INTERNAL, "cpu backend: ops %u..%u of a program of %u", first,
+                         end, pg->n_ops);
+    for (uint32_t k = first; k < end; k++) {
         const ntg_op_rec *op = &plan->ops[pg->ops[k]];
         ntg_view *v = b->views + op->operands;
         int n = op->n_in + op->n_out;
@@ -187,6 +111,13 @@ static ntg_status cpu_run(ntg_backend *b, uint32_t program, int batch, ntg_error
     return NTG_OK;
 }
 
+static ntg_status cpu_run(ntg_backend *b, uint32_t program, int batch, ntg_error *err)
+{
+    if (!b->plan || program >= b->plan->n_programs)
+        return ntg__fail(err, NTG_ERR_INTERNAL, "cpu backend: no such program %u", program);
+    return cpu_run_range(b, program, batch, 0, b->plan->programs[program].n_ops, err);
+}
+
 const ntg_backend_class ntg__backend_cpu = {
     "cpu",
     "reference kernels in plain C, single-threaded (the oracle of every backend)",
@@ -194,12 +125,13 @@ const ntg_backend_class ntg__backend_cpu = {
     cpu_create,
     cpu_destroy,
     cpu_supports,
-    cpu_buffer_alloc,
-    cpu_buffer_wrap,
-    cpu_buffer_free,
-    cpu_upload,
-    cpu_download,
+    ntg__host_buffer_alloc,
+    ntg__host_buffer_wrap,
+    ntg__host_buffer_free,
+    ntg__host_upload,
+    ntg__host_download,
     cpu_prepare,
     cpu_run,
     NULL, /* single-threaded */
+    cpu_run_range,
 };

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "backend.h"
-#include "cpu/cpu_kernels.h"
+#include "ref/ref_kernels.h"
 #include "cu_int.h"
 #include "ntg_error.h"
 
@@ -394,17 +394,6 @@ static ntg_status cu_download(ntg_backend *b, const ntg_buffer *src, size_t offs
 
 /* ---------------------------------------------------------------- programs */
 
-/* Whether operand i of a backward op carries its value (as the CPU backend decides). */
-static int operand_has_value(const ntg_op_rec *op, int i)
-{
-    if (op->dir != NTG_DIR_BWD) return 1;
-    int nfi = ntg__bwd_nfi(op), nfo = ntg__bwd_nfo(op);
-    if (i >= op->n_in || i >= nfi + nfo) return 1;
-    if ((i < nfi && i >= 16) || (i >= nfi && i - nfi >= 16)) return 0;
-    int bit = i < nfi ? i : 16 + (i - nfi);
-    return (op->saved >> bit) & 1u;
-}
-
 /* Enqueue program g's ops at `batch` on the stream while it is captured into *graph. */
 static ntg_status capture(ntg_backend *b, uint32_t g, int batch, cudaGraph_t *graph, ntg_error *err)
 {
@@ -504,7 +493,7 @@ static ntg_status cu_prepare(ntg_backend *b, const ntg_plan_view *plan,
             if (id == NTG_NONE) continue;
             const ntg_tensor_rec *t = &plan->tensors[id];
             ntg__tdesc_from_rec(t, &v[i].d);
-            if (operand_has_value(op, i) && b->base[t->storage])
+            if (ntg__bwd_has_value(op, i) && b->base[t->storage])
                 v[i].data = b->base[t->storage] + t->offset;
         }
         ntg_kctx c = {plan->attrs + op->attrs, op->n_attr, op->n_in, op->n_out, v, v + op->n_in,
@@ -577,4 +566,5 @@ const ntg_backend_class ntg__backend_cuda = {
     cu_prepare,
     cu_run,
     NULL,
+    NULL, /* run_range: a program is one CUDA graph; the trainer all-reduces after it */
 };

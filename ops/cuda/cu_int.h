@@ -66,7 +66,7 @@ typedef struct ntg__cu_blas {
     size_t ws_bytes;
 } ntg__cu_blas;
 
-/* What an op's launcher sees: the CPU kernel contract of cpu_kernels.h with device
+/* What an op's launcher sees: the CPU kernel contract of ref/ref_kernels.h with device
  * pointers in the views, plus the stream the program is captured on. */
 typedef struct ntg__cu_ctx {
     const ntg_attr *attr;

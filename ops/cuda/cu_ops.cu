@@ -1,5 +1,5 @@
 /* cu_ops.cu — the CUDA backend's kernels and launchers: every op of ops.def, forward and
- * backward, following the reference kernels of ops/cpu/ (the same contract, cpu_kernels.h).
+ * backward, following the reference kernels of ops/ref/ (the same contract, ref_kernels.h).
  *
  * NOT YET RUN ON A GPU: this file compiles (nvcc 13, -Werror all-warnings, sm_90 SASS +
  * compute_90 PTX) but no kernel here has been executed on hardware; bench/cuda_check.sh is
@@ -2249,6 +2249,8 @@ extern "C" int ntg__cu_bwd_lstm(const ntg__cu_ctx *c)
     }
     return 0;
 }
+
+#include "cu_ops_win.cuh"
 
 /* ------------------------------------------------------------------ tables */
 

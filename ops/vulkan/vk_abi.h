@@ -103,7 +103,7 @@
 #define GEMM_TILE 64
 #define GEMM_TILE_DIRECT 64 /* gemm_direct: GEMM_DIRECT_ROWS x 64 per workgroup */
 #define GEMM_DIRECT_ROWS 8
-#define GEMM_KC 128 /* k block of both GEMMs: the reference GEMM's (ops/cpu/gemm.c) */
+#define GEMM_KC 128 /* k block of both GEMMs: the reference GEMM's (ops/ref/gemm.c) */
 #define GEMM_MAXQ 4
 #define GEMM_BIAS_NONE 0
 #define GEMM_BIAS_COL 1

@@ -895,17 +895,6 @@ const uint32_t *ntg__vk_max_groups(const ntg_backend *b)
 
 /* ------------------------------------------------------------- prepare */
 
-/* Whether operand i of a backward op carries its value (as the reference executor). */
-static int operand_has_value(const ntg_op_rec *op, int i)
-{
-    if (op->dir != NTG_DIR_BWD) return 1;
-    int nfi = ntg__bwd_nfi(op), nfo = ntg__bwd_nfo(op);
-    if (i >= op->n_in || i >= nfi + nfo) return 1;
-    if ((i < nfi && i >= 16) || (i >= nfi && i - nfi >= 16)) return 0;
-    int bit = i < nfi ? i : 16 + (i - nfi);
-    return (op->saved >> bit) & 1u;
-}
-
 /* The emitter context of op `k` at `batch`. */
 static void ctx_op(ntg_backend *b, ntg__vk_ctx *e, uint32_t k, int batch)
 {
@@ -930,7 +919,7 @@ static void ctx_op(ntg_backend *b, ntg__vk_ctx *e, uint32_t k, int batch)
         if (o->d.batched) o->d.dims[0] = batch;
         if (t->storage == NTG_STORE_NONE) continue;
         o->present = 1;
-        o->has_value = operand_has_value(op, i);
+        o->has_value = ntg__bwd_has_value(op, i);
         o->sto = t->storage;
         o->off = (uint32_t)(t->offset / 4);
         o->max_bytes = t->nbytes;
@@ -1455,11 +1444,19 @@ void ntg__vk_program_stats(const ntg_backend *b, uint32_t program, uint32_t *dis
 }
 
 const ntg_backend_class ntg__backend_vulkan = {
-    "vulkan",        "Vulkan compute: GLSL shaders, programs recorded once into command buffers",
-    vk_available,    vk_create,
-    vk_destroy,      vk_supports,
-    vk_buffer_alloc, NULL, /* device memory: the session allocates and uploads */
-    vk_buffer_free,  vk_upload,
-    vk_download,     vk_prepare,
-    vk_run,          NULL,
+    "vulkan",
+    "Vulkan compute: GLSL shaders, programs recorded once into command buffers",
+    vk_available,
+    vk_create,
+    vk_destroy,
+    vk_supports,
+    vk_buffer_alloc,
+    NULL, /* device memory: the session allocates and uploads */
+    vk_buffer_free,
+    vk_upload,
+    vk_download,
+    vk_prepare,
+    vk_run,
+    NULL,
+    NULL, /* run_range: a program is one command buffer; the trainer all-reduces after it */
 };

@@ -81,7 +81,7 @@ static ntg_status unary_bwd(ntg__vk_ctx *e, uint32_t mode, float factor)
 
 static float scale_factor(const ntg__vk_ctx *e)
 {
-    /* torch rounds the Python scalar to float first (ops/cpu/k_unary.c) */
+    /* torch rounds the Python scalar to float first (ops/ref/k_unary.c) */
     return (float)ntg__attr_f(e->attr, NTG_SCALE_FACTOR);
 }
 
@@ -1038,7 +1038,7 @@ ntg_status ntg__vk_fwd_sgd(ntg__vk_ctx *e)
 }
 
 /* The step's factors of an Adam op from its control tensor [lr, t, ...], computed as the
- * reference does (ops/cpu/k_optim.c: double, libm pow), as floats and doubles. */
+ * reference does (ops/ref/k_optim.c: double, libm pow), as floats and doubles. */
 void ntg__vk_adam_words(const ntg_attr *attr, const float *ctl, uint32_t *p)
 {
     double beta1 = ntg__attr_f(attr, NTG_ADAM_BETA1), beta2 = ntg__attr_f(attr, NTG_ADAM_BETA2);

@@ -119,7 +119,7 @@ ntg_status ntg__vk_bwd_dense(ntg__vk_ctx *e)
 /* ------------------------------------------------------------------- matmul */
 
 /* The output's leading axes with each operand's matrix stride on them (0 where broadcast),
- * as ops/cpu/k_matmul.c. */
+ * as ops/ref/k_matmul.c. */
 typedef struct mm_geom {
     int ta, tb, lead;
     uint64_t m, n, k, lda, ldb, count;
@@ -341,7 +341,7 @@ ntg_status ntg__vk_fwd_lstm(ntg__vk_ctx *e)
 
 /*
  * in = [x, params..., y, ws, dy, dws], out = [dx, (dW_ih, dW_hh, db_ih, db_hh) per layer];
- * reads x, the weights and ws (lstm_saves).  Layers from the top, as ops/cpu/k_lstm.c: the
+ * reads x, the weights and ws (lstm_saves).  Layers from the top, as ops/ref/k_lstm.c: the
  * steps' dgates D [B, T, 4H] (scratch) from the top step down, one lstm_step_bwd dispatch per
  * step; then dW_hh = sum_b D_b[1:T]^T h_b[0:T-1] and dW_ih = sum_b D_b^T in_b (GEMMs summing
  * over the batch, reading h straight from the workspace), db_ih = db_hh = column sums of D,

@@ -5,8 +5,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cpu/cpu_kernels.h"
+#include "host_buf.h"
 #include "ntg_error.h"
+#include "ref/ref_kernels.h"
 #include "xnn_int.h"
 
 /*
@@ -118,14 +119,24 @@ size_t ntg__xnn_ref_scratch(const ntg_backend *b, const xnn_op *o)
 
 /* ------------------------------------------------------- availability */
 
+/* What `ntgraph backends` says this build runs on: with libXNNPACK, its operators where they
+ * win (docs/cpu-backend.md) and our kernels elsewhere; without it, our kernels alone. */
+#ifdef NTG_HAVE_XNNPACK
+#define XNN_LIB_INFO "XNNPACK (2022) +"
+#else
+#define XNN_LIB_INFO "built without libXNNPACK:"
+#endif
+
 static int xnn_available(char *info, size_t cap)
 {
+#ifdef NTG_HAVE_XNNPACK
     /* xnn_initialize is process-wide and idempotent (XNNPACK's own once-only state) */
     enum xnn_status st = xnn_initialize(NULL);
     if (st != xnn_status_success) {
         snprintf(info, cap, "XNNPACK does not initialise on this CPU (status %d)", (int)st);
         return 0;
     }
+#endif
     /* a bad cap still leaves the backend "available": `auto` must not quietly fall back to the
      * reference kernels; creating an instance then fails with this message */
     int isa;
@@ -134,8 +145,8 @@ static int xnn_available(char *info, size_t cap)
         snprintf(info, cap, "%s (sessions on this backend fail until it is fixed)", e.message);
         return 1;
     }
-    snprintf(info, cap, "XNNPACK (2022) + own %s kernels, xgemm %s, %d threads; %s cap: %s",
-             ntg__xnn_vk_pick(isa)->isa, ntg__xgemm_isa_name(ntg__xgemm_capped_isa(isa)),
+    snprintf(info, cap, "%s own %s kernels, xgemm %s, %d threads; %s cap: %s", XNN_LIB_INFO,
+             ntg__simd_vk_pick(isa)->isa, ntg__xgemm_isa_name(ntg__xgemm_capped_isa(isa)),
              ntg__cpu_default_threads(NULL), NTG_CPU_ISA_ENV,
              getenv(NTG_CPU_ISA_ENV) && *getenv(NTG_CPU_ISA_ENV) ? ntg__isa_name(isa) : "none");
     return 1;
@@ -145,8 +156,10 @@ static int xnn_available(char *info, size_t cap)
 
 static ntg_status xnn_create(const ntg_backend_config *cfg, ntg_backend **out, ntg_error *err)
 {
+#ifdef NTG_HAVE_XNNPACK
     if (xnn_initialize(NULL) != xnn_status_success)
         return ntg__fail(err, NTG_ERR_UNSUPPORTED, "xnnpack backend: XNNPACK does not initialise");
+#endif
     int isa;
     if (ntg__isa_cap_from_env(&isa, err) != NTG_OK) {
         ntg__err_prefix(err, "xnnpack backend: ");
@@ -157,7 +170,7 @@ static ntg_status xnn_create(const ntg_backend_config *cfg, ntg_backend **out, n
     b->cfg = *cfg;
     b->threads = cfg->threads > 0 ? cfg->threads : ntg__cpu_default_threads(NULL);
     b->isa = isa;
-    b->vk = ntg__xnn_vk_pick(isa);
+    b->vk = ntg__simd_vk_pick(isa);
     b->profile = getenv("NTG_XNN_PROFILE") != NULL;
     /* developer knob for measurements: the XNN_POL_* bits (xnn_int.h) */
     const char *pol = getenv("NTG_XNN_POLICY");
@@ -239,9 +252,11 @@ static void release_ops(ntg_backend *b)
 {
     if (b->profile && b->ops) print_profile(b);
     for (uint32_t k = 0; b->ops && k < b->n_ops; k++) {
+#ifdef NTG_HAVE_XNNPACK
         if (b->ops[k].xop) xnn_delete_operator(b->ops[k].xop);
         for (int c = 0; c < b->ops[k].n_xclone; c++)
             if (b->ops[k].xclone[c]) xnn_delete_operator(b->ops[k].xclone[c]);
+#endif
         free(b->ops[k].xclone);
         if (b->ops[k].own_shared)
             b->shared->put(b->shared->self, b->ops[k].own);
@@ -270,10 +285,10 @@ static void xnn_destroy(ntg_backend *b)
 void ntg__xnn_set_policy(ntg_backend *b, unsigned policy)
 {
     b->policy = policy;
-    int vk = policy & XNN_POL_VK_PORTABLE ? XNN_VK_PORTABLE
-             : policy & XNN_POL_VK_AVX2   ? XNN_VK_AVX2
-                                          : XNN_VK_AVX512;
-    b->vk = ntg__xnn_vk_pick(vk < b->isa ? vk : b->isa);
+    int vk = policy & XNN_POL_VK_PORTABLE ? NTG_ISA_PORTABLE
+             : policy & XNN_POL_VK_AVX2   ? NTG_ISA_AVX2
+                                          : NTG_ISA_AVX512;
+    b->vk = ntg__simd_vk_pick(vk < b->isa ? vk : b->isa);
 }
 
 const char *ntg__xnn_op_impl(const ntg_backend *b, uint32_t k)
@@ -295,83 +310,7 @@ static int xnn_supports(const ntg_backend *b, uint32_t code, int dir, int dtype)
     return dir == NTG_DIR_FWD ? ntg__cpu_fwd[code] != NULL : ntg__cpu_bwd[code] != NULL;
 }
 
-/* ------------------------------------------------------------- buffers */
-
-static ntg_status xnn_buffer_alloc(ntg_backend *b, size_t size, ntg_buffer **out, ntg_error *err)
-{
-    (void)b;
-    ntg_buffer *buf = calloc(1, sizeof *buf);
-    void *mem = NULL;
-    size_t rounded = (size + 63) & ~(size_t)63;
-    if (buf && posix_memalign(&mem, 64, rounded ? rounded : 64) == 0) {
-        memset(mem, 0, rounded ? rounded : 64);
-        buf->data = mem;
-        buf->size = size;
-        buf->owned = 1;
-        *out = buf;
-        return NTG_OK;
-    }
-    free(buf);
-    return ntg__fail(err, NTG_ERR_NOMEM, "cannot allocate %zu bytes", size);
-}
-
-static ntg_status xnn_buffer_wrap(ntg_backend *b, void *host, size_t size, int readonly,
-                                  ntg_buffer **out, ntg_error *err)
-{
-    (void)b;
-    ntg_buffer *buf = calloc(1, sizeof *buf);
-    if (!buf) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-    buf->data = host;
-    buf->size = size;
-    buf->readonly = readonly != 0;
-    *out = buf;
-    return NTG_OK;
-}
-
-static void xnn_buffer_free(ntg_backend *b, ntg_buffer *buf)
-{
-    (void)b;
-    if (!buf) return;
-    if (buf->owned) free(buf->data);
-    free(buf);
-}
-
-static ntg_status xnn_upload(ntg_backend *b, ntg_buffer *dst, size_t offset, const void *src,
-                             size_t size, ntg_error *err)
-{
-    (void)b;
-    if (offset > dst->size || size > dst->size - offset)
-        return ntg__fail(err, NTG_ERR_RANGE, "upload of %zu bytes at %zu outside a %zu-byte buffer",
-                         size, offset, dst->size);
-    if (dst->readonly)
-        return ntg__fail(err, NTG_ERR_STATE, "upload into read-only memory (mapped weights)");
-    memcpy(dst->data + offset, src, size);
-    return NTG_OK;
-}
-
-static ntg_status xnn_download(ntg_backend *b, const ntg_buffer *src, size_t offset, void *dst,
-                               size_t size, ntg_error *err)
-{
-    (void)b;
-    if (offset > src->size || size > src->size - offset)
-        return ntg__fail(err, NTG_ERR_RANGE,
-                         "download of %zu bytes at %zu outside a %zu-byte buffer", size, offset,
-                         src->size);
-    memcpy(dst, src->data + offset, size);
-    return NTG_OK;
-}
-
 /* ------------------------------------------------------------- prepare */
-
-int ntg__xnn_has_value(const ntg_op_rec *op, int i)
-{
-    if (op->dir != NTG_DIR_BWD) return 1;
-    int nfi = ntg__bwd_nfi(op), nfo = ntg__bwd_nfo(op);
-    if (i >= op->n_in || i >= nfi + nfo) return 1;
-    if ((i < nfi && i >= 16) || (i >= nfi && i - nfi >= 16)) return 0;
-    int bit = i < nfi ? i : 16 + (i - nfi);
-    return (op->saved >> bit) & 1u;
-}
 
 static xnn_prep_fn prep_of(uint32_t code, int dir)
 {
@@ -456,7 +395,7 @@ static ntg_status xnn_prepare(ntg_backend *b, const ntg_plan_view *plan,
             const ntg_tensor_rec *t = &plan->tensors[id];
             ntg__tdesc_from_rec(t, &v[i].d);
             if (v[i].d.batched) v[i].d.dims[0] = plan->max_batch;
-            if (ntg__xnn_has_value(op, i) && b->base[t->storage])
+            if (ntg__bwd_has_value(op, i) && b->base[t->storage])
                 v[i].data = b->base[t->storage] + t->offset;
             if (i < op->n_in && i < 32 && t->storage == NTG_STORE_WEIGHTS && b->weights_readonly)
                 o->const_in |= 1u << i;
@@ -516,27 +455,38 @@ static int batch_class(int batch)
     return c;
 }
 
-static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error *err)
+/* Ops [first, end) of a program.  A run is one range or several in turn (data-parallel
+ * training reads finished gradients between them); the adaptive choice is made when a run's
+ * first range starts and timed over its ranges alone, so a run cut into ranges adapts as a
+ * whole one does. */
+static ntg_status xnn_run_range(ntg_backend *b, uint32_t program, int batch, uint32_t first,
+                                uint32_t end, ntg_error *err)
 {
     const ntg_plan_view *plan = b->plan;
     if (!plan || program >= plan->n_programs)
         return ntg__fail(err, NTG_ERR_INTERNAL, "xnnpack backend: no such program %u", program);
     const ntg_program_view *pg = &plan->programs[program];
-    b->pool_used = 0;
-    /* the adaptive choice (xnn_int.h, xnn_adapt): probe runs alternate, the others follow it */
-    xnn_adapt *ad = NULL;
-    int probe = 0;
-    b->solo = 0;
-    if (b->pool && program < XNN_ADAPT_PROGRAMS &&
-        !(b->policy & (XNN_POL_PAR_ALWAYS | XNN_POL_NO_ADAPT))) {
-        ad = &b->adapt[program][batch_class(batch)];
-        uint32_t n = ad->runs++ % XNN_ADAPT_CYCLE;
-        probe = n >= 1 && n <= 2 * XNN_ADAPT_PROBES;
-        b->solo = probe ? !(n & 1) : ad->solo;
+    if (first > end || end > pg->n_ops)
+        return ntg__fail(err, NTG_ERR_INTERNAL, "xnnpack backend: ops %u..%u of a program of %u",
+                         first, end, pg->n_ops);
+    if (first == 0) {
+        /* the adaptive choice (xnn_int.h, xnn_adapt): probe runs alternate, the others follow */
+        b->run_ad = NULL;
+        b->run_probe = 0;
+        b->run_ns = 0;
+        b->solo = 0;
+        if (b->pool && program < XNN_ADAPT_PROGRAMS &&
+            !(b->policy & (XNN_POL_PAR_ALWAYS | XNN_POL_NO_ADAPT))) {
+            xnn_adapt *ad = b->run_ad = &b->adapt[program][batch_class(batch)];
+            uint32_t n = ad->runs++ % XNN_ADAPT_CYCLE;
+            b->run_probe = n >= 1 && n <= 2 * XNN_ADAPT_PROBES;
+            b->solo = b->run_probe ? !(n & 1) : ad->solo;
+        }
+        if (b->policy & XNN_POL_SOLO) b->solo = 1;
     }
-    if (b->policy & XNN_POL_SOLO) b->solo = 1;
-    double t0 = probe ? mono_ns() : 0;
-    for (uint32_t k = 0; k < pg->n_ops; k++) {
+    b->pool_used = 0;
+    double t0 = b->run_probe ? mono_ns() : 0;
+    for (uint32_t k = first; k < end; k++) {
         xnn_op *o = &b->ops[pg->ops[k]];
         int n = o->n_in + o->n_out;
         for (int i = 0; i < n; i++)
@@ -554,38 +504,55 @@ static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error
         o->prof_ns += (double)(t2.tv_sec - t1.tv_sec) * 1e9 + (double)(t2.tv_nsec - t1.tv_nsec);
         o->prof_runs++;
     }
-    if (probe) {
-        double dt = mono_ns() - t0;
-        if (b->solo)
-            ad->t_solo += dt;
-        else
-            ad->t_par += dt;
-        if ((ad->runs - 1) % XNN_ADAPT_CYCLE == 2 * XNN_ADAPT_PROBES) {
-            ad->solo = ad->t_solo < ad->t_par;
-            ad->t_solo = ad->t_par = 0;
+    if (b->run_probe) b->run_ns += mono_ns() - t0;
+    if (end == pg->n_ops) {
+        xnn_adapt *ad = b->run_ad;
+        if (b->run_probe && ad) {
+            if (b->solo)
+                ad->t_solo += b->run_ns;
+            else
+                ad->t_par += b->run_ns;
+            if ((ad->runs - 1) % XNN_ADAPT_CYCLE == 2 * XNN_ADAPT_PROBES) {
+                ad->solo = ad->t_solo < ad->t_par;
+                ad->t_solo = ad->t_par = 0;
+            }
         }
+        b->run_ad = NULL;
+        b->run_probe = 0;
+        b->solo = 0;
     }
-    b->solo = 0;
     /* The workers spin briefly after each parallel call, which keeps the next op's dispatch
-     * cheap; at the end of a run they are told to sleep at once, so an idle session costs
-     * no CPU. */
+     * cheap; at the end of a run, or of a range (the caller does other work then), they are
+     * told to sleep at once, so an idle session costs no CPU. */
     if (b->pool_used) ntg__tpool_park(b->pool);
     return NTG_OK;
 }
 
+static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error *err)
+{
+    if (!b->plan || program >= b->plan->n_programs)
+        return ntg__fail(err, NTG_ERR_INTERNAL, "xnnpack backend: no such program %u", program);
+    return xnn_run_range(b, program, batch, 0, b->plan->programs[program].n_ops, err);
+}
+
 const ntg_backend_class ntg__backend_xnnpack = {
     "xnnpack",
+#ifdef NTG_HAVE_XNNPACK
     "fast CPU kernels: XNNPACK operators, own AVX-512/AVX2 GEMM and kernels, own thread pool",
+#else
+    "fast CPU kernels: own AVX-512/AVX2 GEMM and kernels, own thread pool (no libXNNPACK)",
+#endif
     xnn_available,
     xnn_create,
     xnn_destroy,
     xnn_supports,
-    xnn_buffer_alloc,
-    xnn_buffer_wrap,
-    xnn_buffer_free,
-    xnn_upload,
-    xnn_download,
+    ntg__host_buffer_alloc,
+    ntg__host_buffer_wrap,
+    ntg__host_buffer_free,
+    ntg__host_upload,
+    ntg__host_download,
     xnn_prepare,
     xnn_run,
     xnn_threads,
+    xnn_run_range,
 };

@@ -27,7 +27,7 @@ static int64_t dense_rows(const xnn_op *o, const ntg_view *y, int64_t units)
 }
 
 typedef struct act_ctx {
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     int act;
     const float *z; /* the pre-activations: y itself, or the kept copy */
     float *y;
@@ -91,6 +91,7 @@ static void run_dense_xgemm(ntg_backend *b, xnn_op *o, int batch)
     apply_act(b, (int)ntg__attr_i(o->attr, NTG_DENSE_ACT), g.c, o->out[0].data, g.m, units);
 }
 
+#ifdef NTG_HAVE_XNNPACK
 /* XNNPACK's fully connected split by rows over the instance's pool: task i runs its own copy
  * of the operator (o->xop, then o->xclone[i - 1]; the same packed weights, made at prepare)
  * on rows [i*rows/T, (i+1)*rows/T) with no pthreadpool.  Every row is computed alone, so the
@@ -148,14 +149,18 @@ static int fc_for(const ntg_backend *b, int64_t rows, int64_t in)
     if (b->policy & XNN_POL_FC_XGEMM) return 0;
     return rows >= FC_MIN_ROWS && in <= FC_MAX_IN;
 }
+#endif
 
 static void run_dense_packed(ntg_backend *b, xnn_op *o, int batch)
 {
+#ifdef NTG_HAVE_XNNPACK
     int64_t units = o->in[1].d.dims[0], in = o->in[1].d.dims[1];
-    if (o->xop && fc_for(b, dense_rows(o, &o->out[0], units), in))
+    if (o->xop && fc_for(b, dense_rows(o, &o->out[0], units), in)) {
         run_dense_fc(b, o, batch);
-    else
-        run_dense_xgemm(b, o, batch);
+        return;
+    }
+#endif
+    run_dense_xgemm(b, o, batch);
 }
 
 typedef struct dense_pack_ctx {
@@ -181,6 +186,7 @@ ntg_status ntg__xnn_prep_dense(ntg_backend *b, xnn_op *o, ntg_error *err)
     uint32_t need = has_bias ? 0x6u : 0x2u;
     int packable = (o->const_in & need) == need && o->in[1].data;
     ntg_xgemm_args g;
+#ifdef NTG_HAVE_XNNPACK
     if (packable && !(b->policy & XNN_POL_NO_XNNOPS) && fc_for(b, rows, in)) {
         float lo = act == NTG_ACT_RELU ? 0.0f : -INFINITY;
         if (b->threads > 1) {
@@ -199,6 +205,9 @@ ntg_status ntg__xnn_prep_dense(ntg_backend *b, xnn_op *o, ntg_error *err)
                                  (long long)units, (long long)in, (int)st);
         }
     }
+#else
+    (void)act;
+#endif
     if (packable && !(b->policy & XNN_POL_FC_XNNPACK && o->xop)) {
         dense_pack_ctx pc = {b->isa, units, in, o->in[1].data};
         ntg_status st = ntg__xnn_pack_shared(b, o, "dense", ntg__xgemm_packed_b_bytes(units, in),
@@ -225,7 +234,7 @@ ntg_status ntg__xnn_prep_dense(ntg_backend *b, xnn_op *o, ntg_error *err)
  * threads.
  */
 typedef struct dz_ctx {
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     int act;
     const float *y, *dy, *z; /* z: GELU's pre-activations */
     float *dz;
@@ -454,9 +463,9 @@ static int small_ok(int ta, int acc, int64_t n, int64_t k)
 }
 
 /* gemm1, or the small kernel when it qualifies (buf: SMALL_B_FLOATS floats). */
-static void gemm_pick(int isa, const xnn_vk *vk, int ta, int tb, int64_t m, int64_t n, int64_t k,
-                      const float *a, int64_t lda, const float *bm, int64_t ldb, int acc, float *c,
-                      int64_t ldc, void *scratch, float *buf)
+static void gemm_pick(int isa, const ntg_simd_vk *vk, int ta, int tb, int64_t m, int64_t n,
+                      int64_t k, const float *a, int64_t lda, const float *bm, int64_t ldb, int acc,
+                      float *c, int64_t ldc, void *scratch, float *buf)
 {
     if (vk && small_ok(ta, acc, n, k))
         vk->gemm_small(tb, m, n, k, a, lda, bm, ldb, c, ldc, buf);
@@ -475,12 +484,12 @@ typedef struct mm_ctx {
     size_t slot;
     int bwd;
     /* fused scale + softmax (fwd): each product goes to a per-task matrix first */
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     float factor;
-    size_t tmp;          /* offset of that matrix in the task's slot */
-    const xnn_vk *small; /* the small-product kernels, or NULL */
-    size_t sbuf;         /* offset of their buffer in the task's slot */
-    int isa;             /* the instance's instruction-set cap, for xgemm */
+    size_t tmp;               /* offset of that matrix in the task's slot */
+    const ntg_simd_vk *small; /* the small-product kernels, or NULL */
+    size_t sbuf;              /* offset of their buffer in the task's slot */
+    int isa;                  /* the instance's instruction-set cap, for xgemm */
 } mm_ctx;
 
 static void mm_task(void *p, size_t t)
@@ -491,7 +500,7 @@ static void mm_task(void *p, size_t t)
     int64_t p1 = c->count * (int64_t)(t + 1) / (int64_t)c->chunks;
     void *s = c->scratch + t * c->slot;
     float *sb = (float *)((uint8_t *)s + c->sbuf);
-    const xnn_vk *k = c->small;
+    const ntg_simd_vk *k = c->small;
     for (int64_t q = p0; q < p1; q++) {
         int64_t oa, ob;
         ntg__mm_offsets(g, q, &oa, &ob);

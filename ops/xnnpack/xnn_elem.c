@@ -57,7 +57,7 @@ static void scalar_fwd(uint32_t code, const float *x, float *o, size_t n)
     }
 }
 
-/* dx from the saved x or y (the classes' bwd_saves), as ops/cpu/k_unary.c. */
+/* dx from the saved x or y (the classes' bwd_saves), as ops/ref/k_unary.c. */
 static void scalar_bwd(uint32_t code, const float *x, const float *y, const float *dy, float *o,
                        size_t n)
 {
@@ -87,7 +87,7 @@ static void scalar_bwd(uint32_t code, const float *x, const float *y, const floa
 }
 
 typedef struct un_ctx {
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     uint32_t code;
     int bwd;
     const float *x, *y, *dy;
@@ -171,6 +171,7 @@ static void run_unary(ntg_backend *b, xnn_op *o, int batch)
     ntg__xnn_parallel(b, nthr, un_task, &c, (size_t)nthr);
 }
 
+#ifdef NTG_HAVE_XNNPACK
 /* XNNPACK's sigmoid over rows of the batch (channels = elements per row). */
 static void run_sigmoid_xnn(ntg_backend *b, xnn_op *o, int batch)
 {
@@ -187,9 +188,11 @@ static void run_sigmoid_xnn(ntg_backend *b, xnn_op *o, int batch)
     }
     xnn_run_operator(o->xop, pool);
 }
+#endif
 
 ntg_status ntg__xnn_prep_unary(ntg_backend *b, xnn_op *o, ntg_error *err)
 {
+#ifdef NTG_HAVE_XNNPACK
     if (o->code == NTG_OP_sigmoid && (b->policy & XNN_POL_XNN_ELEM) &&
         !(b->policy & XNN_POL_NO_XNNOPS)) {
         int64_t rows = o->in[0].d.batched ? o->in[0].d.dims[0] : 1;
@@ -200,6 +203,10 @@ ntg_status ntg__xnn_prep_unary(ntg_backend *b, xnn_op *o, ntg_error *err)
         o->impl = "xnnpack-sigmoid";
         return NTG_OK;
     }
+#else
+    (void)b;
+    (void)err;
+#endif
     o->run = run_unary;
     o->impl = scalar_unary(o->code) ? "own-scalar" : "own-simd";
     return NTG_OK;
@@ -291,6 +298,7 @@ static void run_bcast(ntg_backend *b, xnn_op *o, int batch)
                 o->out[0].data, &o->out[0].d);
 }
 
+#ifdef NTG_HAVE_XNNPACK
 /* XNNPACK's add/subtract/multiply_nd, shapes set up again when the batch changes. */
 static void run_bcast_xnn(ntg_backend *b, xnn_op *o, int batch)
 {
@@ -319,9 +327,11 @@ static void run_bcast_xnn(ntg_backend *b, xnn_op *o, int batch)
     }
     xnn_run_operator(o->xop, pool);
 }
+#endif
 
 ntg_status ntg__xnn_prep_bcast(ntg_backend *b, xnn_op *o, ntg_error *err)
 {
+#ifdef NTG_HAVE_XNNPACK
     if ((b->policy & XNN_POL_XNN_ELEM) && !(b->policy & XNN_POL_NO_XNNOPS)) {
         enum xnn_status st;
         if (o->code == NTG_OP_add)
@@ -336,6 +346,10 @@ ntg_status ntg__xnn_prep_bcast(ntg_backend *b, xnn_op *o, ntg_error *err)
         o->impl = "xnnpack-nd";
         return NTG_OK;
     }
+#else
+    (void)b;
+    (void)err;
+#endif
     o->run = run_bcast;
     o->impl = "own";
     return NTG_OK;

@@ -126,7 +126,7 @@ static int reads_value(const ntg_plan_view *p, uint32_t op, uint32_t id)
 {
     const ntg_op_rec *r = &p->ops[op];
     for (int i = 0; i < r->n_in; i++)
-        if (operand(p, op, i) == id && ntg__xnn_has_value(r, i)) return 1;
+        if (operand(p, op, i) == id && ntg__bwd_has_value(r, i)) return 1;
     return 0;
 }
 
@@ -136,7 +136,7 @@ static void try_alias_reshape(ntg_backend *b, fuse_ctx *f, uint32_t k)
     const ntg_op_rec *r = &p->ops[k];
     int bwd = r->dir == NTG_DIR_BWD;
     uint32_t src = operand(p, k, bwd ? 2 : 0), dst = operand(p, k, r->n_in);
-    if (src == NTG_NONE || dst == NTG_NONE || !ntg__xnn_has_value(r, bwd ? 2 : 0)) return;
+    if (src == NTG_NONE || dst == NTG_NONE || !ntg__bwd_has_value(r, bwd ? 2 : 0)) return;
     /* a source that is itself an aliased output lives in its own source's bytes */
     const ntg_tensor_rec *ts = &p->tensors[f->real[src]], *td = &p->tensors[dst];
     if (td->role != NTG_ROLE_ACTIVATION || ts->storage != NTG_STORE_ARENA ||
@@ -184,7 +184,7 @@ ntg_status ntg__xnn_fuse(ntg_backend *b, const ntg_plan_view *plan, size_t *scra
         const ntg_op_rec *op = &plan->ops[k];
         for (int i = 0; i < op->n_in; i++) {
             uint32_t id = operand(plan, k, i);
-            if (id == NTG_NONE || !ntg__xnn_has_value(op, i)) continue;
+            if (id == NTG_NONE || !ntg__bwd_has_value(op, i)) continue;
             f.readers[id]++;
             f.reader[id] = k;
         }

@@ -4,57 +4,22 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#ifdef NTG_HAVE_XNNPACK
 #include <xnnpack.h>
+typedef xnn_operator_t xnn_xop_t;
+#else
+/* Built without libXNNPACK (docs/cpu-backend.md): no XNNPACK operator exists, these fields
+ * stay NULL and every op runs on our own kernels (ops/simd/) or the reference's. */
+typedef void *xnn_xop_t;
+#endif
 
 #include "backend.h"
+#include "host_buf.h"
 #include "tpool.h"
-#include "xgemm.h"
-
-/* ------------------------------------------------------------ vector math */
-
-/* Elementwise kernels with transcendentals, one table per instruction set (xnn_vmath.c). */
-typedef struct xnn_vk {
-    const char *isa; /* "AVX-512", "AVX2", "portable" */
-    void (*relu)(const float *x, float *y, size_t n);
-    void (*relu_bwd)(const float *y, const float *dy, float *dx, size_t n);
-    void (*sigmoid)(const float *x, float *y, size_t n);
-    void (*tanh)(const float *x, float *y, size_t n);
-    void (*gelu)(const float *x, float *y, size_t n);
-    void (*exp)(const float *x, float *y, size_t n);
-    void (*gelu_bwd)(const float *x, const float *dy, float *dx, size_t n);
-    void (*softmax_line)(const float *x, float *y, size_t n, int log_form);
-    void (*softmax_bwd_line)(const float *y, const float *dy, float *dx, size_t n, int log_form);
-    void (*layernorm)(const float *x, float *y, const float *w, const float *b, size_t rows,
-                      size_t d, float eps);
-    void (*layernorm_bwd)(const float *x, const float *dy, const float *w, float *dx, float *accw,
-                          float *accb, size_t rows, size_t d, float eps);
-    /* C = A B (B^T when tb) for operands whose B fits L1; buf: k * round_up(n, 16) floats */
-    void (*gemm_small)(int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                       const float *b, int64_t ldb, float *c, int64_t ldc, float *buf);
-    void (*lstm_cell)(float *g, const float *cprev, float *c, float *h, size_t hidden);
-    void (*lstm_cell_bwd)(const float *st, const float *cprev, const float *dh, float *carry,
-                          float *dg, size_t hidden);
-    void (*adam)(float *p, const float *g, float *m, float *v, size_t n, const double *k,
-                 int decoupled);
-} xnn_vk;
-
-enum {
-    XNN_VK_PORTABLE = NTG_ISA_PORTABLE,
-    XNN_VK_AVX2 = NTG_ISA_AVX2,
-    XNN_VK_AVX512 = NTG_ISA_AVX512
-};
-
-/* The widest table this CPU runs, up to `max_isa` (XNN_VK_*, the NTG_ISA_* levels: a cap). */
-const xnn_vk *ntg__xnn_vk_pick(int max_isa);
+#include "simd/vmath.h"
+#include "simd/xgemm.h"
 
 /* ------------------------------------------------------------- instance */
-
-struct ntg_buffer {
-    uint8_t *data;
-    size_t size;
-    int owned;
-    int readonly; /* wrapped read-only memory (an inference session's mapped weights) */
-};
 
 typedef struct xnn_op xnn_op;
 
@@ -74,8 +39,8 @@ struct xnn_op {
     xnn_run_fn run;
     const char *impl; /* which implementation, for reports */
     size_t scratch;   /* bytes of the shared scratch this op uses */
-    xnn_operator_t xop;
-    xnn_operator_t *xclone; /* copies of xop for tasks 1.. of a row split (XNNPACK fc) */
+    xnn_xop_t xop;
+    xnn_xop_t *xclone; /* copies of xop for tasks 1.. of a row split (XNNPACK fc) */
     int n_xclone;
     size_t xop_key;    /* what xop was last set up for (rows and threads); 0: not yet */
     void *own;         /* packed weights, tables: owned, freed with the instance */
@@ -127,10 +92,10 @@ struct ntg_backend {
     ntg_backend_config cfg;
     int threads;
     unsigned policy;
-    ntg_tpool *pool;  /* NULL with one thread */
-    int isa;          /* the instruction-set cap (NTG_ISA_*, NTG_CPU_ISA read at create): every
-                       * xgemm call and packing passes it on (ntg_xgemm_args.isa) */
-    const xnn_vk *vk; /* the vector kernels, within the cap */
+    ntg_tpool *pool;       /* NULL with one thread */
+    int isa;               /* the instruction-set cap (NTG_ISA_*, NTG_CPU_ISA read at create): every
+                            * xgemm call and packing passes it on (ntg_xgemm_args.isa) */
+    const ntg_simd_vk *vk; /* the vector kernels, within the cap */
     const ntg_plan_view *plan;
     const ntg_shared_cache *shared; /* the plan's, when weights are read-only; else NULL */
     uint8_t *base[NTG_STORE_COUNT];
@@ -142,6 +107,11 @@ struct ntg_backend {
     size_t scratch_bytes;
     int pool_used; /* a parallel call since the run began */
     int solo;      /* this run uses no worker (the adaptive choice, xnn_adapt) */
+    /* a run cut into op ranges (xnn_run_range): its adaptive record, whether it is a probe,
+     * and the time its ranges took so far (ns; not the caller's time between them) */
+    xnn_adapt *run_ad;
+    int run_probe;
+    double run_ns;
     xnn_adapt adapt[XNN_ADAPT_PROGRAMS][XNN_ADAPT_CLASSES];
     int profile; /* NTG_XNN_PROFILE set at create: time every op, print at destroy */
 };
@@ -178,8 +148,6 @@ size_t ntg__xnn_gemm_scratch(const ntg_backend *b, const ntg_xgemm_args *g);
  * bias-gradient order, so bitwise its result whatever the threads. */
 void ntg__xnn_colsum(ntg_backend *b, const float *z, int64_t rows, int64_t cols, float *d1,
                      float *d2);
-/* Whether operand i of op carries its value (a backward op's bwd_saves); as cpu_backend.c. */
-int ntg__xnn_has_value(const ntg_op_rec *op, int i);
 /* dst [cols, rows] = src [rows, cols]^T, in cache-sized tiles. */
 void ntg__xnn_transpose(const float *src, int64_t rows, int64_t cols, float *dst);
 /* Elements of a view at its current dims. */

@@ -6,6 +6,7 @@
 
 #include "ntg_error.h"
 #include "op_attrs.h"
+#include "ref/ref_span.h"
 #include "xnn_int.h"
 
 /*
@@ -18,19 +19,6 @@
 static size_t fbytes(int64_t n)
 {
     return (size_t)n * sizeof(float);
-}
-
-/* A tensor as [outer, len, inner] around one axis. */
-typedef struct axis_split {
-    int64_t outer, len, inner;
-} axis_split;
-
-static axis_split split_at(const ntg_tdesc *d, int ax)
-{
-    axis_split s = {1, d->dims[ax], 1};
-    for (int i = 0; i < ax; i++) s.outer *= d->dims[i];
-    for (int i = ax + 1; i < d->rank; i++) s.inner *= d->dims[i];
-    return s;
 }
 
 /* Threads for moving `n` floats (read and written once). */
@@ -49,65 +37,6 @@ typedef struct lay_ctx {
 } lay_ctx;
 
 /* ------------------------------------------------------------- per-op spans */
-
-static void flip_span(const float *src, float *dst, axis_split s, int64_t o0, int64_t o1)
-{
-    for (int64_t o = o0; o < o1; o++) {
-        const float *so = src + o * s.len * s.inner;
-        float *d = dst + o * s.len * s.inner;
-        if (s.inner == 1)
-            for (int64_t i = 0; i < s.len; i++) d[s.len - 1 - i] = so[i];
-        else
-            for (int64_t i = 0; i < s.len; i++)
-                memcpy(d + (s.len - 1 - i) * s.inner, so + i * s.inner, fbytes(s.inner));
-    }
-}
-
-typedef struct slice_geom {
-    axis_split x;
-    int64_t s0, step, nout;
-} slice_geom;
-
-static slice_geom slice_geom_of(const xnn_op *o, const ntg_tdesc *x, const ntg_tdesc *y)
-{
-    slice_geom g;
-    int ax = ntg__axis(ntg__attr_i(o->attr, NTG_SLICE_AXIS), x->rank);
-    int64_t n;
-    ntg__slice_range(x->dims[ax], ntg__attr_i(o->attr, NTG_SLICE_START),
-                     ntg__attr_i(o->attr, NTG_SLICE_END), &g.s0, &n);
-    g.step = ntg__attr_i(o->attr, NTG_SLICE_STEP);
-    g.nout = y->dims[ax];
-    g.x = split_at(x, ax);
-    return g;
-}
-
-/* fwd: gather x -> y; bwd: dx row block zeroed, then dy scattered into it. */
-static void slice_span(const slice_geom *g, const float *x, float *y, int bwd, const float *dy,
-                       float *dx, int64_t o0, int64_t o1)
-{
-    int64_t inner = g->x.inner;
-    for (int64_t o = o0; o < o1; o++) {
-        if (!bwd) {
-            const float *xo = x + (o * g->x.len + g->s0) * inner;
-            float *yo = y + o * g->nout * inner;
-            if (inner == 1)
-                for (int64_t j = 0; j < g->nout; j++) yo[j] = xo[j * g->step];
-            else
-                for (int64_t j = 0; j < g->nout; j++)
-                    memcpy(yo + j * inner, xo + j * g->step * inner, fbytes(inner));
-            continue;
-        }
-        memset(dx + o * g->x.len * inner, 0, fbytes(g->x.len * inner));
-        if (!dy) continue;
-        float *xo = dx + (o * g->x.len + g->s0) * inner;
-        const float *yo = dy + o * g->nout * inner;
-        if (inner == 1)
-            for (int64_t j = 0; j < g->nout; j++) xo[j * g->step] = yo[j];
-        else
-            for (int64_t j = 0; j < g->nout; j++)
-                memcpy(xo + j * g->step * inner, yo + j * inner, fbytes(inner));
-    }
-}
 
 /* concat fwd (bwd == 0) and bwd, and split bwd (join) / fwd (cut) share this: pieces of one
  * axis of a whole tensor.  join: pieces -> whole; cut: whole -> pieces. */
@@ -133,7 +62,7 @@ static void pieces_span(const xnn_op *o, int join, int64_t o0, int64_t o1)
     const ntg_tdesc *wd = concat && o->dir == NTG_DIR_BWD ? &o->in[np].d : &o->in[0].d;
     if (concat && o->dir == NTG_DIR_FWD) wd = &o->out[0].d;
     int ax = ntg__axis(ntg__attr_i(o->attr, concat ? NTG_CONCAT_AXIS : NTG_SPLIT_AXIS), wd->rank);
-    axis_split sw = split_at(wd, ax);
+    ntg_axis_split sw = ntg__axis_split(wd, ax);
     float *w = whole->data;
     int64_t at = 0;
     for (int i = 0; i < np; i++) {
@@ -154,67 +83,6 @@ static void pieces_span(const xnn_op *o, int join, int64_t o0, int64_t o1)
             }
         }
         at += len;
-    }
-}
-
-/* Transpose: the output walked in row-major order with merged runs (ops/cpu/k_transpose.c). */
-typedef struct perm_geom {
-    int r;
-    int64_t dims[NTG_MAX_RANK], st[NTG_MAX_RANK];
-    int64_t n, sn, runs;
-} perm_geom;
-
-static void perm_geom_of(const ntg_tdesc *sd, const int *perm, perm_geom *g)
-{
-    int rank = sd->rank, r = 0;
-    int64_t sst[NTG_MAX_RANK], s = 1;
-    for (int i = rank - 1; i >= 0; i--) {
-        sst[i] = s;
-        s *= sd->dims[i];
-    }
-    for (int i = 0; i < rank; i++) {
-        int64_t d = sd->dims[perm[i]], si = sst[perm[i]];
-        if (d == 1) continue;
-        if (r > 0 && g->st[r - 1] == si * d) {
-            g->dims[r - 1] *= d;
-            g->st[r - 1] = si;
-            continue;
-        }
-        g->dims[r] = d;
-        g->st[r] = si;
-        r++;
-    }
-    if (r == 0) {
-        g->dims[0] = 1;
-        g->st[0] = 1;
-        r = 1;
-    }
-    g->r = r;
-    g->n = g->dims[r - 1];
-    g->sn = g->st[r - 1];
-    g->runs = s / g->n;
-}
-
-static void perm_span(const perm_geom *g, const float *src, float *dst, int64_t k0, int64_t k1)
-{
-    int64_t idx[NTG_MAX_RANK] = {0}, off = 0, k = k0;
-    for (int i = g->r - 2; i >= 0; i--) {
-        idx[i] = k % g->dims[i];
-        k /= g->dims[i];
-        off += idx[i] * g->st[i];
-    }
-    for (k = k0; k < k1; k++) {
-        float *d = dst + k * g->n;
-        if (g->sn == 1)
-            memcpy(d, src + off, fbytes(g->n));
-        else
-            for (int64_t j = 0; j < g->n; j++) d[j] = src[off + j * g->sn];
-        for (int i = g->r - 2; i >= 0; i--) {
-            off += g->st[i];
-            if (++idx[i] < g->dims[i]) break;
-            off -= g->st[i] * g->dims[i];
-            idx[i] = 0;
-        }
     }
 }
 
@@ -243,13 +111,15 @@ static void lay_task(void *p, size_t t)
     case NTG_OP_flip: {
         const ntg_tdesc *d = &o->in[0].d;
         int ax = ntg__axis(ntg__attr_i(o->attr, NTG_FLIP_AXIS), d->rank);
-        flip_span(c->bwd ? o->in[2].data : o->in[0].data, o->out[0].data, split_at(d, ax), o0, o1);
+        ntg__ref_flip_span(c->bwd ? o->in[2].data : o->in[0].data, o->out[0].data,
+                           ntg__axis_split(d, ax), o0, o1);
         break;
     }
     case NTG_OP_slice: {
-        slice_geom g = slice_geom_of(o, &o->in[0].d, c->bwd ? &o->in[1].d : &o->out[0].d);
-        slice_span(&g, o->in[0].data, o->out[0].data, c->bwd, c->bwd ? o->in[2].data : NULL,
-                   o->out[0].data, o0, o1);
+        ntg_slice_geom g =
+            ntg__ref_slice_geom(o->attr, &o->in[0].d, c->bwd ? &o->in[1].d : &o->out[0].d);
+        ntg__ref_slice_span(&g, o->in[0].data, o->out[0].data, c->bwd,
+                            c->bwd ? o->in[2].data : NULL, o->out[0].data, o0, o1);
         break;
     }
     case NTG_OP_reshape: {
@@ -262,39 +132,39 @@ static void lay_task(void *p, size_t t)
         pieces_span(o, (o->code == NTG_OP_concat) != c->bwd, o0, o1);
         break;
     default: { /* transpose */
-        const perm_geom *g = c->aux;
-        perm_span(g, c->bwd ? o->in[2].data : o->in[0].data, o->out[0].data, o0, o1);
+        const ntg_perm_geom *g = c->aux;
+        ntg__ref_perm_span(g, c->bwd ? o->in[2].data : o->in[0].data, o->out[0].data, o0, o1);
         break;
     }
     }
 }
 
 /* The outer index each op splits across threads. */
-static int64_t lay_outer(const xnn_op *o, int bwd, perm_geom *pg)
+static int64_t lay_outer(const xnn_op *o, int bwd, ntg_perm_geom *pg)
 {
     switch (o->code) {
     case NTG_OP_flip: {
         const ntg_tdesc *d = &o->in[0].d;
-        return split_at(d, ntg__axis(ntg__attr_i(o->attr, NTG_FLIP_AXIS), d->rank)).outer;
+        return ntg__axis_split(d, ntg__axis(ntg__attr_i(o->attr, NTG_FLIP_AXIS), d->rank)).outer;
     }
     case NTG_OP_slice: {
         const ntg_tdesc *d = &o->in[0].d;
-        return split_at(d, ntg__axis(ntg__attr_i(o->attr, NTG_SLICE_AXIS), d->rank)).outer;
+        return ntg__axis_split(d, ntg__axis(ntg__attr_i(o->attr, NTG_SLICE_AXIS), d->rank)).outer;
     }
     case NTG_OP_reshape:
         return ntg__xnn_numel(&o->in[0]);
     case NTG_OP_concat: {
         const ntg_tdesc *d = &o->in[0].d;
-        return split_at(d, ntg__axis(ntg__attr_i(o->attr, NTG_CONCAT_AXIS), d->rank)).outer;
+        return ntg__axis_split(d, ntg__axis(ntg__attr_i(o->attr, NTG_CONCAT_AXIS), d->rank)).outer;
     }
     case NTG_OP_split: {
         const ntg_tdesc *d = &o->in[0].d;
-        return split_at(d, ntg__axis(ntg__attr_i(o->attr, NTG_SPLIT_AXIS), d->rank)).outer;
+        return ntg__axis_split(d, ntg__axis(ntg__attr_i(o->attr, NTG_SPLIT_AXIS), d->rank)).outer;
     }
     default: {
         int perm[NTG_MAX_RANK];
         perm_of(o, perm, bwd);
-        perm_geom_of(bwd ? &o->in[1].d : &o->in[0].d, perm, pg);
+        ntg__ref_perm_geom(bwd ? &o->in[1].d : &o->in[0].d, perm, pg);
         return pg->runs;
     }
     }
@@ -302,7 +172,7 @@ static int64_t lay_outer(const xnn_op *o, int bwd, perm_geom *pg)
 
 static void run_layout(ntg_backend *b, xnn_op *o, int bwd)
 {
-    perm_geom pg;
+    ntg_perm_geom pg;
     int64_t outer = lay_outer(o, bwd, &pg);
     int64_t n = ntg__xnn_numel(&o->in[0]);
     int nthr = move_threads(b, n, outer);
@@ -354,39 +224,10 @@ ntg_status ntg__xnn_prep_layout_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
 
 /* ---------------------------------------------------------------- maxpool1d */
 
-typedef struct pool_geom {
-    int64_t rows, len, nout, k, s, pad;
-} pool_geom;
-
-static void pool_geom_of(const xnn_op *o, const ntg_tdesc *x, const ntg_tdesc *y, pool_geom *g)
-{
-    g->len = x->dims[x->rank - 1];
-    g->nout = y->dims[y->rank - 1];
-    g->rows = g->len > 0 ? ntg__tdesc_numel(x) / g->len : 0;
-    g->k = ntg__attr_i(o->attr, NTG_POOL_KERNEL);
-    g->s = ntg__attr_i(o->attr, NTG_POOL_STRIDE);
-    if (g->s == 0) g->s = g->k;
-    g->pad = ntg__attr_i(o->attr, NTG_POOL_PAD);
-}
-
-/* First maximum of window o (NaN wins), the window clipped to the input: the reference's. */
-static int64_t window_argmax(const float *xr, const pool_geom *g, int64_t o)
-{
-    int64_t lo = o * g->s - g->pad, hi = lo + g->k;
-    if (lo < 0) lo = 0;
-    if (hi > g->len) hi = g->len;
-    int64_t best = lo;
-    float m = xr[lo];
-    for (int64_t i = lo + 1; i < hi; i++)
-        if (xr[i] > m || xr[i] != xr[i]) {
-            m = xr[i];
-            best = i;
-        }
-    return best;
-}
-
+/* The reference's geometry and loops (ops/ref/k_pool.c), the rows split across threads; the
+ * forward adds a branch-free path for N-HiTS's pairs. */
 typedef struct pool_ctx {
-    pool_geom g;
+    ntg_pool_geom g;
     const float *x, *dy;
     float *y, *dx;
     int bwd;
@@ -396,30 +237,29 @@ typedef struct pool_ctx {
 static void pool_task(void *p, size_t t)
 {
     const pool_ctx *c = p;
-    const pool_geom *g = &c->g;
+    const ntg_pool_geom *g = &c->g;
     int64_t r0 = g->rows * (int64_t)t / (int64_t)c->chunks;
     int64_t r1 = g->rows * (int64_t)(t + 1) / (int64_t)c->chunks;
+    if (c->bwd) {
+        ntg__ref_maxpool_bwd_rows(g, c->x, c->dy, c->dx, r0, r1);
+        return;
+    }
+    if (!(g->pad == 0 && g->s == g->k && g->k == 2)) {
+        ntg__ref_maxpool_rows(g, c->x, c->y, r0, r1);
+        return;
+    }
     for (int64_t r = r0; r < r1; r++) {
         const float *xr = c->x + r * g->len;
-        if (c->bwd) {
-            float *dxr = c->dx + r * g->len;
-            const float *dyr = c->dy + r * g->nout;
-            memset(dxr, 0, fbytes(g->len));
-            for (int64_t o = 0; o < g->nout; o++) dxr[window_argmax(xr, g, o)] += dyr[o];
-            continue;
-        }
         float *yr = c->y + r * g->nout;
         int64_t o = 0;
-        if (g->pad == 0 && g->s == g->k && g->k == 2) {
-            /* N-HiTS's pools: pairs, branch-free so it vectorises (NaN handled below) */
-            for (; o < g->nout && 2 * o + 1 < g->len; o++) {
-                float a = xr[2 * o], bv = xr[2 * o + 1];
-                yr[o] = bv > a ? bv : a;
-            }
-            for (int64_t q = 0; q < o; q++)
-                if (xr[2 * q + 1] != xr[2 * q + 1]) yr[q] = xr[2 * q + 1];
+        /* N-HiTS's pools: pairs, branch-free so it vectorises (NaN handled below) */
+        for (; o < g->nout && 2 * o + 1 < g->len; o++) {
+            float a = xr[2 * o], bv = xr[2 * o + 1];
+            yr[o] = bv > a ? bv : a;
         }
-        for (; o < g->nout; o++) yr[o] = xr[window_argmax(xr, g, o)];
+        for (int64_t q = 0; q < o; q++)
+            if (xr[2 * q + 1] != xr[2 * q + 1]) yr[q] = xr[2 * q + 1];
+        for (; o < g->nout; o++) yr[o] = xr[ntg__ref_pool_argmax(xr, g, o)];
     }
 }
 
@@ -427,7 +267,7 @@ static void pool_run(ntg_backend *b, xnn_op *o, int bwd)
 {
     pool_ctx c;
     memset(&c, 0, sizeof c);
-    pool_geom_of(o, &o->in[0].d, bwd ? &o->in[1].d : &o->out[0].d, &c.g);
+    ntg__ref_pool_geom(o->attr, &o->in[0].d, bwd ? &o->in[1].d : &o->out[0].d, &c.g);
     c.x = o->in[0].data;
     c.bwd = bwd;
     if (bwd) {
@@ -449,13 +289,14 @@ static void run_pool(ntg_backend *b, xnn_op *o, int batch)
     pool_run(b, o, 0);
 }
 
+#ifdef NTG_HAVE_XNNPACK
 /* XNNPACK max pooling: rows as a batch of 1 x len images of one channel, pooling 1 x k;
  * extra right padding gives ceil_mode (XNNPACK clamps windows to the input, as torch). */
 static void run_pool_xnn(ntg_backend *b, xnn_op *o, int batch)
 {
     (void)batch;
-    pool_geom g;
-    pool_geom_of(o, &o->in[0].d, &o->out[0].d, &g);
+    ntg_pool_geom g;
+    ntg__ref_pool_geom(o->attr, &o->in[0].d, &o->out[0].d, &g);
     /* XNNPACK's own threading needs a pthreadpool, whose spinning workers stall on a busy
      * machine: these operators (a measurement policy, XNN_POL_XNN_ELEM) run on one thread */
     pthreadpool_t pool = NULL;
@@ -468,12 +309,14 @@ static void run_pool_xnn(ntg_backend *b, xnn_op *o, int batch)
     }
     xnn_run_operator(o->xop, pool);
 }
+#endif
 
 ntg_status ntg__xnn_prep_maxpool(ntg_backend *b, xnn_op *o, ntg_error *err)
 {
-    pool_geom g;
-    pool_geom_of(o, &o->in[0].d, &o->out[0].d, &g);
+    ntg_pool_geom g;
+    ntg__ref_pool_geom(o->attr, &o->in[0].d, &o->out[0].d, &g);
     /* XNNPACK refuses a 1-element window (a copy) */
+#ifdef NTG_HAVE_XNNPACK
     if ((b->policy & XNN_POL_XNN_ELEM) && !(b->policy & XNN_POL_NO_XNNOPS) && g.k > 1) {
         /* right padding so that floor((len + pads - k) / s) + 1 == nout */
         int64_t right = (g.nout - 1) * g.s + g.k - g.len - g.pad;
@@ -492,6 +335,10 @@ ntg_status ntg__xnn_prep_maxpool(ntg_backend *b, xnn_op *o, ntg_error *err)
         o->impl = "xnnpack-maxpool";
         return NTG_OK;
     }
+#else
+    (void)b;
+    (void)err;
+#endif
     o->run = run_pool;
     o->impl = "own";
     return NTG_OK;

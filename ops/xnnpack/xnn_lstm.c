@@ -8,10 +8,11 @@
 
 #include "ntg_error.h"
 #include "op_attrs.h"
+#include "ref/ref_span.h"
 #include "xnn_int.h"
 
 /*
- * The reference's recurrences (ops/cpu/k_lstm.c), rearranged for threads and caches: every
+ * The reference's recurrences (ops/ref/k_lstm.c), rearranged for threads and caches: every
  * batch row's recurrence is independent of the others (the weights are shared read-only),
  * so the rows are split into one contiguous chunk per thread and each thread runs its chunk
  * through all the time steps: one dispatch per layer, not one per step, each step's GEMM
@@ -19,33 +20,13 @@
  * In the backward, the weight gradients over all B*T steps are big multithreaded GEMMs.
  */
 
-enum { WS_I, WS_F, WS_G, WS_O, WS_C, WS_H, WS_STEP };
-_Static_assert(WS_STEP == NTG_LSTM_WS_PER_STEP, "workspace blocks: i, f, g, o, c, h");
-
-typedef struct lstm_dims {
-    int64_t b, t, in, h, layers;
-} lstm_dims;
-
-static lstm_dims dims_of(const xnn_op *o)
-{
-    const ntg_tdesc *x = &o->in[0].d;
-    lstm_dims d = {x->dims[0], x->dims[1], x->dims[2], ntg__attr_i(o->attr, NTG_LSTM_HIDDEN),
-                   ntg__attr_i(o->attr, NTG_LSTM_LAYERS)};
-    return d;
-}
-
-static int64_t ws_off(const lstm_dims *d, int64_t b, int64_t k, int64_t t)
-{
-    return ((b * d->layers + k) * d->t + t) * WS_STEP * d->h;
-}
-
 static size_t fl_round(int64_t n)
 {
     return (size_t)((n + 15) & ~(int64_t)15);
 }
 
 /* Recurrent-GEMM scratch of one chunk (packed B: only the GEMM's slack), 64-byte multiple. */
-static size_t chunk_slot(const lstm_dims *d, int bwd)
+static size_t chunk_slot(const ntg_lstm_dims *d, int bwd)
 {
     ntg_xgemm_args g;
     memset(&g, 0, sizeof g);
@@ -57,7 +38,7 @@ static size_t chunk_slot(const lstm_dims *d, int bwd)
     return (ntg__xgemm_scratch_bytes(&g, 1) + 63) & ~(size_t)63;
 }
 
-static int lstm_nthr(const ntg_backend *b, const lstm_dims *d)
+static int lstm_nthr(const ntg_backend *b, const ntg_lstm_dims *d)
 {
     double fl = 8.0 * (double)(d->b * d->t * d->h * d->h);
     int nthr = ntg__xnn_threads_for(b, fl, 0);
@@ -126,7 +107,7 @@ typedef struct fwd_chunk {
     size_t a, g, c, slot, total;
 } fwd_chunk;
 
-static fwd_chunk fwd_chunk_of(const lstm_dims *d, int64_t rows)
+static fwd_chunk fwd_chunk_of(const ntg_lstm_dims *d, int64_t rows)
 {
     fwd_chunk l;
     int64_t wide = (d->in > d->h ? d->in : d->h) + d->h, g4 = 4 * d->h;
@@ -154,8 +135,8 @@ static fwd_chunk fwd_chunk_of(const lstm_dims *d, int64_t rows)
 }
 
 typedef struct fwd_ctx {
-    const xnn_vk *vk;
-    const lstm_dims *d;
+    const ntg_simd_vk *vk;
+    const ntg_lstm_dims *d;
     int64_t k, in;
     const float *x; /* the layer's input sequence [B, T, in] (x, or y for k > 0) */
     float *y, *ws;
@@ -176,7 +157,7 @@ typedef struct fwd_ctx {
 static void fwd_cells(const fwd_ctx *c, int64_t b0, int64_t rows, int64_t t, float *gt,
                       int64_t gstride, int copy, float *cell, float *hbuf, int64_t hstride)
 {
-    const lstm_dims *d = c->d;
+    const ntg_lstm_dims *d = c->d;
     int64_t h = d->h, nt = d->t, g4 = 4 * h;
     size_t hb = (size_t)h * sizeof(float);
     for (int64_t r = 0; r < rows; r++) {
@@ -186,11 +167,12 @@ static void fwd_cells(const fwd_ctx *c, int64_t b0, int64_t rows, int64_t t, flo
             float *cr = cell + r * h;
             c->vk->lstm_cell(gr, t > 0 ? cr : NULL, cr, hr, (size_t)h);
         } else {
-            float *st = c->ws + ws_off(d, b, c->k, t);
+            float *st = c->ws + ntg__ref_lstm_ws_off(d, b, c->k, t);
             if (copy) memcpy(st, gr, (size_t)g4 * sizeof *st);
-            const float *cp = t > 0 ? c->ws + ws_off(d, b, c->k, t - 1) + WS_C * h : NULL;
-            c->vk->lstm_cell(st, cp, st + WS_C * h, st + WS_H * h, (size_t)h);
-            memcpy(hr, st + WS_H * h, hb);
+            const float *cp =
+                t > 0 ? c->ws + ntg__ref_lstm_ws_off(d, b, c->k, t - 1) + NTG_WS_C * h : NULL;
+            c->vk->lstm_cell(st, cp, st + NTG_WS_C * h, st + NTG_WS_H * h, (size_t)h);
+            memcpy(hr, st + NTG_WS_H * h, hb);
         }
         memcpy(c->y + (b * nt + t) * h, hr, hb);
     }
@@ -199,7 +181,7 @@ static void fwd_cells(const fwd_ctx *c, int64_t b0, int64_t rows, int64_t t, flo
 static void fwd_task(void *ctx, size_t i)
 {
     const fwd_ctx *c = ctx;
-    const lstm_dims *d = c->d;
+    const ntg_lstm_dims *d = c->d;
     int64_t b0 = d->b * (int64_t)i / (int64_t)c->chunks;
     int64_t b1 = d->b * (int64_t)(i + 1) / (int64_t)c->chunks;
     int64_t rows = b1 - b0, nt = d->t, h = d->h, g4 = 4 * h, in = c->in;
@@ -258,8 +240,8 @@ static void fwd_task(void *ctx, size_t i)
         for (int64_t r = 0; r < rows; r++) memcpy(a + r * kk, c->x + ((b0 + r) * nt + t) * in, ib);
         if (c->ws) {
             /* the gates straight into the rows' workspace steps */
-            g.c = c->ws + ws_off(d, b0, c->k, t);
-            g.ldc = d->layers * nt * WS_STEP * h;
+            g.c = c->ws + ntg__ref_lstm_ws_off(d, b0, c->k, t);
+            g.ldc = d->layers * nt * NTG_WS_STEP * h;
         }
         ntg__xgemm(NULL, 1, &g, s + c->cl.slot);
         fwd_cells(c, b0, rows, t, g.c, g.ldc, 0, cell, a + in, kk);
@@ -283,7 +265,7 @@ enum {
     UNIT_SPINS = 20000      /* pauses (~0.1 ms) before a waiting participant yields its core */
 };
 
-static int unit_count(const ntg_backend *b, const lstm_dims *d)
+static int unit_count(const ntg_backend *b, const ntg_lstm_dims *d)
 {
     if (b->threads < 2 || d->b >= b->threads || (b->policy & XNN_POL_NO_UNITS)) return 1;
     int u = b->threads;
@@ -299,7 +281,7 @@ typedef struct unit_layout {
     size_t a, g, c, cnt, total;
 } unit_layout;
 
-static unit_layout unit_layout_of(const lstm_dims *d)
+static unit_layout unit_layout_of(const ntg_lstm_dims *d)
 {
     unit_layout l;
     int64_t wide = (d->in > d->h ? d->in : d->h) + d->h;
@@ -312,8 +294,8 @@ static unit_layout unit_layout_of(const lstm_dims *d)
 }
 
 typedef struct unit_ctx {
-    const xnn_vk *vk;
-    const lstm_dims *d;
+    const ntg_simd_vk *vk;
+    const ntg_lstm_dims *d;
     int64_t in, units, hw;
     int proj;
     const float *x; /* the layer's input sequence */
@@ -355,7 +337,7 @@ static void unit_gemm(const unit_ctx *c, int64_t u, int64_t m, const float *a, i
  * whole sequence, or, fused, the A rows [x_t | 0] of every step: one unit does that). */
 static void unit_run(const unit_ctx *c, int64_t u, int64_t t)
 {
-    const lstm_dims *d = c->d;
+    const ntg_lstm_dims *d = c->d;
     int64_t h = d->h, hw = c->hw, nt = d->t, in = c->in, rows = d->b, kk = in + h;
     pack_sizes ps = pack_sizes_of(in, h);
     /* unit u's gates: [rows][T][4 hw] (projected) or [rows][4 hw] (fused) */
@@ -416,7 +398,7 @@ typedef struct fwd_layout {
     fwd_chunk cl;
 } fwd_layout;
 
-static fwd_layout fwd_layout_of(const ntg_backend *b, const lstm_dims *d)
+static fwd_layout fwd_layout_of(const ntg_backend *b, const ntg_lstm_dims *d)
 {
     fwd_layout l;
     int64_t wide = d->in > d->h ? d->in : d->h;
@@ -428,7 +410,7 @@ static fwd_layout fwd_layout_of(const ntg_backend *b, const lstm_dims *d)
     l.total = l.chunks + l.cl.total * (size_t)b->threads;
     if (b->threads > 1) {
         /* the unit path runs below `threads` rows */
-        lstm_dims du = *d;
+        ntg_lstm_dims du = *d;
         if (du.b > b->threads - 1) du.b = b->threads - 1;
         size_t ut = l.chunks + unit_layout_of(&du).total;
         if (ut > l.total) l.total = ut;
@@ -460,7 +442,7 @@ static void run_lstm_layers(ntg_backend *b, xnn_op *o, int64_t units);
 static void run_lstm(ntg_backend *b, xnn_op *o, int batch)
 {
     (void)batch;
-    lstm_dims d = dims_of(o);
+    ntg_lstm_dims d = ntg__ref_lstm_dims(o->attr, &o->in[0].d);
     float *ws = o->n_out > 1 ? o->out[1].data : NULL;
     int64_t units = ws ? 1 : unit_count(b, &d);
     if (units <= 1 || (b->policy & XNN_POL_PAR_ALWAYS)) {
@@ -491,7 +473,7 @@ static void run_lstm(ntg_backend *b, xnn_op *o, int batch)
 
 static void run_lstm_layers(ntg_backend *b, xnn_op *o, int64_t units)
 {
-    lstm_dims d = dims_of(o);
+    ntg_lstm_dims d = ntg__ref_lstm_dims(o->attr, &o->in[0].d);
     const float *x = o->in[0].data;
     float *y = o->out[0].data, *ws = o->n_out > 1 ? o->out[1].data : NULL;
     int64_t h = d.h, g4 = 4 * h;
@@ -544,7 +526,7 @@ static void run_lstm_layers(ntg_backend *b, xnn_op *o, int64_t units)
 
 typedef struct lstm_pack_ctx {
     int isa;
-    const lstm_dims *d;
+    const ntg_lstm_dims *d;
     const xnn_op *o;
 } lstm_pack_ctx;
 
@@ -565,7 +547,7 @@ static ntg_status lstm_pack(void *ctx, void *mem, ntg_error *err)
 
 ntg_status ntg__xnn_prep_lstm(ntg_backend *b, xnn_op *o, ntg_error *err)
 {
-    lstm_dims d = dims_of(o);
+    ntg_lstm_dims d = ntg__ref_lstm_dims(o->attr, &o->in[0].d);
     for (int i = 0; i < o->n_in; i++)
         if (!o->in[i].data) return NTG_OK;
     int all_const = 1;
@@ -589,8 +571,8 @@ ntg_status ntg__xnn_prep_lstm(ntg_backend *b, xnn_op *o, ntg_error *err)
 /* ------------------------------------------------------------------ backward */
 
 typedef struct bwd_ctx {
-    const xnn_vk *vk;
-    const lstm_dims *d;
+    const ntg_simd_vk *vk;
+    const ntg_lstm_dims *d;
     int64_t k;
     const float *ws, *dh_in, *packed;
     float *dg, *carry, *dhr;
@@ -605,7 +587,7 @@ typedef struct bwd_ctx {
 static void bwd_task(void *ctx, size_t i)
 {
     const bwd_ctx *c = ctx;
-    const lstm_dims *d = c->d;
+    const ntg_lstm_dims *d = c->d;
     int64_t b0 = d->b * (int64_t)i / (int64_t)c->chunks;
     int64_t b1 = d->b * (int64_t)(i + 1) / (int64_t)c->chunks;
     int64_t nt = d->t, h = d->h, g4 = 4 * h;
@@ -614,8 +596,9 @@ static void bwd_task(void *ctx, size_t i)
     if (c->dbpart) memset(c->dbpart + (int64_t)i * g4, 0, (size_t)g4 * sizeof(double));
     for (int64_t t = nt - 1; t >= 0; t--) {
         for (int64_t b = b0; b < b1; b++) {
-            const float *st = c->ws + ws_off(d, b, c->k, t);
-            const float *cprev = t > 0 ? c->ws + ws_off(d, b, c->k, t - 1) + WS_C * h : NULL;
+            const float *st = c->ws + ntg__ref_lstm_ws_off(d, b, c->k, t);
+            const float *cprev =
+                t > 0 ? c->ws + ntg__ref_lstm_ws_off(d, b, c->k, t - 1) + NTG_WS_C * h : NULL;
             const float *din = c->dh_in + (b * nt + t) * h;
             float *dh = c->dhr + b * h;
             if (t == nt - 1)
@@ -646,27 +629,13 @@ static void bwd_task(void *ctx, size_t i)
     }
 }
 
-/* The h sequence of layer k, `shift` steps later (zero rows before), contiguous [B, T, H]. */
-static void gather_h(const lstm_dims *d, const float *ws, int64_t k, int64_t shift, float *dst)
-{
-    size_t bytes = (size_t)d->h * sizeof *dst;
-    for (int64_t b = 0; b < d->b; b++)
-        for (int64_t t = 0; t < d->t; t++) {
-            float *row = dst + (b * d->t + t) * d->h;
-            if (t < shift)
-                memset(row, 0, bytes);
-            else
-                memcpy(row, ws + ws_off(d, b, k, t - shift) + WS_H * d->h, bytes);
-        }
-}
-
 /* Scratch: carry [B, H], D [B, T, 4H], S [B, T, max(H, in)], dhr [B, H], packed W_hh, then
  * the GEMM scratch (big GEMMs) overlapping the chunk slots. */
 typedef struct bwd_layout {
     size_t carry, dg, s, dhr, tw, dbp, pack, gemm, total;
 } bwd_layout;
 
-static bwd_layout bwd_layout_of(const ntg_backend *b, const lstm_dims *d, size_t slot)
+static bwd_layout bwd_layout_of(const ntg_backend *b, const ntg_lstm_dims *d, size_t slot)
 {
     bwd_layout l;
     int64_t rows = d->b * d->t, g4 = 4 * d->h, wide = d->in > d->h ? d->in : d->h;
@@ -715,7 +684,7 @@ static void big_gemm(ntg_backend *b, int ta, int64_t m, int64_t n, int64_t k, co
     ntg__xgemm(ntg__xnn_pool(b, t), t, &g, s);
 }
 
-static int64_t lowest_layer(const xnn_op *o, const lstm_dims *d)
+static int64_t lowest_layer(const xnn_op *o, const ntg_lstm_dims *d)
 {
     int64_t lowest = o->out[0].data ? 0 : d->layers;
     for (int64_t k = 0; k < lowest; k++)
@@ -728,7 +697,7 @@ static void run_lstm_bwd(ntg_backend *b, xnn_op *o, int batch)
 {
     (void)batch;
     int nfi = o->n_out, nfo = (o->n_in - o->n_out) / 2;
-    lstm_dims d = dims_of(o);
+    ntg_lstm_dims d = ntg__ref_lstm_dims(o->attr, &o->in[0].d);
     const float *x = o->in[0].data, *ws = o->in[nfi + 1].data, *dy = o->in[nfi + nfo].data;
     float *dx = o->out[0].data;
     int64_t nt = d.t, h = d.h, g4 = 4 * h, rows = d.b * nt;
@@ -766,12 +735,12 @@ static void run_lstm_bwd(ntg_backend *b, xnn_op *o, int batch)
         /* dW = D^T S as (S^T D)^T: the GEMM then transposes the narrow operand (H or in
          * columns, not 4H) into its row tiles, and the [in, 4H] result is transposed back */
         if (dwhh) {
-            gather_h(&d, ws, k, 1, sq);
+            ntg__ref_lstm_gather_h(&d, ws, k, 1, sq);
             big_gemm(b, 1, h, g4, rows, sq, h, dg, g4, tw, g4, s + l.gemm);
             ntg__xnn_transpose(tw, h, g4, dwhh);
         }
         if (dwih) {
-            if (k > 0) gather_h(&d, ws, k - 1, 0, sq);
+            if (k > 0) ntg__ref_lstm_gather_h(&d, ws, k - 1, 0, sq);
             big_gemm(b, 1, in, g4, rows, k > 0 ? sq : x, in, dg, g4, tw, g4, s + l.gemm);
             ntg__xnn_transpose(tw, in, g4, dwih);
         }
@@ -786,7 +755,7 @@ ntg_status ntg__xnn_prep_lstm_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
 {
     (void)err;
     int nfi = o->n_out, nfo = (o->n_in - o->n_out) / 2;
-    lstm_dims d = dims_of(o);
+    ntg_lstm_dims d = ntg__ref_lstm_dims(o->attr, &o->in[0].d);
     /* the reference handles the odd cases (no workspace, weights past the saves mask) */
     if (nfo < 2 || !o->in[nfi + 1].data || !o->in[0].data) return NTG_OK;
     int64_t lowest = lowest_layer(o, &d);

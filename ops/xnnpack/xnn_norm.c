@@ -4,27 +4,14 @@
 
 #include "ntg_error.h"
 #include "op_attrs.h"
+#include "ref/ref_span.h"
 #include "xnn_int.h"
-
-/* A tensor as [outer, len, inner] lines along one axis. */
-typedef struct lines {
-    int64_t outer, len, inner;
-} lines;
-
-static lines lines_of(const ntg_tdesc *d, int64_t axis_attr)
-{
-    int ax = ntg__axis(axis_attr, d->rank);
-    lines l = {1, d->dims[ax], 1};
-    for (int i = 0; i < ax; i++) l.outer *= d->dims[i];
-    for (int i = ax + 1; i < d->rank; i++) l.inner *= d->dims[i];
-    return l;
-}
 
 /* ----------------------------------------------------------------- softmax */
 
 typedef struct sm_ctx {
-    const xnn_vk *vk;
-    lines l;
+    const ntg_simd_vk *vk;
+    ntg_axis_split l;
     int log_form, bwd;
     const float *x, *y, *dy;
     float *out;
@@ -110,7 +97,7 @@ static void sm_run(ntg_backend *b, xnn_op *o, int bwd)
 {
     int log_form = o->code == NTG_OP_log_softmax;
     const ntg_view *shape = bwd ? &o->in[1] : &o->in[0];
-    lines l = lines_of(&shape->d, ntg__attr_i(o->attr, NTG_SOFTMAX_AXIS));
+    ntg_axis_split l = ntg__axis_split_attr(&shape->d, ntg__attr_i(o->attr, NTG_SOFTMAX_AXIS));
     double n = (double)(l.outer * l.len * l.inner);
     int nthr = ntg__xnn_threads_for(b, 25.0 * n, 12.0 * n);
     if (nthr > l.outer) nthr = (int)l.outer;
@@ -133,11 +120,12 @@ static void run_softmax(ntg_backend *b, xnn_op *o, int batch)
     sm_run(b, o, 0);
 }
 
+#ifdef NTG_HAVE_XNNPACK
 /* XNNPACK's softmax over contiguous lines (the last axis, or any axis with nothing after). */
 static void run_softmax_xnn(ntg_backend *b, xnn_op *o, int batch)
 {
     (void)batch;
-    lines l = lines_of(&o->in[0].d, ntg__attr_i(o->attr, NTG_SOFTMAX_AXIS));
+    ntg_axis_split l = ntg__axis_split_attr(&o->in[0].d, ntg__attr_i(o->attr, NTG_SOFTMAX_AXIS));
     /* XNNPACK's own threading needs a pthreadpool, whose spinning workers stall on a busy
      * machine: these operators (a measurement policy, XNN_POL_XNN_ELEM) run on one thread */
     pthreadpool_t pool = NULL;
@@ -149,8 +137,9 @@ static void run_softmax_xnn(ntg_backend *b, xnn_op *o, int batch)
     }
     xnn_run_operator(o->xop, pool);
 }
+#endif
 
-static size_t sm_scratch(const ntg_backend *b, const lines *l)
+static size_t sm_scratch(const ntg_backend *b, const ntg_axis_split *l)
 {
     if (l->inner == 1) return 0;
     return (size_t)(2 * ((l->inner + 15) & ~(int64_t)15)) * sizeof(float) * (size_t)b->threads;
@@ -158,7 +147,8 @@ static size_t sm_scratch(const ntg_backend *b, const lines *l)
 
 ntg_status ntg__xnn_prep_softmax(ntg_backend *b, xnn_op *o, ntg_error *err)
 {
-    lines l = lines_of(&o->in[0].d, ntg__attr_i(o->attr, NTG_SOFTMAX_AXIS));
+    ntg_axis_split l = ntg__axis_split_attr(&o->in[0].d, ntg__attr_i(o->attr, NTG_SOFTMAX_AXIS));
+#ifdef NTG_HAVE_XNNPACK
     if (l.inner == 1 && o->code == NTG_OP_softmax && (b->policy & XNN_POL_XNN_ELEM) &&
         !(b->policy & XNN_POL_NO_XNNOPS)) {
         size_t ch = (size_t)l.len;
@@ -168,6 +158,9 @@ ntg_status ntg__xnn_prep_softmax(ntg_backend *b, xnn_op *o, ntg_error *err)
         o->impl = "xnnpack-softmax";
         return NTG_OK;
     }
+#else
+    (void)err;
+#endif
     o->scratch = sm_scratch(b, &l);
     o->run = run_softmax;
     o->impl = "own-simd";
@@ -190,7 +183,7 @@ ntg_status ntg__xnn_prep_softmax_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
 {
     (void)err;
     if (!o->in[1].data) return NTG_OK;
-    lines l = lines_of(&o->in[1].d, ntg__attr_i(o->attr, NTG_SOFTMAX_AXIS));
+    ntg_axis_split l = ntg__axis_split_attr(&o->in[1].d, ntg__attr_i(o->attr, NTG_SOFTMAX_AXIS));
     o->scratch = sm_scratch(b, &l);
     o->run = run_softmax_bwd;
     o->impl = "own-simd";
@@ -204,7 +197,7 @@ ntg_status ntg__xnn_prep_softmax_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
 enum { LN_CHUNK = 64 };
 
 typedef struct ln_ctx {
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     const float *x, *w, *bias, *dy;
     float *y, *dx;
     float *part; /* [chunks][2][d] partial sums of dy xhat and dy, or NULL */

@@ -197,7 +197,7 @@ static void opt_range(int64_t n, size_t chunks, size_t i, int64_t *e0, int64_t *
 }
 
 typedef struct opt_ctx {
-    const xnn_vk *vk;
+    const ntg_simd_vk *vk;
     float *p, *m, *v, *buf;
     const float *g;
     int64_t n;

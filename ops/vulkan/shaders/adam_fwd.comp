@@ -2,7 +2,7 @@
 //
 // torch.optim.Adam / AdamW with bias correction. The step's factors come from the host, computed
 // as the reference computes them; the _f64 build computes each element's update in double and
-// rounds once, as the reference (ops/cpu/k_optim.c) does.
+// rounds once, as the reference (ops/ref/k_optim.c) does.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "vk_abi.h"

@@ -13,7 +13,7 @@ layout(local_size_x = 32) in;
 // tx + 32) of all the rows.  The rows depend on the workgroup only, so op(A)'s loads are
 // uniform (one load for all lanes), and neighbouring invocations read neighbouring columns.
 //
-// The summation order is the reference GEMM's (ops/cpu/gemm.c), multiply and add rounded
+// The summation order is the reference GEMM's (ops/ref/gemm.c), multiply and add rounded
 // apart ('precise'): k in blocks of GEMM_KC, each block summed in order from 0 and then added
 // to the output (the first block sets it); an R axis index is a further run of blocks, as the
 // reference's per-matrix calls accumulating with beta = 1; and for fewer than 8 rows of

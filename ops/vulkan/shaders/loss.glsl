@@ -1,6 +1,6 @@
-// loss.glsl — the element losses and their derivatives (ops/cpu/k_loss.c's rules).
+// loss.glsl — the element losses and their derivatives (ops/ref/k_loss.c's rules).
 //
-// the element loss rho_k(e), e = y - t, and its derivative (ops/cpu/k_loss.c's rules).
+// the element loss rho_k(e), e = y - t, and its derivative (ops/ref/k_loss.c's rules).
 
 float quantile(uint k)
 {

@@ -1,7 +1,7 @@
 /* k_posenc.c — reference kernel of posenc, the sinusoidal positional encoding. */
 #include <math.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
 #include "op_attrs.h"
 
 /*

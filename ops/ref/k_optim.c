@@ -1,7 +1,7 @@
 /* k_optim.c — reference kernels of the in-place optimizer ops: SGD, Adam/AdamW, clip_grad_norm. */
 #include <math.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
 #include "op_attrs.h"
 
 /*

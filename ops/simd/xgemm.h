@@ -1,4 +1,4 @@
-/* xgemm.h — the xnnpack backend's GEMM: packed B panels, AVX-512/AVX2 tiles, ntg_tpool threads. */
+/* xgemm.h — our GEMM (ops/simd/): packed B panels, AVX-512/AVX2 tiles, ntg_tpool threads. */
 #ifndef NTG_XGEMM_H
 #define NTG_XGEMM_H
 

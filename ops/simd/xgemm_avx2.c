@@ -1,4 +1,4 @@
-/* xgemm_avx2.c — AVX2 + FMA micro-kernels of the xnnpack GEMM: 6 x 16 register tiles. */
+/* xgemm_avx2.c — AVX2 + FMA micro-kernels of our GEMM (xgemm.h): 6 x 16 register tiles. */
 #include "xgemm.h"
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -1,21 +1,9 @@
 /* k_layout.c — reference kernels of the data-movement ops: flip, slice, reshape, concat. */
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
+#include "ref_span.h"
 #include "op_attrs.h"
-
-/* A tensor seen as [outer, len, inner] around one axis (row-major). */
-typedef struct axis_split {
-    int64_t outer, len, inner;
-} axis_split;
-
-static axis_split split_at(const ntg_tdesc *d, int ax)
-{
-    axis_split s = {1, d->dims[ax], 1};
-    for (int i = 0; i < ax; i++) s.outer *= d->dims[i];
-    for (int i = ax + 1; i < d->rank; i++) s.inner *= d->dims[i];
-    return s;
-}
 
 static size_t fbytes(int64_t n)
 {
@@ -29,9 +17,9 @@ static void zero_view(const ntg_view *v)
 
 /* ------------------------------------------------------------------- flip */
 
-static void flip_copy(const float *src, float *dst, axis_split s)
+void ntg__ref_flip_span(const float *src, float *dst, ntg_axis_split s, int64_t o0, int64_t o1)
 {
-    for (int64_t o = 0; o < s.outer; o++) {
+    for (int64_t o = o0; o < o1; o++) {
         const float *so = src + o * s.len * s.inner;
         float *d = dst + o * s.len * s.inner;
         if (s.inner == 1)
@@ -46,7 +34,8 @@ void ntg__cpu_fwd_flip(const ntg_kctx *c)
 {
     const ntg_tdesc *d = &c->in[0].d;
     int ax = ntg__axis(ntg__attr_i(c->attr, NTG_FLIP_AXIS), d->rank);
-    flip_copy(c->in[0].data, c->out[0].data, split_at(d, ax));
+    ntg_axis_split s = ntg__axis_split(d, ax);
+    ntg__ref_flip_span(c->in[0].data, c->out[0].data, s, 0, s.outer);
 }
 
 /* in = [x, y, dy], out = [dx]: flip is its own adjoint. */
@@ -59,44 +48,46 @@ void ntg__cpu_bwd_flip(const ntg_kctx *c)
         return;
     }
     int ax = ntg__axis(ntg__attr_i(c->attr, NTG_FLIP_AXIS), d->rank);
-    flip_copy(c->in[2].data, c->out[0].data, split_at(d, ax));
+    ntg_axis_split s = ntg__axis_split(d, ax);
+    ntg__ref_flip_span(c->in[2].data, c->out[0].data, s, 0, s.outer);
 }
 
 /* ------------------------------------------------------------------ slice */
 
-/* The slice of x along its axis as [outer, nout, inner] taken from [outer, len, inner] at
- * s0, s0 + step, ...; nout is the shape rule's ceil(count / step), read from y. */
-typedef struct slice_geom {
-    axis_split x;
-    int64_t s0, step, nout;
-} slice_geom;
-
-static slice_geom slice_geom_of(const ntg_kctx *c, const ntg_tdesc *x, const ntg_tdesc *y)
+ntg_slice_geom ntg__ref_slice_geom(const ntg_attr *attr, const ntg_tdesc *x, const ntg_tdesc *y)
 {
-    slice_geom g;
-    int ax = ntg__axis(ntg__attr_i(c->attr, NTG_SLICE_AXIS), x->rank);
+    ntg_slice_geom g;
+    int ax = ntg__axis(ntg__attr_i(attr, NTG_SLICE_AXIS), x->rank);
     int64_t n;
-    ntg__slice_range(x->dims[ax], ntg__attr_i(c->attr, NTG_SLICE_START),
-                     ntg__attr_i(c->attr, NTG_SLICE_END), &g.s0, &n);
-    g.step = ntg__attr_i(c->attr, NTG_SLICE_STEP);
+    ntg__slice_range(x->dims[ax], ntg__attr_i(attr, NTG_SLICE_START),
+                     ntg__attr_i(attr, NTG_SLICE_END), &g.s0, &n);
+    g.step = ntg__attr_i(attr, NTG_SLICE_STEP);
     g.nout = y->dims[ax];
-    g.x = split_at(x, ax);
+    g.x = ntg__axis_split(x, ax);
     return g;
 }
 
-/* dir 0 gathers x -> y, dir 1 scatters y -> x. */
-static void slice_move(const slice_geom *g, float *x, float *y, int dir)
+void ntg__ref_slice_span(const ntg_slice_geom *g, const float *x, float *y, int bwd,
+                         const float *dy, float *dx, int64_t o0, int64_t o1)
 {
     int64_t inner = g->x.inner;
-    for (int64_t o = 0; o < g->x.outer; o++) {
-        float *xo = x + (o * g->x.len + g->s0) * inner, *yo = y + o * g->nout * inner;
-        if (inner == 1 && dir == 0)
-            for (int64_t j = 0; j < g->nout; j++) yo[j] = xo[j * g->step];
-        else if (inner == 1)
+    for (int64_t o = o0; o < o1; o++) {
+        if (!bwd) {
+            const float *xo = x + (o * g->x.len + g->s0) * inner;
+            float *yo = y + o * g->nout * inner;
+            if (inner == 1)
+                for (int64_t j = 0; j < g->nout; j++) yo[j] = xo[j * g->step];
+            else
+                for (int64_t j = 0; j < g->nout; j++)
+                    memcpy(yo + j * inner, xo + j * g->step * inner, fbytes(inner));
+            continue;
+        }
+        memset(dx + o * g->x.len * inner, 0, fbytes(g->x.len * inner));
+        if (!dy) continue;
+        float *xo = dx + (o * g->x.len + g->s0) * inner;
+        const float *yo = dy + o * g->nout * inner;
+        if (inner == 1)
             for (int64_t j = 0; j < g->nout; j++) xo[j * g->step] = yo[j];
-        else if (dir == 0)
-            for (int64_t j = 0; j < g->nout; j++)
-                memcpy(yo + j * inner, xo + j * g->step * inner, fbytes(inner));
         else
             for (int64_t j = 0; j < g->nout; j++)
                 memcpy(xo + j * g->step * inner, yo + j * inner, fbytes(inner));
@@ -105,18 +96,16 @@ static void slice_move(const slice_geom *g, float *x, float *y, int dir)
 
 void ntg__cpu_fwd_slice(const ntg_kctx *c)
 {
-    slice_geom g = slice_geom_of(c, &c->in[0].d, &c->out[0].d);
-    slice_move(&g, c->in[0].data, c->out[0].data, 0);
+    ntg_slice_geom g = ntg__ref_slice_geom(c->attr, &c->in[0].d, &c->out[0].d);
+    ntg__ref_slice_span(&g, c->in[0].data, c->out[0].data, 0, NULL, NULL, 0, g.x.outer);
 }
 
 /* in = [x, y, dy], out = [dx]: dy lands on the sliced positions, zeros everywhere else. */
 void ntg__cpu_bwd_slice(const ntg_kctx *c)
 {
     if (!c->out[0].data) return;
-    zero_view(&c->out[0]);
-    if (!c->in[2].data) return;
-    slice_geom g = slice_geom_of(c, &c->in[0].d, &c->in[1].d);
-    slice_move(&g, c->out[0].data, c->in[2].data, 1);
+    ntg_slice_geom g = ntg__ref_slice_geom(c->attr, &c->in[0].d, &c->in[1].d);
+    ntg__ref_slice_span(&g, NULL, NULL, 1, c->in[2].data, c->out[0].data, 0, g.x.outer);
 }
 
 /* ---------------------------------------------------------------- reshape */
@@ -143,11 +132,11 @@ void ntg__cpu_fwd_concat(const ntg_kctx *c)
 {
     const ntg_tdesc *yd = &c->out[0].d;
     int ax = ntg__axis(ntg__attr_i(c->attr, NTG_CONCAT_AXIS), yd->rank);
-    axis_split sy = split_at(yd, ax);
+    ntg_axis_split sy = ntg__axis_split(yd, ax);
     float *y = c->out[0].data;
     int64_t at = 0;
     for (int i = 0; i < c->n_in; i++) {
-        axis_split si = split_at(&c->in[i].d, ax);
+        ntg_axis_split si = ntg__axis_split(&c->in[i].d, ax);
         const float *x = c->in[i].data;
         int64_t run = si.len * si.inner;
         for (int64_t o = 0; o < sy.outer; o++)
@@ -163,11 +152,11 @@ void ntg__cpu_bwd_concat(const ntg_kctx *c)
     const ntg_tdesc *yd = &c->in[nfi].d;
     const float *dy = c->in[nfi + 1].data;
     int ax = ntg__axis(ntg__attr_i(c->attr, NTG_CONCAT_AXIS), yd->rank);
-    axis_split sy = split_at(yd, ax);
+    ntg_axis_split sy = ntg__axis_split(yd, ax);
     int64_t at = 0;
     for (int i = 0; i < nfi; i++) {
         /* the forward input's shape: an unwanted gradient's view is all zeros */
-        axis_split si = split_at(&c->in[i].d, ax);
+        ntg_axis_split si = ntg__axis_split(&c->in[i].d, ax);
         float *dx = c->out[i].data;
         int64_t run = si.len * si.inner;
         if (dx && !dy) zero_view(&c->out[i]);

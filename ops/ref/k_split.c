@@ -1,7 +1,7 @@
 /* k_split.c — reference kernels of split: consecutive pieces of one axis (torch.split). */
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
 #include "op_attrs.h"
 
 /* The tensor as [outer, len, inner] around the split axis; a piece is [outer, size, inner]. */

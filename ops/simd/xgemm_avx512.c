@@ -1,4 +1,4 @@
-/* xgemm_avx512.c — AVX-512 micro-kernels of the xnnpack GEMM: 12 x 32 register tiles. */
+/* xgemm_avx512.c — AVX-512 micro-kernels of our GEMM (xgemm.h): 12 x 32 register tiles. */
 #include "xgemm.h"
 
 #if defined(__x86_64__) || defined(__i386__)

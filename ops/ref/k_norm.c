@@ -2,7 +2,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
+#include "ref_span.h"
 #include "op_attrs.h"
 
 /*
@@ -16,21 +17,6 @@
 static void zero_view(const ntg_view *v)
 {
     if (v->data) memset(v->data, 0, (size_t)ntg__tdesc_numel(&v->d) * sizeof(float));
-}
-
-/* A tensor as [outer, len, inner] lines along one axis: line (o, i) starts at
- * o * len * inner + i and steps by inner. */
-typedef struct lines {
-    int64_t outer, len, inner;
-} lines;
-
-static lines lines_of(const ntg_tdesc *d, int64_t axis_attr)
-{
-    int ax = ntg__axis(axis_attr, d->rank);
-    lines l = {1, d->dims[ax], 1};
-    for (int i = 0; i < ax; i++) l.outer *= d->dims[i];
-    for (int i = ax + 1; i < d->rank; i++) l.inner *= d->dims[i];
-    return l;
 }
 
 /* ---------------------------------------------------------- softmax family */
@@ -61,7 +47,7 @@ static void softmax_fwd(const ntg_kctx *c, int log_form)
 {
     const float *x = c->in[0].data;
     float *y = c->out[0].data;
-    lines l = lines_of(&c->in[0].d, ntg__attr_i(c->attr, NTG_SOFTMAX_AXIS));
+    ntg_axis_split l = ntg__axis_split_attr(&c->in[0].d, ntg__attr_i(c->attr, NTG_SOFTMAX_AXIS));
     for (int64_t o = 0; o < l.outer; o++)
         for (int64_t i = 0; i < l.inner; i++) {
             int64_t base = o * l.len * l.inner + i;
@@ -90,7 +76,7 @@ static void softmax_bwd(const ntg_kctx *c, int log_form)
         zero_view(&c->out[0]);
         return;
     }
-    lines l = lines_of(&c->in[1].d, ntg__attr_i(c->attr, NTG_SOFTMAX_AXIS));
+    ntg_axis_split l = ntg__axis_split_attr(&c->in[1].d, ntg__attr_i(c->attr, NTG_SOFTMAX_AXIS));
     int64_t st = l.inner;
     for (int64_t o = 0; o < l.outer; o++)
         for (int64_t i = 0; i < l.inner; i++) {

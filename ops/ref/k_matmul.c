@@ -1,7 +1,7 @@
 /* k_matmul.c — reference kernels of matmul: torch.matmul with optional transposes, broadcast. */
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
 #include "mm_geom.h"
 #include "op_attrs.h"
 

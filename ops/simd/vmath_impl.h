@@ -1,6 +1,6 @@
-/* xnn_vmath.h — vector math kernels, written once and instantiated per ISA by xnn_vmath.c. */
+/* vmath_impl.h — the bodies of the vector kernels (vmath.h), instantiated per ISA by vmath.c. */
 /*
- * Not a normal header: xnn_vmath.c includes it once per instruction set with XV_W (floats per
+ * Not a normal header: vmath.c includes it once per instruction set with XV_W (floats per
  * vector), XV_SFX (name suffix) and XV_TARGET (a target attribute, or nothing) defined.  The
  * kernels use GCC vector extensions, so one body gives AVX-512 (16 lanes), AVX2 (8) and
  * portable SSE2/NEON (4) code; the last partial vector goes through a padded copy so every
@@ -581,7 +581,7 @@ XV_TARGET static void XV(k_lstm_cell_bwd)(const float *st, const float *cprev, c
 }
 
 /*
- * Adam / AdamW over n elements, in double per element as the reference (ops/cpu/k_optim.c)
+ * Adam / AdamW over n elements, in double per element as the reference (ops/ref/k_optim.c)
  * and rounded once when stored; k = {beta1, beta2, eps, wd, step_size, 1 / sqrt(bias
  * correction 2), decay}.  Dividing by sqrt(bc2) became a multiplication by its inverse: a
  * double ulp, invisible after rounding to float.
@@ -630,7 +630,7 @@ XV_TARGET static void XV(k_adam)(float *p, const float *g, float *m, float *v, s
 }
 
 /* The kernel table of this instruction set. */
-const xnn_vk XV(ntg__xnn_vk_) = {
+const ntg_simd_vk XV(ntg__simd_vk_) = {
     XV_NAME,
     XV(k_relu),
     XV(k_relu_bwd),

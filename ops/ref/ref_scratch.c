@@ -1,5 +1,5 @@
-/* cpu_scratch.c — scratch space each reference kernel needs, sized at the maximum batch. */
-#include "cpu_kernels.h"
+/* ref_scratch.c — scratch space each reference kernel needs, sized at the maximum batch. */
+#include "ref_kernels.h"
 #include "op_attrs.h"
 
 size_t ntg__cpu_scratch_bytes(uint32_t code, int dir, const ntg_kctx *c)

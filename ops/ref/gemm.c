@@ -1,7 +1,7 @@
 /* gemm.c — the reference single-precision GEMM: packed, cache-blocked, plain-C micro-kernel. */
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
 
 /*
  * Goto/BLIS blocking: a KC x NC block of op(B) is packed into NR-wide panels and stays in L2,

@@ -2,34 +2,22 @@
 #include <math.h>
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
+#include "ref_span.h"
 #include "op_attrs.h"
 
-/* The blocks of one workspace step, each `hidden` wide (op_attrs.h). */
-enum { WS_I, WS_F, WS_G, WS_O, WS_C, WS_H, WS_STEP };
-_Static_assert(WS_STEP == NTG_LSTM_WS_PER_STEP, "workspace blocks: i, f, g, o, c, h");
+/* The blocks of one workspace step, each `hidden` wide (ref_span.h, op_attrs.h). */
+_Static_assert(NTG_WS_STEP == NTG_LSTM_WS_PER_STEP, "workspace blocks: i, f, g, o, c, h");
 
-/* Columns of the bias gradient summed per pass, in double, on the stack. */
-enum { DB_CHUNK = 256 };
-
-typedef struct lstm_dims {
-    int64_t b, t, in, h, layers;
-} lstm_dims;
-
-/* x is [batch, time, in] at the actual batch; hidden and layers were checked by the op class. */
-static lstm_dims dims_of(const ntg_kctx *c)
+ntg_lstm_dims ntg__ref_lstm_dims(const ntg_attr *attr, const ntg_tdesc *x)
 {
-    const ntg_tdesc *x = &c->in[0].d;
-    lstm_dims d = {x->dims[0], x->dims[1], x->dims[2], ntg__attr_i(c->attr, NTG_LSTM_HIDDEN),
-                   ntg__attr_i(c->attr, NTG_LSTM_LAYERS)};
+    ntg_lstm_dims d = {x->dims[0], x->dims[1], x->dims[2], ntg__attr_i(attr, NTG_LSTM_HIDDEN),
+                       ntg__attr_i(attr, NTG_LSTM_LAYERS)};
     return d;
 }
 
-/* First float of step t of layer k of batch row b in the workspace [batch, layers, time, 6H]. */
-static int64_t ws_off(const lstm_dims *d, int64_t b, int64_t k, int64_t t)
-{
-    return ((b * d->layers + k) * d->t + t) * WS_STEP * d->h;
-}
+/* Columns of the bias gradient summed per pass, in double, on the stack. */
+enum { DB_CHUNK = 256 };
 
 static double sigm(double z)
 {
@@ -52,7 +40,7 @@ static double sigm(double z)
  */
 void ntg__cpu_fwd_lstm(const ntg_kctx *c)
 {
-    lstm_dims d = dims_of(c);
+    ntg_lstm_dims d = ntg__ref_lstm_dims(c->attr, &c->in[0].d);
     const float *x = c->in[0].data;
     float *y = c->out[0].data;
     float *ws = c->n_out > 1 ? c->out[1].data : NULL;
@@ -72,20 +60,20 @@ void ntg__cpu_fwd_lstm(const ntg_kctx *c)
                 float *g = p + (b * nt + t) * g4, *cb = cell + b * h, *hb = y + (b * nt + t) * h;
                 for (int64_t j = 0; j < g4; j++) {
                     double z = (double)g[j] + (double)bih[j] + (double)bhh[j];
-                    g[j] = (float)(j / h == WS_G ? tanh(z) : sigm(z));
+                    g[j] = (float)(j / h == NTG_WS_G ? tanh(z) : sigm(z));
                 }
                 for (int64_t j = 0; j < h; j++) {
-                    double i = g[WS_I * h + j], f = g[WS_F * h + j];
-                    double gg = g[WS_G * h + j], o = g[WS_O * h + j];
+                    double i = g[NTG_WS_I * h + j], f = g[NTG_WS_F * h + j];
+                    double gg = g[NTG_WS_G * h + j], o = g[NTG_WS_O * h + j];
                     double cprev = t > 0 ? (double)cb[j] : 0.0;
                     cb[j] = (float)(f * cprev + i * gg);
                     hb[j] = (float)(o * tanh((double)cb[j]));
                 }
                 if (ws) {
-                    float *st = ws + ws_off(&d, b, k, t);
+                    float *st = ws + ntg__ref_lstm_ws_off(&d, b, k, t);
                     memcpy(st, g, (size_t)g4 * sizeof *st);
-                    memcpy(st + WS_C * h, cb, (size_t)h * sizeof *st);
-                    memcpy(st + WS_H * h, hb, (size_t)h * sizeof *st);
+                    memcpy(st + NTG_WS_C * h, cb, (size_t)h * sizeof *st);
+                    memcpy(st + NTG_WS_H * h, hb, (size_t)h * sizeof *st);
                 }
             }
         }
@@ -113,7 +101,8 @@ static void column_sums(const float *dz, int64_t rows, int64_t cols, float *db1,
 
 /* The h sequence of layer k from the workspace into a contiguous [B, T, H] buffer, `shift`
  * steps later (rows before the shift are zero): one GEMM over all B*T rows can then read it. */
-static void gather_h(const lstm_dims *d, const float *ws, int64_t k, int64_t shift, float *dst)
+void ntg__ref_lstm_gather_h(const ntg_lstm_dims *d, const float *ws, int64_t k, int64_t shift,
+                            float *dst)
 {
     size_t bytes = (size_t)d->h * sizeof *dst;
     for (int64_t b = 0; b < d->b; b++)
@@ -122,7 +111,7 @@ static void gather_h(const lstm_dims *d, const float *ws, int64_t k, int64_t shi
             if (t < shift)
                 memset(row, 0, bytes);
             else
-                memcpy(row, ws + ws_off(d, b, k, t - shift) + WS_H * d->h, bytes);
+                memcpy(row, ws + ntg__ref_lstm_ws_off(d, b, k, t - shift) + NTG_WS_H * d->h, bytes);
         }
 }
 
@@ -140,29 +129,30 @@ static void fill_wanted(const ntg_kctx *c, float v)
  * recurrent path), dc_t = dh_t o (1 - tanh^2 c_t) + dc_{t+1} f_{t+1}, then (torch's LSTMCell
  * derivatives) di = dc g i(1-i), df = dc c_{t-1} f(1-f), dg = dc i (1-g^2),
  * do = dh tanh(c_t) o(1-o).  Elementwise in double from the saved float gates. */
-static void layer_dgates(const lstm_dims *d, const float *ws, int64_t k, const float *whh,
+static void layer_dgates(const ntg_lstm_dims *d, const float *ws, int64_t k, const float *whh,
                          const float *dh_in, float *dg, double *carry, float *dhr)
 {
     int64_t nb = d->b, nt = d->t, h = d->h, g4 = 4 * h;
     for (int64_t t = nt - 1; t >= 0; t--) {
         int top = t == nt - 1;
         for (int64_t b = 0; b < nb; b++) {
-            const float *st = ws + ws_off(d, b, k, t);
-            const float *cprev = t > 0 ? ws + ws_off(d, b, k, t - 1) + WS_C * h : NULL;
+            const float *st = ws + ntg__ref_lstm_ws_off(d, b, k, t);
+            const float *cprev =
+                t > 0 ? ws + ntg__ref_lstm_ws_off(d, b, k, t - 1) + NTG_WS_C * h : NULL;
             const float *dhb = dh_in + (b * nt + t) * h;
             float *dgb = dg + (b * nt + t) * g4;
             double *cr = carry + b * h;
             const float *rb = dhr + b * h;
             for (int64_t j = 0; j < h; j++) {
-                double i = st[WS_I * h + j], f = st[WS_F * h + j], g = st[WS_G * h + j];
-                double o = st[WS_O * h + j], tc = tanh((double)st[WS_C * h + j]);
+                double i = st[NTG_WS_I * h + j], f = st[NTG_WS_F * h + j], g = st[NTG_WS_G * h + j];
+                double o = st[NTG_WS_O * h + j], tc = tanh((double)st[NTG_WS_C * h + j]);
                 double dh = (double)dhb[j] + (top ? 0.0 : (double)rb[j]);
                 double dc = dh * o * (1.0 - tc * tc) + (top ? 0.0 : cr[j]);
                 double cp = cprev ? (double)cprev[j] : 0.0;
-                dgb[WS_I * h + j] = (float)(dc * g * i * (1.0 - i));
-                dgb[WS_F * h + j] = (float)(dc * cp * f * (1.0 - f));
-                dgb[WS_G * h + j] = (float)(dc * i * (1.0 - g * g));
-                dgb[WS_O * h + j] = (float)(dh * tc * o * (1.0 - o));
+                dgb[NTG_WS_I * h + j] = (float)(dc * g * i * (1.0 - i));
+                dgb[NTG_WS_F * h + j] = (float)(dc * cp * f * (1.0 - f));
+                dgb[NTG_WS_G * h + j] = (float)(dc * i * (1.0 - g * g));
+                dgb[NTG_WS_O * h + j] = (float)(dh * tc * o * (1.0 - o));
                 cr[j] = dc * f;
             }
         }
@@ -187,7 +177,7 @@ static void layer_dgates(const lstm_dims *d, const float *ws, int64_t k, const f
 void ntg__cpu_bwd_lstm(const ntg_kctx *c)
 {
     int nfi = c->n_out, nfo = (c->n_in - c->n_out) / 2;
-    lstm_dims d = dims_of(c);
+    ntg_lstm_dims d = ntg__ref_lstm_dims(c->attr, &c->in[0].d);
     const float *x = c->in[0].data;
     const float *ws = nfo > 1 ? c->in[nfi + 1].data : NULL;
     const float *dy = c->in[nfi + nfo].data;
@@ -223,11 +213,11 @@ void ntg__cpu_bwd_lstm(const ntg_kctx *c)
 
         layer_dgates(&d, ws, k, whh, k == d.layers - 1 ? dy : s, dg, carry, dhr);
         if (dwhh) {
-            gather_h(&d, ws, k, 1, s);
+            ntg__ref_lstm_gather_h(&d, ws, k, 1, s);
             ntg__cpu_gemm(1, 0, g4, h, rows, 1.0f, dg, g4, s, h, 0.0f, dwhh, h);
         }
         if (dwih) {
-            if (k > 0) gather_h(&d, ws, k - 1, 0, s);
+            if (k > 0) ntg__ref_lstm_gather_h(&d, ws, k - 1, 0, s);
             ntg__cpu_gemm(1, 0, g4, in, rows, 1.0f, dg, g4, k > 0 ? s : x, in, 0.0f, dwih, in);
         }
         if (dbih || dbhh) column_sums(dg, rows, g4, dbih, dbhh);

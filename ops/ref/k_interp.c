@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
 #include "op_attrs.h"
 
 /*

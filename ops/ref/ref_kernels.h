@@ -1,6 +1,8 @@
-/* cpu_kernels.h — the reference CPU kernels: one forward and one backward per op in ops.def. */
-#ifndef NTG_CPU_KERNELS_H
-#define NTG_CPU_KERNELS_H
+/* ref_kernels.h — the reference kernels (ops/ref/, library ntg_ref): one forward and one
+ * backward per op in ops.def, in plain C.  The oracle of every backend; the cpu backend runs
+ * them, the fast CPU backend falls back to them, the compiler folds constants with them. */
+#ifndef NTG_REF_KERNELS_H
+#define NTG_REF_KERNELS_H
 
 #include "ops.h"
 
@@ -26,8 +28,12 @@
 #undef NTG_OP
 #undef NTG_OP_NODIFF
 
+/* The same kernels indexed by op code (ref_tables.c; bwd NULL for non-differentiable ops). */
+extern const ntg_kernel_fn ntg__cpu_fwd[NTG_OP_COUNT];
+extern const ntg_kernel_fn ntg__cpu_bwd[NTG_OP_COUNT];
+
 /* Scratch bytes kernel (code, dir) needs for the operands in `c` (described at the
- * maximum batch); 0 for most ops. */
+ * maximum batch); 0 for most ops (ref_scratch.c). */
 size_t ntg__cpu_scratch_bytes(uint32_t code, int dir, const ntg_kctx *c);
 
 /* C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C, row-major with leading
@@ -37,4 +43,4 @@ void ntg__cpu_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, fl
                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *cm,
                    int64_t ldc);
 
-#endif /* NTG_CPU_KERNELS_H */
+#endif /* NTG_REF_KERNELS_H */

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
 #include "op_attrs.h"
 
 /* M_SQRT1_2 and friends are not ISO C. */

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
 #include "op_attrs.h"
 
 /* Columns of the bias gradient summed per pass, in double, on the stack. */

@@ -1,7 +1,7 @@
 /* k_reduce.c — reference kernels of reduce_sum, reduce_mean and reduce_max along one axis. */
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
 #include "op_attrs.h"
 
 /* Output columns summed per pass, in double, on the stack. */

@@ -1,20 +1,20 @@
-/* xnn_vmath.c — the vector math kernels (xnn_vmath.h) for AVX-512, AVX2 and portable SIMD. */
+/* vmath.c — the vector kernels of vmath.h (bodies: vmath_impl.h) for AVX-512, AVX2, portable. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "xnn_int.h"
+#include "vmath.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-#define XNN_X86 1
+#define SIMD_X86 1
 #endif
 
 /* The tables' names (the template defines them): only this file and the picker use them. */
-extern const xnn_vk ntg__xnn_vk__portable;
-#ifdef XNN_X86
-extern const xnn_vk ntg__xnn_vk__avx2;
-extern const xnn_vk ntg__xnn_vk__avx512;
+extern const ntg_simd_vk ntg__simd_vk__portable;
+#ifdef SIMD_X86
+extern const ntg_simd_vk ntg__simd_vk__avx2;
+extern const ntg_simd_vk ntg__simd_vk__avx512;
 #endif
 
 /* Portable: 4 lanes (SSE2 on x86-64, NEON or generic code elsewhere). */
@@ -23,7 +23,7 @@ extern const xnn_vk ntg__xnn_vk__avx512;
 #define XV_TARGET
 #define XV_NAME "portable"
 #define XV_RB 2
-#ifdef XNN_X86
+#ifdef SIMD_X86
 #define XV_SQRTD(v) ((xvd)_mm_sqrt_pd((__m128d)(v)))
 #define XV_MIN(a, b) ((xvf)_mm_min_ps((__m128)(a), (__m128)(b)))
 #define XV_MAX(a, b) ((xvf)_mm_max_ps((__m128)(a), (__m128)(b)))
@@ -40,7 +40,7 @@ extern const xnn_vk ntg__xnn_vk__avx512;
 #define XV_FMA(a, b, c) ((a) * (b) + (c))
 #define XV_HSUM(v) (((v)[0] + (v)[2]) + ((v)[1] + (v)[3]))
 #define XV_HMAX(v) fmaxf(fmaxf((v)[0], (v)[2]), fmaxf((v)[1], (v)[3]))
-#include "xnn_vmath.h"
+#include "vmath_impl.h"
 #undef XV_W
 #undef XV_SFX
 #undef XV_TARGET
@@ -54,7 +54,7 @@ extern const xnn_vk ntg__xnn_vk__avx512;
 #undef XV_HMAX
 #undef XV_RB
 
-#ifdef XNN_X86
+#ifdef SIMD_X86
 __attribute__((target("avx2,fma"))) static inline float xv_hsum8(__m256 v)
 {
     __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -84,7 +84,7 @@ __attribute__((target("avx2,fma"))) static inline float xv_hmax8(__m256 v)
 /* halves folded down to one lane: a fixed order */
 #define XV_HSUM(v) xv_hsum8((__m256)(v))
 #define XV_HMAX(v) xv_hmax8((__m256)(v))
-#include "xnn_vmath.h"
+#include "vmath_impl.h"
 #undef XV_W
 #undef XV_SFX
 #undef XV_TARGET
@@ -112,21 +112,21 @@ __attribute__((target("avx2,fma"))) static inline float xv_hmax8(__m256 v)
 #define XV_FMA(a, b, c) ((xvf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #define XV_HSUM(v) _mm512_reduce_add_ps((__m512)(v))
 #define XV_HMAX(v) _mm512_reduce_max_ps((__m512)(v))
-#include "xnn_vmath.h"
+#include "vmath_impl.h"
 #endif
 
-const xnn_vk *ntg__xnn_vk_pick(int max_isa)
+const ntg_simd_vk *ntg__simd_vk_pick(int max_isa)
 {
-#ifdef XNN_X86
+#ifdef SIMD_X86
     /* libgcc's checks include the OS saving the wider registers (XCR0) */
     __builtin_cpu_init();
-    if (max_isa >= XNN_VK_AVX512 && __builtin_cpu_supports("avx512f") &&
+    if (max_isa >= NTG_ISA_AVX512 && __builtin_cpu_supports("avx512f") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        return &ntg__xnn_vk__avx512;
-    if (max_isa >= XNN_VK_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return &ntg__xnn_vk__avx2;
+        return &ntg__simd_vk__avx512;
+    if (max_isa >= NTG_ISA_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return &ntg__simd_vk__avx2;
 #else
     (void)max_isa;
 #endif
-    return &ntg__xnn_vk__portable;
+    return &ntg__simd_vk__portable;
 }

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "bcast.h"
-#include "cpu_kernels.h"
+#include "ref_kernels.h"
 
 static void zero_view(const ntg_view *v)
 {

@@ -1,6 +1,5 @@
-/* cpu_tables.c — the reference kernel tables, generated from ops.def. */
-#include "backend.h"
-#include "cpu_kernels.h"
+/* ref_tables.c — the reference kernel tables, generated from ops.def. */
+#include "ref_kernels.h"
 
 const ntg_kernel_fn ntg__cpu_fwd[NTG_OP_COUNT] = {
 #define NTG_OP(name, ni0, ni1, no0, no1) [NTG_OP_##name] = ntg__cpu_fwd_##name,

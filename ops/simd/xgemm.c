@@ -1,4 +1,4 @@
-/* xgemm.c — the xnnpack backend's GEMM: ISA dispatch, packing, k blocking and threading. */
+/* xgemm.c — our GEMM (ops/simd/): ISA dispatch, packing, k blocking and threading. */
 #include <string.h>
 
 #include "xgemm.h"
