@@ -360,7 +360,8 @@ Test(ops_window, graph_with_param_conv_and_pool_compiles)
     cr_assert_eq(ntg_plan_param_count(plan), 4);
     for (int i = 0; i < 4; i++) {
         ntg_tensor_info ti;
-        cr_assert_eq(ntg_plan_param(plan, (size_t)i, &ti), NTG_OK);
+        ntg_tensor_info_init(&ti);
+        cr_assert_eq(ntg_plan_param(plan, (size_t)i, &ti, NULL), NTG_OK);
         cr_assert_str_eq(ti.name, names[i]);
         cr_assert_eq(ti.rank, ranks[i]);
         for (int k = 0; k < ranks[i]; k++) cr_assert_eq(ti.shape[k], shapes[i][k]);
@@ -376,7 +377,8 @@ Test(ops_window, graph_with_param_conv_and_pool_compiles)
     cr_assert(lo >= -0.5 && hi <= 0.5 && hi - lo > 0.5, "U(+-0.5): [%g, %g]", lo, hi);
     cr_assert_eq(((const float *)ntg_plan_param_data(plan, 3))[0], 1.0f);
     ntg_tensor_info yi;
-    cr_assert_eq(ntg_plan_output(plan, 0, &yi), NTG_OK);
+    ntg_tensor_info_init(&yi);
+    cr_assert_eq(ntg_plan_output(plan, 0, &yi, NULL), NTG_OK);
     cr_assert_eq(yi.rank, 3);
     cr_assert_eq(yi.shape[1], 4);
     cr_assert_eq(yi.shape[2], 16);
@@ -431,7 +433,8 @@ Test(ops_window, dlinear_graph_is_the_reference_model)
     cr_assert_eq(ntg_plan_param_count(plan), 4);
     for (int i = 0; i < 4; i++) {
         ntg_tensor_info ti;
-        cr_assert_eq(ntg_plan_param(plan, (size_t)i, &ti), NTG_OK);
+        ntg_tensor_info_init(&ti);
+        cr_assert_eq(ntg_plan_param(plan, (size_t)i, &ti, NULL), NTG_OK);
         cr_assert_str_eq(ti.name, names[i]);
         p[i] = ntg_plan_param_data(plan, (size_t)i);
     }

@@ -188,6 +188,7 @@ static void roundtrip(unsigned format)
     cr_assert_str_eq(t->hash, hex, "format %u", format);
     ntg_store_list_destroy(l);
     ntg_store_verify_report r;
+    ntg_store_verify_report_init(&r);
     cr_assert_eq(ntg_store_verify(s, &r, &err), NTG_OK, "%s", err.message);
     cr_assert_eq(r.bad, 0);
     ntg_store_close(s);
