@@ -78,9 +78,12 @@ enum {
  * XNN_ADAPT_CYCLE runs of a program at a batch class (log2 of the batch), a warm-up run and
  * then XNN_ADAPT_PROBES runs each way, alternated, are timed; the rest of the cycle runs the
  * way with the lower mean.  Run "solo", every kernel keeps its split into indices and runs
- * them on the calling thread, so the bits do not change.
+ * them on the calling thread, so the bits do not change.  The workers have to win by 10 %
+ * (XNN_ADAPT_MARGIN): a near tie goes to the calling thread alone.
  */
 enum { XNN_ADAPT_PROGRAMS = 8, XNN_ADAPT_CLASSES = 16, XNN_ADAPT_CYCLE = 64, XNN_ADAPT_PROBES = 4 };
+/* the workers are kept only when their probe runs took less than this share of the solo ones */
+#define XNN_ADAPT_MARGIN 0.9
 
 typedef struct xnn_adapt {
     uint32_t runs;        /* runs so far */
