@@ -164,14 +164,6 @@ int ntg__valid_tag_key(const char *key)
 
 /* ------------------------------------------------------------------ open */
 
-void ntg_store_options_init(ntg_store_options *o)
-{
-    if (!o) return;
-    memset(o, 0, sizeof *o);
-    o->size = sizeof *o;
-    o->lock_wait_ms = 10000;
-}
-
 static void free_handles(ntg_store *s)
 {
     for (int i = 0; i < NTG__STORE_NCF; i++) {

@@ -205,27 +205,6 @@ ntg_status ntg__store_drop_garbage_files(ntg_store *s, ntg_error *err)
     return NTG_OK;
 }
 
-void ntg_store_gc_report_init(ntg_store_gc_report *r)
-{
-    if (!r) return;
-    memset(r, 0, sizeof *r);
-    r->size = sizeof *r;
-}
-
-void ntg_store_verify_report_init(ntg_store_verify_report *r)
-{
-    if (!r) return;
-    memset(r, 0, sizeof *r);
-    r->size = sizeof *r;
-}
-
-void ntg_store_stats_init(ntg_store_stats *st)
-{
-    if (!st) return;
-    memset(st, 0, sizeof *st);
-    st->size = sizeof *st;
-}
-
 ntg_status ntg_store_gc(ntg_store *s, ntg_store_gc_report *report, ntg_error *err)
 {
     if (report) {

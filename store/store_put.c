@@ -8,22 +8,6 @@
 #include "safetensors.h"
 #include "store_int.h"
 
-void ntg_store_put_options_init(ntg_store_put_options *o)
-{
-    if (!o) return;
-    memset(o, 0, sizeof *o);
-    o->size = sizeof *o;
-    o->parent = NTG_STORE_PARENT_LATEST;
-}
-
-void ntg_store_checkpoint_init(ntg_store_checkpoint *c)
-{
-    if (!c) return;
-    memset(c, 0, sizeof *c);
-    c->size = sizeof *c;
-    c->train_loss = c->val_loss = NAN;
-}
-
 static ntg_status bad_name(const ntg_store *s, ntg_error *err, const char *name)
 {
     return ntg__store_fail(s, err, NTG_ERR_INVALID_ARG,

@@ -90,13 +90,6 @@ static void list_clear(ntg_store_list *l)
     l->v.len = 0;
 }
 
-void ntg_store_filter_init(ntg_store_filter *f)
-{
-    if (!f) return;
-    memset(f, 0, sizeof *f);
-    f->size = sizeof *f;
-}
-
 /* Aliases of one model: names and versions (pool memory). */
 typedef struct alias_set {
     size_t n;

@@ -12,11 +12,6 @@
               "this ntgraph was built without the model store "                                    \
               "(it needs RocksDB and libsodium)")
 
-void ntg_store_options_init(ntg_store_options *opts)
-{
-    if (opts) *opts = (ntg_store_options){sizeof *opts, 0, 10000};
-}
-
 ntg_status ntg_store_open(const char *path, const ntg_store_options *opts, ntg_store **out,
                           ntg_error *err)
 {
@@ -35,14 +30,6 @@ ntg_status ntg_store_refresh(ntg_store *store, ntg_error *err)
 {
     (void)store;
     return NO_STORE(err);
-}
-
-void ntg_store_put_options_init(ntg_store_put_options *opts)
-{
-    if (!opts) return;
-    memset(opts, 0, sizeof *opts);
-    opts->size = sizeof *opts;
-    opts->parent = NTG_STORE_PARENT_LATEST;
 }
 
 ntg_status ntg_store_put(ntg_store *store, const char *name, const ntg_plan *plan,
@@ -91,13 +78,6 @@ const ntg_store_version *ntg_store_list_at(const ntg_store_list *list, size_t i)
 void ntg_store_list_destroy(ntg_store_list *list)
 {
     (void)list;
-}
-
-void ntg_store_filter_init(ntg_store_filter *f)
-{
-    if (!f) return;
-    memset(f, 0, sizeof *f);
-    f->size = sizeof *f;
 }
 
 ntg_status ntg_store_list_versions(ntg_store *store, const ntg_store_filter *f,
@@ -191,35 +171,6 @@ const ntg_store_checkpoint *ntg_store_ckpts_at(const ntg_store_ckpts *c, size_t 
 void ntg_store_ckpts_destroy(ntg_store_ckpts *c)
 {
     (void)c;
-}
-
-void ntg_store_checkpoint_init(ntg_store_checkpoint *c)
-{
-    if (!c) return;
-    memset(c, 0, sizeof *c);
-    c->size = sizeof *c;
-    c->train_loss = c->val_loss = NAN;
-}
-
-void ntg_store_gc_report_init(ntg_store_gc_report *r)
-{
-    if (!r) return;
-    memset(r, 0, sizeof *r);
-    r->size = sizeof *r;
-}
-
-void ntg_store_verify_report_init(ntg_store_verify_report *r)
-{
-    if (!r) return;
-    memset(r, 0, sizeof *r);
-    r->size = sizeof *r;
-}
-
-void ntg_store_stats_init(ntg_store_stats *st)
-{
-    if (!st) return;
-    memset(st, 0, sizeof *st);
-    st->size = sizeof *st;
 }
 
 /* The reports below are left as the caller initialised them: nothing was measured. */
