@@ -32,11 +32,16 @@
  * more than SPIN_NS.
  *
  * Protocol.  `state` packs a generation (high 32 bits) and the next unclaimed index (low 32).
- * A run stores fn, ctx, n and done = 0, then state = (gen + 1, 0) (release).  Any thread
- * claims index i by CAS state (g, i) -> (g, i + 1) with i < n; it read fn/ctx/n after loading
- * state, and the CAS succeeding proves they were generation g's: generation g + 1 is published
- * only after all of g's indices are claimed and done, and a claimable index means they are
- * not.  A finished index increments `done`; the caller returns when done == n, so no worker
+ * A run first closes the old generation: state = (gen + 1, CLOSED) (sequentially consistent),
+ * CLOSED being above any n.  Only then does it store fn, ctx, n (release) and done = 0, and
+ * open the run with state = (gen + 1, 0) (release).  Any thread claims index i by CAS state
+ * (g, i) -> (g, i + 1) with i < n, having read fn/ctx/n (acquire) after loading state.  The
+ * CAS succeeding proves they were generation g's: had any of them been g + 1's, the closing
+ * store that precedes it would be visible to the CAS, which would then fail.  (Without the
+ * closing store a worker holding the finished state (g, 3) could read the next run's n = 7,
+ * claim (g, 3) -> (g, 4) before (g + 1, 0) was stored, and run index 3 of the new run, which
+ * the run then handed out again; its extra `done` count left the caller waiting forever.)
+ * A finished index increments `done`; the caller returns when done == n, so no worker
  * touches a run's context after it returned.
  *
  * Sleeping: a worker that saw state s and found nothing to claim spins until state != s or
@@ -48,6 +53,7 @@
 
 #define SPIN_NS 30000.0 /* ~30 us: the gap between two parallel ops of a run is usually less */
 #define MAX_THREADS 1024
+#define CLOSED UINT32_MAX /* the low half of a state being set up: above every n */
 
 typedef struct worker {
     ntg_tpool *p;
@@ -119,10 +125,10 @@ static double now_ns(void)
 static int claim_one(ntg_tpool *p, uint64_t s, int is_worker)
 {
     uint32_t i = (uint32_t)s;
-    ntg_tpool_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
-    void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
-    uint32_t n = atomic_load_explicit(&p->n, memory_order_relaxed);
-    if (i >= n) return 0;
+    ntg_tpool_fn fn = atomic_load_explicit(&p->fn, memory_order_acquire);
+    void *ctx = atomic_load_explicit(&p->ctx, memory_order_acquire);
+    uint32_t n = atomic_load_explicit(&p->n, memory_order_acquire);
+    if (i >= n) return 0; /* CLOSED included */
     if (!atomic_compare_exchange_strong_explicit(&p->state, &s, s + 1, memory_order_acq_rel,
                                                  memory_order_acquire))
         return 1;
@@ -239,16 +245,18 @@ int ntg__tpool_threads(const ntg_tpool *p)
 
 void ntg__tpool_run(ntg_tpool *p, ntg_tpool_fn fn, void *ctx, size_t n)
 {
-    if (!p || p->threads <= 1 || n <= 1 || n > UINT32_MAX) {
+    if (!p || p->threads <= 1 || n <= 1 || n >= CLOSED) {
         for (size_t i = 0; i < n; i++) fn(ctx, i);
         return;
     }
-    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
-    atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
-    atomic_store_explicit(&p->n, (uint32_t)n, memory_order_relaxed);
-    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     p->gen++;
     uint64_t s = (uint64_t)p->gen << 32;
+    /* close: no claim on the previous state can succeed from here on (see the protocol) */
+    atomic_store(&p->state, s | CLOSED);
+    atomic_store_explicit(&p->fn, fn, memory_order_release);
+    atomic_store_explicit(&p->ctx, ctx, memory_order_release);
+    atomic_store_explicit(&p->n, (uint32_t)n, memory_order_release);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     atomic_store(&p->state, s);
     if (atomic_load(&p->sleepers)) {
         atomic_fetch_add(&p->wake, 1);

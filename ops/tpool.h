@@ -35,8 +35,8 @@ void ntg__tpool_destroy(ntg_tpool *p);
 /* Threads in all, the caller included (1 for NULL). */
 int ntg__tpool_threads(const ntg_tpool *p);
 /* fn(ctx, i) for every i < n, on the caller and any worker that comes; returns when all are
- * done.  NULL p, n <= 1 or a one-thread pool: inline on the caller, in order.  n must be
- * below 2^32.  Allocates nothing. */
+ * done.  NULL p, n <= 1, n >= 2^32 - 1 or a one-thread pool: inline on the caller, in
+ * order.  Allocates nothing. */
 void ntg__tpool_run(ntg_tpool *p, ntg_tpool_fn fn, void *ctx, size_t n);
 /* Tell spinning workers to sleep now rather than after their spin. */
 void ntg__tpool_park(ntg_tpool *p);

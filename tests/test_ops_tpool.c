@@ -56,6 +56,13 @@ static void count_task(void *vctx, size_t i)
     if (worker && c->worker_sleep_us) atomic_store(&c->slow_done, 1);
 }
 
+/* the least work an index can be: the claim race, not the work, is what is tested */
+static void tiny_task(void *vctx, size_t i)
+{
+    count_ctx *c = vctx;
+    atomic_fetch_add(&c->hits[i], 1);
+}
+
 static double expected(size_t i)
 {
     double v = 0;
@@ -121,6 +128,31 @@ Test(tpool, every_index_runs_once)
     }
     ntg__tpool_destroy(NULL);
     cr_assert_eq(ntg__tpool_threads(NULL), 1);
+}
+
+/* A worker that read the state of a finished run must never claim an index of the next one
+ * (it once could: it read the new run's n after the old state, and its claim on the old state
+ * succeeded before the new state was published — one index ran twice, and the stray `done`
+ * count made the caller wait forever).  Runs of alternating sizes make the window wide: the
+ * old state's next index is below the new n. */
+Test(tpool, a_stale_worker_never_claims_in_the_next_run)
+{
+    for (int threads = 2; threads <= 4; threads++) {
+        ntg_tpool *p = NULL;
+        cr_assert_eq(ntg__tpool_create(threads, &p, NULL), NTG_OK);
+        count_ctx *c = ctx_new(8);
+        for (int rep = 0; rep < 20000; rep++) {
+            size_t n = rep % 2 ? 8 : 2 + (size_t)(rep / 2) % 5;
+            for (size_t i = 0; i < n; i++) atomic_store(&c->hits[i], 0);
+            ntg__tpool_run(p, tiny_task, c, n);
+            for (size_t i = 0; i < n; i++)
+                cr_assert_eq(atomic_load(&c->hits[i]), 1,
+                             "%d threads, run %d: index %zu of %zu ran %d times", threads, rep, i,
+                             n, atomic_load(&c->hits[i]));
+        }
+        ctx_free(c);
+        ntg__tpool_destroy(p);
+    }
 }
 
 Test(tpool, refuses_bad_thread_counts)
