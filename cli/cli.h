@@ -99,6 +99,8 @@ void cli_csv_field(FILE *f, const char *s);
 
 extern const cli_cmd cli_cmd_compile, cli_cmd_run, cli_cmd_info, cli_cmd_bench, cli_cmd_weights,
     cli_cmd_backends, cli_cmd_grad, cli_cmd_train, cli_cmd_eval;
+/* rolling-origin cross-validation (cli/cmd_cv.c) */
+extern const cli_cmd cli_cmd_cv;
 
 /* the model store (cli/cmd_store.c) */
 extern const cli_cmd cli_cmd_store;

@@ -38,6 +38,9 @@ static const cli_opt train_opts[] = {
     {"name", 0, "NAME", 0, "the model's name in --store"},
     {"run", 0, "ID", 0,
      "with --store --resume: the run to continue (default: the newest unfinished one)"},
+    {"init", 0, "PLAN", 0,
+     "fine-tune: start from this plan's (or store:PATH:NAME@REF's) weights and scaler"},
+    {"refit-scaler", 0, NULL, 0, "--init: fit a new scaler on the train rows instead"},
     {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"threads", 0, "N", 0,
      "threads (default: the CPUs this process may use: affinity, cgroup quota)"},
@@ -119,13 +122,15 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
         return cli_usage_error(cmd, "--resume needs --checkpoint-dir or --store");
     if (cli_get(a, "run") && (!store || !cli_flag(a, "resume")))
         return cli_usage_error(cmd, "--run ID goes with --store and --resume");
+    if (cli_flag(a, "refit-scaler") && !cli_get(a, "init"))
+        return cli_usage_error(cmd, "--refit-scaler goes with --init");
     long batch = 0, seed = -1, threads = 0, ckpt_every = 0, tmp;
     double dtmp;
     if (cli_int(cmd, a, "batch", 1, 1 << 20, &batch) < 0 ||
         cli_int(cmd, a, "seed", 0, 0x7fffffffL, &seed) < 0 ||
         cli_int(cmd, a, "threads", 0, 1024, &threads) < 0 ||
         cli_int(cmd, a, "checkpoint-every", 1, 1L << 40, &ckpt_every) < 0 ||
-        cli_int(cmd, a, "steps", 1, 1L << 40, &tmp) < 0 ||
+        cli_int(cmd, a, "steps", cli_get(a, "init") ? 0 : 1, 1L << 40, &tmp) < 0 ||
         cli_int(cmd, a, "lr-decays", 0, 1000, &tmp) < 0 ||
         cli_int(cmd, a, "val-every", 0, 1L << 40, &tmp) < 0 ||
         cli_int(cmd, a, "patience", -1, 1L << 40, &tmp) < 0 ||
@@ -172,7 +177,7 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     co.max_batch = batch > 256 ? (int)batch : 256;
     co.seed = seed >= 0 ? (uint64_t)seed : 0;
 
-    ntg_plan *plan = NULL, *trained = NULL;
+    ntg_plan *plan = NULL, *trained = NULL, *init = NULL;
     ntg_series *series = NULL;
     ntg_store_trainer *ts = NULL;
     cli_train_mesh *tm = NULL; /* --mesh: this worker's mesh */
@@ -182,6 +187,8 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     FILE *log = NULL;
     ntg_status st = ntg_compile_file(a->pos[0], &co, &plan, &err);
     if (st) goto fail;
+    /* --init: fine-tuning starts from that plan's weights (checked against the graph's) */
+    if (cli_get(a, "init") && (st = cli_load_plan(cli_get(a, "init"), &init, &err))) goto fail;
     ntg_series_options so;
     ntg_series_options_init(&so);
     so.fill = cli_get(a, "fill");
@@ -218,6 +225,8 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     to.resume = lead && cli_flag(a, "resume");
     to.progress = on_progress;
     to.user = &pc;
+    to.init = init;
+    to.refit_scaler = cli_flag(a, "refit-scaler");
     /* checkpoints to the store (keeping the newest two), --resume from its newest */
     if (store && lead && (st = ntg_store_trainer_create(store, name, 2, &to, &ts, &err))) goto fail;
     if (ts && cli_get(a, "run") && (st = ntg_store_trainer_set_run(ts, cli_get(a, "run"), &err)))
@@ -240,8 +249,12 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     if (out && (st = ntg_plan_save(trained, out, &err))) goto fail;
     if (ts && (st = ntg_store_trainer_register(ts, trained, &r, data, split, &version, &err)))
         goto fail;
-    printf("trained %s: %ld steps in %.1f s (%.0f windows/s), final train loss %.4f", a->pos[0],
-           r.steps, r.seconds, r.windows_per_s, r.final_train_loss);
+    if (init && r.steps == 0)
+        printf("%s: 0 steps: the weights of %s, unchanged, %s", a->pos[0], cli_get(a, "init"),
+               to.refit_scaler ? "with a scaler fitted on the train rows" : "and its scaler");
+    else
+        printf("trained %s: %ld steps in %.1f s (%.0f windows/s), final train loss %.4f", a->pos[0],
+               r.steps, r.seconds, r.windows_per_s, r.final_train_loss);
     if (r.best_step > 0)
         printf(", best val loss %.4f at step %ld%s", r.best_val_loss, r.best_step,
                r.stopped_early ? " (early stop: best weights kept)" : "");
@@ -273,6 +286,7 @@ done:
     cli_defines_free(&tv);
     ntg_plan_destroy(trained);
     ntg_plan_destroy(plan);
+    ntg_plan_destroy(init);
     ntg_series_destroy(series);
     return rc;
 }
@@ -284,6 +298,7 @@ const cli_cmd cli_cmd_train = {
     "[-D NAME=VALUE]... [--steps N] [--batch B] [--lr X] [--optimizer O] [--loss L] "
     "[--lr-decays K] [--val-every N] [--patience P] [--seed S] [--log-csv F] "
     "[--checkpoint-dir D] [--resume] [--store PATH --name NAME [--run ID]] "
+    "[--init PLAN|store:PATH:NAME@REF [--refit-scaler]] "
     "[--mesh [--rank R --world N --rendezvous tcp://HOST:PORT] [--mesh-keys DIR] "
     "[--mesh-insecure] [--mesh-join] [--mesh-timeout MS] [--mesh-bucket-mb MB]]",
     "Compiles GRAPH.yaml with its train section (flags override it), then trains on\n"
@@ -295,7 +310,10 @@ const cli_cmd cli_cmd_train = {
     "On a terminal one progress line is shown on stderr; in a pipe only the summary.\n"
     "With --mesh this process is one worker of a data-parallel job (docs/mesh.md): each\n"
     "step's batch is split across the workers and their gradients summed, so the result\n"
-    "is the one-process model; rank 0 alone writes the plan, log, checkpoints and store.",
+    "is the one-process model; rank 0 alone writes the plan, log, checkpoints and store.\n"
+    "--init fine-tunes: training starts from that plan's (or store version's) weights,\n"
+    "whose names and shapes must be the graph's (the first that differs is named), and\n"
+    "keeps its scaler (--refit-scaler fits a new one); --steps 0 is then allowed.",
     train_opts,
     (int)(sizeof train_opts / sizeof train_opts[0]),
     train_run,

@@ -518,6 +518,16 @@ typedef struct ntg_train_options {
      * source of several runs can pick a matching one. */
     ntg_status (*checkpoint_get)(void *user, ntg_train_checkpoint *ckpt, ntg_error *err);
     void *checkpoint_user;
+    /* Fine-tuning (warm start): NULL, or a plan whose parameters training starts from instead
+     * of `plan`'s initial ones (a trained plan, or a store version loaded as a plan).  Every
+     * parameter of `plan` must be one of init's by name with the same type and shape, and
+     * init may have no other: NTG_ERR_SHAPE names the first that is missing or differs.
+     * init's fitted scaler is kept (the chosen columns must be among its columns, else
+     * NTG_ERR_NOT_FOUND naming the column) unless refit_scaler is set or init has none; then
+     * one is fitted on the train rows as usual.  The setting `steps` may be 0: the trained
+     * plan is then init's parameters and scaler in `plan`. */
+    const ntg_plan *init;
+    int refit_scaler;
 } ntg_train_options;
 
 typedef struct ntg_train_report {

@@ -17,6 +17,7 @@
 #include "safetensors.h"
 #include "session_int.h"
 #include "train_dp.h"
+#include "warm_start.h"
 
 typedef struct trainer {
     const ntg_plan *plan;
@@ -567,7 +568,7 @@ static ntg_status setup(trainer *tr, ntg_error *err)
     if (!o->split) return ntg__fail(err, NTG_ERR_INVALID_ARG, "training needs a split");
     if ((st = check_setting_names(o, err))) return st;
     long batch, seed;
-    if ((st = setting_long(tr, "steps", 1, &tr->steps, err)) ||
+    if ((st = setting_long(tr, "steps", o->init ? 0 : 1, &tr->steps, err)) ||
         (st = setting_long(tr, "batch", 1, &batch, err)) ||
         (st = setting_double(tr, "lr", &tr->lr, err)) ||
         (st = setting_long(tr, "lr_decays", 0, &tr->lr_decays, err)) ||
@@ -618,9 +619,29 @@ static ntg_status setup(trainer *tr, ntg_error *err)
     ntg_scaler_kind kind;
     if ((st = ntg__scaler_parse(sk ? sk : "zscore", &kind, err))) return st;
     if ((st = ntg__window_scaler_parse(wk ? wk : "identity", &tr->wscaler, err))) return st;
-    /* a fresh fit on this data's train rows: training defines the scaler */
-    if ((st = ntg__scaler_fit(d, kind, tr->cols, tr->n_cols, tr->split.train, &tr->scaler, err)))
+    /* a fresh fit on this data's train rows: training defines the scaler; fine-tuning keeps
+     * the one its source plan was trained with (warm_start.c put it into the plan) */
+    if (o->init && !o->refit_scaler && ntg_plan_meta(p, "scaler.kind")) {
+        ntg_window_scaler kept;
+        if ((st = ntg__model_scaler(p, d, tr->cols, tr->n_cols, tr->split.train, NULL, NULL,
+                                    &tr->scaler, &kept, err))) {
+            if (st != NTG_ERR_NOT_FOUND) return st;
+            char why[sizeof err->message];
+            snprintf(why, sizeof why, "%s", err ? err->message : "a column is not in the scaler");
+            return ntg__fail(err, st,
+                             "%s: fine-tuning keeps the source plan's scaler, fitted on other "
+                             "columns (refit_scaler, `train --refit-scaler`, fits a new one)",
+                             why);
+        }
+        /* the source's per-window scaler too, unless this run names one */
+        int named = 0;
+        for (size_t i = 0; i < o->n_settings; i++)
+            named |= strcmp(o->settings[i].name, "window_scaler") == 0;
+        if (!named) tr->wscaler = kept;
+    } else if ((st = ntg__scaler_fit(d, kind, tr->cols, tr->n_cols, tr->split.train, &tr->scaler,
+                                     err))) {
         return st;
+    }
     if ((st = ntg__windows_make(&tr->split, NTG_SPLIT_TRAIN, tr->io.L, tr->io.h, tr->cols,
                                 tr->n_cols, &tr->wtrain, err)))
         return st;
@@ -1179,11 +1200,15 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_train: NULL argument");
     ntg_train_options o;
     ntg_train_options_init(&o);
-    ntg_status ost = NTG__ABI_IN(&o, opts, ntg_train_options, checkpoint_user, "ntg_train", err);
+    ntg_status ost = NTG__ABI_IN(&o, opts, ntg_train_options, refit_scaler, "ntg_train", err);
     if (!ost && report)
         ost = NTG__ABI_CHECK(report, ntg_train_report, windows_per_s, "ntg_train", err);
     if (ost) return ost;
     opts = &o;
+    /* fine-tuning: the graph's plan with init's parameters and scaler (warm_start.h) */
+    ntg_plan *warm = NULL;
+    if (o.init && (ost = ntg__plan_warm_start(plan, o.init, &warm, err))) return ost;
+    if (warm) plan = warm;
     trainer tr;
     memset(&tr, 0, sizeof tr);
     tr.plan = plan;
@@ -1337,5 +1362,6 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
     free(wbuf);
     free(sbuf);
     teardown(&tr);
+    ntg_plan_destroy(warm);
     return st;
 }
