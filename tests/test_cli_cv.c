@@ -390,3 +390,29 @@ Test(cli_cv, a_mismatched_graph_is_refused_naming_the_parameter)
     cr_assert(strstr(o, "--refit-scaler goes with --init"), "%s", o);
     free(o);
 }
+
+/* A store version is a source too (store:PATH:NAME@REF, as `run` names one). */
+Test(cli_cv, fine_tuning_starts_from_a_store_version)
+{
+    const char *csv = etth1_rows("s.csv", 0, 1500);
+    const char *p = trained("p.plan", csv, "--columns OT");
+    char *o, db[600], q[600];
+    snprintf(db, sizeof db, "%s", tmp("models.db"));
+    snprintf(q, sizeof q, "%s", tmp("q.plan"));
+    int rc = sh(&o, "$NTG store import --db '%s' --name src '%s'", db, p);
+    if (rc != 0 && strstr(o, "not supported")) {
+        free(o);
+        cr_skip_test("this build has no model store (RocksDB)");
+    }
+    cr_assert_eq(rc, 0, "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits.yaml " TINY " --init 'store:%s:src@1' --steps 0 "
+                    "--data '%s' --columns OT --split 1000,250,250 -o '%s' && "
+                    "$NTG run '%s' --data '%s' --columns OT > '%s'.a && "
+                    "$NTG run '%s' --data '%s' --columns OT > '%s'.b && cmp '%s'.a '%s'.b",
+                    db, csv, q, p, csv, q, q, csv, q, q, q),
+                 0, "%s", o);
+    cr_assert(strstr(o, "0 steps: the weights of store:"), "%s", o);
+    free(o);
+}
