@@ -73,8 +73,9 @@ Test(graphs, every_graph_trains_one_step)
         n++;
     }
     closedir(d);
-    cr_assert_geq(n, 11, "nhits, nhits_brief, nhits_mq, lstm_attention, transformer, dlinear, "
-                         "mlp, nbeats, tsmixer, patchtst, tide");
+    cr_assert_geq(n, 11,
+                  "nhits, nhits_brief, nhits_mq, lstm_attention, transformer, dlinear, "
+                  "mlp, nbeats, tsmixer, patchtst, tide");
 }
 
 static ntg_plan *compile_zoo(const char *rel, const ntg_define *define)
