@@ -73,5 +73,139 @@ Test(graphs, every_graph_trains_one_step)
         n++;
     }
     closedir(d);
-    cr_assert_geq(n, 5, "nhits, nhits_brief, nhits_mq, lstm_attention, transformer");
+    cr_assert_geq(n, 11,
+                  "nhits, nhits_brief, nhits_mq, lstm_attention, transformer, dlinear, "
+                  "mlp, nbeats, tsmixer, patchtst, tide");
+}
+
+static ntg_plan *compile_zoo(const char *rel, const ntg_define *define)
+{
+    ntg_compile_options o;
+    ntg_compile_options_init(&o);
+    o.max_batch = 2;
+    if (define) {
+        o.defines = define;
+        o.n_defines = 1;
+    }
+    ntg_plan *plan = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_compile_file(tu_src(rel), &o, &plan, &err), NTG_OK, "%s: %s", rel,
+                 err.message);
+    return plan;
+}
+
+/* The parameter `name` exists with the given shape (rank <= 2; 0 ends the shape). */
+static void has_param(const ntg_plan *plan, const char *model, const char *name, int64_t d0,
+                      int64_t d1)
+{
+    size_t n = ntg_plan_param_count(plan);
+    for (size_t i = 0; i < n; i++) {
+        ntg_tensor_info ti;
+        ntg_tensor_info_init(&ti);
+        ntg_error err;
+        cr_assert_eq(ntg_plan_param(plan, i, &ti, &err), NTG_OK, "%s", err.message);
+        if (strcmp(ti.name, name) != 0) continue;
+        cr_assert_eq(ti.rank, d1 ? 2 : 1, "%s: %s has rank %d", model, name, ti.rank);
+        cr_assert_eq(ti.shape[0], d0, "%s: %s", model, name);
+        if (d1) cr_assert_eq(ti.shape[1], d1, "%s: %s", model, name);
+        return;
+    }
+    cr_assert_fail("%s: no parameter '%s' (the reference implementation's name)", model, name);
+}
+
+/* The zoo's graphs carry the reference implementations' parameter names, and as many
+ * parameter elements as the PyTorch models at the same settings (counted by hand from
+ * the layer shapes; BatchNorm's weight and bias count as LayerNorm's). */
+Test(graphs, zoo_names_and_sizes_follow_the_references)
+{
+    ntg_plan *p = compile_zoo("graphs/mlp.yaml", NULL);
+    has_param(p, "mlp", "mlp.0.weight", 1024, 336);
+    has_param(p, "mlp", "mlp.1.weight", 1024, 1024);
+    has_param(p, "mlp", "out.bias", 96, 0);
+    cr_assert_eq(ntg_plan_param_elements(p), 1493088);
+    ntg_plan_destroy(p);
+
+    p = compile_zoo("graphs/nbeats.yaml", NULL);
+    has_param(p, "nbeats", "blocks.0.layers.0.weight", 512, 480);
+    has_param(p, "nbeats", "blocks.2.layers.5.weight", 512, 512);
+    has_param(p, "nbeats", "blocks.2.layers.7.weight", 576, 512);
+    cr_assert_eq(ntg_plan_param_elements(p), 3989184);
+    ntg_plan_destroy(p);
+
+    p = compile_zoo("graphs/tsmixer.yaml", NULL);
+    has_param(p, "tsmixer", "mixing_layers.0.temporal_mixer.temporal_lin.weight", 512, 512);
+    has_param(p, "tsmixer", "mixing_layers.1.feature_mixer.feature_lin_1.weight", 64, 1);
+    has_param(p, "tsmixer", "mixing_layers.1.feature_mixer.feature_norm.weight", 512, 0);
+    has_param(p, "tsmixer", "out.weight", 96, 512);
+    cr_assert_eq(ntg_plan_param_elements(p), 579042);
+    ntg_plan_destroy(p);
+
+    p = compile_zoo("graphs/patchtst.yaml", NULL);
+    has_param(p, "patchtst", "model.backbone.W_P.weight", 16, 16);
+    has_param(p, "patchtst", "model.backbone.W_pos", 42, 16);
+    has_param(p, "patchtst", "model.backbone.encoder.layers.2.self_attn.W_Q.weight", 16, 16);
+    has_param(p, "patchtst", "model.backbone.encoder.layers.2.ff.3.weight", 16, 128);
+    has_param(p, "patchtst", "model.head.linear.weight", 96, 16 * 42);
+    cr_assert_eq(ntg_plan_param_elements(p), 81728);
+    ntg_plan_destroy(p);
+
+    p = compile_zoo("graphs/tide.yaml", NULL);
+    has_param(p, "tide", "global_skip.weight", 96, 720);
+    has_param(p, "tide", "dense_encoder.0.skip.weight", 512, 720);
+    has_param(p, "tide", "dense_decoder.0.lin2.weight", 32 * 96, 512);
+    has_param(p, "tide", "temporal_decoder.norm.bias", 1, 0);
+    cr_assert_eq(ntg_plan_param_elements(p), 4496260);
+    ntg_plan_destroy(p);
+}
+
+/* Sum of |grad| of one parameter after the `grad` program on random data. */
+static double grad_abs(ntg_plan *plan, const char *param)
+{
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.backend = "cpu";
+    so.flags = NTG_SESSION_TRAINABLE;
+    ntg_session *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_session_create(plan, &so, &s, &err), NTG_OK, "%s", err.message);
+    tu_rng r = {5};
+    float x[2 * 720], t[2 * 96];
+    tu_fill(&r, x, 2 * 720, -1, 1);
+    tu_fill(&r, t, 2 * 96, -1, 1);
+    cr_assert_eq(ntg_session_set_input(s, "x", x, 2 * 720, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_set_input(s, "t", t, 2 * 96, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_run_program(s, "grad", 2, &err), NTG_OK, "%s", err.message);
+    size_t n = 0;
+    for (size_t i = 0; i < ntg_plan_param_count(plan); i++) {
+        ntg_tensor_info ti;
+        ntg_tensor_info_init(&ti);
+        ntg_plan_param(plan, i, &ti, NULL);
+        if (strcmp(ti.name, param) == 0) n = ti.nbytes / sizeof(float);
+    }
+    cr_assert(n > 0, "%s", param);
+    float *g = malloc(n * sizeof *g);
+    char name[256];
+    snprintf(name, sizeof name, "grad.%s", param);
+    cr_assert_eq(ntg_session_get_output(s, name, g, n, &err), NTG_OK, "%s", err.message);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += fabs((double)g[i]);
+    free(g);
+    ntg_session_destroy(s);
+    return sum;
+}
+
+/* TiDE as NeuralForecast writes it: the temporal decoder's LayerNorm over its one output
+ * feature returns its bias, so no gradient reaches the dense encoder (docs/zoo.md); with
+ * -D layernorm=false it does. */
+Test(graphs, tide_layernorm_on_one_feature_stops_the_encoder_gradient)
+{
+    ntg_plan *p = compile_zoo("graphs/tide.yaml", NULL);
+    cr_assert_eq(grad_abs(p, "dense_encoder.0.lin1.weight"), 0.0);
+    cr_assert_gt(grad_abs(p, "global_skip.weight"), 0.0);
+    cr_assert_gt(grad_abs(p, "temporal_decoder.norm.bias"), 0.0);
+    ntg_plan_destroy(p);
+    ntg_define no_ln = {"layernorm", "false"};
+    p = compile_zoo("graphs/tide.yaml", &no_ln);
+    cr_assert_gt(grad_abs(p, "dense_encoder.0.lin1.weight"), 0.0);
+    ntg_plan_destroy(p);
 }
