@@ -24,7 +24,7 @@ static const cli_opt train_opts[] = {
     {"patience", 0, "P", 0,
      "stop after P validations without improvement (-1: never; needs validation)"},
     {"seed", 0, "S", 0, "seed of initialisation and window sampling"},
-    {"scaler", 0, "K", 0, "global scaler: zscore or none"},
+    {"scaler", 0, "K", 0, "global scaler: zscore, log (z-score of ln x) or none"},
     {"window-scaler", 0, "K", 0, "per-window scaler: identity, standard, robust, minmax"},
     {"hist-exog", 0, "C1,C2", 0,
      "historic covariates: columns known up to the forecast origin (C or C:NORM, NORM zscore, "

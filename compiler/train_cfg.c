@@ -37,7 +37,7 @@ static const ntg_train_key keys[] = {
      "stop after this many validations without improvement "
      "(-1: never)"},
     {"seed", NTG_TK_INT, "1", "window sampling seed"},
-    {"scaler", NTG_TK_WORD, "zscore", "global scaler: zscore | none"},
+    {"scaler", NTG_TK_WORD, "zscore", "global scaler: zscore | log | none"},
     {"window_scaler", NTG_TK_WORD, "identity",
      "per-window scaler: identity | standard | robust | minmax"},
     {"hist_exog", NTG_TK_NAMES, "\"\"",

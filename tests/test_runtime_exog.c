@@ -472,3 +472,43 @@ Test(exog_train, trains_evaluates_and_forecasts_with_covariates)
     ntg_plan_destroy(p);
     ntg__series_free(s);
 }
+
+/* ------------------------------------------------------- the target's log */
+
+Test(exog_norm, the_log_global_scaler_round_trips_and_refuses_non_positive_values)
+{
+    ntg_series *s = hourly(50);
+    int cols[2] = {2, 0}; /* up = r + 1 > 0; y = r starts at 0 */
+    ntg_scaler *g = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg__scaler_fit(s, NTG_SCALER_LOG, cols, 2, 10, &g, &err), NTG_ERR_DATA);
+    cr_assert_str_eq(err.message, "scaler 'log': column 'y', row 1 (2016-07-01 00:00:00): 0 has "
+                                  "no logarithm (the log scaler needs values > 0)");
+    cr_assert_eq(ntg__scaler_fit(s, NTG_SCALER_LOG, cols, 1, 10, &g, &err), NTG_OK, "%s",
+                 err.message);
+    double m = 0, v = 0;
+    for (int i = 1; i <= 10; i++) m += log(i) / 10;
+    for (int i = 1; i <= 10; i++) v += (log(i) - m) * (log(i) - m) / 10;
+    cr_assert_float_eq(g->mean[0], m, 1e-12);
+    cr_assert_float_eq(g->std[0], sqrt(v), 1e-12);
+    for (double x = 0.5; x < 1e6; x *= 7.3) {
+        double z = ntg__scaler_apply(g, 0, x);
+        cr_assert_float_eq(z, (log(x) - m) / sqrt(v), 1e-12);
+        cr_assert_float_eq(ntg__scaler_invert(g, 0, z), x, 1e-9 * x);
+    }
+    /* kept in the plan's metadata under its name */
+    ntg_pool *pool = ntg__pool_create();
+    const char *k[NTG_SCALER_META_KEYS], *val[NTG_SCALER_META_KEYS];
+    cr_assert_eq(ntg__scaler_to_meta(g, NTG_WSCALER_IDENTITY, pool, k, val, &err), NTG_OK);
+    cr_assert_str_eq(val[0], "log");
+    ntg_scaler *back = NULL;
+    ntg_window_scaler ws;
+    cr_assert_eq(ntg__scaler_from_meta(k, val, NTG_SCALER_META_KEYS, &back, &ws, &err), NTG_OK,
+                 "%s", err.message);
+    cr_assert_eq(back->kind, NTG_SCALER_LOG);
+    cr_assert_eq(ntg__scaler_invert(back, 0, 0.25), ntg__scaler_invert(g, 0, 0.25));
+    ntg__scaler_free(back);
+    ntg__pool_destroy(pool);
+    ntg__scaler_free(g);
+    ntg__series_free(s);
+}
