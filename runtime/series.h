@@ -112,7 +112,7 @@ void ntg__windows_sample(const ntg_windows *w, uint64_t seed, uint64_t step, siz
 
 /* The global scaler, fitted on the train rows of each column. */
 typedef enum ntg_scaler_kind {
-    NTG_SCALER_NONE = 0,  /* mean 0, std 1 */
+    NTG_SCALER_NONE = 0,   /* mean 0, std 1 */
     NTG_SCALER_ZSCORE = 1, /* mean and population std of the train rows (the protocol) */
     NTG_SCALER_LOG = 2     /* z-score of ln(x) (x > 0); inverted by exp (exog.h's log) */
 } ntg_scaler_kind;
