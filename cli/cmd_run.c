@@ -20,6 +20,9 @@ static const cli_opt opts[] = {
     {"plot", 0, "F.svg", 0, "with --data: draw history, forecast and intervals as SVG"},
     {"fill", 0, "F", 0, "with --data: empty or bad cells: error, zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "with --data: strict (default: valid, increasing dates) or loose"},
+    {"futr-data", 0, "FUTURE.csv", 0,
+     "with --data: the future-known covariates' values for the h steps after the data "
+     "(a plan trained with --futr-exog columns)"},
     {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"threads", 0, "N", 0, "threads (default: the CPUs this process may use)"},
 };
@@ -221,7 +224,7 @@ static ntg_status cli_plot_forecast(const char *path, const ntg_series *ser, con
 static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
 {
     ntg_error err;
-    ntg_series *ser = NULL;
+    ntg_series *ser = NULL, *fut = NULL;
     ntg_forecast *fc = NULL;
     int rc = CLI_OK;
     FILE *f = NULL;
@@ -247,7 +250,11 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
     ntg_session_options_init(&so);
     so.threads = (int)threads;
     if (cli_get(a, "backend")) so.backend = cli_get(a, "backend");
-    if ((st = ntg_forecast_series(plan, ser, cli_get(a, "columns"), &so, &fc, &err))) goto fail;
+    if (cli_get(a, "futr-data") &&
+        (st = ntg_series_load_csv(cli_get(a, "futr-data"), &sopt, &fut, &err)))
+        goto fail;
+    if ((st = ntg_forecast_series_exog(plan, ser, fut, cli_get(a, "columns"), &so, &fc, &err)))
+        goto fail;
     size_t nc = ntg_forecast_columns(fc), h = ntg_forecast_horizon(fc),
            nq = ntg_forecast_quantiles(fc);
     f = out_path ? fopen(out_path, "w") : stdout;
@@ -301,6 +308,7 @@ done:
     if (f && f != stdout) fclose(f);
     ntg_forecast_destroy(fc);
     ntg_series_destroy(ser);
+    ntg_series_destroy(fut);
     return rc;
 }
 
@@ -309,9 +317,10 @@ static int run(const cli_cmd *cmd, cli_args *a)
     if (a->n_pos != 1) return cli_usage_error(cmd, "expected one plan file");
     int has_in = cli_get(a, "in") != NULL, has_data = cli_get(a, "data") != NULL;
     if (has_in == has_data) return cli_usage_error(cmd, "give either --in or --data");
-    if (has_in &&
-        (cli_get(a, "columns") || cli_get(a, "plot") || cli_get(a, "fill") || cli_get(a, "dates")))
-        return cli_usage_error(cmd, "--columns, --plot, --fill and --dates need --data");
+    if (has_in && (cli_get(a, "columns") || cli_get(a, "plot") || cli_get(a, "fill") ||
+                   cli_get(a, "dates") || cli_get(a, "futr-data")))
+        return cli_usage_error(cmd,
+                               "--columns, --plot, --fill, --dates and --futr-data need --data");
     ntg_plan *plan = NULL;
     ntg_error err;
     ntg_status st = cli_load_plan(a->pos[0], &plan, &err);
@@ -325,7 +334,8 @@ const cli_cmd cli_cmd_run = {
     "run",
     "Forecast with a plan",
     "ntgraph run PLAN (--in IN.safetensors --out OUT.safetensors | --data SERIES.csv "
-    "[--columns C1,C2|all] [--out FORECAST.csv] [--plot F.svg]) [--backend B] [--threads N]",
+    "[--columns C1,C2|all] [--futr-data FUTURE.csv] [--out FORECAST.csv] [--plot F.svg]) "
+    "[--backend B] [--threads N]",
     "With --in, binds every input of the plan's `infer` program by name from a\n"
     "safetensors file (the leading axis is the batch), runs it and writes every output.\n"
     "With --data, forecasts the next h values of each chosen column from its last\n"
@@ -333,7 +343,10 @@ const cli_cmd cli_cmd_run = {
     "a CSV (to stdout without --out) whose first column continues the series' dates;\n"
     "quantile models add a column per quantile (OT-q0.1, ...). --plot draws the\n"
     "history, forecast and intervals as SVG. A plan without a fitted scaler (not made\n"
-    "by `ntgraph train`, nor recompiled from weights it exported) is warned about once.",
+    "by `ntgraph train`, nor recompiled from weights it exported) is warned about once.\n"
+    "A plan trained with covariates takes them from --data (historic, static from the\n"
+    "plan) and, for future-known columns, from --futr-data: its first h rows are the h\n"
+    "steps after --data's last row; calendar features need no file.",
     opts,
     (int)(sizeof opts / sizeof opts[0]),
     run,

@@ -24,8 +24,16 @@ static const cli_opt train_opts[] = {
     {"patience", 0, "P", 0,
      "stop after P validations without improvement (-1: never; needs validation)"},
     {"seed", 0, "S", 0, "seed of initialisation and window sampling"},
-    {"scaler", 0, "K", 0, "global scaler: zscore or none"},
+    {"scaler", 0, "K", 0, "global scaler: zscore, log (z-score of ln x) or none"},
     {"window-scaler", 0, "K", 0, "per-window scaler: identity, standard, robust, minmax"},
+    {"hist-exog", 0, "C1,C2", 0,
+     "historic covariates: columns known up to the forecast origin (C or C:NORM, NORM zscore, "
+     "minmax, robust, log, none)"},
+    {"futr-exog", 0, "C1,C2", 0,
+     "future-known covariates: columns or calendar:FEATURE (hour_of_day, day_of_week, "
+     "day_of_month, day_of_year, month_of_year, week_of_year, ...)"},
+    {"static", 0, "K=V,..|FILE.csv", 0,
+     "static attributes: the same for every column, or a CSV with a row per column"},
     {"train", 'T', "KEY=VALUE", 1, "override any key of the graph's train section"},
     {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},
@@ -155,10 +163,13 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     add_setting(&settings, a, "seed", "seed");
     add_setting(&settings, a, "scaler", "scaler");
     add_setting(&settings, a, "window-scaler", "window_scaler");
+    add_setting(&settings, a, "hist-exog", "hist_exog");
+    add_setting(&settings, a, "futr-exog", "futr_exog");
+    add_setting(&settings, a, "static", "static");
     /* -T keys that are run settings go to the trainer, the rest to the compiler */
-    static const char *const run_keys[] = {"steps",     "batch",     "lr",
-                                           "lr_decays", "val_every", "patience",
-                                           "seed",      "scaler",    "window_scaler"};
+    static const char *const run_keys[] = {"steps",         "batch",     "lr",        "lr_decays",
+                                           "val_every",     "patience",  "seed",      "scaler",
+                                           "window_scaler", "hist_exog", "futr_exog", "static"};
     cli_defines ctv;
     memset(&ctv, 0, sizeof ctv);
     for (size_t i = 0; i < tv.n; i++) {

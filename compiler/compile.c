@@ -175,6 +175,26 @@ done:
     return st;
 }
 
+/* A NAMES train value as the runtime reads it: the string, or the list's strings joined by
+ * commas ("HUFL,HULL"). */
+static const char *names_str(ntg_pool *pool, const ntg_value *v)
+{
+    if (v->kind == NTG_V_STR) return v->s;
+    if (v->kind != NTG_V_LIST) return ntg__value_str(pool, v);
+    size_t len = 1;
+    for (size_t i = 0; i < v->n; i++) len += strlen(v->items[i].s) + 1;
+    char *out = ntg__pool_alloc(pool, len);
+    if (!out) return NULL;
+    size_t at = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        if (i) out[at++] = ',';
+        memcpy(out + at, v->items[i].s, strlen(v->items[i].s));
+        at += strlen(v->items[i].s);
+    }
+    out[at] = '\0';
+    return out;
+}
+
 static ntg_status add_meta(ntg_ir *ir, const ntg_rgraph *g, const ntg_compile_options *o,
                            const ntg_train_cfg *cfg, ntg_error *err)
 {
@@ -200,6 +220,7 @@ static ntg_status add_meta(ntg_ir *ir, const ntg_rgraph *g, const ntg_compile_op
         for (size_t i = 0; i < nk; i++) {
             const char *k = ntg__pool_fmt(pool, "train.%s", keys[i].name);
             const char *v = ntg__value_str(pool, &cfg->values[i]);
+            if (keys[i].kind == NTG_TK_NAMES) v = names_str(pool, &cfg->values[i]);
             bad |= !k || !v || ntg__ir_add_meta(ir, k, v);
         }
     }

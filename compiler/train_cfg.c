@@ -37,9 +37,14 @@ static const ntg_train_key keys[] = {
      "stop after this many validations without improvement "
      "(-1: never)"},
     {"seed", NTG_TK_INT, "1", "window sampling seed"},
-    {"scaler", NTG_TK_WORD, "zscore", "global scaler: zscore | none"},
+    {"scaler", NTG_TK_WORD, "zscore", "global scaler: zscore | log | none"},
     {"window_scaler", NTG_TK_WORD, "identity",
      "per-window scaler: identity | standard | robust | minmax"},
+    {"hist_exog", NTG_TK_NAMES, "\"\"",
+     "historic covariates: columns, each COLUMN or COLUMN:NORM (docs/data.md)"},
+    {"futr_exog", NTG_TK_NAMES, "\"\"",
+     "future-known covariates: columns or calendar:FEATURE (docs/data.md)"},
+    {"static", NTG_TK_NAMES, "\"\"", "static attributes: K=V items or a CSV file (docs/data.md)"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -85,10 +90,16 @@ static int check_kind(const ntg_train_key *k, const ntg_value *v, char *msg, siz
         for (size_t i = 0; i < v->n; i++)
             if (v->items[i].kind != NTG_V_INT && v->items[i].kind != NTG_V_FLOAT) goto bad;
         return 0;
+    case NTG_TK_NAMES:
+        if (v->kind == NTG_V_STR) return 0;
+        if (v->kind != NTG_V_LIST) break;
+        for (size_t i = 0; i < v->n; i++)
+            if (v->items[i].kind != NTG_V_STR) goto bad;
+        return 0;
     }
 bad:;
-    static const char *const what[] = {"a word", "a number", "an integer", "true or false",
-                                       "a list of numbers"};
+    static const char *const what[] = {"a word",        "a number",          "an integer",
+                                       "true or false", "a list of numbers", "a list of names"};
     ntg__strfmt(msg, cap, "train key '%s' must be %s (%s)", k->name, what[k->kind], k->doc);
     return -1;
 }

@@ -9,7 +9,8 @@ typedef enum ntg_train_kind {
     NTG_TK_NUMBER = 1,
     NTG_TK_INT = 2,
     NTG_TK_BOOL = 3,
-    NTG_TK_NUMBERS = 4
+    NTG_TK_NUMBERS = 4,
+    NTG_TK_NAMES = 5 /* a string or a list of strings, stored comma-joined */
 } ntg_train_kind;
 
 typedef struct ntg_train_key {
@@ -19,7 +20,7 @@ typedef struct ntg_train_key {
     const char *doc;
 } ntg_train_key;
 
-#define NTG_TRAIN_MAX_KEYS 32
+#define NTG_TRAIN_MAX_KEYS 48
 
 typedef struct ntg_train_cfg {
     ntg_value values[NTG_TRAIN_MAX_KEYS]; /* one per known key, final (default < graph < -T) */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "abi.h"
+#include "exog.h"
 #include "model_io.h"
 #include "ntg_error.h"
 #include "session_int.h"
@@ -20,6 +21,10 @@ typedef struct runner {
     size_t chunk;
     float *x, *loc, *scale, *y;
     size_t ny; /* floats of y per window */
+    /* the plan's covariates (exog.h; NULL: none), bound to series `bound` */
+    ntg_exog *exog;
+    const ntg_series *bound;
+    float *xbuf;
 } runner;
 
 static ntg_status runner_open(runner *r, const ntg_plan *p, const ntg_session_options *opts,
@@ -39,6 +44,11 @@ static ntg_status runner_open(runner *r, const ntg_plan *p, const ntg_session_op
     r->y = malloc(r->chunk * r->ny * sizeof(float));
     if (!r->x || !r->loc || !r->scale || !r->y)
         return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    /* covariates the plan was trained with, normalized as in training */
+    if ((st = ntg__exog_from_plan(p, &r->exog, err))) return st;
+    if ((st = ntg__exog_check_io(r->exog, &r->io, err))) return st;
+    r->xbuf = malloc((r->chunk * ntg__exog_per_window(&r->io) + 1) * sizeof(float));
+    if (!r->xbuf) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     return NTG_OK;
 }
 
@@ -60,6 +70,8 @@ static void runner_close(runner *r)
     free(r->loc);
     free(r->scale);
     free(r->y);
+    free(r->xbuf);
+    ntg__exog_free(r->exog);
 }
 
 /* Forecast windows idx[0..n) (n <= chunk): r->y gets the outputs, loc/scale the
@@ -70,6 +82,11 @@ static ntg_status runner_run(runner *r, const ntg_series *s, const ntg_scaler *g
 {
     ntg_status st = ntg__windows_fill(s, g, ws, w, idx, n, r->x, NULL, r->loc, r->scale, err);
     if (!st) st = ntg__session_set_tensor(r->s, r->io.x, r->x, n * r->io.L, err);
+    if (!st && r->exog && r->bound != s) {
+        st = ntg__exog_bind(r->exog, s, 0, 0, err);
+        if (!st) r->bound = s;
+    }
+    if (!st) st = ntg__exog_feed(r->exog, &r->io, r->s, s, w, idx, n, r->xbuf, err);
     if (!st) st = ntg__session_run_index(r->s, r->io.g_infer, (int)n, err);
     if (!st) st = ntg__session_get_tensor(r->s, r->io.y, r->y, n * r->ny, err);
     return st;
@@ -378,6 +395,14 @@ static ntg_status forecast_fill(runner *r, const ntg_series *data, const ntg_sca
 ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data, const char *columns,
                                const ntg_session_options *opts, ntg_forecast **out, ntg_error *err)
 {
+    return ntg_forecast_series_exog(plan, data, NULL, columns, opts, out, err);
+}
+
+ntg_status ntg_forecast_series_exog(const ntg_plan *plan, const ntg_series *data,
+                                    const ntg_series *future, const char *columns,
+                                    const ntg_session_options *opts, ntg_forecast **out,
+                                    ntg_error *err)
+{
     if (!plan || !data || !out)
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_forecast_series: NULL argument");
     *out = NULL;
@@ -402,6 +427,10 @@ ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *data, con
             ntg__model_scaler(plan, data, cols, nc, data->n_rows, "none", "identity", &g, &ws, err);
     if (!st) st = ntg__windows_forecast(data->n_rows, r.io.L, r.io.h, cols, nc, &w, err);
     if (!st) st = ntg__windows_check(data, g, &w, 0, err);
+    /* future-known covariates over the horizon: the future file's rows, calendar dates */
+    if (!st && r.exog) st = ntg__exog_bind(r.exog, data, 0, 0, err);
+    if (!st && r.exog) r.bound = data;
+    if (!st && r.exog && r.exog->n_futr) st = ntg__exog_future(r.exog, data, future, r.io.h, err);
     if (!st) st = forecast_new(pool, &r, nc, &f, err);
     for (size_t j = 0; !st && j < nc; j++)
         if (!(f->names[j] = ntg__pool_strdup(pool, data->names[cols[j]])))
@@ -451,6 +480,10 @@ ntg_status ntg_forecaster_create(const ntg_plan *plan, const ntg_session_options
     ntg_forecaster *f = calloc(1, sizeof *f);
     if (!f) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     ntg_status st = runner_open(&f->r, plan, opts, err);
+    if (!st && (f->r.io.hist != NTG_NONE || f->r.io.futr != NTG_NONE || f->r.io.stat != NTG_NONE))
+        st = ntg__fail(err, NTG_ERR_UNSUPPORTED,
+                       "the plan takes covariates (hist_exog, futr_exog or stat_exog): forecast "
+                       "it from a series with ntg_forecast_series_exog");
     /* the plan's scaler, parsed once: as ntg__model_scaler reads it for a series */
     const char *keys[64], *vals[64];
     size_t n = 0;

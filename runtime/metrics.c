@@ -20,6 +20,7 @@ struct ntg_metrics {
     size_t n_cols;
     int *cols;
     double *std;  /* the global scaler's std per column (1 without one) */
+    int log;      /* the global scaler is 'log': scaled errors are (ln f - ln y) / std */
     double *mase; /* MASE denominators */
     col_acc *acc;
 };
@@ -69,6 +70,7 @@ ntg_status ntg__metrics_create(const ntg_series *s, const int *cols, size_t n_co
     }
     r->s = s;
     r->n_cols = n_cols;
+    r->log = g && g->kind == NTG_SCALER_LOG;
     memcpy(r->cols, cols, n_cols * sizeof *cols);
     for (size_t j = 0; j < n_cols; j++) {
         r->std[j] = g ? g->std[j] : 1.0;
@@ -90,6 +92,7 @@ void ntg__metrics_add(ntg_metrics *m, size_t j, const double *f, const double *y
     double sd = m->std[j];
     for (size_t i = 0; i < n; i++) {
         double d = f[i] - y[i], ad = fabs(d), dz = d / sd;
+        if (m->log) dz = (log(f[i]) - log(y[i])) / sd;
         a->se_z += dz * dz;
         a->ae_z += fabs(dz);
         a->se += d * d;

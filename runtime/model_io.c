@@ -15,12 +15,27 @@ ntg_status ntg__model_io(const ntg_plan *p, ntg_model_io *io, ntg_error *err)
     io->g_eval = ntg__plan_program(p, "eval");
     io->g_train = ntg__plan_program(p, "train_step");
     const ntg_program_rec *pr = &p->img.programs[io->g_infer];
-    if (pr->n_inputs != 1 || pr->n_outputs < 1)
+    io->hist = io->futr = io->stat = NTG_NONE;
+    io->x = NTG_NONE;
+    for (uint32_t i = 0; i < pr->n_inputs; i++) {
+        uint32_t id = p->img.indices[pr->inputs + i];
+        const char *nm = ntg__plan_str(p, p->img.tensors[id].name);
+        if (strcmp(nm, "hist_exog") == 0)
+            io->hist = id;
+        else if (strcmp(nm, "futr_exog") == 0)
+            io->futr = id;
+        else if (strcmp(nm, "stat_exog") == 0)
+            io->stat = id;
+        else if (io->x == NTG_NONE)
+            io->x = id;
+        else
+            io->x = NTG_NONE - 1; /* two inputs that are no covariates */
+    }
+    if (io->x == NTG_NONE || io->x == NTG_NONE - 1 || pr->n_outputs < 1)
         return ntg__fail(err, NTG_ERR_SHAPE,
-                         "a forecasting plan takes one input (x [batch, input_size]); this one "
-                         "takes %u",
+                         "a forecasting plan takes one input (x [batch, input_size]) and the "
+                         "covariates hist_exog, futr_exog, stat_exog; this one takes %u",
                          pr->n_inputs);
-    io->x = p->img.indices[pr->inputs];
     const ntg_tensor_rec *x = &p->img.tensors[io->x];
     if (!(x->flags & NTG_TF_BATCHED) || x->rank != 2)
         return ntg__fail(err, NTG_ERR_SHAPE, "input '%s' must be [batch, input_size]",
@@ -82,6 +97,25 @@ ntg_status ntg__model_io(const ntg_plan *p, ntg_model_io *io, ntg_error *err)
             return ntg__fail(err, NTG_ERR_SHAPE, "output '%s' must be [batch, h]",
                              ntg__plan_str(p, y->name));
         io->h = y->dims[1];
+    }
+    /* covariates: their feature counts, and extents that agree with x and y */
+    struct {
+        uint32_t id;
+        size_t *n;
+        unsigned rank;
+        size_t last;
+        const char *shape;
+    } cv[3] = {{io->hist, &io->n_hist, 3, io->L, "[batch, n_hist, input_size]"},
+               {io->futr, &io->n_futr, 3, io->L + io->h, "[batch, n_futr, input_size + h]"},
+               {io->stat, &io->n_stat, 2, 0, "[batch, n_stat]"}};
+    for (int c = 0; c < 3; c++) {
+        if (cv[c].id == NTG_NONE) continue;
+        const ntg_tensor_rec *t = &p->img.tensors[cv[c].id];
+        if (!(t->flags & NTG_TF_BATCHED) || t->rank != cv[c].rank ||
+            (cv[c].rank == 3 && t->dims[2] != cv[c].last))
+            return ntg__fail(err, NTG_ERR_SHAPE, "input '%s' must be %s", ntg__plan_str(p, t->name),
+                             cv[c].shape);
+        *cv[c].n = t->dims[1];
     }
     if (io->g_train >= 0) {
         io->t = ntg__plan_io(p, io->g_train, 0, "t");

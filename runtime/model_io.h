@@ -5,7 +5,8 @@
 #include "plan_int.h"
 #include "series.h"
 
-/* The tensors a forecasting plan exchanges with series data: x [batch, L] in,
+/* The tensors a forecasting plan exchanges with series data: x [batch, L] in (and the
+ * covariates hist_exog, futr_exog, stat_exog when the plan declares them),
  * y [batch, h] out (or [batch, Q, h] / [batch, h, Q] for quantile models), and for
  * training plans the target t [batch, h], an optional mask and the optimizer control. */
 typedef struct ntg_model_io {
@@ -16,6 +17,10 @@ typedef struct ntg_model_io {
     size_t point; /* the quantile that is the point forecast (train.point_quantile) */
     double quantiles[64];
     int g_infer, g_eval, g_train; /* program indices, -1 when absent */
+    /* covariate inputs (exog.h), NTG_NONE when the plan takes none: hist_exog
+     * [batch, n_hist, L], futr_exog [batch, n_futr, L + h], stat_exog [batch, n_stat] */
+    uint32_t hist, futr, stat;
+    size_t n_hist, n_futr, n_stat;
 } ntg_model_io;
 
 /* Find them; NTG_ERR_SHAPE / NTG_ERR_STATE naming what the plan lacks. */

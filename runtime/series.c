@@ -419,6 +419,11 @@ ntg_status ntg__windows_check(const ntg_series *s, const ntg_scaler *g, const nt
             if (fabs(z) <= FLT_MAX) continue;
             char row[96];
             ntg__series_row_str(s, r, row, sizeof row);
+            if (g && g->kind == NTG_SCALER_LOG && !(v[r] > 0))
+                return ntg__fail(err, NTG_ERR_DATA,
+                                 "column '%.60s', %s: %g has no logarithm (the plan's scaler is "
+                                 "'log': values must be > 0)",
+                                 s->names[c], row, v[r]);
             if (g && g->kind != NTG_SCALER_NONE)
                 return ntg__fail(err, NTG_ERR_DATA,
                                  "column '%.60s', %s: %g is %g once scaled (mean %g, std %g), "
@@ -442,6 +447,8 @@ const char *ntg__scaler_name(ntg_scaler_kind kind)
         return "none";
     case NTG_SCALER_ZSCORE:
         return "zscore";
+    case NTG_SCALER_LOG:
+        return "log";
     }
     return "?";
 }
@@ -471,8 +478,12 @@ ntg_status ntg__scaler_parse(const char *name, ntg_scaler_kind *out, ntg_error *
         *out = NTG_SCALER_ZSCORE;
         return NTG_OK;
     }
-    return ntg__fail(err, NTG_ERR_INVALID_ARG, "unknown scaler '%.60s' (choose none or zscore)",
-                     name ? name : "(null)");
+    if (name && strcmp(name, "log") == 0) {
+        *out = NTG_SCALER_LOG;
+        return NTG_OK;
+    }
+    return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                     "unknown scaler '%.60s' (choose none, zscore or log)", name ? name : "(null)");
 }
 
 ntg_status ntg__window_scaler_parse(const char *name, ntg_window_scaler *out, ntg_error *err)
@@ -520,7 +531,7 @@ ntg_status ntg__scaler_fit(const ntg_series *s, ntg_scaler_kind kind, const int 
 {
     if (out) *out = NULL;
     if (!s || !out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "scaler: NULL argument");
-    if (kind != NTG_SCALER_NONE && kind != NTG_SCALER_ZSCORE)
+    if (kind != NTG_SCALER_NONE && kind != NTG_SCALER_ZSCORE && kind != NTG_SCALER_LOG)
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "scaler: unknown kind %d", (int)kind);
     if (!cols) n_cols = s->n_cols;
     if (n_cols == 0) return ntg__fail(err, NTG_ERR_INVALID_ARG, "scaler: no columns to fit");
@@ -546,6 +557,28 @@ ntg_status ntg__scaler_fit(const ntg_series *s, ntg_scaler_kind kind, const int 
         g->mean[j] = 0.0;
         g->std[j] = 1.0;
         if (kind == NTG_SCALER_NONE) continue;
+        /* log: the z-score of ln(x), every value of the column positive */
+        double *lv = NULL;
+        if (kind == NTG_SCALER_LOG) {
+            for (size_t r = 0; r < s->n_rows; r++) {
+                if (v[r] > 0) continue;
+                char row[96];
+                ntg__series_row_str(s, r, row, sizeof row);
+                ntg_status st = ntg__fail(err, NTG_ERR_DATA,
+                                          "scaler 'log': column '%.60s', %s: %g has no logarithm "
+                                          "(the log scaler needs values > 0)",
+                                          s->names[c], row, v[r]);
+                ntg__scaler_free(g);
+                return st;
+            }
+            lv = ntg__pool_array(g->pool, train_rows, sizeof *lv);
+            if (!lv) {
+                ntg__scaler_free(g);
+                return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+            }
+            for (size_t r = 0; r < train_rows; r++) lv[r] = log(v[r]);
+            v = lv;
+        }
         /* Two passes, in row order (deterministic), as numpy's mean and var. */
         double sum = 0.0;
         int constant = 1;
@@ -634,11 +667,13 @@ ntg_status ntg__scaler_select(const ntg_scaler *g, const ntg_series *s, const ch
 
 double ntg__scaler_apply(const ntg_scaler *g, size_t j, double x)
 {
+    if (g && g->kind == NTG_SCALER_LOG) x = log(x);
     return g ? (x - g->mean[j]) / g->std[j] : x;
 }
 
 double ntg__scaler_invert(const ntg_scaler *g, size_t j, double z)
 {
+    if (g && g->kind == NTG_SCALER_LOG) return exp(z * g->std[j] + g->mean[j]);
     return g ? z * g->std[j] + g->mean[j] : z;
 }
 

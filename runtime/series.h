@@ -112,8 +112,9 @@ void ntg__windows_sample(const ntg_windows *w, uint64_t seed, uint64_t step, siz
 
 /* The global scaler, fitted on the train rows of each column. */
 typedef enum ntg_scaler_kind {
-    NTG_SCALER_NONE = 0,  /* mean 0, std 1 */
-    NTG_SCALER_ZSCORE = 1 /* mean and population std of the train rows (the protocol) */
+    NTG_SCALER_NONE = 0,   /* mean 0, std 1 */
+    NTG_SCALER_ZSCORE = 1, /* mean and population std of the train rows (the protocol) */
+    NTG_SCALER_LOG = 2     /* z-score of ln(x) (x > 0); inverted by exp (exog.h's log) */
 } ntg_scaler_kind;
 
 /* The per-window scalers of NeuralForecast's TemporalNorm (scaler_type). */
@@ -137,7 +138,7 @@ typedef struct ntg_scaler {
     ntg_pool *pool;     /* owns everything, the struct included */
 } ntg_scaler;
 
-/* "none", "zscore" / "identity", "standard", "robust", "minmax" ("?" otherwise). */
+/* "none", "zscore", "log" / "identity", "standard", "robust", "minmax" ("?" otherwise). */
 const char *ntg__scaler_name(ntg_scaler_kind kind);
 const char *ntg__window_scaler_name(ntg_window_scaler kind);
 /* Parse those names.  NTG_ERR_INVALID_ARG naming the name and the choices. */

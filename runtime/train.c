@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "abi.h"
+#include "exog.h"
 #include "ntg_error.h"
 #include "model_io.h"
 #include "op_attrs.h"
@@ -67,6 +68,9 @@ typedef struct trainer {
     uint32_t *bk_end, *bk_first; /* bk_first[j]: bucket j's first gradient in `order` */
     size_t *bk_off, *bk_len;
     uint32_t *order; /* the gradients in the order backward finishes them (gbuf's layout) */
+    /* covariates (exog.h): NULL when none are given */
+    ntg_exog *exog;
+    float *xbuf; /* a batch's covariates */
 } trainer;
 
 static double now_s(void)
@@ -121,8 +125,9 @@ static ntg_status setting_double(trainer *tr, const char *key, double *out, ntg_
 
 static ntg_status check_setting_names(const ntg_train_options *o, ntg_error *err)
 {
-    static const char *const known[] = {"steps",    "batch", "lr",     "lr_decays",    "val_every",
-                                        "patience", "seed",  "scaler", "window_scaler"};
+    static const char *const known[] = {"steps",         "batch",     "lr",        "lr_decays",
+                                        "val_every",     "patience",  "seed",      "scaler",
+                                        "window_scaler", "hist_exog", "futr_exog", "static"};
     for (size_t i = 0; i < o->n_settings; i++) {
         int ok = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
@@ -130,7 +135,8 @@ static ntg_status check_setting_names(const ntg_train_options *o, ntg_error *err
         if (!ok)
             return ntg__fail(err, NTG_ERR_INVALID_ARG,
                              "unknown training setting '%s' (steps, batch, lr, lr_decays, "
-                             "val_every, patience, seed, scaler, window_scaler; loss and "
+                             "val_every, patience, seed, scaler, window_scaler, hist_exog, "
+                             "futr_exog, static; loss and "
                              "optimizer are fixed when the graph is compiled)",
                              o->settings[i].name);
     }
@@ -168,6 +174,9 @@ static ntg_status validate(trainer *tr, double *out, ntg_error *err)
         ntg_status st = ntg__windows_fill(tr->data, tr->scaler, tr->wscaler, &tr->wval, tr->idx, b,
                                           tr->x, tr->t, tr->loc, tr->scale, err);
         if (!st) st = ntg__session_set_tensor(tr->s, tr->io.x, tr->x, b * tr->io.L, err);
+        if (!st)
+            st = ntg__exog_feed(tr->exog, &tr->io, tr->s, tr->data, &tr->wval, tr->idx, b, tr->xbuf,
+                                err);
         if (!st) st = ntg__session_set_tensor(tr->s, tr->io.t, tr->t, b * tr->io.h, err);
         if (!st && tr->io.mask != NTG_NONE)
             st = ntg__session_set_tensor(tr->s, tr->io.mask, tr->ones, b * tr->io.h, err);
@@ -524,6 +533,14 @@ static ntg_status finish_plan(trainer *tr, const uint8_t *weights, const ntg_tra
         meta[2 * n + 1] = sv[i];
         n++;
     }
+    /* the covariates with their fitted normalization: forecasts apply the same */
+    const char *xk[NTG_EXOG_META_KEYS], *xv[NTG_EXOG_META_KEYS];
+    if (!st && tr->exog) st = ntg__exog_to_meta(tr->exog, pool, xk, xv, err);
+    for (size_t i = 0; !st && tr->exog && i < NTG_EXOG_META_KEYS; i++) {
+        meta[2 * n] = xk[i];
+        meta[2 * n + 1] = xv[i];
+        n++;
+    }
 #define ADD(k, ...)                                                                                \
     do {                                                                                           \
         meta[2 * n] = k;                                                                           \
@@ -555,6 +572,28 @@ static ntg_status finish_plan(trainer *tr, const uint8_t *weights, const ntg_tra
 }
 
 /* ----------------------------------------------------------------- ntg_train */
+
+/* Covariates from the settings (--hist-exog, --futr-exog, --static or the train keys),
+ * bound to the data and normalized with statistics of the train rows; they must match the
+ * plan's covariate inputs. */
+static ntg_status exog_setup(trainer *tr, ntg_error *err)
+{
+    const ntg_train_options *o = tr->o;
+    const char *hv = ntg__setting(tr->plan, o->settings, o->n_settings, "hist_exog");
+    const char *fv = ntg__setting(tr->plan, o->settings, o->n_settings, "futr_exog");
+    const char *sv = ntg__setting(tr->plan, o->settings, o->n_settings, "static");
+    ntg_status st = ntg__exog_parse(hv, fv, sv, &tr->exog, err);
+    if (!st && tr->exog) st = ntg__exog_bind(tr->exog, tr->data, 1, tr->split.train, err);
+    if (!st) st = ntg__exog_check_io(tr->exog, &tr->io, err);
+    if (st || !tr->exog) return st;
+    /* every window's static row must exist before the first step */
+    for (size_t j = 0; tr->exog->n_stat && j < tr->n_cols; j++)
+        if (!ntg__exog_static(tr->exog, tr->data->names[tr->cols[j]], err))
+            return NTG_ERR_NOT_FOUND;
+    tr->xbuf = malloc(((size_t)tr->chunk * ntg__exog_per_window(&tr->io) + 1) * sizeof(float));
+    if (!tr->xbuf) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    return NTG_OK;
+}
 
 static ntg_status setup(trainer *tr, ntg_error *err)
 {
@@ -679,7 +718,7 @@ static ntg_status setup(trainer *tr, ntg_error *err)
     tr->best_val = NAN;
     tr->fingerprint = plan_fingerprint(p);
     tr->grad_norm = ntg__plan_io(p, tr->io.g_train, 1, "grad_norm");
-    return NTG_OK;
+    return exog_setup(tr, err);
 }
 
 /* ------------------------------------------------------------ data parallel */
@@ -1083,6 +1122,9 @@ static ntg_status dp_step(trainer *tr, long step, const float ctl[NTG_CTL_SIZE],
     ntg_status st = ntg__windows_fill(tr->data, tr->scaler, tr->wscaler, &tr->wtrain, tr->idx + lo,
                                       b, tr->x, tr->t, tr->loc, tr->scale, err);
     if (!st) st = ntg__session_set_tensor(tr->s, tr->io.x, tr->x, b * tr->io.L, err);
+    if (!st)
+        st = ntg__exog_feed(tr->exog, &tr->io, tr->s, tr->data, &tr->wtrain, tr->idx + lo, b,
+                            tr->xbuf, err);
     if (!st) st = ntg__session_set_tensor(tr->s, tr->io.t, tr->t, b * tr->io.h, err);
     if (!st && tr->io.mask != NTG_NONE)
         st = ntg__session_set_tensor(tr->s, tr->io.mask, tr->ones, b * tr->io.h, err);
@@ -1146,6 +1188,8 @@ static void teardown(trainer *tr)
     free(tr->bk_off);
     free(tr->bk_len);
     free(tr->order);
+    free(tr->xbuf);
+    ntg__exog_free(tr->exog);
 }
 
 /* Elastic continuation: after a lost worker (or rank 0's request to admit joiners) every worker
@@ -1259,6 +1303,9 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
                 st = ntg__windows_fill(data, tr.scaler, tr.wscaler, &tr.wtrain, tr.idx, b, tr.x,
                                        tr.t, tr.loc, tr.scale, err);
                 if (!st) st = ntg__session_set_tensor(tr.s, tr.io.x, tr.x, b * tr.io.L, err);
+                if (!st)
+                    st = ntg__exog_feed(tr.exog, &tr.io, tr.s, data, &tr.wtrain, tr.idx, b, tr.xbuf,
+                                        err);
                 if (!st) st = ntg__session_set_tensor(tr.s, tr.io.t, tr.t, b * tr.io.h, err);
                 if (!st && tr.io.mask != NTG_NONE)
                     st = ntg__session_set_tensor(tr.s, tr.io.mask, tr.ones, b * tr.io.h, err);

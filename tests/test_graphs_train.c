@@ -47,6 +47,18 @@ static void one_step(const char *path)
                      err.message);
         free(buf);
     }
+    /* the covariate inputs (hist_exog, futr_exog, stat_exog) of graphs that take them */
+    for (size_t k = 1; k < ntg_plan_input_count(plan); k++) {
+        ntg_tensor_info ti;
+        ntg_tensor_info_init(&ti);
+        ntg_plan_input(plan, k, &ti, NULL);
+        size_t n = ti.nbytes / sizeof(float) / (size_t)ti.shape[0] * 2;
+        float *buf = malloc(n * sizeof *buf);
+        tu_fill(&r, buf, n, -0.5, 0.5);
+        cr_assert_eq(ntg_session_set_input(s, ti.name, buf, n, &err), NTG_OK, "%s: %s", path,
+                     err.message);
+        free(buf);
+    }
     float ctl[4] = {1e-3f, 1, 0, 0};
     cr_assert_eq(ntg_session_set_input(s, "train.ctl", ctl, 4, &err), NTG_OK, "%s", err.message);
     cr_assert_eq(ntg_session_run_program(s, "train_step", 2, &err), NTG_OK, "%s: %s", path,
