@@ -1,5 +1,6 @@
 /* args.c — command-line parsing shared by the subcommands (long/short options, --help). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,12 @@ static int store(const cli_cmd *cmd, cli_args *a, int i, const char *v)
 int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_args *a)
 {
     memset(a, 0, sizeof *a);
+    if (cmd->n_opts < 0 || cmd->n_opts > CLI_MAX_OPTS) {
+        /* a command table outgrew cli_args: refuse rather than write past its arrays */
+        fprintf(stderr, "ntgraph %s: internal error: %d options, at most %d fit (CLI_MAX_OPTS)\n",
+                cmd->name, cmd->n_opts, CLI_MAX_OPTS);
+        return 1;
+    }
     a->opts = cmd->opts;
     a->n_opts = cmd->n_opts;
     int only_pos = 0;

@@ -19,7 +19,7 @@ typedef struct cli_opt {
     const char *help;
 } cli_opt;
 
-#define CLI_MAX_OPTS 40
+#define CLI_MAX_OPTS 64 /* cli_parse refuses a command with more (exit 1) */
 #define CLI_MAX_VALUES 64
 #define CLI_MAX_POS 8
 
