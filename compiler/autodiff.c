@@ -218,6 +218,46 @@ static ntg_status training_variants(ntg_ir *ir, const ntg_vec *fwd_nodes, uint32
     return NTG_OK;
 }
 
+/* Dropout is active only in the grad and train_step programs (docs/internals.md, "Dropout"):
+ * each dropout node gets a training twin that also reads the trainer's train.rng tensor
+ * (created here when the graph has a dropout), and map[id] points at the twin; forecasts and
+ * eval keep the one-operand node, the identity.  A stream of -1 is numbered here: the graph's
+ * n-th dropout, counted from 0 in forward order. */
+static ntg_status dropout_variants(ntg_ir *ir, const ntg_vec *fwd_nodes, uint32_t *map,
+                                   uint32_t rng, ntg_error *err)
+{
+    int64_t next = 0;
+    for (size_t k = 0; k < fwd_nodes->len; k++) {
+        uint32_t id = ntg__ir_u32(fwd_nodes, k);
+        ntg_ir_node n = *ntg__ir_node(ir, id);
+        if (n.code != NTG_OP_dropout || n.n_in != 1 || n.n_attr <= NTG_DROPOUT_STREAM) continue;
+        ntg_attr *at = ntg__pool_array(ir->pool, n.n_attr + 1, sizeof(ntg_attr));
+        uint32_t vid = ntg__ir_add_node(ir, n.code, NTG_DIR_FWD, 2, n.n_out);
+        if (!at || vid == NTG_NONE) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        memcpy(at, n.attr, n.n_attr * sizeof *at);
+        if (at[NTG_DROPOUT_STREAM].i < 0) at[NTG_DROPOUT_STREAM].i = next;
+        next++;
+        ntg__ir_node(ir, id)->attr = at; /* the forecast node records the stream too */
+        ntg_ir_node *v = ntg__ir_node(ir, vid);
+        v->attr = at;
+        v->n_attr = n.n_attr;
+        v->scope = n.scope;
+        v->loc = n.loc;
+        v->in[0] = n.in[0];
+        v->in[1] = rng;
+        for (int o = 0; o < n.n_out; o++) v->out[o] = n.out[o];
+        map[id] = vid;
+    }
+    return NTG_OK;
+}
+
+static int has_dropout(ntg_ir *ir, const ntg_vec *fwd_nodes)
+{
+    for (size_t k = 0; k < fwd_nodes->len; k++)
+        if (ntg__ir_node(ir, ntg__ir_u32(fwd_nodes, k))->code == NTG_OP_dropout) return 1;
+    return 0;
+}
+
 static ntg_status add_input(ntg_ir *ir, const char *name, const ntg_tdesc *d, ntg_loc loc,
                             ntg_error *err, uint32_t *id)
 {
@@ -289,6 +329,11 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
     if (cfg->masked && (st = add_input(ir, "mask", &td, yloc, err, &mask_in))) goto done;
     ntg_tdesc cd = {NTG_DTYPE_F32, 1, 0, 0, {NTG_CTL_SIZE}};
     if ((st = add_input(ir, "train.ctl", &cd, yloc, err, &ctl_in))) goto done;
+    uint32_t rng_in = NTG_NONE;
+    ntg_tdesc rd = {NTG_DTYPE_F32, 1, 0, 0, {NTG_RNG_SIZE}};
+    if (has_dropout(ir, &infer->nodes) &&
+        (st = add_input(ir, "train.rng", &rd, yloc, err, &rng_in)))
+        goto done;
 
     /* the loss node */
     int n_loss_in = cfg->masked ? 3 : 2;
@@ -329,6 +374,8 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
     tnode = calloc(ir->nodes.len + 1, sizeof *tnode);
     if (!tnode) goto nomem;
     if ((st = training_variants(ir, &infer->nodes, tnode, err))) goto done;
+    if (rng_in != NTG_NONE && (st = dropout_variants(ir, &infer->nodes, tnode, rng_in, err)))
+        goto done;
     ntg_vec order;
     ntg__vec_init(&order, sizeof(uint32_t));
     for (size_t k = 0; k < n_fwd; k++)
@@ -453,8 +500,12 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
         ntg_ir_program *p = &ir->programs[1 + pi];
         p->name = names[pi];
         int bad = 0;
-        for (size_t k = 0; k < n_fwd; k++)
-            bad |= ntg__ir_push_u32(&p->nodes, tnode[ntg__ir_u32(&infer->nodes, k)]);
+        for (size_t k = 0; k < n_fwd; k++) {
+            uint32_t id = ntg__ir_u32(&infer->nodes, k);
+            /* eval is validation: dropout stays the identity there, as in forecasts */
+            int lean = pi == 0 && ntg__ir_node(ir, id)->code == NTG_OP_dropout;
+            bad |= ntg__ir_push_u32(&p->nodes, lean ? id : tnode[id]);
+        }
         bad |= ntg__ir_push_u32(&p->nodes, lid);
         if (pi >= 1)
             for (size_t k = 0; k < a.bwd_nodes.len; k++)
@@ -467,6 +518,7 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
         bad |= ntg__ir_push_u32(&p->inputs, t_in);
         if (mask_in != NTG_NONE) bad |= ntg__ir_push_u32(&p->inputs, mask_in);
         if (pi == 2) bad |= ntg__ir_push_u32(&p->inputs, ctl_in);
+        if (pi >= 1 && rng_in != NTG_NONE) bad |= ntg__ir_push_u32(&p->inputs, rng_in);
         bad |= ntg__ir_push_u32(&p->outputs, loss);
         if (pi == 0) bad |= ntg__ir_push_u32(&p->outputs, y);
         if (pi == 1)

@@ -1835,3 +1835,51 @@ const ntg_op_class ntg__opclass_unfold = {
     "of the last value (PatchTST's ReplicationPad1d((0, stride)) and patching): [.., L] -> "
     "[.., n, size].",
     0};
+
+/* ------------------------------------------------------------------ dropout */
+
+static const ntg_attr_spec dropout_attrs[] = {
+    {"p", NTG_AK_FLOAT, 0, 0.5, NULL, "probability of zeroing an element in training"},
+    {"stream", NTG_AK_INT, 0, -1, NULL,
+     "the mask's random stream (-1: numbered by the compiler, the graph's n-th dropout)"},
+};
+
+static int dropout_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    char b1[96];
+    double p = ntg__attr_f(s->attr, NTG_DROPOUT_P);
+    int64_t stream = ntg__attr_i(s->attr, NTG_DROPOUT_STREAM);
+    if (need_f32(s, "dropout", msg, cap)) return -1;
+    if (!(p >= 0 && p <= 1)) return fail(msg, cap, "dropout: p %g must lie in [0, 1]", p);
+    if (stream < -1)
+        return fail(msg, cap, "dropout: stream %lld must be >= 0 (or -1: numbered by the compiler)",
+                    (long long)stream);
+    if (s->n_in == 2) {
+        const ntg_tdesc *r = &s->in[1];
+        if (r->batched || r->rank != 1 || r->dims[0] != NTG_RNG_SIZE)
+            return fail(msg, cap, "dropout: the random-stream input %s must be [%d]",
+                        ntg__tdesc_str(r, b1, sizeof b1), NTG_RNG_SIZE);
+    }
+    out[0] = s->in[0];
+    return 0;
+}
+
+/* the backward redraws the mask from train.rng; x and y are not read */
+static uint32_t dropout_saves(const ntg_opsig *s)
+{
+    return s->n_in == 2 ? 2u : 0u;
+}
+
+const ntg_op_class ntg__opclass_dropout = {
+    "dropout",
+    0,
+    dropout_attrs,
+    2,
+    NULL,
+    dropout_infer,
+    dropout_saves,
+    flops_elementwise,
+    "torch.nn.Dropout(p): in the training programs (grad, train_step) each element is zeroed "
+    "with probability p and the rest scaled by 1/(1-p), the mask a pure function of (seed, "
+    "step, stream, global element index); the identity in forecasts and validation.",
+    0};

@@ -107,6 +107,7 @@ static const struct {
     {"avg_pool1d", "avgpool1d"},
     {"Parameter", "param"},
     {"parameter", "param"},
+    {"Dropout", "dropout"},
 };
 
 /* Ops asked for that ntgraph does not have yet (issue 16 plans them): no suggestion, which
@@ -117,10 +118,6 @@ static const struct {
     {"batchnorm", ""},
     {"BatchNorm1d", ""},
     {"batch_norm", ""},
-    {"dropout", "; at inference dropout is the identity, so leaving the node out (or using "
-                "'identity') gives the same forecasts"},
-    {"Dropout", "; at inference dropout is the identity, so leaving the node out (or using "
-                "'identity') gives the same forecasts"},
 };
 
 const char *ntg__op_hint(const char *name, char *buf, size_t cap)

@@ -874,9 +874,7 @@ Test(compiler, error_unknown_op_hints)
                       "Parameter)"},
         {"batchnorm", "unknown op 'batchnorm': not supported yet (see issue 16)"},
         {"BatchNorm1d", "unknown op 'BatchNorm1d': not supported yet (see issue 16)"},
-        {"dropout", "unknown op 'dropout': not supported yet (see issue 16); at inference dropout "
-                    "is the identity, so leaving the node out (or using 'identity') gives the "
-                    "same forecasts"},
+        {"Dropout", "unknown op 'Dropout'; did you mean 'dropout'? (ntgraph's name for Dropout)"},
         {"linear", "unknown op 'linear'; did you mean 'dense'? (ntgraph's name for linear)"},
         {"Linear", "unknown op 'Linear'; did you mean 'dense'? (ntgraph's name for Linear)"},
         {"fc", "unknown op 'fc'; did you mean 'dense'? (ntgraph's name for fc)"},
