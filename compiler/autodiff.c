@@ -251,6 +251,36 @@ static ntg_status dropout_variants(ntg_ir *ir, const ntg_vec *fwd_nodes, uint32_
     return NTG_OK;
 }
 
+/* batchnorm's running statistics: one in-place batchnorm_stats node per batchnorm, reading the
+ * batch statistics its training form saved (aux output 1), for the grad and train_step
+ * programs (docs/internals.md, "Batchnorm"). */
+static ntg_status batchnorm_updates(ntg_ir *ir, const ntg_vec *fwd_nodes, const uint32_t *map,
+                                    ntg_vec *out, ntg_error *err)
+{
+    for (size_t k = 0; k < fwd_nodes->len; k++) {
+        uint32_t id = ntg__ir_u32(fwd_nodes, k);
+        const ntg_ir_node *n = ntg__ir_node(ir, id);
+        const ntg_ir_node *v = ntg__ir_node(ir, map[id]);
+        if (n->code != NTG_OP_batchnorm || v->n_out < 2) continue;
+        ntg_attr *at = ntg__pool_array(ir->pool, 2, sizeof(ntg_attr));
+        uint32_t sid = ntg__ir_add_node(ir, NTG_OP_batchnorm_stats, NTG_DIR_FWD, 3, 0);
+        if (!at || sid == NTG_NONE) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        n = ntg__ir_node(ir, id);
+        v = ntg__ir_node(ir, map[id]);
+        at[NTG_BNSTATS_MOMENTUM].f = ntg__attr_f(n->attr, NTG_BATCHNORM_MOMENTUM);
+        ntg_ir_node *s = ntg__ir_node(ir, sid);
+        s->attr = at;
+        s->n_attr = 1;
+        s->scope = n->scope;
+        s->loc = n->loc;
+        s->in[0] = n->in[3];
+        s->in[1] = n->in[4];
+        s->in[2] = v->out[1];
+        if (ntg__ir_push_u32(out, sid)) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    return NTG_OK;
+}
+
 static int has_dropout(ntg_ir *ir, const ntg_vec *fwd_nodes)
 {
     for (size_t k = 0; k < fwd_nodes->len; k++)
@@ -289,6 +319,8 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
     ntg_vec params;
     ntg__vec_init(&params, sizeof(uint32_t));
     uint32_t *tnode = NULL; /* forward node id -> the node the training programs run */
+    ntg_vec bn_upd;         /* batchnorm_stats nodes (grad and train_step) */
+    ntg__vec_init(&bn_upd, sizeof(uint32_t));
 
     /* the output the loss compares with the target */
     uint32_t y = NTG_NONE;
@@ -376,6 +408,7 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
     if ((st = training_variants(ir, &infer->nodes, tnode, err))) goto done;
     if (rng_in != NTG_NONE && (st = dropout_variants(ir, &infer->nodes, tnode, rng_in, err)))
         goto done;
+    if ((st = batchnorm_updates(ir, &infer->nodes, tnode, &bn_upd, err))) goto done;
     ntg_vec order;
     ntg__vec_init(&order, sizeof(uint32_t));
     for (size_t k = 0; k < n_fwd; k++)
@@ -502,11 +535,16 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
         int bad = 0;
         for (size_t k = 0; k < n_fwd; k++) {
             uint32_t id = ntg__ir_u32(&infer->nodes, k);
-            /* eval is validation: dropout stays the identity there, as in forecasts */
-            int lean = pi == 0 && ntg__ir_node(ir, id)->code == NTG_OP_dropout;
+            /* eval is validation: dropout stays the identity there and batchnorm uses its
+             * running statistics, as in forecasts */
+            uint16_t code = ntg__ir_node(ir, id)->code;
+            int lean = pi == 0 && (code == NTG_OP_dropout || code == NTG_OP_batchnorm);
             bad |= ntg__ir_push_u32(&p->nodes, lean ? id : tnode[id]);
         }
         bad |= ntg__ir_push_u32(&p->nodes, lid);
+        if (pi >= 1)
+            for (size_t k = 0; k < bn_upd.len; k++)
+                bad |= ntg__ir_push_u32(&p->nodes, ntg__ir_u32(&bn_upd, k));
         if (pi >= 1)
             for (size_t k = 0; k < a.bwd_nodes.len; k++)
                 bad |= ntg__ir_push_u32(&p->nodes, ntg__ir_u32(&a.bwd_nodes, k));
@@ -550,6 +588,7 @@ done:
     free(a.c);
     ntg__vec_free(&a.bwd_nodes);
     ntg__vec_free(&params);
+    ntg__vec_free(&bn_upd);
     free(tnode);
     return st;
 }

@@ -40,6 +40,8 @@ enum {
 };
 enum { NTG_UNFOLD_SIZE, NTG_UNFOLD_STEP, NTG_UNFOLD_PAD_END };
 enum { NTG_DROPOUT_P, NTG_DROPOUT_STREAM };
+enum { NTG_BATCHNORM_EPS, NTG_BATCHNORM_MOMENTUM };
+enum { NTG_BNSTATS_MOMENTUM };
 /* padding_mode of avgpool1d and conv1d */
 enum { NTG_PAD_ZEROS = 0, NTG_PAD_REPLICATE = 1 };
 

@@ -884,6 +884,47 @@ static void unfold_cases(cf_list *l)
     c->dy_absent = 1;
 }
 
+/* batchnorm: training form (batch statistics, the saved output) and forecast form (running
+ * statistics); batchnorm_stats updating the running ones in place */
+static void batchnorm_cases(cf_list *l)
+{
+    static const struct {
+        const char *name;
+        int max_batch, c, len, train;
+    } k[] = {{"[B,4,13] training", M, 4, 13, 1},
+             {"[B,6] training", M, 6, 0, 1},
+             {"[B,4,13] forecast form", M, 4, 13, 0},
+             {"[B,6] forecast form", M, 6, 0, 0},
+             {"[B,16,300] training (threads)", 64, 16, 300, 1}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        cf_case *c = cf_new(l, NTG_OP_batchnorm, k[i].name, k[i].max_batch);
+        cf_add(c, k[i].len ? BT(3, 0, k[i].c, k[i].len) : BT(2, 0, k[i].c), SA, K_RAND);
+        cf_add(c, UT(1, k[i].c), SW, K_RAND);
+        cf_add(c, UT(1, k[i].c), SW, K_RAND);
+        cf_add(c, UT(1, k[i].c), SW, K_RAND);
+        cf_add(c, UT(1, k[i].c), SW, K_POS);
+        if (k[i].train) c->n_out = 2;
+        oh_attrs_set_f(&c->a, NTG_BATCHNORM_EPS, i == 1 ? 1e-3 : 1e-5);
+        c->want = 0x7;
+    }
+    cf_case *c = cf_new(l, NTG_OP_batchnorm, "no dy", M);
+    cf_add(c, BT(3, 0, 3, 5), SA, K_RAND);
+    for (int j = 0; j < 4; j++) cf_add(c, UT(1, 3), SW, j == 3 ? K_POS : K_RAND);
+    c->n_out = 2;
+    c->want = 0x7;
+    c->dy_absent = 1;
+}
+
+static void batchnorm_stats_cases(cf_list *l)
+{
+    cf_case *c = cf_new(l, NTG_OP_batchnorm_stats, "[7]", M);
+    cf_add(c, UT(1, 7), SW, K_RAND);
+    cf_add(c, UT(1, 7), SW, K_POS);
+    cf_add(c, UT(2, 3, 7), SA, K_POS);
+    oh_attrs_set_f(&c->a, NTG_BNSTATS_MOMENTUM, 0.25);
+    c->inplace = 0x3;
+}
+
 /* dropout: with train.rng (training), and without it (the identity of forecasts) */
 static void dropout_cases(cf_list *l)
 {
@@ -1004,6 +1045,12 @@ static void cases_for(uint32_t code, cf_list *l)
         break;
     case NTG_OP_dropout:
         dropout_cases(l);
+        break;
+    case NTG_OP_batchnorm:
+        batchnorm_cases(l);
+        break;
+    case NTG_OP_batchnorm_stats:
+        batchnorm_stats_cases(l);
         break;
     default:
         break;
@@ -1325,7 +1372,7 @@ static void side_close(cf_side *s, uint32_t code)
 static int refused_op(uint32_t code)
 {
     return code == NTG_OP_avgpool1d || code == NTG_OP_conv1d || code == NTG_OP_unfold ||
-           code == NTG_OP_dropout;
+           code == NTG_OP_dropout || code == NTG_OP_batchnorm || code == NTG_OP_batchnorm_stats;
 }
 
 static void run_case(cf_side *x, const cf_case *c, int log, cf_worst *worst)

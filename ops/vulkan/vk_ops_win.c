@@ -1,4 +1,5 @@
-/* vk_ops_win.c — param on the identity shader; avgpool1d, conv1d, unfold and dropout are refused
+/* vk_ops_win.c — param on the identity shader; avgpool1d, conv1d, unfold, dropout and batchnorm are
+ * refused
  * at prepare
  * (no shader yet: the plan runs on the cpu or xnnpack backend, docs/vulkan.md). */
 #include "vk_int.h"
@@ -50,6 +51,18 @@ ntg_status ntg__vk_fwd_dropout(ntg__vk_ctx *e)
     return no_shader(e);
 }
 ntg_status ntg__vk_bwd_dropout(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_fwd_batchnorm(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_bwd_batchnorm(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_fwd_batchnorm_stats(ntg__vk_ctx *e)
 {
     return no_shader(e);
 }
