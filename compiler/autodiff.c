@@ -218,6 +218,76 @@ static ntg_status training_variants(ntg_ir *ir, const ntg_vec *fwd_nodes, uint32
     return NTG_OK;
 }
 
+/* Dropout is active only in the grad and train_step programs (docs/internals.md, "Dropout"):
+ * each dropout node gets a training twin that also reads the trainer's train.rng tensor
+ * (created here when the graph has a dropout), and map[id] points at the twin; forecasts and
+ * eval keep the one-operand node, the identity.  A stream of -1 is numbered here: the graph's
+ * n-th dropout, counted from 0 in forward order. */
+static ntg_status dropout_variants(ntg_ir *ir, const ntg_vec *fwd_nodes, uint32_t *map,
+                                   uint32_t rng, ntg_error *err)
+{
+    int64_t next = 0;
+    for (size_t k = 0; k < fwd_nodes->len; k++) {
+        uint32_t id = ntg__ir_u32(fwd_nodes, k);
+        ntg_ir_node n = *ntg__ir_node(ir, id);
+        if (n.code != NTG_OP_dropout || n.n_in != 1 || n.n_attr <= NTG_DROPOUT_STREAM) continue;
+        ntg_attr *at = ntg__pool_array(ir->pool, n.n_attr + 1, sizeof(ntg_attr));
+        uint32_t vid = ntg__ir_add_node(ir, n.code, NTG_DIR_FWD, 2, n.n_out);
+        if (!at || vid == NTG_NONE) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        memcpy(at, n.attr, n.n_attr * sizeof *at);
+        if (at[NTG_DROPOUT_STREAM].i < 0) at[NTG_DROPOUT_STREAM].i = next;
+        next++;
+        ntg__ir_node(ir, id)->attr = at; /* the forecast node records the stream too */
+        ntg_ir_node *v = ntg__ir_node(ir, vid);
+        v->attr = at;
+        v->n_attr = n.n_attr;
+        v->scope = n.scope;
+        v->loc = n.loc;
+        v->in[0] = n.in[0];
+        v->in[1] = rng;
+        for (int o = 0; o < n.n_out; o++) v->out[o] = n.out[o];
+        map[id] = vid;
+    }
+    return NTG_OK;
+}
+
+/* batchnorm's running statistics: one in-place batchnorm_stats node per batchnorm, reading the
+ * batch statistics its training form saved (aux output 1), for the grad and train_step
+ * programs (docs/internals.md, "Batchnorm"). */
+static ntg_status batchnorm_updates(ntg_ir *ir, const ntg_vec *fwd_nodes, const uint32_t *map,
+                                    ntg_vec *out, ntg_error *err)
+{
+    for (size_t k = 0; k < fwd_nodes->len; k++) {
+        uint32_t id = ntg__ir_u32(fwd_nodes, k);
+        const ntg_ir_node *n = ntg__ir_node(ir, id);
+        const ntg_ir_node *v = ntg__ir_node(ir, map[id]);
+        if (n->code != NTG_OP_batchnorm || v->n_out < 2) continue;
+        ntg_attr *at = ntg__pool_array(ir->pool, 2, sizeof(ntg_attr));
+        uint32_t sid = ntg__ir_add_node(ir, NTG_OP_batchnorm_stats, NTG_DIR_FWD, 3, 0);
+        if (!at || sid == NTG_NONE) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        n = ntg__ir_node(ir, id);
+        v = ntg__ir_node(ir, map[id]);
+        at[NTG_BNSTATS_MOMENTUM].f = ntg__attr_f(n->attr, NTG_BATCHNORM_MOMENTUM);
+        ntg_ir_node *s = ntg__ir_node(ir, sid);
+        s->attr = at;
+        s->n_attr = 1;
+        s->scope = n->scope;
+        s->loc = n->loc;
+        s->in[0] = n->in[3];
+        s->in[1] = n->in[4];
+        s->in[2] = v->out[1];
+        if (ntg__ir_push_u32(out, sid)) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    return NTG_OK;
+}
+
+static int has_dropout(ntg_ir *ir, const ntg_vec *fwd_nodes)
+{
+    for (size_t k = 0; k < fwd_nodes->len; k++)
+        if (ntg__ir_node(ir, ntg__ir_u32(fwd_nodes, k))->code == NTG_OP_dropout) return 1;
+    return 0;
+}
+
 static ntg_status add_input(ntg_ir *ir, const char *name, const ntg_tdesc *d, ntg_loc loc,
                             ntg_error *err, uint32_t *id)
 {
@@ -249,6 +319,8 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
     ntg_vec params;
     ntg__vec_init(&params, sizeof(uint32_t));
     uint32_t *tnode = NULL; /* forward node id -> the node the training programs run */
+    ntg_vec bn_upd;         /* batchnorm_stats nodes (grad and train_step) */
+    ntg__vec_init(&bn_upd, sizeof(uint32_t));
 
     /* the output the loss compares with the target */
     uint32_t y = NTG_NONE;
@@ -289,6 +361,11 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
     if (cfg->masked && (st = add_input(ir, "mask", &td, yloc, err, &mask_in))) goto done;
     ntg_tdesc cd = {NTG_DTYPE_F32, 1, 0, 0, {NTG_CTL_SIZE}};
     if ((st = add_input(ir, "train.ctl", &cd, yloc, err, &ctl_in))) goto done;
+    uint32_t rng_in = NTG_NONE;
+    ntg_tdesc rd = {NTG_DTYPE_F32, 1, 0, 0, {NTG_RNG_SIZE}};
+    if (has_dropout(ir, &infer->nodes) &&
+        (st = add_input(ir, "train.rng", &rd, yloc, err, &rng_in)))
+        goto done;
 
     /* the loss node */
     int n_loss_in = cfg->masked ? 3 : 2;
@@ -329,6 +406,9 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
     tnode = calloc(ir->nodes.len + 1, sizeof *tnode);
     if (!tnode) goto nomem;
     if ((st = training_variants(ir, &infer->nodes, tnode, err))) goto done;
+    if (rng_in != NTG_NONE && (st = dropout_variants(ir, &infer->nodes, tnode, rng_in, err)))
+        goto done;
+    if ((st = batchnorm_updates(ir, &infer->nodes, tnode, &bn_upd, err))) goto done;
     ntg_vec order;
     ntg__vec_init(&order, sizeof(uint32_t));
     for (size_t k = 0; k < n_fwd; k++)
@@ -453,9 +533,18 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
         ntg_ir_program *p = &ir->programs[1 + pi];
         p->name = names[pi];
         int bad = 0;
-        for (size_t k = 0; k < n_fwd; k++)
-            bad |= ntg__ir_push_u32(&p->nodes, tnode[ntg__ir_u32(&infer->nodes, k)]);
+        for (size_t k = 0; k < n_fwd; k++) {
+            uint32_t id = ntg__ir_u32(&infer->nodes, k);
+            /* eval is validation: dropout stays the identity there and batchnorm uses its
+             * running statistics, as in forecasts */
+            uint16_t code = ntg__ir_node(ir, id)->code;
+            int lean = pi == 0 && (code == NTG_OP_dropout || code == NTG_OP_batchnorm);
+            bad |= ntg__ir_push_u32(&p->nodes, lean ? id : tnode[id]);
+        }
         bad |= ntg__ir_push_u32(&p->nodes, lid);
+        if (pi >= 1)
+            for (size_t k = 0; k < bn_upd.len; k++)
+                bad |= ntg__ir_push_u32(&p->nodes, ntg__ir_u32(&bn_upd, k));
         if (pi >= 1)
             for (size_t k = 0; k < a.bwd_nodes.len; k++)
                 bad |= ntg__ir_push_u32(&p->nodes, ntg__ir_u32(&a.bwd_nodes, k));
@@ -467,6 +556,7 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
         bad |= ntg__ir_push_u32(&p->inputs, t_in);
         if (mask_in != NTG_NONE) bad |= ntg__ir_push_u32(&p->inputs, mask_in);
         if (pi == 2) bad |= ntg__ir_push_u32(&p->inputs, ctl_in);
+        if (pi >= 1 && rng_in != NTG_NONE) bad |= ntg__ir_push_u32(&p->inputs, rng_in);
         bad |= ntg__ir_push_u32(&p->outputs, loss);
         if (pi == 0) bad |= ntg__ir_push_u32(&p->outputs, y);
         if (pi == 1)
@@ -498,6 +588,7 @@ done:
     free(a.c);
     ntg__vec_free(&a.bwd_nodes);
     ntg__vec_free(&params);
+    ntg__vec_free(&bn_upd);
     free(tnode);
     return st;
 }

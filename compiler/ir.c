@@ -412,7 +412,8 @@ static ntg_status lower_node(build_ctx *b, const ntg_rnode *rn)
         ntg_status st =
             ntg__ir_check_size("parameter", pname, &ps[k].desc, ir->max_batch, rn->loc, b->err);
         if (st) return st;
-        uint32_t tid = ntg__ir_add_tensor(ir, pname, &ps[k].desc, NTG_ROLE_PARAM, rn->loc);
+        uint32_t tid = ntg__ir_add_tensor(ir, pname, &ps[k].desc,
+                                          ps[k].buffer ? NTG_ROLE_CONST : NTG_ROLE_PARAM, rn->loc);
         if (tid == NTG_NONE) return ntg__fail(b->err, NTG_ERR_NOMEM, "out of memory");
         ntg_ir_tensor *t = ntg__ir_tensor(ir, tid);
         t->data = ntg__pool_array(ir->pool, (size_t)ntg__tdesc_numel(&t->desc), sizeof(float));

@@ -39,6 +39,9 @@ enum {
     NTG_CONV_MODE
 };
 enum { NTG_UNFOLD_SIZE, NTG_UNFOLD_STEP, NTG_UNFOLD_PAD_END };
+enum { NTG_DROPOUT_P, NTG_DROPOUT_STREAM };
+enum { NTG_BATCHNORM_EPS, NTG_BATCHNORM_MOMENTUM };
+enum { NTG_BNSTATS_MOMENTUM };
 /* padding_mode of avgpool1d and conv1d */
 enum { NTG_PAD_ZEROS = 0, NTG_PAD_REPLICATE = 1 };
 
@@ -51,6 +54,12 @@ enum { NTG_PAD_ZEROS = 0, NTG_PAD_REPLICATE = 1 };
 /* The optimizer control tensor, an input of train_step set before every step:
  * [learning rate, step number t (1 for the first step), 0, 0]. */
 enum { NTG_CTL_LR, NTG_CTL_STEP, NTG_CTL_SIZE = 4 };
+
+/* The random-stream tensor `train.rng`, an input of the grad and train_step programs of a plan
+ * with dropout, written by the trainer before every step (docs/internals.md, "Dropout"): the
+ * seed in three 22-bit parts, the step, and the global index of the batch's first window (a
+ * mesh worker's shard starts there).  Every word is an integer below 2^24, exact in a float. */
+enum { NTG_RNG_SEED0, NTG_RNG_SEED1, NTG_RNG_SEED2, NTG_RNG_STEP, NTG_RNG_ROW0, NTG_RNG_SIZE = 8 };
 
 /* torch.nn.MaxPool1d output length (ceil_mode drops a last window that would start in
  * the right padding). */
@@ -89,6 +98,61 @@ static inline NTG_HOST_DEVICE void ntg__win_taps(int64_t i, int64_t len, int64_t
     int64_t l = -ntg__floordiv(-a, stride), h = ntg__floordiv(b, stride);
     *lo = l < 0 ? 0 : l;
     *hi = h > nout - 1 ? nout - 1 : h;
+}
+
+/* SplitMix64's finaliser: a bijection of 64-bit words that mixes every bit. */
+static inline NTG_HOST_DEVICE uint64_t ntg__mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* The key of one dropout's mask at one step: a pure function of (seed, step, stream). */
+static inline NTG_HOST_DEVICE uint64_t ntg__dropout_key(uint64_t seed, uint64_t step,
+                                                        uint64_t stream)
+{
+    uint64_t k = ntg__mix64(seed + 0x9e3779b97f4a7c15ull);
+    k = ntg__mix64(k ^ (step + 0x632be59bd9b4e019ull));
+    return ntg__mix64(k ^ (stream + 0x85157af5ull));
+}
+
+/* Whether element i (global: window index times the elements per window, plus the offset in
+ * the window) is kept: a counter-based draw, u = the high 32 bits of mix64(key + i golden),
+ * kept when u >= thr (thr = round(p 2^32), ntg__dropout_thr). */
+static inline NTG_HOST_DEVICE int ntg__dropout_keep(uint64_t key, uint64_t i, uint64_t thr)
+{
+    return (ntg__mix64(key + (i + 1) * 0x9e3779b97f4a7c15ull) >> 32) >= thr;
+}
+static inline NTG_HOST_DEVICE uint64_t ntg__dropout_thr(double p)
+{
+    if (!(p > 0)) return 0;
+    if (p >= 1) return (uint64_t)1 << 32;
+    return (uint64_t)(p * 4294967296.0 + 0.5);
+}
+/* The seed, step and first window from a train.rng tensor's words. */
+static inline NTG_HOST_DEVICE uint64_t ntg__rng_word(float v)
+{
+    /* anything else a caller wrote (negative, NaN, past 2^24) reads as 0, never a bad cast */
+    return v >= 0.0f && v < 16777216.0f ? (uint64_t)v : 0;
+}
+static inline NTG_HOST_DEVICE void ntg__rng_words(const float *w, uint64_t *seed, uint64_t *step,
+                                                  uint64_t *row0)
+{
+    *seed = ntg__rng_word(w[NTG_RNG_SEED0]) | ntg__rng_word(w[NTG_RNG_SEED1]) << 22 |
+            ntg__rng_word(w[NTG_RNG_SEED2]) << 44;
+    *step = ntg__rng_word(w[NTG_RNG_STEP]);
+    *row0 = ntg__rng_word(w[NTG_RNG_ROW0]);
+}
+/* And back: seed, step and first window into the words (step and row0 below 2^24). */
+static inline void ntg__rng_fill(float *w, uint64_t seed, uint64_t step, uint64_t row0)
+{
+    for (int k = 0; k < NTG_RNG_SIZE; k++) w[k] = 0;
+    w[NTG_RNG_SEED0] = (float)(seed & 0x3fffff);
+    w[NTG_RNG_SEED1] = (float)((seed >> 22) & 0x3fffff);
+    w[NTG_RNG_SEED2] = (float)(seed >> 44);
+    w[NTG_RNG_STEP] = (float)step;
+    w[NTG_RNG_ROW0] = (float)row0;
 }
 
 /* Python slice bounds for a positive step: first index and count before striding. */

@@ -1835,3 +1835,188 @@ const ntg_op_class ntg__opclass_unfold = {
     "of the last value (PatchTST's ReplicationPad1d((0, stride)) and patching): [.., L] -> "
     "[.., n, size].",
     0};
+
+/* ------------------------------------------------------------------ dropout */
+
+static const ntg_attr_spec dropout_attrs[] = {
+    {"p", NTG_AK_FLOAT, 0, 0.5, NULL, "probability of zeroing an element in training"},
+    {"stream", NTG_AK_INT, 0, -1, NULL,
+     "the mask's random stream (-1: numbered by the compiler, the graph's n-th dropout)"},
+};
+
+static int dropout_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    char b1[96];
+    double p = ntg__attr_f(s->attr, NTG_DROPOUT_P);
+    int64_t stream = ntg__attr_i(s->attr, NTG_DROPOUT_STREAM);
+    if (need_f32(s, "dropout", msg, cap)) return -1;
+    if (!(p >= 0 && p <= 1)) return fail(msg, cap, "dropout: p %g must lie in [0, 1]", p);
+    if (stream < -1)
+        return fail(msg, cap, "dropout: stream %lld must be >= 0 (or -1: numbered by the compiler)",
+                    (long long)stream);
+    if (s->n_in == 2) {
+        const ntg_tdesc *r = &s->in[1];
+        if (r->batched || r->rank != 1 || r->dims[0] != NTG_RNG_SIZE)
+            return fail(msg, cap, "dropout: the random-stream input %s must be [%d]",
+                        ntg__tdesc_str(r, b1, sizeof b1), NTG_RNG_SIZE);
+    }
+    out[0] = s->in[0];
+    return 0;
+}
+
+/* the backward redraws the mask from train.rng; x and y are not read */
+static uint32_t dropout_saves(const ntg_opsig *s)
+{
+    return s->n_in == 2 ? 2u : 0u;
+}
+
+const ntg_op_class ntg__opclass_dropout = {
+    "dropout",
+    0,
+    dropout_attrs,
+    2,
+    NULL,
+    dropout_infer,
+    dropout_saves,
+    flops_elementwise,
+    "torch.nn.Dropout(p): in the training programs (grad, train_step) each element is zeroed "
+    "with probability p and the rest scaled by 1/(1-p), the mask a pure function of (seed, "
+    "step, stream, global element index); the identity in forecasts and validation.",
+    0};
+
+/* ---------------------------------------------------------------- batchnorm */
+
+static const ntg_attr_spec batchnorm_attrs[] = {
+    {"eps", NTG_AK_FLOAT, 0, 1e-5, NULL, "added to the variance"},
+    {"momentum", NTG_AK_FLOAT, 0, 0.1, NULL,
+     "weight of the batch statistics in the running ones (torch's momentum)"},
+};
+
+/* x [batch, C] or [batch, C, L]: C, or -1 with a message */
+static int64_t bn_channels(const ntg_tdesc *x, char *msg, size_t cap)
+{
+    char b1[96];
+    if (!x->batched || x->rank < 2 || x->rank > 3) {
+        fail(msg, cap, "batchnorm: input %s must be [batch, C] or [batch, C, L]",
+             ntg__tdesc_str(x, b1, sizeof b1));
+        return -1;
+    }
+    return x->dims[1];
+}
+
+static int batchnorm_params(const ntg_opsig *s, ntg_param_spec *out, int cap, char *msg,
+                            size_t mcap)
+{
+    static const char *const leaf[4] = {"weight", "bias", "running_mean", "running_var"};
+    static const ntg_init init[4] = {NTG_INIT_ONES, NTG_INIT_ZEROS, NTG_INIT_ZEROS, NTG_INIT_ONES};
+    if (s->n_in < 1) return fail(msg, mcap, "batchnorm: needs an input");
+    int64_t c = bn_channels(&s->in[0], msg, mcap);
+    if (c < 0) return -1;
+    if (cap < 4) return fail(msg, mcap, "batchnorm: too many parameters");
+    memset(out, 0, 4 * sizeof *out);
+    for (int k = 0; k < 4; k++) {
+        out[k].leaf = leaf[k];
+        out[k].desc.dtype = NTG_DTYPE_F32;
+        out[k].desc.rank = 1;
+        out[k].desc.dims[0] = c;
+        out[k].init = init[k];
+        out[k].buffer = k >= 2;
+    }
+    return 4;
+}
+
+static int batchnorm_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    double eps = ntg__attr_f(s->attr, NTG_BATCHNORM_EPS);
+    double mom = ntg__attr_f(s->attr, NTG_BATCHNORM_MOMENTUM);
+    if (need_f32(s, "batchnorm", msg, cap)) return -1;
+    if (s->n_in != 5)
+        return fail(msg, cap,
+                    "batchnorm: expected 5 operands (x, weight, bias, running_mean, "
+                    "running_var), got %d",
+                    s->n_in);
+    int64_t c = bn_channels(&s->in[0], msg, cap);
+    if (c < 0) return -1;
+    if (!(eps > 0) || !isfinite(eps))
+        return fail(msg, cap, "batchnorm: eps %g must be positive and finite", eps);
+    if (!(mom >= 0 && mom <= 1))
+        return fail(msg, cap, "batchnorm: momentum %g must lie in [0, 1]", mom);
+    static const char *const what[4] = {"weight", "bias", "running_mean", "running_var"};
+    for (int k = 1; k < 5; k++) {
+        const ntg_tdesc *p = &s->in[k];
+        if (p->batched || p->rank != 1 || p->dims[0] != c)
+            return fail(msg, cap, "batchnorm: %s %s does not fit input %s (channels on axis 1)",
+                        what[k - 1], SHP(p), SHP2(&s->in[0]));
+    }
+    out[0] = s->in[0];
+    if (s->n_out > 1) { /* training: the batch's mean, biased and unbiased variance */
+        memset(&out[1], 0, sizeof out[1]);
+        out[1].dtype = NTG_DTYPE_F32;
+        out[1].rank = 2;
+        out[1].dims[0] = 3;
+        out[1].dims[1] = c;
+    }
+    return 0;
+}
+
+/* x, weight, the running statistics (the forecast form's backward) and the saved batch ones */
+static uint32_t batchnorm_saves(const ntg_opsig *s)
+{
+    (void)s;
+    return 1u | 2u | 8u | 16u | (1u << 17);
+}
+
+static double batchnorm_flops(const ntg_opsig *s, const ntg_tdesc *out)
+{
+    (void)s;
+    return 6 * numel_d(&out[0]);
+}
+
+const ntg_op_class ntg__opclass_batchnorm = {
+    "batchnorm",
+    NTG_OPF_PARAMS,
+    batchnorm_attrs,
+    2,
+    batchnorm_params,
+    batchnorm_infer,
+    batchnorm_saves,
+    batchnorm_flops,
+    "torch.nn.BatchNorm1d over the channel axis of [batch, C] or [batch, C, L]: in training "
+    "the batch's statistics (and the running ones updated), in forecasts and validation the "
+    "running ones. Owns parameters `weight` and `bias` and the buffers `running_mean` and "
+    "`running_var`.",
+    1};
+
+static const ntg_attr_spec bnstats_attrs[] = {
+    {"momentum", NTG_AK_FLOAT, 0, 0.1, NULL, "weight of the batch statistics"},
+};
+
+static int bnstats_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    (void)out;
+    if (need_f32(s, "batchnorm_stats", msg, cap)) return -1;
+    const ntg_tdesc *m = &s->in[0], *v = &s->in[1], *st = &s->in[2];
+    if (m->batched || m->rank != 1 || !ntg__tdesc_equal(m, v) || st->batched || st->rank != 2 ||
+        st->dims[0] != 3 || st->dims[1] != m->dims[0])
+        return fail(msg, cap,
+                    "batchnorm_stats: running mean %s, running var %s and saved statistics %s "
+                    "do not fit",
+                    SHP(m), SHP2(v), SHP3(st));
+    return 0;
+}
+
+const ntg_op_class ntg__opclass_batchnorm_stats = {
+    "batchnorm_stats",
+    NTG_OPF_INPLACE,
+    bnstats_attrs,
+    1,
+    NULL,
+    bnstats_infer,
+    NULL,
+    NULL,
+    "In place, after a training forward of batchnorm: running = (1 - momentum) running + "
+    "momentum batch (the unbiased variance), as torch. The compiler adds it; graphs do not "
+    "write it.",
+    0};

@@ -107,31 +107,15 @@ static const struct {
     {"avg_pool1d", "avgpool1d"},
     {"Parameter", "param"},
     {"parameter", "param"},
-};
-
-/* Ops asked for that ntgraph does not have yet (issue 16 plans them): no suggestion, which
- * could only be a wrong op ("conv1d" is not "concat"). */
-static const struct {
-    const char *name, *note;
-} op_planned[] = {
-    {"batchnorm", ""},
-    {"BatchNorm1d", ""},
-    {"batch_norm", ""},
-    {"dropout", "; at inference dropout is the identity, so leaving the node out (or using "
-                "'identity') gives the same forecasts"},
-    {"Dropout", "; at inference dropout is the identity, so leaving the node out (or using "
-                "'identity') gives the same forecasts"},
+    {"Dropout", "dropout"},
+    {"BatchNorm1d", "batchnorm"},
+    {"batch_norm", "batchnorm"},
 };
 
 const char *ntg__op_hint(const char *name, char *buf, size_t cap)
 {
     if (!cap) return buf;
     buf[0] = '\0';
-    for (size_t i = 0; i < sizeof op_planned / sizeof op_planned[0]; i++)
-        if (strcmp(name, op_planned[i].name) == 0) {
-            ntg__strfmt(buf, cap, ": not supported yet (see issue 16)%s", op_planned[i].note);
-            return buf;
-        }
     for (size_t i = 0; i < sizeof op_aliases / sizeof op_aliases[0]; i++)
         if (strcmp(name, op_aliases[i].alias) == 0) {
             ntg__strfmt(buf, cap, "; did you mean '%s'? (ntgraph's name for %s)", op_aliases[i].op,

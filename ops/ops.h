@@ -104,6 +104,9 @@ typedef struct ntg_param_spec {
     ntg_tdesc desc;
     ntg_init init;
     double init_arg;
+    /* 1: a buffer, not a parameter (batchnorm's running statistics): a constant of the plan
+     * that no gradient reaches and no optimizer updates, written by an in-place op */
+    int buffer;
 } ntg_param_spec;
 
 /* What a shape rule sees: attributes and the operands' descriptions.  For a
@@ -164,8 +167,7 @@ int ntg__op_lookup(const char *name);
  * long prefix), or NULL. */
 const char *ntg__op_nearest(const char *name);
 /* What to append to "unknown op 'NAME'": "; did you mean 'X'?" (a near name, or X's name in
- * another framework, e.g. linear -> dense), ": not supported yet (see issue 16)" for ops that
- * are planned, or "" when nothing helps.  Returns buf. */
+ * another framework, e.g. linear -> dense), or "" when nothing helps.  Returns buf. */
 const char *ntg__op_hint(const char *name, char *buf, size_t cap);
 /* Index of attribute `name` in the op's schema, or -1. */
 int ntg__op_attr_index(const ntg_op_class *cls, const char *name);

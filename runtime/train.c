@@ -33,6 +33,7 @@ typedef struct trainer {
     ntg_window_scaler wscaler;
     ntg_windows wtrain, wval;
     uint32_t grad_norm; /* train_step's grad_norm output (with clipping), or NTG_NONE */
+    uint32_t rng;       /* train.rng (a plan with dropout: docs/internals.md), or NTG_NONE */
     int has_val;
     /* settings */
     long steps, val_every, patience, lr_decays, checkpoint_every;
@@ -616,6 +617,11 @@ static ntg_status setup(trainer *tr, ntg_error *err)
         (st = setting_long(tr, "seed", 0, &seed, err)))
         return st;
     tr->seed = (uint64_t)seed;
+    tr->rng = ntg__plan_io(p, tr->io.g_train, 0, "train.rng");
+    if (tr->rng != NTG_NONE && tr->steps >= (1L << 24))
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "steps %ld: a plan with dropout counts steps exactly up to 2^24 - 1",
+                         tr->steps);
     int max = (int)p->img.info.max_batch;
     if (batch > max)
         return ntg__fail(err, NTG_ERR_INVALID_ARG,
@@ -1061,6 +1067,17 @@ static ntg_status dp_start(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, long *resu
     return st;
 }
 
+/* Dropout's random stream for this step: the seed, the step and the global index of the first
+ * window this process runs (a mesh worker's shard starts at `row0` of the step's batch), so that
+ * every worker draws the masks one process would (docs/internals.md, "Dropout"). */
+static ntg_status set_rng(trainer *tr, long step, size_t row0, ntg_error *err)
+{
+    if (tr->rng == NTG_NONE) return NTG_OK;
+    float w[NTG_RNG_SIZE];
+    ntg__rng_fill(w, tr->seed, (uint64_t)step, (uint64_t)row0);
+    return ntg__session_set_tensor(tr->s, tr->rng, w, NTG_RNG_SIZE, err);
+}
+
 static ntg_status dp_apply(trainer *tr, const float ctl[NTG_CTL_SIZE], float *loss, int *stop,
                            ntg_error *err);
 
@@ -1121,6 +1138,7 @@ static ntg_status dp_step(trainer *tr, long step, const float ctl[NTG_CTL_SIZE],
     dp_shard(tr->batch, tr->world, tr->rank, &lo, &b);
     ntg_status st = ntg__windows_fill(tr->data, tr->scaler, tr->wscaler, &tr->wtrain, tr->idx + lo,
                                       b, tr->x, tr->t, tr->loc, tr->scale, err);
+    if (!st) st = set_rng(tr, step, lo, err);
     if (!st) st = ntg__session_set_tensor(tr->s, tr->io.x, tr->x, b * tr->io.L, err);
     if (!st)
         st = ntg__exog_feed(tr->exog, &tr->io, tr->s, tr->data, &tr->wtrain, tr->idx + lo, b,
@@ -1310,6 +1328,7 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
                 if (!st && tr.io.mask != NTG_NONE)
                     st = ntg__session_set_tensor(tr.s, tr.io.mask, tr.ones, b * tr.io.h, err);
                 if (!st) st = ntg__session_set_tensor(tr.s, tr.io.ctl, ctl, NTG_CTL_SIZE, err);
+                if (!st) st = set_rng(&tr, step, 0, err);
                 if (!st) st = ntg__session_run_index(tr.s, tr.io.g_train, (int)b, err);
                 if (!st) st = ntg_session_get_output(tr.s, "loss", &loss, 1, err);
                 if (st) break;

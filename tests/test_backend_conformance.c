@@ -42,8 +42,9 @@
 /* input kinds: uniform [-2,2], [0,2], a 0/1 mask, optimizer controls {lr, step 3 or 1},
  * few distinct values (ties for the first-maximum rules, zeros for relu), [-0.125,0.125]
  * (an LSTM's weights for a wide H, whose gates would otherwise saturate), zeros, [78,82]
- * (large offsets: a softmax's max keeps exp finite) */
-enum { K_RAND, K_POS, K_MASK, K_CTL, K_CTL1, K_TIES, K_SMALL, K_ZERO, K_OFFSET };
+ * (large offsets: a softmax's max keeps exp finite), dropout's train.rng (a seed past 2^22,
+ * step 7, first window 3) */
+enum { K_RAND, K_POS, K_MASK, K_CTL, K_CTL1, K_TIES, K_SMALL, K_ZERO, K_OFFSET, K_RNG };
 enum { SA = NTG_STORE_ARENA, SW = NTG_STORE_WEIGHTS, SS = NTG_STORE_STATE };
 
 typedef struct cf_in {
@@ -883,6 +884,76 @@ static void unfold_cases(cf_list *l)
     c->dy_absent = 1;
 }
 
+/* batchnorm: training form (batch statistics, the saved output) and forecast form (running
+ * statistics); batchnorm_stats updating the running ones in place */
+static void batchnorm_cases(cf_list *l)
+{
+    static const struct {
+        const char *name;
+        int max_batch, c, len, train;
+    } k[] = {{"[B,4,13] training", M, 4, 13, 1},
+             {"[B,6] training", M, 6, 0, 1},
+             {"[B,4,13] forecast form", M, 4, 13, 0},
+             {"[B,6] forecast form", M, 6, 0, 0},
+             {"[B,16,300] training (threads)", 64, 16, 300, 1}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        cf_case *c = cf_new(l, NTG_OP_batchnorm, k[i].name, k[i].max_batch);
+        cf_add(c, k[i].len ? BT(3, 0, k[i].c, k[i].len) : BT(2, 0, k[i].c), SA, K_RAND);
+        cf_add(c, UT(1, k[i].c), SW, K_RAND);
+        cf_add(c, UT(1, k[i].c), SW, K_RAND);
+        cf_add(c, UT(1, k[i].c), SW, K_RAND);
+        cf_add(c, UT(1, k[i].c), SW, K_POS);
+        if (k[i].train) c->n_out = 2;
+        oh_attrs_set_f(&c->a, NTG_BATCHNORM_EPS, i == 1 ? 1e-3 : 1e-5);
+        c->want = 0x7;
+    }
+    cf_case *c = cf_new(l, NTG_OP_batchnorm, "no dy", M);
+    cf_add(c, BT(3, 0, 3, 5), SA, K_RAND);
+    for (int j = 0; j < 4; j++) cf_add(c, UT(1, 3), SW, j == 3 ? K_POS : K_RAND);
+    c->n_out = 2;
+    c->want = 0x7;
+    c->dy_absent = 1;
+}
+
+static void batchnorm_stats_cases(cf_list *l)
+{
+    cf_case *c = cf_new(l, NTG_OP_batchnorm_stats, "[7]", M);
+    cf_add(c, UT(1, 7), SW, K_RAND);
+    cf_add(c, UT(1, 7), SW, K_POS);
+    cf_add(c, UT(2, 3, 7), SA, K_POS);
+    oh_attrs_set_f(&c->a, NTG_BNSTATS_MOMENTUM, 0.25);
+    c->inplace = 0x3;
+}
+
+/* dropout: with train.rng (training), and without it (the identity of forecasts) */
+static void dropout_cases(cf_list *l)
+{
+    static const struct {
+        const char *name;
+        int max_batch, len;
+        double p;
+        int rng;
+    } k[] = {{"[B,7,13] p 0.3", M, 13, 0.3, 1},
+             {"[B,5000] (threads)", 64, 5000, 0.5, 1},
+             {"[B,1601] (many workgroups)", 7, 1601, 0.1, 1},
+             {"p 0", M, 13, 0.0, 1},
+             {"p 1", M, 13, 1.0, 1},
+             {"inference (no train.rng)", M, 13, 0.5, 0}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        cf_case *c = cf_new(l, NTG_OP_dropout, k[i].name, k[i].max_batch);
+        cf_add(c, BT(3, 0, 2, k[i].len), SA, K_RAND);
+        if (k[i].rng) cf_add(c, UT(1, NTG_RNG_SIZE), SA, K_RNG);
+        oh_attrs_set_f(&c->a, NTG_DROPOUT_P, k[i].p);
+        oh_attrs_set_i(&c->a, NTG_DROPOUT_STREAM, (int64_t)i);
+        c->want = 1;
+    }
+    cf_case *c = cf_new(l, NTG_OP_dropout, "no dy", M);
+    cf_add(c, BT(2, 0, 9), SA, K_RAND);
+    cf_add(c, UT(1, NTG_RNG_SIZE), SA, K_RNG);
+    c->want = 1;
+    c->dy_absent = 1;
+}
+
 static void cases_for(uint32_t code, cf_list *l)
 {
     l->n = 0;
@@ -971,6 +1042,15 @@ static void cases_for(uint32_t code, cf_list *l)
         break;
     case NTG_OP_unfold:
         unfold_cases(l);
+        break;
+    case NTG_OP_dropout:
+        dropout_cases(l);
+        break;
+    case NTG_OP_batchnorm:
+        batchnorm_cases(l);
+        break;
+    case NTG_OP_batchnorm_stats:
+        batchnorm_stats_cases(l);
         break;
     default:
         break;
@@ -1105,7 +1185,11 @@ static size_t tnumel(const cf_plan *p, uint32_t id, int batch)
 
 static void fill(tu_rng *r, float *x, size_t n, int kind)
 {
-    if (kind == K_CTL || kind == K_CTL1) {
+    if (kind == K_RNG) {
+        float w[NTG_RNG_SIZE];
+        ntg__rng_fill(w, 0x123456789ull, 7, 3);
+        memcpy(x, w, sizeof w);
+    } else if (kind == K_CTL || kind == K_CTL1) {
         float ctl[4] = {0.01f, kind == K_CTL1 ? 1.0f : 3.0f, 0.0f, 0.0f};
         memcpy(x, ctl, sizeof ctl);
     } else if (kind == K_MASK) {
@@ -1287,7 +1371,8 @@ static void side_close(cf_side *s, uint32_t code)
  * reports them as skipped for it.  Every other op must prepare everywhere. */
 static int refused_op(uint32_t code)
 {
-    return code == NTG_OP_avgpool1d || code == NTG_OP_conv1d || code == NTG_OP_unfold;
+    return code == NTG_OP_avgpool1d || code == NTG_OP_conv1d || code == NTG_OP_unfold ||
+           code == NTG_OP_dropout || code == NTG_OP_batchnorm || code == NTG_OP_batchnorm_stats;
 }
 
 static void run_case(cf_side *x, const cf_case *c, int log, cf_worst *worst)

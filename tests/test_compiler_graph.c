@@ -872,11 +872,9 @@ Test(compiler, error_unknown_op_hints)
          "unknown op 'AvgPool1d'; did you mean 'avgpool1d'? (ntgraph's name for AvgPool1d)"},
         {"Parameter", "unknown op 'Parameter'; did you mean 'param'? (ntgraph's name for "
                       "Parameter)"},
-        {"batchnorm", "unknown op 'batchnorm': not supported yet (see issue 16)"},
-        {"BatchNorm1d", "unknown op 'BatchNorm1d': not supported yet (see issue 16)"},
-        {"dropout", "unknown op 'dropout': not supported yet (see issue 16); at inference dropout "
-                    "is the identity, so leaving the node out (or using 'identity') gives the "
-                    "same forecasts"},
+        {"BatchNorm1d",
+         "unknown op 'BatchNorm1d'; did you mean 'batchnorm'? (ntgraph's name for BatchNorm1d)"},
+        {"Dropout", "unknown op 'Dropout'; did you mean 'dropout'? (ntgraph's name for Dropout)"},
         {"linear", "unknown op 'linear'; did you mean 'dense'? (ntgraph's name for linear)"},
         {"Linear", "unknown op 'Linear'; did you mean 'dense'? (ntgraph's name for Linear)"},
         {"fc", "unknown op 'fc'; did you mean 'dense'? (ntgraph's name for fc)"},

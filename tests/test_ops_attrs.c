@@ -93,6 +93,11 @@ static const slot_row rows[] = {
     SLOT(unfold, NTG_UNFOLD_SIZE, "size"),
     SLOT(unfold, NTG_UNFOLD_STEP, "step"),
     SLOT(unfold, NTG_UNFOLD_PAD_END, "pad_end"),
+    SLOT(dropout, NTG_DROPOUT_P, "p"),
+    SLOT(dropout, NTG_DROPOUT_STREAM, "stream"),
+    SLOT(batchnorm, NTG_BATCHNORM_EPS, "eps"),
+    SLOT(batchnorm, NTG_BATCHNORM_MOMENTUM, "momentum"),
+    SLOT(batchnorm_stats, NTG_BNSTATS_MOMENTUM, "momentum"),
 };
 
 #define N_ROWS (sizeof rows / sizeof rows[0])

@@ -504,6 +504,12 @@ Test(ops_grad, null_output_gradient_gives_zero_input_gradients)
             oh_attrs_set_i(&t.attrs, NTG_AVGPOOL_PAD, 1);
             oh_attrs_set_i(&t.attrs, NTG_AVGPOOL_MODE, NTG_PAD_REPLICATE);
             break;
+        case NTG_OP_batchnorm: /* x [batch 3, 8], weight, bias, running mean and var */
+            add_input(&t, &r, d, -1, 1);
+            for (int k = 0; k < 4; k++) add_input(&t, &r, oh_shape(0, 1, 8), -1, 1);
+            t.want_out = 2;
+            n_in = 0;
+            break;
         case NTG_OP_unfold:
             oh_attrs_set_i(&t.attrs, NTG_UNFOLD_SIZE, 3);
             oh_attrs_set_i(&t.attrs, NTG_UNFOLD_STEP, 2);

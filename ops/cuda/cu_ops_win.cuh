@@ -1,4 +1,4 @@
-/* cu_ops_win.cuh — param, avgpool1d, conv1d and unfold on CUDA, following ops/cpu/k_window.c (sums in
+/* cu_ops_win.cuh — param, avgpool1d, conv1d, unfold and dropout on CUDA, following ops/cpu/k_window.c (sums in
  * double, rounded once; the backward gathers over ntg__win_taps, one thread per gradient
  * element, so the order is the reference's).  Included by cu_ops.cu before its tables.
  * NOT YET RUN ON A GPU, as the rest of cu_ops.cu. */
@@ -283,4 +283,98 @@ extern "C" int ntg__cu_bwd_unfold(const ntg__cu_ctx *c)
     if (g.rows * g.len <= 0) return 0;
     k_unfold_bwd<<<blocks_for(g.rows * g.len), THREADS, 0, c->stream>>>(fp(&c->in[2]), dx, g);
     return launched(c, "unfold gradient");
+}
+
+/* dropout, following ops/ref/k_dropout.c: one thread per element draws its keep bit from
+ * (key, global index) with the same ntg__dropout_keep; without train.rng, a copy.  The program
+ * is captured as a CUDA graph, so the key is derived on the device from train.rng's words at
+ * every replay (three mixes per thread), never read back at capture. */
+namespace {
+
+struct drop_g {
+    uint64_t thr, stream;
+    int64_t n, inner;
+    int batched;
+    double scale;
+};
+
+__global__ void k_dropout(const float *in, float *out, const float *rng, drop_g g)
+{
+    uint64_t seed, step, row0;
+    ntg__rng_words(rng, &seed, &step, &row0);
+    if (!g.batched) row0 = 0;
+    uint64_t key = ntg__dropout_key(seed, step, g.stream);
+    GRID_LOOP(q, g.n)
+    {
+        uint64_t b = (uint64_t)(q / g.inner), e = (uint64_t)(q % g.inner);
+        uint64_t i = (row0 + b) * (uint64_t)g.inner + e;
+        out[q] = ntg__dropout_keep(key, i, g.thr) ? (float)((double)in[q] * g.scale) : 0.0f;
+    }
+}
+
+int drop_run(const ntg__cu_ctx *c, const ntg_view *x, const ntg_view *rng, const float *src,
+             float *dst, const char *what)
+{
+    drop_g g;
+    double p = ntg__attr_f(c->attr, NTG_DROPOUT_P);
+    g.stream = (uint64_t)ntg__attr_i(c->attr, NTG_DROPOUT_STREAM);
+    g.thr = ntg__dropout_thr(p);
+    g.scale = p < 1 ? 1.0 / (1.0 - p) : 0.0;
+    g.n = ntg__tdesc_numel(&x->d);
+    g.batched = x->d.batched;
+    int64_t rows = x->d.batched ? x->d.dims[0] : 1;
+    g.inner = rows > 0 ? g.n / rows : 1;
+    if (g.n <= 0 || g.inner <= 0) return 0;
+    k_dropout<<<blocks_for(g.n), THREADS, 0, c->stream>>>(src, dst, fp(rng), g);
+    return launched(c, what);
+}
+
+} // namespace
+
+extern "C" int ntg__cu_fwd_dropout(const ntg__cu_ctx *c)
+{
+    if (c->n_in < 2 || !c->in[1].data) return ntg__cu_fwd_identity(c);
+    return drop_run(c, &c->in[0], &c->in[1], fp(&c->in[0]), fp(&c->out[0]), "dropout");
+}
+
+/* in = [x, (rng), y, dy], out = [dx, (drng)] */
+extern "C" int ntg__cu_bwd_dropout(const ntg__cu_ctx *c)
+{
+    int nfi = c->n_out;
+    float *dx = fp(&c->out[0]);
+    if (!dx) return 0;
+    if (!c->in[nfi + 1].data) return zero_view(c, &c->out[0]);
+    if (nfi < 2 || !c->in[1].data) {
+        ntg__cu_ctx one = *c;
+        ntg_view v[3] = {c->in[0], c->in[nfi], c->in[nfi + 1]};
+        one.in = v;
+        one.n_in = 3;
+        one.n_out = 1;
+        return ntg__cu_bwd_identity(&one);
+    }
+    return drop_run(c, &c->in[0], &c->in[1], fp(&c->in[nfi + 1]), dx, "dropout gradient");
+}
+
+/* batchnorm: no CUDA kernel yet.  The launcher fails while the program is captured, so a plan
+ * with batchnorm is refused at prepare naming the op (docs/cuda.md); run it on cpu. */
+namespace {
+int no_kernel(const ntg__cu_ctx *c, const char *op)
+{
+    snprintf(c->msg, c->msg_cap, "%s: no CUDA kernel for this op yet; run the plan on the cpu "
+             "or xnnpack backend", op);
+    return -1;
+}
+} // namespace
+
+extern "C" int ntg__cu_fwd_batchnorm(const ntg__cu_ctx *c)
+{
+    return no_kernel(c, "batchnorm");
+}
+extern "C" int ntg__cu_bwd_batchnorm(const ntg__cu_ctx *c)
+{
+    return no_kernel(c, "batchnorm");
+}
+extern "C" int ntg__cu_fwd_batchnorm_stats(const ntg__cu_ctx *c)
+{
+    return no_kernel(c, "batchnorm_stats");
 }

@@ -1,4 +1,6 @@
-/* vk_ops_win.c — param on the identity shader; avgpool1d, conv1d and unfold are refused at prepare
+/* vk_ops_win.c — param on the identity shader; avgpool1d, conv1d, unfold, dropout and batchnorm are
+ * refused
+ * at prepare
  * (no shader yet: the plan runs on the cpu or xnnpack backend, docs/vulkan.md). */
 #include "vk_int.h"
 
@@ -41,6 +43,26 @@ ntg_status ntg__vk_fwd_unfold(ntg__vk_ctx *e)
     return no_shader(e);
 }
 ntg_status ntg__vk_bwd_unfold(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_fwd_dropout(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_bwd_dropout(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_fwd_batchnorm(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_bwd_batchnorm(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_fwd_batchnorm_stats(ntg__vk_ctx *e)
 {
     return no_shader(e);
 }
