@@ -14,7 +14,8 @@ static const cli_opt opts[] = {
     {"strict", 0, NULL, 0, "with --weights: tensors that match no parameter are an error"},
     {"seed", 0, "S", 0, "seed of the parameter initializers (default 0)"},
     {"infer-only", 0, NULL, 0, "leave out the eval, grad and train_step programs"},
-    {"loss", 0, "L", 0, "training loss: mae, mse, huber, mqloss (default: the graph's)"},
+    {"loss", 0, "L", 0,
+     "training loss: mae, mse, huber, mqloss, normal, studentt (default: the graph's)"},
     {"optimizer", 0, "O", 0, "optimizer: adam, adamw, sgd (default: the graph's)"},
     {"train", 'T', "KEY=VALUE", 1, "override a key of the graph's train section (repeatable)"},
 };

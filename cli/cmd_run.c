@@ -18,6 +18,9 @@ static const cli_opt opts[] = {
     {"data", 0, "SERIES.csv", 0, "forecast the next h values of each column of a CSV"},
     {"columns", 0, "C1,C2|all", 0, "with --data: the columns to forecast (default all)"},
     {"plot", 0, "F.svg", 0, "with --data: draw history, forecast and intervals as SVG"},
+    {"quantiles", 0, "Q1,Q2,..", 0,
+     "with --data, a distribution head (loss normal, studentt): the levels to forecast "
+     "(default: the plan's train.quantiles)"},
     {"fill", 0, "F", 0, "with --data: empty or bad cells: error, zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "with --data: strict (default: valid, increasing dates) or loose"},
     {"futr-data", 0, "FUTURE.csv", 0,
@@ -312,20 +315,59 @@ done:
     return rc;
 }
 
+/* --quantiles for a distribution head: the plan with its train.quantiles replaced (*out NULL
+ * without the option).  CLI_OK, or the exit status after a message. */
+static int with_quantiles(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan, ntg_plan **out)
+{
+    *out = NULL;
+    const char *spec = cli_get(a, "quantiles");
+    if (!spec) return CLI_OK;
+    const char *loss = ntg_plan_meta(plan, "train.loss");
+    if (!loss || (strcmp(loss, "normal") != 0 && strcmp(loss, "studentt") != 0))
+        return cli_usage_error(cmd,
+                               "--quantiles needs a distribution head (loss normal or studentt); "
+                               "this plan's loss is %s",
+                               loss ? loss : "not recorded");
+    char *buf, *parts[64], list[64 * 26 + 4];
+    int np = cli_split(spec, ',', &buf, parts, 64);
+    int bad = np < 1 || np > 63;
+    size_t len = 0;
+    double prev = 0;
+    list[len++] = '[';
+    for (int i = 0; !bad && i < np; i++) {
+        char *end;
+        double q = strtod(parts[i], &end);
+        bad = end == parts[i] || *end || !(q > 0 && q < 1) || (i > 0 && !(q > prev));
+        prev = q;
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%.17g", i ? ", " : "", q);
+    }
+    free(buf);
+    if (bad)
+        return cli_usage_error(cmd, "--quantiles '%s': 1 to 63 ascending levels in (0, 1)", spec);
+    snprintf(list + len, sizeof list - len, "]");
+    const char *meta[2] = {"train.quantiles", list};
+    ntg_error err;
+    ntg_status st = ntg__plan_rewrite(plan, NULL, meta, 1, out, &err);
+    return st ? cli_fail(cmd, st, &err) : CLI_OK;
+}
+
 static int run(const cli_cmd *cmd, cli_args *a)
 {
     if (a->n_pos != 1) return cli_usage_error(cmd, "expected one plan file");
     int has_in = cli_get(a, "in") != NULL, has_data = cli_get(a, "data") != NULL;
     if (has_in == has_data) return cli_usage_error(cmd, "give either --in or --data");
     if (has_in && (cli_get(a, "columns") || cli_get(a, "plot") || cli_get(a, "fill") ||
-                   cli_get(a, "dates") || cli_get(a, "futr-data")))
-        return cli_usage_error(cmd,
-                               "--columns, --plot, --fill, --dates and --futr-data need --data");
-    ntg_plan *plan = NULL;
+                   cli_get(a, "dates") || cli_get(a, "futr-data") || cli_get(a, "quantiles")))
+        return cli_usage_error(
+            cmd, "--columns, --plot, --fill, --dates, --futr-data and --quantiles need --data");
+    ntg_plan *plan = NULL, *relevel = NULL;
     ntg_error err;
     ntg_status st = cli_load_plan(a->pos[0], &plan, &err);
     if (st) return cli_fail(cmd, st, &err);
-    int rc = has_in ? run_tensors(cmd, a, plan) : run_series(cmd, a, plan);
+    int rc = with_quantiles(cmd, a, plan, &relevel);
+    if (rc == CLI_OK)
+        rc = has_in ? run_tensors(cmd, a, plan) : run_series(cmd, a, relevel ? relevel : plan);
+    ntg_plan_destroy(relevel);
     ntg_plan_destroy(plan);
     return rc;
 }
@@ -334,14 +376,19 @@ const cli_cmd cli_cmd_run = {
     "run",
     "Forecast with a plan",
     "ntgraph run PLAN (--in IN.safetensors --out OUT.safetensors | --data SERIES.csv "
-    "[--columns C1,C2|all] [--futr-data FUTURE.csv] [--out FORECAST.csv] [--plot F.svg]) "
+    "[--columns C1,C2|all] [--futr-data FUTURE.csv] [--out FORECAST.csv] [--plot F.svg] "
+    "[--quantiles Q1,Q2,..]) "
     "[--backend B] [--threads N]",
     "With --in, binds every input of the plan's `infer` program by name from a\n"
     "safetensors file (the leading axis is the batch), runs it and writes every output.\n"
     "With --data, forecasts the next h values of each chosen column from its last\n"
     "input_size rows, in original units (a trained plan carries its scaler), and writes\n"
     "a CSV (to stdout without --out) whose first column continues the series' dates;\n"
-    "quantile models add a column per quantile (OT-q0.1, ...). --plot draws the\n"
+    "quantile models add a column per quantile (OT-q0.1, ...), as do distribution\n"
+    "heads (their train.quantiles or --quantiles, from the predicted distribution) and\n"
+    "plans with\n"
+    "conformal intervals (the bounds (1 -+ level) / 2). With --in the outputs are the\n"
+    "plan's own (a distribution head's raw parameters). --plot draws the\n"
     "history, forecast and intervals as SVG. A plan without a fitted scaler (not made\n"
     "by `ntgraph train`, nor recompiled from weights it exported) is warned about once.\n"
     "A plan trained with covariates takes them from --data (historic, static from the\n"

@@ -18,7 +18,12 @@ static const cli_opt train_opts[] = {
     {"batch", 0, "B", 0, "windows per step"},
     {"lr", 0, "X", 0, "learning rate"},
     {"optimizer", 0, "O", 0, "adam, adamw or sgd"},
-    {"loss", 0, "L", 0, "mae, mse, huber or mqloss"},
+    {"loss", 0, "L", 0, "mae, mse, huber, mqloss, normal or studentt"},
+    {"conformal", 0, "L1,L2,..", 0,
+     "after training, split-conformal intervals at these levels from the val split's "
+     "residuals, stored in the plan"},
+    {"quantiles", 0, "Q1,Q2,..", 0,
+     "levels: mqloss trains them; normal/studentt forecast them (train key quantiles)"},
     {"lr-decays", 0, "K", 0, "halve the learning rate K times, evenly spaced"},
     {"val-every", 0, "N", 0, "validate every N steps (0: never)"},
     {"patience", 0, "P", 0,
@@ -115,6 +120,31 @@ static void add_setting(cli_defines *d, const cli_args *a, const char *opt, cons
     if (v) cli_defines_add(d, key, v);
 }
 
+/* --conformal 0.8,0.95: levels in (0, 1), ascending; -1 after a usage message. */
+static int conformal_levels(const cli_cmd *cmd, const cli_args *a, double *lv, size_t *n)
+{
+    *n = 0;
+    const char *spec = cli_get(a, "conformal");
+    if (!spec) return 0;
+    char *buf, *parts[32];
+    int np = cli_split(spec, ',', &buf, parts, 32);
+    int bad = np < 1 || np > 31;
+    for (int i = 0; !bad && i < np; i++) {
+        char *end;
+        lv[i] = strtod(parts[i], &end);
+        bad =
+            end == parts[i] || *end || !(lv[i] > 0 && lv[i] < 1) || (i > 0 && !(lv[i] > lv[i - 1]));
+    }
+    free(buf);
+    if (bad) {
+        cli_usage_error(cmd, "--conformal '%s': 1 to 31 ascending levels in (0, 1), e.g. 0.8,0.95",
+                        spec);
+        return -1;
+    }
+    *n = (size_t)np;
+    return 0;
+}
+
 static int train_run(const cli_cmd *cmd, cli_args *a)
 {
     if (a->n_pos != 1) return cli_usage_error(cmd, "expected one graph file");
@@ -145,6 +175,10 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
         cli_double(cmd, a, "lr", 1e-12, 1e6, &dtmp) < 0)
         return CLI_USAGE;
 
+    double conf[32];
+    size_t n_conf = 0;
+    if (conformal_levels(cmd, a, conf, &n_conf)) return CLI_USAGE;
+
     cli_defines dv, tv, settings;
     if (cli_collect_defines(cmd, a, "define", NULL, &dv)) return CLI_USAGE;
     if (cli_collect_defines(cmd, a, "train", NULL, &tv)) {
@@ -153,6 +187,17 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     }
     memset(&settings, 0, sizeof settings);
     add_setting(&tv, a, "loss", "loss");
+    /* --quantiles 0.1,0.5,0.9: the train key's list [0.1,0.5,0.9] */
+    char qlist[512];
+    if (cli_get(a, "quantiles")) {
+        if (strlen(cli_get(a, "quantiles")) > sizeof qlist - 3) {
+            cli_defines_free(&dv);
+            cli_defines_free(&tv);
+            return cli_usage_error(cmd, "--quantiles: too long a list");
+        }
+        snprintf(qlist, sizeof qlist, "[%s]", cli_get(a, "quantiles"));
+        cli_defines_add(&tv, "quantiles", qlist);
+    }
     add_setting(&tv, a, "optimizer", "optimizer");
     add_setting(&settings, a, "steps", "steps");
     add_setting(&settings, a, "batch", "batch");
@@ -257,6 +302,24 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
                 cli_train_mesh_rank(tm), cli_train_mesh_world(tm), r.steps);
         goto done;
     }
+    /* --conformal: intervals from the val split's residuals of the trained plan */
+    uint64_t conf_n = 0;
+    if (n_conf) {
+        ntg_eval_options eo;
+        ntg_eval_options_init(&eo);
+        eo.columns = cli_get(a, "columns");
+        eo.split = split;
+        eo.part = "val";
+        eo.backend = cli_get(a, "backend");
+        eo.threads = (int)threads;
+        ntg_plan *cal = NULL;
+        if ((st = ntg_conformal_calibrate(trained, series, &eo, conf, n_conf, &cal, &err)))
+            goto fail;
+        ntg_plan_destroy(trained);
+        trained = cal;
+        const char *cn = ntg_plan_meta(trained, "conformal.n");
+        conf_n = cn ? strtoull(cn, NULL, 10) : 0;
+    }
     if (out && (st = ntg_plan_save(trained, out, &err))) goto fail;
     if (ts && (st = ntg_store_trainer_register(ts, trained, &r, data, split, &version, &err)))
         goto fail;
@@ -280,6 +343,11 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
         char line[400];
         cli_train_mesh_summary(tm, line, sizeof line);
         if (line[0]) printf("\nmesh: %s", line);
+    }
+    if (n_conf) {
+        printf("\nconformal intervals at levels");
+        for (size_t l = 0; l < n_conf; l++) printf("%s%g", l ? ", " : " ", conf[l]);
+        printf(" from %llu val windows", (unsigned long long)conf_n);
     }
     if (out) printf("\nwrote %s", out);
     if (ts)
@@ -306,7 +374,8 @@ const cli_cmd cli_cmd_train = {
     "train",
     "Train a graph on a series CSV",
     "ntgraph train GRAPH.yaml --data FILE.csv --split A,B,C -o PLAN [--columns all|C1,C2] "
-    "[-D NAME=VALUE]... [--steps N] [--batch B] [--lr X] [--optimizer O] [--loss L] "
+    "[-D NAME=VALUE]... [--steps N] [--batch B] [--lr X] [--optimizer O] [--loss L] [--quantiles "
+    "Q,..] [--conformal L,..] "
     "[--lr-decays K] [--val-every N] [--patience P] [--seed S] [--log-csv F] "
     "[--checkpoint-dir D] [--resume] [--store PATH --name NAME [--run ID]] "
     "[--init PLAN|store:PATH:NAME@REF [--refit-scaler]] "
@@ -318,6 +387,11 @@ const cli_cmd cli_cmd_train = {
     "validated on the val split, early-stopped after --patience validations without\n"
     "improvement (restoring the best weights). The plan written holds the trained\n"
     "weights and the scaler, so `ntgraph run --data` takes and returns original units.\n"
+    "--loss normal|studentt trains a distribution head (output [batch, 2|3, h]); run and\n"
+    "eval give the quantiles of --quantiles (train key quantiles) from its parameters.\n"
+    "--conformal 0.8,0.95 adds split-conformal intervals of a point model from the val\n"
+    "split's residuals (per horizon step) to the plan: run prints them as quantile\n"
+    "columns, eval scores their coverage.\n"
     "On a terminal one progress line is shown on stderr; in a pipe only the summary.\n"
     "With --mesh this process is one worker of a data-parallel job (docs/mesh.md): each\n"
     "step's batch is split across the workers and their gradients summed, so the result\n"
@@ -365,7 +439,34 @@ static void put_scores(FILE *f, const ntg_scores *s)
     json_num(f, s->smape);
     fprintf(f, ",\"mase\":");
     json_num(f, s->mase);
+    /* quantile, distribution and conformal plans add their probabilistic scores */
+    if (!isnan(s->coverage)) {
+        fprintf(f, ",\"coverage\":");
+        json_num(f, s->coverage);
+        fprintf(f, ",\"coverage_nominal\":");
+        json_num(f, s->coverage_nominal);
+    }
+    if (!isnan(s->pinball)) {
+        fprintf(f, ",\"pinball\":");
+        json_num(f, s->pinball);
+        fprintf(f, ",\"crps\":");
+        json_num(f, s->crps);
+    }
     fprintf(f, ",\"n\":%llu}", (unsigned long long)s->n);
+}
+
+/* The probabilistic scores' table, when the plan has them. */
+static void put_prob_table(const char *const *names, const ntg_scores *cols, size_t n,
+                           const ntg_scores *all)
+{
+    if (isnan(all->coverage) && isnan(all->pinball)) return;
+    printf("%-16s %10s %10s %10s %10s\n", "column", "coverage", "nominal", "pinball (z)",
+           "CRPS (z)");
+    for (size_t j = 0; j <= n; j++) {
+        const ntg_scores *s = j < n ? &cols[j] : all;
+        printf("%-16.16s %10.4f %10.4f %10.4f %10.4f\n", j < n ? names[j] : "overall", s->coverage,
+               s->coverage_nominal, s->pinball, s->crps);
+    }
 }
 
 static int eval_run(const cli_cmd *cmd, cli_args *a)
@@ -452,6 +553,7 @@ static int eval_run(const cli_cmd *cmd, cli_args *a)
                    cols[j].mae, cols[j].mae_orig, cols[j].mape, cols[j].smape, cols[j].mase);
         printf("%-16s %10.4f %10.4f | %12.4f %10.2f %10.2f %8.3f\n", "overall", all.mse, all.mae,
                all.mae_orig, all.mape, all.smape, all.mase);
+        put_prob_table(names, cols, n_named, &all);
         printf("(%s split, %llu forecast points, every window with stride 1)\n",
                eo.part ? eo.part : "test", (unsigned long long)all.n);
     }
@@ -474,7 +576,11 @@ const cli_cmd cli_cmd_eval = {
     "Rolling-origin evaluation over every window of the test (or val) split, stride 1:\n"
     "MSE and MAE on the z-scored scale (the literature's protocol) and MAE, MAPE, sMAPE\n"
     "and MASE in original units, per column and overall. --json prints one object with\n"
-    "mse and mae (overall, z-scored), the overall scores and each column's.",
+    "mse and mae (overall, z-scored), the overall scores and each column's.\n"
+    "Quantile and distribution plans add interval coverage (of [lowest, highest\n"
+    "level]) with its nominal level, the mean pinball loss and the CRPS (z-scored;\n"
+    "closed form for normal/studentt heads, 2 x mean pinball for quantile heads):\n"
+    "a second table, and the keys coverage, coverage_nominal, pinball, crps in --json.",
     eval_opts,
     (int)(sizeof eval_opts / sizeof eval_opts[0]),
     eval_run,

@@ -355,6 +355,20 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
         }
         for (int d = qaxis; d + 1 < yd.rank; d++) td.dims[d] = yd.dims[d + 1];
         td.rank = (uint8_t)(yd.rank - 1);
+    } else if (cfg->loss_code == NTG_OP_loss_normal || cfg->loss_code == NTG_OP_loss_studentt) {
+        /* the distribution's raw parameters on axis 1: [batch, P, h] */
+        int np = cfg->loss_code == NTG_OP_loss_normal ? 2 : 3;
+        if (yd.rank != 3 || yd.dims[1] != np) {
+            char b[96];
+            st = ntg__err(err, NTG_ERR_SHAPE, yloc.file, yloc.line, yloc.col,
+                          "loss %s needs output '%s' as [batch, %d, h] (%s on axis 1); it is %s",
+                          np == 2 ? "normal" : "studentt", ntg__ir_tensor(ir, y)->name, np,
+                          np == 2 ? "loc, raw scale" : "loc, raw scale, raw df",
+                          ntg__tdesc_str(&yd, b, sizeof b));
+            goto done;
+        }
+        td.dims[1] = yd.dims[2];
+        td.rank = 2;
     }
     uint32_t t_in, mask_in = NTG_NONE, ctl_in;
     if ((st = add_input(ir, "t", &td, yloc, err, &t_in))) goto done;
@@ -393,6 +407,11 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
         ln->attr[NTG_PINBALL_QUANTILES].i = (int64_t)(((uint64_t)2 << 32) | nq);
         ln->attr[NTG_PINBALL_AXIS].i = qaxis;
         for (uint32_t q = 0; q < nq; q++) ln->attr[2 + q].f = cfg->quantiles[q];
+    } else if (cfg->loss_code == NTG_OP_loss_normal || cfg->loss_code == NTG_OP_loss_studentt) {
+        ln->attr = attrs(ir, 1);
+        if (!ln->attr) goto nomem;
+        ln->n_attr = 1;
+        ln->attr[NTG_DIST_AXIS].i = 1;
     }
     ntg__ir_tensor(ir, loss)->producer = (int)lid;
 

@@ -10,10 +10,11 @@
 /* Defaults start from NeuralForecast's NHITS (Adam, lr 1e-3, 1000 steps, 3 step decays,
  * MAE, validation every 100 steps, early stopping off) and torch.optim's defaults. */
 static const ntg_train_key keys[] = {
-    {"loss", NTG_TK_WORD, "mae", "mae | mse | huber | mqloss"},
+    {"loss", NTG_TK_WORD, "mae", "mae | mse | huber | mqloss | normal | studentt"},
     {"huber_delta", NTG_TK_NUMBER, "1.0", "Huber loss threshold"},
     {"quantiles", NTG_TK_NUMBERS, "[0.1, 0.5, 0.9]",
-     "mqloss: quantile levels in (0, 1), ascending, in the order of the output's quantile axis"},
+     "mqloss: quantile levels in (0, 1), ascending, in the order of the output's quantile axis; "
+     "normal, studentt: the levels forecast from the predicted distribution"},
     {"quantile_axis", NTG_TK_INT, "-1", "mqloss: the output's quantile axis"},
     {"point_quantile", NTG_TK_NUMBER, "0.5",
      "mqloss: the level forecast and scored as the point forecast (one of quantiles)"},
@@ -161,14 +162,19 @@ ntg_status ntg__train_cfg_resolve(const ntg_rgraph *g, const ntg_define *over, s
         cfg->loss_code = NTG_OP_loss_huber;
     else if (strcmp(loss, "mqloss") == 0)
         cfg->loss_code = NTG_OP_loss_pinball;
+    else if (strcmp(loss, "normal") == 0)
+        cfg->loss_code = NTG_OP_loss_normal;
+    else if (strcmp(loss, "studentt") == 0)
+        cfg->loss_code = NTG_OP_loss_studentt;
     else
-        return BAD("loss", "unknown loss '%s' (mae, mse, huber, mqloss)", loss);
+        return BAD("loss", "unknown loss '%s' (mae, mse, huber, mqloss, normal, studentt)", loss);
     cfg->huber_delta = num(V("huber_delta"));
     cfg->quantile_axis = (int)V("quantile_axis")->i;
     const ntg_value *q = V("quantiles");
     cfg->n_quantiles = (int)q->n;
-    if (cfg->loss_code == NTG_OP_loss_pinball && (q->n < 1 || q->n > 64))
-        return BAD("quantiles", "mqloss needs 1 to 64 quantiles");
+    int dist = cfg->loss_code == NTG_OP_loss_normal || cfg->loss_code == NTG_OP_loss_studentt;
+    if ((cfg->loss_code == NTG_OP_loss_pinball || dist) && (q->n < 1 || q->n > 63))
+        return BAD("quantiles", "%s needs 1 to 63 quantiles", loss);
     for (size_t i = 0; i < q->n && i < 64; i++) {
         cfg->quantiles[i] = num(&q->items[i]);
         if (!(cfg->quantiles[i] > 0 && cfg->quantiles[i] < 1))

@@ -574,6 +574,14 @@ typedef struct ntg_scores {
     double mape, smape, mase; /* mape and smape in percent; mase against the seasonal
                                  naive forecast of the train rows */
     uint64_t n;               /* forecast points scored */
+    /* Probabilistic scores (NaN for a plain point model; docs/training.md): */
+    double coverage;         /* fraction of truths inside the forecast interval: quantile and
+                                distribution models [lowest, highest level]; conformal plans
+                                the widest stored level */
+    double coverage_nominal; /* that interval's nominal level */
+    double pinball;          /* mean pinball loss over the levels, z-scored axis */
+    double crps;             /* mean CRPS, z-scored axis: closed form for normal/studentt heads,
+                                2 x the mean pinball loss for quantile heads */
 } ntg_scores;
 
 /* Zero `scores` and set scores->size. */
@@ -603,6 +611,19 @@ NTG_API void ntg_eval_options_init(ntg_eval_options *opts);
 NTG_API ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data,
                                 const ntg_eval_options *opts, ntg_scores *overall,
                                 ntg_scores *per_column, size_t n_per_column, ntg_error *err);
+
+/* Conformal prediction intervals for a point model (docs/training.md, "Conformal intervals"):
+ * split conformal on the absolute residuals of every window of opts->part (default "val",
+ * the calibration split; columns, split, backend, threads as ntg_evaluate's), per horizon
+ * step, for each of the n_levels ascending levels in (0, 1).  *out is a copy of the plan with
+ * the half-widths in its metadata (conformal.*); its forecasts (ntg_forecast_series, `run`)
+ * and evaluations then carry the intervals as quantiles (1 - level) / 2 and (1 + level) / 2
+ * around the point forecast.  Errors: NTG_ERR_INVALID_ARG (a quantile or distribution plan,
+ * bad levels or options), NTG_ERR_DATA (too few calibration windows for a level: level a
+ * needs a / (1 - a) of them; a forecast that is not finite). */
+NTG_API ntg_status ntg_conformal_calibrate(const ntg_plan *plan, const ntg_series *data,
+                                           const ntg_eval_options *opts, const double *levels,
+                                           size_t n_levels, ntg_plan **out, ntg_error *err);
 
 /* ------------------------------------------------------------ forecasting */
 

@@ -746,6 +746,71 @@ const ntg_op_class ntg__opclass_loss_pinball = {
     "max(y_q - t, 0).",
     0};
 
+/* Distribution losses (NeuralForecast's DistributionLoss): y holds the raw parameters on one
+ * axis, t has y's shape without that axis. */
+static const ntg_attr_spec dist_attrs[] = {
+    {"axis", NTG_AK_INT, 0, 1, NULL, "the parameter axis of y"},
+};
+
+static int dist_infer_n(const ntg_opsig *s, ntg_tdesc *out, int64_t np, const char *op, char *msg,
+                        size_t cap)
+{
+    SHAPE_BUFS;
+    const ntg_tdesc *y = &s->in[0];
+    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_DIST_AXIS), y->rank);
+    if (ax < 0 || not_batch_axis(y, ax, op, msg, cap) || y->dims[ax] != np)
+        return fail(msg, cap, "%s: prediction %s needs a parameter axis of extent %lld (axis %lld)",
+                    op, SHP(y), (long long)np, (long long)ntg__attr_i(s->attr, NTG_DIST_AXIS));
+    ntg_tdesc want = *y;
+    for (int d = ax; d + 1 < y->rank; d++) want.dims[d] = y->dims[d + 1];
+    want.rank = (uint8_t)(y->rank - 1);
+    return loss_infer_common(s, &want, out, op, msg, cap);
+}
+
+static int normal_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    return dist_infer_n(s, out, 2, "loss_normal", msg, cap);
+}
+
+static int studentt_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    return dist_infer_n(s, out, 3, "loss_studentt", msg, cap);
+}
+
+static double dist_flops(const ntg_opsig *s, const ntg_tdesc *out)
+{
+    (void)out;
+    return 20.0 * numel_d(&s->in[0]);
+}
+
+const ntg_op_class ntg__opclass_loss_normal = {
+    "loss_normal",
+    NTG_OPF_LOSS,
+    dist_attrs,
+    1,
+    NULL,
+    normal_infer,
+    loss_saves,
+    dist_flops,
+    "Normal negative log-likelihood (NeuralForecast's DistributionLoss('Normal')): y holds loc "
+    "and a raw scale on `axis`; sigma = softplus(raw); loss = masked mean of log sigma + "
+    "log(2 pi) / 2 + (t - loc)^2 / (2 sigma^2).",
+    0};
+
+const ntg_op_class ntg__opclass_loss_studentt = {
+    "loss_studentt",
+    NTG_OPF_LOSS,
+    dist_attrs,
+    1,
+    NULL,
+    studentt_infer,
+    loss_saves,
+    dist_flops,
+    "Student-t negative log-likelihood (NeuralForecast's DistributionLoss('StudentT')): y holds "
+    "loc, a raw scale and a raw df on `axis`; sigma = softplus(raw scale), df = 2 + "
+    "softplus(raw df); loss = masked mean of -log p(t).",
+    0};
+
 /* --------------------------------------------------------------- optimizers */
 
 static int ctl_ok(const ntg_tdesc *c)

@@ -2,11 +2,14 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "abi.h"
 #include "exog.h"
+#include "dist.h"
+#include "metrics_prob.h"
 #include "model_io.h"
 #include "ntg_error.h"
 #include "session_int.h"
@@ -25,6 +28,9 @@ typedef struct runner {
     ntg_exog *exog;
     const ntg_series *bound;
     float *xbuf;
+    float *raw;     /* distribution heads and conformal plans: the plan's own output, decoded
+                     * into y */
+    double *widths; /* conformal plans: the half-widths (ntg__model_conformal_widths) */
 } runner;
 
 static ntg_status runner_open(runner *r, const ntg_plan *p, const ntg_session_options *opts,
@@ -42,7 +48,11 @@ static ntg_status runner_open(runner *r, const ntg_plan *p, const ntg_session_op
     r->loc = malloc(r->chunk * sizeof(float));
     r->scale = malloc(r->chunk * sizeof(float));
     r->y = malloc(r->chunk * r->ny * sizeof(float));
-    if (!r->x || !r->loc || !r->scale || !r->y)
+    size_t per = r->io.dist ? (size_t)r->io.dist : 1; /* floats per step of the plan's output */
+    if (r->io.dist || r->io.conformal) r->raw = malloc(r->chunk * r->io.h * per * sizeof(float));
+    if (r->io.conformal && (st = ntg__model_conformal_widths(p, &r->io, &r->widths, err)))
+        return st;
+    if (!r->x || !r->loc || !r->scale || !r->y || ((r->io.dist || r->io.conformal) && !r->raw))
         return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     /* covariates the plan was trained with, normalized as in training */
     if ((st = ntg__exog_from_plan(p, &r->exog, err))) return st;
@@ -72,6 +82,8 @@ static void runner_close(runner *r)
     free(r->y);
     free(r->xbuf);
     ntg__exog_free(r->exog);
+    free(r->raw);
+    free(r->widths);
 }
 
 /* Forecast windows idx[0..n) (n <= chunk): r->y gets the outputs, loc/scale the
@@ -88,6 +100,18 @@ static ntg_status runner_run(runner *r, const ntg_series *s, const ntg_scaler *g
     }
     if (!st) st = ntg__exog_feed(r->exog, &r->io, r->s, s, w, idx, n, r->xbuf, err);
     if (!st) st = ntg__session_run_index(r->s, r->io.g_infer, (int)n, err);
+    if (r->io.dist) {
+        if (!st)
+            st = ntg__session_get_tensor(r->s, r->io.y, r->raw, n * r->io.h * (size_t)r->io.dist,
+                                         err);
+        if (!st) ntg__model_decode(&r->io, r->raw, n, r->y);
+        return st;
+    }
+    if (r->io.conformal) {
+        if (!st) st = ntg__session_get_tensor(r->s, r->io.y, r->raw, n * r->io.h, err);
+        if (!st) ntg__model_conformal(&r->io, r->widths, r->raw, n, r->y);
+        return st;
+    }
     if (!st) st = ntg__session_get_tensor(r->s, r->io.y, r->y, n * r->ny, err);
     return st;
 }
@@ -109,10 +133,14 @@ void ntg_scores_init(ntg_scores *s)
 }
 
 /* Into the caller's `out` (its size checked), as far as its size reaches. */
-static void to_scores(const ntg_metric_values *v, ntg_scores *out)
+static void to_scores(const ntg_metric_values *v, const ntg_pmetric_values *pv, ntg_scores *out)
 {
     ntg_scores full, *o = &full;
     ntg_scores_init(o);
+    o->coverage = pv ? pv->coverage : NAN;
+    o->coverage_nominal = pv ? pv->nominal : NAN;
+    o->pinball = pv ? pv->pinball : NAN;
+    o->crps = pv ? pv->crps : NAN;
     o->mse = v->mse;
     o->mae = v->mae;
     o->mse_orig = v->mse_orig;
@@ -158,6 +186,87 @@ static int scores_finite(const ntg_metric_values *v)
            !isinf(v->mape) && !isinf(v->smape) && !isinf(v->mase);
 }
 
+/* Buffers of the probabilistic scores of a quantile or distribution model's windows. */
+typedef struct prob_bufs {
+    ntg_pmetrics *pm;
+    size_t order[64]; /* the plan's quantiles in ascending level */
+    float *yq;        /* [chunk * h] one level, model scale */
+    double *q;        /* [nq][chunk * h] original units */
+    double *sig, *df; /* distribution heads: sigma and df in original units, [chunk * h] */
+} prob_bufs;
+
+static ntg_status prob_open(prob_bufs *p, const runner *r, const ntg_scaler *g, size_t nc,
+                            ntg_error *err)
+{
+    memset(p, 0, sizeof *p);
+    size_t nq = r->io.nq, n = r->chunk * r->io.h;
+    if (nq == 0) return NTG_OK;
+    double levels[64], *std = malloc((nc + 1) * sizeof *std);
+    if (!std) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t j = 0; j < nc; j++) std[j] = g ? g->std[j] : 1.0;
+    for (size_t q = 0; q < nq; q++) p->order[q] = q;
+    for (size_t a = 1; a < nq; a++) /* insertion sort by level */
+        for (size_t b = a; b > 0 && r->io.quantiles[p->order[b - 1]] > r->io.quantiles[p->order[b]];
+             b--) {
+            size_t t = p->order[b];
+            p->order[b] = p->order[b - 1];
+            p->order[b - 1] = t;
+        }
+    for (size_t q = 0; q < nq; q++) levels[q] = r->io.quantiles[p->order[q]];
+    ntg_status st = ntg__pmetrics_create(nc, std, nq, levels, &p->pm, err);
+    free(std);
+    if (st) return st;
+    p->yq = malloc(n * sizeof *p->yq);
+    p->q = malloc(nq * n * sizeof *p->q);
+    p->sig = malloc(n * sizeof *p->sig);
+    p->df = malloc(n * sizeof *p->df);
+    if (!p->yq || !p->q || !p->sig || !p->df) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    return NTG_OK;
+}
+
+static void prob_close(prob_bufs *p)
+{
+    ntg__pmetrics_free(p->pm);
+    free(p->yq);
+    free(p->q);
+    free(p->sig);
+    free(p->df);
+}
+
+/* Score the b windows the runner just ran: every level in original units (the scalers are
+ * affine and increasing, so quantiles map to quantiles), and for distribution heads sigma as
+ * the image of loc + sigma less that of loc; mu is the point forecast, `orig`. */
+static void prob_add(prob_bufs *p, const runner *r, const ntg_series *data, const ntg_scaler *g,
+                     const ntg_windows *w, const uint64_t *idx, size_t b, const double *orig)
+{
+    if (!p->pm) return;
+    size_t h = r->io.h, n = b * h, nq = r->io.nq, stride = r->chunk * h;
+    for (size_t l = 0; l < nq; l++) {
+        for (size_t i = 0; i < b; i++)
+            for (size_t t = 0; t < h; t++)
+                p->yq[i * h + t] = ntg__model_y(&r->io, r->y, i, t, p->order[l]);
+        ntg__windows_invert(g, w, idx, b, r->loc, r->scale, p->yq, h, NULL, p->q + l * stride);
+    }
+    if (r->io.dist) {
+        size_t np = (size_t)r->io.dist;
+        for (size_t i = 0; i < b; i++)
+            for (size_t t = 0; t < h; t++) {
+                const float *raw = r->raw + i * np * h + t;
+                p->yq[i * h + t] = (float)((double)raw[0] + ntg__softplus((double)raw[h]));
+                p->df[i * h + t] = np == 3 ? 2.0 + ntg__softplus((double)raw[2 * h]) : 0.0;
+            }
+        ntg__windows_invert(g, w, idx, b, r->loc, r->scale, p->yq, h, NULL, p->sig);
+        for (size_t k = 0; k < n; k++) p->sig[k] -= orig[k];
+    }
+    for (size_t i = 0; i < b; i++) {
+        size_t j, start;
+        ntg__windows_at(w, idx[i], &j, &start);
+        const double *truth = data->values + (size_t)w->cols[j] * data->n_rows + start;
+        ntg__pmetrics_add(p->pm, j, truth, h, p->q + i * h, stride, r->io.dist, orig + i * h,
+                          p->sig + i * h, p->df + i * h);
+    }
+}
+
 ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_eval_options *opts,
                         ntg_scores *overall, ntg_scores *per_column, size_t n_per_column,
                         ntg_error *err)
@@ -201,6 +310,8 @@ ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_
     uint64_t *idx = NULL;
     float *pt = NULL;
     double *orig = NULL;
+    prob_bufs pb;
+    memset(&pb, 0, sizeof pb);
     ntg_status st = runner_open_with(&r, plan, opts->backend, opts->threads, err);
     if (!st) st = ntg__select_columns(data, opts->columns, &cols, &nc, err);
     if (!st) st = ntg__split_parse(opts->split, data->n_rows, &sp, err);
@@ -215,6 +326,7 @@ ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_
         orig = malloc(r.chunk * r.io.h * sizeof *orig);
         if (!idx || !pt || !orig) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     }
+    if (!st) st = prob_open(&pb, &r, g, nc, err);
     uint64_t count = st ? 0 : ntg__windows_count(&w);
     for (uint64_t k0 = 0; !st && k0 < count; k0 += r.chunk) {
         size_t b = (size_t)(count - k0 < r.chunk ? count - k0 : r.chunk);
@@ -224,6 +336,7 @@ ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_
         ntg__windows_invert(g, &w, idx, b, r.loc, r.scale, pt, r.io.h, NULL, orig);
         if ((st = check_forecasts(data, &w, idx, b, r.io.h, orig, err))) break;
         st = ntg__metrics_add_windows(m, &w, idx, b, orig, err);
+        if (!st) prob_add(&pb, &r, data, g, &w, idx, b, orig);
     }
     /* finite forecasts of finite truths can still square past a double in original units */
     for (size_t j = 0; !st && j <= nc; j++) {
@@ -241,17 +354,199 @@ ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_
     }
     if (!st) {
         ntg_metric_values v;
+        ntg_pmetric_values pv;
+        if (pb.pm) ntg__pmetrics_values(pb.pm, nc, &pv);
         ntg__metrics_total(m, &v);
-        to_scores(&v, overall);
+        to_scores(&v, pb.pm ? &pv : NULL, overall);
         for (size_t j = 0; per_column && j < nc && j < n_per_column; j++) {
             ntg__metrics_column(m, j, &v);
-            to_scores(&v, (ntg_scores *)(void *)((char *)per_column + j * stride));
+            if (pb.pm) ntg__pmetrics_values(pb.pm, j, &pv);
+            to_scores(&v, pb.pm ? &pv : NULL,
+                      (ntg_scores *)(void *)((char *)per_column + j * stride));
         }
     }
+    prob_close(&pb);
     free(idx);
     free(pt);
     free(orig);
     ntg__metrics_free(m);
+    ntg__scaler_free(g);
+    free(cols);
+    runner_close(&r);
+    return st;
+}
+
+/* ------------------------------------------------------ conformal intervals */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Split conformal calibration (docs/training.md, "Conformal intervals"): the absolute residuals
+ * |forecast - target| of every window of the calibration part, per horizon step, in the model's
+ * output scale; the half-width of level a at step r is the ceil((n + 1) a)-th smallest of the n
+ * residuals of step r. */
+ntg_status ntg_conformal_calibrate(const ntg_plan *plan, const ntg_series *data,
+                                   const ntg_eval_options *opts, const double *levels,
+                                   size_t n_levels, ntg_plan **out, ntg_error *err)
+{
+    if (out) *out = NULL;
+    if (!plan || !data || !opts || !levels || !out)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_conformal_calibrate: NULL argument");
+    ntg_eval_options o;
+    ntg_eval_options_init(&o);
+    ntg_status st =
+        NTG__ABI_IN(&o, opts, ntg_eval_options, threads, "ntg_conformal_calibrate", err);
+    if (st) return st;
+    if (!o.split) return ntg__fail(err, NTG_ERR_INVALID_ARG, "conformal calibration needs a split");
+    if (n_levels < 1 || n_levels > 31)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "conformal: 1 to 31 levels, not %zu", n_levels);
+    for (size_t l = 0; l < n_levels; l++)
+        if (!(levels[l] > 0 && levels[l] < 1) || (l > 0 && !(levels[l] > levels[l - 1])))
+            return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                             "conformal: levels must be in (0, 1) and ascending (level %g)",
+                             levels[l]);
+    ntg_split_part part = NTG_SPLIT_VAL;
+    if (o.part && strcmp(o.part, "test") == 0)
+        part = NTG_SPLIT_TEST;
+    else if (o.part && strcmp(o.part, "val") != 0)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "part must be 'val' or 'test', not '%s'",
+                         o.part);
+    runner r;
+    int *cols = NULL;
+    size_t nc = 0;
+    ntg_split sp;
+    ntg_scaler *g = NULL;
+    ntg_window_scaler ws = NTG_WSCALER_IDENTITY;
+    ntg_windows w;
+    uint64_t *idx = NULL;
+    float *t = NULL;
+    double *res = NULL, *wd = NULL;
+    char **vals = NULL;
+    const char **meta = NULL;
+    st = runner_open_with(&r, plan, o.backend, o.threads, err);
+    if (!st && r.io.conformal)
+        st = ntg__fail(err, NTG_ERR_INVALID_ARG,
+                       "conformal intervals are for point models; this plan has conformal "
+                       "intervals already (calibrate the plan it was made from)");
+    else if (!st && (r.io.nq || r.io.dist))
+        st = ntg__fail(err, NTG_ERR_INVALID_ARG,
+                       "conformal intervals are for point models; this plan already forecasts "
+                       "quantiles (loss %s)",
+                       ntg_plan_meta(plan, "train.loss") ? ntg_plan_meta(plan, "train.loss") : "?");
+    if (!st) st = ntg__select_columns(data, o.columns, &cols, &nc, err);
+    if (!st) st = ntg__split_parse(o.split, data->n_rows, &sp, err);
+    if (!st) st = ntg__model_scaler(plan, data, cols, nc, sp.train, NULL, NULL, &g, &ws, err);
+    if (!st) st = ntg__windows_make(&sp, part, r.io.L, r.io.h, cols, nc, &w, err);
+    if (!st) st = ntg__windows_check(data, g, &w, 1, err);
+    uint64_t count = st ? 0 : ntg__windows_count(&w);
+    size_t h = r.io.h, n = (size_t)count;
+    if (!st && n == 0)
+        st = ntg__fail(err, NTG_ERR_DATA, "conformal: the %s split has no window to calibrate on",
+                       part == NTG_SPLIT_VAL ? "val" : "test");
+    /* level a needs k = ceil((n + 1) a) <= n residuals: n >= a / (1 - a) */
+    for (size_t l = 0; !st && l < n_levels; l++)
+        if ((size_t)ceil((double)(n + 1) * levels[l]) > n)
+            st = ntg__fail(err, NTG_ERR_DATA,
+                           "conformal: level %g needs at least %.0f calibration windows, the %s "
+                           "split has %zu",
+                           levels[l], ceil(levels[l] / (1 - levels[l])),
+                           part == NTG_SPLIT_VAL ? "val" : "test", n);
+    if (!st) {
+        idx = malloc(r.chunk * sizeof *idx);
+        t = malloc(r.chunk * h * sizeof *t);
+        res = malloc(n * h * sizeof *res); /* [step][window] */
+        wd = malloc(n_levels * h * sizeof *wd);
+        if (!idx || !t || !res || !wd) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    for (uint64_t k0 = 0; !st && k0 < count; k0 += r.chunk) {
+        size_t b = (size_t)(count - k0 < r.chunk ? count - k0 : r.chunk);
+        for (size_t i = 0; i < b; i++) idx[i] = k0 + i;
+        st = ntg__windows_fill(data, g, ws, &w, idx, b, r.x, t, r.loc, r.scale, err);
+        if (!st) st = ntg__session_set_tensor(r.s, r.io.x, r.x, b * r.io.L, err);
+        if (!st) st = ntg__session_run_index(r.s, r.io.g_infer, (int)b, err);
+        if (!st) st = ntg__session_get_tensor(r.s, r.io.y, r.y, b * h, err);
+        for (size_t i = 0; !st && i < b; i++)
+            for (size_t s = 0; s < h; s++) {
+                double e = fabs((double)r.y[i * h + s] - (double)t[i * h + s]);
+                if (!isfinite(e)) {
+                    st = ntg__fail(err, NTG_ERR_DATA,
+                                   "conformal: window %llu's forecast is not finite at step %zu",
+                                   (unsigned long long)(k0 + i), s + 1);
+                    break;
+                }
+                res[s * n + (size_t)k0 + i] = e;
+            }
+    }
+    for (size_t s = 0; !st && s < h; s++) {
+        qsort(res + s * n, n, sizeof *res, cmp_double);
+        for (size_t l = 0; l < n_levels; l++) {
+            size_t k = (size_t)ceil((double)(n + 1) * levels[l]);
+            wd[l * h + s] = res[s * n + k - 1];
+        }
+    }
+    /* the metadata: levels, one half-width list per level, the calibration's size; and the
+     * scaler the widths are relative to when the plan has none of its own (an untrained plan
+     * would otherwise forecast on raw values) */
+    size_t n_meta = n_levels + 3, n_sc = 0;
+    ntg_pool *pool = NULL;
+    const char *sk[NTG_SCALER_META_KEYS], *sv[NTG_SCALER_META_KEYS];
+    if (!st) {
+        pool = ntg__pool_create();
+        if (!pool) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    if (!st) st = ntg__scaler_to_meta(g, ws, pool, sk, sv, err);
+    if (!st && !ntg_plan_meta(plan, sk[0])) n_sc = NTG_SCALER_META_KEYS;
+    if (!st) {
+        vals = calloc(n_meta, sizeof *vals);
+        meta = calloc(2 * (n_meta + n_sc), sizeof *meta);
+        if (!vals || !meta) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    char keys[31][32];
+    for (size_t m = 0; !st && m < n_meta; m++) {
+        size_t cap = m < n_levels ? h * 26 + 4 : 31 * 26 + 4, len = 0;
+        char *v = vals[m] = malloc(cap);
+        if (!v) {
+            st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if (m < n_levels) {
+            ntg__strfmt(keys[m], sizeof keys[m], "conformal.width.%zu", m);
+            meta[2 * m] = keys[m];
+            v[len++] = '[';
+            for (size_t s = 0; s < h; s++)
+                len += (size_t)snprintf(v + len, cap - len, "%s%.9g", s ? ", " : "", wd[m * h + s]);
+            snprintf(v + len, cap - len, "]");
+        } else if (m == n_levels) {
+            meta[2 * m] = "conformal.levels";
+            v[len++] = '[';
+            for (size_t l = 0; l < n_levels; l++)
+                len += (size_t)snprintf(v + len, cap - len, "%s%.17g", l ? ", " : "", levels[l]);
+            snprintf(v + len, cap - len, "]");
+        } else if (m == n_levels + 1) {
+            meta[2 * m] = "conformal.n";
+            snprintf(v, cap, "%zu", n);
+        } else {
+            meta[2 * m] = "conformal.part";
+            snprintf(v, cap, "%s", part == NTG_SPLIT_VAL ? "val" : "test");
+        }
+        meta[2 * m + 1] = v;
+    }
+    for (size_t i = 0; !st && i < n_sc; i++) {
+        meta[2 * (n_meta + i)] = sk[i];
+        meta[2 * (n_meta + i) + 1] = sv[i];
+    }
+    if (!st) st = ntg__plan_rewrite(plan, NULL, meta, n_meta + n_sc, out, err);
+    ntg__pool_destroy(pool);
+    for (size_t m = 0; vals && m < n_meta; m++) free(vals[m]);
+    free(vals);
+    free(meta);
+    free(idx);
+    free(t);
+    free(res);
+    free(wd);
     ntg__scaler_free(g);
     free(cols);
     runner_close(&r);

@@ -5,7 +5,165 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "ntg_error.h"
+
+/* "[0.1, 0.5, 0.9]" as the compiler writes a list of numbers, into q (at most cap). */
+static size_t parse_levels(const char *qs, double *q, size_t cap)
+{
+    size_t n = 0;
+    for (const char *c = qs ? qs : ""; *c && n < cap;) {
+        while (*c == '[' || *c == ' ' || *c == ',') c++;
+        if (!*c || *c == ']') break;
+        char *end;
+        q[n++] = strtod(c, &end);
+        if (end == c) break;
+        c = end;
+    }
+    return n;
+}
+
+/* A distribution head: y [batch, P, h] of raw parameters; the levels of train.quantiles (the
+ * median added when missing: it is the point forecast, the distribution's loc) ascending. */
+static ntg_status dist_io(const ntg_plan *p, ntg_model_io *io, const ntg_tensor_rec *y,
+                          const char *loss, ntg_error *err)
+{
+    io->dist = strcmp(loss, "normal") == 0 ? 2 : 3;
+    if (!(y->flags & NTG_TF_BATCHED) || y->rank != 3 || y->dims[1] != (uint32_t)io->dist)
+        return ntg__fail(err, NTG_ERR_SHAPE,
+                         "distribution output '%s' (loss %s) must be [batch, %d, h]",
+                         ntg__plan_str(p, y->name), loss, io->dist);
+    io->h = y->dims[2];
+    const char *qs = ntg_plan_meta(p, "train.quantiles");
+    double q[64];
+    size_t n = parse_levels(qs, q, 63);
+    io->nq = 0;
+    int has_median = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(q[i] > 0 && q[i] < 1))
+            return ntg__fail(err, NTG_ERR_DATA,
+                             "metadata 'train.quantiles' '%.120s': level %g is "
+                             "outside (0, 1)",
+                             qs, q[i]);
+        has_median |= q[i] == 0.5;
+    }
+    if (!has_median) q[n++] = 0.5;
+    for (size_t i = 0; i < n; i++) { /* insertion sort, duplicates dropped */
+        size_t k = io->nq;
+        int dup = 0;
+        for (size_t j = 0; j < io->nq; j++) dup |= io->quantiles[j] == q[i];
+        if (dup) continue;
+        while (k > 0 && io->quantiles[k - 1] > q[i]) {
+            io->quantiles[k] = io->quantiles[k - 1];
+            k--;
+        }
+        io->quantiles[k] = q[i];
+        io->nq++;
+    }
+    for (size_t i = 0; i < io->nq; i++)
+        if (io->quantiles[i] == 0.5) io->point = i;
+    io->qaxis = 1;
+    if (io->g_train >= 0) {
+        io->t = ntg__plan_io(p, io->g_train, 0, "t");
+        io->mask = ntg__plan_io(p, io->g_train, 0, "mask");
+        io->ctl = ntg__plan_io(p, io->g_train, 0, "train.ctl");
+    }
+    return NTG_OK;
+}
+
+/* conformal.levels "[0.8, 0.95]" (ascending, in (0, 1)): the quantile view of a point model. */
+static ntg_status conformal_io(const ntg_plan *p, ntg_model_io *io, ntg_error *err)
+{
+    const char *ls = ntg_plan_meta(p, "conformal.levels");
+    if (!ls) return NTG_OK;
+    double lv[32];
+    size_t n = parse_levels(ls, lv, 32);
+    if (n < 1 || n > 31)
+        return ntg__fail(err, NTG_ERR_DATA, "metadata 'conformal.levels' '%.120s': 1 to 31 levels",
+                         ls);
+    for (size_t i = 0; i < n; i++)
+        if (!(lv[i] > 0 && lv[i] < 1) || (i > 0 && !(lv[i] > lv[i - 1])))
+            return ntg__fail(err, NTG_ERR_DATA,
+                             "metadata 'conformal.levels' '%.120s': levels must be in (0, 1), "
+                             "ascending",
+                             ls);
+    io->conformal = (int)n;
+    for (size_t i = 0; i < n; i++) io->conf_levels[i] = lv[i];
+    io->nq = 2 * n + 1;
+    io->qaxis = 1;
+    io->point = n;
+    for (size_t i = 0; i < n; i++) { /* widest interval outermost */
+        io->quantiles[n - 1 - i] = (1 - lv[i]) / 2;
+        io->quantiles[n + 1 + i] = (1 + lv[i]) / 2;
+    }
+    io->quantiles[n] = 0.5;
+    return NTG_OK;
+}
+
+ntg_status ntg__model_conformal_widths(const ntg_plan *p, const ntg_model_io *io, double **widths,
+                                       ntg_error *err)
+{
+    size_t n = (size_t)io->conformal, h = io->h;
+    *widths = malloc((n * h + 1) * sizeof **widths);
+    if (!*widths) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t l = 0; l < n; l++) {
+        char key[64];
+        ntg__strfmt(key, sizeof key, "conformal.width.%zu", l);
+        const char *v = ntg_plan_meta(p, key);
+        const char *c = v ? v : "";
+        size_t k = 0;
+        while (k < h) {
+            while (*c == '[' || *c == ' ' || *c == ',') c++;
+            char *end;
+            double x = strtod(c, &end);
+            if (end == c || !(x >= 0) || !isfinite(x)) break;
+            (*widths)[l * h + k++] = x;
+            c = end;
+        }
+        if (k != h) {
+            free(*widths);
+            *widths = NULL;
+            return ntg__fail(err, NTG_ERR_DATA,
+                             "metadata '%s' must list %zu finite half-widths >= 0, one per "
+                             "horizon step",
+                             key, h);
+        }
+    }
+    return NTG_OK;
+}
+
+void ntg__model_conformal(const ntg_model_io *io, const double *widths, const float *pt, size_t n,
+                          float *y)
+{
+    size_t nl = (size_t)io->conformal, h = io->h, nq = io->nq;
+    for (size_t i = 0; i < n; i++)
+        for (size_t r = 0; r < h; r++) {
+            double f = (double)pt[i * h + r];
+            y[(i * nq + nl) * h + r] = pt[i * h + r];
+            for (size_t l = 0; l < nl; l++) {
+                double wd = widths[l * h + r];
+                y[(i * nq + nl - 1 - l) * h + r] = (float)(f - wd);
+                y[(i * nq + nl + 1 + l) * h + r] = (float)(f + wd);
+            }
+        }
+}
+
+void ntg__model_decode(const ntg_model_io *io, const float *raw, size_t n, float *y)
+{
+    double z[64];
+    for (size_t q = 0; q < io->nq; q++) z[q] = ntg__norm_ppf(io->quantiles[q]);
+    size_t h = io->h, np = (size_t)io->dist;
+    for (size_t i = 0; i < n; i++)
+        for (size_t r = 0; r < h; r++) {
+            const float *p = raw + i * np * h + r;
+            double loc = (double)p[0], sigma = ntg__softplus((double)p[h]);
+            double df = np == 3 ? 2.0 + ntg__softplus((double)p[2 * h]) : 0.0;
+            for (size_t q = 0; q < io->nq; q++) {
+                double zq = np == 3 ? ntg__t_ppf(io->quantiles[q], df) : z[q];
+                y[(i * io->nq + q) * h + r] = (float)(loc + sigma * zq);
+            }
+        }
+}
 
 ntg_status ntg__model_io(const ntg_plan *p, ntg_model_io *io, ntg_error *err)
 {
@@ -49,6 +207,8 @@ ntg_status ntg__model_io(const ntg_plan *p, ntg_model_io *io, ntg_error *err)
     }
     const ntg_tensor_rec *y = &p->img.tensors[io->y];
     const char *loss = ntg_plan_meta(p, "train.loss");
+    if (loss && (strcmp(loss, "normal") == 0 || strcmp(loss, "studentt") == 0))
+        return dist_io(p, io, y, loss, err);
     if (loss && strcmp(loss, "mqloss") == 0) {
         const char *qs = ntg_plan_meta(p, "train.quantiles");
         const char *qa = ntg_plan_meta(p, "train.quantile_axis");
@@ -97,6 +257,8 @@ ntg_status ntg__model_io(const ntg_plan *p, ntg_model_io *io, ntg_error *err)
             return ntg__fail(err, NTG_ERR_SHAPE, "output '%s' must be [batch, h]",
                              ntg__plan_str(p, y->name));
         io->h = y->dims[1];
+        ntg_status cst = conformal_io(p, io, err);
+        if (cst) return cst;
     }
     /* covariates: their feature counts, and extents that agree with x and y */
     struct {

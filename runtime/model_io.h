@@ -16,6 +16,14 @@ typedef struct ntg_model_io {
     int qaxis;    /* y's quantile axis (1 or 2) when nq > 0 */
     size_t point; /* the quantile that is the point forecast (train.point_quantile) */
     double quantiles[64];
+    int dist;      /* distribution heads: 2 (normal: loc, raw scale) or 3 (studentt: and raw df)
+                    * raw parameters per step in the plan's output y [batch, dist, h]; 0 else.
+                    * The runtime decodes them (ntg__model_decode) into nq quantiles laid out
+                    * as a quantile model's [batch, nq, h] (qaxis 1), the point being 0.5. */
+    int conformal; /* point models with stored conformal intervals: the number of levels; the
+                    * runtime presents them as quantiles (1 -+ level) / 2 around the point
+                    * (ntg__model_conformal), nq = 2 * conformal + 1 */
+    double conf_levels[31];
     int g_infer, g_eval, g_train; /* program indices, -1 when absent */
     /* covariate inputs (exog.h), NTG_NONE when the plan takes none: hist_exog
      * [batch, n_hist, L], futr_exog [batch, n_futr, L + h], stat_exog [batch, n_stat] */
@@ -44,6 +52,18 @@ ntg_status ntg__model_scaler(const struct ntg_plan *p, const ntg_series *s, cons
                              size_t n_cols, size_t train_rows, const char *kind,
                              const char *window_kind, ntg_scaler **out, ntg_window_scaler *window,
                              ntg_error *err);
+
+/* For distribution heads: n windows of raw parameters raw [n, dist, h] into their quantiles
+ * y [n, nq, h] (loc + sigma * the standard quantile of each level). */
+void ntg__model_decode(const ntg_model_io *io, const float *raw, size_t n, float *y);
+
+/* A conformal plan's half-widths, widths[l * h + r] for level l (ascending) and step r, in the
+ * model's output scale: malloc'ed into *widths.  NTG_ERR_DATA naming a malformed entry. */
+ntg_status ntg__model_conformal_widths(const struct ntg_plan *p, const ntg_model_io *io,
+                                       double **widths, ntg_error *err);
+/* n windows of point forecasts pt [n, h] into y [n, nq, h]: point -+ the half-widths. */
+void ntg__model_conformal(const ntg_model_io *io, const double *widths, const float *pt, size_t n,
+                          float *y);
 
 /* Quantile q of window i's forecast step r in y (the layout io says). */
 static inline float ntg__model_y(const ntg_model_io *io, const float *y, size_t i, size_t r,

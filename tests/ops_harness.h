@@ -757,6 +757,45 @@ static inline int oh_ref_seq(uint32_t code, const ntg_attr *a, int n_in, const n
 }
 
 /*
+ * The distribution losses from their docs: masked mean over t of -log p(t) with p the Normal
+ * (loc, softplus(raw scale)) or the Student-t (loc, softplus(raw scale), 2 + softplus(raw
+ * df)); y has the parameter axis inserted into t's shape.
+ */
+static inline double oh_ref_dist_loss(uint32_t code, const ntg_attr *a, int n_in,
+                                      const ntg_tdesc *in_d, const double *const *in)
+{
+    const double *y = in[0], *t = in[1], *m = n_in > 2 ? in[2] : NULL;
+    const ntg_tdesc *td = &in_d[1];
+    size_t nt = oh_numel(td);
+    int64_t ti[NTG_MAX_RANK], yi[NTG_MAX_RANK];
+    int ax = oh_norm_axis(a[0].i, in_d[0].rank);
+    double wsum = 0, s = 0;
+    for (size_t i = 0; i < nt; i++) wsum += m ? m[i] : 1.0;
+    if (wsum == 0) return 0;
+    for (size_t i = 0; i < nt; i++) {
+        double par[3];
+        oh_unravel(i, td->rank, td->dims, ti);
+        for (int k = 0; k < (code == NTG_OP_loss_normal ? 2 : 3); k++) {
+            for (int d = 0, j = 0; d < in_d[0].rank; d++) yi[d] = d == ax ? k : ti[j++];
+            par[k] = y[oh_ravel(in_d[0].rank, in_d[0].dims, yi)];
+        }
+        double sigma = par[1] > 20 ? par[1] : log(1 + exp(par[1]));
+        double z = (t[i] - par[0]) / sigma, l;
+        if (code == NTG_OP_loss_normal) {
+            l = -log(exp(-0.5 * z * z) / (sigma * sqrt(2 * 3.14159265358979323846)));
+        } else {
+            double nu = 2 + (par[2] > 20 ? par[2] : log(1 + exp(par[2])));
+            double logpdf = lgamma((nu + 1) / 2) - lgamma(nu / 2) -
+                            0.5 * log(nu * 3.14159265358979323846) - log(sigma) -
+                            (nu + 1) / 2 * log(1 + z * z / nu);
+            l = -logpdf;
+        }
+        s += (m ? m[i] : 1.0) * l;
+    }
+    return s / wsum;
+}
+
+/*
  * y = op(inputs) in double.  in_d/out_d describe the operands at the actual batch (out_d as
  * the op class inferred it); a is the attribute slots.
  */
@@ -871,6 +910,10 @@ static inline void oh_ref_forward(uint32_t code, const ntg_attr *a, int n_in, co
     case NTG_OP_loss_huber:
     case NTG_OP_loss_pinball:
         out[0] = oh_ref_loss(code, a, n_in, in_d, in);
+        break;
+    case NTG_OP_loss_normal:
+    case NTG_OP_loss_studentt:
+        out[0] = oh_ref_dist_loss(code, a, n_in, in_d, in);
         break;
     default:
         if (oh_ref_seq(code, a, n_in, in_d, in, 0, out_d, out)) break;

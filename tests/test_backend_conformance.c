@@ -450,6 +450,24 @@ static void loss_cases(cf_list *l, uint32_t code)
     c->want = ALL;
 }
 
+/* loss_normal / loss_studentt: y [B, P, 7] (P = 2 or 3, axis 1), t [B, 7], with and without a
+ * mask, with dt and dmask asked or not. */
+static void dist_cases(cf_list *l, uint32_t code)
+{
+    int64_t np = code == NTG_OP_loss_normal ? 2 : 3;
+    for (int mask = 0; mask < 2; mask++)
+        for (int wide = 0; wide < 2; wide++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "%s%s", mask ? "mask" : "no mask", wide ? ", dy and dt" : "");
+            cf_case *c = cf_new(l, code, nm, M);
+            cf_add(c, BT(3, 0, np, 7), SA, K_RAND);
+            oh_attrs_set_i(&c->a, NTG_DIST_AXIS, 1);
+            cf_add(c, BT(2, 0, 7), SA, K_RAND);
+            if (mask) cf_add(c, BT(2, 0, 7), SA, K_MASK);
+            c->want = wide ? ALL : 1;
+        }
+}
+
 static void optim_cases(cf_list *l, uint32_t code)
 {
     cf_case *c;
@@ -999,6 +1017,10 @@ static void cases_for(uint32_t code, cf_list *l)
     case NTG_OP_loss_pinball:
         loss_cases(l, code);
         break;
+    case NTG_OP_loss_normal:
+    case NTG_OP_loss_studentt:
+        dist_cases(l, code);
+        break;
     case NTG_OP_sgd:
     case NTG_OP_adam:
     case NTG_OP_clip_grad_norm:
@@ -1372,7 +1394,8 @@ static void side_close(cf_side *s, uint32_t code)
 static int refused_op(uint32_t code)
 {
     return code == NTG_OP_avgpool1d || code == NTG_OP_conv1d || code == NTG_OP_unfold ||
-           code == NTG_OP_dropout || code == NTG_OP_batchnorm || code == NTG_OP_batchnorm_stats;
+           code == NTG_OP_dropout || code == NTG_OP_batchnorm || code == NTG_OP_batchnorm_stats ||
+           code == NTG_OP_loss_normal || code == NTG_OP_loss_studentt;
 }
 
 static void run_case(cf_side *x, const cf_case *c, int log, cf_worst *worst)

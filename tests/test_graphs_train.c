@@ -39,7 +39,9 @@ static void one_step(const char *path)
             ntg_plan_output(plan, 0, &ti, NULL);
             n = ti.nbytes / sizeof(float) / (size_t)ti.shape[0] * 2;
             const char *q = ntg_plan_meta(plan, "train.loss");
-            if (q && strcmp(q, "mqloss") == 0) n /= (size_t)ti.shape[1]; /* [batch, Q, h] */
+            if (q && (strcmp(q, "mqloss") == 0 || strcmp(q, "normal") == 0 ||
+                      strcmp(q, "studentt") == 0))
+                n /= (size_t)ti.shape[1]; /* [batch, Q or P, h] */
         }
         float *buf = malloc(n * sizeof *buf);
         tu_fill(&r, buf, n, -1, 1);

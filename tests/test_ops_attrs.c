@@ -45,6 +45,8 @@ static const slot_row rows[] = {
     SLOT(loss_huber, NTG_HUBER_DELTA, "delta"),
     SLOT(loss_pinball, NTG_PINBALL_QUANTILES, "quantiles"),
     SLOT(loss_pinball, NTG_PINBALL_AXIS, "axis"),
+    SLOT(loss_normal, NTG_DIST_AXIS, "axis"),
+    SLOT(loss_studentt, NTG_DIST_AXIS, "axis"),
     SLOT(sgd, NTG_SGD_MOMENTUM, "momentum"),
     SLOT(sgd, NTG_SGD_DAMPENING, "dampening"),
     SLOT(sgd, NTG_SGD_NESTEROV, "nesterov"),

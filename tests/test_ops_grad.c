@@ -524,6 +524,12 @@ Test(ops_grad, null_output_gradient_gives_zero_input_gradients)
             add_input(&t, &r, oh_shape(0, 1, 4), -1, 1);
             n_in = 0;
             break;
+        case NTG_OP_loss_normal:
+        case NTG_OP_loss_studentt: /* y [3, P, 8]: the parameter axis */
+            oh_attrs_set_i(&t.attrs, NTG_DIST_AXIS, 1);
+            add_input(&t, &r, oh_shape(1, 3, 3, code == NTG_OP_loss_normal ? 2 : 3, 8), -1, 1);
+            n_in = 2; /* t, mask */
+            break;
         case NTG_OP_loss_pinball: {
             static const double q[] = {0.1, 0.5, 0.9};
             oh_attrs_set_floats(&t.attrs, NTG_PINBALL_QUANTILES, q, 3);

@@ -486,6 +486,13 @@ static ntg_status cu_prepare(ntg_backend *b, const ntg_plan_view *plan,
     size_t scratch = 0, acc = 2;
     for (uint32_t k = 0; k < plan->n_ops; k++) {
         const ntg_op_rec *op = &plan->ops[k];
+        /* the distribution losses have no kernel yet: refuse the plan, naming the op, as the
+         * vulkan backend does (docs/cuda.md) */
+        if (op->code == NTG_OP_loss_normal || op->code == NTG_OP_loss_studentt)
+            return ntg__fail(err, NTG_ERR_UNSUPPORTED,
+                             "%s: no CUDA kernel for %s yet; run the plan on the cpu or xnnpack "
+                             "backend (--backend cpu)",
+                             plan->strings + op->loc, ntg__op_info(op->code)->cls->name);
         ntg_view *v = b->views + op->operands;
         for (int i = 0; i < op->n_in + op->n_out; i++) {
             uint32_t id = plan->operands[op->operands + (uint32_t)i];

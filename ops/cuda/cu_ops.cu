@@ -1768,6 +1768,26 @@ extern "C" int ntg__cu_bwd_loss_pinball(const ntg__cu_ctx *c)
     return loss_bwd(c, L_PINBALL);
 }
 
+/* The distribution losses have no CUDA kernel yet: cu_prepare refuses plans with them
+ * (NTG_ERR_UNSUPPORTED naming the op, docs/cuda.md), so these entries of the launch tables are
+ * never reached; they fail all the same if they were. */
+extern "C" int ntg__cu_fwd_loss_normal(const ntg__cu_ctx *c)
+{
+    return fail(c, "no CUDA kernel for loss_normal yet; use --backend cpu");
+}
+extern "C" int ntg__cu_bwd_loss_normal(const ntg__cu_ctx *c)
+{
+    return fail(c, "no CUDA kernel for loss_normal yet; use --backend cpu");
+}
+extern "C" int ntg__cu_fwd_loss_studentt(const ntg__cu_ctx *c)
+{
+    return fail(c, "no CUDA kernel for loss_studentt yet; use --backend cpu");
+}
+extern "C" int ntg__cu_bwd_loss_studentt(const ntg__cu_ctx *c)
+{
+    return fail(c, "no CUDA kernel for loss_studentt yet; use --backend cpu");
+}
+
 /* -------------------------------------------------------------- optimizers */
 
 namespace {

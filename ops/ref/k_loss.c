@@ -208,3 +208,163 @@ void ntg__cpu_bwd_loss_pinball(const ntg_kctx *c)
 {
     loss_bwd(c, L_PINBALL);
 }
+
+/* ------------------------------------------------- distribution losses (NLL) */
+
+/*
+ * loss_normal and loss_studentt: y is [outer, P, inner] (P = 2: loc, raw scale; P = 3: and raw
+ * df), t and the mask [outer, inner].  sigma = softplus(raw scale), df = 2 + softplus(raw df) as
+ * NeuralForecast's normal_scale_decouple / student_scale_decouple.  Per element the negative
+ * log-density of t; the loss is its masked mean.  Everything in double.
+ */
+typedef struct dgeom {
+    int np; /* 2: Normal, 3: Student-t */
+    int64_t outer, inner;
+} dgeom;
+
+static dgeom dgeom_of(const ntg_kctx *c, int np)
+{
+    dgeom g;
+    const ntg_tdesc *y = &c->in[0].d;
+    int ax = ntg__axis(ntg__attr_i(c->attr, NTG_DIST_AXIS), y->rank);
+    g.np = np;
+    g.outer = g.inner = 1;
+    for (int d = 0; d < ax; d++) g.outer *= y->dims[d];
+    for (int d = ax + 1; d < y->rank; d++) g.inner *= y->dims[d];
+    return g;
+}
+
+static double softplus_d(double x)
+{
+    return x > 20.0 ? x : log1p(exp(x)); /* torch.nn.Softplus's threshold */
+}
+
+static double sigmoid_d(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
+
+/* psi(x) for x > 0: recurrence up to 6, then the asymptotic series (error < 1e-12). */
+static double digamma_d(double x)
+{
+    double r = 0.0;
+    while (x < 6.0) {
+        r -= 1.0 / x;
+        x += 1.0;
+    }
+    double f = 1.0 / (x * x);
+    return r + log(x) - 0.5 / x -
+           f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f / 132))));
+}
+
+#define NTG_HALF_LOG_2PI 0.91893853320467274178
+#define NTG_HALF_LOG_PI 0.57236494292470008707
+
+/* Element (o, i): its NLL and, when g is not NULL, d NLL / d raw parameter k into g[k]. */
+static double dist_elem(const dgeom *d, const float *y, double t, int64_t o, int64_t i, double *g)
+{
+    const float *p = y + o * d->np * d->inner + i;
+    double mu = (double)p[0], rs = (double)p[d->inner], s = softplus_d(rs);
+    double z = (t - mu) / s;
+    if (d->np == 2) {
+        if (g) {
+            g[0] = -z / s;                            /* d/d mu */
+            g[1] = (1.0 - z * z) / s * sigmoid_d(rs); /* d/d sigma * d sigma / d raw */
+        }
+        return log(s) + NTG_HALF_LOG_2PI + 0.5 * z * z;
+    }
+    double rn = (double)p[2 * d->inner], nu = 2.0 + softplus_d(rn);
+    double a = 1.0 + z * z / nu, la = log1p(z * z / nu);
+    if (g) {
+        double k = (nu + 1.0) * z / (nu * a); /* d/dz of (nu + 1)/2 log a */
+        g[0] = -k / s;
+        g[1] = (1.0 - k * z) / s * sigmoid_d(rs);
+        double dnu = -0.5 * digamma_d(0.5 * (nu + 1.0)) + 0.5 * digamma_d(0.5 * nu) + 0.5 / nu +
+                     0.5 * la - 0.5 * (nu + 1.0) * z * z / (nu * nu * a);
+        g[2] = dnu * sigmoid_d(rn);
+    }
+    return -lgamma(0.5 * (nu + 1.0)) + lgamma(0.5 * nu) + 0.5 * log(nu) + NTG_HALF_LOG_PI + log(s) +
+           0.5 * (nu + 1.0) * la;
+}
+
+static double dist_mask_sum(const dgeom *d, const float *m)
+{
+    int64_t n = d->outer * d->inner;
+    if (!m) return (double)n;
+    double w = 0.0;
+    for (int64_t i = 0; i < n; i++) w += (double)m[i];
+    return w;
+}
+
+static double dist_value(const dgeom *d, const float *y, const float *t, const float *m)
+{
+    double w = dist_mask_sum(d, m), s = 0.0;
+    if (w == 0.0) return 0.0;
+    for (int64_t o = 0; o < d->outer; o++)
+        for (int64_t i = 0; i < d->inner; i++) {
+            int64_t it = o * d->inner + i;
+            double l = dist_elem(d, y, (double)t[it], o, i, NULL);
+            s += m ? (double)m[it] * l : l;
+        }
+    return s / w;
+}
+
+static void dist_fwd(const ntg_kctx *c, int np)
+{
+    dgeom d = dgeom_of(c, np);
+    const float *m = c->n_in > 2 ? c->in[2].data : NULL;
+    float *out = c->out[0].data;
+    out[0] = (float)dist_value(&d, c->in[0].data, c->in[1].data, m);
+}
+
+/* in = [y, t, (mask), loss, dloss], out = [dy, dt, (dmask)], as loss_bwd. */
+static void dist_bwd(const ntg_kctx *c, int np)
+{
+    int nfi = c->n_out;
+    dgeom d = dgeom_of(c, np);
+    const float *y = c->in[0].data, *t = c->in[1].data;
+    const float *m = nfi > 2 ? c->in[2].data : NULL;
+    const float *dl = c->in[nfi + 1].data;
+    float *dy = c->out[0].data, *dt = c->out[1].data;
+    const ntg_view *dmv = nfi > 2 ? &c->out[2] : NULL;
+    float *dm = dmv ? dmv->data : NULL;
+    double w = dist_mask_sum(&d, m);
+    if (!dl || w == 0.0) {
+        zero_view(&c->out[0]);
+        zero_view(&c->out[1]);
+        if (dmv) zero_view(dmv);
+        return;
+    }
+    double scale = (double)dl[0] / w;
+    double lval = dm ? dist_value(&d, y, t, m) : 0.0;
+    for (int64_t o = 0; o < d.outer; o++)
+        for (int64_t i = 0; i < d.inner; i++) {
+            int64_t it = o * d.inner + i;
+            double mi = m ? (double)m[it] : 1.0, g[3] = {0, 0, 0};
+            double l = dist_elem(&d, y, (double)t[it], o, i, g);
+            for (int k = 0; k < d.np; k++)
+                if (dy) dy[(o * d.np + k) * d.inner + i] = (float)(scale * mi * g[k]);
+            if (dt) dt[it] = (float)(-scale * mi * g[0]); /* NLL depends on t - loc */
+            if (dm) dm[it] = (float)(scale * (l - lval));
+        }
+}
+
+void ntg__cpu_fwd_loss_normal(const ntg_kctx *c)
+{
+    dist_fwd(c, 2);
+}
+
+void ntg__cpu_bwd_loss_normal(const ntg_kctx *c)
+{
+    dist_bwd(c, 2);
+}
+
+void ntg__cpu_fwd_loss_studentt(const ntg_kctx *c)
+{
+    dist_fwd(c, 3);
+}
+
+void ntg__cpu_bwd_loss_studentt(const ntg_kctx *c)
+{
+    dist_bwd(c, 3);
+}

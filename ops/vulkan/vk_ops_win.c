@@ -1,6 +1,5 @@
-/* vk_ops_win.c — param on the identity shader; avgpool1d, conv1d, unfold, dropout and batchnorm are
- * refused
- * at prepare
+/* vk_ops_win.c — param on the identity shader; avgpool1d, conv1d, unfold, dropout,
+ * batchnorm and the distribution losses are refused at prepare
  * (no shader yet: the plan runs on the cpu or xnnpack backend, docs/vulkan.md). */
 #include "vk_int.h"
 
@@ -63,6 +62,22 @@ ntg_status ntg__vk_bwd_batchnorm(ntg__vk_ctx *e)
     return no_shader(e);
 }
 ntg_status ntg__vk_fwd_batchnorm_stats(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_fwd_loss_normal(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_bwd_loss_normal(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_fwd_loss_studentt(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_bwd_loss_studentt(ntg__vk_ctx *e)
 {
     return no_shader(e);
 }
