@@ -123,8 +123,11 @@ ntg_status ntg__writer_put(ntg__writer *w, const void *data, uint64_t n, ntg_poo
 {
     memset(obj, 0, sizeof *obj);
     obj->nbytes = n;
-    obj->chunk_bytes = NTG__CHUNK_BYTES;
-    uint64_t nc = (n + NTG__CHUNK_BYTES - 1) / NTG__CHUNK_BYTES;
+    /* format 3: chunk files of up to 64 MiB (fewer files to sync and remove per checkpoint);
+     * RocksDB values stay at 8 MiB */
+    uint32_t cb = w->s->format >= 3 ? NTG__FILE_CHUNK_BYTES : NTG__CHUNK_BYTES;
+    obj->chunk_bytes = cb;
+    uint64_t nc = (n + cb - 1) / cb;
     if (nc > UINT32_MAX) return ntg__fail(err, NTG_ERR_RANGE, "object too large");
     obj->n_chunks = (uint32_t)nc;
     if (nc) {
@@ -136,8 +139,8 @@ ntg_status ntg__writer_put(ntg__writer *w, const void *data, uint64_t n, ntg_poo
     crypto_generichash_init(&hs, NULL, 0, NTG__HASH);
     const uint8_t *p = data;
     for (uint64_t c = 0; c < nc; c++) {
-        uint64_t off = c * NTG__CHUNK_BYTES;
-        size_t len = (size_t)(n - off < NTG__CHUNK_BYTES ? n - off : NTG__CHUNK_BYTES);
+        uint64_t off = c * cb;
+        size_t len = (size_t)(n - off < cb ? n - off : cb);
         ntg__hash(w->s, p + off, len, obj->chunks[c]);
         if (v1 && nc > 1) crypto_generichash_update(&hs, p + off, len);
         int have;

@@ -75,34 +75,47 @@ ntg_status ntg__chunk_file_write(ntg__writer *w, const uint8_t *hash, const void
     ntg__chunk_path(w->s, hash, ".tmp", path, sizeof path);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return sys_fail(w->s, err, "cannot create a chunk file", path);
-    uint32_t crc = ntg__crc32c(0, p, len);
-    uint8_t tr[4];
-    for (int i = 0; i < 4; i++) tr[i] = (uint8_t)(crc >> (8 * i));
-    struct iovec iov[2] = {{(void *)(uintptr_t)p, len}, {tr, sizeof tr}};
-    size_t want = len + sizeof tr, done = 0;
-    int iv = 0;
-    while (done < want) {
-        ssize_t n = writev(fd, iov + iv, 2 - iv);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            if (n == 0) errno = EIO;
-            st = sys_fail(w->s, err, "cannot write a chunk file", path);
-            close(fd);
-            unlink(path);
-            return st;
+    /* in pieces of 1 MiB: each piece's CRC32C is computed just before the kernel copies it,
+     * while it is in cache, and the write-back of every 8 MiB is started at once, so the disk
+     * works while the next pieces are copied (and the next chunk hashed) */
+    enum { PIECE = 1 << 20, STARTS = 8 << 20 };
+    uint32_t crc = 0;
+    size_t done = 0, started = 0;
+    while (!st && done < len + 4) {
+        uint8_t tr[4];
+        const uint8_t *src;
+        size_t n;
+        if (done < len) {
+            src = (const uint8_t *)p + done;
+            n = len - done < PIECE ? len - done : PIECE;
+            crc = ntg__crc32c(crc, src, n);
+        } else {
+            for (int i = 0; i < 4; i++) tr[i] = (uint8_t)(crc >> (8 * i));
+            src = tr;
+            n = 4;
         }
-        done += (size_t)n;
-        for (size_t k = (size_t)n; k;) {
-            size_t take = k < iov[iv].iov_len ? k : iov[iv].iov_len;
-            iov[iv].iov_base = (uint8_t *)iov[iv].iov_base + take;
-            iov[iv].iov_len -= take;
-            k -= take;
-            if (iov[iv].iov_len == 0 && iv < 1) iv++;
+        for (size_t k = 0; k < n;) {
+            ssize_t m = write(fd, src + k, n - k);
+            if (m < 0 && errno == EINTR) continue;
+            if (m <= 0) {
+                if (m == 0) errno = EIO;
+                st = sys_fail(w->s, err, "cannot write a chunk file", path);
+                break;
+            }
+            k += (size_t)m;
+        }
+        done += n;
+        if (!st && (done - started >= STARTS || done == len + 4)) {
+            (void)sync_file_range(fd, (off_t)started, (off_t)(done - started),
+                                  SYNC_FILE_RANGE_WRITE);
+            started = done;
         }
     }
-    /* start the write-back now, so the disk works while the next chunk is hashed; the
-     * fdatasync at the finish then mostly waits for what is already under way */
-    (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    if (st) {
+        close(fd);
+        unlink(path);
+        return st;
+    }
     w->pend_fd[w->n_pend] = fd;
     memcpy(w->pend_hash[w->n_pend], hash, NTG__HASH);
     w->n_pend++;

@@ -30,6 +30,7 @@ enum {
 
 #define NTG__HASH 32                  /* BLAKE2b-256 */
 #define NTG__CHUNK_BYTES (8u << 20)   /* chunk size: far below RocksDB's 4 GiB limit and 64 MiB */
+#define NTG__FILE_CHUNK_BYTES (64u << 20) /* format 3's chunk size (chunks above 256 KiB: files) */
 #define NTG__BATCH_BYTES (8u << 20)   /* chunk write batches are cut at this size */
 #define NTG__INLINE_MAX (256u << 10)  /* chunks up to this size ride in the commit batch ... */
 #define NTG__INLINE_BUDGET (4u << 20) /* ... up to this much per commit */
@@ -375,7 +376,7 @@ int64_t ntg__now_ms(void);
 
 /* Checkpoints pruned in a commit: add to `wb` the deletion of every chunk of the checkpoint
  * rows `pruned` (keys) that no other record and none of `keep` (the commit's new objects)
- * references; *bytes: their size. */
+ * references; *bytes: the size of those RocksDB holds (not chunk files). */
 /* ntg_store_put_checkpoint that also deletes, in the same commit, the checkpoints of model
  * `name` with the ids in drop_ids (other runs' ones the caller reclaims; absent ones skipped). */
 ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,

@@ -232,10 +232,11 @@ ntg_status ntg__store_drop_pruned(ntg_store *s, rocksdb_writebatch_t *wb, const 
                     rocksdb_writebatch_delete_cf(wb, s->cf[NTG__CF_CHUNKS], key, sizeof key);
                     uint64_t last = o->nbytes - (uint64_t)(o->n_chunks - 1) * o->chunk_bytes;
                     uint64_t len = c + 1 == o->n_chunks ? last : o->chunk_bytes;
-                    *bytes += len;
                     if (files && ntg__chunk_in_file(s, len)) {
                         ntg__sb_put(files, o->chunks[c], NTG__HASH);
                         if (files->oom) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+                    } else {
+                        *bytes += len; /* held by RocksDB: its blob files need a compaction */
                     }
                 }
             }
