@@ -124,7 +124,8 @@ static int ck_round(ntg_store *s, int r, uint8_t *w, uint8_t *st, uint8_t *best,
     fill(w, wbytes, 3 * (uint64_t)r + 1);
     fill(st, sbytes, 3 * (uint64_t)r + 2);
     fill(best, wbytes, 3 * (uint64_t)r + 3);
-    ntg_store_blob blobs[] = {{"weights", w, wbytes}, {"state", st, sbytes}, {"best", best, wbytes}};
+    ntg_store_blob blobs[] = {
+        {"weights", w, wbytes}, {"state", st, sbytes}, {"best", best, wbytes}};
     ntg_store_checkpoint ck;
     ntg_store_checkpoint_init(&ck);
     ck.step = r + 1;
@@ -203,8 +204,7 @@ int main(int argc, char **argv)
     if (make_format(db1, 1) || make_format(db2, 2)) return 1;
     if (ntg_store_open(db, NULL, &s, &err)) return die(&err);
     for (int r = 0; r < R; r++) {
-        if (ck_round(s, r, w, st, best, wbytes, sbytes, &tw[r], &cw[r], &trs[r], &crs[r]))
-            return 1;
+        if (ck_round(s, r, w, st, best, wbytes, sbytes, &tw[r], &cw[r], &trs[r], &crs[r])) return 1;
         double t0 = now(), c0 = cpu_now();
         int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int bad = fd < 0 || write(fd, w, wbytes) != (ssize_t)wbytes ||

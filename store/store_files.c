@@ -1,9 +1,9 @@
 /* store_files.c — format 3: chunks larger than NTG__INLINE_MAX in their own files.
  *
  * A chunk file is `<store>/chunks/<64 hex digits of its BLAKE3>`: the chunk's bytes, then a
- * 4-byte trailer, the CRC32C of those bytes (little-endian).  It is written as `<name>.tmp` with
- * one write, its write-back started at once, then fdatasync'ed and renamed into place at the
- * writer's finish, and the directory synced, before the commit batch that indexes it is written
+ * 4-byte trailer, the CRC32C of those bytes (little-endian).  It is written as `<name>.tmp` in
+ * 1 MiB pieces, its write-back started every 8 MiB, then fdatasync'ed and renamed into place at
+ * the writer's finish, and the directory synced, before the commit batch that indexes it is written
  * (docs/store.md: "Chunk files").  Reads check the trailer's CRC32C (hardware, ~10x cheaper
  * than BLAKE3); verify checks the BLAKE3 too. */
 #define _GNU_SOURCE /* sync_file_range */
@@ -169,8 +169,8 @@ ntg_status ntg__chunk_file_read(ntg_store *s, const uint8_t *hash, void *dst, si
     if (fd < 0) {
         if (errno == ENOENT) {
             s->missing = 1;
-            return ntg__store_fail(s, err, NTG_ERR_DATA,
-                                   "%s: chunk %s... is missing (no file %s)", what, hex, path);
+            return ntg__store_fail(s, err, NTG_ERR_DATA, "%s: chunk %s... is missing (no file %s)",
+                                   what, hex, path);
         }
         return sys_fail(s, err, "cannot open a chunk file", path);
     }
@@ -194,7 +194,8 @@ ntg_status ntg__chunk_file_read(ntg_store *s, const uint8_t *hash, void *dst, si
         iov[k++] = (struct iovec){tr + td, 4 - td};
         ssize_t n = readv(fd, iov, k);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) st = sys_fail(s, err, "cannot read a chunk file", path);
+        if (n < 0)
+            st = sys_fail(s, err, "cannot read a chunk file", path);
         else if (n == 0)
             st = ntg__store_fail(s, err, NTG_ERR_DATA, "%s: chunk %s...: its file %s ends early",
                                  what, hex, path);
@@ -203,8 +204,8 @@ ntg_status ntg__chunk_file_read(ntg_store *s, const uint8_t *hash, void *dst, si
     }
     close(fd);
     if (st) return st;
-    uint32_t crc = (uint32_t)tr[0] | (uint32_t)tr[1] << 8 | (uint32_t)tr[2] << 16 |
-                   (uint32_t)tr[3] << 24;
+    uint32_t crc =
+        (uint32_t)tr[0] | (uint32_t)tr[1] << 8 | (uint32_t)tr[2] << 16 | (uint32_t)tr[3] << 24;
     int bad = ntg__crc32c(0, dst, want) != crc;
     if (!bad && check) {
         uint8_t h[NTG__HASH];

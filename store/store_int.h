@@ -30,7 +30,8 @@ enum {
 
 #define NTG__HASH 32                  /* BLAKE2b-256 */
 #define NTG__CHUNK_BYTES (8u << 20)   /* chunk size: far below RocksDB's 4 GiB limit and 64 MiB */
-#define NTG__FILE_CHUNK_BYTES (64u << 20) /* format 3's chunk size (chunks above 256 KiB: files) */
+/* format 3's chunk size (its chunks above 256 KiB are files) */
+#define NTG__FILE_CHUNK_BYTES (64u << 20)
 #define NTG__BATCH_BYTES (8u << 20)   /* chunk write batches are cut at this size */
 #define NTG__INLINE_MAX (256u << 10)  /* chunks up to this size ride in the commit batch ... */
 #define NTG__INLINE_BUDGET (4u << 20) /* ... up to this much per commit */

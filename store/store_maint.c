@@ -154,10 +154,14 @@ static ntg_status collect_refs_but(ntg_store *s, const ntg__view *v, hset *refs,
 static int file_name_hash(const char *name, uint8_t hash[NTG__HASH], int *tmp)
 {
     for (int i = 0; i < 2 * NTG__HASH; i++) {
-        int c = name[i], v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        int c = name[i], v = c >= '0' && c <= '9'   ? c - '0'
+                             : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                    : -1;
         if (v < 0) return 0;
-        if (i % 2 == 0) hash[i / 2] = (uint8_t)(v << 4);
-        else hash[i / 2] = (uint8_t)(hash[i / 2] | v);
+        if (i % 2 == 0)
+            hash[i / 2] = (uint8_t)(v << 4);
+        else
+            hash[i / 2] = (uint8_t)(hash[i / 2] | v);
     }
     *tmp = strcmp(name + 2 * NTG__HASH, ".tmp") == 0;
     return *tmp || name[2 * NTG__HASH] == 0;
@@ -412,8 +416,7 @@ static int copy_file(const char *from, const char *to)
     if (!bad) bad = (out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0;
     char buf[1 << 16];
     ssize_t n = 0;
-    while (!bad && (n = read(in, buf, sizeof buf)) > 0)
-        bad = write(out, buf, (size_t)n) != n;
+    while (!bad && (n = read(in, buf, sizeof buf)) > 0) bad = write(out, buf, (size_t)n) != n;
     bad |= n < 0;
     if (!bad) bad = fsync(out) != 0;
     if (in >= 0) close(in);
