@@ -54,9 +54,9 @@ static void fill(uint8_t *p, size_t n, uint64_t seed)
     }
 }
 
-/* Turn the new, empty store at `path` into a format-1 one (BLAKE2b, as stores made before format
- * 2 are), to measure both formats in one run. */
-static int make_format1(const char *path)
+/* Turn the new, empty store at `path` into one of an older format (1: BLAKE2b; 2: BLAKE3 with
+ * chunks in RocksDB, as stores made before format 3 are), to measure them in one run. */
+static int make_format(const char *path, uint32_t version)
 {
     ntg_error err;
     ntg_store *s = NULL;
@@ -74,9 +74,8 @@ static int make_format1(const char *path)
         return -1;
     }
     char val[sizeof NTG__FORMAT_MAGIC + 4];
-    uint32_t one = 1;
     memcpy(val, NTG__FORMAT_MAGIC, sizeof NTG__FORMAT_MAGIC);
-    memcpy(val + sizeof NTG__FORMAT_MAGIC, &one, 4);
+    memcpy(val + sizeof NTG__FORMAT_MAGIC, &version, 4);
     rocksdb_writeoptions_t *w = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(w, 1);
     rocksdb_put_cf(d, w, cf[NTG__CF_DEFAULT], "format", 6, val, sizeof val, &e);
@@ -118,6 +117,39 @@ static uint64_t dir_bytes(const char *dir)
     return n;
 }
 
+/* One checkpoint written (keeping 2) and read back; wall and CPU seconds of each. */
+static int ck_round(ntg_store *s, int r, uint8_t *w, uint8_t *st, uint8_t *best, size_t wbytes,
+                    size_t sbytes, double *tw, double *cw, double *tr, double *cr)
+{
+    fill(w, wbytes, 3 * (uint64_t)r + 1);
+    fill(st, sbytes, 3 * (uint64_t)r + 2);
+    fill(best, wbytes, 3 * (uint64_t)r + 3);
+    ntg_store_blob blobs[] = {
+        {"weights", w, wbytes}, {"state", st, sbytes}, {"best", best, wbytes}};
+    ntg_store_checkpoint ck;
+    ntg_store_checkpoint_init(&ck);
+    ck.step = r + 1;
+    ck.blobs = blobs;
+    ck.n_blobs = 3;
+    uint64_t id;
+    ntg_error err;
+    double t0 = now(), c0 = cpu_now();
+    if (ntg_store_put_checkpoint(s, "nhits", &ck, 2, &id, &err)) return die(&err);
+    *tw = now() - t0;
+    *cw = cpu_now() - c0;
+    t0 = now();
+    c0 = cpu_now();
+    ntg_store_ckpts *c = NULL;
+    if (ntg_store_get_checkpoint(s, "nhits", 0, &c, &err)) return die(&err);
+    *tr = now() - t0;
+    *cr = cpu_now() - c0;
+    const ntg_store_checkpoint *k = ntg_store_ckpts_at(c, 0);
+    int same = memcmp(k->blobs[1].data, st, sbytes) == 0;
+    ntg_store_ckpts_destroy(c);
+    if (!same) fprintf(stderr, "store_bench: checkpoint read back differs\n");
+    return same ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -142,9 +174,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "store_bench: cannot create %s: %s\n", dir, strerror(errno));
         return 2;
     }
-    char db[1024], db1[1024], file[1024], graph[1024];
+    char db[1024], db1[1024], db2[1024], file[1024], graph[1024];
     snprintf(db, sizeof db, "%s/ckpt.db", dir);
     snprintf(db1, sizeof db1, "%s/ckpt1.db", dir);
+    snprintf(db2, sizeof db2, "%s/ckpt2.db", dir);
     snprintf(file, sizeof file, "%s/ckpt.bin", dir);
     snprintf(graph, sizeof graph, "%s/graphs/nhits.yaml", src);
     ntg_error err;
@@ -163,60 +196,16 @@ int main(int argc, char **argv)
     /* wall and process CPU seconds: store write, plain write, store read, plain read into a
      * warm buffer, plain read into a new buffer (malloc + read + free, as a loader does) */
     double tw[R], tf[R], trs[R], trf[R], trn[R], cw[R], cf[R], crs[R], crf[R], crn[R];
-    /* the same through a format-1 store (BLAKE2b twice per byte, RocksDB's CRC on reads) */
-    double tw1[R], trs1[R], cw1[R], crs1[R];
-    ntg_store *s = NULL, *s1 = NULL;
-    if (make_format1(db1)) return 1;
+    /* the same through format-2 and format-1 stores (chunks in RocksDB; BLAKE3 / BLAKE2b),
+     * measured after the current format's store is closed: process CPU time counts every
+     * thread, so one store's background flushes must not land in another's numbers */
+    double tw2[R], trs2[R], cw2[R], crs2[R], tw1[R], trs1[R], cw1[R], crs1[R];
+    ntg_store *s = NULL;
+    if (make_format(db1, 1) || make_format(db2, 2)) return 1;
     if (ntg_store_open(db, NULL, &s, &err)) return die(&err);
-    if (ntg_store_open(db1, NULL, &s1, &err)) return die(&err);
     for (int r = 0; r < R; r++) {
-        fill(w, wbytes, 3 * (uint64_t)r + 1);
-        fill(st, sbytes, 3 * (uint64_t)r + 2);
-        fill(best, wbytes, 3 * (uint64_t)r + 3);
-        ntg_store_blob blobs[] = {
-            {"weights", w, wbytes}, {"state", st, sbytes}, {"best", best, wbytes}};
-        ntg_store_checkpoint ck;
-        ntg_store_checkpoint_init(&ck);
-        ck.step = r + 1;
-        ck.blobs = blobs;
-        ck.n_blobs = 3;
-        uint64_t id;
+        if (ck_round(s, r, w, st, best, wbytes, sbytes, &tw[r], &cw[r], &trs[r], &crs[r])) return 1;
         double t0 = now(), c0 = cpu_now();
-        if (ntg_store_put_checkpoint(s, "nhits", &ck, 2, &id, &err)) return die(&err);
-        tw[r] = now() - t0;
-        cw[r] = cpu_now() - c0;
-        t0 = now();
-        c0 = cpu_now();
-        ntg_store_ckpts *c = NULL;
-        if (ntg_store_get_checkpoint(s, "nhits", 0, &c, &err)) return die(&err);
-        trs[r] = now() - t0;
-        crs[r] = cpu_now() - c0;
-        const ntg_store_checkpoint *k = ntg_store_ckpts_at(c, 0);
-        if (memcmp(k->blobs[1].data, st, sbytes) != 0) {
-            fprintf(stderr, "store_bench: checkpoint read back differs\n");
-            return 1;
-        }
-        ntg_store_ckpts_destroy(c);
-
-        t0 = now();
-        c0 = cpu_now();
-        if (ntg_store_put_checkpoint(s1, "nhits", &ck, 2, &id, &err)) return die(&err);
-        tw1[r] = now() - t0;
-        cw1[r] = cpu_now() - c0;
-        t0 = now();
-        c0 = cpu_now();
-        if (ntg_store_get_checkpoint(s1, "nhits", 0, &c, &err)) return die(&err);
-        trs1[r] = now() - t0;
-        crs1[r] = cpu_now() - c0;
-        k = ntg_store_ckpts_at(c, 0);
-        if (memcmp(k->blobs[1].data, st, sbytes) != 0) {
-            fprintf(stderr, "store_bench: checkpoint read back differs (format 1)\n");
-            return 1;
-        }
-        ntg_store_ckpts_destroy(c);
-
-        t0 = now();
-        c0 = cpu_now();
         int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int bad = fd < 0 || write(fd, w, wbytes) != (ssize_t)wbytes ||
                   write(fd, st, sbytes) != (ssize_t)sbytes ||
@@ -249,7 +238,17 @@ int main(int argc, char **argv)
     ntg_store_gc_report_init(&g);
     if (ntg_store_gc(s, &g, &err)) return die(&err);
     ntg_store_close(s);
-    ntg_store_close(s1);
+    const char *olddb[2] = {db2, db1};
+    double *otw[2] = {tw2, tw1}, *ocw[2] = {cw2, cw1}, *otr[2] = {trs2, trs1},
+           *ocr[2] = {crs2, crs1};
+    for (int f = 0; f < 2; f++) {
+        if (ntg_store_open(olddb[f], NULL, &s, &err)) return die(&err);
+        for (int r = 0; r < R; r++)
+            if (ck_round(s, r, w, st, best, wbytes, sbytes, &otw[f][r], &ocw[f][r], &otr[f][r],
+                         &ocr[f][r]))
+                return 1;
+        ntg_store_close(s);
+    }
     double mb = (double)total / 1e6;
     printf("checkpoint: %.1f MB (N-HiTS weights + Adam state + best weights), median of %d\n", mb,
            R);
@@ -258,20 +257,25 @@ int main(int argc, char **argv)
     printf("  (load average %.2f; MB/s of wall time, and in brackets ms of process CPU time)\n",
            load[0]);
     printf("  write  store %7.0f MB/s [%5.1f ms]   plain file + fsync %7.0f MB/s [%5.1f ms]   "
-           "store/plain %.0f%%\n",
+           "store/plain %.0f%% [CPU %.0f%%]\n",
            mb / median(tw, R), 1e3 * median(cw, R), mb / median(tf, R), 1e3 * median(cf, R),
-           100 * median(tf, R) / median(tw, R));
+           100 * median(tf, R) / median(tw, R), 100 * median(cf, R) / median(cw, R));
     printf("  read   store %7.0f MB/s [%5.1f ms]   plain file %7.0f MB/s [%5.1f ms]   "
-           "store/plain %.0f%%   (page cache warm; every chunk's hash checked)\n",
+           "store/plain %.0f%% [CPU %.0f%%]   (page cache warm; every chunk checked)\n",
            mb / median(trs, R), 1e3 * median(crs, R), mb / median(trf, R), 1e3 * median(crf, R),
-           100 * median(trf, R) / median(trs, R));
+           100 * median(trf, R) / median(trs, R), 100 * median(crf, R) / median(crs, R));
     printf("         plain file into a new buffer (malloc + read) %7.0f MB/s [%5.1f ms]   "
-           "store/that %.0f%%\n",
-           mb / median(trn, R), 1e3 * median(crn, R), 100 * median(trn, R) / median(trs, R));
-    printf("  format 1 (BLAKE2b, RocksDB CRC on reads): write %7.0f MB/s [%5.1f ms] = %.0f%% of "
-           "plain; read %7.0f MB/s [%5.1f ms] = %.0f%% of plain\n",
-           mb / median(tw1, R), 1e3 * median(cw1, R), 100 * median(tf, R) / median(tw1, R),
-           mb / median(trs1, R), 1e3 * median(crs1, R), 100 * median(trf, R) / median(trs1, R));
+           "store/that %.0f%% [CPU %.0f%%]\n",
+           mb / median(trn, R), 1e3 * median(crn, R), 100 * median(trn, R) / median(trs, R),
+           100 * median(crn, R) / median(crs, R));
+    const char *oname[2] = {"format 2 (BLAKE3, chunks in RocksDB)",
+                            "format 1 (BLAKE2b, RocksDB CRC on reads)"};
+    for (int f = 0; f < 2; f++)
+        printf("  %s: write %7.0f MB/s [%5.1f ms] = %.0f%% of plain; read %7.0f MB/s [%5.1f ms] "
+               "= %.0f%% of plain\n",
+               oname[f], mb / median(otw[f], R), 1e3 * median(ocw[f], R),
+               100 * median(tf, R) / median(otw[f], R), mb / median(otr[f], R),
+               1e3 * median(ocr[f], R), 100 * median(trf, R) / median(otr[f], R));
 
     /* ---- size overhead of one N-HiTS version ---- */
     snprintf(db, sizeof db, "%s/nhits.db", dir);

@@ -995,7 +995,7 @@ typedef struct ntg_store_stats {
     size_t size; /* set by ntg_store_stats_init */
     uint64_t models, versions, checkpoints, commits;
     uint64_t chunks, chunk_bytes;   /* distinct chunks and their bytes (deduplicated) */
-    uint64_t sst_bytes, blob_bytes; /* RocksDB's live files */
+    uint64_t sst_bytes, blob_bytes; /* RocksDB's live files; blob: with chunk files */
 } ntg_store_stats;
 
 NTG_API void ntg_store_stats_init(ntg_store_stats *stats);

@@ -30,6 +30,8 @@ enum {
 
 #define NTG__HASH 32                  /* BLAKE2b-256 */
 #define NTG__CHUNK_BYTES (8u << 20)   /* chunk size: far below RocksDB's 4 GiB limit and 64 MiB */
+/* format 3's chunk size (its chunks above 256 KiB are files) */
+#define NTG__FILE_CHUNK_BYTES (64u << 20)
 #define NTG__BATCH_BYTES (8u << 20)   /* chunk write batches are cut at this size */
 #define NTG__INLINE_MAX (256u << 10)  /* chunks up to this size ride in the commit batch ... */
 #define NTG__INLINE_BUDGET (4u << 20) /* ... up to this much per commit */
@@ -40,7 +42,11 @@ enum {
     (2u << 20) /* free space kept for RocksDB's own files (MANIFEST, LOG)                          \
                 */
 #define NTG__FORMAT_MAGIC "ntgraph-store"
-#define NTG__FORMAT_VERSION 2u /* 1: BLAKE2b content hashes (still read and written), 2: BLAKE3 */
+/* 1: BLAKE2b content hashes (still read and written), 2: BLAKE3, 3: BLAKE3 and chunks larger
+ * than NTG__INLINE_MAX in their own files (store_files.c) */
+#define NTG__FORMAT_VERSION 3u
+#define NTG__FILES_DIR "chunks" /* format 3: the chunk files, in the store's directory */
+#define NTG__PEND_MAX 64        /* chunk files written and not yet synced, at most */
 #define NTG__NAME_MAX 128
 #define NTG__ALIAS_MAX 64
 #define NTG__TAG_KEY_MAX 128
@@ -283,6 +289,10 @@ typedef struct ntg__writer {
     ntg__buf seen; /* hashes written by this writer (a commit may repeat a chunk) */
     uint64_t new_chunks, new_bytes, chunks, bytes;
     int dirty; /* something was written since the last flush */
+    /* format 3: chunk files written as NAME.tmp, synced and renamed at finish */
+    int dir_ok, n_pend;
+    int pend_fd[NTG__PEND_MAX];
+    uint8_t pend_hash[NTG__PEND_MAX][NTG__HASH];
 } ntg__writer;
 
 ntg_status ntg__writer_init(ntg__writer *w, ntg_store *s, ntg_error *err);
@@ -292,6 +302,25 @@ ntg_status ntg__writer_put(ntg__writer *w, const void *data, uint64_t n, ntg_poo
 /* Write what is batched and flush the chunks durable (nothing when nothing is new). */
 ntg_status ntg__writer_finish(ntg__writer *w, ntg_error *err);
 void ntg__writer_free(ntg__writer *w);
+
+/* ----------------------------------------------------------- chunk files (format 3) */
+
+/* Whether a chunk of `len` bytes lives in its own file (format 3, larger than INLINE_MAX). */
+int ntg__chunk_in_file(const ntg_store *s, uint64_t len);
+/* `<store>/chunks/<hex>` + suffix (hash NULL: the directory). */
+void ntg__chunk_path(const ntg_store *s, const uint8_t *hash, const char *suffix, char *buf,
+                     size_t cap);
+/* Write a chunk file as NAME.tmp (bytes + CRC32C trailer) and start its write-back. */
+ntg_status ntg__chunk_file_write(ntg__writer *w, const uint8_t *hash, const void *p, size_t len,
+                                 ntg_error *err);
+/* fdatasync the pending chunk files, rename them into place, sync the directory. */
+ntg_status ntg__chunk_files_sync(ntg__writer *w, ntg_error *err);
+/* Close and remove the pending files (a put that failed). */
+void ntg__chunk_files_drop_pending(ntg__writer *w);
+/* Read a chunk file of `want` bytes into dst, checking its size and CRC32C (and with `check`
+ * its BLAKE3); an absent file sets s->missing. */
+ntg_status ntg__chunk_file_read(ntg_store *s, const uint8_t *hash, void *dst, size_t want,
+                                int check, const char *what, ntg_error *err);
 
 /* Read object `o` into dst (o->nbytes bytes), checking every chunk's size and its hash.
  * Format 2 checks each chunk's BLAKE3 as it goes (RocksDB's blob CRC is not read); format 1
@@ -348,16 +377,20 @@ int64_t ntg__now_ms(void);
 
 /* Checkpoints pruned in a commit: add to `wb` the deletion of every chunk of the checkpoint
  * rows `pruned` (keys) that no other record and none of `keep` (the commit's new objects)
- * references; *bytes: their size. */
+ * references; *bytes: the size of those RocksDB holds (not chunk files). */
 /* ntg_store_put_checkpoint that also deletes, in the same commit, the checkpoints of model
  * `name` with the ids in drop_ids (other runs' ones the caller reclaims; absent ones skipped). */
 ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
                                           const ntg_store_checkpoint *ck, unsigned keep,
                                           const uint64_t *drop_ids, size_t n_drop, uint64_t *id,
                                           ntg_error *err);
+/* `files` (may be NULL) gets the hashes of the chunk files to remove once the batch is written
+ * (ntg__store_unlink_files). */
 ntg_status ntg__store_drop_pruned(ntg_store *s, rocksdb_writebatch_t *wb, const ntg__buf *pruned,
                                   size_t n_pruned, const ntg__obj *keep, size_t n_keep,
-                                  uint64_t *bytes, ntg_error *err);
+                                  uint64_t *bytes, ntg__buf *files, ntg_error *err);
+/* Remove the chunk files of `hashes` (after the deletion of their index rows is durable). */
+void ntg__store_unlink_files(ntg_store *s, const ntg__buf *hashes);
 /* Flush the chunks and compact them, so blob files holding only removed chunks go. */
 ntg_status ntg__store_drop_garbage_files(ntg_store *s, ntg_error *err);
 

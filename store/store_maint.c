@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "plan_int.h"
 #include "store_int.h"
@@ -145,11 +148,62 @@ static ntg_status collect_refs_but(ntg_store *s, const ntg__view *v, hset *refs,
     return st;
 }
 
+/* ------------------------------------------------------------------ chunk files */
+
+/* A chunk file's name: 64 hex digits, then nothing (*tmp 0) or ".tmp" (*tmp 1). */
+static int file_name_hash(const char *name, uint8_t hash[NTG__HASH], int *tmp)
+{
+    for (int i = 0; i < 2 * NTG__HASH; i++) {
+        int c = name[i], v = c >= '0' && c <= '9'   ? c - '0'
+                             : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                    : -1;
+        if (v < 0) return 0;
+        if (i % 2 == 0)
+            hash[i / 2] = (uint8_t)(v << 4);
+        else
+            hash[i / 2] = (uint8_t)(hash[i / 2] | v);
+    }
+    *tmp = strcmp(name + 2 * NTG__HASH, ".tmp") == 0;
+    return *tmp || name[2 * NTG__HASH] == 0;
+}
+
+/* Call fn for each chunk file (and leftover .tmp) of a format-3 store. */
+typedef void (*file_fn)(void *ctx, const char *path, const uint8_t *hash, int tmp, uint64_t size);
+static void each_file(ntg_store *s, file_fn fn, void *ctx)
+{
+    if (s->format < 3) return;
+    char dir[4096];
+    ntg__chunk_path(s, NULL, NULL, dir, sizeof dir);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        uint8_t h[NTG__HASH];
+        int tmp;
+        if (!file_name_hash(e->d_name, h, &tmp)) continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        uint64_t size = stat(path, &sb) == 0 && sb.st_size >= 4 ? (uint64_t)sb.st_size - 4 : 0;
+        fn(ctx, path, h, tmp, size);
+    }
+    closedir(d);
+}
+
+void ntg__store_unlink_files(ntg_store *s, const ntg__buf *hashes)
+{
+    for (size_t at = 0; at + NTG__HASH <= hashes->len; at += NTG__HASH) {
+        char path[4096];
+        ntg__chunk_path(s, (const uint8_t *)hashes->p + at, NULL, path, sizeof path);
+        (void)unlink(path);
+    }
+}
+
 /* ------------------------------------------------------------------ gc */
 
 ntg_status ntg__store_drop_pruned(ntg_store *s, rocksdb_writebatch_t *wb, const ntg__buf *pruned,
                                   size_t n_pruned, const ntg__obj *keep, size_t n_keep,
-                                  uint64_t *bytes, ntg_error *err)
+                                  uint64_t *bytes, ntg__buf *files, ntg_error *err)
 {
     *bytes = 0;
     if (n_pruned == 0) return NTG_OK;
@@ -181,7 +235,13 @@ ntg_status ntg__store_drop_pruned(ntg_store *s, rocksdb_writebatch_t *wb, const 
                     key[0] = 'd';
                     rocksdb_writebatch_delete_cf(wb, s->cf[NTG__CF_CHUNKS], key, sizeof key);
                     uint64_t last = o->nbytes - (uint64_t)(o->n_chunks - 1) * o->chunk_bytes;
-                    *bytes += c + 1 == o->n_chunks ? last : o->chunk_bytes;
+                    uint64_t len = c + 1 == o->n_chunks ? last : o->chunk_bytes;
+                    if (files && ntg__chunk_in_file(s, len)) {
+                        ntg__sb_put(files, o->chunks[c], NTG__HASH);
+                        if (files->oom) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+                    } else {
+                        *bytes += len; /* held by RocksDB: its blob files need a compaction */
+                    }
                 }
             }
         }
@@ -218,6 +278,21 @@ ntg_status ntg_store_gc(ntg_store *s, ntg_store_gc_report *report, ntg_error *er
     return st;
 }
 
+typedef struct gc_files {
+    const hset *refs, *gone;
+    ntg_store_gc_report *r;
+} gc_files;
+
+static void gc_file(void *ctx, const char *path, const uint8_t *hash, int tmp, uint64_t size)
+{
+    gc_files *g = ctx;
+    if (!tmp && hset_has(g->refs, hash)) return;
+    if (unlink(path) != 0) return;
+    if (tmp || hset_has(g->gone, hash)) return; /* counted with its index row */
+    g->r->chunks_removed++;
+    g->r->bytes_removed += size;
+}
+
 ntg_status ntg__store_gc(ntg_store *s, int relocate, ntg_store_gc_report *report, ntg_error *err)
 {
     ntg_store_gc_report r;
@@ -226,7 +301,7 @@ ntg_status ntg__store_gc(ntg_store *s, int relocate, ntg_store_gc_report *report
     if (!s) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_gc: NULL store");
     if (s->readonly)
         return ntg__store_fail(s, err, NTG_ERR_STATE, "gc needs the store opened for writing");
-    hset refs = {0};
+    hset refs = {0}, gone = {0};
     ntg__view v;
     ntg_status st = ntg__view_begin(s, &v, err);
     if (!st) st = collect_refs(s, &v, &refs, err);
@@ -255,6 +330,8 @@ ntg_status ntg__store_gc(ntg_store *s, int relocate, ntg_store_gc_report *report
         rocksdb_writebatch_delete_cf(wb, s->cf[NTG__CF_CHUNKS], key, sizeof key);
         r.chunks_removed++;
         r.bytes_removed += size;
+        if (ntg__chunk_in_file(s, size) && hset_add(&gone, (const uint8_t *)k + 1))
+            st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
         if (rocksdb_writebatch_count(wb) >= 65536) {
             rocksdb_write(s->db, s->wnowal, wb, &rerr);
             rocksdb_writebatch_clear(wb);
@@ -263,7 +340,6 @@ ntg_status ntg__store_gc(ntg_store *s, int relocate, ntg_store_gc_report *report
     }
     if (ro) ntg__iter_end(it, ro, &upper);
     ntg__view_end(s, &v);
-    hset_free(&refs);
     /* deletions need no WAL: lost ones leave orphans that the next gc removes */
     if (!st && rocksdb_writebatch_count(wb)) {
         rocksdb_write(s->db, s->wnowal, wb, &rerr);
@@ -299,6 +375,15 @@ ntg_status ntg__store_gc(ntg_store *s, int relocate, ntg_store_gc_report *report
             if (rerr) st = ntg__store_rdb(s, rerr, err, "gc: cannot disable blob collection");
         }
     }
+    /* chunk files: only now that the deletion of their index rows is durable (a surviving
+     * row without its file would make a later put skip writing it); files without a row are
+     * leftovers of a commit that never happened, .tmp ones of a write cut short */
+    if (!st) {
+        gc_files g = {&refs, &gone, &r};
+        each_file(s, gc_file, &g);
+    }
+    hset_free(&refs);
+    hset_free(&gone);
     if (report) *report = r;
     return st;
 }
@@ -317,6 +402,40 @@ ntg_status ntg__store_compact(ntg_store *s, ntg_error *err)
 }
 
 /* ------------------------------------------------------------------ backup */
+
+typedef struct backup_files {
+    const char *dir;
+    ntg_status st;
+    ntg_error *err;
+    ntg_store *s;
+} backup_files;
+
+static int copy_file(const char *from, const char *to)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, bad = in < 0;
+    if (!bad) bad = (out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0;
+    char buf[1 << 16];
+    ssize_t n = 0;
+    while (!bad && (n = read(in, buf, sizeof buf)) > 0) bad = write(out, buf, (size_t)n) != n;
+    bad |= n < 0;
+    if (!bad) bad = fsync(out) != 0;
+    if (in >= 0) close(in);
+    if (out >= 0) close(out);
+    return bad ? -1 : 0;
+}
+
+static void backup_file(void *ctx, const char *path, const uint8_t *hash, int tmp, uint64_t size)
+{
+    (void)size;
+    backup_files *bf = ctx;
+    if (tmp || bf->st) return;
+    char hex[2 * NTG__HASH + 1], to[4400];
+    ntg__hex(hash, NTG__HASH, hex);
+    snprintf(to, sizeof to, "%s/" NTG__FILES_DIR "/%s", bf->dir, hex);
+    if (link(path, to) == 0 || copy_file(path, to) == 0) return;
+    bf->st = ntg__err(bf->err, NTG_ERR_IO, to, 0, 0, "backup: cannot copy the chunk file %s: %s",
+                      path, strerror(errno));
+}
 
 ntg_status ntg_store_backup(ntg_store *s, const char *dir, ntg_error *err)
 {
@@ -340,6 +459,29 @@ ntg_status ntg_store_backup(ntg_store *s, const char *dir, ntg_error *err)
         ntg__err(err, st, dir, 0, 0, "backup of %s failed: %s", s->path, rerr);
         rocksdb_free(rerr);
         return st;
+    }
+    /* format 3: the chunk files, hard-linked (they are never modified, only replaced or
+     * removed) or copied across file systems, then synced */
+    if (s->format >= 3) {
+        backup_files bf = {dir, NTG_OK, err, s};
+        char sub[4200];
+        snprintf(sub, sizeof sub, "%s/" NTG__FILES_DIR, dir);
+        if (mkdir(sub, 0777) != 0) {
+            return ntg__err(err, NTG_ERR_IO, sub, 0, 0, "backup: cannot create it: %s",
+                            strerror(errno));
+        }
+        each_file(s, backup_file, &bf);
+        if (bf.st) return bf.st;
+        int fd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            (void)fsync(fd);
+            close(fd);
+        }
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            (void)fsync(fd);
+            close(fd);
+        }
     }
     /* the copy holds every commit so far (the writer is this handle): it checks like the store */
     ntg__stats_rec sr;
@@ -379,6 +521,25 @@ static ntg_status verify_chunks(ntg_store *s, const ntg__view *v, ntg_store_veri
             continue;
         }
         ntg__hex((const uint8_t *)k + 1, NTG__HASH, hex);
+        uint64_t isize = ntg__be64((const uint8_t *)val);
+        if (ntg__chunk_in_file(s, isize)) {
+            /* its file: size, CRC32C trailer and BLAKE3 */
+            void *buf = isize <= SIZE_MAX ? malloc((size_t)isize) : NULL;
+            if (!buf) {
+                st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+                break;
+            }
+            ntg_error e2;
+            if (ntg__chunk_file_read(s, (const uint8_t *)k + 1, buf, (size_t)isize, 1, "verify",
+                                     &e2))
+                problem(r, "%s", e2.message);
+            free(buf);
+            r->chunks++;
+            r->bytes += isize;
+            if (hset_add(present, (const uint8_t *)k + 1))
+                st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+            continue;
+        }
         char key[1 + NTG__HASH];
         memcpy(key, k, sizeof key);
         key[0] = 'd';
@@ -413,6 +574,19 @@ static ntg_status verify_chunks(ntg_store *s, const ntg__view *v, ntg_store_veri
     return st;
 }
 
+typedef struct verify_files {
+    const hset *present;
+    ntg_store_verify_report *r;
+} verify_files;
+
+static void verify_file(void *ctx, const char *path, const uint8_t *hash, int tmp, uint64_t size)
+{
+    (void)path;
+    (void)size;
+    verify_files *vf = ctx;
+    if (tmp || !hset_has(vf->present, hash)) vf->r->orphans++;
+}
+
 static ntg_status verify_fn(ntg_store *s, const ntg__view *v, ntg_store_verify_report *r,
                             ntg_error *err)
 {
@@ -430,6 +604,9 @@ static ntg_status verify_fn(ntg_store *s, const ntg__view *v, ntg_store_verify_r
     }
     for (size_t i = 0; !st && i < present.cap; i++)
         if (present.used[i] && !hset_has(&refs, present.keys[i])) r->orphans++;
+    /* chunk files no index row names (a commit that never happened): orphans too */
+    verify_files vf = {&present, r};
+    if (!st) each_file(s, verify_file, &vf);
     /* every version: rebuilt, hashed and validated as a plan */
     int cfs[2] = {NTG__CF_VERSIONS, NTG__CF_CKPTS};
     for (int c = 0; !st && c < 2; c++) {
@@ -563,6 +740,14 @@ ntg_status ntg_store_verify(ntg_store *s, ntg_store_verify_report *report, ntg_e
 
 /* ------------------------------------------------------------------ stats */
 
+static void stats_file(void *ctx, const char *path, const uint8_t *hash, int tmp, uint64_t size)
+{
+    (void)path;
+    (void)hash;
+    (void)tmp;
+    *(uint64_t *)ctx += size + 4;
+}
+
 ntg_status ntg_store_stats_get(ntg_store *s, ntg_store_stats *caller, ntg_error *err)
 {
     if (!s || !caller) return ntg__fail(err, NTG_ERR_INVALID_ARG, "ntg_store_stats_get: NULL");
@@ -601,6 +786,8 @@ ntg_status ntg_store_stats_get(ntg_store *s, ntg_store_stats *caller, ntg_error 
         if (rocksdb_property_int_cf(s->db, s->cf[i], "rocksdb.live-blob-file-size", &x) == 0)
             out->blob_bytes += x;
     }
+    /* format 3: chunk files count as blob bytes (their size on disk, trailers included) */
+    if (!st) each_file(s, stats_file, &out->blob_bytes);
     ntg__abi_out(caller, out);
     return st;
 }
@@ -731,6 +918,19 @@ static ntg_status check_model(ntg_store *s, const ntg__view *v, const char *name
     return NTG_OK;
 }
 
+typedef struct check_files {
+    const hset *present;
+    ntg__store_check_report *r;
+} check_files;
+
+static void check_file(void *ctx, const char *path, const uint8_t *hash, int tmp, uint64_t size)
+{
+    (void)path;
+    (void)size;
+    check_files *cf = ctx;
+    if (tmp || !hset_has(cf->present, hash)) cf->r->orphans++;
+}
+
 static ntg_status check_fn(ntg_store *s, const ntg__view *v, ntg__store_check_report *r,
                            ntg_error *err)
 {
@@ -804,19 +1004,37 @@ static ntg_status check_fn(ntg_store *s, const ntg__view *v, ntg__store_check_re
     st = collect_refs(s, v, &refs, err);
     ro = NULL;
     it = st ? NULL : ntg__iter_prefix(s, v, NTG__CF_CHUNKS, "i", 1, &upper, &ro);
+    uint64_t in_files = 0;
     for (; !st && it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t kl;
+        size_t kl, vl;
         const char *k = rocksdb_iter_key(it, &kl);
+        const char *val = rocksdb_iter_value(it, &vl);
         if (kl != 1 + NTG__HASH) continue;
         r->chunks++;
+        uint64_t size = vl == 8 ? ntg__be64((const uint8_t *)val) : 0;
+        if (ntg__chunk_in_file(s, size)) {
+            /* a chunk file is there with the size its index row says (verify reads it) */
+            char path[4096];
+            struct stat sb;
+            in_files++;
+            ntg__chunk_path(s, (const uint8_t *)k + 1, NULL, path, sizeof path);
+            if (stat(path, &sb) != 0 || (uint64_t)sb.st_size != size + 4) {
+                char hex[2 * NTG__HASH + 1];
+                ntg__hex((const uint8_t *)k + 1, 8, hex);
+                cproblem(r, "chunk %s...: its file %s is missing or not %llu bytes", hex, path,
+                         (unsigned long long)(size + 4));
+            }
+        }
         if (!hset_has(&refs, (const uint8_t *)k + 1)) r->orphans++;
         if (hset_add(&present, (const uint8_t *)k + 1))
             st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     }
     if (ro) ntg__iter_end(it, ro, &upper);
+    /* chunk files no index row names: left by a commit that never happened */
+    if (!st) each_file(s, check_file, &(check_files){&present, r});
     for (size_t i = 0; !st && i < refs.cap; i++)
         if (refs.used[i] && !hset_has(&present, refs.keys[i])) r->missing++;
-    if (!st && count_rows(s, v, NTG__CF_CHUNKS, "d", 1) != r->chunks)
+    if (!st && count_rows(s, v, NTG__CF_CHUNKS, "d", 1) != r->chunks - in_files)
         cproblem(r, "chunk data and chunk index rows differ in number");
     if (r->missing)
         cproblem(r, "%llu referenced chunks are missing", (unsigned long long)r->missing);

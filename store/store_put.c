@@ -575,6 +575,7 @@ ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
     memset(pruned, 0, sizeof pruned);
     size_t n_pruned = 0;
     uint64_t reclaimed = 0;
+    ntg__buf files = {0};
     if (!st) {
         if (!found) {
             memset(&m, 0, sizeof m);
@@ -662,7 +663,7 @@ ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
             for (size_t i = 0; i < n_pruned; i++) key.oom |= pruned[i].oom;
             if (!key.oom)
                 st = ntg__store_drop_pruned(s, cm.wb, pruned, n_pruned, rec.blobs, rec.n_blobs,
-                                            &reclaimed, err);
+                                            &reclaimed, &files, err);
         }
         val.len = 0;
         ntg__enc_model(&val, &m);
@@ -677,9 +678,12 @@ ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
         } else {
             st = ntg__commit_write(s, &cm, err);
         }
-        /* the pruned chunks are deleted durably; their blob files go now, not at the end */
+        /* the pruned chunks are deleted durably; their blob files go now, not at the end,
+         * and so do their chunk files (a crash before this leaves them to gc) */
+        if (!st) ntg__store_unlink_files(s, &files);
         if (!st && reclaimed) st = ntg__store_drop_garbage_files(s, err);
     }
+    ntg__sb_free(&files);
     for (size_t i = 0; i < n_pruned; i++) ntg__sb_free(&pruned[i]);
     ntg__sb_free(&key);
     ntg__sb_free(&val);

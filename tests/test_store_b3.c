@@ -2,6 +2,7 @@
  * and the two store formats: format 2 (BLAKE3) stores, format 1 (BLAKE2b) stores still read and
  * written, objects of several chunks in both. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,11 +127,24 @@ static void set_format(const char *path, uint32_t version)
     rocksdb_options_destroy(o);
 }
 
+/* Entries of a directory but . and .. (-1: no such directory). */
+static int count_files(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
 /* A checkpoint of two chunks (8 MiB + 1000 bytes) and a small one, read back, verified; the
  * small blob's hash in the record is `want` of its bytes. */
 static void roundtrip(unsigned format)
 {
-    if (format == 1) set_format(db, 1);
+    if (format < NTG__FORMAT_VERSION) set_format(db, format);
     ntg_store *s = st_open(db, 0);
     cr_assert_eq(s->format, format);
     size_t big = NTG__CHUNK_BYTES + 1000, small = 300000;
@@ -197,9 +211,24 @@ static void roundtrip(unsigned format)
     free(b);
 }
 
-Test(formats, a_new_store_is_format_2_blake3)
+Test(formats, a_new_store_is_format_3_blake3_with_chunk_files)
 {
+    roundtrip(3);
+    /* the 8 MiB chunk, the 300,000-byte blob and N-HiTS's large tensors went to their own
+     * files; the 1000-byte chunk and the small tensors to RocksDB */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/" NTG__FILES_DIR, db);
+    cr_assert_geq(count_files(path), 2);
+}
+
+Test(formats, a_format_2_store_is_still_read_and_written_without_chunk_files)
+{
+    /* the store is written through the format-2 path (chunks as RocksDB blob values), as
+     * ntgraph before format 3 wrote it */
     roundtrip(2);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/" NTG__FILES_DIR, db);
+    cr_assert_eq(count_files(path), -1, "a format-2 store has no chunk directory");
 }
 
 Test(formats, a_format_1_store_is_still_read_and_written_with_blake2b)
@@ -209,7 +238,7 @@ Test(formats, a_format_1_store_is_still_read_and_written_with_blake2b)
 
 Test(formats, a_newer_format_is_refused_naming_both)
 {
-    set_format(db, 3);
+    set_format(db, 4);
     ntg_store *s = NULL;
     ntg_error err;
     ntg_store_options o;
@@ -217,7 +246,7 @@ Test(formats, a_newer_format_is_refused_naming_both)
     o.flags = NTG_STORE_OPEN_READONLY;
     ntg_status st = ntg_store_open(db, &o, &s, &err);
     cr_assert_eq(st, NTG_ERR_VERSION, "%d %s", st, err.message);
-    cr_assert(strstr(err.message, "store format 3; this ntgraph reads formats 1..2"), "%s",
+    cr_assert(strstr(err.message, "store format 4; this ntgraph reads formats 1..3"), "%s",
               err.message);
     cr_assert_null(s);
 }

@@ -416,15 +416,24 @@ Test(store, a_manifest_cut_to_an_older_state_is_refused)
      * version 2: column families flush together) without a compaction, version 3 in the WAL */
     s = st_open(orig, 0);
     cr_assert_eq(st_put(s, "m", q), 2);
-    static float blob[(1 << 20) / 4];
-    for (size_t i = 0; i < sizeof blob / sizeof blob[0]; i++) blob[i] = (float)i;
-    ntg_store_blob blobs[] = {{"weights", blob, sizeof blob}};
+    /* 20 chunks of 256 KiB: 16 ride in the commit batch, the rest go to RocksDB before it and
+     * are flushed (larger chunks would go to chunk files, which RocksDB's MANIFEST does not
+     * list) */
+    enum { NB = 20, NF = (256 << 10) / 4 };
+    static float blob[NB][NF];
+    static char names[NB][8];
+    ntg_store_blob blobs[NB];
+    for (size_t b = 0; b < NB; b++) {
+        for (size_t i = 0; i < NF; i++) blob[b][i] = (float)(i + b * NF);
+        snprintf(names[b], sizeof names[b], "w%zu", b);
+        blobs[b] = (ntg_store_blob){names[b], blob[b], sizeof blob[b]};
+    }
     ntg_store_checkpoint ck;
     ntg_store_checkpoint_init(&ck);
     ck.step = 1;
     ck.train_loss = ck.val_loss = 0.5;
     ck.blobs = blobs;
-    ck.n_blobs = 1;
+    ck.n_blobs = NB;
     uint64_t id;
     cr_assert_eq(ntg_store_put_checkpoint(s, "m", &ck, 2, &id, &err), NTG_OK, "%s", err.message);
     cr_assert_eq(st_put(s, "m", r3), 3);
@@ -488,4 +497,129 @@ Test(store, a_manifest_cut_to_an_older_state_is_refused)
     ntg_plan_destroy(p);
     ntg_plan_destroy(q);
     ntg_plan_destroy(r3);
+}
+
+/* The chunk files of a format-3 store (docs/store.md "Chunk files"), by name. */
+static int chunk_files(char (*out)[400], int cap)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/chunks", db);
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < cap)
+        if (strlen(e->d_name) == 64) snprintf(out[n++], 400, "%s/%s", path, e->d_name);
+    closedir(d);
+    return n;
+}
+
+/* N-HiTS as small as the other tests' but 512 wide: its 512 x 512 weights (1 MiB) get files. */
+static ntg_plan *wide_nhits(void)
+{
+    ntg_define d[] = {{"h", "24"}, {"input_size", "96"}, {"hidden", "512"}};
+    ntg_compile_options o;
+    ntg_compile_options_init(&o);
+    o.defines = d;
+    o.n_defines = 3;
+    o.max_batch = 8;
+    o.seed = 3;
+    o.flags = NTG_COMPILE_INFER_ONLY;
+    ntg_plan *p = NULL;
+    ntg_error err;
+    ntg_status st = ntg_compile_file(tu_src("graphs/nhits.yaml"), &o, &p, &err);
+    cr_assert_eq(st, NTG_OK, "%s", err.message);
+    return p;
+}
+
+static ntg_status load_err(ntg_error *err)
+{
+    ntg_store *s = st_open(db, NTG_STORE_OPEN_READONLY);
+    ntg_plan *g = NULL;
+    ntg_status st = ntg_store_get_plan(s, "m", &g, err);
+    ntg_plan_destroy(g);
+    ntg_store_verify_report r;
+    ntg_store_verify_report_init(&r);
+    ntg_error e2;
+    ntg_status vs = ntg_store_verify(s, &r, &e2);
+    if (st) {
+        cr_assert_eq(vs, NTG_ERR_DATA, "verify: %d %s", vs, e2.message);
+        cr_assert_gt(r.bad, 0);
+        cr_log_info("verify: %s", e2.message);
+    }
+    ntg_store_close(s);
+    return st;
+}
+
+Test(store, a_bit_flipped_or_truncated_chunk_file_is_named_with_its_version)
+{
+    ntg_plan *p = wide_nhits();
+    ntg_store *s = st_open(db, 0);
+    st_put(s, "m", p);
+    ntg_store_close(s);
+    char files[64][400];
+    int n = chunk_files(files, 64);
+    cr_assert_geq(n, 2, "N-HiTS has tensors above 256 KiB: they get chunk files");
+    ntg_error err;
+    cr_assert_eq(load_err(&err), NTG_OK, "%s", err.message);
+    /* one bit pattern changed in the middle of a file: the CRC32C check on read sees it */
+    struct stat sb;
+    cr_assert_eq(stat(files[0], &sb), 0);
+    flip_byte(files[0], (long)sb.st_size / 2);
+    ntg_status st = load_err(&err);
+    cr_assert_eq(st, NTG_ERR_DATA, "%d %s", st, err.message);
+    cr_log_info("%s", err.message);
+    cr_assert(strstr(err.message, "m@1: tensor '"), "%s", err.message);
+    cr_assert(strstr(err.message, "corrupted store"), "%s", err.message);
+    flip_byte(files[0], (long)sb.st_size / 2); /* restored */
+    cr_assert_eq(load_err(&err), NTG_OK, "%s", err.message);
+    /* a file cut short */
+    cr_assert_eq(truncate(files[1], 1000), 0);
+    st = load_err(&err);
+    cr_assert_eq(st, NTG_ERR_DATA, "%d %s", st, err.message);
+    cr_log_info("%s", err.message);
+    cr_assert(strstr(err.message, "m@1: tensor '"), "%s", err.message);
+    cr_assert(strstr(err.message, "its file holds 1000 bytes"), "%s", err.message);
+    ntg_plan_destroy(p);
+}
+
+Test(store, orphan_chunk_files_are_counted_by_verify_and_removed_by_gc)
+{
+    ntg_plan *p = wide_nhits();
+    ntg_store *s = st_open(db, 0);
+    st_put(s, "m", p);
+    ntg_store_close(s);
+    char files[64][400];
+    int n = chunk_files(files, 64);
+    cr_assert_geq(n, 1);
+    /* what a writer killed between a file's write and its commit leaves: a file no index row
+     * names, and a .tmp one */
+    char orphan[500], tmp[500], cmd[1200];
+    snprintf(orphan, sizeof orphan, "%s/chunks/%064d", db, 7);
+    snprintf(tmp, sizeof tmp, "%s/chunks/%064d.tmp", db, 8);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && cp '%s' '%s'", files[0], orphan, files[0], tmp);
+    cr_assert_eq(system(cmd), 0);
+    s = st_open(db, 0);
+    ntg_store_verify_report r;
+    ntg_store_verify_report_init(&r);
+    ntg_error err;
+    cr_assert_eq(ntg_store_verify(s, &r, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(r.orphans, 2);
+    ntg_store_gc_report g;
+    ntg_store_gc_report_init(&g);
+    cr_assert_eq(ntg_store_gc(s, &g, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(g.chunks_removed, 1, "the .tmp one is not a chunk");
+    struct stat sb;
+    cr_assert_neq(stat(orphan, &sb), 0);
+    cr_assert_neq(stat(tmp, &sb), 0);
+    ntg_store_verify_report_init(&r);
+    cr_assert_eq(ntg_store_verify(s, &r, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(r.orphans, 0);
+    cr_assert_eq(chunk_files(files, 64), n, "the version's files are all kept");
+    ntg_plan *back = NULL;
+    cr_assert_eq(ntg_store_get_plan(s, "m", &back, &err), NTG_OK, "%s", err.message);
+    cr_assert(st_same_bytes(p, back));
+    ntg_plan_destroy(back);
+    ntg_store_close(s);
+    ntg_plan_destroy(p);
 }
