@@ -748,6 +748,7 @@ static int attn_geom_ok(const ntg_mm_geom *g, const ntg_mm_geom *h)
 static void run_attention(ntg_backend *b, xnn_op *o, int batch)
 {
     xnn_op *pv = o->fuse_next;
+    ntg__xnn_patch_batch(pv, batch); /* it runs after this op: its views are not patched yet */
     ntg_mm_geom g = ntg__mm_geom_of(o->attr, &o->in[0].d, &o->in[1].d, &o->out[0].d);
     ntg_mm_geom h = ntg__mm_geom_of(pv->attr, &pv->in[0].d, &pv->in[1].d, &pv->out[0].d);
     if (!attn_geom_ok(&g, &h)) {

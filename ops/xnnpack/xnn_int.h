@@ -116,8 +116,8 @@ struct ntg_backend {
     uint32_t n_ops;
     void *scratch;
     size_t scratch_bytes;
-    int pool_used; /* a parallel call since the run began */
-    int solo;      /* this run uses no worker (the adaptive choice, xnn_adapt) */
+    int pool_used;        /* a parallel call since the run began */
+    int solo;             /* this run uses no worker (the adaptive choice, xnn_adapt) */
     uint32_t cur_program; /* the program being run (per-program fusions, xnn_fuse.c) */
     /* a run cut into op ranges (xnn_run_range): its adaptive record, whether it is a probe,
      * and the time its ranges took so far (ns; not the caller's time between them) */
@@ -143,6 +143,14 @@ static inline void ntg__xnn_spin_pause(void)
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
     __builtin_ia32_pause();
 #endif
+}
+
+/* Set a prepared op's batched operands to `batch` (xnn_run_range does it for each op as it
+ * comes; a fused kernel doing a later op's work calls it for that op first). */
+static inline void ntg__xnn_patch_batch(xnn_op *o, int batch)
+{
+    for (int i = 0; i < o->n_in + o->n_out; i++)
+        if (o->in[i].d.batched) o->in[i].d.dims[0] = batch;
 }
 
 /* Run fn(ctx, 0..n-1) on up to `nthr` threads of the pool (inline when nthr <= 1). */

@@ -290,8 +290,8 @@ static void add_ln_task(void *p, size_t t)
 
 static void run_add_layernorm(ntg_backend *b, xnn_op *o, int batch)
 {
-    (void)batch;
     xnn_op *ln = o->fuse_next;
+    ntg__xnn_patch_batch(ln, batch); /* it runs after this op: its views are not patched yet */
     const ntg_tdesc *xd = &ln->in[0].d;
     int64_t d = xd->dims[xd->rank - 1], rows = ntg__xnn_numel(&ln->in[0]) / d;
     double n = (double)(rows * d);
