@@ -49,7 +49,7 @@ struct xnn_op {
     void *fuse_out;    /* a fused chain's final output (see xnn_fuse.c) */
     double fuse_scale; /* its factor */
     /* a fusion that applies only in some programs (xnn_fuse.c): bit g set = in program g
-     * this op runs fused (run_fused); in the others it runs run_unfused */
+     * this op does the fused work (or nothing); in the others it runs run_unfused */
     uint64_t fuse_progs;
     xnn_run_fn run_unfused;
     xnn_op *fuse_next; /* attention: the P.V matmul whose output the fused kernel writes */
