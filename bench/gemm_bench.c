@@ -227,7 +227,7 @@ static int call(bench_ctx *x, int impl)
             s->trans_a, s->trans_b, s->m, s->n, s->k,
             x->a,       lda,        x->b, ldb,  impl == IMPL_PACKED ? x->packed : NULL,
             NULL,       0,          0,    x->c, s->n,
-            x->isa};
+            x->isa,     NULL};
         ntg__xgemm(x->tp, x->threads, &g, x->scratch);
         return 0;
     }
@@ -442,8 +442,8 @@ int main(int argc, char **argv)
             x.at = alloc_floats((size_t)(s->m * s->k));
             x.packed = alloc_floats(ntg__xgemm_packed_b_bytes(s->n, s->k) / sizeof(float));
             ntg__xgemm_pack_b(isa, s->trans_b, s->n, s->k, x.b, s->trans_b ? s->k : s->n, x.packed);
-            ntg_xgemm_args g = {s->trans_a, s->trans_b, s->m, s->n, s->k, x.a, 0,    x.b,
-                                0,          NULL,       NULL, 0,    0,    x.c, s->n, isa};
+            ntg_xgemm_args g = {s->trans_a, s->trans_b, s->m, s->n, s->k, x.a,  0,   x.b, 0,
+                                NULL,       NULL,       0,    0,    x.c,  s->n, isa, NULL};
             size_t sb = ntg__xgemm_scratch_bytes(&g, threads);
             x.scratch = sb ? alloc_floats(sb / sizeof(float) + 1) : NULL;
             if (xnn_make(&x, &x.fc) ||

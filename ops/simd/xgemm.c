@@ -291,6 +291,10 @@ typedef struct xg_run {
     char *scratch;
 } xg_run;
 
+/* Rows per block when a post-op follows (a multiple of both tiles' rows, 12 and 6): 48 rows of
+ * a task's columns (at most 8 panels: 48 KB) are still in L1/L2 when it reads them back. */
+enum { POST_ROWS = 48 };
+
 static void run_task(void *ctx, size_t t)
 {
     const xg_run *r = ctx;
@@ -343,6 +347,20 @@ static void run_task(void *ctx, size_t t)
                 k.lda = ldp;
                 k.c = g->c + i0 * g->ldc + j0;
                 run_blk(r->isa, &k);
+                if (last && g->post)
+                    for (int64_t i = 0; i < mr; i++)
+                        g->post(k.c + i * g->ldc, k.c + i * g->ldc, (size_t)(j1 - j0));
+            }
+        } else if (last && g->post) {
+            /* the last k block a few row tiles at a time, each followed by the post-op */
+            k.lda = g->lda;
+            for (int64_t i0 = r0; i0 < r1; i0 += POST_ROWS) {
+                k.m = min64(POST_ROWS, r1 - i0);
+                k.a = g->a + i0 * g->lda + pc;
+                k.c = g->c + i0 * g->ldc + j0;
+                run_blk(r->isa, &k);
+                for (int64_t i = 0; i < k.m; i++)
+                    g->post(k.c + i * g->ldc, k.c + i * g->ldc, (size_t)(j1 - j0));
             }
         } else {
             k.m = r1 - r0;
@@ -365,6 +383,7 @@ static void epilogue_only(const ntg_xgemm_args *g)
             if (g->relu) t = t > 0.0f ? t : (t == t ? 0.0f : t);
             cr[j] = t;
         }
+        if (g->post) g->post(cr, cr, (size_t)g->n);
     }
 }
 

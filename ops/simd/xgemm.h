@@ -59,6 +59,10 @@ typedef struct ntg_xgemm_args {
     int64_t ldc;
     int isa; /* widest instruction set the call may use (the cap in effect, NTG_ISA_*); one the
               * CPU lacks falls back to the best it has; 0 (AUTO): the CPU's best, no cap */
+    /* or NULL: applied in place to every finished row segment of C (after bias and relu), a
+     * few rows at a time right after the tile that wrote them, so the values are still in L1
+     * (the fused GELU of a dense layer: vmath's gelu) */
+    void (*post)(const float *x, float *y, size_t n);
 } ntg_xgemm_args;
 
 /* Scratch the call needs with up to `threads` threads, at most NTG_XGEMM_SUB tasks per thread

@@ -485,6 +485,7 @@ static ntg_status xnn_run_range(ntg_backend *b, uint32_t program, int batch, uin
         if (b->policy & XNN_POL_SOLO) b->solo = 1;
     }
     b->pool_used = 0;
+    b->cur_program = program;
     double t0 = b->run_probe ? mono_ns() : 0;
     for (uint32_t k = first; k < end; k++) {
         xnn_op *o = &b->ops[pg->ops[k]];

@@ -86,9 +86,19 @@ static void run_dense_xgemm(ntg_backend *b, xnn_op *o, int batch)
     ntg_xgemm_args g;
     int64_t units = o->in[1].d.dims[0];
     dense_gemm_args(o, &g, dense_rows(o, &o->out[0], units));
-    if (o->zsave) g.c = o->zsave; /* the backward reads them */
+    int act = (int)ntg__attr_i(o->attr, NTG_DENSE_ACT);
+    if (o->zsave) {
+        g.c = o->zsave; /* the backward reads them */
+    } else if (!(b->policy & (XNN_POL_NO_FUSION | XNN_POL_NO_EPI_ACT))) {
+        /* the activation in the GEMM's epilogue, on rows still in L1 (xgemm.h, post) */
+        g.post = act == NTG_ACT_GELU      ? b->vk->gelu
+                 : act == NTG_ACT_TANH    ? b->vk->tanh
+                 : act == NTG_ACT_SIGMOID ? b->vk->sigmoid
+                                          : NULL;
+        if (g.post) act = NTG_ACT_NONE;
+    }
     ntg__xnn_gemm(b, &g);
-    apply_act(b, (int)ntg__attr_i(o->attr, NTG_DENSE_ACT), g.c, o->out[0].data, g.m, units);
+    apply_act(b, act, g.c, o->out[0].data, g.m, units);
 }
 
 #ifdef NTG_HAVE_XNNPACK
@@ -143,10 +153,17 @@ static void run_dense_fc(ntg_backend *b, xnn_op *o, int batch)
  */
 enum { FC_MIN_ROWS = 1024, FC_MAX_IN = 128 };
 
-static int fc_for(const ntg_backend *b, int64_t rows, int64_t in)
+static int fc_for(const ntg_backend *b, const xnn_op *o, int64_t rows, int64_t in)
 {
     if (b->policy & XNN_POL_FC_XNNPACK) return 1;
     if (b->policy & XNN_POL_FC_XGEMM) return 0;
+    /* a GELU (tanh, sigmoid) layer: our GEMM applies it in its epilogue while the rows are in
+     * L1, where XNNPACK needs a second pass over the whole output (the transformer's linear1
+     * at batch 256, 24576 x 64 -> 256: 53.6 ms against 66-69 ms per run, docs/cpu-backend.md) */
+    int act = (int)ntg__attr_i(o->attr, NTG_DENSE_ACT);
+    if (act != NTG_ACT_NONE && act != NTG_ACT_RELU &&
+        !(b->policy & (XNN_POL_NO_FUSION | XNN_POL_NO_EPI_ACT)))
+        return 0;
     return rows >= FC_MIN_ROWS && in <= FC_MAX_IN;
 }
 #endif
@@ -155,7 +172,7 @@ static void run_dense_packed(ntg_backend *b, xnn_op *o, int batch)
 {
 #ifdef NTG_HAVE_XNNPACK
     int64_t units = o->in[1].d.dims[0], in = o->in[1].d.dims[1];
-    if (o->xop && fc_for(b, dense_rows(o, &o->out[0], units), in)) {
+    if (o->xop && fc_for(b, o, dense_rows(o, &o->out[0], units), in)) {
         run_dense_fc(b, o, batch);
         return;
     }
@@ -187,7 +204,7 @@ ntg_status ntg__xnn_prep_dense(ntg_backend *b, xnn_op *o, ntg_error *err)
     int packable = (o->const_in & need) == need && o->in[1].data;
     ntg_xgemm_args g;
 #ifdef NTG_HAVE_XNNPACK
-    if (packable && !(b->policy & XNN_POL_NO_XNNOPS) && fc_for(b, rows, in)) {
+    if (packable && !(b->policy & XNN_POL_NO_XNNOPS) && fc_for(b, o, rows, in)) {
         float lo = act == NTG_ACT_RELU ? 0.0f : -INFINITY;
         if (b->threads > 1) {
             o->xclone = calloc((size_t)b->threads - 1, sizeof *o->xclone);
@@ -490,6 +507,10 @@ typedef struct mm_ctx {
     const ntg_simd_vk *small; /* the small-product kernels, or NULL */
     size_t sbuf;              /* offset of their buffer in the task's slot */
     int isa;                  /* the instance's instruction-set cap, for xgemm */
+    /* the whole attention (fwd): the softmax rows, still in the task's matrix, times V */
+    const ntg_mm_geom *g2; /* geometry of P.V, or NULL */
+    const float *v;
+    float *o;
 } mm_ctx;
 
 static void mm_task(void *p, size_t t)
@@ -509,6 +530,20 @@ static void mm_task(void *p, size_t t)
             float *tm = (float *)((uint8_t *)s + c->tmp), *y = c->y + q * g->m * g->n;
             gemm_pick(c->isa, k, g->ta, g->tb, g->m, g->n, g->k, c->a + oa, g->lda, c->bm + ob,
                       g->ldb, 0, tm, g->n, s, sb);
+            if (c->g2) {
+                /* P stays here too: soft-maxed in place, then multiplied by this head's V */
+                const ntg_mm_geom *h = c->g2;
+                int64_t pa, pv;
+                ntg__mm_offsets(h, q, &pa, &pv);
+                for (int64_t r = 0; r < g->m; r++) {
+                    float *tr = tm + r * g->n;
+                    for (int64_t j = 0; j < g->n; j++) tr[j] = tr[j] * c->factor;
+                    c->vk->softmax_line(tr, tr, (size_t)g->n, 0);
+                }
+                c->vk->gemm_small(0, h->m, h->n, h->k, tm, g->n, c->v + pv, h->ldb,
+                                  c->o + q * h->m * h->n, h->n, sb);
+                continue;
+            }
             for (int64_t r = 0; r < g->m; r++) {
                 float *tr = tm + r * g->n;
                 for (int64_t j = 0; j < g->n; j++) tr[j] = tr[j] * c->factor;
@@ -594,9 +629,27 @@ static void run_matmul(ntg_backend *b, xnn_op *o, int batch)
     double fl = 2.0 * (double)(g.count * g.m * g.n * g.k);
     int nthr = ntg__xnn_threads_for(b, fl, 0);
     if (nthr > g.count) nthr = (int)g.count;
-    mm_ctx c = {
-        &g, a,    bm,   NULL, y,    NULL, NULL,  g.count, (size_t)nthr, b->scratch, (size_t)o->i[0],
-        0,  NULL, 0.0f, 0,    NULL, 0,    b->isa};
+    mm_ctx c = {&g,
+                a,
+                bm,
+                NULL,
+                y,
+                NULL,
+                NULL,
+                g.count,
+                (size_t)nthr,
+                b->scratch,
+                (size_t)o->i[0],
+                0,
+                NULL,
+                0.0f,
+                0,
+                NULL,
+                0,
+                b->isa,
+                NULL,
+                NULL,
+                NULL};
     c.small = b->vk;
     c.sbuf = mm_sbuf_off(&g);
     ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);
@@ -665,10 +718,102 @@ static void run_mm_softmax(ntg_backend *b, xnn_op *o, int batch)
                 (size_t)o->i[1],
                 NULL,
                 0,
-                b->isa};
+                b->isa,
+                NULL,
+                NULL,
+                NULL};
     c.small = b->vk;
     c.sbuf = mm_sbuf_off(&g);
     ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);
+}
+
+/* Whether P.V (geometry h) continues QK^T (geometry g) head by head: the same output
+ * matrices, P read plainly as the scores were written (matrix q at q m n), V's rows as many as
+ * the keys, and V small enough for the small kernel's buffer. */
+static int attn_geom_ok(const ntg_mm_geom *g, const ntg_mm_geom *h)
+{
+    if (h->ta || h->tb || !h->a_full || h->count != g->count || h->m != g->m || h->k != g->n ||
+        h->lda != g->n || !small_ok(0, 0, h->n, h->k))
+        return 0;
+    for (int i = 0; i < h->lead; i++)
+        if (h->sa[i] != 0 && h->sa[i] % (g->m * g->n) != 0) return 0;
+    int64_t pa, pv;
+    ntg__mm_offsets(h, h->count - 1, &pa, &pv);
+    return pa == (h->count - 1) * g->m * g->n;
+}
+
+/* The attention block, fused (ntg__xnn_prep_attention): one pass per head, the scores and the
+ * softmax rows in the task's scratch (m x n floats: 36 KB for 96 x 96, in L1/L2), written only
+ * as the P.V product into the second matmul's output. */
+static void run_attention(ntg_backend *b, xnn_op *o, int batch)
+{
+    xnn_op *pv = o->fuse_next;
+    ntg__xnn_patch_batch(pv, batch); /* it runs after this op: its views are not patched yet */
+    ntg_mm_geom g = ntg__mm_geom_of(o->attr, &o->in[0].d, &o->in[1].d, &o->out[0].d);
+    ntg_mm_geom h = ntg__mm_geom_of(pv->attr, &pv->in[0].d, &pv->in[1].d, &pv->out[0].d);
+    if (!attn_geom_ok(&g, &h)) {
+        /* cannot happen for a plan that qualified at prepare; stay correct anyway */
+        run_mm_softmax(b, o, batch);
+        pv->run_unfused(b, pv, batch);
+        return;
+    }
+    double fl =
+        2.0 * (double)(g.count * g.m * g.n * (g.k + h.n)) + 30.0 * (double)(g.count * g.m * g.n);
+    int nthr = ntg__xnn_threads_for(b, fl, 0);
+    if (nthr > g.count) nthr = (int)g.count;
+    mm_ctx c;
+    memset(&c, 0, sizeof c);
+    c.g = &g;
+    c.a = o->in[0].data;
+    c.bm = o->in[1].data;
+    c.count = g.count;
+    c.chunks = (size_t)nthr;
+    c.scratch = b->scratch;
+    c.slot = (size_t)o->i[0];
+    c.vk = b->vk;
+    c.factor = (float)o->fuse_scale;
+    c.tmp = (size_t)o->i[1];
+    c.small = b->vk;
+    c.sbuf = mm_sbuf_off(&g);
+    c.isa = b->isa;
+    c.g2 = &h;
+    c.v = pv->in[1].data;
+    c.o = pv->out[0].data;
+    ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);
+}
+
+static void run_attn_dispatch(ntg_backend *b, xnn_op *o, int batch)
+{
+    if (b->cur_program < 64 && (o->fuse_progs >> b->cur_program & 1))
+        run_attention(b, o, batch);
+    else
+        run_mm_softmax(b, o, batch);
+}
+
+static void run_pv_dispatch(ntg_backend *b, xnn_op *o, int batch)
+{
+    if (b->cur_program < 64 && (o->fuse_progs >> b->cur_program & 1)) return; /* done above */
+    o->run_unfused(b, o, batch);
+}
+
+int ntg__xnn_prep_attention(ntg_backend *b, xnn_op *o, xnn_op *pv, uint64_t progs)
+{
+    (void)b;
+    if (!progs || o->run != run_mm_softmax || !pv->run || pv->run == run_pv_dispatch) return -1;
+    ntg_mm_geom g = ntg__mm_geom_of(o->attr, &o->in[0].d, &o->in[1].d, &o->out[0].d);
+    ntg_mm_geom h = ntg__mm_geom_of(pv->attr, &pv->in[0].d, &pv->in[1].d, &pv->out[0].d);
+    ntg_mm_geom g1 = mm_geom_batch1(o, &o->in[0].d, &o->in[1].d, &o->out[0].d);
+    ntg_mm_geom h1 = mm_geom_batch1(pv, &pv->in[0].d, &pv->in[1].d, &pv->out[0].d);
+    if (!attn_geom_ok(&g, &h) || !attn_geom_ok(&g1, &h1)) return -1;
+    o->fuse_next = pv;
+    o->fuse_progs = progs;
+    o->run = run_attn_dispatch;
+    o->impl = "attention";
+    pv->fuse_progs = progs;
+    pv->run_unfused = pv->run;
+    pv->run = run_pv_dispatch;
+    pv->impl = "fused";
+    return 0;
 }
 
 int ntg__xnn_prep_mm_softmax(ntg_backend *b, xnn_op *o, void *out, double factor)
@@ -760,8 +905,8 @@ static void run_matmul_bwd(ntg_backend *b, xnn_op *o, int batch)
     int nthr = ntg__xnn_threads_for(b, fl, 0);
     if (nthr > g.count) nthr = (int)g.count;
     mm_ctx c = {
-        &g, a,    bm,   dy, NULL, da, db,    g.count, (size_t)nthr, b->scratch, (size_t)o->i[0],
-        1,  NULL, 0.0f, 0,  NULL, 0,  b->isa};
+        &g, a,    bm,   dy, NULL, da, db,     g.count, (size_t)nthr, b->scratch, (size_t)o->i[0],
+        1,  NULL, 0.0f, 0,  NULL, 0,  b->isa, NULL,    NULL,         NULL};
     c.small = b->vk;
     c.sbuf = mm_sbuf_off(&g);
     ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);

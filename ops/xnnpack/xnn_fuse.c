@@ -73,6 +73,62 @@ static void fused_noop(ntg_backend *b, xnn_op *o, int batch)
     (void)batch;
 }
 
+static int reads_value(const ntg_plan_view *p, uint32_t op, uint32_t id);
+
+/*
+ * matmul -> scale -> softmax (fused above) -> matmul P.V: the whole attention block, per
+ * program.  P is read by the P.V matmul's backward wherever gradients are computed, so the
+ * plan-wide rule above never lets it go; but in a program whose only reader of P is the
+ * forward P.V matmul, running right after the softmax (inference), P need not exist.  In those
+ * programs the first matmul computes each head's output straight into P.V's output and P.V
+ * does nothing; in the others the chain runs as before (P stored).  P.V's output must not
+ * overlap Q, K or V (it is written while they are read).
+ */
+/*
+ * Whether the attention output may be written while input `in` is read: no overlap, or the
+ * very same bytes (the planner gives a dead Q, K or V's block to the output of the same size).
+ * In place is safe because each head's inputs are consumed (Q, K into the scores, V copied
+ * into the small kernel's buffer) before the same head's output is written, and a head's
+ * output covers only that head's input, which no other task reads.
+ */
+static int apart_or_same(const ntg_plan_view *p, uint32_t out, uint32_t in)
+{
+    const ntg_tensor_rec *x = &p->tensors[out], *y = &p->tensors[in];
+    if (!overlap(p, out, in)) return 1;
+    return x->offset == y->offset && x->nbytes == y->nbytes;
+}
+
+static void try_attention(ntg_backend *b, const fuse_ctx *f, const uint32_t chain[3])
+{
+    const ntg_plan_view *p = f->plan;
+    uint32_t x = chain[2], pid = operand(p, x, 1);
+    if (pid == NTG_NONE || p->tensors[pid].role != NTG_ROLE_ACTIVATION) return;
+    uint64_t progs = 0;
+    uint32_t pv = NTG_NONE;
+    for (uint32_t g = 0; g < p->n_programs && g < 64; g++) {
+        const ntg_program_view *pg = &p->programs[g];
+        const int32_t *pos = f->pos + (size_t)g * p->n_ops;
+        if (pos[x] < 0) continue;
+        uint32_t n = 0, r = NTG_NONE;
+        for (uint32_t i = 0; i < pg->n_ops; i++)
+            if (reads_value(p, pg->ops[i], pid)) n++, r = pg->ops[i];
+        if (n != 1 || p->ops[r].code != NTG_OP_matmul || p->ops[r].dir != NTG_DIR_FWD ||
+            operand(p, r, 0) != pid || operand(p, r, 1) == pid || pos[r] != pos[x] + 1)
+            continue;
+        if (pv != NTG_NONE && pv != r) return; /* not the same op in every program */
+        pv = r;
+        progs |= (uint64_t)1 << g;
+    }
+    if (b->policy & XNN_POL_NO_ATTENTION) return;
+    if (!progs || !b->ops[pv].impl || !strcmp(b->ops[pv].impl, "reference")) return;
+    uint32_t out = operand(p, pv, p->ops[pv].n_in);
+    if (out == NTG_NONE || !apart_or_same(p, out, operand(p, chain[0], 0)) ||
+        !apart_or_same(p, out, operand(p, chain[0], 1)) ||
+        !apart_or_same(p, out, operand(p, pv, 1)))
+        return;
+    ntg__xnn_prep_attention(b, &b->ops[chain[0]], &b->ops[pv], progs);
+}
+
 /* matmul -> scale -> softmax over the last axis. */
 static void try_mm_softmax(ntg_backend *b, const fuse_ctx *f, uint32_t k, size_t *scratch)
 {
@@ -98,6 +154,38 @@ static void try_mm_softmax(ntg_backend *b, const fuse_ctx *f, uint32_t k, size_t
     ox->run = fused_noop;
     ox->impl = "fused";
     if (om->scratch > *scratch) *scratch = om->scratch;
+    try_attention(b, f, chain);
+}
+
+/*
+ * add -> layernorm of the sum, the layernorm right after the add in every program that runs
+ * them: one pass (ntg__xnn_prep_add_layernorm).  The sum keeps its other readers (it is still
+ * stored); the layernorm's output must not overlap the add's operands or the sum, since it is
+ * written block by block while they are still read.
+ */
+static void try_add_layernorm(ntg_backend *b, const fuse_ctx *f, uint32_t k)
+{
+    const ntg_plan_view *p = f->plan;
+    if (b->policy & XNN_POL_NO_ADD_LN) return;
+    uint32_t z = operand(p, k, 2);
+    if (z == NTG_NONE || p->tensors[z].role != NTG_ROLE_ACTIVATION) return;
+    uint32_t ln = NTG_NONE;
+    for (uint32_t j = 0; j < p->n_ops; j++)
+        if (p->ops[j].code == NTG_OP_layernorm && p->ops[j].dir == NTG_DIR_FWD &&
+            operand(p, j, 0) == z) {
+            if (ln != NTG_NONE) return;
+            ln = j;
+        }
+    if (ln == NTG_NONE || b->ops[ln].run == fused_noop) return;
+    uint32_t chain[2] = {k, ln};
+    if (!consecutive(f, chain, 2)) return;
+    uint32_t out = operand(p, ln, p->ops[ln].n_in);
+    if (out == NTG_NONE || overlap(p, out, operand(p, k, 0)) || overlap(p, out, operand(p, k, 1)) ||
+        overlap(p, out, z))
+        return;
+    if (ntg__xnn_prep_add_layernorm(b, &b->ops[k], &b->ops[ln])) return;
+    b->ops[ln].run = fused_noop;
+    b->ops[ln].impl = "fused";
 }
 
 /*
@@ -198,6 +286,10 @@ ntg_status ntg__xnn_fuse(ntg_backend *b, const ntg_plan_view *plan, size_t *scra
         if (plan->ops[k].code == NTG_OP_matmul && plan->ops[k].dir == NTG_DIR_FWD &&
             b->ops[k].impl && strcmp(b->ops[k].impl, "reference"))
             try_mm_softmax(b, &f, k, scratch);
+    for (uint32_t k = 0; k < plan->n_ops; k++)
+        if (plan->ops[k].code == NTG_OP_add && plan->ops[k].dir == NTG_DIR_FWD &&
+            plan->ops[k].n_in == 2)
+            try_add_layernorm(b, &f, k);
     /* after the chains (they look at the views' data, which aliasing rewrites) */
     for (uint32_t k = 0; k < plan->n_ops; k++)
         if (plan->ops[k].code == NTG_OP_reshape && b->ops[k].impl &&

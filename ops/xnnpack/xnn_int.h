@@ -48,6 +48,11 @@ struct xnn_op {
     int64_t i[8];      /* implementation parameters */
     void *fuse_out;    /* a fused chain's final output (see xnn_fuse.c) */
     double fuse_scale; /* its factor */
+    /* a fusion that applies only in some programs (xnn_fuse.c): bit g set = in program g
+     * this op does the fused work (or nothing); in the others it runs run_unfused */
+    uint64_t fuse_progs;
+    xnn_run_fn run_unfused;
+    xnn_op *fuse_next; /* attention: the P.V matmul whose output the fused kernel writes */
     float *zsave;      /* GELU dense, training: the pre-activations, kept for the backward */
     int zsave_owned;   /* the forward op owns zsave (freed with the instance) */
     double prof_ns;    /* NTG_XNN_PROFILE: time spent in this op */
@@ -56,18 +61,21 @@ struct xnn_op {
 
 /* Policy bits for tests and measurements (ntg__xnn_set_policy); 0 = the measured defaults. */
 enum {
-    XNN_POL_REFERENCE = 1u << 0,   /* every op through the reference kernels */
-    XNN_POL_FC_XNNPACK = 1u << 1,  /* inference dense: XNNPACK fully connected */
-    XNN_POL_FC_XGEMM = 1u << 2,    /* inference dense: ntg__xgemm on packed weights */
-    XNN_POL_PAR_ALWAYS = 1u << 3,  /* every parallel kernel on all threads, whatever its size */
-    XNN_POL_NO_XNNOPS = 1u << 4,   /* no XNNPACK operator anywhere: own kernels only */
-    XNN_POL_XNN_ELEM = 1u << 5,    /* add/sub/mul/sigmoid/softmax/maxpool on XNNPACK operators */
-    XNN_POL_VK_AVX2 = 1u << 6,     /* vector kernels: AVX2 at most (also under the ISA cap) */
-    XNN_POL_VK_PORTABLE = 1u << 7, /* the portable vector kernels */
-    XNN_POL_NO_FUSION = 1u << 8,   /* run every op by itself */
-    XNN_POL_NO_UNITS = 1u << 9,    /* LSTM under `threads` rows: one thread, units not split */
-    XNN_POL_NO_ADAPT = 1u << 10,   /* never fall back to the calling thread alone (xnn_run) */
-    XNN_POL_SOLO = 1u << 11,       /* every run on the calling thread alone, splits kept */
+    XNN_POL_REFERENCE = 1u << 0,     /* every op through the reference kernels */
+    XNN_POL_FC_XNNPACK = 1u << 1,    /* inference dense: XNNPACK fully connected */
+    XNN_POL_FC_XGEMM = 1u << 2,      /* inference dense: ntg__xgemm on packed weights */
+    XNN_POL_PAR_ALWAYS = 1u << 3,    /* every parallel kernel on all threads, whatever its size */
+    XNN_POL_NO_XNNOPS = 1u << 4,     /* no XNNPACK operator anywhere: own kernels only */
+    XNN_POL_XNN_ELEM = 1u << 5,      /* add/sub/mul/sigmoid/softmax/maxpool on XNNPACK operators */
+    XNN_POL_VK_AVX2 = 1u << 6,       /* vector kernels: AVX2 at most (also under the ISA cap) */
+    XNN_POL_VK_PORTABLE = 1u << 7,   /* the portable vector kernels */
+    XNN_POL_NO_FUSION = 1u << 8,     /* run every op by itself */
+    XNN_POL_NO_UNITS = 1u << 9,      /* LSTM under `threads` rows: one thread, units not split */
+    XNN_POL_NO_ADAPT = 1u << 10,     /* never fall back to the calling thread alone (xnn_run) */
+    XNN_POL_SOLO = 1u << 11,         /* every run on the calling thread alone, splits kept */
+    XNN_POL_NO_ATTENTION = 1u << 12, /* no whole-attention fusion (matmul+softmax still fused) */
+    XNN_POL_NO_EPI_ACT = 1u << 13,   /* dense: GELU/tanh/sigmoid as a pass after the GEMM */
+    XNN_POL_NO_ADD_LN = 1u << 14,    /* residual add and layernorm as two passes */
 };
 
 /*
@@ -108,8 +116,9 @@ struct ntg_backend {
     uint32_t n_ops;
     void *scratch;
     size_t scratch_bytes;
-    int pool_used; /* a parallel call since the run began */
-    int solo;      /* this run uses no worker (the adaptive choice, xnn_adapt) */
+    int pool_used;        /* a parallel call since the run began */
+    int solo;             /* this run uses no worker (the adaptive choice, xnn_adapt) */
+    uint32_t cur_program; /* the program being run (per-program fusions, xnn_fuse.c) */
     /* a run cut into op ranges (xnn_run_range): its adaptive record, whether it is a probe,
      * and the time its ranges took so far (ns; not the caller's time between them) */
     xnn_adapt *run_ad;
@@ -134,6 +143,14 @@ static inline void ntg__xnn_spin_pause(void)
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
     __builtin_ia32_pause();
 #endif
+}
+
+/* Set a prepared op's batched operands to `batch` (xnn_run_range does it for each op as it
+ * comes; a fused kernel doing a later op's work calls it for that op first). */
+static inline void ntg__xnn_patch_batch(xnn_op *o, int batch)
+{
+    for (int i = 0; i < o->n_in + o->n_out; i++)
+        if (o->in[i].d.batched) o->in[i].d.dims[0] = batch;
 }
 
 /* Run fn(ctx, 0..n-1) on up to `nthr` threads of the pool (inline when nthr <= 1). */
@@ -212,5 +229,14 @@ ntg_status ntg__xnn_fuse(ntg_backend *b, const ntg_plan_view *plan, size_t *scra
 /* matmul -> scale -> softmax (last axis) as one kernel, writing only the softmax output:
  * prepares `o` (the matmul) for it; 0, or -1 when the geometry does not qualify. */
 int ntg__xnn_prep_mm_softmax(ntg_backend *b, xnn_op *o, void *out, double factor);
+/* The whole attention block: `o` already prepared by ntg__xnn_prep_mm_softmax, `pv` the
+ * matmul P.V reading its softmax output; in the programs of o->fuse_progs, o computes
+ * softmax(factor QK^T) V per head straight into pv's output (P never stored) and pv does
+ * nothing.  0, or -1 when the geometry does not qualify (nothing changed). */
+int ntg__xnn_prep_attention(ntg_backend *b, xnn_op *o, xnn_op *pv, uint64_t progs);
+/* add (same shapes, our kernel) -> layernorm of the sum, the layernorm running right after:
+ * `add` computes both, block by block (xnn_norm.c); the caller makes `ln` do nothing.  0, or
+ * -1 when they do not qualify (nothing changed). */
+int ntg__xnn_prep_add_layernorm(ntg_backend *b, xnn_op *add, xnn_op *ln);
 
 #endif /* NTG_XNN_INT_H */

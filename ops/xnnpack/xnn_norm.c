@@ -259,6 +259,81 @@ static void run_layernorm(ntg_backend *b, xnn_op *o, int batch)
     ntg__xnn_parallel(b, nthr, ln_fwd_task, &c, (size_t)nthr);
 }
 
+/*
+ * A residual add followed by a layer norm of its sum (z1 = z + f; n = layernorm(z1)), fused by
+ * xnn_fuse.c: each task adds a block of rows, stores z1 (the sum has other readers) and
+ * normalises the block while it is in L1, so z1 is not read back from memory.  The same float
+ * sums and the same layernorm kernel: bitwise the unfused result.
+ */
+enum { ADD_LN_ROWS = 32 };
+
+typedef struct add_ln_ctx {
+    ln_ctx ln;
+    const float *a, *b;
+    float *z;
+} add_ln_ctx;
+
+static void add_ln_task(void *p, size_t t)
+{
+    const add_ln_ctx *c = p;
+    const ln_ctx *l = &c->ln;
+    int64_t r0 = l->rows * (int64_t)t / (int64_t)l->tasks;
+    int64_t r1 = l->rows * (int64_t)(t + 1) / (int64_t)l->tasks;
+    for (int64_t i0 = r0; i0 < r1; i0 += ADD_LN_ROWS) {
+        int64_t n = (r1 - i0 < ADD_LN_ROWS ? r1 - i0 : ADD_LN_ROWS) * l->d, o = i0 * l->d;
+        const float *a = c->a + o, *b = c->b + o;
+        float *z = c->z + o;
+        for (int64_t i = 0; i < n; i++) z[i] = a[i] + b[i];
+        l->vk->layernorm(z, l->y + o, l->w, l->bias, (size_t)(n / l->d), (size_t)l->d, l->eps);
+    }
+}
+
+static void run_add_layernorm(ntg_backend *b, xnn_op *o, int batch)
+{
+    xnn_op *ln = o->fuse_next;
+    ntg__xnn_patch_batch(ln, batch); /* it runs after this op: its views are not patched yet */
+    const ntg_tdesc *xd = &ln->in[0].d;
+    int64_t d = xd->dims[xd->rank - 1], rows = ntg__xnn_numel(&ln->in[0]) / d;
+    double n = (double)(rows * d);
+    int nthr = ntg__xnn_threads_for(b, 9.0 * n, 16.0 * n);
+    if (nthr > rows) nthr = (int)rows;
+    add_ln_ctx c;
+    memset(&c, 0, sizeof c);
+    c.ln.vk = b->vk;
+    c.ln.w = ln->n_in == 3 ? ln->in[1].data : NULL;
+    c.ln.bias = ln->n_in == 3 ? ln->in[2].data : NULL;
+    c.ln.y = ln->out[0].data;
+    c.ln.rows = rows;
+    c.ln.d = d;
+    c.ln.eps = (float)ntg__attr_f(ln->attr, NTG_LAYERNORM_EPS);
+    c.ln.tasks = (size_t)nthr;
+    c.a = o->in[0].data;
+    c.b = o->in[1].data;
+    c.z = o->out[0].data;
+    ntg__xnn_parallel(b, nthr, add_ln_task, &c, (size_t)nthr);
+}
+
+static int same_dims(const ntg_tdesc *x, const ntg_tdesc *y)
+{
+    if (x->rank != y->rank) return 0;
+    for (int i = 0; i < x->rank; i++)
+        if (x->dims[i] != y->dims[i] || x->batched != y->batched) return 0;
+    return 1;
+}
+
+int ntg__xnn_prep_add_layernorm(ntg_backend *b, xnn_op *add, xnn_op *ln)
+{
+    (void)b;
+    const ntg_tdesc *y = &add->out[0].d;
+    if (!add->impl || strcmp(add->impl, "own") || ln->run != run_layernorm || y->rank < 1 ||
+        !same_dims(&add->in[0].d, y) || !same_dims(&add->in[1].d, y) || !same_dims(&ln->in[0].d, y))
+        return -1;
+    add->fuse_next = ln;
+    add->run = run_add_layernorm;
+    add->impl = "add+layernorm";
+    return 0;
+}
+
 ntg_status ntg__xnn_prep_layernorm(ntg_backend *b, xnn_op *o, ntg_error *err)
 {
     (void)b;
