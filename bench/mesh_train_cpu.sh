@@ -39,6 +39,7 @@ for g in nhits lstm_attention; do
         b=$(job "$g" 30 "$mode")
         ms=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", (b - a) / 20 }')
         [ "$mode" = one ] && one=$ms
+        # shellcheck disable=SC2046
         set -- $(sed -n 's/^mesh: per step.*CPU \([0-9.]*\) ms in the training thread, \([0-9.]*\) in.*/\1 \2/p' "$out/log")
         printf '%-16s %-12s %8s %6s %7s %6s\n' "$g" \
             "$([ "$mode" = one ] && echo '1 process' || echo "n 2, $mode MB")" "$ms" \
