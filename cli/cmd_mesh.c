@@ -105,6 +105,18 @@ static ntg_status tm_allreduce_start(void *user, long step, unsigned bucket, flo
     return st;
 }
 
+static ntg_status tm_allreduce_startv(void *user, long step, unsigned bucket, float *const *ptrs,
+                                      const size_t *lens, unsigned n, double scale, ntg_error *err)
+{
+    cli_train_mesh *m = user;
+    tm_step(m, step);
+    m->in_steps = step > 0;
+    ntg__mesh_set_step(m->mesh, (uint64_t)step);
+    ntg_status st = ntg__mesh_allreduce_startv(m->mesh, bucket, ptrs, lens, n, scale, err);
+    if (!st) m->buckets++;
+    return st;
+}
+
 static ntg_status tm_allreduce_wait(void *user, unsigned bucket, ntg_error *err)
 {
     cli_train_mesh *m = user;
@@ -234,6 +246,7 @@ int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **
     m->dp.request_reform = tm_request_reform;
     m->dp.allreduce_start = tm_allreduce_start;
     m->dp.allreduce_wait = tm_allreduce_wait;
+    m->dp.allreduce_startv = tm_allreduce_startv;
     m->dp.bucket_bytes = (size_t)(bucket_mb * 1e6 + 0.5);
     if (bucket_mb > 0 && m->dp.bucket_bytes < 4) m->dp.bucket_bytes = 4; /* one float */
     m->dp.info = tm_info;

@@ -1396,6 +1396,7 @@ static int queue_op(ntg_mesh *m, int kind, uint32_t bucket, void *buf, uint64_t 
     op->bucket = bucket;
     op->buf = buf;
     op->n = n;
+    op->scale = 1.0;
     op->seq = m->next_seq++;
     op->step = m->step;
     if (kind == OPK_BARRIER) op->barrier = ++m->barriers;
@@ -1434,6 +1435,35 @@ ntg_status ntg__mesh_allreduce_start(ntg_mesh *m, uint32_t bucket, float *buf, s
     ntg_status st;
     pthread_mutex_lock(&m->mu);
     int i = queue_op(m, OPK_ALLREDUCE, bucket, buf, n, &st, err);
+    pthread_mutex_unlock(&m->mu);
+    if (i >= 0) wake(m);
+    return st;
+}
+
+ntg_status ntg__mesh_allreduce_startv(ntg_mesh *m, uint32_t bucket, float *const *ptrs,
+                                      const size_t *lens, unsigned nseg, double scale,
+                                      ntg_error *err)
+{
+    if (!m || (nseg && (!ptrs || !lens)))
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "mesh: NULL argument");
+    uint64_t n = 0;
+    for (unsigned i = 0; i < nseg; i++) {
+        if (!ptrs[i] && lens[i])
+            return ntg__fail(err, NTG_ERR_INVALID_ARG, "mesh: piece %u is NULL", i);
+        n += (uint64_t)lens[i];
+        if (n > NTG__MESH_MAX_TOTAL)
+            return ntg__fail(err, NTG_ERR_RANGE, "mesh: more than %llu elements",
+                             (unsigned long long)NTG__MESH_MAX_TOTAL);
+    }
+    ntg_status st;
+    pthread_mutex_lock(&m->mu);
+    int i = queue_op(m, OPK_ALLREDUCE, bucket, NULL, n, &st, err);
+    if (i >= 0) {
+        m->ops[i].segp = ptrs;
+        m->ops[i].segn = lens;
+        m->ops[i].nseg = nseg;
+        m->ops[i].scale = scale;
+    }
     pthread_mutex_unlock(&m->mu);
     if (i >= 0) wake(m);
     return st;

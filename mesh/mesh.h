@@ -179,6 +179,15 @@ ntg_status ntg__mesh_peer_get(const ntg_mesh *m, int rank, ntg__mesh_peer *out);
 ntg_status ntg__mesh_allreduce_start(ntg_mesh *m, uint32_t bucket, float *buf, size_t n,
                                      ntg_error *err);
 ntg_status ntg__mesh_allreduce_wait(ntg_mesh *m, uint32_t bucket, ntg_error *err);
+/* allreduce_start over the concatenation of nseg pieces, ptrs[i][0 .. lens[i]), summed where
+ * they lie (e.g. gradients in a backend's arena, with no copy into one buffer and back), each
+ * rank's own values first scaled by its `scale`, (float)((double)x * scale), in the pass that
+ * sends or adds them (1: as they are): the same frames, schedule and sums as allreduce_start of
+ * a buffer holding the scaled pieces in that order.  The caller keeps both arrays and the
+ * pieces until the wait returns. */
+ntg_status ntg__mesh_allreduce_startv(ntg_mesh *m, uint32_t bucket, float *const *ptrs,
+                                      const size_t *lens, unsigned nseg, double scale,
+                                      ntg_error *err);
 /* start + wait. */
 ntg_status ntg__mesh_allreduce(ntg_mesh *m, float *buf, size_t n, ntg_error *err);
 

@@ -25,6 +25,14 @@ typedef struct mesh_op {
     uint32_t bucket;
     void *buf;
     uint64_t n; /* float elements (all-reduce) or bytes (broadcast) */
+    /* a gathered all-reduce (ntg__mesh_allreduce_startv; buf NULL): the vector is the
+     * concatenation of segp[i][0 .. segn[i]), the caller's arrays; seg/seg_off: where the
+     * last copy ended (frames mostly come in order), for the next one's search */
+    float *const *segp;
+    const size_t *segn;
+    unsigned nseg, seg;
+    uint64_t seg_off;
+    double scale; /* this rank's terms count as (float)((double)x * scale) in the sum */
     uint64_t seq, step, barrier;
     ntg_status status;
     char message[640];

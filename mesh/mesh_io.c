@@ -170,7 +170,14 @@ static void activate(ntg_mesh *m, io_state *io)
     }
     ntg__mesh_cursor_start(&best->sched, 0, &best->scur);
     ntg__mesh_cursor_start(&best->sched, 1, &best->rcur);
-    if (best->sched.sends == 0 && best->sched.recvs == 0) op_done(m, io, NTG_OK, NULL);
+    if (best->sched.sends == 0 && best->sched.recvs == 0) {
+        /* one rank: the sum is its own values, scaled */
+        if (best->scale != 1.0)
+            for (unsigned i = 0; i < best->nseg; i++)
+                for (size_t x = 0; x < best->segn[i]; x++)
+                    best->segp[i][x] = (float)((double)best->segp[i][x] * best->scale);
+        op_done(m, io, NTG_OK, NULL);
+    }
 }
 
 /* Frames this rank may send now: all of the first step, then one per frame received. */
@@ -192,6 +199,54 @@ static void maybe_done(ntg_mesh *m, io_state *io)
     if (op && op->kind != OPK_BARRIER && io->sent == op->sched.sends &&
         io->recvd == op->sched.recvs)
         op_done(m, io, NTG_OK, NULL);
+}
+
+/* The piece of a gathered all-reduce's vector that holds element `off` (< op->n): a pointer
+ * to it, and in *avail how many elements of the piece follow from there. */
+static float *piece_at(mesh_op *op, uint64_t off, size_t *avail)
+{
+    if (off < op->seg_off) {
+        op->seg = 0;
+        op->seg_off = 0;
+    }
+    while (op->seg + 1 < op->nseg && off >= op->seg_off + op->segn[op->seg]) {
+        op->seg_off += op->segn[op->seg];
+        op->seg++;
+    }
+    *avail = (size_t)(op->seg_off + op->segn[op->seg] - off);
+    return op->segp[op->seg] + (off - op->seg_off);
+}
+
+/* count floats of an all-reduce's vector from element off into dst (a frame's payload), scaled
+ * (this rank's own values, sent at the first ring step) unless scale is 1. */
+static void copy_out(mesh_op *op, uint64_t off, unsigned char *dst, size_t count, double scale)
+{
+    if (!op->nseg && scale == 1.0) {
+        memcpy(dst, (const float *)op->buf + off, count * 4);
+        return;
+    }
+    while (count) {
+        size_t avail = count;
+        const float *p = op->nseg ? piece_at(op, off, &avail) : (const float *)op->buf + off;
+        size_t k = avail < count ? avail : count;
+        if (scale == 1.0) {
+            memcpy(dst, p, k * 4);
+        } else {
+            size_t i = 0;
+            for (; i + 8 <= k; i += 8) { /* blocks of 8: see add_into */
+                float v[8];
+                for (int e = 0; e < 8; e++) v[e] = (float)((double)p[i + (size_t)e] * scale);
+                memcpy(dst + 4 * i, v, sizeof v);
+            }
+            for (; i < k; i++) {
+                float v = (float)((double)p[i] * scale);
+                memcpy(dst + 4 * i, &v, 4);
+            }
+        }
+        dst += k * 4;
+        off += k;
+        count -= k;
+    }
 }
 
 /* Send what the schedule allows; stops at a full queue (and polls for room). */
@@ -236,7 +291,11 @@ static void pump_sends(ntg_mesh *m, io_state *io)
         h.payload_bytes = (uint32_t)bytes;
         unsigned char *d = zmq_msg_data(&msg);
         ntg__mesh_msg_write_header(d, &h);
-        memcpy(d + NTG__MESH_HEADER, (const char *)op->buf + off * esize, bytes);
+        if (op->kind == OPK_ALLREDUCE)
+            copy_out(op, off, d + NTG__MESH_HEADER, count,
+                     type == NTG__MSG_REDUCE && op->scur.step == 0 ? op->scale : 1.0);
+        else
+            memcpy(d + NTG__MESH_HEADER, (const char *)op->buf + off, bytes);
         if (zmq_msg_send(&msg, m->ring_out, ZMQ_DONTWAIT) < 0) {
             int e = zmq_errno();
             zmq_msg_close(&msg);
@@ -260,13 +319,61 @@ static void pump_sends(ntg_mesh *m, io_state *io)
 
 /* dst[i] = dst[i] + src[i]: the one addition of the reduction order (mesh_proto.h).  src may
  * be unaligned (libzmq receives in place), hence memcpy, which compilers turn into plain
- * vector loads. */
+ * vector loads.  Blocks of 8 with a fixed trip count: GCC's -O2 vectorizes those (not the
+ * plain loop), and the per-element arithmetic, so the result, is the same. */
 static void add_into(float *dst, const unsigned char *src, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float v[8], d[8];
+        memcpy(v, src + 4 * i, sizeof v);
+        memcpy(d, dst + i, sizeof d);
+        for (int k = 0; k < 8; k++) d[k] = d[k] + v[k];
+        memcpy(dst + i, d, sizeof d);
+    }
+    for (; i < n; i++) {
         float v;
         memcpy(&v, src + 4 * i, 4);
         dst[i] = dst[i] + v;
+    }
+}
+
+/* dst[i] = (float)((double)dst[i] * scale) + src[i]: this rank's own value scaled, then the
+ * same addition as add_into. */
+static void scale_add_into(float *dst, const unsigned char *src, size_t n, double scale)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float v[8], d[8];
+        memcpy(v, src + 4 * i, sizeof v);
+        memcpy(d, dst + i, sizeof d);
+        for (int k = 0; k < 8; k++) d[k] = (float)((double)d[k] * scale) + v[k];
+        memcpy(dst + i, d, sizeof d);
+    }
+    for (; i < n; i++) {
+        float v;
+        memcpy(&v, src + 4 * i, 4);
+        dst[i] = (float)((double)dst[i] * scale) + v;
+    }
+}
+
+/* A received frame's count floats into an all-reduce's vector at element off: added
+ * (reduce-scatter; this rank's own value scaled first) or copied (all-gather). */
+static void take_in(mesh_op *op, uint64_t off, const unsigned char *src, size_t count, int add)
+{
+    while (count) {
+        size_t avail = count;
+        float *p = op->nseg ? piece_at(op, off, &avail) : (float *)op->buf + off;
+        size_t k = avail < count ? avail : count;
+        if (add && op->scale != 1.0)
+            scale_add_into(p, src, k, op->scale);
+        else if (add)
+            add_into(p, src, k);
+        else
+            memcpy(p, src, k * 4);
+        src += k * 4;
+        off += k;
+        count -= k;
     }
 }
 
@@ -297,10 +404,8 @@ static void take_data(ntg_mesh *m, io_state *io, const ntg__mesh_msg *d)
                         (unsigned)op->bucket, e.message, prev);
         return;
     }
-    if (d->type == NTG__MSG_REDUCE)
-        add_into((float *)op->buf + d->offset, d->payload, d->count);
-    else if (d->type == NTG__MSG_GATHER)
-        memcpy((float *)op->buf + d->offset, d->payload, (size_t)d->count * 4);
+    if (d->type == NTG__MSG_REDUCE || d->type == NTG__MSG_GATHER)
+        take_in(op, d->offset, d->payload, d->count, d->type == NTG__MSG_REDUCE);
     else
         memcpy((char *)op->buf + d->offset, d->payload, d->count);
     io->recvd++;

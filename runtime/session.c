@@ -374,6 +374,20 @@ ntg_status ntg_session_get_output(ntg_session *s, const char *name, float *out, 
     return ntg__session_get_tensor(s, id, out, count, err);
 }
 
+float *ntg__session_host_tensor(ntg_session *s, uint32_t id)
+{
+    const ntg_tensor_rec *t = &s->plan->img.tensors[id];
+    int sto = t->storage;
+    if ((sto != NTG_STORE_ARENA && sto != NTG_STORE_STATE) || !s->host_map[sto]) return NULL;
+    ntg_tdesc d;
+    ntg__tdesc_from_rec(t, &d);
+    size_t inner = (size_t)ntg__tdesc_inner(&d);
+    size_t count = d.batched ? inner * (size_t)s->max_batch : inner;
+    ntg_error e;
+    if (open_storage(s, sto, t->offset + count * sizeof(float), &e) != NTG_OK) return NULL;
+    return (float *)(void *)((unsigned char *)s->host_map[sto] + t->offset);
+}
+
 ntg_status ntg__session_get_tensor(ntg_session *s, uint32_t id, float *out, size_t count,
                                    ntg_error *err)
 {

@@ -42,6 +42,13 @@ ntg_status ntg__session_set_tensor(ntg_session *s, uint32_t id, const float *dat
 ntg_status ntg__session_get_tensor(ntg_session *s, uint32_t id, float *out, size_t count,
                                    ntg_error *err);
 
+/* Where tensor `id` lives in the session's own host memory (the arena or optimizer state of
+ * a host backend, opened for its whole extent at the session's maximum batch), or NULL when
+ * the backend keeps it elsewhere (a device) or it is not there (weights).  The training loop
+ * reads and writes a program's gradients in place through it; a backend run must not be in
+ * progress on the bytes touched. */
+float *ntg__session_host_tensor(ntg_session *s, uint32_t id);
+
 /* Tensor id of input (is_output 0) or output (1) `name` in any program, or NTG_NONE. */
 uint32_t ntg__session_find(const ntg_session *s, const char *name, int is_output);
 /* Run program index `program` (no name lookup). */

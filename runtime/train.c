@@ -72,6 +72,12 @@ typedef struct trainer {
     /* covariates (exog.h): NULL when none are given */
     ntg_exog *exog;
     float *xbuf; /* a batch's covariates */
+    /* in place (docs/internals.md, "In place"): the all-reduce sums the gradients where grad
+     * left them in the host arena, as pieces sp_ptr/sp_len in gbuf's layout followed by
+     * gbuf's loss and stop flag; no copy out and back */
+    int inplace;
+    float **sp_ptr;
+    size_t *sp_len;
 } trainer;
 
 static double now_s(void)
@@ -755,15 +761,87 @@ static int op_writes(const ntg_plan *p, uint32_t op, const ntg_tensor_rec *t)
     return 0;
 }
 
+/* 1 when an operand of op `op` that it reads or writes shares bytes with tensor `t` (a
+ * backward op's forward operands that it does not keep are bound to no memory, and the memory
+ * planner may give their bytes to others: ntg__bwd_has_value). */
+static int op_touches(const ntg_plan *p, uint32_t op, const ntg_tensor_rec *t)
+{
+    const ntg_op_rec *r = &p->img.ops[op];
+    for (int i = 0; i < r->n_in + r->n_out; i++) {
+        uint32_t id = p->img.operands[r->operands + (uint32_t)i];
+        if (id == NTG_NONE || !ntg__bwd_has_value(r, i)) continue;
+        const ntg_tensor_rec *w = &p->img.tensors[id];
+        if (w->storage == t->storage && w->offset < t->offset + t->nbytes &&
+            t->offset < w->offset + w->nbytes)
+            return 1;
+    }
+    return 0;
+}
+
 /* How many of program g's ops run before tensor id is final: one past the position of the last
- * op that writes any of its bytes (0: none does). */
-static uint32_t final_after(const ntg_plan *p, int g, uint32_t id)
+ * op that writes any of its bytes (0: none does); with `reads`, that reads or writes them. */
+static uint32_t last_use(const ntg_plan *p, int g, uint32_t id, int reads)
 {
     const ntg_program_rec *pr = &p->img.programs[g];
     const ntg_tensor_rec *t = &p->img.tensors[id];
-    for (uint32_t k = pr->n_ops; k > 0; k--)
-        if (op_writes(p, p->img.indices[pr->ops + k - 1], t)) return k;
+    for (uint32_t k = pr->n_ops; k > 0; k--) {
+        uint32_t op = p->img.indices[pr->ops + k - 1];
+        if (reads ? op_touches(p, op, t) : op_writes(p, op, t)) return k;
+    }
     return 0;
+}
+
+static uint32_t final_after(const ntg_plan *p, int g, uint32_t id)
+{
+    return last_use(p, g, id, 0);
+}
+
+/* In place (docs/internals.md, "In place"): when the transport sums pieces where they lie and
+ * every gradient is in the session's host memory, the all-reduce runs on the arena itself, in
+ * gbuf's layout (so the sums are the same bits); with buckets only when no op after a bucket's
+ * start reads or writes its gradients' bytes (the transport writes them meanwhile). */
+static ntg_status dp_inplace(trainer *tr, ntg_error *err)
+{
+    const ntg__train_dp *dp = tr->dp;
+    size_t n = tr->n_grads;
+    tr->inplace = 0;
+    if (!dp->allreduce_startv || !dp->allreduce_wait || n == 0) return NTG_OK;
+    tr->sp_ptr = calloc(n + 1, sizeof *tr->sp_ptr);
+    tr->sp_len = calloc(n + 1, sizeof *tr->sp_len);
+    if (!tr->sp_ptr || !tr->sp_len) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    const char *why = NULL;
+    char detail[200];
+    for (uint32_t j = 0, i = 0; !why && i < n; i++) {
+        uint32_t g = tr->n_buckets ? tr->order[i] : i;
+        while (tr->n_buckets && i >= tr->bk_first[j + 1]) j++;
+        tr->sp_ptr[i] = ntg__session_host_tensor(tr->s, tr->grad_ids[g]);
+        tr->sp_len[i] = tr->grad_len[g];
+        if (!tr->sp_ptr[i])
+            why = "the backend keeps the gradients off the host";
+        else if (tr->n_buckets) {
+            uint32_t use = last_use(tr->plan, tr->g_grad, tr->grad_ids[g], 1);
+            if (use > tr->bk_end[j]) {
+                const ntg_plan *p = tr->plan;
+                uint32_t op = p->img.indices[p->img.programs[tr->g_grad].ops + use - 1];
+                snprintf(detail, sizeof detail,
+                         "op %u (%s) of grad uses the bytes of '%s' after its bucket starts at op "
+                         "%u",
+                         use, ntg__op_info(p->img.ops[op].code)->cls->name,
+                         ntg__plan_str(p, p->img.tensors[tr->grad_ids[g]].name), tr->bk_end[j]);
+                why = detail;
+            }
+        }
+    }
+    tr->sp_ptr[n] = tr->gbuf + tr->gsum;
+    tr->sp_len[n] = 2;
+    tr->inplace = !why;
+    if (dp->info) {
+        char line[300];
+        snprintf(line, sizeof line, "gradients: summed %s%s%s", why ? "in a copy (" : "in place",
+                 why ? why : ", in the arena", why ? ")" : "");
+        dp->info(dp->user, line);
+    }
+    return NTG_OK;
 }
 
 /* Where the grad run is cut and which gradients each all-reduce carries (docs/internals.md,
@@ -946,7 +1024,8 @@ static ntg_status dp_setup(trainer *tr, ntg_error *err)
                          p->img.programs[tr->g_apply].n_inputs, tr->n_grads);
     tr->gbuf = malloc((tr->gsum + 2) * sizeof(float));
     if (!tr->gbuf) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-    return dp_buckets(tr, err);
+    ntg_status st = dp_buckets(tr, err);
+    return st ? st : dp_inplace(tr, err);
 }
 
 /* What rank 0 tells the others at the start: what it trains (checked by each), and where it
@@ -1097,7 +1176,8 @@ static ntg_status dp_step_overlap(trainer *tr, long step, const float ctl[NTG_CT
         if (j == 0 || tr->bk_end[j] > pos)
             st = ntg__session_run_range(tr->s, tr->g_grad, (int)b, pos, tr->bk_end[j], err);
         pos = tr->bk_end[j];
-        for (uint32_t i = tr->bk_first[j]; !st && i < tr->bk_first[j + 1]; i++) {
+        /* in place, the transport scales them as it first touches them */
+        for (uint32_t i = tr->bk_first[j]; !st && !tr->inplace && i < tr->bk_first[j + 1]; i++) {
             uint32_t g = tr->order[i];
             float *dst = tr->gbuf + tr->goff[g];
             st = ntg__session_get_tensor(tr->s, tr->grad_ids[g], dst, tr->grad_len[g], err);
@@ -1108,13 +1188,19 @@ static ntg_status dp_step_overlap(trainer *tr, long step, const float ctl[NTG_CT
         if (!st && j + 1 == tr->n_buckets) {
             float l = NAN;
             st = ntg_session_get_output(tr->s, "loss", &l, 1, err);
-            if (b != (size_t)tr->batch) l = (float)((double)l * share);
+            if (b != (size_t)tr->batch && !tr->inplace) l = (float)((double)l * share);
             tr->gbuf[tr->gsum] = l;
             tr->gbuf[tr->gsum + 1] = pending_stop;
         }
-        if (!st)
+        if (!st && tr->inplace) {
+            uint32_t first = tr->bk_first[j],
+                     end = tr->bk_first[j + 1] + (j + 1 == tr->n_buckets ? 1u : 0u);
+            st = dp->allreduce_startv(dp->user, step, j, tr->sp_ptr + first, tr->sp_len + first,
+                                      end - first, b != (size_t)tr->batch ? share : 1.0, err);
+        } else if (!st) {
             st = dp->allreduce_start(dp->user, step, j, tr->gbuf + tr->bk_off[j], tr->bk_len[j],
                                      err);
+        }
         if (!st) started++;
     }
     for (uint32_t j = 0; j < started; j++) {
@@ -1122,6 +1208,25 @@ static ntg_status dp_step_overlap(trainer *tr, long step, const float ctl[NTG_CT
         ntg_status w = dp->allreduce_wait(dp->user, j, st ? &spare : err);
         if (!st) st = w;
     }
+    if (st) return st;
+    return dp_apply(tr, ctl, loss, stop, err);
+}
+
+/* dp_step without buckets, in place: the gradients grad left in the arena summed there in one
+ * all-reduce (their pieces in parameter order, then loss and stop flag), scaled by this
+ * worker's share as the transport first touches them (the stop flag too: it only counts
+ * whether it is above 0). */
+static ntg_status dp_step_inplace(trainer *tr, long step, const float ctl[NTG_CTL_SIZE],
+                                  float pending_stop, size_t b, float l, float *loss, int *stop,
+                                  ntg_error *err)
+{
+    const ntg__train_dp *dp = tr->dp;
+    double share = b != (size_t)tr->batch ? (double)b / (double)tr->batch : 1.0;
+    tr->gbuf[tr->gsum] = l;
+    tr->gbuf[tr->gsum + 1] = pending_stop;
+    ntg_status st = dp->allreduce_startv(dp->user, step, 0, tr->sp_ptr, tr->sp_len,
+                                         (unsigned)tr->n_grads + 1, share, err);
+    if (!st) st = dp->allreduce_wait(dp->user, 0, err);
     if (st) return st;
     return dp_apply(tr, ctl, loss, stop, err);
 }
@@ -1151,6 +1256,8 @@ static ntg_status dp_step(trainer *tr, long step, const float ctl[NTG_CTL_SIZE],
     if (!st) st = ntg__session_run_index(tr->s, tr->g_grad, (int)b, err);
     float l = NAN;
     if (!st) st = ntg_session_get_output(tr->s, "loss", &l, 1, err);
+    if (!st && tr->inplace)
+        return dp_step_inplace(tr, step, ctl, pending_stop, b, l, loss, stop, err);
     for (size_t k = 0; !st && k < tr->n_grads; k++)
         st = ntg__session_get_tensor(tr->s, tr->grad_ids[k], tr->gbuf + tr->goff[k],
                                      tr->grad_len[k], err);
@@ -1177,7 +1284,7 @@ static ntg_status dp_apply(trainer *tr, const float ctl[NTG_CTL_SIZE], float *lo
     *loss = tr->gbuf[tr->gsum];
     *stop = tr->gbuf[tr->gsum + 1] > 0;
     if (*stop) return NTG_OK;
-    for (size_t k = 0; !st && k < tr->n_grads; k++)
+    for (size_t k = 0; !st && !tr->inplace && k < tr->n_grads; k++)
         st = ntg__session_set_tensor(tr->s, tr->grad_ids[k], tr->gbuf + tr->goff[k],
                                      tr->grad_len[k], err);
     if (!st) st = ntg__session_set_tensor(tr->s, tr->io.ctl, ctl, NTG_CTL_SIZE, err);
@@ -1208,6 +1315,8 @@ static void teardown(trainer *tr)
     free(tr->order);
     free(tr->xbuf);
     ntg__exog_free(tr->exog);
+    free(tr->sp_ptr);
+    free(tr->sp_len);
 }
 
 /* Elastic continuation: after a lost worker (or rank 0's request to admit joiners) every worker

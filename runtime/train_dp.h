@@ -36,6 +36,13 @@ typedef struct ntg__train_dp {
     ntg_status (*allreduce_start)(void *user, long step, unsigned bucket, float *buf, size_t n,
                                   ntg_error *err);
     ntg_status (*allreduce_wait)(void *user, unsigned bucket, ntg_error *err);
+    /* Optional, with allreduce_wait (NULL: the trainer copies the gradients into one buffer for
+     * allreduce_start or allreduce and back): allreduce_start of the concatenation of n pieces
+     * ptrs[i][0 .. lens[i]), summed where they lie (the gradients in a host backend's arena),
+     * this worker's values counting as (float)((double)x * scale), its share of the batch.
+     * The trainer keeps the arrays and the pieces untouched until the wait returns. */
+    ntg_status (*allreduce_startv)(void *user, long step, unsigned bucket, float *const *ptrs,
+                                   const size_t *lens, unsigned n, double scale, ntg_error *err);
     size_t bucket_bytes; /* gradient bytes per bucket (at least; 0: no buckets) */
     /* Optional: one line on how the trainer cuts a step (buckets, or why it does not). */
     void (*info)(void *user, const char *line);

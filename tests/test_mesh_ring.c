@@ -171,6 +171,83 @@ Test(mesh, buckets_in_flight_together_each_sum_and_wait_in_any_order)
     mt_unmap(sh);
 }
 
+/* ------------------------------------------------ gathered pieces, scaled */
+
+/* One rank: a vector in pieces (one empty, some shorter and some longer than a frame) summed
+ * where they lie with this rank's scale, against the plain all-reduce of a contiguous copy
+ * scaled beforehand: bitwise equal, as the trainer's in-place sums rely on. */
+static int child_pieces(mt_shared *sh, int slot, void *arg)
+{
+    int world = *(int *)arg;
+    mt_logger lg = {sh, slot};
+    ntg__mesh_config cfg;
+    mt_config(&cfg, sh, &lg, slot, world);
+    ntg_mesh *m;
+    ntg_error err;
+    ntg_status st = ntg__mesh_create(&cfg, &m, &err);
+    if (st) return mt_fail(sh, slot, st, "create: %s", err.message);
+    enum { P = 6 };
+    const size_t len[P] = {4097, 0, 1, 70001, 3, 100003};
+    float *piece[P];
+    size_t total = 0;
+    for (int q = 0; q < P; q++) total += len[q];
+    float *want = malloc(total * sizeof *want);
+    double scale[2] = {1.0, (double)(slot + 1) / 7.0};
+    for (int rep = 0; rep < 2 && !st; rep++) {
+        size_t at = 0;
+        for (int q = 0; q < P; q++) {
+            piece[q] = malloc((len[q] + 1) * sizeof(float));
+            for (size_t i = 0; i < len[q]; i++, at++) {
+                piece[q][i] = mt_value(200u, slot, at);
+                want[at] = (float)((double)piece[q][i] * scale[rep]);
+            }
+        }
+        ntg__mesh_set_step(m, (uint64_t)(1 + rep));
+        st = ntg__mesh_allreduce_startv(m, 7, piece, len, P, scale[rep], &err);
+        if (!st) st = ntg__mesh_allreduce_wait(m, 7, &err);
+        if (!st) st = ntg__mesh_allreduce(m, want, total, &err);
+        if (st) mt_fail(sh, slot, st, "pieces, scale %g: %s", scale[rep], err.message);
+        at = 0;
+        for (int q = 0; q < P; q++) {
+            for (size_t i = 0; !st && i < len[q]; i++, at++)
+                if (memcmp(&want[at], &piece[q][i], sizeof want[at]) != 0) {
+                    if (!sh->mismatches[slot])
+                        snprintf(sh->message[slot], sizeof sh->message[slot],
+                                 "scale %g, element %zu: %a, the copy gives %a", scale[rep], at,
+                                 (double)piece[q][i], (double)want[at]);
+                    sh->mismatches[slot]++;
+                }
+            free(piece[q]);
+        }
+        if (!st) sh->iterations[slot]++;
+    }
+    free(want);
+    ntg__mesh_destroy(m);
+    return sh->status[slot] != 0 || sh->mismatches[slot] != 0;
+}
+
+static void run_pieces(int world)
+{
+    mt_shared *sh = mt_map();
+    pid_t pids[MT_MAX];
+    for (int r = 0; r < world; r++) pids[r] = mt_spawn(sh, r, child_pieces, &world);
+    int ok = mt_wait(pids, world, 60000, NULL);
+    for (int r = 0; r < world; r++) {
+        cr_expect_eq(sh->status[r], 0, "world %d rank %d: %s", world, r, sh->message[r]);
+        cr_expect_eq(sh->mismatches[r], 0, "world %d rank %d: %d mismatches (%s)", world, r,
+                     sh->mismatches[r], sh->message[r]);
+        cr_expect_eq(sh->iterations[r], 2, "world %d rank %d", world, r);
+    }
+    cr_assert_eq(ok, world);
+    mt_unmap(sh);
+}
+
+Test(mesh, pieces_summed_where_they_lie_and_scaled_equal_a_scaled_copy_bitwise)
+{
+    run_pieces(1);
+    run_pieces(3);
+}
+
 /* ------------------------------------------------------ broadcast, barrier */
 
 static int child_broadcast(mt_shared *sh, int slot, void *arg)

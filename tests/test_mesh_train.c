@@ -671,6 +671,14 @@ Test(mesh_train, bucketed_all_reduce_overlaps_backward)
     char *l = log_line(lg, "no overlap: bucket size 0");
     cr_expect(l[0], "no fallback line in %s", lg);
     free(l);
+    /* the host backend's gradients are summed in the arena, with and without buckets */
+    l = log_line(lg, "gradients: summed");
+    cr_expect(strstr(l, "summed in place"), "%s: '%s'", lg, l);
+    free(l);
+    snprintf(lg, sizeof lg, "%s.1.log", a);
+    l = log_line(lg, "gradients: summed");
+    cr_expect(strstr(l, "summed in place"), "%s: '%s'", lg, l);
+    free(l);
     /* rank 0's summary splits the step */
     snprintf(lg, sizeof lg, "%s.0.log", a);
     l = log_line(lg, "mesh: per step");

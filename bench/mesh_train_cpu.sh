@@ -1,0 +1,49 @@
+#!/bin/sh
+# mesh_train_cpu.sh — CPU time per global step of training, one process with one thread against
+# `ntgraph mesh run -n 2` (one thread per worker), for N-HiTS (h96) and the LSTM graph
+# (docs/benchmarks.md, "CPU per global step").  On a shared machine wall time moves with the
+# other users' load; CPU time much less.  If two workers together spend C2 CPU ms per global
+# step and one process C1, two otherwise idle cores give at most 2 * C1 / C2 of one process's
+# throughput.
+#   ms/step  user + system CPU of the whole job (every process and thread, perf stat's
+#            task-clock), as the difference of a 30-step and a 10-step run over 20: setup
+#            (reading the data, compiling, the start's broadcast) cancels out
+#   bound    2 * C1 / C2
+#   thread, mesh   rank 0's "mesh: per step" CPU ms of its training thread and of the mesh's
+#            and ZeroMQ's threads (the 30-step run)
+# usage: bench/mesh_train_cpu.sh [BUILD_DIR]   (from the source root; needs perf)
+set -eu
+build=${1:-build}
+ntg="$build/cli/ntgraph"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+job() { # graph steps mode(one|bucket MB)
+    common="graphs/$1.yaml --data data/ETTh1.csv --split 8640,2880,2880 --steps $2 --val-every 0 --seed 1"
+    if [ "$3" = one ]; then
+        # shellcheck disable=SC2086
+        perf stat -x, -e task-clock -o "$out/stat" -- "$ntg" train $common --threads 1 \
+            -o "$out/p.plan" >"$out/log" 2>&1
+    else
+        # shellcheck disable=SC2086
+        perf stat -x, -e task-clock -o "$out/stat" -- "$ntg" mesh run -n 2 -- train $common \
+            -o "$out/p.plan" --mesh-bucket-mb "$3" >"$out/log" 2>&1
+    fi
+    awk -F, '/task-clock/ { print $1 }' "$out/stat"
+}
+echo "load before: $(uptime)"
+printf '%-16s %-12s %8s %6s %7s %6s\n' graph run "ms/step" bound thread mesh
+for g in nhits lstm_attention; do
+    one=
+    for mode in one 0 4; do
+        a=$(job "$g" 10 "$mode")
+        b=$(job "$g" 30 "$mode")
+        ms=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", (b - a) / 20 }')
+        [ "$mode" = one ] && one=$ms
+        # shellcheck disable=SC2046
+        set -- $(sed -n 's/^mesh: per step.*CPU \([0-9.]*\) ms in the training thread, \([0-9.]*\) in.*/\1 \2/p' "$out/log")
+        printf '%-16s %-12s %8s %6s %7s %6s\n' "$g" \
+            "$([ "$mode" = one ] && echo '1 process' || echo "n 2, $mode MB")" "$ms" \
+            "$(awk -v a="$one" -v b="$ms" 'BEGIN { printf "%.2f", 2 * a / b }')" "${1:--}" "${2:--}"
+    done
+done
+echo "load after: $(uptime)"
