@@ -28,8 +28,8 @@ enum {
     NTG__STORE_NCF
 };
 
-#define NTG__HASH 32                  /* BLAKE2b-256 */
-#define NTG__CHUNK_BYTES (8u << 20)   /* chunk size: far below RocksDB's 4 GiB limit and 64 MiB */
+#define NTG__HASH 32                /* BLAKE2b-256 */
+#define NTG__CHUNK_BYTES (8u << 20) /* chunk size: far below RocksDB's 4 GiB limit and 64 MiB */
 /* format 3's chunk size (its chunks above 256 KiB are files) */
 #define NTG__FILE_CHUNK_BYTES (64u << 20)
 #define NTG__BATCH_BYTES (8u << 20)   /* chunk write batches are cut at this size */
