@@ -987,6 +987,16 @@ static ntg_status dp_setup(trainer *tr, ntg_error *err)
                          "the plan has no %s program, which data-parallel training needs "
                          "(compiled by an older ntgraph: compile the graph again)",
                          tr->g_grad < 0 ? "grad" : "apply");
+    /* batchnorm normalizes by its batch's statistics: each worker would use its shard's, so
+     * the result would not be the one-process model (and the running statistics would differ
+     * between workers).  Refused until the statistics are all-reduced (a SyncBatchNorm). */
+    for (uint32_t k = 0; k < p->img.n_ops && dp->world > 1; k++)
+        if (p->img.ops[k].code == NTG_OP_batchnorm)
+            return ntg__fail(err, NTG_ERR_UNSUPPORTED,
+                             "data-parallel training of a graph with batchnorm (%s) is not "
+                             "supported: each worker would normalize by its own shard's "
+                             "statistics; train it in one process (docs/mesh.md)",
+                             ntg__plan_str(p, p->img.ops[k].loc));
     tr->rank = dp->rank;
     tr->world = dp->world;
     if (tr->batch < dp->world)

@@ -265,6 +265,27 @@ Test(mesh_train, errors)
                  0, "%s", o);
     cr_expect(strstr(o, "batch 1 is smaller than the mesh's world size 2"), "%s", o);
     free(o);
+    /* batchnorm: each worker would normalize by its own shard's statistics */
+    FILE *g = fopen(tmp("bn.yaml"), "w");
+    cr_assert(g);
+    fputs("ntgraph: 1\nname: bn\ninputs:\n  x: [batch, 96]\noutputs:\n  y: [batch, 24]\n"
+          "nodes:\n  - {op: dense, name: fc1, in: x, out: h, units: 16}\n"
+          "  - {op: batchnorm, name: bn, in: h, out: hn}\n"
+          "  - {op: dense, name: fc2, in: hn, out: y, units: 24}\n"
+          "train:\n  loss: mse\n",
+          g);
+    fclose(g);
+    port = free_port();
+    cr_expect_eq(sh(&o,
+                    "for r in 0 1; do $NTG train '%s' --data '%s' " RUN
+                    " -o '%s' --mesh --rank $r --world 2 --rendezvous "
+                    "tcp://127.0.0.1:%d > '%s'$r 2>&1 & done; wait; cat '%s'0",
+                    tmp("bn.yaml"), csv, tmp("x.plan"), port, tmp("e"), tmp("e")),
+                 0, "%s", o);
+    cr_expect(strstr(o, "data-parallel training of a graph with batchnorm (") &&
+                  strstr(o, "train it in one process"),
+              "%s", o);
+    free(o);
     /* plain TCP beyond loopback is refused without keys or --mesh-insecure */
     cr_expect_eq(sh(&o,
                     "$NTG train " GRAPH " --data '%s' " RUN " -o '%s' --mesh --rank 0 --world 2 "
