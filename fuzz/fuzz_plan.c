@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exog.h"
+#include "model_io.h"
 #include "ntgraph.h"
 #include "op_attrs.h"
 #include "plan_format.h"
@@ -52,6 +54,22 @@ static unsigned exercise(const ntg_plan *p)
     acc += (unsigned)ntg_plan_max_batch(p) + (unsigned)ntg_plan_arena_bytes(p);
     acc += (unsigned)ntg_plan_param_elements(p) + (unsigned)ntg_plan_has_program(p, "eval");
     acc += ntg_plan_meta(p, "model.name") != NULL;
+    /* the metadata readers behind forecasting: inputs/outputs, quantile or distribution head,
+     * conformal widths, covariate specs and their normalizers (all strings from the file) */
+    ntg_model_io io;
+    if (ntg__model_io(p, &io, NULL) == NTG_OK) {
+        acc += (unsigned)io.nq;
+        double *w = NULL;
+        if (io.conformal && ntg__model_conformal_widths(p, &io, &w, NULL) == NTG_OK) {
+            acc += w != NULL;
+            free(w);
+        }
+        ntg_exog *ex = NULL;
+        if (ntg__exog_from_plan(p, &ex, NULL) == NTG_OK) {
+            acc += ntg__exog_check_io(ex, &io, NULL) == NTG_OK;
+            ntg__exog_free(ex);
+        }
+    }
     return acc;
 }
 
