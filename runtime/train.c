@@ -50,6 +50,8 @@ typedef struct trainer {
     double best_val;
     uint32_t fingerprint;
     char data_fp[16];           /* crc32c of the chosen columns' names and values (every row) */
+    char exog_fp[64];           /* "none", or the covariates' counts and a crc32c of their
+                                   names, normalizations and normalized values (every row) */
     char columns[512];          /* the chosen columns, comma-separated (cut when very long) */
     double last_loss, last_val; /* of the step a checkpoint is made at (checkpoint_put) */
     long last_ckpt;             /* the step of the last checkpoint written */
@@ -239,7 +241,7 @@ typedef struct conf_item {
     char value[520];
 } conf_item;
 
-enum { N_CONF = 12 };
+enum { N_CONF = 13 };
 
 static void run_config(const trainer *tr, conf_item c[N_CONF])
 {
@@ -259,6 +261,8 @@ static void run_config(const trainer *tr, conf_item c[N_CONF])
     CONF("loss", "loss", "%s", loss ? loss : "?");
     CONF("columns", "columns", "%s", tr->columns);
     CONF("data", "data (fingerprint of the chosen columns)", "%s", tr->data_fp);
+    CONF("covariates", "covariates (counts hist/futr/static and fingerprint)", "%s",
+         tr->exog_fp[0] ? tr->exog_fp : "none");
     CONF("lr", "learning rate", "%.17g", tr->lr);
     CONF("lr_decays", "LR schedule (lr_decays)", "%ld", tr->lr_decays);
     CONF("val_every", "val_every", "%ld", tr->val_every);
@@ -593,6 +597,30 @@ static ntg_status exog_setup(trainer *tr, ntg_error *err)
     if (!st && tr->exog) st = ntg__exog_bind(tr->exog, tr->data, 1, tr->split.train, err);
     if (!st) st = ntg__exog_check_io(tr->exog, &tr->io, err);
     if (st || !tr->exog) return st;
+    /* what a resume must match of them (run_config): a checkpoint of a run with other
+     * covariate columns, normalizations or values is refused */
+    const ntg_exog *ex = tr->exog;
+    uint32_t fp = 0;
+    for (int part = 0; part < 2; part++) {
+        const ntg_xfeat *fs = part ? ex->futr : ex->hist;
+        size_t nf = part ? ex->n_futr : ex->n_hist;
+        for (size_t k = 0; k < nf; k++) {
+            fp = ntg__crc32c(fp, fs[k].name, strlen(fs[k].name) + 1);
+            fp = ntg__crc32c(fp, &fs[k].norm, sizeof fs[k].norm);
+            for (size_t r = 0; r < tr->data->n_rows; r++) {
+                double v = ntg__exog_value(&fs[k], tr->data, r);
+                fp = ntg__crc32c(fp, &v, sizeof v);
+            }
+        }
+    }
+    for (size_t k = 0; k < ex->n_stat; k++)
+        fp = ntg__crc32c(fp, ex->stat_names[k], strlen(ex->stat_names[k]) + 1);
+    for (size_t r = 0; r < ex->n_stat_rows; r++)
+        fp = ntg__crc32c(fp, ex->stat_ids[r], strlen(ex->stat_ids[r]) + 1);
+    if (ex->n_stat_rows && ex->n_stat)
+        fp = ntg__crc32c(fp, ex->stat, ex->n_stat_rows * ex->n_stat * sizeof *ex->stat);
+    snprintf(tr->exog_fp, sizeof tr->exog_fp, "%zu/%zu/%zu %08x", ex->n_hist, ex->n_futr,
+             ex->n_stat, fp);
     /* every window's static row must exist before the first step */
     for (size_t j = 0; tr->exog->n_stat && j < tr->n_cols; j++)
         if (!ntg__exog_static(tr->exog, tr->data->names[tr->cols[j]], err))

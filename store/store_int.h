@@ -37,7 +37,7 @@ enum {
 #define NTG__INLINE_BUDGET (4u << 20) /* ... up to this much per commit */
 #define NTG__MIN_BLOB 4096            /* values from this size go to blob files */
 #define NTG__RING 1024                /* recent commits remembered for reader consistency checks */
-#define NTG__EMBED_DIM 32
+#define NTG__EMBED_DIM 96
 #define NTG__SPACE_RESERVE                                                                         \
     (2u << 20) /* free space kept for RocksDB's own files (MANIFEST, LOG)                          \
                 */

@@ -714,14 +714,19 @@ static int cand_find(const ntg_vec *cs, const char *name, uint64_t version)
     return 0;
 }
 
+/* Decodes an embedding row.  A row of an older layout (another dimension: stores written
+ * before the current embedding) decodes its filters and sets *stale; its vector must be
+ * recomputed from the version's plan (stale_embed). */
 static int dec_embed(const char *p, size_t n, float *e, ntg__rd *r, uint64_t *params,
-                     int64_t *created, const char **kind, size_t *kind_len)
+                     int64_t *created, const char **kind, size_t *kind_len, int *stale)
 {
     *r = (ntg__rd){(const uint8_t *)p, n, 0, 0};
-    if (ntg__rd_u8(r) != NTG__EMBED_DIM) return -1;
-    for (int i = 0; i < NTG__EMBED_DIM; i++) {
+    unsigned dim = ntg__rd_u8(r);
+    *stale = dim != NTG__EMBED_DIM;
+    if (dim == 0) return -1;
+    for (unsigned i = 0; i < dim; i++) {
         uint32_t u = ntg__rd_u32(r);
-        memcpy(&e[i], &u, 4);
+        if (!*stale) memcpy(&e[i], &u, 4);
     }
     uint32_t kl = ntg__rd_u32(r);
     const uint8_t *k = ntg__rd_bytes(r, kl);
@@ -730,6 +735,32 @@ static int dec_embed(const char *p, size_t n, float *e, ntg__rd *r, uint64_t *pa
     *params = ntg__rd_u64(r);
     *created = (int64_t)ntg__rd_u64(r);
     return r->bad ? -1 : 0;
+}
+
+/* The current embedding of name@ver, from its plan: for rows of an older layout. */
+static ntg_status stale_embed(ntg_store *s, const ntg__view *v, const char *name, uint64_t ver,
+                              float *e, ntg_error *err)
+{
+    ntg_pool *pool = ntg__pool_create();
+    if (!pool) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    ntg__version_rec r;
+    int found = 0;
+    void *bytes = NULL;
+    size_t size = 0;
+    ntg_status st = ntg__get_version(s, v, name, ver, pool, 1, &r, &found, err);
+    if (!st && !found)
+        st = ntg__store_fail(s, err, NTG_ERR_DATA, "%s@%llu has an embedding but no record", name,
+                             (unsigned long long)ver);
+    if (!st) st = ntg__version_plan_bytes(s, v, name, &r, 0, &bytes, &size, err);
+    ntg__pool_destroy(pool);
+    if (st) return st;
+    char where[NTG__NAME_MAX + 64];
+    snprintf(where, sizeof where, "%s@%llu", name, (unsigned long long)ver);
+    ntg_plan *p = NULL;
+    if ((st = ntg__plan_adopt(bytes, size, where, &p, err))) return st;
+    ntg__embed_plan(p, e);
+    ntg_plan_destroy(p);
+    return NTG_OK;
 }
 
 static ntg_status sim_fn(ntg_store *s, const ntg__view *v, void *arg, ntg_error *err)
@@ -758,11 +789,13 @@ static ntg_status sim_fn(ntg_store *s, const ntg__view *v, void *arg, ntg_error 
         int64_t cr;
         const char *kind;
         size_t kl;
-        int bad = !val || dec_embed(val, n, q, &r, &pe, &cr, &kind, &kl);
+        int stale = 0;
+        int bad = !val || dec_embed(val, n, q, &r, &pe, &cr, &kind, &kl, &stale);
         free(val);
         if (bad)
             return ntg__store_fail(s, err, NTG_ERR_DATA, "the embedding of %s@%llu is %s", self,
                                    (unsigned long long)self_v, val ? "corrupted" : "missing");
+        if (stale && (st = stale_embed(s, v, self, self_v, q, err))) return st;
     }
     double qn = 0;
     for (int i = 0; i < NTG__EMBED_DIM; i++) qn += (double)q[i] * q[i];
@@ -808,7 +841,8 @@ static ntg_status sim_fn(ntg_store *s, const ntg__view *v, void *arg, ntg_error 
         int64_t cr;
         const char *kind;
         size_t kindl;
-        if (dec_embed(val, vl, e, &r, &pe, &cr, &kind, &kindl)) {
+        int stale = 0;
+        if (dec_embed(val, vl, e, &r, &pe, &cr, &kind, &kindl, &stale)) {
             st = ntg__store_fail(s, err, NTG_ERR_DATA, "the embedding of %s@%llu is corrupted",
                                  name, (unsigned long long)ver);
             break;
@@ -822,6 +856,7 @@ static ntg_status sim_fn(ntg_store *s, const ntg__view *v, void *arg, ntg_error 
             in = cand_find(&sets[i], name, ver) || cand_find(&sets[i], name, 0);
         if (in && f->alias) in = cand_find(&sets[f->n_tags], name, ver);
         if (!in) continue;
+        if (stale && (st = stale_embed(s, v, name, ver, e, err))) break;
         double dot = 0, en = 0;
         for (int i = 0; i < NTG__EMBED_DIM; i++) {
             dot += (double)q[i] * e[i];

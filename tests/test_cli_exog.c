@@ -130,3 +130,32 @@ Test(cli_exog, errors_name_the_covariate)
     cr_assert(strstr(o, "static attributes: no row for series column 'temp'"), "%s", o);
     free(o);
 }
+
+/* A resume checks the covariates too: another normalization (or column, or values) than the
+ * checkpoint's run had is refused by name, the same ones pass that check. */
+#define EXOG                                                                                       \
+    "--columns y --futr-exog temp,calendar:hour_of_day --static '%s' --checkpoint-dir '%s' "
+#define RESUME "$NTG train '%s' --data '%s' --split 160,40,40 --steps 10 --batch 8 --resume "
+
+Test(cli_exog, resume_refuses_other_covariates)
+{
+    files();
+    char g[512], d[512], st[512], ck[512], out[512];
+    snprintf(g, sizeof g, "%s", tmp("graph.yaml"));
+    snprintf(d, sizeof d, "%s", tmp("data.csv"));
+    snprintf(st, sizeof st, "%s", tmp("static.csv"));
+    snprintf(ck, sizeof ck, "%s", tmp("ck"));
+    snprintf(out, sizeof out, "%s", tmp("p.plan"));
+    char *o;
+    cr_assert_eq(sh(&o, TRAIN EXOG "--hist-exog load -o '%s'", g, d, st, ck, out), 0, "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, RESUME EXOG "--hist-exog load:minmax -o '%s'", g, d, st, ck, out), 2, "%s",
+                 o);
+    cr_assert(strstr(o, "cannot resume: the checkpoint's run has covariates (counts "
+                        "hist/futr/static and fingerprint) 1/2/2 "),
+              "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, RESUME EXOG "--hist-exog load -o '%s'", g, d, st, ck, out), 2, "%s", o);
+    cr_assert(strstr(o, "that run is finished"), "the covariates matched: %s", o);
+    free(o);
+}

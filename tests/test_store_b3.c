@@ -250,3 +250,88 @@ Test(formats, a_newer_format_is_refused_naming_both)
               err.message);
     cr_assert_null(s);
 }
+
+/* Stores written before the 96-dimensional similarity embedding hold 32-dimensional rows:
+ * `similar` reads their filters and recomputes their vectors from the plans, ranking as a
+ * fresh store does. */
+Test(formats, similar_recomputes_an_older_embedding_layout)
+{
+    ntg_plan *n1 = st_compile("graphs/nhits.yaml", 1, 1);
+    ntg_plan *n2 = st_variant(n1, 0, 5);
+    ntg_plan *lstm = st_compile("graphs/lstm_attention.yaml", 1, 1);
+    ntg_store *s = st_open(db, 0);
+    st_put(s, "a", n1);
+    st_put(s, "b", n2);
+    st_put(s, "lstm", lstm);
+    ntg_store_list *l = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_store_similar(s, "a", NULL, 5, &l, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_store_list_count(l), 2);
+    double want[2];
+    const char *names[2] = {ntg_store_list_at(l, 0)->name, ntg_store_list_at(l, 1)->name};
+    char keep[2][16];
+    for (int i = 0; i < 2; i++) {
+        want[i] = ntg_store_list_at(l, i)->score;
+        snprintf(keep[i], sizeof keep[i], "%s", names[i]);
+    }
+    ntg_store_list_destroy(l);
+    ntg_store_close(s);
+
+    /* rewrite every embedding row as the old layout: 32 zero floats, then the same filters */
+    rocksdb_options_t *o = rocksdb_options_create();
+    const rocksdb_options_t *cfo[NTG__STORE_NCF];
+    for (int i = 0; i < NTG__STORE_NCF; i++) cfo[i] = o;
+    rocksdb_column_family_handle_t *cf[NTG__STORE_NCF];
+    char *e = NULL;
+    rocksdb_t *d =
+        rocksdb_open_column_families(o, db, NTG__STORE_NCF, ntg__store_cf_names, cfo, cf, &e);
+    cr_assert_null(e, "%s", e);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_writeoptions_t *w = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(w, 1);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(d, ro, cf[NTG__CF_EMBED]);
+    int rows = 0;
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        const char *v = rocksdb_iter_value(it, &vl);
+        cr_assert_gt(vl, 1 + 4 * NTG__EMBED_DIM);
+        cr_assert_eq((unsigned char)v[0], NTG__EMBED_DIM);
+        size_t tail = vl - 1 - 4 * NTG__EMBED_DIM, nl = 1 + 4 * 32 + tail;
+        char *nv = calloc(1, nl);
+        cr_assert(nv);
+        nv[0] = 32;
+        memcpy(nv + 1 + 4 * 32, v + 1 + 4 * NTG__EMBED_DIM, tail);
+        rocksdb_put_cf(d, w, cf[NTG__CF_EMBED], k, kl, nv, nl, &e);
+        cr_assert_null(e, "%s", e);
+        free(nv);
+        rows++;
+    }
+    cr_assert_eq(rows, 3);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_writeoptions_destroy(w);
+    for (int i = 0; i < NTG__STORE_NCF; i++) rocksdb_column_family_handle_destroy(cf[i]);
+    rocksdb_close(d);
+    rocksdb_options_destroy(o);
+
+    s = st_open(db, 0);
+    cr_assert_eq(ntg_store_similar(s, "a", NULL, 5, &l, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_store_list_count(l), 2);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_str_eq(ntg_store_list_at(l, i)->name, keep[i]);
+        cr_assert_float_eq(ntg_store_list_at(l, i)->score, want[i], 1e-9);
+    }
+    ntg_store_list_destroy(l);
+    ntg_store_filter f;
+    ntg_store_filter_init(&f);
+    f.kind = "nhits"; /* filters still read off the old rows */
+    cr_assert_eq(ntg_store_similar(s, "a", &f, 5, &l, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_store_list_count(l), 1);
+    cr_assert_str_eq(ntg_store_list_at(l, 0)->name, "b");
+    ntg_store_list_destroy(l);
+    ntg_store_close(s);
+    ntg_plan_destroy(n1);
+    ntg_plan_destroy(n2);
+    ntg_plan_destroy(lstm);
+}

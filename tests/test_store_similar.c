@@ -159,3 +159,100 @@ Test(store, a_second_writer_waits_then_gives_up)
     ntg_store_close(s);
     ntg_store_close(NULL);
 }
+
+/* A synthetic hourly series of n rows: kind 0 a daily season (phase and amplitude vary with
+ * `variant`), kind 1 a random walk. */
+static ntg_series *synthetic(int kind, int variant, size_t n)
+{
+    double *v = malloc(n * sizeof *v);
+    cr_assert(v);
+    uint64_t r = 12345u + (uint64_t)variant * 777u;
+    double walk = 0;
+    for (size_t t = 0; t < n; t++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        double u = (double)(r >> 11) / 9007199254740992.0 - 0.5;
+        if (kind == 0)
+            v[t] = (1 + 0.2 * variant) *
+                       sin(2 * 3.14159265358979323846 * ((double)t + 3 * variant) / 24) +
+                   0.2 * u;
+        else
+            v[t] = walk += u;
+    }
+    const char *names[] = {"y"};
+    const double *cols[] = {v};
+    ntg_series *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_series_create(n, 1, names, cols, NULL, 0, &s, &err), NTG_OK, "%s",
+                 err.message);
+    free(v);
+    return s;
+}
+
+static ntg_plan *trained(const ntg_plan *p, const ntg_series *s, const char *seed)
+{
+    ntg_train_options o;
+    ntg_train_options_init(&o);
+    ntg_define set[] = {
+        {"steps", "60"}, {"batch", "8"}, {"val_every", "0"}, {"seed", seed}, {"lr", "0.001"}};
+    o.split = "0.8,0.1,0.1";
+    o.settings = set;
+    o.n_settings = 5;
+    o.backend = "auto";
+    o.threads = 1;
+    ntg_plan *out = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_train(p, s, &o, &out, NULL, &err), NTG_OK, "%s", err.message);
+    return out;
+}
+
+static double score_of(const ntg_store_list *l, const char *name)
+{
+    for (size_t i = 0; i < ntg_store_list_count(l); i++)
+        if (strcmp(ntg_store_list_at(l, i)->name, name) == 0) return ntg_store_list_at(l, i)->score;
+    cr_assert_fail("%s is not among the results", name);
+    return 0;
+}
+
+/* Issue 16: the same architecture trained on similar data ranks first; an untrained copy,
+ * the same architecture trained on other data and another architecture rank below it. */
+Test(store, similar_separates_what_models_learned)
+{
+    ntg_plan *p1 = st_compile("graphs/nhits.yaml", 0, 1);
+    ntg_plan *p2 = st_compile("graphs/nhits.yaml", 0, 2);
+    ntg_series *season = synthetic(0, 0, 1500), *season2 = synthetic(0, 1, 1500),
+               *walk = synthetic(1, 0, 1500);
+    ntg_plan *a = trained(p1, season, "1"), *a2 = trained(p2, season2, "2"),
+             *b = trained(p1, walk, "1");
+    ntg_plan *lstm = st_compile("graphs/lstm_attention.yaml", 1, 1);
+    ntg_store *s = st_open(db, 0);
+    st_put(s, "season", a);
+    st_put(s, "season-other", a2);
+    st_put(s, "walk", b);
+    st_put(s, "untrained", p1);
+    st_put(s, "lstm", lstm);
+    ntg_store_list *l = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_store_similar(s, "season", NULL, 10, &l, &err), NTG_OK, "%s", err.message);
+    for (size_t i = 0; i < ntg_store_list_count(l); i++)
+        cr_log_info("%zu. %s %.4f", i + 1, ntg_store_list_at(l, i)->name,
+                    ntg_store_list_at(l, i)->score);
+    cr_assert_str_eq(ntg_store_list_at(l, 0)->name, "season-other");
+    double sim = score_of(l, "season-other"), walk_s = score_of(l, "walk"),
+           untr = score_of(l, "untrained"), other = score_of(l, "lstm");
+    cr_assert_gt(sim, 0.85, "similar data: %.4f", sim);
+    cr_assert_lt(untr, sim - 0.2, "an untrained copy no longer scores like a trained one: %.4f",
+                 untr);
+    cr_assert_lt(walk_s, sim - 0.15, "other data: %.4f", walk_s);
+    cr_assert_lt(other, 0.6, "another architecture: %.4f", other);
+    ntg_store_list_destroy(l);
+    ntg_store_close(s);
+    ntg_series_destroy(season);
+    ntg_series_destroy(season2);
+    ntg_series_destroy(walk);
+    ntg_plan_destroy(a);
+    ntg_plan_destroy(a2);
+    ntg_plan_destroy(b);
+    ntg_plan_destroy(p1);
+    ntg_plan_destroy(p2);
+    ntg_plan_destroy(lstm);
+}
