@@ -5,9 +5,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ntgraph.h"
+#include "safetensors.h"
 #include "testutil.h"
 
 static ntg_plan *compile(const char *path, const ntg_define *defs, size_t n)
@@ -210,6 +213,110 @@ Test(nhits_cov, layer0_takes_the_pooled_covariates)
     "      - {op: reshape, in: c, out: cf, shape: \"[batch, 4 * n]\"}\n"                           \
     "      - {op: concat, in: [r, cf], out: z, axis: 1}\n"                                         \
     "      - {op: dense, in: z, out: y, units: 4}\n"
+
+/* The MLP input of block 0, probed feature by feature against a hand computation: with
+ * weights that carry input feature k alone through layers.0..5 into the block's one
+ * forecast knot (all else 0), y - x_last is feature k.  NeuralForecast's order:
+ * [maxpool(flip(x)) | maxpool(hist_exog) time-major | maxpool(futr_exog) time-major |
+ * stat_exog], with MaxPool1d(2, ceil_mode) over time. */
+Test(nhits_cov, block_mlp_input_against_a_hand_computation)
+{
+    enum { L = 8, H = 4, NH = 2, NF = 1, NS = 2, HID = 4, NIN = 4 + 4 * NH + 6 * NF + NS };
+    const ntg_define defs[] = {{"h", "4"},      {"input_size", "8"}, {"hidden", "4"},
+                               {"n_hist", "2"}, {"n_futr", "1"},     {"n_stat", "2"}};
+    float x[L], hist[NH * L], futr[NF * (L + H)], stat[NS];
+    tu_rng rng = {7};
+    for (int i = 0; i < L; i++) x[i] = (float)tu_uniform(&rng, 1, 2);
+    for (int i = 0; i < NH * L; i++) hist[i] = (float)tu_uniform(&rng, 1, 2);
+    for (int i = 0; i < NF * (L + H); i++) futr[i] = (float)tu_uniform(&rng, 1, 2);
+    for (int i = 0; i < NS; i++) stat[i] = (float)tu_uniform(&rng, 1, 2);
+    float want[NIN];
+    for (int j = 0; j < 4; j++) /* the residual is x newest first */
+        want[j] = fmaxf(x[L - 1 - 2 * j], x[L - 2 - 2 * j]);
+    for (int t = 0; t < 4; t++)
+        for (int c = 0; c < NH; c++)
+            want[4 + t * NH + c] = fmaxf(hist[c * L + 2 * t], hist[c * L + 2 * t + 1]);
+    for (int t = 0; t < 6; t++) want[4 + 4 * NH + t] = fmaxf(futr[2 * t], futr[2 * t + 1]);
+    for (int c = 0; c < NS; c++) want[4 + 4 * NH + 6 * NF + c] = stat[c];
+
+    ntg_plan *shape = compile(tu_src("graphs/nhits.yaml"), defs, 6);
+    size_t np = ntg_plan_param_count(shape);
+    ntg_st_out *t = calloc(np, sizeof *t);
+    float **data = calloc(np, sizeof *data);
+    int64_t(*shp)[NTG_MAX_RANK] = calloc(np, sizeof *shp);
+    cr_assert(t && data && shp);
+    ntg_error err;
+    for (size_t i = 0; i < np; i++) {
+        ntg_tensor_info ti;
+        ntg_tensor_info_init(&ti);
+        cr_assert_eq(ntg_plan_param(shape, i, &ti, &err), NTG_OK, "%s", err.message);
+        t[i].name = strdup(ti.name);
+        t[i].dtype = "F32";
+        t[i].rank = ti.rank;
+        memcpy(shp[i], ti.shape, sizeof shp[i]);
+        t[i].shape = shp[i];
+        data[i] = calloc(ti.nbytes / 4 + 1, sizeof(float));
+        t[i].data = data[i];
+        if (strcmp(ti.name, "blocks.0.layers.0.weight") == 0)
+            cr_assert(ti.shape[0] == HID && ti.shape[1] == NIN, "%lld x %lld",
+                      (long long)ti.shape[0], (long long)ti.shape[1]);
+    }
+    char path[600];
+    snprintf(path, sizeof path, "/tmp/ntg-nhits-probe-%d.safetensors", (int)getpid());
+    for (int k = 0; k < NIN; k++) {
+        for (size_t i = 0; i < np; i++) {
+            int64_t n = 1;
+            for (int d = 0; d < t[i].rank; d++) n *= shp[i][d];
+            memset(data[i], 0, (size_t)n * sizeof(float));
+            if (strcmp(t[i].name, "blocks.0.layers.0.weight") == 0) data[i][k] = 1;
+            if (strcmp(t[i].name, "blocks.0.layers.1.weight") == 0 ||
+                strcmp(t[i].name, "blocks.0.layers.3.weight") == 0 ||
+                strcmp(t[i].name, "blocks.0.layers.5.weight") == 0)
+                data[i][0] = 1;
+            /* theta = [backcast (L) | 1 knot]: the knot's row is L */
+            if (strcmp(t[i].name, "blocks.0.layers.7.weight") == 0) data[i][L * HID] = 1;
+        }
+        cr_assert_eq(ntg__st_write(path, t, np, NULL, 0, &err), NTG_OK, "%s", err.message);
+        ntg_compile_options co;
+        ntg_compile_options_init(&co);
+        co.defines = defs;
+        co.n_defines = 6;
+        co.max_batch = 1;
+        co.weights_path = path;
+        ntg_plan *p = NULL;
+        cr_assert_eq(ntg_compile_file(tu_src("graphs/nhits.yaml"), &co, &p, &err), NTG_OK, "%s",
+                     err.message);
+        ntg_session_options so;
+        ntg_session_options_init(&so);
+        so.backend = "cpu";
+        ntg_session *ss = NULL;
+        cr_assert_eq(ntg_session_create(p, &so, &ss, &err), NTG_OK, "%s", err.message);
+        cr_assert_eq(ntg_session_set_input(ss, "x", x, L, &err), NTG_OK, "%s", err.message);
+        cr_assert_eq(ntg_session_set_input(ss, "hist_exog", hist, NH * L, &err), NTG_OK, "%s",
+                     err.message);
+        cr_assert_eq(ntg_session_set_input(ss, "futr_exog", futr, NF * (L + H), &err), NTG_OK, "%s",
+                     err.message);
+        cr_assert_eq(ntg_session_set_input(ss, "stat_exog", stat, NS, &err), NTG_OK, "%s",
+                     err.message);
+        cr_assert_eq(ntg_session_run(ss, 1, &err), NTG_OK, "%s", err.message);
+        float y[H];
+        cr_assert_eq(ntg_session_get_output(ss, "y", y, H, &err), NTG_OK, "%s", err.message);
+        for (int s2 = 0; s2 < H; s2++)
+            cr_assert_float_eq(y[s2] - x[L - 1], want[k], 1e-5, "feature %d, step %d: %.7g vs %.7g",
+                               k, s2, (double)(y[s2] - x[L - 1]), (double)want[k]);
+        ntg_session_destroy(ss);
+        ntg_plan_destroy(p);
+    }
+    unlink(path);
+    for (size_t i = 0; i < np; i++) {
+        free((void *)(uintptr_t)t[i].name);
+        free(data[i]);
+    }
+    free(t);
+    free(data);
+    free(shp);
+    ntg_plan_destroy(shape);
+}
 
 Test(optional_inputs, a_zero_extent_drops_the_input)
 {
