@@ -2,6 +2,7 @@
  * historic covariates past the origin), static attributes, future rows, metadata, errors. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -529,6 +530,12 @@ Test(exog_train, trains_evaluates_and_forecasts_with_covariates)
     cr_assert_eq(ntg_forecaster_run(fc, &w, 1, &f, &err), NTG_ERR_DATA);
     cr_assert_str_eq(err.message, "window 0 (column 'y'): future covariate 'up', value 298 of 304 "
                                   "is NaN");
+    /* a window from an older header (no covariate fields) has no covariates: named */
+    up[n - 3] = 1.0;
+    w.size = offsetof(ntg_window, timestamps) + sizeof w.timestamps;
+    cr_assert_eq(ntg_forecaster_run(fc, &w, 1, &f, &err), NTG_ERR_DATA);
+    cr_assert_str_eq(err.message,
+                     "window 0 (column 'y'): the plan's historic covariate 'cov' is missing");
     ntg_forecaster_destroy(fc);
     free(up);
     ntg__series_free(fut);
