@@ -120,6 +120,8 @@ const cli_cmd cli_cmd_serve = {
     "\n"
     "  POST /v1/models/NAME[@REF]/forecast  {\"series\": {\"OT\": [input_size values]}}\n"
     "       -> {\"model\", \"version\", \"forecast\": {\"OT\": [h values]}, \"quantiles\"?}\n"
+    "       (optional: \"timestamps\", and for a model with covariates \"hist_exog\",\n"
+    "        \"futr_exog\" (window + horizon), \"stat_exog\": {NAME: values})\n"
     "  POST /v1/streams/ID/observe          {\"model\": \"NAME@REF\", \"series\": {\"OT\": "
     "[new]}}\n"
     "  GET  /v1/models, /healthz, /metrics (Prometheus text)\n"

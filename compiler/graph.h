@@ -88,6 +88,10 @@ typedef struct ntg_rgraph {
     size_t n_inputs;
     ntg_rio *outputs;
     size_t n_outputs;
+    /* inputs declared with a 0 extent (after `batch`): not taken by the graph; named by
+     * the middle end when a node reads one */
+    ntg_rio *dropped;
+    size_t n_dropped;
 
     ntg_rnode *nodes; /* in file order after expansion */
     size_t n_nodes;

@@ -1454,8 +1454,10 @@ static ntg_status expand_seq(reader *r, const inst *in, const frame *f, ntg_ynod
 
 /* ------------------------------------------------------- inputs, outputs */
 
+/* `zero` (inputs only; NULL for outputs): set when an extent after `batch` is 0, which
+ * drops the input (docs/graph-format.md, "Optional inputs"); NULL makes 0 an error. */
 static ntg_status read_shape(reader *r, const char *what, const char *name, ntg_ynode *y,
-                             ntg_tdesc *d)
+                             ntg_tdesc *d, int *zero)
 {
     ntg_status st;
     ntg_value v;
@@ -1484,6 +1486,11 @@ static ntg_status read_shape(reader *r, const char *what, const char *name, ntg_
             d->dims[0] = 1; /* the middle end sets the plan's maximum batch */
             continue;
         }
+        if (zero && k > 0 && it->kind == NTG_V_INT && it->i == 0) {
+            *zero = 1;
+            d->dims[k] = 0;
+            continue;
+        }
         if (it->kind != NTG_V_INT || it->i <= 0)
             return gerr(r, NTG_ERR_GRAPH, l,
                         "extent %zu of %s '%s' must be a positive integer, got %s", k, what, name,
@@ -1493,16 +1500,21 @@ static ntg_status read_shape(reader *r, const char *what, const char *name, ntg_
     return NTG_OK;
 }
 
-static ntg_status read_io(reader *r, ntg_ynode *y, int outputs, ntg_rio **out, size_t *n)
+/* Inputs whose shape has a 0 extent go to *dropped (n_dropped) instead of *out. */
+static ntg_status read_io(reader *r, ntg_ynode *y, int outputs, ntg_rio **out, size_t *n,
+                          ntg_rio **dropped, size_t *n_dropped)
 {
     ntg_status st;
     const char *what = outputs ? "output" : "input";
     *out = NULL;
     *n = 0;
+    if (dropped) *dropped = NULL, *n_dropped = 0;
     if (!y || ntg__ynode_is_null(y)) return NTG_OK;
     if ((st = want_map(r, y, outputs ? "'outputs'" : "'inputs'"))) return st;
     ntg_rio *io = ntg__pool_array(r->pool, y->n ? y->n : 1, sizeof *io);
-    if (!io) return nomem(r);
+    ntg_rio *gone = dropped ? ntg__pool_array(r->pool, y->n ? y->n : 1, sizeof *gone) : NULL;
+    if (!io || (dropped && !gone)) return nomem(r);
+    size_t kept = 0, nd = 0;
     for (size_t i = 0; i < y->n; i++) {
         ntg_ynode *key = y->keys[i], *val = y->items[i];
         if (!ntg__is_tensor_name(key->text))
@@ -1510,14 +1522,24 @@ static ntg_status read_io(reader *r, ntg_ynode *y, int outputs, ntg_rio **out, s
                         "bad %s name '%s': a name is a letter or '_' followed by letters, "
                         "digits, '_' and '.'",
                         what, key->text);
-        if (!(io[i].name = keep(r, key->text))) return nomem(r);
-        io[i].loc = key->loc;
-        if (outputs && ntg__ynode_is_null(val)) continue;
-        if ((st = read_shape(r, what, key->text, val, &io[i].desc))) return st;
-        io[i].has_shape = 1;
+        ntg_rio *e = &io[kept];
+        if (!(e->name = keep(r, key->text))) return nomem(r);
+        e->loc = key->loc;
+        if (outputs && ntg__ynode_is_null(val)) {
+            kept++;
+            continue;
+        }
+        int zero = 0;
+        if ((st = read_shape(r, what, key->text, val, &e->desc, outputs ? NULL : &zero))) return st;
+        e->has_shape = 1;
+        if (zero)
+            gone[nd++] = *e;
+        else
+            kept++;
     }
     *out = io;
-    *n = y->n;
+    *n = kept;
+    if (dropped) *dropped = gone, *n_dropped = nd;
     return NTG_OK;
 }
 
@@ -1582,8 +1604,9 @@ static ntg_status finish(reader *r, const char *file, const ntg_define *defs, si
     }
     for (size_t i = 0; i < r->templates.len; i++)
         if ((st = check_template(r, tpl_at(r, i)))) return st;
-    if ((st = read_io(r, r->inputs, 0, &g->inputs, &g->n_inputs))) return st;
-    if ((st = read_io(r, r->outputs, 1, &g->outputs, &g->n_outputs))) return st;
+    if ((st = read_io(r, r->inputs, 0, &g->inputs, &g->n_inputs, &g->dropped, &g->n_dropped)))
+        return st;
+    if ((st = read_io(r, r->outputs, 1, &g->outputs, &g->n_outputs, NULL, NULL))) return st;
     if (!r->nodes || ntg__ynode_is_null(r->nodes))
         return gerr(r, NTG_ERR_GRAPH, r->top_loc, "missing 'nodes:' (the ops of the graph)");
     if (r->nodes->kind != NTG_Y_SEQ)

@@ -192,6 +192,13 @@ static ntg_status check_names(build_ctx *b)
         for (int i = 0; i < rn->n_in; i++) {
             unsigned p;
             if (ntg__strmap_get(&b->producer, rn->in[i], &p)) continue;
+            for (size_t k = 0; k < g->n_dropped; k++)
+                if (strcmp(g->dropped[k].name, rn->in[i]) == 0)
+                    return loc_err(b->err, NTG_ERR_GRAPH, rn->in_loc[i],
+                                   "input '%s' is not taken: its shape (line %d) has a 0 extent; "
+                                   "put the nodes that read it under a repeat whose count is 0 "
+                                   "then",
+                                   rn->in[i], g->dropped[k].loc.line);
             const char *near = nearest_name(g, rn->in[i]);
             if (near)
                 return loc_err(b->err, NTG_ERR_GRAPH, rn->in_loc[i],

@@ -30,6 +30,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         for (size_t j = 0; j < q.n_timestamps; j++)
             if (!q.timestamps[j]) __builtin_trap();
+        if (q.n_cov > 3 * lim.max_series) __builtin_trap();
+        for (size_t i = 0; i < q.n_cov; i++) {
+            if (!q.cov_names[i] || !q.cov_names[i][0]) __builtin_trap();
+            if (q.cov_kind[i] < NTG__SERVE_HIST || q.cov_kind[i] > NTG__SERVE_STAT)
+                __builtin_trap();
+            if (q.cov_n[i] < 1 || q.cov_n[i] > lim.max_values) __builtin_trap();
+            if (q.cov_kind[i] == NTG__SERVE_STAT && q.cov_n[i] != 1) __builtin_trap();
+            for (size_t j = 0; j < q.cov_n[i]; j++)
+                if (!isfinite(q.cov_values[i][j])) __builtin_trap();
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(q.cov_names[i], q.cov_names[j]) == 0) __builtin_trap();
+        }
     } else if (st == NTG_ERR_PARSE && msg[0] == 0) {
         __builtin_trap();
     }
@@ -50,6 +62,11 @@ static const char *const serve_seeds[][2] = {
     {"duplicate", "{\"series\": {\"OT\": [1], \"OT\": [2]}}"},
     {"unknown_member", "{\"series\": {\"OT\": [1]}, \"horizon\": 3}"},
     {"escaped_name", "{\"series\": {\"O\\u0000T\": [1], \"\\u00e9t\\u00e9\": [2]}}"},
+    {"covariates", "{\"series\": {\"OT\": [1, 2]}, \"hist_exog\": {\"HUFL\": [0.5, 1]}, "
+                   "\"futr_exog\": {\"temp\": [1, 2, 3], \"load\": [4, 5, 6]}, "
+                   "\"stat_exog\": {\"area\": 2.5}}"},
+    {"covariate_twice", "{\"series\": {\"OT\": [1]}, \"hist_exog\": {\"a\": [1]}, "
+                        "\"stat_exog\": {\"a\": [1]}}"},
 };
 
 int ntg_fuzz_serve_seeds(const char *dir);

@@ -678,21 +678,48 @@ NTG_API const char *ntg_forecast_column_date(const ntg_forecast *f, size_t colum
  * for a series ending with the same values.
  */
 
+/* One covariate of a window (docs/api.md, "Covariates"), found by `name` among the plan's
+ * (ntg_plan_meta "exog.hist", "exog.futr", "exog.static_names"), in original units: the
+ * forecaster normalizes it as in training.  Initialise with ntg_covariate_init, which sets
+ * `size` (read as ntg_window's is; an array is stepped through by its first entry's size).
+ *   historic (hist_exog)     values aligned with the window's: they end at its last value,
+ *                            n_values >= input_size (the last input_size are read)
+ *   future-known (futr_exog) they end at the horizon's last step: the window's steps and the
+ *                            h after, n_values >= input_size + h (the last ones are read)
+ *   static (stat_exog)       n_values == 1
+ * Calendar features ("calendar:hour_of_day") are not given: they come from the window's
+ * timestamps, continued over the horizon. */
+typedef struct ntg_covariate {
+    size_t size; /* sizeof(ntg_covariate), set by ntg_covariate_init */
+    const char *name;
+    const double *values;
+    size_t n_values;
+} ntg_covariate;
+
+/* Zero `c` and set c->size. */
+NTG_API void ntg_covariate_init(ntg_covariate *c);
+
 /* One window: the most recent values of one series.  Initialise with ntg_window_init,
  * which sets `size`; the library reads `size` to know which fields the caller has (and
  * steps through an array by it), so fields can be added without breaking programs
  * compiled against this header. */
 typedef struct ntg_window {
-    size_t size;                   /* sizeof(ntg_window), set by ntg_window_init */
-    const char *column;            /* the series: its name picks the column of the plan's fitted
-                                      scaler (NULL: the scaler's only column; without a scaler any
-                                      name, or NULL for "") and names the forecast's column */
-    const double *values;          /* n_values values, oldest first, original units */
-    size_t n_values;               /* at least the plan's input_size; the last input_size
-                                      values are the model's input and must be finite */
-    const char *const *timestamps; /* NULL, or n_values time stamps of the values (as
-                                      ntg_series_create takes them): the forecast's
-                                      dates continue them */
+    size_t size;                     /* sizeof(ntg_window), set by ntg_window_init */
+    const char *column;              /* the series: its name picks the column of the plan's fitted
+                                        scaler (NULL: the scaler's only column; without a scaler any
+                                        name, or NULL for "") and names the forecast's column */
+    const double *values;            /* n_values values, oldest first, original units */
+    size_t n_values;                 /* at least the plan's input_size; the last input_size
+                                        values are the model's input and must be finite */
+    const char *const *timestamps;   /* NULL, or n_values time stamps of the values (as
+                                        ntg_series_create takes them): the forecast's
+                                        dates continue them */
+    const ntg_covariate *covariates; /* n_covariates covariates of a plan that takes them
+                                        (hist_exog, futr_exog, stat_exog): every historic and
+                                        future-known one the plan names, except calendar
+                                        features; static ones may be left out when the plan's
+                                        static table has a row for `column` */
+    size_t n_covariates;
 } ntg_window;
 
 /* Zero `w` and set w->size. */
@@ -704,9 +731,10 @@ typedef struct ntg_forecaster ntg_forecaster;
  * the defaults; opts->max_batch bounds the windows run at once, more are run in turns, so
  * max_batch 1 gives the smallest memory) and the plan's fitted scaler.  A plan without a
  * fitted scaler (not trained by ntgraph) sees the values as they are: see
- * ntg_forecaster_scaled.  Used by one thread at a time.  Errors: those of
+ * ntg_forecaster_scaled.  A plan with covariates takes them with each window
+ * (ntg_window.covariates).  Used by one thread at a time.  Errors: those of
  * ntg_session_create; NTG_ERR_SHAPE (not a forecasting plan: x [batch, input_size] to y
- * [batch, h]); NTG_ERR_DATA (the plan's scaler metadata is malformed). */
+ * [batch, h]); NTG_ERR_DATA (the plan's scaler or covariate metadata is malformed). */
 NTG_API ntg_status ntg_forecaster_create(const ntg_plan *plan, const ntg_session_options *opts,
                                          ntg_forecaster **out, ntg_error *err);
 /* NULL is a no-op. */
@@ -728,7 +756,10 @@ NTG_API int ntg_forecaster_scaled(const ntg_forecaster *f);
  * a column name where the scaler has several), NTG_ERR_NOT_FOUND (a column the plan's
  * scaler was not fitted on, naming it), NTG_ERR_DATA (too few values, a NaN or infinite
  * value, a value the scaler takes past float32's range, bad time stamps, a forecast that is
- * not finite: each naming the window by index and column), NTG_ERR_NOMEM,
+ * not finite: each naming the window by index and column; for a plan with covariates a
+ * missing covariate, too few or non-finite covariate values, a calendar feature without
+ * time stamps, each naming the window and the covariate), NTG_ERR_INVALID_ARG (a
+ * covariate the plan does not take, one given twice, or a calendar one given), NTG_ERR_NOMEM,
  * NTG_ERR_BACKEND.  On error *out is NULL. */
 NTG_API ntg_status ntg_forecaster_run(ntg_forecaster *f, const ntg_window *windows, size_t n,
                                       ntg_forecast **out, ntg_error *err);

@@ -188,6 +188,11 @@ static double norm_apply(const ntg_xfeat *f, double v)
     return (v - f->loc) / f->scale;
 }
 
+double ntg__exog_norm(const ntg_xfeat *f, double raw)
+{
+    return norm_apply(f, raw);
+}
+
 double ntg__exog_value(const ntg_xfeat *f, const ntg_series *s, size_t r)
 {
     return norm_apply(f, raw_value(f, s, r));

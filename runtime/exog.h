@@ -104,6 +104,9 @@ void ntg__exog_free(ntg_exog *ex);
 ntg_status ntg__exog_bind(ntg_exog *ex, const ntg_series *s, int fit, size_t train_rows,
                           ntg_error *err);
 
+/* The raw value v of feature f once normalized (a calendar value is returned as it is). */
+double ntg__exog_norm(const ntg_xfeat *f, double raw);
+
 /* The value feature f takes at row r of s once normalized. */
 double ntg__exog_value(const ntg_xfeat *f, const ntg_series *s, size_t r);
 

@@ -28,6 +28,9 @@ typedef struct runner {
     ntg_exog *exog;
     const ntg_series *bound;
     float *xbuf;
+    /* forecaster windows with covariates: per window ntg__exog_per_window floats, already
+     * normalized (hist, futr, stat); used instead of `exog` when set */
+    const float *xwin;
     float *raw;     /* distribution heads and conformal plans: the plan's own output, decoded
                      * into y */
     double *widths; /* conformal plans: the half-widths (ntg__model_conformal_widths) */
@@ -86,6 +89,32 @@ static void runner_close(runner *r)
     free(r->widths);
 }
 
+/* The covariates of forecaster windows idx[0..n) from r->xwin (window j of column j) into
+ * the session, in ntg__exog_feed's layout. */
+static ntg_status feed_windows(runner *r, const ntg_windows *w, const uint64_t *idx, size_t n,
+                               ntg_error *err)
+{
+    const ntg_model_io *io = &r->io;
+    size_t nh = io->n_hist * io->L, nf = io->n_futr * (io->L + io->h), ns = io->n_stat;
+    size_t per = nh + nf + ns;
+    float *hist = r->xbuf, *futr = hist + n * nh, *stat = futr + n * nf;
+    for (size_t i = 0; i < n; i++) {
+        size_t j, start;
+        ntg__windows_at(w, idx[i], &j, &start);
+        const float *src = r->xwin + j * per;
+        memcpy(hist + i * nh, src, nh * sizeof(float));
+        memcpy(futr + i * nf, src + nh, nf * sizeof(float));
+        memcpy(stat + i * ns, src + nh + nf, ns * sizeof(float));
+    }
+    ntg_status st = NTG_OK;
+    if (io->hist != NTG_NONE) st = ntg__session_set_tensor(r->s, io->hist, hist, n * nh, err);
+    if (!st && io->futr != NTG_NONE)
+        st = ntg__session_set_tensor(r->s, io->futr, futr, n * nf, err);
+    if (!st && io->stat != NTG_NONE)
+        st = ntg__session_set_tensor(r->s, io->stat, stat, n * ns, err);
+    return st;
+}
+
 /* Forecast windows idx[0..n) (n <= chunk): r->y gets the outputs, loc/scale the
  * per-window statistics. */
 static ntg_status runner_run(runner *r, const ntg_series *s, const ntg_scaler *g,
@@ -94,11 +123,15 @@ static ntg_status runner_run(runner *r, const ntg_series *s, const ntg_scaler *g
 {
     ntg_status st = ntg__windows_fill(s, g, ws, w, idx, n, r->x, NULL, r->loc, r->scale, err);
     if (!st) st = ntg__session_set_tensor(r->s, r->io.x, r->x, n * r->io.L, err);
-    if (!st && r->exog && r->bound != s) {
-        st = ntg__exog_bind(r->exog, s, 0, 0, err);
-        if (!st) r->bound = s;
+    if (!st && r->xwin) {
+        st = feed_windows(r, w, idx, n, err);
+    } else {
+        if (!st && r->exog && r->bound != s) {
+            st = ntg__exog_bind(r->exog, s, 0, 0, err);
+            if (!st) r->bound = s;
+        }
+        if (!st) st = ntg__exog_feed(r->exog, &r->io, r->s, s, w, idx, n, r->xbuf, err);
     }
-    if (!st) st = ntg__exog_feed(r->exog, &r->io, r->s, s, w, idx, n, r->xbuf, err);
     if (!st) st = ntg__session_run_index(r->s, r->io.g_infer, (int)n, err);
     if (r->io.dist) {
         if (!st)
@@ -761,6 +794,13 @@ void ntg_window_init(ntg_window *w)
     w->size = sizeof *w;
 }
 
+void ntg_covariate_init(ntg_covariate *c)
+{
+    if (!c) return;
+    memset(c, 0, sizeof *c);
+    c->size = sizeof *c;
+}
+
 ntg_status ntg_forecaster_create(const ntg_plan *plan, const ntg_session_options *opts,
                                  ntg_forecaster **out, ntg_error *err)
 {
@@ -775,10 +815,6 @@ ntg_status ntg_forecaster_create(const ntg_plan *plan, const ntg_session_options
     ntg_forecaster *f = calloc(1, sizeof *f);
     if (!f) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     ntg_status st = runner_open(&f->r, plan, opts, err);
-    if (!st && (f->r.io.hist != NTG_NONE || f->r.io.futr != NTG_NONE || f->r.io.stat != NTG_NONE))
-        st = ntg__fail(err, NTG_ERR_UNSUPPORTED,
-                       "the plan takes covariates (hist_exog, futr_exog or stat_exog): forecast "
-                       "it from a series with ntg_forecast_series_exog");
     /* the plan's scaler, parsed once: as ntg__model_scaler reads it for a series */
     const char *keys[64], *vals[64];
     size_t n = 0;
@@ -862,6 +898,181 @@ static ntg_status window_dates(const ntg_window *w, size_t k, const char *name, 
     return st;
 }
 
+static int takes_covariates(const ntg_model_io *io)
+{
+    return io->hist != NTG_NONE || io->futr != NTG_NONE || io->stat != NTG_NONE;
+}
+
+/* The covariate named `name` of window wk (stride: the caller's ntg_covariate size), or
+ * NULL. */
+static const ntg_covariate *cov_find(const ntg_window *wk, size_t stride, const char *name)
+{
+    for (size_t i = 0; i < wk->n_covariates; i++) {
+        const ntg_covariate *c =
+            (const ntg_covariate *)(const void *)((const char *)wk->covariates + i * stride);
+        if (c->name && strcmp(c->name, name) == 0) return c;
+    }
+    return NULL;
+}
+
+/* The last `need` values of covariate `name` (role `role`) of window k, checked finite
+ * (and > 0 for a log normalization), or NULL with the error set. */
+static const double *cov_values(const ntg_window *wk, size_t stride, const char *what,
+                                const char *role, const char *name, size_t need, const char *needs,
+                                ntg_xnorm norm, ntg_error *err)
+{
+    const ntg_covariate *c = cov_find(wk, stride, name);
+    if (!c) {
+        ntg__fail(err, NTG_ERR_DATA, "%s: the plan's %s covariate '%.60s' is missing", what, role,
+                  name);
+        return NULL;
+    }
+    if (!c->values || c->n_values < need) {
+        ntg__fail(err, NTG_ERR_DATA, "%s: %s covariate '%.60s' has %zu values, it needs %s (%zu)",
+                  what, role, name, c->values ? c->n_values : 0, needs, need);
+        return NULL;
+    }
+    const double *v = c->values + (c->n_values - need);
+    for (size_t i = 0; i < need; i++) {
+        if (!isfinite(v[i])) {
+            ntg__fail(err, NTG_ERR_DATA, "%s: %s covariate '%.60s', value %zu of %zu is %s", what,
+                      role, name, c->n_values - need + i + 1, c->n_values,
+                      isnan(v[i]) ? "NaN" : "an infinity");
+            return NULL;
+        }
+        if (norm == NTG_XNORM_LOG && !(v[i] > 0)) {
+            ntg__fail(err, NTG_ERR_DATA,
+                      "%s: %s covariate '%.60s', value %zu of %zu: %g has no logarithm "
+                      "(normalization 'log' needs values > 0)",
+                      what, role, name, c->n_values - need + i + 1, c->n_values, v[i]);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+/* Window k's covariates, normalized as in training, into out (ntg__exog_per_window floats:
+ * hist [n_hist][L], futr [n_futr][L + h], stat [n_stat]).  `dates`: the window's h
+ * continued dates (NULL without time stamps). */
+static ntg_status window_covariates(const runner *r, const ntg_window *wk, size_t k,
+                                    const char *name, const char **dates, float *out,
+                                    ntg_error *err)
+{
+    const ntg_exog *ex = r->exog;
+    const size_t L = r->io.L, h = r->io.h;
+    char what[128];
+    window_what(what, sizeof what, k, name);
+    size_t stride = 0;
+    if (wk->n_covariates) {
+        if (!wk->covariates)
+            return ntg__fail(err, NTG_ERR_INVALID_ARG, "%s: covariates is NULL", what);
+        stride = wk->covariates->size;
+        ntg_status cst = NTG__ABI_CHECK(wk->covariates, ntg_covariate, n_values,
+                                        "ntg_forecaster_run (covariate 0)", err);
+        if (cst) return cst;
+    }
+    /* every covariate given is one the plan takes, once, and not a calendar feature */
+    for (size_t i = 0; i < wk->n_covariates; i++) {
+        const ntg_covariate *c =
+            (const ntg_covariate *)(const void *)((const char *)wk->covariates + i * stride);
+        if (c->size != stride)
+            return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                             "%s: covariate %zu: size %zu differs from covariate 0's %zu (set it "
+                             "with ntg_covariate_init)",
+                             what, i, c->size, stride);
+        if (!c->name)
+            return ntg__fail(err, NTG_ERR_INVALID_ARG, "%s: covariate %zu has no name", what, i);
+        int known = 0, cal = 0;
+        for (size_t f = 0; f < ex->n_hist; f++) known |= strcmp(ex->hist[f].name, c->name) == 0;
+        for (size_t f = 0; f < ex->n_futr; f++)
+            if (strcmp(ex->futr[f].name, c->name) == 0 ||
+                (ex->futr[f].cal >= 0 && strncmp(c->name, "calendar:", 9) == 0 &&
+                 strcmp(ex->futr[f].name, c->name + 9) == 0))
+                known = 1, cal = ex->futr[f].cal >= 0;
+        for (size_t f = 0; f < ex->n_stat; f++) known |= strcmp(ex->stat_names[f], c->name) == 0;
+        if (!known || cal)
+            return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                             cal ? "%s: covariate '%.60s' is a calendar feature, computed from "
+                                   "the window's time stamps: do not give it"
+                                 : "%s: covariate '%.60s' is not one the plan takes (see its "
+                                   "exog.hist, exog.futr and exog.static_names)",
+                             what, c->name);
+        if (cov_find(wk, stride, c->name) != c)
+            return ntg__fail(err, NTG_ERR_INVALID_ARG, "%s: covariate '%.60s' is given twice", what,
+                             c->name);
+    }
+    float *hist = out, *futr = hist + r->io.n_hist * L, *stat = futr + r->io.n_futr * (L + h);
+    for (size_t f = 0; f < ex->n_hist; f++) {
+        const ntg_xfeat *x = &ex->hist[f];
+        const double *v = cov_values(wk, stride, what, "historic", x->name, L,
+                                     "the window's last input_size", x->norm, err);
+        if (!v) return err ? err->status : NTG_ERR_DATA;
+        for (size_t t = 0; t < L; t++) hist[f * L + t] = (float)ntg__exog_norm(x, v[t]);
+    }
+    int64_t *epoch = NULL;
+    ntg_status st = NTG_OK;
+    for (size_t f = 0; !st && f < ex->n_futr; f++) {
+        const ntg_xfeat *x = &ex->futr[f];
+        float *o = futr + f * (L + h);
+        if (x->cal < 0) {
+            const double *v =
+                cov_values(wk, stride, what, "future", x->name, L + h,
+                           "the window's last input_size and the horizon's h", x->norm, err);
+            if (!v) st = err ? err->status : NTG_ERR_DATA;
+            for (size_t t = 0; !st && t < L + h; t++) o[t] = (float)ntg__exog_norm(x, v[t]);
+            continue;
+        }
+        if (!wk->timestamps || !dates) {
+            st = ntg__fail(err, NTG_ERR_DATA,
+                           "%s: the calendar feature '%s' needs the window's time stamps%s", what,
+                           x->name, wk->timestamps ? " at a regular step" : "");
+            break;
+        }
+        if (!epoch) {
+            epoch = malloc(wk->n_values * sizeof *epoch + 1);
+            if (!epoch) {
+                st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+                break;
+            }
+            if ((st = ntg__dates_check(wk->timestamps, wk->n_values, 0, what, epoch, err))) break;
+        }
+        for (size_t t = 0; t < L + h; t++) {
+            int64_t e = t < L ? epoch[wk->n_values - L + t] : ntg__date_epoch(dates[t - L]);
+            o[t] = (float)ntg__calendar_value((ntg_calendar)x->cal, e);
+        }
+    }
+    free(epoch);
+    if (st) return st;
+    if (ex->n_stat) {
+        int given = 0;
+        for (size_t f = 0; f < ex->n_stat; f++)
+            given |= cov_find(wk, stride, ex->stat_names[f]) != NULL;
+        if (given) {
+            for (size_t f = 0; f < ex->n_stat; f++) {
+                const ntg_covariate *c = cov_find(wk, stride, ex->stat_names[f]);
+                if (!c)
+                    return ntg__fail(err, NTG_ERR_DATA,
+                                     "%s: static attribute '%.60s' is missing (give all of the "
+                                     "plan's static attributes, or none to use its table)",
+                                     what, ex->stat_names[f]);
+                if (!c->values || c->n_values != 1 || !isfinite(c->values[0]))
+                    return ntg__fail(err, NTG_ERR_DATA,
+                                     "%s: static attribute '%.60s' needs one finite value", what,
+                                     ex->stat_names[f]);
+                stat[f] = (float)c->values[0];
+            }
+        } else {
+            const double *a = ntg__exog_static(ex, name, err);
+            if (!a) {
+                ntg__err_prefix(err, "%s: ", what);
+                return NTG_ERR_NOT_FOUND;
+            }
+            for (size_t f = 0; f < ex->n_stat; f++) stat[f] = (float)a[f];
+        }
+    }
+    return NTG_OK;
+}
+
 ntg_status ntg_forecaster_run(ntg_forecaster *fc, const ntg_window *windows, size_t n,
                               ntg_forecast **out, ntg_error *err)
 {
@@ -887,8 +1098,14 @@ ntg_status ntg_forecaster_run(ntg_forecaster *fc, const ntg_window *windows, siz
     ntg_forecast *f = NULL;
     ntg_windows w;
     char what[128];
-    ntg_status st =
-        pool && names && cols && values ? NTG_OK : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    /* a plan with covariates: each window's, normalized, before any is run */
+    size_t per = takes_covariates(&r->io) ? ntg__exog_per_window(&r->io) : 0;
+    float *xall = per && n <= (SIZE_MAX / sizeof(float) - 1) / per
+                      ? malloc(n * per * sizeof(float) + 1)
+                      : NULL;
+    ntg_status st = pool && names && cols && values && (!per || xall)
+                        ? NTG_OK
+                        : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     if (!st) st = forecast_new(pool, r, n, &f, err);
     for (size_t k = 0; !st && k < n; k++) {
         const ntg_window *wk =
@@ -935,6 +1152,22 @@ ntg_status ntg_forecaster_run(ntg_forecaster *fc, const ntg_window *windows, siz
         memcpy(values + k * L, last, L * sizeof *values);
         cols[k] = (int)k;
         if (wk->timestamps) st = window_dates(wk, k, name, h, pool, &f->dates[k], err);
+        if (!st && xall) {
+            /* fields an older caller's struct lacks are no covariates */
+            ntg_window cw;
+            ntg_window_init(&cw);
+            memcpy(&cw, wk, stride < sizeof cw ? stride : sizeof cw);
+            if (stride < NTG__SIZE_THROUGH(ntg_window, n_covariates)) {
+                cw.covariates = NULL;
+                cw.n_covariates = 0;
+            }
+            st = window_covariates(r, &cw, k, name, f->dates[k], xall + k * per, err);
+        } else if (!st && wk->size >= NTG__SIZE_THROUGH(ntg_window, n_covariates) &&
+                   wk->n_covariates) {
+            st = ntg__fail(err, NTG_ERR_INVALID_ARG,
+                           "%s: %zu covariates given, but the plan takes none", what,
+                           wk->n_covariates);
+        }
     }
     /* the windows as the columns of a series of input_size rows: then every step is the
      * one ntg_forecast_series takes, and the numbers are the same */
@@ -964,9 +1197,12 @@ ntg_status ntg_forecaster_run(ntg_forecaster *fc, const ntg_window *windows, siz
         st = ntg__windows_check(&view, g, &w, 0, err);
         if (st) ntg__err_prefix(err, "windows (rows count the last %zu values of each): ", L);
     }
+    r->xwin = xall;
     if (!st)
         st = forecast_fill(r, &view, bound ? g : NULL, fc->scaler ? fc->ws : NTG_WSCALER_IDENTITY,
                            &w, f, err);
+    r->xwin = NULL;
+    free(xall);
     ntg__scaler_free(g);
     free(names);
     free(cols);

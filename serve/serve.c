@@ -914,6 +914,19 @@ static int check_lengths(const entry *e, const ntg__serve_req *q, ntg__serve_res
              q->n_timestamps, e->name, (unsigned long long)e->version, e->input_size);
         return -1;
     }
+    /* historic covariates cover the window, future ones the window and the horizon */
+    for (size_t i = 0; i < q->n_cov; i++) {
+        if (q->cov_kind[i] == NTG__SERVE_STAT) continue;
+        int futr = q->cov_kind[i] == NTG__SERVE_FUTR;
+        size_t want = e->input_size + (futr ? e->h : 0);
+        if (q->cov_n[i] != want) {
+            fail(r, 400, "\"%s\" '%s' has %zu values; model %s version %llu takes exactly %zu (%s)",
+                 futr ? "futr_exog" : "hist_exog", q->cov_names[i], q->cov_n[i], e->name,
+                 (unsigned long long)e->version, want,
+                 futr ? "input_size + h: the window's steps and the horizon's" : "input_size");
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -952,16 +965,26 @@ static void handle_forecast(ntg__serve *s, const char *ref, const char *body, si
         expect(e, -1);
     } else {
         ntg_window *w = ntg__pool_array(pool, q.n_series, sizeof *w);
-        if (!w) {
+        ntg_covariate *cv = ntg__pool_array(pool, q.n_cov + 1, sizeof *cv);
+        if (!w || !cv) {
             expect(e, -1);
             fail(r, 503, "out of memory");
         } else {
+            /* the request's covariates go with each of its series */
+            for (size_t i = 0; i < q.n_cov; i++) {
+                ntg_covariate_init(&cv[i]);
+                cv[i].name = q.cov_names[i];
+                cv[i].values = q.cov_values[i];
+                cv[i].n_values = q.cov_n[i];
+            }
             for (size_t i = 0; i < q.n_series; i++) {
                 ntg_window_init(&w[i]);
                 w[i].column = q.names[i];
                 w[i].values = q.values[i];
                 w[i].n_values = q.n_values[i];
                 w[i].timestamps = q.timestamps;
+                w[i].covariates = q.n_cov ? cv : NULL;
+                w[i].n_covariates = q.n_cov;
             }
             forecast_on(s, e, w, q.n_series, q.names, q.timestamps != NULL, NULL, r);
         }
@@ -1069,8 +1092,12 @@ static void handle_observe(ntg__serve *s, const char *id, const char *body, size
         ntg__pool_destroy(pool);
         return;
     }
-    if (q.timestamps) {
-        fail(r, 400, "\"timestamps\" are not taken by streams");
+    if (q.timestamps || q.n_cov) {
+        fail(r, 400, "\"%s\" are not taken by streams",
+             q.timestamps                       ? "timestamps"
+             : q.cov_kind[0] == NTG__SERVE_HIST ? "hist_exog"
+             : q.cov_kind[0] == NTG__SERVE_FUTR ? "futr_exog"
+                                                : "stat_exog");
         ntg__pool_destroy(pool);
         return;
     }

@@ -17,8 +17,12 @@ typedef struct ntg__serve_limits {
     size_t max_values; /* values of one series */
 } ntg__serve_limits;
 
-/* A decoded body: {"series": {NAME: [numbers], ...}, "timestamps": [strings], "model": REF}.
- * Everything lives in the pool passed to the decoder. */
+/* Covariate kinds of a request (docs/serve.md, "Covariates"). */
+enum { NTG__SERVE_HIST = 0, NTG__SERVE_FUTR = 1, NTG__SERVE_STAT = 2 };
+
+/* A decoded body: {"series": {NAME: [numbers], ...}, "timestamps": [strings], "model": REF,
+ * "hist_exog": {NAME: [numbers]}, "futr_exog": {NAME: [numbers]}, "stat_exog": {NAME:
+ * number}}.  Everything lives in the pool passed to the decoder. */
 typedef struct ntg__serve_req {
     size_t n_series;
     const char **names;
@@ -27,13 +31,23 @@ typedef struct ntg__serve_req {
     const char **timestamps; /* NULL when absent */
     size_t n_timestamps;
     const char *model; /* the "model" member (streams), NULL when absent */
+    /* covariates, for every series of the request: n_cov of them, hist_exog members first,
+     * then futr_exog, then stat_exog (one value each); at most max_series of each kind, and
+     * max_values values each */
+    size_t n_cov;
+    const char **cov_names;
+    const double **cov_values;
+    size_t *cov_n;
+    int *cov_kind; /* NTG__SERVE_HIST, _FUTR, _STAT */
 } ntg__serve_req;
 
 /* Decode a request body.  Refuses (NTG_ERR_PARSE, with `msg` naming the problem and, for
  * JSON syntax, the byte offset): invalid JSON, a root that is not an object, an unknown
  * member, a "series" that is not a non-empty object of arrays of numbers, a null value
  * (JavaScript's JSON.stringify writes NaN and Infinity so), more series or values than the
- * limits, time stamps that are not an array of strings.  NTG_ERR_NOMEM when out of memory. */
+ * limits, time stamps that are not an array of strings, covariates that are not an object
+ * of arrays of finite numbers (stat_exog: of finite numbers), a covariate name given twice.
+ * NTG_ERR_NOMEM when out of memory. */
 ntg_status ntg__serve_decode(const char *body, size_t len, const ntg__serve_limits *lim,
                              ntg_pool *pool, ntg__serve_req *out, char *msg, size_t cap);
 

@@ -12,6 +12,115 @@ static ntg_status bad(char *msg, size_t cap, const char *fmt, const char *a, siz
     return NTG_ERR_PARSE;
 }
 
+/* An array of finite numbers (the member `what` of `field`, for the messages) into pool. */
+static ntg_status numbers(const ntg_json *a, const char *field, const char *what,
+                          const ntg__serve_limits *lim, ntg_pool *pool, const double **out,
+                          size_t *n, char *msg, size_t cap)
+{
+    if (!ntg__json_is(a, NTG_JSON_ARRAY)) {
+        if (msg && cap) snprintf(msg, cap, "%s '%s' is not an array of numbers", field, what);
+        return NTG_ERR_PARSE;
+    }
+    if (a->n == 0) {
+        if (msg && cap) snprintf(msg, cap, "%s '%s' has no values", field, what);
+        return NTG_ERR_PARSE;
+    }
+    if (a->n > lim->max_values) {
+        if (msg && cap)
+            snprintf(msg, cap, "%s '%s' has %zu values (at most %zu)", field, what, a->n,
+                     lim->max_values);
+        return NTG_ERR_PARSE;
+    }
+    double *v = ntg__pool_array(pool, a->n, sizeof *v);
+    if (!v) return NTG_ERR_NOMEM;
+    for (size_t j = 0; j < a->n; j++) {
+        const ntg_json *x = a->items[j];
+        if (!ntg__json_is(x, NTG_JSON_NUMBER) || !isfinite(x->num)) {
+            if (msg && cap)
+                snprintf(msg, cap, "%s '%s' value %zu is %s: values must be finite numbers", field,
+                         what, j + 1,
+                         ntg__json_is(x, NTG_JSON_NULL) ? "null (NaN or infinite?)"
+                                                        : "not a number");
+            return NTG_ERR_PARSE;
+        }
+        v[j] = x->num;
+    }
+    *out = v;
+    *n = a->n;
+    return NTG_OK;
+}
+
+/* The covariate members "hist_exog", "futr_exog", "stat_exog" (obj[k], NULL when absent). */
+static ntg_status covariates(const ntg_json *const obj[3], const ntg__serve_limits *lim,
+                             ntg_pool *pool, ntg__serve_req *out, char *msg, size_t cap)
+{
+    static const char *const field[3] = {"\"hist_exog\"", "\"futr_exog\"", "\"stat_exog\""};
+    size_t total = 0;
+    for (int k = 0; k < 3; k++) {
+        if (!obj[k]) continue;
+        if (!ntg__json_is(obj[k], NTG_JSON_OBJECT)) {
+            if (msg && cap)
+                snprintf(msg, cap, "%s must be an object {NAME: %s} (got: %s)", field[k],
+                         k == NTG__SERVE_STAT ? "number" : "[numbers]",
+                         ntg__json_kind_name(obj[k]->kind));
+            return NTG_ERR_PARSE;
+        }
+        if (obj[k]->n > lim->max_series) {
+            if (msg && cap)
+                snprintf(msg, cap, "%s has %zu members (at most %zu)", field[k], obj[k]->n,
+                         lim->max_series);
+            return NTG_ERR_PARSE;
+        }
+        total += obj[k]->n;
+    }
+    if (!total) return NTG_OK;
+    out->cov_names = ntg__pool_array(pool, total, sizeof *out->cov_names);
+    out->cov_values = ntg__pool_array(pool, total, sizeof *out->cov_values);
+    out->cov_n = ntg__pool_array(pool, total, sizeof *out->cov_n);
+    out->cov_kind = ntg__pool_array(pool, total, sizeof *out->cov_kind);
+    if (!out->cov_names || !out->cov_values || !out->cov_n || !out->cov_kind) return NTG_ERR_NOMEM;
+    size_t c = 0;
+    for (int k = 0; k < 3; k++) {
+        for (size_t i = 0; obj[k] && i < obj[k]->n; i++) {
+            const ntg_json *key = obj[k]->keys[i], *val = obj[k]->items[i];
+            if (key->len == 0 || key->len != strlen(key->str) || key->len > 256) {
+                if (msg && cap)
+                    snprintf(msg, cap, "%s member %zu: a name must be 1..256 bytes without NUL",
+                             field[k], i + 1);
+                return NTG_ERR_PARSE;
+            }
+            for (size_t j = 0; j < c; j++)
+                if (strcmp(out->cov_names[j], key->str) == 0) {
+                    if (msg && cap)
+                        snprintf(msg, cap, "%s '%s': a covariate of that name is given twice",
+                                 field[k], key->str);
+                    return NTG_ERR_PARSE;
+                }
+            if (k == NTG__SERVE_STAT) {
+                if (!ntg__json_is(val, NTG_JSON_NUMBER) || !isfinite(val->num)) {
+                    if (msg && cap)
+                        snprintf(msg, cap, "%s '%s' must be a finite number", field[k], key->str);
+                    return NTG_ERR_PARSE;
+                }
+                double *v = ntg__pool_array(pool, 1, sizeof *v);
+                if (!v) return NTG_ERR_NOMEM;
+                v[0] = val->num;
+                out->cov_values[c] = v;
+                out->cov_n[c] = 1;
+            } else {
+                ntg_status st = numbers(val, field[k], key->str, lim, pool, &out->cov_values[c],
+                                        &out->cov_n[c], msg, cap);
+                if (st) return st;
+            }
+            out->cov_names[c] = key->str;
+            out->cov_kind[c] = k;
+            c++;
+        }
+    }
+    out->n_cov = c;
+    return NTG_OK;
+}
+
 ntg_status ntg__serve_decode(const char *body, size_t len, const ntg__serve_limits *lim,
                              ntg_pool *pool, ntg__serve_req *out, char *msg, size_t cap)
 {
@@ -37,7 +146,7 @@ ntg_status ntg__serve_decode(const char *body, size_t len, const ntg__serve_limi
         return bad(msg, cap,
                    "the body is a JSON %s; expected an object {\"series\": {...}}%.0zu%.0zu",
                    ntg__json_kind_name(root->kind), 0, 0);
-    const ntg_json *series = NULL, *ts = NULL, *model = NULL;
+    const ntg_json *series = NULL, *ts = NULL, *model = NULL, *cov[3] = {NULL, NULL, NULL};
     for (size_t i = 0; i < root->n; i++) {
         const char *k = root->keys[i]->str;
         if (strcmp(k, "series") == 0)
@@ -46,11 +155,17 @@ ntg_status ntg__serve_decode(const char *body, size_t len, const ntg__serve_limi
             ts = root->items[i];
         else if (strcmp(k, "model") == 0)
             model = root->items[i];
+        else if (strcmp(k, "hist_exog") == 0)
+            cov[NTG__SERVE_HIST] = root->items[i];
+        else if (strcmp(k, "futr_exog") == 0)
+            cov[NTG__SERVE_FUTR] = root->items[i];
+        else if (strcmp(k, "stat_exog") == 0)
+            cov[NTG__SERVE_STAT] = root->items[i];
         else
-            return bad(
-                msg, cap,
-                "unknown member '%s' (expected \"series\", \"timestamps\" or \"model\")%.0zu%.0zu",
-                k, 0, 0);
+            return bad(msg, cap,
+                       "unknown member '%s' (expected \"series\", \"timestamps\", \"model\", "
+                       "\"hist_exog\", \"futr_exog\" or \"stat_exog\")%.0zu%.0zu",
+                       k, 0, 0);
     }
     if (!series) return bad(msg, cap, "%smissing member \"series\"%.0zu%.0zu", "", 0, 0);
     if (!ntg__json_is(series, NTG_JSON_OBJECT))
@@ -122,5 +237,5 @@ ntg_status ntg__serve_decode(const char *body, size_t len, const ntg__serve_limi
         out->timestamps = t;
         out->n_timestamps = ts->n;
     }
-    return NTG_OK;
+    return covariates(cov, lim, pool, out, msg, cap);
 }

@@ -1051,8 +1051,8 @@ Test(compiler, error_shapes)
                "t.yaml:4:6: input 'x' needs a shape: a list such as [batch, 96], got 5");
     expect_err("ntgraph: 1\nname: t\ninputs:\n  x: [4, batch]\nnodes: []\n", NTG_ERR_GRAPH,
                "t.yaml:4:10: 'batch' is only valid as the first entry of input 'x''s shape");
-    expect_err("ntgraph: 1\nname: t\ninputs:\n  x: [batch, 0]\nnodes: []\n", NTG_ERR_GRAPH,
-               "t.yaml:4:14: extent 1 of input 'x' must be a positive integer, got 0");
+    expect_err("ntgraph: 1\nname: t\ninputs:\n  x: [batch, -2]\nnodes: []\n", NTG_ERR_GRAPH,
+               "t.yaml:4:14: extent 1 of input 'x' must be a positive integer, got -2");
     expect_err("ntgraph: 1\nname: t\ninputs:\n  x: [1, 1, 1, 1, 1, 1, 1]\nnodes: []\n",
                NTG_ERR_GRAPH, "t.yaml:4:6: input 'x' has 7 dimensions; at most 6");
     expect_err("ntgraph: 1\nname: t\noutputs:\n  y: {a: 1}\nnodes: []\n", NTG_ERR_GRAPH,

@@ -2,6 +2,7 @@
  * historic covariates past the origin), static attributes, future rows, metadata, errors. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -462,10 +463,153 @@ Test(exog_train, trains_evaluates_and_forecasts_with_covariates)
     for (size_t t = 0; t < 4; t++) differ |= ntg_forecast_value(f, 0, t, 0) != a[t];
     cr_assert(differ);
     ntg_forecast_destroy(f);
-    /* the forecaster of windows in memory does not take covariates: said so */
+    /* the forecaster of windows in memory: the same window with its covariates in original
+     * units (cov historic, up over the window and the horizon, the hour from the time
+     * stamps, the static attribute from the plan's table) gives the same numbers */
+    size_t n = s->n_rows;
+    int cy = ntg__series_find(s, "y"), cc = ntg__series_find(s, "cov"),
+        cu = ntg__series_find(s, "up");
+    double *up = malloc((n + 4) * sizeof *up);
+    cr_assert_not_null(up);
+    memcpy(up, s->values + (size_t)cu * n, n * sizeof *up);
+    for (size_t t = 0; t < 4; t++) up[n + t] = 301.0 + (double)t;
+    ntg_covariate cv[2];
+    ntg_covariate_init(&cv[0]);
+    ntg_covariate_init(&cv[1]);
+    cv[0].name = "cov";
+    cv[0].values = s->values + (size_t)cc * n;
+    cv[0].n_values = n;
+    cv[1].name = "up";
+    cv[1].values = up;
+    cv[1].n_values = n + 4;
+    ntg_window w;
+    ntg_window_init(&w);
+    w.column = "y";
+    w.values = s->values + (size_t)cy * n;
+    w.n_values = n;
+    w.timestamps = s->dates;
+    w.covariates = cv;
+    w.n_covariates = 2;
     ntg_forecaster *fc = NULL;
-    cr_assert_eq(ntg_forecaster_create(trained, &so, &fc, &err), NTG_ERR_UNSUPPORTED);
-    cr_assert(strstr(err.message, "ntg_forecast_series_exog"), "%s", err.message);
+    cr_assert_eq(ntg_forecaster_create(trained, &so, &fc, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_forecaster_run(fc, &w, 1, &f, &err), NTG_OK, "%s", err.message);
+    for (size_t t = 0; t < 4; t++)
+        cr_assert_float_eq(ntg_forecast_value(f, 0, t, 0), a[t], 1e-9 * (1 + fabs(a[t])),
+                           "step %zu: %.9g vs %.9g", t, ntg_forecast_value(f, 0, t, 0), a[t]);
+    ntg_forecast_destroy(f);
+    /* errors name the window and the covariate */
+    cv[1].n_values = 12;
+    cr_assert_eq(ntg_forecaster_run(fc, &w, 1, &f, &err), NTG_ERR_DATA);
+    cr_assert_str_eq(err.message,
+                     "window 0 (column 'y'): future covariate 'up' has 12 values, it needs the "
+                     "window's last input_size and the horizon's h (16)");
+    cv[1].values = up;
+    cv[1].n_values = n + 4;
+    w.n_covariates = 1;
+    cr_assert_eq(ntg_forecaster_run(fc, &w, 1, &f, &err), NTG_ERR_DATA);
+    cr_assert_str_eq(err.message,
+                     "window 0 (column 'y'): the plan's future covariate 'up' is missing");
+    w.n_covariates = 2;
+    cv[0].name = "temp";
+    cr_assert_eq(ntg_forecaster_run(fc, &w, 1, &f, &err), NTG_ERR_INVALID_ARG);
+    cr_assert_str_eq(err.message,
+                     "window 0 (column 'y'): covariate 'temp' is not one the plan takes (see its "
+                     "exog.hist, exog.futr and exog.static_names)");
+    cv[0].name = "calendar:hour_of_day";
+    cr_assert_eq(ntg_forecaster_run(fc, &w, 1, &f, &err), NTG_ERR_INVALID_ARG);
+    cr_assert_str_eq(err.message, "window 0 (column 'y'): covariate 'calendar:hour_of_day' is a "
+                                  "calendar feature, computed from the window's time stamps: do "
+                                  "not give it");
+    cv[0].name = "cov";
+    w.timestamps = NULL;
+    cr_assert_eq(ntg_forecaster_run(fc, &w, 1, &f, &err), NTG_ERR_DATA);
+    cr_assert_str_eq(err.message, "window 0 (column 'y'): the calendar feature 'hour_of_day' "
+                                  "needs the window's time stamps");
+    w.timestamps = s->dates;
+    up[n - 3] = NAN;
+    cr_assert_eq(ntg_forecaster_run(fc, &w, 1, &f, &err), NTG_ERR_DATA);
+    cr_assert_str_eq(err.message, "window 0 (column 'y'): future covariate 'up', value 298 of 304 "
+                                  "is NaN");
+    /* a window from an older header (no covariate fields) has no covariates: named */
+    up[n - 3] = 1.0;
+    w.size = offsetof(ntg_window, timestamps) + sizeof w.timestamps;
+    cr_assert_eq(ntg_forecaster_run(fc, &w, 1, &f, &err), NTG_ERR_DATA);
+    cr_assert_str_eq(err.message,
+                     "window 0 (column 'y'): the plan's historic covariate 'cov' is missing");
+    ntg_forecaster_destroy(fc);
+    free(up);
+    ntg__series_free(fut);
+    ntg__series_free(fut2);
+    ntg_plan_destroy(trained);
+    ntg_plan_destroy(p);
+    ntg__series_free(s);
+}
+
+/* graphs/nhits.yaml with every kind of covariate: a few train steps, then a forecast whose
+ * numbers the future covariates change. */
+Test(exog_train, nhits_yaml_trains_with_hist_futr_and_static_covariates)
+{
+    static const char g[] = "ntgraph: 1\n"
+                            "extends: nhits.yaml\n"
+                            "name: nhits_cov\n"
+                            "hparams: {h: 4, input_size: 12, hidden: 8, n_hist: 1, n_futr: 2, "
+                            "n_stat: 1}\n"
+                            "train:\n"
+                            "  hist_exog: [cov]\n"
+                            "  futr_exog: [up, \"'calendar:hour_of_day'\"]\n"
+                            "  static: \"'area=2.5'\"\n"
+                            "  steps: 3\n"
+                            "  batch: 8\n"
+                            "  val_every: 3\n";
+    ntg_compile_options co;
+    ntg_compile_options_init(&co);
+    co.max_batch = 16;
+    ntg_plan *p = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_compile_string(g, strlen(g), tu_src("graphs/nhits_cov.yaml"), &co, &p, &err),
+                 NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_plan_input_count(p), 4);
+    ntg_series *s = hourly(300);
+    ntg_train_options o;
+    ntg_train_options_init(&o);
+    o.split = "200,50,50";
+    o.columns = "y";
+    o.backend = "cpu";
+    ntg_plan *trained = NULL;
+    ntg_train_report rep;
+    ntg_train_report_init(&rep);
+    cr_assert_eq(ntg_train(p, s, &o, &trained, &rep, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(rep.steps, 3);
+    cr_assert(isfinite(rep.final_train_loss), "%g", rep.final_train_loss);
+    /* the weights moved */
+    int moved = 0;
+    for (size_t i = 0; i < ntg_plan_param_count(p); i++) {
+        ntg_tensor_info ti;
+        ntg_tensor_info_init(&ti);
+        cr_assert_eq(ntg_plan_param(p, i, &ti, &err), NTG_OK);
+        moved |= memcmp(ntg_plan_param_data(p, i), ntg_plan_param_data(trained, i), ti.nbytes);
+    }
+    cr_assert(moved);
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.backend = "cpu";
+    ntg_series *fut = parse("date,up\n2016-07-13 12:00:00,301\n2016-07-13 13:00:00,302\n"
+                            "2016-07-13 14:00:00,303\n2016-07-13 15:00:00,304\n");
+    ntg_series *fut2 = parse("date,up\n2016-07-13 12:00:00,1\n2016-07-13 13:00:00,1\n"
+                             "2016-07-13 14:00:00,1\n2016-07-13 15:00:00,1\n");
+    ntg_forecast *f = NULL, *f2 = NULL;
+    cr_assert_eq(ntg_forecast_series_exog(trained, s, fut, "y", &so, &f, &err), NTG_OK, "%s",
+                 err.message);
+    cr_assert_eq(ntg_forecast_series_exog(trained, s, fut2, "y", &so, &f2, &err), NTG_OK, "%s",
+                 err.message);
+    int differ = 0;
+    for (size_t t = 0; t < 4; t++) {
+        cr_assert(isfinite(ntg_forecast_value(f, 0, t, 0)));
+        differ |= ntg_forecast_value(f, 0, t, 0) != ntg_forecast_value(f2, 0, t, 0);
+    }
+    cr_assert(differ);
+    ntg_forecast_destroy(f);
+    ntg_forecast_destroy(f2);
     ntg__series_free(fut);
     ntg__series_free(fut2);
     ntg_plan_destroy(trained);

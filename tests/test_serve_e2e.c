@@ -294,6 +294,135 @@ Test(serve, http_forecast_equals_run_data_and_the_routes_answer)
     cr_assert_eq(stop(&s), 0);
 }
 
+/* The last `n` values of ETTh1's column `col` (1-based, cut -f) as comma-separated text. */
+static char *col_tail(int col, size_t n)
+{
+    char *o;
+    cr_assert_eq(sh(&o, "tail -n %zu $SRC/data/ETTh1.csv | cut -d, -f%d | paste -sd,", n, col), 0);
+    o[strcspn(o, "\n")] = 0;
+    return o;
+}
+
+/* A model with historic, future-known (a column and a calendar feature) and static
+ * covariates: serve's forecast from a request carrying them equals `ntgraph run --data
+ * --futr-data`; malformed or mismatched covariates are 400s naming the field. */
+Test(serve, http_forecast_with_covariates_equals_run_data)
+{
+    need_curl();
+    char db[600];
+    snprintf(db, sizeof db, "%s", tmp("cov.db"));
+    char *o;
+    cr_assert_eq(sh(&o,
+                    "$NTG train $SRC/graphs/nhits.yaml -D h=24 -D input_size=96 -D hidden=16 "
+                    "-D n_hist=1 -D n_futr=2 -D n_stat=1 --hist-exog HUFL "
+                    "--futr-exog MUFL,calendar:hour_of_day --static area=2.5 "
+                    "--data $SRC/data/ETTh1.csv --columns OT --split 1000,250,250 --batch 16 "
+                    "--val-every 0 --backend cpu --store '%s' --name cov --steps 2",
+                    db),
+                 0, "%s", o);
+    free(o);
+    /* the horizon's MUFL: 24 made-up values after ETTh1's last row (2018-06-26 19:00) */
+    FILE *f = fopen(tmp("future.csv"), "w");
+    cr_assert_not_null(f);
+    fprintf(f, "date,MUFL\n");
+    char futr[512] = "";
+    for (int t = 0; t < 24; t++) {
+        double v = 1.0 + 0.25 * t;
+        fprintf(f, "2018-06-%02d %02d:00:00,%g\n", 26 + (20 + t) / 24, (20 + t) % 24, v);
+        size_t l = strlen(futr);
+        snprintf(futr + l, sizeof futr - l, ",%g", v);
+    }
+    fclose(f);
+    cr_assert_eq(sh(&o,
+                    "$NTG run 'store:%s:cov@1' --backend cpu --data $SRC/data/ETTh1.csv "
+                    "--columns OT --futr-data '%s'",
+                    db, tmp("future.csv")),
+                 0, "%s", o);
+    double want[24];
+    char *line = strchr(o, '\n');
+    for (int t = 0; t < 24; t++) {
+        cr_assert(line, "%s", o);
+        char *comma = strchr(line + 1, ',');
+        cr_assert(comma);
+        want[t] = strtod(comma + 1, NULL);
+        line = strchr(line + 1, '\n');
+    }
+    free(o);
+
+    server s;
+    start(&s, db, "");
+    char *ot = ot_tail(96, 0), *hufl = col_tail(2, 96), *mufl = col_tail(4, 96), *stamps;
+    cr_assert_eq(sh(&stamps, "tail -n 96 $SRC/data/ETTh1.csv | cut -d, -f1 | sed 's/.*/\"&\"/' | "
+                             "paste -sd,"),
+                 0);
+    stamps[strcspn(stamps, "\n")] = 0;
+    size_t cap = 65536;
+    char *body = malloc(cap), *r;
+    cr_assert_not_null(body);
+    snprintf(body, cap,
+             "{\"series\": {\"OT\": %s}, \"timestamps\": [%s], \"hist_exog\": {\"HUFL\": [%s]}, "
+             "\"futr_exog\": {\"MUFL\": [%s%s]}, \"stat_exog\": {\"area\": 2.5}}",
+             ot, stamps, hufl, mufl, futr);
+    cr_assert_eq(http(&s, "POST", "/v1/models/cov/forecast", body, &r), 200, "%s", r);
+    ntg_pool *pool = ntg__pool_create();
+    const ntg_json *root = parse(pool, r);
+    const ntg_json *fc = ntg__json_get(ntg__json_get(root, "forecast"), "OT");
+    cr_assert(fc && fc->n == 24, "%s", r);
+    for (int t = 0; t < 24; t++)
+        cr_assert(fabs(fc->items[t]->num - want[t]) <= 1e-6 * (1 + fabs(want[t])),
+                  "step %d: serve %.9g, run --data %.9g", t + 1, fc->items[t]->num, want[t]);
+    free(r);
+    /* the static attribute may be left to the plan's table */
+    snprintf(body, cap,
+             "{\"series\": {\"OT\": %s}, \"timestamps\": [%s], \"hist_exog\": {\"HUFL\": [%s]}, "
+             "\"futr_exog\": {\"MUFL\": [%s%s]}}",
+             ot, stamps, hufl, mufl, futr);
+    cr_assert_eq(http(&s, "POST", "/v1/models/cov/forecast", body, &r), 200, "%s", r);
+    free(r);
+    /* malformed: a covariate value that is not a number */
+    snprintf(body, cap,
+             "{\"series\": {\"OT\": %s}, \"timestamps\": [%s], \"hist_exog\": {\"HUFL\": [%s]}, "
+             "\"futr_exog\": {\"MUFL\": [\"x\"%s]}}",
+             ot, stamps, hufl, futr);
+    cr_assert_eq(http(&s, "POST", "/v1/models/cov/forecast", body, &r), 400, "%s", r);
+    cr_assert(strstr(r, "\\\"futr_exog\\\" 'MUFL' value 1 is not a number"), "%s", r);
+    free(r);
+    /* the future covariate without the horizon's values */
+    snprintf(body, cap,
+             "{\"series\": {\"OT\": %s}, \"timestamps\": [%s], \"hist_exog\": {\"HUFL\": [%s]}, "
+             "\"futr_exog\": {\"MUFL\": [%s]}}",
+             ot, stamps, hufl, mufl);
+    cr_assert_eq(http(&s, "POST", "/v1/models/cov/forecast", body, &r), 400, "%s", r);
+    cr_assert(strstr(r, "\\\"futr_exog\\\" 'MUFL' has 96 values; model cov version 1 takes "
+                        "exactly 120"),
+              "%s", r);
+    free(r);
+    /* a covariate the model does not take */
+    snprintf(body, cap,
+             "{\"series\": {\"OT\": %s}, \"timestamps\": [%s], \"hist_exog\": {\"HUFL\": [%s], "
+             "\"LUFL\": [%s]}, \"futr_exog\": {\"MUFL\": [%s%s]}}",
+             ot, stamps, hufl, hufl, mufl, futr);
+    cr_assert_eq(http(&s, "POST", "/v1/models/cov/forecast", body, &r), 400, "%s", r);
+    cr_assert(strstr(r, "covariate 'LUFL' is not one the plan takes"), "%s", r);
+    free(r);
+    /* without the time stamps the calendar feature cannot be computed */
+    snprintf(body, cap,
+             "{\"series\": {\"OT\": %s}, \"hist_exog\": {\"HUFL\": [%s]}, "
+             "\"futr_exog\": {\"MUFL\": [%s%s]}}",
+             ot, hufl, mufl, futr);
+    cr_assert_eq(http(&s, "POST", "/v1/models/cov/forecast", body, &r), 422, "%s", r);
+    cr_assert(strstr(r, "the calendar feature 'hour_of_day' needs the window's time stamps"), "%s",
+              r);
+    free(r);
+    free(body);
+    free(ot);
+    free(hufl);
+    free(mufl);
+    free(stamps);
+    ntg__pool_destroy(pool);
+    cr_assert_eq(stop(&s), 0);
+}
+
 Test(serve, bad_requests_get_4xx_json_errors_and_the_server_keeps_serving)
 {
     need_curl();

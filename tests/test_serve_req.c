@@ -35,6 +35,36 @@ Test(serve, decodes_series_and_timestamps)
     ntg__pool_destroy(pool);
 }
 
+Test(serve, decodes_covariates)
+{
+    ntg_pool *pool = ntg__pool_create();
+    ntg__serve_req q;
+    char msg[512];
+    cr_assert_eq(decode("{\"series\": {\"OT\": [1, 2]}, \"stat_exog\": {\"area\": 2.5}, "
+                        "\"futr_exog\": {\"temp\": [1, 2, 3]}, \"hist_exog\": {\"HUFL\": [0.5, "
+                        "-1]}}",
+                        pool, &q, msg),
+                 NTG_OK, "%s", msg);
+    /* hist first, then futr, then stat, whatever the order in the body */
+    cr_assert_eq(q.n_cov, 3);
+    cr_assert_str_eq(q.cov_names[0], "HUFL");
+    cr_assert_eq(q.cov_kind[0], NTG__SERVE_HIST);
+    cr_assert_eq(q.cov_n[0], 2);
+    cr_assert_eq(q.cov_values[0][1], -1.0);
+    cr_assert_str_eq(q.cov_names[1], "temp");
+    cr_assert_eq(q.cov_kind[1], NTG__SERVE_FUTR);
+    cr_assert_eq(q.cov_n[1], 3);
+    cr_assert_str_eq(q.cov_names[2], "area");
+    cr_assert_eq(q.cov_kind[2], NTG__SERVE_STAT);
+    cr_assert_eq(q.cov_n[2], 1);
+    cr_assert_eq(q.cov_values[2][0], 2.5);
+    ntg__pool_destroy(pool);
+    pool = ntg__pool_create();
+    cr_assert_eq(decode("{\"series\": {\"OT\": [1]}}", pool, &q, msg), NTG_OK, "%s", msg);
+    cr_assert_eq(q.n_cov, 0);
+    ntg__pool_destroy(pool);
+}
+
 Test(serve, refuses_bad_bodies_naming_the_problem)
 {
     static const char *const cases[][2] = {
@@ -58,6 +88,21 @@ Test(serve, refuses_bad_bodies_naming_the_problem)
         {"{\"series\": {\"OT\": [1]}, \"timestamps\": [1]}",
          "\"timestamps\" entry 1 is not a string"},
         {"{\"series\": {\"OT\": [1]}, \"model\": 7}", "\"model\" must be a string"},
+        {"{\"series\": {\"OT\": [1]}, \"futr_exog\": [1]}",
+         "\"futr_exog\" must be an object {NAME: [numbers]} (got: array)"},
+        {"{\"series\": {\"OT\": [1]}, \"hist_exog\": {\"t\": [1, \"2\"]}}",
+         "\"hist_exog\" 't' value 2 is not a number: values must be finite numbers"},
+        {"{\"series\": {\"OT\": [1]}, \"hist_exog\": {\"t\": [1, null]}}",
+         "\"hist_exog\" 't' value 2 is null (NaN or infinite?)"},
+        {"{\"series\": {\"OT\": [1]}, \"futr_exog\": {\"t\": []}}",
+         "\"futr_exog\" 't' has no values"},
+        {"{\"series\": {\"OT\": [1]}, \"stat_exog\": {\"area\": [2]}}",
+         "\"stat_exog\" 'area' must be a finite number"},
+        {"{\"series\": {\"OT\": [1]}, \"hist_exog\": {\"a\": [1]}, \"futr_exog\": {\"a\": [1]}}",
+         "\"futr_exog\" 'a': a covariate of that name is given twice"},
+        {"{\"series\": {\"OT\": [1]}, \"stat_exog\": {\"a\": 1, \"b\": 1, \"c\": 1, \"d\": 1, "
+         "\"e\": 1}}",
+         "\"stat_exog\" has 5 members (at most 4)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ntg_pool *pool = ntg__pool_create();
@@ -93,7 +138,7 @@ Test(serve, the_fuzz_seed_corpus_replays_and_survives_mutations)
 {
     char dir[] = "/tmp/ntg-serve-seeds-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
-    cr_assert_eq(ntg_fuzz_serve_seeds(dir), 10);
+    cr_assert_eq(ntg_fuzz_serve_seeds(dir), 12);
     DIR *d = opendir(dir);
     struct dirent *de;
     int replayed = 0;
@@ -127,5 +172,5 @@ Test(serve, the_fuzz_seed_corpus_replays_and_survives_mutations)
     }
     closedir(d);
     rmdir(dir);
-    cr_assert_eq(replayed, 10);
+    cr_assert_eq(replayed, 12);
 }
