@@ -192,10 +192,58 @@ NTG_AVX2 void ntg__xgemm_blk_avx2(const ntg__xgemm_blk *k)
     }
 }
 
+/* 8 x 8 blocks transposed in registers (unpack, shuffle, then 128-bit lane swaps); edges by
+ * masked loads and stores.  The portable loop it replaces moved one float at a time: packing
+ * a transposed B (every dense layer's W^T in a training step) and a transposed A. */
+NTG_AVX2 void ntg__xgemm_transpose_avx2(const float *src, int64_t lds, int64_t rows, int64_t cols,
+                                        int64_t rows_pad, float *dst, int64_t ldd)
+{
+    for (int64_t r0 = 0; r0 < rows_pad; r0 += 8) {
+        int64_t nr = rows - r0 < 8 ? (rows > r0 ? rows - r0 : 0) : 8;
+        int64_t nw = rows_pad - r0 < 8 ? rows_pad - r0 : 8;
+        __m256i mw = lanes(nw);
+        for (int64_t c0 = 0; c0 < cols; c0 += 8) {
+            int64_t nc = cols - c0 < 8 ? cols - c0 : 8;
+            __m256i mc = lanes(nc);
+            __m256 r[8], t[8];
+            for (int j = 0; j < 8; j++)
+                r[j] = j >= nr   ? _mm256_setzero_ps()
+                       : nc == 8 ? _mm256_loadu_ps(src + (r0 + j) * lds + c0)
+                                 : _mm256_maskload_ps(src + (r0 + j) * lds + c0, mc);
+            for (int j = 0; j < 8; j += 2) {
+                t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+                t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+            }
+            /* r[4q + s], 128-bit lane L: column 4L + s of rows 4q .. 4q+3 */
+            for (int j = 0; j < 8; j += 4) {
+                r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
+                r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xee);
+                r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
+                r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xee);
+            }
+            for (int s = 0; s < 4; s++) {
+                t[s] = _mm256_permute2f128_ps(r[s], r[4 + s], 0x20);
+                t[4 + s] = _mm256_permute2f128_ps(r[s], r[4 + s], 0x31);
+            }
+            for (int64_t c = 0; c < nc; c++) {
+                if (nw == 8)
+                    _mm256_storeu_ps(dst + (c0 + c) * ldd + r0, t[c]);
+                else
+                    _mm256_maskstore_ps(dst + (c0 + c) * ldd + r0, mw, t[c]);
+            }
+        }
+    }
+}
+
 #else
-/* Not x86: xgemm.c never calls this. */
+/* Not x86: xgemm.c never calls these. */
 void ntg__xgemm_blk_avx2(const ntg__xgemm_blk *k)
 {
     (void)k;
+}
+void ntg__xgemm_transpose_avx2(const float *src, int64_t lds, int64_t rows, int64_t cols,
+                               int64_t rows_pad, float *dst, int64_t ldd)
+{
+    (void)src, (void)lds, (void)rows, (void)cols, (void)rows_pad, (void)dst, (void)ldd;
 }
 #endif
