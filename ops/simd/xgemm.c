@@ -64,6 +64,8 @@ static void transpose(int isa, const float *src, int64_t lds, int64_t rows, int6
 {
     if (isa == NTG_XGEMM_ISA_AVX512)
         ntg__xgemm_transpose_avx512(src, lds, rows, cols, rows_pad, dst, ldd);
+    else if (isa == NTG_XGEMM_ISA_AVX2)
+        ntg__xgemm_transpose_avx2(src, lds, rows, cols, rows_pad, dst, ldd);
     else
         transpose_c(src, lds, rows, cols, rows_pad, dst, ldd);
 }

@@ -109,6 +109,8 @@ void ntg__xgemm_blk_avx2(const ntg__xgemm_blk *k);
  * packing a transposed operand. */
 void ntg__xgemm_transpose_avx512(const float *src, int64_t lds, int64_t rows, int64_t cols,
                                  int64_t rows_pad, float *dst, int64_t ldd);
+void ntg__xgemm_transpose_avx2(const float *src, int64_t lds, int64_t rows, int64_t cols,
+                               int64_t rows_pad, float *dst, int64_t ldd);
 /* kc rows of nr <= NR floats, ldb apart, into a [kc][NR] panel, zero padded. */
 void ntg__xgemm_copy_rows_avx512(const float *src, int64_t ldb, int64_t nr, int64_t kc, float *dst);
 

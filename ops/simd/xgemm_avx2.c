@@ -1,4 +1,5 @@
-/* xgemm_avx2.c — AVX2 + FMA micro-kernels of our GEMM (xgemm.h): 6 x 16 register tiles. */
+/* xgemm_avx2.c — AVX2 + FMA micro-kernels of our GEMM (xgemm.h): 6 x 16 register tiles,
+ * blocked for L1/L2. */
 #include "xgemm.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -23,6 +24,29 @@
 #endif
 
 enum { NR = NTG_XGEMM_NR, MR2 = 6 };
+
+/*
+ * Blocking (measured on the AVX-512 host capped at AVX2, and sized for Zen 3's 32 KiB L1d and
+ * 512 KiB L2): the k block xgemm.c hands over (up to 512 deep) is done in slices of KS = 128
+ * steps.  Within a slice, for a block of rows, each 32-column panel's slice (128 x 32 floats,
+ * 16 KiB) stays in L1 while every 6-row tile of the block runs over it, both halves in turn;
+ * the rows' A slice (block x 128 floats) stays in L2 across the panels, and so does the block
+ * of C.  The earlier order (an A tile in L1, every panel streamed past it at the full k block)
+ * read each B line twice per 6 rows (once per half, 64 KiB apart) from L2, or from L3 where
+ * the weights outgrow L2 (Zen 3's 512 KiB, or 1024 x 1024 here): 70 GFLOP/s on 1024^3 against
+ * OpenBLAS-Haswell's ~105.  KS 64 / 256 and blocks of 1/2x, 2x and all the rows measured
+ * slower on 1024^3 and no faster on the N-HiTS shapes (docs/cpu-backend.md).  The slices add
+ * one C round trip per 128 steps (the partial sums go through C, like xgemm.c's k blocks).
+ */
+enum { KS = 128, MC_FLOATS = 65536, FEW_ROWS = 4 * MR2 };
+
+/* Rows per block: the block's A slice and C rows together ~256 KiB (half of Zen 3's L2), in
+ * whole 6-row tiles. */
+static int64_t mc_rows(int64_t n)
+{
+    int64_t mc = MC_FLOATS / (KS + n) / MR2 * MR2;
+    return mc < 4 * MR2 ? 4 * MR2 : mc;
+}
 
 /* Lanes [0, cnt) set, as maskload/maskstore want them (sign bits). */
 static inline __attribute__((always_inline)) NTG_AVX2 __m256i lanes(int64_t cnt)
@@ -120,25 +144,106 @@ static const tile_fn tiles[MR2 + 1][2] = {
     {NULL, NULL},         {tile_1_0, tile_1_1}, {tile_2_0, tile_2_1}, {tile_3_0, tile_3_1},
     {tile_4_0, tile_4_1}, {tile_5_0, tile_5_1}, {tile_6_0, tile_6_1}};
 
-/* Rows outer, then panels and their halves: a 6-row A tile is reused from L1 by all of them. */
+/* Row tiles [i0, i1) of one 32-column panel's k slice (A from a0, B from b), the two 16-column
+ * halves of each 6-row tile in turn; meanwhile the next panel's slice (bnext, or NULL) is
+ * prefetched into L2, a share per tile: a new panel otherwise starts on lines no hardware
+ * prefetcher has seen (1024^3: 81 -> 92 GFLOP/s; into L1 measured the same, and would crowd
+ * a 32 KiB L1). */
+static inline __attribute__((always_inline)) NTG_AVX2 void
+panel_rows(const ntg__xgemm_blk *k, int64_t i0, int64_t i1, int64_t j0, const float *a0,
+           const float *b, const float *bnext, int64_t kc, int load_c, const float *bias, int relu)
+{
+    int64_t nr = k->n - j0 < NR ? k->n - j0 : NR;
+    int64_t lines = kc * (NR * 4 / 64), tiles_n = (i1 - i0 + MR2 - 1) / MR2, done = 0;
+    for (int64_t i = i0, t = 1; i < i1; i += MR2, t++) {
+        if (bnext)
+            for (int64_t upto = lines * t / tiles_n; done < upto; done++)
+                _mm_prefetch((const char *)(bnext + done * 16), _MM_HINT_T1);
+        int64_t mr = i1 - i < MR2 ? i1 - i : MR2;
+        const float *a = a0 + i * k->lda;
+        float *c = k->c + i * k->ldc + j0;
+        tiles[mr][nr > 8](kc, a, k->lda, b, c, k->ldc, nr < 16 ? nr : 16, load_c,
+                          bias ? bias + j0 : NULL, relu);
+        if (nr > 16)
+            tiles[mr][nr > 24](kc, a, k->lda, b + 16, c + 16, k->ldc, nr - 16, load_c,
+                               bias ? bias + j0 + 16 : NULL, relu);
+    }
+}
+
+/* Row blocks outer, then k slices, then panels (see the blocking above). */
 NTG_AVX2 void ntg__xgemm_blk_avx2(const ntg__xgemm_blk *k)
 {
-    for (int64_t i0 = 0; i0 < k->m; i0 += MR2) {
-        int64_t mr = k->m - i0 < MR2 ? k->m - i0 : MR2;
-        const float *a = k->a + i0 * k->lda;
-        for (int64_t j0 = 0; j0 < k->n; j0 += 16) {
-            int64_t nr = k->n - j0 < 16 ? k->n - j0 : 16;
-            const float *b = k->b + (j0 / NR) * k->b_stride + j0 % NR;
-            tiles[mr][nr > 8](k->kc, a, k->lda, b, k->c + i0 * k->ldc + j0, k->ldc, nr, k->load_c,
-                              k->bias ? k->bias + j0 : NULL, k->relu);
+    /* A few row tiles (batch-1 inference, bound by streaming B through them once) run as
+     * before: no slices, no prefetch (measured 5-30 % slower with them at 1 to 12 rows). */
+    int one = k->m < FEW_ROWS;
+    int64_t mc = mc_rows(k->n), ks = one ? k->kc : KS;
+    for (int64_t r0 = 0; r0 < k->m; r0 += mc) {
+        int64_t r1 = k->m - r0 < mc ? k->m : r0 + mc;
+        for (int64_t p0 = 0; p0 < k->kc; p0 += ks) {
+            int64_t kc = k->kc - p0 < ks ? k->kc - p0 : ks;
+            int last = p0 + kc == k->kc;
+            const float *bias = last ? k->bias : NULL;
+            int load_c = k->load_c || p0 > 0, relu = last && k->relu;
+            for (int64_t j0 = 0, jp = 0; j0 < k->n; j0 += NR, jp++)
+                panel_rows(k, r0, r1, j0, k->a + p0, k->b + jp * k->b_stride + p0 * NR,
+                           !one && j0 + NR < k->n ? k->b + (jp + 1) * k->b_stride + p0 * NR : NULL,
+                           kc, load_c, bias, relu);
+        }
+    }
+}
+
+/* 8 x 8 blocks transposed in registers (unpack, shuffle, then 128-bit lane swaps); edges by
+ * masked loads and stores.  The portable loop it replaces moved one float at a time: packing
+ * a transposed B (every dense layer's W^T in a training step) and a transposed A. */
+NTG_AVX2 void ntg__xgemm_transpose_avx2(const float *src, int64_t lds, int64_t rows, int64_t cols,
+                                        int64_t rows_pad, float *dst, int64_t ldd)
+{
+    for (int64_t r0 = 0; r0 < rows_pad; r0 += 8) {
+        int64_t nr = rows - r0 < 8 ? (rows > r0 ? rows - r0 : 0) : 8;
+        int64_t nw = rows_pad - r0 < 8 ? rows_pad - r0 : 8;
+        __m256i mw = lanes(nw);
+        for (int64_t c0 = 0; c0 < cols; c0 += 8) {
+            int64_t nc = cols - c0 < 8 ? cols - c0 : 8;
+            __m256i mc = lanes(nc);
+            __m256 r[8], t[8];
+            for (int j = 0; j < 8; j++)
+                r[j] = j >= nr   ? _mm256_setzero_ps()
+                       : nc == 8 ? _mm256_loadu_ps(src + (r0 + j) * lds + c0)
+                                 : _mm256_maskload_ps(src + (r0 + j) * lds + c0, mc);
+            for (int j = 0; j < 8; j += 2) {
+                t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+                t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+            }
+            /* r[4q + s], 128-bit lane L: column 4L + s of rows 4q .. 4q+3 */
+            for (int j = 0; j < 8; j += 4) {
+                r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
+                r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xee);
+                r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
+                r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xee);
+            }
+            for (int s = 0; s < 4; s++) {
+                t[s] = _mm256_permute2f128_ps(r[s], r[4 + s], 0x20);
+                t[4 + s] = _mm256_permute2f128_ps(r[s], r[4 + s], 0x31);
+            }
+            for (int64_t c = 0; c < nc; c++) {
+                if (nw == 8)
+                    _mm256_storeu_ps(dst + (c0 + c) * ldd + r0, t[c]);
+                else
+                    _mm256_maskstore_ps(dst + (c0 + c) * ldd + r0, mw, t[c]);
+            }
         }
     }
 }
 
 #else
-/* Not x86: xgemm.c never calls this. */
+/* Not x86: xgemm.c never calls these. */
 void ntg__xgemm_blk_avx2(const ntg__xgemm_blk *k)
 {
     (void)k;
+}
+void ntg__xgemm_transpose_avx2(const float *src, int64_t lds, int64_t rows, int64_t cols,
+                               int64_t rows_pad, float *dst, int64_t ldd)
+{
+    (void)src, (void)lds, (void)rows, (void)cols, (void)rows_pad, (void)dst, (void)ldd;
 }
 #endif
