@@ -266,6 +266,34 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
                          strerror(errno));
         goto fail;
     }
+    if (ser->is_long) {
+        /* long in, long out (NeuralForecast's predict): unique_id, ds and the model's point
+         * forecast named after the model, then its other quantiles */
+        const char *model = ntg_plan_meta(plan, "model.name");
+        if (!model || !*model) model = "y_hat";
+        fputs("unique_id,ds,", f);
+        cli_csv_field(f, model);
+        for (size_t q = 1; q < nq; q++) {
+            char name[600];
+            snprintf(name, sizeof name, "%s-q%g", model, ntg_forecast_quantile_level(fc, q));
+            fputc(',', f);
+            cli_csv_field(f, name);
+        }
+        fputc('\n', f);
+        for (size_t c = 0; c < nc; c++)
+            for (size_t t = 0; t < h; t++) {
+                cli_csv_field(f, ntg_forecast_column_name(fc, c));
+                fputc(',', f);
+                if (ntg_forecast_column_date(fc, c, t))
+                    cli_csv_field(f, ntg_forecast_column_date(fc, c, t));
+                else
+                    fprintf(f, "%zu", t + 1);
+                for (size_t q = 0; q < (nq ? nq : 1); q++)
+                    fprintf(f, ",%.9g", ntg_forecast_value(fc, c, t, q));
+                fputc('\n', f);
+            }
+        goto written;
+    }
     /* header: the date (or step) column, then per column its point forecast (the median
      * for quantile models) and, for quantile models, one column per other quantile */
     cli_csv_field(f,
@@ -292,6 +320,7 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
                 fprintf(f, ",%.9g", ntg_forecast_value(fc, c, t, q));
         fputc('\n', f);
     }
+written:;
     /* an earlier buffered write may have failed already (ferror), or the last flush */
     int wbad = f != stdout && ferror(f), e = errno;
     if (f != stdout && (fclose(f) != 0 || wbad)) {
@@ -302,6 +331,12 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
         goto fail;
     }
     f = NULL;
+    if (cli_get(a, "plot") && ser->first) {
+        st = ntg__fail(&err, NTG_ERR_UNSUPPORTED,
+                       "--plot: a ragged panel (series of different dates) is not plotted; "
+                       "choose series that share their dates");
+        goto fail;
+    }
     if (cli_get(a, "plot") && (st = cli_plot_forecast(cli_get(a, "plot"), ser, fc, &err)))
         goto fail;
     goto done;
