@@ -170,6 +170,13 @@ static int cv_run(const cli_cmd *cmd, cli_args *a)
     so.fill = cli_get(a, "fill");
     so.dates = cli_get(a, "dates");
     if ((st = ntg_series_load_csv(data, &so, &series, &err))) goto fail;
+    if (series->first) {
+        st = ntg__fail(&err, NTG_ERR_UNSUPPORTED,
+                       "%s: a ragged panel (series of different dates) is not supported by cv "
+                       "yet; train and eval take it (--split rest,VAL,TEST)",
+                       data);
+        goto fail;
+    }
 
     /* cutoffs as NeuralForecast places them: the last window ends at the last row, the others
      * `step` rows apart before it; window k forecasts rows [cut_k, cut_k + h) from the rows

@@ -240,6 +240,12 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
     sopt.dates = cli_get(a, "dates");
     ntg_status st = ntg_series_load_csv(cli_get(a, "data"), &sopt, &ser, &err);
     if (st) return cli_fail(cmd, st, &err);
+    if (cli_get(a, "plot") && ser->first) {
+        st = ntg__fail(&err, NTG_ERR_UNSUPPORTED,
+                       "--plot: a ragged panel (series of different dates) is not plotted; "
+                       "choose series that share their dates");
+        goto fail;
+    }
     /* once per run, not per column: the forecast is then in whatever units the model has */
     const char *gk = ntg_plan_meta(plan, "train.scaler");
     if (!ntg_plan_meta(plan, "scaler.kind") && !(gk && strcmp(gk, "none") == 0))
@@ -331,12 +337,6 @@ written:;
         goto fail;
     }
     f = NULL;
-    if (cli_get(a, "plot") && ser->first) {
-        st = ntg__fail(&err, NTG_ERR_UNSUPPORTED,
-                       "--plot: a ragged panel (series of different dates) is not plotted; "
-                       "choose series that share their dates");
-        goto fail;
-    }
     if (cli_get(a, "plot") && (st = cli_plot_forecast(cli_get(a, "plot"), ser, fc, &err)))
         goto fail;
     goto done;

@@ -180,3 +180,53 @@ Test(runtime_panel, m4_metrics_by_hand)
     ntg__metrics_free(m);
     ntg__series_free(s);
 }
+
+/* Naive2 on all of M4 Hourly (data/m4-hourly.csv.gz: 414 series, the last 48 values of each
+ * the test) scores the competition's official Naive2 numbers, sMAPE 18.383 and MASE 2.395
+ * (m = 24). */
+Test(runtime_panel, naive2_reproduces_the_official_m4_hourly_scores)
+{
+    ntg_series *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg__csv_read(tu_src("data/m4-hourly.csv.gz"), NULL, &s, &err), NTG_OK, "%s",
+                 err.message);
+    cr_assert_eq(s->n_cols, 414);
+    cr_assert_eq(s->n_rows, 1008);
+    int *cols = malloc(414 * sizeof *cols);
+    for (int c = 0; c < 414; c++) cols[c] = c;
+    ntg_split sp;
+    cr_assert_eq(ntg__split_parse("rest,0,48", s->n_rows, &sp, &err), NTG_OK);
+    ntg_windows w;
+    /* input_size 1: every series has one test window, Naive2 sees its whole train part */
+    cr_assert_eq(ntg__windows_make(&sp, NTG_SPLIT_TEST, 1, 48, cols, 414, &w, &err), NTG_OK);
+    cr_assert_eq(ntg__windows_panel(&w, s, NULL, &err), NTG_OK);
+    cr_assert_eq(ntg__windows_count(&w), 414);
+    ntg_metrics *m = NULL;
+    cr_assert_eq(ntg__metrics_create(s, cols, 414, NULL, sp.train, 24, &m, &err), NTG_OK);
+    cr_assert_eq(ntg__naive2_score(s, &w, 24, m, &err), NTG_OK, "%s", err.message);
+    ntg_metric_values v;
+    ntg__metrics_total(m, &v);
+    cr_assert_float_eq(v.smape, 18.383, 5e-4, "sMAPE %.6f", v.smape);
+    cr_assert_float_eq(v.mase, 2.395, 5e-4, "MASE %.6f", v.mase);
+    cr_assert_eq(v.n_mase_cols, 414);
+    ntg__metrics_free(m);
+    free(cols);
+    ntg__series_free(s);
+}
+
+Test(runtime_panel, split_rest_counts_from_the_end)
+{
+    ntg_split sp;
+    ntg_error err;
+    cr_assert_eq(ntg__split_parse(" rest , 3 , 2 ", 10, &sp, &err), NTG_OK, "%s", err.message);
+    cr_assert(sp.train == 5 && sp.val == 3 && sp.test == 2);
+    cr_assert_eq(ntg__split_parse("rest,5,5", 10, &sp, &err), NTG_ERR_INVALID_ARG);
+    cr_assert_str_eq(err.message,
+                     "split 'rest,5,5': 5 + 5 val and test rows leave no train row of the 10");
+    cr_assert_eq(ntg__split_parse("rest,0.1,0.2", 10, &sp, &err), NTG_ERR_INVALID_ARG);
+    cr_assert_str_eq(err.message,
+                     "split 'rest,0.1,0.2': 'rest' takes row counts for val and test (e.g. "
+                     "'rest,48,48')");
+    cr_assert_eq(ntg__split_parse("rest,2", 10, &sp, &err), NTG_ERR_INVALID_ARG);
+    cr_assert(strstr(err.message, "2 parts, expected three"), "%s", err.message);
+}
