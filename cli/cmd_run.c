@@ -23,6 +23,9 @@ static const cli_opt opts[] = {
      "(default: the plan's train.quantiles)"},
     {"fill", 0, "F", 0, "with --data: empty or bad cells: error, zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "with --data: strict (default: valid, increasing dates) or loose"},
+    {"id-col", 0, "NAME", 0, "long format: the series id column (default unique_id)"},
+    {"date-col", 0, "NAME", 0, "long format: the date column (default ds)"},
+    {"target", 0, "NAME", 0, "long format: the value column (default y)"},
     {"futr-data", 0, "FUTURE.csv", 0,
      "with --data: the future-known covariates' values for the h steps after the data "
      "(a plan trained with --futr-exog columns)"},
@@ -238,6 +241,9 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
     ntg_series_options_init(&sopt);
     sopt.fill = cli_get(a, "fill");
     sopt.dates = cli_get(a, "dates");
+    sopt.id_col = cli_get(a, "id-col");
+    sopt.date_col = cli_get(a, "date-col");
+    sopt.target = cli_get(a, "target");
     ntg_status st = ntg_series_load_csv(cli_get(a, "data"), &sopt, &ser, &err);
     if (st) return cli_fail(cmd, st, &err);
     if (cli_get(a, "plot") && ser->first) {
@@ -277,7 +283,10 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
          * forecast named after the model, then its other quantiles */
         const char *model = ntg_plan_meta(plan, "model.name");
         if (!model || !*model) model = "y_hat";
-        fputs("unique_id,ds,", f);
+        cli_csv_field(f, cli_get(a, "id-col") ? cli_get(a, "id-col") : "unique_id");
+        fputc(',', f);
+        cli_csv_field(f, ser->date_name ? ser->date_name : "ds");
+        fputc(',', f);
         cli_csv_field(f, model);
         for (size_t q = 1; q < nq; q++) {
             char name[600];

@@ -47,6 +47,9 @@ static const cli_opt train_opts[] = {
     {"train", 'T', "KEY=VALUE", 1, "override any key of the graph's train section"},
     {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},
+    {"id-col", 0, "NAME", 0, "long format: the series id column (default unique_id)"},
+    {"date-col", 0, "NAME", 0, "long format: the date column (default ds)"},
+    {"target", 0, "NAME", 0, "long format: the value column (default y)"},
     {"log-csv", 0, "F", 0,
      "write the loss curve (step, train_loss, val_loss, lr, ...; grad_norm when clipping)"},
     {"checkpoint-dir", 0, "D", 0, "write checkpoints there"},
@@ -254,6 +257,9 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     ntg_series_options_init(&so);
     so.fill = cli_get(a, "fill");
     so.dates = cli_get(a, "dates");
+    so.id_col = cli_get(a, "id-col");
+    so.date_col = cli_get(a, "date-col");
+    so.target = cli_get(a, "target");
     if ((st = ntg_series_load_csv(data, &so, &series, &err))) goto fail;
     panel_warn(plan, series, split);
     /* --mesh: join the mesh; only rank 0 ("lead") writes the log, checkpoints, store, plan */
@@ -420,6 +426,9 @@ static const cli_opt eval_opts[] = {
     {"json", 0, NULL, 0, "print one JSON object"},
     {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},
+    {"id-col", 0, "NAME", 0, "long format: the series id column (default unique_id)"},
+    {"date-col", 0, "NAME", 0, "long format: the date column (default ds)"},
+    {"target", 0, "NAME", 0, "long format: the value column (default y)"},
     {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"threads", 0, "N", 0,
      "threads (default: the CPUs this process may use: affinity, cgroup quota)"},
@@ -545,6 +554,9 @@ static int eval_run(const cli_cmd *cmd, cli_args *a)
     ntg_series_options_init(&so);
     so.fill = cli_get(a, "fill");
     so.dates = cli_get(a, "dates");
+    so.id_col = cli_get(a, "id-col");
+    so.date_col = cli_get(a, "date-col");
+    so.target = cli_get(a, "target");
     if ((st = ntg_series_load_csv(cli_get(a, "data"), &so, &series, &err))) goto fail;
     ntg_eval_options eo;
     ntg_eval_options_init(&eo);

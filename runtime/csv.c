@@ -252,6 +252,7 @@ void ntg__csv_options_init(ntg_csv_options *o)
     o->fill = NULL;
     o->dates = NULL;
     o->max_inflated = 0;
+    o->id_col = o->date_col = o->target = NULL;
 }
 
 void ntg__series_free(ntg_series *s)
@@ -707,7 +708,7 @@ static int read_long_keyed(cparse *c, const char *const *names, size_t ns, size_
     ntg_series *s = c->s;
     s->n_rows = nr;
     s->n_cols = ns;
-    s->date_name = "ds";
+    s->date_name = c->hname[ids];
     s->names = ntg__pool_array(c->pool, ns + 1, sizeof *s->names);
     s->values = ntg__pool_array(c->pool, nr * ns + 1, sizeof *s->values);
     unsigned char *miss = calloc(nr * ns + 1, 1);
@@ -791,7 +792,7 @@ static int read_long(cparse *c, size_t iu, size_t ids, size_t iy)
         c->line[r] = c->r.f[0].line;
         if (!fu->len || memchr(fu->s, '\0', fu->len) || !ntg__utf8_valid(fu->s, fu->len)) {
             rd_fail(&c->r, NTG_ERR_DATA, fu->line, (int)iu + 1,
-                    "unique_id must be non-empty UTF-8 text without NUL bytes");
+                    "%.*s must be non-empty UTF-8 text without NUL bytes", SHOWN, c->hname[iu]);
             goto done;
         }
         const char *uid = pool_field(c, fu);
@@ -867,7 +868,7 @@ static int read_long(cparse *c, size_t iu, size_t ids, size_t iy)
     if (check_long_dates(c, ref, nr0, (int)ids + 1)) goto done;
     s->n_rows = nr0;
     s->n_cols = ns;
-    s->date_name = "ds";
+    s->date_name = c->hname[ids];
     s->names = ntg__pool_array(c->pool, ns + 1, sizeof *s->names);
     s->values = ntg__pool_array(c->pool, nr0 * ns + 1, sizeof *s->values);
     s->dates = ntg__pool_array(c->pool, nr0 + 1, sizeof *s->dates);
@@ -1131,18 +1132,23 @@ static ntg_status parse_text(const char *text, size_t len, const char *name,
     int rc = read_header(&c);
     if (!rc) {
         size_t iu = SIZE_MAX, ids = SIZE_MAX, iy = SIZE_MAX;
+        const char *nu = o->id_col ? o->id_col : "unique_id";
+        const char *nd = o->date_col ? o->date_col : "ds";
+        const char *ny = o->target ? o->target : "y";
         for (size_t j = 0; j < c.nh; j++) {
-            if (same(c.hname[j], strlen(c.hname[j]), "unique_id")) iu = j;
-            if (same(c.hname[j], strlen(c.hname[j]), "ds")) ids = j;
-            if (same(c.hname[j], strlen(c.hname[j]), "y")) iy = j;
+            if (same(c.hname[j], strlen(c.hname[j]), nu)) iu = j;
+            if (same(c.hname[j], strlen(c.hname[j]), nd)) ids = j;
+            if (same(c.hname[j], strlen(c.hname[j]), ny)) iy = j;
         }
         int all = iu != SIZE_MAX && ids != SIZE_MAX && iy != SIZE_MAX;
         if (o->format == 2 && !all)
             rc = rd_fail(&c.r, NTG_ERR_PARSE, c.hline, 0,
-                         "long format needs columns unique_id, ds and y; the header lacks '%s'",
-                         iu == SIZE_MAX    ? "unique_id"
-                         : ids == SIZE_MAX ? "ds"
-                                           : "y");
+                         "long format needs columns %.*s, %.*s and %.*s; the header lacks "
+                         "'%.*s'",
+                         SHOWN, nu, SHOWN, nd, SHOWN, ny, SHOWN,
+                         iu == SIZE_MAX    ? nu
+                         : ids == SIZE_MAX ? nd
+                                           : ny);
         else if (o->format == 2 || (o->format == 0 && all)) {
             rc = read_long(&c, iu, ids, iy);
             c.s->is_long = 1;

@@ -77,6 +77,8 @@ typedef struct ntg_csv_options {
      * most bytes it may decompress to; 0 is NTG__CSV_GZ_MAX.  More is NTG_ERR_RANGE naming
      * the file; a build without zlib answers NTG_ERR_UNSUPPORTED for any gzip data. */
     size_t max_inflated;
+    /* long format: the id, date and target column names (NULL: unique_id, ds, y) */
+    const char *id_col, *date_col, *target;
 } ntg_csv_options;
 
 /* Default cap of decompressed CSV data: 4 GiB. */

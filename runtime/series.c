@@ -39,6 +39,10 @@ ntg_status ntg_series_load_csv(const char *path, const ntg_series_options *opts,
     co.format = o.format;
     co.fill = o.fill;
     co.dates = o.dates;
+    co.id_col = o.id_col;
+    co.date_col = o.date_col;
+    co.target = o.target;
+    if (co.format == 0 && (o.id_col || o.date_col || o.target)) co.format = 2;
     return ntg__csv_read(path, &co, out, err);
 }
 

@@ -105,3 +105,17 @@ Test(cli_panel, gaps_and_repeats_are_errors_naming_the_row)
               "%s", o);
     free(o);
 }
+
+/* --id-col, --date-col, --target: the same panel under other names, long output with them. */
+Test(cli_panel, named_columns)
+{
+    train();
+    char *o;
+    cr_assert_eq(sh(&o,
+                    "sed '1s/.*/store,day,sales/' " DATA " > '%s' && $NTG run '%s' --data '%s' "
+                    "--id-col store --date-col day --target sales 2>/dev/null | head -n 1",
+                    tmp("named.csv"), tmp("p.plan"), tmp("named.csv")),
+                 0, "%s", o);
+    cr_assert_str_eq(o, "store,day,nhits\n");
+    free(o);
+}

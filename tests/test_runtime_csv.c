@@ -916,3 +916,33 @@ Test(runtime, csv_long_ragged_panel)
     cr_assert_eq(s->first[1], 2);
     ntg__series_free(s);
 }
+
+/* Long format under other column names (--id-col, --date-col, --target). */
+Test(runtime, csv_long_named_columns)
+{
+    ntg_csv_options o;
+    ntg__csv_options_init(&o);
+    o.format = 2;
+    o.id_col = "store";
+    o.date_col = "day";
+    o.target = "sales";
+    const char *text =
+        "day,store,sales,y\n2020-01-02,s1,2,9\n2020-01-01,s1,1,9\n2020-01-01,s2,5,9\n";
+    ntg_series *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg__csv_parse(text, strlen(text), NAME, &o, &s, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(s->n_cols, 2);
+    cr_assert_str_eq(s->date_name, "day");
+    cr_assert_not_null(s->first, "s2 has one day, s1 two: a ragged panel");
+    cr_assert(at(s, 0, 0) == 1 && at(s, 0, 1) == 2 && at(s, 1, 1) == 5);
+    ntg__series_free(s);
+    o.target = "units";
+    cr_assert_eq(ntg__csv_parse(text, strlen(text), NAME, &o, &s, &err), NTG_ERR_PARSE);
+    cr_assert_str_eq(err.message, NAME ":1: long format needs columns store, day and units; the "
+                                       "header lacks 'units'");
+    o.target = "sales";
+    const char *empty_id = "day,store,sales\n2020-01-01,,1\n";
+    cr_assert_eq(ntg__csv_parse(empty_id, strlen(empty_id), NAME, &o, &s, &err), NTG_ERR_DATA);
+    cr_assert_str_eq(err.message,
+                     NAME ":2:2: store must be non-empty UTF-8 text without NUL bytes");
+}
