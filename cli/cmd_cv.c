@@ -30,6 +30,9 @@ static const cli_opt cv_opts[] = {
     {"seed", 0, "S", 0, "seed of initialisation and window sampling (every refit uses it)"},
     {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},
+    {"id-col", 0, "NAME", 0, "long format: the series id column (default unique_id)"},
+    {"date-col", 0, "NAME", 0, "long format: the date column (default ds)"},
+    {"target", 0, "NAME", 0, "long format: the value column (default y)"},
     {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"threads", 0, "N", 0,
      "threads (default: the CPUs this process may use: affinity, cgroup quota)"},
@@ -169,7 +172,17 @@ static int cv_run(const cli_cmd *cmd, cli_args *a)
     ntg_series_options_init(&so);
     so.fill = cli_get(a, "fill");
     so.dates = cli_get(a, "dates");
+    so.id_col = cli_get(a, "id-col");
+    so.date_col = cli_get(a, "date-col");
+    so.target = cli_get(a, "target");
     if ((st = ntg_series_load_csv(data, &so, &series, &err))) goto fail;
+    if (series->first) {
+        st = ntg__fail(&err, NTG_ERR_UNSUPPORTED,
+                       "%s: a ragged panel (series of different dates) is not supported by cv "
+                       "yet; train and eval take it (--split rest,VAL,TEST)",
+                       data);
+        goto fail;
+    }
 
     /* cutoffs as NeuralForecast places them: the last window ends at the last row, the others
      * `step` rows apart before it; window k forecasts rows [cut_k, cut_k + h) from the rows

@@ -23,6 +23,9 @@ static const cli_opt opts[] = {
      "(default: the plan's train.quantiles)"},
     {"fill", 0, "F", 0, "with --data: empty or bad cells: error, zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "with --data: strict (default: valid, increasing dates) or loose"},
+    {"id-col", 0, "NAME", 0, "long format: the series id column (default unique_id)"},
+    {"date-col", 0, "NAME", 0, "long format: the date column (default ds)"},
+    {"target", 0, "NAME", 0, "long format: the value column (default y)"},
     {"futr-data", 0, "FUTURE.csv", 0,
      "with --data: the future-known covariates' values for the h steps after the data "
      "(a plan trained with --futr-exog columns)"},
@@ -238,8 +241,17 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
     ntg_series_options_init(&sopt);
     sopt.fill = cli_get(a, "fill");
     sopt.dates = cli_get(a, "dates");
+    sopt.id_col = cli_get(a, "id-col");
+    sopt.date_col = cli_get(a, "date-col");
+    sopt.target = cli_get(a, "target");
     ntg_status st = ntg_series_load_csv(cli_get(a, "data"), &sopt, &ser, &err);
     if (st) return cli_fail(cmd, st, &err);
+    if (cli_get(a, "plot") && ser->first) {
+        st = ntg__fail(&err, NTG_ERR_UNSUPPORTED,
+                       "--plot: a ragged panel (series of different dates) is not plotted; "
+                       "choose series that share their dates");
+        goto fail;
+    }
     /* once per run, not per column: the forecast is then in whatever units the model has */
     const char *gk = ntg_plan_meta(plan, "train.scaler");
     if (!ntg_plan_meta(plan, "scaler.kind") && !(gk && strcmp(gk, "none") == 0))
@@ -265,6 +277,37 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
         st = ntg__err_os(&err, NTG_ERR_IO, errno, out_path, "cannot open for writing: %s",
                          strerror(errno));
         goto fail;
+    }
+    if (ser->is_long) {
+        /* long in, long out (NeuralForecast's predict): unique_id, ds and the model's point
+         * forecast named after the model, then its other quantiles */
+        const char *model = ntg_plan_meta(plan, "model.name");
+        if (!model || !*model) model = "y_hat";
+        cli_csv_field(f, cli_get(a, "id-col") ? cli_get(a, "id-col") : "unique_id");
+        fputc(',', f);
+        cli_csv_field(f, ser->date_name ? ser->date_name : "ds");
+        fputc(',', f);
+        cli_csv_field(f, model);
+        for (size_t q = 1; q < nq; q++) {
+            char name[600];
+            snprintf(name, sizeof name, "%s-q%g", model, ntg_forecast_quantile_level(fc, q));
+            fputc(',', f);
+            cli_csv_field(f, name);
+        }
+        fputc('\n', f);
+        for (size_t c = 0; c < nc; c++)
+            for (size_t t = 0; t < h; t++) {
+                cli_csv_field(f, ntg_forecast_column_name(fc, c));
+                fputc(',', f);
+                if (ntg_forecast_column_date(fc, c, t))
+                    cli_csv_field(f, ntg_forecast_column_date(fc, c, t));
+                else
+                    fprintf(f, "%zu", t + 1);
+                for (size_t q = 0; q < (nq ? nq : 1); q++)
+                    fprintf(f, ",%.9g", ntg_forecast_value(fc, c, t, q));
+                fputc('\n', f);
+            }
+        goto written;
     }
     /* header: the date (or step) column, then per column its point forecast (the median
      * for quantile models) and, for quantile models, one column per other quantile */
@@ -292,6 +335,7 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
                 fprintf(f, ",%.9g", ntg_forecast_value(fc, c, t, q));
         fputc('\n', f);
     }
+written:;
     /* an earlier buffered write may have failed already (ferror), or the last flush */
     int wbad = f != stdout && ferror(f), e = errno;
     if (f != stdout && (fclose(f) != 0 || wbad)) {

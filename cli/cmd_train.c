@@ -6,7 +6,12 @@
 
 #include "cli.h"
 #include "json.h"
+#include "model_io.h"
+#include "naive2.h"
+#include "ntg_error.h"
 #include "train_dp.h"
+
+static void panel_warn(const ntg_plan *plan, const ntg_series *s, const char *split);
 
 static const cli_opt train_opts[] = {
     {"data", 0, "FILE.csv", 0, "the series (required)"},
@@ -42,6 +47,9 @@ static const cli_opt train_opts[] = {
     {"train", 'T', "KEY=VALUE", 1, "override any key of the graph's train section"},
     {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},
+    {"id-col", 0, "NAME", 0, "long format: the series id column (default unique_id)"},
+    {"date-col", 0, "NAME", 0, "long format: the date column (default ds)"},
+    {"target", 0, "NAME", 0, "long format: the value column (default y)"},
     {"log-csv", 0, "F", 0,
      "write the loss curve (step, train_loss, val_loss, lr, ...; grad_norm when clipping)"},
     {"checkpoint-dir", 0, "D", 0, "write checkpoints there"},
@@ -249,7 +257,11 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     ntg_series_options_init(&so);
     so.fill = cli_get(a, "fill");
     so.dates = cli_get(a, "dates");
+    so.id_col = cli_get(a, "id-col");
+    so.date_col = cli_get(a, "date-col");
+    so.target = cli_get(a, "target");
     if ((st = ntg_series_load_csv(data, &so, &series, &err))) goto fail;
+    panel_warn(plan, series, split);
     /* --mesh: join the mesh; only rank 0 ("lead") writes the log, checkpoints, store, plan */
     if ((rc = cli_train_mesh_open(cmd, a, &tm)) != CLI_OK) goto done;
     int lead = cli_train_mesh_rank(tm) == 0;
@@ -410,9 +422,13 @@ static const cli_opt eval_opts[] = {
     {"columns", 0, "all|C1,C2", 0, "columns to score (default all)"},
     {"part", 0, "test|val", 0, "which split to score (default test)"},
     {"seasonality", 0, "M", 0, "MASE's seasonal period (default 1: the naive forecast)"},
+    {"owa", 0, NULL, 0, "also score the M4 Naive2 benchmark on the same windows and print the OWA"},
     {"json", 0, NULL, 0, "print one JSON object"},
     {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},
+    {"id-col", 0, "NAME", 0, "long format: the series id column (default unique_id)"},
+    {"date-col", 0, "NAME", 0, "long format: the date column (default ds)"},
+    {"target", 0, "NAME", 0, "long format: the value column (default y)"},
     {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"threads", 0, "N", 0,
      "threads (default: the CPUs this process may use: affinity, cgroup quota)"},
@@ -469,6 +485,55 @@ static void put_prob_table(const char *const *names, const ntg_scores *cols, siz
     }
 }
 
+/* A ragged panel: say which series are too short to give a training window. */
+static void panel_warn(const ntg_plan *plan, const ntg_series *s, const char *split)
+{
+    ntg_model_io io;
+    ntg_split sp;
+    if (!s->first || ntg__model_io(plan, &io, NULL) ||
+        ntg__split_parse(split, s->n_rows, &sp, NULL))
+        return;
+    size_t short_n = 0, eg = 0, lo = s->n_rows, hi = 0;
+    for (size_t c = 0; c < s->n_cols; c++) {
+        size_t len = s->n_rows - s->first[c];
+        if (len < lo) lo = len;
+        if (len > hi) hi = len;
+        size_t tr = sp.train > s->first[c] ? sp.train - s->first[c] : 0;
+        if (tr < io.L + io.h && !short_n++) eg = c;
+    }
+    fprintf(stderr, "ntgraph train: panel of %zu series, %zu to %zu rows\n", s->n_cols, lo, hi);
+    if (short_n)
+        fprintf(stderr,
+                "ntgraph train: warning: %zu series have fewer train rows than input_size + h = "
+                "%zu and give no training window (e.g. '%.60s'); they are skipped\n",
+                short_n, io.L + io.h, s->names[eg]);
+}
+
+/* --owa: Naive2's overall sMAPE and MASE on the windows eval scored (naive2.h). */
+static ntg_status eval_naive2(const ntg_plan *plan, const ntg_series *s, const ntg_eval_options *eo,
+                              ntg_metric_values *out, ntg_error *err)
+{
+    ntg_model_io io;
+    ntg_split sp;
+    ntg_windows w;
+    int *cols = NULL;
+    size_t nc = 0;
+    ntg_metrics *acc = NULL;
+    ntg_split_part part = eo->part && strcmp(eo->part, "val") == 0 ? NTG_SPLIT_VAL : NTG_SPLIT_TEST;
+    ntg_status st = ntg__model_io(plan, &io, err);
+    if (!st) st = ntg__select_columns(s, eo->columns, &cols, &nc, err);
+    if (!st) st = ntg__split_parse(eo->split, s->n_rows, &sp, err);
+    if (!st) st = ntg__windows_make(&sp, part, io.L, io.h, cols, nc, &w, err);
+    if (!st) st = ntg__windows_panel(&w, s, NULL, err);
+    if (!st)
+        st = ntg__metrics_create(s, cols, nc, NULL, sp.train, (size_t)eo->seasonality, &acc, err);
+    if (!st) st = ntg__naive2_score(s, &w, (size_t)eo->seasonality, acc, err);
+    if (!st) ntg__metrics_total(acc, out);
+    ntg__metrics_free(acc);
+    free(cols);
+    return st;
+}
+
 static int eval_run(const cli_cmd *cmd, cli_args *a)
 {
     if (a->n_pos != 1) return cli_usage_error(cmd, "expected one plan file");
@@ -489,6 +554,9 @@ static int eval_run(const cli_cmd *cmd, cli_args *a)
     ntg_series_options_init(&so);
     so.fill = cli_get(a, "fill");
     so.dates = cli_get(a, "dates");
+    so.id_col = cli_get(a, "id-col");
+    so.date_col = cli_get(a, "date-col");
+    so.target = cli_get(a, "target");
     if ((st = ntg_series_load_csv(cli_get(a, "data"), &so, &series, &err))) goto fail;
     ntg_eval_options eo;
     ntg_eval_options_init(&eo);
@@ -525,6 +593,13 @@ static int eval_run(const cli_cmd *cmd, cli_args *a)
     ntg_scores all;
     ntg_scores_init(&all);
     st = ntg_evaluate(plan, series, &eo, &all, cols, n_named, &err);
+    ntg_metric_values n2;
+    memset(&n2, 0, sizeof n2);
+    double owa = NAN;
+    if (!st && cli_flag(a, "owa")) {
+        st = eval_naive2(plan, series, &eo, &n2, &err);
+        owa = ntg__owa(all.smape, all.mase, n2.smape, n2.mase);
+    }
     if (st) {
         free(names);
         goto fail;
@@ -537,6 +612,14 @@ static int eval_run(const cli_cmd *cmd, cli_args *a)
         json_num(stdout, all.mae);
         printf(",\"overall\":");
         put_scores(stdout, &all);
+        if (cli_flag(a, "owa")) {
+            printf(",\"naive2\":{\"smape\":");
+            json_num(stdout, n2.smape);
+            printf(",\"mase\":");
+            json_num(stdout, n2.mase);
+            printf("},\"owa\":");
+            json_num(stdout, owa);
+        }
         printf(",\"columns\":{");
         for (size_t j = 0; j < n_named; j++) {
             if (j) putchar(',');
@@ -553,6 +636,10 @@ static int eval_run(const cli_cmd *cmd, cli_args *a)
                    cols[j].mae, cols[j].mae_orig, cols[j].mape, cols[j].smape, cols[j].mase);
         printf("%-16s %10.4f %10.4f | %12.4f %10.2f %10.2f %8.3f\n", "overall", all.mse, all.mae,
                all.mae_orig, all.mape, all.smape, all.mase);
+        if (cli_flag(a, "owa"))
+            printf("%-16s %10s %10s | %12s %10s %10.2f %8.3f\n"
+                   "OWA %.3f (0.5 (sMAPE / Naive2's + MASE / Naive2's), MASE seasonality %d)\n",
+                   "Naive2", "", "", "", "", n2.smape, n2.mase, owa, eo.seasonality);
         put_prob_table(names, cols, n_named, &all);
         printf("(%s split, %llu forecast points, every window with stride 1)\n",
                eo.part ? eo.part : "test", (unsigned long long)all.n);
@@ -572,7 +659,7 @@ const cli_cmd cli_cmd_eval = {
     "eval",
     "Score a plan on the test split of a series",
     "ntgraph eval PLAN --data FILE.csv --split A,B,C [--columns all|C1,C2] [--part test|val] "
-    "[--seasonality M] [--json]",
+    "[--seasonality M] [--owa] [--json]",
     "Rolling-origin evaluation over every window of the test (or val) split, stride 1:\n"
     "MSE and MAE on the z-scored scale (the literature's protocol) and MAE, MAPE, sMAPE\n"
     "and MASE in original units, per column and overall. --json prints one object with\n"
@@ -580,7 +667,12 @@ const cli_cmd cli_cmd_eval = {
     "Quantile and distribution plans add interval coverage (of [lowest, highest\n"
     "level]) with its nominal level, the mean pinball loss and the CRPS (z-scored;\n"
     "closed form for normal/studentt heads, 2 x mean pinball for quantile heads):\n"
-    "a second table, and the keys coverage, coverage_nominal, pinball, crps in --json.",
+    "a second table, and the keys coverage, coverage_nominal, pinball, crps in --json.\n"
+    "--owa also scores the M4 competition's Naive2 benchmark (seasonality test and\n"
+    "multiplicative decomposition at --seasonality) on the same windows and prints its\n"
+    "sMAPE and MASE and the OWA (keys naive2 and owa in --json). A long-format panel\n"
+    "(unique_id, ds, y) is scored per series: --split rest,0,48 scores the last 48\n"
+    "values of every series (the M4 protocol; docs/data.md).",
     eval_opts,
     (int)(sizeof eval_opts / sizeof eval_opts[0]),
     eval_run,

@@ -424,6 +424,10 @@ typedef struct ntg_series_options {
     const char *dates; /* the date column: NULL or "strict" (the default: when the first
                           date is a time stamp, every date must be a valid one, later than
                           the row before; an error names the line), "loose" (as written) */
+    /* Long format: the names of the series id, date and target columns (NULL:
+     * NeuralForecast's unique_id, ds, y).  Any of them set with format 0 reads the file
+     * as long. */
+    const char *id_col, *date_col, *target;
 } ntg_series_options;
 
 NTG_API void ntg_series_options_init(ntg_series_options *opts);

@@ -252,11 +252,35 @@ void ntg__csv_options_init(ntg_csv_options *o)
     o->fill = NULL;
     o->dates = NULL;
     o->max_inflated = 0;
+    o->id_col = o->date_col = o->target = NULL;
 }
 
 void ntg__series_free(ntg_series *s)
 {
     if (s) ntg__pool_destroy(s->pool);
+}
+
+size_t ntg__series_first(const ntg_series *s, size_t c)
+{
+    return s && s->first && c < s->n_cols ? s->first[c] : 0;
+}
+
+void ntg__series_column_view(const ntg_series *s, size_t c, ntg_series *v)
+{
+    memset(v, 0, sizeof *v);
+    size_t f = ntg__series_first(s, c);
+    v->n_rows = s->n_rows - f;
+    v->n_cols = 1;
+    v->names = s->names + c;
+    v->values = s->values + c * s->n_rows + f;
+    v->date_name = s->date_name;
+    if (s->first) {
+        v->dates = s->col_dates ? s->col_dates + c * s->n_rows + f : NULL;
+        v->epoch = s->col_dates && !s->ds_int ? s->col_epoch + c * s->n_rows + f : NULL;
+    } else {
+        v->dates = s->dates;
+        v->epoch = s->epoch;
+    }
 }
 
 int ntg__series_find(const ntg_series *s, const char *name)
@@ -541,6 +565,212 @@ static int check_long_dates(cparse *c, const size_t *ref, size_t n, int col)
     return rc;
 }
 
+/* ---------------------------------------------------- long format sorted by ds */
+
+typedef struct ordkey {
+    int64_t key;
+    size_t row;
+} ordkey;
+
+static int ordkey_cmp(const void *pa, const void *pb)
+{
+    const ordkey *a = pa, *b = pb;
+    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    return a->row < b->row ? -1 : a->row > b->row;
+}
+
+static int i64_cmp(const void *pa, const void *pb)
+{
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    return a < b ? -1 : a > b;
+}
+
+/* A ds cell that is a whole integer (optional sign, digits, at most 18 of them). */
+static int ds_integer(const char *s, int64_t *v)
+{
+    size_t n = strlen(s);
+    trim(&s, &n);
+    size_t i = 0;
+    int neg = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
+    if (i == n || n - i > 18) return 0;
+    int64_t x = 0;
+    for (; i < n; i++) {
+        if (!is_digit(s[i])) return 0;
+        x = x * 10 + (s[i] - '0');
+    }
+    *v = neg ? -x : x;
+    return 1;
+}
+
+/* Whether a spacing d of consecutive ds is the panel's step: exactly, or within the
+ * day ranges of a calendar month, quarter or year step. */
+static int step_ok(int64_t d, int64_t step, int is_int)
+{
+    if (d == step) return 1;
+    if (is_int) return 0;
+    static const int64_t cls[3][2] = {{28, 31}, {89, 92}, {365, 366}};
+    for (int k = 0; k < 3; k++) {
+        int64_t lo = cls[k][0] * 86400, hi = cls[k][1] * 86400;
+        if (step >= lo && step <= hi) return d >= lo && d <= hi;
+    }
+    return 0;
+}
+
+/* The long layout when every ds is a time stamp or every ds an integer: each series
+ * sorted by ds, repeats and gaps refused; a rectangular series when all series share
+ * their ds, else a ragged panel.  Returns 1 when the ds are neither (the caller reads
+ * them as labels), 0 when done, -1 on error. */
+static int read_long_keyed(cparse *c, const char *const *names, size_t ns, size_t ids, size_t iy)
+{
+    size_t n = c->rows;
+    ordkey *ord = malloc(n * sizeof *ord);
+    size_t *off = calloc(ns + 2, sizeof *off);
+    size_t *fill = calloc(ns + 1, sizeof *fill);
+    int64_t *diff = malloc(n * sizeof *diff + 1);
+    int rc = -1;
+    if (!ord || !off || !fill || !diff) {
+        rd_nomem(&c->r);
+        goto out;
+    }
+    int all_ts = 1, all_int = 1;
+    for (size_t r = 0; r < n && (all_ts || all_int); r++) {
+        int64_t v;
+        if (all_ts && ntg__date_epoch(c->date[r]) == INT64_MIN) all_ts = 0;
+        if (all_int && !ds_integer(c->date[r], &v)) all_int = 0;
+    }
+    if (!all_ts && !all_int) {
+        rc = 1;
+        goto out;
+    }
+    int is_int = !all_ts;
+    for (size_t r = 0; r < n; r++) off[c->sid[r] + 1]++;
+    for (size_t id = 0; id < ns; id++) off[id + 1] += off[id];
+    for (size_t r = 0; r < n; r++) {
+        size_t at = off[c->sid[r]] + fill[c->sid[r]]++;
+        int64_t v = 0;
+        if (is_int)
+            ds_integer(c->date[r], &v);
+        else
+            v = ntg__date_epoch(c->date[r]);
+        ord[at].key = v;
+        ord[at].row = r;
+    }
+    size_t nd = 0;
+    for (size_t id = 0; id < ns; id++) {
+        ordkey *o = ord + off[id];
+        size_t m = off[id + 1] - off[id];
+        qsort(o, m, sizeof *o, ordkey_cmp);
+        for (size_t i = 1; i < m; i++) {
+            if (o[i].key == o[i - 1].key) {
+                size_t r = o[i].row > o[i - 1].row ? o[i].row : o[i - 1].row;
+                size_t q = o[i].row > o[i - 1].row ? o[i - 1].row : o[i].row;
+                rd_fail(&c->r, NTG_ERR_DATA, c->line[r], (int)ids + 1,
+                        "series '%.*s': ds '%.*s' repeats line %d's '%.*s' (each series needs "
+                        "one row per ds)",
+                        SHOWN, names[id], SHOWN, c->date[r], c->line[q], SHOWN, c->date[q]);
+                goto out;
+            }
+            diff[nd++] = o[i].key - o[i - 1].key;
+        }
+    }
+    int64_t step = 0;
+    if (nd) {
+        qsort(diff, nd, sizeof *diff, i64_cmp);
+        step = diff[(nd - 1) / 2];
+    }
+    for (size_t id = 0; id < ns && step; id++) {
+        ordkey *o = ord + off[id];
+        size_t m = off[id + 1] - off[id];
+        for (size_t i = 1; i < m; i++) {
+            int64_t d = o[i].key - o[i - 1].key;
+            if (step_ok(d, step, is_int)) continue;
+            size_t r = o[i].row, q = o[i - 1].row;
+            rd_fail(&c->r, NTG_ERR_DATA, c->line[r], (int)ids + 1,
+                    "series '%.*s': ds '%.*s' follows '%.*s' (line %d) by %lld%s, but the "
+                    "panel's step is %lld%s: a gap or an irregular step (missing rows are not "
+                    "filled: add them)",
+                    SHOWN, names[id], SHOWN, c->date[r], SHOWN, c->date[q], c->line[q],
+                    (long long)d, is_int ? "" : " s", (long long)step, is_int ? "" : " s");
+            goto out;
+        }
+    }
+    /* Rectangular when every series has series 0's ds. */
+    size_t n0 = off[1] - off[0], nr = 0;
+    int aligned = 1;
+    for (size_t id = 0; id < ns; id++) {
+        size_t m = off[id + 1] - off[id];
+        if (m > nr) nr = m;
+        if (m != n0) aligned = 0;
+        for (size_t i = 0; aligned && id && i < m; i++)
+            if (strcmp(c->date[ord[off[id] + i].row], c->date[ord[i].row]) != 0) aligned = 0;
+    }
+    ntg_series *s = c->s;
+    s->n_rows = nr;
+    s->n_cols = ns;
+    s->date_name = c->hname[ids];
+    s->names = ntg__pool_array(c->pool, ns + 1, sizeof *s->names);
+    s->values = ntg__pool_array(c->pool, nr * ns + 1, sizeof *s->values);
+    unsigned char *miss = calloc(nr * ns + 1, 1);
+    int *lines = calloc(nr * ns + 1, sizeof *lines);
+    if (aligned) {
+        s->dates = ntg__pool_array(c->pool, nr + 1, sizeof *s->dates);
+    } else {
+        s->first = ntg__pool_array(c->pool, ns + 1, sizeof *s->first);
+        s->col_dates = ntg__pool_array(c->pool, nr * ns + 1, sizeof *s->col_dates);
+        s->col_epoch = ntg__pool_array(c->pool, nr * ns + 1, sizeof *s->col_epoch);
+        s->ds_int = is_int;
+        s->ds_step = step;
+    }
+    if (!s->names || !s->values || !miss || !lines ||
+        (aligned ? !s->dates : !s->first || !s->col_dates || !s->col_epoch)) {
+        free(miss);
+        free(lines);
+        rd_nomem(&c->r);
+        goto out;
+    }
+    memcpy(s->names, names, ns * sizeof *names);
+    for (size_t i = 0; aligned && i < nr; i++) s->dates[i] = c->date[ord[i].row];
+    rc = 0;
+    for (size_t id = 0; id < ns && !rc; id++) {
+        size_t m = off[id + 1] - off[id], f0 = nr - m;
+        double *v = s->values + id * nr;
+        int any = 0;
+        memset(v, 0, nr * sizeof *v);
+        if (!aligned) {
+            s->first[id] = f0;
+            for (size_t i = 0; i < f0; i++) {
+                s->col_dates[id * nr + i] = NULL;
+                s->col_epoch[id * nr + i] = INT64_MIN;
+            }
+        }
+        for (size_t i = 0; i < m; i++) {
+            size_t r = ord[off[id] + i].row;
+            v[f0 + i] = c->val[r];
+            miss[id * nr + f0 + i] = c->miss[r];
+            lines[id * nr + f0 + i] = c->line[r];
+            any |= c->miss[r];
+            if (!aligned) {
+                s->col_dates[id * nr + f0 + i] = c->date[r];
+                s->col_epoch[id * nr + f0 + i] = ord[off[id] + i].key;
+            }
+        }
+        char what[2 * SHOWN + 32];
+        cell_what(what, sizeof what, c->hname[iy], names[id]);
+        if (any)
+            rc = fill_column(c, v + f0, miss + id * nr + f0, m, lines + id * nr + f0, (int)iy + 1,
+                             what);
+    }
+    free(miss);
+    free(lines);
+out:
+    free(ord);
+    free(off);
+    free(fill);
+    free(diff);
+    return rc;
+}
+
 static int read_long(cparse *c, size_t iu, size_t ids, size_t iy)
 {
     ntg_series *s = c->s;
@@ -562,7 +792,7 @@ static int read_long(cparse *c, size_t iu, size_t ids, size_t iy)
         c->line[r] = c->r.f[0].line;
         if (!fu->len || memchr(fu->s, '\0', fu->len) || !ntg__utf8_valid(fu->s, fu->len)) {
             rd_fail(&c->r, NTG_ERR_DATA, fu->line, (int)iu + 1,
-                    "unique_id must be non-empty UTF-8 text without NUL bytes");
+                    "%.*s must be non-empty UTF-8 text without NUL bytes", SHOWN, c->hname[iu]);
             goto done;
         }
         const char *uid = pool_field(c, fu);
@@ -586,6 +816,13 @@ static int read_long(cparse *c, size_t iu, size_t ids, size_t iy)
 
     size_t ns = uids.len, nr0 = 0;
     const char **names = (const char **)uids.data;
+    if (!c->loose_dates && c->rows) {
+        int kr = read_long_keyed(c, names, ns, ids, iy);
+        if (kr <= 0) {
+            rc = kr;
+            goto done;
+        }
+    }
     count = calloc(ns + 1, sizeof *count);
     seen = calloc(ns + 1, sizeof *seen);
     last_line = calloc(ns + 1, sizeof *last_line);
@@ -631,7 +868,7 @@ static int read_long(cparse *c, size_t iu, size_t ids, size_t iy)
     if (check_long_dates(c, ref, nr0, (int)ids + 1)) goto done;
     s->n_rows = nr0;
     s->n_cols = ns;
-    s->date_name = "ds";
+    s->date_name = c->hname[ids];
     s->names = ntg__pool_array(c->pool, ns + 1, sizeof *s->names);
     s->values = ntg__pool_array(c->pool, nr0 * ns + 1, sizeof *s->values);
     s->dates = ntg__pool_array(c->pool, nr0 + 1, sizeof *s->dates);
@@ -895,21 +1132,27 @@ static ntg_status parse_text(const char *text, size_t len, const char *name,
     int rc = read_header(&c);
     if (!rc) {
         size_t iu = SIZE_MAX, ids = SIZE_MAX, iy = SIZE_MAX;
+        const char *nu = o->id_col ? o->id_col : "unique_id";
+        const char *nd = o->date_col ? o->date_col : "ds";
+        const char *ny = o->target ? o->target : "y";
         for (size_t j = 0; j < c.nh; j++) {
-            if (same(c.hname[j], strlen(c.hname[j]), "unique_id")) iu = j;
-            if (same(c.hname[j], strlen(c.hname[j]), "ds")) ids = j;
-            if (same(c.hname[j], strlen(c.hname[j]), "y")) iy = j;
+            if (same(c.hname[j], strlen(c.hname[j]), nu)) iu = j;
+            if (same(c.hname[j], strlen(c.hname[j]), nd)) ids = j;
+            if (same(c.hname[j], strlen(c.hname[j]), ny)) iy = j;
         }
         int all = iu != SIZE_MAX && ids != SIZE_MAX && iy != SIZE_MAX;
         if (o->format == 2 && !all)
             rc = rd_fail(&c.r, NTG_ERR_PARSE, c.hline, 0,
-                         "long format needs columns unique_id, ds and y; the header lacks '%s'",
-                         iu == SIZE_MAX    ? "unique_id"
-                         : ids == SIZE_MAX ? "ds"
-                                           : "y");
-        else if (o->format == 2 || (o->format == 0 && all))
+                         "long format needs columns %.*s, %.*s and %.*s; the header lacks "
+                         "'%.*s'",
+                         SHOWN, nu, SHOWN, nd, SHOWN, ny, SHOWN,
+                         iu == SIZE_MAX    ? nu
+                         : ids == SIZE_MAX ? nd
+                                           : ny);
+        else if (o->format == 2 || (o->format == 0 && all)) {
             rc = read_long(&c, iu, ids, iy);
-        else
+            c.s->is_long = 1;
+        } else
             rc = read_wide(&c);
     }
     if (!rc && c.s->dates) {

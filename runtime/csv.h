@@ -25,8 +25,15 @@
  * not a number; every other column is a series.  Long format: the header holds
  * unique_id, ds and y (any order; other columns are ignored); the rows of each
  * unique_id, in first-seen order, become one column named after it (rows of
- * different ids may interleave); every series must list the same ds values in
- * the same order.  Auto (format 0) picks long when the header has all three.
+ * different ids may interleave).  When every ds is a time stamp, or every ds an
+ * integer (dates not loose), each series is sorted by ds: a ds repeated within a
+ * series is an error naming both lines, and so is a gap (two consecutive ds further
+ * apart than the panel's step, the median spacing; calendar month, quarter and year
+ * steps allow their 28-31, 89-92 and 365-366 days).  Series that then share the same
+ * ds values make a rectangular series (shared dates); otherwise the result is a
+ * ragged panel (ntg_series.first).  Labels (or --dates loose) keep the file order and
+ * every series must list the same ds values in the same order.  Auto (format 0) picks
+ * long when the header has all three.
  *
  * Cells: a number is what strtod reads from the whole cell once spaces and tabs
  * around it are trimmed, in decimal notation ("1", "-2.5", ".5", "1e-3"; not
@@ -70,6 +77,8 @@ typedef struct ntg_csv_options {
      * most bytes it may decompress to; 0 is NTG__CSV_GZ_MAX.  More is NTG_ERR_RANGE naming
      * the file; a build without zlib answers NTG_ERR_UNSUPPORTED for any gzip data. */
     size_t max_inflated;
+    /* long format: the id, date and target column names (NULL: unique_id, ds, y) */
+    const char *id_col, *date_col, *target;
 } ntg_csv_options;
 
 /* Default cap of decompressed CSV data: 4 GiB. */
@@ -84,7 +93,26 @@ typedef struct ntg_series {
                               INT64_MIN where unparseable; NULL without dates */
     const char *date_name; /* header of the date column (long: "ds") or NULL */
     ntg_pool *pool;        /* owns everything, the struct included */
+    /* A ragged panel (a long file whose series list different ds values: different
+     * lengths, starts or ends); all NULL/0 otherwise.  The series are right-aligned: every
+     * one ends on row n_rows - 1, series c holds rows [first[c], n_rows) and the rows
+     * before first[c] are 0 and never read (windows, scalers and metrics start at
+     * first[c]).  dates and epoch above are NULL; each series has its own:
+     * col_dates[c * n_rows + r] (NULL before first[c]) and col_epoch likewise (time
+     * stamps; for integer ds the integer). */
+    size_t *first;
+    int is_long; /* read from the long layout (unique_id, ds, y), ragged or not */
+    const char **col_dates;
+    int64_t *col_epoch;
+    int ds_int;      /* ds are integers (NeuralForecast's M4 layout), not time stamps */
+    int64_t ds_step; /* the panel's step: seconds, or 1 for integers; 0 unknown */
 } ntg_series;
+
+/* The first row series column c holds (0 unless s is a ragged panel). */
+size_t ntg__series_first(const ntg_series *s, size_t c);
+/* A one-column view of column c from its first row, with its own dates (for a ragged
+ * panel) or s's: *v borrows s's arrays (v->pool NULL; do not free). */
+void ntg__series_column_view(const ntg_series *s, size_t c, ntg_series *v);
 
 /* format 0 (auto), fill NULL (error). */
 void ntg__csv_options_init(ntg_csv_options *o);

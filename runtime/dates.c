@@ -193,12 +193,13 @@ typedef struct dstepper {
     int pad_mo, pad_d, pad_h;
 } dstepper;
 
-static int stepper_init(const ntg_series *s, dstepper *t)
+/* step > 0: that spacing (a ragged panel's), else the series' median spacing. */
+static int stepper_init(const ntg_series *s, dstepper *t, int64_t step_given)
 {
     if (!s || !s->dates || !s->epoch || !s->n_rows) return -1;
     t->last = s->epoch[s->n_rows - 1];
     if (t->last == INT64_MIN || parse_date(s->dates[s->n_rows - 1], &t->lp)) return -1;
-    t->step = ntg__series_step(s);
+    t->step = step_given > 0 ? step_given : ntg__series_step(s);
     if (t->step <= 0) return -1;
     /* Zero padding as the file writes it: a field is unpadded when some date
      * writes it with one digit ("1990/1/1 0:00"). */
@@ -275,14 +276,14 @@ static const char *stepper_date(const dstepper *t, int64_t steps, ntg_pool *pool
 const char *ntg__series_next_date(const ntg_series *s, int64_t steps, ntg_pool *pool)
 {
     dstepper t;
-    if (!pool || stepper_init(s, &t)) return NULL;
+    if (!pool || stepper_init(s, &t, 0)) return NULL;
     return stepper_date(&t, steps, pool);
 }
 
 const char **ntg__series_next_dates(const ntg_series *s, int64_t first, size_t n, ntg_pool *pool)
 {
     dstepper t;
-    if (!pool || stepper_init(s, &t)) return NULL;
+    if (!pool || stepper_init(s, &t, 0)) return NULL;
     const char **v = ntg__pool_array(pool, n + 1, sizeof *v);
     if (!v) return NULL;
     for (size_t i = 0; i < n; i++) {
@@ -328,4 +329,31 @@ ntg_status ntg__dates_check(const char *const *dates, size_t n, int loose, const
         prev = e;
     }
     return NTG_OK;
+}
+
+const char **ntg__panel_next_dates(const struct ntg_series *s, size_t c, size_t n, ntg_pool *pool)
+{
+    if (!s || !s->first || c >= s->n_cols || s->first[c] >= s->n_rows) return NULL;
+    if (!s->ds_int) {
+        /* the series' own last date and style, the panel's step (a series of one row has
+         * none of its own) */
+        ntg_series v;
+        dstepper t;
+        ntg__series_column_view(s, c, &v);
+        if (stepper_init(&v, &t, s->ds_step)) return NULL;
+        const char **d = ntg__pool_array(pool, n + 1, sizeof *d);
+        if (!d) return NULL;
+        for (size_t i = 0; i < n; i++)
+            if (!(d[i] = stepper_date(&t, (int64_t)i + 1, pool))) return NULL;
+        return d;
+    }
+    if (s->ds_step <= 0) return NULL;
+    const char **d = ntg__pool_array(pool, n + 1, sizeof *d);
+    if (!d) return NULL;
+    int64_t last = s->col_epoch[c * s->n_rows + s->n_rows - 1];
+    for (size_t k = 0; k < n; k++) {
+        d[k] = ntg__pool_fmt(pool, "%lld", (long long)(last + (int64_t)(k + 1) * s->ds_step));
+        if (!d[k]) return NULL;
+    }
+    return d;
 }

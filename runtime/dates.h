@@ -49,4 +49,9 @@ const char *ntg__series_next_date(const struct ntg_series *s, int64_t steps, ntg
 const char **ntg__series_next_dates(const struct ntg_series *s, int64_t first, size_t n,
                                     ntg_pool *pool);
 
+/* The n ds after the end of column c of a ragged panel (csv.h): integer ds continue by
+ * the panel's step ("701", "702", ...), time stamps as ntg__series_next_dates continues a
+ * date column.  NULL when unknown (no step) or out of memory. */
+const char **ntg__panel_next_dates(const struct ntg_series *s, size_t c, size_t n, ntg_pool *pool);
+
 #endif /* NTG_DATES_H */

@@ -350,6 +350,7 @@ ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_
     if (!st) st = ntg__split_parse(opts->split, data->n_rows, &sp, err);
     if (!st) st = ntg__model_scaler(plan, data, cols, nc, sp.train, NULL, NULL, &g, &ws, err);
     if (!st) st = ntg__windows_make(&sp, part, r.io.L, r.io.h, cols, nc, &w, err);
+    if (!st) st = ntg__windows_panel(&w, data, NULL, err);
     if (!st) st = ntg__windows_check(data, g, &w, 1, err);
     size_t m_season = opts->seasonality > 0 ? (size_t)opts->seasonality : 1;
     if (!st) st = ntg__metrics_create(data, cols, nc, g, sp.train, m_season, &m, err);
@@ -378,7 +379,8 @@ ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_
             ntg__metrics_column(m, j, &v);
         else
             ntg__metrics_total(m, &v);
-        if (!scores_finite(&v))
+        /* a ragged panel's series too short for a window has no scores (n 0, NaN) */
+        if (v.n && !scores_finite(&v))
             st = ntg__fail(err, NTG_ERR_DATA,
                            "%s%.60s%s: the scores overflow a double (MSE %g, MAE %g in original "
                            "units): the values are too large to score",
@@ -473,6 +475,7 @@ ntg_status ntg_conformal_calibrate(const ntg_plan *plan, const ntg_series *data,
     if (!st) st = ntg__split_parse(o.split, data->n_rows, &sp, err);
     if (!st) st = ntg__model_scaler(plan, data, cols, nc, sp.train, NULL, NULL, &g, &ws, err);
     if (!st) st = ntg__windows_make(&sp, part, r.io.L, r.io.h, cols, nc, &w, err);
+    if (!st) st = ntg__windows_panel(&w, data, NULL, err);
     if (!st) st = ntg__windows_check(data, g, &w, 1, err);
     uint64_t count = st ? 0 : ntg__windows_count(&w);
     size_t h = r.io.h, n = (size_t)count;
@@ -754,6 +757,16 @@ ntg_status ntg_forecast_series_exog(const ntg_plan *plan, const ntg_series *data
         st =
             ntg__model_scaler(plan, data, cols, nc, data->n_rows, "none", "identity", &g, &ws, err);
     if (!st) st = ntg__windows_forecast(data->n_rows, r.io.L, r.io.h, cols, nc, &w, err);
+    /* a ragged panel: every series forecasts past its own end (the last row), from its
+     * own last input_size rows */
+    for (size_t j = 0; !st && j < nc; j++)
+        if (data->n_rows - ntg__series_first(data, (size_t)cols[j]) < r.io.L)
+            st = ntg__fail(err, NTG_ERR_DATA,
+                           "forecast: series '%.60s' has %zu rows, fewer than input_size = %zu "
+                           "(choose the series to forecast with columns)",
+                           data->names[cols[j]],
+                           data->n_rows - ntg__series_first(data, (size_t)cols[j]), r.io.L);
+    if (!st) st = ntg__windows_panel(&w, data, NULL, err);
     if (!st) st = ntg__windows_check(data, g, &w, 0, err);
     /* future-known covariates over the horizon: the future file's rows, calendar dates */
     if (!st && r.exog) st = ntg__exog_bind(r.exog, data, 0, 0, err);
@@ -767,6 +780,8 @@ ntg_status ntg_forecast_series_exog(const ntg_plan *plan, const ntg_series *data
         const char **d = ntg__series_next_dates(data, 1, r.io.h, pool);
         for (size_t j = 0; j < nc; j++) f->dates[j] = d;
     }
+    for (size_t j = 0; !st && data->first && j < nc; j++)
+        f->dates[j] = ntg__panel_next_dates(data, (size_t)cols[j], r.io.h, pool);
     if (!st) st = forecast_fill(&r, data, g, ws, &w, f, err);
     ntg__scaler_free(g);
     free(cols);

@@ -77,10 +77,13 @@ ntg_status ntg__metrics_create(const ntg_series *s, const int *cols, size_t n_co
         /* M4's MASE (Hyndman & Koehler 2006, as in the M4 competition's R code):
          * the in-sample mean absolute seasonal difference
          * (1 / (T - m)) sum_{t=m}^{T-1} |y_t - y_{t-m}| over the T train rows. */
+        /* A ragged panel's series starts at its first row: its T train rows are
+         * [first, train_rows); with T <= m its scale is unknown (NaN: left out). */
+        size_t f0 = ntg__series_first(s, (size_t)cols[j]);
         const double *v = s->values + (size_t)cols[j] * s->n_rows;
         double sum = 0.0;
-        for (size_t t = m; t < train_rows; t++) sum += fabs(v[t] - v[t - m]);
-        r->mase[j] = sum / (double)(train_rows - m);
+        for (size_t t = f0 + m; t < train_rows; t++) sum += fabs(v[t] - v[t - m]);
+        r->mase[j] = train_rows > f0 + m ? sum / (double)(train_rows - f0 - m) : NAN;
     }
     *out = r;
     return NTG_OK;

@@ -39,6 +39,10 @@ ntg_status ntg_series_load_csv(const char *path, const ntg_series_options *opts,
     co.format = o.format;
     co.fill = o.fill;
     co.dates = o.dates;
+    co.id_col = o.id_col;
+    co.date_col = o.date_col;
+    co.target = o.target;
+    if (co.format == 0 && (o.id_col || o.date_col || o.target)) co.format = 2;
     return ntg__csv_read(path, &co, out, err);
 }
 
@@ -206,7 +210,7 @@ ntg_status ntg__split_parse(const char *spec, size_t n_rows, ntg_split *out, ntg
     memset(out, 0, sizeof *out);
     size_t count[3] = {0, 0, 0};
     double frac[3] = {0, 0, 0};
-    int n_parts = 0, n_frac = 0;
+    int n_parts = 0, n_frac = 0, rest = 0;
     const char *p = spec;
     for (;;) {
         const char *comma = strchr(p, ',');
@@ -222,6 +226,14 @@ ntg_status ntg__split_parse(const char *spec, size_t n_rows, ntg_split *out, ntg
         if (len == 0)
             return ntg__fail(err, NTG_ERR_INVALID_ARG, "split '%.80s': the %s part is empty", spec,
                              part_names[n_parts]);
+        if (n_parts == 0 && len == 4 && memcmp(a, "rest", 4) == 0) {
+            /* NeuralForecast's val_size / test_size: train is what the last rows leave */
+            rest = 1;
+            n_parts++;
+            if (!comma) break;
+            p = comma + 1;
+            continue;
+        }
         int frac_part = memchr(a, '.', len) || memchr(a, 'e', len) || memchr(a, 'E', len);
         if (frac_part) {
             double v = 0;
@@ -257,11 +269,27 @@ ntg_status ntg__split_parse(const char *spec, size_t n_rows, ntg_split *out, ntg
                          "split '%.80s': %d part%s, expected three (train,val,test), e.g. "
                          "'8640,2880,2880' or '0.7,0.1,0.2'",
                          spec, n_parts, n_parts == 1 ? "" : "s");
-    if (n_frac != 0 && n_frac != 3)
+    if (!rest && n_frac != 0 && n_frac != 3)
         return ntg__fail(err, NTG_ERR_INVALID_ARG,
                          "split '%.80s': mixes row counts and fractions (write all three as "
                          "counts, or all as fractions with a decimal point)",
                          spec);
+    if (rest && n_frac)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "split '%.80s': 'rest' takes row counts for val and test (e.g. "
+                         "'rest,48,48')",
+                         spec);
+    if (rest) {
+        if (count[1] > n_rows || count[2] > n_rows - count[1] || count[1] + count[2] == n_rows)
+            return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                             "split '%.80s': %zu + %zu val and test rows leave no train row of "
+                             "the %zu",
+                             spec, count[1], count[2], n_rows);
+        out->train = n_rows - count[1] - count[2];
+        out->val = count[1];
+        out->test = count[2];
+        return NTG_OK;
+    }
     if (n_frac == 3) {
         double sum = frac[0] + frac[1] + frac[2];
         if (sum > 1.0 + 1e-9)
@@ -370,13 +398,66 @@ ntg_status ntg__windows_forecast(size_t n_rows, size_t L, size_t h, const int *c
     return NTG_OK;
 }
 
+void ntg__windows_col(const ntg_windows *w, size_t j, size_t *first, size_t *n)
+{
+    size_t lo = w->first_start;
+    if (w->first && w->first[w->cols[j]] + w->L > lo) lo = w->first[w->cols[j]] + w->L;
+    size_t end = w->first_start + w->n_starts; /* one past the last start */
+    *first = lo;
+    *n = end > lo ? end - lo : 0;
+}
+
+ntg_status ntg__windows_panel(ntg_windows *w, const ntg_series *s, size_t *n_skipped,
+                              ntg_error *err)
+{
+    if (n_skipped) *n_skipped = 0;
+    if (!w || !s) return ntg__fail(err, NTG_ERR_INVALID_ARG, "windows_panel: NULL argument");
+    if (!s->first) return NTG_OK;
+    w->first = s->first;
+    uint64_t total = 0;
+    size_t skipped = 0, longest = 0;
+    for (size_t j = 0; j < w->n_cols; j++) {
+        size_t f, n;
+        ntg__windows_col(w, j, &f, &n);
+        total += n;
+        skipped += n == 0;
+        size_t len = s->n_rows - s->first[w->cols[j]];
+        if (len > longest) longest = len;
+    }
+    w->total = total;
+    if (n_skipped) *n_skipped = skipped;
+    if (!total)
+        return ntg__fail(err, NTG_ERR_DATA,
+                         "no series of the panel has a window: the longest has %zu rows; a "
+                         "window needs input_size = %zu rows of its own series before its "
+                         "first target and h = %zu targets inside the split's part",
+                         longest, w->L, w->h);
+    return NTG_OK;
+}
+
 uint64_t ntg__windows_count(const ntg_windows *w)
 {
+    if (w->first) return w->total;
     return (uint64_t)w->n_starts * (uint64_t)w->n_cols;
 }
 
 void ntg__windows_at(const ntg_windows *w, uint64_t k, size_t *j, size_t *start)
 {
+    if (w->first) {
+        for (size_t c = 0; c < w->n_cols; c++) {
+            size_t f, n;
+            ntg__windows_col(w, c, &f, &n);
+            if (k < n) {
+                *j = c;
+                *start = f + (size_t)k;
+                return;
+            }
+            k -= n;
+        }
+        *j = w->n_cols; /* k out of range: an invalid column the checks refuse */
+        *start = 0;
+        return;
+    }
     *j = (size_t)(k / w->n_starts);
     *start = w->first_start + (size_t)(k % w->n_starts);
 }
@@ -527,7 +608,7 @@ void ntg__scaler_free(ntg_scaler *g)
 }
 
 ntg_status ntg__scaler_fit(const ntg_series *s, ntg_scaler_kind kind, const int *cols,
-                           size_t n_cols, size_t train_rows, ntg_scaler **out, ntg_error *err)
+                           size_t n_cols, size_t train_all, ntg_scaler **out, ntg_error *err)
 {
     if (out) *out = NULL;
     if (!s || !out) return ntg__fail(err, NTG_ERR_INVALID_ARG, "scaler: NULL argument");
@@ -535,9 +616,9 @@ ntg_status ntg__scaler_fit(const ntg_series *s, ntg_scaler_kind kind, const int 
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "scaler: unknown kind %d", (int)kind);
     if (!cols) n_cols = s->n_cols;
     if (n_cols == 0) return ntg__fail(err, NTG_ERR_INVALID_ARG, "scaler: no columns to fit");
-    if (train_rows == 0 || train_rows > s->n_rows)
+    if (train_all == 0 || train_all > s->n_rows)
         return ntg__fail(err, NTG_ERR_INVALID_ARG,
-                         "scaler: %zu train rows, but the series has %zu rows", train_rows,
+                         "scaler: %zu train rows, but the series has %zu rows", train_all,
                          s->n_rows);
     for (size_t j = 0; cols && j < n_cols; j++)
         if (cols[j] < 0 || (size_t)cols[j] >= s->n_cols)
@@ -548,7 +629,10 @@ ntg_status ntg__scaler_fit(const ntg_series *s, ntg_scaler_kind kind, const int 
     if (!g) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     for (size_t j = 0; j < n_cols; j++) {
         size_t c = cols ? (size_t)cols[j] : j;
-        const double *v = s->values + c * s->n_rows;
+        /* a ragged panel's series c starts at row f0: its train rows are [f0, train_rows) */
+        size_t f0 = ntg__series_first(s, c);
+        const double *v = s->values + c * s->n_rows + f0;
+        size_t train_rows = train_all > f0 ? train_all - f0 : 0;
         g->names[j] = ntg__pool_strdup(g->pool, s->names[c]);
         if (!g->names[j]) {
             ntg__scaler_free(g);
@@ -556,14 +640,14 @@ ntg_status ntg__scaler_fit(const ntg_series *s, ntg_scaler_kind kind, const int 
         }
         g->mean[j] = 0.0;
         g->std[j] = 1.0;
-        if (kind == NTG_SCALER_NONE) continue;
+        if (kind == NTG_SCALER_NONE || train_rows == 0) continue;
         /* log: the z-score of ln(x), every value of the column positive */
         double *lv = NULL;
         if (kind == NTG_SCALER_LOG) {
-            for (size_t r = 0; r < s->n_rows; r++) {
+            for (size_t r = 0; r < s->n_rows - f0; r++) {
                 if (v[r] > 0) continue;
                 char row[96];
-                ntg__series_row_str(s, r, row, sizeof row);
+                ntg__series_row_str(s, r + f0, row, sizeof row);
                 ntg_status st = ntg__fail(err, NTG_ERR_DATA,
                                           "scaler 'log': column '%.60s', %s: %g has no logarithm "
                                           "(the log scaler needs values > 0)",
@@ -602,7 +686,7 @@ ntg_status ntg__scaler_fit(const ntg_series *s, ntg_scaler_kind kind, const int 
             for (size_t r = 1; r < train_rows; r++)
                 if (fabs(v[r]) > fabs(v[worst])) worst = r;
             char row[96];
-            ntg__series_row_str(s, worst, row, sizeof row);
+            ntg__series_row_str(s, worst + f0, row, sizeof row);
             ntg_status st = ntg__fail(err, NTG_ERR_DATA,
                                       "scaler: column '%.60s': the train values overflow a "
                                       "double when averaged: %s holds %g",
@@ -793,7 +877,8 @@ ntg_status ntg__windows_fill(const ntg_series *s, const ntg_scaler *g,
         size_t j, st;
         ntg__windows_at(w, idx[i], &j, &st);
         int c = w->cols[j];
-        if (c < 0 || (size_t)c >= s->n_cols || st < L || st - L + span > s->n_rows) {
+        if (c < 0 || (size_t)c >= s->n_cols || st < L || st - L + span > s->n_rows ||
+            st - L < ntg__series_first(s, (size_t)c)) {
             free(v);
             return ntg__fail(err, NTG_ERR_RANGE,
                              "windows_fill: window %llu (column %d, rows [%zu, %zu)) is outside "

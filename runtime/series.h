@@ -47,6 +47,9 @@ const char *ntg__split_name(ntg_split_part part);
  *   row counts  "8640,2880,2880"  (integers; sum <= n_rows)
  *   fractions   "0.7,0.1,0.2"     (every part written with a '.' or an exponent,
  *                                   each in [0, 1], sum <= 1)
+ *   the rest    "rest,48,48"     (NeuralForecast's val_size and test_size: val and
+ *                                   test are the last rows, train every row before; on a
+ *                                   ragged panel (csv.h), the last rows of every series)
  * Fractions follow Autoformer's data loader: train = floor(n * f_train), test =
  * floor(n * f_test), and when the fractions sum to 1 (within 1e-9) val = n -
  * train - test, so no row is lost to rounding (n = 52696, "0.7,0.1,0.2" gives
@@ -79,6 +82,12 @@ typedef struct ntg_windows {
     size_t n_cols;
     size_t L, h;     /* input size, horizon */
     const int *cols; /* series column of each window column (borrowed) */
+    /* A ragged panel (ntg__windows_panel): the first row of each series column
+     * (borrowed from the series), else NULL.  Column j's windows then start at
+     * max(first_start, first[cols[j]] + L), so no window reaches before its series;
+     * a series with no such start has no window.  total: their count. */
+    const size_t *first;
+    uint64_t total;
 } ntg_windows;
 
 /* Windows of one part of a split.  Errors: NTG_ERR_INVALID_ARG (L or h 0, no
@@ -93,7 +102,17 @@ ntg_status ntg__windows_make(const ntg_split *sp, ntg_split_part part, size_t L,
 ntg_status ntg__windows_forecast(size_t n_rows, size_t L, size_t h, const int *cols, size_t n_cols,
                                  ntg_windows *out, ntg_error *err);
 
-/* n_starts * n_cols. */
+/* Restrict windows w to the rows each series of s holds (a no-op unless s is a ragged
+ * panel).  *n_skipped (may be NULL) receives how many columns lost every window (a
+ * series shorter than input_size + h in that part).  NTG_ERR_DATA when no window is
+ * left, naming the part's rows and the longest series. */
+ntg_status ntg__windows_panel(ntg_windows *w, const ntg_series *s, size_t *n_skipped,
+                              ntg_error *err);
+
+/* Window column j's first target start and its number of starts (0: none). */
+void ntg__windows_col(const ntg_windows *w, size_t j, size_t *first, size_t *n);
+
+/* n_starts * n_cols (ragged panels: the sum over the columns). */
 uint64_t ntg__windows_count(const ntg_windows *w);
 
 /* Window k (< count): its position j in w->cols, and its target start. */

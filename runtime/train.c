@@ -722,12 +722,14 @@ static ntg_status setup(trainer *tr, ntg_error *err)
         return st;
     }
     if ((st = ntg__windows_make(&tr->split, NTG_SPLIT_TRAIN, tr->io.L, tr->io.h, tr->cols,
-                                tr->n_cols, &tr->wtrain, err)))
+                                tr->n_cols, &tr->wtrain, err)) ||
+        (st = ntg__windows_panel(&tr->wtrain, d, NULL, err)))
         return st;
     tr->has_val = tr->val_every > 0 && tr->split.val > 0;
     if (tr->has_val && (st = ntg__windows_make(&tr->split, NTG_SPLIT_VAL, tr->io.L, tr->io.h,
                                                tr->cols, tr->n_cols, &tr->wval, err)))
         return st;
+    if (tr->has_val && (st = ntg__windows_panel(&tr->wval, d, NULL, err))) return st;
     /* values the scaler cannot bring into float32's range: refused now, as eval and run
      * refuse them, rather than as a diverged loss later */
     if ((st = ntg__windows_check(d, tr->scaler, &tr->wtrain, 1, err)) ||

@@ -354,13 +354,18 @@ Test(runtime, csv_long_format_groups_series)
     refused_opts("date,y\n", 2, NULL, NTG_ERR_PARSE, 1, 0,
                  NAME ":1: long format needs columns unique_id, ds and y; the header lacks "
                       "'unique_id'");
+    /* integer ds: sorted per series; a gap is refused at its row */
     refused("unique_id,ds,y\nA,1,1\nA,2,2\nB,1,3\nB,3,4\n", NTG_ERR_DATA, 5, 2,
-            NAME ":5:2: series 'B': ds '3' where series 'A' has '2' (line 3); every series needs "
+            NAME ":5:2: series 'B': ds '3' follows '1' (line 4) by 2, but the panel's step is 1: "
+                 "a gap or an irregular step (missing rows are not filled: add them)");
+    /* labels (not integers, not time stamps) still need the same ds in the same order */
+    refused("unique_id,ds,y\nA,a,1\nA,b,2\nB,a,3\nB,c,4\n", NTG_ERR_DATA, 5, 2,
+            NAME ":5:2: series 'B': ds 'c' where series 'A' has 'b' (line 3); every series needs "
                  "the same ds values in the same order");
-    refused("unique_id,ds,y\nA,1,1\nA,2,2\nB,1,3\n", NTG_ERR_DATA, 4, 0,
-            NAME ":4: series 'B' ends after 1 row; series 'A' has 2 (next ds '2')");
-    refused("unique_id,ds,y\nA,1,1\nB,1,3\nB,2,4\n", NTG_ERR_DATA, 4, 2,
-            NAME ":4:2: series 'B' has more rows than series 'A' (1): ds '2' is extra");
+    refused("unique_id,ds,y\nA,a,1\nA,b,2\nB,a,3\n", NTG_ERR_DATA, 4, 0,
+            NAME ":4: series 'B' ends after 1 row; series 'A' has 2 (next ds 'b')");
+    refused("unique_id,ds,y\nA,a,1\nB,a,3\nB,b,4\n", NTG_ERR_DATA, 4, 2,
+            NAME ":4:2: series 'B' has more rows than series 'A' (1): ds 'b' is extra");
     refused("unique_id,ds,y\n,1,1\n", NTG_ERR_DATA, 2, 1,
             NAME ":2:1: unique_id must be non-empty UTF-8 text without NUL bytes");
     refused("unique_id,ds,y\nA,1,\n", NTG_ERR_DATA, 2, 3,
@@ -601,11 +606,15 @@ Test(runtime, csv_dates_must_increase_unless_loose)
     s = parse("date,v\nweek 2,1\nweek 1,2\nweek 1,3\n");
     cr_assert_str_eq(s->dates[2], "week 1");
     ntg__series_free(s);
-    /* long format: the ds values every series shares, at series 0's lines */
-    refused("unique_id,ds,y\nA,2016-07-02,1\nB,2016-07-02,2\nA,2016-07-01,3\nB,2016-07-01,4\n",
-            NTG_ERR_DATA, 4, 2,
-            "t.csv:4:2: date column 'ds': '2016-07-01' goes back in time from '2016-07-02' on "
-            "line 2 (dates must increase; --dates loose reads the column as it is)");
+    /* long format: each series sorted by its time stamps */
+    s = parse("unique_id,ds,y\nA,2016-07-02,1\nB,2016-07-02,2\nA,2016-07-01,3\nB,2016-07-01,4\n");
+    cr_assert_null(s->first, "the same ds in every series: a rectangular series");
+    cr_assert_str_eq(s->dates[0], "2016-07-01");
+    cr_assert(at(s, 0, 0) == 3 && at(s, 0, 1) == 1 && at(s, 1, 0) == 4 && at(s, 1, 1) == 2);
+    ntg__series_free(s);
+    refused("unique_id,ds,y\nA,2016-07-02,1\nA,2016-07-01,3\nA,2016-07-02,4\n", NTG_ERR_DATA, 4, 2,
+            "t.csv:4:2: series 'A': ds '2016-07-02' repeats line 2's '2016-07-02' (each series "
+            "needs one row per ds)");
     /* loose: as before, dates kept and spacing taken from what parses */
     ntg_csv_options o;
     ntg__csv_options_init(&o);
@@ -827,3 +836,113 @@ Test(runtime, csv_gzip_unsupported_without_zlib)
                "zlib): decompress it first (gunzip)");
 }
 #endif
+
+/* A ragged panel: series of different lengths, starts and ends, rows in any order. */
+Test(runtime, csv_long_ragged_panel)
+{
+    const char *text = "y,unique_id,ds\n"
+                       "30,B,2020-01-01 02:00\n"
+                       "1,A,2020-01-01 00:00\n"
+                       "10,B,2020-01-01 00:00\n"
+                       "3,A,2020-01-01 02:00\n"
+                       "20,B,2020-01-01 01:00\n"
+                       "2,A,2020-01-01 01:00\n"
+                       "4,A,2020-01-01 03:00\n"
+                       "5,A,2020-01-01 04:00\n"
+                       "7,C,2020-01-02 00:00\n";
+    ntg_series *s = parse(text);
+    cr_assert_eq(s->n_cols, 3);
+    cr_assert_eq(s->n_rows, 5, "the longest series");
+    cr_assert_not_null(s->first);
+    cr_assert_null(s->dates);
+    cr_assert_str_eq(s->names[0], "B");
+    cr_assert_str_eq(s->names[1], "A");
+    /* right-aligned: every series ends on the last row */
+    cr_assert_eq(s->first[0], 2);
+    cr_assert_eq(s->first[1], 0);
+    cr_assert_eq(s->first[2], 4);
+    cr_assert_eq(ntg__series_first(s, 2), 4);
+    cr_assert(at(s, 0, 2) == 10 && at(s, 0, 3) == 20 && at(s, 0, 4) == 30);
+    cr_assert(at(s, 1, 0) == 1 && at(s, 1, 4) == 5 && at(s, 2, 4) == 7);
+    cr_assert_str_eq(s->col_dates[0 * 5 + 4], "2020-01-01 02:00");
+    cr_assert_null(s->col_dates[0 * 5 + 1]);
+    cr_assert_str_eq(s->col_dates[2 * 5 + 4], "2020-01-02 00:00");
+    cr_assert_eq(s->ds_step, 3600);
+    cr_assert_eq(s->ds_int, 0);
+    /* a column view has the series' own dates; next dates continue them */
+    ntg_series v;
+    ntg__series_column_view(s, 0, &v);
+    cr_assert_eq(v.n_rows, 3);
+    cr_assert_eq(v.values[0], 10);
+    cr_assert_str_eq(v.dates[0], "2020-01-01 00:00");
+    ntg_pool *pool = ntg__pool_create();
+    const char **nd = ntg__panel_next_dates(s, 0, 2, pool);
+    cr_assert_not_null(nd);
+    cr_assert_str_eq(nd[0], "2020-01-01 03:00");
+    cr_assert_str_eq(nd[1], "2020-01-01 04:00");
+    nd = ntg__panel_next_dates(s, 2, 1, pool);
+    cr_assert_str_eq(nd[0], "2020-01-02 01:00");
+    ntg__pool_destroy(pool);
+    ntg__series_free(s);
+
+    /* integer ds (NeuralForecast's M4 layout), fills inside each series */
+    s = parse_opts("unique_id,ds,y\nH2,3,7\nH1,1,1\nH1,2,\nH1,3,3\nH2,2,6\n", 0, "interpolate");
+    cr_assert_eq(s->n_rows, 3);
+    cr_assert_eq(s->ds_int, 1);
+    cr_assert_eq(s->ds_step, 1);
+    cr_assert_eq(s->first[0], 1, "H2, seen first, has 2 of the 3 rows");
+    cr_assert_str_eq(s->names[0], "H2");
+    cr_assert(at(s, 0, 1) == 6 && at(s, 0, 2) == 7);
+    cr_assert(at(s, 1, 0) == 1 && at(s, 1, 1) == 2 && at(s, 1, 2) == 3);
+    pool = ntg__pool_create();
+    nd = ntg__panel_next_dates(s, 0, 2, pool);
+    cr_assert_str_eq(nd[0], "4");
+    cr_assert_str_eq(nd[1], "5");
+    ntg__pool_destroy(pool);
+    ntg__series_free(s);
+
+    /* repeats and gaps name the row, in any order of the rows */
+    refused("unique_id,ds,y\nA,5,1\nB,1,1\nA,4,2\nB,2,2\nA,5,3\n", NTG_ERR_DATA, 6, 2,
+            NAME ":6:2: series 'A': ds '5' repeats line 2's '5' (each series needs one row per "
+                 "ds)");
+    refused("unique_id,ds,y\nA,2020-01-01 00:00,1\nA,2020-01-01 01:00,1\nB,2020-01-01 "
+            "03:00,2\nB,2020-01-01 00:00,1\nB,2020-01-01 01:00,1\n",
+            NTG_ERR_DATA, 4, 2,
+            NAME ":4:2: series 'B': ds '2020-01-01 03:00' follows '2020-01-01 01:00' (line 6) by "
+                 "7200 s, but the panel's step is 3600 s: a gap or an irregular step (missing "
+                 "rows are not filled: add them)");
+    /* monthly steps of 28 to 31 days are one step */
+    s = parse("unique_id,ds,y\nA,2020-01-31,1\nA,2020-02-29,2\nA,2020-03-31,3\nB,2020-02-29,5\n");
+    cr_assert_eq(s->first[1], 2);
+    ntg__series_free(s);
+}
+
+/* Long format under other column names (--id-col, --date-col, --target). */
+Test(runtime, csv_long_named_columns)
+{
+    ntg_csv_options o;
+    ntg__csv_options_init(&o);
+    o.format = 2;
+    o.id_col = "store";
+    o.date_col = "day";
+    o.target = "sales";
+    const char *text =
+        "day,store,sales,y\n2020-01-02,s1,2,9\n2020-01-01,s1,1,9\n2020-01-01,s2,5,9\n";
+    ntg_series *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg__csv_parse(text, strlen(text), NAME, &o, &s, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(s->n_cols, 2);
+    cr_assert_str_eq(s->date_name, "day");
+    cr_assert_not_null(s->first, "s2 has one day, s1 two: a ragged panel");
+    cr_assert(at(s, 0, 0) == 1 && at(s, 0, 1) == 2 && at(s, 1, 1) == 5);
+    ntg__series_free(s);
+    o.target = "units";
+    cr_assert_eq(ntg__csv_parse(text, strlen(text), NAME, &o, &s, &err), NTG_ERR_PARSE);
+    cr_assert_str_eq(err.message, NAME ":1: long format needs columns store, day and units; the "
+                                       "header lacks 'units'");
+    o.target = "sales";
+    const char *empty_id = "day,store,sales\n2020-01-01,,1\n";
+    cr_assert_eq(ntg__csv_parse(empty_id, strlen(empty_id), NAME, &o, &s, &err), NTG_ERR_DATA);
+    cr_assert_str_eq(err.message,
+                     NAME ":2:2: store must be non-empty UTF-8 text without NUL bytes");
+}
