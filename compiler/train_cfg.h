@@ -31,6 +31,7 @@ typedef struct ntg_train_cfg {
     double quantiles[64];
     int n_quantiles;
     int quantile_axis;
+    int classes; /* xent: 2 or 3 */
     int optimizer; /* NTG_OP_adam or NTG_OP_sgd */
     int decoupled; /* AdamW */
     double beta1, beta2, eps, weight_decay, momentum, dampening, clip;
