@@ -18,7 +18,10 @@ static const cli_opt train_opts[] = {
     {"batch", 0, "B", 0, "windows per step"},
     {"lr", 0, "X", 0, "learning rate"},
     {"optimizer", 0, "O", 0, "adam, adamw or sgd"},
-    {"loss", 0, "L", 0, "mae, mse, huber, mqloss, normal or studentt"},
+    {"loss", 0, "L", 0, "mae, mse, huber, mqloss, normal, studentt or xent"},
+    {"class-threshold", 0, "X", 0,
+     "xent: 3 classes (down, flat, up) with this dead band on the scaled axis (train key "
+     "class_threshold; the graph's output needs 3 classes: nhits_cls.yaml -D n_classes=3)"},
     {"conformal", 0, "L1,L2,..", 0,
      "after training, split-conformal intervals at these levels from the val split's "
      "residuals, stored in the plan"},
@@ -187,6 +190,7 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     }
     memset(&settings, 0, sizeof settings);
     add_setting(&tv, a, "loss", "loss");
+    add_setting(&tv, a, "class-threshold", "class_threshold");
     /* --quantiles 0.1,0.5,0.9: the train key's list [0.1,0.5,0.9] */
     char qlist[512];
     if (cli_get(a, "quantiles")) {
@@ -452,6 +456,21 @@ static void put_scores(FILE *f, const ntg_scores *s)
         fprintf(f, ",\"crps\":");
         json_num(f, s->crps);
     }
+    /* classification heads: their scores and the majority-class baseline's */
+    if (!isnan(s->accuracy)) {
+        fprintf(f, ",\"accuracy\":");
+        json_num(f, s->accuracy);
+        fprintf(f, ",\"log_loss\":");
+        json_num(f, s->log_loss);
+        fprintf(f, ",\"brier\":");
+        json_num(f, s->brier);
+        fprintf(f, ",\"majority_accuracy\":");
+        json_num(f, s->base_accuracy);
+        fprintf(f, ",\"majority_log_loss\":");
+        json_num(f, s->base_log_loss);
+        fprintf(f, ",\"majority_brier\":");
+        json_num(f, s->base_brier);
+    }
     fprintf(f, ",\"n\":%llu}", (unsigned long long)s->n);
 }
 
@@ -545,6 +564,18 @@ static int eval_run(const cli_cmd *cmd, cli_args *a)
             put_scores(stdout, &cols[j]);
         }
         printf("}}\n");
+    } else if (!isnan(all.accuracy)) { /* a classification head */
+        printf("%-16s %9s %9s | %9s %9s | %9s %9s\n", "column", "accuracy", "majority", "log-loss",
+               "majority", "Brier", "majority");
+        for (size_t j = 0; j <= n_named; j++) {
+            const ntg_scores *c = j < n_named ? &cols[j] : &all;
+            printf("%-16.16s %9.4f %9.4f | %9.4f %9.4f | %9.4f %9.4f\n",
+                   j < n_named ? names[j] : "overall", c->accuracy, c->base_accuracy, c->log_loss,
+                   c->base_log_loss, c->brier, c->base_brier);
+        }
+        printf("(%s split, %llu labels, every window with stride 1; majority: the train split's "
+               "class frequencies)\n",
+               eo.part ? eo.part : "test", (unsigned long long)all.n);
     } else {
         printf("%-16s %10s %10s | %12s %10s %10s %8s\n", "column", "MSE (z)", "MAE (z)", "MAE",
                "MAPE %", "sMAPE %", "MASE");
@@ -580,7 +611,11 @@ const cli_cmd cli_cmd_eval = {
     "Quantile and distribution plans add interval coverage (of [lowest, highest\n"
     "level]) with its nominal level, the mean pinball loss and the CRPS (z-scored;\n"
     "closed form for normal/studentt heads, 2 x mean pinball for quantile heads):\n"
-    "a second table, and the keys coverage, coverage_nominal, pinball, crps in --json.",
+    "a second table, and the keys coverage, coverage_nominal, pinball, crps in --json.\n"
+    "Classification heads (loss xent) are scored against the classes derived from the\n"
+    "data instead: accuracy, log-loss and Brier score, each beside the majority-class\n"
+    "baseline (predicting the train split's class frequencies); keys accuracy,\n"
+    "log_loss, brier, majority_accuracy, majority_log_loss, majority_brier in --json.",
     eval_opts,
     (int)(sizeof eval_opts / sizeof eval_opts[0]),
     eval_run,

@@ -370,14 +370,19 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
         td.dims[1] = yd.dims[2];
         td.rank = 2;
     } else if (cfg->loss_code == NTG_OP_loss_xent) {
-        /* class logits per horizon step: [batch, h, C]; t holds the class indices [batch, h] */
-        if (yd.rank != 3 || yd.dims[2] != cfg->classes) {
+        /* class logits per horizon step: [batch, h, C], C 2 (down, up) or 3 (down, flat, up,
+         * with the dead band class_threshold); t holds the class indices [batch, h] */
+        int want = cfg->class_threshold > 0 ? 3 : 2;
+        if (yd.rank != 3 || yd.dims[2] != want) {
             char b[96];
             st = ntg__err(err, NTG_ERR_SHAPE, yloc.file, yloc.line, yloc.col,
-                          "loss xent with %d classes needs output '%s' as [batch, h, %d] (class "
-                          "logits last); it is %s",
-                          cfg->classes, ntg__ir_tensor(ir, y)->name, cfg->classes,
-                          ntg__tdesc_str(&yd, b, sizeof b));
+                          "loss xent %s needs output '%s' as [batch, h, %d] (class logits last); "
+                          "it is %s%s",
+                          want == 3 ? "with class_threshold > 0 (down, flat, up)"
+                                    : "without class_threshold (down, up)",
+                          ntg__ir_tensor(ir, y)->name, want, ntg__tdesc_str(&yd, b, sizeof b),
+                          want == 3 ? " (graphs/nhits_cls.yaml: -D n_classes=3)"
+                                    : " (graphs/nhits_cls.yaml: -D n_classes=2)");
             goto done;
         }
         td.rank = 2;

@@ -18,12 +18,9 @@ static const ntg_train_key keys[] = {
     {"quantile_axis", NTG_TK_INT, "-1", "mqloss: the output's quantile axis"},
     {"point_quantile", NTG_TK_NUMBER, "0.5",
      "mqloss: the level forecast and scored as the point forecast (one of quantiles)"},
-    {"classes", NTG_TK_INT, "2",
-     "xent: 2 (down, up: the sign of y[t+k] - y[t]) or 3 (down, flat, up with the dead band "
-     "class_threshold)"},
     {"class_threshold", NTG_TK_NUMBER, "0",
-     "xent: |y[t+k] - y[t]| <= this (on the scaled axis the model sees) is flat; > 0 with classes "
-     "3"},
+     "xent: the dead band of 3 classes: |y[t+k] - y[t]| <= this (on the scaled axis the model "
+     "sees) is flat; 0 with 2 classes (down, up); the class count is the output's last axis"},
     {"optimizer", NTG_TK_WORD, "adam", "adam | adamw | sgd"},
     {"lr", NTG_TK_NUMBER, "0.001", "learning rate"},
     {"beta1", NTG_TK_NUMBER, "0.9", "Adam: decay of the first moment"},
@@ -177,18 +174,9 @@ ntg_status ntg__train_cfg_resolve(const ntg_rgraph *g, const ntg_define *over, s
     else
         return BAD("loss", "unknown loss '%s' (mae, mse, huber, mqloss, normal, studentt, xent)",
                    loss);
-    cfg->classes = (int)V("classes")->i;
-    double cthr = num(V("class_threshold"));
-    if (cfg->classes != 2 && cfg->classes != 3)
-        return BAD("classes", "classes must be 2 (down, up) or 3 (down, flat, up), not %d",
-                   cfg->classes);
-    if (!(cthr >= 0) || !isfinite(cthr))
+    cfg->class_threshold = num(V("class_threshold"));
+    if (!(cfg->class_threshold >= 0) || !isfinite(cfg->class_threshold))
         return BAD("class_threshold", "class_threshold must be a finite number >= 0");
-    if (cfg->classes == 3 && cthr == 0)
-        return BAD("class_threshold",
-                   "3 classes need a dead band: class_threshold > 0 (on the scaled axis)");
-    if (cfg->classes == 2 && cthr != 0)
-        return BAD("class_threshold", "class_threshold %g needs classes 3 (the flat class)", cthr);
     cfg->huber_delta = num(V("huber_delta"));
     cfg->quantile_axis = (int)V("quantile_axis")->i;
     const ntg_value *q = V("quantiles");
