@@ -378,11 +378,13 @@ const cli_cmd cli_cmd_train = {
     "train",
     "Train a graph on a series CSV",
     "ntgraph train GRAPH.yaml --data FILE.csv --split A,B,C -o PLAN [--columns all|C1,C2] "
-    "[-D NAME=VALUE]... [--steps N] [--batch B] [--lr X] [--optimizer O] [--loss L] [--quantiles "
-    "Q,..] [--conformal L,..] "
+    "[-D NAME=VALUE]... [-T KEY=VALUE]... [--steps N] [--batch B] [--lr X] [--optimizer O] "
+    "[--loss L] [--quantiles Q,..] [--class-threshold X] [--conformal L,..] "
+    "[--scaler K] [--window-scaler K] [--hist-exog C1,C2] [--futr-exog C1,C2] "
+    "[--static K=V,..|FILE.csv] [--fill F] [--dates M] "
     "[--lr-decays K] [--val-every N] [--patience P] [--seed S] [--log-csv F] "
-    "[--checkpoint-dir D] [--resume] [--store PATH --name NAME [--run ID]] "
-    "[--init PLAN|store:PATH:NAME@REF [--refit-scaler]] "
+    "[--checkpoint-dir D [--checkpoint-every N]] [--resume] [--store PATH --name NAME [--run ID]] "
+    "[--init PLAN|store:PATH:NAME@REF [--refit-scaler]] [--backend B] [--threads N] "
     "[--mesh [--rank R --world N --rendezvous tcp://HOST:PORT] [--mesh-keys DIR] "
     "[--mesh-insecure] [--mesh-join] [--mesh-timeout MS] [--mesh-bucket-mb MB]]",
     "Compiles GRAPH.yaml with its train section (flags override it), then trains on\n"

@@ -115,3 +115,38 @@ Test(cli_cls, three_classes_need_a_dead_band_and_three_logits, .init = make_tmp,
     cr_assert(strstr(out, "class_threshold must be a finite number >= 0"), "%s", out);
     free(out);
 }
+
+/* train's synopsis names every option its --help lists (the covariate flags were missing);
+ * the options with a short form appear as it (-D, -T, -o). */
+Test(cli_cls, train_synopsis_names_every_option)
+{
+    char *out;
+    int rc = sh(&out, "$NTG train --help");
+    cr_assert_eq(rc, 0, "%s", out);
+    char *nl = strchr(out, '\n');
+    cr_assert(nl && strncmp(out, "usage: ", 7) == 0, "%s", out);
+    size_t ulen = (size_t)(nl - out);
+    int n = 0;
+    for (char *l = nl; l && l[1]; l = strchr(l + 1, '\n')) {
+        const char *p = l + 1;
+        while (*p == ' ') p++;
+        if (p == l + 1 || p[0] != '-') continue; /* option lines are indented */
+        char shortf[3] = "", name[64];
+        if (p[1] != '-') { /* "-D, --define" */
+            memcpy(shortf, p, 2);
+            p = strstr(p, "--");
+        }
+        if (sscanf(p, "%63[-a-z]", name) != 1 || strcmp(name, "--help") == 0) continue;
+        char *u = strndup(out, ulen);
+        int found = 0;
+        for (const char *q = u; (q = strstr(q, shortf[0] ? shortf : name)) != NULL; q++) {
+            size_t k = strlen(shortf[0] ? shortf : name);
+            if (q[k] == ' ' || q[k] == ']' || q[k] == '\0') found = 1;
+        }
+        cr_assert(found, "train's synopsis lacks %s", shortf[0] ? shortf : name);
+        free(u);
+        n++;
+    }
+    cr_assert_geq(n, 40, "only %d options read from: %s", n, out);
+    free(out);
+}
