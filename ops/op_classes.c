@@ -824,8 +824,9 @@ static int xent_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
     int ax = ntg__axis(ntg__attr_i(s->attr, NTG_XENT_AXIS), y->rank);
     if (ax < 0 || not_batch_axis(y, ax, "loss_xent", msg, cap) || y->dims[ax] < 2 ||
         y->dims[ax] > NTG_XENT_MAX_CLASSES)
-        return fail(msg, cap, "loss_xent: logits %s need a class axis of extent 2 to %d (axis %lld)",
-                    SHP(y), NTG_XENT_MAX_CLASSES, (long long)ntg__attr_i(s->attr, NTG_XENT_AXIS));
+        return fail(msg, cap,
+                    "loss_xent: logits %s need a class axis of extent 2 to %d (axis %lld)", SHP(y),
+                    NTG_XENT_MAX_CLASSES, (long long)ntg__attr_i(s->attr, NTG_XENT_AXIS));
     ntg_tdesc want = *y;
     for (int d = ax; d + 1 < y->rank; d++) want.dims[d] = y->dims[d + 1];
     want.rank = (uint8_t)(y->rank - 1);

@@ -1418,8 +1418,7 @@ static int refused_op(uint32_t code)
 {
     return code == NTG_OP_avgpool1d || code == NTG_OP_conv1d || code == NTG_OP_unfold ||
            code == NTG_OP_dropout || code == NTG_OP_batchnorm || code == NTG_OP_batchnorm_stats ||
-           code == NTG_OP_loss_normal || code == NTG_OP_loss_studentt ||
-           code == NTG_OP_loss_xent;
+           code == NTG_OP_loss_normal || code == NTG_OP_loss_studentt || code == NTG_OP_loss_xent;
 }
 
 static void run_case(cf_side *x, const cf_case *c, int log, cf_worst *worst)

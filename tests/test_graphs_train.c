@@ -41,7 +41,7 @@ static void one_step(const char *path)
             const char *q = ntg_plan_meta(plan, "train.loss");
             if (q && (strcmp(q, "mqloss") == 0 || strcmp(q, "normal") == 0 ||
                       strcmp(q, "studentt") == 0))
-                n /= (size_t)ti.shape[1]; /* [batch, Q or P, h] */
+                n /= (size_t)ti.shape[1];                              /* [batch, Q or P, h] */
             if (q && strcmp(q, "xent") == 0) n /= (size_t)ti.shape[2]; /* [batch, h, C] */
         }
         float *buf = malloc(n * sizeof *buf);

@@ -86,9 +86,9 @@ Test(ops_xent, known_values)
         float t;
         double want;
     } rows[] = {
-        {{1, 2, 3}, 3, 0, 2.40760596444438},   {{1, 2, 3}, 3, 1, 1.40760596444438},
-        {{1, 2, 3}, 3, 2, 0.40760596444438},   {{0, 0, 0}, 2, 1, 0.69314718055995},
-        {{500, 0, 0}, 2, 1, 500.0},            {{-2, 2, 0}, 2, 1, 0.01814992791781},
+        {{1, 2, 3}, 3, 0, 2.40760596444438}, {{1, 2, 3}, 3, 1, 1.40760596444438},
+        {{1, 2, 3}, 3, 2, 0.40760596444438}, {{0, 0, 0}, 2, 1, 0.69314718055995},
+        {{500, 0, 0}, 2, 1, 500.0},          {{-2, 2, 0}, 2, 1, 0.01814992791781},
     };
     for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
         oh_case t;
@@ -101,8 +101,8 @@ Test(ops_xent, known_values)
         oh_case_input(&t, oh_shape(1, 1, 1), tt);
         cr_assert_eq(oh_forward(&t, ntg__cpu_fwd[t.code], ntg__cpu_scratch_bytes), 0, "%s", t.msg);
         double got = (double)t.out[0].data[0];
-        cr_assert(fabs(got - rows[k].want) <= 2e-6 * fmax(1.0, rows[k].want), "row %zu: %.9g vs %.9g",
-                  k, got, rows[k].want);
+        cr_assert(fabs(got - rows[k].want) <= 2e-6 * fmax(1.0, rows[k].want),
+                  "row %zu: %.9g vs %.9g", k, got, rows[k].want);
         free_case(&t);
     }
 }
