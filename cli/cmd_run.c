@@ -310,10 +310,25 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
         goto written;
     }
     /* header: the date (or step) column, then per column its point forecast (the median
-     * for quantile models) and, for quantile models, one column per other quantile */
+     * for quantile models) and, for quantile models, one column per other quantile;
+     * classifiers: per column the most probable class and each class's probability */
     cli_csv_field(f,
                   ntg_forecast_date(fc, 0) ? (ser->date_name ? ser->date_name : "date") : "step");
-    for (size_t c = 0; c < nc; c++) {
+    size_t ncls = ntg_forecast_classes(fc);
+    static const char *const cls2[] = {"down", "up"}, *const cls3[] = {"down", "flat", "up"};
+    const char *const *cname = ncls == 3 ? cls3 : cls2;
+    for (size_t c = 0; ncls && c < nc; c++) {
+        char name[600];
+        snprintf(name, sizeof name, "%s-class", ntg_forecast_column_name(fc, c));
+        fputc(',', f);
+        cli_csv_field(f, name);
+        for (size_t k = 0; k < ncls; k++) {
+            snprintf(name, sizeof name, "%s-p_%s", ntg_forecast_column_name(fc, c), cname[k]);
+            fputc(',', f);
+            cli_csv_field(f, name);
+        }
+    }
+    for (size_t c = 0; !ncls && c < nc; c++) {
         fputc(',', f);
         cli_csv_field(f, ntg_forecast_column_name(fc, c));
         for (size_t q = 1; q < nq; q++) {
@@ -330,7 +345,14 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
             cli_csv_field(f, ntg_forecast_date(fc, t));
         else
             fprintf(f, "%zu", t + 1);
-        for (size_t c = 0; c < nc; c++)
+        for (size_t c = 0; ncls && c < nc; c++) {
+            size_t best = 0;
+            for (size_t k = 1; k < ncls; k++)
+                if (ntg_forecast_value(fc, c, t, k) > ntg_forecast_value(fc, c, t, best)) best = k;
+            fprintf(f, ",%s", cname[best]);
+            for (size_t k = 0; k < ncls; k++) fprintf(f, ",%.6f", ntg_forecast_value(fc, c, t, k));
+        }
+        for (size_t c = 0; !ncls && c < nc; c++)
             for (size_t q = 0; q < (nq ? nq : 1); q++)
                 fprintf(f, ",%.9g", ntg_forecast_value(fc, c, t, q));
         fputc('\n', f);
@@ -346,6 +368,13 @@ written:;
         goto fail;
     }
     f = NULL;
+    if (cli_get(a, "plot") && ncls) {
+        st = ntg__fail(&err, NTG_ERR_INVALID_ARG,
+                       "--plot draws forecasts in the series' units; %s is a classifier (class "
+                       "probabilities): leave --plot out",
+                       a->pos[0]);
+        goto fail;
+    }
     if (cli_get(a, "plot") && (st = cli_plot_forecast(cli_get(a, "plot"), ser, fc, &err)))
         goto fail;
     goto done;
@@ -431,8 +460,12 @@ const cli_cmd cli_cmd_run = {
     "quantile models add a column per quantile (OT-q0.1, ...), as do distribution\n"
     "heads (their train.quantiles or --quantiles, from the predicted distribution) and\n"
     "plans with\n"
-    "conformal intervals (the bounds (1 -+ level) / 2). With --in the outputs are the\n"
-    "plan's own (a distribution head's raw parameters). --plot draws the\n"
+    "conformal intervals (the bounds (1 -+ level) / 2). A classification head (loss\n"
+    "xent) writes per column its most probable class (OT-class: down/up, or\n"
+    "down/flat/up) and each class's probability (OT-p_down, OT-p_up, ...) per step.\n"
+    "With --in the outputs are the\n"
+    "plan's own (a distribution head's raw parameters, a classifier's logits). --plot\n"
+    "draws the\n"
     "history, forecast and intervals as SVG. A plan without a fitted scaler (not made\n"
     "by `ntgraph train`, nor recompiled from weights it exported) is warned about once.\n"
     "A plan trained with covariates takes them from --data (historic, static from the\n"

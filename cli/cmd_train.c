@@ -23,7 +23,10 @@ static const cli_opt train_opts[] = {
     {"batch", 0, "B", 0, "windows per step"},
     {"lr", 0, "X", 0, "learning rate"},
     {"optimizer", 0, "O", 0, "adam, adamw or sgd"},
-    {"loss", 0, "L", 0, "mae, mse, huber, mqloss, normal or studentt"},
+    {"loss", 0, "L", 0, "mae, mse, huber, mqloss, normal, studentt or xent"},
+    {"class-threshold", 0, "X", 0,
+     "xent: 3 classes (down, flat, up) with this dead band on the scaled axis (train key "
+     "class_threshold; the graph's output needs 3 classes: nhits_cls.yaml -D n_classes=3)"},
     {"conformal", 0, "L1,L2,..", 0,
      "after training, split-conformal intervals at these levels from the val split's "
      "residuals, stored in the plan"},
@@ -195,6 +198,7 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     }
     memset(&settings, 0, sizeof settings);
     add_setting(&tv, a, "loss", "loss");
+    add_setting(&tv, a, "class-threshold", "class_threshold");
     /* --quantiles 0.1,0.5,0.9: the train key's list [0.1,0.5,0.9] */
     char qlist[512];
     if (cli_get(a, "quantiles")) {
@@ -386,11 +390,13 @@ const cli_cmd cli_cmd_train = {
     "train",
     "Train a graph on a series CSV",
     "ntgraph train GRAPH.yaml --data FILE.csv --split A,B,C -o PLAN [--columns all|C1,C2] "
-    "[-D NAME=VALUE]... [--steps N] [--batch B] [--lr X] [--optimizer O] [--loss L] [--quantiles "
-    "Q,..] [--conformal L,..] "
+    "[-D NAME=VALUE]... [-T KEY=VALUE]... [--steps N] [--batch B] [--lr X] [--optimizer O] "
+    "[--loss L] [--quantiles Q,..] [--class-threshold X] [--conformal L,..] "
+    "[--scaler K] [--window-scaler K] [--hist-exog C1,C2] [--futr-exog C1,C2] "
+    "[--static K=V,..|FILE.csv] [--fill F] [--dates M] "
     "[--lr-decays K] [--val-every N] [--patience P] [--seed S] [--log-csv F] "
-    "[--checkpoint-dir D] [--resume] [--store PATH --name NAME [--run ID]] "
-    "[--init PLAN|store:PATH:NAME@REF [--refit-scaler]] "
+    "[--checkpoint-dir D [--checkpoint-every N]] [--resume] [--store PATH --name NAME [--run ID]] "
+    "[--init PLAN|store:PATH:NAME@REF [--refit-scaler]] [--backend B] [--threads N] "
     "[--mesh [--rank R --world N --rendezvous tcp://HOST:PORT] [--mesh-keys DIR] "
     "[--mesh-insecure] [--mesh-join] [--mesh-timeout MS] [--mesh-bucket-mb MB]]",
     "Compiles GRAPH.yaml with its train section (flags override it), then trains on\n"
@@ -467,6 +473,21 @@ static void put_scores(FILE *f, const ntg_scores *s)
         json_num(f, s->pinball);
         fprintf(f, ",\"crps\":");
         json_num(f, s->crps);
+    }
+    /* classification heads: their scores and the majority-class baseline's */
+    if (!isnan(s->accuracy)) {
+        fprintf(f, ",\"accuracy\":");
+        json_num(f, s->accuracy);
+        fprintf(f, ",\"log_loss\":");
+        json_num(f, s->log_loss);
+        fprintf(f, ",\"brier\":");
+        json_num(f, s->brier);
+        fprintf(f, ",\"majority_accuracy\":");
+        json_num(f, s->base_accuracy);
+        fprintf(f, ",\"majority_log_loss\":");
+        json_num(f, s->base_log_loss);
+        fprintf(f, ",\"majority_brier\":");
+        json_num(f, s->base_brier);
     }
     fprintf(f, ",\"n\":%llu}", (unsigned long long)s->n);
 }
@@ -628,6 +649,18 @@ static int eval_run(const cli_cmd *cmd, cli_args *a)
             put_scores(stdout, &cols[j]);
         }
         printf("}}\n");
+    } else if (!isnan(all.accuracy)) { /* a classification head */
+        printf("%-16s %9s %9s | %9s %9s | %9s %9s\n", "column", "accuracy", "majority", "log-loss",
+               "majority", "Brier", "majority");
+        for (size_t j = 0; j <= n_named; j++) {
+            const ntg_scores *c = j < n_named ? &cols[j] : &all;
+            printf("%-16.16s %9.4f %9.4f | %9.4f %9.4f | %9.4f %9.4f\n",
+                   j < n_named ? names[j] : "overall", c->accuracy, c->base_accuracy, c->log_loss,
+                   c->base_log_loss, c->brier, c->base_brier);
+        }
+        printf("(%s split, %llu labels, every window with stride 1; majority: the train split's "
+               "class frequencies)\n",
+               eo.part ? eo.part : "test", (unsigned long long)all.n);
     } else {
         printf("%-16s %10s %10s | %12s %10s %10s %8s\n", "column", "MSE (z)", "MAE (z)", "MAE",
                "MAPE %", "sMAPE %", "MASE");
@@ -672,7 +705,11 @@ const cli_cmd cli_cmd_eval = {
     "multiplicative decomposition at --seasonality) on the same windows and prints its\n"
     "sMAPE and MASE and the OWA (keys naive2 and owa in --json). A long-format panel\n"
     "(unique_id, ds, y) is scored per series: --split rest,0,48 scores the last 48\n"
-    "values of every series (the M4 protocol; docs/data.md).",
+    "values of every series (the M4 protocol; docs/data.md).\n"
+    "Classification heads (loss xent) are scored against the classes derived from the\n"
+    "data instead: accuracy, log-loss and Brier score, each beside the majority-class\n"
+    "baseline (predicting the train split's class frequencies); keys accuracy,\n"
+    "log_loss, brier, majority_accuracy, majority_log_loss, majority_brier in --json.",
     eval_opts,
     (int)(sizeof eval_opts / sizeof eval_opts[0]),
     eval_run,

@@ -5,6 +5,7 @@
 #include "backend.h"
 #include "cli.h"
 #include "ntg_error.h"
+#include "plan_int.h"
 #include "safetensors.h"
 
 static const cli_opt weights_opts[] = {
@@ -22,9 +23,24 @@ static int weights_run(const cli_cmd *cmd, cli_args *a)
     ntg_status st = cli_load_plan(a->pos[1], &plan, &err);
     if (st) return cli_fail(cmd, st, &err);
     size_t n = ntg_plan_param_count(plan);
-    ntg_st_out *t = calloc(n + 1, sizeof *t);
-    int64_t(*shapes)[NTG_MAX_RANK] = calloc(n + 1, sizeof *shapes);
-    if (!t || !shapes) {
+    /* batchnorm's running statistics (constants training updates) follow the parameters,
+     * under their names (torch's state_dict has them too) */
+    uint32_t *bn = calloc(2 * plan->img.n_ops + 1, sizeof *bn);
+    size_t n_bn = 0;
+    for (uint32_t k = 0; bn && k < plan->img.n_ops; k++) {
+        const ntg_op_rec *op = &plan->img.ops[k];
+        if (op->code != NTG_OP_batchnorm || op->n_in < 5) continue;
+        for (uint32_t i = 3; i < 5; i++) {
+            uint32_t id = plan->img.operands[op->operands + i];
+            int seen = id == NTG_NONE || plan->img.tensors[id].storage != NTG_STORE_WEIGHTS;
+            for (size_t j = 0; j < n_bn && !seen; j++) seen = bn[j] == id;
+            if (!seen) bn[n_bn++] = id;
+        }
+    }
+    ntg_st_out *t = calloc(n + n_bn + 1, sizeof *t);
+    int64_t(*shapes)[NTG_MAX_RANK] = calloc(n + n_bn + 1, sizeof *shapes);
+    ntg_tensor_info *bni = calloc(n_bn + 1, sizeof *bni);
+    if (!t || !shapes || !bn || !bni) {
         st = ntg__fail(&err, NTG_ERR_NOMEM, "out of memory");
     } else {
         for (size_t i = 0; i < n; i++) {
@@ -38,6 +54,17 @@ static int weights_run(const cli_cmd *cmd, cli_args *a)
             t[i].shape = shapes[i];
             t[i].data = ntg_plan_param_data(plan, i);
         }
+        for (size_t j = 0; j < n_bn; j++) {
+            ntg_tensor_info_init(&bni[j]);
+            ntg__plan_tensor_info(plan, bn[j], &bni[j]);
+            memcpy(shapes[n + j], bni[j].shape, sizeof shapes[n + j]);
+            t[n + j].name = bni[j].name;
+            t[n + j].dtype = "F32";
+            t[n + j].rank = bni[j].rank;
+            t[n + j].shape = shapes[n + j];
+            t[n + j].data = ntg__plan_weights(plan, bn[j]);
+        }
+        n += n_bn;
         const char *model = ntg_plan_meta(plan, "model.name");
         /* what training fitted (the scaler, the training's results) goes with the weights,
          * so `compile --weights` makes a plan that forecasts in the same units */
@@ -53,7 +80,9 @@ static int weights_run(const cli_cmd *cmd, cli_args *a)
             for (size_t i = 0; i < nm; i++) {
                 const char *key, *value;
                 ntg_plan_meta_at(plan, i, &key, &value, NULL);
-                if (strncmp(key, "scaler.", 7) != 0 && strncmp(key, "trained.", 8) != 0) continue;
+                if (strncmp(key, "scaler.", 7) != 0 && strncmp(key, "trained.", 8) != 0 &&
+                    strncmp(key, "conformal.", 10) != 0)
+                    continue;
                 meta[k++] = key;
                 meta[k++] = value;
             }
@@ -63,6 +92,8 @@ static int weights_run(const cli_cmd *cmd, cli_args *a)
     }
     free(t);
     free(shapes);
+    free(bn);
+    free(bni);
     ntg_plan_destroy(plan);
     if (st) return cli_fail(cmd, st, &err);
     return CLI_OK;
@@ -74,9 +105,11 @@ const cli_cmd cli_cmd_weights = {
     "ntgraph weights export PLAN -o W.safetensors",
     "Writes every parameter of the plan, under its name, to a safetensors file that\n"
     "`ntgraph compile --weights` (or PyTorch's load_state_dict) reads back. The file's\n"
-    "__metadata__ carries what training fitted (the scaler.* and trained.* entries of\n"
-    "the plan's metadata), which `compile --weights` puts back into the new plan, so it\n"
-    "forecasts in the same original units.",
+    "__metadata__ carries what training fitted (the scaler.*, trained.* and conformal.*\n"
+    "entries of the plan's metadata), which `compile --weights` puts back into the new\n"
+    "plan, so it forecasts in the same original units, with the same intervals.\n"
+    "Batchnorm's running statistics (bn.running_mean, bn.running_var) are written\n"
+    "after the parameters, and `compile --weights` takes them back.",
     weights_opts,
     (int)(sizeof weights_opts / sizeof weights_opts[0]),
     weights_run,

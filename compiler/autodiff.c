@@ -369,6 +369,23 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
         }
         td.dims[1] = yd.dims[2];
         td.rank = 2;
+    } else if (cfg->loss_code == NTG_OP_loss_xent) {
+        /* class logits per horizon step: [batch, h, C], C 2 (down, up) or 3 (down, flat, up,
+         * with the dead band class_threshold); t holds the class indices [batch, h] */
+        int want = cfg->class_threshold > 0 ? 3 : 2;
+        if (yd.rank != 3 || yd.dims[2] != want) {
+            char b[96];
+            st = ntg__err(err, NTG_ERR_SHAPE, yloc.file, yloc.line, yloc.col,
+                          "loss xent %s needs output '%s' as [batch, h, %d] (class logits last); "
+                          "it is %s%s",
+                          want == 3 ? "with class_threshold > 0 (down, flat, up)"
+                                    : "without class_threshold (down, up)",
+                          ntg__ir_tensor(ir, y)->name, want, ntg__tdesc_str(&yd, b, sizeof b),
+                          want == 3 ? " (graphs/nhits_cls.yaml: -D n_classes=3)"
+                                    : " (graphs/nhits_cls.yaml: -D n_classes=2)");
+            goto done;
+        }
+        td.rank = 2;
     }
     uint32_t t_in, mask_in = NTG_NONE, ctl_in;
     if ((st = add_input(ir, "t", &td, yloc, err, &t_in))) goto done;
@@ -412,6 +429,11 @@ ntg_status ntg__ir_add_training(ntg_ir *ir, const ntg_train_cfg *cfg, ntg_error 
         if (!ln->attr) goto nomem;
         ln->n_attr = 1;
         ln->attr[NTG_DIST_AXIS].i = 1;
+    } else if (cfg->loss_code == NTG_OP_loss_xent) {
+        ln->attr = attrs(ir, 1);
+        if (!ln->attr) goto nomem;
+        ln->n_attr = 1;
+        ln->attr[NTG_XENT_AXIS].i = 2;
     }
     ntg__ir_tensor(ir, loss)->producer = (int)lid;
 

@@ -23,8 +23,9 @@ void ntg_compile_options_init(ntg_compile_options *opts)
     opts->size = sizeof *opts;
 }
 
-/* The "scaler.*" and "trained.*" entries of a weights file's metadata into the plan's
- * metadata; a scaler must be complete and valid (NTG_ERR_DATA naming the file). */
+/* The "scaler.*", "trained.*" and "conformal.*" entries of a weights file's metadata into the
+ * plan's metadata; a scaler must be complete and valid (NTG_ERR_DATA naming the file; the
+ * conformal widths are checked where a forecast reads them). */
 static ntg_status carry_trained_meta(ntg_ir *ir, const ntg_st_file *f, const char *path,
                                      ntg_error *err)
 {
@@ -50,12 +51,25 @@ static ntg_status carry_trained_meta(ntg_ir *ir, const ntg_st_file *f, const cha
     for (size_t i = 0; i < nm; i++) {
         const char *k, *v;
         ntg__st_meta_at(f, i, &k, &v);
-        if (strncmp(k, "scaler.", 7) != 0 && strncmp(k, "trained.", 8) != 0) continue;
+        if (strncmp(k, "scaler.", 7) != 0 && strncmp(k, "trained.", 8) != 0 &&
+            strncmp(k, "conformal.", 10) != 0)
+            continue;
         const char *kc = ntg__pool_strdup(ir->pool, k), *vc = ntg__pool_strdup(ir->pool, v);
         if (!kc || !vc || ntg__ir_add_meta(ir, kc, vc))
             return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     }
     return NTG_OK;
+}
+
+/* Whether tensor t is a batchnorm's running mean or variance (its operands 3 and 4). */
+static int is_batchnorm_stat(ntg_ir *ir, uint32_t t)
+{
+    for (size_t k = 0; k < ir->nodes.len; k++) {
+        const ntg_ir_node *n = ntg__ir_node(ir, (uint32_t)k);
+        if (n->code == NTG_OP_batchnorm && n->n_in >= 5 && (n->in[3] == t || n->in[4] == t))
+            return 1;
+    }
+    return 0;
 }
 
 ntg_status ntg__ir_load_weights(ntg_ir *ir, const char *path, int strict,
@@ -107,7 +121,9 @@ ntg_status ntg__ir_load_weights(ntg_ir *ir, const char *path, int strict,
         }
         memcpy(it->data, s->data, (size_t)s->nbytes);
     }
-    /* a buffer the graph computes itself (pos_enc) is accepted only if it matches */
+    /* a buffer the graph computes itself (pos_enc) is accepted only if it matches; a
+     * batchnorm's running statistics are what training made (`weights export`, a torch
+     * state_dict): taken when finite, of the buffer's size */
     for (size_t t = 0; t < ir->tensors.len; t++) {
         const ntg_ir_tensor *it = ntg__ir_tensor(ir, (uint32_t)t);
         if (it->role != NTG_ROLE_CONST || !it->data) continue;
@@ -116,6 +132,22 @@ ntg_status ntg__ir_load_weights(ntg_ir *ir, const char *path, int strict,
         n_used++;
         size_t n = (size_t)ntg__tdesc_numel(&it->desc);
         int same = strcmp(s->dtype, "F32") == 0 && s->nbytes == n * sizeof(float);
+        if (is_batchnorm_stat(ir, (uint32_t)t)) {
+            for (size_t i = 0; same && i < n; i++) {
+                float v;
+                memcpy(&v, (const uint8_t *)s->data + i * sizeof v, sizeof v);
+                same = isfinite(v) && (v >= 0 || strstr(it->name, "running_var") == NULL);
+            }
+            if (!same) {
+                st = ntg__err(err, NTG_ERR_DATA, path, 0, 0,
+                              "tensor '%s' must be %zu finite F32 values (a running variance "
+                              ">= 0), batchnorm's running statistics",
+                              it->name, n);
+                goto done;
+            }
+            memcpy(it->data, s->data, n * sizeof(float));
+            continue;
+        }
         double worst = 0;
         for (size_t i = 0; same && i < n; i++) {
             float v;

@@ -10,7 +10,7 @@
 /* Defaults start from NeuralForecast's NHITS (Adam, lr 1e-3, 1000 steps, 3 step decays,
  * MAE, validation every 100 steps, early stopping off) and torch.optim's defaults. */
 static const ntg_train_key keys[] = {
-    {"loss", NTG_TK_WORD, "mae", "mae | mse | huber | mqloss | normal | studentt"},
+    {"loss", NTG_TK_WORD, "mae", "mae | mse | huber | mqloss | normal | studentt | xent"},
     {"huber_delta", NTG_TK_NUMBER, "1.0", "Huber loss threshold"},
     {"quantiles", NTG_TK_NUMBERS, "[0.1, 0.5, 0.9]",
      "mqloss: quantile levels in (0, 1), ascending, in the order of the output's quantile axis; "
@@ -18,6 +18,9 @@ static const ntg_train_key keys[] = {
     {"quantile_axis", NTG_TK_INT, "-1", "mqloss: the output's quantile axis"},
     {"point_quantile", NTG_TK_NUMBER, "0.5",
      "mqloss: the level forecast and scored as the point forecast (one of quantiles)"},
+    {"class_threshold", NTG_TK_NUMBER, "0",
+     "xent: the dead band of 3 classes: |y[t+k] - y[t]| <= this (on the scaled axis the model "
+     "sees) is flat; 0 with 2 classes (down, up); the class count is the output's last axis"},
     {"optimizer", NTG_TK_WORD, "adam", "adam | adamw | sgd"},
     {"lr", NTG_TK_NUMBER, "0.001", "learning rate"},
     {"beta1", NTG_TK_NUMBER, "0.9", "Adam: decay of the first moment"},
@@ -166,8 +169,14 @@ ntg_status ntg__train_cfg_resolve(const ntg_rgraph *g, const ntg_define *over, s
         cfg->loss_code = NTG_OP_loss_normal;
     else if (strcmp(loss, "studentt") == 0)
         cfg->loss_code = NTG_OP_loss_studentt;
+    else if (strcmp(loss, "xent") == 0)
+        cfg->loss_code = NTG_OP_loss_xent;
     else
-        return BAD("loss", "unknown loss '%s' (mae, mse, huber, mqloss, normal, studentt)", loss);
+        return BAD("loss", "unknown loss '%s' (mae, mse, huber, mqloss, normal, studentt, xent)",
+                   loss);
+    cfg->class_threshold = num(V("class_threshold"));
+    if (!(cfg->class_threshold >= 0) || !isfinite(cfg->class_threshold))
+        return BAD("class_threshold", "class_threshold must be a finite number >= 0");
     cfg->huber_delta = num(V("huber_delta"));
     cfg->quantile_axis = (int)V("quantile_axis")->i;
     const ntg_value *q = V("quantiles");

@@ -31,8 +31,9 @@ typedef struct ntg_train_cfg {
     double quantiles[64];
     int n_quantiles;
     int quantile_axis;
-    int optimizer; /* NTG_OP_adam or NTG_OP_sgd */
-    int decoupled; /* AdamW */
+    double class_threshold; /* xent: 0 (2 classes) or the dead band of 3 */
+    int optimizer;          /* NTG_OP_adam or NTG_OP_sgd */
+    int decoupled;          /* AdamW */
     double beta1, beta2, eps, weight_decay, momentum, dampening, clip;
     int nesterov, masked;
     const char *target; /* NULL: the first output */

@@ -586,6 +586,12 @@ typedef struct ntg_scores {
     double pinball;          /* mean pinball loss over the levels, z-scored axis */
     double crps;             /* mean CRPS, z-scored axis: closed form for normal/studentt heads,
                                 2 x the mean pinball loss for quantile heads */
+    /* Classification heads (train.loss xent; docs/training.md, "Classification heads"): the
+     * scores of the class probabilities against the labels derived from the data, and of the
+     * majority-class baseline (the train split's class frequencies); NaN for other models,
+     * whose scores above are in turn NaN for a classifier (n counts the labels scored). */
+    double accuracy, log_loss, brier;
+    double base_accuracy, base_log_loss, base_brier;
 } ntg_scores;
 
 /* Zero `scores` and set scores->size. */
@@ -664,6 +670,10 @@ NTG_API const char *ntg_forecast_column_name(const ntg_forecast *f, size_t colum
 /* The forecast of `column` at step `step` (0-based) for quantile q (0: the point forecast,
  * of point and quantile models alike), or NaN when out of range. */
 NTG_API double ntg_forecast_value(const ntg_forecast *f, size_t column, size_t step, size_t q);
+/* Classes of a classification head's forecast (2 or 3; docs/training.md), 0 for any other
+ * model.  Then ntg_forecast_value(f, column, step, k) is the probability of class k (0 down,
+ * 1 up; with 3 classes 0 down, 1 flat, 2 up) and ntg_forecast_quantiles is 0. */
+NTG_API size_t ntg_forecast_classes(const ntg_forecast *f);
 /* The date of forecast step `step`, continuing the series' dates (of column 0, for a
  * forecast of windows); NULL without dates. */
 NTG_API const char *ntg_forecast_date(const ntg_forecast *f, size_t step);

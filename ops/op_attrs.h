@@ -14,6 +14,8 @@ enum { NTG_CONCAT_AXIS };
 enum { NTG_HUBER_DELTA };
 enum { NTG_PINBALL_QUANTILES, NTG_PINBALL_AXIS };
 enum { NTG_DIST_AXIS }; /* loss_normal, loss_studentt */
+enum { NTG_XENT_AXIS }; /* loss_xent: the class axis of the logits */
+#define NTG_XENT_MAX_CLASSES 64
 enum { NTG_SGD_MOMENTUM, NTG_SGD_DAMPENING, NTG_SGD_NESTEROV, NTG_SGD_WEIGHT_DECAY };
 enum { NTG_ADAM_BETA1, NTG_ADAM_BETA2, NTG_ADAM_EPS, NTG_ADAM_WEIGHT_DECAY, NTG_ADAM_DECOUPLED };
 enum { NTG_CLIP_MAX_NORM };

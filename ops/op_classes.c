@@ -811,6 +811,48 @@ const ntg_op_class ntg__opclass_loss_studentt = {
     "softplus(raw df); loss = masked mean of -log p(t).",
     0};
 
+/* Softmax cross-entropy: y holds logits with C >= 2 classes on one axis, t has y's shape without
+ * that axis and holds class indices 0 .. C-1 (as floats). */
+static const ntg_attr_spec xent_attrs[] = {
+    {"axis", NTG_AK_INT, 0, -1, NULL, "the class axis of y (default the last)"},
+};
+
+static int xent_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    SHAPE_BUFS;
+    const ntg_tdesc *y = &s->in[0];
+    int ax = ntg__axis(ntg__attr_i(s->attr, NTG_XENT_AXIS), y->rank);
+    if (ax < 0 || not_batch_axis(y, ax, "loss_xent", msg, cap) || y->dims[ax] < 2 ||
+        y->dims[ax] > NTG_XENT_MAX_CLASSES)
+        return fail(msg, cap,
+                    "loss_xent: logits %s need a class axis of extent 2 to %d (axis %lld)", SHP(y),
+                    NTG_XENT_MAX_CLASSES, (long long)ntg__attr_i(s->attr, NTG_XENT_AXIS));
+    ntg_tdesc want = *y;
+    for (int d = ax; d + 1 < y->rank; d++) want.dims[d] = y->dims[d + 1];
+    want.rank = (uint8_t)(y->rank - 1);
+    return loss_infer_common(s, &want, out, "loss_xent", msg, cap);
+}
+
+static double xent_flops(const ntg_opsig *s, const ntg_tdesc *out)
+{
+    (void)out;
+    return 4.0 * numel_d(&s->in[0]);
+}
+
+const ntg_op_class ntg__opclass_loss_xent = {
+    "loss_xent",
+    NTG_OPF_LOSS,
+    xent_attrs,
+    1,
+    NULL,
+    xent_infer,
+    loss_saves,
+    xent_flops,
+    "Softmax cross-entropy (torch.nn.CrossEntropyLoss with class indices): y holds logits on "
+    "`axis`, t the class index 0 .. C-1 of each element of y without that axis; loss = masked "
+    "mean of logsumexp(y) - y[t]; at most 64 classes.  A t that is not a class index gives NaN.",
+    0};
+
 /* --------------------------------------------------------------- optimizers */
 
 static int ctl_ok(const ntg_tdesc *c)

@@ -9,6 +9,7 @@
 #include "abi.h"
 #include "exog.h"
 #include "dist.h"
+#include "metrics_cls.h"
 #include "metrics_prob.h"
 #include "model_io.h"
 #include "ntg_error.h"
@@ -34,6 +35,7 @@ typedef struct runner {
     float *raw;     /* distribution heads and conformal plans: the plan's own output, decoded
                      * into y */
     double *widths; /* conformal plans: the half-widths (ntg__model_conformal_widths) */
+    float *t;       /* when not NULL, runner_run fills the windows' targets here too */
 } runner;
 
 static ntg_status runner_open(runner *r, const ntg_plan *p, const ntg_session_options *opts,
@@ -46,7 +48,7 @@ static ntg_status runner_open(runner *r, const ntg_plan *p, const ntg_session_op
     if ((st = ntg_session_create(p, opts, &r->s, err))) return st;
     /* windows go to the model in turns of the session's largest batch */
     r->chunk = (size_t)r->s->max_batch;
-    r->ny = r->io.h * (r->io.nq ? r->io.nq : 1);
+    r->ny = r->io.h * (r->io.classes ? (size_t)r->io.classes : r->io.nq ? r->io.nq : 1);
     r->x = malloc(r->chunk * r->io.L * sizeof(float));
     r->loc = malloc(r->chunk * sizeof(float));
     r->scale = malloc(r->chunk * sizeof(float));
@@ -121,7 +123,7 @@ static ntg_status runner_run(runner *r, const ntg_series *s, const ntg_scaler *g
                              ntg_window_scaler ws, const ntg_windows *w, const uint64_t *idx,
                              size_t n, ntg_error *err)
 {
-    ntg_status st = ntg__windows_fill(s, g, ws, w, idx, n, r->x, NULL, r->loc, r->scale, err);
+    ntg_status st = ntg__windows_fill(s, g, ws, w, idx, n, r->x, r->t, r->loc, r->scale, err);
     if (!st) st = ntg__session_set_tensor(r->s, r->io.x, r->x, n * r->io.L, err);
     if (!st && r->xwin) {
         st = feed_windows(r, w, idx, n, err);
@@ -146,6 +148,7 @@ static ntg_status runner_run(runner *r, const ntg_series *s, const ntg_scaler *g
         return st;
     }
     if (!st) st = ntg__session_get_tensor(r->s, r->io.y, r->y, n * r->ny, err);
+    if (!st && r->io.classes) ntg__model_softmax(&r->io, r->y, n); /* probabilities */
     return st;
 }
 
@@ -174,6 +177,8 @@ static void to_scores(const ntg_metric_values *v, const ntg_pmetric_values *pv, 
     o->coverage_nominal = pv ? pv->nominal : NAN;
     o->pinball = pv ? pv->pinball : NAN;
     o->crps = pv ? pv->crps : NAN;
+    o->accuracy = o->log_loss = o->brier = NAN;
+    o->base_accuracy = o->base_log_loss = o->base_brier = NAN;
     o->mse = v->mse;
     o->mae = v->mae;
     o->mse_orig = v->mse_orig;
@@ -300,6 +305,83 @@ static void prob_add(prob_bufs *p, const runner *r, const ntg_series *data, cons
     }
 }
 
+/* A classification head's scores (ntg_scores' class fields) into `out`. */
+static void class_scores(const ntg_cmetric_values *v, ntg_scores *out)
+{
+    ntg_scores full, *o = &full;
+    ntg_scores_init(o);
+    o->mse = o->mae = o->mse_orig = o->mae_orig = o->mape = o->smape = o->mase = NAN;
+    o->coverage = o->coverage_nominal = o->pinball = o->crps = NAN;
+    o->accuracy = v->accuracy;
+    o->log_loss = v->log_loss;
+    o->brier = v->brier;
+    o->base_accuracy = v->base_accuracy;
+    o->base_log_loss = v->base_log_loss;
+    o->base_brier = v->base_brier;
+    o->n = v->n;
+    ntg__abi_out(out, o);
+}
+
+/* Evaluation of a classification head: the labels of every window of the train split (the
+ * baseline's frequencies), then the model's probabilities against the labels of every window
+ * of `part` (docs/training.md, "Classification heads"). */
+static ntg_status evaluate_classes(runner *r, const ntg_series *data, const int *cols, size_t nc,
+                                   const ntg_split *sp, ntg_split_part part, const ntg_scaler *g,
+                                   ntg_window_scaler ws, ntg_scores *overall,
+                                   ntg_scores *per_column, size_t n_per_column, size_t stride,
+                                   ntg_error *err)
+{
+    ntg_cmetrics *cm = NULL;
+    ntg_windows wt, w;
+    size_t h = r->io.h, C = (size_t)r->io.classes;
+    uint64_t *idx = malloc(r->chunk * sizeof *idx);
+    r->t = malloc(r->chunk * h * sizeof *r->t);
+    ntg_status st = idx && r->t ? NTG_OK : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    if (!st) st = ntg__cmetrics_create(nc, C, &cm, err);
+    /* the train split's labels: no model run, only the windows */
+    if (!st) st = ntg__windows_make(sp, NTG_SPLIT_TRAIN, r->io.L, h, cols, nc, &wt, err);
+    uint64_t count = st ? 0 : ntg__windows_count(&wt);
+    for (uint64_t k0 = 0; !st && k0 < count; k0 += r->chunk) {
+        size_t b = (size_t)(count - k0 < r->chunk ? count - k0 : r->chunk);
+        for (size_t i = 0; i < b; i++) idx[i] = k0 + i;
+        st = ntg__windows_fill(data, g, ws, &wt, idx, b, r->x, r->t, r->loc, r->scale, err);
+        if (!st) ntg__model_labels(&r->io, r->x, r->t, b);
+        if (!st) ntg__cmetrics_add_prior(cm, r->t, b * h);
+    }
+    if (!st) st = ntg__windows_make(sp, part, r->io.L, h, cols, nc, &w, err);
+    if (!st) st = ntg__windows_check(data, g, &w, 1, err);
+    count = st ? 0 : ntg__windows_count(&w);
+    for (uint64_t k0 = 0; !st && k0 < count; k0 += r->chunk) {
+        size_t b = (size_t)(count - k0 < r->chunk ? count - k0 : r->chunk);
+        for (size_t i = 0; i < b; i++) idx[i] = k0 + i;
+        if ((st = runner_run(r, data, g, ws, &w, idx, b, err))) break;
+        ntg__model_labels(&r->io, r->x, r->t, b);
+        for (size_t i = 0; !st && i < b; i++) {
+            size_t j, start;
+            ntg__windows_at(&w, idx[i], &j, &start);
+            for (size_t k = 0; k < h * C; k++)
+                if (!isfinite(r->y[i * h * C + k]))
+                    st = ntg__fail(err, NTG_ERR_DATA,
+                                   "column '%.60s': window %llu's class probabilities are not "
+                                   "finite: the model overflowed on these values",
+                                   data->names[cols[j]], (unsigned long long)(k0 + i));
+            if (!st) ntg__cmetrics_add(cm, j, r->y + i * h * C, r->t + i * h, h);
+        }
+    }
+    if (!st) {
+        ntg_cmetric_values v;
+        ntg__cmetrics_values(cm, nc, &v);
+        class_scores(&v, overall);
+        for (size_t j = 0; per_column && j < nc && j < n_per_column; j++) {
+            ntg__cmetrics_values(cm, j, &v);
+            class_scores(&v, (ntg_scores *)(void *)((char *)per_column + j * stride));
+        }
+    }
+    ntg__cmetrics_free(cm);
+    free(idx);
+    return st;
+}
+
 ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_eval_options *opts,
                         ntg_scores *overall, ntg_scores *per_column, size_t n_per_column,
                         ntg_error *err)
@@ -349,6 +431,15 @@ ntg_status ntg_evaluate(const ntg_plan *plan, const ntg_series *data, const ntg_
     if (!st) st = ntg__select_columns(data, opts->columns, &cols, &nc, err);
     if (!st) st = ntg__split_parse(opts->split, data->n_rows, &sp, err);
     if (!st) st = ntg__model_scaler(plan, data, cols, nc, sp.train, NULL, NULL, &g, &ws, err);
+    if (!st && r.io.classes) {
+        st = evaluate_classes(&r, data, cols, nc, &sp, part, g, ws, overall, per_column,
+                              n_per_column, stride, err);
+        ntg__scaler_free(g);
+        free(cols);
+        free(r.t);
+        runner_close(&r);
+        return st;
+    }
     if (!st) st = ntg__windows_make(&sp, part, r.io.L, r.io.h, cols, nc, &w, err);
     if (!st) st = ntg__windows_panel(&w, data, NULL, err);
     if (!st) st = ntg__windows_check(data, g, &w, 1, err);
@@ -466,6 +557,10 @@ ntg_status ntg_conformal_calibrate(const ntg_plan *plan, const ntg_series *data,
         st = ntg__fail(err, NTG_ERR_INVALID_ARG,
                        "conformal intervals are for point models; this plan has conformal "
                        "intervals already (calibrate the plan it was made from)");
+    else if (!st && r.io.classes)
+        st = ntg__fail(err, NTG_ERR_INVALID_ARG,
+                       "conformal intervals are for point models; this plan is a classifier "
+                       "(loss xent)");
     else if (!st && (r.io.nq || r.io.dist))
         st = ntg__fail(err, NTG_ERR_INVALID_ARG,
                        "conformal intervals are for point models; this plan already forecasts "
@@ -594,6 +689,7 @@ ntg_status ntg_conformal_calibrate(const ntg_plan *plan, const ntg_series *data,
 struct ntg_forecast {
     ntg_pool *pool;
     size_t n_cols, h, nq;
+    size_t classes; /* classification heads: values are class probabilities */
     double quantiles[64];
     const char **names;
     double *values;      /* [col][step][max(nq, 1)] */
@@ -615,6 +711,11 @@ size_t ntg_forecast_horizon(const ntg_forecast *f)
     return f ? f->h : 0;
 }
 
+size_t ntg_forecast_classes(const ntg_forecast *f)
+{
+    return f ? f->classes : 0;
+}
+
 size_t ntg_forecast_quantiles(const ntg_forecast *f)
 {
     return f ? f->nq : 0;
@@ -632,7 +733,7 @@ const char *ntg_forecast_column_name(const ntg_forecast *f, size_t c)
 
 double ntg_forecast_value(const ntg_forecast *f, size_t c, size_t step, size_t q)
 {
-    size_t nq = f && f->nq ? f->nq : 1;
+    size_t nq = f && f->classes ? f->classes : f && f->nq ? f->nq : 1;
     if (!f || c >= f->n_cols || step >= f->h || q >= nq) return NAN;
     return f->values[(c * f->h + step) * nq + q];
 }
@@ -652,7 +753,7 @@ const char *ntg_forecast_date(const ntg_forecast *f, size_t step)
 static ntg_status forecast_new(ntg_pool *pool, const runner *r, size_t nc, ntg_forecast **out,
                                ntg_error *err)
 {
-    size_t nq = r->io.nq ? r->io.nq : 1;
+    size_t nq = r->io.classes ? (size_t)r->io.classes : r->io.nq ? r->io.nq : 1;
     ntg_forecast *f = ntg__pool_alloc(pool, sizeof *f);
     if (!f) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     memset(f, 0, sizeof *f);
@@ -660,6 +761,7 @@ static ntg_status forecast_new(ntg_pool *pool, const runner *r, size_t nc, ntg_f
     f->n_cols = nc;
     f->h = r->io.h;
     f->nq = r->io.nq;
+    f->classes = (size_t)r->io.classes;
     f->names = ntg__pool_array(pool, nc + 1, sizeof *f->names);
     f->dates = ntg__pool_array(pool, nc + 1, sizeof *f->dates);
     f->values = ntg__pool_array(pool, nc * r->io.h * nq + 1, sizeof *f->values);
@@ -703,6 +805,23 @@ static ntg_status forecast_fill(runner *r, const ntg_series *data, const ntg_sca
         size_t b = (size_t)(count - k0 < r->chunk ? count - k0 : r->chunk);
         for (size_t i = 0; i < b; i++) idx[i] = k0 + i;
         if ((st = runner_run(r, data, g, ws, w, idx, b, err))) break;
+        if (r->io.classes) { /* probabilities [b, h, C]: no scale to undo */
+            size_t C = (size_t)r->io.classes, per = r->io.h * C;
+            for (size_t i = 0; !st && i < b; i++) {
+                size_t j, start;
+                ntg__windows_at(w, idx[i], &j, &start);
+                for (size_t k = 0; k < per; k++) {
+                    double v = (double)r->y[i * per + k];
+                    if (!isfinite(v))
+                        st = ntg__fail(err, NTG_ERR_DATA,
+                                       "column '%.60s': the class probabilities are not finite: "
+                                       "the model overflowed on these values",
+                                       data->names[w->cols[j]]);
+                    f->values[j * per + k] = v;
+                }
+            }
+            continue;
+        }
         for (size_t q = 0; q < nq; q++) {
             for (size_t i = 0; i < b; i++)
                 for (size_t t = 0; t < r->io.h; t++)

@@ -209,7 +209,21 @@ ntg_status ntg__model_io(const ntg_plan *p, ntg_model_io *io, ntg_error *err)
     const char *loss = ntg_plan_meta(p, "train.loss");
     if (loss && (strcmp(loss, "normal") == 0 || strcmp(loss, "studentt") == 0))
         return dist_io(p, io, y, loss, err);
-    if (loss && strcmp(loss, "mqloss") == 0) {
+    if (loss && strcmp(loss, "xent") == 0) {
+        /* a classification head: logits [batch, h, classes] (docs/training.md) */
+        const char *ct = ntg_plan_meta(p, "train.class_threshold");
+        io->class_threshold = ct ? strtod(ct, NULL) : 0.0;
+        if (!(io->class_threshold >= 0) || !isfinite(io->class_threshold))
+            return ntg__fail(err, NTG_ERR_DATA,
+                             "metadata 'train.class_threshold' '%.60s' must be a number >= 0", ct);
+        io->classes = io->class_threshold > 0 ? 3 : 2;
+        if (!(y->flags & NTG_TF_BATCHED) || y->rank != 3 || y->dims[2] != (uint32_t)io->classes)
+            return ntg__fail(err, NTG_ERR_SHAPE,
+                             "classification output '%s' (loss xent, class_threshold %g) must be "
+                             "[batch, h, %d]",
+                             ntg__plan_str(p, y->name), io->class_threshold, io->classes);
+        io->h = y->dims[1];
+    } else if (loss && strcmp(loss, "mqloss") == 0) {
         const char *qs = ntg_plan_meta(p, "train.quantiles");
         const char *qa = ntg_plan_meta(p, "train.quantile_axis");
         /* "[0.5, 0.1, 0.9]" as the compiler writes it */
@@ -383,4 +397,35 @@ void ntg__model_point(const ntg_model_io *io, const float *y, size_t n, float *p
 {
     for (size_t i = 0; i < n; i++)
         for (size_t r = 0; r < io->h; r++) p[i * io->h + r] = ntg__model_y(io, y, i, r, io->point);
+}
+
+void ntg__model_labels(const ntg_model_io *io, const float *x, float *t, size_t n)
+{
+    size_t L = io->L, h = io->h;
+    double thr = io->class_threshold;
+    for (size_t i = 0; i < n; i++) {
+        double last = (double)x[i * L + L - 1];
+        for (size_t r = 0; r < h; r++) {
+            double d = (double)t[i * h + r] - last;
+            float c;
+            if (io->classes == 2)
+                c = d > 0 ? 1.0f : 0.0f;
+            else
+                c = d < -thr ? 0.0f : d > thr ? 2.0f : 1.0f;
+            t[i * h + r] = isnan(d) ? NAN : c;
+        }
+    }
+}
+
+void ntg__model_softmax(const ntg_model_io *io, float *y, size_t n)
+{
+    size_t nc = (size_t)io->classes;
+    for (size_t k = 0; k < n * io->h; k++) {
+        float *z = y + k * nc;
+        double mx = (double)z[0], s = 0.0;
+        for (size_t c = 1; c < nc; c++) mx = fmax(mx, (double)z[c]);
+        double e[64];
+        for (size_t c = 0; c < nc; c++) s += e[c] = exp((double)z[c] - mx);
+        for (size_t c = 0; c < nc; c++) z[c] = (float)(e[c] / s);
+    }
 }

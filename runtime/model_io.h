@@ -24,6 +24,9 @@ typedef struct ntg_model_io {
                     * runtime presents them as quantiles (1 -+ level) / 2 around the point
                     * (ntg__model_conformal), nq = 2 * conformal + 1 */
     double conf_levels[31];
+    int classes;            /* classification heads (train.loss xent): 2 or 3 classes, the plan's
+                             * output y [batch, h, classes] of logits; 0 else */
+    double class_threshold; /* the dead band of 3 classes (train.class_threshold), scaled axis */
     int g_infer, g_eval, g_train; /* program indices, -1 when absent */
     /* covariate inputs (exog.h), NTG_NONE when the plan takes none: hist_exog
      * [batch, n_hist, L], futr_exog [batch, n_futr, L + h], stat_exog [batch, n_stat] */
@@ -64,6 +67,16 @@ ntg_status ntg__model_conformal_widths(const struct ntg_plan *p, const ntg_model
 /* n windows of point forecasts pt [n, h] into y [n, nq, h]: point -+ the half-widths. */
 void ntg__model_conformal(const ntg_model_io *io, const double *widths, const float *pt, size_t n,
                           float *y);
+
+/* Classification heads: the class of each target of n windows, in place: t[i * h + r] (the
+ * scaled target) becomes the class of d = t[i * h + r] - x[i * L + L - 1] (the change against
+ * the window's last input): 2 classes 0 (d <= 0, down) and 1 (d > 0, up); 3 classes 0
+ * (d < -threshold), 1 (|d| <= threshold, flat), 2 (d > threshold).  docs/training.md. */
+void ntg__model_labels(const ntg_model_io *io, const float *x, float *t, size_t n);
+
+/* Classification heads: n windows of logits [n, h, classes] into probabilities, in place
+ * (a softmax per step, in double). */
+void ntg__model_softmax(const ntg_model_io *io, float *y, size_t n);
 
 /* Quantile q of window i's forecast step r in y (the layout io says). */
 static inline float ntg__model_y(const ntg_model_io *io, const float *y, size_t i, size_t r,

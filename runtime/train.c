@@ -182,6 +182,7 @@ static ntg_status validate(trainer *tr, double *out, ntg_error *err)
         for (size_t i = 0; i < b; i++) tr->idx[i] = k0 + i;
         ntg_status st = ntg__windows_fill(tr->data, tr->scaler, tr->wscaler, &tr->wval, tr->idx, b,
                                           tr->x, tr->t, tr->loc, tr->scale, err);
+        if (!st && tr->io.classes) ntg__model_labels(&tr->io, tr->x, tr->t, b);
         if (!st) st = ntg__session_set_tensor(tr->s, tr->io.x, tr->x, b * tr->io.L, err);
         if (!st)
             st = ntg__exog_feed(tr->exog, &tr->io, tr->s, tr->data, &tr->wval, tr->idx, b, tr->xbuf,
@@ -1283,6 +1284,7 @@ static ntg_status dp_step(trainer *tr, long step, const float ctl[NTG_CTL_SIZE],
     dp_shard(tr->batch, tr->world, tr->rank, &lo, &b);
     ntg_status st = ntg__windows_fill(tr->data, tr->scaler, tr->wscaler, &tr->wtrain, tr->idx + lo,
                                       b, tr->x, tr->t, tr->loc, tr->scale, err);
+    if (!st && tr->io.classes) ntg__model_labels(&tr->io, tr->x, tr->t, b);
     if (!st) st = set_rng(tr, step, lo, err);
     if (!st) st = ntg__session_set_tensor(tr->s, tr->io.x, tr->x, b * tr->io.L, err);
     if (!st)
@@ -1469,6 +1471,7 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
             } else {
                 st = ntg__windows_fill(data, tr.scaler, tr.wscaler, &tr.wtrain, tr.idx, b, tr.x,
                                        tr.t, tr.loc, tr.scale, err);
+                if (!st && tr.io.classes) ntg__model_labels(&tr.io, tr.x, tr.t, b);
                 if (!st) st = ntg__session_set_tensor(tr.s, tr.io.x, tr.x, b * tr.io.L, err);
                 if (!st)
                     st = ntg__exog_feed(tr.exog, &tr.io, tr.s, data, &tr.wtrain, tr.idx, b, tr.xbuf,

@@ -537,7 +537,15 @@ static void load_entry(ntg__serve *s, entry *e)
         so.backend = s->cfg.backend;
         so.threads = s->cfg.threads;
         so.max_batch = mb;
-        st = ntg_forecaster_create(e->plan, &so, &e->fc, &err);
+        /* a classifier's forecast is class probabilities, which the JSON of a forecast does
+         * not carry: refused by name rather than served as numbers in the series' units */
+        const char *loss = ntg_plan_meta(e->plan, "train.loss");
+        if (loss && strcmp(loss, "xent") == 0)
+            st = ntg__fail(&err, NTG_ERR_UNSUPPORTED,
+                           "%s is a classification head (loss xent): serving its class "
+                           "probabilities is not supported yet; use `ntgraph run --data`",
+                           ref);
+        if (!st) st = ntg_forecaster_create(e->plan, &so, &e->fc, &err);
         if (!st) {
             e->max_batch = mb;
             e->input_size = ntg_forecaster_input_size(e->fc);

@@ -796,6 +796,36 @@ static inline double oh_ref_dist_loss(uint32_t code, const ntg_attr *a, int n_in
 }
 
 /*
+ * loss_xent from its docs: masked mean over t of logsumexp_k y[.., k, ..] - y[.., t, ..], the
+ * class axis inserted into t's shape; NaN for a t that is no class index.
+ */
+static inline double oh_ref_xent(const ntg_attr *a, int n_in, const ntg_tdesc *in_d,
+                                 const double *const *in)
+{
+    const double *y = in[0], *t = in[1], *m = n_in > 2 ? in[2] : NULL;
+    const ntg_tdesc *td = &in_d[1];
+    size_t nt = oh_numel(td);
+    int64_t ti[NTG_MAX_RANK], yi[NTG_MAX_RANK];
+    int ax = oh_norm_axis(a[0].i, in_d[0].rank);
+    int64_t nc = in_d[0].dims[ax];
+    double wsum = 0, s = 0;
+    for (size_t i = 0; i < nt; i++) wsum += m ? m[i] : 1.0;
+    if (wsum == 0) return 0;
+    for (size_t i = 0; i < nt; i++) {
+        oh_unravel(i, td->rank, td->dims, ti);
+        double se = 0, yt = NAN;
+        for (int64_t k = 0; k < nc; k++) {
+            for (int d = 0, j = 0; d < in_d[0].rank; d++) yi[d] = d == ax ? k : ti[j++];
+            double v = y[oh_ravel(in_d[0].rank, in_d[0].dims, yi)];
+            se += exp(v);
+            if ((double)k == t[i]) yt = v;
+        }
+        s += (m ? m[i] : 1.0) * (log(se) - yt);
+    }
+    return s / wsum;
+}
+
+/*
  * y = op(inputs) in double.  in_d/out_d describe the operands at the actual batch (out_d as
  * the op class inferred it); a is the attribute slots.
  */
@@ -914,6 +944,9 @@ static inline void oh_ref_forward(uint32_t code, const ntg_attr *a, int n_in, co
     case NTG_OP_loss_normal:
     case NTG_OP_loss_studentt:
         out[0] = oh_ref_dist_loss(code, a, n_in, in_d, in);
+        break;
+    case NTG_OP_loss_xent:
+        out[0] = oh_ref_xent(a, n_in, in_d, in);
         break;
     default:
         if (oh_ref_seq(code, a, n_in, in_d, in, 0, out_d, out)) break;

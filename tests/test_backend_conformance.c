@@ -44,7 +44,7 @@
  * (an LSTM's weights for a wide H, whose gates would otherwise saturate), zeros, [78,82]
  * (large offsets: a softmax's max keeps exp finite), dropout's train.rng (a seed past 2^22,
  * step 7, first window 3) */
-enum { K_RAND, K_POS, K_MASK, K_CTL, K_CTL1, K_TIES, K_SMALL, K_ZERO, K_OFFSET, K_RNG };
+enum { K_RAND, K_POS, K_MASK, K_CTL, K_CTL1, K_TIES, K_SMALL, K_ZERO, K_OFFSET, K_RNG, K_CLASS3 };
 enum { SA = NTG_STORE_ARENA, SW = NTG_STORE_WEIGHTS, SS = NTG_STORE_STATE };
 
 typedef struct cf_in {
@@ -463,6 +463,24 @@ static void dist_cases(cf_list *l, uint32_t code)
             cf_add(c, BT(3, 0, np, 7), SA, K_RAND);
             oh_attrs_set_i(&c->a, NTG_DIST_AXIS, 1);
             cf_add(c, BT(2, 0, 7), SA, K_RAND);
+            if (mask) cf_add(c, BT(2, 0, 7), SA, K_MASK);
+            c->want = wide ? ALL : 1;
+        }
+}
+
+/* loss_xent: logits y [B, 7, 3] (class axis last) and [B, 3, 7] (axis 1), labels t [B, 7], with
+ * and without a mask, with dt and dmask asked or not. */
+static void xent_cases(cf_list *l, uint32_t code)
+{
+    for (int mask = 0; mask < 2; mask++)
+        for (int wide = 0; wide < 2; wide++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "%s%s%s", mask ? "mask" : "no mask", wide ? ", dy and dt" : "",
+                     mask && wide ? ", axis 1" : "");
+            cf_case *c = cf_new(l, code, nm, M);
+            cf_add(c, mask && wide ? BT(3, 0, 3, 7) : BT(3, 0, 7, 3), SA, K_RAND);
+            oh_attrs_set_i(&c->a, NTG_XENT_AXIS, mask && wide ? 1 : -1);
+            cf_add(c, BT(2, 0, 7), SA, K_CLASS3);
             if (mask) cf_add(c, BT(2, 0, 7), SA, K_MASK);
             c->want = wide ? ALL : 1;
         }
@@ -1021,6 +1039,9 @@ static void cases_for(uint32_t code, cf_list *l)
     case NTG_OP_loss_studentt:
         dist_cases(l, code);
         break;
+    case NTG_OP_loss_xent:
+        xent_cases(l, code);
+        break;
     case NTG_OP_sgd:
     case NTG_OP_adam:
     case NTG_OP_clip_grad_norm:
@@ -1218,6 +1239,8 @@ static void fill(tu_rng *r, float *x, size_t n, int kind)
         for (size_t i = 0; i < n; i++) x[i] = (tu_next(r) & 3) ? 1.0f : 0.0f;
     } else if (kind == K_TIES) {
         for (size_t i = 0; i < n; i++) x[i] = (float)((int)(tu_next(r) % 5) - 2);
+    } else if (kind == K_CLASS3) { /* class indices 0, 1, 2 */
+        for (size_t i = 0; i < n; i++) x[i] = (float)(tu_next(r) % 3);
     } else if (kind == K_ZERO) {
         memset(x, 0, n * sizeof *x);
     } else if (kind == K_SMALL) {
@@ -1395,7 +1418,7 @@ static int refused_op(uint32_t code)
 {
     return code == NTG_OP_avgpool1d || code == NTG_OP_conv1d || code == NTG_OP_unfold ||
            code == NTG_OP_dropout || code == NTG_OP_batchnorm || code == NTG_OP_batchnorm_stats ||
-           code == NTG_OP_loss_normal || code == NTG_OP_loss_studentt;
+           code == NTG_OP_loss_normal || code == NTG_OP_loss_studentt || code == NTG_OP_loss_xent;
 }
 
 static void run_case(cf_side *x, const cf_case *c, int log, cf_worst *worst)

@@ -41,10 +41,14 @@ static void one_step(const char *path)
             const char *q = ntg_plan_meta(plan, "train.loss");
             if (q && (strcmp(q, "mqloss") == 0 || strcmp(q, "normal") == 0 ||
                       strcmp(q, "studentt") == 0))
-                n /= (size_t)ti.shape[1]; /* [batch, Q or P, h] */
+                n /= (size_t)ti.shape[1];                              /* [batch, Q or P, h] */
+            if (q && strcmp(q, "xent") == 0) n /= (size_t)ti.shape[2]; /* [batch, h, C] */
         }
         float *buf = malloc(n * sizeof *buf);
         tu_fill(&r, buf, n, -1, 1);
+        const char *lq = ntg_plan_meta(plan, "train.loss");
+        if (k == 1 && lq && strcmp(lq, "xent") == 0) /* class indices */
+            for (size_t i = 0; i < n; i++) buf[i] = buf[i] > 0 ? 1.0f : 0.0f;
         cr_assert_eq(ntg_session_set_input(s, names[k], buf, n, &err), NTG_OK, "%s: %s", path,
                      err.message);
         free(buf);

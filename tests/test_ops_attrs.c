@@ -47,6 +47,7 @@ static const slot_row rows[] = {
     SLOT(loss_pinball, NTG_PINBALL_AXIS, "axis"),
     SLOT(loss_normal, NTG_DIST_AXIS, "axis"),
     SLOT(loss_studentt, NTG_DIST_AXIS, "axis"),
+    SLOT(loss_xent, NTG_XENT_AXIS, "axis"),
     SLOT(sgd, NTG_SGD_MOMENTUM, "momentum"),
     SLOT(sgd, NTG_SGD_DAMPENING, "dampening"),
     SLOT(sgd, NTG_SGD_NESTEROV, "nesterov"),

@@ -530,6 +530,10 @@ Test(ops_grad, null_output_gradient_gives_zero_input_gradients)
             add_input(&t, &r, oh_shape(1, 3, 3, code == NTG_OP_loss_normal ? 2 : 3, 8), -1, 1);
             n_in = 2; /* t, mask */
             break;
+        case NTG_OP_loss_xent: /* y [3, 8, 3]: the class axis last */
+            add_input(&t, &r, oh_shape(1, 3, 3, 8, 3), -1, 1);
+            n_in = 2; /* t, mask */
+            break;
         case NTG_OP_loss_pinball: {
             static const double q[] = {0.1, 0.5, 0.9};
             oh_attrs_set_floats(&t.attrs, NTG_PINBALL_QUANTILES, q, 3);

@@ -1768,7 +1768,7 @@ extern "C" int ntg__cu_bwd_loss_pinball(const ntg__cu_ctx *c)
     return loss_bwd(c, L_PINBALL);
 }
 
-/* The distribution losses have no CUDA kernel yet: cu_prepare refuses plans with them
+/* The distribution losses and loss_xent have no CUDA kernel yet: cu_prepare refuses plans with them
  * (NTG_ERR_UNSUPPORTED naming the op, docs/cuda.md), so these entries of the launch tables are
  * never reached; they fail all the same if they were. */
 extern "C" int ntg__cu_fwd_loss_normal(const ntg__cu_ctx *c)
@@ -1786,6 +1786,14 @@ extern "C" int ntg__cu_fwd_loss_studentt(const ntg__cu_ctx *c)
 extern "C" int ntg__cu_bwd_loss_studentt(const ntg__cu_ctx *c)
 {
     return fail(c, "no CUDA kernel for loss_studentt yet; use --backend cpu");
+}
+extern "C" int ntg__cu_fwd_loss_xent(const ntg__cu_ctx *c)
+{
+    return fail(c, "no CUDA kernel for loss_xent yet; use --backend cpu");
+}
+extern "C" int ntg__cu_bwd_loss_xent(const ntg__cu_ctx *c)
+{
+    return fail(c, "no CUDA kernel for loss_xent yet; use --backend cpu");
 }
 
 /* -------------------------------------------------------------- optimizers */

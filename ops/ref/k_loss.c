@@ -368,3 +368,105 @@ void ntg__cpu_bwd_loss_studentt(const ntg_kctx *c)
 {
     dist_bwd(c, 3);
 }
+
+/* ------------------------------------------------- softmax cross-entropy */
+
+/*
+ * loss_xent: y is [outer, C, inner] of logits, t and the mask [outer, inner] of class indices.
+ * Per element l = logsumexp_k y[o, k, i] - y[o, t, i] (max-shifted); the loss is their masked
+ * mean.  d l / d y[o, k, i] = softmax_k - [k == t]; t has no gradient (dt = 0).  A t that is
+ * not an integer in [0, C) makes l NaN.  Everything in double.
+ */
+typedef struct xgeom {
+    int64_t outer, nc, inner;
+} xgeom;
+
+static xgeom xgeom_of(const ntg_kctx *c)
+{
+    xgeom g;
+    const ntg_tdesc *y = &c->in[0].d;
+    int ax = ntg__axis(ntg__attr_i(c->attr, NTG_XENT_AXIS), y->rank);
+    g.nc = y->dims[ax];
+    g.outer = g.inner = 1;
+    for (int d = 0; d < ax; d++) g.outer *= y->dims[d];
+    for (int d = ax + 1; d < y->rank; d++) g.inner *= y->dims[d];
+    return g;
+}
+
+/* Element (o, i): its loss and, when p is not NULL, the softmax into p[0 .. C-1]. */
+static double xent_elem(const xgeom *g, const float *y, double t, int64_t o, int64_t i, double *p)
+{
+    const float *q = y + o * g->nc * g->inner + i;
+    double mx = -INFINITY;
+    for (int64_t k = 0; k < g->nc; k++)
+        if ((double)q[k * g->inner] > mx) mx = (double)q[k * g->inner];
+    double s = 0.0;
+    for (int64_t k = 0; k < g->nc; k++) {
+        double e = exp((double)q[k * g->inner] - mx);
+        if (p) p[k] = e;
+        s += e;
+    }
+    if (p)
+        for (int64_t k = 0; k < g->nc; k++) p[k] /= s;
+    if (!(t >= 0 && t < (double)g->nc) || t != floor(t)) return NAN;
+    return mx + log(s) - (double)q[(int64_t)t * g->inner];
+}
+
+static double xent_value(const xgeom *g, const float *y, const float *t, const float *m)
+{
+    int64_t n = g->outer * g->inner;
+    double w = 0.0, s = 0.0;
+    for (int64_t i = 0; i < n; i++) w += m ? (double)m[i] : 1.0;
+    if (w == 0.0) return 0.0;
+    for (int64_t o = 0; o < g->outer; o++)
+        for (int64_t i = 0; i < g->inner; i++) {
+            int64_t it = o * g->inner + i;
+            double l = xent_elem(g, y, (double)t[it], o, i, NULL);
+            s += m ? (double)m[it] * l : l;
+        }
+    return s / w;
+}
+
+void ntg__cpu_fwd_loss_xent(const ntg_kctx *c)
+{
+    xgeom g = xgeom_of(c);
+    const float *m = c->n_in > 2 ? c->in[2].data : NULL;
+    float *out = c->out[0].data;
+    out[0] = (float)xent_value(&g, c->in[0].data, c->in[1].data, m);
+}
+
+/* in = [y, t, (mask), loss, dloss], out = [dy, dt, (dmask)], as loss_bwd. */
+void ntg__cpu_bwd_loss_xent(const ntg_kctx *c)
+{
+    int nfi = c->n_out;
+    xgeom g = xgeom_of(c);
+    const float *y = c->in[0].data, *t = c->in[1].data;
+    const float *m = nfi > 2 ? c->in[2].data : NULL;
+    const float *dl = c->in[nfi + 1].data;
+    float *dy = c->out[0].data, *dt = c->out[1].data;
+    const ntg_view *dmv = nfi > 2 ? &c->out[2] : NULL;
+    float *dm = dmv ? dmv->data : NULL;
+    double w = 0.0;
+    for (int64_t i = 0; i < g.outer * g.inner; i++) w += m ? (double)m[i] : 1.0;
+    if (!dl || w == 0.0) {
+        zero_view(&c->out[0]);
+        zero_view(&c->out[1]);
+        if (dmv) zero_view(dmv);
+        return;
+    }
+    double scale = (double)dl[0] / w;
+    double lval = dm ? xent_value(&g, y, t, m) : 0.0;
+    double p[NTG_XENT_MAX_CLASSES]; /* the shape rule caps C */
+    for (int64_t o = 0; o < g.outer; o++)
+        for (int64_t i = 0; i < g.inner; i++) {
+            int64_t it = o * g.inner + i;
+            double mi = m ? (double)m[it] : 1.0, tv = (double)t[it];
+            double l = xent_elem(&g, y, tv, o, i, p);
+            for (int64_t k = 0; dy && k < g.nc; k++) {
+                double gk = p[k] - ((double)k == tv ? 1.0 : 0.0);
+                dy[(o * g.nc + k) * g.inner + i] = (float)(isnan(l) ? NAN : scale * mi * gk);
+            }
+            if (dt) dt[it] = 0.0f; /* class indices are not differentiable */
+            if (dm) dm[it] = (float)(scale * (l - lval));
+        }
+}

@@ -81,3 +81,11 @@ ntg_status ntg__vk_bwd_loss_studentt(ntg__vk_ctx *e)
 {
     return no_shader(e);
 }
+ntg_status ntg__vk_fwd_loss_xent(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
+ntg_status ntg__vk_bwd_loss_xent(ntg__vk_ctx *e)
+{
+    return no_shader(e);
+}
