@@ -153,7 +153,11 @@ size_t ntg__mesh_shm_offer(ntg_mesh *m, char *payload, size_t cap)
     char path[96];
     int fd = shm_open(s->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) goto fail;
-    if (ftruncate(fd, (off_t)s->size) != 0) {
+    /* reserve the pages now: on a full tmpfs (a container's small /dev/shm) a page faulted in
+     * later would be SIGBUS, here it is an error and the link stays on TCP */
+    int rc = ftruncate(fd, (off_t)s->size) != 0 ? errno : posix_fallocate(fd, 0, (off_t)s->size);
+    if (rc != 0) {
+        errno = rc;
         close(fd);
         goto fail;
     }
@@ -185,7 +189,9 @@ size_t ntg__mesh_shm_offer(ntg_mesh *m, char *payload, size_t cap)
     m->shm_out = s;
     return (size_t)w;
 fail:
-    ntg__mesh_log(m, NTG__MESH_LOG_DEBUG, "no shared-memory ring segment: %s", strerror(errno));
+    ntg__mesh_log(m, NTG__MESH_LOG_INFO,
+                  "ring data to rank %d stays on TCP: no shared-memory segment (%s)", next,
+                  strerror(errno));
     shm_free(s);
     return 0;
 }

@@ -16,7 +16,7 @@ static const size_t sizes[] = {1, 2, 3, 5, 1000, 1023, 1024, 4097, 100003, (1u <
 /* One rank: every size twice; each result against the documented order (bitwise) and the
  * serial double sum (1e-5 relative), the second run against the first (bitwise). */
 typedef struct world_arg {
-    int world, tcp; /* tcp: cfg.force_tcp (else ring data through shared memory) */
+    int world, tcp; /* tcp: 1 cfg.force_tcp everywhere, 2 on rank 0 only, 0 nowhere */
 } world_arg;
 
 static int child_allreduce(mt_shared *sh, int slot, void *arg)
@@ -26,7 +26,7 @@ static int child_allreduce(mt_shared *sh, int slot, void *arg)
     mt_logger lg = {sh, slot};
     ntg__mesh_config cfg;
     mt_config(&cfg, sh, &lg, slot, world);
-    cfg.force_tcp = wa->tcp;
+    cfg.force_tcp = wa->tcp == 1 || (wa->tcp == 2 && slot == 0);
     ntg_mesh *m;
     ntg_error err;
     ntg_status st = ntg__mesh_create(&cfg, &m, &err);
@@ -92,7 +92,7 @@ static void run_world_over(int world, int tcp)
         cr_expect_eq(sh->generation[r], 1);
         cr_expect_eq(sh->stats[r].dropped_malformed, 0);
         /* the ranks share this host: their data goes through shared memory unless told not to */
-        if (world > 1 && !tcp)
+        if (world > 1 && tcp == 0)
             /* (frames_sent also counts heartbeats and barriers, which stay on ZeroMQ) */
             cr_expect(sh->stats[r].shm_frames_sent >= 2 * N_SIZES &&
                           sh->stats[r].shm_frames_received >= 2 * N_SIZES,
@@ -101,7 +101,16 @@ static void run_world_over(int world, int tcp)
                       world, r, (unsigned long long)sh->stats[r].shm_frames_sent,
                       (unsigned long long)sh->stats[r].frames_sent,
                       (unsigned long long)sh->stats[r].shm_frames_received);
-        if (tcp)
+        if (tcp == 2) {
+            /* rank 0 refuses rank 2's offer and makes none: only 1 -> 2 goes through memory */
+            int out = r == 1, in = r == 2;
+            cr_expect((sh->stats[r].shm_frames_sent > 0) == out &&
+                          (sh->stats[r].shm_frames_received > 0) == in,
+                      "rank %d: %llu frames sent, %llu received through shared memory", r,
+                      (unsigned long long)sh->stats[r].shm_frames_sent,
+                      (unsigned long long)sh->stats[r].shm_frames_received);
+        }
+        if (tcp == 1)
             cr_expect(sh->stats[r].shm_frames_sent == 0 && sh->stats[r].shm_frames_received == 0,
                       "world %d rank %d: TCP was forced, yet %llu frames went through shared "
                       "memory",
@@ -140,6 +149,12 @@ Test(mesh, allreduce_of_four_ranks_matches_the_documented_order_bitwise_repeatab
 Test(mesh, allreduce_over_forced_tcp_matches_the_documented_order_bitwise)
 {
     run_world_over(3, 1);
+}
+
+/* a ring of mixed links: an offer refused falls back to TCP, the sums do not change */
+Test(mesh, allreduce_over_mixed_links_matches_the_documented_order_bitwise)
+{
+    run_world_over(3, 2);
 }
 
 /* ------------------------------------------------------ buckets in flight */
