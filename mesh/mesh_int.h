@@ -164,7 +164,7 @@ void ntg__mesh_pool_release(void *data, void *hint);
  * destroy.  The data path (I/O thread): slot gives where the next frame goes (header, then
  * payload 64-byte aligned; NULL and *full when the ring is full: poll tx_fd), publish hands it
  * over; peek gives the next received frame (NULL: none), release frees its slot; rx_sleep
- * arms the data doorbell before a poll (returns its fd, or 0 when data already waits); drain
+ * arms the data doorbell before a poll (returns its fd, or -1 when data already waits); drain
  * empties the doorbells after one. */
 size_t ntg__mesh_shm_offer(ntg_mesh *m, char *payload, size_t cap);
 void ntg__mesh_shm_accept(ntg_mesh *m, const ntg__mesh_msg *ring_hello);

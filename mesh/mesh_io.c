@@ -927,7 +927,7 @@ static void *io_main(void *arg)
         sync_op(m, &io);
 
         zmq_pollitem_t it[6];
-        int n = 0, ring_in = -1, shm_ready = 0;
+        int n = 0, ring_in = -1, shm_ready = 0, bells = -1; /* bells: the first doorbell */
         it[n++] = (zmq_pollitem_t){NULL, m->wake[0], ZMQ_POLLIN, 0};
         it[n++] = (zmq_pollitem_t){m->rdv, 0, ZMQ_POLLIN, 0};
         if (wants_data(&io)) {
@@ -935,14 +935,19 @@ static void *io_main(void *arg)
             it[n++] = (zmq_pollitem_t){m->ring_in, 0, ZMQ_POLLIN, 0};
             if (m->shm_in) {
                 int fd = ntg__mesh_shm_rx_sleep(m);
-                if (fd > 0)
+                if (fd >= 0) {
+                    bells = n;
                     it[n++] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
-                else
+                } else {
                     shm_ready = 1;
+                }
             }
         }
         if (io.want_out) it[n++] = (zmq_pollitem_t){m->ring_out, 0, ZMQ_POLLOUT, 0};
-        if (io.want_space) it[n++] = (zmq_pollitem_t){NULL, ntg__mesh_shm_tx_fd(m), ZMQ_POLLIN, 0};
+        if (io.want_space) {
+            if (bells < 0) bells = n;
+            it[n++] = (zmq_pollitem_t){NULL, ntg__mesh_shm_tx_fd(m), ZMQ_POLLIN, 0};
+        }
         int64_t now = ntg__mesh_now_ms();
         stall_check(m, &io, now);
         int64_t wait = shm_ready ? 0 : io.next_hb - now;
@@ -954,7 +959,11 @@ static void *io_main(void *arg)
             while (read(m->wake[0], sink, sizeof sink) > 0) {
             }
         }
-        ntg__mesh_shm_drain(m);
+        for (int k = bells; k >= 0 && k < n; k++)
+            if (!it[k].socket && (it[k].revents & ZMQ_POLLIN)) {
+                ntg__mesh_shm_drain(m); /* a byte left behind would only wake us once more */
+                break;
+            }
         read_rendezvous(m, &io);
         if (ring_in >= 0 || wants_data(&io)) read_ring(m, &io);
         pump_sends(m, &io);

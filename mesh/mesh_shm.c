@@ -240,7 +240,7 @@ void ntg__mesh_shm_accept(ntg_mesh *m, const ntg__mesh_msg *hello)
     if (!why && !(s = calloc(1, sizeof *s))) why = "out of memory";
     if (!why) {
         s->fd_data = s->fd_space = -1;
-        snprintf(s->name, sizeof s->name, "%s", name);
+        snprintf(s->name, sizeof s->name, "%.63s", name); /* checked: shorter than 64 */
         int fd = shm_open(name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
         struct stat st;
         if (fd < 0) {
@@ -386,7 +386,7 @@ int ntg__mesh_shm_rx_sleep(ntg_mesh *m)
     atomic_store(&s->ctl->rx_waiting, 1);
     if (atomic_load(&s->ctl->head) != s->local) {
         atomic_store(&s->ctl->rx_waiting, 0);
-        return 0; /* data already waits: do not sleep */
+        return -1; /* data already waits: do not sleep */
     }
     return s->fd_data;
 }
