@@ -28,14 +28,14 @@
  *       the wall time).  With --gloo, torch.distributed's gloo all-reduce of the same sizes
  *       for each world, run by /usr/bin/python3 (bench/allreduce_gloo_cpu.py is the peer's
  *       allreduce_gloo.py that also reports rank 0's CPU time; the peer's own script works
- *       too, without it).
- *   mesh_bench --rank R --world N --rendezvous tcp://HOST:PORT [--insecure] [--keys DIR] ...
- *       One rank of a mesh formed across namespaces or hosts (rank 0 prints the table).
- *   mesh_bench --raw-recv tcp://ADDR:PORT | --raw-send tcp://ADDR:PORT [--mb 256]
- *       Raw PUSH/PULL throughput between two places (the receiver prints it).
- *   mesh_bench --pong tcp://ADDR:PORT | --ping tcp://ADDR:PORT [--iters 1000]
- *       The round trip of a 56-byte ZeroMQ message (REQ/REP) between two places: the pinger
- *       prints the mean, and alpha = half of it, the latency term of the model.
+ *       too, without it).  The ranks share this host, so the all-reduce moves its data
+ *       through shared memory (docs/mesh.md); --tcp keeps it on ZeroMQ's TCP as before.
+ *   mesh_bench --rank R --world N --rendezvous tcp://HOST:PORT [--insecure] [--keys DIR] [--tcp]
+ * ... One rank of a mesh formed across namespaces or hosts (rank 0 prints the table). mesh_bench
+ * --raw-recv tcp://ADDR:PORT | --raw-send tcp://ADDR:PORT [--mb 256] Raw PUSH/PULL throughput
+ * between two places (the receiver prints it). mesh_bench --pong tcp://ADDR:PORT | --ping
+ * tcp://ADDR:PORT [--iters 1000] The round trip of a 56-byte ZeroMQ message (REQ/REP) between two
+ * places: the pinger prints the mean, and alpha = half of it, the latency term of the model.
  *   mesh_bench --model GBIT_PER_S ALPHA_US [--worlds ...] [--sizes ...]
  *       The alpha-beta model of a ring all-reduce, 2(N-1)/N * bytes / bandwidth
  *       + 2(N-1) * alpha: a table on paper, nothing is run.
@@ -51,6 +51,7 @@ typedef struct opts {
     int rank, world;
     const char *rendezvous, *keys;
     int insecure;
+    int tcp; /* --tcp: ring data over TCP even on one host (cfg.force_tcp) */
     const char *raw_recv, *raw_send, *ping, *pong;
     double raw_mb;
     double model_gbit, model_alpha_us;
@@ -237,6 +238,7 @@ static int run_rank(const opts *o, int rank, int world, const char *rendezvous, 
     cfg.rendezvous = rendezvous;
     cfg.keys_dir = o->keys;
     cfg.insecure = o->insecure;
+    cfg.force_tcp = o->tcp;
     cfg.chunk_bytes = o->chunk;
     cfg.log = quiet_log;
     if (rank == 0 && sh) {
@@ -421,6 +423,8 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--insecure") == 0) {
             o.insecure = 1;
+        } else if (strcmp(a, "--tcp") == 0) {
+            o.tcp = 1;
         } else if (strcmp(a, "--raw-recv") == 0 && v) {
             o.raw_recv = v;
             i++;

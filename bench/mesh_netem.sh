@@ -83,13 +83,13 @@ for n in $(echo "$worlds" | tr ',' ' '); do
     port=$((port + 1))
     for r in $(seq 1 $((n - 1))); do
         ip netns exec "ntgbench-r$r" "$bench" --rank "$r" --world "$n" \
-            --rendezvous "tcp://10.215.0.1:$port" --insecure --sizes "$sizes" \
+            --rendezvous "tcp://10.215.0.1:$port" --insecure --tcp --sizes "$sizes" \
             --repeats "$repeats" --iters 5 &
     done
     echo
     echo "measured, world $n:"
     ip netns exec ntgbench-r0 "$bench" --rank 0 --world "$n" --rendezvous "tcp://10.215.0.1:$port" \
-        --insecure --sizes "$sizes" --repeats "$repeats" --iters 5
+        --insecure --tcp --sizes "$sizes" --repeats "$repeats" --iters 5
     wait
     echo "model, world $n:"
     "$bench" --model "$gbit" "$alpha_us" --worlds "$n" --sizes "$sizes"

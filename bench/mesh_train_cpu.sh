@@ -9,6 +9,8 @@
 #            task-clock), as the difference of a 30-step and a 10-step run over 20: setup
 #            (reading the data, compiling, the start's broadcast) cancels out
 #   bound    2 * C1 / C2
+#   runs     1 process; mesh run -n 2 with --mesh-bucket-mb 0 and 4, ring data through shared
+#            memory (the default on one host) and over TCP (--mesh-tcp)
 #   thread, mesh   rank 0's "mesh: per step" CPU ms of its training thread and of the mesh's
 #            and ZeroMQ's threads (the 30-step run)
 # usage: bench/mesh_train_cpu.sh [BUILD_DIR]   (from the source root; needs perf)
@@ -24,9 +26,13 @@ job() { # graph steps mode(one|bucket MB)
         perf stat -x, -e task-clock -o "$out/stat" -- "$ntg" train $common --threads 1 \
             -o "$out/p.plan" >"$out/log" 2>&1
     else
+        # "MB tcp": ring data over TCP (--mesh-tcp), else through shared memory
+        mb=${3% tcp}
+        tcp=
+        [ "$mb" != "$3" ] && tcp=--mesh-tcp
         # shellcheck disable=SC2086
         perf stat -x, -e task-clock -o "$out/stat" -- "$ntg" mesh run -n 2 -- train $common \
-            -o "$out/p.plan" --mesh-bucket-mb "$3" >"$out/log" 2>&1
+            -o "$out/p.plan" --mesh-bucket-mb "$mb" $tcp >"$out/log" 2>&1
     fi
     awk -F, '/task-clock/ { print $1 }' "$out/stat"
 }
@@ -34,7 +40,7 @@ echo "load before: $(uptime)"
 printf '%-16s %-12s %8s %6s %7s %6s\n' graph run "ms/step" bound thread mesh
 for g in nhits lstm_attention; do
     one=
-    for mode in one 0 4; do
+    for mode in one 0 4 "0 tcp" "4 tcp"; do
         a=$(job "$g" 10 "$mode")
         b=$(job "$g" 30 "$mode")
         ms=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", (b - a) / 20 }')
@@ -42,7 +48,7 @@ for g in nhits lstm_attention; do
         # shellcheck disable=SC2046
         set -- $(sed -n 's/^mesh: per step.*CPU \([0-9.]*\) ms in the training thread, \([0-9.]*\) in.*/\1 \2/p' "$out/log")
         printf '%-16s %-12s %8s %6s %7s %6s\n' "$g" \
-            "$([ "$mode" = one ] && echo '1 process' || echo "n 2, $mode MB")" "$ms" \
+            "$([ "$mode" = one ] && echo '1 process' || echo "n 2, ${mode%% *} MB${mode#"${mode%% *}"}")" "$ms" \
             "$(awk -v a="$one" -v b="$ms" 'BEGIN { printf "%.2f", 2 * a / b }')" "${1:--}" "${2:--}"
     done
 done

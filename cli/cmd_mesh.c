@@ -176,9 +176,9 @@ static ntg_status tm_request_reform(void *user, ntg_error *err)
 int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **out)
 {
     *out = NULL;
-    static const char *const flags[] = {"rank",         "world",         "rendezvous",
-                                        "mesh-keys",    "mesh-insecure", "mesh-join",
-                                        "mesh-timeout", "mesh-bucket-mb"};
+    static const char *const flags[] = {"rank",         "world",          "rendezvous",
+                                        "mesh-keys",    "mesh-insecure",  "mesh-join",
+                                        "mesh-timeout", "mesh-bucket-mb", "mesh-tcp"};
     if (!cli_flag(a, "mesh")) {
         for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
             if (cli_get(a, flags[i]))
@@ -212,6 +212,15 @@ int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **
     cfg.keys_dir = cli_get(a, "mesh-keys");
     cfg.insecure = cli_flag(a, "mesh-insecure");
     cfg.join = cli_flag(a, "mesh-join");
+    /* ring data through shared memory between workers on one host, unless told otherwise */
+    const char *env_transport = getenv("NTG_MESH_TRANSPORT");
+    if (env_transport && *env_transport && strcmp(env_transport, "tcp") != 0 &&
+        strcmp(env_transport, "auto") != 0) {
+        free(m);
+        return cli_usage_error(cmd, "NTG_MESH_TRANSPORT='%s' is neither 'tcp' nor 'auto'",
+                               env_transport);
+    }
+    cfg.force_tcp = cli_flag(a, "mesh-tcp") || (env_transport && strcmp(env_transport, "tcp") == 0);
     const char *env_timeout = getenv("NTG_MESH_TIMEOUT_MS");
     if (timeout_ms == 0 && env_timeout && *env_timeout) {
         char *end;

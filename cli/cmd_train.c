@@ -83,6 +83,9 @@ static const cli_opt train_opts[] = {
     {"mesh-join", 0, NULL, 0,
      "--mesh: join a running job at its next generation (a replacement worker; rank 0 assigns "
      "the rank)"},
+    {"mesh-tcp", 0, NULL, 0,
+     "--mesh: send ring data over TCP even between workers on one host (default: through "
+     "shared memory there; or NTG_MESH_TRANSPORT=tcp)"},
     {"mesh-bucket-mb", 0, "MB", 0,
      "--mesh: all-reduce the gradients in buckets of about MB megabytes while backward runs "
      "(default 4; 0: one all-reduce after backward)"},
@@ -398,7 +401,7 @@ const cli_cmd cli_cmd_train = {
     "[--checkpoint-dir D [--checkpoint-every N]] [--resume] [--store PATH --name NAME [--run ID]] "
     "[--init PLAN|store:PATH:NAME@REF [--refit-scaler]] [--backend B] [--threads N] "
     "[--mesh [--rank R --world N --rendezvous tcp://HOST:PORT] [--mesh-keys DIR] "
-    "[--mesh-insecure] [--mesh-join] [--mesh-timeout MS] [--mesh-bucket-mb MB]]",
+    "[--mesh-insecure] [--mesh-join] [--mesh-timeout MS] [--mesh-bucket-mb MB] [--mesh-tcp]]",
     "Compiles GRAPH.yaml with its train section (flags override it), then trains on\n"
     "windows of every chosen column (channel-independent, one shared model): z-scored\n"
     "with the train rows' statistics, `batch` windows sampled per step from --seed,\n"

@@ -1028,6 +1028,7 @@ static ntg_status coord_reform(ntg_mesh *m, ntg_error *err)
 static ntg_status ring_connect(ntg_mesh *m, ntg_error *err)
 {
     close_socket(&m->ring_out);
+    ntg__mesh_shm_close(m); /* the last generation's segments */
     if (m->world == 1) return NTG_OK;
     int next = (m->rank + 1) % m->world, prev = (m->rank + m->world - 1) % m->world;
     const ntg__mesh_peer_info *pn = &m->members[next].info, *pp = &m->members[prev].info;
@@ -1042,7 +1043,10 @@ static ntg_status ring_connect(ntg_mesh *m, ntg_error *err)
     int64_t deadline = ntg__mesh_now_ms() + m->cfg.rendezvous_timeout_ms;
     char who[160];
     ntg__mesh_describe(m, next, who, sizeof who);
-    if (send_by(m, m->ring_out, NULL, 0, NTG__MSG_RING_HELLO, m->step, NULL, 0, deadline) != 0)
+    char offer[256];
+    size_t offer_n = ntg__mesh_shm_offer(m, offer, sizeof offer);
+    if (send_by(m, m->ring_out, NULL, 0, NTG__MSG_RING_HELLO, m->step, offer_n ? offer : NULL,
+                offer_n, deadline) != 0)
         return ntg__fail(err, NTG_ERR_PEER_LOST,
                          "mesh: the ring link to %s at %s did not open within %.1f s", who,
                          pn->ring, m->cfg.rendezvous_timeout_ms / 1000.0);
@@ -1067,6 +1071,7 @@ static ntg_status ring_connect(ntg_mesh *m, ntg_error *err)
                     count_drop(m, 1);
                 } else if (d.type == NTG__MSG_RING_HELLO && d.sender == (uint32_t)prev &&
                            user_id_matches(m, &msg, pp->key)) {
+                    ntg__mesh_shm_accept(m, &d);
                     ok = 1;
                 } else {
                     count_drop(m, 0);
@@ -1183,6 +1188,8 @@ static ntg_status form(ntg_mesh *m, int reform, ntg_error *err)
     if (st) return st;
     if ((st = ring_connect(m, err))) return st;
     if ((st = ready_go(m, err))) return st;
+    /* every rank took its ring hello before rank 0 said GO: the offers are settled */
+    ntg__mesh_shm_settle(m);
     pthread_mutex_lock(&m->mu);
     m->broken = 0;
     m->broken_msg[0] = '\0';
@@ -1273,6 +1280,7 @@ void ntg__mesh_destroy(ntg_mesh *m)
     ntg__mesh_io_stop(m, 1); /* says goodbye first */
     close_socket(&m->ring_out);
     close_socket(&m->ring_in);
+    ntg__mesh_shm_close(m);
     if (m->rdv_mon) {
         if (m->rdv) zmq_socket_monitor(m->rdv, NULL, 0);
         close_socket(&m->rdv_mon);

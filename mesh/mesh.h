@@ -112,16 +112,18 @@ enum { NTG__MESH_LOG_ERROR = 0, NTG__MESH_LOG_WARN, NTG__MESH_LOG_INFO, NTG__MES
 typedef void (*ntg__mesh_log_fn)(void *user, int level, const char *message);
 
 typedef struct ntg__mesh_config {
-    int rank, world;           /* 0 <= rank < world (ntg__mesh_launch_resolve) */
-    const char *rendezvous;    /* "tcp://HOST:PORT"; rank 0 binds it (port 0: any free port) */
-    int join;                  /* join a running mesh at its next generation (rank ignored) */
-    const char *keys_dir;      /* CURVE keys (see above); NULL: plain TCP */
-    int insecure;              /* allow plain TCP on addresses other than loopback */
-    const char *ring_host;     /* address the ring socket binds on; NULL: the local address that
-                                  routes to the rendezvous host */
-    int heartbeat_ms;          /* heartbeat interval (default 500) */
-    int timeout_ms;            /* a peer silent this long is lost (default 4000: with the default
-                                  heartbeat, a loss is named within 4.5 s) */
+    int rank, world;        /* 0 <= rank < world (ntg__mesh_launch_resolve) */
+    const char *rendezvous; /* "tcp://HOST:PORT"; rank 0 binds it (port 0: any free port) */
+    int join;               /* join a running mesh at its next generation (rank ignored) */
+    const char *keys_dir;   /* CURVE keys (see above); NULL: plain TCP */
+    int insecure;           /* allow plain TCP on addresses other than loopback */
+    int force_tcp;          /* ring data over TCP even between ranks on one host (default 0: through
+                               shared memory there; docs/mesh.md, "Shared memory on one host") */
+    const char *ring_host;  /* address the ring socket binds on; NULL: the local address that
+                               routes to the rendezvous host */
+    int heartbeat_ms;       /* heartbeat interval (default 500) */
+    int timeout_ms;         /* a peer silent this long is lost (default 4000: with the default
+                               heartbeat, a loss is named within 4.5 s) */
     int rendezvous_timeout_ms; /* waiting for the world to gather, or to re-form (60000) */
     int join_window_ms;        /* re-forming: how long rank 0 waits for joiners (2000) */
     int op_timeout_ms;         /* an operation that makes no progress this long fails (300000) */
@@ -223,6 +225,9 @@ typedef struct ntg__mesh_stats {
     /* All-reduces completed, and the wall time (ns) the I/O thread had each active, from taking
      * it up to its last frame: what the ring took, including waits for peers to start it. */
     uint64_t allreduces, allreduce_ns;
+    /* Ring data frames this rank sent and received through shared memory (also counted in
+     * frames_sent/received and bytes_sent/received). */
+    uint64_t shm_frames_sent, shm_frames_received;
 } ntg__mesh_stats;
 void ntg__mesh_stats_get(ntg_mesh *m, ntg__mesh_stats *s);
 

@@ -61,6 +61,9 @@ typedef struct mesh_pending {
     int64_t last_seen_ms;
 } mesh_pending;
 
+/* A shared-memory ring link (mesh_shm.c). */
+typedef struct mesh_shm mesh_shm;
+
 typedef struct mesh_zap {
     void *sock;
     pthread_t thread;
@@ -76,10 +79,12 @@ struct ntg_mesh {
     unsigned char rid[NTG__MESH_RID]; /* workers: our DEALER's routing id */
 
     void *ctx;
-    void *rdv;      /* rank 0: ROUTER bound at the rendezvous; workers: DEALER */
-    void *rdv_mon;  /* workers: PAIR reading the DEALER's handshake events */
-    void *ring_in;  /* PULL, bound; prev pushes here */
-    void *ring_out; /* PUSH, connected to next */
+    void *rdv;         /* rank 0: ROUTER bound at the rendezvous; workers: DEALER */
+    void *rdv_mon;     /* workers: PAIR reading the DEALER's handshake events */
+    void *ring_in;     /* PULL, bound; prev pushes here */
+    void *ring_out;    /* PUSH, connected to next */
+    mesh_shm *shm_out; /* this generation's data to next through shared memory, or NULL: TCP */
+    mesh_shm *shm_in;  /* and from prev */
     char ring_endpoint[128];
     char rdv_endpoint[256]; /* rank 0: what it bound */
     ntg__mesh_keys *keys;
@@ -150,6 +155,30 @@ void ntg__mesh_break(ntg_mesh *m, ntg_status status, const char *fmt, ...) NTG_P
  * ntg__mesh_pool_release is its zmq_free_fn (hint: the mesh). */
 void *ntg__mesh_pool_get(ntg_mesh *m, size_t bytes);
 void ntg__mesh_pool_release(void *data, void *hint);
+
+/* Shared memory between ring neighbours on one host (mesh_shm.c).  offer: create this
+ * generation's segment for the next rank when it reports this host's name; writes the ring
+ * hello's payload and returns its length (0: no offer, TCP).  accept: the next rank takes an
+ * offer from a ring hello (or stays on TCP, logged).  settle: after the generation started,
+ * keep the outbound segment only if it was accepted.  close: both, at a new generation and at
+ * destroy.  The data path (I/O thread): slot gives where the next frame goes (header, then
+ * payload 64-byte aligned; NULL and *full when the ring is full: poll tx_fd), publish hands it
+ * over; peek gives the next received frame (NULL: none), release frees its slot; rx_sleep
+ * arms the data doorbell before a poll (returns its fd, or -1 when data already waits); drain
+ * empties the doorbells after one. */
+size_t ntg__mesh_shm_offer(ntg_mesh *m, char *payload, size_t cap);
+void ntg__mesh_shm_accept(ntg_mesh *m, const ntg__mesh_msg *ring_hello);
+void ntg__mesh_shm_settle(ntg_mesh *m);
+void ntg__mesh_shm_close(ntg_mesh *m);
+void ntg__mesh_shm_close_out(ntg_mesh *m);
+unsigned char *ntg__mesh_shm_slot(ntg_mesh *m, int *full);
+size_t ntg__mesh_shm_slot_capacity(const ntg_mesh *m);
+void ntg__mesh_shm_publish(ntg_mesh *m);
+const unsigned char *ntg__mesh_shm_peek(ntg_mesh *m, size_t *size);
+void ntg__mesh_shm_release(ntg_mesh *m);
+int ntg__mesh_shm_rx_sleep(ntg_mesh *m);
+int ntg__mesh_shm_tx_fd(const ntg_mesh *m);
+void ntg__mesh_shm_drain(ntg_mesh *m);
 
 /* The I/O thread (mesh_io.c). */
 ntg_status ntg__mesh_io_start(ntg_mesh *m, ntg_error *err);

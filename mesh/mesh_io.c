@@ -18,6 +18,7 @@ typedef struct io_state {
     uint64_t sent;  /* data frames of it sent */
     uint64_t recvd; /* and received */
     int want_out;   /* the ring PUSH refused a frame: poll for POLLOUT */
+    int want_space; /* the shared-memory ring is full: poll its doorbell */
     int64_t next_hb;
     int64_t last_tick; /* when the loop last ran: a long gap means this process was stopped */
 } io_state;
@@ -249,12 +250,78 @@ static void copy_out(mesh_op *op, uint64_t off, unsigned char *dst, size_t count
     }
 }
 
+/* The header of the active operation's next frame (the cursor's), and its payload's size. */
+static size_t next_frame(ntg_mesh *m, io_state *io, ntg__mesh_msg *h, uint64_t *off,
+                         uint32_t *count)
+{
+    mesh_op *op = io->op;
+    unsigned type;
+    ntg__mesh_cursor_frame(&op->sched, 0, &op->scur, off, count, &type);
+    size_t bytes = (size_t)*count * (op->kind == OPK_ALLREDUCE ? 4 : 1);
+    memset(h, 0, sizeof *h);
+    h->type = (uint8_t)type;
+    h->dtype = op->kind == OPK_ALLREDUCE ? NTG__MESH_DT_F32 : NTG__MESH_DT_BYTES;
+    h->generation = m->generation;
+    h->sender = (uint32_t)m->rank;
+    h->step = op->step;
+    h->bucket = op->bucket;
+    h->phase = (uint16_t)op->scur.step;
+    h->offset = *off;
+    h->total = op->sched.total;
+    h->count = *count;
+    h->payload_bytes = (uint32_t)bytes;
+    return bytes;
+}
+
+/* One frame into the shared-memory ring: the same header and payload a TCP frame has, written
+ * straight into the slot.  -1 when the ring is full (want_space) or the generation broke. */
+static int shm_send(ntg_mesh *m, io_state *io)
+{
+    mesh_op *op = io->op;
+    int full;
+    unsigned char *d = ntg__mesh_shm_slot(m, &full);
+    if (!d) {
+        io->want_space = 1;
+        return -1;
+    }
+    ntg__mesh_msg h;
+    uint64_t off;
+    uint32_t count;
+    size_t bytes = next_frame(m, io, &h, &off, &count);
+    if (NTG__MESH_HEADER + bytes > ntg__mesh_shm_slot_capacity(m)) {
+        ntg__mesh_break(m, NTG_ERR_INTERNAL,
+                        "mesh: a %zu-byte frame does not fit a shared-memory slot", bytes);
+        return -1;
+    }
+    ntg__mesh_msg_write_header(d, &h);
+    if (op->kind == OPK_ALLREDUCE)
+        copy_out(op, off, d + NTG__MESH_HEADER, count,
+                 h.type == NTG__MSG_REDUCE && op->scur.step == 0 ? op->scale : 1.0);
+    else
+        memcpy(d + NTG__MESH_HEADER, (const char *)op->buf + off, bytes);
+    ntg__mesh_shm_publish(m);
+    pthread_mutex_lock(&m->mu);
+    m->stats.frames_sent++;
+    m->stats.shm_frames_sent++;
+    m->stats.bytes_sent += NTG__MESH_HEADER + bytes;
+    pthread_mutex_unlock(&m->mu);
+    io->sent++;
+    ntg__mesh_cursor_next(&op->sched, 0, &op->scur);
+    op->progress_ms = ntg__mesh_now_ms();
+    return 0;
+}
+
 /* Send what the schedule allows; stops at a full queue (and polls for room). */
 static void pump_sends(ntg_mesh *m, io_state *io)
 {
     io->want_out = 0;
+    io->want_space = 0;
     while (io->op && io->op->kind != OPK_BARRIER && io->sent < enabled_sends(io)) {
         mesh_op *op = io->op;
+        if (m->shm_out) {
+            if (shm_send(m, io) != 0) return;
+            continue;
+        }
         int events = 0;
         size_t sz = sizeof events;
         if (zmq_getsockopt(m->ring_out, ZMQ_EVENTS, &events, &sz) != 0 || !(events & ZMQ_POLLOUT)) {
@@ -418,8 +485,50 @@ static int wants_data(const io_state *io)
     return io->op && io->op->kind != OPK_BARRIER && io->recvd < io->op->sched.recvs;
 }
 
+/* read_ring from the shared-memory ring: the frames are decoded and checked as TCP frames
+ * are (the segment is another process's memory), and taken in where they lie. */
+static void read_shm(ntg_mesh *m, io_state *io)
+{
+    int prev = (m->rank + m->world - 1) % m->world;
+    for (int budget = 64; budget > 0 && wants_data(io) && m->shm_in; budget--) {
+        size_t size;
+        const unsigned char *f = ntg__mesh_shm_peek(m, &size);
+        if (!f) break;
+        ntg__mesh_msg d;
+        ntg_error e;
+        if (ntg__mesh_msg_decode(f, size, &d, &e) != NTG_OK) {
+            pthread_mutex_lock(&m->mu);
+            m->stats.dropped_malformed++;
+            pthread_mutex_unlock(&m->mu);
+            ntg__mesh_log_drop(m, "the shared-memory ring", e.message);
+        } else if (d.generation != m->generation || d.sender != (uint32_t)prev ||
+                   d.type < NTG__MSG_REDUCE || d.type > NTG__MSG_BCAST) {
+            pthread_mutex_lock(&m->mu);
+            m->stats.dropped_unexpected++;
+            pthread_mutex_unlock(&m->mu);
+            char why[120];
+            snprintf(why, sizeof why, "a %s frame that is not a data frame of rank %d",
+                     ntg__mesh_type_name(d.type), prev);
+            ntg__mesh_log_drop(m, "the shared-memory ring", why);
+        } else {
+            pthread_mutex_lock(&m->mu);
+            m->stats.frames_received++;
+            m->stats.shm_frames_received++;
+            m->stats.bytes_received += size;
+            pthread_mutex_unlock(&m->mu);
+            take_data(m, io, &d);
+        }
+        ntg__mesh_shm_release(m);
+        sync_op(m, io);
+        pump_sends(m, io);
+    }
+}
+
 static void read_ring(ntg_mesh *m, io_state *io)
 {
+    /* with shared memory, the TCP link still carries nothing legitimate, but whatever arrives
+     * on it is read, checked and dropped as before */
+    if (m->shm_in) read_shm(m, io);
     int prev = (m->rank + m->world - 1) % m->world;
     for (int budget = 64; budget > 0 && wants_data(io); budget--) {
         zmq_msg_t msg;
@@ -817,18 +926,31 @@ static void *io_main(void *arg)
         pump_sends(m, &io);
         sync_op(m, &io);
 
-        zmq_pollitem_t it[4];
-        int n = 0, ring_in = -1;
+        zmq_pollitem_t it[6];
+        int n = 0, ring_in = -1, shm_ready = 0, bells = -1; /* bells: the first doorbell */
         it[n++] = (zmq_pollitem_t){NULL, m->wake[0], ZMQ_POLLIN, 0};
         it[n++] = (zmq_pollitem_t){m->rdv, 0, ZMQ_POLLIN, 0};
         if (wants_data(&io)) {
             ring_in = n;
             it[n++] = (zmq_pollitem_t){m->ring_in, 0, ZMQ_POLLIN, 0};
+            if (m->shm_in) {
+                int fd = ntg__mesh_shm_rx_sleep(m);
+                if (fd >= 0) {
+                    bells = n;
+                    it[n++] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
+                } else {
+                    shm_ready = 1;
+                }
+            }
         }
         if (io.want_out) it[n++] = (zmq_pollitem_t){m->ring_out, 0, ZMQ_POLLOUT, 0};
+        if (io.want_space) {
+            if (bells < 0) bells = n;
+            it[n++] = (zmq_pollitem_t){NULL, ntg__mesh_shm_tx_fd(m), ZMQ_POLLIN, 0};
+        }
         int64_t now = ntg__mesh_now_ms();
         stall_check(m, &io, now);
-        int64_t wait = io.next_hb - now;
+        int64_t wait = shm_ready ? 0 : io.next_hb - now;
         if (wait < 0) wait = 0;
         if (zmq_poll(it, n, (long)wait) < 0 && zmq_errno() == ETERM) break;
         stall_check(m, &io, ntg__mesh_now_ms());
@@ -837,6 +959,11 @@ static void *io_main(void *arg)
             while (read(m->wake[0], sink, sizeof sink) > 0) {
             }
         }
+        for (int k = bells; k >= 0 && k < n; k++)
+            if (!it[k].socket && (it[k].revents & ZMQ_POLLIN)) {
+                ntg__mesh_shm_drain(m); /* a byte left behind would only wake us once more */
+                break;
+            }
         read_rendezvous(m, &io);
         if (ring_in >= 0 || wants_data(&io)) read_ring(m, &io);
         pump_sends(m, &io);

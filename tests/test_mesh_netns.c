@@ -103,6 +103,8 @@ static int child_ns(mt_shared *sh, int slot, void *arg)
     cfg.timeout_ms = na->timeout_ms;
     cfg.heartbeat_ms = na->timeout_ms / 5;
     cfg.chunk_bytes = 64 << 10;
+    /* the namespaces share this host's name and /dev/shm: keep the data on the veth link */
+    cfg.force_tcp = 1;
     ntg_mesh *m;
     ntg_error err;
     ntg_status st;

@@ -15,12 +15,18 @@ static const size_t sizes[] = {1, 2, 3, 5, 1000, 1023, 1024, 4097, 100003, (1u <
 
 /* One rank: every size twice; each result against the documented order (bitwise) and the
  * serial double sum (1e-5 relative), the second run against the first (bitwise). */
+typedef struct world_arg {
+    int world, tcp; /* tcp: 1 cfg.force_tcp everywhere, 2 on rank 0 only, 0 nowhere */
+} world_arg;
+
 static int child_allreduce(mt_shared *sh, int slot, void *arg)
 {
-    int world = *(int *)arg;
+    const world_arg *wa = arg;
+    int world = wa->world;
     mt_logger lg = {sh, slot};
     ntg__mesh_config cfg;
     mt_config(&cfg, sh, &lg, slot, world);
+    cfg.force_tcp = wa->tcp == 1 || (wa->tcp == 2 && slot == 0);
     ntg_mesh *m;
     ntg_error err;
     ntg_status st = ntg__mesh_create(&cfg, &m, &err);
@@ -69,11 +75,12 @@ out:
     return sh->status[slot] != 0 || sh->mismatches[slot] != 0;
 }
 
-static void run_world(int world)
+static void run_world_over(int world, int tcp)
 {
     mt_shared *sh = mt_map();
     pid_t pids[MT_MAX];
-    for (int r = 0; r < world; r++) pids[r] = mt_spawn(sh, r, child_allreduce, &world);
+    world_arg wa = {world, tcp};
+    for (int r = 0; r < world; r++) pids[r] = mt_spawn(sh, r, child_allreduce, &wa);
     int codes[MT_MAX];
     int ok = mt_wait(pids, world, 120000, codes);
     for (int r = 0; r < world; r++) {
@@ -84,9 +91,38 @@ static void run_world(int world)
         cr_expect_eq(sh->world[r], world);
         cr_expect_eq(sh->generation[r], 1);
         cr_expect_eq(sh->stats[r].dropped_malformed, 0);
+        /* the ranks share this host: their data goes through shared memory unless told not to */
+        if (world > 1 && tcp == 0)
+            /* (frames_sent also counts heartbeats and barriers, which stay on ZeroMQ) */
+            cr_expect(sh->stats[r].shm_frames_sent >= 2 * N_SIZES &&
+                          sh->stats[r].shm_frames_received >= 2 * N_SIZES,
+                      "world %d rank %d: %llu of %llu frames sent through shared memory, %llu "
+                      "received",
+                      world, r, (unsigned long long)sh->stats[r].shm_frames_sent,
+                      (unsigned long long)sh->stats[r].frames_sent,
+                      (unsigned long long)sh->stats[r].shm_frames_received);
+        if (tcp == 2) {
+            /* rank 0 refuses rank 2's offer and makes none: only 1 -> 2 goes through memory */
+            int out = r == 1, in = r == 2;
+            cr_expect((sh->stats[r].shm_frames_sent > 0) == out &&
+                          (sh->stats[r].shm_frames_received > 0) == in,
+                      "rank %d: %llu frames sent, %llu received through shared memory", r,
+                      (unsigned long long)sh->stats[r].shm_frames_sent,
+                      (unsigned long long)sh->stats[r].shm_frames_received);
+        }
+        if (tcp == 1)
+            cr_expect(sh->stats[r].shm_frames_sent == 0 && sh->stats[r].shm_frames_received == 0,
+                      "world %d rank %d: TCP was forced, yet %llu frames went through shared "
+                      "memory",
+                      world, r, (unsigned long long)sh->stats[r].shm_frames_sent);
     }
     cr_assert_eq(ok, world, "world %d: %d of %d ranks succeeded", world, ok, world);
     mt_unmap(sh);
+}
+
+static void run_world(int world)
+{
+    run_world_over(world, 0);
 }
 
 Test(mesh, allreduce_of_one_rank_is_the_identity)
@@ -107,6 +143,18 @@ Test(mesh, allreduce_of_three_ranks_matches_the_documented_order_bitwise_repeata
 Test(mesh, allreduce_of_four_ranks_matches_the_documented_order_bitwise_repeatably)
 {
     run_world(4);
+}
+
+/* the same sums, frames and order over TCP (cfg.force_tcp, what --mesh-tcp sets) */
+Test(mesh, allreduce_over_forced_tcp_matches_the_documented_order_bitwise)
+{
+    run_world_over(3, 1);
+}
+
+/* a ring of mixed links: an offer refused falls back to TCP, the sums do not change */
+Test(mesh, allreduce_over_mixed_links_matches_the_documented_order_bitwise)
+{
+    run_world_over(3, 2);
 }
 
 /* ------------------------------------------------------ buckets in flight */

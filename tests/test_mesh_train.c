@@ -234,6 +234,13 @@ Test(mesh_train, errors)
         "%s", o);
     cr_expect(strstr(o, "--rank belongs to data-parallel training: add --mesh"), "%s", o);
     free(o);
+    cr_expect_eq(sh(&o,
+                    "NTG_MESH_TRANSPORT=udp $NTG train " GRAPH " --data '%s' " RUN
+                    " -o '%s' --mesh --world 1 --rank 0",
+                    slice(), tmp("x.plan")),
+                 2, "%s", o);
+    cr_expect(strstr(o, "NTG_MESH_TRANSPORT='udp' is neither 'tcp' nor 'auto'"), "%s", o);
+    free(o);
     /* a heartbeat timeout out of range, from the flag or the environment */
     cr_expect_eq(sh(&o,
                     "$NTG train " GRAPH " --data '%s' " RUN " -o '%s' --mesh --world 1 --rank 0 "
@@ -319,7 +326,20 @@ Test(mesh_train, mesh_run_two_workers)
     cr_expect(strstr(o, "ntgraph mesh run: worker 1 of 2: pid "), "%s", o);
     cr_expect(strstr(o, "launcher torchrun"), "%s", o);
     cr_expect(strstr(o, "trained graphs/nhits_brief.yaml: 12 steps"), "%s", o);
+    /* one host: the gradients went through shared memory, both ways */
+    cr_expect(strstr(o, "ring data through shared memory: to rank 1 yes, from rank 1 yes"), "%s",
+              o);
     free(o);
+    /* the same job with its data over TCP: bitwise the same model (the same frames and sums) */
+    cr_assert_eq(sh(&o,
+                    "NTG_MESH_TRANSPORT=tcp $NTG mesh run -n 2 -- train " GRAPH
+                    " --data '%s' --split 1000,250,250 --steps 12 --seed 7 --val-every 4 "
+                    "--backend cpu" BATCH " -o '%s'",
+                    csv, tmp("tcp.plan")),
+                 0, "%s", o);
+    cr_expect(!strstr(o, "through shared memory"), "%s", o);
+    free(o);
+    cr_expect(compare(tmp("run.plan"), tmp("tcp.plan")).bitwise);
     char hand[600], p0[640];
     snprintf(hand, sizeof hand, "%s", tmp("hand"));
     cr_assert_eq(mesh_train(2, csv, hand, ""), 0);
