@@ -396,7 +396,7 @@ const cli_cmd cli_cmd_train = {
     "[-D NAME=VALUE]... [-T KEY=VALUE]... [--steps N] [--batch B] [--lr X] [--optimizer O] "
     "[--loss L] [--quantiles Q,..] [--class-threshold X] [--conformal L,..] "
     "[--scaler K] [--window-scaler K] [--hist-exog C1,C2] [--futr-exog C1,C2] "
-    "[--static K=V,..|FILE.csv] [--fill F] [--dates M] "
+    "[--static K=V,..|FILE.csv] [--fill F] [--dates M] [--id-col C] [--date-col C] [--target C] "
     "[--lr-decays K] [--val-every N] [--patience P] [--seed S] [--log-csv F] "
     "[--checkpoint-dir D [--checkpoint-every N]] [--resume] [--store PATH --name NAME [--run ID]] "
     "[--init PLAN|store:PATH:NAME@REF [--refit-scaler]] [--backend B] [--threads N] "
