@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -486,9 +489,18 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
             snprintf(t->plan, sizeof t->plan, "%s/trial-%zu.plan", S.dir, k + 1);
         }
         fflush(NULL);
+        pid_t self = getpid();
+        (void)self;
         for (size_t k = b; k < e; k++) {
             pid_t pid = fork();
-            if (pid == 0) _exit(run_trial(&S, k, &T[k]));
+            if (pid == 0) {
+#ifdef __linux__
+                /* a trial does not outlive tune (killed, or ^C) */
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (getppid() != self) _exit(1);
+#endif
+                _exit(run_trial(&S, k, &T[k]));
+            }
             if (pid < 0) {
                 snprintf(T[k].error, sizeof T[k].error, "cannot start a process: %s",
                          strerror(errno));
