@@ -322,6 +322,20 @@ static ntg_status store_trial(ntg_store *db, const study *S, const char *study_i
     return st;
 }
 
+/* Whether the command line sets p (-D for an hparam; -T or a flag for a train key). */
+static int fixed(const cli_args *a, const cli_defines *dv, const cli_defines *tv,
+                 const tune_param *p)
+{
+    const cli_defines *d = p->target == TUNE_HPARAM ? dv : tv;
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->v[i].name, p->name) == 0) return 1;
+    static const char *const flags[][2] = {
+        {"steps", "steps"}, {"batch", "batch"}, {"lr", "lr"}, {"val_every", "val-every"}};
+    for (size_t f = 0; p->target == TUNE_TRAIN && f < 4; f++)
+        if (strcmp(p->name, flags[f][0]) == 0 && cli_get(a, flags[f][1])) return 1;
+    return 0;
+}
+
 static int tune_run(const cli_cmd *cmd, cli_args *a)
 {
     if (a->n_pos != 1) return cli_usage_error(cmd, "expected one graph file");
@@ -392,23 +406,15 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
     }
     if (horizon) cli_defines_add(&dv, "h", cli_get(a, "horizon"));
     /* a space parameter also given with -D / -T / a flag: the trial's value would be ambiguous */
-    for (size_t j = 0; j < space.n; j++) {
-        const tune_param *p = &space.p[j];
-        const cli_defines *d = p->target == TUNE_HPARAM ? &dv : &tv;
-        int clash = 0;
-        for (size_t i = 0; i < d->n; i++) clash |= strcmp(d->v[i].name, p->name) == 0;
-        static const char *const flags[][2] = {
-            {"steps", "steps"}, {"batch", "batch"}, {"lr", "lr"}, {"val_every", "val-every"}};
-        for (size_t f = 0; p->target == TUNE_TRAIN && f < 4; f++)
-            clash |= strcmp(p->name, flags[f][0]) == 0 && cli_get(a, flags[f][1]);
-        if (clash) {
+    for (size_t j = 0; j < space.n; j++)
+        if (fixed(a, &dv, &tv, &space.p[j])) {
             rc = cli_usage_error(cmd,
                                  "parameter '%s.%s' is searched and also fixed on the command "
                                  "line: drop one",
-                                 p->target == TUNE_HPARAM ? "hparams" : "train", p->name);
+                                 space.p[j].target == TUNE_HPARAM ? "hparams" : "train",
+                                 space.p[j].name);
             goto done;
         }
-    }
 
     /* the graph as given: errors in it or in -D / -T come out now, not in every trial */
     cli_defines settings0, ctv0;
@@ -424,7 +430,24 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
     if ((st = ntg_compile_file(a->pos[0], &co, &plan, &err))) goto fail;
     ntg_model_io io;
     if ((st = ntg__model_io(plan, &io, &err))) goto fail;
-    if (space.n == 0 && (rc = default_space(cmd, plan, &io, &space)) != CLI_OK) goto done;
+    if (space.n == 0) { /* the default space, less what the command line fixes */
+        if ((rc = default_space(cmd, plan, &io, &space)) != CLI_OK) goto done;
+        size_t kept = 0;
+        for (size_t j = 0; j < space.n; j++) {
+            tune_param p = space.p[j];
+            if (fixed(a, &dv, &tv, &p)) {
+                for (size_t c = 0; c < p.n_choices; c++) free(p.choices[c]);
+                continue;
+            }
+            space.p[kept++] = p;
+        }
+        space.n = kept;
+        if (kept == 0) {
+            rc = cli_usage_error(cmd, "the command line fixes every parameter of the default "
+                                      "space: give one with --space or -p");
+            goto done;
+        }
+    }
     ntg_series_options so;
     ntg_series_options_init(&so);
     so.fill = cli_get(a, "fill");
@@ -619,7 +642,8 @@ const cli_cmd cli_cmd_tune = {
     "NAME=SPEC, NAME hparams.X (a graph hparam, as -D) or train.KEY (as -T), SPEC\n"
     "uniform(a,b), loguniform(a,b), int(a,b) or choice(v1,v2,...) (a value may be a\n"
     "[list]); without one, N-HiTS graphs get a space modelled on AutoNHITS and others\n"
-    "train.lr, train.batch and train.seed (docs/tuning.md).\n"
+    "train.lr, train.batch and train.seed, less what -D, -T and the flags fix\n"
+    "(docs/tuning.md).\n"
     "--search random draws every trial independently; tpe (the default) draws the first\n"
     "--startup trials at random and then proposes by a tree-structured Parzen estimator\n"
     "over the finished trials. Trials run in child processes, --jobs at a time; the\n"

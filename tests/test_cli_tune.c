@@ -251,6 +251,23 @@ Test(cli_tune, parallel_trials_equal_serial_ones)
     free(d);
 }
 
+/* No space given: N-HiTS's default space, less what the command line fixes (input_size by -D,
+ * steps and batch by flags). */
+Test(cli_tune, nhits_gets_the_default_space_less_what_is_fixed)
+{
+    etth1_head();
+    char *o = trials_json("--trials 2 --search random");
+    cr_assert(strstr(o, "\"hparams.pools\":"), "%s", o);
+    cr_assert(strstr(o, "\"hparams.downsample\":"), "%s", o);
+    cr_assert(strstr(o, "\"train.lr\":"), "%s", o);
+    cr_assert(strstr(o, "\"train.window_scaler\":"), "%s", o);
+    cr_assert(!strstr(o, "hparams.input_size"), "%s", o);
+    cr_assert(!strstr(o, "train.steps"), "%s", o);
+    cr_assert(!strstr(o, "train.batch"), "%s", o);
+    cr_assert(strstr(o, "\"best\":{"), "%s", o);
+    free(o);
+}
+
 Test(cli_tune, a_failed_trial_is_reported_and_the_best_plan_written)
 {
     char csv[512];
