@@ -341,7 +341,7 @@ int cli_is_run_key(const char *key)
 }
 
 void cli_split_train_keys(const cli_args *a, const cli_defines *tv, cli_defines *settings,
-                          cli_defines *compile)
+                          cli_defines *compile, int with_seed)
 {
     for (size_t i = 0; i < tv->n; i++)
         cli_defines_add(cli_is_run_key(tv->v[i].name) ? settings : compile, tv->v[i].name,
@@ -351,7 +351,7 @@ void cli_split_train_keys(const cli_args *a, const cli_defines *tv, cli_defines 
                                                {"lr", "lr"},
                                                {"val-every", "val_every"},
                                                {"seed", "seed"}};
-    for (size_t k = 0; k < sizeof flag_keys / sizeof flag_keys[0]; k++)
+    for (size_t k = 0; k < sizeof flag_keys / sizeof flag_keys[0] - !with_seed; k++)
         if (cli_get(a, flag_keys[k][0]))
             cli_defines_add(settings, flag_keys[k][1], cli_get(a, flag_keys[k][0]));
 }

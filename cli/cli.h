@@ -104,9 +104,10 @@ void cli_defines_free(cli_defines *d);
 /* -T KEY=VALUE pairs split: the run settings ntg_train takes (steps, batch, lr, lr_decays,
  * val_every, patience, seed, scaler, window_scaler, hist_exog, futr_exog, static) go to
  * *settings, every other key to *compile (the graph's train section); then the flags --steps,
- * --batch, --lr, --val-every (and --seed when the command has it) are added to *settings. */
+ * --batch, --lr, --val-every (and --seed when with_seed: tune's --seed is the study's) are
+ * added to *settings. */
 void cli_split_train_keys(const cli_args *a, const cli_defines *tv, cli_defines *settings,
-                          cli_defines *compile);
+                          cli_defines *compile, int with_seed);
 /* Whether `key` is a run setting of ntg_train (above). */
 int cli_is_run_key(const char *key);
 

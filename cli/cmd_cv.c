@@ -118,7 +118,7 @@ static int cv_run(const cli_cmd *cmd, cli_args *a)
         return CLI_USAGE;
     }
     if (horizon) cli_defines_add(&dv, "h", cli_get(a, "horizon"));
-    cli_split_train_keys(a, &tv, &settings, &ctv);
+    cli_split_train_keys(a, &tv, &settings, &ctv, 1);
 
     ntg_compile_options co;
     ntg_compile_options_init(&co);

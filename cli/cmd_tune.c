@@ -137,7 +137,7 @@ static int run_trial(const study *S, size_t k, trial *t)
     memset(&ctv, 0, sizeof ctv);
     for (size_t i = 0; i < S->dv->n; i++) cli_defines_add(&dv, S->dv->v[i].name, S->dv->v[i].value);
     /* the trial's values come after the command line's, so they win */
-    cli_split_train_keys(S->a, S->tv, &settings, &ctv);
+    cli_split_train_keys(S->a, S->tv, &settings, &ctv, 0);
     for (size_t j = 0; j < S->space->n; j++) {
         const tune_param *p = &S->space->p[j];
         if (p->target == TUNE_HPARAM)
@@ -420,7 +420,7 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
     cli_defines settings0, ctv0;
     memset(&settings0, 0, sizeof settings0);
     memset(&ctv0, 0, sizeof ctv0);
-    cli_split_train_keys(a, &tv, &settings0, &ctv0);
+    cli_split_train_keys(a, &tv, &settings0, &ctv0, 0);
     ntg_compile_options co;
     ntg_compile_options_init(&co);
     co.defines = dv.v;
