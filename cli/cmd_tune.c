@@ -27,7 +27,9 @@ static const cli_opt tune_opts[] = {
      "train/val/test rows or fractions (required); trials are scored on val, test is not used"},
     {"trials", 0, "N", 0, "trials to run (required)"},
     {"search", 0, "random|tpe", 0, "the sampler (default tpe)"},
-    {"seed", 0, "S", 0, "the study's seed: the same seed proposes the same trials (default 1)"},
+    {"seed", 0, "S", 0,
+     "the study's seed: the same seed proposes the same trials (default 1); the trials train "
+     "with the graph's train seed unless train.seed is searched"},
     {"jobs", 0, "J", 0, "trials trained at once, each in its own process (default 1)"},
     {"space", 0, "FILE", 0, "the search space: NAME=SPEC lines"},
     {"param", 'p', "NAME=SPEC", 1,
