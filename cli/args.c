@@ -329,3 +329,29 @@ void cli_defines_free(cli_defines *d)
     for (size_t i = 0; i < d->n; i++) free(d->names[i]);
     d->n = 0;
 }
+
+int cli_is_run_key(const char *key)
+{
+    static const char *const run_keys[] = {"steps",         "batch",     "lr",        "lr_decays",
+                                           "val_every",     "patience",  "seed",      "scaler",
+                                           "window_scaler", "hist_exog", "futr_exog", "static"};
+    for (size_t k = 0; k < sizeof run_keys / sizeof run_keys[0]; k++)
+        if (strcmp(key, run_keys[k]) == 0) return 1;
+    return 0;
+}
+
+void cli_split_train_keys(const cli_args *a, const cli_defines *tv, cli_defines *settings,
+                          cli_defines *compile, int with_seed)
+{
+    for (size_t i = 0; i < tv->n; i++)
+        cli_defines_add(cli_is_run_key(tv->v[i].name) ? settings : compile, tv->v[i].name,
+                        tv->v[i].value);
+    static const char *const flag_keys[][2] = {{"steps", "steps"},
+                                               {"batch", "batch"},
+                                               {"lr", "lr"},
+                                               {"val-every", "val_every"},
+                                               {"seed", "seed"}};
+    for (size_t k = 0; k < sizeof flag_keys / sizeof flag_keys[0] - !with_seed; k++)
+        if (cli_get(a, flag_keys[k][0]))
+            cli_defines_add(settings, flag_keys[k][1], cli_get(a, flag_keys[k][0]));
+}

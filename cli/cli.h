@@ -87,6 +87,30 @@ int cli_collect_defines(const cli_cmd *cmd, const cli_args *a, const char *opt, 
 void cli_defines_add(cli_defines *d, const char *name, const char *value);
 void cli_defines_free(cli_defines *d);
 
+/* The options of the commands that train a graph on a series besides `train` (cv, tune): one
+ * table, spliced into each command's own. */
+#define CLI_TRAIN_SHARED_OPTS                                                                      \
+    {"columns", 0, "all|C1,C2", 0, "columns to train on and score (default all)"},                 \
+        {"define", 'D', "NAME=VALUE", 1, "override a graph hparam (repeatable)"},                  \
+        {"train", 'T', "KEY=VALUE", 1, "override any key of the graph's train section"},           \
+        {"steps", 0, "N", 0, "optimizer steps of each training"},                                  \
+        {"batch", 0, "B", 0, "windows per step"}, {"lr", 0, "X", 0, "learning rate"},              \
+        {"val-every", 0, "N", 0, "validate every N steps (0: never)"},                             \
+        {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},      \
+        {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},       \
+    {                                                                                              \
+        "backend", 0, "B", 0, "backend: auto (default), {backends}"                                \
+    }
+/* -T KEY=VALUE pairs split: the run settings ntg_train takes (steps, batch, lr, lr_decays,
+ * val_every, patience, seed, scaler, window_scaler, hist_exog, futr_exog, static) go to
+ * *settings, every other key to *compile (the graph's train section); then the flags --steps,
+ * --batch, --lr, --val-every (and --seed when with_seed: tune's --seed is the study's) are
+ * added to *settings. */
+void cli_split_train_keys(const cli_args *a, const cli_defines *tv, cli_defines *settings,
+                          cli_defines *compile, int with_seed);
+/* Whether `key` is a run setting of ntg_train (above). */
+int cli_is_run_key(const char *key);
+
 /* Load a plan file, or a stored version given as store:PATH:NAME@REF (the CLI's one way in). */
 ntg_status cli_load_plan(const char *path, ntg_plan **out, ntg_error *err);
 /* Split "a,b,c" into at most max pieces (modifies a copy it allocates in *buf). */
@@ -101,6 +125,8 @@ extern const cli_cmd cli_cmd_compile, cli_cmd_run, cli_cmd_info, cli_cmd_bench, 
     cli_cmd_backends, cli_cmd_grad, cli_cmd_train, cli_cmd_eval;
 /* rolling-origin cross-validation (cli/cmd_cv.c) */
 extern const cli_cmd cli_cmd_cv;
+/* hyperparameter search (cli/cmd_tune.c) */
+extern const cli_cmd cli_cmd_tune;
 
 /* the model store (cli/cmd_store.c) */
 extern const cli_cmd cli_cmd_store;

@@ -19,21 +19,12 @@ static const cli_opt cv_opts[] = {
     {"refit", 0, NULL, 0, "train again before every window on all rows before its cutoff"},
     {"no-refit", 0, NULL, 0, "train once before the first cutoff and slide (the default)"},
     {"horizon", 0, "H", 0, "the forecast horizon: the graph's h hparam (default: the graph's)"},
-    {"columns", 0, "all|C1,C2", 0, "columns to train on and score (default all)"},
     {"output", 'o', "OUT.csv", 0, "write the forecasts: unique_id,ds,cutoff,y,y_hat"},
-    {"define", 'D', "NAME=VALUE", 1, "override a graph hparam (repeatable)"},
-    {"train", 'T', "KEY=VALUE", 1, "override any key of the graph's train section"},
-    {"steps", 0, "N", 0, "optimizer steps of each training"},
-    {"batch", 0, "B", 0, "windows per step"},
-    {"lr", 0, "X", 0, "learning rate"},
-    {"val-every", 0, "N", 0, "validate every N steps (0: never)"},
     {"seed", 0, "S", 0, "seed of initialisation and window sampling (every refit uses it)"},
-    {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},
-    {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},
+    CLI_TRAIN_SHARED_OPTS,
     {"id-col", 0, "NAME", 0, "long format: the series id column (default unique_id)"},
     {"date-col", 0, "NAME", 0, "long format: the date column (default ds)"},
     {"target", 0, "NAME", 0, "long format: the value column (default y)"},
-    {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"threads", 0, "N", 0,
      "threads (default: the CPUs this process may use: affinity, cgroup quota)"},
 };
@@ -130,23 +121,7 @@ static int cv_run(const cli_cmd *cmd, cli_args *a)
         return CLI_USAGE;
     }
     if (horizon) cli_defines_add(&dv, "h", cli_get(a, "horizon"));
-    static const char *const run_keys[] = {"steps",     "batch",     "lr",
-                                           "lr_decays", "val_every", "patience",
-                                           "seed",      "scaler",    "window_scaler"};
-    for (size_t i = 0; i < tv.n; i++) {
-        int is_run = 0;
-        for (size_t k = 0; k < sizeof run_keys / sizeof run_keys[0]; k++)
-            is_run |= strcmp(tv.v[i].name, run_keys[k]) == 0;
-        cli_defines_add(is_run ? &settings : &ctv, tv.v[i].name, tv.v[i].value);
-    }
-    static const char *const flag_keys[][2] = {{"steps", "steps"},
-                                               {"batch", "batch"},
-                                               {"lr", "lr"},
-                                               {"val-every", "val_every"},
-                                               {"seed", "seed"}};
-    for (size_t k = 0; k < sizeof flag_keys / sizeof flag_keys[0]; k++)
-        if (cli_get(a, flag_keys[k][0]))
-            cli_defines_add(&settings, flag_keys[k][1], cli_get(a, flag_keys[k][0]));
+    cli_split_train_keys(a, &tv, &settings, &ctv, 1);
 
     ntg_compile_options co;
     ntg_compile_options_init(&co);

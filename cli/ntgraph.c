@@ -5,9 +5,9 @@
 #include "cli.h"
 
 static const cli_cmd *const commands[] = {
-    &cli_cmd_compile, &cli_cmd_train, &cli_cmd_eval,  &cli_cmd_cv,      &cli_cmd_run,
-    &cli_cmd_grad,    &cli_cmd_info,  &cli_cmd_bench, &cli_cmd_weights, &cli_cmd_backends,
-    &cli_cmd_store,   &cli_cmd_mesh,  &cli_cmd_serve,
+    &cli_cmd_compile,  &cli_cmd_train, &cli_cmd_eval, &cli_cmd_cv,    &cli_cmd_tune,
+    &cli_cmd_run,      &cli_cmd_grad,  &cli_cmd_info, &cli_cmd_bench, &cli_cmd_weights,
+    &cli_cmd_backends, &cli_cmd_store, &cli_cmd_mesh, &cli_cmd_serve,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
