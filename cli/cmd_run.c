@@ -278,6 +278,14 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
                          strerror(errno));
         goto fail;
     }
+    size_t ncls = ntg_forecast_classes(fc);
+    if (ser->is_long && ncls) {
+        st = ntg__fail(&err, NTG_ERR_INVALID_ARG,
+                       "%s is a classifier: its class probabilities are written for wide "
+                       "input only, not for a long-format panel",
+                       a->pos[0]);
+        goto fail;
+    }
     if (ser->is_long) {
         /* long in, long out (NeuralForecast's predict): unique_id, ds and the model's point
          * forecast named after the model, then its other quantiles */
@@ -314,7 +322,6 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
      * classifiers: per column the most probable class and each class's probability */
     cli_csv_field(f,
                   ntg_forecast_date(fc, 0) ? (ser->date_name ? ser->date_name : "date") : "step");
-    size_t ncls = ntg_forecast_classes(fc);
     static const char *const cls2[] = {"down", "up"}, *const cls3[] = {"down", "flat", "up"};
     const char *const *cname = ncls == 3 ? cls3 : cls2;
     for (size_t c = 0; ncls && c < nc; c++) {
