@@ -332,8 +332,11 @@ ntg_status ntg__obj_read(ntg_store *s, const ntg__view *v, const ntg__obj *o, vo
 
 /* The store's content hash of n bytes: BLAKE2b-256 in format 1, BLAKE3-256 in format 2. */
 void ntg__hash(const ntg_store *s, const void *p, size_t n, uint8_t out[NTG__HASH]);
-/* BLAKE3-256 of n bytes (store_b3.c: SIMD as wide as NTG_CPU_ISA allows). */
+/* BLAKE3-256 of n bytes (store_b3.c: SIMD as wide as NTG_CPU_ISA allows; from 4 MiB on, on
+ * two threads). */
 void ntg__blake3(const void *data, size_t n, uint8_t out[32]);
+/* The same on at most `threads` threads (1: this one only; tests hold one against the other). */
+void ntg__blake3_threads(const void *data, size_t n, int threads, uint8_t out[32]);
 void ntg__hex(const uint8_t *p, size_t n, char *out); /* 2n chars + NUL */
 
 /* Rebuild the plan bytes of a version (64-byte aligned, ntg__aligned_free); `check` re-hashes
