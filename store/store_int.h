@@ -293,12 +293,18 @@ typedef struct ntg__writer {
     int dir_ok, n_pend;
     int pend_fd[NTG__PEND_MAX];
     uint8_t pend_hash[NTG__PEND_MAX][NTG__HASH];
+    struct ntg__prehash *pre; /* large chunks hashed ahead on a second thread, or NULL */
 } ntg__writer;
 
 ntg_status ntg__writer_init(ntg__writer *w, ntg_store *s, ntg_error *err);
 /* Hash and store `n` bytes as an object; obj->chunks is allocated in pool. */
 ntg_status ntg__writer_put(ntg__writer *w, const void *data, uint64_t n, ntg_pool *pool,
                            ntg__obj *obj, ntg_error *err);
+/* Hash the large chunks of the `count` objects that the next ntg__writer_put calls will
+ * store, in that order, on a second thread, so that chunk i+1 is hashed while chunk i is
+ * written (a put takes a hash from there when its chunk is the next one hashed, and hashes it
+ * itself otherwise).  Without memory or a thread it does nothing: the puts hash as before. */
+void ntg__writer_prehash(ntg__writer *w, const void *const *data, const uint64_t *n, size_t count);
 /* Write what is batched and flush the chunks durable (nothing when nothing is new). */
 ntg_status ntg__writer_finish(ntg__writer *w, ntg_error *err);
 void ntg__writer_free(ntg__writer *w);
