@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -268,4 +270,19 @@ ntg_status ntg__chunk_file_read(ntg_store *s, const uint8_t *hash, void *dst, si
                                "(corrupted store: %s)",
                                what, hex, check ? "check or hash" : "check", path);
     return NTG_OK;
+}
+
+void *ntg__blob_alloc(size_t n)
+{
+    /* fresh memory's page faults were most of a checkpoint read into a new buffer: 4 KiB pages
+     * fault once each, 2 MiB ones once per 512 (a 58.9 MB read: 25 -> 16 ms of CPU, where the
+     * kernel gives transparent huge pages on request) */
+    enum { HUGE = 2 << 20 };
+    if (n < 2 * (size_t)HUGE) return malloc(n);
+    void *p = NULL;
+    if (posix_memalign(&p, HUGE, n) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, n, MADV_HUGEPAGE); /* a hint: refused, the pages are small */
+#endif
+    return p;
 }

@@ -316,6 +316,9 @@ int ntg__chunk_in_file(const ntg_store *s, uint64_t len);
 /* `<store>/chunks/<hex>` + suffix (hash NULL: the directory). */
 void ntg__chunk_path(const ntg_store *s, const uint8_t *hash, const char *suffix, char *buf,
                      size_t cap);
+/* Memory for a blob to be read into (free() releases it): from 4 MiB on, 2 MiB aligned and
+ * marked for transparent huge pages, so it faults in far fewer times. */
+void *ntg__blob_alloc(size_t n);
 /* Write a chunk file as NAME.tmp (bytes + CRC32C trailer) and start its write-back. */
 ntg_status ntg__chunk_file_write(ntg__writer *w, const uint8_t *hash, const void *p, size_t len,
                                  ntg_error *err);

@@ -1017,7 +1017,7 @@ static ntg_status ck_fill(ntg_store *s, const ntg__view *v, ck_arg *a, const ntg
             *x = *(ck_buf *)ntg__vec_at(sp, sp->len - 1);
             sp->len--;
         }
-        if (!cb.p) cb.p = malloc(cb.n);
+        if (!cb.p) cb.p = ntg__blob_alloc(cb.n);
         ck_buf *slot = cb.p ? ntg__vec_push(&a->out->owned) : NULL;
         if (!slot) {
             free(cb.p);
