@@ -895,3 +895,26 @@ uint32_t ntg__crc32c(uint32_t crc, const void *data, size_t size)
 #endif
     return ntg__crc32c_sw(crc, data, size);
 }
+
+/* Polynomial arithmetic modulo P in the reflected representation (bit 31 is x^0): a * b mod P.
+ * Written from the definition (the method of zlib's crc32_combine). */
+static uint32_t mulmodp(uint32_t a, uint32_t b)
+{
+    uint32_t prod = 0;
+    for (uint32_t m = 1u << 31; m; m >>= 1) {
+        if (a & m) prod ^= b;
+        b = b & 1 ? (b >> 1) ^ 0x82F63B78u : b >> 1;
+    }
+    return prod;
+}
+
+uint32_t ntg__crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
+{
+    /* crc(A B) = crc1 * x^(8 len2) mod P, xor crc2: the pre- and post-inversions cancel */
+    uint32_t xn = 1u << 31, sq = 1u << 23; /* x^0; x^8, squared per bit of len2 */
+    for (; len2; len2 >>= 1) {
+        if (len2 & 1) xn = mulmodp(xn, sq);
+        sq = mulmodp(sq, sq);
+    }
+    return mulmodp(xn, crc1) ^ crc2;
+}

@@ -18,4 +18,8 @@ int ntg__crc32c_hw_available(void);
  * than the portable baseline. */
 int ntg__crc32c_uses_hw(void);
 
+/* The CRC32C of A followed by B from crc1 = CRC32C of A and crc2 = CRC32C of the len2 bytes of
+ * B: pieces checked on different threads are joined without reading them again. */
+uint32_t ntg__crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
+
 #endif /* NTG_CRC32C_H */

@@ -998,6 +998,13 @@ NTG_API ntg_status ntg_store_checkpoints(ntg_store *store, const char *name, ntg
 /* Checkpoint `id` (0: the newest) with its blobs loaded; NTG_ERR_NOT_FOUND when none. */
 NTG_API ntg_status ntg_store_get_checkpoint(ntg_store *store, const char *name, uint64_t id,
                                             ntg_store_ckpts **out, ntg_error *err);
+/* The same into the memory of an earlier result: *inout is NULL (a new result is made) or a
+ * result of ntg_store_get_checkpoint or of this function, whose blob buffers are reused for
+ * blobs of the same sizes (memory already touched: no fresh pages, the cost of most of a read
+ * into new memory).  Every pointer into the earlier result is invalid after the call.  On an
+ * error *inout is destroyed and set to NULL. */
+NTG_API ntg_status ntg_store_get_checkpoint_into(ntg_store *store, const char *name, uint64_t id,
+                                                 ntg_store_ckpts **inout, ntg_error *err);
 NTG_API size_t ntg_store_ckpts_count(const ntg_store_ckpts *c);
 NTG_API const ntg_store_checkpoint *ntg_store_ckpts_at(const ntg_store_ckpts *c, size_t i);
 NTG_API void ntg_store_ckpts_destroy(ntg_store_ckpts *c);

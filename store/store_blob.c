@@ -1,4 +1,5 @@
 /* store_blob.c — content-addressed chunks: hashing, writing them durable, reading objects back. */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +65,122 @@ ntg_status ntg__writer_init(ntg__writer *w, ntg_store *s, ntg_error *err)
     return NTG_OK;
 }
 
+/* ------------------------------------------------------ hashing ahead (a second thread) */
+
+typedef struct ntg__prehash {
+    const ntg_store *s;
+    size_t n;                /* chunks to hash, in the order the puts meet them */
+    const uint8_t **p;       /* their bytes */
+    size_t *len;             /* and lengths */
+    uint8_t (*h)[NTG__HASH]; /* their hashes, [0, done) valid */
+    size_t used;             /* the next one a put takes */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t done; /* under mu */
+    int stop;    /* under mu: the writer is freed */
+    pthread_t th;
+} ntg__prehash;
+
+static void *prehash_run(void *arg)
+{
+    ntg__prehash *q = arg;
+    for (size_t i = 0; i < q->n; i++) {
+        pthread_mutex_lock(&q->mu);
+        int stop = q->stop;
+        pthread_mutex_unlock(&q->mu);
+        if (stop) break;
+        ntg__hash(q->s, q->p[i], q->len[i], q->h[i]);
+        pthread_mutex_lock(&q->mu);
+        q->done = i + 1;
+        pthread_cond_signal(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+    }
+    return NULL;
+}
+
+/* The chunk sizes ntg__writer_put cuts objects into. */
+static uint32_t chunk_bytes(const ntg_store *s)
+{
+    /* format 3: chunk files of up to 64 MiB (fewer files to sync and remove per checkpoint);
+     * RocksDB values stay at 8 MiB */
+    return s->format >= 3 ? NTG__FILE_CHUNK_BYTES : NTG__CHUNK_BYTES;
+}
+
+void ntg__writer_prehash(ntg__writer *w, const void *const *data, const uint64_t *n, size_t count)
+{
+    if (w->pre) return;
+    uint32_t cb = chunk_bytes(w->s);
+    size_t k = 0;
+    for (size_t i = 0; i < count; i++)
+        for (uint64_t off = 0; off < n[i]; off += cb) k += n[i] - off > NTG__INLINE_MAX;
+    if (k == 0) return;
+    ntg__prehash *q = calloc(1, sizeof *q);
+    if (!q) return;
+    q->s = w->s;
+    q->p = malloc(k * sizeof *q->p);
+    q->len = malloc(k * sizeof *q->len);
+    q->h = malloc(k * sizeof *q->h);
+    if (!q->p || !q->len || !q->h) goto fail;
+    for (size_t i = 0; i < count; i++)
+        for (uint64_t off = 0; off < n[i]; off += cb) {
+            uint64_t len = n[i] - off < cb ? n[i] - off : cb;
+            if (len <= NTG__INLINE_MAX) continue;
+            q->p[q->n] = (const uint8_t *)data[i] + off;
+            q->len[q->n++] = (size_t)len;
+        }
+    if (pthread_mutex_init(&q->mu, NULL) != 0) goto fail;
+    if (pthread_cond_init(&q->cv, NULL) != 0) {
+        pthread_mutex_destroy(&q->mu);
+        goto fail;
+    }
+    if (pthread_create(&q->th, NULL, prehash_run, q) != 0) {
+        pthread_cond_destroy(&q->cv);
+        pthread_mutex_destroy(&q->mu);
+        goto fail;
+    }
+    w->pre = q;
+    return;
+fail:
+    free(q->p);
+    free(q->len);
+    free(q->h);
+    free(q);
+}
+
+/* The hash of the chunk at p (len bytes): from the thread when it is the next one there. */
+static void chunk_hash(ntg__writer *w, const uint8_t *p, size_t len, uint8_t out[NTG__HASH])
+{
+    ntg__prehash *q = w->pre;
+    if (!q || q->used >= q->n || q->p[q->used] != p || q->len[q->used] != len) {
+        ntg__hash(w->s, p, len, out);
+        return;
+    }
+    pthread_mutex_lock(&q->mu);
+    while (q->done <= q->used) pthread_cond_wait(&q->cv, &q->mu);
+    pthread_mutex_unlock(&q->mu);
+    memcpy(out, q->h[q->used++], NTG__HASH);
+}
+
+static void prehash_free(ntg__writer *w)
+{
+    ntg__prehash *q = w->pre;
+    if (!q) return;
+    pthread_mutex_lock(&q->mu);
+    q->stop = 1;
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->th, NULL);
+    pthread_cond_destroy(&q->cv);
+    pthread_mutex_destroy(&q->mu);
+    free(q->p);
+    free(q->len);
+    free(q->h);
+    free(q);
+    w->pre = NULL;
+}
+
 void ntg__writer_free(ntg__writer *w)
 {
+    prehash_free(w);
     if (w->s) ntg__chunk_files_drop_pending(w);
     if (w->wb) rocksdb_writebatch_destroy(w->wb);
     if (w->inl) rocksdb_writebatch_destroy(w->inl);
@@ -123,9 +238,7 @@ ntg_status ntg__writer_put(ntg__writer *w, const void *data, uint64_t n, ntg_poo
 {
     memset(obj, 0, sizeof *obj);
     obj->nbytes = n;
-    /* format 3: chunk files of up to 64 MiB (fewer files to sync and remove per checkpoint);
-     * RocksDB values stay at 8 MiB */
-    uint32_t cb = w->s->format >= 3 ? NTG__FILE_CHUNK_BYTES : NTG__CHUNK_BYTES;
+    uint32_t cb = chunk_bytes(w->s);
     obj->chunk_bytes = cb;
     uint64_t nc = (n + cb - 1) / cb;
     if (nc > UINT32_MAX) return ntg__fail(err, NTG_ERR_RANGE, "object too large");
@@ -141,7 +254,7 @@ ntg_status ntg__writer_put(ntg__writer *w, const void *data, uint64_t n, ntg_poo
     for (uint64_t c = 0; c < nc; c++) {
         uint64_t off = c * cb;
         size_t len = (size_t)(n - off < cb ? n - off : cb);
-        ntg__hash(w->s, p + off, len, obj->chunks[c]);
+        chunk_hash(w, p + off, len, obj->chunks[c]);
         if (v1 && nc > 1) crypto_generichash_update(&hs, p + off, len);
         int have;
         ntg_status st = chunk_exists(w, obj->chunks[c], &have, err);

@@ -293,12 +293,18 @@ typedef struct ntg__writer {
     int dir_ok, n_pend;
     int pend_fd[NTG__PEND_MAX];
     uint8_t pend_hash[NTG__PEND_MAX][NTG__HASH];
+    struct ntg__prehash *pre; /* large chunks hashed ahead on a second thread, or NULL */
 } ntg__writer;
 
 ntg_status ntg__writer_init(ntg__writer *w, ntg_store *s, ntg_error *err);
 /* Hash and store `n` bytes as an object; obj->chunks is allocated in pool. */
 ntg_status ntg__writer_put(ntg__writer *w, const void *data, uint64_t n, ntg_pool *pool,
                            ntg__obj *obj, ntg_error *err);
+/* Hash the large chunks of the `count` objects that the next ntg__writer_put calls will
+ * store, in that order, on a second thread, so that chunk i+1 is hashed while chunk i is
+ * written (a put takes a hash from there when its chunk is the next one hashed, and hashes it
+ * itself otherwise).  Without memory or a thread it does nothing: the puts hash as before. */
+void ntg__writer_prehash(ntg__writer *w, const void *const *data, const uint64_t *n, size_t count);
 /* Write what is batched and flush the chunks durable (nothing when nothing is new). */
 ntg_status ntg__writer_finish(ntg__writer *w, ntg_error *err);
 void ntg__writer_free(ntg__writer *w);
@@ -310,6 +316,9 @@ int ntg__chunk_in_file(const ntg_store *s, uint64_t len);
 /* `<store>/chunks/<hex>` + suffix (hash NULL: the directory). */
 void ntg__chunk_path(const ntg_store *s, const uint8_t *hash, const char *suffix, char *buf,
                      size_t cap);
+/* Memory for a blob to be read into (free() releases it): from 4 MiB on, 2 MiB aligned and
+ * marked for transparent huge pages, so it faults in far fewer times. */
+void *ntg__blob_alloc(size_t n);
 /* Write a chunk file as NAME.tmp (bytes + CRC32C trailer) and start its write-back. */
 ntg_status ntg__chunk_file_write(ntg__writer *w, const uint8_t *hash, const void *p, size_t len,
                                  ntg_error *err);
@@ -332,8 +341,11 @@ ntg_status ntg__obj_read(ntg_store *s, const ntg__view *v, const ntg__obj *o, vo
 
 /* The store's content hash of n bytes: BLAKE2b-256 in format 1, BLAKE3-256 in format 2. */
 void ntg__hash(const ntg_store *s, const void *p, size_t n, uint8_t out[NTG__HASH]);
-/* BLAKE3-256 of n bytes (store_b3.c: SIMD as wide as NTG_CPU_ISA allows). */
+/* BLAKE3-256 of n bytes (store_b3.c: SIMD as wide as NTG_CPU_ISA allows; from 4 MiB on, on
+ * two threads). */
 void ntg__blake3(const void *data, size_t n, uint8_t out[32]);
+/* The same on at most `threads` threads (1: this one only; tests hold one against the other). */
+void ntg__blake3_threads(const void *data, size_t n, int threads, uint8_t out[32]);
 void ntg__hex(const uint8_t *p, size_t n, char *out); /* 2n chars + NUL */
 
 /* Rebuild the plan bytes of a version (64-byte aligned, ntg__aligned_free); `check` re-hashes

@@ -558,6 +558,18 @@ ntg_status ntg__store_put_checkpoint_drop(ntg_store *s, const char *name,
     if (!rec.blob_names || !rec.blobs) st = ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     ntg__store_kill(s, NTG__KP_BEGIN);
     if (!st) st = ntg__writer_init(&w, s, err);
+    if (!st && ck->n_blobs) {
+        /* blob i+1's chunks are hashed on a second thread while blob i's are written */
+        const void **data = malloc(ck->n_blobs * sizeof *data);
+        uint64_t *n = malloc(ck->n_blobs * sizeof *n);
+        for (size_t i = 0; data && n && i < ck->n_blobs; i++) {
+            data[i] = ck->blobs[i].data;
+            n[i] = ck->blobs[i].nbytes;
+        }
+        if (data && n) ntg__writer_prehash(&w, data, n, ck->n_blobs);
+        free(data);
+        free(n);
+    }
     for (size_t i = 0; !st && i < ck->n_blobs; i++) {
         rec.blob_names[i] = ck->blobs[i].name;
         st = ntg__writer_put(&w, ck->blobs[i].data, ck->blobs[i].nbytes, pool, &rec.blobs[i], err);

@@ -954,8 +954,14 @@ ntg_status ntg_store_similar_plan(ntg_store *s, const ntg_plan *plan, const ntg_
 struct ntg_store_ckpts {
     ntg_pool *pool;
     ntg_vec c;     /* ntg_store_checkpoint */
-    ntg_vec owned; /* void *: blob buffers */
+    ntg_vec owned; /* ck_buf: blob buffers */
+    ntg_vec spare; /* ck_buf: buffers of an earlier result, taken again by their size */
 };
+
+typedef struct ck_buf {
+    void *p;
+    size_t n;
+} ck_buf;
 
 size_t ntg_store_ckpts_count(const ntg_store_ckpts *c)
 {
@@ -967,9 +973,22 @@ const ntg_store_checkpoint *ntg_store_ckpts_at(const ntg_store_ckpts *c, size_t 
     return c && i < c->c.len ? ntg__vec_at(&c->c, i) : NULL;
 }
 
+static void free_bufs(ntg_vec *v)
+{
+    for (size_t i = 0; i < v->len; i++) free(((ck_buf *)ntg__vec_at(v, i))->p);
+    v->len = 0;
+}
+
+/* The blobs' buffers become spares (for the retry of a read, or the next read into `c`). */
 static void ckpts_clear(ntg_store_ckpts *c)
 {
-    for (size_t i = 0; i < c->owned.len; i++) free(*(void **)ntg__vec_at(&c->owned, i));
+    for (size_t i = 0; i < c->owned.len; i++) {
+        ck_buf *sp = ntg__vec_push(&c->spare), *b = ntg__vec_at(&c->owned, i);
+        if (sp)
+            *sp = *b;
+        else
+            free(b->p);
+    }
     c->owned.len = 0;
     c->c.len = 0;
 }
@@ -977,9 +996,11 @@ static void ckpts_clear(ntg_store_ckpts *c)
 void ntg_store_ckpts_destroy(ntg_store_ckpts *c)
 {
     if (!c) return;
-    ckpts_clear(c);
+    free_bufs(&c->owned);
+    free_bufs(&c->spare);
     ntg__vec_free(&c->c);
     ntg__vec_free(&c->owned);
+    ntg__vec_free(&c->spare);
     ntg__pool_destroy(c->pool);
     free(c);
 }
@@ -1021,13 +1042,24 @@ static ntg_status ck_fill(ntg_store *s, const ntg__view *v, ck_arg *a, const ntg
         if (!a->load) continue;
         if (r->blobs[i].nbytes > SIZE_MAX / 2)
             return ntg__store_fail(s, err, NTG_ERR_DATA, "implausible checkpoint blob size");
-        void *buf = malloc((size_t)r->blobs[i].nbytes + 1);
-        void **slot = buf ? ntg__vec_push(&a->out->owned) : NULL;
+        /* a spare of this size (a read into an earlier result) is memory already touched */
+        ck_buf cb = {NULL, (size_t)r->blobs[i].nbytes + 1};
+        ntg_vec *sp = &a->out->spare;
+        for (size_t j = 0; j < sp->len && !cb.p; j++) {
+            ck_buf *x = ntg__vec_at(sp, j);
+            if (x->n != cb.n) continue;
+            cb.p = x->p;
+            *x = *(ck_buf *)ntg__vec_at(sp, sp->len - 1);
+            sp->len--;
+        }
+        if (!cb.p) cb.p = ntg__blob_alloc(cb.n);
+        ck_buf *slot = cb.p ? ntg__vec_push(&a->out->owned) : NULL;
         if (!slot) {
-            free(buf);
+            free(cb.p);
             return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
         }
-        *slot = buf;
+        *slot = cb;
+        void *buf = cb.p;
         char what[NTG__NAME_MAX + 128];
         snprintf(what, sizeof what, "checkpoint %llu of '%s': '%s'", (unsigned long long)r->id,
                  a->name, r->blob_names[i]);
@@ -1100,26 +1132,41 @@ static ntg_status ck_fn(ntg_store *s, const ntg__view *v, void *arg, ntg_error *
     return st;
 }
 
+/* `reuse`: an earlier result whose buffers are taken again (NULL: a new result). */
 static ntg_status ckpts(ntg_store *s, const char *name, uint64_t id, int load,
-                        ntg_store_ckpts **out, ntg_error *err)
+                        ntg_store_ckpts *reuse, ntg_store_ckpts **out, ntg_error *err)
 {
     if (out) *out = NULL;
-    if (!s || !out || !name) return ntg__fail(err, NTG_ERR_INVALID_ARG, "checkpoints: NULL");
-    if (!ntg__valid_name(name))
+    ntg_store_ckpts *c = reuse;
+    if (!s || !out || !name) {
+        ntg_store_ckpts_destroy(reuse);
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "checkpoints: NULL");
+    }
+    if (!ntg__valid_name(name)) {
+        ntg_store_ckpts_destroy(reuse);
         return ntg__store_fail(s, err, NTG_ERR_INVALID_ARG, "bad model name '%s'", name);
-    ntg_store_ckpts *c = calloc(1, sizeof *c);
-    if (!c || !(c->pool = ntg__pool_create())) {
-        free(c);
+    }
+    if (c) {
+        ckpts_clear(c);
+        ntg__pool_destroy(c->pool);
+        c->pool = ntg__pool_create();
+    } else if ((c = calloc(1, sizeof *c))) {
+        c->pool = ntg__pool_create();
+        ntg__vec_init(&c->c, sizeof(ntg_store_checkpoint));
+        ntg__vec_init(&c->owned, sizeof(ck_buf));
+        ntg__vec_init(&c->spare, sizeof(ck_buf));
+    }
+    if (!c || !c->pool) {
+        ntg_store_ckpts_destroy(c);
         return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     }
-    ntg__vec_init(&c->c, sizeof(ntg_store_checkpoint));
-    ntg__vec_init(&c->owned, sizeof(void *));
     ck_arg a = {name, id, load, c};
     ntg_status st = with_view(s, ck_fn, &a, ck_arg_reset, err);
     if (st) {
         ntg_store_ckpts_destroy(c);
         return st;
     }
+    free_bufs(&c->spare); /* buffers of sizes this result did not need */
     *out = c;
     return NTG_OK;
 }
@@ -1127,11 +1174,19 @@ static ntg_status ckpts(ntg_store *s, const char *name, uint64_t id, int load,
 ntg_status ntg_store_checkpoints(ntg_store *s, const char *name, ntg_store_ckpts **out,
                                  ntg_error *err)
 {
-    return ckpts(s, name, 0, 0, out, err);
+    return ckpts(s, name, 0, 0, NULL, out, err);
 }
 
 ntg_status ntg_store_get_checkpoint(ntg_store *s, const char *name, uint64_t id,
                                     ntg_store_ckpts **out, ntg_error *err)
 {
-    return ckpts(s, name, id, 1, out, err);
+    return ckpts(s, name, id, 1, NULL, out, err);
+}
+
+ntg_status ntg_store_get_checkpoint_into(ntg_store *s, const char *name, uint64_t id,
+                                         ntg_store_ckpts **inout, ntg_error *err)
+{
+    if (!inout) return ntg__fail(err, NTG_ERR_INVALID_ARG, "checkpoints: NULL");
+    ntg_store_ckpts *reuse = *inout;
+    return ckpts(s, name, id, 1, reuse, inout, err);
 }

@@ -156,6 +156,14 @@ ntg_status ntg_store_get_checkpoint(ntg_store *store, const char *name, uint64_t
     return NO_STORE(err);
 }
 
+ntg_status ntg_store_get_checkpoint_into(ntg_store *store, const char *name, uint64_t id,
+                                         ntg_store_ckpts **inout, ntg_error *err)
+{
+    (void)store, (void)name, (void)id;
+    if (inout) *inout = NULL; /* no result exists without a store to have made it */
+    return NO_STORE(err);
+}
+
 size_t ntg_store_ckpts_count(const ntg_store_ckpts *c)
 {
     (void)c;

@@ -418,6 +418,30 @@ Test(runtime, crc32c_continues)
     free(buf);
 }
 
+/* the CRCs of two pieces, taken apart (on two threads, in a store read), join to the whole's */
+Test(runtime, crc32c_combine_joins_pieces)
+{
+    size_t n = CRC_LEN;
+    tu_rng r = {7};
+    uint8_t *buf = crc_data(&r);
+    for (int k = 0; k < 400; k++) {
+        size_t off = (size_t)(tu_next(&r) % 64), len = (size_t)(tu_next(&r) % (n - 64));
+        if (k < 40) len = (size_t)k;
+        size_t cut = len ? (size_t)(tu_next(&r) % (len + 1)) : 0;
+        uint32_t a = ntg__crc32c(0, buf + off, cut), b = ntg__crc32c(0, buf + off + cut, len - cut);
+        cr_assert_eq(ntg__crc32c_combine(a, b, len - cut), ntg__crc32c_sw(0, buf + off, len),
+                     "offset %zu length %zu cut %zu", off, len, cut);
+    }
+    /* a long second piece (the length's high bits) of zeros: the same as feeding them */
+    uint8_t *z = calloc(1, 5u << 20);
+    cr_assert_not_null(z);
+    uint32_t a = ntg__crc32c(0, buf, 1000);
+    cr_assert_eq(ntg__crc32c_combine(a, ntg__crc32c(0, z, 5u << 20), 5u << 20),
+                 ntg__crc32c(a, z, 5u << 20));
+    free(z);
+    free(buf);
+}
+
 Test(runtime, crc32c_sse42_matches_software)
 {
     if (!ntg__crc32c_hw_available())

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "store.h"
+#include "store_int.h"
 #include "store_testutil.h"
 
 static char dir[256], db[300];
@@ -317,6 +318,87 @@ Test(store, checkpoints_keep_and_gc)
     ntg_store_ckpts_destroy(c);
     free(w);
     ntg_store_close(s);
+}
+
+/* Flip one byte of the file at `path`, at offset `at`. */
+static void flip_at(const char *path, long at)
+{
+    FILE *f = fopen(path, "r+b");
+    cr_assert(f, "%s", path);
+    cr_assert_eq(fseek(f, at, SEEK_SET), 0);
+    int c = fgetc(f);
+    cr_assert_eq(fseek(f, at, SEEK_SET), 0);
+    fputc(c ^ 0x5a, f);
+    fclose(f);
+}
+
+/* issue 17: a read into an earlier result takes its buffers again (no fresh pages), and a large
+ * chunk file, read in two halves on two threads, is still checked whole */
+Test(store, a_checkpoint_read_into_an_earlier_result_reuses_its_memory)
+{
+    ntg_store *s = st_open(db, 0);
+    ntg_error err;
+    enum { BIG = (6 << 20) + 12345, SMALL = 1000 };
+    uint8_t *w[2] = {malloc(BIG), malloc(BIG)}, *st = malloc(SMALL);
+    cr_assert(w[0] && w[1] && st);
+    tu_rng r = {11};
+    tu_fill(&r, (float *)(void *)st, SMALL / 4, -1, 1);
+    for (int i = 0; i < 2; i++) {
+        for (size_t j = 0; j < BIG; j++) w[i][j] = (uint8_t)(tu_next(&r) >> 7);
+        ntg_store_blob blobs[] = {{"weights", w[i], BIG}, {"state", st, SMALL}};
+        ntg_store_checkpoint ck;
+        ntg_store_checkpoint_init(&ck);
+        ck.step = i + 1;
+        ck.blobs = blobs;
+        ck.n_blobs = 2;
+        uint64_t id;
+        cr_assert_eq(ntg_store_put_checkpoint(s, "run", &ck, 0, &id, &err), NTG_OK, "%s",
+                     err.message);
+    }
+    ntg_store_ckpts *c = NULL;
+    cr_assert_eq(ntg_store_get_checkpoint_into(s, "run", 0, &c, &err), NTG_OK, "%s", err.message);
+    const ntg_store_checkpoint *k = ntg_store_ckpts_at(c, 0);
+    cr_assert_eq(k->id, 2);
+    cr_assert_eq(memcmp(k->blobs[0].data, w[1], BIG), 0);
+    const void *big = k->blobs[0].data, *small = k->blobs[1].data;
+    cr_assert_eq(ntg_store_get_checkpoint_into(s, "run", 1, &c, &err), NTG_OK, "%s", err.message);
+    k = ntg_store_ckpts_at(c, 0);
+    cr_assert_eq(k->id, 1);
+    cr_assert_eq(k->step, 1);
+    cr_assert_eq(k->blobs[0].data, big, "the buffer of the same size is taken again");
+    cr_assert_eq(k->blobs[1].data, small);
+    cr_assert_eq(memcmp(k->blobs[0].data, w[0], BIG), 0);
+    cr_assert_eq(memcmp(k->blobs[1].data, st, SMALL), 0);
+    /* an error destroys the result */
+    cr_assert_eq(ntg_store_get_checkpoint_into(s, "nobody", 0, &c, &err), NTG_ERR_NOT_FOUND);
+    cr_assert_null(c);
+    ntg_store_close(s);
+
+    /* a byte changed in either half of the large chunk's file, or in its trailer, is seen */
+    char path[600];
+    uint8_t h[32];
+    ntg__blake3(w[1], BIG, h);
+    char hex[65];
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    snprintf(path, sizeof path, "%s/chunks/%s", db, hex);
+    long at[] = {7, BIG / 2 + 4097, BIG - 1, BIG + 2};
+    for (int i = 0; i < 4; i++) {
+        flip_at(path, at[i]);
+        s = st_open(db, NTG_STORE_OPEN_READONLY);
+        ntg_status rs = ntg_store_get_checkpoint(s, "run", 2, &c, &err);
+        cr_assert_eq(rs, NTG_ERR_DATA, "byte %ld: %d %s", at[i], rs, err.message);
+        cr_assert(strstr(err.message, "do not match their check"), "%s", err.message);
+        ntg_store_close(s);
+        flip_at(path, at[i]);
+    }
+    s = st_open(db, NTG_STORE_OPEN_READONLY);
+    cr_assert_eq(ntg_store_get_checkpoint(s, "run", 2, &c, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(memcmp(ntg_store_ckpts_at(c, 0)->blobs[0].data, w[1], BIG), 0);
+    ntg_store_ckpts_destroy(c);
+    ntg_store_close(s);
+    free(w[0]);
+    free(w[1]);
+    free(st);
 }
 
 /* issue 11 §5: pruned checkpoints stayed on disk until the run ended (a 90-step run peaked at
