@@ -1393,9 +1393,7 @@ static void side_close(cf_side *s, uint32_t code)
  * reports them as skipped for it.  Every other op must prepare everywhere. */
 static int refused_op(uint32_t code)
 {
-    return code == NTG_OP_avgpool1d || code == NTG_OP_conv1d || code == NTG_OP_unfold ||
-           code == NTG_OP_dropout || code == NTG_OP_batchnorm || code == NTG_OP_batchnorm_stats ||
-           code == NTG_OP_loss_normal || code == NTG_OP_loss_studentt;
+    return code == NTG_OP_loss_normal || code == NTG_OP_loss_studentt;
 }
 
 static void run_case(cf_side *x, const cf_case *c, int log, cf_worst *worst)
