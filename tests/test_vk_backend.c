@@ -1,5 +1,6 @@
 /* test_vk_backend.c — what only the Vulkan backend has: devices, drivers, windows, validation. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <math.h>
 #include <string.h>
 
@@ -14,7 +15,8 @@
  * The conformance, golden and training-parity checks run on this backend as on every other
  * (tests/test_backend_*.c, hooks in tests/backend_hooks.h).  Here: its own behaviour — device
  * selection and the missing-driver error, arenas bound as windows, the optimizer staying on the
- * device, and the validation-message counting those suites rely on.
+ * device, every graph of graphs/ training a step as on the CPU, and the validation-message
+ * counting those suites rely on.
  */
 #define TOL_FWD 1e-4
 
@@ -205,6 +207,115 @@ Test(vk_backend, train_steps_keep_the_weights_on_the_device)
     free(w0);
     free(w1);
     ntg_plan_destroy(p);
+}
+
+/* Two train_steps of the graph at path at batch 2 on `backend`, random inputs from a fixed
+ * seed (test_graphs_train.c's): the second step's loss, or NAN with *refused set when the backend
+ * refuses the plan at session creation (the message in refused_msg). */
+static float graph_step(const char *path, const char *backend, int *refused, char *refused_msg,
+                        size_t cap)
+{
+    ntg_compile_options o;
+    ntg_compile_options_init(&o);
+    o.max_batch = 2;
+    ntg_plan *plan = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_compile_file(path, &o, &plan, &err), NTG_OK, "%s: %s", path, err.message);
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.backend = backend;
+    so.flags = NTG_SESSION_TRAINABLE;
+    ntg_session *s = NULL;
+    *refused = 0;
+    if (ntg_session_create(plan, &so, &s, &err) != NTG_OK) {
+        cr_assert_eq(err.status, NTG_ERR_UNSUPPORTED, "%s on %s: %s", path, backend, err.message);
+        *refused = 1;
+        snprintf(refused_msg, cap, "%s", err.message);
+        ntg_plan_destroy(plan);
+        return NAN;
+    }
+    tu_rng r = {17};
+    for (size_t k = 0; k < ntg_plan_input_count(plan); k++) {
+        ntg_tensor_info ti;
+        ntg_tensor_info_init(&ti);
+        cr_assert_eq(ntg_plan_input(plan, k, &ti, &err), NTG_OK, "%s", err.message);
+        size_t n = ti.nbytes / sizeof(float) / (size_t)ti.shape[0] * 2;
+        float *buf = malloc(n * sizeof *buf);
+        tu_fill(&r, buf, n, -1, 1);
+        cr_assert_eq(ntg_session_set_input(s, ti.name, buf, n, &err), NTG_OK, "%s: %s", path,
+                     err.message);
+        free(buf);
+    }
+    /* t has the target's shape; distribution and quantile losses' outputs have a parameter
+     * axis the target has not */
+    ntg_tensor_info ti;
+    ntg_tensor_info_init(&ti);
+    cr_assert_eq(ntg_plan_output(plan, 0, &ti, &err), NTG_OK, "%s", err.message);
+    size_t n = ti.nbytes / sizeof(float) / (size_t)ti.shape[0] * 2;
+    const char *q = ntg_plan_meta(plan, "train.loss");
+    if (q && (strcmp(q, "mqloss") == 0 || strcmp(q, "normal") == 0 || strcmp(q, "studentt") == 0))
+        n /= (size_t)ti.shape[1];
+    float *t = malloc(n * sizeof *t);
+    tu_fill(&r, t, n, -1, 1);
+    cr_assert_eq(ntg_session_set_input(s, "t", t, n, &err), NTG_OK, "%s: %s", path, err.message);
+    free(t);
+    /* two steps: the second's loss is computed from the weights the first step's backward and
+     * optimizer left */
+    float loss = NAN;
+    for (int step = 1; step <= 2; step++) {
+        float ctl[4] = {1e-3f, (float)step, 0, 0};
+        cr_assert_eq(ntg_session_set_input(s, "train.ctl", ctl, 4, &err), NTG_OK, "%s",
+                     err.message);
+        cr_assert_eq(ntg_session_run_program(s, "train_step", 2, &err), NTG_OK, "%s on %s: %s",
+                     path, backend, err.message);
+        cr_assert_eq(ntg_session_get_output(s, "loss", &loss, 1, &err), NTG_OK, "%s", err.message);
+    }
+    if (strcmp(backend, "vulkan") == 0) no_messages(s, path);
+    ntg_session_destroy(s);
+    ntg_plan_destroy(plan);
+    return loss;
+}
+
+/* Every graph of graphs/ (the zoo: DLinear's avgpool1d, PatchTST's unfold and batchnorm,
+ * TiDE, dropout where a graph has it) trains on the device with the CPU's losses: the second
+ * step's loss checks the first step's forward, backward and update together.  The
+ * Normal and Student-t N-HiTS are refused (their losses have no shader yet), naming the op. */
+Test(vk_backend, every_graph_trains_as_on_the_cpu, .timeout = 900)
+{
+    vkt_need_vulkan();
+    DIR *d = opendir(tu_src("graphs"));
+    cr_assert(d);
+    struct dirent *ent;
+    int ran = 0, refused = 0;
+    while ((ent = readdir(d))) {
+        size_t len = strlen(ent->d_name);
+        if (len < 6 || strcmp(ent->d_name + len - 5, ".yaml") != 0) continue;
+        char path[4096], msg[512] = "";
+        snprintf(path, sizeof path, "%s/%s", tu_src("graphs"), ent->d_name);
+        int ref_refused, vk_refused;
+        float ref = graph_step(path, "cpu", &ref_refused, msg, sizeof msg);
+        cr_assert(!ref_refused, "%s: %s", path, msg);
+        float got = graph_step(path, "vulkan", &vk_refused, msg, sizeof msg);
+        int dist = strcmp(ent->d_name, "nhits_normal.yaml") == 0 ||
+                   strcmp(ent->d_name, "nhits_studentt.yaml") == 0;
+        if (vk_refused) {
+            cr_assert(dist, "%s refused on vulkan: %s", ent->d_name, msg);
+            cr_assert(strstr(msg, "loss_normal") || strstr(msg, "loss_studentt"), "%s: %s",
+                      ent->d_name, msg);
+            cr_log_info("%s: refused on vulkan: %.160s", ent->d_name, msg);
+            refused++;
+            continue;
+        }
+        cr_assert(isfinite(got), "%s: loss %g on vulkan", ent->d_name, (double)got);
+        double rel = fabs((double)got - (double)ref) / fmax(fabs((double)ref), 1e-30);
+        cr_log_info("%s: loss cpu %.9g vulkan %.9g (rel %.2e)", ent->d_name, (double)ref,
+                    (double)got, rel);
+        cr_assert_leq(rel, TOL_FWD, "%s: loss cpu %.9g vulkan %.9g", ent->d_name, (double)ref,
+                      (double)got);
+        ran++;
+    }
+    closedir(d);
+    cr_assert_geq(ran + refused, 14, "every graph of graphs/");
 }
 
 /* The validation machinery itself: with NTG_VULKAN_VALIDATION=1 an invalid call is counted
