@@ -45,7 +45,7 @@ static int reduces(uint32_t code)
 }
 
 /* Ops that dispatch a shader with a double build (colsum, loss_bwd, sgd, adam, the window,
- * dropout and batchnorm shaders). */
+ * dropout, batchnorm and distribution-loss shaders). */
 static int doubles(uint32_t code)
 {
     switch (code) {
@@ -64,6 +64,8 @@ static int doubles(uint32_t code)
     case NTG_OP_dropout:
     case NTG_OP_batchnorm:
     case NTG_OP_batchnorm_stats:
+    case NTG_OP_loss_normal:
+    case NTG_OP_loss_studentt:
         return 1;
     default:
         return 0;

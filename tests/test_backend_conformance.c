@@ -1393,7 +1393,8 @@ static void side_close(cf_side *s, uint32_t code)
  * reports them as skipped for it.  Every other op must prepare everywhere. */
 static int refused_op(uint32_t code)
 {
-    return code == NTG_OP_loss_normal || code == NTG_OP_loss_studentt;
+    (void)code; /* none today: every backend has a kernel for every op */
+    return 0;
 }
 
 static void run_case(cf_side *x, const cf_case *c, int log, cf_worst *worst)

@@ -455,4 +455,26 @@
 #define BS_M_D 8
 #define BS_WORDS 10
 
+/* loss_dist_fwd / _bwd: loss_normal (NP 2) and loss_studentt (NP 3); y [OUTER, NP, INNER], t and
+ * the mask [OUTER, INNER].  OUT is the loss, or (DS_BWD) the scratch [w, loss] the backward's
+ * loss_dist_bwd reads as STATS; DL the loss gradient. */
+#define DS_Y 0
+#define DS_T 2
+#define DS_M 4
+#define DS_OUT 6
+#define DS_STATS 8
+#define DS_DL 10
+#define DS_DY 12
+#define DS_DT 14
+#define DS_DM 16
+#define DS_HAS_M 18
+#define DS_NP 19
+#define DS_OUTER 20
+#define DS_INNER 21
+#define DS_HAS_DY 22
+#define DS_HAS_DT 23
+#define DS_HAS_DM 24
+#define DS_BWD 25
+#define DS_WORDS 26
+
 #endif /* NTG_VK_ABI_H */

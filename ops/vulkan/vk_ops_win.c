@@ -1,6 +1,6 @@
 /* vk_ops_win.c — Vulkan emitters of param (on the identity shader), avgpool1d, conv1d, unfold,
- * dropout and batchnorm (+ batchnorm_stats); the distribution losses are refused at prepare (no
- * shader yet: the plan runs on the cpu or xnnpack backend, docs/vulkan.md). */
+ * dropout, batchnorm (+ batchnorm_stats) and the distribution losses (loss_normal,
+ * loss_studentt). */
 #include "op_attrs.h"
 #include "vk_int.h"
 
@@ -13,13 +13,6 @@ ntg_status ntg__vk_fwd_param(ntg__vk_ctx *e)
 ntg_status ntg__vk_bwd_param(ntg__vk_ctx *e)
 {
     return ntg__vk_bwd_identity(e);
-}
-
-static ntg_status no_shader(ntg__vk_ctx *e)
-{
-    return ntg__vk_fail(e, NTG_ERR_UNSUPPORTED,
-                        "no shader for this op on the vulkan backend yet; run the plan on the cpu "
-                        "or xnnpack backend (--backend cpu)");
 }
 
 /* The gradient of forward output j of a backward op (NULL when absent). */
@@ -398,19 +391,97 @@ ntg_status ntg__vk_fwd_batchnorm_stats(ntg__vk_ctx *e)
     ntg__vk_write(e, &e->in[1]);
     return e->status;
 }
+/* ------------------------------------------------------ distribution losses */
+
+/* The words loss_dist_fwd and _bwd share: y [outer, np, inner] around the attribute's axis,
+ * t, the mask (NULL: none). */
+static void dist_common(ntg__vk_ctx *e, uint32_t *p, uint32_t np, const ntg__vk_opnd *m)
+{
+    const ntg_tdesc *y = &e->in[0].d;
+    int ax = ntg__axis(ntg__attr_i(e->attr, NTG_DIST_AXIS), y->rank);
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < ax; d++) outer *= y->dims[d];
+    for (int d = ax + 1; d < y->rank; d++) inner *= y->dims[d];
+    p[DS_NP] = np;
+    p[DS_OUTER] = (uint32_t)outer;
+    p[DS_INNER] = (uint32_t)inner;
+    ntg__vk_ref(e, p + DS_Y, &e->in[0], 0);
+    ntg__vk_ref(e, p + DS_T, &e->in[1], 0);
+    ntg__vk_read(e, &e->in[0]);
+    ntg__vk_read(e, &e->in[1]);
+    if (m) {
+        ntg__vk_ref(e, p + DS_M, m, 0);
+        p[DS_HAS_M] = 1;
+        ntg__vk_read(e, m);
+    }
+}
+
+/* in = [y, t, (mask)], out = [loss]: one invocation sums the masked NLL */
+static ntg_status dist_fwd(ntg__vk_ctx *e, uint32_t np)
+{
+    const ntg__vk_opnd *m = e->n_in > 2 && e->in[2].present ? &e->in[2] : NULL;
+    if (too_large(e, ntg__vk_numel(&e->in[0]))) return e->status;
+    uint32_t *p = ntg__vk_dispatch(e, NTG_VK_PIPE_loss_dist_fwd, DS_WORDS, 1, 1, 1);
+    if (!p) return e->status;
+    dist_common(e, p, np, m);
+    ntg__vk_ref(e, p + DS_OUT, &e->out[0], 0);
+    ntg__vk_write(e, &e->out[0]);
+    return e->status;
+}
+
+/* in = [y, t, (mask), loss, dloss], out = [dy, dt, (dmask)]: the mask's sum and the loss
+ * again into scratch, then the gradients element by element */
+static ntg_status dist_bwd(ntg__vk_ctx *e, uint32_t np)
+{
+    int nfi = e->n_out;
+    const ntg__vk_opnd *m = nfi > 2 && e->in[2].present ? &e->in[2] : NULL;
+    const ntg__vk_opnd *dl = bwd_dy(e, 0);
+    const ntg__vk_opnd *dm = nfi > 2 && e->out[2].present ? &e->out[2] : NULL;
+    if (!dl) {
+        for (int i = 0; i < nfi; i++)
+            if (e->out[i].present && ntg__vk_fill(e, &e->out[i], 0.0f)) return e->status;
+        return e->status;
+    }
+    if (!e->out[0].present && !e->out[1].present && !dm) return e->status;
+    if (too_large(e, ntg__vk_numel(&e->in[0]))) return e->status;
+    ntg__vk_opnd stats = ntg__vk_scratch(e, 2);
+    uint32_t *p = ntg__vk_dispatch(e, NTG_VK_PIPE_loss_dist_fwd, DS_WORDS, 1, 1, 1);
+    if (!p) return e->status;
+    dist_common(e, p, np, m);
+    p[DS_BWD] = 1;
+    ntg__vk_ref(e, p + DS_OUT, &stats, 0);
+    ntg__vk_write(e, &stats);
+    p = ntg__vk_dispatch(e, NTG_VK_PIPE_loss_dist_bwd, DS_WORDS,
+                         ntg__vk_groups1d(ntg__vk_numel(&e->in[1])), 1, 1);
+    if (!p) return e->status;
+    dist_common(e, p, np, m);
+    ntg__vk_ref(e, p + DS_STATS, &stats, 0);
+    ntg__vk_ref(e, p + DS_DL, dl, 0);
+    ntg__vk_read(e, &stats);
+    ntg__vk_read(e, dl);
+    const ntg__vk_opnd *outs[3] = {&e->out[0], &e->out[1], dm};
+    for (int k = 0; k < 3; k++) {
+        if (!outs[k] || !outs[k]->present) continue;
+        ntg__vk_ref(e, p + DS_DY + 2 * k, outs[k], 0);
+        p[DS_HAS_DY + k] = 1;
+        ntg__vk_write(e, outs[k]);
+    }
+    return e->status;
+}
+
 ntg_status ntg__vk_fwd_loss_normal(ntg__vk_ctx *e)
 {
-    return no_shader(e);
+    return dist_fwd(e, 2);
 }
 ntg_status ntg__vk_bwd_loss_normal(ntg__vk_ctx *e)
 {
-    return no_shader(e);
+    return dist_bwd(e, 2);
 }
 ntg_status ntg__vk_fwd_loss_studentt(ntg__vk_ctx *e)
 {
-    return no_shader(e);
+    return dist_fwd(e, 3);
 }
 ntg_status ntg__vk_bwd_loss_studentt(ntg__vk_ctx *e)
 {
-    return no_shader(e);
+    return dist_bwd(e, 3);
 }
