@@ -292,7 +292,7 @@ static float graph_step(const char *path, const char *backend, int *refused, cha
  * step's loss checks the first step's forward, backward and update together (the Normal
  * and Student-t N-HiTS: their distribution losses), and batchnorm's running statistics after
  * the second step (PatchTST's) are the CPU's. */
-Test(vk_backend, every_graph_trains_as_on_the_cpu, .timeout = 900)
+Test(vk_backend, every_graph_trains_as_on_the_cpu)
 {
     vkt_need_vulkan();
     DIR *d = opendir(tu_src("graphs"));
@@ -380,7 +380,7 @@ static double stored_diff(const ntg_plan *a, const ntg_plan *b, const char *name
 /* ntg_train of a conv1d + batchnorm + dropout + avgpool1d model, the same seed on the CPU and
  * on the device: the trainer's dropout masks (train.rng, step by step) and batchnorm's running
  * statistics come out as on the CPU, and so do the trained parameters. */
-Test(vk_backend, batchnorm_and_dropout_train_as_on_the_cpu, .timeout = 900)
+Test(vk_backend, batchnorm_and_dropout_train_as_on_the_cpu)
 {
     vkt_need_vulkan();
     static const char *graph =
