@@ -44,7 +44,8 @@ static int reduces(uint32_t code)
     }
 }
 
-/* Ops that dispatch a shader with a double build (colsum, loss_bwd, sgd, adam). */
+/* Ops that dispatch a shader with a double build (colsum, loss_bwd, sgd, adam, the window,
+ * dropout, batchnorm and distribution-loss shaders). */
 static int doubles(uint32_t code)
 {
     switch (code) {
@@ -57,6 +58,14 @@ static int doubles(uint32_t code)
     case NTG_OP_loss_pinball:
     case NTG_OP_sgd:
     case NTG_OP_adam:
+    case NTG_OP_avgpool1d:
+    case NTG_OP_conv1d:
+    case NTG_OP_unfold:
+    case NTG_OP_dropout:
+    case NTG_OP_batchnorm:
+    case NTG_OP_batchnorm_stats:
+    case NTG_OP_loss_normal:
+    case NTG_OP_loss_studentt:
         return 1;
     default:
         return 0;

@@ -348,4 +348,133 @@
 #define PE_D 3
 #define PE_WORDS 4
 
+/* avgpool1d_fwd / _bwd: rows of len -> rows of nout, kernel k, stride s, padding pad (REP:
+ * replicate, else zeros) */
+#define AP_X 0
+#define AP_Y 2
+#define AP_DY 4
+#define AP_DX 6
+#define AP_ROWS 8
+#define AP_LEN 9
+#define AP_NOUT 10
+#define AP_K 11
+#define AP_S 12
+#define AP_PAD 13
+#define AP_REP 14
+#define AP_WORDS 15
+
+/* conv1d_fwd / _bwd: x [N, CIN, LEN], w [CO, CG, K], b [CO] -> y [N, CO, LOUT]; CG input and
+ * COG output channels per group.  OUT is y (fwd) or the part's gradient (bwd: dx, dw or db). */
+#define CV_PART_DX 0
+#define CV_PART_DW 1
+#define CV_PART_DB 2
+#define CV_X 0
+#define CV_W 2
+#define CV_B 4
+#define CV_DY 6
+#define CV_OUT 8
+#define CV_HAS_B 10
+#define CV_N 11
+#define CV_CIN 12
+#define CV_LEN 13
+#define CV_CO 14
+#define CV_LOUT 15
+#define CV_K 16
+#define CV_S 17
+#define CV_PAD 18
+#define CV_DIL 19
+#define CV_CG 20
+#define CV_COG 21
+#define CV_REP 22
+#define CV_PART 23
+#define CV_WORDS 24
+
+/* unfold_fwd / _bwd: rows of len -> [rows, np, size] patches at step */
+#define UF_X 0
+#define UF_Y 2
+#define UF_DY 4
+#define UF_DX 6
+#define UF_ROWS 8
+#define UF_LEN 9
+#define UF_NP 10
+#define UF_SIZE 11
+#define UF_STEP 12
+#define UF_WORDS 13
+
+/* dropout_fwd: Y = X * mask / (1 - p) over ROWS windows of INNER elements (X is dy and Y dx in
+ * the backward); RNG the train.rng tensor, whose words are NTG_RNG_W_* (op_attrs.h's
+ * NTG_RNG_*); STREAM (64 bits) and THR (thr = round(p 2^32), 64 bits) two words each, low
+ * first; SCALE_F the float, SCALE_D the double 1 / (1 - p). */
+#define NTG_RNG_W_SEED0 0
+#define NTG_RNG_W_SEED1 1
+#define NTG_RNG_W_SEED2 2
+#define NTG_RNG_W_STEP 3
+#define NTG_RNG_W_ROW0 4
+#define DR_X 0
+#define DR_Y 2
+#define DR_RNG 4
+#define DR_ROWS 6
+#define DR_INNER 7
+#define DR_BATCHED 8
+#define DR_STREAM 9
+#define DR_THR 11
+#define DR_SCALE_F 13
+#define DR_SCALE_D 14
+#define DR_WORDS 16
+
+/* batchnorm_fwd / _bwd: x [NB, C, L] (L = 1 for [NB, C]); Y is y (fwd) or dx (bwd); SAVED
+ * [3, C] the training form's statistics; EPS as a float and as a double. */
+#define BN_X 0
+#define BN_W 2
+#define BN_BIAS 4
+#define BN_RM 6
+#define BN_RV 8
+#define BN_Y 10
+#define BN_SAVED 12
+#define BN_DY 14
+#define BN_DW 16
+#define BN_DB 18
+#define BN_TRAIN 20
+#define BN_NB 21
+#define BN_C 22
+#define BN_L 23
+#define BN_EPS_F 24
+#define BN_EPS_D 25
+#define BN_HAS_DX 27
+#define BN_HAS_DW 28
+#define BN_HAS_DB 29
+#define BN_WORDS 30
+
+/* batchnorm_stats_fwd: running mean RM and variance RV [C], in place, from SAVED [3, C];
+ * momentum as a float and as a double */
+#define BS_RM 0
+#define BS_RV 2
+#define BS_SAVED 4
+#define BS_C 6
+#define BS_M_F 7
+#define BS_M_D 8
+#define BS_WORDS 10
+
+/* loss_dist_fwd / _bwd: loss_normal (NP 2) and loss_studentt (NP 3); y [OUTER, NP, INNER], t and
+ * the mask [OUTER, INNER].  OUT is the loss, or (DS_BWD) the scratch [w, loss] the backward's
+ * loss_dist_bwd reads as STATS; DL the loss gradient. */
+#define DS_Y 0
+#define DS_T 2
+#define DS_M 4
+#define DS_OUT 6
+#define DS_STATS 8
+#define DS_DL 10
+#define DS_DY 12
+#define DS_DT 14
+#define DS_DM 16
+#define DS_HAS_M 18
+#define DS_NP 19
+#define DS_OUTER 20
+#define DS_INNER 21
+#define DS_HAS_DY 22
+#define DS_HAS_DT 23
+#define DS_HAS_DM 24
+#define DS_BWD 25
+#define DS_WORDS 26
+
 #endif /* NTG_VK_ABI_H */
