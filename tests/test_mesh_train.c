@@ -582,7 +582,7 @@ Test(mesh_train, srun_two_tasks)
     snprintf(dir, sizeof dir, "%s", tmp("slurm"));
     int rc = sh(&o, "mkdir -p '%s' && tests/slurm_one_node.sh up '%s'", dir, dir);
     if (rc == 77) {
-        cr_log_warn("%s", o);
+        cr_log_info("%s", o);
         free(o);
         cr_skip_test("no one-node Slurm here (needs root, slurm-wlm and munge: scripts/setup)");
     }
