@@ -45,7 +45,7 @@ static int reduces(uint32_t code)
 }
 
 /* Ops that dispatch a shader with a double build (colsum, loss_bwd, sgd, adam, the window,
- * dropout, batchnorm and distribution-loss shaders). */
+ * dropout, batchnorm, distribution-loss and cross-entropy shaders). */
 static int doubles(uint32_t code)
 {
     switch (code) {
@@ -66,6 +66,7 @@ static int doubles(uint32_t code)
     case NTG_OP_batchnorm_stats:
     case NTG_OP_loss_normal:
     case NTG_OP_loss_studentt:
+    case NTG_OP_loss_xent:
         return 1;
     default:
         return 0;

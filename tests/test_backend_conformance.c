@@ -1421,7 +1421,6 @@ static int refused_op(const char *backend, uint32_t code)
         return code == NTG_OP_batchnorm || code == NTG_OP_batchnorm_stats ||
                code == NTG_OP_loss_normal || code == NTG_OP_loss_studentt ||
                code == NTG_OP_loss_xent;
-    if (strcmp(backend, "vulkan") == 0) return code == NTG_OP_loss_xent;
     return 0;
 }
 

@@ -307,14 +307,9 @@ Test(vk_backend, every_graph_trains_as_on_the_cpu)
         int ref_refused, vk_refused;
         float *wref = NULL, *wgot = NULL;
         size_t nref = 0, ngot = 0;
-        if (strcmp(ent->d_name, "nhits_cls.yaml") == 0) {
-            /* loss_xent has no shader yet (docs/vulkan.md): refused at prepare, by name */
-            (void)graph_step(path, "vulkan", &vk_refused, msg, sizeof msg, &wgot, &ngot);
-            cr_assert(vk_refused && strstr(msg, "no shader for this op on the vulkan backend yet"),
-                      "%s: %s", ent->d_name, msg);
-            cr_log_info("%s: refused on vulkan as documented: %s", ent->d_name, msg);
-            continue;
-        }
+        /* nhits_cls.yaml's targets are class labels, which this test's random inputs are not
+         * (its loss would be NaN on both): loss_xent is checked by the conformance suite */
+        if (strcmp(ent->d_name, "nhits_cls.yaml") == 0) continue;
         float ref = graph_step(path, "cpu", &ref_refused, msg, sizeof msg, &wref, &nref);
         cr_assert(!ref_refused, "%s: %s", path, msg);
         float got = graph_step(path, "vulkan", &vk_refused, msg, sizeof msg, &wgot, &ngot);
@@ -363,7 +358,7 @@ Test(vk_backend, every_graph_trains_as_on_the_cpu)
         ran++;
     }
     closedir(d);
-    cr_assert_geq(ran, 14, "every graph of graphs/");
+    cr_assert_geq(ran, 14, "every graph of graphs/ but nhits_cls.yaml");
 }
 
 /* max |a - b| / max(|a|, 1e-3) of the stored tensor `name` of two plans */

@@ -476,5 +476,8 @@
 #define DS_HAS_DM 24
 #define DS_BWD 25
 #define DS_WORDS 26
+/* loss_xent_fwd / _bwd take the same words, NP being the class count C (at most this many: the
+ * shape rule's NTG_XENT_MAX_CLASSES). */
+#define NTG_VK_XENT_MAX_CLASSES 64
 
 #endif /* NTG_VK_ABI_H */

@@ -398,7 +398,8 @@ ntg_status ntg__vk_fwd_batchnorm_stats(ntg__vk_ctx *e)
 static void dist_common(ntg__vk_ctx *e, uint32_t *p, uint32_t np, const ntg__vk_opnd *m)
 {
     const ntg_tdesc *y = &e->in[0].d;
-    int ax = ntg__axis(ntg__attr_i(e->attr, NTG_DIST_AXIS), y->rank);
+    int ax = ntg__axis(ntg__attr_i(e->attr, np ? NTG_DIST_AXIS : NTG_XENT_AXIS), y->rank);
+    if (!np) np = (uint32_t)y->dims[ax]; /* loss_xent: the class count */
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < ax; d++) outer *= y->dims[d];
     for (int d = ax + 1; d < y->rank; d++) inner *= y->dims[d];
@@ -417,11 +418,11 @@ static void dist_common(ntg__vk_ctx *e, uint32_t *p, uint32_t np, const ntg__vk_
 }
 
 /* in = [y, t, (mask)], out = [loss]: one invocation sums the masked NLL */
-static ntg_status dist_fwd(ntg__vk_ctx *e, uint32_t np)
+static ntg_status dist_fwd(ntg__vk_ctx *e, uint32_t np, int pipe)
 {
     const ntg__vk_opnd *m = e->n_in > 2 && e->in[2].present ? &e->in[2] : NULL;
     if (too_large(e, ntg__vk_numel(&e->in[0]))) return e->status;
-    uint32_t *p = ntg__vk_dispatch(e, NTG_VK_PIPE_loss_dist_fwd, DS_WORDS, 1, 1, 1);
+    uint32_t *p = ntg__vk_dispatch(e, pipe, DS_WORDS, 1, 1, 1);
     if (!p) return e->status;
     dist_common(e, p, np, m);
     ntg__vk_ref(e, p + DS_OUT, &e->out[0], 0);
@@ -431,7 +432,7 @@ static ntg_status dist_fwd(ntg__vk_ctx *e, uint32_t np)
 
 /* in = [y, t, (mask), loss, dloss], out = [dy, dt, (dmask)]: the mask's sum and the loss
  * again into scratch, then the gradients element by element */
-static ntg_status dist_bwd(ntg__vk_ctx *e, uint32_t np)
+static ntg_status dist_bwd(ntg__vk_ctx *e, uint32_t np, int pipe_fwd, int pipe_bwd)
 {
     int nfi = e->n_out;
     const ntg__vk_opnd *m = nfi > 2 && e->in[2].present ? &e->in[2] : NULL;
@@ -445,14 +446,13 @@ static ntg_status dist_bwd(ntg__vk_ctx *e, uint32_t np)
     if (!e->out[0].present && !e->out[1].present && !dm) return e->status;
     if (too_large(e, ntg__vk_numel(&e->in[0]))) return e->status;
     ntg__vk_opnd stats = ntg__vk_scratch(e, 2);
-    uint32_t *p = ntg__vk_dispatch(e, NTG_VK_PIPE_loss_dist_fwd, DS_WORDS, 1, 1, 1);
+    uint32_t *p = ntg__vk_dispatch(e, pipe_fwd, DS_WORDS, 1, 1, 1);
     if (!p) return e->status;
     dist_common(e, p, np, m);
     p[DS_BWD] = 1;
     ntg__vk_ref(e, p + DS_OUT, &stats, 0);
     ntg__vk_write(e, &stats);
-    p = ntg__vk_dispatch(e, NTG_VK_PIPE_loss_dist_bwd, DS_WORDS,
-                         ntg__vk_groups1d(ntg__vk_numel(&e->in[1])), 1, 1);
+    p = ntg__vk_dispatch(e, pipe_bwd, DS_WORDS, ntg__vk_groups1d(ntg__vk_numel(&e->in[1])), 1, 1);
     if (!p) return e->status;
     dist_common(e, p, np, m);
     ntg__vk_ref(e, p + DS_STATS, &stats, 0);
@@ -471,33 +471,28 @@ static ntg_status dist_bwd(ntg__vk_ctx *e, uint32_t np)
 
 ntg_status ntg__vk_fwd_loss_normal(ntg__vk_ctx *e)
 {
-    return dist_fwd(e, 2);
+    return dist_fwd(e, 2, NTG_VK_PIPE_loss_dist_fwd);
 }
 ntg_status ntg__vk_bwd_loss_normal(ntg__vk_ctx *e)
 {
-    return dist_bwd(e, 2);
+    return dist_bwd(e, 2, NTG_VK_PIPE_loss_dist_fwd, NTG_VK_PIPE_loss_dist_bwd);
 }
 ntg_status ntg__vk_fwd_loss_studentt(ntg__vk_ctx *e)
 {
-    return dist_fwd(e, 3);
+    return dist_fwd(e, 3, NTG_VK_PIPE_loss_dist_fwd);
 }
 ntg_status ntg__vk_bwd_loss_studentt(ntg__vk_ctx *e)
 {
-    return dist_bwd(e, 3);
+    return dist_bwd(e, 3, NTG_VK_PIPE_loss_dist_fwd, NTG_VK_PIPE_loss_dist_bwd);
 }
-/* loss_xent has no shader yet: the plan is refused at prepare, naming the way out. */
-static ntg_status no_shader(ntg__vk_ctx *e)
-{
-    return ntg__vk_fail(e, NTG_ERR_UNSUPPORTED,
-                        "no shader for this op on the vulkan backend yet; run the plan on the cpu "
-                        "or xnnpack backend (--backend cpu)");
-}
+/* loss_xent: the same words and passes as the distribution losses, NP the class count. */
+_Static_assert(NTG_VK_XENT_MAX_CLASSES == NTG_XENT_MAX_CLASSES, "loss_xent's class cap");
 
 ntg_status ntg__vk_fwd_loss_xent(ntg__vk_ctx *e)
 {
-    return no_shader(e);
+    return dist_fwd(e, 0, NTG_VK_PIPE_loss_xent_fwd);
 }
 ntg_status ntg__vk_bwd_loss_xent(ntg__vk_ctx *e)
 {
-    return no_shader(e);
+    return dist_bwd(e, 0, NTG_VK_PIPE_loss_xent_fwd, NTG_VK_PIPE_loss_xent_bwd);
 }
