@@ -448,50 +448,44 @@ static void json_num(FILE *f, double v)
     ntg__json_put_number(f, v);
 }
 
+typedef struct score_key {
+    const char *key;
+    double v;
+} score_key;
+
+/* ,"key":value for each of n keys */
+static void put_keys(FILE *f, const score_key *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, ",\"%s\":", k[i].key);
+        json_num(f, k[i].v);
+    }
+}
+
+#define PUT_KEYS(f, arr) put_keys(f, arr, sizeof arr / sizeof arr[0])
+
 static void put_scores(FILE *f, const ntg_scores *s)
 {
     fprintf(f, "{\"mse\":");
     json_num(f, s->mse);
-    fprintf(f, ",\"mae\":");
-    json_num(f, s->mae);
-    fprintf(f, ",\"mse_orig\":");
-    json_num(f, s->mse_orig);
-    fprintf(f, ",\"mae_orig\":");
-    json_num(f, s->mae_orig);
-    fprintf(f, ",\"mape\":");
-    json_num(f, s->mape);
-    fprintf(f, ",\"smape\":");
-    json_num(f, s->smape);
-    fprintf(f, ",\"mase\":");
-    json_num(f, s->mase);
+    const score_key point[] = {{"mae", s->mae},           {"mse_orig", s->mse_orig},
+                               {"mae_orig", s->mae_orig}, {"mape", s->mape},
+                               {"smape", s->smape},       {"mase", s->mase}};
+    PUT_KEYS(f, point);
     /* quantile, distribution and conformal plans add their probabilistic scores */
-    if (!isnan(s->coverage)) {
-        fprintf(f, ",\"coverage\":");
-        json_num(f, s->coverage);
-        fprintf(f, ",\"coverage_nominal\":");
-        json_num(f, s->coverage_nominal);
-    }
-    if (!isnan(s->pinball)) {
-        fprintf(f, ",\"pinball\":");
-        json_num(f, s->pinball);
-        fprintf(f, ",\"crps\":");
-        json_num(f, s->crps);
-    }
+    const score_key cover[] = {{"coverage", s->coverage},
+                               {"coverage_nominal", s->coverage_nominal}};
+    if (!isnan(s->coverage)) PUT_KEYS(f, cover);
+    const score_key prob[] = {{"pinball", s->pinball}, {"crps", s->crps}};
+    if (!isnan(s->pinball)) PUT_KEYS(f, prob);
     /* classification heads: their scores and the majority-class baseline's */
-    if (!isnan(s->accuracy)) {
-        fprintf(f, ",\"accuracy\":");
-        json_num(f, s->accuracy);
-        fprintf(f, ",\"log_loss\":");
-        json_num(f, s->log_loss);
-        fprintf(f, ",\"brier\":");
-        json_num(f, s->brier);
-        fprintf(f, ",\"majority_accuracy\":");
-        json_num(f, s->base_accuracy);
-        fprintf(f, ",\"majority_log_loss\":");
-        json_num(f, s->base_log_loss);
-        fprintf(f, ",\"majority_brier\":");
-        json_num(f, s->base_brier);
-    }
+    const score_key cls[] = {{"accuracy", s->accuracy},
+                             {"log_loss", s->log_loss},
+                             {"brier", s->brier},
+                             {"majority_accuracy", s->base_accuracy},
+                             {"majority_log_loss", s->base_log_loss},
+                             {"majority_brier", s->base_brier}};
+    if (!isnan(s->accuracy)) PUT_KEYS(f, cls);
     fprintf(f, ",\"n\":%llu}", (unsigned long long)s->n);
 }
 
