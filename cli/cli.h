@@ -98,6 +98,9 @@ void cli_defines_free(cli_defines *d);
         {"val-every", 0, "N", 0, "validate every N steps (0: never)"},                             \
         {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},      \
         {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},       \
+        {"id-col", 0, "NAME", 0, "long format: the series id column (default unique_id)"},         \
+        {"date-col", 0, "NAME", 0, "long format: the date column (default ds)"},                   \
+        {"target", 0, "NAME", 0, "long format: the value column (default y)"},                     \
     {                                                                                              \
         "backend", 0, "B", 0, "backend: auto (default), {backends}"                                \
     }

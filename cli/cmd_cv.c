@@ -22,9 +22,6 @@ static const cli_opt cv_opts[] = {
     {"output", 'o', "OUT.csv", 0, "write the forecasts: unique_id,ds,cutoff,y,y_hat"},
     {"seed", 0, "S", 0, "seed of initialisation and window sampling (every refit uses it)"},
     CLI_TRAIN_SHARED_OPTS,
-    {"id-col", 0, "NAME", 0, "long format: the series id column (default unique_id)"},
-    {"date-col", 0, "NAME", 0, "long format: the date column (default ds)"},
-    {"target", 0, "NAME", 0, "long format: the value column (default y)"},
     {"threads", 0, "N", 0,
      "threads (default: the CPUs this process may use: affinity, cgroup quota)"},
 };

@@ -454,6 +454,9 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
     ntg_series_options_init(&so);
     so.fill = cli_get(a, "fill");
     so.dates = cli_get(a, "dates");
+    so.id_col = cli_get(a, "id-col");
+    so.date_col = cli_get(a, "date-col");
+    so.target = cli_get(a, "target");
     if ((st = ntg_series_load_csv(data, &so, &series, &err))) goto fail;
     if (store && (st = ntg_store_open(store, NULL, &db, &err))) goto fail;
     char study_id[64];
@@ -636,7 +639,8 @@ const cli_cmd cli_cmd_tune = {
     "ntgraph tune GRAPH.yaml --data FILE.csv --split A,B,C --trials N [--search random|tpe] "
     "[--seed S] [--jobs J] [--space FILE] [-p NAME=SPEC]... [--metric mse|mae] [--startup N] "
     "[-o BEST.plan] [--store PATH --name NAME [--study ID] [--alias A]] [--json] "
-    "[-D NAME=VALUE]... [-T KEY=VALUE]... [--threads N]",
+    "[-D NAME=VALUE]... [-T KEY=VALUE]... [--id-col C] [--date-col C] [--target C] "
+    "[--threads N]",
     "Hyperparameter search, as NeuralForecast's Auto* models: N trials, each the graph\n"
     "compiled and trained with one point of the search space, scored by the MSE (or\n"
     "--metric mae) of its plan on the val split (z-scored, every window, as `eval --part\n"

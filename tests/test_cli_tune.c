@@ -388,3 +388,31 @@ Test(cli_tune, every_trial_is_a_store_version_and_the_best_gets_the_alias)
                  o);
     free(o);
 }
+
+/* A long-format panel (series of different lengths and dates) tunes as train reads it: the
+ * column names by --id-col/--date-col/--target, the split by the last rows of every series. */
+Test(cli_tune, a_long_format_panel_with_named_columns)
+{
+    char *o;
+    cr_assert_eq(sh(&o, "(echo series,time,value; tail -n +2 tests/data/panel_hourly.csv) > '%s'",
+                    tmp("panel.csv")),
+                 0, "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o,
+                    "$NTG tune graphs/nhits.yaml -D h=4 -D input_size=8 -D hidden=16 --data '%s' "
+                    "--id-col series --date-col time --target value --split rest,4,4 --trials 3 "
+                    "--steps 5 --batch 8 --threads 1 --seed 1 -p 'train.lr=loguniform(1e-4,1e-2)' "
+                    "-o '%s'",
+                    tmp("panel.csv"), tmp("best.plan")),
+                 0, "%s", o);
+    cr_assert(strstr(o, "(3 of 3 trials finished"), "%s", o);
+    free(o);
+    /* without the names the file is not a panel of unique_id, ds, y */
+    cr_assert_eq(sh(&o,
+                    "$NTG tune graphs/nhits.yaml -D h=4 -D input_size=8 -D hidden=16 --data '%s' "
+                    "--split rest,4,4 --trials 2 --steps 5 --batch 8 --threads 1 "
+                    "-p 'train.lr=loguniform(1e-4,1e-2)' 2>&1",
+                    tmp("panel.csv")),
+                 2, "%s", o);
+    free(o);
+}
