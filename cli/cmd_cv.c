@@ -140,6 +140,14 @@ static int cv_run(const cli_cmd *cmd, cli_args *a)
     if (st) goto fail;
     ntg_model_io io;
     if ((st = ntg__model_io(plan, &io, &err))) goto fail;
+    if (io.classes) {
+        /* its per-window scores would be the regression ones, meaningless for class logits */
+        st = ntg__fail(&err, NTG_ERR_INVALID_ARG,
+                       "%s is a classification head (loss xent): cv scores point forecasts; "
+                       "score a classifier with `ntgraph eval` (accuracy, log-loss, Brier)",
+                       a->pos[0]);
+        goto fail;
+    }
     ntg_series_options so;
     ntg_series_options_init(&so);
     so.fill = cli_get(a, "fill");

@@ -150,3 +150,19 @@ Test(cli_cls, train_synopsis_names_every_option)
     cr_assert_geq(n, 40, "only %d options read from: %s", n, out);
     free(out);
 }
+
+/* cv scores point forecasts: a classifier is refused by name, pointing at eval. */
+Test(cli_cls, cv_refuses_a_classifier, .init = make_tmp, .fini = rm_tmp)
+{
+    write_series(tmp("s.csv"));
+    char *out;
+    int rc = sh(&out,
+                "$NTG cv graphs/nhits_cls.yaml --data %s -D h=24 -D input_size=48 -D hidden=32 "
+                "--steps 5 --split 0.6,0.2 --windows 2",
+                tmp("s.csv"));
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert(strstr(out, "graphs/nhits_cls.yaml is a classification head (loss xent): cv scores "
+                          "point forecasts; score a classifier with `ntgraph eval`"),
+              "%s", out);
+    free(out);
+}
