@@ -441,6 +441,10 @@ static int child_target(mt_shared *sh, int slot, void *arg)
     mt_logger lg = {sh, slot};
     ntg__mesh_config cfg;
     mt_config(&cfg, sh, &lg, slot, 2);
+    /* the hostile frames come through the ring's TCP socket: keep the data there too, so the
+     * all-reduce reads (and drops) them before its own frames; over shared memory it could
+     * finish before the I/O thread got to them (the TCP socket then only carries control) */
+    cfg.force_tcp = 1;
     ntg_mesh *m;
     ntg_error err;
     ntg_status st = ntg__mesh_create(&cfg, &m, &err);
