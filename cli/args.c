@@ -355,3 +355,13 @@ void cli_split_train_keys(const cli_args *a, const cli_defines *tv, cli_defines 
         if (cli_get(a, flag_keys[k][0]))
             cli_defines_add(settings, flag_keys[k][1], cli_get(a, flag_keys[k][0]));
 }
+
+void cli_series_options(const cli_args *a, ntg_series_options *so)
+{
+    ntg_series_options_init(so);
+    so->fill = cli_get(a, "fill");
+    so->dates = cli_get(a, "dates");
+    so->id_col = cli_get(a, "id-col");
+    so->date_col = cli_get(a, "date-col");
+    so->target = cli_get(a, "target");
+}

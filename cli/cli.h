@@ -113,6 +113,9 @@ void cli_split_train_keys(const cli_args *a, const cli_defines *tv, cli_defines 
                           cli_defines *compile, int with_seed);
 /* Whether `key` is a run setting of ntg_train (above). */
 int cli_is_run_key(const char *key);
+/* The series reader's options from --fill, --dates, --id-col, --date-col and --target (what a
+ * command that reads --data takes; unset flags keep the defaults). */
+void cli_series_options(const cli_args *a, ntg_series_options *so);
 
 /* Load a plan file, or a stored version given as store:PATH:NAME@REF (the CLI's one way in). */
 ntg_status cli_load_plan(const char *path, ntg_plan **out, ntg_error *err);

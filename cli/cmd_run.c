@@ -238,12 +238,7 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
     long threads = 0;
     if (cli_int(cmd, a, "threads", 0, 1024, &threads) < 0) return CLI_USAGE;
     ntg_series_options sopt;
-    ntg_series_options_init(&sopt);
-    sopt.fill = cli_get(a, "fill");
-    sopt.dates = cli_get(a, "dates");
-    sopt.id_col = cli_get(a, "id-col");
-    sopt.date_col = cli_get(a, "date-col");
-    sopt.target = cli_get(a, "target");
+    cli_series_options(a, &sopt);
     ntg_status st = ntg_series_load_csv(cli_get(a, "data"), &sopt, &ser, &err);
     if (st) return cli_fail(cmd, st, &err);
     if (cli_get(a, "plot") && ser->first) {

@@ -226,18 +226,13 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     add_setting(&settings, a, "hist-exog", "hist_exog");
     add_setting(&settings, a, "futr-exog", "futr_exog");
     add_setting(&settings, a, "static", "static");
-    /* -T keys that are run settings go to the trainer, the rest to the compiler */
-    static const char *const run_keys[] = {"steps",         "batch",     "lr",        "lr_decays",
-                                           "val_every",     "patience",  "seed",      "scaler",
-                                           "window_scaler", "hist_exog", "futr_exog", "static"};
+    /* -T keys that are run settings go to the trainer, the rest to the compiler (after the
+     * flags above, as before: cli_split_train_keys adds the flags last) */
     cli_defines ctv;
     memset(&ctv, 0, sizeof ctv);
-    for (size_t i = 0; i < tv.n; i++) {
-        int is_run = 0;
-        for (size_t k = 0; k < sizeof run_keys / sizeof run_keys[0]; k++)
-            is_run |= strcmp(tv.v[i].name, run_keys[k]) == 0;
-        cli_defines_add(is_run ? &settings : &ctv, tv.v[i].name, tv.v[i].value);
-    }
+    for (size_t i = 0; i < tv.n; i++)
+        cli_defines_add(cli_is_run_key(tv.v[i].name) ? &settings : &ctv, tv.v[i].name,
+                        tv.v[i].value);
     /* runs validate the settings too; the compiler checks them against the graph first */
     ntg_compile_options co;
     ntg_compile_options_init(&co);
@@ -261,12 +256,7 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     /* --init: fine-tuning starts from that plan's weights (checked against the graph's) */
     if (cli_get(a, "init") && (st = cli_load_plan(cli_get(a, "init"), &init, &err))) goto fail;
     ntg_series_options so;
-    ntg_series_options_init(&so);
-    so.fill = cli_get(a, "fill");
-    so.dates = cli_get(a, "dates");
-    so.id_col = cli_get(a, "id-col");
-    so.date_col = cli_get(a, "date-col");
-    so.target = cli_get(a, "target");
+    cli_series_options(a, &so);
     if ((st = ntg_series_load_csv(data, &so, &series, &err))) goto fail;
     panel_warn(plan, series, split);
     /* --mesh: join the mesh; only rank 0 ("lead") writes the log, checkpoints, store, plan */
@@ -569,12 +559,7 @@ static int eval_run(const cli_cmd *cmd, cli_args *a)
     ntg_status st = cli_load_plan(a->pos[0], &plan, &err);
     if (st) return cli_fail(cmd, st, &err);
     ntg_series_options so;
-    ntg_series_options_init(&so);
-    so.fill = cli_get(a, "fill");
-    so.dates = cli_get(a, "dates");
-    so.id_col = cli_get(a, "id-col");
-    so.date_col = cli_get(a, "date-col");
-    so.target = cli_get(a, "target");
+    cli_series_options(a, &so);
     if ((st = ntg_series_load_csv(cli_get(a, "data"), &so, &series, &err))) goto fail;
     ntg_eval_options eo;
     ntg_eval_options_init(&eo);

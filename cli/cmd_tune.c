@@ -451,12 +451,7 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
         }
     }
     ntg_series_options so;
-    ntg_series_options_init(&so);
-    so.fill = cli_get(a, "fill");
-    so.dates = cli_get(a, "dates");
-    so.id_col = cli_get(a, "id-col");
-    so.date_col = cli_get(a, "date-col");
-    so.target = cli_get(a, "target");
+    cli_series_options(a, &so);
     if ((st = ntg_series_load_csv(data, &so, &series, &err))) goto fail;
     if (store && (st = ntg_store_open(store, NULL, &db, &err))) goto fail;
     char study_id[64];
