@@ -32,7 +32,7 @@ fi
 ninja -C "$out" libntgraph.a
 
 cflags="-std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -fno-sanitize-recover=undefined"
-incs="-I$root/include -I$root/ops -I$root/runtime -I$root/compiler -I$root/mesh"
+incs="-I$root/include -I$root/base -I$root/ops -I$root/runtime -I$root/compiler -I$root/mesh -I$root/cli"
 libs="$(pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml) $(pkg-config --libs zlib 2>/dev/null) -lm -lpthread"
 
 for src in "$root"/fuzz/fuzz_*.c; do

@@ -25,6 +25,15 @@ static void exercise(const ntg_series *s)
         (void)sink;
         if (!s->epoch) __builtin_trap();
     }
+    /* a ragged panel: each series starts inside the table and has its own dates from there */
+    for (size_t c = 0; s->first && c < s->n_cols; c++) {
+        if (s->first[c] >= s->n_rows || ntg__series_first(s, c) != s->first[c]) __builtin_trap();
+        for (size_t r = s->first[c]; s->col_dates && r < s->n_rows; r++)
+            if (!s->col_dates[c * s->n_rows + r]) __builtin_trap();
+        ntg_series v;
+        ntg__series_column_view(s, c, &v);
+        if (v.n_cols != 1 || v.n_rows != s->n_rows - s->first[c]) __builtin_trap();
+    }
     ntg_pool *pool = ntg__pool_create();
     if (!pool) return;
     ntg__series_step(s);
@@ -50,6 +59,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* gzip input (the data starting 1f 8b) decompresses under a small cap, so that a bomb
      * the fuzzer builds costs milliseconds; half the time under the default cap */
     if ((data[0] / 24) % 2) o.max_inflated = (size_t)1 << 20;
+    /* long files under other column names (--id-col/--date-col/--target) */
+    if ((data[0] / 48) % 2) {
+        o.id_col = "id";
+        o.date_col = "t";
+        o.target = "v";
+    }
     ntg_series *s = NULL;
     ntg_error err;
     ntg_status st = ntg__csv_parse((const char *)data + 1, size - 1, "fuzz.csv", &o, &s, &err);
@@ -71,6 +86,9 @@ int main(int argc, char **argv)
         "\x03\xEF\xBB\xBF\"date\",\"a,\"\"b\"\"\",c\r\n2020-01-01,\"1\n2\",3\r\n2020-01-02,,x\r\n",
         "\x02unique_id,ds,y\nA,2020-01,1\nB,2020-01,\nA,2020-02,3\nB,2020-02,4\n",
         "\x09Month,Passengers\n1949-01,112\n1949-02,\n1949-03,132\n",
+        /* ragged panels: integer ds (M4's layout), rows out of order; named columns */
+        "\x00unique_id,ds,y\nB,7,5\nA,1,1\nA,2,2\nB,5,3\nB,6,4\nA,3,0.5\n",
+        "\x30v,id,t\n1,x,2020-01-01 00:00:00\n2,x,2020-01-01 01:00:00\n3,y,2020-01-01 01:00:00\n",
         "\x06"
         "date,v\n1990/1/1 0:00,1\n1990/1/2 0:00,nan\n1990/1/3 0:00,3\n",
         /* a .csv.gz (gzip -9 of "date,a,b\n2020-01-01,1.5,2\n2020-01-02,-3,4.25\n") */
