@@ -63,11 +63,6 @@ static ntg_status dist_io(const ntg_plan *p, ntg_model_io *io, const ntg_tensor_
     for (size_t i = 0; i < io->nq; i++)
         if (io->quantiles[i] == 0.5) io->point = i;
     io->qaxis = 1;
-    if (io->g_train >= 0) {
-        io->t = ntg__plan_io(p, io->g_train, 0, "t");
-        io->mask = ntg__plan_io(p, io->g_train, 0, "mask");
-        io->ctl = ntg__plan_io(p, io->g_train, 0, "train.ctl");
-    }
     return NTG_OK;
 }
 
@@ -207,9 +202,11 @@ ntg_status ntg__model_io(const ntg_plan *p, ntg_model_io *io, ntg_error *err)
     }
     const ntg_tensor_rec *y = &p->img.tensors[io->y];
     const char *loss = ntg_plan_meta(p, "train.loss");
-    if (loss && (strcmp(loss, "normal") == 0 || strcmp(loss, "studentt") == 0))
-        return dist_io(p, io, y, loss, err);
-    if (loss && strcmp(loss, "xent") == 0) {
+    if (loss && (strcmp(loss, "normal") == 0 || strcmp(loss, "studentt") == 0)) {
+        /* then the covariates and the training inputs below, as for every head */
+        ntg_status dst = dist_io(p, io, y, loss, err);
+        if (dst) return dst;
+    } else if (loss && strcmp(loss, "xent") == 0) {
         /* a classification head: logits [batch, h, classes] (docs/training.md) */
         const char *ct = ntg_plan_meta(p, "train.class_threshold");
         io->class_threshold = ct ? strtod(ct, NULL) : 0.0;

@@ -656,3 +656,32 @@ Test(exog_norm, the_log_global_scaler_round_trips_and_refuses_non_positive_value
     ntg__scaler_free(g);
     ntg__series_free(s);
 }
+
+/* A distribution head takes covariates like a point head: ntg__model_io reads their feature
+ * counts and the training inputs for it too (it used to return before both). */
+Test(exog_errors, a_distribution_head_with_covariates_counts_them)
+{
+    ntg_define defs[] = {
+        {"h", "8"}, {"input_size", "24"}, {"hidden", "16"}, {"n_futr", "2"}, {"n_stat", "3"}};
+    ntg_compile_options o;
+    ntg_compile_options_init(&o);
+    o.defines = defs;
+    o.n_defines = 5;
+    o.max_batch = 4;
+    ntg_plan *p = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_compile_file(tu_src("graphs/nhits_normal.yaml"), &o, &p, &err), NTG_OK, "%s",
+                 err.message);
+    ntg_model_io io;
+    cr_assert_eq(ntg__model_io(p, &io, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(io.dist, 2);
+    cr_assert_eq(io.h, 8);
+    cr_assert_eq(io.n_hist, 0);
+    cr_assert_eq(io.n_futr, 2);
+    cr_assert_eq(io.n_stat, 3);
+    cr_assert_neq(io.futr, NTG_NONE);
+    cr_assert_neq(io.t, NTG_NONE, "the train_step's target");
+    cr_assert_neq(io.ctl, NTG_NONE);
+    cr_assert_eq(ntg__exog_per_window(&io), 2 * (24 + 8) + 3);
+    ntg_plan_destroy(p);
+}
