@@ -955,20 +955,62 @@ static inline void oh_ref_forward(uint32_t code, const ntg_attr *a, int n_in, co
     }
 }
 
+/*
+ * A case's float inputs widened to double: x[i] is a new array of numel(input i) elements (at
+ * least one) for every input.  Returns 0, or -1 with nothing allocated when memory runs out.
+ */
+static inline int oh_inputs_as_double(const oh_case *t, double **x)
+{
+    for (int i = 0; i < t->n_in; i++) {
+        size_t n = oh_numel(&t->in[i].d);
+        const float *src = t->in[i].data;
+        x[i] = malloc((n ? n : 1) * sizeof(double));
+        if (!x[i]) {
+            while (i-- > 0) free(x[i]);
+            return -1;
+        }
+        for (size_t e = 0; e < n; e++) x[i][e] = (double)src[e];
+    }
+    return 0;
+}
+
+static inline void oh_free_doubles(double **x, int n)
+{
+    for (int i = 0; i < n; i++) free(x[i]);
+}
+
+/* A scalar function of a case's inputs (in double), for finite differences. */
+typedef double (*oh_objective)(const oh_case *t, double *const *x, void *ctx);
+
+/*
+ * Central differences of f with respect to every element of input i:
+ * g[e] = scale * (f(.., x_i[e] + eps, ..) - f(.., x_i[e] - eps, ..)) / (2 eps).
+ * x is as it was on return.
+ */
+static inline void oh_central_diff(const oh_case *t, double **x, int i, double eps, double scale,
+                                   oh_objective f, void *ctx, double *g)
+{
+    size_t n = oh_numel(&t->in[i].d);
+    for (size_t e = 0; e < n; e++) {
+        double v = x[i][e];
+        x[i][e] = v + eps;
+        double lp = f(t, x, ctx);
+        x[i][e] = v - eps;
+        double lm = f(t, x, ctx);
+        x[i][e] = v;
+        g[e] = scale * (lp - lm) / (2 * eps);
+    }
+}
+
 /* The reference on a case's float inputs (widened to double); out has numel(t->out[0].d). */
 static inline void oh_ref_case(const oh_case *t, double *out)
 {
     ntg_tdesc d[OH_MAX_IN];
     double *x[OH_MAX_IN] = {NULL}; /* posenc has no inputs */
-    for (int i = 0; i < t->n_in; i++) {
-        size_t n = oh_numel(&t->in[i].d);
-        const float *src = t->in[i].data;
-        d[i] = t->in[i].d;
-        x[i] = malloc((n ? n : 1) * sizeof(double));
-        for (size_t e = 0; x[i] && e < n; e++) x[i][e] = (double)src[e];
-    }
+    for (int i = 0; i < t->n_in; i++) d[i] = t->in[i].d;
+    if (oh_inputs_as_double(t, x) != 0) return;
     oh_ref_forward(t->code, t->attrs.slot, t->n_in, d, (const double *const *)x, &t->out[0].d, out);
-    for (int i = 0; i < t->n_in; i++) free(x[i]);
+    oh_free_doubles(x, t->n_in);
 }
 
 #endif /* NTG_OPS_HARNESS_H */

@@ -47,8 +47,9 @@ static void dist_case(oh_case *t, tu_rng *r, uint32_t code, int b, int h, int la
     }
 }
 
-static double ref_loss(const oh_case *t, double *const *x)
+static double ref_loss(const oh_case *t, double *const *x, void *ctx)
 {
+    (void)ctx;
     ntg_tdesc d[OH_MAX_IN];
     double y;
     for (int i = 0; i < t->n_in; i++) d[i] = t->in[i].d;
@@ -132,31 +133,19 @@ Test(ops_dist, gradients_match_central_differences)
                 cr_assert_eq(oh_backward(&t, ntg__cpu_bwd[code], ntg__cpu_scratch_bytes, dy, want),
                              0, "%s: %s", nm, t.msg);
                 double *x[OH_MAX_IN];
-                for (int i = 0; i < t.n_in; i++) {
-                    size_t n = oh_numel(&t.in[i].d);
-                    x[i] = malloc(n * sizeof(double));
-                    const float *src = t.in[i].data;
-                    for (size_t e = 0; e < n; e++) x[i][e] = (double)src[e];
-                }
+                cr_assert_eq(oh_inputs_as_double(&t, x), 0);
                 for (int i = 0; i < t.n_in; i++) {
                     size_t n = oh_numel(&t.in[i].d);
                     double *g = malloc(n * sizeof *g);
-                    for (size_t e = 0; e < n; e++) {
-                        double v = x[i][e];
-                        x[i][e] = v + EPS;
-                        double lp = ref_loss(&t, x);
-                        x[i][e] = v - EPS;
-                        double lm = ref_loss(&t, x);
-                        x[i][e] = v;
-                        g[e] = (double)dloss * (lp - lm) / (2 * EPS);
-                    }
+                    cr_assert_not_null(g);
+                    oh_central_diff(&t, x, i, EPS, (double)dloss, ref_loss, NULL, g);
                     double err = tu_max_abs_rel_d(t.dx[i].data, g, n);
                     cr_assert(err <= GTOL, "%s (axis %s, mask %d): d input %d error %.3g", nm,
                               last ? "-1" : "1", mask, i, err);
                     worst = fmax(worst, err);
                     free(g);
                 }
-                for (int i = 0; i < t.n_in; i++) free(x[i]);
+                oh_free_doubles(x, t.n_in);
                 free_case(&t);
             }
     cr_log_info("distribution loss gradients: worst max-abs-rel %.2e", worst);

@@ -38,13 +38,21 @@ static double maxd(double a, double b)
     return a > b ? a : b;
 }
 
-static double loss(const oh_case *t, double *const *x, const float *w, double *y)
+/* sum(w * y) on the double reference; ctx is a grad_ctx. */
+typedef struct {
+    const float *w;
+    double *y;
+} grad_ctx;
+
+static double loss(const oh_case *t, double *const *x, void *ctx)
 {
+    grad_ctx *c = ctx;
     ntg_tdesc d[OH_MAX_IN];
     for (int i = 0; i < t->n_in; i++) d[i] = t->in[i].d;
-    oh_ref_forward(t->code, t->attrs.slot, t->n_in, d, (const double *const *)x, &t->out[0].d, y);
+    oh_ref_forward(t->code, t->attrs.slot, t->n_in, d, (const double *const *)x, &t->out[0].d,
+                   c->y);
     double s = 0;
-    for (size_t i = 0; i < t->out[0].n; i++) s += (double)w[i] * y[i];
+    for (size_t i = 0; i < t->out[0].n; i++) s += (double)c->w[i] * c->y[i];
     return s;
 }
 
@@ -68,13 +76,8 @@ static double check_grad(oh_case *t, tu_rng *r, uint64_t want, const char *what)
                  what, t->msg);
 
     double *x[OH_MAX_IN];
-    for (int i = 0; i < t->n_in; i++) {
-        size_t n = oh_numel(&t->in[i].d);
-        const float *src = t->in[i].data;
-        x[i] = malloc((n ? n : 1) * sizeof(double));
-        cr_assert_not_null(x[i]);
-        for (size_t e = 0; e < n; e++) x[i][e] = (double)src[e];
-    }
+    cr_assert_eq(oh_inputs_as_double(t, x), 0);
+    grad_ctx ctx = {w, y};
     double worst = 0;
     for (int i = 0; i < t->n_in; i++) {
         if (!((want >> i) & 1u)) {
@@ -84,22 +87,14 @@ static double check_grad(oh_case *t, tu_rng *r, uint64_t want, const char *what)
         size_t n = oh_numel(&t->in[i].d);
         double *g = malloc((n ? n : 1) * sizeof *g);
         cr_assert_not_null(g);
-        for (size_t e = 0; e < n; e++) {
-            double v = x[i][e];
-            x[i][e] = v + EPS;
-            double lp = loss(t, x, w, y);
-            x[i][e] = v - EPS;
-            double lm = loss(t, x, w, y);
-            x[i][e] = v;
-            g[e] = (lp - lm) / (2 * EPS);
-        }
+        oh_central_diff(t, x, i, EPS, 1.0, loss, &ctx, g);
         double err = tu_max_abs_rel_d(t->dx[i].data, g, n);
         cr_assert(err <= TOL, "%s: gradient of input %d: max-abs-rel error %.3g > %.0e", what, i,
                   err, TOL);
         worst = maxd(worst, err);
         free(g);
     }
-    for (int i = 0; i < t->n_in; i++) free(x[i]);
+    oh_free_doubles(x, t->n_in);
     free(w);
     free(y);
     return worst;

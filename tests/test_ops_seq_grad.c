@@ -43,16 +43,22 @@ static uint64_t all_inputs(const oh_case *t)
 }
 
 /* sum_j sum(w_j y_j) over the outputs with a weight, on the double reference. */
-static double loss(const oh_case *t, double *const *x, float *const *w, double *y)
+typedef struct {
+    float *const *w;
+    double *y;
+} grad_ctx;
+
+static double loss(const oh_case *t, double *const *x, void *ctx)
 {
+    grad_ctx *c = ctx;
     ntg_tdesc d[OH_MAX_IN];
     double s = 0;
     for (int i = 0; i < t->n_in; i++) d[i] = t->in[i].d;
     for (int j = 0; j < t->n_out; j++) {
-        if (!w[j]) continue;
+        if (!c->w[j]) continue;
         oh_ref_seq(t->code, t->attrs.slot, t->n_in, d, (const double *const *)x, j, &t->out[j].d,
-                   y);
-        for (size_t e = 0; e < t->out[j].n; e++) s += (double)w[j][e] * y[e];
+                   c->y);
+        for (size_t e = 0; e < t->out[j].n; e++) s += (double)c->w[j][e] * c->y[e];
     }
     return s;
 }
@@ -82,13 +88,8 @@ static double check_grad_dys(oh_case *t, tu_rng *r, uint64_t want, unsigned dys,
                  what, t->msg);
 
     double *x[OH_MAX_IN];
-    for (int i = 0; i < t->n_in; i++) {
-        size_t n = oh_numel(&t->in[i].d);
-        const float *src = t->in[i].data;
-        x[i] = malloc((n ? n : 1) * sizeof(double));
-        cr_assert_not_null(x[i]);
-        for (size_t e = 0; e < n; e++) x[i][e] = (double)src[e];
-    }
+    cr_assert_eq(oh_inputs_as_double(t, x), 0);
+    grad_ctx ctx = {w, y};
     double worst = 0;
     for (int i = 0; i < t->n_in; i++) {
         if (!((want >> i) & 1u)) {
@@ -98,22 +99,14 @@ static double check_grad_dys(oh_case *t, tu_rng *r, uint64_t want, unsigned dys,
         size_t n = oh_numel(&t->in[i].d);
         double *g = malloc((n ? n : 1) * sizeof *g);
         cr_assert_not_null(g);
-        for (size_t e = 0; e < n; e++) {
-            double v = x[i][e];
-            x[i][e] = v + EPS;
-            double lp = loss(t, x, w, y);
-            x[i][e] = v - EPS;
-            double lm = loss(t, x, w, y);
-            x[i][e] = v;
-            g[e] = (lp - lm) / (2 * EPS);
-        }
+        oh_central_diff(t, x, i, EPS, 1.0, loss, &ctx, g);
         double err = tu_max_abs_rel_d(t->dx[i].data, g, n);
         cr_assert(err <= TOL, "%s: gradient of input %d: max-abs-rel error %.3g > %.0e", what, i,
                   err, TOL);
         worst = maxd(worst, err);
         free(g);
     }
-    for (int i = 0; i < t->n_in; i++) free(x[i]);
+    oh_free_doubles(x, t->n_in);
     for (int j = 0; j < OH_MAX_OUT; j++) free(w[j]);
     free(y);
     return worst;
