@@ -54,10 +54,14 @@ static const cli_opt train_opts[] = {
     {"date-col", 0, "NAME", 0, "long format: the date column (default ds)"},
     {"target", 0, "NAME", 0, "long format: the value column (default y)"},
     {"log-csv", 0, "F", 0,
-     "write the loss curve (step, train_loss, val_loss, lr, ...; grad_norm when clipping)"},
+     "write the loss curve (step, train_loss, val_loss, lr, ...; grad_norm when clipping, "
+     "world with --mesh)"},
     {"checkpoint-dir", 0, "D", 0, "write checkpoints there"},
     {"checkpoint-every", 0, "N", 0, "steps between checkpoints (default: at validations)"},
     {"resume", 0, NULL, 0, "continue from the newest checkpoint in --checkpoint-dir or --store"},
+    {"stop-at", 0, "STEP", 0,
+     "stop after step STEP as if preempted: its checkpoint and plan are written, --resume "
+     "continues with the same steps and schedule"},
     {"store", 0, "PATH", 0, "model store: checkpoints and the trained version go there"},
     {"name", 0, "NAME", 0, "the model's name in --store"},
     {"run", 0, "ID", 0,
@@ -94,9 +98,12 @@ static const cli_opt train_opts[] = {
 typedef struct progress_ctx {
     FILE *log;
     int log_grad_norm; /* the plan clips: its grad_norm goes to the log */
+    int log_world;     /* --mesh: the world size of each step goes to the log */
     int tty;
     long last_val_step;
     double last_val;
+    long stop_at; /* --stop-at: stop after this step (0: never) */
+    int stopped;  /* --stop-at stopped the run before its last step */
 } progress_ctx;
 
 static int on_progress(void *user, const ntg_train_progress *p)
@@ -111,6 +118,7 @@ static int on_progress(void *user, const ntg_train_progress *p)
         if (!isnan(p->val_loss)) fprintf(c->log, "%.9g", p->val_loss);
         fprintf(c->log, ",%.9g,%.1f,%.3f", p->lr, p->windows_per_s, p->elapsed_s);
         if (c->log_grad_norm) fprintf(c->log, ",%.9g", p->grad_norm);
+        if (c->log_world) fprintf(c->log, ",%d", p->world);
         fputc('\n', c->log);
     }
     if (c->tty && (p->step == p->steps || p->step % 5 == 0 || !isnan(p->val_loss))) {
@@ -124,6 +132,10 @@ static int on_progress(void *user, const ntg_train_progress *p)
                 p->step, p->steps, p->train_loss, val, p->lr, p->windows_per_s, (long)eta / 60,
                 (long)eta % 60);
         fflush(stderr);
+    }
+    if (c->stop_at > 0 && p->step >= c->stop_at && p->step < p->steps) {
+        c->stopped = 1;
+        return 1;
     }
     return 0;
 }
@@ -176,12 +188,13 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
         return cli_usage_error(cmd, "--run ID goes with --store and --resume");
     if (cli_flag(a, "refit-scaler") && !cli_get(a, "init"))
         return cli_usage_error(cmd, "--refit-scaler goes with --init");
-    long batch = 0, seed = -1, threads = 0, ckpt_every = 0, tmp;
+    long batch = 0, seed = -1, threads = 0, ckpt_every = 0, stop_at = 0, tmp;
     double dtmp;
     if (cli_int(cmd, a, "batch", 1, 1 << 20, &batch) < 0 ||
         cli_int(cmd, a, "seed", 0, 0x7fffffffL, &seed) < 0 ||
         cli_int(cmd, a, "threads", 0, 1024, &threads) < 0 ||
         cli_int(cmd, a, "checkpoint-every", 1, 1L << 40, &ckpt_every) < 0 ||
+        cli_int(cmd, a, "stop-at", 1, 1L << 40, &stop_at) < 0 ||
         cli_int(cmd, a, "steps", cli_get(a, "init") ? 0 : 1, 1L << 40, &tmp) < 0 ||
         cli_int(cmd, a, "lr-decays", 0, 1000, &tmp) < 0 ||
         cli_int(cmd, a, "val-every", 0, 1L << 40, &tmp) < 0 ||
@@ -273,10 +286,11 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
     /* clipping computes the global gradient norm: log it (a column only then) */
     const char *clip = ntg_plan_meta(plan, "train.clip");
     int log_gn = log && clip && strtod(clip, NULL) > 0;
+    int log_world = log && tm;
     if (log)
-        fprintf(log, "step,train_loss,val_loss,lr,windows_per_s,elapsed_s%s\n",
-                log_gn ? ",grad_norm" : "");
-    progress_ctx pc = {log, log_gn, lead && isatty(2), 0, NAN};
+        fprintf(log, "step,train_loss,val_loss,lr,windows_per_s,elapsed_s%s%s\n",
+                log_gn ? ",grad_norm" : "", log_world ? ",world" : "");
+    progress_ctx pc = {log, log_gn, log_world, lead && isatty(2), 0, NAN, stop_at, 0};
     ntg_train_options to;
     ntg_train_options_init(&to);
     to.columns = cli_get(a, "columns");
@@ -330,7 +344,9 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
         conf_n = cn ? strtoull(cn, NULL, 10) : 0;
     }
     if (out && (st = ntg_plan_save(trained, out, &err))) goto fail;
-    if (ts && (st = ntg_store_trainer_register(ts, trained, &r, data, split, &version, &err)))
+    /* a run --stop-at stopped is not a model yet: its checkpoint waits for --resume */
+    if (ts && !pc.stopped &&
+        (st = ntg_store_trainer_register(ts, trained, &r, data, split, &version, &err)))
         goto fail;
     if (init && r.steps == 0)
         printf("%s: 0 steps: the weights of %s, unchanged, %s", a->pos[0], cli_get(a, "init"),
@@ -342,6 +358,9 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
         printf(", best val loss %.4f at step %ld%s", r.best_val_loss, r.best_step,
                r.stopped_early ? " (early stop: best weights kept)" : "");
     if (r.resumed_from) printf(", resumed from step %ld", r.resumed_from);
+    if (pc.stopped)
+        printf(", stopped after step %ld as --stop-at asked%s", r.steps,
+               to.checkpoint_dir || ts ? " (--resume continues)" : " (no checkpoint to resume)");
     if (to.resume && !r.resumed_from)
         printf(" (--resume found no checkpoint: started from scratch)");
     if (tm) /* --mesh: how much of the run was communication (rank 0's view) */
@@ -359,7 +378,7 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
         printf(" from %llu val windows", (unsigned long long)conf_n);
     }
     if (out) printf("\nwrote %s", out);
-    if (ts)
+    if (ts && !pc.stopped)
         printf("\nregistered %s@%llu in %s (run %s)", name, (unsigned long long)version, store,
                ntg_store_trainer_run(ts));
     printf("\n");
@@ -388,7 +407,8 @@ const cli_cmd cli_cmd_train = {
     "[--scaler K] [--window-scaler K] [--hist-exog C1,C2] [--futr-exog C1,C2] "
     "[--static K=V,..|FILE.csv] [--fill F] [--dates M] [--id-col C] [--date-col C] [--target C] "
     "[--lr-decays K] [--val-every N] [--patience P] [--seed S] [--log-csv F] "
-    "[--checkpoint-dir D [--checkpoint-every N]] [--resume] [--store PATH --name NAME [--run ID]] "
+    "[--checkpoint-dir D [--checkpoint-every N]] [--resume] [--stop-at STEP] "
+    "[--store PATH --name NAME [--run ID]] "
     "[--init PLAN|store:PATH:NAME@REF [--refit-scaler]] [--backend B] [--threads N] "
     "[--mesh [--rank R --world N --rendezvous tcp://HOST:PORT] [--mesh-keys DIR] "
     "[--mesh-insecure] [--mesh-join] [--mesh-timeout MS] [--mesh-bucket-mb MB] [--mesh-tcp]]",

@@ -476,6 +476,8 @@ typedef struct ntg_train_progress {
     double elapsed_s;
     double grad_norm; /* this step's global gradient norm before clipping, when the plan
                          clips (train.clip > 0); NaN otherwise */
+    int world;        /* processes that trained this step together: the data-parallel mesh's
+                         world size at this step, 1 without one */
 } ntg_train_progress;
 
 /* A training checkpoint as the trainer hands it to ntg_train_options.checkpoint_put (and takes

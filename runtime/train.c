@@ -1503,7 +1503,8 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
                                      .best_val_loss = tr.best_val,
                                      .best_step = tr.best_step,
                                      .lr = ctl[NTG_CTL_LR],
-                                     .grad_norm = gnorm};
+                                     .grad_norm = gnorm,
+                                     .world = dp ? tr.world : 1};
             int validated = tr.has_val && step % tr.val_every == 0;
             if (validated) {
                 double v = NAN;
@@ -1554,9 +1555,9 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
         next = tr.step + 1;
     }
     /* a run that ended leaves a checkpoint saying so: a --resume of it then refuses rather
-     * than registering the same weights again */
-    int ended = tr.step >= tr.steps || (tr.patience > 0 && tr.bad >= tr.patience);
-    if (!st && lead && ended && (opts->checkpoint_dir || opts->checkpoint_put) && tr.step > 0 &&
+     * than registering the same weights again; one that its progress callback stopped leaves
+     * its last step, from which --resume continues exactly */
+    if (!st && lead && (opts->checkpoint_dir || opts->checkpoint_put) && tr.step > 0 &&
         tr.last_ckpt != tr.step)
         st = ckpt_write(&tr, wbuf, sbuf, err);
     if (!st) {

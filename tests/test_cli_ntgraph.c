@@ -312,6 +312,48 @@ Test(cli, train_eval_run_plot)
     free(o);
 }
 
+/* --stop-at stops as a preemption would: a checkpoint of that step, no model in the store,
+ * and --resume ends bitwise where the uninterrupted run ends (same steps, same LR schedule) */
+Test(cli, stop_at_then_resume_is_the_uninterrupted_run)
+{
+    const char *csv = etth1_slice();
+    char ck[600], u[600], r[600], fu[600], fr[600];
+    snprintf(ck, sizeof ck, "%s", tmp("stop_ck"));
+    snprintf(u, sizeof u, "%s", tmp("whole.plan"));
+    snprintf(r, sizeof r, "%s", tmp("resumed.plan"));
+    snprintf(fu, sizeof fu, "%s", tmp("whole.csv"));
+    snprintf(fr, sizeof fr, "%s", tmp("resumed.csv"));
+#define STOPARGS                                                                                   \
+    "graphs/nhits_brief.yaml " TINY " --data '%s' --split 1000,250,250 --steps 30 --batch 16 "     \
+    "--lr-decays 2 --val-every 0 --seed 7 --backend cpu --threads 1"
+    char *o;
+    cr_assert_eq(sh(&o, "$NTG train " STOPARGS " -o '%s'", csv, u), 0, "%s", o);
+    free(o);
+    cr_assert_eq(
+        sh(&o, "$NTG train " STOPARGS " --checkpoint-dir '%s' --stop-at 12 -o '%s'", csv, ck, r), 0,
+        "%s", o);
+    cr_assert(strstr(o, ": 12 steps in") && strstr(o, "stopped after step 12 as --stop-at asked "
+                                                      "(--resume continues)"),
+              "%s", o);
+    free(o);
+    cr_assert_eq(
+        sh(&o, "$NTG train " STOPARGS " --checkpoint-dir '%s' --resume -o '%s'", csv, ck, r), 0,
+        "%s", o);
+    cr_assert(strstr(o, ": 30 steps in") && strstr(o, "resumed from step 12"), "%s", o);
+    free(o);
+    /* the same forecasts to the last digit printed (%.9g: every float bit) */
+    cr_assert_eq(sh(&o,
+                    "$NTG run '%s' --data '%s' --out '%s' && $NTG run '%s' --data '%s' --out "
+                    "'%s' && cmp '%s' '%s'",
+                    u, csv, fu, r, csv, fr, fu, fr),
+                 0, "%s", o);
+    free(o);
+    cr_assert_eq(sh(&o, "$NTG train " STOPARGS " --stop-at 0 -o '%s'", csv, r), 2, "%s", o);
+    cr_assert(strstr(o, "--stop-at"), "%s", o);
+    free(o);
+#undef STOPARGS
+}
+
 Test(cli, quantile_model_writes_quantile_columns)
 {
     const char *csv = etth1_slice();
