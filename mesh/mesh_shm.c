@@ -151,7 +151,7 @@ static void sweep_stale(void)
         if (strncmp(e->d_name, "ntgraph-mesh-", 13) != 0 || strlen(e->d_name) > 60 ||
             sscanf(e->d_name + 13, "%ld-%63s", &pid, rest) != 2 || pid <= 0)
             continue;
-        char path[96];
+        char path[300]; /* d_name holds at most 255 characters; these names 60 */
         snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
         struct stat st;
         if (lstat(path, &st) != 0 || st.st_uid != uid || now - st.st_mtime < 60) continue;
