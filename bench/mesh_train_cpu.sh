@@ -10,7 +10,8 @@
 #            (reading the data, compiling, the start's broadcast) cancels out
 #   bound    2 * C1 / C2
 #   runs     1 process; mesh run -n 2 with --mesh-bucket-mb 0 and 4, ring data through shared
-#            memory (the default on one host) and over TCP (--mesh-tcp)
+#            memory (the default on one host) and over TCP (--mesh-tcp), the optimizer sharded
+#            (the default) and not ("off": --mesh-shard-optimizer off, the step before ZeRO-1)
 #   thread, mesh   rank 0's "mesh: per step" CPU ms of its training thread and of the mesh's
 #            and ZeroMQ's threads (the 30-step run)
 # usage: bench/mesh_train_cpu.sh [BUILD_DIR]   (from the source root; needs perf)
@@ -26,13 +27,17 @@ job() { # graph steps mode(one|bucket MB)
         perf stat -x, -e task-clock -o "$out/stat" -- "$ntg" train $common --threads 1 \
             -o "$out/p.plan" >"$out/log" 2>&1
     else
-        # "MB tcp": ring data over TCP (--mesh-tcp), else through shared memory
-        mb=${3% tcp}
+        # "MB [tcp] [off]": ring data over TCP (--mesh-tcp), else through shared memory; off:
+        # every worker runs the whole optimizer step (--mesh-shard-optimizer off)
+        mb=${3%% *}
         tcp=
-        [ "$mb" != "$3" ] && tcp=--mesh-tcp
+        shard=on
+        case " $3 " in *" tcp "*) tcp=--mesh-tcp ;; esac
+        case " $3 " in *" off "*) shard=off ;; esac
         # shellcheck disable=SC2086
         perf stat -x, -e task-clock -o "$out/stat" -- "$ntg" mesh run -n 2 -- train $common \
-            -o "$out/p.plan" --mesh-bucket-mb "$mb" $tcp >"$out/log" 2>&1
+            -o "$out/p.plan" --mesh-bucket-mb "$mb" $tcp --mesh-shard-optimizer $shard \
+            >"$out/log" 2>&1
     fi
     awk -F, '/task-clock/ { print $1 }' "$out/stat"
 }
@@ -40,7 +45,7 @@ echo "load before: $(uptime)"
 printf '%-16s %-12s %8s %6s %7s %6s\n' graph run "ms/step" bound thread mesh
 for g in nhits lstm_attention; do
     one=
-    for mode in one 0 4 "0 tcp" "4 tcp"; do
+    for mode in one 0 4 "0 off" "4 off" "0 tcp" "4 tcp"; do
         a=$(job "$g" 10 "$mode")
         b=$(job "$g" 30 "$mode")
         ms=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", (b - a) / 20 }')

@@ -117,6 +117,21 @@ static ntg_status tm_allreduce_startv(void *user, long step, unsigned bucket, fl
     return st;
 }
 
+static ntg_status tm_allreduce_startx(void *user, long step, unsigned bucket, float *const *ptrs,
+                                      const size_t *lens, unsigned n, double scale,
+                                      const uint64_t *bounds, int part, ntg_error *err)
+{
+    cli_train_mesh *m = user;
+    tm_step(m, step);
+    m->in_steps = step > 0;
+    ntg__mesh_set_step(m->mesh, (uint64_t)step);
+    int mp = part == NTG__TRAIN_DP_GATHER ? NTG__MESH_PART_GATHER : NTG__MESH_PART_REDUCE;
+    ntg_status st =
+        ntg__mesh_allreduce_startx(m->mesh, bucket, ptrs, lens, n, scale, bounds, mp, err);
+    if (!st && part != NTG__TRAIN_DP_GATHER) m->buckets++;
+    return st;
+}
+
 static ntg_status tm_allreduce_wait(void *user, unsigned bucket, ntg_error *err)
 {
     cli_train_mesh *m = user;
@@ -176,9 +191,9 @@ static ntg_status tm_request_reform(void *user, ntg_error *err)
 int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **out)
 {
     *out = NULL;
-    static const char *const flags[] = {"rank",         "world",          "rendezvous",
-                                        "mesh-keys",    "mesh-insecure",  "mesh-join",
-                                        "mesh-timeout", "mesh-bucket-mb", "mesh-tcp"};
+    static const char *const flags[] = {
+        "rank",      "world",        "rendezvous",     "mesh-keys", "mesh-insecure",
+        "mesh-join", "mesh-timeout", "mesh-bucket-mb", "mesh-tcp",  "mesh-shard-optimizer"};
     if (!cli_flag(a, "mesh")) {
         for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
             if (cli_get(a, flags[i]))
@@ -194,6 +209,9 @@ int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **
         cli_int(cmd, a, "mesh-timeout", 200, 3600000, &timeout_ms) < 0 ||
         cli_double(cmd, a, "mesh-bucket-mb", 0, 1024, &bucket_mb) < 0)
         return CLI_USAGE;
+    const char *shard = cli_get(a, "mesh-shard-optimizer");
+    if (shard && strcmp(shard, "on") != 0 && strcmp(shard, "off") != 0)
+        return cli_usage_error(cmd, "--mesh-shard-optimizer '%s' is neither 'on' nor 'off'", shard);
     ntg__mesh_launch launch;
     ntg_error err;
     ntg_status st = ntg__mesh_launch_resolve(NULL, (int)rank, (int)world, cli_get(a, "rendezvous"),
@@ -256,6 +274,8 @@ int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **
     m->dp.allreduce_start = tm_allreduce_start;
     m->dp.allreduce_wait = tm_allreduce_wait;
     m->dp.allreduce_startv = tm_allreduce_startv;
+    m->dp.allreduce_startx = tm_allreduce_startx;
+    m->dp.shard_optimizer = !shard || strcmp(shard, "on") == 0;
     m->dp.bucket_bytes = (size_t)(bucket_mb * 1e6 + 0.5);
     if (bucket_mb > 0 && m->dp.bucket_bytes < 4) m->dp.bucket_bytes = 4; /* one float */
     m->dp.info = tm_info;

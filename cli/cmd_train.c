@@ -93,6 +93,10 @@ static const cli_opt train_opts[] = {
     {"mesh-bucket-mb", 0, "MB", 0,
      "--mesh: all-reduce the gradients in buckets of about MB megabytes while backward runs "
      "(default 4; 0: one all-reduce after backward)"},
+    {"mesh-shard-optimizer", 0, "on|off", 0,
+     "--mesh: each worker runs the optimizer only on the parameters it sums in the ring's "
+     "reduce-scatter, and the all-gather carries the updated weights (ZeRO-1; default on; "
+     "off: every worker updates all weights; the weights are the same bits either way)"},
 };
 
 typedef struct progress_ctx {
@@ -411,7 +415,8 @@ const cli_cmd cli_cmd_train = {
     "[--store PATH --name NAME [--run ID]] "
     "[--init PLAN|store:PATH:NAME@REF [--refit-scaler]] [--backend B] [--threads N] "
     "[--mesh [--rank R --world N --rendezvous tcp://HOST:PORT] [--mesh-keys DIR] "
-    "[--mesh-insecure] [--mesh-join] [--mesh-timeout MS] [--mesh-bucket-mb MB] [--mesh-tcp]]",
+    "[--mesh-insecure] [--mesh-join] [--mesh-timeout MS] [--mesh-bucket-mb MB] [--mesh-tcp] "
+    "[--mesh-shard-optimizer on|off]]",
     "Compiles GRAPH.yaml with its train section (flags override it), then trains on\n"
     "windows of every chosen column (channel-independent, one shared model): z-scored\n"
     "with the train rows' statistics, `batch` windows sampled per step from --seed,\n"

@@ -1452,8 +1452,18 @@ ntg_status ntg__mesh_allreduce_startv(ntg_mesh *m, uint32_t bucket, float *const
                                       const size_t *lens, unsigned nseg, double scale,
                                       ntg_error *err)
 {
+    return ntg__mesh_allreduce_startx(m, bucket, ptrs, lens, nseg, scale, NULL, NTG__MESH_PART_ALL,
+                                      err);
+}
+
+ntg_status ntg__mesh_allreduce_startx(ntg_mesh *m, uint32_t bucket, float *const *ptrs,
+                                      const size_t *lens, unsigned nseg, double scale,
+                                      const uint64_t *bounds, int part, ntg_error *err)
+{
     if (!m || (nseg && (!ptrs || !lens)))
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "mesh: NULL argument");
+    if (part < NTG__MESH_PART_ALL || part > NTG__MESH_PART_GATHER)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "mesh: all-reduce part %d", part);
     uint64_t n = 0;
     for (unsigned i = 0; i < nseg; i++) {
         if (!ptrs[i] && lens[i])
@@ -1471,6 +1481,8 @@ ntg_status ntg__mesh_allreduce_startv(ntg_mesh *m, uint32_t bucket, float *const
         m->ops[i].segn = lens;
         m->ops[i].nseg = nseg;
         m->ops[i].scale = scale;
+        m->ops[i].bounds = bounds;
+        m->ops[i].part = part;
     }
     pthread_mutex_unlock(&m->mu);
     if (i >= 0) wake(m);

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mesh_proto.h"
 #include "ntgraph.h"
 
 typedef struct ntg_mesh ntg_mesh;
@@ -190,6 +191,15 @@ ntg_status ntg__mesh_allreduce_wait(ntg_mesh *m, uint32_t bucket, ntg_error *err
 ntg_status ntg__mesh_allreduce_startv(ntg_mesh *m, uint32_t bucket, float *const *ptrs,
                                       const size_t *lens, unsigned nseg, double scale,
                                       ntg_error *err);
+/* allreduce_startv of a part of the all-reduce (NTG__MESH_PART_*, mesh_proto.h) with the
+ * segments cut at `bounds` (world + 1 element offsets of the vector, the current generation's
+ * world; NULL: the even cut), which the caller keeps until the wait returns.  ZeRO-1
+ * (docs/mesh.md, "Sharded optimizer"): the reduce-scatter of the gradients leaves rank r the sum
+ * of segment (r + 1) mod world; it updates those weights, and the all-gather of the weights
+ * (scale 1) gives every rank every segment's owner's values, copied. */
+ntg_status ntg__mesh_allreduce_startx(ntg_mesh *m, uint32_t bucket, float *const *ptrs,
+                                      const size_t *lens, unsigned nseg, double scale,
+                                      const uint64_t *bounds, int part, ntg_error *err);
 /* start + wait. */
 ntg_status ntg__mesh_allreduce(ntg_mesh *m, float *buf, size_t n, ntg_error *err);
 

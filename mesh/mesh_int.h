@@ -33,6 +33,10 @@ typedef struct mesh_op {
     unsigned nseg, seg;
     uint64_t seg_off;
     double scale; /* this rank's terms count as (float)((double)x * scale) in the sum */
+    /* ntg__mesh_allreduce_startx: the caller's segment bounds (NULL: the even cut) and the
+     * part of the all-reduce (NTG__MESH_PART_*) */
+    const uint64_t *bounds;
+    int part;
     uint64_t seq, step, barrier;
     ntg_status status;
     char message[640];

@@ -165,7 +165,11 @@ static void activate(ntg_mesh *m, io_state *io)
     int kind = best->kind == OPK_ALLREDUCE ? 0 : 1;
     uint64_t chunk = kind == 0 ? m->chunk_bytes / 4 : m->chunk_bytes;
     ntg_error e;
-    if (ntg__mesh_sched_init(&best->sched, kind, m->rank, m->world, best->n, chunk, &e) != NTG_OK) {
+    ntg_status sst =
+        kind == 0 ? ntg__mesh_sched_init_part(&best->sched, m->rank, m->world, best->n, chunk,
+                                              best->bounds, best->part, &e)
+                  : ntg__mesh_sched_init(&best->sched, kind, m->rank, m->world, best->n, chunk, &e);
+    if (sst != NTG_OK) {
         op_done(m, io, NTG_ERR_INVALID_ARG, e.message);
         return;
     }
@@ -187,7 +191,7 @@ static uint64_t enabled_sends(const io_state *io)
     const ntg__mesh_sched *s = &io->op->sched;
     uint64_t first;
     if (s->kind == 0)
-        first = ntg__mesh_sched_chunks(s, ntg__mesh_sched_seg_at(s, 0, 0));
+        first = ntg__mesh_sched_chunks(s, ntg__mesh_sched_seg_at(s, 0, s->step0));
     else
         first = s->rank == 0 ? s->sends : 0;
     uint64_t e = first + io->recvd;

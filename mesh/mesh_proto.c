@@ -464,8 +464,8 @@ ntg_status ntg__mesh_welcome_parse(const unsigned char *p, size_t n, uint32_t *g
 
 /* --------------------------------------------------------------- schedule */
 
-ntg_status ntg__mesh_sched_init(ntg__mesh_sched *s, int kind, int rank, int world, uint64_t total,
-                                uint64_t chunk, ntg_error *err)
+static ntg_status sched_setup(ntg__mesh_sched *s, int kind, int rank, int world, uint64_t total,
+                              uint64_t chunk, const uint64_t *bounds, int part, ntg_error *err)
 {
     memset(s, 0, sizeof *s);
     if (world < 1 || world > NTG__MESH_MAX_WORLD)
@@ -481,14 +481,29 @@ ntg_status ntg__mesh_sched_init(ntg__mesh_sched *s, int kind, int rank, int worl
                          (unsigned long long)total, (unsigned long long)NTG__MESH_MAX_TOTAL);
     if (kind != 0 && kind != 1)
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "schedule kind %d", kind);
+    if (part < NTG__MESH_PART_ALL || part > NTG__MESH_PART_GATHER || (part && kind != 0))
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "part %d of a schedule of kind %d", part, kind);
+    if (bounds) {
+        if (kind != 0 || bounds[0] != 0 || bounds[world] != total)
+            return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                             "segment bounds %llu .. %llu do not cut a buffer of %llu elements",
+                             (unsigned long long)bounds[0], (unsigned long long)bounds[world],
+                             (unsigned long long)total);
+        for (int j = 0; j < world; j++)
+            if (bounds[j + 1] < bounds[j])
+                return ntg__fail(err, NTG_ERR_INVALID_ARG, "segment %d ends before it starts", j);
+    }
     s->kind = kind;
     s->rank = rank;
     s->world = world;
     s->total = total;
     s->chunk = chunk;
+    s->bounds = bounds;
     if (kind == 0) {
-        s->steps = world > 1 ? (uint32_t)(2 * (world - 1)) : 0;
-        for (uint32_t t = 0; t < s->steps; t++) {
+        uint32_t half = world > 1 ? (uint32_t)(world - 1) : 0;
+        s->step0 = part == NTG__MESH_PART_GATHER ? half : 0;
+        s->steps = part == NTG__MESH_PART_REDUCE ? half : 2 * half;
+        for (uint32_t t = s->step0; t < s->steps; t++) {
             s->sends += ntg__mesh_sched_chunks(s, ntg__mesh_sched_seg_at(s, 0, t));
             s->recvs += ntg__mesh_sched_chunks(s, ntg__mesh_sched_seg_at(s, 1, t));
         }
@@ -503,11 +518,34 @@ ntg_status ntg__mesh_sched_init(ntg__mesh_sched *s, int kind, int rank, int worl
     return NTG_OK;
 }
 
+ntg_status ntg__mesh_sched_init(ntg__mesh_sched *s, int kind, int rank, int world, uint64_t total,
+                                uint64_t chunk, ntg_error *err)
+{
+    return sched_setup(s, kind, rank, world, total, chunk, NULL, NTG__MESH_PART_ALL, err);
+}
+
+ntg_status ntg__mesh_sched_init_part(ntg__mesh_sched *s, int rank, int world, uint64_t total,
+                                     uint64_t chunk, const uint64_t *bounds, int part,
+                                     ntg_error *err)
+{
+    return sched_setup(s, 0, rank, world, total, chunk, bounds, part, err);
+}
+
+int ntg__mesh_sched_owned(int rank, int world)
+{
+    return world > 0 ? (rank + 1) % world : 0;
+}
+
 void ntg__mesh_sched_segment(const ntg__mesh_sched *s, int j, uint64_t *start, uint64_t *len)
 {
     if (s->kind == 1) {
         *start = 0;
         *len = s->total;
+        return;
+    }
+    if (s->bounds) {
+        *start = s->bounds[j];
+        *len = s->bounds[j + 1] - s->bounds[j];
         return;
     }
     uint64_t w = (uint64_t)s->world, base = s->total / w, rem = s->total % w, uj = (uint64_t)j;
@@ -544,7 +582,7 @@ static void skip_empty(const ntg__mesh_sched *s, int dir, ntg__mesh_cursor *c)
 
 void ntg__mesh_cursor_start(const ntg__mesh_sched *s, int dir, ntg__mesh_cursor *c)
 {
-    c->step = 0;
+    c->step = s->step0;
     c->chunk = 0;
     c->index = 0;
     skip_empty(s, dir, c);

@@ -172,9 +172,18 @@ int ntg__mesh_valid_key(const char *s);      /* 40 Z85 characters */
 typedef struct ntg__mesh_sched {
     int rank, world, kind; /* kind 0 all-reduce, 1 broadcast */
     uint64_t total, chunk;
-    uint32_t steps;        /* ring steps: 2(world-1) for all-reduce, 1 for broadcast */
-    uint64_t sends, recvs; /* frames this rank sends and receives in all */
+    uint32_t step0;         /* the first ring step this schedule runs (a part: see below) */
+    uint32_t steps;         /* one past the last: 2(world-1) for all-reduce, 1 for broadcast */
+    uint64_t sends, recvs;  /* frames this rank sends and receives in all */
+    const uint64_t *bounds; /* NULL: the even cut; else segment j is [bounds[j], bounds[j+1]) */
 } ntg__mesh_sched;
+
+/* Parts of an all-reduce (ntg__mesh_sched_init_part): the whole, its reduce-scatter alone
+ * (ring steps 0 .. world-2: afterwards rank r holds the sum of segment (r + 1) mod world,
+ * ntg__mesh_sched_owned), or its all-gather alone (steps world-1 .. 2(world-1)-1: rank r
+ * sends its segment (r + 1) mod world as it is and receives every other one).  The frames of a
+ * part are exactly the frames of those steps of the whole. */
+enum { NTG__MESH_PART_ALL = 0, NTG__MESH_PART_REDUCE = 1, NTG__MESH_PART_GATHER = 2 };
 
 /* A cursor over the frames of one direction, in the order they travel. */
 typedef struct ntg__mesh_cursor {
@@ -187,6 +196,16 @@ typedef struct ntg__mesh_cursor {
  * outside 0..world-1, chunk 0, total above NTG__MESH_MAX_TOTAL. */
 ntg_status ntg__mesh_sched_init(ntg__mesh_sched *s, int kind, int rank, int world, uint64_t total,
                                 uint64_t chunk, ntg_error *err);
+/* An all-reduce's part (NTG__MESH_PART_*) with the caller's segment bounds (world + 1 values,
+ * 0 = bounds[0] <= bounds[1] <= ... <= bounds[world] = total; NULL: the even cut), which the
+ * schedule keeps pointing to.  NTG_ERR_INVALID_ARG as sched_init, and for bounds that do not
+ * cut [0, total). */
+ntg_status ntg__mesh_sched_init_part(ntg__mesh_sched *s, int rank, int world, uint64_t total,
+                                     uint64_t chunk, const uint64_t *bounds, int part,
+                                     ntg_error *err);
+/* The segment rank r holds summed after the reduce-scatter (and sends first in the
+ * all-gather): (r + 1) mod world. */
+int ntg__mesh_sched_owned(int rank, int world);
 /* First element and length of segment j. */
 void ntg__mesh_sched_segment(const ntg__mesh_sched *s, int j, uint64_t *start, uint64_t *len);
 /* Segment this rank sends (dir 0) or receives (dir 1) at ring step `step`. */

@@ -14,7 +14,9 @@
  * can only write into memory nobody reads.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mesh_int.h"
@@ -131,11 +134,39 @@ static void random_bytes(unsigned char *out, size_t n)
     }
 }
 
+/* An offer's names are unlinked once the next rank mapped it, or when the generation settles;
+ * a rank killed in between (SIGKILL during the rendezvous) leaves its segment and doorbells in
+ * /dev/shm.  Before offering, remove such leftovers: names of this format, this user's, older
+ * than a minute (a live offer is taken within the rendezvous), whose creator's pid is gone. */
+static void sweep_stale(void)
+{
+    DIR *d = opendir("/dev/shm");
+    if (!d) return;
+    time_t now = time(NULL);
+    uid_t uid = getuid();
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long pid = 0;
+        char rest[64];
+        if (strncmp(e->d_name, "ntgraph-mesh-", 13) != 0 || strlen(e->d_name) > 60 ||
+            sscanf(e->d_name + 13, "%ld-%63s", &pid, rest) != 2 || pid <= 0)
+            continue;
+        char path[300]; /* d_name holds at most 255 characters; these names 60 */
+        snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+        struct stat st;
+        if (lstat(path, &st) != 0 || st.st_uid != uid || now - st.st_mtime < 60) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to ask */
+        unlink(path);
+    }
+    closedir(d);
+}
+
 size_t ntg__mesh_shm_offer(ntg_mesh *m, char *payload, size_t cap)
 {
     if (m->cfg.force_tcp || m->world < 2) return 0;
     int next = (m->rank + 1) % m->world;
     if (strcmp(m->members[next].info.host, m->host) != 0) return 0; /* another host */
+    sweep_stale();
     mesh_shm *s = calloc(1, sizeof *s);
     if (!s) return 0;
     s->fd_data = s->fd_space = -1;

@@ -208,6 +208,12 @@ ntg_status ntg_session_create(const ntg_plan *plan, const ntg_session_options *o
                                   &s->storage[sto], err);
         } else if (sto != NTG_STORE_WEIGHTS && cls->buffer_wrap) {
             st = map_lazily(s, sto, (size_t)bytes, open[sto], err);
+        } else if (cls->buffer_wrap) {
+            /* a trainable session's own weights on a host backend: host memory the trainer
+             * can address (ntg__session_host_tensor; a sharded optimizer's all-gather writes
+             * the other workers' updated weights there) */
+            st = map_lazily(s, sto, (size_t)bytes, bytes, err);
+            if (!st) memcpy(s->host_map[sto], plan->img.weights, (size_t)bytes);
         } else {
             st = cls->buffer_alloc(s->be, (size_t)bytes, &s->storage[sto], err);
             if (!st && sto == NTG_STORE_WEIGHTS)
@@ -378,7 +384,7 @@ float *ntg__session_host_tensor(ntg_session *s, uint32_t id)
 {
     const ntg_tensor_rec *t = &s->plan->img.tensors[id];
     int sto = t->storage;
-    if ((sto != NTG_STORE_ARENA && sto != NTG_STORE_STATE) || !s->host_map[sto]) return NULL;
+    if (!s->host_map[sto]) return NULL; /* a device backend's, or read-only plan weights */
     ntg_tdesc d;
     ntg__tdesc_from_rec(t, &d);
     size_t inner = (size_t)ntg__tdesc_inner(&d);

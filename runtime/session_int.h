@@ -42,9 +42,10 @@ ntg_status ntg__session_set_tensor(ntg_session *s, uint32_t id, const float *dat
 ntg_status ntg__session_get_tensor(ntg_session *s, uint32_t id, float *out, size_t count,
                                    ntg_error *err);
 
-/* Where tensor `id` lives in the session's own host memory (the arena or optimizer state of
- * a host backend, opened for its whole extent at the session's maximum batch), or NULL when
- * the backend keeps it elsewhere (a device) or it is not there (weights).  The training loop
+/* Where tensor `id` lives in the session's own host memory (the arena, optimizer state or a
+ * trainable session's weights on a host backend, opened for its whole extent at the session's
+ * maximum batch), or NULL when the backend keeps it elsewhere (a device) or it is not the
+ * session's (an inference session's weights are the plan's, read-only).  The training loop
  * reads and writes a program's gradients in place through it; a backend run must not be in
  * progress on the bytes touched. */
 float *ntg__session_host_tensor(ntg_session *s, uint32_t id);

@@ -80,6 +80,25 @@ typedef struct trainer {
     int inplace;
     float **sp_ptr;
     size_t *sp_len;
+    /* sharded optimizer (ZeRO-1; docs/internals.md, "Sharded optimizer"): each step's
+     * all-reduces ("units": the buckets, or the one all-reduce) are cut into their
+     * reduce-scatter and all-gather; between them this worker runs the optimizer ops of the
+     * parameters in the segments it owns, and the all-gather carries weights */
+    int shard;
+    uint32_t n_units;
+    uint32_t *un_first;  /* unit u's pieces: [un_first[u], un_first[u + 1]) of sp_ptr, the last
+                            unit also the loss slot (sp_ptr[n_grads]) */
+    uint64_t *un_bounds; /* (world + 1) element bounds per unit, for the current world */
+    uint32_t *un_cut;    /* (world + 1) piece bounds per unit (relative to un_first[u]) */
+    float **wp_ptr;      /* the weights in sp_ptr's order, then the loss slot */
+    float **stp_ptr[2];  /* the optimizer's state tensors in that order (n_state of them) */
+    uint32_t *aop;       /* gradient k's optimizer op: its position in the apply program */
+    int n_state;
+    int state_whole; /* every worker's optimizer state is whole (since a start or a gather) */
+    int join;        /* rank 0: joiners wait; gather the state, then re-form */
+    int ckpt0;       /* rank 0 writes checkpoints (told in the start header) */
+    float flags[2];  /* stop, join: all-reduced at each sharded step's start */
+    size_t own_elems, own_params;
 } trainer;
 
 static double now_s(void)
@@ -1002,6 +1021,183 @@ static ntg_status dp_buckets(trainer *tr, ntg_error *err)
     return NTG_OK;
 }
 
+/* Bucket ids of a sharded step's other all-reduces (the buckets are 0 .. 59): the all-gather of
+ * unit u, the step's flags, and the state gather of unit u (2 per unit). */
+#define BK_GATHER 64u
+#define BK_FLAGS 127u
+#define BK_STATE 128u
+
+/* ZeRO-1 (docs/internals.md, "Sharded optimizer"): possible when the gradients are summed in
+ * place, the transport runs the parts of an all-reduce, and the apply program is one
+ * elementwise optimizer op per parameter (no clipping, which needs the whole gradient's norm)
+ * whose weights and state are in host memory.  Sets tr->shard and the pointers. */
+static ntg_status dp_shard_setup(trainer *tr, ntg_error *err)
+{
+    const ntg__train_dp *dp = tr->dp;
+    const ntg_plan *p = tr->plan;
+    size_t n = tr->n_grads;
+    tr->shard = 0;
+    if (!dp->shard_optimizer) return NTG_OK;
+    const char *why = NULL;
+    char detail[200];
+    if (!dp->allreduce_startx || !dp->allreduce_start)
+        why = "the transport does not run the parts of an all-reduce";
+    else if (!tr->inplace)
+        why = "the gradients are not summed in place";
+    tr->n_units = tr->n_buckets ? tr->n_buckets : 1;
+    tr->un_first = calloc(tr->n_units + 1, sizeof *tr->un_first);
+    tr->wp_ptr = calloc(n + 1, sizeof *tr->wp_ptr);
+    tr->stp_ptr[0] = calloc(n + 1, sizeof *tr->stp_ptr[0]);
+    tr->stp_ptr[1] = calloc(n + 1, sizeof *tr->stp_ptr[1]);
+    tr->aop = calloc(n + 1, sizeof *tr->aop);
+    if (!tr->un_first || !tr->wp_ptr || !tr->stp_ptr[0] || !tr->stp_ptr[1] || !tr->aop)
+        return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (uint32_t u = 0; u < tr->n_units; u++)
+        tr->un_first[u] = tr->n_buckets ? tr->bk_first[u] : 0;
+    tr->un_first[tr->n_units] = (uint32_t)n;
+    /* the apply program's ops: one optimizer op per gradient */
+    const ntg_program_rec *ap = &p->img.programs[tr->g_apply];
+    size_t found = 0;
+    int n_state = -1;
+    for (size_t k = 0; k < n; k++) tr->aop[k] = UINT32_MAX;
+    for (uint32_t k = 0; !why && k < ap->n_ops; k++) {
+        const ntg_op_rec *r = &p->img.ops[p->img.indices[ap->ops + k]];
+        int ns = r->code == NTG_OP_adam ? 2 : r->code == NTG_OP_sgd ? r->n_in - 3 : -1;
+        if (ns < 0) {
+            snprintf(detail, sizeof detail,
+                     "the update has a %s op (%s), not one optimizer op "
+                     "per parameter",
+                     ntg__op_info(r->code)->cls->name,
+                     r->code == NTG_OP_clip_grad_norm ? "clipping needs the whole gradient's norm"
+                                                      : "not elementwise");
+            why = detail;
+            break;
+        }
+        if (n_state >= 0 && ns != n_state) {
+            why = "the optimizer ops differ in their state";
+            break;
+        }
+        n_state = ns;
+        uint32_t gid = p->img.operands[r->operands + 1];
+        size_t g = 0;
+        while (g < n && tr->grad_ids[g] != gid) g++;
+        if (g == n || tr->aop[g] != UINT32_MAX) {
+            why = "an optimizer op reads no gradient of grad, or one another op reads";
+            break;
+        }
+        tr->aop[g] = k;
+        found++;
+        uint32_t pid = p->img.operands[r->operands];
+        uint32_t sid[2] = {NTG_NONE, NTG_NONE};
+        if (r->code == NTG_OP_adam) {
+            sid[0] = p->img.operands[r->operands + 2];
+            sid[1] = p->img.operands[r->operands + 3];
+        } else if (ns == 1) {
+            sid[0] = p->img.operands[r->operands + 3];
+        }
+        /* the pieces are in sp_ptr's order: find gradient g's place there */
+        size_t i = 0;
+        while (i < n && (tr->n_buckets ? tr->order[i] : i) != g) i++;
+        tr->wp_ptr[i] = ntg__session_host_tensor(tr->s, pid);
+        for (int q = 0; q < ns; q++) tr->stp_ptr[q][i] = ntg__session_host_tensor(tr->s, sid[q]);
+        if (!tr->wp_ptr[i] || (ns > 0 && !tr->stp_ptr[0][i]) || (ns > 1 && !tr->stp_ptr[1][i]))
+            why = "the backend keeps the weights or the optimizer state off the host";
+        else if (p->img.tensors[pid].nbytes != tr->grad_len[g] * sizeof(float))
+            why = "a parameter's size differs from its gradient's";
+    }
+    if (!why && found != n) why = "some gradient has no optimizer op";
+    if (!why && ntg__plan_io(p, tr->g_apply, 1, "grad_norm") != NTG_NONE)
+        why = "the update reports the gradient norm";
+    tr->n_state = n_state > 0 ? n_state : 0;
+    tr->wp_ptr[n] = tr->stp_ptr[0][n] = tr->stp_ptr[1][n] = tr->gbuf + tr->gsum;
+    tr->shard = !why;
+    tr->state_whole = 1;
+    if (why && dp->info) {
+        char line[300];
+        snprintf(line, sizeof line, "optimizer: every worker updates all weights (not sharded: %s)",
+                 why);
+        dp->info(dp->user, line);
+    }
+    return NTG_OK;
+}
+
+/* The segments of each unit for the current world, cut at parameter boundaries: segment j of
+ * unit u starts at the piece boundary nearest to j/world of the unit's elements (ties: the
+ * earlier).  Segment (rank + 1) mod world is this worker's. */
+static ntg_status dp_shard_bounds(trainer *tr, ntg_error *err)
+{
+    if (!tr->shard) return NTG_OK;
+    size_t w = (size_t)tr->world, nu = tr->n_units;
+    free(tr->un_bounds);
+    free(tr->un_cut);
+    tr->un_bounds = calloc(nu * (w + 1), sizeof *tr->un_bounds);
+    tr->un_cut = calloc(nu * (w + 1), sizeof *tr->un_cut);
+    if (!tr->un_bounds || !tr->un_cut) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    size_t own = (size_t)((tr->rank + 1) % tr->world);
+    tr->own_elems = tr->own_params = 0;
+    for (size_t u = 0; u < nu; u++) {
+        uint32_t a = tr->un_first[u], b = tr->un_first[u + 1] + (u + 1 == nu ? 1u : 0u);
+        uint64_t *bd = tr->un_bounds + u * (w + 1);
+        uint32_t *ct = tr->un_cut + u * (w + 1);
+        uint64_t total = 0;
+        for (uint32_t i = a; i < b; i++) total += tr->sp_len[i];
+        bd[0] = 0;
+        ct[0] = 0;
+        uint32_t i = a;
+        uint64_t at = 0;
+        for (size_t j = 1; j < w; j++) {
+            double target = (double)total * (double)j / (double)w;
+            /* advance while the next boundary is nearer the target */
+            while (i < b &&
+                   fabs((double)(at + tr->sp_len[i]) - target) < fabs((double)at - target)) {
+                at += tr->sp_len[i];
+                i++;
+            }
+            bd[j] = at;
+            ct[j] = i - a;
+        }
+        bd[w] = total;
+        ct[w] = b - a;
+        for (uint32_t k = ct[own]; k < ct[own + 1]; k++)
+            if (a + k < tr->n_grads) {
+                tr->own_elems += tr->sp_len[a + k];
+                tr->own_params++;
+            }
+    }
+    if (tr->dp->info) {
+        char line[300];
+        snprintf(line, sizeof line,
+                 "optimizer: sharded (ZeRO-1): this worker updates %zu of %zu parameters (%.2f of "
+                 "%.2f M floats); the all-gather carries the updated weights",
+                 tr->own_params, tr->n_grads, (double)tr->own_elems / 1e6, (double)tr->gsum / 1e6);
+        tr->dp->info(tr->dp->user, line);
+    }
+    return NTG_OK;
+}
+
+/* Make every worker's optimizer state whole: an all-gather of each state tensor from its
+ * owner, unit by unit (before a checkpoint, and before rank 0 re-forms the mesh with its own
+ * state).  Every worker calls it at the same point. */
+static ntg_status dp_gather_state(trainer *tr, long step, ntg_error *err)
+{
+    if (!tr->shard || tr->state_whole) return NTG_OK;
+    const ntg__train_dp *dp = tr->dp;
+    size_t w1 = (size_t)tr->world + 1;
+    for (int q = 0; q < tr->n_state; q++)
+        for (uint32_t u = 0; u < tr->n_units; u++) {
+            uint32_t a = tr->un_first[u],
+                     b = tr->un_first[u + 1] + (u + 1 == tr->n_units ? 1u : 0u);
+            unsigned id = BK_STATE + 2 * u + (unsigned)q;
+            ntg_status st =
+                dp->allreduce_startx(dp->user, step, id, tr->stp_ptr[q] + a, tr->sp_len + a, b - a,
+                                     1.0, tr->un_bounds + u * w1, NTG__TRAIN_DP_GATHER, err);
+            if (!st) st = dp->allreduce_wait(dp->user, id, err);
+            if (st) return st;
+        }
+    tr->state_whole = 1;
+    return NTG_OK;
+}
+
 /* The grad and apply programs and the all-reduce buffer. */
 static ntg_status dp_setup(trainer *tr, ntg_error *err)
 {
@@ -1066,7 +1262,8 @@ static ntg_status dp_setup(trainer *tr, ntg_error *err)
     tr->gbuf = malloc((tr->gsum + 2) * sizeof(float));
     if (!tr->gbuf) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     ntg_status st = dp_buckets(tr, err);
-    return st ? st : dp_inplace(tr, err);
+    if (!st) st = dp_inplace(tr, err);
+    return st ? st : dp_shard_setup(tr, err);
 }
 
 /* What rank 0 tells the others at the start: what it trains (checked by each), and where it
@@ -1091,6 +1288,7 @@ enum {
     H_BAD,
     H_BEST_VAL,
     H_RESUMED,
+    H_CKPT, /* rank 0 writes checkpoints (a sharded optimizer gathers its state before each) */
     H_COUNT
 };
 
@@ -1107,7 +1305,8 @@ static const char *const head_names[H_CHECKED] = {"plan structure",
                                                   "data (CRC32C of the chosen columns)",
                                                   "learning rate",
                                                   "gradient buckets (--mesh-bucket-mb; a "
-                                                  "backend without op ranges has none)"};
+                                                  "backend without op ranges has none) or "
+                                                  "optimizer sharding (--mesh-shard-optimizer)"};
 
 static void dp_head(const trainer *tr, long resumed, uint64_t h[H_COUNT])
 {
@@ -1131,12 +1330,14 @@ static void dp_head(const trainer *tr, long resumed, uint64_t h[H_COUNT])
     memcpy(&h[H_LR], &lr, sizeof lr);
     uint32_t bk = ntg__crc32c(0, &tr->n_buckets, sizeof tr->n_buckets);
     if (tr->n_buckets) bk = ntg__crc32c(bk, tr->bk_len, tr->n_buckets * sizeof *tr->bk_len);
+    bk = ntg__crc32c(bk, &tr->shard, sizeof tr->shard);
     h[H_BUCKETS] = bk;
     h[H_STEP] = (uint64_t)tr->step;
     h[H_BEST_STEP] = (uint64_t)tr->best_step;
     h[H_BAD] = (uint64_t)tr->bad;
     memcpy(&h[H_BEST_VAL], &bv, sizeof bv);
     h[H_RESUMED] = (uint64_t)resumed;
+    h[H_CKPT] = tr->o->checkpoint_dir || tr->o->checkpoint_put;
 }
 
 /* Rank 0's header, weights, optimizer state and best weights to every worker, after each
@@ -1172,6 +1373,9 @@ static ntg_status dp_start(trainer *tr, uint8_t *wbuf, uint8_t *sbuf, long *resu
     tr->bad = (long)head[H_BAD];
     memcpy(&tr->best_val, &head[H_BEST_VAL], sizeof tr->best_val);
     *resumed = (long)head[H_RESUMED];
+    tr->ckpt0 = head[H_CKPT] != 0;
+    tr->state_whole = 1;
+    if ((st = dp_shard_bounds(tr, err))) return st;
     if (tr->rank == 0) st = ntg__session_read_storage(tr->s, NTG_STORE_WEIGHTS, wbuf, err);
     if (!st) st = dp->broadcast(dp->user, wbuf, tr->wbytes, err);
     if (!st && tr->rank != 0) st = ntg__session_write_storage(tr->s, NTG_STORE_WEIGHTS, wbuf, err);
@@ -1272,15 +1476,93 @@ static ntg_status dp_step_inplace(trainer *tr, long step, const float ctl[NTG_CT
     return dp_apply(tr, ctl, loss, stop, err);
 }
 
+/* dp_step with a sharded optimizer (docs/internals.md, "Sharded optimizer"): the step's flags
+ * (a worker's stop request, rank 0's join request) all-reduced first; the grad program in the
+ * units' ranges, each unit's reduce-scatter started as backward finishes it; then, unit by
+ * unit, the optimizer ops of the parameters this worker owns (the summed gradients are there)
+ * and the all-gather of the unit's weights.  *stop: as dp_step; *redo: joiners wait, the state
+ * was gathered and the step not applied (rank 0 re-forms before running it again). */
+static ntg_status dp_step_sharded(trainer *tr, long step, const float ctl[NTG_CTL_SIZE],
+                                  float pending_stop, size_t b, float *loss, int *stop, int *redo,
+                                  ntg_error *err)
+{
+    const ntg__train_dp *dp = tr->dp;
+    double share = b != (size_t)tr->batch ? (double)b / (double)tr->batch : 1.0;
+    size_t w1 = (size_t)tr->world + 1;
+    uint32_t n_ops = tr->plan->img.programs[tr->g_grad].n_ops, nu = tr->n_units;
+    tr->flags[0] = pending_stop;
+    tr->flags[1] = tr->join ? 1.0f : 0.0f;
+    ntg_status st = dp->allreduce_start(dp->user, step, BK_FLAGS, tr->flags, 2, err);
+    int flags_started = !st;
+    uint32_t pos = 0, started = 0, gathered = 0;
+    for (uint32_t u = 0; !st && u < nu; u++) {
+        uint32_t end = tr->n_buckets ? tr->bk_end[u] : n_ops;
+        if (!tr->n_buckets)
+            st = ntg__session_run_index(tr->s, tr->g_grad, (int)b, err);
+        else if (u == 0 || end > pos)
+            st = ntg__session_run_range(tr->s, tr->g_grad, (int)b, pos, end, err);
+        pos = end;
+        if (!st && u + 1 == nu) {
+            float l = NAN;
+            st = ntg_session_get_output(tr->s, "loss", &l, 1, err);
+            tr->gbuf[tr->gsum] = l;
+            tr->gbuf[tr->gsum + 1] = 0;
+        }
+        uint32_t a = tr->un_first[u], e = tr->un_first[u + 1] + (u + 1 == nu ? 1u : 0u);
+        if (!st)
+            st = dp->allreduce_startx(dp->user, step, u, tr->sp_ptr + a, tr->sp_len + a, e - a,
+                                      share, tr->un_bounds + u * w1, NTG__TRAIN_DP_REDUCE, err);
+        if (!st) started++;
+    }
+    ntg_error spare;
+    if (flags_started) {
+        ntg_status w = dp->allreduce_wait(dp->user, BK_FLAGS, st ? &spare : err);
+        if (!st) st = w;
+    }
+    *stop = !st && tr->flags[0] > 0;
+    *redo = !st && !*stop && tr->flags[1] > 0;
+    int apply = !st && !*stop && !*redo;
+    if (apply) st = ntg__session_set_tensor(tr->s, tr->io.ctl, ctl, NTG_CTL_SIZE, err);
+    /* the apply program's ops are run one by one below: open its run with an empty range */
+    if (apply && !st) st = ntg__session_run_range(tr->s, tr->g_apply, 1, 0, 0, err);
+    size_t own = (size_t)((tr->rank + 1) % tr->world);
+    for (uint32_t u = 0; u < started; u++) {
+        ntg_status w = dp->allreduce_wait(dp->user, u, st ? &spare : err);
+        if (!st) st = w;
+        if (st || !apply) continue;
+        uint32_t a = tr->un_first[u], e = tr->un_first[u + 1] + (u + 1 == nu ? 1u : 0u);
+        const uint32_t *ct = tr->un_cut + u * w1;
+        for (uint32_t k = a + ct[own]; !st && k < a + ct[own + 1] && k < tr->n_grads; k++) {
+            uint32_t g = tr->n_buckets ? tr->order[k] : k;
+            st = ntg__session_run_range(tr->s, tr->g_apply, 1, tr->aop[g], tr->aop[g] + 1, err);
+        }
+        if (!st)
+            st =
+                dp->allreduce_startx(dp->user, step, BK_GATHER + u, tr->wp_ptr + a, tr->sp_len + a,
+                                     e - a, 1.0, tr->un_bounds + u * w1, NTG__TRAIN_DP_GATHER, err);
+        if (!st) gathered++;
+    }
+    for (uint32_t u = 0; u < gathered; u++) {
+        ntg_status w = dp->allreduce_wait(dp->user, BK_GATHER + u, st ? &spare : err);
+        if (!st) st = w;
+    }
+    if (st) return st;
+    if (apply) tr->state_whole = tr->world == 1;
+    *loss = tr->gbuf[tr->gsum];
+    if (*redo) st = dp_gather_state(tr, step, err);
+    return st;
+}
+
 /* One data-parallel step: this worker's shard of the global batch (already sampled into
  * tr->idx) through the grad program, the gradients summed across workers (each scaled by its
  * share of the batch, so that the sum is the gradient of the global batch's mean loss), then
  * the apply program.  *stop: some worker asked to stop before this step (it is not applied). */
 static ntg_status dp_step(trainer *tr, long step, const float ctl[NTG_CTL_SIZE], float pending_stop,
-                          float *loss, int *stop, ntg_error *err)
+                          float *loss, int *stop, int *redo, ntg_error *err)
 {
     const ntg__train_dp *dp = tr->dp;
     size_t lo, b;
+    *redo = 0;
     dp_shard(tr->batch, tr->world, tr->rank, &lo, &b);
     ntg_status st = ntg__windows_fill(tr->data, tr->scaler, tr->wscaler, &tr->wtrain, tr->idx + lo,
                                       b, tr->x, tr->t, tr->loc, tr->scale, err);
@@ -1293,6 +1575,8 @@ static ntg_status dp_step(trainer *tr, long step, const float ctl[NTG_CTL_SIZE],
     if (!st) st = ntg__session_set_tensor(tr->s, tr->io.t, tr->t, b * tr->io.h, err);
     if (!st && tr->io.mask != NTG_NONE)
         st = ntg__session_set_tensor(tr->s, tr->io.mask, tr->ones, b * tr->io.h, err);
+    if (!st && tr->shard)
+        return dp_step_sharded(tr, step, ctl, pending_stop, b, loss, stop, redo, err);
     if (!st && tr->n_buckets)
         return dp_step_overlap(tr, step, ctl, pending_stop, b, loss, stop, err);
     if (!st) st = ntg__session_run_index(tr->s, tr->g_grad, (int)b, err);
@@ -1359,6 +1643,13 @@ static void teardown(trainer *tr)
     ntg__exog_free(tr->exog);
     free(tr->sp_ptr);
     free(tr->sp_len);
+    free(tr->un_first);
+    free(tr->un_bounds);
+    free(tr->un_cut);
+    free(tr->wp_ptr);
+    free(tr->stp_ptr[0]);
+    free(tr->stp_ptr[1]);
+    free(tr->aop);
 }
 
 /* Elastic continuation: after a lost worker (or rank 0's request to admit joiners) every worker
@@ -1452,18 +1743,27 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
     for (int reforms = 0; !st; reforms++) {
         for (long step = next; !st && step <= tr.steps; step++) {
             /* rank 0, between steps: workers wait to join; a re-form takes them in */
+            tr.join = 0;
             if (dp && dp->joiners && tr.rank == 0 && !requested && dp->joiners(dp->user) > 0) {
-                if ((st = dp->request_reform(dp->user, err))) break;
-                requested = 1;
+                if (tr.shard && !tr.state_whole) {
+                    tr.join = 1; /* first everyone gathers the sharded optimizer state */
+                } else {
+                    if ((st = dp->request_reform(dp->user, err))) break;
+                    requested = 1;
+                }
             }
             tr.step = step;
             size_t b = (size_t)tr.batch;
             ntg__windows_sample(&tr.wtrain, tr.seed, (uint64_t)step, b, tr.idx);
             float ctl[NTG_CTL_SIZE] = {(float)lr_at(&tr, step), (float)step, 0, 0};
             if (dp) {
-                int stop_all = 0;
-                st = dp_step(&tr, step, ctl, pending_stop, &loss, &stop_all, err);
+                int stop_all = 0, redo = 0;
+                st = dp_step(&tr, step, ctl, pending_stop, &loss, &stop_all, &redo, err);
                 if (st) break;
+                if (redo) { /* the state is whole now: rank 0 re-forms, then this step runs */
+                    step--;
+                    continue;
+                }
                 if (stop_all) { /* a worker stopped after the previous step: this one never ran */
                     tr.step = step - 1;
                     break;
@@ -1528,12 +1828,17 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
             pr.elapsed_s = now_s() - t0;
             pr.windows_per_s = (double)(step - first + 1) * (double)b / (pr.elapsed_s + 1e-12);
             int stop = opts->progress ? opts->progress(opts->user, &pr) : 0;
-            int ckpt = lead && (opts->checkpoint_dir || opts->checkpoint_put) &&
-                       (tr.checkpoint_every > 0 ? step % tr.checkpoint_every == 0 : validated);
+            /* every worker knows when rank 0 checkpoints: a sharded optimizer's state is
+             * gathered first */
+            int ckpt_on = dp ? tr.ckpt0 : (opts->checkpoint_dir || opts->checkpoint_put);
+            int ckpt_due =
+                ckpt_on && (tr.checkpoint_every > 0 ? step % tr.checkpoint_every == 0 : validated);
+            int ckpt = lead && ckpt_due;
             tr.last_loss = loss;
             tr.last_val = pr.val_loss;
+            if (ckpt_due && dp && (st = dp_gather_state(&tr, step, err))) break;
             if (ckpt && (st = ckpt_write(&tr, wbuf, sbuf, err))) break;
-            if (ckpt) tr.last_ckpt = step;
+            if (ckpt_due) tr.last_ckpt = step;
             if (tr.patience > 0 && tr.bad >= tr.patience) {
                 r.stopped_early = 1;
                 break;
@@ -1556,10 +1861,12 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
     }
     /* a run that ended leaves a checkpoint saying so: a --resume of it then refuses rather
      * than registering the same weights again; one that its progress callback stopped leaves
-     * its last step, from which --resume continues exactly */
-    if (!st && lead && (opts->checkpoint_dir || opts->checkpoint_put) && tr.step > 0 &&
-        tr.last_ckpt != tr.step)
-        st = ckpt_write(&tr, wbuf, sbuf, err);
+     * its last step, from which --resume continues exactly (every rank agrees on both: the
+     * state gather is collective) */
+    int ckpt_end = (dp ? tr.ckpt0 : (opts->checkpoint_dir || opts->checkpoint_put)) &&
+                   tr.step > 0 && tr.last_ckpt != tr.step;
+    if (!st && ckpt_end && dp) st = dp_gather_state(&tr, tr.step, err);
+    if (!st && lead && ckpt_end) st = ckpt_write(&tr, wbuf, sbuf, err);
     if (!st) {
         r.steps = tr.step;
         r.best_step = tr.best_step;

@@ -6,6 +6,7 @@
 #define NTG_TRAIN_DP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ntgraph.h"
 
@@ -44,11 +45,24 @@ typedef struct ntg__train_dp {
     ntg_status (*allreduce_startv)(void *user, long step, unsigned bucket, float *const *ptrs,
                                    const size_t *lens, unsigned n, double scale, ntg_error *err);
     size_t bucket_bytes; /* gradient bytes per bucket (at least; 0: no buckets) */
+    /* Optional, with allreduce_startv (docs/internals.md, "Sharded optimizer"): allreduce_startv
+     * of one part of the all-reduce, its segments cut at bounds[0 .. world] (element offsets
+     * of the vector; the caller keeps them until the wait): NTG__TRAIN_DP_REDUCE, the
+     * reduce-scatter, after which this worker holds the sum of segment (rank + 1) mod world;
+     * NTG__TRAIN_DP_GATHER, the all-gather, which sends that segment as it is (scale 1) and
+     * copies every other segment from its owner.  With shard_optimizer set and a plan whose
+     * update allows it, each worker runs the optimizer only on the parameters of the segments
+     * it owns and the all-gather carries the updated weights (ZeRO-1). */
+    ntg_status (*allreduce_startx)(void *user, long step, unsigned bucket, float *const *ptrs,
+                                   const size_t *lens, unsigned n, double scale,
+                                   const uint64_t *bounds, int part, ntg_error *err);
+    int shard_optimizer;
     /* Optional: one line on how the trainer cuts a step (buckets, or why it does not). */
     void (*info)(void *user, const char *line);
 } ntg__train_dp;
 
 #define NTG__TRAIN_DP_MAX_BUCKETS 60
+enum { NTG__TRAIN_DP_REDUCE = 1, NTG__TRAIN_DP_GATHER = 2 }; /* = NTG__MESH_PART_* */
 
 /* ntg_train, as worker dp->rank of dp->world (dp NULL: ntg_train itself).  Every worker passes
  * the same plan, data, split and settings (checked against rank 0's); workers other than rank 0

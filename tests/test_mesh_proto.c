@@ -342,6 +342,73 @@ Test(mesh, each_rank_receives_exactly_what_its_previous_rank_sends)
                     }
 }
 
+/* ZeRO-1's parts (mesh_proto.h): with the caller's segment bounds (empty segments included),
+ * the reduce-scatter's frames then the all-gather's are exactly the whole all-reduce's, on each
+ * side of every link; the owned segment is (rank + 1) mod world; bad bounds are refused. */
+Test(mesh, all_reduce_parts_are_the_whole_cut_in_two)
+{
+    static frame_list whole, rs, ag, prev_rs;
+    const uint64_t b3[][4] = {{0, 0, 5, 10}, {0, 10, 10, 10}, {0, 3, 4, 10}, {0, 0, 0, 10}};
+    const uint64_t chunks[] = {1, 2, 100};
+    for (size_t k = 0; k < sizeof b3 / sizeof b3[0]; k++)
+        for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++)
+            for (int r = 0; r < 3; r++)
+                for (int dir = 0; dir < 2; dir++) {
+                    ntg__mesh_sched sw, sr, sg, sp;
+                    cr_assert_eq(ntg__mesh_sched_init_part(&sw, r, 3, 10, chunks[c], b3[k],
+                                                           NTG__MESH_PART_ALL, NULL),
+                                 NTG_OK);
+                    cr_assert_eq(ntg__mesh_sched_init_part(&sr, r, 3, 10, chunks[c], b3[k],
+                                                           NTG__MESH_PART_REDUCE, NULL),
+                                 NTG_OK);
+                    cr_assert_eq(ntg__mesh_sched_init_part(&sg, r, 3, 10, chunks[c], b3[k],
+                                                           NTG__MESH_PART_GATHER, NULL),
+                                 NTG_OK);
+                    list_frames(&sw, dir, &whole);
+                    list_frames(&sr, dir, &rs);
+                    list_frames(&sg, dir, &ag);
+                    cr_assert_eq(rs.n + ag.n, whole.n, "bounds %zu chunk %llu rank %d dir %d", k,
+                                 (unsigned long long)chunks[c], r, dir);
+                    for (uint64_t i = 0; i < whole.n; i++) {
+                        const frame_list *f = i < rs.n ? &rs : &ag;
+                        uint64_t j = i < rs.n ? i : i - rs.n;
+                        cr_assert_eq(f->step[j], whole.step[i]);
+                        cr_assert_eq(f->off[j], whole.off[i]);
+                        cr_assert_eq(f->cnt[j], whole.cnt[i]);
+                        cr_assert_eq(f->type[j], whole.type[i]);
+                        cr_assert_eq(f->type[j], i < rs.n ? NTG__MSG_REDUCE : NTG__MSG_GATHER);
+                    }
+                    /* what the previous rank's reduce-scatter sends is what this one receives */
+                    if (dir == 1) {
+                        cr_assert_eq(ntg__mesh_sched_init_part(&sp, (r + 2) % 3, 3, 10, chunks[c],
+                                                               b3[k], NTG__MESH_PART_REDUCE, NULL),
+                                     NTG_OK);
+                        list_frames(&sp, 0, &prev_rs);
+                        cr_assert_eq(prev_rs.n, rs.n);
+                        for (uint64_t i = 0; i < rs.n; i++) cr_assert_eq(prev_rs.off[i], rs.off[i]);
+                    }
+                    /* the last reduce-scatter step's segment, received, is the owned one */
+                    int own = ntg__mesh_sched_owned(r, 3);
+                    if (dir == 1 && b3[k][own + 1] > b3[k][own]) {
+                        cr_assert_gt(rs.n, 0);
+                        cr_assert_eq(rs.step[rs.n - 1], 1);
+                        cr_assert(rs.off[rs.n - 1] >= b3[k][own] &&
+                                  rs.off[rs.n - 1] < b3[k][own + 1]);
+                    }
+                }
+    ntg__mesh_sched s;
+    const uint64_t bad1[] = {0, 6, 5, 10}, bad2[] = {0, 3, 4, 9}, bad3[] = {1, 3, 4, 10};
+    ntg_error err;
+    cr_expect_eq(ntg__mesh_sched_init_part(&s, 0, 3, 10, 4, bad1, NTG__MESH_PART_ALL, &err),
+                 NTG_ERR_INVALID_ARG);
+    cr_expect(strstr(err.message, "segment 1 ends before it starts"), "%s", err.message);
+    cr_expect_eq(ntg__mesh_sched_init_part(&s, 0, 3, 10, 4, bad2, NTG__MESH_PART_ALL, &err),
+                 NTG_ERR_INVALID_ARG);
+    cr_expect_eq(ntg__mesh_sched_init_part(&s, 0, 3, 10, 4, bad3, NTG__MESH_PART_ALL, &err),
+                 NTG_ERR_INVALID_ARG);
+    cr_expect_eq(ntg__mesh_sched_init_part(&s, 0, 3, 10, 4, NULL, 3, &err), NTG_ERR_INVALID_ARG);
+}
+
 /* The ring run in one process: ranks exchange frames through queues, in the order the I/O
  * thread would (sends enabled by receipts), with the real schedule.  Checks the result against
  * the documented order, bitwise. */

@@ -2,9 +2,15 @@
  * frames, configuration errors. */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, usleep */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "mesh_proto.h"
@@ -133,6 +139,37 @@ Test(mesh, allreduce_of_one_rank_is_the_identity)
 Test(mesh, allreduce_of_two_ranks_matches_the_serial_sum_bitwise_repeatably)
 {
     run_world(2);
+}
+
+/* A rank killed between offering its shared memory and the next rank mapping it leaves the
+ * segment in /dev/shm; the next offer on the host removes such leftovers (a dead creator, older
+ * than a minute), and nothing else. */
+Test(mesh, a_dead_ranks_leftover_shared_memory_is_removed_at_the_next_offer)
+{
+    pid_t dead = fork();
+    cr_assert(dead >= 0);
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    char stale[96], young[96], alive[96];
+    snprintf(stale, sizeof stale, "/dev/shm/ntgraph-mesh-%ld-00test00stale", (long)dead);
+    snprintf(young, sizeof young, "/dev/shm/ntgraph-mesh-%ld-00test00young", (long)dead);
+    snprintf(alive, sizeof alive, "/dev/shm/ntgraph-mesh-%ld-00test00alive", (long)getpid());
+    const char *paths[3] = {stale, young, alive};
+    for (int i = 0; i < 3; i++) {
+        FILE *f = fopen(paths[i], "w");
+        if (!f) cr_skip_test("no writable /dev/shm");
+        fclose(f);
+    }
+    struct timespec old[2] = {{time(NULL) - 120, 0}, {time(NULL) - 120, 0}};
+    cr_assert_eq(utimensat(AT_FDCWD, stale, old, 0), 0);
+    cr_assert_eq(utimensat(AT_FDCWD, alive, old, 0), 0);
+    run_world(2);
+    cr_expect_neq(access(stale, F_OK), 0, "%s is still there", stale);
+    cr_expect_eq(access(young, F_OK), 0, "a young leftover was removed");
+    cr_expect_eq(access(alive, F_OK), 0, "a live process's segment was removed");
+    unlink(stale);
+    unlink(young);
+    unlink(alive);
 }
 
 Test(mesh, allreduce_of_three_ranks_matches_the_documented_order_bitwise_repeatably)

@@ -771,3 +771,80 @@ Test(mesh_train, bucketed_all_reduce_overlaps_backward)
     cr_expect(strstr(o, "mesh-bucket-mb"), "%s", o);
     free(o);
 }
+
+/* ZeRO-1 (docs/mesh.md, "Sharded optimizer"): each worker updates its own segments' weights and
+ * the all-gather carries them; with 2 workers every sum is a + b whatever the segments, so the
+ * model is bitwise the unsharded one, with and without buckets; a checkpoint taken while the
+ * state is sharded holds all of it (a resumed run is bitwise the uninterrupted one), and 3
+ * workers resume it within rounding of one process. */
+Test(mesh_train, sharded_optimizer_equals_unsharded_and_resumes)
+{
+    const char *csv = slice();
+    char ref[600], *o;
+    snprintf(ref, sizeof ref, "%s", tmp("ref.plan"));
+    cr_assert_eq(sh(&o, "$NTG train " GRAPH " --data '%s' " RUN BATCH " -o '%s'", csv, ref), 0,
+                 "%s", o);
+    free(o);
+    const char *mb[2] = {"0.01", "0"};
+    for (int k = 0; k < 2; k++) {
+        char on[600], off[600], fon[640], foff[640], flags[200];
+        snprintf(on, sizeof on, "%s", tmp(k ? "s0on" : "s1on"));
+        snprintf(off, sizeof off, "%s", tmp(k ? "s0off" : "s1off"));
+        snprintf(flags, sizeof flags, "--mesh-bucket-mb %s --mesh-shard-optimizer on", mb[k]);
+        cr_assert_eq(mesh_train(2, csv, on, flags), 0);
+        snprintf(flags, sizeof flags, "--mesh-bucket-mb %s --mesh-shard-optimizer off", mb[k]);
+        cr_assert_eq(mesh_train(2, csv, off, flags), 0);
+        snprintf(fon, sizeof fon, "%s.0.plan", on);
+        snprintf(foff, sizeof foff, "%s.0.plan", off);
+        for (int r = 0; r < 2; r++) {
+            char lg[640];
+            snprintf(lg, sizeof lg, "%s.%d.log", on, r);
+            char *l = log_line(lg, "optimizer: sharded");
+            cr_expect(strstr(l, "the all-gather carries the updated weights"), "%s: '%s'", lg, l);
+            free(l);
+        }
+        diff d = compare(fon, foff), one = compare(fon, ref);
+        cr_expect(d.bitwise, "bucket %s MB: sharded differs from unsharded (relative L2 %g)", mb[k],
+                  d.rel_l2);
+        cr_expect(one.rel_l2 <= 1e-5 && one.rel_max <= 1e-5, "sharded vs one process: %g, %g",
+                  one.rel_l2, one.rel_max);
+    }
+    /* checkpoints at 4, 8, 12; drop 12 and resume from 8 */
+    char full[600], res[600], res3[600], extra[1400], pf[640], pr[640], p3[640];
+    snprintf(full, sizeof full, "%s", tmp("cfull"));
+    snprintf(res, sizeof res, "%s", tmp("cres"));
+    snprintf(res3, sizeof res3, "%s", tmp("cres3"));
+    snprintf(extra, sizeof extra,
+             "--mesh-bucket-mb 0.01 --checkpoint-dir '%s' --checkpoint-every 4", tmp("ck"));
+    cr_assert_eq(mesh_train(2, csv, full, extra), 0);
+    cr_assert_eq(sh(&o, "cp '%s/ckpt-000000008.safetensors' '%s.8' && rm -f '%s'/ckpt-000000012*",
+                    tmp("ck"), tmp("ck8"), tmp("ck")),
+                 0, "%s", o);
+    free(o);
+    snprintf(extra, sizeof extra, "--mesh-bucket-mb 0.01 --checkpoint-dir '%s' --resume",
+             tmp("ck"));
+    cr_assert_eq(mesh_train(2, csv, res, extra), 0);
+    snprintf(pf, sizeof pf, "%s.0.plan", full);
+    snprintf(pr, sizeof pr, "%s.0.plan", res);
+    cr_assert_eq(sh(&o, "cat '%s.0.log'", res), 0);
+    cr_expect(strstr(o, "resumed from step 8"), "%s", o);
+    free(o);
+    diff d = compare(pr, pf);
+    cr_expect(d.bitwise, "sharded resume differs from the uninterrupted run (relative L2 %g)",
+              d.rel_l2);
+    /* the same checkpoint, resumed by 3 workers (other shards) */
+    cr_assert_eq(sh(&o,
+                    "rm -f '%s'/ckpt-0000000[1-9]* && cp '%s.8' '%s/ckpt-000000008.safetensors'",
+                    tmp("ck"), tmp("ck8"), tmp("ck")),
+                 0, "%s", o);
+    free(o);
+    cr_assert_eq(mesh_train(3, csv, res3, extra), 0);
+    snprintf(p3, sizeof p3, "%s.0.plan", res3);
+    diff d3 = compare(p3, ref);
+    fprintf(stderr,
+            "sharded: N=3 resumed from N=2's step-8 checkpoint vs one process: relative L2 "
+            "%.3e, max %.3e\n",
+            d3.rel_l2, d3.rel_max);
+    cr_expect(d3.rel_l2 <= 1e-5 && d3.rel_max <= 1e-5, "N=3 resumed: %g, %g", d3.rel_l2,
+              d3.rel_max);
+}
