@@ -30,12 +30,32 @@ static const cli_opt cv_opts[] = {
  * after its cutoff because the series it trains on has none. */
 static ntg_status series_head(const ntg_series *s, size_t rows, ntg_series **out, ntg_error *err)
 {
+    /* long format: every series' rows before the cutoff (a ragged panel's on their own
+     * dates), with its covariate columns */
+    if (s->first || s->is_long) return ntg__series_panel_head(s, rows, out, err);
     const double **cols = calloc(s->n_cols, sizeof *cols);
     if (!cols) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     for (size_t c = 0; c < s->n_cols; c++) cols[c] = s->values + c * s->n_rows;
     /* the dates were checked when the file was read */
     ntg_status st = ntg_series_create(rows, s->n_cols, s->names, cols, s->dates,
                                       NTG_SERIES_LOOSE_DATES, out, err);
+    free((void *)cols);
+    return st;
+}
+
+/* Wide data: rows [cut, cut + h) as a series of their own, the future file of a forecast
+ * from the rows before cut (*out NULL for long data, whose future is keyed by date). */
+static ntg_status series_future(const ntg_series *s, size_t cut, size_t h, ntg_series **out,
+                                ntg_error *err)
+{
+    *out = NULL;
+    if (s->is_long) return NTG_OK;
+    const double **cols = calloc(s->n_cols + 1, sizeof *cols);
+    if (!cols) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t c = 0; c < s->n_cols; c++) cols[c] = s->values + c * s->n_rows + cut;
+    ntg_status st =
+        ntg_series_create(h, s->n_cols, s->names, cols, s->dates ? s->dates + cut : NULL,
+                          NTG_SERIES_LOOSE_DATES, out, err);
     free((void *)cols);
     return st;
 }
@@ -51,7 +71,9 @@ static int parse_split2(const cli_cmd *cmd, const char *spec, size_t n, size_t *
                                "of the rows before the first cutoff); the windows are the test",
                                spec);
     char buf[256];
-    snprintf(buf, sizeof buf, "%s,%s", spec, strpbrk(spec, ".eE") ? "0.0" : "0");
+    /* the test part written like the others: rows ("rest" too) or a fraction */
+    int frac = strncmp(spec, "rest", 4) != 0 && strpbrk(spec, ".eE");
+    snprintf(buf, sizeof buf, "%s,%s", spec, frac ? "0.0" : "0");
     ntg_split sp;
     ntg_error err;
     if (ntg__split_parse(buf, n, &sp, &err)) {
@@ -77,13 +99,69 @@ static void put_exact(FILE *f, double x)
     fputs(buf, f);
 }
 
-/* Row r's date (or its 1-based number when the series has no dates). */
-static void put_ds(FILE *f, const ntg_series *s, size_t r)
+/* Row r's date of column c (or its 1-based number when the series has no dates). */
+static void put_ds(FILE *f, const ntg_series *s, size_t c, size_t r)
 {
-    if (s->dates)
+    if (s->first && s->col_dates[c * s->n_rows + r])
+        cli_csv_field(f, s->col_dates[c * s->n_rows + r]);
+    else if (s->dates)
         cli_csv_field(f, s->dates[r]);
     else
         fprintf(f, "%zu", r + 1);
+}
+
+/* A ragged panel: the series (of --columns, or all) with at least L rows before the first
+ * cutoff, as a --columns list in *out (caller frees); the others are left out of every window
+ * and counted.  CLI_OK, or the exit status after a message. */
+static int panel_columns(const cli_cmd *cmd, const ntg_series *s, const char *spec, size_t cut0,
+                         size_t L, char **out)
+{
+    *out = NULL;
+    int all = !spec || strcmp(spec, "all") == 0;
+    char *buf = NULL, **parts = NULL;
+    int np = 0;
+    if (!all) {
+        parts = calloc(s->n_cols + 1, sizeof *parts);
+        if (!parts) return cli_usage_error(cmd, "out of memory");
+        np = cli_split(spec, ',', &buf, parts, (int)s->n_cols + 1);
+    }
+    size_t cap = 1, kept = 0, left = 0;
+    for (size_t c = 0; c < s->n_cols; c++) cap += strlen(s->names[c]) + 1;
+    char *list = malloc(cap);
+    const char *skipped = NULL;
+    if (!list) {
+        free(buf);
+        free(parts);
+        return cli_usage_error(cmd, "out of memory");
+    }
+    size_t len = 0;
+    for (size_t c = 0; c < s->n_cols; c++) {
+        int chosen = all;
+        for (int i = 0; !chosen && i < np; i++) chosen = strcmp(parts[i], s->names[c]) == 0;
+        if (!chosen) continue;
+        if (s->first[c] + L > cut0) {
+            if (!left++) skipped = s->names[c];
+            continue;
+        }
+        len += (size_t)snprintf(list + len, cap - len, "%s%s", kept++ ? "," : "", s->names[c]);
+    }
+    free(buf);
+    free(parts);
+    if (!kept) {
+        free(list);
+        return cli_usage_error(cmd,
+                               "no series has input_size = %zu rows before the first cutoff "
+                               "(row %zu of the longest): fewer or shorter windows (--windows, "
+                               "--step)",
+                               L, cut0);
+    }
+    if (left)
+        fprintf(stderr,
+                "ntgraph cv: warning: %zu series have fewer than input_size = %zu rows before "
+                "the first cutoff and are left out of every window (e.g. '%s')\n",
+                left, L, skipped);
+    *out = list;
+    return CLI_OK;
 }
 
 static int cv_run(const cli_cmd *cmd, cli_args *a)
@@ -130,10 +208,11 @@ static int cv_run(const cli_cmd *cmd, cli_args *a)
     co.seed = seed >= 0 ? (uint64_t)seed : 0;
 
     ntg_plan *plan = NULL, *trained = NULL;
-    ntg_series *series = NULL, *head = NULL, *upto = NULL;
+    ntg_series *series = NULL, *head = NULL, *upto = NULL, *fut = NULL;
     ntg_forecast *fc = NULL;
     ntg_scores *wscores = NULL;
     FILE *f = NULL;
+    char *panel_cols = NULL;
     ntg_error err;
     int rc = CLI_OK;
     ntg_status st = ntg_compile_file(a->pos[0], &co, &plan, &err);
@@ -151,13 +230,6 @@ static int cv_run(const cli_cmd *cmd, cli_args *a)
     ntg_series_options so;
     cli_series_options(a, &so);
     if ((st = ntg_series_load_csv(data, &so, &series, &err))) goto fail;
-    if (series->first) {
-        st = ntg__fail(&err, NTG_ERR_UNSUPPORTED,
-                       "%s: a ragged panel (series of different dates) is not supported by cv "
-                       "yet; train and eval take it (--split rest,VAL,TEST)",
-                       data);
-        goto fail;
-    }
 
     /* cutoffs as NeuralForecast places them: the last window ends at the last row, the others
      * `step` rows apart before it; window k forecasts rows [cut_k, cut_k + h) from the rows
@@ -174,6 +246,13 @@ static int cv_run(const cli_cmd *cmd, cli_args *a)
     }
     size_t cut0 = T - h - (n - 1) * S, A = 0, B = 0;
     if ((rc = parse_split2(cmd, split, cut0, &A, &B)) != CLI_OK) goto done;
+    /* a ragged panel: its series end together on the last row, so every cutoff is the same
+     * number of rows before each series' own end (NeuralForecast's per-series windows) */
+    const char *columns = cli_get(a, "columns");
+    if (series->first) {
+        if ((rc = panel_columns(cmd, series, columns, cut0, L, &panel_cols)) != CLI_OK) goto done;
+        columns = panel_cols;
+    }
     if (A == 0) {
         rc = cli_usage_error(cmd, "--split '%s' leaves no training rows before the first cutoff",
                              split);
@@ -205,7 +284,7 @@ static int cv_run(const cli_cmd *cmd, cli_args *a)
             snprintf(spec, sizeof spec, "%zu,%zu,0", a_k, B);
             ntg_train_options to;
             ntg_train_options_init(&to);
-            to.columns = cli_get(a, "columns");
+            to.columns = columns;
             to.split = spec;
             to.settings = settings.v;
             to.n_settings = settings.n;
@@ -222,15 +301,21 @@ static int cv_run(const cli_cmd *cmd, cli_args *a)
         ntg_session_options_init(&sopt);
         sopt.backend = cli_get(a, "backend");
         sopt.threads = (int)threads;
+        /* future-known covariates over the window come from the data: the rows up to the
+         * window's end (long data, keyed by id and date) or the window's rows (wide) */
         if ((st = series_head(series, cut, &head, &err)) ||
-            (st = ntg_forecast_series(trained, head, cli_get(a, "columns"), &sopt, &fc, &err)))
+            (st = series_head(series, cut + h, &upto, &err)) ||
+            (st = series_future(series, cut, h, &fut, &err)) ||
+            (st = ntg_forecast_series_exog(trained, head, fut ? fut : upto, columns, &sopt, &fc,
+                                           &err)))
             goto fail;
+        ntg_series_destroy(fut);
+        fut = NULL;
         /* its scores: eval of the same plan with this window as the test split */
-        if ((st = series_head(series, cut + h, &upto, &err))) goto fail;
         snprintf(spec, sizeof spec, "%zu,%zu,%zu", a_k, cut - a_k, h);
         ntg_eval_options eo;
         ntg_eval_options_init(&eo);
-        eo.columns = cli_get(a, "columns");
+        eo.columns = columns;
         eo.split = spec;
         eo.backend = cli_get(a, "backend");
         eo.threads = (int)threads;
@@ -238,7 +323,9 @@ static int cv_run(const cli_cmd *cmd, cli_args *a)
         if ((st = ntg_evaluate(trained, upto, &eo, &wscores[k], NULL, 0, &err))) goto fail;
         const ntg_scores *sc = &wscores[k];
         char cutname[64];
-        if (series->dates)
+        if (series->first) /* each series' own date: the rows before its end */
+            snprintf(cutname, sizeof cutname, "end-%zu", T - cut);
+        else if (series->dates)
             snprintf(cutname, sizeof cutname, "%s", series->dates[cut - 1]);
         else
             snprintf(cutname, sizeof cutname, "%zu", cut);
@@ -254,9 +341,9 @@ static int cv_run(const cli_cmd *cmd, cli_args *a)
             for (size_t r = 0; r < h; r++) {
                 cli_csv_field(f, name);
                 fputc(',', f);
-                put_ds(f, series, cut + r);
+                put_ds(f, series, (size_t)col, cut + r);
                 fputc(',', f);
-                put_ds(f, series, cut - 1);
+                put_ds(f, series, (size_t)col, cut - 1);
                 fputc(',', f);
                 put_exact(f, series->values[(size_t)col * T + cut + r]);
                 fprintf(f, ",%.9g\n", ntg_forecast_value(fc, c, r, 0));
@@ -288,10 +375,12 @@ fail:
     rc = cli_fail(cmd, st, &err);
 done:
     if (f) fclose(f);
+    free(panel_cols);
     free(wscores);
     ntg_forecast_destroy(fc);
     ntg_series_destroy(head);
     ntg_series_destroy(upto);
+    ntg_series_destroy(fut);
     ntg_series_destroy(series);
     ntg_plan_destroy(trained);
     ntg_plan_destroy(plan);
@@ -319,7 +408,11 @@ const cli_cmd cli_cmd_cv = {
     "numbers `ntgraph eval` gives with that window as the test split) and their mean.\n"
     "-o writes the forecasts in long format: unique_id,ds,cutoff,y,y_hat (ds and cutoff\n"
     "are dates, or 1-based row numbers without a date column). The same --seed gives the\n"
-    "same numbers; every refit uses it.",
+    "same numbers; every refit uses it. A ragged long-format panel (--id-col, --date-col,\n"
+    "--target) is cut per series: each cutoff lies the same number of rows before every\n"
+    "series' own end (printed as end-N), -o writes each series' own dates, and a series\n"
+    "with fewer than input_size rows before the first cutoff is left out of every window\n"
+    "(a warning counts them); --split rest,VAL gives every series VAL validation rows.",
     cv_opts,
     (int)(sizeof cv_opts / sizeof cv_opts[0]),
     cv_run,

@@ -18,6 +18,8 @@ static const cli_opt opts[] = {
     {"data", 0, "SERIES.csv", 0, "forecast the next h values of each column of a CSV"},
     {"columns", 0, "C1,C2|all", 0, "with --data: the columns to forecast (default all)"},
     {"plot", 0, "F.svg", 0, "with --data: draw history, forecast and intervals as SVG"},
+    {"plot-series", 0, "ID", 0,
+     "with --plot: draw this series only (a ragged panel: one series, default the first)"},
     {"quantiles", 0, "Q1,Q2,..", 0,
      "with --data, a distribution head (loss normal, studentt): the levels to forecast "
      "(default: the plan's train.quantiles)"},
@@ -28,7 +30,8 @@ static const cli_opt opts[] = {
     {"target", 0, "NAME", 0, "long format: the value column (default y)"},
     {"futr-data", 0, "FUTURE.csv", 0,
      "with --data: the future-known covariates' values for the h steps after the data "
-     "(a plan trained with --futr-exog columns)"},
+     "(a plan trained with --futr-exog columns), in --data's layout (long: keyed by id and "
+     "date)"},
     {"backend", 0, "B", 0, "backend: auto (default), {backends}"},
     {"threads", 0, "N", 0, "threads (default: the CPUs this process may use)"},
 };
@@ -157,26 +160,40 @@ done:
     return rc;
 }
 
-/* History (the last few horizons), forecast and the quantile bands of every column. */
+/* History (the last few horizons), forecast and the quantile bands of every column, or of the
+ * one named `only` (a ragged panel: that one or the first, on its own dates). */
 static ntg_status cli_plot_forecast(const char *path, const ntg_series *ser, const ntg_forecast *fc,
-                                    ntg_error *err)
+                                    const char *only, ntg_error *err)
 {
     size_t nc = ntg_forecast_columns(fc), h = ntg_forecast_horizon(fc),
-           nq = ntg_forecast_quantiles(fc);
+           nq = ntg_forecast_quantiles(fc), c0 = 0;
+    if (only) {
+        while (c0 < nc && strcmp(ntg_forecast_column_name(fc, c0), only) != 0) c0++;
+        if (c0 == nc)
+            return ntg__fail(err, NTG_ERR_NOT_FOUND,
+                             "--plot-series '%.200s': no such series among the %zu forecast "
+                             "(choose one of them, e.g. '%.200s')",
+                             only, nc, ntg_forecast_column_name(fc, 0));
+    }
+    /* a ragged panel's series have their own dates: one series per plot */
+    size_t c1 = only || ser->first ? c0 + 1 : nc;
+    int col0 = ntg__series_find(ser, ntg_forecast_column_name(fc, c0));
+    if (col0 < 0) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    size_t avail = ser->n_rows - ntg__series_first(ser, (size_t)col0);
     size_t nh = 3 * h < 96 ? 96 : 3 * h;
-    if (nh > ser->n_rows) nh = ser->n_rows;
+    if (nh > avail) nh = avail;
+    const char *const *hsrc = ser->first ? ser->col_dates + (size_t)col0 * ser->n_rows : ser->dates;
     ntg_pool *pool = ntg__pool_create();
     if (!pool) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     ntg_plot_panel *panels = ntg__pool_array(pool, nc + 1, sizeof *panels);
-    const char **hd = ser->dates ? ntg__pool_array(pool, nh + 1, sizeof *hd) : NULL;
-    const char **fd = ser->dates ? ntg__pool_array(pool, h + 1, sizeof *fd) : NULL;
-    ntg_status st = panels && (!ser->dates || (hd && fd))
-                        ? NTG_OK
-                        : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-    for (size_t t = 0; !st && hd && t < nh; t++) hd[t] = ser->dates[ser->n_rows - nh + t];
-    for (size_t t = 0; !st && fd && t < h; t++) fd[t] = ntg_forecast_date(fc, t);
-    for (size_t c = 0; !st && c < nc; c++) {
-        ntg_plot_panel *p = &panels[c];
+    const char **hd = hsrc ? ntg__pool_array(pool, nh + 1, sizeof *hd) : NULL;
+    const char **fd = hsrc ? ntg__pool_array(pool, h + 1, sizeof *fd) : NULL;
+    ntg_status st =
+        panels && (!hsrc || (hd && fd)) ? NTG_OK : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t t = 0; !st && hd && t < nh; t++) hd[t] = hsrc[ser->n_rows - nh + t];
+    for (size_t t = 0; !st && fd && t < h; t++) fd[t] = ntg_forecast_column_date(fc, c0, t);
+    for (size_t c = c0; !st && c < c1; c++) {
+        ntg_plot_panel *p = &panels[c - c0];
         int col = ntg__series_find(ser, ntg_forecast_column_name(fc, c));
         double *fcv = ntg__pool_array(pool, h + 1, sizeof *fcv);
         ntg_plot_band *bands = ntg__pool_array(pool, nq + 1, sizeof *bands);
@@ -219,7 +236,7 @@ static ntg_status cli_plot_forecast(const char *path, const ntg_series *ser, con
         p->bands = bands;
     }
     if (!st) {
-        ntg_plot plot = {"ntgraph forecast", nh, h, hd, fd, panels, nc, 0};
+        ntg_plot plot = {"ntgraph forecast", nh, h, hd, fd, panels, c1 - c0, 0};
         st = ntg__plot_svg(path, &plot, err);
     }
     ntg__pool_destroy(pool);
@@ -241,12 +258,6 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
     cli_series_options(a, &sopt);
     ntg_status st = ntg_series_load_csv(cli_get(a, "data"), &sopt, &ser, &err);
     if (st) return cli_fail(cmd, st, &err);
-    if (cli_get(a, "plot") && ser->first) {
-        st = ntg__fail(&err, NTG_ERR_UNSUPPORTED,
-                       "--plot: a ragged panel (series of different dates) is not plotted; "
-                       "choose series that share their dates");
-        goto fail;
-    }
     /* once per run, not per column: the forecast is then in whatever units the model has */
     const char *gk = ntg_plan_meta(plan, "train.scaler");
     if (!ntg_plan_meta(plan, "scaler.kind") && !(gk && strcmp(gk, "none") == 0))
@@ -260,9 +271,22 @@ static int run_series(const cli_cmd *cmd, cli_args *a, const ntg_plan *plan)
     ntg_session_options_init(&so);
     so.threads = (int)threads;
     if (cli_get(a, "backend")) so.backend = cli_get(a, "backend");
-    if (cli_get(a, "futr-data") &&
-        (st = ntg_series_load_csv(cli_get(a, "futr-data"), &sopt, &fut, &err)))
-        goto fail;
+    /* the future file takes the data's layout: long (keyed by id and date, its target column
+     * optional) for long data, wide (the h rows after the data's end) for wide data */
+    if (cli_get(a, "futr-data")) {
+        ntg_csv_options co;
+        ntg__csv_options_init(&co);
+        co.fill = sopt.fill;
+        co.dates = sopt.dates;
+        if (ser->is_long) {
+            co.format = 2;
+            co.id_col = sopt.id_col;
+            co.date_col = sopt.date_col;
+            co.target = sopt.target;
+            co.target_optional = 1;
+        }
+        if ((st = ntg__csv_read(cli_get(a, "futr-data"), &co, &fut, &err))) goto fail;
+    }
     if ((st = ntg_forecast_series_exog(plan, ser, fut, cli_get(a, "columns"), &so, &fc, &err)))
         goto fail;
     size_t nc = ntg_forecast_columns(fc), h = ntg_forecast_horizon(fc),
@@ -377,7 +401,8 @@ written:;
                        a->pos[0]);
         goto fail;
     }
-    if (cli_get(a, "plot") && (st = cli_plot_forecast(cli_get(a, "plot"), ser, fc, &err)))
+    if (cli_get(a, "plot") &&
+        (st = cli_plot_forecast(cli_get(a, "plot"), ser, fc, cli_get(a, "plot-series"), &err)))
         goto fail;
     goto done;
 fail:
@@ -435,6 +460,8 @@ static int run(const cli_cmd *cmd, cli_args *a)
                    cli_get(a, "dates") || cli_get(a, "futr-data") || cli_get(a, "quantiles")))
         return cli_usage_error(
             cmd, "--columns, --plot, --fill, --dates, --futr-data and --quantiles need --data");
+    if (cli_get(a, "plot-series") && !cli_get(a, "plot"))
+        return cli_usage_error(cmd, "--plot-series chooses the series of --plot: give --plot too");
     ntg_plan *plan = NULL, *relevel = NULL;
     ntg_error err;
     ntg_status st = cli_load_plan(a->pos[0], &plan, &err);
@@ -451,7 +478,8 @@ const cli_cmd cli_cmd_run = {
     "run",
     "Forecast with a plan",
     "ntgraph run PLAN (--in IN.safetensors --out OUT.safetensors | --data SERIES.csv "
-    "[--columns C1,C2|all] [--futr-data FUTURE.csv] [--out FORECAST.csv] [--plot F.svg] "
+    "[--columns C1,C2|all] [--futr-data FUTURE.csv] [--out FORECAST.csv] [--plot F.svg "
+    "[--plot-series ID]] "
     "[--quantiles Q1,Q2,..]) "
     "[--backend B] [--threads N]",
     "With --in, binds every input of the plan's `infer` program by name from a\n"
@@ -468,11 +496,16 @@ const cli_cmd cli_cmd_run = {
     "With --in the outputs are the\n"
     "plan's own (a distribution head's raw parameters, a classifier's logits). --plot\n"
     "draws the\n"
-    "history, forecast and intervals as SVG. A plan without a fitted scaler (not made\n"
+    "history, forecast and intervals as SVG: every column of a wide file, or the one\n"
+    "--plot-series names; a ragged panel's series have their own dates, so it draws one\n"
+    "(--plot-series ID, default the first forecast). A plan without a fitted scaler (not made\n"
     "by `ntgraph train`, nor recompiled from weights it exported) is warned about once.\n"
     "A plan trained with covariates takes them from --data (historic, static from the\n"
-    "plan) and, for future-known columns, from --futr-data: its first h rows are the h\n"
-    "steps after --data's last row; calendar features need no file.",
+    "plan) and, for future-known columns, from --futr-data in --data's layout: wide\n"
+    "data, a wide file whose first h rows are the h steps after --data's last row; long\n"
+    "data (unique_id, ds, y or --id-col...), a long file keyed by id and date (its target\n"
+    "column optional) with each series' h dates after that series' end. Calendar\n"
+    "features need no file.",
     opts,
     (int)(sizeof opts / sizeof opts[0]),
     run,

@@ -45,8 +45,9 @@ static const cli_opt train_opts[] = {
     {"futr-exog", 0, "C1,C2", 0,
      "future-known covariates: columns or calendar:FEATURE (hour_of_day, day_of_week, "
      "day_of_month, day_of_year, month_of_year, week_of_year, ...)"},
-    {"static", 0, "K=V,..|FILE.csv", 0,
-     "static attributes: the same for every column, or a CSV with a row per column"},
+    {"static", 0, "K=V,..|FILE.csv|columns:C1,..", 0,
+     "static attributes: the same for every column, a CSV with a row per column, or long "
+     "data's columns constant within each series"},
     {"train", 'T', "KEY=VALUE", 1, "override any key of the graph's train section"},
     {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},
@@ -409,7 +410,8 @@ const cli_cmd cli_cmd_train = {
     "[-D NAME=VALUE]... [-T KEY=VALUE]... [--steps N] [--batch B] [--lr X] [--optimizer O] "
     "[--loss L] [--quantiles Q,..] [--class-threshold X] [--conformal L,..] "
     "[--scaler K] [--window-scaler K] [--hist-exog C1,C2] [--futr-exog C1,C2] "
-    "[--static K=V,..|FILE.csv] [--fill F] [--dates M] [--id-col C] [--date-col C] [--target C] "
+    "[--static K=V,..|FILE.csv|columns:C1,..] [--fill F] [--dates M] [--id-col C] [--date-col C] "
+    "[--target C] "
     "[--lr-decays K] [--val-every N] [--patience P] [--seed S] [--log-csv F] "
     "[--checkpoint-dir D [--checkpoint-every N]] [--resume] [--stop-at STEP] "
     "[--store PATH --name NAME [--run ID]] "

@@ -21,6 +21,35 @@
 #include "tpool.h"
 #include "tune_space.h"
 
+/* The signal that asked tune to stop (SIGINT, SIGTERM, SIGHUP), 0 while none did: the handler
+ * only records it; the study stops its trials, removes its folder and then dies of it. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+    stop_signal = sig;
+}
+
+static const int stop_sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+
+/* on_stop for the stopping signals that are not ignored (a background job's SIGINT stays
+ * ignored), the actions before kept in old; no SA_RESTART, so waitpid returns EINTR. */
+static void stop_handlers(struct sigaction old[3])
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 3; i++)
+        if (sigaction(stop_sigs[i], NULL, &old[i]) == 0 && old[i].sa_handler != SIG_IGN)
+            sigaction(stop_sigs[i], &sa, NULL);
+}
+
+static void stop_restore(const struct sigaction old[3])
+{
+    for (int i = 0; i < 3; i++) sigaction(stop_sigs[i], &old[i], NULL);
+}
+
 static const cli_opt tune_opts[] = {
     {"data", 0, "FILE.csv", 0, "the series (required)"},
     {"split", 0, "A,B,C", 0,
@@ -399,6 +428,8 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
     double *X = NULL, *Y = NULL;
     study S;
     memset(&S, 0, sizeof S);
+    struct sigaction old_act[3];
+    int handlers = 0;
     ntg_error err;
     ntg_status st = NTG_OK;
     if (cli_collect_defines(cmd, a, "define", NULL, &dv) ||
@@ -472,6 +503,8 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
     S.use_mae = strcmp(metric, "mae") == 0;
     const char *tmpd = getenv("TMPDIR");
     snprintf(S.dir, sizeof S.dir, "%s/ntg-tune-XXXXXX", tmpd && *tmpd ? tmpd : "/tmp");
+    stop_handlers(old_act); /* from here a stop removes the folder */
+    handlers = 1;
     if (!mkdtemp(S.dir)) {
         fprintf(stderr, "ntgraph tune: error: cannot make a folder in %s: %s\n",
                 tmpd && *tmpd ? tmpd : "/tmp", strerror(errno));
@@ -494,7 +527,7 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
     size_t best = (size_t)-1, n = (size_t)trials, J = (size_t)jobs;
     int use_tpe = strcmp(search, "tpe") == 0;
     tune_tpe_options to = {0.25, 24};
-    for (size_t b = 0; b < n; b += J) {
+    for (size_t b = 0; b < n && !stop_signal; b += J) {
         size_t e = b + J < n ? b + J : n;
         pid_t pids[256];
         /* the batch's proposals: all from the trials before it, so a batch is the same
@@ -517,6 +550,8 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
         for (size_t k = b; k < e; k++) {
             pid_t pid = fork();
             if (pid == 0) {
+                stop_restore(old_act); /* a trial dies of the signal that stops tune */
+                if (stop_signal) _exit(1);
 #ifdef __linux__
                 /* a trial does not outlive tune (killed, or ^C) */
                 prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -534,7 +569,11 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
         for (size_t k = b; k < e; k++) {
             int status = 0;
             if (pids[k - b] > 0) {
-                while (waitpid(pids[k - b], &status, 0) < 0 && errno == EINTR) {
+                for (;;) {
+                    /* stopped: end the batch's trials not yet reaped (ours, by their ids) */
+                    for (size_t m = k; stop_signal && m < e; m++)
+                        if (pids[m - b] > 0) kill(pids[m - b], SIGTERM);
+                    if (waitpid(pids[k - b], &status, 0) >= 0 || errno != EINTR) break;
                 }
                 read_result(&S, k, status, &T[k]);
             }
@@ -560,6 +599,10 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
                 unlink(t->plan);
             }
         }
+    }
+    if (stop_signal) {
+        rc = CLI_FAIL;
+        goto done;
     }
     if (best == (size_t)-1) {
         fprintf(stderr, "ntgraph tune: error: all %zu trials failed; the first: %s\n", n,
@@ -615,6 +658,12 @@ done:
             if (T[k].plan[0]) unlink(T[k].plan);
         }
         rmdir(S.dir);
+    }
+    if (handlers) stop_restore(old_act);
+    if (stop_signal) {
+        fprintf(stderr, "ntgraph tune: stopped by signal %d (%s); the trials' folder is removed\n",
+                (int)stop_signal, strsignal(stop_signal));
+        raise(stop_signal); /* the exit status says which signal stopped it */
     }
     free(T);
     free(X);

@@ -34,6 +34,23 @@ static void exercise(const ntg_series *s)
         ntg__series_column_view(s, c, &v);
         if (v.n_cols != 1 || v.n_rows != s->n_rows - s->first[c]) __builtin_trap();
     }
+    /* long format: covariate columns, finite where usable, their problems placed */
+    for (size_t x = 0; x < s->n_x; x++) {
+        if (!s->xnames[x] || (s->xerr[x] && (!s->xfile || s->xline[x] < 1 || s->xcol[x] < 1)))
+            __builtin_trap();
+        for (size_t i = 0; !s->xerr[x] && i < s->n_cols * s->n_rows; i++)
+            if (s->xvals[x * s->n_cols * s->n_rows + i] != s->xvals[x * s->n_cols * s->n_rows + i])
+                __builtin_trap();
+    }
+    /* the rows before a cutoff (ntgraph cv) keep the layout */
+    ntg_series *head = NULL;
+    ntg_error herr;
+    if (ntg__series_panel_head(s, s->n_rows / 2, &head, &herr) == NTG_OK) {
+        if (head->n_rows != s->n_rows / 2 || head->n_x != s->n_x) __builtin_trap();
+        for (size_t c = 0; head->first && c < head->n_cols; c++)
+            if (head->first[c] > head->n_rows) __builtin_trap();
+        ntg__series_free(head);
+    }
     ntg_pool *pool = ntg__pool_create();
     if (!pool) return;
     ntg__series_step(s);
@@ -65,6 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         o.date_col = "t";
         o.target = "v";
     }
+    /* a file of future covariates: the long target column may be absent */
+    o.target_optional = (data[0] / 96) % 2;
     ntg_series *s = NULL;
     ntg_error err;
     ntg_status st = ntg__csv_parse((const char *)data + 1, size - 1, "fuzz.csv", &o, &s, &err);
@@ -91,6 +110,11 @@ int main(int argc, char **argv)
         "\x30v,id,t\n1,x,2020-01-01 00:00:00\n2,x,2020-01-01 01:00:00\n3,y,2020-01-01 01:00:00\n",
         "\x06"
         "date,v\n1990/1/1 0:00,1\n1990/1/2 0:00,nan\n1990/1/3 0:00,3\n",
+        /* long format with covariate columns: text, an empty cell, a bad cell; a future
+         * file without the target (target optional: option byte 96) */
+        "\x00unique_id,ds,y,temp,note\nA,1,1,0.5,x\nA,2,2,,y\nB,1,3,abc,z\nB,2,4,1e400,w\n",
+        "\x66unique_id,ds,promo\nA,2020-01-01 00:00:00,1\nA,2020-01-01 01:00:00,0\n"
+        "B,2020-01-01 01:00:00,1\n",
         /* a .csv.gz (gzip -9 of "date,a,b\n2020-01-01,1.5,2\n2020-01-02,-3,4.25\n") */
         "\x00"
         "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff\x4b\x49\x2c\x49\xd5\x49\xd4\x49"

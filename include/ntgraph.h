@@ -650,10 +650,13 @@ NTG_API ntg_status ntg_forecast_series(const ntg_plan *plan, const ntg_series *d
                                        ntg_forecast **out, ntg_error *err);
 /* ntg_forecast_series for a plan trained with covariates (docs/data.md, "Covariates"): the
  * historic and static ones come from `data` and the plan, the future-known ones over the
- * horizon from `future`: a series whose first h rows hold the plan's futr_exog columns for
- * the h steps after data's last row (found by name; other columns are ignored).  `future`
- * may be NULL when the plan has no future covariates or only calendar features (computed
- * from data's dates continued by its step).  NTG_ERR_DATA names a missing column or row
+ * horizon from `future`, in data's layout: for wide data a series whose first h rows hold
+ * the plan's futr_exog columns for the h steps after data's last row (found by name; other
+ * columns are ignored); for long data (a panel) a long series keyed by id and date holding,
+ * for each forecast series, the rows at the h dates after that series' end (read it with
+ * ntg_series_load_csv and a target column, any values).  `future` may be NULL when the plan has no
+ * future covariates or only calendar features (computed from data's dates continued by its step).
+ * NTG_ERR_DATA names a missing column or row
  * ("future covariates: column 'temp' has 3 rows, the horizon needs 24 (row 4 is
  * missing)"). */
 NTG_API ntg_status ntg_forecast_series_exog(const ntg_plan *plan, const ntg_series *data,

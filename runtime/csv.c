@@ -253,6 +253,7 @@ void ntg__csv_options_init(ntg_csv_options *o)
     o->dates = NULL;
     o->max_inflated = 0;
     o->id_col = o->date_col = o->target = NULL;
+    o->target_optional = 0;
 }
 
 void ntg__series_free(ntg_series *s)
@@ -283,6 +284,48 @@ void ntg__series_column_view(const ntg_series *s, size_t c, ntg_series *v)
     }
 }
 
+ntg_status ntg__series_panel_head(const ntg_series *s, size_t rows, ntg_series **out,
+                                  ntg_error *err)
+{
+    *out = NULL;
+    if (!s || rows > s->n_rows)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG, "series head: %zu rows of %zu", rows,
+                         s ? s->n_rows : 0);
+    size_t T = s->n_rows, n = s->n_cols, nx = s->n_x;
+    ntg_pool *pool = ntg__pool_create();
+    ntg_series *h = pool ? ntg__pool_alloc(pool, sizeof *h) : NULL;
+    int bad = !h;
+    if (h) {
+        *h = *s; /* names, dates, epoch, messages: borrowed (prefixes of s's rows) */
+        h->pool = pool;
+        h->n_rows = rows;
+        bad |= !(h->values = ntg__pool_array(pool, rows * n + 1, sizeof *h->values));
+        if (s->first) {
+            bad |= !(h->first = ntg__pool_array(pool, n + 1, sizeof *h->first));
+            bad |= !(h->col_dates = ntg__pool_array(pool, rows * n + 1, sizeof *h->col_dates));
+            bad |= !(h->col_epoch = ntg__pool_array(pool, rows * n + 1, sizeof *h->col_epoch));
+        }
+        if (nx) bad |= !(h->xvals = ntg__pool_array(pool, rows * n * nx + 1, sizeof *h->xvals));
+    }
+    if (bad) {
+        ntg__pool_destroy(pool);
+        return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    }
+    for (size_t c = 0; c < n; c++) {
+        memcpy(h->values + c * rows, s->values + c * T, rows * sizeof *h->values);
+        for (size_t x = 0; x < nx; x++)
+            memcpy(h->xvals + (x * n + c) * rows, s->xvals + (x * n + c) * T,
+                   rows * sizeof *h->xvals);
+        if (!s->first) continue;
+        /* every series ends on row rows - 1: series c keeps its rows before `rows` */
+        h->first[c] = s->first[c] < rows ? s->first[c] : rows;
+        memcpy(h->col_dates + c * rows, s->col_dates + c * T, rows * sizeof *h->col_dates);
+        memcpy(h->col_epoch + c * rows, s->col_epoch + c * T, rows * sizeof *h->col_epoch);
+    }
+    *out = h;
+    return NTG_OK;
+}
+
 int ntg__series_find(const ntg_series *s, const char *name)
 {
     if (!s || !name) return -1;
@@ -310,6 +353,14 @@ typedef struct cparse {
     size_t dcap, lcap, mcap, vcap;
     unsigned *sid; /* long: series of each row */
     size_t scap;
+    /* long: the other columns (covariates), nx per row */
+    size_t nx;
+    size_t *xcol;         /* their header indices */
+    double *xval;         /* rows x nx */
+    unsigned char *xmiss; /* rows x nx */
+    size_t xvcap, xmcap;
+    const char **xerr; /* per column: its first bad cell's problem (pool), or NULL */
+    int *xline, *xcolno;
 } cparse;
 
 /* "column 'HULL'" or, in long format, "column 'y' (series 'A')". */
@@ -355,29 +406,24 @@ static int take_cell(cparse *c, const cfield *f, int col, const char *colname, c
 }
 
 /* Fill the missing cells of one column of n values. */
-static int fill_column(cparse *c, double *v, const unsigned char *miss, size_t n, const int *lines,
-                       int col, const char *what)
+/* Fill the missing cells of n values v by the policy `fill` (not FILL_ERROR): 0, or 1 when
+ * there is no numeric cell to fill from, 2 when ffill meets a missing first cell. */
+static int fill_soft(int fill, double *v, const unsigned char *miss, size_t n)
 {
     size_t first = 0;
     while (first < n && miss[first]) first++;
-    if (first == n && n) {
-        if (c->fill == FILL_ZERO) {
-            for (size_t i = 0; i < n; i++) v[i] = 0;
-            return 0;
-        }
-        return rd_fail(&c->r, NTG_ERR_DATA, lines[0], col, "%s: no numeric cell to %s from", what,
-                       c->fill == FILL_FFILL ? "carry forward" : "interpolate");
+    if (fill == FILL_ZERO) {
+        for (size_t i = 0; i < n; i++)
+            if (miss[i]) v[i] = 0;
+        return 0;
     }
-    if (first > 0 && c->fill == FILL_FFILL)
-        return rd_fail(&c->r, NTG_ERR_DATA, lines[0], col,
-                       "%s: the column starts with a missing cell and ffill has no earlier value",
-                       what);
-    if (c->fill == FILL_ZERO) return 0; /* take_cell stored 0 already */
+    if (first == n && n) return 1;
+    if (first > 0 && fill == FILL_FFILL) return 2;
     for (size_t i = 0; i < first; i++) v[i] = v[first];
     size_t prev = first;
     for (size_t i = first + 1; i < n; i++) {
         if (miss[i]) continue;
-        if (c->fill == FILL_FFILL) {
+        if (fill == FILL_FFILL) {
             for (size_t k = prev + 1; k < i; k++) v[k] = v[prev];
         } else {
             double span = (double)(i - prev);
@@ -387,6 +433,120 @@ static int fill_column(cparse *c, double *v, const unsigned char *miss, size_t n
         prev = i;
     }
     for (size_t k = prev + 1; k < n; k++) v[k] = v[prev];
+    return 0;
+}
+
+static int fill_column(cparse *c, double *v, const unsigned char *miss, size_t n, const int *lines,
+                       int col, const char *what)
+{
+    int k = fill_soft(c->fill, v, miss, n);
+    if (k == 1)
+        return rd_fail(&c->r, NTG_ERR_DATA, lines[0], col, "%s: no numeric cell to %s from", what,
+                       c->fill == FILL_FFILL ? "carry forward" : "interpolate");
+    if (k == 2)
+        return rd_fail(&c->r, NTG_ERR_DATA, lines[0], col,
+                       "%s: the column starts with a missing cell and ffill has no earlier value",
+                       what);
+    return 0;
+}
+
+/* Long format: the covariate cells of row r (c->r's fields), kept for later: a bad or
+ * (with no fill) empty cell is an error only once a covariate names its column. */
+static int take_xcells(cparse *c, size_t r, const char *uid)
+{
+    size_t nx = c->nx;
+    if (!nx) return 0;
+    if (grow(&c->xval, &c->xvcap, (r + 1) * nx, sizeof *c->xval) ||
+        grow(&c->xmiss, &c->xmcap, (r + 1) * nx, 1))
+        return rd_nomem(&c->r);
+    for (size_t x = 0; x < nx; x++) {
+        const cfield *f = &c->r.f[c->xcol[x]];
+        double v = 0;
+        int k = parse_cell(f->s, f->len, &v);
+        if (k < 0) return rd_nomem(&c->r);
+        c->xval[r * nx + x] = k == CELL_OK ? v : 0;
+        c->xmiss[r * nx + x] = k != CELL_OK;
+        if (k == CELL_OK || c->xerr[x] || c->fill != FILL_ERROR) continue;
+        const char *s = f->s;
+        size_t n = f->len;
+        trim(&s, &n);
+        const char *name = c->hname[c->xcol[x]];
+        c->xline[x] = f->line;
+        c->xcolno[x] = (int)c->xcol[x] + 1;
+        if (k == CELL_EMPTY)
+            c->xerr[x] = ntg__pool_fmt(c->pool,
+                                       "column '%.*s' (series '%.*s'): empty cell (use --fill "
+                                       "zero|ffill|interpolate)",
+                                       SHOWN, name, SHOWN, uid);
+        else
+            c->xerr[x] =
+                ntg__pool_fmt(c->pool, "column '%.*s' (series '%.*s'): '%.*s%s' is %s", SHOWN, name,
+                              SHOWN, uid, (int)(n > SHOWN ? SHOWN : n), s, n > SHOWN ? "..." : "",
+                              k == CELL_RANGE ? "out of the range of a double" : "not a number");
+        if (!c->xerr[x]) return rd_nomem(&c->r);
+    }
+    return 0;
+}
+
+/* Long format: the covariate columns into s, series id's position p (of nr) from row
+ * src[id * nr + p] (SIZE_MAX: before the series' first row), filled per series. */
+static int build_x(cparse *c, const char *const *names, size_t nr, size_t ns, const size_t *src)
+{
+    ntg_series *s = c->s;
+    size_t nx = c->nx;
+    if (!nx) return 0;
+    s->n_x = nx;
+    s->xnames = ntg__pool_array(c->pool, nx + 1, sizeof *s->xnames);
+    s->xvals = ntg__pool_array(c->pool, nx * ns * nr + 1, sizeof *s->xvals);
+    s->xerr = ntg__pool_array(c->pool, nx + 1, sizeof *s->xerr);
+    s->xline = ntg__pool_array(c->pool, nx + 1, sizeof *s->xline);
+    s->xcol = ntg__pool_array(c->pool, nx + 1, sizeof *s->xcol);
+    s->xfile = ntg__pool_strdup(c->pool, c->r.file);
+    unsigned char *miss = malloc(nr + 1);
+    int *lines = malloc((nr + 1) * sizeof *lines);
+    if (!s->xnames || !s->xvals || !s->xerr || !s->xline || !s->xcol || !s->xfile || !miss ||
+        !lines) {
+        free(miss);
+        free(lines);
+        return rd_nomem(&c->r);
+    }
+    for (size_t x = 0; x < nx; x++) {
+        s->xnames[x] = c->hname[c->xcol[x]];
+        s->xerr[x] = c->xerr[x];
+        s->xline[x] = c->xline[x];
+        s->xcol[x] = c->xcolno[x];
+        for (size_t id = 0; id < ns; id++) {
+            double *v = s->xvals + (x * ns + id) * nr;
+            size_t f0 = 0, any = 0;
+            while (f0 < nr && src[id * nr + f0] == SIZE_MAX) f0++;
+            for (size_t p = 0; p < nr; p++) {
+                size_t r = src[id * nr + p];
+                v[p] = r == SIZE_MAX ? 0 : c->xval[r * nx + x];
+                miss[p] = r != SIZE_MAX && c->xmiss[r * nx + x];
+                lines[p] = r == SIZE_MAX ? 0 : c->line[r];
+                any |= miss[p];
+            }
+            if (!any || s->xerr[x] || c->fill == FILL_ERROR) continue;
+            int k = fill_soft(c->fill, v + f0, miss + f0, nr - f0);
+            if (k) {
+                s->xline[x] = lines[f0];
+                s->xcol[x] = (int)c->xcol[x] + 1;
+                s->xerr[x] = ntg__pool_fmt(
+                    c->pool, "column '%.*s' (series '%.*s'): %s", SHOWN, s->xnames[x], SHOWN,
+                    names[id],
+                    k == 1 ? "no numeric cell to fill from"
+                           : "the series starts with a missing cell and ffill has no earlier "
+                             "value");
+                if (!s->xerr[x]) {
+                    free(miss);
+                    free(lines);
+                    return rd_nomem(&c->r);
+                }
+            }
+        }
+    }
+    free(miss);
+    free(lines);
     return 0;
 }
 
@@ -731,7 +891,20 @@ static int read_long_keyed(cparse *c, const char *const *names, size_t ns, size_
     }
     memcpy(s->names, names, ns * sizeof *names);
     for (size_t i = 0; aligned && i < nr; i++) s->dates[i] = c->date[ord[i].row];
-    rc = 0;
+    size_t *src = malloc((nr * ns + 1) * sizeof *src);
+    if (!src) {
+        free(miss);
+        free(lines);
+        rd_nomem(&c->r);
+        goto out;
+    }
+    for (size_t id = 0; id < ns; id++) {
+        size_t m = off[id + 1] - off[id], f0 = nr - m;
+        for (size_t i = 0; i < f0; i++) src[id * nr + i] = SIZE_MAX;
+        for (size_t i = 0; i < m; i++) src[id * nr + f0 + i] = ord[off[id] + i].row;
+    }
+    rc = build_x(c, names, nr, ns, src);
+    free(src);
     for (size_t id = 0; id < ns && !rc; id++) {
         size_t m = off[id + 1] - off[id], f0 = nr - m;
         double *v = s->values + id * nr;
@@ -755,11 +928,11 @@ static int read_long_keyed(cparse *c, const char *const *names, size_t ns, size_
                 s->col_epoch[id * nr + f0 + i] = ord[off[id] + i].key;
             }
         }
+        if (!any) continue; /* (no target column: nothing is missing) */
         char what[2 * SHOWN + 32];
         cell_what(what, sizeof what, c->hname[iy], names[id]);
-        if (any)
-            rc = fill_column(c, v + f0, miss + id * nr + f0, m, lines + id * nr + f0, (int)iy + 1,
-                             what);
+        rc =
+            fill_column(c, v + f0, miss + id * nr + f0, m, lines + id * nr + f0, (int)iy + 1, what);
     }
     free(miss);
     free(lines);
@@ -778,9 +951,23 @@ static int read_long(cparse *c, size_t iu, size_t ids, size_t iy)
     ntg_vec uids; /* const char *, in first-seen order */
     ntg__strmap_init(&ids_map);
     ntg__vec_init(&uids, sizeof(const char *));
-    size_t *count = NULL, *seen = NULL, *ref = NULL;
+    size_t *count = NULL, *seen = NULL, *ref = NULL, *src = NULL;
     int *last_line = NULL;
     int rc = -1, k;
+    /* the other columns: covariates (exog.h) of each series */
+    c->xcol = ntg__pool_array(c->pool, c->nh + 1, sizeof *c->xcol);
+    c->xerr = ntg__pool_array(c->pool, c->nh + 1, sizeof *c->xerr);
+    c->xline = ntg__pool_array(c->pool, c->nh + 1, sizeof *c->xline);
+    c->xcolno = ntg__pool_array(c->pool, c->nh + 1, sizeof *c->xcolno);
+    if (!c->xcol || !c->xerr || !c->xline || !c->xcolno) {
+        rd_nomem(&c->r);
+        goto done;
+    }
+    for (size_t j = 0; j < c->nh; j++)
+        if (j != iu && j != ids && j != iy) {
+            c->xerr[c->nx] = NULL;
+            c->xcol[c->nx++] = j;
+        }
     while ((k = read_record(&c->r)) > 0) {
         if (check_fields(c) || push_row(c, 1)) goto done;
         if (grow(&c->sid, &c->scap, c->rows + 1, sizeof *c->sid)) {
@@ -808,8 +995,13 @@ static int read_long(cparse *c, size_t iu, size_t ids, size_t iy)
             id = (unsigned)uids.len - 1;
         }
         c->sid[r] = id;
-        if (take_cell(c, &c->r.f[iy], (int)iy + 1, c->hname[iy], uid, &c->val[r], &c->miss[r]))
+        if (iy == SIZE_MAX) { /* a file of future covariates: no target */
+            c->val[r] = 0;
+            c->miss[r] = 0;
+        } else if (take_cell(c, &c->r.f[iy], (int)iy + 1, c->hname[iy], uid, &c->val[r],
+                             &c->miss[r]))
             goto done;
+        if (take_xcells(c, r, uid)) goto done;
         c->rows++;
     }
     if (k < 0) goto done;
@@ -883,25 +1075,34 @@ static int read_long(cparse *c, size_t iu, size_t ids, size_t iy)
     if (ns) memcpy(s->names, names, ns * sizeof *names);
     for (size_t i = 0; i < nr0; i++) s->dates[i] = c->date[ref[i]];
     memset(seen, 0, (ns + 1) * sizeof *seen);
+    src = malloc((nr0 * ns + 1) * sizeof *src);
+    if (!src) {
+        free(miss);
+        free(lines);
+        rd_nomem(&c->r);
+        goto done;
+    }
     for (size_t r = 0; r < c->rows; r++) {
         size_t at = c->sid[r] * nr0 + seen[c->sid[r]]++;
         s->values[at] = c->val[r];
         miss[at] = c->miss[r];
         lines[at] = c->line[r];
+        src[at] = r;
     }
-    rc = 0;
+    rc = build_x(c, names, nr0, ns, src);
     for (size_t id = 0; id < ns && !rc; id++) {
         int any = 0;
         for (size_t i = 0; i < nr0; i++) any |= miss[id * nr0 + i];
+        if (!any) continue; /* (no target column: nothing is missing) */
         char what[2 * SHOWN + 32];
         cell_what(what, sizeof what, c->hname[iy], names[id]);
-        if (any)
-            rc = fill_column(c, s->values + id * nr0, miss + id * nr0, nr0, lines + id * nr0,
-                             (int)iy + 1, what);
+        rc = fill_column(c, s->values + id * nr0, miss + id * nr0, nr0, lines + id * nr0,
+                         (int)iy + 1, what);
     }
     free(miss);
     free(lines);
 done:
+    free(src);
     free(count);
     free(seen);
     free(ref);
@@ -1141,7 +1342,14 @@ static ntg_status parse_text(const char *text, size_t len, const char *name,
             if (same(c.hname[j], strlen(c.hname[j]), ny)) iy = j;
         }
         int all = iu != SIZE_MAX && ids != SIZE_MAX && iy != SIZE_MAX;
-        if (o->format == 2 && !all)
+        if (o->format == 2 && o->target_optional && iu != SIZE_MAX && ids != SIZE_MAX)
+            all = 1; /* future covariates keyed by id and date: the target may be absent */
+        if (o->format == 2 && o->target_optional && !all)
+            rc = rd_fail(&c.r, NTG_ERR_PARSE, c.hline, 0,
+                         "a long-format file of future covariates needs columns %.*s and %.*s "
+                         "(and the covariates); the header lacks '%.*s'",
+                         SHOWN, nu, SHOWN, nd, SHOWN, iu == SIZE_MAX ? nu : nd);
+        else if (o->format == 2 && !all)
             rc = rd_fail(&c.r, NTG_ERR_PARSE, c.hline, 0,
                          "long format needs columns %.*s, %.*s and %.*s; the header lacks "
                          "'%.*s'",
@@ -1169,6 +1377,8 @@ static ntg_status parse_text(const char *text, size_t len, const char *name,
     free(c.line);
     free(c.date);
     free(c.sid);
+    free(c.xval);
+    free(c.xmiss);
     if (rc) {
         ntg__pool_destroy(c.pool);
         return c.r.status ? c.r.status : NTG_ERR_INTERNAL;

@@ -79,6 +79,9 @@ typedef struct ntg_csv_options {
     size_t max_inflated;
     /* long format: the id, date and target column names (NULL: unique_id, ds, y) */
     const char *id_col, *date_col, *target;
+    /* long format: the target column may be absent (a file of future covariates keyed by
+     * id and date); its values are then 0 */
+    int target_optional;
 } ntg_csv_options;
 
 /* Default cap of decompressed CSV data: 4 GiB. */
@@ -106,6 +109,18 @@ typedef struct ntg_series {
     int64_t *col_epoch;
     int ds_int;      /* ds are integers (NeuralForecast's M4 layout), not time stamps */
     int64_t ds_step; /* the panel's step: seconds, or 1 for integers; 0 unknown */
+    /* Long format read with its ds as time stamps or integers: the file's other columns
+     * (neither id, ds nor target), per series, as covariate columns (exog.h): column x of
+     * series c at row r is xvals[(x * n_cols + c) * n_rows + r], aligned with values (0
+     * before first[c]), missing cells filled as the target's.  A column that cannot be
+     * used has xerr[x], the problem of its first bad cell at xfile:xline[x]:xcol[x] (used
+     * only when a covariate names it); NULL otherwise.  n_x 0 for other series. */
+    size_t n_x;
+    const char **xnames;
+    double *xvals;
+    const char **xerr;
+    int *xline, *xcol;
+    const char *xfile;
 } ntg_series;
 
 /* The first row series column c holds (0 unless s is a ragged panel). */
@@ -113,6 +128,14 @@ size_t ntg__series_first(const ntg_series *s, size_t c);
 /* A one-column view of column c from its first row, with its own dates (for a ragged
  * panel) or s's: *v borrows s's arrays (v->pool NULL; do not free). */
 void ntg__series_column_view(const ntg_series *s, size_t c, ntg_series *v);
+
+/* The rows before `rows` of s (rows <= s->n_rows) as a series of its own, the layout kept: a
+ * ragged panel's series end on row rows - 1 and keep their starts (a series that starts at
+ * or after `rows` holds no row: first = rows), long-format covariate columns are cut alike.
+ * Names, dates and messages are borrowed from s, which must outlive *out.  What `ntgraph
+ * cv` trains and forecasts on before a cutoff.  Errors: NTG_ERR_INVALID_ARG, NTG_ERR_NOMEM. */
+ntg_status ntg__series_panel_head(const ntg_series *s, size_t rows, ntg_series **out,
+                                  ntg_error *err);
 
 /* format 0 (auto), fill NULL (error). */
 void ntg__csv_options_init(ntg_csv_options *o);

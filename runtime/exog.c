@@ -176,9 +176,14 @@ static void norm_fit(ntg_xfeat *f, double *v, size_t n)
     f->scale = scale;
 }
 
-static double raw_value(const ntg_xfeat *f, const ntg_series *s, size_t r)
+/* Feature f at row r of series column c of s: a wide file's column is shared by every
+ * series column; a long file's covariate column and a ragged panel's dates are per series. */
+static double raw_value(const ntg_xfeat *f, const ntg_series *s, size_t c, size_t r)
 {
-    if (f->cal >= 0) return ntg__calendar_value((ntg_calendar)f->cal, s->epoch[r]);
+    if (f->cal >= 0)
+        return ntg__calendar_value((ntg_calendar)f->cal,
+                                   s->first ? s->col_epoch[c * s->n_rows + r] : s->epoch[r]);
+    if (s->is_long) return s->xvals[((size_t)f->col * s->n_cols + c) * s->n_rows + r];
     return s->values[(size_t)f->col * s->n_rows + r];
 }
 
@@ -195,7 +200,12 @@ double ntg__exog_norm(const ntg_xfeat *f, double raw)
 
 double ntg__exog_value(const ntg_xfeat *f, const ntg_series *s, size_t r)
 {
-    return norm_apply(f, raw_value(f, s, r));
+    return norm_apply(f, raw_value(f, s, 0, r));
+}
+
+double ntg__exog_value_at(const ntg_xfeat *f, const ntg_series *s, size_t c, size_t r)
+{
+    return norm_apply(f, raw_value(f, s, c, r));
 }
 
 /* -------------------------------------------------------------------- specs */
@@ -280,6 +290,91 @@ static ntg_status parse_number(const char *v, const char *what, double *out, ntg
     if (errno || end == v || *end || !isfinite(x))
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "%s: '%s' is not a number", what, v);
     *out = x;
+    return NTG_OK;
+}
+
+/* Long format: the covariate column `name` of s (-1: none). */
+static int long_column(const ntg_series *s, const char *name)
+{
+    for (size_t x = 0; x < s->n_x; x++)
+        if (strcmp(s->xnames[x], name) == 0) return (int)x;
+    return -1;
+}
+
+/* "columns:A,B": attributes from long-format columns constant within each series, the
+ * table filled when the covariates are bound to the training data (stat_cols). */
+static ntg_status parse_static_cols(ntg_exog *ex, const char *spec, ntg_error *err)
+{
+    const char *list = spec + 8;
+    size_t cap = 2;
+    for (const char *c = list; *c; c++) cap += *c == ',';
+    ex->stat_names = ntg__pool_array(ex->pool, cap, sizeof *ex->stat_names);
+    if (!ex->stat_names) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (const char *p = list;;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char *item = ntg__pool_strndup(ex->pool, p, len);
+        if (!item) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+        if (!*item)
+            return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                             "static attributes '%.200s': an empty column name", spec);
+        for (size_t k = 0; k < ex->n_stat; k++)
+            if (strcmp(ex->stat_names[k], item) == 0)
+                return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                                 "static attributes '%.200s': '%s' is given twice", spec, item);
+        ex->stat_names[ex->n_stat++] = item;
+        if (!e) break;
+        p = e + 1;
+    }
+    ex->stat_cols = 1;
+    return NTG_OK;
+}
+
+/* The static table of stat_cols from the long-format data s: per series, the value of each
+ * attribute column, which must not change within the series. */
+static ntg_status static_from_columns(ntg_exog *ex, const ntg_series *s, ntg_error *err)
+{
+    if (!s->is_long)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "static attributes 'columns:%s...': columns constant within a series "
+                         "need long-format data (unique_id, ds, y); for wide data give K=V or a "
+                         "file with a row per column",
+                         ex->stat_names[0]);
+    size_t ns = s->n_cols, T = s->n_rows;
+    ex->n_stat_rows = ns;
+    ex->stat_ids = ntg__pool_array(ex->pool, ns + 1, sizeof *ex->stat_ids);
+    ex->stat = ntg__pool_array(ex->pool, ns * ex->n_stat + 1, sizeof *ex->stat);
+    if (!ex->stat_ids || !ex->stat) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < ex->n_stat; k++) {
+        int x = long_column(s, ex->stat_names[k]);
+        if (x < 0)
+            return ntg__fail(err, NTG_ERR_NOT_FOUND,
+                             "static attributes: the long-format file has no column '%s'",
+                             ex->stat_names[k]);
+        if (s->xerr[x])
+            return ntg__err(err, NTG_ERR_DATA, s->xfile, s->xline[x], s->xcol[x],
+                            "static attributes: %s", s->xerr[x]);
+        for (size_t c = 0; c < ns; c++) {
+            size_t f0 = ntg__series_first(s, c);
+            const double *v = s->xvals + ((size_t)x * ns + c) * T;
+            ex->stat_ids[c] = s->names[c];
+            ex->stat[c * ex->n_stat + k] = f0 < T ? v[f0] : 0;
+            for (size_t r = f0 + 1; r < T; r++)
+                if (v[r] != v[f0]) {
+                    ntg_series view;
+                    char a[200], b[200];
+                    ntg__series_column_view(s, c, &view);
+                    ntg__series_row_str(&view, 0, a, sizeof a);
+                    ntg__series_row_str(&view, r - f0, b, sizeof b);
+                    return ntg__fail(err, NTG_ERR_DATA,
+                                     "static attributes: column '%s' changes within series '%s' "
+                                     "(%.17g at its %s, %.17g at its %s): a static attribute "
+                                     "has one value per series",
+                                     ex->stat_names[k], s->names[c], v[f0], a, v[r], b);
+                }
+        }
+    }
+    ex->stat_cols = 0; /* a table now, kept in the plan */
     return NTG_OK;
 }
 
@@ -400,7 +495,9 @@ ntg_status ntg__exog_parse(const char *hist, const char *futr, const char *stat,
     ntg_status st = parse_items(ex->pool, hist, 0, &ex->hist, &ex->n_hist, err);
     if (!st) st = parse_items(ex->pool, futr, 1, &ex->futr, &ex->n_futr, err);
     if (!st && stat && stat[0])
-        st = strchr(stat, '=') ? parse_static_kv(ex, stat, err) : parse_static_file(ex, stat, err);
+        st = strncmp(stat, "columns:", 8) == 0 ? parse_static_cols(ex, stat, err)
+             : strchr(stat, '=')               ? parse_static_kv(ex, stat, err)
+                                               : parse_static_file(ex, stat, err);
     if (st) {
         ntg__exog_free(ex);
         return st;
@@ -414,13 +511,20 @@ ntg_status ntg__exog_parse(const char *hist, const char *futr, const char *stat,
 static ntg_status bind_one(ntg_xfeat *f, const char *what, const ntg_series *s, int fit,
                            size_t train_rows, double *work, ntg_error *err)
 {
+    /* a ragged panel's series each have their own rows and dates */
+    size_t ncs = s->is_long ? s->n_cols : 1;
     if (f->cal >= 0) {
-        if (!s->epoch)
+        if (s->first && s->ds_int)
+            return ntg__fail(err, NTG_ERR_DATA,
+                             "%s: calendar feature '%s' needs time stamps, and the panel's ds "
+                             "are integers",
+                             what, f->name);
+        if (!s->epoch && !s->first)
             return ntg__fail(err, NTG_ERR_DATA,
                              "%s: calendar feature '%s' needs a date column, and the data has "
                              "none",
                              what, f->name);
-        for (size_t r = 0; r < s->n_rows; r++)
+        for (size_t r = 0; !s->first && r < s->n_rows; r++)
             if (s->epoch[r] == INT64_MIN) {
                 char row[200];
                 ntg__series_row_str(s, r, row, sizeof row);
@@ -433,29 +537,47 @@ static ntg_status bind_one(ntg_xfeat *f, const char *what, const ntg_series *s, 
         f->scale = 1;
         return NTG_OK;
     }
-    int c = ntg__series_find(s, f->name);
-    if (c < 0)
+    int c;
+    if (s->is_long) {
+        c = long_column(s, f->name);
+        if (c < 0)
+            return ntg__fail(err, NTG_ERR_NOT_FOUND,
+                             "%s: the long-format file has no column '%s' (a covariate is a "
+                             "column beside the id, date and target columns, one value per "
+                             "row)",
+                             what, f->name);
+        if (s->xerr[c])
+            return ntg__err(err, NTG_ERR_DATA, s->xfile, s->xline[c], s->xcol[c], "%s: %s", what,
+                            s->xerr[c]);
+    } else if ((c = ntg__series_find(s, f->name)) < 0)
         return ntg__fail(err, NTG_ERR_NOT_FOUND, "%s: the series has no column '%s'", what,
                          f->name);
     f->col = c;
-    if (f->norm == NTG_XNORM_LOG)
-        for (size_t r = 0; r < s->n_rows; r++) {
-            double v = s->values[(size_t)c * s->n_rows + r];
-            if (!(v > 0)) {
+    size_t nw = 0;
+    for (size_t j = 0; j < ncs; j++) {
+        size_t f0 = s->is_long ? ntg__series_first(s, j) : 0;
+        for (size_t r = f0; r < s->n_rows; r++) {
+            double v = raw_value(f, s, j, r);
+            if (f->norm == NTG_XNORM_LOG && !(v > 0)) {
                 char row[200];
-                ntg__series_row_str(s, r, row, sizeof row);
+                ntg_series view;
+                ntg__series_column_view(s, j, &view);
+                ntg__series_row_str(&view, r - f0, row, sizeof row);
                 return ntg__fail(err, NTG_ERR_DATA,
-                                 "%s: column '%s', %s: %g has no logarithm (normalization 'log' "
-                                 "needs values > 0)",
-                                 what, f->name, row, v);
+                                 "%s: column '%s'%s%s%s, %s: %g has no logarithm (normalization "
+                                 "'log' needs values > 0)",
+                                 what, f->name, s->is_long ? " (series '" : "",
+                                 s->is_long ? s->names[j] : "", s->is_long ? "')" : "", row, v);
             }
+            /* fitted on the train rows of every series (a long file's are pooled) */
+            if (fit && r < train_rows) work[nw++] = f->norm == NTG_XNORM_LOG ? log(v) : v;
         }
-    if (!fit) return NTG_OK;
-    for (size_t r = 0; r < train_rows; r++) {
-        double v = s->values[(size_t)c * s->n_rows + r];
-        work[r] = f->norm == NTG_XNORM_LOG ? log(v) : v;
     }
-    norm_fit(f, work, train_rows);
+    if (!fit) return NTG_OK;
+    if (!nw)
+        return ntg__fail(err, NTG_ERR_DATA, "%s: column '%s' has no value in the train rows", what,
+                         f->name);
+    norm_fit(f, work, nw);
     return NTG_OK;
 }
 
@@ -465,7 +587,12 @@ ntg_status ntg__exog_bind(ntg_exog *ex, const ntg_series *s, int fit, size_t tra
     if (fit && (train_rows == 0 || train_rows > s->n_rows))
         return ntg__fail(err, NTG_ERR_INVALID_ARG, "covariates: %zu train rows of %zu", train_rows,
                          s->n_rows);
-    double *work = fit ? malloc((train_rows + 1) * sizeof *work) : NULL;
+    size_t ncs = s->is_long ? s->n_cols : 1;
+    if (ex->stat_cols) {
+        ntg_status sst = static_from_columns(ex, s, err);
+        if (sst) return sst;
+    }
+    double *work = fit ? malloc((train_rows * ncs + 1) * sizeof *work) : NULL;
     if (fit && !work) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     ntg_status st = NTG_OK;
     for (size_t k = 0; !st && k < ex->n_hist; k++)
@@ -487,10 +614,130 @@ const double *ntg__exog_static(const ntg_exog *ex, const char *name, ntg_error *
 
 /* ---------------------------------------------------------------- future rows */
 
-ntg_status ntg__exog_future(ntg_exog *ex, const ntg_series *s, const ntg_series *fut, size_t n,
-                            ntg_error *err)
+/* Row r's date of series column c (NULL: none). */
+static const char *date_of(const ntg_series *s, size_t c, size_t r)
+{
+    if (s->first) return s->col_dates[c * s->n_rows + r];
+    return s->dates ? s->dates[r] : NULL;
+}
+
+/* Whether two ds cells are the same date (time stamps by their instant, integers by value). */
+static int same_date(const char *a, const char *b, int ds_int)
+{
+    if (!a || !b) return 0;
+    if (ds_int) return strtoll(a, NULL, 10) == strtoll(b, NULL, 10);
+    int64_t x = ntg__date_epoch(a);
+    return x != INT64_MIN && x == ntg__date_epoch(b);
+}
+
+/* Long format: the future rows of every series column cols[j] from the long future file
+ * `fut`, keyed by id and date: series c's rows from the first date after its end. */
+static ntg_status future_long(ntg_exog *ex, const ntg_series *s, const ntg_series *fut,
+                              const int *cols, size_t nc, size_t n, ntg_error *err)
+{
+    size_t ns = s->n_cols;
+    ex->ext_per_series = 1;
+    ex->ext = ntg__pool_array(ex->pool, ns * ex->n_futr * n + 1, sizeof *ex->ext);
+    ex->ext_epoch = ntg__pool_array(ex->pool, ns * n + 1, sizeof *ex->ext_epoch);
+    if (!ex->ext || !ex->ext_epoch) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < ns * n; i++) ex->ext_epoch[i] = INT64_MIN;
+    int any_col = 0;
+    for (size_t k = 0; k < ex->n_futr; k++) any_col |= ex->futr[k].cal < 0;
+    for (size_t k = 0; !fut && k < ex->n_futr; k++)
+        if (ex->futr[k].cal < 0)
+            return ntg__fail(err, NTG_ERR_DATA,
+                             "future covariates: column '%s' has no values for the horizon (give "
+                             "them in a future file, --futr-data, in the data's long format: a "
+                             "row per series and each of the %zu dates after its end)",
+                             ex->futr[k].name, n);
+    if (any_col && fut && !fut->is_long)
+        return ntg__fail(err, NTG_ERR_DATA,
+                         "future covariates: the data is in long format, so the future file must "
+                         "be too: the id and date columns and the future covariates, one row per "
+                         "series and date after the series' end");
+    for (size_t j = 0; j < nc; j++) {
+        size_t c = (size_t)cols[j];
+        const char **d = s->first ? ntg__panel_next_dates(s, c, n, ex->pool)
+                                  : ntg__series_next_dates(s, 1, n, ex->pool);
+        if (!d)
+            return ntg__fail(err, NTG_ERR_DATA,
+                             "future covariates: series '%s': its dates do not continue (time "
+                             "stamps or integer ds with a regular step are needed)",
+                             s->names[c]);
+        for (size_t r = 0; r < n && !s->ds_int; r++)
+            ex->ext_epoch[c * n + r] = ntg__date_epoch(d[r]);
+        int fc = fut && any_col ? ntg__series_find(fut, s->names[c]) : -1;
+        size_t p0 = 0;
+        if (any_col) {
+            if (fc < 0)
+                return ntg__fail(err, NTG_ERR_DATA,
+                                 "future covariates: the future file has no rows for series '%s' "
+                                 "(it needs the %zu dates after the series' end, from '%s')",
+                                 s->names[c], n, d[0]);
+            size_t f0 = ntg__series_first(fut, (size_t)fc);
+            for (p0 = f0; p0 < fut->n_rows; p0++)
+                if (same_date(date_of(fut, (size_t)fc, p0), d[0], s->ds_int)) break;
+            if (p0 == fut->n_rows)
+                return ntg__fail(err, NTG_ERR_DATA,
+                                 "future covariates: series '%s' has no row for '%s' in the "
+                                 "future file, the first date after the series' end (its rows "
+                                 "there run from '%s' to '%s')",
+                                 s->names[c], d[0], date_of(fut, (size_t)fc, f0),
+                                 date_of(fut, (size_t)fc, fut->n_rows - 1));
+            for (size_t r = 0; r < n; r++)
+                if (p0 + r >= fut->n_rows ||
+                    !same_date(date_of(fut, (size_t)fc, p0 + r), d[r], s->ds_int))
+                    return ntg__fail(err, NTG_ERR_DATA,
+                                     "future covariates: series '%s' has %zu rows from '%s' in the "
+                                     "future file, the horizon needs %zu (no row for '%s')",
+                                     s->names[c], r, d[0], n, d[r]);
+        }
+        for (size_t k = 0; k < ex->n_futr; k++) {
+            const ntg_xfeat *f = &ex->futr[k];
+            double *o = ex->ext + (c * ex->n_futr + k) * n;
+            if (f->cal >= 0) {
+                for (size_t r = 0; r < n; r++)
+                    o[r] = ntg__calendar_value((ntg_calendar)f->cal, ex->ext_epoch[c * n + r]);
+                continue;
+            }
+            int x = long_column(fut, f->name);
+            if (x < 0)
+                return ntg__fail(err, NTG_ERR_DATA,
+                                 "future covariates: the future file has no column '%s' (give "
+                                 "its values for the horizon of every series)",
+                                 f->name);
+            if (fut->xerr[x])
+                return ntg__err(err, NTG_ERR_DATA, fut->xfile, fut->xline[x], fut->xcol[x],
+                                "future covariates: %s", fut->xerr[x]);
+            for (size_t r = 0; r < n; r++) {
+                double v =
+                    fut->xvals[((size_t)x * fut->n_cols + (size_t)fc) * fut->n_rows + p0 + r];
+                if (f->norm == NTG_XNORM_LOG && !(v > 0))
+                    return ntg__fail(err, NTG_ERR_DATA,
+                                     "future covariates: column '%s' (series '%s'), '%s': %g has "
+                                     "no logarithm (normalization 'log' needs values > 0)",
+                                     f->name, s->names[c], d[r], v);
+                o[r] = v;
+            }
+        }
+    }
+    return NTG_OK;
+}
+
+ntg_status ntg__exog_future(ntg_exog *ex, const ntg_series *s, const ntg_series *fut,
+                            const int *cols, size_t nc, size_t n, ntg_error *err)
 {
     ex->n_ext = n;
+    if (s->is_long) return future_long(ex, s, fut, cols, nc, n, err);
+    ex->ext_per_series = 0;
+    int any_col = 0;
+    for (size_t k = 0; k < ex->n_futr; k++) any_col |= ex->futr[k].cal < 0;
+    if (any_col && fut && fut->is_long)
+        return ntg__fail(err, NTG_ERR_DATA,
+                         "future covariates: the data is wide (a column per series), so the "
+                         "future file must be too: its first %zu rows are the %zu steps after "
+                         "the data's last row, its columns named as the covariates",
+                         n, n);
     ex->ext = ntg__pool_array(ex->pool, ex->n_futr * n + 1, sizeof *ex->ext);
     ex->ext_epoch = ntg__pool_array(ex->pool, n + 1, sizeof *ex->ext_epoch);
     if (!ex->ext || !ex->ext_epoch) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
@@ -561,12 +808,12 @@ ntg_status ntg__exog_fill(const ntg_exog *ex, const ntg_series *s, const ntg_win
         if (start < L)
             return ntg__fail(err, NTG_ERR_RANGE, "window start %zu before input size %zu", start,
                              L);
-        size_t r0 = start - L;
+        size_t r0 = start - L, c = (size_t)w->cols[j];
         /* historic: the input rows only, never the origin or after */
         for (size_t k = 0; k < ex->n_hist; k++) {
             const ntg_xfeat *f = &ex->hist[k];
             float *o = hist + (i * ex->n_hist + k) * L;
-            for (size_t r = 0; r < L; r++) o[r] = (float)ntg__exog_value(f, s, r0 + r);
+            for (size_t r = 0; r < L; r++) o[r] = (float)ntg__exog_value_at(f, s, c, r0 + r);
         }
         for (size_t k = 0; k < ex->n_futr; k++) {
             const ntg_xfeat *f = &ex->futr[k];
@@ -575,9 +822,11 @@ ntg_status ntg__exog_fill(const ntg_exog *ex, const ntg_series *s, const ntg_win
                 size_t row = r0 + r;
                 double v;
                 if (row < s->n_rows) {
-                    v = ntg__exog_value(f, s, row);
+                    v = ntg__exog_value_at(f, s, c, row);
                 } else if (row - s->n_rows < ex->n_ext) {
-                    double raw = ex->ext[k * ex->n_ext + (row - s->n_rows)];
+                    /* a long file's future rows are per series */
+                    size_t k1 = ex->ext_per_series ? c * ex->n_futr + k : k;
+                    double raw = ex->ext[k1 * ex->n_ext + (row - s->n_rows)];
                     v = f->cal >= 0 ? raw : norm_apply(f, raw);
                 } else {
                     return too_far(f, s, row, err);

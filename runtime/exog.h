@@ -74,11 +74,17 @@ typedef struct ntg_exog {
     size_t n_stat_rows;
     const char **stat_ids;
     double *stat; /* [n_stat_rows][n_stat] */
+    /* "columns:A,B": the table is still to be read from the data's long-format columns A, B
+     * (constant within each series) when the covariates are bound to it */
+    int stat_cols;
     /* rows after the series' end (forecasting): ext[k * n_ext + r] for futr feature k,
      * ext_epoch[r] their time stamps (INT64_MIN when unknown) */
     size_t n_ext;
     double *ext;
     int64_t *ext_epoch;
+    /* long-format data: ext and ext_epoch per series column c, ext[(c * n_futr + k) * n_ext
+     * + r] and ext_epoch[c * n_ext + r] */
+    int ext_per_series;
     ntg_pool *pool; /* owns everything, the struct included */
 } ntg_exog;
 
@@ -86,9 +92,11 @@ typedef struct ntg_exog {
  * Parse the specs (each NULL or "" for none):
  *   hist, futr  comma-separated items "COLUMN", "COLUMN:NORM" (NORM: zscore (default),
  *               minmax, robust, log, none) or, in futr only, "calendar:FEATURE"
- *   stat        "K=V,K=V" (the same attributes for every column) or the path of a CSV file
+ *   stat        "K=V,K=V" (the same attributes for every column), the path of a CSV file
  *               whose first column names the series column (unique_id) and whose other
- *               columns are the attributes, one row per series column
+ *               columns are the attributes, one row per series column, or "columns:A,B":
+ *               columns of long-format data, constant within each series (read by
+ *               ntg__exog_bind)
  * Errors: NTG_ERR_INVALID_ARG naming the item and what is wrong (an unknown calendar
  * feature or normalization, a name given twice, a calendar feature in hist), the CSV
  * reader's errors for a static file, NTG_ERR_NOMEM.  *out is NULL when all three are
@@ -107,21 +115,28 @@ ntg_status ntg__exog_bind(ntg_exog *ex, const ntg_series *s, int fit, size_t tra
 /* The raw value v of feature f once normalized (a calendar value is returned as it is). */
 double ntg__exog_norm(const ntg_xfeat *f, double raw);
 
-/* The value feature f takes at row r of s once normalized. */
+/* The value feature f takes at row r of s once normalized (a wide file's, or series column
+ * 0's). */
 double ntg__exog_value(const ntg_xfeat *f, const ntg_series *s, size_t r);
+/* The same for series column c: a long-format file's covariate columns and a ragged panel's
+ * dates are per series (csv.h). */
+double ntg__exog_value_at(const ntg_xfeat *f, const ntg_series *s, size_t c, size_t r);
 
 /* Static attributes of the window column named `name`: a pointer to n_stat values, or
  * NULL (NTG_ERR_NOT_FOUND in err naming the column) when the static table has none. */
 const double *ntg__exog_static(const ntg_exog *ex, const char *name, ntg_error *err);
 
-/* Future rows for forecasting past the end of s: n rows of the futr columns from `fut`
- * (a series whose first n rows continue s; its columns found by name) and the calendar
- * features from the dates that continue s's date column by its step.  fut may be NULL
- * when every future feature is a calendar one.  Errors: NTG_ERR_DATA naming a futr
- * column `fut` lacks or a row count below n ("future covariates: column 'X' has 3 rows,
- * the horizon needs 24"). */
-ntg_status ntg__exog_future(ntg_exog *ex, const ntg_series *s, const ntg_series *fut, size_t n,
-                            ntg_error *err);
+/* Future rows for forecasting past the end of s: n rows of the futr columns from `fut` and
+ * the calendar features from the dates that continue s's dates by its step.  The future
+ * file takes the data's layout: wide data, a wide `fut` whose first n rows continue s (its
+ * columns found by name, its dates not read); long data (s->is_long), a long `fut` keyed by
+ * id and date: for each series column cols[j], the rows of the same id from the first date
+ * after that series' end (each series' own end on a ragged panel).  fut may be NULL when
+ * every future feature is a calendar one.  Errors: NTG_ERR_DATA naming a futr column `fut`
+ * lacks, a layout that differs from the data's, a series or date missing from it, or a row
+ * count below n ("future covariates: column 'X' has 3 rows, the horizon needs 24"). */
+ntg_status ntg__exog_future(ntg_exog *ex, const ntg_series *s, const ntg_series *fut,
+                            const int *cols, size_t nc, size_t n, ntg_error *err);
 
 /* Fill n windows idx[0..n) of w (w->cols index s's columns): hist [n][n_hist][L],
  * futr [n][n_futr][L + h], stat [n][n_stat] (each may be NULL when its count is 0).

@@ -890,7 +890,8 @@ ntg_status ntg_forecast_series_exog(const ntg_plan *plan, const ntg_series *data
     /* future-known covariates over the horizon: the future file's rows, calendar dates */
     if (!st && r.exog) st = ntg__exog_bind(r.exog, data, 0, 0, err);
     if (!st && r.exog) r.bound = data;
-    if (!st && r.exog && r.exog->n_futr) st = ntg__exog_future(r.exog, data, future, r.io.h, err);
+    if (!st && r.exog && r.exog->n_futr)
+        st = ntg__exog_future(r.exog, data, future, cols, nc, r.io.h, err);
     if (!st) st = forecast_new(pool, &r, nc, &f, err);
     for (size_t j = 0; !st && j < nc; j++)
         if (!(f->names[j] = ntg__pool_strdup(pool, data->names[cols[j]])))

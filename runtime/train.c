@@ -627,10 +627,13 @@ static ntg_status exog_setup(trainer *tr, ntg_error *err)
         for (size_t k = 0; k < nf; k++) {
             fp = ntg__crc32c(fp, fs[k].name, strlen(fs[k].name) + 1);
             fp = ntg__crc32c(fp, &fs[k].norm, sizeof fs[k].norm);
-            for (size_t r = 0; r < tr->data->n_rows; r++) {
-                double v = ntg__exog_value(&fs[k], tr->data, r);
-                fp = ntg__crc32c(fp, &v, sizeof v);
-            }
+            /* a long file's covariates are per series (a wide file's shared: one pass) */
+            size_t ncs = tr->data->is_long ? tr->data->n_cols : 1;
+            for (size_t c = 0; c < ncs; c++)
+                for (size_t r = ntg__series_first(tr->data, c); r < tr->data->n_rows; r++) {
+                    double v = ntg__exog_value_at(&fs[k], tr->data, c, r);
+                    fp = ntg__crc32c(fp, &v, sizeof v);
+                }
         }
     }
     for (size_t k = 0; k < ex->n_stat; k++)

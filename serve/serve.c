@@ -537,15 +537,7 @@ static void load_entry(ntg__serve *s, entry *e)
         so.backend = s->cfg.backend;
         so.threads = s->cfg.threads;
         so.max_batch = mb;
-        /* a classifier's forecast is class probabilities, which the JSON of a forecast does
-         * not carry: refused by name rather than served as numbers in the series' units */
-        const char *loss = ntg_plan_meta(e->plan, "train.loss");
-        if (loss && strcmp(loss, "xent") == 0)
-            st = ntg__fail(&err, NTG_ERR_UNSUPPORTED,
-                           "%s is a classification head (loss xent): serving its class "
-                           "probabilities is not supported yet; use `ntgraph run --data`",
-                           ref);
-        if (!st) st = ntg_forecaster_create(e->plan, &so, &e->fc, &err);
+        st = ntg_forecaster_create(e->plan, &so, &e->fc, &err);
         if (!st) {
             e->max_batch = mb;
             e->input_size = ntg_forecaster_input_size(e->fc);
@@ -815,16 +807,71 @@ static int cmp_level(const void *a, const void *b)
     return (x[0] > y[0]) - (x[0] < y[0]);
 }
 
-/* {"model", "version", "forecast", "quantiles"?, "timestamps"?} for columns col0.. of f. */
+/* A classification head's classes (2: down, up; 3: down, flat, up: docs/training.md):
+ * "classes", "forecast" as the most probable class per step and "probabilities" per class. */
+static void write_classes(out *o, const ntg_forecast *f, size_t col0, size_t n,
+                          const char *const *names)
+{
+    static const char *const cls2[] = {"down", "up"}, *const cls3[] = {"down", "flat", "up"};
+    size_t C = ntg_forecast_classes(f), h = ntg_forecast_horizon(f);
+    const char *const *cname = C == 3 ? cls3 : cls2;
+    if (C > 3) C = 3; /* ntg_forecast_classes is 2 or 3 */
+    fputs(",\"classes\":[", o->f);
+    for (size_t k = 0; k < C; k++) {
+        if (k) fputc(',', o->f);
+        ntg__json_put_string(o->f, cname[k]);
+    }
+    fputs("],\"forecast\":{", o->f);
+    for (size_t c = 0; c < n; c++) {
+        if (c) fputc(',', o->f);
+        ntg__json_put_string(o->f, names[c]);
+        fputs(":[", o->f);
+        for (size_t t = 0; t < h; t++) {
+            size_t best = 0;
+            for (size_t k = 1; k < C; k++)
+                if (ntg_forecast_value(f, col0 + c, t, k) >
+                    ntg_forecast_value(f, col0 + c, t, best))
+                    best = k;
+            if (t) fputc(',', o->f);
+            ntg__json_put_string(o->f, cname[best]);
+        }
+        fputc(']', o->f);
+    }
+    fputs("},\"probabilities\":{", o->f);
+    for (size_t c = 0; c < n; c++) {
+        if (c) fputc(',', o->f);
+        ntg__json_put_string(o->f, names[c]);
+        fputs(":{", o->f);
+        for (size_t k = 0; k < C; k++) {
+            if (k) fputc(',', o->f);
+            ntg__json_put_string(o->f, cname[k]);
+            fputs(":[", o->f);
+            for (size_t t = 0; t < h; t++) {
+                if (t) fputc(',', o->f);
+                out_num(o, ntg_forecast_value(f, col0 + c, t, k));
+            }
+            fputc(']', o->f);
+        }
+        fputc('}', o->f);
+    }
+    fputc('}', o->f);
+}
+
+/* {"model", "version", "forecast", "quantiles"?, "timestamps"?} for columns col0.. of f
+ * (a classifier: "classes", "forecast" of class names, "probabilities"). */
 static void write_forecast(out *o, const entry *e, const ntg_forecast *f, size_t col0, size_t n,
                            const char *const *names, int with_dates)
 {
     fputs("{\"model\":", o->f);
     ntg__json_put_string(o->f, e->name);
-    fprintf(o->f, ",\"version\":%llu,\"input_size\":%zu,\"h\":%zu,\"forecast\":{",
-            (unsigned long long)e->version, e->input_size, e->h);
+    fprintf(o->f, ",\"version\":%llu,\"input_size\":%zu,\"h\":%zu", (unsigned long long)e->version,
+            e->input_size, e->h);
     size_t h = ntg_forecast_horizon(f);
-    for (size_t c = 0; c < n; c++) {
+    if (ntg_forecast_classes(f))
+        write_classes(o, f, col0, n, names);
+    else
+        fputs(",\"forecast\":{", o->f);
+    for (size_t c = 0; !ntg_forecast_classes(f) && c < n; c++) {
         if (c) fputc(',', o->f);
         ntg__json_put_string(o->f, names[c]);
         fputs(":[", o->f);
@@ -834,7 +881,7 @@ static void write_forecast(out *o, const entry *e, const ntg_forecast *f, size_t
         }
         fputc(']', o->f);
     }
-    fputc('}', o->f);
+    if (!ntg_forecast_classes(f)) fputc('}', o->f);
     size_t nq = ntg_forecast_quantiles(f);
     if (nq > 0 && nq <= 64) {
         double lv[64][2];

@@ -416,3 +416,27 @@ Test(cli_tune, a_long_format_panel_with_named_columns)
                  2, "%s", o);
     free(o);
 }
+
+/* SIGTERM (or ^C) in the middle of a trial: the trials end, the study's folder in $TMPDIR is
+ * removed and tune dies of the signal. */
+Test(cli_tune, a_stopped_tune_removes_its_folder)
+{
+    etth1_head();
+    char *o;
+    cr_assert_eq(sh(&o, "mkdir -p '%s'", tmp("td")), 0, "%s", o);
+    free(o);
+    int rc = sh(&o,
+                "TMPDIR='%s'; export TMPDIR; "
+                "$NTG tune graphs/nhits.yaml " TINY " --steps 100000 --batch 16 --val-every 0 "
+                "--threads 1 --columns OT --data '%s' --split 900,200,200 --trials 4 --jobs 2 "
+                "-p 'train.lr=loguniform(1e-4,1e-2)' & p=$!; "
+                "i=0; while [ $i -lt 300 ] && ! ls -d \"$TMPDIR\"/ntg-tune-* >/dev/null 2>&1; do "
+                "sleep 0.1; i=$((i+1)); done; sleep 1; kill -TERM $p; wait $p; echo \"rc=$?\"; "
+                "echo \"left=$(ls \"$TMPDIR\" | grep -c ntg-tune)\"",
+                tmp("td"), tmp("s.csv"));
+    cr_assert_eq(rc, 0, "%s", o);
+    cr_assert(strstr(o, "rc=143"), "tune did not die of SIGTERM: %s", o);
+    cr_assert(strstr(o, "stopped by signal 15"), "%s", o);
+    cr_assert(strstr(o, "left=0"), "the folder is left behind: %s", o);
+    free(o);
+}

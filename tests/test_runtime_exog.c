@@ -237,16 +237,16 @@ Test(exog_windows, forecast_rows_come_from_the_future_file_and_the_dates)
     cr_assert(strstr(err.message, "'cov' has no value for row 49"), "%s", err.message);
     /* too short a future file: named with the row that is missing */
     ntg_series *f2 = parse("date,cov\n2016-07-03 00:00:00,7\n2016-07-03 01:00:00,8\n");
-    cr_assert_eq(ntg__exog_future(ex, s, f2, h, &err), NTG_ERR_DATA);
+    cr_assert_eq(ntg__exog_future(ex, s, f2, NULL, 0, h, &err), NTG_ERR_DATA);
     cr_assert_str_eq(err.message,
                      "future covariates: column 'cov' has 2 rows, the horizon needs 3 (row 3 is "
                      "missing)");
     ntg_series *f1 = parse("date,other\n2016-07-03 00:00:00,7\n");
-    cr_assert_eq(ntg__exog_future(ex, s, f1, h, &err), NTG_ERR_DATA);
+    cr_assert_eq(ntg__exog_future(ex, s, f1, NULL, 0, h, &err), NTG_ERR_DATA);
     cr_assert(strstr(err.message, "column 'cov' has no values for the horizon"), "%s", err.message);
     ntg_series *f3 = parse("date,cov\n2016-07-03 00:00:00,7\n2016-07-03 01:00:00,8\n"
                            "2016-07-03 02:00:00,9\n2016-07-03 03:00:00,10\n");
-    cr_assert_eq(ntg__exog_future(ex, s, f3, h, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg__exog_future(ex, s, f3, NULL, 0, h, &err), NTG_OK, "%s", err.message);
     cr_assert_eq(ntg__exog_fill(ex, s, &w, &i0, 1, NULL, futr, NULL, &err), NTG_OK, "%s",
                  err.message);
     /* rows 40..47 from the data, 48..50 from the file; the horizon's dates continue the

@@ -842,3 +842,71 @@ Test(serve, sigterm_finishes_the_request_in_flight_and_exits_0)
     free(e);
     free(ot);
 }
+
+/* A classification head (graphs/nhits_cls.yaml, loss xent) answers with its classes: per step
+ * the most probable class and each class's probability, those of `ntgraph run --data`. */
+Test(serve, a_classifier_answers_with_class_probabilities)
+{
+    need_curl();
+    char db[600];
+    snprintf(db, sizeof db, "%s", tmp("m.db"));
+    char *o;
+    cr_assert_eq(sh(&o,
+                    "$NTG train $SRC/graphs/nhits_cls.yaml -D h=24 -D input_size=96 -D hidden=32 "
+                    "--data $SRC/data/ETTh1.csv --columns OT --split 1000,250,250 --batch 16 "
+                    "--val-every 0 --backend cpu --store '%s' --name cls --steps 3",
+                    db),
+                 0, "%s", o);
+    free(o);
+    /* run --data: date,OT-class,OT-p_down,OT-p_up per step */
+    cr_assert_eq(sh(&o,
+                    "$NTG run 'store:%s:cls@1' --backend cpu --data $SRC/data/ETTh1.csv "
+                    "--columns OT",
+                    db),
+                 0, "%s", o);
+    cr_assert(strstr(o, ",OT-class,OT-p_down,OT-p_up\n"), "%s", o);
+    char want_cls[24][8];
+    double want_p[24][2];
+    char *line = strchr(o, '\n');
+    for (int t = 0; t < 24; t++) {
+        cr_assert(line && line[1], "%s", o);
+        char *comma = strchr(line + 1, ',');
+        cr_assert(comma, "%s", o);
+        cr_assert_eq(
+            sscanf(comma + 1, "%7[a-z],%lf,%lf", want_cls[t], &want_p[t][0], &want_p[t][1]), 3,
+            "%s", line + 1);
+        line = strchr(line + 1, '\n');
+    }
+    free(o);
+
+    server s;
+    start(&s, db, "");
+    char *ot = ot_tail(96, 0), body[8192], *r;
+    snprintf(body, sizeof body, "{\"series\": {\"OT\": %s}}", ot);
+    cr_assert_eq(http(&s, "POST", "/v1/models/cls/forecast", body, &r), 200, "%s", r);
+    ntg_pool *pool = ntg__pool_create();
+    const ntg_json *root = parse(pool, r);
+    const ntg_json *classes = ntg__json_get(root, "classes");
+    cr_assert(classes && classes->n == 2, "%s", r);
+    cr_assert_str_eq(classes->items[0]->str, "down");
+    cr_assert_str_eq(classes->items[1]->str, "up");
+    const ntg_json *fc = ntg__json_get(ntg__json_get(root, "forecast"), "OT");
+    const ntg_json *pr = ntg__json_get(ntg__json_get(root, "probabilities"), "OT");
+    cr_assert(fc && fc->n == 24 && pr, "%s", r);
+    const ntg_json *pd = ntg__json_get(pr, "down"), *pu = ntg__json_get(pr, "up");
+    cr_assert(pd && pu && pd->n == 24 && pu->n == 24, "%s", r);
+    for (int t = 0; t < 24; t++) {
+        double d = pd->items[t]->num, u = pu->items[t]->num;
+        cr_assert(fabs(d + u - 1) < 1e-5 && d >= 0 && u >= 0, "step %d: %g + %g", t + 1, d, u);
+        cr_assert(fabs(d - want_p[t][0]) < 2e-6 && fabs(u - want_p[t][1]) < 2e-6,
+                  "step %d: serve %.9g/%.9g, run --data %.6f/%.6f", t + 1, d, u, want_p[t][0],
+                  want_p[t][1]);
+        cr_assert_str_eq(fc->items[t]->str, u > d ? "up" : "down", "step %d", t + 1);
+        if (fabs(u - d) > 1e-5) cr_assert_str_eq(fc->items[t]->str, want_cls[t], "step %d", t + 1);
+    }
+    cr_assert_null(ntg__json_get(root, "quantiles"), "%s", r);
+    free(r);
+    free(ot);
+    ntg__pool_destroy(pool);
+    cr_assert_eq(stop(&s), 0);
+}
