@@ -340,6 +340,37 @@ Test(xnn, gemm_aliasing_strides)
             }
 }
 
+/* A raw B is packed one panel at a time when A's rows are few enough (xgemm.c,
+ * PANELWISE_A_FLOATS) and all panels first otherwise; either way every element of C is summed
+ * in the packed-B order, so raw and packed B give the same bits, on every ISA and thread
+ * count, across the threshold (the last shapes) and with k blocks (k > 512). */
+Test(xnn, gemm_raw_b_bitwise_packed_b)
+{
+    ntg_tpool *pool;
+    cr_assert(ntg__tpool_create(2, &pool, NULL) == NTG_OK);
+    static const int64_t shapes[][3] = {{128, 512, 512}, {256, 504, 512}, {7, 97, 300},
+                                        {60, 70, 1100},  {600, 97, 130},  {1100, 64, 200}};
+    for (int isa = NTG_XGEMM_ISA_SCALAR; isa <= isa_limit(); isa++)
+        for (int s = 0; s < 6; s++)
+            for (int t = 0; t < 4; t++) {
+                int tb = t & 1, threads = 1 + (t >> 1);
+                gdata d[2];
+                for (int packed = 0; packed < 2; packed++) {
+                    gcase c = {0, tb, packed, 1, 1, s & 1, shapes[s][0], shapes[s][1], shapes[s][2],
+                               0};
+                    gdata_init(&d[packed], &c, 21u + (unsigned)s);
+                    run(pool, threads, isa, &d[packed]);
+                }
+                cr_expect(memcmp(d[0].cbuf, d[1].cbuf, d[0].cbuf_n * sizeof(float)) == 0,
+                          "%s, shape %d, trans_b %d, %d thread(s): raw B differs from packed B",
+                          ntg__xgemm_isa_name(isa), s, tb, threads);
+                check_double(&d[0], ntg__xgemm_isa_name(isa));
+                gdata_free(&d[0]);
+                gdata_free(&d[1]);
+            }
+    ntg__tpool_destroy(pool);
+}
+
 /* m or n zero writes nothing; k zero leaves relu((C) + bias). */
 Test(xnn, gemm_empty_extents)
 {

@@ -293,6 +293,20 @@ typedef struct xg_run {
     char *scratch;
 } xg_run;
 
+/*
+ * A raw B (weights that change every step, packed inside the call) is packed and used one
+ * panel at a time when the task's rows of A at one k block are at most this many floats
+ * (512 KiB: a batch of 256 rows of 512): the panel just packed is still in L1/L2 for its
+ * rows, instead of the whole of B being packed into scratch first (a 1 MiB pass out of L3
+ * with no arithmetic in it, then read back from L2: what the lead's training profile showed
+ * as ntg__xgemm_transpose / copy_rows).  Taller A (the LSTM's input
+ * projection, 6144 rows) would be re-read from L3 once per panel: measured 30-40 % slower
+ * that way, so it keeps packing every panel first (docs/cpu-backend.md, "Raw B").  So does
+ * a B of at most PANELWISE_B_MIN_FLOATS (64 KiB) per task, which packs from and into L1/L2
+ * anyway (per-head attention's 96 x 16 x 96 measured 2-4 % slower panel by panel).
+ */
+enum { PANELWISE_A_FLOATS = 131072, PANELWISE_B_MIN_FLOATS = 16384 };
+
 /* Rows per block when a post-op follows (a multiple of both tiles' rows, 12 and 6): 48 rows of
  * a task's columns (at most 8 panels: 48 KB) are still in L1/L2 when it reads them back. */
 enum { POST_ROWS = 48 };
@@ -326,6 +340,26 @@ static void run_task(void *ctx, size_t t)
         k.bias = last && g->bias ? g->bias + j0 : NULL;
         k.load_c = g->accumulate || pc > 0;
         k.relu = last && g->relu;
+        if (!g->packed_b && !g->trans_a && !(last && g->post) &&
+            (r1 - r0) * kc <= PANELWISE_A_FLOATS && (q1 - q0) * kc * NR > PANELWISE_B_MIN_FLOATS) {
+            /* A raw B under few rows (a training step's dense layers): pack one panel, run
+             * every row over it while it is in L1/L2, then the next (see PANELWISE_A_FLOATS).
+             * Each element of C gets the same k order as below: the bits do not change. */
+            k.m = r1 - r0;
+            k.a = g->a + r0 * g->lda + pc;
+            k.lda = g->lda;
+            k.b_stride = kc * NR;
+            for (int64_t q = q0; q < q1; q++) {
+                int64_t jq = q * NR;
+                k.n = min64(NR, g->n - jq);
+                pack_panel(r->isa, g->trans_b, g->b, g->ldb, pc, kc, jq, k.n, bpack);
+                k.b = bpack;
+                k.c = g->c + r0 * g->ldc + jq;
+                k.bias = last && g->bias ? g->bias + jq : NULL;
+                run_blk(r->isa, &k);
+            }
+            continue;
+        }
         if (g->packed_b) {
             k.b = g->packed_b + q0 * g->k * NR + pc * NR;
             k.b_stride = g->k * NR;

@@ -181,6 +181,11 @@ NTG_AVX512 void ntg__xgemm_transpose_avx512(const float *src, int64_t lds, int64
             int64_t nc = cols - c0 < 16 ? cols - c0 : 16;
             __mmask16 mc = (__mmask16)(nc >= 16 ? 0xffff : (1u << nc) - 1u);
             __m512 r[16], t[16];
+            /* the rows' lines 256 bytes ahead, as the AVX2 transpose (a training step's x W^T,
+             * W packed a panel at a time: +2-15 % on the product's mean, 6 of 6 pairs) */
+            if (c0 + 64 < cols)
+                for (int64_t j = 0; j < nr; j++)
+                    _mm_prefetch((const char *)(src + (r0 + j) * lds + c0 + 64), _MM_HINT_T0);
             for (int j = 0; j < 16; j++)
                 r[j] = j < nr ? _mm512_maskz_loadu_ps(mc, src + (r0 + j) * lds + c0)
                               : _mm512_setzero_ps();
