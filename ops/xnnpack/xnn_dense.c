@@ -832,6 +832,154 @@ int ntg__xnn_prep_mm_softmax(ntg_backend *b, xnn_op *o, void *out, double factor
     return 0;
 }
 
+/*
+ * The attention backward, fused (xnn_fuse.c, ntg__xnn_prep_attention_bwd): the P.V matmul's
+ * backward, the softmax's, the scale's and the Q.K^T matmul's as one pass per head.  dP =
+ * dO V^T goes to the task's matrix (m x keys floats: 36 KB for 96 x 96, in L1/L2) instead of
+ * memory, the softmax and scale backwards turn it into dS in place row by row, and dQ = dS K
+ * and dK = dS^T Q read it from there: neither dP nor the two dS tensors are stored (3 x 37.7 MB
+ * per layer of the Transformer at batch 256, each written once and read once or twice).  The
+ * products, lines and float products are those of the four unfused ops, in the same order
+ * per element, so the gradients are bitwise theirs.
+ */
+typedef struct attn_bwd_ctx {
+    const ntg_mm_geom *g, *h; /* P.V and Q.K^T */
+    const float *p, *v, *dout, *q, *k;
+    float *dv, *dq, *dk;
+    float factor;
+    const ntg_simd_vk *vk;
+    int isa;
+    uint8_t *scratch;
+    size_t slot, sbuf, tmp;
+    int64_t count;
+    size_t chunks;
+} attn_bwd_ctx;
+
+static void attn_bwd_task(void *p, size_t t)
+{
+    const attn_bwd_ctx *c = p;
+    const ntg_mm_geom *g = c->g, *h = c->h;
+    int64_t p0 = c->count * (int64_t)t / (int64_t)c->chunks;
+    int64_t p1 = c->count * (int64_t)(t + 1) / (int64_t)c->chunks;
+    void *s = c->scratch + t * c->slot;
+    float *sb = (float *)((uint8_t *)s + c->sbuf), *tm = (float *)((uint8_t *)s + c->tmp);
+    const ntg_simd_vk *vk = c->vk;
+    for (int64_t q = p0; q < p1; q++) {
+        int64_t oa, ob, qa, qb;
+        ntg__mm_offsets(g, q, &oa, &ob); /* P, V */
+        ntg__mm_offsets(h, q, &qa, &qb); /* Q, K */
+        const float *dyp = c->dout + q * g->m * g->n;
+        /* dP = dO V^T: the P.V backward's da (ld: keys) */
+        gemm_pick(c->isa, vk, 0, 1, g->m, g->k, g->n, dyp, g->n, c->v + ob, g->ldb, 0, tm, g->k, s,
+                  sb);
+        /* dV = P^T dO: its db */
+        if (c->dv)
+            gemm_pick(c->isa, vk, 1, 0, g->k, g->n, g->m, c->p + oa, g->lda, dyp, g->n, 0,
+                      c->dv + ob, g->n, s, sb);
+        /* the softmax backward over each row, then the scale's (float product) */
+        for (int64_t r = 0; r < g->m; r++) {
+            float *tr = tm + r * g->k;
+            vk->softmax_bwd_line(c->p + oa + r * g->lda, tr, tr, (size_t)g->k, 0);
+            for (int64_t j = 0; j < g->k; j++) tr[j] = tr[j] * c->factor;
+        }
+        /* dQ = dS K, dK = dS^T Q: the Q.K^T backward's da and db */
+        if (c->dq)
+            gemm_pick(c->isa, vk, 0, 0, h->m, h->k, h->n, tm, h->n, c->k + qb, h->ldb, 0,
+                      c->dq + qa, h->k, s, sb);
+        if (c->dk)
+            gemm_pick(c->isa, vk, 1, 0, h->n, h->k, h->m, tm, h->n, c->q + qa, h->lda, 0,
+                      c->dk + qb, h->k, s, sb);
+    }
+}
+
+/* Whether P.V's backward (g) and Q.K^T's (h) are one attention head by head: no transposed or
+ * broadcast operand, the same output matrices, P stored plainly (matrix q at q m keys, rows of
+ * `keys`) as the scores, and the keys of both the same. */
+static int attn_bwd_geom_ok(const ntg_mm_geom *g, const ntg_mm_geom *h)
+{
+    if (g->ta || g->tb || h->ta || !h->tb || !g->a_full || !g->b_full || !h->a_full || !h->b_full ||
+        ntg__mm_one_gemm(g) || ntg__mm_one_gemm(h) || g->count != h->count || g->m != h->m ||
+        g->k != h->n || g->lda != g->k || g->m < 1 || g->k < 1)
+        return 0;
+    int64_t pa, pv;
+    ntg__mm_offsets(g, g->count - 1, &pa, &pv);
+    return pa == (g->count - 1) * g->m * g->k;
+}
+
+static void run_matmul_bwd(ntg_backend *b, xnn_op *o, int batch);
+
+/* o: the P.V backward; o->fuse_next: the Q.K^T backward (after the softmax's and the scale's). */
+static void run_attention_bwd(ntg_backend *b, xnn_op *o, int batch)
+{
+    xnn_op *qk = o->fuse_next;
+    ntg__xnn_patch_batch(qk, batch); /* it runs after this op: its views are not patched yet */
+    ntg_mm_geom g = ntg__mm_geom_of(o->attr, &o->in[0].d, &o->in[1].d, &o->in[2].d);
+    ntg_mm_geom h = ntg__mm_geom_of(qk->attr, &qk->in[0].d, &qk->in[1].d, &qk->in[2].d);
+    attn_bwd_ctx c;
+    memset(&c, 0, sizeof c);
+    c.dv = o->out[1].data;
+    c.dq = qk->out[0].data;
+    c.dk = qk->out[1].data;
+    if (!c.dv && !c.dq && !c.dk) return;
+    if (!o->in[3].data) {
+        /* no gradient reaches the attention output: every gradient below is zero */
+        ntg__xnn_zero(&o->out[1]);
+        ntg__xnn_zero(&qk->out[0]);
+        ntg__xnn_zero(&qk->out[1]);
+        return;
+    }
+    if (!attn_bwd_geom_ok(&g, &h)) return; /* refused at prepare for every batch */
+    double fl = 8.0 * (double)(g.count * g.m * g.n * g.k) + 30.0 * (double)(g.count * g.m * g.k);
+    int nthr = ntg__xnn_threads_for(b, fl, 0);
+    if (nthr > g.count) nthr = (int)g.count;
+    c.g = &g;
+    c.h = &h;
+    c.p = o->in[0].data;
+    c.v = o->in[1].data;
+    c.dout = o->in[3].data;
+    c.q = qk->in[0].data;
+    c.k = qk->in[1].data;
+    c.factor = (float)o->fuse_scale;
+    c.vk = b->vk;
+    c.isa = b->isa;
+    c.scratch = b->scratch;
+    c.slot = (size_t)o->i[1];
+    c.sbuf = (size_t)o->i[2];
+    c.tmp = (size_t)o->i[3];
+    c.count = g.count;
+    c.chunks = (size_t)nthr;
+    ntg__xnn_parallel(b, nthr, attn_bwd_task, &c, (size_t)nthr);
+}
+
+int ntg__xnn_prep_attention_bwd(ntg_backend *b, xnn_op *pv, xnn_op *qk, double factor)
+{
+    if (pv->run != run_matmul_bwd || qk->run != run_matmul_bwd) return -1;
+    /* dP is what the fused kernel keeps to itself: it must be wanted (so that the softmax
+     * backward has its input), and every operand read must be bound */
+    if (!pv->out[0].data || !pv->in[0].data || !pv->in[1].data || !pv->in[3].data ||
+        !qk->in[0].data || !qk->in[1].data)
+        return -1;
+    ntg_mm_geom g = ntg__mm_geom_of(pv->attr, &pv->in[0].d, &pv->in[1].d, &pv->in[2].d);
+    ntg_mm_geom h = ntg__mm_geom_of(qk->attr, &qk->in[0].d, &qk->in[1].d, &qk->in[2].d);
+    ntg_mm_geom g1 = mm_geom_batch1(pv, &pv->in[0].d, &pv->in[1].d, &pv->in[2].d);
+    ntg_mm_geom h1 = mm_geom_batch1(qk, &qk->in[0].d, &qk->in[1].d, &qk->in[2].d);
+    if (!attn_bwd_geom_ok(&g, &h) || !attn_bwd_geom_ok(&g1, &h1)) return -1;
+    /* a task's slot: the xgemm scratch of either product, the small kernel's buffer, dP */
+    size_t xa = mm_xgemm_part(&g), xb = mm_xgemm_part(&h);
+    size_t sbuf = xa > xb ? xa : xb;
+    size_t tmp = sbuf + SMALL_B_FLOATS * sizeof(float);
+    size_t slot = tmp + (((size_t)(g.m * g.k) * sizeof(float) + 63) & ~(size_t)63);
+    pv->i[1] = (int64_t)slot;
+    pv->i[2] = (int64_t)sbuf;
+    pv->i[3] = (int64_t)tmp;
+    if (slot * (size_t)b->threads > pv->scratch) pv->scratch = slot * (size_t)b->threads;
+    pv->fuse_next = qk;
+    pv->fuse_scale = factor;
+    pv->run = run_attention_bwd;
+    pv->impl = "attention-bwd";
+    return 0;
+}
+
 /* in = [a, b, y, dy], out = [da, db].  Operands shared between output matrices (broadcast)
  * accumulate their contributions in output order on one thread (as the reference), so the
  * result does not depend on the thread count; otherwise matrices are split across threads. */

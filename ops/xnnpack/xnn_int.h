@@ -76,6 +76,7 @@ enum {
     XNN_POL_NO_ATTENTION = 1u << 12, /* no whole-attention fusion (matmul+softmax still fused) */
     XNN_POL_NO_EPI_ACT = 1u << 13,   /* dense: GELU/tanh/sigmoid as a pass after the GEMM */
     XNN_POL_NO_ADD_LN = 1u << 14,    /* residual add and layernorm as two passes */
+    XNN_POL_NO_ATTN_BWD = 1u << 15,  /* the attention backward as its four ops */
 };
 
 /*
@@ -238,5 +239,11 @@ int ntg__xnn_prep_attention(ntg_backend *b, xnn_op *o, xnn_op *pv, uint64_t prog
  * `add` computes both, block by block (xnn_norm.c); the caller makes `ln` do nothing.  0, or
  * -1 when they do not qualify (nothing changed). */
 int ntg__xnn_prep_add_layernorm(ntg_backend *b, xnn_op *add, xnn_op *ln);
+/* The attention backward: `pv` (the P.V matmul's backward, run_matmul_bwd), then the
+ * softmax's and the scale's (factor `factor`), then `qk` (Q.K^T's), consecutive, the two
+ * gradients between them read by nothing else: `pv` computes dV, dQ and dK per head with dP
+ * and dS kept in its scratch (xnn_dense.c); the caller makes the three others do nothing.
+ * 0, or -1 when the geometry does not qualify (nothing changed). */
+int ntg__xnn_prep_attention_bwd(ntg_backend *b, xnn_op *pv, xnn_op *qk, double factor);
 
 #endif /* NTG_XNN_INT_H */
