@@ -283,6 +283,7 @@ static void dz_task(void *p, size_t i)
 }
 
 typedef struct colsum_ctx {
+    const ntg_simd_vk *vk;
     const float *z;
     int64_t rows, cols;
     float *d1, *d2;
@@ -299,11 +300,7 @@ static void colsum_task(void *p, size_t i)
     double acc[COLSUM_CHUNK];
     for (int64_t a = j0; a < j1; a += COLSUM_CHUNK) {
         int64_t nj = j1 - a < COLSUM_CHUNK ? j1 - a : COLSUM_CHUNK;
-        for (int64_t j = 0; j < nj; j++) acc[j] = 0.0;
-        for (int64_t r = 0; r < c->rows; r++) {
-            const float *zr = c->z + r * c->cols + a;
-            for (int64_t j = 0; j < nj; j++) acc[j] += (double)zr[j];
-        }
+        c->vk->colsum(c->z + a, (size_t)c->rows, (size_t)c->cols, (size_t)nj, acc);
         for (int64_t j = 0; j < nj; j++) {
             if (c->d1) c->d1[a + j] = (float)acc[j];
             if (c->d2) c->d2[a + j] = (float)acc[j];
@@ -318,7 +315,7 @@ void ntg__xnn_colsum(ntg_backend *b, const float *z, int64_t rows, int64_t cols,
     double n = (double)(rows * cols);
     int nthr = ntg__xnn_threads_for(b, n, 4.0 * n);
     if (nthr > cols / 16) nthr = cols / 16 > 1 ? (int)(cols / 16) : 1;
-    colsum_ctx c = {z, rows, cols, d1, d2, (size_t)nthr};
+    colsum_ctx c = {b->vk, z, rows, cols, d1, d2, (size_t)nthr};
     ntg__xnn_parallel(b, nthr, colsum_task, &c, (size_t)nthr);
 }
 
@@ -471,12 +468,13 @@ static void gemm1(int isa, int ta, int tb, int64_t m, int64_t n, int64_t k, cons
 
 /* Products whose B (rounded up to whole vectors) fits L1 go to the vector kernel that keeps
  * it there unpacked: per-head attention products are 96 x 96 x 16, where a packing GEMM
- * spends more on packing and edges than on FMAs. */
+ * spends more on packing and edges than on FMAs.  A may be transposed (dV = P^T dO, dK = dS^T Q
+ * in the backward): the kernel reads it through strides. */
 enum { SMALL_B_FLOATS = 12288 };
 
-static int small_ok(int ta, int acc, int64_t n, int64_t k)
+static int small_ok(int acc, int64_t n, int64_t k)
 {
-    return !ta && !acc && k * ((n + 15) / 16 * 16) <= SMALL_B_FLOATS;
+    return !acc && k * ((n + 15) / 16 * 16) <= SMALL_B_FLOATS;
 }
 
 /* gemm1, or the small kernel when it qualifies (buf: SMALL_B_FLOATS floats). */
@@ -484,8 +482,8 @@ static void gemm_pick(int isa, const ntg_simd_vk *vk, int ta, int tb, int64_t m,
                       int64_t k, const float *a, int64_t lda, const float *bm, int64_t ldb, int acc,
                       float *c, int64_t ldc, void *scratch, float *buf)
 {
-    if (vk && small_ok(ta, acc, n, k))
-        vk->gemm_small(tb, m, n, k, a, lda, bm, ldb, c, ldc, buf);
+    if (vk && small_ok(acc, n, k))
+        vk->gemm_small(ta, tb, m, n, k, a, lda, bm, ldb, c, ldc, buf);
     else
         gemm1(isa, ta, tb, m, n, k, a, lda, bm, ldb, acc, c, ldc, scratch);
 }
@@ -540,7 +538,7 @@ static void mm_task(void *p, size_t t)
                     for (int64_t j = 0; j < g->n; j++) tr[j] = tr[j] * c->factor;
                     c->vk->softmax_line(tr, tr, (size_t)g->n, 0);
                 }
-                c->vk->gemm_small(0, h->m, h->n, h->k, tm, g->n, c->v + pv, h->ldb,
+                c->vk->gemm_small(0, 0, h->m, h->n, h->k, tm, g->n, c->v + pv, h->ldb,
                                   c->o + q * h->m * h->n, h->n, sb);
                 continue;
             }
@@ -733,7 +731,7 @@ static void run_mm_softmax(ntg_backend *b, xnn_op *o, int batch)
 static int attn_geom_ok(const ntg_mm_geom *g, const ntg_mm_geom *h)
 {
     if (h->ta || h->tb || !h->a_full || h->count != g->count || h->m != g->m || h->k != g->n ||
-        h->lda != g->n || !small_ok(0, 0, h->n, h->k))
+        h->lda != g->n || !small_ok(0, h->n, h->k))
         return 0;
     for (int i = 0; i < h->lead; i++)
         if (h->sa[i] != 0 && h->sa[i] % (g->m * g->n) != 0) return 0;
