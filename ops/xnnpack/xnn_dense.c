@@ -525,7 +525,8 @@ static void mm_task(void *p, size_t t)
         ntg__mm_offsets(g, q, &oa, &ob);
         if (!c->bwd && c->vk) {
             /* the scores stay in this task's matrix; only the softmax is stored */
-            float *tm = (float *)((uint8_t *)s + c->tmp), *y = c->y + q * g->m * g->n;
+            float *tm = (float *)((uint8_t *)s + c->tmp);
+            float *y = c->y ? c->y + q * g->m * g->n : NULL;
             gemm_pick(c->isa, k, g->ta, g->tb, g->m, g->n, g->k, c->a + oa, g->lda, c->bm + ob,
                       g->ldb, 0, tm, g->n, s, sb);
             if (c->g2) {
@@ -533,12 +534,15 @@ static void mm_task(void *p, size_t t)
                 const ntg_mm_geom *h = c->g2;
                 int64_t pa, pv;
                 ntg__mm_offsets(h, q, &pa, &pv);
+                /* where the backward reads P (c->y set), the rows are written there and
+                 * read back by P.V while still in cache */
+                float *pm = c->y ? y : tm;
                 for (int64_t r = 0; r < g->m; r++) {
                     float *tr = tm + r * g->n;
                     for (int64_t j = 0; j < g->n; j++) tr[j] = tr[j] * c->factor;
-                    c->vk->softmax_line(tr, tr, (size_t)g->n, 0);
+                    c->vk->softmax_line(tr, pm + r * g->n, (size_t)g->n, 0);
                 }
-                c->vk->gemm_small(0, 0, h->m, h->n, h->k, tm, g->n, c->v + pv, h->ldb,
+                c->vk->gemm_small(0, 0, h->m, h->n, h->k, pm, g->n, c->v + pv, h->ldb,
                                   c->o + q * h->m * h->n, h->n, sb);
                 continue;
             }
@@ -742,8 +746,9 @@ static int attn_geom_ok(const ntg_mm_geom *g, const ntg_mm_geom *h)
 
 /* The attention block, fused (ntg__xnn_prep_attention): one pass per head, the scores and the
  * softmax rows in the task's scratch (m x n floats: 36 KB for 96 x 96, in L1/L2), written only
- * as the P.V product into the second matmul's output. */
-static void run_attention(ntg_backend *b, xnn_op *o, int batch)
+ * as the P.V product into the second matmul's output; with keep_p (programs whose backward
+ * reads P) the softmax rows are also stored as P, and P.V reads them while they are in cache. */
+static void run_attention(ntg_backend *b, xnn_op *o, int batch, int keep_p)
 {
     xnn_op *pv = o->fuse_next;
     ntg__xnn_patch_batch(pv, batch); /* it runs after this op: its views are not patched yet */
@@ -777,13 +782,14 @@ static void run_attention(ntg_backend *b, xnn_op *o, int batch)
     c.g2 = &h;
     c.v = pv->in[1].data;
     c.o = pv->out[0].data;
+    c.y = keep_p ? o->fuse_out : NULL;
     ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);
 }
 
 static void run_attn_dispatch(ntg_backend *b, xnn_op *o, int batch)
 {
     if (b->cur_program < 64 && (o->fuse_progs >> b->cur_program & 1))
-        run_attention(b, o, batch);
+        run_attention(b, o, batch, (int)(o->fuse_keep >> b->cur_program & 1));
     else
         run_mm_softmax(b, o, batch);
 }
@@ -794,7 +800,7 @@ static void run_pv_dispatch(ntg_backend *b, xnn_op *o, int batch)
     o->run_unfused(b, o, batch);
 }
 
-int ntg__xnn_prep_attention(ntg_backend *b, xnn_op *o, xnn_op *pv, uint64_t progs)
+int ntg__xnn_prep_attention(ntg_backend *b, xnn_op *o, xnn_op *pv, uint64_t progs, uint64_t keep)
 {
     (void)b;
     if (!progs || o->run != run_mm_softmax || !pv->run || pv->run == run_pv_dispatch) return -1;
@@ -805,6 +811,7 @@ int ntg__xnn_prep_attention(ntg_backend *b, xnn_op *o, xnn_op *pv, uint64_t prog
     if (!attn_geom_ok(&g, &h) || !attn_geom_ok(&g1, &h1)) return -1;
     o->fuse_next = pv;
     o->fuse_progs = progs;
+    o->fuse_keep = keep & progs;
     o->run = run_attn_dispatch;
     o->impl = "attention";
     pv->fuse_progs = progs;

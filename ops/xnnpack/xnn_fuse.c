@@ -81,8 +81,10 @@ static int reads_value(const ntg_plan_view *p, uint32_t op, uint32_t id);
  * plan-wide rule above never lets it go; but in a program whose only reader of P is the
  * forward P.V matmul, running right after the softmax (inference), P need not exist.  In those
  * programs the first matmul computes each head's output straight into P.V's output and P.V
- * does nothing; in the others the chain runs as before (P stored).  P.V's output must not
- * overlap Q, K or V (it is written while they are read).
+ * does nothing.  In a program whose other readers of P are backward ops (training), the same
+ * kernel also stores P, head by head, and P.V reads each head's rows back while they are in
+ * cache instead of from memory after all heads (`keep`).  P.V's output must not overlap Q, K
+ * or V (it is written while they are read), nor, where P is kept, P.
  */
 /*
  * Whether the attention output may be written while input `in` is read: no overlap, or the
@@ -103,21 +105,28 @@ static void try_attention(ntg_backend *b, const fuse_ctx *f, const uint32_t chai
     const ntg_plan_view *p = f->plan;
     uint32_t x = chain[2], pid = operand(p, x, 1);
     if (pid == NTG_NONE || p->tensors[pid].role != NTG_ROLE_ACTIVATION) return;
-    uint64_t progs = 0;
+    uint64_t progs = 0, keep = 0;
     uint32_t pv = NTG_NONE;
     for (uint32_t g = 0; g < p->n_programs && g < 64; g++) {
         const ntg_program_view *pg = &p->programs[g];
         const int32_t *pos = f->pos + (size_t)g * p->n_ops;
         if (pos[x] < 0) continue;
-        uint32_t n = 0, r = NTG_NONE;
-        for (uint32_t i = 0; i < pg->n_ops; i++)
-            if (reads_value(p, pg->ops[i], pid)) n++, r = pg->ops[i];
+        /* the one forward reader of P; backward readers (they run later) make P kept */
+        uint32_t n = 0, nb = 0, r = NTG_NONE;
+        for (uint32_t i = 0; i < pg->n_ops; i++) {
+            if (!reads_value(p, pg->ops[i], pid)) continue;
+            if (p->ops[pg->ops[i]].dir == NTG_DIR_BWD && (int32_t)i > pos[x])
+                nb++;
+            else
+                n++, r = pg->ops[i];
+        }
         if (n != 1 || p->ops[r].code != NTG_OP_matmul || p->ops[r].dir != NTG_DIR_FWD ||
             operand(p, r, 0) != pid || operand(p, r, 1) == pid || pos[r] != pos[x] + 1)
             continue;
         if (pv != NTG_NONE && pv != r) return; /* not the same op in every program */
         pv = r;
         progs |= (uint64_t)1 << g;
+        if (nb) keep |= (uint64_t)1 << g;
     }
     if (b->policy & XNN_POL_NO_ATTENTION) return;
     if (!progs || !b->ops[pv].impl || !strcmp(b->ops[pv].impl, "reference")) return;
@@ -126,7 +135,10 @@ static void try_attention(ntg_backend *b, const fuse_ctx *f, const uint32_t chai
         !apart_or_same(p, out, operand(p, chain[0], 1)) ||
         !apart_or_same(p, out, operand(p, pv, 1)))
         return;
-    ntg__xnn_prep_attention(b, &b->ops[chain[0]], &b->ops[pv], progs);
+    /* where P is kept, it is written head by head while other heads' outputs are */
+    if (keep && overlap(p, out, pid)) progs &= ~keep, keep = 0;
+    if (!progs) return;
+    ntg__xnn_prep_attention(b, &b->ops[chain[0]], &b->ops[pv], progs, keep);
 }
 
 /* matmul -> scale -> softmax over the last axis. */

@@ -51,6 +51,7 @@ struct xnn_op {
     /* a fusion that applies only in some programs (xnn_fuse.c): bit g set = in program g
      * this op does the fused work (or nothing); in the others it runs run_unfused */
     uint64_t fuse_progs;
+    uint64_t fuse_keep; /* attention: programs (of fuse_progs) whose backward reads P: stored */
     xnn_run_fn run_unfused;
     xnn_op *fuse_next; /* attention: the P.V matmul whose output the fused kernel writes */
     float *zsave;      /* GELU dense, training: the pre-activations, kept for the backward */
@@ -232,9 +233,11 @@ ntg_status ntg__xnn_fuse(ntg_backend *b, const ntg_plan_view *plan, size_t *scra
 int ntg__xnn_prep_mm_softmax(ntg_backend *b, xnn_op *o, void *out, double factor);
 /* The whole attention block: `o` already prepared by ntg__xnn_prep_mm_softmax, `pv` the
  * matmul P.V reading its softmax output; in the programs of o->fuse_progs, o computes
- * softmax(factor QK^T) V per head straight into pv's output (P never stored) and pv does
- * nothing.  0, or -1 when the geometry does not qualify (nothing changed). */
-int ntg__xnn_prep_attention(ntg_backend *b, xnn_op *o, xnn_op *pv, uint64_t progs);
+ * softmax(factor QK^T) V per head straight into pv's output and pv does nothing; P is never
+ * stored, except in the programs of `keep` (their backward reads it), where each head's P is
+ * written and read back by P.V while in cache.  0, or -1 when the geometry does not qualify
+ * (nothing changed). */
+int ntg__xnn_prep_attention(ntg_backend *b, xnn_op *o, xnn_op *pv, uint64_t progs, uint64_t keep);
 /* add (same shapes, our kernel) -> layernorm of the sum, the layernorm running right after:
  * `add` computes both, block by block (xnn_norm.c); the caller makes `ln` do nothing.  0, or
  * -1 when they do not qualify (nothing changed). */
