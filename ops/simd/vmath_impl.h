@@ -490,44 +490,29 @@ XV_TARGET static void XV(k_gemm_small)(int ta, int tb, int64_t m, int64_t n, int
 /*
  * out[j] = sum over r < rows of z[r ld + j], j < n, in double and in row order: each lane adds
  * its column's values one row after the other from 0, as the scalar loop does, so the sums are
- * bitwise that loop's (the bias gradients' order, the reference's).  Strips of 4 vectors of
- * doubles stay in registers down all the rows.
+ * bitwise that loop's (the bias gradients' order, the reference's).  The rows are read front
+ * to back (a gradient of 6 MB streams from memory; column strips down the rows measured
+ * slower), the sums kept in `out` (the caller's chunk: in L1), a vector of doubles at a time.
  */
 XV_TARGET static void XV(k_colsum)(const float *z, size_t rows, size_t ld, size_t n, double *out)
 {
-    size_t j = 0;
-    for (; j + 4 * XV_DW <= n; j += 4 * XV_DW) {
-        xvd a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (size_t r = 0; r < rows; r++) {
-            const float *zr = z + r * ld + j;
-            xvh h0, h1, h2, h3;
-            memcpy(&h0, zr, sizeof h0);
-            memcpy(&h1, zr + XV_DW, sizeof h1);
-            memcpy(&h2, zr + 2 * XV_DW, sizeof h2);
-            memcpy(&h3, zr + 3 * XV_DW, sizeof h3);
+    for (size_t j = 0; j < n; j++) out[j] = 0.0;
+    for (size_t r = 0; r < rows; r++) {
+        const float *zr = z + r * ld;
+        size_t j = 0;
+        for (; j + 2 * XV_DW <= n; j += 2 * XV_DW) {
+            xvh h0, h1;
+            xvd a0, a1;
+            memcpy(&h0, zr + j, sizeof h0);
+            memcpy(&h1, zr + j + XV_DW, sizeof h1);
+            memcpy(&a0, out + j, sizeof a0);
+            memcpy(&a1, out + j + XV_DW, sizeof a1);
             a0 += __builtin_convertvector(h0, xvd);
             a1 += __builtin_convertvector(h1, xvd);
-            a2 += __builtin_convertvector(h2, xvd);
-            a3 += __builtin_convertvector(h3, xvd);
+            memcpy(out + j, &a0, sizeof a0);
+            memcpy(out + j + XV_DW, &a1, sizeof a1);
         }
-        memcpy(out + j, &a0, sizeof a0);
-        memcpy(out + j + XV_DW, &a1, sizeof a1);
-        memcpy(out + j + 2 * XV_DW, &a2, sizeof a2);
-        memcpy(out + j + 3 * XV_DW, &a3, sizeof a3);
-    }
-    for (; j + XV_DW <= n; j += XV_DW) {
-        xvd a0 = {0};
-        for (size_t r = 0; r < rows; r++) {
-            xvh h0;
-            memcpy(&h0, z + r * ld + j, sizeof h0);
-            a0 += __builtin_convertvector(h0, xvd);
-        }
-        memcpy(out + j, &a0, sizeof a0);
-    }
-    for (; j < n; j++) {
-        double a = 0.0;
-        for (size_t r = 0; r < rows; r++) a += (double)z[r * ld + j];
-        out[j] = a;
+        for (; j < n; j++) out[j] += (double)zr[j];
     }
 }
 
