@@ -405,24 +405,36 @@ XV_TARGET static void XV(k_layernorm_bwd)(const float *x, const float *dy, const
  * read through strides, so that A^T (ta: A given as [k, m]) needs no copy.  buf holds
  * k * round_up(n, 16) floats.
  */
+/* every lane = *p: a broadcast load (splat's 0 + s is an add before the broadcast) */
+XV_TARGET static inline xvf XV(bcast)(const float *p)
+{
+    xvf v;
+    for (int l = 0; l < XV_W; l++) v[l] = *p;
+    return v;
+}
+#ifndef XV_UNROLL
+/* the tiles' loops unrolled whole, so that the accumulators live in registers */
+#define XV_UNROLL _Pragma("GCC unroll 16")
+#endif
 #define XV_TILE(RB, CB)                                                                            \
     XV_TARGET static void XV(tile_##RB##_##CB)(int64_t k, const float *a, int64_t rs, int64_t ps,  \
                                                const float *bp, int64_t npad, float *acc_out)      \
     {                                                                                              \
         xvf acc[RB][CB];                                                                           \
-        for (int r = 0; r < RB; r++)                                                               \
-            for (int q = 0; q < CB; q++) acc[r][q] = XV(splat)(0.0f);                              \
+        XV_UNROLL for (int r = 0; r < RB; r++) XV_UNROLL for (int q = 0; q < CB; q++) acc[r][q] =  \
+            XV(splat)(0.0f);                                                                       \
         for (int64_t p = 0; p < k; p++) {                                                          \
             xvf bv[CB];                                                                            \
             const float *ap = a + p * ps;                                                          \
-            for (int q = 0; q < CB; q++) bv[q] = XV(ld)(bp + p * npad + q * XV_W);                 \
-            for (int r = 0; r < RB; r++) {                                                         \
-                xvf av = XV(splat)(ap[r * rs]);                                                    \
-                for (int q = 0; q < CB; q++) acc[r][q] = XV_FMA(av, bv[q], acc[r][q]);             \
+            XV_UNROLL for (int q = 0; q < CB; q++) bv[q] = XV(ld)(bp + p * npad + q * XV_W);       \
+            XV_UNROLL for (int r = 0; r < RB; r++)                                                 \
+            {                                                                                      \
+                xvf av = XV(bcast)(ap + r * rs);                                                   \
+                XV_UNROLL for (int q = 0; q < CB; q++) acc[r][q] = XV_FMA(av, bv[q], acc[r][q]);   \
             }                                                                                      \
         }                                                                                          \
-        for (int r = 0; r < RB; r++)                                                               \
-            for (int q = 0; q < CB; q++) XV(st)(acc_out + (r * CB + q) * XV_W, acc[r][q]);         \
+        XV_UNROLL for (int r = 0; r < RB; r++) XV_UNROLL for (int q = 0; q < CB; q++)              \
+            XV(st)(acc_out + (r * CB + q) * XV_W, acc[r][q]);                                      \
     }
 XV_TILE(XV_RB, 6)
 XV_TILE(XV_RB, 1)
