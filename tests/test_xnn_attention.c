@@ -183,3 +183,81 @@ Test(xnn_attention, inference_plan_at_batch_1)
     cr_assert_leq(e, 1e-5, "fused vs reference at batch 1: max-abs-rel %.3g", e);
     ntg_plan_destroy(plan);
 }
+
+/* Every parameter's gradient after a grad run, one after another, into out (NULL: the count). */
+static size_t get_grads(ntg_session *s, const ntg_plan *plan, float *out)
+{
+    size_t at = 0;
+    for (size_t i = 0; i < ntg_plan_param_count(plan); i++) {
+        ntg_tensor_info ti;
+        ntg_tensor_info_init(&ti);
+        ntg_plan_param(plan, i, &ti, NULL);
+        size_t n = ti.nbytes / sizeof(float); /* parameters are not batched */
+        if (out) {
+            char gname[300];
+            ntg_error err;
+            snprintf(gname, sizeof gname, "grad.%s", ti.name);
+            cr_assert_eq(ntg_session_get_output(s, gname, out + at, n, &err), NTG_OK, "%s",
+                         err.message);
+        }
+        at += n;
+    }
+    return at;
+}
+
+/*
+ * The attention backward (P.V's, the softmax's, the scale's and Q.K^T's backwards) runs as one
+ * kernel in the grad program, dP and dS never stored, and the forward attention block as one
+ * kernel that stores P for it; they call the same product kernels, the same softmax lines and
+ * the same float products as the unfused ops, so the gradients are bitwise those with both
+ * switched off, at 1 and 2 threads and at two batches (the kernel patches the
+ * later op's batch), and within the backward tolerance (1e-4) of the reference backend.
+ */
+Test(xnn_attention, backward_fused_and_bitwise_unchanged)
+{
+    need_xnnpack();
+    ntg_plan *plan = compile();
+    size_t ng = get_grads(NULL, plan, NULL);
+    float x[BATCH * NX], t[BATCH * NY];
+    tu_rng r = {11};
+    tu_fill(&r, x, BATCH * NX, -2, 2);
+    tu_fill(&r, t, BATCH * NY, -1, 1);
+    float *ref = malloc(2 * ng * sizeof *ref), *got = malloc(2 * ng * sizeof *got),
+          *unf = malloc(2 * ng * sizeof *unf);
+    cr_assert(ref && got && unf);
+    struct {
+        const char *backend;
+        int threads;
+        unsigned policy;
+        float *out;
+    } runs[] = {{"cpu", 1, 0, ref},
+                {"xnnpack", 1, XNN_POL_NO_ATTN_BWD | XNN_POL_NO_ATTENTION, unf},
+                {"xnnpack", 1, 0, got},
+                {"xnnpack", 2, XNN_POL_NO_ATTN_BWD | XNN_POL_NO_ATTENTION, unf},
+                {"xnnpack", 2, 0, got}};
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        ntg_session *s = open_session(plan, runs[k].backend, runs[k].threads, runs[k].policy);
+        if (strcmp(runs[k].backend, "cpu"))
+            cr_assert_eq(count_impl(s, plan, "attention-bwd"), runs[k].policy ? 0 : 2);
+        ntg_error err;
+        cr_assert_eq(ntg_session_set_input(s, "x", x, BATCH * NX, &err), NTG_OK, "%s", err.message);
+        cr_assert_eq(ntg_session_set_input(s, "t", t, BATCH * NY, &err), NTG_OK, "%s", err.message);
+        cr_assert_eq(ntg_session_run_program(s, "grad", BATCH, &err), NTG_OK, "%s", err.message);
+        get_grads(s, plan, runs[k].out);
+        cr_assert_eq(ntg_session_run_program(s, "grad", 2, &err), NTG_OK, "%s", err.message);
+        get_grads(s, plan, runs[k].out + ng);
+        ntg_session_destroy(s);
+        if (k < 2 || runs[k].policy) continue;
+        for (size_t i = 0; i < 2 * ng; i++)
+            cr_assert_eq(memcmp(&got[i], &unf[i], sizeof got[i]), 0,
+                         "%d threads: gradient value %zu: fused %.9g, unfused %.9g",
+                         runs[k].threads, i, got[i], unf[i]);
+        double e = tu_max_abs_rel(got, ref, 2 * ng);
+        cr_assert_leq(e, 1e-4, "%d threads: fused vs reference: max-abs-rel %.3g", runs[k].threads,
+                      e);
+    }
+    free(ref);
+    free(got);
+    free(unf);
+    ntg_plan_destroy(plan);
+}

@@ -174,3 +174,68 @@ Test(xnn, isa_cap_reaches_the_dense_gemm)
     ntg_session_destroy(s);
     ntg_plan_destroy(p);
 }
+
+/*
+ * The small-B GEMM of every vector-kernel table this CPU runs: against a double-precision
+ * product; with A handed over transposed (ta) bitwise the same as with A plain (the same FMAs
+ * in the same order); shapes that take the tall tiles of a one- or two-vector-wide C (n 16,
+ * 9) with row remainders (m 29), and the wide tiles (n 96).
+ */
+Test(xnn, gemm_small_transposed_a_and_narrow_tiles)
+{
+    static const int isas[] = {NTG_ISA_PORTABLE, NTG_ISA_AVX2, NTG_ISA_AVX512};
+    static const int64_t shapes[][3] = {{29, 16, 96}, {96, 16, 96}, {29, 9, 40}, {33, 96, 16}};
+    for (size_t s = 0; s < sizeof isas / sizeof isas[0]; s++) {
+        const ntg_simd_vk *vk = ntg__simd_vk_pick(isas[s]);
+        for (size_t q = 0; q < sizeof shapes / sizeof shapes[0]; q++) {
+            int64_t m = shapes[q][0], n = shapes[q][1], k = shapes[q][2];
+            float *a = malloc((size_t)(m * k) * sizeof *a), *at = malloc((size_t)(m * k) * 4);
+            float *b = malloc((size_t)(k * n) * 4), *c = malloc((size_t)(m * n) * 4);
+            float *ct = malloc((size_t)(m * n) * 4), *buf = malloc((size_t)k * 128 * 4);
+            cr_assert(a && at && b && c && ct && buf);
+            tu_rng r = {(uint64_t)(q + 3)};
+            tu_fill(&r, a, (size_t)(m * k), -1, 1);
+            tu_fill(&r, b, (size_t)(k * n), -1, 1);
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t p = 0; p < k; p++) at[p * m + i] = a[i * k + p];
+            vk->gemm_small(0, 0, m, n, k, a, k, b, n, c, n, buf);
+            vk->gemm_small(1, 0, m, n, k, at, m, b, n, ct, n, buf);
+            cr_assert_eq(memcmp(c, ct, (size_t)(m * n) * sizeof *c), 0,
+                         "%s %lldx%lldx%lld: A^T differs from A", vk->isa, (long long)m,
+                         (long long)n, (long long)k);
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < n; j++) {
+                    double want = 0;
+                    for (int64_t p = 0; p < k; p++) want += (double)a[i * k + p] * b[p * n + j];
+                    cr_assert_float_eq(c[i * n + j], want, 1e-4, "%s %lldx%lldx%lld (%lld, %lld)",
+                                       vk->isa, (long long)m, (long long)n, (long long)k,
+                                       (long long)i, (long long)j);
+                }
+            free(a), free(at), free(b), free(c), free(ct), free(buf);
+        }
+    }
+}
+
+/* The column sums of every table: bitwise the scalar double loop in row order (the reference's
+ * bias-gradient order), for widths with and without whole strips. */
+Test(xnn, colsum_is_the_scalar_row_order_sum)
+{
+    static const int isas[] = {NTG_ISA_PORTABLE, NTG_ISA_AVX2, NTG_ISA_AVX512};
+    enum { ROWS = 37, LD = 80 };
+    float z[ROWS * LD];
+    tu_rng r = {5};
+    tu_fill(&r, z, ROWS * LD, -3, 3);
+    for (size_t s = 0; s < sizeof isas / sizeof isas[0]; s++) {
+        const ntg_simd_vk *vk = ntg__simd_vk_pick(isas[s]);
+        for (size_t n = 1; n < LD; n += 7) {
+            double got[LD];
+            vk->colsum(z + 1, ROWS, LD, n, got);
+            for (size_t j = 0; j < n; j++) {
+                double want = 0.0;
+                for (size_t i = 0; i < ROWS; i++) want += (double)z[i * LD + 1 + j];
+                cr_assert_eq(memcmp(&got[j], &want, sizeof want), 0, "%s n %zu column %zu", vk->isa,
+                             n, j);
+            }
+        }
+    }
+}

@@ -23,6 +23,7 @@ extern const ntg_simd_vk ntg__simd_vk__avx512;
 #define XV_TARGET
 #define XV_NAME "portable"
 #define XV_RB 2
+#define XV_RBT 4
 #ifdef SIMD_X86
 #define XV_SQRTD(v) ((xvd)_mm_sqrt_pd((__m128d)(v)))
 #define XV_MIN(a, b) ((xvf)_mm_min_ps((__m128)(a), (__m128)(b)))
@@ -53,6 +54,7 @@ extern const ntg_simd_vk ntg__simd_vk__avx512;
 #undef XV_HSUM
 #undef XV_HMAX
 #undef XV_RB
+#undef XV_RBT
 
 #ifdef SIMD_X86
 __attribute__((target("avx2,fma"))) static inline float xv_hsum8(__m256 v)
@@ -74,6 +76,7 @@ __attribute__((target("avx2,fma"))) static inline float xv_hmax8(__m256 v)
 #define XV_TARGET __attribute__((target("avx2,fma")))
 #define XV_NAME "AVX2"
 #define XV_RB 2
+#define XV_RBT 6
 #define XV_SQRTD(v) ((xvd)_mm256_sqrt_pd((__m256d)(v)))
 #define XV_MIN(a, b) ((xvf)_mm256_min_ps((__m256)(a), (__m256)(b)))
 #define XV_MAX(a, b) ((xvf)_mm256_max_ps((__m256)(a), (__m256)(b)))
@@ -97,12 +100,14 @@ __attribute__((target("avx2,fma"))) static inline float xv_hmax8(__m256 v)
 #undef XV_HSUM
 #undef XV_HMAX
 #undef XV_RB
+#undef XV_RBT
 
 #define XV_W 16
 #define XV_SFX _avx512
 #define XV_TARGET __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
 #define XV_NAME "AVX-512"
 #define XV_RB 4
+#define XV_RBT 12
 #define XV_SQRTD(v) ((xvd)_mm512_sqrt_pd((__m512d)(v)))
 #define XV_MIN(a, b) ((xvf)_mm512_min_ps((__m512)(a), (__m512)(b)))
 #define XV_MAX(a, b) ((xvf)_mm512_max_ps((__m512)(a), (__m512)(b)))

@@ -26,14 +26,17 @@ typedef struct ntg_simd_vk {
                       size_t d, float eps);
     void (*layernorm_bwd)(const float *x, const float *dy, const float *w, float *dx, float *accw,
                           float *accb, size_t rows, size_t d, float eps);
-    /* C = A B (B^T when tb) for operands whose B fits L1; buf: k * round_up(n, 16) floats */
-    void (*gemm_small)(int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+    /* C = A B (A^T when ta, A given as [k, m]; B^T when tb) for operands whose B fits L1;
+     * buf: k * round_up(n, 16) floats */
+    void (*gemm_small)(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                        const float *b, int64_t ldb, float *c, int64_t ldc, float *buf);
     void (*lstm_cell)(float *g, const float *cprev, float *c, float *h, size_t hidden);
     void (*lstm_cell_bwd)(const float *st, const float *cprev, const float *dh, float *carry,
                           float *dg, size_t hidden);
     void (*adam)(float *p, const float *g, float *m, float *v, size_t n, const double *k,
                  int decoupled);
+    /* out[j] = the sum of column j < n of z's rows (row stride ld), in double, row order */
+    void (*colsum)(const float *z, size_t rows, size_t ld, size_t n, double *out);
 } ntg_simd_vk;
 
 /* The widest table this CPU runs, up to `max_isa` (an NTG_ISA_* level: a cap). */

@@ -400,36 +400,55 @@ XV_TARGET static void XV(k_layernorm_bwd)(const float *x, const float *dy, const
  * when tb, given as [n, k]) is first copied into buf as k rows of n rounded up to whole
  * vectors (zero padded), small enough to stay in L1; then register tiles of XV_RB rows by
  * up to 6 vectors accumulate over k with fused multiply-adds (every C element summed over
- * p in order).  buf holds k * round_up(n, 16) floats.
+ * p in order, whatever the tile).  A C one or two vectors wide (a head's 16 columns) takes
+ * tiles of XV_RBT rows instead, enough independent sums to keep the FMA units busy.  A is
+ * read through strides, so that A^T (ta: A given as [k, m]) needs no copy.  buf holds
+ * k * round_up(n, 16) floats.
  */
+/* every lane = *p: a broadcast load (splat's 0 + s is an add before the broadcast) */
+XV_TARGET static inline xvf XV(bcast)(const float *p)
+{
+    xvf v;
+    for (int l = 0; l < XV_W; l++) v[l] = *p;
+    return v;
+}
+#ifndef XV_UNROLL
+/* the tiles' loops unrolled whole, so that the accumulators live in registers */
+#define XV_UNROLL _Pragma("GCC unroll 16")
+#endif
 #define XV_TILE(RB, CB)                                                                            \
-    XV_TARGET static void XV(tile_##RB##_##CB)(int64_t k, const float *a, int64_t lda,             \
+    XV_TARGET static void XV(tile_##RB##_##CB)(int64_t k, const float *a, int64_t rs, int64_t ps,  \
                                                const float *bp, int64_t npad, float *acc_out)      \
     {                                                                                              \
         xvf acc[RB][CB];                                                                           \
-        for (int r = 0; r < RB; r++)                                                               \
-            for (int q = 0; q < CB; q++) acc[r][q] = XV(splat)(0.0f);                              \
+        XV_UNROLL for (int r = 0; r < RB; r++) XV_UNROLL for (int q = 0; q < CB; q++) acc[r][q] =  \
+            XV(splat)(0.0f);                                                                       \
         for (int64_t p = 0; p < k; p++) {                                                          \
             xvf bv[CB];                                                                            \
-            for (int q = 0; q < CB; q++) bv[q] = XV(ld)(bp + p * npad + q * XV_W);                 \
-            for (int r = 0; r < RB; r++) {                                                         \
-                xvf av = XV(splat)(a[r * lda + p]);                                                \
-                for (int q = 0; q < CB; q++) acc[r][q] = XV_FMA(av, bv[q], acc[r][q]);             \
+            const float *ap = a + p * ps;                                                          \
+            XV_UNROLL for (int q = 0; q < CB; q++) bv[q] = XV(ld)(bp + p * npad + q * XV_W);       \
+            XV_UNROLL for (int r = 0; r < RB; r++)                                                 \
+            {                                                                                      \
+                xvf av = XV(bcast)(ap + r * rs);                                                   \
+                XV_UNROLL for (int q = 0; q < CB; q++) acc[r][q] = XV_FMA(av, bv[q], acc[r][q]);   \
             }                                                                                      \
         }                                                                                          \
-        for (int r = 0; r < RB; r++)                                                               \
-            for (int q = 0; q < CB; q++) XV(st)(acc_out + (r * CB + q) * XV_W, acc[r][q]);         \
+        XV_UNROLL for (int r = 0; r < RB; r++) XV_UNROLL for (int q = 0; q < CB; q++)              \
+            XV(st)(acc_out + (r * CB + q) * XV_W, acc[r][q]);                                      \
     }
 XV_TILE(XV_RB, 6)
 XV_TILE(XV_RB, 1)
 XV_TILE(1, 6)
 XV_TILE(1, 1)
+XV_TILE(XV_RBT, 1)
+XV_TILE(XV_RBT, 2)
 
-XV_TARGET static void XV(k_gemm_small)(int tb, int64_t m, int64_t n, int64_t k, const float *a,
-                                       int64_t lda, const float *b, int64_t ldb, float *c,
-                                       int64_t ldc, float *buf)
+XV_TARGET static void XV(k_gemm_small)(int ta, int tb, int64_t m, int64_t n, int64_t k,
+                                       const float *a, int64_t lda, const float *b, int64_t ldb,
+                                       float *c, int64_t ldc, float *buf)
 {
     int64_t nv = (n + XV_W - 1) / XV_W, npad = nv * XV_W;
+    int64_t rs = ta ? 1 : lda, ps = ta ? lda : 1; /* A's element (r, p) at r rs + p ps */
     for (int64_t p = 0; p < k; p++) {
         float *row = buf + p * npad;
         if (tb)
@@ -438,24 +457,37 @@ XV_TARGET static void XV(k_gemm_small)(int tb, int64_t m, int64_t n, int64_t k, 
             memcpy(row, b + p * ldb, (size_t)n * sizeof *row);
         for (int64_t j = n; j < npad; j++) row[j] = 0.0f;
     }
-    float out[XV_RB * 6 * XV_W];
+    enum { OUT_A = XV_RB * 6 * XV_W, OUT_B = XV_RBT * 2 * XV_W };
+    float out[OUT_A > OUT_B ? OUT_A : OUT_B];
     for (int64_t j0 = 0; j0 < nv; j0 += 6) {
         int64_t cb = nv - j0 < 6 ? nv - j0 : 6;
         const float *bp = buf + j0 * XV_W;
         for (int64_t i0 = 0; i0 < m;) {
+            const float *ar = a + i0 * rs;
+            if (cb <= 2 && m - i0 >= XV_RBT) {
+                /* a narrow C: tall tiles, all of its vectors at once */
+                if (cb == 2)
+                    XV(tile_XV_RBT_2)(k, ar, rs, ps, bp, npad, out);
+                else
+                    XV(tile_XV_RBT_1)(k, ar, rs, ps, bp, npad, out);
+                int64_t col = j0 * XV_W, cols = n - col < cb * XV_W ? n - col : cb * XV_W;
+                for (int64_t r = 0; r < XV_RBT; r++)
+                    memcpy(c + (i0 + r) * ldc + col, out + r * cb * XV_W, (size_t)cols * sizeof *c);
+                i0 += XV_RBT;
+                continue;
+            }
             int64_t rb = m - i0 >= XV_RB ? XV_RB : 1;
-            const float *ar = a + i0 * lda;
             /* 6 vectors at once where they exist, then one at a time */
             for (int64_t q0 = 0; q0 < cb;) {
                 int64_t w = cb - q0 >= 6 ? 6 : 1;
                 if (rb == XV_RB && w == 6)
-                    XV(tile_XV_RB_6)(k, ar, lda, bp + q0 * XV_W, npad, out);
+                    XV(tile_XV_RB_6)(k, ar, rs, ps, bp + q0 * XV_W, npad, out);
                 else if (rb == XV_RB)
-                    XV(tile_XV_RB_1)(k, ar, lda, bp + q0 * XV_W, npad, out);
+                    XV(tile_XV_RB_1)(k, ar, rs, ps, bp + q0 * XV_W, npad, out);
                 else if (w == 6)
-                    XV(tile_1_6)(k, ar, lda, bp + q0 * XV_W, npad, out);
+                    XV(tile_1_6)(k, ar, rs, ps, bp + q0 * XV_W, npad, out);
                 else
-                    XV(tile_1_1)(k, ar, lda, bp + q0 * XV_W, npad, out);
+                    XV(tile_1_1)(k, ar, rs, ps, bp + q0 * XV_W, npad, out);
                 for (int64_t r = 0; r < rb; r++) {
                     int64_t col = (j0 + q0) * XV_W, cols = n - col < w * XV_W ? n - col : w * XV_W;
                     memcpy(c + (i0 + r) * ldc + col, out + r * w * XV_W, (size_t)cols * sizeof *c);
@@ -464,6 +496,35 @@ XV_TARGET static void XV(k_gemm_small)(int tb, int64_t m, int64_t n, int64_t k, 
             }
             i0 += rb;
         }
+    }
+}
+
+/*
+ * out[j] = sum over r < rows of z[r ld + j], j < n, in double and in row order: each lane adds
+ * its column's values one row after the other from 0, as the scalar loop does, so the sums are
+ * bitwise that loop's (the bias gradients' order, the reference's).  The rows are read front
+ * to back (a gradient of 6 MB streams from memory; column strips down the rows measured
+ * slower), the sums kept in `out` (the caller's chunk: in L1), a vector of doubles at a time.
+ */
+XV_TARGET static void XV(k_colsum)(const float *z, size_t rows, size_t ld, size_t n, double *out)
+{
+    for (size_t j = 0; j < n; j++) out[j] = 0.0;
+    for (size_t r = 0; r < rows; r++) {
+        const float *zr = z + r * ld;
+        size_t j = 0;
+        for (; j + 2 * XV_DW <= n; j += 2 * XV_DW) {
+            xvh h0, h1;
+            xvd a0, a1;
+            memcpy(&h0, zr + j, sizeof h0);
+            memcpy(&h1, zr + j + XV_DW, sizeof h1);
+            memcpy(&a0, out + j, sizeof a0);
+            memcpy(&a1, out + j + XV_DW, sizeof a1);
+            a0 += __builtin_convertvector(h0, xvd);
+            a1 += __builtin_convertvector(h1, xvd);
+            memcpy(out + j, &a0, sizeof a0);
+            memcpy(out + j + XV_DW, &a1, sizeof a1);
+        }
+        for (; j < n; j++) out[j] += (double)zr[j];
     }
 }
 
@@ -647,6 +708,7 @@ const ntg_simd_vk XV(ntg__simd_vk_) = {
     XV(k_lstm_cell),
     XV(k_lstm_cell_bwd),
     XV(k_adam),
+    XV(k_colsum),
 };
 
 #undef xvf

@@ -283,6 +283,7 @@ static void dz_task(void *p, size_t i)
 }
 
 typedef struct colsum_ctx {
+    const ntg_simd_vk *vk;
     const float *z;
     int64_t rows, cols;
     float *d1, *d2;
@@ -299,11 +300,7 @@ static void colsum_task(void *p, size_t i)
     double acc[COLSUM_CHUNK];
     for (int64_t a = j0; a < j1; a += COLSUM_CHUNK) {
         int64_t nj = j1 - a < COLSUM_CHUNK ? j1 - a : COLSUM_CHUNK;
-        for (int64_t j = 0; j < nj; j++) acc[j] = 0.0;
-        for (int64_t r = 0; r < c->rows; r++) {
-            const float *zr = c->z + r * c->cols + a;
-            for (int64_t j = 0; j < nj; j++) acc[j] += (double)zr[j];
-        }
+        c->vk->colsum(c->z + a, (size_t)c->rows, (size_t)c->cols, (size_t)nj, acc);
         for (int64_t j = 0; j < nj; j++) {
             if (c->d1) c->d1[a + j] = (float)acc[j];
             if (c->d2) c->d2[a + j] = (float)acc[j];
@@ -318,7 +315,7 @@ void ntg__xnn_colsum(ntg_backend *b, const float *z, int64_t rows, int64_t cols,
     double n = (double)(rows * cols);
     int nthr = ntg__xnn_threads_for(b, n, 4.0 * n);
     if (nthr > cols / 16) nthr = cols / 16 > 1 ? (int)(cols / 16) : 1;
-    colsum_ctx c = {z, rows, cols, d1, d2, (size_t)nthr};
+    colsum_ctx c = {b->vk, z, rows, cols, d1, d2, (size_t)nthr};
     ntg__xnn_parallel(b, nthr, colsum_task, &c, (size_t)nthr);
 }
 
@@ -471,12 +468,13 @@ static void gemm1(int isa, int ta, int tb, int64_t m, int64_t n, int64_t k, cons
 
 /* Products whose B (rounded up to whole vectors) fits L1 go to the vector kernel that keeps
  * it there unpacked: per-head attention products are 96 x 96 x 16, where a packing GEMM
- * spends more on packing and edges than on FMAs. */
+ * spends more on packing and edges than on FMAs.  A may be transposed (dV = P^T dO, dK = dS^T Q
+ * in the backward): the kernel reads it through strides. */
 enum { SMALL_B_FLOATS = 12288 };
 
-static int small_ok(int ta, int acc, int64_t n, int64_t k)
+static int small_ok(int acc, int64_t n, int64_t k)
 {
-    return !ta && !acc && k * ((n + 15) / 16 * 16) <= SMALL_B_FLOATS;
+    return !acc && k * ((n + 15) / 16 * 16) <= SMALL_B_FLOATS;
 }
 
 /* gemm1, or the small kernel when it qualifies (buf: SMALL_B_FLOATS floats). */
@@ -484,8 +482,8 @@ static void gemm_pick(int isa, const ntg_simd_vk *vk, int ta, int tb, int64_t m,
                       int64_t k, const float *a, int64_t lda, const float *bm, int64_t ldb, int acc,
                       float *c, int64_t ldc, void *scratch, float *buf)
 {
-    if (vk && small_ok(ta, acc, n, k))
-        vk->gemm_small(tb, m, n, k, a, lda, bm, ldb, c, ldc, buf);
+    if (vk && small_ok(acc, n, k))
+        vk->gemm_small(ta, tb, m, n, k, a, lda, bm, ldb, c, ldc, buf);
     else
         gemm1(isa, ta, tb, m, n, k, a, lda, bm, ldb, acc, c, ldc, scratch);
 }
@@ -527,7 +525,8 @@ static void mm_task(void *p, size_t t)
         ntg__mm_offsets(g, q, &oa, &ob);
         if (!c->bwd && c->vk) {
             /* the scores stay in this task's matrix; only the softmax is stored */
-            float *tm = (float *)((uint8_t *)s + c->tmp), *y = c->y + q * g->m * g->n;
+            float *tm = (float *)((uint8_t *)s + c->tmp);
+            float *y = c->y ? c->y + q * g->m * g->n : NULL;
             gemm_pick(c->isa, k, g->ta, g->tb, g->m, g->n, g->k, c->a + oa, g->lda, c->bm + ob,
                       g->ldb, 0, tm, g->n, s, sb);
             if (c->g2) {
@@ -535,12 +534,15 @@ static void mm_task(void *p, size_t t)
                 const ntg_mm_geom *h = c->g2;
                 int64_t pa, pv;
                 ntg__mm_offsets(h, q, &pa, &pv);
+                /* where the backward reads P (c->y set), the rows are written there and
+                 * read back by P.V while still in cache */
+                float *pm = c->y ? y : tm;
                 for (int64_t r = 0; r < g->m; r++) {
                     float *tr = tm + r * g->n;
                     for (int64_t j = 0; j < g->n; j++) tr[j] = tr[j] * c->factor;
-                    c->vk->softmax_line(tr, tr, (size_t)g->n, 0);
+                    c->vk->softmax_line(tr, pm + r * g->n, (size_t)g->n, 0);
                 }
-                c->vk->gemm_small(0, h->m, h->n, h->k, tm, g->n, c->v + pv, h->ldb,
+                c->vk->gemm_small(0, 0, h->m, h->n, h->k, pm, g->n, c->v + pv, h->ldb,
                                   c->o + q * h->m * h->n, h->n, sb);
                 continue;
             }
@@ -733,7 +735,7 @@ static void run_mm_softmax(ntg_backend *b, xnn_op *o, int batch)
 static int attn_geom_ok(const ntg_mm_geom *g, const ntg_mm_geom *h)
 {
     if (h->ta || h->tb || !h->a_full || h->count != g->count || h->m != g->m || h->k != g->n ||
-        h->lda != g->n || !small_ok(0, 0, h->n, h->k))
+        h->lda != g->n || !small_ok(0, h->n, h->k))
         return 0;
     for (int i = 0; i < h->lead; i++)
         if (h->sa[i] != 0 && h->sa[i] % (g->m * g->n) != 0) return 0;
@@ -744,8 +746,9 @@ static int attn_geom_ok(const ntg_mm_geom *g, const ntg_mm_geom *h)
 
 /* The attention block, fused (ntg__xnn_prep_attention): one pass per head, the scores and the
  * softmax rows in the task's scratch (m x n floats: 36 KB for 96 x 96, in L1/L2), written only
- * as the P.V product into the second matmul's output. */
-static void run_attention(ntg_backend *b, xnn_op *o, int batch)
+ * as the P.V product into the second matmul's output; with keep_p (programs whose backward
+ * reads P) the softmax rows are also stored as P, and P.V reads them while they are in cache. */
+static void run_attention(ntg_backend *b, xnn_op *o, int batch, int keep_p)
 {
     xnn_op *pv = o->fuse_next;
     ntg__xnn_patch_batch(pv, batch); /* it runs after this op: its views are not patched yet */
@@ -779,13 +782,14 @@ static void run_attention(ntg_backend *b, xnn_op *o, int batch)
     c.g2 = &h;
     c.v = pv->in[1].data;
     c.o = pv->out[0].data;
+    c.y = keep_p ? o->fuse_out : NULL;
     ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);
 }
 
 static void run_attn_dispatch(ntg_backend *b, xnn_op *o, int batch)
 {
     if (b->cur_program < 64 && (o->fuse_progs >> b->cur_program & 1))
-        run_attention(b, o, batch);
+        run_attention(b, o, batch, (int)(o->fuse_keep >> b->cur_program & 1));
     else
         run_mm_softmax(b, o, batch);
 }
@@ -796,7 +800,7 @@ static void run_pv_dispatch(ntg_backend *b, xnn_op *o, int batch)
     o->run_unfused(b, o, batch);
 }
 
-int ntg__xnn_prep_attention(ntg_backend *b, xnn_op *o, xnn_op *pv, uint64_t progs)
+int ntg__xnn_prep_attention(ntg_backend *b, xnn_op *o, xnn_op *pv, uint64_t progs, uint64_t keep)
 {
     (void)b;
     if (!progs || o->run != run_mm_softmax || !pv->run || pv->run == run_pv_dispatch) return -1;
@@ -807,6 +811,7 @@ int ntg__xnn_prep_attention(ntg_backend *b, xnn_op *o, xnn_op *pv, uint64_t prog
     if (!attn_geom_ok(&g, &h) || !attn_geom_ok(&g1, &h1)) return -1;
     o->fuse_next = pv;
     o->fuse_progs = progs;
+    o->fuse_keep = keep & progs;
     o->run = run_attn_dispatch;
     o->impl = "attention";
     pv->fuse_progs = progs;
@@ -829,6 +834,154 @@ int ntg__xnn_prep_mm_softmax(ntg_backend *b, xnn_op *o, void *out, double factor
     o->fuse_scale = factor;
     o->run = run_mm_softmax;
     o->impl = "xgemm+softmax";
+    return 0;
+}
+
+/*
+ * The attention backward, fused (xnn_fuse.c, ntg__xnn_prep_attention_bwd): the P.V matmul's
+ * backward, the softmax's, the scale's and the Q.K^T matmul's as one pass per head.  dP =
+ * dO V^T goes to the task's matrix (m x keys floats: 36 KB for 96 x 96, in L1/L2) instead of
+ * memory, the softmax and scale backwards turn it into dS in place row by row, and dQ = dS K
+ * and dK = dS^T Q read it from there: neither dP nor the two dS tensors are stored (3 x 37.7 MB
+ * per layer of the Transformer at batch 256, each written once and read once or twice).  The
+ * products, lines and float products are those of the four unfused ops, in the same order
+ * per element, so the gradients are bitwise theirs.
+ */
+typedef struct attn_bwd_ctx {
+    const ntg_mm_geom *g, *h; /* P.V and Q.K^T */
+    const float *p, *v, *dout, *q, *k;
+    float *dv, *dq, *dk;
+    float factor;
+    const ntg_simd_vk *vk;
+    int isa;
+    uint8_t *scratch;
+    size_t slot, sbuf, tmp;
+    int64_t count;
+    size_t chunks;
+} attn_bwd_ctx;
+
+static void attn_bwd_task(void *p, size_t t)
+{
+    const attn_bwd_ctx *c = p;
+    const ntg_mm_geom *g = c->g, *h = c->h;
+    int64_t p0 = c->count * (int64_t)t / (int64_t)c->chunks;
+    int64_t p1 = c->count * (int64_t)(t + 1) / (int64_t)c->chunks;
+    void *s = c->scratch + t * c->slot;
+    float *sb = (float *)((uint8_t *)s + c->sbuf), *tm = (float *)((uint8_t *)s + c->tmp);
+    const ntg_simd_vk *vk = c->vk;
+    for (int64_t q = p0; q < p1; q++) {
+        int64_t oa, ob, qa, qb;
+        ntg__mm_offsets(g, q, &oa, &ob); /* P, V */
+        ntg__mm_offsets(h, q, &qa, &qb); /* Q, K */
+        const float *dyp = c->dout + q * g->m * g->n;
+        /* dP = dO V^T: the P.V backward's da (ld: keys) */
+        gemm_pick(c->isa, vk, 0, 1, g->m, g->k, g->n, dyp, g->n, c->v + ob, g->ldb, 0, tm, g->k, s,
+                  sb);
+        /* dV = P^T dO: its db */
+        if (c->dv)
+            gemm_pick(c->isa, vk, 1, 0, g->k, g->n, g->m, c->p + oa, g->lda, dyp, g->n, 0,
+                      c->dv + ob, g->n, s, sb);
+        /* the softmax backward over each row, then the scale's (float product) */
+        for (int64_t r = 0; r < g->m; r++) {
+            float *tr = tm + r * g->k;
+            vk->softmax_bwd_line(c->p + oa + r * g->lda, tr, tr, (size_t)g->k, 0);
+            for (int64_t j = 0; j < g->k; j++) tr[j] = tr[j] * c->factor;
+        }
+        /* dQ = dS K, dK = dS^T Q: the Q.K^T backward's da and db */
+        if (c->dq)
+            gemm_pick(c->isa, vk, 0, 0, h->m, h->k, h->n, tm, h->n, c->k + qb, h->ldb, 0,
+                      c->dq + qa, h->k, s, sb);
+        if (c->dk)
+            gemm_pick(c->isa, vk, 1, 0, h->n, h->k, h->m, tm, h->n, c->q + qa, h->lda, 0,
+                      c->dk + qb, h->k, s, sb);
+    }
+}
+
+/* Whether P.V's backward (g) and Q.K^T's (h) are one attention head by head: no transposed or
+ * broadcast operand, the same output matrices, P stored plainly (matrix q at q m keys, rows of
+ * `keys`) as the scores, and the keys of both the same. */
+static int attn_bwd_geom_ok(const ntg_mm_geom *g, const ntg_mm_geom *h)
+{
+    if (g->ta || g->tb || h->ta || !h->tb || !g->a_full || !g->b_full || !h->a_full || !h->b_full ||
+        ntg__mm_one_gemm(g) || ntg__mm_one_gemm(h) || g->count != h->count || g->m != h->m ||
+        g->k != h->n || g->lda != g->k || g->m < 1 || g->k < 1)
+        return 0;
+    int64_t pa, pv;
+    ntg__mm_offsets(g, g->count - 1, &pa, &pv);
+    return pa == (g->count - 1) * g->m * g->k;
+}
+
+static void run_matmul_bwd(ntg_backend *b, xnn_op *o, int batch);
+
+/* o: the P.V backward; o->fuse_next: the Q.K^T backward (after the softmax's and the scale's). */
+static void run_attention_bwd(ntg_backend *b, xnn_op *o, int batch)
+{
+    xnn_op *qk = o->fuse_next;
+    ntg__xnn_patch_batch(qk, batch); /* it runs after this op: its views are not patched yet */
+    ntg_mm_geom g = ntg__mm_geom_of(o->attr, &o->in[0].d, &o->in[1].d, &o->in[2].d);
+    ntg_mm_geom h = ntg__mm_geom_of(qk->attr, &qk->in[0].d, &qk->in[1].d, &qk->in[2].d);
+    attn_bwd_ctx c;
+    memset(&c, 0, sizeof c);
+    c.dv = o->out[1].data;
+    c.dq = qk->out[0].data;
+    c.dk = qk->out[1].data;
+    if (!c.dv && !c.dq && !c.dk) return;
+    if (!o->in[3].data) {
+        /* no gradient reaches the attention output: every gradient below is zero */
+        ntg__xnn_zero(&o->out[1]);
+        ntg__xnn_zero(&qk->out[0]);
+        ntg__xnn_zero(&qk->out[1]);
+        return;
+    }
+    if (!attn_bwd_geom_ok(&g, &h)) return; /* refused at prepare for every batch */
+    double fl = 8.0 * (double)(g.count * g.m * g.n * g.k) + 30.0 * (double)(g.count * g.m * g.k);
+    int nthr = ntg__xnn_threads_for(b, fl, 0);
+    if (nthr > g.count) nthr = (int)g.count;
+    c.g = &g;
+    c.h = &h;
+    c.p = o->in[0].data;
+    c.v = o->in[1].data;
+    c.dout = o->in[3].data;
+    c.q = qk->in[0].data;
+    c.k = qk->in[1].data;
+    c.factor = (float)o->fuse_scale;
+    c.vk = b->vk;
+    c.isa = b->isa;
+    c.scratch = b->scratch;
+    c.slot = (size_t)o->i[1];
+    c.sbuf = (size_t)o->i[2];
+    c.tmp = (size_t)o->i[3];
+    c.count = g.count;
+    c.chunks = (size_t)nthr;
+    ntg__xnn_parallel(b, nthr, attn_bwd_task, &c, (size_t)nthr);
+}
+
+int ntg__xnn_prep_attention_bwd(ntg_backend *b, xnn_op *pv, xnn_op *qk, double factor)
+{
+    if (pv->run != run_matmul_bwd || qk->run != run_matmul_bwd) return -1;
+    /* dP is what the fused kernel keeps to itself: it must be wanted (so that the softmax
+     * backward has its input), and every operand read must be bound */
+    if (!pv->out[0].data || !pv->in[0].data || !pv->in[1].data || !pv->in[3].data ||
+        !qk->in[0].data || !qk->in[1].data)
+        return -1;
+    ntg_mm_geom g = ntg__mm_geom_of(pv->attr, &pv->in[0].d, &pv->in[1].d, &pv->in[2].d);
+    ntg_mm_geom h = ntg__mm_geom_of(qk->attr, &qk->in[0].d, &qk->in[1].d, &qk->in[2].d);
+    ntg_mm_geom g1 = mm_geom_batch1(pv, &pv->in[0].d, &pv->in[1].d, &pv->in[2].d);
+    ntg_mm_geom h1 = mm_geom_batch1(qk, &qk->in[0].d, &qk->in[1].d, &qk->in[2].d);
+    if (!attn_bwd_geom_ok(&g, &h) || !attn_bwd_geom_ok(&g1, &h1)) return -1;
+    /* a task's slot: the xgemm scratch of either product, the small kernel's buffer, dP */
+    size_t xa = mm_xgemm_part(&g), xb = mm_xgemm_part(&h);
+    size_t sbuf = xa > xb ? xa : xb;
+    size_t tmp = sbuf + SMALL_B_FLOATS * sizeof(float);
+    size_t slot = tmp + (((size_t)(g.m * g.k) * sizeof(float) + 63) & ~(size_t)63);
+    pv->i[1] = (int64_t)slot;
+    pv->i[2] = (int64_t)sbuf;
+    pv->i[3] = (int64_t)tmp;
+    if (slot * (size_t)b->threads > pv->scratch) pv->scratch = slot * (size_t)b->threads;
+    pv->fuse_next = qk;
+    pv->fuse_scale = factor;
+    pv->run = run_attention_bwd;
+    pv->impl = "attention-bwd";
     return 0;
 }
 

@@ -81,8 +81,10 @@ static int reads_value(const ntg_plan_view *p, uint32_t op, uint32_t id);
  * plan-wide rule above never lets it go; but in a program whose only reader of P is the
  * forward P.V matmul, running right after the softmax (inference), P need not exist.  In those
  * programs the first matmul computes each head's output straight into P.V's output and P.V
- * does nothing; in the others the chain runs as before (P stored).  P.V's output must not
- * overlap Q, K or V (it is written while they are read).
+ * does nothing.  In a program whose other readers of P are backward ops (training), the same
+ * kernel also stores P, head by head, and P.V reads each head's rows back while they are in
+ * cache instead of from memory after all heads (`keep`).  P.V's output must not overlap Q, K
+ * or V (it is written while they are read), nor, where P is kept, P.
  */
 /*
  * Whether the attention output may be written while input `in` is read: no overlap, or the
@@ -103,21 +105,28 @@ static void try_attention(ntg_backend *b, const fuse_ctx *f, const uint32_t chai
     const ntg_plan_view *p = f->plan;
     uint32_t x = chain[2], pid = operand(p, x, 1);
     if (pid == NTG_NONE || p->tensors[pid].role != NTG_ROLE_ACTIVATION) return;
-    uint64_t progs = 0;
+    uint64_t progs = 0, keep = 0;
     uint32_t pv = NTG_NONE;
     for (uint32_t g = 0; g < p->n_programs && g < 64; g++) {
         const ntg_program_view *pg = &p->programs[g];
         const int32_t *pos = f->pos + (size_t)g * p->n_ops;
         if (pos[x] < 0) continue;
-        uint32_t n = 0, r = NTG_NONE;
-        for (uint32_t i = 0; i < pg->n_ops; i++)
-            if (reads_value(p, pg->ops[i], pid)) n++, r = pg->ops[i];
+        /* the one forward reader of P; backward readers (they run later) make P kept */
+        uint32_t n = 0, nb = 0, r = NTG_NONE;
+        for (uint32_t i = 0; i < pg->n_ops; i++) {
+            if (!reads_value(p, pg->ops[i], pid)) continue;
+            if (p->ops[pg->ops[i]].dir == NTG_DIR_BWD && (int32_t)i > pos[x])
+                nb++;
+            else
+                n++, r = pg->ops[i];
+        }
         if (n != 1 || p->ops[r].code != NTG_OP_matmul || p->ops[r].dir != NTG_DIR_FWD ||
             operand(p, r, 0) != pid || operand(p, r, 1) == pid || pos[r] != pos[x] + 1)
             continue;
         if (pv != NTG_NONE && pv != r) return; /* not the same op in every program */
         pv = r;
         progs |= (uint64_t)1 << g;
+        if (nb) keep |= (uint64_t)1 << g;
     }
     if (b->policy & XNN_POL_NO_ATTENTION) return;
     if (!progs || !b->ops[pv].impl || !strcmp(b->ops[pv].impl, "reference")) return;
@@ -126,7 +135,10 @@ static void try_attention(ntg_backend *b, const fuse_ctx *f, const uint32_t chai
         !apart_or_same(p, out, operand(p, chain[0], 1)) ||
         !apart_or_same(p, out, operand(p, pv, 1)))
         return;
-    ntg__xnn_prep_attention(b, &b->ops[chain[0]], &b->ops[pv], progs);
+    /* where P is kept, it is written head by head while other heads' outputs are */
+    if (keep && overlap(p, out, pid)) progs &= ~keep, keep = 0;
+    if (!progs) return;
+    ntg__xnn_prep_attention(b, &b->ops[chain[0]], &b->ops[pv], progs, keep);
 }
 
 /* matmul -> scale -> softmax over the last axis. */
@@ -186,6 +198,64 @@ static void try_add_layernorm(ntg_backend *b, const fuse_ctx *f, uint32_t k)
     if (ntg__xnn_prep_add_layernorm(b, &b->ops[k], &b->ops[ln])) return;
     b->ops[ln].run = fused_noop;
     b->ops[ln].impl = "fused";
+}
+
+/* The op that alone reads tensor id's value, as input `at`, is op code `code` backward; or
+ * NTG_NONE. */
+static uint32_t only_bwd_reader(const fuse_ctx *f, uint32_t id, uint32_t code, int at)
+{
+    const ntg_plan_view *p = f->plan;
+    if (id == NTG_NONE || p->tensors[id].role != NTG_ROLE_ACTIVATION) return NTG_NONE;
+    if (f->readers[id] != 1) return NTG_NONE;
+    uint32_t r = f->reader[id];
+    if (p->ops[r].code != code || p->ops[r].dir != NTG_DIR_BWD || operand(p, r, at) != id)
+        return NTG_NONE;
+    return r;
+}
+
+/*
+ * The attention backward: matmul P.V backward -> softmax backward (last axis, from the saved
+ * P) -> scale backward -> matmul Q.K^T backward, consecutive in every program that runs them,
+ * dP and the two dS read by nothing else (ntg__xnn_prep_attention_bwd).  The gradients written
+ * (dV, dQ, dK) must not overlap what the kernel reads (P, V, dO, Q, K) nor each other: each
+ * head's are written while other heads' inputs are still to be read.
+ */
+static void try_attention_bwd(ntg_backend *b, const fuse_ctx *f, uint32_t k)
+{
+    const ntg_plan_view *p = f->plan;
+    if (b->policy & XNN_POL_NO_ATTN_BWD) return;
+    const ntg_op_rec *pv = &p->ops[k];
+    if (pv->n_in != 4 || pv->n_out != 2) return;
+    uint32_t pid = operand(p, k, 0), dp = operand(p, k, 4);
+    uint32_t sm = only_bwd_reader(f, dp, NTG_OP_softmax, 2);
+    if (sm == NTG_NONE || operand(p, sm, 1) != pid || !ntg__bwd_has_value(&p->ops[sm], 1)) return;
+    xnn_op *osm = &b->ops[sm];
+    const ntg_tdesc *sd = &osm->in[1].d;
+    if (!osm->impl || strcmp(osm->impl, "own-simd") ||
+        ntg__axis(ntg__attr_i(osm->attr, NTG_SOFTMAX_AXIS), sd->rank) != sd->rank - 1)
+        return;
+    uint32_t sc = only_bwd_reader(f, operand(p, sm, 3), NTG_OP_scale, 2);
+    if (sc == NTG_NONE || !b->ops[sc].impl || strcmp(b->ops[sc].impl, "own-simd")) return;
+    uint32_t qk = only_bwd_reader(f, operand(p, sc, 3), NTG_OP_matmul, 3);
+    if (qk == NTG_NONE || p->ops[qk].n_in != 4 || p->ops[qk].n_out != 2) return;
+    uint32_t chain[4] = {k, sm, sc, qk};
+    if (!consecutive(f, chain, 4)) return;
+    uint32_t outs[3] = {operand(p, k, 5), operand(p, qk, 4), operand(p, qk, 5)};
+    uint32_t ins[5] = {pid, operand(p, k, 1), operand(p, k, 3), operand(p, qk, 0),
+                       operand(p, qk, 1)};
+    for (int i = 0; i < 3; i++) {
+        if (outs[i] == NTG_NONE) continue;
+        for (int j = 0; j < 5; j++)
+            if (ins[j] == NTG_NONE || overlap(p, outs[i], ins[j])) return;
+        for (int j = i + 1; j < 3; j++)
+            if (outs[j] != NTG_NONE && overlap(p, outs[i], outs[j])) return;
+    }
+    double factor = ntg__attr_f(b->ops[sc].attr, NTG_SCALE_FACTOR);
+    if (ntg__xnn_prep_attention_bwd(b, &b->ops[k], &b->ops[qk], factor)) return;
+    for (int i = 1; i < 4; i++) {
+        b->ops[chain[i]].run = fused_noop;
+        b->ops[chain[i]].impl = "fused";
+    }
 }
 
 /*
@@ -286,6 +356,11 @@ ntg_status ntg__xnn_fuse(ntg_backend *b, const ntg_plan_view *plan, size_t *scra
         if (plan->ops[k].code == NTG_OP_matmul && plan->ops[k].dir == NTG_DIR_FWD &&
             b->ops[k].impl && strcmp(b->ops[k].impl, "reference"))
             try_mm_softmax(b, &f, k, scratch);
+    for (uint32_t k = 0; k < plan->n_ops; k++)
+        if (plan->ops[k].code == NTG_OP_matmul && plan->ops[k].dir == NTG_DIR_BWD) {
+            try_attention_bwd(b, &f, k);
+            if (b->ops[k].scratch > *scratch) *scratch = b->ops[k].scratch;
+        }
     for (uint32_t k = 0; k < plan->n_ops; k++)
         if (plan->ops[k].code == NTG_OP_add && plan->ops[k].dir == NTG_DIR_FWD &&
             plan->ops[k].n_in == 2)

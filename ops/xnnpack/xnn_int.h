@@ -51,6 +51,7 @@ struct xnn_op {
     /* a fusion that applies only in some programs (xnn_fuse.c): bit g set = in program g
      * this op does the fused work (or nothing); in the others it runs run_unfused */
     uint64_t fuse_progs;
+    uint64_t fuse_keep; /* attention: programs (of fuse_progs) whose backward reads P: stored */
     xnn_run_fn run_unfused;
     xnn_op *fuse_next; /* attention: the P.V matmul whose output the fused kernel writes */
     float *zsave;      /* GELU dense, training: the pre-activations, kept for the backward */
@@ -76,6 +77,7 @@ enum {
     XNN_POL_NO_ATTENTION = 1u << 12, /* no whole-attention fusion (matmul+softmax still fused) */
     XNN_POL_NO_EPI_ACT = 1u << 13,   /* dense: GELU/tanh/sigmoid as a pass after the GEMM */
     XNN_POL_NO_ADD_LN = 1u << 14,    /* residual add and layernorm as two passes */
+    XNN_POL_NO_ATTN_BWD = 1u << 15,  /* the attention backward as its four ops */
 };
 
 /*
@@ -231,12 +233,20 @@ ntg_status ntg__xnn_fuse(ntg_backend *b, const ntg_plan_view *plan, size_t *scra
 int ntg__xnn_prep_mm_softmax(ntg_backend *b, xnn_op *o, void *out, double factor);
 /* The whole attention block: `o` already prepared by ntg__xnn_prep_mm_softmax, `pv` the
  * matmul P.V reading its softmax output; in the programs of o->fuse_progs, o computes
- * softmax(factor QK^T) V per head straight into pv's output (P never stored) and pv does
- * nothing.  0, or -1 when the geometry does not qualify (nothing changed). */
-int ntg__xnn_prep_attention(ntg_backend *b, xnn_op *o, xnn_op *pv, uint64_t progs);
+ * softmax(factor QK^T) V per head straight into pv's output and pv does nothing; P is never
+ * stored, except in the programs of `keep` (their backward reads it), where each head's P is
+ * written and read back by P.V while in cache.  0, or -1 when the geometry does not qualify
+ * (nothing changed). */
+int ntg__xnn_prep_attention(ntg_backend *b, xnn_op *o, xnn_op *pv, uint64_t progs, uint64_t keep);
 /* add (same shapes, our kernel) -> layernorm of the sum, the layernorm running right after:
  * `add` computes both, block by block (xnn_norm.c); the caller makes `ln` do nothing.  0, or
  * -1 when they do not qualify (nothing changed). */
 int ntg__xnn_prep_add_layernorm(ntg_backend *b, xnn_op *add, xnn_op *ln);
+/* The attention backward: `pv` (the P.V matmul's backward, run_matmul_bwd), then the
+ * softmax's and the scale's (factor `factor`), then `qk` (Q.K^T's), consecutive, the two
+ * gradients between them read by nothing else: `pv` computes dV, dQ and dK per head with dP
+ * and dS kept in its scratch (xnn_dense.c); the caller makes the three others do nothing.
+ * 0, or -1 when the geometry does not qualify (nothing changed). */
+int ntg__xnn_prep_attention_bwd(ntg_backend *b, xnn_op *pv, xnn_op *qk, double factor);
 
 #endif /* NTG_XNN_INT_H */
