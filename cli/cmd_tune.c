@@ -65,6 +65,9 @@ static const cli_opt tune_opts[] = {
      "one dimension of the space, e.g. train.lr=loguniform(1e-4,1e-2) (repeatable)"},
     {"startup", 0, "N", 0, "tpe: random trials before the first proposal (default trials/4, >= 2)"},
     {"metric", 0, "mse|mae", 0, "the validation score minimised (z-scored; default mse)"},
+    {"no-default-trial", 0, NULL, 0,
+     "draw trial 1 like the others (default: trial 1 is the graph's own values when they lie in "
+     "the space)"},
     {"output", 'o', "PLAN", 0, "write the best trial's trained plan"},
     {"store", 0, "PATH", 0, "model store: every finished trial becomes a version of --name"},
     {"name", 0, "NAME", 0, "the model's name in --store"},
@@ -80,6 +83,7 @@ typedef struct trial {
     double x[TUNE_MAX_PARAMS];
     char val[TUNE_MAX_PARAMS][256]; /* the values as text */
     int ok;
+    int defaults; /* the graph's own values (trial 1) */
     double val_mse, val_mae, score, seconds;
     long steps;
     char error[1100];
@@ -301,7 +305,8 @@ static void put_trial_json(FILE *f, const tune_space *s, const trial *t, size_t 
         putc(':', f);
         ntg__json_put_string(f, t->val[j]);
     }
-    fprintf(f, "},\"status\":\"%s\"", t->ok ? "ok" : "failed");
+    fprintf(f, "}%s,\"status\":\"%s\"", t->defaults ? ",\"defaults\":true" : "",
+            t->ok ? "ok" : "failed");
     if (t->ok) {
         fprintf(f, ",\"val_mse\":");
         ntg__json_put_number(f, t->val_mse);
@@ -521,6 +526,25 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
     }
     int json = cli_flag(a, "json");
     FILE *tab = json ? stderr : stdout; /* --json: the rows go to stderr as they finish */
+    /* Trial 1 is the graph's own values of the searched parameters (as compiled with -D/-T),
+     * so that a study never ends worse on its score than not tuning; only when every one of
+     * them is a point of the space, or TPE would learn from a point it cannot propose. */
+    double x_default[TUNE_MAX_PARAMS];
+    int default_first = !cli_flag(a, "no-default-trial");
+    for (size_t j = 0; default_first && j < space.n; j++) {
+        char key[96];
+        snprintf(key, sizeof key, "%s.%s", space.p[j].target == TUNE_HPARAM ? "hparam" : "train",
+                 space.p[j].name);
+        const char *v = ntg_plan_meta(plan, key);
+        if (tune_value_of(&space.p[j], v, &x_default[j])) {
+            fprintf(tab,
+                    "note: the graph's %s.%s = %s is not in the space: trial 1 is drawn like "
+                    "the others\n",
+                    space.p[j].target == TUNE_HPARAM ? "hparams" : "train", space.p[j].name,
+                    v ? v : "(none)");
+            default_first = 0;
+        }
+    }
     fprintf(tab, "%-5s %10s %10s %6s %8s  %s\n", "trial", "val MSE", "val MAE", "steps", "seconds",
             "parameters");
     fflush(tab);
@@ -534,7 +558,10 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
          * whatever order its trials finish in */
         for (size_t k = b; k < e; k++) {
             trial *t = &T[k];
-            if (use_tpe && k >= (size_t)startup)
+            t->defaults = k == 0 && default_first;
+            if (t->defaults)
+                memcpy(t->x, x_default, space.n * sizeof *t->x);
+            else if (use_tpe && k >= (size_t)startup)
                 tune_sample_tpe(&space, X, Y, b, &to, (uint64_t)seed, k, t->x);
             else
                 tune_sample_random(&space, (uint64_t)seed, k, t->x);
@@ -585,12 +612,13 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
             for (size_t j = 0; j < space.n && used < sizeof plist; j++)
                 used += (size_t)snprintf(plist + used, sizeof plist - used, "%s%s=%s", j ? " " : "",
                                          space.p[j].name, t->val[j]);
+            const char *mark = t->defaults ? " (the graph's defaults)" : "";
             if (t->ok)
-                fprintf(tab, "%-5zu %10.4f %10.4f %6ld %8.1f  %s\n", k + 1, t->val_mse, t->val_mae,
-                        t->steps, t->seconds, plist);
+                fprintf(tab, "%-5zu %10.4f %10.4f %6ld %8.1f  %s%s\n", k + 1, t->val_mse,
+                        t->val_mae, t->steps, t->seconds, plist, mark);
             else
-                fprintf(tab, "%-5zu %10s %10s %6s %8.1f  %s\n      failed: %s\n", k + 1, "-", "-",
-                        "-", t->seconds, plist, t->error);
+                fprintf(tab, "%-5zu %10s %10s %6s %8.1f  %s%s\n      failed: %s\n", k + 1, "-", "-",
+                        "-", t->seconds, plist, mark, t->error);
             fflush(tab);
             if (t->ok && (best == (size_t)-1 || t->score < T[best].score)) {
                 if (best != (size_t)-1 && T[best].plan[0]) unlink(T[best].plan);
@@ -682,6 +710,7 @@ const cli_cmd cli_cmd_tune = {
     "Search a graph's hyperparameters by validation loss (random or TPE)",
     "ntgraph tune GRAPH.yaml --data FILE.csv --split A,B,C --trials N [--search random|tpe] "
     "[--seed S] [--jobs J] [--space FILE] [-p NAME=SPEC]... [--metric mse|mae] [--startup N] "
+    "[--no-default-trial] "
     "[-o BEST.plan] [--store PATH --name NAME [--study ID] [--alias A]] [--json] "
     "[-D NAME=VALUE]... [-T KEY=VALUE]... [--id-col C] [--date-col C] [--target C] "
     "[--threads N]",
@@ -694,9 +723,12 @@ const cli_cmd cli_cmd_tune = {
     "[list]); without one, N-HiTS graphs get a space modelled on AutoNHITS and others\n"
     "train.lr, train.batch and train.seed, less what -D, -T and the flags fix\n"
     "(docs/tuning.md).\n"
-    "--search random draws every trial independently; tpe (the default) draws the first\n"
-    "--startup trials at random and then proposes by a tree-structured Parzen estimator\n"
-    "over the finished trials. Trials run in child processes, --jobs at a time; the\n"
+    "Trial 1 is the graph's own values of the searched parameters when each lies in the\n"
+    "space (so the best is never worse on val than not tuning; --no-default-trial draws it\n"
+    "instead). --search random draws every other trial independently; tpe (the default)\n"
+    "draws the first --startup trials (trial 1 included) at random and then proposes by a\n"
+    "tree-structured Parzen estimator over the finished trials. Trials run in child processes, "
+    "--jobs at a time; the\n"
     "proposals of each group of J trials use only the trials before the group, so a seed\n"
     "gives the same trials whatever order they finish in (and --search random the same\n"
     "for every J). A failed trial is reported and the search goes on. -o writes the best\n"

@@ -457,6 +457,41 @@ void tune_sample_tpe(const tune_space *s, const double *X, const double *y, size
     free(bad);
 }
 
+/* text without its spaces, into buf; 0 when it did not fit */
+static int squeeze(const char *text, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (const char *c = text; *c; c++) {
+        if (isspace((unsigned char)*c)) continue;
+        if (n + 1 >= cap) return 0;
+        buf[n++] = *c;
+    }
+    buf[n] = '\0';
+    return 1;
+}
+
+int tune_value_of(const tune_param *p, const char *text, double *x)
+{
+    char a[1024], b[1024];
+    double v, w;
+    if (!text || !squeeze(text, a, sizeof a)) return -1;
+    if (p->kind == TUNE_CHOICE) {
+        int num = parse_num(a, &v);
+        for (size_t k = 0; k < p->n_choices; k++) {
+            if (!squeeze(p->choices[k], b, sizeof b)) continue;
+            if (strcmp(a, b) == 0 || (num && parse_num(b, &w) && v == w)) {
+                *x = (double)k;
+                return 0;
+            }
+        }
+        return -1;
+    }
+    if (!parse_num(a, &v) || v < p->lo || v > p->hi) return -1;
+    if (p->kind == TUNE_INT && v != floor(v)) return -1;
+    *x = v;
+    return 0;
+}
+
 void tune_format(const tune_param *p, double v, char *buf, size_t cap)
 {
     switch (p->kind) {

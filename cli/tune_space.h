@@ -55,6 +55,12 @@ typedef struct tune_tpe_options {
 void tune_sample_tpe(const tune_space *s, const double *X, const double *y, size_t n,
                      const tune_tpe_options *o, uint64_t seed, uint64_t trial, double *x);
 
+/* The point of p that the text value (a graph's default, as the plan's metadata writes it)
+ * is: 0 with *x set, or -1 when the value is not in p's space (a choice none of whose values
+ * it equals, ignoring spaces and comparing numbers as numbers; a number outside the bounds,
+ * or not an integer for int). */
+int tune_value_of(const tune_param *p, const char *text, double *x);
+
 /* The text of value v of parameter p, as -D / -T take it. */
 void tune_format(const tune_param *p, double v, char *buf, size_t cap);
 

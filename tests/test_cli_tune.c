@@ -189,6 +189,38 @@ Test(cli_tune, samplers_are_functions_of_seed_trial_and_history)
     tune_space_free(&s);
 }
 
+/* A graph's default value, as the plan's metadata writes it, as a point of the space. */
+Test(cli_tune, a_default_value_is_found_in_the_space_or_refused)
+{
+    const char *lines[] = {"hparams.pools=choice([2,2,1], [1,1,1])",
+                           "train.lr=loguniform(1e-4,1e-2)", "train.steps=int(100,500)",
+                           "train.lr_decays=choice(1e-3, 3)",
+                           "train.window_scaler=choice(identity,standard)"};
+    tune_space s;
+    space_of(&s, lines, 5);
+    double x = -1;
+    cr_assert_eq(tune_value_of(&s.p[0], "[1, 1, 1]", &x), 0); /* spaces do not count */
+    cr_assert_eq(x, 1);
+    cr_assert_eq(tune_value_of(&s.p[0], "[2,2,2]", &x), -1);
+    cr_assert_eq(tune_value_of(&s.p[1], "0.0005", &x), 0);
+    cr_assert_float_eq(x, 5e-4, 1e-15);
+    cr_assert_eq(tune_value_of(&s.p[1], "0.05", &x), -1, "above the range");
+    cr_assert_eq(tune_value_of(&s.p[1], "fast", &x), -1);
+    cr_assert_eq(tune_value_of(&s.p[2], "300", &x), 0);
+    cr_assert_eq(x, 300);
+    cr_assert_eq(tune_value_of(&s.p[2], "300.5", &x), -1, "an int is integral");
+    cr_assert_eq(tune_value_of(&s.p[2], "50", &x), -1);
+    cr_assert_eq(tune_value_of(&s.p[3], "0.001", &x), 0); /* numbers compare as numbers */
+    cr_assert_eq(x, 0);
+    cr_assert_eq(tune_value_of(&s.p[3], "3.0", &x), 0);
+    cr_assert_eq(x, 1);
+    cr_assert_eq(tune_value_of(&s.p[4], "standard", &x), 0);
+    cr_assert_eq(x, 1);
+    cr_assert_eq(tune_value_of(&s.p[4], "robust", &x), -1);
+    cr_assert_eq(tune_value_of(&s.p[4], NULL, &x), -1);
+    tune_space_free(&s);
+}
+
 /* ------------------------------------------------------------ the command */
 
 #define TINY "-D h=24 -D input_size=96 -D hidden=32"
@@ -438,5 +470,62 @@ Test(cli_tune, a_stopped_tune_removes_its_folder)
     cr_assert(strstr(o, "rc=143"), "tune did not die of SIGTERM: %s", o);
     cr_assert(strstr(o, "stopped by signal 15"), "%s", o);
     cr_assert(strstr(o, "left=0"), "the folder is left behind: %s", o);
+    free(o);
+}
+
+/* Trial 1 is the graph's own values (lr 5e-4, pools [2,2,1], seed 1 are in SPACE): the same
+ * model `ntgraph train` makes without tuning, so the best is never worse on val. */
+Test(cli_tune, the_first_trial_is_the_graphs_defaults)
+{
+    char csv[512];
+    snprintf(csv, sizeof csv, "%s", etth1_head());
+    char *o = trials_json("--trials 3 --search random --seed 6 " SPACE);
+    const char *t1 = strstr(o, "{\"trial\":1,");
+    cr_assert(t1, "%s", o);
+    cr_assert(strstr(t1, "{\"trial\":1,\"params\":{\"train.lr\":\"0.0005\",\"hparams.pools\":"
+                         "\"[2,2,1]\",\"train.seed\":\"1\"},\"defaults\":true,"),
+              "%s", o);
+    const char *t2 = strstr(o, "{\"trial\":2,"), *d2 = t2 ? strstr(t2, "\"defaults\"") : NULL;
+    cr_assert(t2 && (!d2 || d2 > strstr(t2, "\"best\":")), "only trial 1 is the defaults: %s", o);
+    const char *m = strstr(t1, "\"val_mse\":");
+    cr_assert(m, "%s", o);
+    double tuned = strtod(m + 10, NULL);
+    free(o);
+    /* the plain train + eval of the graph gives the same val MSE */
+    cr_assert_eq(sh(&o,
+                    "$NTG train graphs/nhits.yaml " TINY " " FAST
+                    " --data '%s' --split 900,200,200 -o '%s' >/dev/null 2>&1 && "
+                    "$NTG eval '%s' --data '%s' --split 900,200,200 --part val --columns OT --json",
+                    csv, tmp("plain.plan"), tmp("plain.plan"), csv),
+                 0, "%s", o);
+    m = strstr(o, "\"mse\":");
+    cr_assert(m, "%s", o);
+    cr_assert_float_eq(strtod(m + 6, NULL), tuned, 1e-6, "%s", o);
+    free(o);
+    /* --no-default-trial draws it */
+    o = trials_json("--trials 2 --search random --seed 6 --no-default-trial " SPACE);
+    cr_assert(!strstr(o, "\"defaults\""), "%s", o);
+    cr_assert(
+        !strstr(o, "\"train.lr\":\"0.0005\",\"hparams.pools\":\"[2,2,1]\",\"train.seed\":\"1\""),
+        "%s", o);
+    free(o);
+}
+
+/* A default outside the space (lr 5e-4 below 1e-3): trial 1 is drawn, and the table says why. */
+Test(cli_tune, a_default_outside_the_space_is_not_a_trial)
+{
+    char csv[512];
+    snprintf(csv, sizeof csv, "%s", etth1_head());
+    char *o;
+    cr_assert_eq(sh(&o,
+                    "$NTG tune graphs/nhits.yaml " TINY " " FAST " --data '%s' --split 900,200,200 "
+                    "--trials 2 --search random -p 'train.lr=loguniform(1e-3,1e-2)' "
+                    "-p 'hparams.pools=choice([2,2,1],[1,1,1])'",
+                    csv),
+                 0, "%s", o);
+    cr_assert(strstr(o, "note: the graph's train.lr = 0.0005 is not in the space: trial 1 is drawn "
+                        "like the others"),
+              "%s", o);
+    cr_assert(!strstr(o, "(the graph's defaults)"), "%s", o);
     free(o);
 }
