@@ -806,6 +806,9 @@ typedef struct ntg_store ntg_store;
 
 #define NTG_STORE_OPEN_READONLY 0x1u  /* a reader: never writes; works while a writer runs */
 #define NTG_STORE_OPEN_NO_CREATE 0x2u /* a missing store is NTG_ERR_NOT_FOUND, not created */
+/* Checkpoint blobs of 4 MiB or more are read into anonymous memory instead of mapped from their
+ * chunk files (see ntg_store_get_checkpoint). */
+#define NTG_STORE_OPEN_NO_MAP 0x4u
 
 typedef struct ntg_store_options {
     size_t size;      /* sizeof(ntg_store_options), set by ntg_store_options_init */
