@@ -5,7 +5,8 @@
  * 1 MiB pieces, its write-back started every 8 MiB, then fdatasync'ed and renamed into place at
  * the writer's finish, and the directory synced, before the commit batch that indexes it is written
  * (docs/store.md: "Chunk files").  Reads check the trailer's CRC32C (hardware, ~10x cheaper
- * than BLAKE3); verify checks the BLAKE3 too. */
+ * than BLAKE3); verify checks the BLAKE3 too.  Large checkpoint blobs are the files mapped
+ * (ntg__chunk_file_map), with the same checks over the mapped pages. */
 #define _GNU_SOURCE /* sync_file_range */
 #include <errno.h>
 #include <pthread.h>
