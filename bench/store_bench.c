@@ -7,13 +7,15 @@
  * plain-file baseline writes the same bytes with write + fsync, as ntgraph's checkpoint files do.
  * VERSIONS 0 measures the checkpoints and the size only (no `similar`: for profiling).
  */
-#define _DEFAULT_SOURCE /* getloadavg */
+#define _GNU_SOURCE /* getloadavg, MADV_POPULATE_READ */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,13 +119,35 @@ static uint64_t dir_bytes(const char *dir)
     return n;
 }
 
+/* Minor page faults of the process so far (a fault per 4 KiB page of new memory, one per 2 MiB
+ * where transparent huge pages take effect). */
+static long faults_now(void)
+{
+    struct rusage u;
+    return getrusage(RUSAGE_SELF, &u) == 0 ? u.ru_minflt : 0;
+}
+
+/* The process's anonymous memory in transparent huge pages, kB (-1: unknown). */
+static long anon_huge_kb(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    long kb = -1;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb;
+}
+
 /* One checkpoint written (keeping 2) and read back; wall and CPU seconds of each. */
-/* With `reuse`, the checkpoint is also read into the earlier result *reuse (ti, ci: that
- * read's wall and CPU seconds): the memory of the last round's read, warm like the plain
- * file's buffer. */
+/* With `rd` (a reader opened with NTG_STORE_OPEN_NO_MAP: the blobs read, not mapped), the
+ * checkpoint is read through it too into new memory (tq, cq); with `reuse`, into the earlier
+ * result *reuse (ti, ci: that read's wall and CPU seconds), through `rd` where given: the memory
+ * of the last round's read, warm like the plain file's buffer. */
 static int ck_round(ntg_store *s, int r, uint8_t *w, uint8_t *st, uint8_t *best, size_t wbytes,
                     size_t sbytes, double *tw, double *cw, double *tr, double *cr,
-                    ntg_store_ckpts **reuse, double *ti, double *ci)
+                    ntg_store_ckpts **reuse, double *ti, double *ci, long *flt, long *huge,
+                    double *td, ntg_store *rd, double *tq, double *cq)
 {
     fill(w, wbytes, 3 * (uint64_t)r + 1);
     fill(st, sbytes, 3 * (uint64_t)r + 2);
@@ -144,16 +168,31 @@ static int ck_round(ntg_store *s, int r, uint8_t *w, uint8_t *st, uint8_t *best,
     t0 = now();
     c0 = cpu_now();
     ntg_store_ckpts *c = NULL;
+    long f0 = faults_now();
     if (ntg_store_get_checkpoint(s, "nhits", 0, &c, &err)) return die(&err);
     *tr = now() - t0;
     *cr = cpu_now() - c0;
+    if (flt) *flt = faults_now() - f0;
+    if (huge) *huge = anon_huge_kb();
     const ntg_store_checkpoint *k = ntg_store_ckpts_at(c, 0);
     int same = memcmp(k->blobs[1].data, st, sbytes) == 0;
+    t0 = now();
     ntg_store_ckpts_destroy(c);
+    if (td) *td = now() - t0;
+    if (same && rd) {
+        if (ntg_store_refresh(rd, &err)) return die(&err);
+        t0 = now();
+        c0 = cpu_now();
+        if (ntg_store_get_checkpoint(rd, "nhits", 0, &c, &err)) return die(&err);
+        *tq = now() - t0;
+        *cq = cpu_now() - c0;
+        same = memcmp(ntg_store_ckpts_at(c, 0)->blobs[1].data, st, sbytes) == 0;
+        ntg_store_ckpts_destroy(c);
+    }
     if (same && reuse) {
         t0 = now();
         c0 = cpu_now();
-        if (ntg_store_get_checkpoint_into(s, "nhits", 0, reuse, &err)) return die(&err);
+        if (ntg_store_get_checkpoint_into(rd ? rd : s, "nhits", 0, reuse, &err)) return die(&err);
         *ti = now() - t0;
         *ci = cpu_now() - c0;
         k = ntg_store_ckpts_at(*reuse, 0);
@@ -209,7 +248,12 @@ int main(int argc, char **argv)
     /* wall and process CPU seconds: store write, plain write, store read, plain read into a
      * warm buffer, plain read into a new buffer (malloc + read + free, as a loader does) */
     double tw[R], tf[R], trs[R], trf[R], trn[R], cw[R], cf[R], crs[R], crf[R], crn[R];
-    double tin[R], cin[R]; /* store read into the previous round's result */
+    double tin[R], cin[R];         /* store read into the previous round's result */
+    double tnm[R], cnm[R];         /* store read into new memory, not mapped (NO_MAP) */
+    double tds[R];                 /* wall seconds of ntg_store_ckpts_destroy of the store's read */
+    double tm[R], cm[R], tdm[R];   /* plain file mapped: mmap + populate, and its munmap */
+    long flt[R], huge[R], fltn[R]; /* page faults of the store's read and the plain one into new
+                                    * memory; AnonHugePages while the store's result is alive */
     ntg_store_ckpts *reuse = NULL;
     /* the same through format-2 and format-1 stores (chunks in RocksDB; BLAKE3 / BLAKE2b),
      * measured after the current format's store is closed: process CPU time counts every
@@ -218,9 +262,14 @@ int main(int argc, char **argv)
     ntg_store *s = NULL;
     if (make_format(db1, 1) || make_format(db2, 2)) return 1;
     if (ntg_store_open(db, NULL, &s, &err)) return die(&err);
+    ntg_store *rs = NULL; /* a reader that reads, not maps */
+    ntg_store_options rdo;
+    ntg_store_options_init(&rdo);
+    rdo.flags = NTG_STORE_OPEN_READONLY | NTG_STORE_OPEN_NO_MAP;
+    if (ntg_store_open(db, &rdo, &rs, &err)) return die(&err);
     for (int r = 0; r < R; r++) {
         if (ck_round(s, r, w, st, best, wbytes, sbytes, &tw[r], &cw[r], &trs[r], &crs[r], &reuse,
-                     &tin[r], &cin[r]))
+                     &tin[r], &cin[r], &flt[r], &huge[r], &tds[r], rs, &tnm[r], &cnm[r]))
             return 1;
         double t0 = now(), c0 = cpu_now();
         int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -239,6 +288,7 @@ int main(int argc, char **argv)
         crf[r] = cpu_now() - c0;
         t0 = now();
         c0 = cpu_now();
+        long f0 = faults_now();
         uint8_t *fresh = malloc(total);
         fd = open(file, O_RDONLY);
         bad |= !fresh || fd < 0 || read(fd, fresh, total) != (ssize_t)total;
@@ -246,12 +296,30 @@ int main(int argc, char **argv)
         free(fresh);
         trn[r] = now() - t0;
         crn[r] = cpu_now() - c0;
+        fltn[r] = faults_now() - f0;
+        /* the plain file mapped (MAP_PRIVATE, read-only) with its pages faulted in: what a
+         * loader that maps pays before the first use, without any check of the bytes */
+        t0 = now();
+        c0 = cpu_now();
+        fd = open(file, O_RDONLY);
+        void *m = fd < 0 ? MAP_FAILED : mmap(NULL, total, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (fd >= 0) close(fd);
+        bad |= m == MAP_FAILED;
+#ifdef MADV_POPULATE_READ
+        if (m != MAP_FAILED) bad |= madvise(m, total, MADV_POPULATE_READ) != 0;
+#endif
+        tm[r] = now() - t0;
+        cm[r] = cpu_now() - c0;
+        t0 = now();
+        if (m != MAP_FAILED) munmap(m, total);
+        tdm[r] = now() - t0;
         if (bad) {
             fprintf(stderr, "store_bench: plain file I/O failed\n");
             return 1;
         }
     }
     ntg_store_ckpts_destroy(reuse);
+    ntg_store_close(rs);
     ntg_store_gc_report g;
     ntg_store_gc_report_init(&g);
     if (ntg_store_gc(s, &g, &err)) return die(&err);
@@ -263,7 +331,7 @@ int main(int argc, char **argv)
         if (ntg_store_open(olddb[f], NULL, &s, &err)) return die(&err);
         for (int r = 0; r < R; r++)
             if (ck_round(s, r, w, st, best, wbytes, sbytes, &otw[f][r], &ocw[f][r], &otr[f][r],
-                         &ocr[f][r], NULL, NULL, NULL))
+                         &ocr[f][r], NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL))
                 return 1;
         ntg_store_close(s);
     }
@@ -279,19 +347,35 @@ int main(int argc, char **argv)
            mb / median(tw, R), 1e3 * median(cw, R), mb / median(tf, R), 1e3 * median(cf, R),
            100 * median(tf, R) / median(tw, R), 100 * median(cf, R) / median(cw, R));
     printf("  read   store %7.0f MB/s [%5.1f ms]   plain file %7.0f MB/s [%5.1f ms]   "
-           "store/plain %.0f%% [CPU %.0f%%]   (page cache warm; every chunk checked)\n",
+           "store/plain %.0f%% [CPU %.0f%%]   (page cache warm; every chunk checked; blobs from "
+           "4 MiB mapped)\n",
            mb / median(trs, R), 1e3 * median(crs, R), mb / median(trf, R), 1e3 * median(crf, R),
            100 * median(trf, R) / median(trs, R), 100 * median(crf, R) / median(crs, R));
     printf("         plain file into a new buffer (malloc + read) %7.0f MB/s [%5.1f ms]   "
            "store/that %.0f%% [CPU %.0f%%]\n",
            mb / median(trn, R), 1e3 * median(crn, R), 100 * median(trn, R) / median(trs, R),
            100 * median(crn, R) / median(crs, R));
-    /* the first round's read into a NULL result makes new memory: rounds 2.. only */
-    printf("         store into the last read's memory (ntg_store_get_checkpoint_into) %7.0f MB/s "
+    printf("         store read, not mapped (NTG_STORE_OPEN_NO_MAP), into new memory %7.0f MB/s "
            "[%5.1f ms]   store/plain %.0f%% [CPU %.0f%%]\n",
-           mb / median(tin + 1, R - 1), 1e3 * median(cin + 1, R - 1),
-           100 * median(trf, R) / median(tin + 1, R - 1),
-           100 * median(crf, R) / median(cin + 1, R - 1));
+           mb / median(tnm, R), 1e3 * median(cnm, R), 100 * median(trf, R) / median(tnm, R),
+           100 * median(crf, R) / median(cnm, R));
+    /* the first round's read into a NULL result makes new memory: rounds 2.. only */
+    printf(
+        "         the same into the last read's memory (ntg_store_get_checkpoint_into) %7.0f MB/s "
+        "[%5.1f ms]   store/plain %.0f%% [CPU %.0f%%]\n",
+        mb / median(tin + 1, R - 1), 1e3 * median(cin + 1, R - 1),
+        100 * median(trf, R) / median(tin + 1, R - 1),
+        100 * median(crf, R) / median(cin + 1, R - 1));
+    printf("         plain file mapped (mmap + MADV_POPULATE_READ, no check) %7.0f MB/s [%5.1f ms]"
+           "   store/that %.0f%% [CPU %.0f%%]\n",
+           mb / median(tm, R), 1e3 * median(cm, R), 100 * median(tm, R) / median(trs, R),
+           100 * median(cm, R) / median(crs, R));
+    printf("         freeing the result: store (ntg_store_ckpts_destroy) %.2f ms, plain mapping "
+           "(munmap) %.2f ms (wall)\n",
+           1e3 * median(tds, R), 1e3 * median(tdm, R));
+    printf("         page faults per read: store %ld (result alive: %ld kB of it in huge pages), "
+           "plain file into a new buffer %ld\n",
+           flt[R - 1], huge[R - 1], fltn[R - 1]);
     const char *oname[2] = {"format 2 (BLAKE3, chunks in RocksDB)",
                             "format 1 (BLAKE2b, RocksDB CRC on reads)"};
     for (int f = 0; f < 2; f++)

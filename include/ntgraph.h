@@ -811,6 +811,9 @@ typedef struct ntg_store ntg_store;
 
 #define NTG_STORE_OPEN_READONLY 0x1u  /* a reader: never writes; works while a writer runs */
 #define NTG_STORE_OPEN_NO_CREATE 0x2u /* a missing store is NTG_ERR_NOT_FOUND, not created */
+/* Checkpoint blobs of 4 MiB or more are read into anonymous memory instead of mapped from their
+ * chunk files (see ntg_store_get_checkpoint). */
+#define NTG_STORE_OPEN_NO_MAP 0x4u
 
 typedef struct ntg_store_options {
     size_t size;      /* sizeof(ntg_store_options), set by ntg_store_options_init */
@@ -1000,14 +1003,22 @@ typedef struct ntg_store_ckpts ntg_store_ckpts;
 /* The checkpoints of a model, oldest first, without blob data. */
 NTG_API ntg_status ntg_store_checkpoints(ntg_store *store, const char *name, ntg_store_ckpts **out,
                                          ntg_error *err);
-/* Checkpoint `id` (0: the newest) with its blobs loaded; NTG_ERR_NOT_FOUND when none. */
+/* Checkpoint `id` (0: the newest) with its blobs loaded; NTG_ERR_NOT_FOUND when none.  Blob
+ * data stay valid until the result is destroyed (ntg_store_ckpts_destroy frees everything).  In
+ * a format-3 store a blob of 4 MiB or more is the store's chunk files mapped read-only (checked
+ * when mapped: size and CRC32C, as a read) rather than a copy: no copy and no fresh memory.  The
+ * store never changes a chunk file once it is named, and removing it keeps a mapped one alive;
+ * as with any mapping, a disk that fails to read back a page the kernel dropped under memory
+ * pressure, or someone else truncating the file, raises SIGBUS on access.  Open with
+ * NTG_STORE_OPEN_NO_MAP to have every blob copied into memory of the result's own. */
 NTG_API ntg_status ntg_store_get_checkpoint(ntg_store *store, const char *name, uint64_t id,
                                             ntg_store_ckpts **out, ntg_error *err);
 /* The same into the memory of an earlier result: *inout is NULL (a new result is made) or a
  * result of ntg_store_get_checkpoint or of this function, whose blob buffers are reused for
- * blobs of the same sizes (memory already touched: no fresh pages, the cost of most of a read
- * into new memory).  Every pointer into the earlier result is invalid after the call.  On an
- * error *inout is destroyed and set to NULL. */
+ * blobs of the same sizes that are read, not mapped (memory already touched: no fresh pages, the
+ * cost of most of a read into new memory); mapped blobs are mapped anew, which costs less.  Every
+ * pointer into the earlier result is invalid after the call.  On an error *inout is destroyed and
+ * set to NULL. */
 NTG_API ntg_status ntg_store_get_checkpoint_into(ntg_store *store, const char *name, uint64_t id,
                                                  ntg_store_ckpts **inout, ntg_error *err);
 NTG_API size_t ntg_store_ckpts_count(const ntg_store_ckpts *c);

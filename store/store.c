@@ -702,6 +702,7 @@ ntg_status ntg_store_open(const char *path, const ntg_store_options *opts, ntg_s
     s->acked_fd = -1;
     s->path = strdup(path);
     s->readonly = (o.flags & NTG_STORE_OPEN_READONLY) != 0;
+    s->no_map = (o.flags & NTG_STORE_OPEN_NO_MAP) != 0;
     ntg_status st = s->path ? NTG_OK : ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
     int what = 0;
     if (!st) st = probe(s, path, &what, err);

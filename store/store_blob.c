@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "plan_int.h"
 #include "store_int.h"
@@ -321,13 +322,17 @@ ntg_status ntg__writer_finish(ntg__writer *w, ntg_error *err)
 
 /* ------------------------------------------------------------------ reading */
 
-ntg_status ntg__obj_read(ntg_store *s, const ntg__view *v, const ntg__obj *o, void *dst, int check,
-                         const char *what, ntg_error *err)
+/* `map`: dst is a page-aligned reservation of ntg__blob_map_reserve, chunk files are mapped
+ * into it rather than read */
+static ntg_status obj_read(ntg_store *s, const ntg__view *v, const ntg__obj *o, void *dst,
+                           int check, int map, const char *what, ntg_error *err)
 {
     /* format 2 checks every chunk's BLAKE3 as it reads it, which is stronger than RocksDB's
      * CRC32C of the blob record and, in Debian's portable build of RocksDB (software CRC),
      * faster: that check is switched off for these reads (verify still does both) */
     int v2 = s->format >= 2;
+    /* every chunk but the last is chunk_bytes long: mapped files must start on a page */
+    map = map && !check && o->chunk_bytes % (uint64_t)sysconf(_SC_PAGESIZE) == 0;
     rocksdb_readoptions_t *ro = v->ro, *own = NULL;
     if (v2) {
         if (!(own = rocksdb_readoptions_create()))
@@ -346,7 +351,8 @@ ntg_status ntg__obj_read(ntg_store *s, const ntg__view *v, const ntg__obj *o, vo
         char key[1 + NTG__HASH], hex[2 * NTG__HASH + 1];
         if (ntg__chunk_in_file(s, want)) {
             /* straight from its file into dst: no RocksDB buffer, no copy */
-            st = ntg__chunk_file_read(s, o->chunks[c], out + off, want, check, what, err);
+            st = map ? ntg__chunk_file_map(s, o->chunks[c], out + off, want, what, err)
+                     : ntg__chunk_file_read(s, o->chunks[c], out + off, want, check, what, err);
             continue;
         }
         chunk_key(key, 'd', o->chunks[c]);
@@ -402,6 +408,31 @@ ntg_status ntg__obj_read(ntg_store *s, const ntg__view *v, const ntg__obj *o, vo
         return ntg__store_fail(s, err, NTG_ERR_DATA,
                                "%s: the bytes read do not match their hash (corrupted store)",
                                what);
+    return NTG_OK;
+}
+
+ntg_status ntg__obj_read(ntg_store *s, const ntg__view *v, const ntg__obj *o, void *dst, int check,
+                         const char *what, ntg_error *err)
+{
+    return obj_read(s, v, o, dst, check, 0, what, err);
+}
+
+ntg_status ntg__obj_map(ntg_store *s, const ntg__view *v, const ntg__obj *o, void **out,
+                        size_t *len, const char *what, ntg_error *err)
+{
+    *out = NULL;
+    *len = 0;
+    if (o->nbytes > SIZE_MAX / 2) return ntg__fail(err, NTG_ERR_DATA, "%s: implausible size", what);
+    size_t n = 0;
+    void *p = ntg__blob_map_reserve((size_t)o->nbytes + 1, &n);
+    if (!p) return ntg__fail(err, NTG_ERR_NOMEM, "%s: out of memory", what);
+    ntg_status st = obj_read(s, v, o, p, 0, 1, what, err);
+    if (st) {
+        ntg__blob_unmap(p, n);
+        return st;
+    }
+    *out = p;
+    *len = n;
     return NTG_OK;
 }
 

@@ -5,7 +5,8 @@
  * 1 MiB pieces, its write-back started every 8 MiB, then fdatasync'ed and renamed into place at
  * the writer's finish, and the directory synced, before the commit batch that indexes it is written
  * (docs/store.md: "Chunk files").  Reads check the trailer's CRC32C (hardware, ~10x cheaper
- * than BLAKE3); verify checks the BLAKE3 too. */
+ * than BLAKE3); verify checks the BLAKE3 too.  Large checkpoint blobs are the files mapped
+ * (ntg__chunk_file_map), with the same checks over the mapped pages. */
 #define _GNU_SOURCE /* sync_file_range */
 #include <errno.h>
 #include <pthread.h>
@@ -197,11 +198,12 @@ static void *rd_run(void *arg)
     return NULL;
 }
 
-ntg_status ntg__chunk_file_read(ntg_store *s, const uint8_t *hash, void *dst, size_t want,
-                                int check, const char *what, ntg_error *err)
+/* Open the chunk file of `hash` and check that it holds `want` bytes and the trailer. */
+static ntg_status chunk_open(ntg_store *s, const uint8_t *hash, size_t want, const char *what,
+                             char *path, size_t cap, int *fd_out, ntg_error *err)
 {
-    char path[4096], hex[2 * NTG__HASH + 1];
-    ntg__chunk_path(s, hash, NULL, path, sizeof path);
+    char hex[2 * NTG__HASH + 1];
+    ntg__chunk_path(s, hash, NULL, path, cap);
     ntg__hex(hash, 8, hex);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -222,54 +224,153 @@ ntg_status ntg__chunk_file_read(ntg_store *s, const uint8_t *hash, void *dst, si
                              "and a 4-byte check (corrupted store: %s)",
                              what, hex, (long long)sb.st_size, want, path);
     }
+    if (st) {
+        close(fd);
+        return st;
+    }
+    *fd_out = fd;
+    return NTG_OK;
+}
+
+/* The errors of the parts read (two halves and the trailer), then the CRC32C of the halves
+ * against the trailer's. */
+static ntg_status chunk_check(ntg_store *s, const uint8_t *hash, const rd_part part[2],
+                              const rd_part *trailer, const uint8_t tr[4], const char *what,
+                              const char *path, ntg_error *err)
+{
+    char hex[2 * NTG__HASH + 1];
+    ntg__hex(hash, 8, hex);
+    for (int i = 0; i < 3; i++) {
+        int e = i < 2 ? part[i].err : trailer->err;
+        if (e > 0) {
+            errno = e;
+            return sys_fail(s, err, "cannot read a chunk file", path);
+        } else if (e < 0) {
+            return ntg__store_fail(s, err, NTG_ERR_DATA, "%s: chunk %s...: its file %s ends early",
+                                   what, hex, path);
+        }
+    }
+    uint32_t crc =
+        (uint32_t)tr[0] | (uint32_t)tr[1] << 8 | (uint32_t)tr[2] << 16 | (uint32_t)tr[3] << 24;
+    if (ntg__crc32c_combine(part[0].crc, part[1].crc, part[1].len) != crc)
+        return ntg__store_fail(s, err, NTG_ERR_DATA,
+                               "%s: chunk %s...: the bytes of its file do not match their check "
+                               "(corrupted store: %s)",
+                               what, hex, path);
+    return NTG_OK;
+}
+
+/* Split [0, want) into two halves on a page boundary where the chunk is large enough to be
+ * worth a second thread; run `fn` on both (the second on its own thread) and join. */
+static void run_halves(rd_part part[2], size_t want, void *(*fn)(void *))
+{
+    pthread_t th;
+    int threaded = 0;
+    if (want >= RD_PAR_MIN) {
+        size_t half = (want / 2) & ~(size_t)4095;
+        part[0].len = half;
+        part[1].dst = part[0].dst + half;
+        part[1].off = half;
+        part[1].len = want - half;
+        threaded = pthread_create(&th, NULL, fn, &part[1]) == 0;
+    }
+    fn(&part[0]);
+    if (threaded)
+        pthread_join(th, NULL);
+    else if (part[1].len)
+        fn(&part[1]);
+}
+
+ntg_status ntg__chunk_file_read(ntg_store *s, const uint8_t *hash, void *dst, size_t want,
+                                int check, const char *what, ntg_error *err)
+{
+    char path[4096];
+    int fd = -1;
+    ntg_status st = chunk_open(s, hash, want, what, path, sizeof path, &fd, err);
+    if (st) return st;
     /* the bytes in two halves, one on a second thread where the chunk is large (a second core
      * halves the wall time of the copy and the check); each half in pieces whose CRC32C is
      * taken right after the kernel copied them, while they are in cache */
     rd_part part[2] = {{fd, dst, 0, want, 0, 0}, {fd, (uint8_t *)dst + want, want, 0, 0, 0}};
-    pthread_t th;
-    int threaded = 0;
-    if (!st && want >= RD_PAR_MIN) {
-        size_t half = (want / 2) & ~(size_t)4095;
-        part[0].len = half;
-        part[1].dst = (uint8_t *)dst + half;
-        part[1].off = half;
-        part[1].len = want - half;
-        threaded = pthread_create(&th, NULL, rd_run, &part[1]) == 0;
-    }
-    if (!st) rd_run(&part[0]);
-    if (threaded)
-        pthread_join(th, NULL);
-    else if (!st && part[1].len)
-        rd_run(&part[1]);
+    run_halves(part, want, rd_run);
     uint8_t tr[4];
     rd_part trailer = {fd, tr, want, 4, 0, 0};
-    if (!st) rd_run(&trailer);
-    for (int i = 0; i < 3 && !st; i++) {
-        int e = i < 2 ? part[i].err : trailer.err;
-        if (e > 0) {
-            errno = e;
-            st = sys_fail(s, err, "cannot read a chunk file", path);
-        } else if (e < 0) {
-            st = ntg__store_fail(s, err, NTG_ERR_DATA, "%s: chunk %s...: its file %s ends early",
-                                 what, hex, path);
-        }
-    }
+    rd_run(&trailer);
     close(fd);
-    if (st) return st;
-    uint32_t crc =
-        (uint32_t)tr[0] | (uint32_t)tr[1] << 8 | (uint32_t)tr[2] << 16 | (uint32_t)tr[3] << 24;
-    int bad = ntg__crc32c_combine(part[0].crc, part[1].crc, part[1].len) != crc;
-    if (!bad && check) {
+    if ((st = chunk_check(s, hash, part, &trailer, tr, what, path, err))) return st;
+    if (check) {
         uint8_t h[NTG__HASH];
         ntg__blake3(dst, want, h);
-        bad = memcmp(h, hash, NTG__HASH) != 0;
+        if (memcmp(h, hash, NTG__HASH) != 0) {
+            char hex[2 * NTG__HASH + 1];
+            ntg__hex(hash, 8, hex);
+            return ntg__store_fail(s, err, NTG_ERR_DATA,
+                                   "%s: chunk %s...: the bytes of its file do not match their "
+                                   "hash (corrupted store: %s)",
+                                   what, hex, path);
+        }
     }
-    if (bad)
-        return ntg__store_fail(s, err, NTG_ERR_DATA,
-                               "%s: chunk %s...: the bytes of its file do not match their %s "
-                               "(corrupted store: %s)",
-                               what, hex, check ? "check or hash" : "check", path);
     return NTG_OK;
+}
+
+/* A half of a mapped chunk: its pages faulted in (an I/O error is an error here, not a SIGBUS
+ * later), then its CRC32C taken. */
+static void *map_run(void *arg)
+{
+    rd_part *r = arg;
+    r->err = 0;
+    r->crc = 0;
+    if (!r->len) return NULL;
+#ifdef MADV_POPULATE_READ
+    if (madvise(r->dst, r->len, MADV_POPULATE_READ) != 0) {
+        r->err = errno ? errno : EIO;
+        return NULL;
+    }
+#else
+    r->err = ENOSYS;
+    return NULL;
+#endif
+    enum { PIECE = 1 << 20 };
+    uint32_t crc = 0;
+    for (size_t done = 0; done < r->len; done += PIECE) {
+        size_t n = r->len - done < PIECE ? r->len - done : PIECE;
+        crc = ntg__crc32c(crc, r->dst + done, n);
+    }
+    r->crc = crc;
+    return NULL;
+}
+
+ntg_status ntg__chunk_file_map(ntg_store *s, const uint8_t *hash, void *at, size_t want,
+                               const char *what, ntg_error *err)
+{
+    char path[4096];
+    int fd = -1;
+    ntg_status st = chunk_open(s, hash, want, what, path, sizeof path, &fd, err);
+    if (st) return st;
+    /* the file's pages themselves, copy-on-write and read-only: no copy and no fresh memory to
+     * zero.  Chunk files are never written in place once named (only created as NAME.tmp,
+     * renamed, removed), so the mapped bytes stay those checked here; a removal keeps the
+     * mapped file alive until the result is destroyed */
+    int mapped = want && mmap(at, want, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == at;
+    rd_part part[2] = {{fd, at, 0, want, 0, 0}, {fd, (uint8_t *)at + want, want, 0, 0, 0}};
+    if (mapped) {
+        run_halves(part, want, map_run);
+        /* pages that could not be faulted in (no MADV_POPULATE_READ, an I/O error): read the
+         * file into anonymous memory instead, which reports errors as read errors */
+        mapped = !part[0].err && !part[1].err;
+    }
+    if (!mapped) {
+        close(fd);
+        if (mmap(at, want ? want : 1, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != at)
+            return sys_fail(s, err, "cannot map memory for a chunk file", path);
+        return ntg__chunk_file_read(s, hash, at, want, 0, what, err);
+    }
+    uint8_t tr[4];
+    rd_part trailer = {fd, tr, want, 4, 0, 0};
+    rd_run(&trailer);
+    close(fd);
+    return chunk_check(s, hash, part, &trailer, tr, what, path, err);
 }
 
 void *ntg__blob_alloc(size_t n)
@@ -285,4 +386,19 @@ void *ntg__blob_alloc(size_t n)
     (void)madvise(p, n, MADV_HUGEPAGE); /* a hint: refused, the pages are small */
 #endif
     return p;
+}
+
+void *ntg__blob_map_reserve(size_t n, size_t *len)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t m = (n + pg - 1) / pg * pg;
+    void *p = mmap(NULL, m, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    *len = m;
+    return p;
+}
+
+void ntg__blob_unmap(void *p, size_t len)
+{
+    if (p) munmap(p, len);
 }

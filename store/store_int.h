@@ -72,6 +72,7 @@ struct ntg_store {
     int catchups;  /* readers: reopened to see a newer state */
     unsigned long catchups_total; /* the same, never reset (tests count retries) */
     int missing;                  /* the last object read found a chunk absent (readers retry) */
+    int no_map;                   /* NTG_STORE_OPEN_NO_MAP: checkpoint blobs read, not mapped */
     int acked_fd;                 /* writers: NTGRAPH-ACKED, opened at the first commit (-1) */
     unsigned format;              /* the store's format: its content hash (ntg__hash) */
     ntg__store_killpoint_fn killpoint;
@@ -330,6 +331,23 @@ void ntg__chunk_files_drop_pending(ntg__writer *w);
  * its BLAKE3); an absent file sets s->missing. */
 ntg_status ntg__chunk_file_read(ntg_store *s, const uint8_t *hash, void *dst, size_t want,
                                 int check, const char *what, ntg_error *err);
+
+/* Map the chunk file of `want` bytes at `at` (page-aligned, inside a reservation of
+ * ntg__blob_map_reserve) read-only, fault its pages in and check its size and CRC32C, as
+ * ntg__chunk_file_read does; where its pages cannot be faulted in, `at` becomes anonymous memory
+ * the file is read into. */
+ntg_status ntg__chunk_file_map(ntg_store *s, const uint8_t *hash, void *at, size_t want,
+                               const char *what, ntg_error *err);
+/* Anonymous memory of at least n bytes, page-aligned, for ntg__obj_map (*len: its length). */
+void *ntg__blob_map_reserve(size_t n, size_t *len);
+void ntg__blob_unmap(void *p, size_t len);
+/* Objects from this size on are mapped by ntg__obj_map in a format-3 store. */
+#define NTG__MAP_MIN ((uint64_t)4 << 20)
+/* Object `o` as read-only memory of its own (*out, *len: munmap'ed by ntg__blob_unmap): its
+ * chunk files mapped (ntg__chunk_file_map), the rest read into anonymous memory around them.
+ * Checks as ntg__obj_read without `check`. */
+ntg_status ntg__obj_map(ntg_store *s, const ntg__view *v, const ntg__obj *o, void **out,
+                        size_t *len, const char *what, ntg_error *err);
 
 /* Read object `o` into dst (o->nbytes bytes), checking every chunk's size and its hash.
  * Format 2 checks each chunk's BLAKE3 as it goes (RocksDB's blob CRC is not read); format 1

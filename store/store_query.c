@@ -961,7 +961,16 @@ struct ntg_store_ckpts {
 typedef struct ck_buf {
     void *p;
     size_t n;
+    size_t map; /* a mapping of this length (ntg__obj_map), 0: malloc'ed */
 } ck_buf;
+
+static void buf_free(const ck_buf *b)
+{
+    if (b->map)
+        ntg__blob_unmap(b->p, b->map);
+    else
+        free(b->p);
+}
 
 size_t ntg_store_ckpts_count(const ntg_store_ckpts *c)
 {
@@ -975,7 +984,7 @@ const ntg_store_checkpoint *ntg_store_ckpts_at(const ntg_store_ckpts *c, size_t 
 
 static void free_bufs(ntg_vec *v)
 {
-    for (size_t i = 0; i < v->len; i++) free(((ck_buf *)ntg__vec_at(v, i))->p);
+    for (size_t i = 0; i < v->len; i++) buf_free(ntg__vec_at(v, i));
     v->len = 0;
 }
 
@@ -987,7 +996,7 @@ static void ckpts_clear(ntg_store_ckpts *c)
         if (sp)
             *sp = *b;
         else
-            free(b->p);
+            buf_free(b);
     }
     c->owned.len = 0;
     c->c.len = 0;
@@ -1042,12 +1051,31 @@ static ntg_status ck_fill(ntg_store *s, const ntg__view *v, ck_arg *a, const ntg
         if (!a->load) continue;
         if (r->blobs[i].nbytes > SIZE_MAX / 2)
             return ntg__store_fail(s, err, NTG_ERR_DATA, "implausible checkpoint blob size");
+        char what[NTG__NAME_MAX + 128];
+        snprintf(what, sizeof what, "checkpoint %llu of '%s': '%s'", (unsigned long long)r->id,
+                 a->name, r->blob_names[i]);
+        /* a large blob of a format-3 store is its chunk files mapped: no copy, no fresh memory
+         * (docs/store.md, "Reading") */
+        if (s->format >= 3 && !s->no_map && r->blobs[i].nbytes >= NTG__MAP_MIN) {
+            ck_buf cb = {NULL, 0, 0};
+            ntg_status st = ntg__obj_map(s, v, &r->blobs[i], &cb.p, &cb.map, what, err);
+            if (st) return st;
+            cb.n = cb.map;
+            ck_buf *slot = ntg__vec_push(&a->out->owned);
+            if (!slot) {
+                buf_free(&cb);
+                return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+            }
+            *slot = cb;
+            b[i].data = cb.p;
+            continue;
+        }
         /* a spare of this size (a read into an earlier result) is memory already touched */
-        ck_buf cb = {NULL, (size_t)r->blobs[i].nbytes + 1};
+        ck_buf cb = {NULL, (size_t)r->blobs[i].nbytes + 1, 0};
         ntg_vec *sp = &a->out->spare;
         for (size_t j = 0; j < sp->len && !cb.p; j++) {
             ck_buf *x = ntg__vec_at(sp, j);
-            if (x->n != cb.n) continue;
+            if (x->n != cb.n || x->map) continue;
             cb.p = x->p;
             *x = *(ck_buf *)ntg__vec_at(sp, sp->len - 1);
             sp->len--;
@@ -1060,9 +1088,6 @@ static ntg_status ck_fill(ntg_store *s, const ntg__view *v, ck_arg *a, const ntg
         }
         *slot = cb;
         void *buf = cb.p;
-        char what[NTG__NAME_MAX + 128];
-        snprintf(what, sizeof what, "checkpoint %llu of '%s': '%s'", (unsigned long long)r->id,
-                 a->name, r->blob_names[i]);
         ntg_status st = ntg__obj_read(s, v, &r->blobs[i], buf, 0, what, err);
         if (st) return st;
         b[i].data = buf;

@@ -1,5 +1,6 @@
 /* test_store_basic.c — the model store: bit-exact round trips, versions, aliases, tags, filters. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <math.h>
@@ -333,10 +334,11 @@ static void flip_at(const char *path, long at)
 }
 
 /* issue 17: a read into an earlier result takes its buffers again (no fresh pages), and a large
- * chunk file, read in two halves on two threads, is still checked whole */
+ * chunk file, read in two halves on two threads (or mapped and checked on two), is still checked
+ * whole.  Large blobs are mapped unless NTG_STORE_OPEN_NO_MAP: the buffer reuse is of reads. */
 Test(store, a_checkpoint_read_into_an_earlier_result_reuses_its_memory)
 {
-    ntg_store *s = st_open(db, 0);
+    ntg_store *s = st_open(db, NTG_STORE_OPEN_NO_MAP);
     ntg_error err;
     enum { BIG = (6 << 20) + 12345, SMALL = 1000 };
     uint8_t *w[2] = {malloc(BIG), malloc(BIG)}, *st = malloc(SMALL);
@@ -382,23 +384,116 @@ Test(store, a_checkpoint_read_into_an_earlier_result_reuses_its_memory)
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", h[i]);
     snprintf(path, sizeof path, "%s/chunks/%s", db, hex);
     long at[] = {7, BIG / 2 + 4097, BIG - 1, BIG + 2};
-    for (int i = 0; i < 4; i++) {
-        flip_at(path, at[i]);
-        s = st_open(db, NTG_STORE_OPEN_READONLY);
-        ntg_status rs = ntg_store_get_checkpoint(s, "run", 2, &c, &err);
-        cr_assert_eq(rs, NTG_ERR_DATA, "byte %ld: %d %s", at[i], rs, err.message);
-        cr_assert(strstr(err.message, "do not match their check"), "%s", err.message);
+    for (int m = 0; m < 2; m++) /* mapped, then read */
+        for (int i = 0; i < 4; i++) {
+            flip_at(path, at[i]);
+            s = st_open(db, NTG_STORE_OPEN_READONLY | (m ? NTG_STORE_OPEN_NO_MAP : 0));
+            ntg_status rs = ntg_store_get_checkpoint(s, "run", 2, &c, &err);
+            cr_assert_eq(rs, NTG_ERR_DATA, "byte %ld: %d %s", at[i], rs, err.message);
+            cr_assert(strstr(err.message, "do not match their check"), "%s", err.message);
+            ntg_store_close(s);
+            flip_at(path, at[i]);
+        }
+    for (int m = 0; m < 2; m++) {
+        s = st_open(db, NTG_STORE_OPEN_READONLY | (m ? NTG_STORE_OPEN_NO_MAP : 0));
+        cr_assert_eq(ntg_store_get_checkpoint(s, "run", 2, &c, &err), NTG_OK, "%s", err.message);
+        cr_assert_eq(memcmp(ntg_store_ckpts_at(c, 0)->blobs[0].data, w[1], BIG), 0);
+        /* a mapped result reads into new mappings, not into the old ones */
+        cr_assert_eq(ntg_store_get_checkpoint_into(s, "run", 1, &c, &err), NTG_OK, "%s",
+                     err.message);
+        cr_assert_eq(memcmp(ntg_store_ckpts_at(c, 0)->blobs[0].data, w[0], BIG), 0);
+        ntg_store_ckpts_destroy(c);
         ntg_store_close(s);
-        flip_at(path, at[i]);
     }
-    s = st_open(db, NTG_STORE_OPEN_READONLY);
-    cr_assert_eq(ntg_store_get_checkpoint(s, "run", 2, &c, &err), NTG_OK, "%s", err.message);
-    cr_assert_eq(memcmp(ntg_store_ckpts_at(c, 0)->blobs[0].data, w[1], BIG), 0);
-    ntg_store_ckpts_destroy(c);
-    ntg_store_close(s);
     free(w[0]);
     free(w[1]);
     free(st);
+}
+
+/* Regular files in `path` (0 when it is absent). */
+static int count_files(const char *path)
+{
+    DIR *d = opendir(path);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += e->d_name[0] != '.';
+    if (d) closedir(d);
+    return n;
+}
+
+/* Mappings of this process whose file is under `under` (from /proc/self/maps). */
+static int count_mapped(const char *under)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    int n = 0;
+    char line[1024];
+    while (f && fgets(line, sizeof line, f)) n += strstr(line, under) != NULL;
+    if (f) fclose(f);
+    return n;
+}
+
+/* issue 17: a large blob is its chunk files mapped.  The mapping outlives the files (pruned and
+ * collected while the result is alive), and a blob of several chunks maps each file at its
+ * offset with the last chunk, where it is held in RocksDB, read into the memory between. */
+Test(store, mapped_checkpoint_blobs_outlive_their_files_and_span_chunks)
+{
+    ntg_store *s = st_open(db, 0);
+    ntg_error err;
+    /* a: a 64 MiB file chunk and a 1000-byte tail in RocksDB; b: the same first chunk (one
+     * file, mapped twice) and a 300 KiB + 5 tail in a file of its own, mapped at 64 MiB */
+    const size_t CH = (size_t)64 << 20, A = CH + 1000, B = CH + (300 << 10) + 5;
+    uint8_t *a = malloc(A), *b = malloc(B);
+    cr_assert(a && b);
+    tu_rng r = {5};
+    tu_fill(&r, (float *)(void *)a, A / 4, -1, 1);
+    memcpy(b, a, CH);
+    tu_fill(&r, (float *)(void *)(b + CH), (B - CH) / 4, -1, 1);
+    b[B - 1] = 0x77;
+    ntg_store_blob blobs[] = {{"a", a, A}, {"b", b, B}};
+    ntg_store_checkpoint ck;
+    ntg_store_checkpoint_init(&ck);
+    ck.step = 1;
+    ck.blobs = blobs;
+    ck.n_blobs = 2;
+    uint64_t id;
+    cr_assert_eq(ntg_store_put_checkpoint(s, "run", &ck, 1, &id, &err), NTG_OK, "%s", err.message);
+    ntg_store_ckpts *c = NULL;
+    cr_assert_eq(ntg_store_get_checkpoint(s, "run", 0, &c, &err), NTG_OK, "%s", err.message);
+    const ntg_store_checkpoint *k = ntg_store_ckpts_at(c, 0);
+    cr_assert_eq(k->blobs[0].nbytes, A);
+    cr_assert_eq(k->blobs[1].nbytes, B);
+    cr_assert_eq(memcmp(k->blobs[0].data, a, A), 0);
+    cr_assert_eq(memcmp(k->blobs[1].data, b, B), 0);
+    char chunks[400];
+    snprintf(chunks, sizeof chunks, "%s/chunks", db);
+    cr_assert_eq(count_mapped(chunks), 3, "a's file chunk, b's (the same file) and b's tail");
+    /* the same bytes read into anonymous memory with NTG_STORE_OPEN_NO_MAP */
+    ntg_store_close(s);
+    s = st_open(db, NTG_STORE_OPEN_NO_MAP);
+    ntg_store_ckpts *c2 = NULL;
+    cr_assert_eq(ntg_store_get_checkpoint(s, "run", 0, &c2, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(count_mapped(chunks), 3);
+    cr_assert_eq(memcmp(ntg_store_ckpts_at(c2, 0)->blobs[0].data, a, A), 0);
+    cr_assert_eq(memcmp(ntg_store_ckpts_at(c2, 0)->blobs[1].data, b, B), 0);
+    ntg_store_ckpts_destroy(c2);
+    /* the next checkpoint (keep 1) prunes this one and removes its files; gc finds nothing
+     * left; the result still holds the bytes it was given */
+    uint8_t small[64] = {1};
+    ntg_store_blob one[] = {{"a", small, sizeof small}};
+    ck.step = 2;
+    ck.blobs = one;
+    ck.n_blobs = 1;
+    cr_assert_eq(ntg_store_put_checkpoint(s, "run", &ck, 1, &id, &err), NTG_OK, "%s", err.message);
+    ntg_store_gc_report g;
+    ntg_store_gc_report_init(&g);
+    cr_assert_eq(ntg_store_gc(s, &g, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(count_files(chunks), 0, "the pruned checkpoint's files are gone");
+    cr_assert_eq(memcmp(k->blobs[0].data, a, A), 0);
+    cr_assert_eq(memcmp(k->blobs[1].data, b, B), 0);
+    ntg_store_ckpts_destroy(c);
+    cr_assert_eq(count_mapped(chunks), 0);
+    ntg_store_close(s);
+    free(a);
+    free(b);
 }
 
 /* issue 11 §5: pruned checkpoints stayed on disk until the run ended (a 90-step run peaked at
