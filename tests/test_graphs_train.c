@@ -219,6 +219,16 @@ static double grad_abs(ntg_plan *plan, const char *param)
     tu_fill(&r, t, 2 * 96, -1, 1);
     cr_assert_eq(ntg_session_set_input(s, "x", x, 2 * 720, &err), NTG_OK, "%s", err.message);
     cr_assert_eq(ntg_session_set_input(s, "t", t, 2 * 96, &err), NTG_OK, "%s", err.message);
+    for (size_t k = 1; k < ntg_plan_input_count(plan); k++) { /* covariates, if taken */
+        ntg_tensor_info ti;
+        ntg_tensor_info_init(&ti);
+        ntg_plan_input(plan, k, &ti, NULL);
+        size_t n = ti.nbytes / sizeof(float) / (size_t)ti.shape[0] * 2;
+        float *buf = malloc(n * sizeof *buf);
+        tu_fill(&r, buf, n, -1, 1);
+        cr_assert_eq(ntg_session_set_input(s, ti.name, buf, n, &err), NTG_OK, "%s", err.message);
+        free(buf);
+    }
     cr_assert_eq(ntg_session_run_program(s, "grad", 2, &err), NTG_OK, "%s", err.message);
     size_t n = 0;
     for (size_t i = 0; i < ntg_plan_param_count(plan); i++) {
@@ -252,5 +262,20 @@ Test(graphs, tide_layernorm_on_one_feature_stops_the_encoder_gradient)
     ntg_define no_ln = {"layernorm", "false"};
     p = compile_zoo("graphs/tide.yaml", &no_ln);
     cr_assert_gt(grad_abs(p, "dense_encoder.0.lin1.weight"), 0.0);
+    ntg_plan_destroy(p);
+}
+
+/* For the same reason TiDE's covariates move the loss only with layernorm false: the
+ * future covariates' projection gets no gradient under the reference's default and
+ * does in tide_exog.yaml, which sets layernorm false (docs/zoo.md). */
+Test(graphs, tide_covariates_reach_the_loss_only_without_the_last_layernorm)
+{
+    ntg_define futr = {"n_futr", "1"};
+    ntg_plan *p = compile_zoo("graphs/tide.yaml", &futr);
+    cr_assert_eq(grad_abs(p, "futr_exog_projection.lin1.weight"), 0.0);
+    ntg_plan_destroy(p);
+    p = compile_zoo("graphs/tide_exog.yaml", NULL);
+    cr_assert_gt(grad_abs(p, "futr_exog_projection.lin1.weight"), 0.0);
+    cr_assert_gt(grad_abs(p, "temporal_decoder.lin1.weight"), 0.0);
     ntg_plan_destroy(p);
 }
