@@ -133,7 +133,8 @@ static void has_param(const ntg_plan *plan, const char *model, const char *name,
 
 /* The zoo's graphs carry the reference implementations' parameter names, and as many
  * parameter elements as the PyTorch models at the same settings (counted by hand from
- * the layer shapes; BatchNorm's weight and bias count as LayerNorm's). */
+ * the layer shapes; a BatchNorm's running statistics are buffers, not parameters, as in
+ * PyTorch's parameters()). */
 Test(graphs, zoo_names_and_sizes_follow_the_references)
 {
     ntg_plan *p = compile_zoo("graphs/mlp.yaml", NULL);
@@ -154,6 +155,7 @@ Test(graphs, zoo_names_and_sizes_follow_the_references)
     has_param(p, "tsmixer", "mixing_layers.0.temporal_mixer.temporal_lin.weight", 512, 512);
     has_param(p, "tsmixer", "mixing_layers.1.feature_mixer.feature_lin_1.weight", 64, 1);
     has_param(p, "tsmixer", "mixing_layers.1.feature_mixer.feature_norm.weight", 512, 0);
+    has_param(p, "tsmixer", "mixing_layers.0.temporal_mixer.temporal_norm.bias", 512, 0);
     has_param(p, "tsmixer", "out.weight", 96, 512);
     cr_assert_eq(ntg_plan_param_elements(p), 579042);
     ntg_plan_destroy(p);
@@ -163,6 +165,8 @@ Test(graphs, zoo_names_and_sizes_follow_the_references)
     has_param(p, "patchtst", "model.backbone.W_pos", 42, 16);
     has_param(p, "patchtst", "model.backbone.encoder.layers.2.self_attn.W_Q.weight", 16, 16);
     has_param(p, "patchtst", "model.backbone.encoder.layers.2.ff.3.weight", 16, 128);
+    has_param(p, "patchtst", "model.backbone.encoder.layers.0.norm_attn.1.weight", 16, 0);
+    has_param(p, "patchtst", "model.backbone.encoder.layers.2.norm_ffn.1.bias", 16, 0);
     has_param(p, "patchtst", "model.head.linear.weight", 96, 16 * 42);
     cr_assert_eq(ntg_plan_param_elements(p), 81728);
     ntg_plan_destroy(p);
@@ -173,6 +177,29 @@ Test(graphs, zoo_names_and_sizes_follow_the_references)
     has_param(p, "tide", "dense_decoder.0.lin2.weight", 32 * 96, 512);
     has_param(p, "tide", "temporal_decoder.norm.bias", 1, 0);
     cr_assert_eq(ntg_plan_param_elements(p), 4496260);
+    ntg_plan_destroy(p);
+
+    /* Covariates as NeuralForecast's TiDE takes them: each projection is an MLPResidual
+     * to temporal_width (4) per step; the encoder reads [x | hist | futr | stat], the
+     * temporal decoder [decoder output | projected horizon covariates]. (NeuralForecast
+     * also builds an unused hist_exog_projection with input_dim 0 when only future
+     * covariates are given: 2,576 more elements there, which ntgraph cannot hold.) */
+    ntg_define hist = {"n_hist", "1"};
+    p = compile_zoo("graphs/tide.yaml", &hist);
+    has_param(p, "tide", "hist_exog_projection.lin1.weight", 512, 1);
+    has_param(p, "tide", "hist_exog_projection.skip.weight", 4, 1);
+    has_param(p, "tide", "dense_encoder.0.lin1.weight", 512, 720 + 720 * 4);
+    has_param(p, "tide", "temporal_decoder.lin1.weight", 128, 32);
+    cr_assert_eq(ntg_plan_param_elements(p), 7448472);
+    ntg_plan_destroy(p);
+
+    p = compile_zoo("graphs/tide_exog.yaml", NULL);
+    has_param(p, "tide", "futr_exog_projection.lin2.weight", 4, 512);
+    has_param(p, "tide", "futr_exog_projection.skip.bias", 4, 0);
+    has_param(p, "tide", "dense_encoder.0.skip.weight", 512, 720 + (720 + 96) * 4);
+    has_param(p, "tide", "temporal_decoder.lin1.weight", 128, 32 + 4);
+    has_param(p, "tide", "temporal_decoder.skip.weight", 1, 32 + 4);
+    cr_assert_eq(ntg_plan_param_elements(p), 7835026); /* layernorm false: no norm */
     ntg_plan_destroy(p);
 }
 
@@ -192,6 +219,16 @@ static double grad_abs(ntg_plan *plan, const char *param)
     tu_fill(&r, t, 2 * 96, -1, 1);
     cr_assert_eq(ntg_session_set_input(s, "x", x, 2 * 720, &err), NTG_OK, "%s", err.message);
     cr_assert_eq(ntg_session_set_input(s, "t", t, 2 * 96, &err), NTG_OK, "%s", err.message);
+    for (size_t k = 1; k < ntg_plan_input_count(plan); k++) { /* covariates, if taken */
+        ntg_tensor_info ti;
+        ntg_tensor_info_init(&ti);
+        ntg_plan_input(plan, k, &ti, NULL);
+        size_t n = ti.nbytes / sizeof(float) / (size_t)ti.shape[0] * 2;
+        float *buf = malloc(n * sizeof *buf);
+        tu_fill(&r, buf, n, -1, 1);
+        cr_assert_eq(ntg_session_set_input(s, ti.name, buf, n, &err), NTG_OK, "%s", err.message);
+        free(buf);
+    }
     cr_assert_eq(ntg_session_run_program(s, "grad", 2, &err), NTG_OK, "%s", err.message);
     size_t n = 0;
     for (size_t i = 0; i < ntg_plan_param_count(plan); i++) {
@@ -225,5 +262,20 @@ Test(graphs, tide_layernorm_on_one_feature_stops_the_encoder_gradient)
     ntg_define no_ln = {"layernorm", "false"};
     p = compile_zoo("graphs/tide.yaml", &no_ln);
     cr_assert_gt(grad_abs(p, "dense_encoder.0.lin1.weight"), 0.0);
+    ntg_plan_destroy(p);
+}
+
+/* For the same reason TiDE's covariates move the loss only with layernorm false: the
+ * future covariates' projection gets no gradient under the reference's default and
+ * does in tide_exog.yaml, which sets layernorm false (docs/zoo.md). */
+Test(graphs, tide_covariates_reach_the_loss_only_without_the_last_layernorm)
+{
+    ntg_define futr = {"n_futr", "1"};
+    ntg_plan *p = compile_zoo("graphs/tide.yaml", &futr);
+    cr_assert_eq(grad_abs(p, "futr_exog_projection.lin1.weight"), 0.0);
+    ntg_plan_destroy(p);
+    p = compile_zoo("graphs/tide_exog.yaml", NULL);
+    cr_assert_gt(grad_abs(p, "futr_exog_projection.lin1.weight"), 0.0);
+    cr_assert_gt(grad_abs(p, "temporal_decoder.lin1.weight"), 0.0);
     ntg_plan_destroy(p);
 }
