@@ -140,7 +140,7 @@ static int on_progress(void *user, const ntg_train_progress *p)
     }
     if (c->stop_at > 0 && p->step >= c->stop_at && p->step < p->steps) {
         c->stopped = 1;
-        return 1;
+        return NTG_TRAIN_STOP_CHECKPOINT;
     }
     return 0;
 }

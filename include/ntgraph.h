@@ -464,6 +464,9 @@ NTG_API ntg_status ntg_series_create(size_t n_rows, size_t n_cols, const char *c
 /* --------------------------------------------------------------- training */
 
 /* Reported after every training step. */
+/* ntg_train_options.progress's answer for a preemption: stop and checkpoint the last step. */
+#define NTG_TRAIN_STOP_CHECKPOINT 2
+
 typedef struct ntg_train_progress {
     size_t size;          /* sizeof(ntg_train_progress) of the library */
     long step, steps;     /* this step (1-based) and the total asked for */
@@ -511,7 +514,9 @@ typedef struct ntg_train_options {
     const char *checkpoint_dir; /* NULL: no checkpoints */
     long checkpoint_every;      /* steps between checkpoints; 0: at every validation */
     int resume;                 /* continue from the newest checkpoint in checkpoint_dir */
-    /* Called after every step (NULL: none); returning non-zero stops training early. */
+    /* Called after every step (NULL: none); returning non-zero stops training early: 1 stops
+     * there (checkpoints only as scheduled), NTG_TRAIN_STOP_CHECKPOINT also writes a checkpoint
+     * of the last step (with checkpointing on), from which resume continues exactly. */
     int (*progress)(void *user, const ntg_train_progress *p);
     void *user;
     /* Checkpoints to a sink instead of checkpoint_dir (the model store uses this), called

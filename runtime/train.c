@@ -1741,6 +1741,7 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
     float loss = NAN;
     float pending_stop = 0; /* data parallel: this worker's progress callback asked to stop */
     int requested = 0;      /* rank 0 broke the generation to admit joiners */
+    int ckpt_at_stop = 0;   /* the progress callback asked for a checkpoint where it stops */
     long next = first;      /* the step to run next (after a re-form: rank 0's step + 1) */
     /* the outer loop runs again after the mesh re-formed (elastic continuation) */
     for (int reforms = 0; !st; reforms++) {
@@ -1831,6 +1832,7 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
             pr.elapsed_s = now_s() - t0;
             pr.windows_per_s = (double)(step - first + 1) * (double)b / (pr.elapsed_s + 1e-12);
             int stop = opts->progress ? opts->progress(opts->user, &pr) : 0;
+            if (stop == NTG_TRAIN_STOP_CHECKPOINT) ckpt_at_stop = 1;
             /* every worker knows when rank 0 checkpoints: a sharded optimizer's state is
              * gathered first */
             int ckpt_on = dp ? tr.ckpt0 : (opts->checkpoint_dir || opts->checkpoint_put);
@@ -1863,11 +1865,12 @@ ntg_status ntg__train_dp_run(const ntg_plan *plan, const ntg_series *data,
         next = tr.step + 1;
     }
     /* a run that ended leaves a checkpoint saying so: a --resume of it then refuses rather
-     * than registering the same weights again; one that its progress callback stopped leaves
-     * its last step, from which --resume continues exactly (every rank agrees on both: the
-     * state gather is collective) */
+     * than registering the same weights again; one that its progress callback stopped with
+     * NTG_TRAIN_STOP_CHECKPOINT leaves its last step, from which --resume continues exactly
+     * (every rank agrees on both: the state gather is collective) */
+    int ended = tr.step >= tr.steps || (tr.patience > 0 && tr.bad >= tr.patience);
     int ckpt_end = (dp ? tr.ckpt0 : (opts->checkpoint_dir || opts->checkpoint_put)) &&
-                   tr.step > 0 && tr.last_ckpt != tr.step;
+                   (ended || ckpt_at_stop) && tr.step > 0 && tr.last_ckpt != tr.step;
     if (!st && ckpt_end && dp) st = dp_gather_state(&tr, tr.step, err);
     if (!st && lead && ckpt_end) st = ckpt_write(&tr, wbuf, sbuf, err);
     if (!st) {
