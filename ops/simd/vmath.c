@@ -84,6 +84,7 @@ __attribute__((target("avx2,fma"))) static inline float xv_hmax8(__m256 v)
     ((xvf)_mm256_blendv_ps((__m256)(y), (__m256)(x),                                               \
                            _mm256_cmp_ps((__m256)(a), (__m256)(b), _CMP_LT_OQ)))
 #define XV_FMA(a, b, c) ((xvf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define XV_BCAST(p) ((xvf)_mm256_broadcast_ss(p))
 /* halves folded down to one lane: a fixed order */
 #define XV_HSUM(v) xv_hsum8((__m256)(v))
 #define XV_HMAX(v) xv_hmax8((__m256)(v))
@@ -97,6 +98,7 @@ __attribute__((target("avx2,fma"))) static inline float xv_hmax8(__m256 v)
 #undef XV_MAX
 #undef XV_SELLT
 #undef XV_FMA
+#undef XV_BCAST
 #undef XV_HSUM
 #undef XV_HMAX
 #undef XV_RB
@@ -115,6 +117,7 @@ __attribute__((target("avx2,fma"))) static inline float xv_hmax8(__m256 v)
     ((xvf)_mm512_mask_blend_ps(_mm512_cmp_ps_mask((__m512)(a), (__m512)(b), _CMP_LT_OQ),           \
                                (__m512)(y), (__m512)(x)))
 #define XV_FMA(a, b, c) ((xvf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#define XV_BCAST(p) ((xvf)_mm512_set1_ps(*(p)))
 #define XV_HSUM(v) _mm512_reduce_add_ps((__m512)(v))
 #define XV_HMAX(v) _mm512_reduce_max_ps((__m512)(v))
 #include "vmath_impl.h"

@@ -408,9 +408,15 @@ XV_TARGET static void XV(k_layernorm_bwd)(const float *x, const float *dy, const
 /* every lane = *p: a broadcast load (splat's 0 + s is an add before the broadcast) */
 XV_TARGET static inline xvf XV(bcast)(const float *p)
 {
+#ifdef XV_BCAST
+    /* the ISA's broadcast: GCC -O3 turned the lane loop below into one masked broadcast per
+     * lane (16 per load), which halved the Transformer's speed in release builds */
+    return XV_BCAST(p);
+#else
     xvf v;
     for (int l = 0; l < XV_W; l++) v[l] = *p;
     return v;
+#endif
 }
 #ifndef XV_UNROLL
 /* the tiles' loops unrolled whole, so that the accumulators live in registers */
