@@ -21,33 +21,58 @@
 #include "tpool.h"
 #include "tune_space.h"
 
-/* The signal that asked tune to stop (SIGINT, SIGTERM, SIGHUP), 0 while none did: the handler
- * only records it; the study stops its trials, removes its folder and then dies of it. */
-static volatile sig_atomic_t stop_signal;
+/* Stopping signals (SIGINT, SIGTERM, SIGHUP) are blocked while the study runs and taken with
+ * sigtimedwait by the loop that waits for the trials, so no handler and no global records them;
+ * a trial gets the mask of before and dies of them as usual. A signal that was ignored when tune
+ * started (a background job's SIGINT) stays out of the set and stays ignored. */
+typedef struct {
+    sigset_t set; /* the stopping signals taken, plus SIGCHLD to wake up when a trial ends */
+    sigset_t old; /* the mask before */
+    int active;
+    int sig; /* the signal that asked tune to stop, 0 while none did */
+} stop_watch;
 
-static void on_stop(int sig)
+static void stop_watch_start(stop_watch *w)
 {
-    stop_signal = sig;
+    static const int stop_sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+    sigemptyset(&w->set);
+    for (int i = 0; i < 3; i++) {
+        struct sigaction cur;
+        if (sigaction(stop_sigs[i], NULL, &cur) == 0 && cur.sa_handler != SIG_IGN)
+            sigaddset(&w->set, stop_sigs[i]);
+    }
+    sigaddset(&w->set, SIGCHLD);
+    w->active = sigprocmask(SIG_BLOCK, &w->set, &w->old) == 0;
+    w->sig = 0;
 }
 
-static const int stop_sigs[3] = {SIGINT, SIGTERM, SIGHUP};
-
-/* on_stop for the stopping signals that are not ignored (a background job's SIGINT stays
- * ignored), the actions before kept in old; no SA_RESTART, so waitpid returns EINTR. */
-static void stop_handlers(struct sigaction old[3])
+/* Waits up to ms for a signal of the set; records a stopping one. */
+static void stop_watch_wait(stop_watch *w, long ms)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sigemptyset(&sa.sa_mask);
-    for (int i = 0; i < 3; i++)
-        if (sigaction(stop_sigs[i], NULL, &old[i]) == 0 && old[i].sa_handler != SIG_IGN)
-            sigaction(stop_sigs[i], &sa, NULL);
+    if (!w->active) {
+        struct timespec nap = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&nap, NULL);
+        return;
+    }
+    struct timespec tick = {ms / 1000, (ms % 1000) * 1000000L};
+    int s = sigtimedwait(&w->set, NULL, &tick);
+    if (s > 0 && s != SIGCHLD && !w->sig) w->sig = s;
 }
 
-static void stop_restore(const struct sigaction old[3])
+/* Takes a stopping signal already pending without waiting. */
+static void stop_watch_poll(stop_watch *w)
 {
-    for (int i = 0; i < 3; i++) sigaction(stop_sigs[i], &old[i], NULL);
+    if (!w->active || w->sig) return;
+    struct timespec zero = {0, 0};
+    int s;
+    while ((s = sigtimedwait(&w->set, NULL, &zero)) > 0)
+        if (s != SIGCHLD && !w->sig) w->sig = s;
+}
+
+static void stop_watch_end(stop_watch *w)
+{
+    if (w->active) sigprocmask(SIG_SETMASK, &w->old, NULL);
+    w->active = 0;
 }
 
 static const cli_opt tune_opts[] = {
@@ -433,8 +458,8 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
     double *X = NULL, *Y = NULL;
     study S;
     memset(&S, 0, sizeof S);
-    struct sigaction old_act[3];
-    int handlers = 0;
+    stop_watch sw;
+    memset(&sw, 0, sizeof sw);
     ntg_error err;
     ntg_status st = NTG_OK;
     if (cli_collect_defines(cmd, a, "define", NULL, &dv) ||
@@ -508,8 +533,7 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
     S.use_mae = strcmp(metric, "mae") == 0;
     const char *tmpd = getenv("TMPDIR");
     snprintf(S.dir, sizeof S.dir, "%s/ntg-tune-XXXXXX", tmpd && *tmpd ? tmpd : "/tmp");
-    stop_handlers(old_act); /* from here a stop removes the folder */
-    handlers = 1;
+    stop_watch_start(&sw); /* from here a stop removes the folder */
     if (!mkdtemp(S.dir)) {
         fprintf(stderr, "ntgraph tune: error: cannot make a folder in %s: %s\n",
                 tmpd && *tmpd ? tmpd : "/tmp", strerror(errno));
@@ -551,7 +575,7 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
     size_t best = (size_t)-1, n = (size_t)trials, J = (size_t)jobs;
     int use_tpe = strcmp(search, "tpe") == 0;
     tune_tpe_options to = {0.25, 24};
-    for (size_t b = 0; b < n && !stop_signal; b += J) {
+    for (size_t b = 0; b < n && !sw.sig; b += J) {
         size_t e = b + J < n ? b + J : n;
         pid_t pids[256];
         /* the batch's proposals: all from the trials before it, so a batch is the same
@@ -577,8 +601,9 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
         for (size_t k = b; k < e; k++) {
             pid_t pid = fork();
             if (pid == 0) {
-                stop_restore(old_act); /* a trial dies of the signal that stops tune */
-                if (stop_signal) _exit(1);
+                /* a trial dies of the signal that stops tune */
+                if (sw.active) sigprocmask(SIG_SETMASK, &sw.old, NULL);
+                if (sw.sig) _exit(1);
 #ifdef __linux__
                 /* a trial does not outlive tune (killed, or ^C) */
                 prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -596,11 +621,18 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
         for (size_t k = b; k < e; k++) {
             int status = 0;
             if (pids[k - b] > 0) {
+                int killed = 0;
                 for (;;) {
+                    pid_t r = waitpid(pids[k - b], &status, WNOHANG);
+                    if (r == pids[k - b] || (r < 0 && errno != EINTR)) break;
+                    stop_watch_poll(&sw);
                     /* stopped: end the batch's trials not yet reaped (ours, by their ids) */
-                    for (size_t m = k; stop_signal && m < e; m++)
-                        if (pids[m - b] > 0) kill(pids[m - b], SIGTERM);
-                    if (waitpid(pids[k - b], &status, 0) >= 0 || errno != EINTR) break;
+                    if (sw.sig && !killed) {
+                        for (size_t m = k; m < e; m++)
+                            if (pids[m - b] > 0) kill(pids[m - b], SIGTERM);
+                        killed = 1;
+                    }
+                    stop_watch_wait(&sw, 200);
                 }
                 read_result(&S, k, status, &T[k]);
             }
@@ -628,7 +660,8 @@ static int tune_run(const cli_cmd *cmd, cli_args *a)
             }
         }
     }
-    if (stop_signal) {
+    stop_watch_poll(&sw);
+    if (sw.sig) {
         rc = CLI_FAIL;
         goto done;
     }
@@ -687,12 +720,15 @@ done:
         }
         rmdir(S.dir);
     }
-    if (handlers) stop_restore(old_act);
-    if (stop_signal) {
+    if (sw.sig) {
         fprintf(stderr, "ntgraph tune: stopped by signal %d (%s); the trials' folder is removed\n",
-                (int)stop_signal, strsignal(stop_signal));
-        raise(stop_signal); /* the exit status says which signal stopped it */
+                sw.sig, strsignal(sw.sig));
+        fflush(stderr);
+        stop_watch_end(&sw);
+        signal(sw.sig, SIG_DFL);
+        raise(sw.sig); /* the exit status says which signal stopped it */
     }
+    stop_watch_end(&sw);
     free(T);
     free(X);
     free(Y);
