@@ -350,6 +350,9 @@ void cli_split_train_keys(const cli_args *a, const cli_defines *tv, cli_defines 
                                                {"batch", "batch"},
                                                {"lr", "lr"},
                                                {"val-every", "val_every"},
+                                               {"hist-exog", "hist_exog"},
+                                               {"futr-exog", "futr_exog"},
+                                               {"static", "static"},
                                                {"seed", "seed"}};
     for (size_t k = 0; k < sizeof flag_keys / sizeof flag_keys[0] - !with_seed; k++)
         if (cli_get(a, flag_keys[k][0]))

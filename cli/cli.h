@@ -104,11 +104,24 @@ void cli_defines_free(cli_defines *d);
     {                                                                                              \
         "backend", 0, "B", 0, "backend: auto (default), {backends}"                                \
     }
+/* The covariate flags of train, cv and tune (the run settings hist_exog, futr_exog, static). */
+#define CLI_EXOG_OPTS                                                                              \
+    {"hist-exog", 0, "C1,C2", 0,                                                                   \
+     "historic covariates: columns known up to the forecast origin (C or C:NORM, NORM zscore, "    \
+     "minmax, robust, log, none)"},                                                                \
+        {"futr-exog", 0, "C1,C2", 0,                                                               \
+         "future-known covariates: columns or calendar:FEATURE (hour_of_day, day_of_week, "        \
+         "day_of_month, day_of_year, month_of_year, week_of_year, ...)"},                          \
+    {                                                                                              \
+        "static", 0, "K=V,..|FILE.csv|columns:C1,..", 0,                                           \
+            "static attributes: the same for every column, a CSV with a row per column, or long "  \
+            "data's columns constant within each series"                                           \
+    }
 /* -T KEY=VALUE pairs split: the run settings ntg_train takes (steps, batch, lr, lr_decays,
  * val_every, patience, seed, scaler, window_scaler, hist_exog, futr_exog, static) go to
  * *settings, every other key to *compile (the graph's train section); then the flags --steps,
- * --batch, --lr, --val-every (and --seed when with_seed: tune's --seed is the study's) are
- * added to *settings. */
+ * --batch, --lr, --val-every, --hist-exog, --futr-exog, --static (and --seed when with_seed:
+ * tune's --seed is the study's) are added to *settings. */
 void cli_split_train_keys(const cli_args *a, const cli_defines *tv, cli_defines *settings,
                           cli_defines *compile, int with_seed);
 /* Whether `key` is a run setting of ntg_train (above). */

@@ -22,6 +22,7 @@ static const cli_opt cv_opts[] = {
     {"output", 'o', "OUT.csv", 0, "write the forecasts: unique_id,ds,cutoff,y,y_hat"},
     {"seed", 0, "S", 0, "seed of initialisation and window sampling (every refit uses it)"},
     CLI_TRAIN_SHARED_OPTS,
+    CLI_EXOG_OPTS,
     {"threads", 0, "N", 0,
      "threads (default: the CPUs this process may use: affinity, cgroup quota)"},
 };

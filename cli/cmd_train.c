@@ -39,15 +39,7 @@ static const cli_opt train_opts[] = {
     {"seed", 0, "S", 0, "seed of initialisation and window sampling"},
     {"scaler", 0, "K", 0, "global scaler: zscore, log (z-score of ln x) or none"},
     {"window-scaler", 0, "K", 0, "per-window scaler: identity, standard, robust, minmax"},
-    {"hist-exog", 0, "C1,C2", 0,
-     "historic covariates: columns known up to the forecast origin (C or C:NORM, NORM zscore, "
-     "minmax, robust, log, none)"},
-    {"futr-exog", 0, "C1,C2", 0,
-     "future-known covariates: columns or calendar:FEATURE (hour_of_day, day_of_week, "
-     "day_of_month, day_of_year, month_of_year, week_of_year, ...)"},
-    {"static", 0, "K=V,..|FILE.csv|columns:C1,..", 0,
-     "static attributes: the same for every column, a CSV with a row per column, or long "
-     "data's columns constant within each series"},
+    CLI_EXOG_OPTS,
     {"train", 'T', "KEY=VALUE", 1, "override any key of the graph's train section"},
     {"fill", 0, "F", 0, "empty or bad cells: error (default), zero, ffill, interpolate"},
     {"dates", 0, "M", 0, "strict (default: dates must be valid and increase) or loose"},

@@ -101,6 +101,7 @@ static const cli_opt tune_opts[] = {
     {"json", 0, NULL, 0, "print one JSON object with every trial and the best"},
     {"horizon", 0, "H", 0, "the forecast horizon: the graph's h hparam (default: the graph's)"},
     CLI_TRAIN_SHARED_OPTS,
+    CLI_EXOG_OPTS,
     {"threads", 0, "N", 0, "threads of each trial (default: the CPUs this process may use / J)"},
 };
 

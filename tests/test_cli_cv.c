@@ -416,3 +416,45 @@ Test(cli_cv, fine_tuning_starts_from_a_store_version)
     cr_assert(strstr(o, "0 steps: the weights of store:"), "%s", o);
     free(o);
 }
+
+/* cv takes the covariate flags of train: --futr-exog is the run setting futr_exog (the same
+ * forecasts as -T futr_exog=...), and the calendar covariate changes them. */
+Test(cli_cv, covariate_flags_reach_each_training)
+{
+    const char *csv = etth1_rows("s.csv", 0, 1500);
+    char out[3][600];
+    snprintf(out[0], sizeof out[0], "%s", tmp("flag.csv"));
+    snprintf(out[1], sizeof out[1], "%s", tmp("key.csv"));
+    snprintf(out[2], sizeof out[2], "%s", tmp("none.csv"));
+    const char *extra[3] = {"-D n_futr=1 --futr-exog calendar:hour_of_day",
+                            "-D n_futr=1 -T futr_exog=calendar:hour_of_day", ""};
+    char *o;
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(sh(&o,
+                        "$NTG cv graphs/nhits.yaml " TINY " --data '%s' --split 1000,300 "
+                        "--windows 2 --step 24 --columns OT " FAST " %s -o '%s'",
+                        csv, extra[k], out[k]),
+                     0, "%s", o);
+        free(o);
+    }
+    cv_row a[64], b[64], c[64];
+    size_t na = read_cv(out[0], a, 64), nb = read_cv(out[1], b, 64), nc = read_cv(out[2], c, 64);
+    cr_assert_eq(na, 48);
+    cr_assert_eq(nb, na);
+    cr_assert_eq(nc, na);
+    int differ = 0;
+    for (size_t i = 0; i < na; i++) {
+        cr_assert_str_eq(a[i].ds, b[i].ds);
+        cr_assert_eq(a[i].y_hat, b[i].y_hat, "row %zu: %.9g vs %.9g", i, a[i].y_hat, b[i].y_hat);
+        differ += a[i].y_hat != c[i].y_hat;
+    }
+    cr_assert_gt(differ, 0, "the calendar covariate changed no forecast");
+    /* a covariate column the data lacks is named */
+    cr_assert_eq(sh(&o,
+                    "$NTG cv graphs/nhits.yaml " TINY " --data '%s' --split 1000,300 --windows 2 "
+                    "--columns OT " FAST " -D n_hist=1 --hist-exog NOPE",
+                    csv),
+                 2, "%s", o);
+    cr_assert(strstr(o, "NOPE"), "%s", o);
+    free(o);
+}
