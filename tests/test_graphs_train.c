@@ -341,3 +341,52 @@ Test(graphs, nbeats_i_decomposes_into_level_trend_and_seasonality)
     ntg_session_destroy(s);
     ntg_plan_destroy(p);
 }
+
+/* The gradient through the fixed basis, against a computation from the op's definition: the
+ * last block's theta bias (seasonality, 2 x 190) gets dL/dtheta_f[k] = sum over the batch and
+ * t of dL/dy * F[k, t], with dL/dy = sign(y - t) / (batch h) for the graph's MAE loss and F
+ * the cos / sin rows of 2 pi (t / h) f, f = 0, 1, 1.5, ..., 47.5; its backcast coefficients
+ * feed nothing (0). */
+Test(graphs, nbeats_i_gradient_through_the_seasonality_basis)
+{
+    ntg_plan *p = compile_zoo("graphs/nbeats_i.yaml", NULL);
+    cr_assert_str_eq(ntg_plan_meta(p, "train.loss"), "mae");
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.backend = "cpu";
+    so.flags = NTG_SESSION_TRAINABLE;
+    ntg_session *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_session_create(p, &so, &s, &err), NTG_OK, "%s", err.message);
+    tu_rng r = {23};
+    static float x[2 * 480], t[2 * 96], y[2 * 96], g[380];
+    tu_fill(&r, x, 2 * 480, -1, 1);
+    tu_fill(&r, t, 2 * 96, -1, 1);
+    cr_assert_eq(ntg_session_set_input(s, "x", x, 2 * 480, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_set_input(s, "t", t, 2 * 96, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_run_program(s, "infer", 2, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_get_output(s, "y", y, 2 * 96, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_run_program(s, "grad", 2, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_get_output(s, "grad.blocks.1.layers.7.bias", g, 380, &err), NTG_OK,
+                 "%s", err.message);
+    const double pi = 3.14159265358979323846;
+    double big = 0;
+    for (int k = 0; k < 190; k++) {
+        cr_assert_eq(g[k], 0.0f, "backcast coefficient %d: %g", k, (double)g[k]);
+        int fk = k % 95;
+        double f = fk ? 1.0 + (fk - 1) / 2.0 : 0.0, want = 0;
+        for (int b = 0; b < 2; b++)
+            for (int q = 0; q < 96; q++) {
+                double d = (double)y[b * 96 + q] - (double)t[b * 96 + q];
+                double sg = d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0;
+                double ang = 2 * pi * q * f / 96;
+                want += sg / (2 * 96) * (k < 95 ? cos(ang) : sin(ang));
+            }
+        big = fmax(big, fabs(want));
+        cr_assert(fabs((double)g[190 + k] - want) <= 1e-5,
+                  "forecast coefficient %d: %.8g, want %.8g", k, (double)g[190 + k], want);
+    }
+    cr_assert(big > 1e-2, "a gradient that is zero everywhere checks nothing");
+    ntg_session_destroy(s);
+    ntg_plan_destroy(p);
+}
