@@ -45,6 +45,16 @@ enum { NTG_UNFOLD_SIZE, NTG_UNFOLD_STEP, NTG_UNFOLD_PAD_END };
 enum { NTG_DROPOUT_P, NTG_DROPOUT_STREAM };
 enum { NTG_BATCHNORM_EPS, NTG_BATCHNORM_MOMENTUM };
 enum { NTG_BNSTATS_MOMENTUM };
+enum {
+    NTG_BASIS_KIND,
+    NTG_BASIS_LENGTH,
+    NTG_BASIS_PERIOD,
+    NTG_BASIS_DEGREE,
+    NTG_BASIS_HARMONICS,
+    NTG_BASIS_SIGN
+};
+/* kind of basis */
+enum { NTG_BASIS_POLY = 0, NTG_BASIS_FOURIER = 1 };
 /* padding_mode of avgpool1d and conv1d */
 enum { NTG_PAD_ZEROS = 0, NTG_PAD_REPLICATE = 1 };
 
@@ -70,6 +80,16 @@ int64_t ntg__pool_out_len(int64_t len, int64_t k, int64_t s, int64_t pad, int ce
 /* Output length of a 1-d window op (conv1d, avgpool1d): floor((len + 2 pad - dil (k - 1) - 1)
  * / stride) + 1, or 0 when no window fits. */
 int64_t ntg__win_out_len(int64_t len, int64_t k, int64_t stride, int64_t pad, int64_t dil);
+
+/* The frequencies of a fourier basis (NeuralForecast's SeasonalityBasis): 0, then
+ * arange(harmonics, harmonics / 2 * period) / harmonics, i.e. 1, 1 + 1/harmonics, ...: their
+ * count is 1 + max(0, ceil(harmonics * period / 2 - harmonics)).  The basis has twice as many
+ * rows (cos rows, then sin rows). */
+static inline int64_t ntg__basis_n_freq(int64_t harmonics, int64_t period)
+{
+    int64_t twice = harmonics * period - 2 * harmonics; /* 2 (stop - start) */
+    return 1 + (twice > 0 ? (twice + 1) / 2 : 0);
+}
 
 #ifdef __CUDACC__
 #define NTG_HOST_DEVICE __host__ __device__

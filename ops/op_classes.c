@@ -1437,6 +1437,75 @@ const ntg_op_class ntg__opclass_posenc = {
     "The compiler folds it into a constant.",
     0};
 
+/* -------------------------------------------------------------------- basis */
+
+static const ntg_attr_spec basis_attrs[] = {
+    {"kind", NTG_AK_ENUM, 1, 0, "poly|fourier",
+     "poly: rows (t / period)^p, p = 0..degree (TrendBasis); fourier: cos rows then sin rows of "
+     "sign 2 pi (t / period) f (SeasonalityBasis)"},
+    {"length", NTG_AK_INT, 1, 0, NULL, "grid points t = 0 .. length - 1 (the columns)"},
+    {"period", NTG_AK_INT, 0, 0, NULL, "the divisor of t; 0 = length"},
+    {"degree", NTG_AK_INT, 0, 0, NULL, "poly: the highest power (degree + 1 rows)"},
+    {"harmonics", NTG_AK_INT, 0, 0, NULL, "fourier: frequencies step by 1 / harmonics"},
+    {"sign", NTG_AK_INT, 0, 1, NULL, "fourier: 1, or -1 for a backcast grid (sin rows negated)"},
+};
+
+static int basis_infer(const ntg_opsig *s, ntg_tdesc *out, char *msg, size_t cap)
+{
+    int fourier = ntg__attr_i(s->attr, NTG_BASIS_KIND) == NTG_BASIS_FOURIER;
+    int64_t len = ntg__attr_i(s->attr, NTG_BASIS_LENGTH);
+    int64_t per = ntg__attr_i(s->attr, NTG_BASIS_PERIOD);
+    int64_t deg = ntg__attr_i(s->attr, NTG_BASIS_DEGREE);
+    int64_t harm = ntg__attr_i(s->attr, NTG_BASIS_HARMONICS);
+    int64_t sign = ntg__attr_i(s->attr, NTG_BASIS_SIGN);
+    const int64_t cap_n = (int64_t)1 << 24;
+    if (len < 1 || len > cap_n || per < 0 || per > cap_n)
+        return fail(msg, cap,
+                    "basis: length %lld and period %lld: need 1 <= length <= 2^24, "
+                    "0 <= period <= 2^24",
+                    (long long)len, (long long)per);
+    int64_t rows;
+    if (fourier) {
+        if (harm < 1 || harm > 1024 || deg != 0 || (sign != 1 && sign != -1))
+            return fail(msg, cap,
+                        "basis: kind fourier takes harmonics in 1..1024 and sign 1 or -1, "
+                        "not degree (harmonics %lld, sign %lld, degree %lld)",
+                        (long long)harm, (long long)sign, (long long)deg);
+        rows = 2 * ntg__basis_n_freq(harm, per ? per : len);
+    } else {
+        if (deg < 0 || deg > 64 || harm != 0 || sign != 1)
+            return fail(msg, cap,
+                        "basis: kind poly takes degree in 0..64, not harmonics or sign "
+                        "(degree %lld, harmonics %lld, sign %lld)",
+                        (long long)deg, (long long)harm, (long long)sign);
+        rows = deg + 1;
+    }
+    if (rows * len > ((int64_t)1 << 28))
+        return fail(msg, cap, "basis: %lld x %lld is too large", (long long)rows, (long long)len);
+    memset(out, 0, sizeof *out);
+    out->dtype = NTG_DTYPE_F32;
+    out->rank = 2;
+    out->dims[0] = rows;
+    out->dims[1] = len;
+    return 0;
+}
+
+const ntg_op_class ntg__opclass_basis = {
+    "basis",
+    0,
+    basis_attrs,
+    6,
+    NULL,
+    basis_infer,
+    NULL,
+    NULL,
+    "N-BEATS' fixed bases as NeuralForecast builds them, a [rows, length] constant: poly "
+    "(TrendBasis) row p = (t / period)^p; fourier (SeasonalityBasis) the cos rows then the sin "
+    "rows of sign 2 pi (t / period) f for f = 0, 1, 1 + 1/harmonics, ... "
+    "(1 + ceil(harmonics period / 2 - harmonics) frequencies). Computed in double, rounded to "
+    "float. The compiler folds it into a constant; theta @ basis (matmul) is the expansion.",
+    0};
+
 /* --------------------------------------------------------------------- lstm */
 
 static const ntg_attr_spec lstm_attrs[] = {

@@ -108,6 +108,8 @@ static const struct {
     {"Parameter", "param"},
     {"parameter", "param"},
     {"Dropout", "dropout"},
+    {"TrendBasis", "basis"},
+    {"SeasonalityBasis", "basis"},
     {"BatchNorm1d", "batchnorm"},
     {"batch_norm", "batchnorm"},
 };

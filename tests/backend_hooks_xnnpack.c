@@ -40,7 +40,8 @@ static int uses_reference(const char *case_name, uint32_t code, int bwd)
         code == NTG_OP_posenc || code == NTG_OP_loss_pinball || code == NTG_OP_param ||
         code == NTG_OP_avgpool1d || code == NTG_OP_conv1d || code == NTG_OP_unfold ||
         code == NTG_OP_dropout || code == NTG_OP_batchnorm || code == NTG_OP_batchnorm_stats ||
-        code == NTG_OP_loss_normal || code == NTG_OP_loss_studentt || code == NTG_OP_loss_xent)
+        code == NTG_OP_loss_normal || code == NTG_OP_loss_studentt || code == NTG_OP_loss_xent ||
+        code == NTG_OP_basis)
         return 1;
     /* loss backward with dt or dmask wanted */
     if (bwd && (code == NTG_OP_loss_mse || code == NTG_OP_loss_mae || code == NTG_OP_loss_huber))

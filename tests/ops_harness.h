@@ -751,6 +751,30 @@ static inline int oh_ref_seq(uint32_t code, const ntg_attr *a, int n_in, const n
             }
         return 1;
     }
+    case NTG_OP_basis: {
+        /* from the op's docs, arranged differently from the kernel: x^p as a product, the
+         * angle as one quotient */
+        int64_t rows = out_d->dims[0], len = out_d->dims[1];
+        int64_t per = a[NTG_BASIS_PERIOD].i ? a[NTG_BASIS_PERIOD].i : len;
+        if (a[NTG_BASIS_KIND].i != NTG_BASIS_FOURIER) {
+            for (int64_t t = 0; t < len; t++) {
+                double xp = 1;
+                for (int64_t q = 0; q < rows; q++, xp *= (double)t / (double)per)
+                    out[q * len + t] = xp;
+            }
+            return 1;
+        }
+        int64_t h = a[NTG_BASIS_HARMONICS].i, nf = rows / 2;
+        for (int64_t k = 0; k < nf; k++)
+            for (int64_t t = 0; t < len; t++) {
+                double f = k ? 1.0 + (double)(k - 1) / (double)h : 0.0;
+                double g = (double)a[NTG_BASIS_SIGN].i * 2 * 3.14159265358979323846 * (double)t *
+                           f / (double)per;
+                out[k * len + t] = cos(g);
+                out[(nf + k) * len + t] = sin(g);
+            }
+        return 1;
+    }
     default:
         return 0;
     }

@@ -1071,6 +1071,27 @@ static void cases_for(uint32_t code, cf_list *l)
         oh_attrs_set_i(&c->a, NTG_POSENC_DIM, 64);
         break;
     }
+    case NTG_OP_basis: {
+        /* NeuralForecast's bases at h 96, input_size 480 (n_polynomials 2, n_harmonics 2) */
+        static const struct {
+            const char *name;
+            int kind, len, period, degree, harmonics, sign;
+        } bs[] = {{"poly 3 x 480", NTG_BASIS_POLY, 480, 0, 2, 0, 1},
+                  {"poly 4 x 7, period 5", NTG_BASIS_POLY, 7, 5, 3, 0, 1},
+                  {"fourier 190 x 96", NTG_BASIS_FOURIER, 96, 0, 0, 2, 1},
+                  {"fourier 190 x 480, backcast", NTG_BASIS_FOURIER, 480, 96, 0, 2, -1},
+                  {"fourier 3 harmonics, odd period", NTG_BASIS_FOURIER, 11, 5, 0, 3, 1}};
+        for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++) {
+            cf_case *c = cf_new(l, code, bs[i].name, M);
+            oh_attrs_set_i(&c->a, NTG_BASIS_KIND, bs[i].kind);
+            oh_attrs_set_i(&c->a, NTG_BASIS_LENGTH, bs[i].len);
+            oh_attrs_set_i(&c->a, NTG_BASIS_PERIOD, bs[i].period);
+            oh_attrs_set_i(&c->a, NTG_BASIS_DEGREE, bs[i].degree);
+            oh_attrs_set_i(&c->a, NTG_BASIS_HARMONICS, bs[i].harmonics);
+            oh_attrs_set_i(&c->a, NTG_BASIS_SIGN, bs[i].sign);
+        }
+        break;
+    }
     case NTG_OP_lstm:
         lstm_cases(l);
         break;
@@ -1414,13 +1435,15 @@ static void side_close(cf_side *s, uint32_t code)
 
 /* The ops a backend may refuse at prepare (NTG_ERR_UNSUPPORTED naming the op): the suite
  * reports them as skipped for it.  Every other op must prepare everywhere.  cuda has no kernel
- * for batchnorm and the distribution losses yet (docs/cuda.md); vulkan has every op. */
+ * for batchnorm and the distribution losses yet (docs/cuda.md); neither GPU backend runs basis,
+ * which the compiler folds into a constant; vulkan has every other op. */
 static int refused_op(const char *backend, uint32_t code)
 {
     if (strcmp(backend, "cuda") == 0)
         return code == NTG_OP_batchnorm || code == NTG_OP_batchnorm_stats ||
                code == NTG_OP_loss_normal || code == NTG_OP_loss_studentt ||
-               code == NTG_OP_loss_xent;
+               code == NTG_OP_loss_xent || code == NTG_OP_basis;
+    if (strcmp(backend, "vulkan") == 0) return code == NTG_OP_basis;
     return 0;
 }
 

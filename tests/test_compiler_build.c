@@ -272,3 +272,38 @@ Test(compiler, no_parameters_says_infer_only)
     cr_assert_not_null(plan);
     ntg_plan_destroy(plan);
 }
+
+/* basis: an attribute of the other kind is refused where the op is written, naming both;
+ * theta @ basis compiles, with training, when the rows match theta (fourier, harmonics 1 at period
+ * 8: the frequencies 0, 1, 2, 3, so 8 rows). */
+Test(compiler, basis_attributes_are_checked_where_written)
+{
+    expect_error(HEAD "outputs:\n  y: ~\n"
+                      "nodes:\n"
+                      "  - {op: basis, out: b, kind: poly, length: 8, harmonics: 2}\n"
+                      "  - {op: reshape, in: x, out: x3, shape: [batch, 1, 8]}\n"
+                      "  - {op: matmul, in: [x3, b], out: y}\n",
+                 NTG_ERR_SHAPE, 8, 10,
+                 "basis: kind poly takes degree in 0..64, not harmonics or sign (degree 0, "
+                 "harmonics 2, sign 1)");
+    expect_error(HEAD "outputs:\n  y: ~\n"
+                      "nodes:\n"
+                      "  - {op: basis, out: b, kind: fourier, length: 8, degree: 2}\n",
+                 NTG_ERR_SHAPE, 8, 10, "basis: kind fourier takes harmonics in 1..1024");
+    const char *ok = HEAD "outputs:\n  y: ~\n"
+                          "nodes:\n"
+                          "  - {op: basis, out: b, kind: fourier, length: 5, period: 8, "
+                          "harmonics: 1}\n"
+                          "  - {op: dense, in: x, out: theta, units: 8}\n"
+                          "  - {op: reshape, in: theta, out: t3, shape: [batch, 1, 8]}\n"
+                          "  - {op: matmul, in: [t3, b], out: y}\n";
+    ntg_plan *plan = NULL;
+    ntg_error err;
+    cr_assert_eq(compile(ok, &plan, &err), NTG_OK, "%s", err.message);
+    ntg_tensor_info ti;
+    ntg_tensor_info_init(&ti);
+    cr_assert_eq(ntg_plan_output(plan, 0, &ti, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ti.rank, 3);
+    cr_assert_eq(ti.shape[2], 5);
+    ntg_plan_destroy(plan);
+}

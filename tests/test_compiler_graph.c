@@ -875,6 +875,8 @@ Test(compiler, error_unknown_op_hints)
         {"BatchNorm1d",
          "unknown op 'BatchNorm1d'; did you mean 'batchnorm'? (ntgraph's name for BatchNorm1d)"},
         {"Dropout", "unknown op 'Dropout'; did you mean 'dropout'? (ntgraph's name for Dropout)"},
+        {"TrendBasis",
+         "unknown op 'TrendBasis'; did you mean 'basis'? (ntgraph's name for TrendBasis)"},
         {"linear", "unknown op 'linear'; did you mean 'dense'? (ntgraph's name for linear)"},
         {"Linear", "unknown op 'Linear'; did you mean 'dense'? (ntgraph's name for Linear)"},
         {"fc", "unknown op 'fc'; did you mean 'dense'? (ntgraph's name for fc)"},

@@ -151,6 +151,23 @@ Test(graphs, zoo_names_and_sizes_follow_the_references)
     cr_assert_eq(ntg_plan_param_elements(p), 3989184);
     ntg_plan_destroy(p);
 
+    /* N-BEATS-I: theta of 2 x 3 (trend, n_polynomials 2) and 2 x 190 (seasonality, n_harmonics
+     * 2 at h 96) coefficients; the bases are folded constants, not parameters (NeuralForecast
+     * counts them in parameters() too, as frozen nn.Parameters: 111,168 more elements) */
+    p = compile_zoo("graphs/nbeats_i.yaml", NULL);
+    has_param(p, "nbeats_i", "blocks.0.layers.0.weight", 512, 480);
+    has_param(p, "nbeats_i", "blocks.0.layers.7.weight", 6, 512);
+    has_param(p, "nbeats_i", "blocks.1.layers.5.weight", 512, 512);
+    has_param(p, "nbeats_i", "blocks.1.layers.7.weight", 380, 512);
+    cr_assert_eq(ntg_plan_param_elements(p), 2266498);
+    ntg_plan_destroy(p);
+    ntg_define ident = {"identity_blocks", "1"}; /* NeuralForecast's default stack_types */
+    p = compile_zoo("graphs/nbeats_i.yaml", &ident);
+    has_param(p, "nbeats_i", "blocks.0.layers.7.weight", 576, 512);
+    has_param(p, "nbeats_i", "blocks.2.layers.7.weight", 380, 512);
+    cr_assert_eq(ntg_plan_param_elements(p), 2266498 + 1034240 + 576 * 513);
+    ntg_plan_destroy(p);
+
     p = compile_zoo("graphs/tsmixer.yaml", NULL);
     has_param(p, "tsmixer", "mixing_layers.0.temporal_mixer.temporal_lin.weight", 512, 512);
     has_param(p, "tsmixer", "mixing_layers.1.feature_mixer.feature_lin_1.weight", 64, 1);
@@ -277,5 +294,99 @@ Test(graphs, tide_covariates_reach_the_loss_only_without_the_last_layernorm)
     p = compile_zoo("graphs/tide_exog.yaml", NULL);
     cr_assert_gt(grad_abs(p, "futr_exog_projection.lin1.weight"), 0.0);
     cr_assert_gt(grad_abs(p, "temporal_decoder.lin1.weight"), 0.0);
+    ntg_plan_destroy(p);
+}
+
+/* N-BEATS-I's outputs: y is the level (the window's last value) plus the trend and the
+ * seasonality stacks' forecasts, and the trend forecast is a polynomial of degree
+ * n_polynomials (2) in t: its third differences vanish.  Untrained weights give theta of
+ * order one, so the check fails if the folded basis were not the polynomial one. */
+Test(graphs, nbeats_i_decomposes_into_level_trend_and_seasonality)
+{
+    ntg_plan *p = compile_zoo("graphs/nbeats_i.yaml", NULL);
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.backend = "cpu";
+    ntg_session *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_session_create(p, &so, &s, &err), NTG_OK, "%s", err.message);
+    tu_rng r = {11};
+    float x[2 * 480], y[2 * 96], tr[2 * 96], se[2 * 96];
+    tu_fill(&r, x, 2 * 480, -1, 1);
+    cr_assert_eq(ntg_session_set_input(s, "x", x, 2 * 480, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_run_program(s, "infer", 2, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_get_output(s, "y", y, 2 * 96, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_get_output(s, "trend", tr, 2 * 96, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_get_output(s, "seasonality", se, 2 * 96, &err), NTG_OK, "%s",
+                 err.message);
+    for (int b = 0; b < 2; b++) {
+        double big = 0, d3max = 0;
+        for (int t = 0; t < 96; t++) {
+            double want =
+                (double)x[b * 480 + 479] + (double)tr[b * 96 + t] + (double)se[b * 96 + t];
+            cr_assert(fabs((double)y[b * 96 + t] - want) <= 1e-5 * (1 + fabs(want)),
+                      "y[%d, %d] = %g, level + trend + seasonality = %g", b, t,
+                      (double)y[b * 96 + t], want);
+            big = fmax(big, fabs((double)tr[b * 96 + t]));
+        }
+        for (int t = 0; t + 3 < 96; t++) {
+            const float *q = tr + b * 96 + t;
+            double d3 = (double)q[3] - 3.0 * q[2] + 3.0 * q[1] - (double)q[0];
+            d3max = fmax(d3max, fabs(d3));
+        }
+        cr_assert(big > 1e-3, "the trend forecast is zero");
+        cr_assert(d3max <= 1e-5 * big, "trend %d: third differences up to %g (trend up to %g)", b,
+                  d3max, big);
+    }
+    ntg_session_destroy(s);
+    ntg_plan_destroy(p);
+}
+
+/* The gradient through the fixed basis, against a computation from the op's definition: the
+ * last block's theta bias (seasonality, 2 x 190) gets dL/dtheta_f[k] = sum over the batch and
+ * t of dL/dy * F[k, t], with dL/dy = sign(y - t) / (batch h) for the graph's MAE loss and F
+ * the cos / sin rows of 2 pi (t / h) f, f = 0, 1, 1.5, ..., 47.5; its backcast coefficients
+ * feed nothing (0). */
+Test(graphs, nbeats_i_gradient_through_the_seasonality_basis)
+{
+    ntg_plan *p = compile_zoo("graphs/nbeats_i.yaml", NULL);
+    cr_assert_str_eq(ntg_plan_meta(p, "train.loss"), "mae");
+    ntg_session_options so;
+    ntg_session_options_init(&so);
+    so.backend = "cpu";
+    so.flags = NTG_SESSION_TRAINABLE;
+    ntg_session *s = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_session_create(p, &so, &s, &err), NTG_OK, "%s", err.message);
+    tu_rng r = {23};
+    static float x[2 * 480], t[2 * 96], y[2 * 96], g[380];
+    tu_fill(&r, x, 2 * 480, -1, 1);
+    tu_fill(&r, t, 2 * 96, -1, 1);
+    cr_assert_eq(ntg_session_set_input(s, "x", x, 2 * 480, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_set_input(s, "t", t, 2 * 96, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_run_program(s, "infer", 2, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_get_output(s, "y", y, 2 * 96, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_run_program(s, "grad", 2, &err), NTG_OK, "%s", err.message);
+    cr_assert_eq(ntg_session_get_output(s, "grad.blocks.1.layers.7.bias", g, 380, &err), NTG_OK,
+                 "%s", err.message);
+    const double pi = 3.14159265358979323846;
+    double big = 0;
+    for (int k = 0; k < 190; k++) {
+        cr_assert_eq(g[k], 0.0f, "backcast coefficient %d: %g", k, (double)g[k]);
+        int fk = k % 95;
+        double f = fk ? 1.0 + (fk - 1) / 2.0 : 0.0, want = 0;
+        for (int b = 0; b < 2; b++)
+            for (int q = 0; q < 96; q++) {
+                double d = (double)y[b * 96 + q] - (double)t[b * 96 + q];
+                double sg = d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0;
+                double ang = 2 * pi * q * f / 96;
+                want += sg / (2 * 96) * (k < 95 ? cos(ang) : sin(ang));
+            }
+        big = fmax(big, fabs(want));
+        cr_assert(fabs((double)g[190 + k] - want) <= 1e-5,
+                  "forecast coefficient %d: %.8g, want %.8g", k, (double)g[190 + k], want);
+    }
+    cr_assert(big > 1e-2, "a gradient that is zero everywhere checks nothing");
+    ntg_session_destroy(s);
     ntg_plan_destroy(p);
 }

@@ -427,6 +427,116 @@ Test(ops_seq, split_matches_reference_with_unequal_pieces)
     cr_log_info("split: worst max-abs-rel %.2e", worst);
 }
 
+/* -------------------------------------------------------------------- basis */
+
+static int basis_run(oh_case *t, int kind, int len, int period, int degree, int harmonics, int sign)
+{
+    oh_case_init(t, NTG_OP_basis);
+    oh_attrs_set_i(&t->attrs, NTG_BASIS_KIND, kind);
+    oh_attrs_set_i(&t->attrs, NTG_BASIS_LENGTH, len);
+    oh_attrs_set_i(&t->attrs, NTG_BASIS_PERIOD, period);
+    oh_attrs_set_i(&t->attrs, NTG_BASIS_DEGREE, degree);
+    oh_attrs_set_i(&t->attrs, NTG_BASIS_HARMONICS, harmonics);
+    oh_attrs_set_i(&t->attrs, NTG_BASIS_SIGN, sign);
+    return oh_forward(t, ntg__cpu_fwd_basis, ntg__cpu_scratch_bytes);
+}
+
+/* Every element against the definition computed independently in double (ops_harness.h),
+ * within one float rounding: the shapes are NeuralForecast's n_theta / 2 rows. */
+Test(ops_seq, basis_matches_its_definition)
+{
+    static const struct {
+        int kind, len, period, degree, harmonics, sign;
+        int64_t rows;
+    } cs[] = {
+        {NTG_BASIS_POLY, 480, 0, 2, 0, 1, 3},        /* trend, backcast of h 96 */
+        {NTG_BASIS_POLY, 96, 0, 3, 0, 1, 4},         /* trend, forecast, n_polynomials 3 */
+        {NTG_BASIS_POLY, 7, 5, 3, 0, 1, 4},          /* past the period: values above 1 */
+        {NTG_BASIS_POLY, 1, 0, 0, 0, 1, 1},          /* 0^0 = 1 */
+        {NTG_BASIS_FOURIER, 96, 0, 0, 2, 1, 190},    /* n_theta 380 at h 96, n_harmonics 2 */
+        {NTG_BASIS_FOURIER, 480, 96, 0, 2, -1, 190}, /* its backcast grid */
+        {NTG_BASIS_FOURIER, 24, 0, 0, 1, 1, 24},     /* n_harmonics 1: ceil(12) - 0 = 12 */
+        {NTG_BASIS_FOURIER, 11, 5, 0, 3, 1, 12},     /* ceil(7.5) - 2 = 6 frequencies */
+        {NTG_BASIS_FOURIER, 4, 4, 0, 1, -1, 4},      /* ceil(2) - 0 = 2 */
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        oh_case t;
+        cr_assert_eq(basis_run(&t, cs[i].kind, cs[i].len, cs[i].period, cs[i].degree,
+                               cs[i].harmonics, cs[i].sign),
+                     0, "case %zu: %s", i, t.msg);
+        cr_assert_eq(t.out[0].d.dims[0], cs[i].rows, "case %zu: %lld rows, want %lld", i,
+                     (long long)t.out[0].d.dims[0], (long long)cs[i].rows);
+        cr_assert_eq(t.out[0].d.dims[1], cs[i].len);
+        size_t n = t.out[0].n;
+        double *ref = malloc(n * sizeof *ref);
+        cr_assert_not_null(ref);
+        oh_ref_case(&t, ref);
+        for (size_t e = 0; e < n; e++) {
+            double d = fabs((double)t.out[0].data[e] - ref[e]);
+            cr_assert(d <= 1.2e-7 * fmax(1.0, fabs(ref[e])), "case %zu [%zu]: %.9g, want %.9g", i,
+                      e, (double)t.out[0].data[e], ref[e]);
+        }
+        free(ref);
+        oh_case_free(&t);
+    }
+}
+
+Test(ops_seq, basis_spot_values)
+{
+    oh_case f, b, p;
+    cr_assert_eq(basis_run(&f, NTG_BASIS_FOURIER, 8, 8, 0, 2, 1), 0, "%s", f.msg);
+    cr_assert_eq(basis_run(&b, NTG_BASIS_FOURIER, 8, 8, 0, 2, -1), 0, "%s", b.msg);
+    /* frequencies 0, 1, 1.5, 2, 2.5, 3, 3.5: cos rows 0..6, sin rows 7..13 */
+    cr_assert_eq(f.out[0].d.dims[0], 14);
+    for (int t = 0; t < 8; t++) {
+        cr_assert_eq(f.out[0].data[t], 1.0f, "cos(0 t)");
+        cr_assert_eq(f.out[0].data[7 * 8 + t], 0.0f, "sin(0 t)");
+        /* row 1, f = 1: cos(2 pi t / 8); row 3, f = 2: sin(2 pi 2 t / 8) */
+        cr_assert(fabs((double)f.out[0].data[8 + t] - cos(2 * 3.141592653589793 * t / 8)) < 1e-7);
+        cr_assert(fabs((double)f.out[0].data[10 * 8 + t] - sin(4 * 3.141592653589793 * t / 8)) <
+                  1e-7);
+    }
+    /* the backcast grid (sign -1): cos rows equal, sin rows negated, bit for bit */
+    for (size_t e = 0; e < f.out[0].n; e++) {
+        float want = e < 7 * 8 ? f.out[0].data[e] : -f.out[0].data[e];
+        cr_assert_eq(b.out[0].data[e], want, "[%zu]", e);
+    }
+    cr_assert_eq(basis_run(&p, NTG_BASIS_POLY, 5, 0, 2, 0, 1), 0, "%s", p.msg);
+    for (int t = 0; t < 5; t++) {
+        cr_assert_eq(p.out[0].data[t], 1.0f);
+        cr_assert_eq(p.out[0].data[5 + t], (float)(t / 5.0));
+        cr_assert_eq(p.out[0].data[10 + t], (float)((t / 5.0) * (t / 5.0)));
+    }
+    cr_assert_eq(ntg__cpu_bwd[NTG_OP_basis], NULL, "basis has no gradient");
+    oh_case_free(&f);
+    oh_case_free(&b);
+    oh_case_free(&p);
+}
+
+Test(ops_seq, basis_refuses_attributes_of_the_other_kind)
+{
+    static const struct {
+        int kind, len, period, degree, harmonics, sign;
+        const char *want;
+    } cs[] = {
+        {NTG_BASIS_POLY, 8, 0, 2, 2, 1, "kind poly takes degree in 0..64, not harmonics"},
+        {NTG_BASIS_POLY, 8, 0, 2, 0, -1, "kind poly takes degree in 0..64, not harmonics or sign"},
+        {NTG_BASIS_FOURIER, 8, 0, 2, 2, 1, "kind fourier takes harmonics in 1..1024"},
+        {NTG_BASIS_FOURIER, 8, 0, 0, 0, 1, "kind fourier takes harmonics in 1..1024"},
+        {NTG_BASIS_FOURIER, 8, 0, 0, 2, 2, "sign 1 or -1"},
+        {NTG_BASIS_POLY, 0, 0, 2, 0, 1, "need 1 <= length"},
+        {NTG_BASIS_POLY, 8, -1, 2, 0, 1, "0 <= period"},
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        oh_case t;
+        cr_assert_eq(basis_run(&t, cs[i].kind, cs[i].len, cs[i].period, cs[i].degree,
+                               cs[i].harmonics, cs[i].sign),
+                     -1, "case %zu accepted", i);
+        cr_assert(strstr(t.msg, cs[i].want), "case %zu: %s", i, t.msg);
+        oh_case_free(&t);
+    }
+}
+
 /* ------------------------------------------------------------------- posenc */
 
 static void posenc_run(oh_case *t, int len, int d)

@@ -486,10 +486,11 @@ static ntg_status cu_prepare(ntg_backend *b, const ntg_plan_view *plan,
     size_t scratch = 0, acc = 2;
     for (uint32_t k = 0; k < plan->n_ops; k++) {
         const ntg_op_rec *op = &plan->ops[k];
-        /* the distribution losses and loss_xent have no kernel yet: refuse the plan, naming the
-         * op, as the vulkan backend does (docs/cuda.md) */
+        /* the distribution losses and loss_xent have no kernel yet, basis (which the compiler
+         * folds) none at all: refuse the plan, naming the op, as the vulkan backend does
+         * (docs/cuda.md) */
         if (op->code == NTG_OP_loss_normal || op->code == NTG_OP_loss_studentt ||
-            op->code == NTG_OP_loss_xent)
+            op->code == NTG_OP_loss_xent || op->code == NTG_OP_basis)
             return ntg__fail(err, NTG_ERR_UNSUPPORTED,
                              "%s: no CUDA kernel for %s yet; run the plan on the cpu or xnnpack "
                              "backend (--backend cpu)",

@@ -2081,6 +2081,15 @@ extern "C" int ntg__cu_fwd_posenc(const ntg__cu_ctx *c)
     return launched(c, "posenc");
 }
 
+/* ------------------------------------------------------------------- basis */
+
+/* Refused at prepare (cu_backend.c): the compiler folds basis into a constant, so plans never
+ * run it. */
+extern "C" int ntg__cu_fwd_basis(const ntg__cu_ctx *c)
+{
+    return fail(c, "basis: no CUDA kernel (the compiler folds it into a constant)");
+}
+
 /* -------------------------------------------------------------------- lstm */
 
 namespace {

@@ -1148,3 +1148,15 @@ ntg_status ntg__vk_fwd_posenc(ntg__vk_ctx *e)
     ntg__vk_write(e, &e->out[0]);
     return e->status;
 }
+
+/* -------------------------------------------------------------------- basis */
+
+/* The compiler folds basis into a constant, so plans never run it.  A float shader would not
+ * equal the double table (cos of angles up to ~300 rad), so it is refused, naming the op
+ * (docs/vulkan.md), rather than run approximately. */
+ntg_status ntg__vk_fwd_basis(ntg__vk_ctx *e)
+{
+    return e->status = ntg__fail(e->err, NTG_ERR_UNSUPPORTED,
+                                 "basis: no Vulkan kernel (the compiler folds basis into a "
+                                 "constant); run the op on the cpu or xnnpack backend");
+}
