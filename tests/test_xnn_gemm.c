@@ -401,3 +401,43 @@ Test(xnn, gemm_thread_heuristic)
     cr_expect_eq(ntg__xgemm_threads(1, 24, 4096, 2), 1, "one panel of columns");
     cr_expect_eq(ntg__xgemm_threads(1, 64, 16, 2), 1, "a tiny GEMV");
 }
+
+/* The plain transpose (the flipped dW of a dense or LSTM backward): exact, every ISA up to the
+ * cap, ragged sizes and strides, and nothing written outside dst's [cols][ldd] rows. */
+Test(xnn, transpose_exact_every_isa)
+{
+    static const int64_t dims[] = {1, 3, 7, 8, 9, 16, 31, 240, 513};
+    const int isas[] = {NTG_XGEMM_ISA_SCALAR, NTG_XGEMM_ISA_AVX2, NTG_XGEMM_ISA_AVX512};
+    int ran = 0;
+    for (int q = 0; q < 3; q++) {
+        if (isas[q] > ntg__xgemm_best_isa() || isas[q] > isa_limit()) continue;
+        ran++;
+        for (int ri = 0; ri < 9; ri++)
+            for (int ci = 0; ci < 9; ci++) {
+                int64_t rows = dims[ri], cols = dims[ci], lds = cols + (ri & 1) * 5,
+                        ldd = rows + (ci & 1) * 3;
+                size_t ns = (size_t)(rows * lds), nd = (size_t)(cols * ldd + 16);
+                float *src = malloc(ns * sizeof *src), *dst = malloc(nd * sizeof *dst);
+                cr_assert(src && dst);
+                for (size_t i = 0; i < ns; i++) src[i] = (float)i * 0.5f - 7.0f;
+                for (size_t i = 0; i < nd; i++) dst[i] = guard_nan();
+                ntg__xgemm_transpose(isas[q], src, lds, rows, cols, dst, ldd);
+                for (int64_t c = 0; c < cols; c++)
+                    for (int64_t r = 0; r < ldd; r++) {
+                        float got = dst[c * ldd + r];
+                        if (r < rows)
+                            cr_assert_eq(got, src[r * lds + c], "%s %lld x %lld: [%lld][%lld]",
+                                         ntg__xgemm_isa_name(isas[q]), (long long)rows,
+                                         (long long)cols, (long long)c, (long long)r);
+                        else
+                            cr_assert(is_guard(got), "%s wrote past rows",
+                                      ntg__xgemm_isa_name(isas[q]));
+                    }
+                for (size_t i = (size_t)(cols * ldd); i < nd; i++)
+                    cr_assert(is_guard(dst[i]), "%s wrote past dst", ntg__xgemm_isa_name(isas[q]));
+                free(src);
+                free(dst);
+            }
+    }
+    cr_assert(ran > 0);
+}

@@ -70,6 +70,12 @@ static void transpose(int isa, const float *src, int64_t lds, int64_t rows, int6
         transpose_c(src, lds, rows, cols, rows_pad, dst, ldd);
 }
 
+void ntg__xgemm_transpose(int isa, const float *src, int64_t lds, int64_t rows, int64_t cols,
+                          float *dst, int64_t ldd)
+{
+    if (rows > 0 && cols > 0) transpose(resolve_isa(isa), src, lds, rows, cols, rows, dst, ldd);
+}
+
 /* op(B)[p0 .. p0+kc, j0 .. j0+nr] (nr <= NR) into one [kc][NR] panel, zero padded. */
 static void pack_panel(int isa, int trans_b, const float *b, int64_t ldb, int64_t p0, int64_t kc,
                        int64_t j0, int64_t nr, float *dst)

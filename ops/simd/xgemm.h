@@ -79,6 +79,10 @@ void ntg__xgemm(ntg_tpool *pool, int threads, const ntg_xgemm_args *g, void *scr
 /* The same on a chosen instruction set, whatever g->isa says (tests, benchmarks); one the CPU
  * lacks falls back to the best it has. */
 void ntg__xgemm_isa(ntg_tpool *pool, int threads, const ntg_xgemm_args *g, void *scratch, int isa);
+/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: a plain transpose with the packing's
+ * vector kernels, instructions up to `isa` (a cap, as ntg_xgemm_args.isa). */
+void ntg__xgemm_transpose(int isa, const float *src, int64_t lds, int64_t rows, int64_t cols,
+                          float *dst, int64_t ldd);
 /* Threads worth using for an m x n x k product (tiny products: 1). */
 int ntg__xgemm_threads(int64_t m, int64_t n, int64_t k, int max_threads);
 /* The instruction set AUTO resolves to on this CPU (no cap), the one a call capped at `cap`

@@ -16,6 +16,9 @@
  * edges are separate instantiations (constant row count) and masked loads/stores of C.
  */
 #define NTG_AVX512 __attribute__((target("avx512f,fma")))
+/* The register tiles start on a cache line, so that their k loops' alignment does not move
+ * with unrelated code (see xgemm_avx2.c). */
+#define NTG_HOT __attribute__((aligned(64)))
 
 #if defined(__clang__)
 #define NTG_UNROLL_K _Pragma("unroll 2")
@@ -115,9 +118,9 @@ typedef void (*tile_fn)(int64_t kc, const float *a, int64_t lda, const float *b,
                         int64_t ldc, int64_t nr, int load_c, const float *bias, int relu);
 
 #define TILE_FN(r, w)                                                                              \
-    static NTG_AVX512 void tile_##r##_##w(int64_t kc, const float *a, int64_t lda, const float *b, \
-                                          float *c, int64_t ldc, int64_t nr, int load_c,           \
-                                          const float *bias, int relu)                             \
+    static NTG_AVX512 NTG_HOT void tile_##r##_##w(                                                 \
+        int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,            \
+        int64_t nr, int load_c, const float *bias, int relu)                                       \
     {                                                                                              \
         tile(r, w, kc, a, lda, b, c, ldc, nr, load_c, bias, relu);                                 \
     }

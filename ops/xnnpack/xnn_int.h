@@ -58,6 +58,7 @@ struct xnn_op {
     int zsave_owned;   /* the forward op owns zsave (freed with the instance) */
     double prof_ns;    /* NTG_XNN_PROFILE: time spent in this op */
     uint64_t prof_runs;
+    uint64_t prof_par; /* parallel calls it made (pool dispatches: one fork/join each) */
 };
 
 /* Policy bits for tests and measurements (ntg__xnn_set_policy); 0 = the measured defaults. */
@@ -119,6 +120,7 @@ struct ntg_backend {
     void *scratch;
     size_t scratch_bytes;
     int pool_used;        /* a parallel call since the run began */
+    uint64_t dispatches;  /* parallel calls so far (NTG_XNN_PROFILE's count per op) */
     int solo;             /* this run uses no worker (the adaptive choice, xnn_adapt) */
     uint32_t cur_program; /* the program being run (per-program fusions, xnn_fuse.c) */
     /* a run cut into op ranges (xnn_run_range): its adaptive record, whether it is a probe,
@@ -127,7 +129,8 @@ struct ntg_backend {
     int run_probe;
     double run_ns;
     xnn_adapt adapt[XNN_ADAPT_PROGRAMS][XNN_ADAPT_CLASSES];
-    int profile; /* NTG_XNN_PROFILE set at create: time every op, print at destroy */
+    int profile; /* NTG_XNN_PROFILE set at create: time every op, print at destroy; 2
+                  * (NTG_XNN_PROFILE=ops): also one line per op */
 };
 
 /* Force implementation choices before prepare (tests, benchmarks). */
@@ -170,8 +173,18 @@ size_t ntg__xnn_gemm_scratch(const ntg_backend *b, const ntg_xgemm_args *g);
  * bias-gradient order, so bitwise its result whatever the threads. */
 void ntg__xnn_colsum(ntg_backend *b, const float *z, int64_t rows, int64_t cols, float *d1,
                      float *d2);
-/* dst [cols, rows] = src [rows, cols]^T, in cache-sized tiles. */
-void ntg__xnn_transpose(const float *src, int64_t rows, int64_t cols, float *dst);
+/*
+ * Chunks for an elementwise kernel split over nthr threads: up to XNN_CHUNKS_PER_THREAD per
+ * thread, each at least min_per_chunk elements, never fewer than nthr.  Chunks are claimed
+ * from the pool's counter, so with more chunks than threads a worker that starts late (woken
+ * from its sleep, or descheduled) leaves its share to the caller instead of making it wait
+ * for a whole half; an elementwise result does not depend on the split.
+ */
+enum { XNN_CHUNKS_PER_THREAD = 4 };
+size_t ntg__xnn_chunks(int nthr, int64_t n, int64_t min_per_chunk);
+/* dst [cols, rows] = src [rows, cols]^T with the GEMM's packing transposes (ISA within the cap),
+ * columns split across threads. */
+void ntg__xnn_transpose(ntg_backend *b, const float *src, int64_t rows, int64_t cols, float *dst);
 /* Elements of a view at its current dims. */
 int64_t ntg__xnn_numel(const ntg_view *v);
 /* Zero a view's data when it has any. */

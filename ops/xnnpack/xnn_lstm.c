@@ -737,12 +737,12 @@ static void run_lstm_bwd(ntg_backend *b, xnn_op *o, int batch)
         if (dwhh) {
             ntg__ref_lstm_gather_h(&d, ws, k, 1, sq);
             big_gemm(b, 1, h, g4, rows, sq, h, dg, g4, tw, g4, s + l.gemm);
-            ntg__xnn_transpose(tw, h, g4, dwhh);
+            ntg__xnn_transpose(b, tw, h, g4, dwhh);
         }
         if (dwih) {
             if (k > 0) ntg__ref_lstm_gather_h(&d, ws, k - 1, 0, sq);
             big_gemm(b, 1, in, g4, rows, k > 0 ? sq : x, in, dg, g4, tw, g4, s + l.gemm);
-            ntg__xnn_transpose(tw, in, g4, dwih);
+            ntg__xnn_transpose(b, tw, in, g4, dwih);
         }
         if (k > lowest)
             big_gemm(b, 0, rows, h, g4, dg, g4, wih, h, sq, h, s + l.gemm);

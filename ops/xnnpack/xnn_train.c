@@ -252,7 +252,9 @@ static void run_adam(ntg_backend *b, xnn_op *o, int batch)
     c.k[6] = 1.0 - lr * wd;
     c.decoupled = ntg__attr_i(o->attr, NTG_ADAM_DECOUPLED) != 0;
     int nthr = ntg__xnn_threads_for(b, 10.0 * (double)c.n, 28.0 * (double)c.n);
-    c.chunks = (size_t)nthr;
+    /* chunk boundaries are multiples of 64 (opt_range) whatever their number, so the same
+     * elements take the kernel's scalar tail: the bits do not depend on the split */
+    c.chunks = ntg__xnn_chunks(nthr, c.n, 16384);
     ntg__xnn_parallel(b, nthr, adam_task, &c, c.chunks);
 }
 
