@@ -549,7 +549,10 @@ static ntg_status xnn_run_range(ntg_backend *b, uint32_t program, int batch, uin
             !(b->policy & (XNN_POL_PAR_ALWAYS | XNN_POL_NO_ADAPT))) {
             xnn_adapt *ad = b->run_ad = &b->adapt[program][batch_class(batch)];
             uint32_t n = ad->runs++ % XNN_ADAPT_CYCLE;
-            b->run_probe = n >= 1 && n <= 2 * XNN_ADAPT_PROBES;
+            if (n == 0 || !ad->probes) /* the cycle's probe count, fixed for the whole cycle */
+                ad->probes = ad->next_probes ? ad->next_probes : XNN_ADAPT_PROBES;
+            b->run_pos = n;
+            b->run_probe = n >= 1 && n <= 2 * ad->probes;
             b->solo = b->run_probe ? !(n & 1) : ad->solo;
         }
         if (b->policy & XNN_POL_SOLO) b->solo = 1;
@@ -566,12 +569,13 @@ static ntg_status xnn_run_range(ntg_backend *b, uint32_t program, int batch, uin
                 ad->t_solo += b->run_ns;
             else
                 ad->t_par += b->run_ns;
-            if ((ad->runs - 1) % XNN_ADAPT_CYCLE == 2 * XNN_ADAPT_PROBES) {
+            if (b->run_pos == 2 * ad->probes) {
                 /* the workers must win by XNN_ADAPT_MARGIN: a run on the caller alone cannot
                  * wait for a descheduled worker, and on an idle machine a near tie means the
                  * split costs what the second thread brings (a batch-1 LSTM training step
                  * probed 5 % faster with workers and ran 4 % slower than one thread) */
                 ad->solo = !(ad->t_par < XNN_ADAPT_MARGIN * ad->t_solo);
+                ad->next_probes = ad->t_par < XNN_ADAPT_CLEAR * ad->t_solo ? 1 : XNN_ADAPT_PROBES;
                 ad->t_solo = ad->t_par = 0;
             }
         }

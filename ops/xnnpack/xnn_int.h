@@ -90,14 +90,22 @@ enum {
  * then XNN_ADAPT_PROBES runs each way, alternated, are timed; the rest of the cycle runs the
  * way with the lower mean.  Run "solo", every kernel keeps its split into indices and runs
  * them on the calling thread, so the bits do not change.  The workers have to win by 10 %
- * (XNN_ADAPT_MARGIN): a near tie goes to the calling thread alone.
+ * (XNN_ADAPT_MARGIN): a near tie goes to the calling thread alone.  After a probe the workers
+ * won clearly (their runs under XNN_ADAPT_CLEAR of the solo ones), the next cycle probes with
+ * one run each way instead of XNN_ADAPT_PROBES: the solo probes of a 2-thread training step
+ * cost ~4 % of its throughput, and a machine turned busy still shows in one pair (a descheduled
+ * worker costs milliseconds); any other outcome goes back to the full probe.
  */
 enum { XNN_ADAPT_PROGRAMS = 8, XNN_ADAPT_CLASSES = 16, XNN_ADAPT_CYCLE = 64, XNN_ADAPT_PROBES = 4 };
 /* the workers are kept only when their probe runs took less than this share of the solo ones */
 #define XNN_ADAPT_MARGIN 0.9
+/* ... and a win under this share makes the next probe a single pair */
+#define XNN_ADAPT_CLEAR 0.75
 
 typedef struct xnn_adapt {
     uint32_t runs;        /* runs so far */
+    uint32_t probes;      /* probe runs each way in the current cycle (0: XNN_ADAPT_PROBES) */
+    uint32_t next_probes; /* ... and in the next one, from the last probe's outcome */
     int solo;             /* the choice for the rest of the cycle */
     double t_par, t_solo; /* the current probe's sums, ns */
 } xnn_adapt;
@@ -127,6 +135,7 @@ struct ntg_backend {
      * and the time its ranges took so far (ns; not the caller's time between them) */
     xnn_adapt *run_ad;
     int run_probe;
+    uint32_t run_pos; /* the run's place in its adaptive cycle */
     double run_ns;
     xnn_adapt adapt[XNN_ADAPT_PROGRAMS][XNN_ADAPT_CLASSES];
     int profile; /* NTG_XNN_PROFILE set at create: time every op, print at destroy; 2
