@@ -345,6 +345,27 @@ ntg_status ntg__session_run_range(ntg_session *s, int program, int batch, uint32
     return session_run(s, program, batch, end, err);
 }
 
+int ntg__session_can_run_elems(const ntg_session *s)
+{
+    return s->cls->run_elems != NULL;
+}
+
+ntg_status ntg__session_run_elems(ntg_session *s, int program, uint32_t op, uint64_t lo,
+                                  uint64_t hi, ntg_error *err)
+{
+    if (!s->cls->run_elems)
+        return ntg__fail(err, NTG_ERR_UNSUPPORTED,
+                         "the %s backend runs no part of an op's elements alone", s->cls->name);
+    if (program < 0 || (uint32_t)program >= s->plan->img.n_programs ||
+        op >= s->plan->img.programs[program].n_ops)
+        return ntg__fail(err, NTG_ERR_RANGE, "no op %u in program %d", op, program);
+    if (s->last_program != program)
+        return ntg__fail(err, NTG_ERR_STATE,
+                         "elements of op %u of program '%s' before a run of it was opened", op,
+                         s->plan->programs[program].name);
+    return s->cls->run_elems(s->be, (uint32_t)program, op, lo, hi, err);
+}
+
 ntg_status ntg__session_run_index(ntg_session *s, int program, int batch, ntg_error *err)
 {
     return session_run(s, program, batch, UINT32_MAX, err);

@@ -54,6 +54,13 @@ float *ntg__session_host_tensor(ntg_session *s, uint32_t id);
 uint32_t ntg__session_find(const ntg_session *s, const char *name, int is_output);
 /* Run program index `program` (no name lookup). */
 ntg_status ntg__session_run_index(ntg_session *s, int program, int batch, ntg_error *err);
+/* Op `op` of `program` (adam or sgd) over elements [lo, hi) of its parameter alone, after
+ * ntg__session_run_range opened a run of the program (ntg_backend_class.run_elems: cpu,
+ * xnnpack).  NTG_ERR_UNSUPPORTED on other backends; NTG_ERR_STATE before a run was opened;
+ * NTG_ERR_INTERNAL for an op that is not an elementwise optimizer op. */
+int ntg__session_can_run_elems(const ntg_session *s);
+ntg_status ntg__session_run_elems(ntg_session *s, int program, uint32_t op, uint64_t lo,
+                                  uint64_t hi, ntg_error *err);
 /* 1 when the session's backend runs a program in op ranges (ntg_backend_class.run_range). */
 int ntg__session_can_run_range(const ntg_session *s);
 /* Run the ops at positions [first, end) of program `program` (a run is such ranges in turn,
