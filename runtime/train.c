@@ -1114,6 +1114,24 @@ static ntg_status dp_shard_setup(trainer *tr, ntg_error *err)
     tr->wp_ptr[n] = tr->stp_ptr[0][n] = tr->stp_ptr[1][n] = tr->gbuf + tr->gsum;
     tr->shard = !why;
     tr->state_whole = 1;
+    /* the storages the parts' pieces lie in, offered to the workers on this host: they read
+     * them in place (a failure here only means copies, as before) */
+    for (int sto = NTG_STORE_ARENA; tr->shard && dp->share && sto <= NTG_STORE_STATE; sto++) {
+        int fd;
+        void *base;
+        size_t bytes;
+        ntg_error e;
+        if (ntg__session_share(tr->s, sto, &fd, &base, &bytes, &e) != NTG_OK ||
+            dp->share(dp->user, (unsigned)sto, base, bytes, fd, &e) != NTG_OK) {
+            if (dp->info) {
+                char line[700];
+                snprintf(line, sizeof line,
+                         "gradients and weights copied, not read in place: %.600s", e.message);
+                dp->info(dp->user, line);
+            }
+            break;
+        }
+    }
     if (why && dp->info) {
         char line[300];
         snprintf(line, sizeof line, "optimizer: every worker updates all weights (not sharded: %s)",
