@@ -373,7 +373,7 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
                cli_train_mesh_world(tm), cli_train_mesh_comm_seconds(tm),
                100.0 * cli_train_mesh_comm_seconds(tm) / (r.seconds + 1e-12));
     if (tm) { /* --mesh: where a step's time went (rank 0) */
-        char line[400];
+        char line[640];
         cli_train_mesh_summary(tm, line, sizeof line);
         if (line[0]) printf("\nmesh: %s", line);
     }
