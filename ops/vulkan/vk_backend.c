@@ -1458,7 +1458,6 @@ const ntg_backend_class ntg__backend_vulkan = {
     vk_prepare,
     vk_run,
     NULL,
-    NULL,
-    /* run_range: a program is one command buffer; the trainer all-reduces after it */ NULL, /* run_elems
-                                                                                              */
+    NULL, /* run_range: a program is one command buffer; the trainer all-reduces after it */
+    NULL, /* run_elems */
 };
