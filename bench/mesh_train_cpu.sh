@@ -11,10 +11,13 @@
 #   bound    2 * C1 / C2
 #   runs     1 process; mesh run -n 2 with --mesh-bucket-mb 0 and 4, ring data through shared
 #            memory (the default on one host) and over TCP (--mesh-tcp), the optimizer sharded
-#            (the default) and not ("off": --mesh-shard-optimizer off, the step before ZeRO-1)
+#            (the default) and not ("off": --mesh-shard-optimizer off, the step before ZeRO-1),
+#            the frames of the sharded step read in place (the default through shared memory)
+#            or copied ("copy": NTG_MESH_IN_PLACE=off)
 #   thread, mesh   rank 0's "mesh: per step" CPU ms of its training thread and of the mesh's
 #            and ZeroMQ's threads (the 30-step run)
-# usage: bench/mesh_train_cpu.sh [BUILD_DIR]   (from the source root; needs perf)
+# usage: [GRAPHS="nhits lstm_attention"] bench/mesh_train_cpu.sh [BUILD_DIR]   (from the source
+# root; needs perf)
 set -eu
 build=${1:-build}
 ntg="$build/cli/ntgraph"
@@ -27,15 +30,19 @@ job() { # graph steps mode(one|bucket MB)
         perf stat -x, -e task-clock -o "$out/stat" -- "$ntg" train $common --threads 1 \
             -o "$out/p.plan" >"$out/log" 2>&1
     else
-        # "MB [tcp] [off]": ring data over TCP (--mesh-tcp), else through shared memory; off:
+        # "MB [tcp] [off] [copy]": ring data over TCP (--mesh-tcp), else through shared memory;
+        # copy: frames copied, not read in place (NTG_MESH_IN_PLACE=off); off:
         # every worker runs the whole optimizer step (--mesh-shard-optimizer off)
         mb=${3%% *}
         tcp=
         shard=on
+        inplace=on
         case " $3 " in *" tcp "*) tcp=--mesh-tcp ;; esac
         case " $3 " in *" off "*) shard=off ;; esac
+        case " $3 " in *" copy "*) inplace=off ;; esac
         # shellcheck disable=SC2086
-        perf stat -x, -e task-clock -o "$out/stat" -- "$ntg" mesh run -n 2 -- train $common \
+        NTG_MESH_IN_PLACE=$inplace perf stat -x, -e task-clock -o "$out/stat" -- \
+            "$ntg" mesh run -n 2 -- train $common \
             -o "$out/p.plan" --mesh-bucket-mb "$mb" $tcp --mesh-shard-optimizer $shard \
             >"$out/log" 2>&1
     fi
@@ -43,9 +50,9 @@ job() { # graph steps mode(one|bucket MB)
 }
 echo "load before: $(uptime)"
 printf '%-16s %-12s %8s %6s %7s %6s\n' graph run "ms/step" bound thread mesh
-for g in nhits lstm_attention; do
+for g in ${GRAPHS:-nhits lstm_attention}; do
     one=
-    for mode in one 0 4 "0 off" "4 off" "0 tcp" "4 tcp"; do
+    for mode in one 0 4 "0 copy" "4 copy" "0 off" "4 off" "0 tcp" "4 tcp"; do
         a=$(job "$g" 10 "$mode")
         b=$(job "$g" 30 "$mode")
         ms=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", (b - a) / 20 }')

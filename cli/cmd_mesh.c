@@ -132,6 +132,13 @@ static ntg_status tm_allreduce_startx(void *user, long step, unsigned bucket, fl
     return st;
 }
 
+static ntg_status tm_share(void *user, unsigned id, const void *base, size_t bytes, int fd,
+                           ntg_error *err)
+{
+    cli_train_mesh *m = user;
+    return ntg__mesh_share(m->mesh, id, base, bytes, fd, err);
+}
+
 static ntg_status tm_allreduce_wait(void *user, unsigned bucket, ntg_error *err)
 {
     cli_train_mesh *m = user;
@@ -276,6 +283,10 @@ int cli_train_mesh_open(const cli_cmd *cmd, const cli_args *a, cli_train_mesh **
     m->dp.allreduce_startv = tm_allreduce_startv;
     m->dp.allreduce_startx = tm_allreduce_startx;
     m->dp.shard_optimizer = !shard || strcmp(shard, "on") == 0;
+    /* in place through shared memory (docs/mesh.md, "In place"); NTG_MESH_IN_PLACE=off: the
+     * frames carry copies, as over TCP */
+    const char *ip = getenv("NTG_MESH_IN_PLACE");
+    if (!cfg.force_tcp && !(ip && strcmp(ip, "off") == 0)) m->dp.share = tm_share;
     m->dp.bucket_bytes = (size_t)(bucket_mb * 1e6 + 0.5);
     if (bucket_mb > 0 && m->dp.bucket_bytes < 4) m->dp.bucket_bytes = 4; /* one float */
     m->dp.info = tm_info;
@@ -333,6 +344,17 @@ void cli_train_mesh_summary(const cli_train_mesh *m, char *out, size_t cap)
              wall, wall - wait - bcast, wait, bcast, ring,
              (double)(b->buckets - a->buckets) / (double)(m->steps - 1),
              ring > wait ? 100.0 * (ring - wait) / ring : 0.0, self, others);
+#ifdef NTG_HAVE_MESH
+    ntg__mesh_stats st;
+    ntg__mesh_stats_get(m->mesh, &st);
+    size_t len = strlen(out);
+    if (st.in_place_sent || st.in_place_received)
+        snprintf(out + len, cap - len,
+                 "; ring frames in place (read where they lie): %llu of %llu sent, %llu of %llu "
+                 "received",
+                 (unsigned long long)st.in_place_sent, (unsigned long long)st.frames_sent,
+                 (unsigned long long)st.in_place_received, (unsigned long long)st.frames_received);
+#endif
 }
 
 void cli_train_mesh_close(cli_train_mesh *m)

@@ -82,12 +82,13 @@ static const cli_opt train_opts[] = {
      "the rank)"},
     {"mesh-tcp", 0, NULL, 0,
      "--mesh: send ring data over TCP even between workers on one host (default: through "
-     "shared memory there; or NTG_MESH_TRANSPORT=tcp)"},
+     "shared memory there, the sharded step's floats read in place, NTG_MESH_IN_PLACE=off "
+     "copies them; or NTG_MESH_TRANSPORT=tcp)"},
     {"mesh-bucket-mb", 0, "MB", 0,
      "--mesh: all-reduce the gradients in buckets of about MB megabytes while backward runs "
      "(default 4; 0: one all-reduce after backward)"},
     {"mesh-shard-optimizer", 0, "on|off", 0,
-     "--mesh: each worker runs the optimizer only on the parameters it sums in the ring's "
+     "--mesh: each worker runs the optimizer only on the 1/N of the weights it sums in the ring's "
      "reduce-scatter, and the all-gather carries the updated weights (ZeRO-1; default on; "
      "off: every worker updates all weights; the weights are the same bits either way)"},
 };
@@ -365,7 +366,7 @@ static int train_run(const cli_cmd *cmd, cli_args *a)
                cli_train_mesh_world(tm), cli_train_mesh_comm_seconds(tm),
                100.0 * cli_train_mesh_comm_seconds(tm) / (r.seconds + 1e-12));
     if (tm) { /* --mesh: where a step's time went (rank 0) */
-        char line[400];
+        char line[640];
         cli_train_mesh_summary(tm, line, sizeof line);
         if (line[0]) printf("\nmesh: %s", line);
     }

@@ -1591,3 +1591,19 @@ ntg_status ntg__mesh_reform(ntg_mesh *m, ntg_error *err)
     }
     return st;
 }
+
+ntg_status ntg__mesh_share(ntg_mesh *m, unsigned id, const void *base, size_t bytes, int fd,
+                           ntg_error *err)
+{
+    if (id >= NTG__MESH_MAX_REGIONS || !base || !bytes || fd < 0)
+        return ntg__fail(err, NTG_ERR_INVALID_ARG,
+                         "mesh: shared region %u: an id below %d, memory and its file descriptor",
+                         id, NTG__MESH_MAX_REGIONS);
+    pthread_mutex_lock(&m->mu);
+    m->region[id].base = base;
+    m->region[id].bytes = bytes;
+    m->region[id].fd = fd;
+    atomic_fetch_add(&m->region_version, 1);
+    pthread_mutex_unlock(&m->mu);
+    return NTG_OK;
+}

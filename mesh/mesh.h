@@ -203,6 +203,17 @@ ntg_status ntg__mesh_allreduce_startx(ntg_mesh *m, uint32_t bucket, float *const
 /* start + wait. */
 ntg_status ntg__mesh_allreduce(ntg_mesh *m, float *buf, size_t n, ntg_error *err);
 
+/* Offer region `id` (< 4) of this process's memory to the ring neighbour on this host, in place
+ * (docs/mesh.md, "In place"): `bytes` at `base`, a MAP_SHARED mapping of `fd` (a memfd the
+ * process keeps open), laid out alike on every rank (the same plan's storage).  From then on,
+ * through shared memory, the frames of an all-reduce part (startx with NTG__MESH_PART_REDUCE or
+ * _GATHER) whose floats lie in a region the next rank mapped carry no data: it reads them where
+ * they lie, and the part ends on this rank only once the next rank took them.  The caller must
+ * then leave a part's pieces unchanged until its wait returns (as for every all-reduce).
+ * NTG_ERR_INVALID_ARG for an id out of range or an empty region. */
+ntg_status ntg__mesh_share(ntg_mesh *m, unsigned id, const void *base, size_t bytes, int fd,
+                           ntg_error *err);
+
 /* Copy rank 0's `nbytes` at buf to every rank's buf (the same nbytes everywhere), pipelined
  * down the ring.  Blocking: returns on every rank once every rank holds the bytes (a barrier
  * follows the copy).  Errors as allreduce_wait. */
@@ -238,6 +249,8 @@ typedef struct ntg__mesh_stats {
     /* Ring data frames this rank sent and received through shared memory (also counted in
      * frames_sent/received and bytes_sent/received). */
     uint64_t shm_frames_sent, shm_frames_received;
+    /* of those, frames in place (their floats read where they lie in the sender's memory) */
+    uint64_t in_place_sent, in_place_received;
 } ntg__mesh_stats;
 void ntg__mesh_stats_get(ntg_mesh *m, ntg__mesh_stats *s);
 

@@ -3,6 +3,7 @@
 #define NTG_MESH_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,7 @@
 #define NTG__MESH_MAX_JOINERS 64 /* workers waiting for the next generation */
 #define NTG__MESH_RID 16         /* bytes of a worker's routing id */
 #define NTG__MESH_ZAP_DOMAIN "ntgraph-mesh"
+#define NTG__MESH_MAX_REGIONS 4 /* ntg__mesh_share */
 
 enum { OPK_ALLREDUCE = 0, OPK_BROADCAST = 1, OPK_BARRIER = 2 };
 enum { OPS_FREE = 0, OPS_QUEUED, OPS_ACTIVE, OPS_DONE };
@@ -122,6 +124,17 @@ struct ntg_mesh {
     ntg__mesh_stats stats;
     unsigned long log_drops; /* rate limit of "dropped" log lines */
 
+    /* Memory this rank shares with its ring neighbour on one host (ntg__mesh_share): written by
+     * the caller's thread under mu, region_version last; read by the I/O thread. */
+    struct {
+        const unsigned char *base;
+        uint64_t bytes;
+        int fd;
+    } region[NTG__MESH_MAX_REGIONS], io_region[NTG__MESH_MAX_REGIONS]; /* io_: the I/O thread's
+                                                                            copy */
+    _Atomic uint32_t region_version;
+    uint32_t io_region_version;
+
     /* Send buffers for ring frames, allocated when the first generation starts: libzmq hands
      * each back (from its own I/O thread) once the frame is on the wire, so sending allocates
      * nothing, and no fresh pages are faulted in per frame. */
@@ -183,6 +196,19 @@ void ntg__mesh_shm_release(ntg_mesh *m);
 int ntg__mesh_shm_rx_sleep(ntg_mesh *m);
 int ntg__mesh_shm_tx_fd(const ntg_mesh *m);
 void ntg__mesh_shm_drain(ntg_mesh *m);
+/* In place (docs/mesh.md, "In place").  announce (sender, I/O thread): publish this rank's
+ * shared regions in the outbound segment when they changed.  map_peer (receiver): map the
+ * regions prev announced, read-only, and confirm them.  in_place: whether count floats at
+ * `mine` may go as a frame in place (they lie in one region the next rank confirmed).
+ * peer_ptr: the prev rank's copy of the floats at `mine` (the same offset in its region of the
+ * same id), or NULL.  consumed: whether the next rank took every frame up to `upto` (frames
+ * published since the generation began); if not, arms the space doorbell. */
+void ntg__mesh_shm_announce(ntg_mesh *m);
+void ntg__mesh_shm_map_peer(ntg_mesh *m);
+int ntg__mesh_shm_in_place(ntg_mesh *m, const float *mine, size_t count);
+const float *ntg__mesh_shm_peer_ptr(ntg_mesh *m, const float *mine, size_t count);
+uint64_t ntg__mesh_shm_published(const ntg_mesh *m);
+int ntg__mesh_shm_consumed(ntg_mesh *m, uint64_t upto);
 
 /* The I/O thread (mesh_io.c). */
 ntg_status ntg__mesh_io_start(ntg_mesh *m, ntg_error *err);

@@ -14,11 +14,14 @@
 
 /* What only the I/O thread touches. */
 typedef struct io_state {
-    mesh_op *op;    /* the active operation, NULL when idle */
-    uint64_t sent;  /* data frames of it sent */
-    uint64_t recvd; /* and received */
-    int want_out;   /* the ring PUSH refused a frame: poll for POLLOUT */
-    int want_space; /* the shared-memory ring is full: poll its doorbell */
+    mesh_op *op;            /* the active operation, NULL when idle */
+    uint64_t sent;          /* data frames of it sent */
+    uint64_t recvd;         /* and received */
+    int want_out;           /* the ring PUSH refused a frame: poll for POLLOUT */
+    int want_space;         /* the shared-memory ring is full (or frames in place wait to be taken):
+                               poll its doorbell */
+    uint64_t in_place_upto; /* the active operation's last frame in place (shared-memory frames
+                               published up to it), 0: none; it ends once the next rank took it */
     int64_t next_hb;
     int64_t last_tick; /* when the loop last ran: a long gap means this process was stopped */
 } io_state;
@@ -151,6 +154,7 @@ static void activate(ntg_mesh *m, io_state *io)
     if (!best) return;
     io->op = best;
     io->sent = io->recvd = 0;
+    io->in_place_upto = 0;
     best->progress_ms = ntg__mesh_now_ms();
     best->active_ns = now_ns();
     if (best->kind == OPK_BARRIER) {
@@ -185,6 +189,8 @@ static void activate(ntg_mesh *m, io_state *io)
     }
 }
 
+static float *piece_at(mesh_op *op, uint64_t off, size_t *avail);
+
 /* Frames this rank may send now: all of the first step, then one per frame received. */
 static uint64_t enabled_sends(const io_state *io)
 {
@@ -202,8 +208,31 @@ static void maybe_done(ntg_mesh *m, io_state *io)
 {
     mesh_op *op = io->op;
     if (op && op->kind != OPK_BARRIER && io->sent == op->sched.sends &&
-        io->recvd == op->sched.recvs)
+        io->recvd == op->sched.recvs) {
+        /* frames in place point into the caller's memory, which is the caller's again once the
+         * operation ends: wait until the next rank took them */
+        if (io->in_place_upto && !ntg__mesh_shm_consumed(m, io->in_place_upto)) {
+            io->want_space = 1;
+            return;
+        }
         op_done(m, io, NTG_OK, NULL);
+    }
+}
+
+/* Whether the count floats of the vector from element off all lie in memory the next rank
+ * reads in place (an all-reduce part through shared memory; docs/mesh.md, "In place"). */
+static int frame_in_place(ntg_mesh *m, mesh_op *op, uint64_t off, size_t count)
+{
+    if (op->kind != OPK_ALLREDUCE || op->part == NTG__MESH_PART_ALL || !op->nseg) return 0;
+    while (count) {
+        size_t avail = count;
+        const float *p = piece_at(op, off, &avail);
+        size_t k = avail < count ? avail : count;
+        if (!ntg__mesh_shm_in_place(m, p, k)) return 0;
+        off += k;
+        count -= k;
+    }
+    return 1;
 }
 
 /* The piece of a gathered all-reduce's vector that holds element `off` (< op->n): a pointer
@@ -297,16 +326,28 @@ static int shm_send(ntg_mesh *m, io_state *io)
                         "mesh: a %zu-byte frame does not fit a shared-memory slot", bytes);
         return -1;
     }
-    ntg__mesh_msg_write_header(d, &h);
-    if (op->kind == OPK_ALLREDUCE)
-        copy_out(op, off, d + NTG__MESH_HEADER, count,
-                 h.type == NTG__MSG_REDUCE && op->scur.step == 0 ? op->scale : 1.0);
-    else
-        memcpy(d + NTG__MESH_HEADER, (const char *)op->buf + off, bytes);
+    double scale = h.type == NTG__MSG_REDUCE && op->scur.step == 0 ? op->scale : 1.0;
+    int in_place = frame_in_place(m, op, off, count);
+    if (in_place) {
+        /* the floats stay where they lie; the payload is the scale the sender would apply */
+        h.flags = NTG__MESH_FLAG_IN_PLACE;
+        h.payload_bytes = NTG__MESH_IN_PLACE_PAYLOAD;
+        bytes = NTG__MESH_IN_PLACE_PAYLOAD;
+        ntg__mesh_msg_write_header(d, &h);
+        memcpy(d + NTG__MESH_HEADER, &scale, sizeof scale); /* little-endian, as this host */
+    } else {
+        ntg__mesh_msg_write_header(d, &h);
+        if (op->kind == OPK_ALLREDUCE)
+            copy_out(op, off, d + NTG__MESH_HEADER, count, scale);
+        else
+            memcpy(d + NTG__MESH_HEADER, (const char *)op->buf + off, bytes);
+    }
     ntg__mesh_shm_publish(m);
+    if (in_place) io->in_place_upto = ntg__mesh_shm_published(m);
     pthread_mutex_lock(&m->mu);
     m->stats.frames_sent++;
     m->stats.shm_frames_sent++;
+    m->stats.in_place_sent += (uint64_t)in_place;
     m->stats.bytes_sent += NTG__MESH_HEADER + bytes;
     pthread_mutex_unlock(&m->mu);
     io->sent++;
@@ -320,6 +361,7 @@ static void pump_sends(ntg_mesh *m, io_state *io)
 {
     io->want_out = 0;
     io->want_space = 0;
+    ntg__mesh_shm_announce(m);
     while (io->op && io->op->kind != OPK_BARRIER && io->sent < enabled_sends(io)) {
         mesh_op *op = io->op;
         if (m->shm_out) {
@@ -428,6 +470,52 @@ static void scale_add_into(float *dst, const unsigned char *src, size_t n, doubl
     }
 }
 
+/* dst[i] = (own) dst[i] + (float)((double)src[i] * sscale) (sscale 1: src[i]), own scaled by
+ * `scale` first unless it is 1: the additions of scale_add_into / add_into with the sender's
+ * scaling of copy_out, on the sender's floats read where they lie (a frame in place). */
+static void add_in_place(float *dst, const float *src, size_t n, double scale, double sscale)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float v[8], d[8];
+        memcpy(v, src + i, sizeof v);
+        memcpy(d, dst + i, sizeof d);
+        if (sscale != 1.0)
+            for (int k = 0; k < 8; k++) v[k] = (float)((double)v[k] * sscale);
+        if (scale != 1.0)
+            for (int k = 0; k < 8; k++) d[k] = (float)((double)d[k] * scale) + v[k];
+        else
+            for (int k = 0; k < 8; k++) d[k] = d[k] + v[k];
+        memcpy(dst + i, d, sizeof d);
+    }
+    for (; i < n; i++) {
+        float v = sscale != 1.0 ? (float)((double)src[i] * sscale) : src[i];
+        dst[i] = scale != 1.0 ? (float)((double)dst[i] * scale) + v : dst[i] + v;
+    }
+}
+
+/* A frame in place: its count floats read from prev's shared memory (where this rank's own
+ * pieces lie in its regions) and added or copied.  -1 when some piece is not shared. */
+static int take_in_place(ntg_mesh *m, mesh_op *op, uint64_t off, size_t count, int add,
+                         double sscale)
+{
+    if (!op->nseg) return -1;
+    while (count) {
+        size_t avail = count;
+        float *p = piece_at(op, off, &avail);
+        size_t k = avail < count ? avail : count;
+        const float *src = ntg__mesh_shm_peer_ptr(m, p, k);
+        if (!src) return -1;
+        if (add)
+            add_in_place(p, src, k, op->scale, sscale);
+        else
+            memcpy(p, src, k * 4);
+        off += k;
+        count -= k;
+    }
+    return 0;
+}
+
 /* A received frame's count floats into an all-reduce's vector at element off: added
  * (reduce-scatter; this rank's own value scaled first) or copied (all-gather). */
 static void take_in(mesh_op *op, uint64_t off, const unsigned char *src, size_t count, int add)
@@ -475,7 +563,21 @@ static void take_data(ntg_mesh *m, io_state *io, const ntg__mesh_msg *d)
                         (unsigned)op->bucket, e.message, prev);
         return;
     }
-    if (d->type == NTG__MSG_REDUCE || d->type == NTG__MSG_GATHER)
+    if (d->flags & NTG__MESH_FLAG_IN_PLACE) {
+        double sscale;
+        memcpy(&sscale, d->payload, sizeof sscale);
+        if (op->kind != OPK_ALLREDUCE || op->part == NTG__MESH_PART_ALL || !(sscale > 0) ||
+            take_in_place(m, op, d->offset, d->count, d->type == NTG__MSG_REDUCE, sscale) != 0) {
+            ntg__mesh_break(m, NTG_ERR_STATE,
+                            "mesh: %s sent a frame in place of bucket %u that this rank cannot "
+                            "read where it lies (its memory is not shared with this rank)",
+                            prev, (unsigned)op->bucket);
+            return;
+        }
+        pthread_mutex_lock(&m->mu);
+        m->stats.in_place_received++;
+        pthread_mutex_unlock(&m->mu);
+    } else if (d->type == NTG__MSG_REDUCE || d->type == NTG__MSG_GATHER)
         take_in(op, d->offset, d->payload, d->count, d->type == NTG__MSG_REDUCE);
     else
         memcpy((char *)op->buf + d->offset, d->payload, d->count);
@@ -494,6 +596,7 @@ static int wants_data(const io_state *io)
 static void read_shm(ntg_mesh *m, io_state *io)
 {
     int prev = (m->rank + m->world - 1) % m->world;
+    ntg__mesh_shm_map_peer(m);
     for (int budget = 64; budget > 0 && wants_data(io) && m->shm_in; budget--) {
         size_t size;
         const unsigned char *f = ntg__mesh_shm_peek(m, &size);
@@ -555,7 +658,7 @@ static void read_ring(ntg_mesh *m, io_state *io)
                      ntg__mesh_type_name(d.type), (unsigned)d.generation, (unsigned)m->generation);
             ntg__mesh_log_drop(m, "the ring", why);
         } else if (d.sender != (uint32_t)prev || d.type < NTG__MSG_REDUCE ||
-                   d.type > NTG__MSG_BCAST ||
+                   d.type > NTG__MSG_BCAST || d.flags ||
                    (m->keys &&
                     (!zmq_msg_gets(&msg, "User-Id") ||
                      strcmp(zmq_msg_gets(&msg, "User-Id"), m->members[prev].info.key) != 0))) {

@@ -103,8 +103,13 @@ ntg_status ntg__mesh_msg_decode(const void *frame, size_t size, ntg__mesh_msg *m
     m->payload_bytes = get32(p + 52);
     const char *tn = ntg__mesh_type_name(m->type);
     if (!tn) return ntg__fail(err, NTG_ERR_DATA, "unknown message type %u", m->type);
-    if (m->flags != 0)
-        return ntg__fail(err, NTG_ERR_DATA, "%s frame with flags 0x%04x (none are defined)", tn,
+    if (m->flags & ~NTG__MESH_FLAG_IN_PLACE)
+        return ntg__fail(err, NTG_ERR_DATA,
+                         "%s frame with flags 0x%04x (only 0x0001, in place, is defined)", tn,
+                         m->flags);
+    if (m->flags && m->type != NTG__MSG_REDUCE && m->type != NTG__MSG_GATHER)
+        return ntg__fail(err, NTG_ERR_DATA,
+                         "%s frame with flags 0x%04x (in place: reduce and gather frames only)", tn,
                          m->flags);
     if ((uint64_t)m->payload_bytes != (uint64_t)(size - NTG__MESH_HEADER))
         return ntg__fail(err, NTG_ERR_DATA,
@@ -122,7 +127,12 @@ ntg_status ntg__mesh_msg_decode(const void *frame, size_t size, ntg__mesh_msg *m
             return ntg__fail(err, NTG_ERR_DATA, "%s frame of %u payload bytes (limit %u)", tn,
                              m->payload_bytes, NTG__MESH_MAX_DATA_PAYLOAD);
         uint64_t esize = m->dtype == NTG__MESH_DT_F32 ? 4 : 1;
-        if (m->count == 0 || (uint64_t)m->count * esize != m->payload_bytes)
+        if (m->flags && (m->count == 0 || m->payload_bytes != NTG__MESH_IN_PLACE_PAYLOAD))
+            return ntg__fail(err, NTG_ERR_DATA,
+                             "%s frame in place: %u elements with %u payload bytes (expected "
+                             "%u, the sender's scale)",
+                             tn, m->count, m->payload_bytes, NTG__MESH_IN_PLACE_PAYLOAD);
+        if (!m->flags && (m->count == 0 || (uint64_t)m->count * esize != m->payload_bytes))
             return ntg__fail(err, NTG_ERR_DATA,
                              "%s frame: %u elements of %u bytes do not make %u payload bytes", tn,
                              m->count, (unsigned)esize, m->payload_bytes);

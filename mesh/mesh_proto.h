@@ -17,11 +17,17 @@
  *    16    8 step         training step the sender is at (ntg__mesh_set_step)
  *    24    4 bucket       all-reduce bucket id (0 for other types)
  *    28    2 phase        ring step of a data frame, 0 .. 2(world-1)-1
- *    30    2 flags        must be 0 in version 1
+ *    30    2 flags        0, or NTG__MESH_FLAG_IN_PLACE on a reduce or gather frame
  *    32    8 offset       first element of this frame within the buffer
  *    40    8 total        elements of the whole buffer
  *    48    4 count        elements in this frame
- *    52    4 payload      bytes after the header (= count * dtype size for data frames)
+ *    52    4 payload      bytes after the header (= count * dtype size for data frames; 8
+ *                          for a frame in place)
+ *
+ * A frame in place (flags NTG__MESH_FLAG_IN_PLACE) travels only through the shared-memory ring
+ * between ranks on one host (docs/mesh.md, "In place"): its payload is the sender's scale (a
+ * little-endian double) and its count elements are read from the sender's shared memory where
+ * they lie; over TCP such a frame is dropped.
  */
 
 #include <stddef.h>
@@ -38,6 +44,8 @@
 #define NTG__MESH_MAX_CTRL_PAYLOAD (1u << 20)   /* a control frame (a layout of 4096 peers fits) */
 #define NTG__MESH_MAX_TOTAL ((uint64_t)1 << 40) /* elements of one buffer */
 #define NTG__MESH_MAX_WORLD 4096
+#define NTG__MESH_FLAG_IN_PLACE 1u
+#define NTG__MESH_IN_PLACE_PAYLOAD 8u
 
 typedef enum ntg__mesh_type {
     NTG__MSG_HELLO = 1,      /* worker -> rank 0: who I am, where my ring listens (kv payload) */

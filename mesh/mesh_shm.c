@@ -29,7 +29,7 @@
 
 #include "mesh_int.h"
 
-#define SHM_MAGIC 0x4D485347544E0001ull /* "NTGSHM" + layout 1 */
+#define SHM_MAGIC 0x4D485347544E0002ull /* "NTGSHM" + layout 2 */
 #define SHM_CTL_BYTES 4096u
 #define SHM_SLOT_DATA 64u /* a slot: 8 bytes of padding, the 56-byte header, the payload */
 
@@ -46,7 +46,18 @@ typedef struct shm_ctl {
     _Atomic uint32_t rx_waiting; /* the receiver sleeps until head moves: ring its doorbell */
     _Alignas(64) _Atomic uint64_t tail;
     _Atomic uint32_t tx_waiting; /* the sender sleeps until a slot frees */
+    /* in place: the sender's shared regions (written before reg_version), and the version of
+     * them the receiver mapped (SHM_REG_REFUSED: it cannot) */
+    _Alignas(64) _Atomic uint32_t reg_version;
+    uint32_t reg_pad;
+    struct {
+        uint64_t bytes; /* 0: none */
+        int64_t fd;
+    } reg[NTG__MESH_MAX_REGIONS];
+    _Alignas(64) _Atomic uint32_t reg_mapped;
 } shm_ctl;
+
+#define SHM_REG_REFUSED 0xFFFFFFFFu
 
 _Static_assert(sizeof(shm_ctl) <= SHM_CTL_BYTES, "shm control block");
 
@@ -61,6 +72,11 @@ struct mesh_shm {
     char name[64];         /* segment name ("/ntgraph-mesh-..."); FIFOs: /dev/shm + name + .d/.s */
     int creator;
     uint64_t local; /* sender: frames written; receiver: frames taken */
+    /* in place.  sender: the region version announced; receiver: the version mapped (or
+     * tried), and prev's regions mapped read-only */
+    uint32_t reg_version;
+    const unsigned char *peer[NTG__MESH_MAX_REGIONS];
+    size_t peer_bytes[NTG__MESH_MAX_REGIONS];
 };
 
 static void fifo_path(const char *name, char which, char *out, size_t cap)
@@ -78,9 +94,19 @@ static void unlink_names(const char *name)
     unlink(p);
 }
 
+static void unmap_peer(mesh_shm *s)
+{
+    for (int i = 0; i < NTG__MESH_MAX_REGIONS; i++) {
+        if (s->peer[i]) munmap((void *)(uintptr_t)s->peer[i], s->peer_bytes[i]);
+        s->peer[i] = NULL;
+        s->peer_bytes[i] = 0;
+    }
+}
+
 static void shm_free(mesh_shm *s)
 {
     if (!s) return;
+    unmap_peer(s);
     if (s->creator) unlink_names(s->name);
     if (s->base) munmap(s->base, s->size);
     if (s->fd_data >= 0) close(s->fd_data);
@@ -431,4 +457,141 @@ void ntg__mesh_shm_drain(ntg_mesh *m)
 {
     if (m->shm_in) drain(m->shm_in->fd_data);
     if (m->shm_out) drain(m->shm_out->fd_space);
+}
+
+/* ----------------------------------------------------------------- in place */
+
+/* The I/O thread's copy of the regions, brought up to date. */
+static void sync_regions(ntg_mesh *m)
+{
+    if (atomic_load(&m->region_version) == m->io_region_version) return;
+    pthread_mutex_lock(&m->mu);
+    memcpy(m->io_region, m->region, sizeof m->io_region);
+    m->io_region_version = atomic_load(&m->region_version);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void ntg__mesh_shm_announce(ntg_mesh *m)
+{
+    mesh_shm *s = m->shm_out;
+    sync_regions(m);
+    if (!s || m->io_region_version == s->reg_version) return;
+    uint32_t v = m->io_region_version;
+    for (int i = 0; i < NTG__MESH_MAX_REGIONS; i++) {
+        s->ctl->reg[i].bytes = m->io_region[i].base ? m->io_region[i].bytes : 0;
+        s->ctl->reg[i].fd = m->io_region[i].base ? m->io_region[i].fd : -1;
+    }
+    s->reg_version = v;
+    atomic_store(&s->ctl->reg_version, v); /* after the table: the receiver reads it then */
+}
+
+/* Map prev's region: its memfd through /proc (the same user's process, the pid rank 0 named
+ * in this generation's layout), checked to be a regular file of this user and as large as
+ * announced.  NULL and *why on failure. */
+static const unsigned char *map_region(long pid, int64_t fd, uint64_t bytes, const char **why)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/fd/%lld", pid, (long long)fd);
+    int f = fd >= 0 && fd < (1 << 30) ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    if (f < 0) {
+        *why = "cannot open its memory through /proc";
+        return NULL;
+    }
+    struct stat st;
+    void *p = MAP_FAILED;
+    if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        (uint64_t)st.st_size < bytes)
+        *why = "its memory is not a file of this user as large as announced";
+    else if ((p = mmap(NULL, (size_t)bytes, PROT_READ, MAP_SHARED, f, 0)) == MAP_FAILED)
+        *why = "cannot map its memory";
+    close(f);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void ntg__mesh_shm_map_peer(ntg_mesh *m)
+{
+    mesh_shm *s = m->shm_in;
+    if (!s) return;
+    uint32_t v = atomic_load(&s->ctl->reg_version);
+    if (v == 0 || v == s->reg_version) return;
+    /* this rank's own regions must be there, alike, to translate its pointers: wait for them */
+    uint64_t want[NTG__MESH_MAX_REGIONS];
+    int64_t fds[NTG__MESH_MAX_REGIONS];
+    for (int i = 0; i < NTG__MESH_MAX_REGIONS; i++) {
+        want[i] = s->ctl->reg[i].bytes;
+        fds[i] = s->ctl->reg[i].fd;
+    }
+    sync_regions(m);
+    int ready = 1, alike = 1;
+    for (int i = 0; i < NTG__MESH_MAX_REGIONS; i++) {
+        uint64_t own = m->io_region[i].base ? m->io_region[i].bytes : 0;
+        if (want[i] && !own) ready = 0;
+        if (want[i] && own && own != want[i]) alike = 0;
+    }
+    if (!ready) return;
+    s->reg_version = v;
+    unmap_peer(s);
+    int prev = (m->rank + m->world - 1) % m->world;
+    const char *why = alike ? NULL : "its regions differ in size from this rank's";
+    for (int i = 0; !why && i < NTG__MESH_MAX_REGIONS; i++) {
+        if (!want[i]) continue;
+        s->peer[i] = map_region(m->members[prev].info.pid, fds[i], want[i], &why);
+        s->peer_bytes[i] = s->peer[i] ? (size_t)want[i] : 0;
+    }
+    if (why) {
+        unmap_peer(s);
+        ntg__mesh_log(m, NTG__MESH_LOG_INFO,
+                      "ring data from rank %d: not in place, copied through shared memory (%s)",
+                      prev, why);
+        atomic_store(&s->ctl->reg_mapped, SHM_REG_REFUSED);
+        return;
+    }
+    ntg__mesh_log(m, NTG__MESH_LOG_DEBUG, "ring data from rank %d: read in place", prev);
+    atomic_store(&s->ctl->reg_mapped, v);
+}
+
+/* The region of this rank's that holds [p, p + bytes), or -1. */
+static int own_region(ntg_mesh *m, const void *p, size_t bytes)
+{
+    const unsigned char *c = p;
+    for (int i = 0; i < NTG__MESH_MAX_REGIONS; i++) {
+        const unsigned char *b = m->io_region[i].base;
+        if (b && c >= b && (uint64_t)(c - b) <= m->io_region[i].bytes &&
+            bytes <= m->io_region[i].bytes - (uint64_t)(c - b))
+            return i;
+    }
+    return -1;
+}
+
+int ntg__mesh_shm_in_place(ntg_mesh *m, const float *mine, size_t count)
+{
+    mesh_shm *s = m->shm_out;
+    if (!s || !s->reg_version || atomic_load(&s->ctl->reg_mapped) != s->reg_version) return 0;
+    return own_region(m, mine, count * sizeof *mine) >= 0;
+}
+
+const float *ntg__mesh_shm_peer_ptr(ntg_mesh *m, const float *mine, size_t count)
+{
+    mesh_shm *s = m->shm_in;
+    int i = s ? own_region(m, mine, count * sizeof *mine) : -1;
+    if (i < 0 || !s->peer[i] || s->peer_bytes[i] != m->io_region[i].bytes) return NULL;
+    return (const float *)(const void *)(s->peer[i] +
+                                         ((const unsigned char *)mine - m->io_region[i].base));
+}
+
+uint64_t ntg__mesh_shm_published(const ntg_mesh *m)
+{
+    return m->shm_out ? m->shm_out->local : 0;
+}
+
+int ntg__mesh_shm_consumed(ntg_mesh *m, uint64_t upto)
+{
+    mesh_shm *s = m->shm_out;
+    if (!s || atomic_load(&s->ctl->tail) >= upto) return 1;
+    atomic_store(&s->ctl->tx_waiting, 1);
+    if (atomic_load(&s->ctl->tail) >= upto) {
+        atomic_store(&s->ctl->tx_waiting, 0);
+        return 1;
+    }
+    return 0;
 }

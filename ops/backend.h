@@ -93,6 +93,13 @@ typedef struct ntg_backend_class {
      * NULL: the backend runs whole programs only (the trainer then all-reduces after them). */
     ntg_status (*run_range)(ntg_backend *b, uint32_t program, int batch, uint32_t first,
                             uint32_t end, ntg_error *err);
+    /* Optional: op `op` of `program`, an elementwise optimizer op (adam, sgd), over elements
+     * [lo, hi) of its parameter only (and the same elements of its gradient and state), inside
+     * a run that run_range opened: the sharded optimizer's owner of a part of a parameter
+     * (docs/internals.md, "Sharded optimizer").  The same arithmetic per element as the whole
+     * op.  Must not allocate.  NULL: not offered (the trainer then cuts at parameters). */
+    ntg_status (*run_elems)(ntg_backend *b, uint32_t program, uint32_t op, uint64_t lo, uint64_t hi,
+                            ntg_error *err);
 } ntg_backend_class;
 
 /* The reference CPU backend: always built, the oracle of every other backend. */

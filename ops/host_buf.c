@@ -69,3 +69,37 @@ ntg_status ntg__host_download(ntg_backend *b, const ntg_buffer *src, size_t offs
     memcpy(dst, src->data + offset, size);
     return NTG_OK;
 }
+
+ntg_status ntg__host_elems_narrow(uint32_t code, ntg_view *in, int n_in, uint64_t lo, uint64_t hi,
+                                  ntg_view saved[8], ntg_error *err)
+{
+    int ctl = code == NTG_OP_adam ? 4 : code == NTG_OP_sgd ? 2 : -1;
+    if (ctl < 0 || n_in < 2 || n_in > 8 || ctl >= n_in)
+        return ntg__fail(err, NTG_ERR_INTERNAL,
+                         "op %u is not an elementwise optimizer op: no part of it runs alone",
+                         (unsigned)code);
+    int64_t n = ntg__tdesc_numel(&in[0].d);
+    if (lo > hi || hi > (uint64_t)n)
+        return ntg__fail(err, NTG_ERR_INTERNAL, "elements %llu..%llu of a %lld-element parameter",
+                         (unsigned long long)lo, (unsigned long long)hi, (long long)n);
+    for (int i = 0; i < n_in; i++) {
+        saved[i] = in[i];
+        if (i == ctl || !in[i].data) continue;
+        if (ntg__tdesc_numel(&in[i].d) != n) {
+            ntg__host_elems_restore(in, i, saved);
+            return ntg__fail(err, NTG_ERR_INTERNAL,
+                             "input %d of an optimizer op is not elementwise", i);
+        }
+        in[i].data = (float *)in[i].data + lo;
+        memset(in[i].d.dims, 0, sizeof in[i].d.dims);
+        in[i].d.rank = 1;
+        in[i].d.batched = 0;
+        in[i].d.dims[0] = (int64_t)(hi - lo);
+    }
+    return NTG_OK;
+}
+
+void ntg__host_elems_restore(ntg_view *in, int n_in, const ntg_view saved[8])
+{
+    for (int i = 0; i < n_in; i++) in[i] = saved[i];
+}

@@ -28,4 +28,13 @@ ntg_status ntg__host_upload(ntg_backend *b, ntg_buffer *dst, size_t offset, cons
 ntg_status ntg__host_download(ntg_backend *b, const ntg_buffer *src, size_t offset, void *dst,
                               size_t size, ntg_error *err);
 
+/* run_elems of the host backends: narrow the elementwise operands of optimizer op `code` (adam:
+ * param, grad, m, v; sgd: param, grad and its momentum buffer; not the control tensor) to
+ * elements [lo, hi) as 1-D views, keeping the originals in saved[0 .. n_in) for
+ * ntg__host_elems_restore.  NTG_ERR_INTERNAL for another op, more than 8 inputs or a range
+ * outside the parameter. */
+ntg_status ntg__host_elems_narrow(uint32_t code, ntg_view *in, int n_in, uint64_t lo, uint64_t hi,
+                                  ntg_view saved[8], ntg_error *err);
+void ntg__host_elems_restore(ntg_view *in, int n_in, const ntg_view saved[8]);
+
 #endif /* NTG_HOST_BUF_H */

@@ -1,6 +1,6 @@
 /* session.c — sessions: a plan bound to a backend instance with its arena, weights and state. */
-/* MAP_ANONYMOUS and MAP_NORESERVE are not in POSIX 2008 */
-#define _DEFAULT_SOURCE
+/* MAP_ANONYMOUS and MAP_NORESERVE are not in POSIX 2008; memfd_create is Linux's */
+#define _GNU_SOURCE
 
 #include <stdlib.h>
 #include <string.h>
@@ -236,6 +236,7 @@ void ntg_session_destroy(ntg_session *s)
     for (int sto = 0; sto < NTG_STORE_COUNT; sto++) {
         if (s->storage[sto]) s->cls->buffer_free(s->be, s->storage[sto]);
         if (s->host_map[sto]) munmap(s->host_map[sto], s->host_map_bytes[sto]);
+        if (s->host_fd[sto] > 0) close(s->host_fd[sto]);
     }
     if (s->be) s->cls->destroy(s->be);
     free(s->writes_weights);
@@ -345,6 +346,27 @@ ntg_status ntg__session_run_range(ntg_session *s, int program, int batch, uint32
     return session_run(s, program, batch, end, err);
 }
 
+int ntg__session_can_run_elems(const ntg_session *s)
+{
+    return s->cls->run_elems != NULL;
+}
+
+ntg_status ntg__session_run_elems(ntg_session *s, int program, uint32_t op, uint64_t lo,
+                                  uint64_t hi, ntg_error *err)
+{
+    if (!s->cls->run_elems)
+        return ntg__fail(err, NTG_ERR_UNSUPPORTED,
+                         "the %s backend runs no part of an op's elements alone", s->cls->name);
+    if (program < 0 || (uint32_t)program >= s->plan->img.n_programs ||
+        op >= s->plan->img.programs[program].n_ops)
+        return ntg__fail(err, NTG_ERR_RANGE, "no op %u in program %d", op, program);
+    if (s->last_program != program)
+        return ntg__fail(err, NTG_ERR_STATE,
+                         "elements of op %u of program '%s' before a run of it was opened", op,
+                         s->plan->programs[program].name);
+    return s->cls->run_elems(s->be, (uint32_t)program, op, lo, hi, err);
+}
+
 ntg_status ntg__session_run_index(ntg_session *s, int program, int batch, ntg_error *err)
 {
     return session_run(s, program, batch, UINT32_MAX, err);
@@ -446,4 +468,54 @@ ntg_status ntg__session_write_storage(ntg_session *s, int storage, const void *s
     ntg_status st = whole_storage(s, storage, err);
     if (st) return st;
     return s->cls->upload(s->be, s->storage[storage], 0, src, (size_t)bytes, err);
+}
+
+/* Linux: the storage's mapping moved, in place (MAP_FIXED: every pointer into it stays valid),
+ * onto a memfd, its contents copied (only pages that hold something: the rest of an arena is
+ * untouched zero pages and stays unallocated). */
+ntg_status ntg__session_share(ntg_session *s, int sto, int *fd, void **base, size_t *bytes,
+                              ntg_error *err)
+{
+    static const char *names[NTG_STORE_COUNT] = {NULL, "arena", "weights", "state"};
+    if (sto < 0 || sto >= NTG_STORE_COUNT || !s->host_map[sto] || s->lean)
+        return ntg__fail(err, NTG_ERR_UNSUPPORTED,
+                         "the %s of this session is not host memory it owns",
+                         sto >= 0 && sto < NTG_STORE_COUNT && names[sto] ? names[sto] : "storage");
+    size_t len = s->host_map_bytes[sto];
+    if (s->host_fd[sto] <= 0) {
+#ifdef MFD_CLOEXEC
+        int f = memfd_create("ntgraph-session", MFD_CLOEXEC);
+#else
+        int f = -1;
+#endif
+        if (f < 0)
+            return ntg__fail(err, NTG_ERR_IO, "cannot create shared memory for the %s", names[sto]);
+        void *tmp = MAP_FAILED;
+        if (ftruncate(f, (off_t)len) == 0)
+            tmp = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, f, 0);
+        if (tmp == MAP_FAILED) {
+            close(f);
+            return ntg__fail(err, NTG_ERR_NOMEM, "cannot map %zu bytes of shared memory for the %s",
+                             len, names[sto]);
+        }
+        static const unsigned char zero[4096];
+        const unsigned char *from = s->host_map[sto];
+        for (size_t o = 0; o < len; o += sizeof zero) {
+            size_t k = len - o < sizeof zero ? len - o : sizeof zero;
+            if (memcmp(from + o, zero, k) != 0) memcpy((unsigned char *)tmp + o, from + o, k);
+        }
+        munmap(tmp, len);
+        void *p = mmap(s->host_map[sto], len, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_FIXED | MAP_NORESERVE, f, 0);
+        if (p == MAP_FAILED) {
+            close(f);
+            return ntg__fail(err, NTG_ERR_NOMEM, "cannot move the %s into shared memory",
+                             names[sto]);
+        }
+        s->host_fd[sto] = f;
+    }
+    *fd = s->host_fd[sto];
+    *base = s->host_map[sto];
+    *bytes = len;
+    return NTG_OK;
 }

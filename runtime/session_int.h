@@ -19,6 +19,7 @@ struct ntg_session {
      * is only made (zeroed) by the kernel when a run first touches it; NULL otherwise. */
     void *host_map[NTG_STORE_COUNT];
     size_t host_map_bytes[NTG_STORE_COUNT];
+    int host_fd[NTG_STORE_COUNT]; /* > 0: the mapping is this memfd's (ntg__session_share) */
     /* Bytes of each storage open to the backend: the plan's, except in a lean session (a
      * host backend without NTG_SESSION_TRAINABLE), whose arena is open up to the infer
      * program's arena_peak and whose optimizer state is closed; the rest of the mapping is
@@ -54,6 +55,21 @@ float *ntg__session_host_tensor(ntg_session *s, uint32_t id);
 uint32_t ntg__session_find(const ntg_session *s, const char *name, int is_output);
 /* Run program index `program` (no name lookup). */
 ntg_status ntg__session_run_index(ntg_session *s, int program, int batch, ntg_error *err);
+/* Op `op` of `program` (adam or sgd) over elements [lo, hi) of its parameter alone, after
+ * ntg__session_run_range opened a run of the program (ntg_backend_class.run_elems: cpu,
+ * xnnpack).  NTG_ERR_UNSUPPORTED on other backends; NTG_ERR_STATE before a run was opened;
+ * NTG_ERR_INTERNAL for an op that is not an elementwise optimizer op. */
+int ntg__session_can_run_elems(const ntg_session *s);
+ntg_status ntg__session_run_elems(ntg_session *s, int program, uint32_t op, uint64_t lo,
+                                  uint64_t hi, ntg_error *err);
+/* Make storage `sto` (NTG_STORE_*) of a trainable host session shareable with other processes
+ * (data-parallel workers on one host read each other's gradients and weights in place:
+ * docs/internals.md, "In place"): its mapping becomes a MAP_SHARED mapping of a memfd at the
+ * same address, with the same contents.  Gives the memfd (the session keeps it open), the
+ * address and the mapped bytes.  NTG_ERR_UNSUPPORTED when the storage is not such memory (device
+ * backends, a lean session); NTG_ERR_IO / NTG_ERR_NOMEM. */
+ntg_status ntg__session_share(ntg_session *s, int sto, int *fd, void **base, size_t *bytes,
+                              ntg_error *err);
 /* 1 when the session's backend runs a program in op ranges (ntg_backend_class.run_range). */
 int ntg__session_can_run_range(const ntg_session *s);
 /* Run the ops at positions [first, end) of program `program` (a run is such ranges in turn,

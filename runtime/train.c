@@ -89,7 +89,6 @@ typedef struct trainer {
     uint32_t *un_first;  /* unit u's pieces: [un_first[u], un_first[u + 1]) of sp_ptr, the last
                             unit also the loss slot (sp_ptr[n_grads]) */
     uint64_t *un_bounds; /* (world + 1) element bounds per unit, for the current world */
-    uint32_t *un_cut;    /* (world + 1) piece bounds per unit (relative to un_first[u]) */
     float **wp_ptr;      /* the weights in sp_ptr's order, then the loss slot */
     float **stp_ptr[2];  /* the optimizer's state tensors in that order (n_state of them) */
     uint32_t *aop;       /* gradient k's optimizer op: its position in the apply program */
@@ -1115,6 +1114,24 @@ static ntg_status dp_shard_setup(trainer *tr, ntg_error *err)
     tr->wp_ptr[n] = tr->stp_ptr[0][n] = tr->stp_ptr[1][n] = tr->gbuf + tr->gsum;
     tr->shard = !why;
     tr->state_whole = 1;
+    /* the storages the parts' pieces lie in, offered to the workers on this host: they read
+     * them in place (a failure here only means copies, as before) */
+    for (int sto = NTG_STORE_ARENA; tr->shard && dp->share && sto <= NTG_STORE_STATE; sto++) {
+        int fd;
+        void *base;
+        size_t bytes;
+        ntg_error e;
+        if (ntg__session_share(tr->s, sto, &fd, &base, &bytes, &e) != NTG_OK ||
+            dp->share(dp->user, (unsigned)sto, base, bytes, fd, &e) != NTG_OK) {
+            if (dp->info) {
+                char line[700];
+                snprintf(line, sizeof line,
+                         "gradients and weights copied, not read in place: %.600s", e.message);
+                dp->info(dp->user, line);
+            }
+            break;
+        }
+    }
     if (why && dp->info) {
         char line[300];
         snprintf(line, sizeof line, "optimizer: every worker updates all weights (not sharded: %s)",
@@ -1124,31 +1141,43 @@ static ntg_status dp_shard_setup(trainer *tr, ntg_error *err)
     return NTG_OK;
 }
 
-/* The segments of each unit for the current world, cut at parameter boundaries: segment j of
- * unit u starts at the piece boundary nearest to j/world of the unit's elements (ties: the
- * earlier).  Segment (rank + 1) mod world is this worker's. */
+/* The segments of each unit for the current world.  Where the backend runs part of an
+ * optimizer op (ntg__session_run_elems: cpu, xnnpack), segment j of unit u starts at element
+ * round(j/world of the unit's elements), moved to the nearest multiple of 16 elements (64
+ * bytes) from the start of the parameter it falls in (a parameter's end when that is nearer):
+ * every owner gets 1/world of the elements to within 16, parameters are cut between owners.
+ * Otherwise at the piece boundary nearest to j/world (ties: the earlier).  Segment
+ * (rank + 1) mod world is this worker's. */
 static ntg_status dp_shard_bounds(trainer *tr, ntg_error *err)
 {
     if (!tr->shard) return NTG_OK;
     size_t w = (size_t)tr->world, nu = tr->n_units;
     free(tr->un_bounds);
-    free(tr->un_cut);
     tr->un_bounds = calloc(nu * (w + 1), sizeof *tr->un_bounds);
-    tr->un_cut = calloc(nu * (w + 1), sizeof *tr->un_cut);
-    if (!tr->un_bounds || !tr->un_cut) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
-    size_t own = (size_t)((tr->rank + 1) % tr->world);
+    if (!tr->un_bounds) return ntg__fail(err, NTG_ERR_NOMEM, "out of memory");
+    size_t own = (size_t)((tr->rank + 1) % tr->world), split = 0;
+    int elems = ntg__session_can_run_elems(tr->s);
     tr->own_elems = tr->own_params = 0;
     for (size_t u = 0; u < nu; u++) {
         uint32_t a = tr->un_first[u], b = tr->un_first[u + 1] + (u + 1 == nu ? 1u : 0u);
         uint64_t *bd = tr->un_bounds + u * (w + 1);
-        uint32_t *ct = tr->un_cut + u * (w + 1);
         uint64_t total = 0;
         for (uint32_t i = a; i < b; i++) total += tr->sp_len[i];
         bd[0] = 0;
-        ct[0] = 0;
         uint32_t i = a;
-        uint64_t at = 0;
+        uint64_t at = 0; /* where piece i starts */
         for (size_t j = 1; j < w; j++) {
+            if (elems) {
+                uint64_t target = (total * j + w / 2) / w;
+                while (i < b && at + tr->sp_len[i] <= target) at += tr->sp_len[i++];
+                uint64_t cut = at;
+                if (i < b) {
+                    uint64_t r = (target - at + 8) / 16 * 16;
+                    cut = r >= tr->sp_len[i] ? at + tr->sp_len[i] : at + r;
+                }
+                bd[j] = cut > bd[j - 1] ? cut : bd[j - 1];
+                continue;
+            }
             double target = (double)total * (double)j / (double)w;
             /* advance while the next boundary is nearer the target */
             while (i < b &&
@@ -1157,22 +1186,25 @@ static ntg_status dp_shard_bounds(trainer *tr, ntg_error *err)
                 i++;
             }
             bd[j] = at;
-            ct[j] = i - a;
         }
         bd[w] = total;
-        ct[w] = b - a;
-        for (uint32_t k = ct[own]; k < ct[own + 1]; k++)
-            if (a + k < tr->n_grads) {
-                tr->own_elems += tr->sp_len[a + k];
-                tr->own_params++;
-            }
+        at = 0;
+        for (uint32_t k = a; k < b && k < tr->n_grads; at += tr->sp_len[k], k++) {
+            uint64_t lo = bd[own] > at ? bd[own] : at,
+                     hi = bd[own + 1] < at + tr->sp_len[k] ? bd[own + 1] : at + tr->sp_len[k];
+            if (hi <= lo) continue;
+            tr->own_elems += hi - lo;
+            tr->own_params++;
+            split += hi - lo < tr->sp_len[k];
+        }
     }
     if (tr->dp->info) {
         char line[300];
         snprintf(line, sizeof line,
-                 "optimizer: sharded (ZeRO-1): this worker updates %zu of %zu parameters (%.2f of "
-                 "%.2f M floats); the all-gather carries the updated weights",
-                 tr->own_params, tr->n_grads, (double)tr->own_elems / 1e6, (double)tr->gsum / 1e6);
+                 "optimizer: sharded (ZeRO-1): this worker updates %zu of %zu parameters, %zu of "
+                 "them in part (%.2f of %.2f M floats); the all-gather carries the updated weights",
+                 tr->own_params, tr->n_grads, split, (double)tr->own_elems / 1e6,
+                 (double)tr->gsum / 1e6);
         tr->dp->info(tr->dp->user, line);
     }
     return NTG_OK;
@@ -1534,10 +1566,19 @@ static ntg_status dp_step_sharded(trainer *tr, long step, const float ctl[NTG_CT
         if (!st) st = w;
         if (st || !apply) continue;
         uint32_t a = tr->un_first[u], e = tr->un_first[u + 1] + (u + 1 == nu ? 1u : 0u);
-        const uint32_t *ct = tr->un_cut + u * w1;
-        for (uint32_t k = a + ct[own]; !st && k < a + ct[own + 1] && k < tr->n_grads; k++) {
+        /* the optimizer on this worker's segment [lo_own, hi_own) of the unit: whole
+         * parameters by their op, a parameter cut between owners on its part alone */
+        const uint64_t *bd = tr->un_bounds + u * w1;
+        uint64_t at = 0;
+        for (uint32_t k = a; !st && k < e && k < tr->n_grads; at += tr->sp_len[k], k++) {
+            uint64_t lo = bd[own] > at ? bd[own] : at,
+                     hi = bd[own + 1] < at + tr->sp_len[k] ? bd[own + 1] : at + tr->sp_len[k];
+            if (hi <= lo) continue;
             uint32_t g = tr->n_buckets ? tr->order[k] : k;
-            st = ntg__session_run_range(tr->s, tr->g_apply, 1, tr->aop[g], tr->aop[g] + 1, err);
+            if (hi - lo == tr->sp_len[k])
+                st = ntg__session_run_range(tr->s, tr->g_apply, 1, tr->aop[g], tr->aop[g] + 1, err);
+            else
+                st = ntg__session_run_elems(tr->s, tr->g_apply, tr->aop[g], lo - at, hi - at, err);
         }
         if (!st)
             st =
@@ -1648,7 +1689,6 @@ static void teardown(trainer *tr)
     free(tr->sp_len);
     free(tr->un_first);
     free(tr->un_bounds);
-    free(tr->un_cut);
     free(tr->wp_ptr);
     free(tr->stp_ptr[0]);
     free(tr->stp_ptr[1]);

@@ -57,6 +57,13 @@ typedef struct ntg__train_dp {
                                    const size_t *lens, unsigned n, double scale,
                                    const uint64_t *bounds, int part, ntg_error *err);
     int shard_optimizer;
+    /* Optional, with a sharded optimizer: offer region `id` of this worker's memory (`bytes` at
+     * `base`, a MAP_SHARED mapping of memfd `fd`) to the workers on its host, which may then
+     * read the gradients, weights and optimizer state there in place instead of receiving
+     * copies (docs/internals.md, "In place").  The trainer calls it once per storage (arena,
+     * weights, state: ids NTG_STORE_*) before the first step; the regions stay put. */
+    ntg_status (*share)(void *user, unsigned id, const void *base, size_t bytes, int fd,
+                        ntg_error *err);
     /* Optional: one line on how the trainer cuts a step (buckets, or why it does not). */
     void (*info)(void *user, const char *line);
 } ntg__train_dp;

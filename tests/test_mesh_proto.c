@@ -98,8 +98,29 @@ Test(mesh, malformed_frames_are_refused_with_a_reason)
     g[6] = 99;
     refused(g, size, "unknown message type 99");
     memcpy(g, f, size);
+    g[30] = 2;
+    refused(g, size, "flags 0x0002 (only 0x0001, in place, is defined)");
+    /* in place (flag 1): the payload is the sender's 8-byte scale, nothing else */
+    memcpy(g, f, size);
     g[30] = 1;
-    refused(g, size, "flags 0x0001");
+    refused(g, size, "reduce frame in place: 4 elements with 16 payload bytes (expected 8");
+    free(g);
+    {
+        double scale = 0.5;
+        ntg__mesh_msg ip = data_header(NTG__MSG_GATHER, 0, 8, 4);
+        ip.flags = NTG__MESH_FLAG_IN_PLACE;
+        size_t isz;
+        unsigned char *fi = frame(&ip, &scale, sizeof scale, &isz);
+        ntg__mesh_msg m;
+        cr_assert_eq(ntg__mesh_msg_decode(fi, isz, &m, NULL), NTG_OK);
+        cr_assert_eq(m.flags, NTG__MESH_FLAG_IN_PLACE);
+        cr_assert_eq(m.count, 4);
+        fi[6] = NTG__MSG_BCAST;
+        fi[7] = NTG__MESH_DT_BYTES;
+        refused(fi, isz, "in place: reduce and gather frames only");
+        free(fi);
+    }
+    g = malloc(size);
     /* the payload length must match the frame: a truncated frame, a longer one */
     refused(f, size - 1, "header says 16 payload bytes, the frame has 15");
     free(g);

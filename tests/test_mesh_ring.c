@@ -1,12 +1,13 @@
 /* test_mesh_ring.c — meshes of forked processes on loopback: all-reduce, broadcast, barrier, bad
  * frames, configuration errors. */
-#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, usleep */
+#define _GNU_SOURCE /* MAP_ANONYMOUS, usleep, memfd_create */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -331,6 +332,101 @@ Test(mesh, pieces_summed_where_they_lie_and_scaled_equal_a_scaled_copy_bitwise)
 {
     run_pieces(1);
     run_pieces(3);
+}
+
+/* ---------------------------------------------------------------- in place */
+
+/* One rank: the parts of an all-reduce (reduce-scatter with this rank's scale, then all-gather)
+ * over pieces that lie in a memfd region shared with the mesh (and one piece outside it), run
+ * twice side by side with a private copy of the same pieces: every element bitwise equal, and
+ * through shared memory some frames in place (docs/mesh.md, "In place"). */
+static int child_in_place(mt_shared *sh, int slot, void *arg)
+{
+    int world = *(int *)arg;
+    mt_logger lg = {sh, slot};
+    ntg__mesh_config cfg;
+    mt_config(&cfg, sh, &lg, slot, world);
+    ntg_mesh *m;
+    ntg_error err;
+    ntg_status st = ntg__mesh_create(&cfg, &m, &err);
+    if (st) return mt_fail(sh, slot, st, "create: %s", err.message);
+    enum { P = 4, REGION = 400000 };
+    const size_t off[P] = {0, 70001, 170011, 0}, len[P] = {65537, 100003, 3, 5000};
+    int fd = memfd_create("test-in-place", MFD_CLOEXEC);
+    float *region = MAP_FAILED;
+    if (fd >= 0 && ftruncate(fd, REGION * sizeof(float)) == 0)
+        region = mmap(NULL, REGION * sizeof(float), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (region == MAP_FAILED) return mt_fail(sh, slot, NTG_ERR_IO, "memfd");
+    float *outside = malloc(len[3] * sizeof *outside), *copy[P], *piece[P];
+    for (int q = 0; q < P; q++) {
+        copy[q] = malloc(len[q] * sizeof(float));
+        piece[q] = q < 3 ? region + off[q] : outside;
+    }
+    size_t total = 0;
+    for (int q = 0; q < P; q++) total += len[q];
+    uint64_t bounds[MT_MAX + 1];
+    for (int j = 0; j <= world; j++) bounds[j] = total * (uint64_t)j / (uint64_t)world;
+    bounds[1] += 17; /* not the even cut */
+    st = ntg__mesh_share(m, 1, region, REGION * sizeof(float), fd, &err);
+    double scale = (double)(slot + 1) / 5.0;
+    for (int rep = 0; rep < 4 && !st; rep++) {
+        size_t at = 0;
+        for (int q = 0; q < P; q++)
+            for (size_t i = 0; i < len[q]; i++, at++)
+                piece[q][i] = copy[q][i] = mt_value(300u + (unsigned)rep, slot, at);
+        for (int part = NTG__MESH_PART_REDUCE; part <= NTG__MESH_PART_GATHER && !st; part++) {
+            double sc = part == NTG__MESH_PART_REDUCE ? scale : 1.0;
+            ntg__mesh_set_step(m, (uint64_t)(10 * rep + part));
+            st = ntg__mesh_allreduce_startx(m, 3, piece, len, P, sc, bounds, part, &err);
+            if (!st) st = ntg__mesh_allreduce_wait(m, 3, &err);
+            if (!st) st = ntg__mesh_allreduce_startx(m, 4, copy, len, P, sc, bounds, part, &err);
+            if (!st) st = ntg__mesh_allreduce_wait(m, 4, &err);
+            if (st) {
+                mt_fail(sh, slot, st, "part %d: %s", part, err.message);
+                break;
+            }
+            at = 0;
+            for (int q = 0; q < P; q++)
+                for (size_t i = 0; i < len[q]; i++, at++)
+                    if (memcmp(&piece[q][i], &copy[q][i], sizeof(float)) != 0) {
+                        if (!sh->mismatches[slot])
+                            snprintf(sh->message[slot], sizeof sh->message[slot],
+                                     "part %d, element %zu: %a in place, %a copied", part, at,
+                                     (double)piece[q][i], (double)copy[q][i]);
+                        sh->mismatches[slot]++;
+                    }
+        }
+        if (!st) sh->iterations[slot]++;
+    }
+    ntg__mesh_stats_get(m, &sh->stats[slot]);
+    ntg__mesh_destroy(m);
+    for (int q = 0; q < P; q++) free(copy[q]);
+    free(outside);
+    munmap(region, REGION * sizeof(float));
+    close(fd);
+    return sh->status[slot] != 0 || sh->mismatches[slot] != 0;
+}
+
+Test(mesh, parts_in_place_equal_copies_bitwise)
+{
+    for (int world = 2; world <= 3; world++) {
+        mt_shared *sh = mt_map();
+        pid_t pids[MT_MAX];
+        for (int r = 0; r < world; r++) pids[r] = mt_spawn(sh, r, child_in_place, &world);
+        int ok = mt_wait(pids, world, 60000, NULL);
+        for (int r = 0; r < world; r++) {
+            cr_expect_eq(sh->status[r], 0, "world %d rank %d: %s", world, r, sh->message[r]);
+            cr_expect_eq(sh->mismatches[r], 0, "world %d rank %d: %d mismatches (%s)", world, r,
+                         sh->mismatches[r], sh->message[r]);
+            cr_expect_eq(sh->iterations[r], 4, "world %d rank %d", world, r);
+            cr_expect(sh->stats[r].in_place_sent > 0 && sh->stats[r].in_place_received > 0,
+                      "world %d rank %d: %llu frames in place sent, %llu received", world, r,
+                      (unsigned long long)sh->stats[r].in_place_sent,
+                      (unsigned long long)sh->stats[r].in_place_received);
+        }
+        cr_assert_eq(ok, world);
+        mt_unmap(sh);
+    }
 }
 
 /* ------------------------------------------------------ broadcast, barrier */

@@ -803,6 +803,12 @@ Test(mesh_train, sharded_optimizer_equals_unsharded_and_resumes)
             cr_expect(strstr(l, "the all-gather carries the updated weights"), "%s: '%s'", lg, l);
             free(l);
         }
+        /* on one host the sharded step's frames go in place (docs/mesh.md, "In place") */
+        char lg0[640];
+        snprintf(lg0, sizeof lg0, "%s.0.log", on);
+        char *l = log_line(lg0, "mesh: per step");
+        cr_expect(strstr(l, "ring frames in place (read where they lie)"), "%s: '%s'", lg0, l);
+        free(l);
         diff d = compare(fon, foff), one = compare(fon, ref);
         cr_expect(d.bitwise, "bucket %s MB: sharded differs from unsharded (relative L2 %g)", mb[k],
                   d.rel_l2);

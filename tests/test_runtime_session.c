@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ntgraph.h"
+#include "op_attrs.h"
 #include "plan_int.h"
 #include "rng.h"
 #include "session_int.h"
@@ -267,5 +268,94 @@ Test(runtime, program_in_op_ranges_equals_the_whole_run)
     cr_assert(ran >= 1);
     free(whole);
     free(cut);
+    ntg_plan_destroy(p);
+}
+
+/* An optimizer op run on parts of its parameter (ntg__session_run_elems: what a sharded
+ * optimizer does where two workers own parts of one parameter) gives bitwise the whole op's
+ * weights and state, on every backend that offers it; a grad op, or a range past the
+ * parameter, is refused. */
+Test(runtime, optimizer_op_in_element_parts_equals_the_whole_op)
+{
+    ntg_define d[] = {{"h", "4"}, {"input_size", "8"}, {"hidden", "40"}};
+    ntg_compile_options co;
+    ntg_compile_options_init(&co);
+    co.defines = d;
+    co.n_defines = 3;
+    co.max_batch = 4;
+    ntg_plan *p = NULL;
+    ntg_error err;
+    cr_assert_eq(ntg_compile_file(tu_src("graphs/nhits.yaml"), &co, &p, &err), NTG_OK, "%s",
+                 err.message);
+    int g = ntg__plan_program(p, "grad"), ap = ntg__plan_program(p, "apply");
+    cr_assert(g >= 0 && ap >= 0);
+    const ntg_program_rec *apr = &p->img.programs[ap];
+    /* the apply program's optimizer op with the largest parameter */
+    uint32_t k_big = UINT32_MAX;
+    uint64_t n_big = 0;
+    for (uint32_t k = 0; k < apr->n_ops; k++) {
+        const ntg_op_rec *r = &p->img.ops[p->img.indices[apr->ops + k]];
+        if (r->code != NTG_OP_adam) continue;
+        uint64_t n = p->img.tensors[p->img.operands[r->operands]].nbytes / 4;
+        if (n > n_big) n_big = n, k_big = k;
+    }
+    cr_assert(k_big != UINT32_MAX && n_big > 100, "no adam op in apply");
+    const ntg_op_rec *r = &p->img.ops[p->img.indices[apr->ops + k_big]];
+    uint32_t ids[4], ctl_id = p->img.operands[r->operands + 4];
+    for (int i = 0; i < 4; i++) ids[i] = p->img.operands[r->operands + (uint32_t)i];
+    float x[32], t[16], ctl[NTG_CTL_SIZE] = {0};
+    for (int i = 0; i < 32; i++) x[i] = sinf((float)i * 0.37f);
+    for (int i = 0; i < 16; i++) t[i] = cosf((float)i * 0.21f);
+    ctl[NTG_CTL_LR] = 0.01f;
+    uint64_t cut = (n_big / 3 + 15) / 16 * 16, cut2 = (2 * n_big / 3) / 16 * 16;
+    const char *backends[] = {"cpu", "xnnpack"};
+    int ran = 0;
+    for (size_t bi = 0; bi < 2; bi++) {
+        if (!ntg__backend_find(backends[bi])) continue;
+        ntg_session *s[2] = {NULL, NULL};
+        for (int v = 0; v < 2; v++) {
+            ntg_session_options so;
+            ntg_session_options_init(&so);
+            so.backend = backends[bi];
+            so.threads = 2;
+            so.flags = NTG_SESSION_TRAINABLE;
+            if (ntg_session_create(p, &so, &s[v], &err) != NTG_OK) break;
+        }
+        if (!s[1]) { /* not on this machine */
+            ntg_session_destroy(s[0]);
+            continue;
+        }
+        cr_assert(ntg__session_can_run_elems(s[0]), "%s has no run_elems", backends[bi]);
+        for (int step = 1; step <= 3; step++) {
+            ctl[NTG_CTL_STEP] = (float)step;
+            for (int v = 0; v < 2; v++) {
+                cr_assert_eq(ntg_session_set_input(s[v], "x", x, 32, &err), NTG_OK);
+                cr_assert_eq(ntg_session_set_input(s[v], "t", t, 16, &err), NTG_OK);
+                cr_assert_eq(ntg__session_run_index(s[v], g, 4, &err), NTG_OK, "%s", err.message);
+                cr_assert_eq(ntg__session_set_tensor(s[v], ctl_id, ctl, NTG_CTL_SIZE, &err), NTG_OK,
+                             "%s", err.message);
+                cr_assert_eq(ntg__session_run_range(s[v], ap, 1, 0, 0, &err), NTG_OK);
+            }
+            cr_assert_eq(ntg__session_run_range(s[0], ap, 1, k_big, k_big + 1, &err), NTG_OK);
+            /* in three parts, the last first */
+            cr_assert_eq(ntg__session_run_elems(s[1], ap, k_big, cut2, n_big, &err), NTG_OK, "%s",
+                         err.message);
+            cr_assert_eq(ntg__session_run_elems(s[1], ap, k_big, 0, cut, &err), NTG_OK);
+            cr_assert_eq(ntg__session_run_elems(s[1], ap, k_big, cut, cut2, &err), NTG_OK);
+            for (int i = 0; i < 4; i++) {
+                const float *a = ntg__session_host_tensor(s[0], ids[i]),
+                            *b = ntg__session_host_tensor(s[1], ids[i]);
+                cr_assert(a && b);
+                cr_assert(memcmp(a, b, n_big * sizeof *a) == 0,
+                          "%s step %d: operand %d of adam in parts differs from the whole op",
+                          backends[bi], step, i);
+            }
+        }
+        cr_assert_eq(ntg__session_run_elems(s[1], ap, k_big, 0, n_big + 1, &err), NTG_ERR_INTERNAL);
+        cr_assert_eq(ntg__session_run_elems(s[1], g, 0, 0, 1, &err), NTG_ERR_STATE);
+        for (int v = 0; v < 2; v++) ntg_session_destroy(s[v]);
+        ran++;
+    }
+    cr_assert(ran >= 1);
     ntg_plan_destroy(p);
 }

@@ -111,6 +111,27 @@ static ntg_status cpu_run_range(ntg_backend *b, uint32_t program, int batch, uin
     return NTG_OK;
 }
 
+/* run_elems: the op's elementwise operands narrowed to [lo, hi), its kernel, the views back. */
+static ntg_status cpu_run_elems(ntg_backend *b, uint32_t program, uint32_t k, uint64_t lo,
+                                uint64_t hi, ntg_error *err)
+{
+    const ntg_plan_view *plan = b->plan;
+    if (!plan || program >= plan->n_programs || k >= plan->programs[program].n_ops)
+        return ntg__fail(err, NTG_ERR_INTERNAL, "cpu backend: no op %u in program %u", k, program);
+    const ntg_op_rec *op = &plan->ops[plan->programs[program].ops[k]];
+    ntg_view *v = b->views + op->operands, saved[8];
+    if (op->dir != NTG_DIR_FWD)
+        return ntg__fail(err, NTG_ERR_INTERNAL, "cpu backend: a backward op");
+    ntg_status st = ntg__host_elems_narrow(op->code, v, op->n_in, lo, hi, saved, err);
+    if (st) return st;
+    ntg_kctx c = {
+        plan->attrs + op->attrs, op->n_attr, op->n_in, op->n_out, v, v + op->n_in, 1, b->scratch,
+        b->scratch_bytes};
+    ntg__cpu_fwd[op->code](&c);
+    ntg__host_elems_restore(v, op->n_in, saved);
+    return NTG_OK;
+}
+
 static ntg_status cpu_run(ntg_backend *b, uint32_t program, int batch, ntg_error *err)
 {
     if (!b->plan || program >= b->plan->n_programs)
@@ -134,4 +155,5 @@ const ntg_backend_class ntg__backend_cpu = {
     cpu_run,
     NULL, /* single-threaded */
     cpu_run_range,
+    cpu_run_elems,
 };

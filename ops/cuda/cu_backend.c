@@ -576,4 +576,5 @@ const ntg_backend_class ntg__backend_cuda = {
     cu_run,
     NULL,
     NULL, /* run_range: a program is one CUDA graph; the trainer all-reduces after it */
+    NULL, /* run_elems */
 };

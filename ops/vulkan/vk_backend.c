@@ -1459,4 +1459,5 @@ const ntg_backend_class ntg__backend_vulkan = {
     vk_run,
     NULL,
     NULL, /* run_range: a program is one command buffer; the trainer all-reduces after it */
+    NULL, /* run_elems */
 };

@@ -590,6 +590,27 @@ static ntg_status xnn_run_range(ntg_backend *b, uint32_t program, int batch, uin
     return NTG_OK;
 }
 
+/* run_elems: the op's elementwise operands narrowed to [lo, hi), its run, the views back. */
+static ntg_status xnn_run_elems(ntg_backend *b, uint32_t program, uint32_t k, uint64_t lo,
+                                uint64_t hi, ntg_error *err)
+{
+    const ntg_plan_view *plan = b->plan;
+    if (!plan || program >= plan->n_programs || k >= plan->programs[program].n_ops)
+        return ntg__fail(err, NTG_ERR_INTERNAL, "xnnpack backend: no op %u in program %u", k,
+                         program);
+    xnn_op *o = &b->ops[plan->programs[program].ops[k]];
+    ntg_view saved[8];
+    if (o->dir != NTG_DIR_FWD)
+        return ntg__fail(err, NTG_ERR_INTERNAL, "xnnpack backend: a backward op");
+    ntg_status st = ntg__host_elems_narrow(o->code, o->in, o->n_in, lo, hi, saved, err);
+    if (st) return st;
+    b->pool_used = 0;
+    o->run(b, o, 1);
+    ntg__host_elems_restore(o->in, o->n_in, saved);
+    if (b->pool_used) ntg__tpool_park(b->pool);
+    return NTG_OK;
+}
+
 static ntg_status xnn_run(ntg_backend *b, uint32_t program, int batch, ntg_error *err)
 {
     if (!b->plan || program >= b->plan->n_programs)
@@ -617,4 +638,5 @@ const ntg_backend_class ntg__backend_xnnpack = {
     xnn_run,
     xnn_threads,
     xnn_run_range,
+    xnn_run_elems,
 };
