@@ -70,6 +70,14 @@ static int count_impl(const ntg_session *s, const ntg_plan *plan, const char *im
     return n;
 }
 
+/* Fused attention ops writing their output in the merged [B, T, D] layout themselves. */
+static int count_merged_out(const ntg_session *s, const ntg_plan *plan)
+{
+    int n = 0;
+    for (uint32_t k = 0; k < plan->view.n_ops; k++) n += s->be->ops[k].hl.v != NULL;
+    return n;
+}
+
 /* infer, grad (the loss as output), infer again: y twice and the loss into out[2 * BATCH * NY].
  * Every run follows one at another batch (and the first, other data): a fused kernel doing a
  * later op's work must see that op's operands at this run's batch. */
@@ -136,6 +144,7 @@ Test(xnn_attention, fused_in_inference_only_and_bitwise_unchanged)
          * attention writes O in the merged layout itself (this plan's layout allows it) */
         cr_assert_eq(count_impl(s, plan, "heads-split"), 4);
         cr_assert_eq(count_impl(s, plan, "heads-merge"), 2);
+        cr_assert_eq(count_merged_out(s, plan), 2);
         /* some residual adds (the plan's order in its training programs decides which) */
         cr_assert_gt(count_impl(s, plan, "add+layernorm"), 0);
         run_all(s, x, t, got);
@@ -182,6 +191,7 @@ Test(xnn_attention, inference_plan_at_batch_1)
             cr_assert_eq(count_impl(s, plan, "heads-split"), 2);
             /* here the output's bytes overlap V's: the output moved by a merge */
             cr_assert_eq(count_impl(s, plan, "heads-merge"), 2);
+            cr_assert_eq(count_merged_out(s, plan), 0);
         }
         cr_assert_eq(ntg_session_set_input(s, "x", x, NX, &err), NTG_OK, "%s", err.message);
         cr_assert_eq(ntg_session_run(s, 1, &err), NTG_OK, "%s", err.message);

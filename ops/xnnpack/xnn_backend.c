@@ -171,7 +171,8 @@ static ntg_status xnn_create(const ntg_backend_config *cfg, ntg_backend **out, n
     b->threads = cfg->threads > 0 ? cfg->threads : ntg__cpu_default_threads(NULL);
     b->isa = isa;
     b->vk = ntg__simd_vk_pick(isa);
-    b->profile = getenv("NTG_XNN_PROFILE") != NULL;
+    const char *prof = getenv("NTG_XNN_PROFILE");
+    b->profile = prof ? (prof[0] == '2' ? 2 : 1) : 0;
     /* developer knob for measurements: the XNN_POL_* bits (xnn_int.h) */
     const char *pol = getenv("NTG_XNN_POLICY");
     if (pol) ntg__xnn_set_policy(b, (unsigned)strtoul(pol, NULL, 0));
@@ -222,6 +223,15 @@ static void print_profile(const ntg_backend *b)
         fprintf(stderr, "  %5.1f%% %10.3f ms  %-14s %s %-14s (%d ops, %llu runs)\n",
                 100.0 * best / total, best * 1e-6, ntg__op_info(o->code)->cls->name,
                 o->dir ? "bwd" : "fwd", o->impl, n, (unsigned long long)runs);
+    }
+    if (b->profile < 2) return;
+    /* NTG_XNN_PROFILE=2: every op that ran, in plan order, with its time per run */
+    for (uint32_t k = 0; k < b->n_ops; k++) {
+        const xnn_op *o = &b->ops[k];
+        if (!o->prof_runs) continue;
+        fprintf(stderr, "  op %4u %-14s %s %-14s %10.4f ms/run (%llu runs)\n", (unsigned)k,
+                ntg__op_info(o->code)->cls->name, o->dir ? "bwd" : "fwd", o->impl,
+                o->prof_ns * 1e-6 / (double)o->prof_runs, (unsigned long long)o->prof_runs);
     }
 }
 
