@@ -86,7 +86,7 @@ enum {
     XNN_POL_NO_ADD_LN = 1u << 14,    /* residual add and layernorm as two passes */
     XNN_POL_NO_ATTN_BWD = 1u << 15,  /* the attention backward as its four ops */
     XNN_POL_NO_HEADS = 1u << 16,     /* the heads' split/merge chains op by op (copies) */
-    XNN_POL_NO_ATTN_LAYOUT = 1u << 17, /* attention reads/writes [B, H, T, Dh] (moves kept) */
+    XNN_POL_NO_ATTN_LAYOUT = 1u << 17, /* attention output as [B, H, T, Dh] (moves kept) */
 };
 
 /*
