@@ -70,6 +70,14 @@ static int count_impl(const ntg_session *s, const ntg_plan *plan, const char *im
     return n;
 }
 
+/* Fused attention ops writing their output in the merged [B, T, D] layout themselves. */
+static int count_merged_out(const ntg_session *s, const ntg_plan *plan)
+{
+    int n = 0;
+    for (uint32_t k = 0; k < plan->view.n_ops; k++) n += s->be->ops[k].hl.v != NULL;
+    return n;
+}
+
 /* infer, grad (the loss as output), infer again: y twice and the loss into out[2 * BATCH * NY].
  * Every run follows one at another batch (and the first, other data): a fused kernel doing a
  * later op's work must see that op's operands at this run's batch. */
@@ -121,14 +129,22 @@ Test(xnn_attention, fused_in_inference_only_and_bitwise_unchanged)
 
     for (int threads = 1; threads <= 2; threads++) {
         s = open_session(plan, "xnnpack", threads,
-                         XNN_POL_NO_ATTENTION | XNN_POL_NO_EPI_ACT | XNN_POL_NO_ADD_LN);
+                         XNN_POL_NO_ATTENTION | XNN_POL_NO_EPI_ACT | XNN_POL_NO_ADD_LN |
+                             XNN_POL_NO_HEADS);
         cr_assert_eq(count_impl(s, plan, "attention"), 0);
         cr_assert_eq(count_impl(s, plan, "add+layernorm"), 0);
+        cr_assert_eq(count_impl(s, plan, "heads-split"), 0);
+        cr_assert_eq(count_impl(s, plan, "heads-merge"), 0);
         run_all(s, x, t, unf);
         ntg_session_destroy(s);
 
         s = open_session(plan, "xnnpack", threads, 0);
         cr_assert_eq(count_impl(s, plan, "attention"), 2, "both layers' attention fused");
+        /* the heads' layout moves, both layers: Q K V and dO split, dQ dK dV merged; the
+         * attention writes O in the merged layout itself (this plan's layout allows it) */
+        cr_assert_eq(count_impl(s, plan, "heads-split"), 4);
+        cr_assert_eq(count_impl(s, plan, "heads-merge"), 2);
+        cr_assert_eq(count_merged_out(s, plan), 2);
         /* some residual adds (the plan's order in its training programs decides which) */
         cr_assert_gt(count_impl(s, plan, "add+layernorm"), 0);
         run_all(s, x, t, got);
@@ -172,6 +188,10 @@ Test(xnn_attention, inference_plan_at_batch_1)
             /* the residual sums before norm2 (2) and the next layer's / the final norm (2); the
              * embedding + positions sum broadcasts, so its norm1 stays apart */
             cr_assert_eq(count_impl(s, plan, "add+layernorm"), 4);
+            cr_assert_eq(count_impl(s, plan, "heads-split"), 2);
+            /* here the output's bytes overlap V's: the output moved by a merge */
+            cr_assert_eq(count_impl(s, plan, "heads-merge"), 2);
+            cr_assert_eq(count_merged_out(s, plan), 0);
         }
         cr_assert_eq(ntg_session_set_input(s, "x", x, NX, &err), NTG_OK, "%s", err.message);
         cr_assert_eq(ntg_session_run(s, 1, &err), NTG_OK, "%s", err.message);
@@ -231,14 +251,17 @@ Test(xnn_attention, backward_fused_and_bitwise_unchanged)
         unsigned policy;
         float *out;
     } runs[] = {{"cpu", 1, 0, ref},
-                {"xnnpack", 1, XNN_POL_NO_ATTN_BWD | XNN_POL_NO_ATTENTION, unf},
+                {"xnnpack", 1, XNN_POL_NO_ATTN_BWD | XNN_POL_NO_ATTENTION | XNN_POL_NO_HEADS, unf},
                 {"xnnpack", 1, 0, got},
-                {"xnnpack", 2, XNN_POL_NO_ATTN_BWD | XNN_POL_NO_ATTENTION, unf},
+                {"xnnpack", 2, XNN_POL_NO_ATTN_BWD | XNN_POL_NO_ATTENTION | XNN_POL_NO_HEADS, unf},
                 {"xnnpack", 2, 0, got}};
     for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
         ntg_session *s = open_session(plan, runs[k].backend, runs[k].threads, runs[k].policy);
-        if (strcmp(runs[k].backend, "cpu"))
+        if (strcmp(runs[k].backend, "cpu")) {
             cr_assert_eq(count_impl(s, plan, "attention-bwd"), runs[k].policy ? 0 : 2);
+            cr_assert_eq(count_impl(s, plan, "heads-merge"), runs[k].policy ? 0 : 2);
+            cr_assert_eq(count_impl(s, plan, "heads-split"), runs[k].policy ? 0 : 4);
+        }
         ntg_error err;
         cr_assert_eq(ntg_session_set_input(s, "x", x, BATCH * NX, &err), NTG_OK, "%s", err.message);
         cr_assert_eq(ntg_session_set_input(s, "t", t, BATCH * NY, &err), NTG_OK, "%s", err.message);

@@ -206,7 +206,7 @@ static ntg_status xnn_create(const ntg_backend_config *cfg, ntg_backend **out, n
     b->isa = isa;
     b->vk = ntg__simd_vk_pick(isa);
     const char *prof = getenv("NTG_XNN_PROFILE");
-    b->profile = !prof ? 0 : strcmp(prof, "ops") == 0 ? 2 : 1;
+    b->profile = !prof ? 0 : strcmp(prof, "ops") == 0 || strcmp(prof, "2") == 0 ? 2 : 1;
     /* developer knob for measurements: the XNN_POL_* bits (xnn_int.h) */
     const char *pol = getenv("NTG_XNN_POLICY");
     if (pol) ntg__xnn_set_policy(b, (unsigned)strtoul(pol, NULL, 0));
@@ -259,16 +259,16 @@ static void print_profile(const ntg_backend *b)
                 o->dir ? "bwd" : "fwd", o->impl, n, (unsigned long long)runs);
     }
     if (b->profile < 2) return;
-    /* NTG_XNN_PROFILE=ops: every op in plan order, its time per run and its parallel calls per
-     * run (0: it ran on the calling thread alone) */
+    /* NTG_XNN_PROFILE=ops (or 2): every op in plan order, its time per run and its parallel
+     * calls per run (0: it ran on the calling thread alone) */
     fprintf(stderr, "  per op (plan order): ms per run, parallel calls per run\n");
     for (uint32_t k = 0; k < b->n_ops; k++) {
         const xnn_op *o = &b->ops[k];
         if (!o->prof_runs) continue;
-        fprintf(stderr, "  %5u %9.4f ms %5.2f  %-14s %s %s\n", (unsigned)k,
+        fprintf(stderr, "  %5u %9.4f ms %5.2f  %-14s %s %-14s (%llu runs)\n", (unsigned)k,
                 o->prof_ns * 1e-6 / (double)o->prof_runs,
                 (double)o->prof_par / (double)o->prof_runs, ntg__op_info(o->code)->cls->name,
-                o->dir ? "bwd" : "fwd", o->impl);
+                o->dir ? "bwd" : "fwd", o->impl, (unsigned long long)o->prof_runs);
     }
 }
 

@@ -513,7 +513,15 @@ typedef struct mm_ctx {
     const ntg_mm_geom *g2; /* geometry of P.V, or NULL */
     const float *v;
     float *o;
+    int64_t o_ld, o_h; /* o_ld > 0: the output inside [B, T, o_ld] (xnn_op.hl) */
 } mm_ctx;
+
+/* Head q's [rows, dh] matrix inside a [B, rows, ld] tensor of h heads per row. */
+static inline float *head_in(float *base, int64_t q, int64_t h, int64_t rows, int64_t dh,
+                             int64_t ld)
+{
+    return base + (q / h) * rows * ld + (q % h) * dh;
+}
 
 static void mm_task(void *p, size_t t)
 {
@@ -546,8 +554,10 @@ static void mm_task(void *p, size_t t)
                     for (int64_t j = 0; j < g->n; j++) tr[j] = tr[j] * c->factor;
                     c->vk->softmax_line(tr, pm + r * g->n, (size_t)g->n, 0);
                 }
-                c->vk->gemm_small(0, 0, h->m, h->n, h->k, pm, g->n, c->v + pv, h->ldb,
-                                  c->o + q * h->m * h->n, h->n, sb);
+                float *om = c->o + q * h->m * h->n;
+                int64_t ldo = h->n;
+                if (c->o_ld) om = head_in(c->o, q, c->o_h, h->m, h->n, c->o_ld), ldo = c->o_ld;
+                c->vk->gemm_small(0, 0, h->m, h->n, h->k, pm, g->n, c->v + pv, h->ldb, om, ldo, sb);
                 continue;
             }
             for (int64_t r = 0; r < g->m; r++) {
@@ -655,7 +665,9 @@ static void run_matmul(ntg_backend *b, xnn_op *o, int batch)
                 b->isa,
                 NULL,
                 NULL,
-                NULL};
+                NULL,
+                0,
+                0};
     c.small = b->vk;
     c.sbuf = mm_sbuf_off(&g);
     ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);
@@ -727,7 +739,9 @@ static void run_mm_softmax(ntg_backend *b, xnn_op *o, int batch)
                 b->isa,
                 NULL,
                 NULL,
-                NULL};
+                NULL,
+                0,
+                0};
     c.small = b->vk;
     c.sbuf = mm_sbuf_off(&g);
     ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);
@@ -786,6 +800,11 @@ static void run_attention(ntg_backend *b, xnn_op *o, int batch, int keep_p)
     c.g2 = &h;
     c.v = pv->in[1].data;
     c.o = pv->out[0].data;
+    if (o->hl.v) {
+        c.o = (float *)o->hl.v->data + o->hl.off;
+        c.o_ld = o->hl.ld;
+        c.o_h = o->hl.h;
+    }
     c.y = keep_p ? o->fuse_out : NULL;
     ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);
 }
@@ -1063,7 +1082,8 @@ static void run_matmul_bwd(ntg_backend *b, xnn_op *o, int batch)
     if (nthr > g.count) nthr = (int)g.count;
     mm_ctx c = {
         &g, a,    bm,   dy, NULL, da, db,     g.count, (size_t)nthr, b->scratch, (size_t)o->i[0],
-        1,  NULL, 0.0f, 0,  NULL, 0,  b->isa, NULL,    NULL,         NULL};
+        1,  NULL, 0.0f, 0,  NULL, 0,  b->isa, NULL,    NULL,         NULL,       0,
+        0};
     c.small = b->vk;
     c.sbuf = mm_sbuf_off(&g);
     ntg__xnn_parallel(b, nthr, mm_task, &c, (size_t)nthr);

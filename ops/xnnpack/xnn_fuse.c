@@ -323,6 +323,281 @@ static void try_alias_reshape(ntg_backend *b, fuse_ctx *f, uint32_t k)
     b->ops[k].impl = "aliased";
 }
 
+/*
+ * The heads' layout (ntg__xnn_prep_heads): a Transformer moves Q, K and V from the projection's
+ * [B, T, 3 D] into [B, H, T, Dh] by split -> reshape -> transpose (perm 0 2 1 3), and the
+ * attention output back by transpose -> reshape; the backward does the reverse.  Each chain
+ * becomes one move, run in its last op's slot, the others doing nothing, when in every program
+ * the chain's ops run consecutively and its links (split pieces, reshaped or transposed
+ * intermediates) are activations read by nothing else; the move's destination must not
+ * overlap its source.  The destination then holds what the chain's last op would have
+ * written, so every later reader is unaffected; the skipped links are never written.
+ */
+static int is_heads_perm(const xnn_op *o)
+{
+    int64_t n;
+    const ntg_attr *a = ntg__attr_list(o->attr, NTG_TRANSPOSE_PERM, &n);
+    return o->code == NTG_OP_transpose && n == 4 && a[0].i == 0 && a[1].i == 2 && a[2].i == 1 &&
+           a[3].i == 3;
+}
+
+/* t4 [B, T, H, Dh] and h4 [B, H, T, Dh], both batched. */
+static int heads_pair(const ntg_tdesc *t4, const ntg_tdesc *h4)
+{
+    return t4->rank == 4 && h4->rank == 4 && t4->batched && h4->batched &&
+           t4->dims[1] == h4->dims[2] && t4->dims[2] == h4->dims[1] && t4->dims[3] == h4->dims[3];
+}
+
+static int own_memcpy(const xnn_op *o)
+{
+    return o->impl && !strcmp(o->impl, "own-memcpy") && o->run != fused_noop && !o->own;
+}
+
+static uint32_t producer(const ntg_plan_view *p, uint32_t id)
+{
+    for (uint32_t k = 0; k < p->n_ops; k++)
+        for (int i = p->ops[k].n_in; i < p->ops[k].n_in + p->ops[k].n_out; i++)
+            if (operand(p, k, i) == id) return k;
+    return NTG_NONE;
+}
+
+/* The tensor is an activation whose value only `op` reads. */
+static int link_of(const fuse_ctx *f, uint32_t id, uint32_t op)
+{
+    return id != NTG_NONE && f->plan->tensors[id].role == NTG_ROLE_ACTIVATION &&
+           f->readers[id] == 1 && f->reader[id] == op;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sort the chain, check it runs consecutively, prepare its last op, quiet the others. */
+static void heads_commit(ntg_backend *b, const fuse_ctx *f, uint32_t *chain, int n, int to_heads,
+                         int np, const ntg_tdesc *h4, int64_t c, const int64_t *off,
+                         const ntg_view *whole, const ntg_view *const *piece)
+{
+    qsort(chain, (size_t)n, sizeof *chain, cmp_u32);
+    if (!consecutive(f, chain, n)) return;
+    if (ntg__xnn_prep_heads(&b->ops[chain[n - 1]], to_heads, np, h4->dims[2], h4->dims[1],
+                            h4->dims[3], c, off, whole, piece))
+        return;
+    for (int i = 0; i < n - 1; i++) {
+        b->ops[chain[i]].run = fused_noop;
+        b->ops[chain[i]].impl = "fused";
+    }
+}
+
+/* forward split (last axis) -> per piece reshape [B, T, H, Dh] -> transpose to [B, H, T, Dh] */
+static void try_heads_split(ntg_backend *b, const fuse_ctx *f, uint32_t k)
+{
+    const ntg_plan_view *p = f->plan;
+    xnn_op *sp = &b->ops[k];
+    int np = sp->n_out;
+    const ntg_tdesc *wd = &sp->in[0].d;
+    if (np < 1 || np > 3 || !own_memcpy(sp) || wd->rank != 3 || !wd->batched ||
+        ntg__axis(ntg__attr_i(sp->attr, NTG_SPLIT_AXIS), wd->rank) != 2)
+        return;
+    uint32_t chain[7];
+    int n = 0;
+    chain[n++] = k;
+    int64_t off[3], at = 0;
+    const ntg_view *piece[3];
+    const ntg_tdesc *h4 = NULL;
+    uint32_t whole = operand(p, k, 0);
+    for (int j = 0; j < np; j++) {
+        uint32_t pc = operand(p, k, 1 + j);
+        uint32_t rs = only_reader(f, pc, NTG_OP_reshape);
+        if (rs == NTG_NONE || !own_memcpy(&b->ops[rs])) return;
+        uint32_t t4 = operand(p, rs, 1);
+        uint32_t tr = only_reader(f, t4, NTG_OP_transpose);
+        if (tr == NTG_NONE || !own_memcpy(&b->ops[tr]) || !is_heads_perm(&b->ops[tr])) return;
+        const xnn_op *otr = &b->ops[tr];
+        if (!heads_pair(&otr->in[0].d, &otr->out[0].d)) return;
+        if (h4 && memcmp(h4->dims, otr->out[0].d.dims, sizeof h4->dims)) return;
+        h4 = &otr->out[0].d;
+        if (sp->out[j].d.dims[2] != h4->dims[1] * h4->dims[3]) return;
+        uint32_t dst = operand(p, tr, 1);
+        if (dst == NTG_NONE || overlap(p, dst, whole)) return;
+        for (int i = 0; i < j; i++)
+            if (overlap(p, dst, operand(p, chain[2 + 2 * i], 1))) return;
+        chain[n++] = rs;
+        chain[n++] = tr;
+        off[j] = at;
+        at += sp->out[j].d.dims[2];
+        piece[j] = &otr->out[0];
+    }
+    heads_commit(b, f, chain, n, 1, np, h4, wd->dims[2], off, &sp->in[0], piece);
+}
+
+/* forward transpose [B, H, T, Dh] -> [B, T, H, Dh] -> reshape [B, T, H Dh] */
+static void try_heads_merge(ntg_backend *b, const fuse_ctx *f, uint32_t k)
+{
+    const ntg_plan_view *p = f->plan;
+    xnn_op *tr = &b->ops[k];
+    if (!own_memcpy(tr) || !is_heads_perm(tr) || !heads_pair(&tr->out[0].d, &tr->in[0].d)) return;
+    uint32_t rs = only_reader(f, operand(p, k, 1), NTG_OP_reshape);
+    if (rs == NTG_NONE || !own_memcpy(&b->ops[rs])) return;
+    const ntg_tdesc *od = &b->ops[rs].out[0].d, *h4 = &tr->in[0].d;
+    if (od->rank != 3 || od->dims[1] != h4->dims[2] || od->dims[2] != h4->dims[1] * h4->dims[3])
+        return;
+    uint32_t dst = operand(p, rs, 1);
+    if (dst == NTG_NONE || p->tensors[dst].role != NTG_ROLE_ACTIVATION ||
+        overlap(p, dst, operand(p, k, 0)))
+        return;
+    uint32_t chain[2] = {k, rs};
+    int64_t off = 0;
+    const ntg_view *piece = &tr->in[0];
+    heads_commit(b, f, chain, 2, 0, 1, h4, od->dims[2], &off, &b->ops[rs].out[0], &piece);
+}
+
+/* backward reshape (dy [B, T, H Dh] -> [B, T, H, Dh]) -> transpose (-> [B, H, T, Dh]) */
+static void try_heads_split_bwd(ntg_backend *b, const fuse_ctx *f, uint32_t k)
+{
+    const ntg_plan_view *p = f->plan;
+    xnn_op *tr = &b->ops[k];
+    /* in = [x (the heads), y, dy (both [B, T, H, Dh])] */
+    if (!own_memcpy(tr) || !is_heads_perm(tr) || !heads_pair(&tr->in[1].d, &tr->in[0].d)) return;
+    uint32_t dt4 = operand(p, k, 2), dst = operand(p, k, 3);
+    uint32_t rs = producer(p, dt4);
+    if (rs == NTG_NONE || !link_of(f, dt4, k) || p->ops[rs].code != NTG_OP_reshape ||
+        p->ops[rs].dir != NTG_DIR_BWD || !own_memcpy(&b->ops[rs]))
+        return;
+    const xnn_op *ors = &b->ops[rs];
+    const ntg_tdesc *wd = &ors->in[2].d, *h4 = &tr->in[0].d;
+    if (wd->rank != 3 || wd->dims[1] != h4->dims[2] || wd->dims[2] != h4->dims[1] * h4->dims[3])
+        return;
+    uint32_t src = operand(p, rs, 2);
+    if (src == NTG_NONE || dst == NTG_NONE || overlap(p, dst, src)) return;
+    uint32_t chain[2] = {rs, k};
+    int64_t off = 0;
+    const ntg_view *piece = &tr->out[0];
+    heads_commit(b, f, chain, 2, 1, 1, h4, wd->dims[2], &off, &ors->in[2], &piece);
+}
+
+/* backward per piece transpose ([B, H, T, Dh] -> [B, T, H, Dh]) -> reshape ([B, T, H Dh]), then
+ * the split's backward joining the pieces along the last axis */
+static void try_heads_merge_bwd(ntg_backend *b, const fuse_ctx *f, uint32_t k)
+{
+    const ntg_plan_view *p = f->plan;
+    xnn_op *sp = &b->ops[k];
+    if (!own_memcpy(sp) || sp->n_out != 1 || (sp->n_in - 1) % 2) return;
+    int np = (sp->n_in - 1) / 2;
+    const ntg_tdesc *wd = &sp->in[0].d;
+    uint32_t dwhole = operand(p, k, sp->n_in);
+    if (np < 1 || np > 3 || dwhole == NTG_NONE || wd->rank != 3 || !wd->batched ||
+        ntg__axis(ntg__attr_i(sp->attr, NTG_SPLIT_AXIS), wd->rank) != 2)
+        return;
+    uint32_t chain[7];
+    int n = 0;
+    chain[n++] = k;
+    int64_t off[3], at = 0;
+    const ntg_view *piece[3];
+    const ntg_tdesc *h4 = NULL;
+    for (int j = 0; j < np; j++) {
+        uint32_t dpc = operand(p, k, 1 + np + j);
+        uint32_t rs = producer(p, dpc);
+        if (rs == NTG_NONE || !link_of(f, dpc, k) || p->ops[rs].code != NTG_OP_reshape ||
+            p->ops[rs].dir != NTG_DIR_BWD || !own_memcpy(&b->ops[rs]))
+            return;
+        uint32_t dt4 = operand(p, rs, 2);
+        uint32_t tr = producer(p, dt4);
+        if (tr == NTG_NONE || !link_of(f, dt4, rs) || p->ops[tr].code != NTG_OP_transpose ||
+            p->ops[tr].dir != NTG_DIR_BWD || !own_memcpy(&b->ops[tr]) ||
+            !is_heads_perm(&b->ops[tr]))
+            return;
+        const xnn_op *otr = &b->ops[tr];
+        if (!heads_pair(&otr->in[0].d, &otr->in[1].d)) return;
+        if (h4 && memcmp(h4->dims, otr->in[1].d.dims, sizeof h4->dims)) return;
+        h4 = &otr->in[1].d;
+        if (sp->in[1 + j].d.dims[2] != h4->dims[1] * h4->dims[3]) return;
+        uint32_t src = operand(p, tr, 2);
+        if (src == NTG_NONE || overlap(p, dwhole, src)) return;
+        chain[n++] = rs;
+        chain[n++] = tr;
+        off[j] = at;
+        at += sp->in[1 + j].d.dims[2];
+        piece[j] = &otr->in[2];
+    }
+    heads_commit(b, f, chain, n, 0, np, h4, wd->dims[2], off, &sp->out[0], piece);
+}
+
+/*
+ * The attention kernels reading and writing the projections' layout: where the fused attention's
+ * output goes only to a heads merge (o4 -> transpose -> reshape -> o), the kernel writes each
+ * head's rows straight into o ([B, T, D], rows D apart) and the merge does nothing; in the
+ * backward, dO is read from the [B, T, D] gradient the heads split would have moved, and dQ, dK
+ * and dV are written straight into the projection's gradient [B, T, 3 D] that the merge (the
+ * split's backward) would have joined.  In every program that runs the attention, only ops
+ * doing nothing may run between it and the move it takes over (so nothing else reads or
+ * writes those bytes meanwhile), and the moved-to bytes must not overlap anything the
+ * kernel reads.
+ */
+static int32_t at_pos(const fuse_ctx *f, uint32_t g, uint32_t op)
+{
+    return f->pos[(size_t)g * f->plan->n_ops + op];
+}
+
+/* In every program: a and z both absent, or z after a with only idle ops (or `also`) between. */
+static int idle_between(const ntg_backend *b, const fuse_ctx *f, uint32_t a, uint32_t z,
+                        uint32_t also)
+{
+    const ntg_plan_view *p = f->plan;
+    for (uint32_t g = 0; g < p->n_programs; g++) {
+        int32_t pa = at_pos(f, g, a), pz = at_pos(f, g, z);
+        if ((pa < 0) != (pz < 0)) return 0;
+        if (pa < 0) continue;
+        if (pz <= pa) return 0;
+        for (int32_t i = pa + 1; i < pz; i++) {
+            uint32_t op = p->programs[g].ops[i];
+            if (op != also && b->ops[op].run != fused_noop) return 0;
+        }
+    }
+    return 1;
+}
+
+/* The op that alone reads tensor id's value, if it is op code `code` in direction dir. */
+static uint32_t sole(const fuse_ctx *f, uint32_t id, uint32_t code, int dir)
+{
+    const ntg_plan_view *p = f->plan;
+    if (id == NTG_NONE || p->tensors[id].role != NTG_ROLE_ACTIVATION || f->readers[id] != 1)
+        return NTG_NONE;
+    uint32_t r = f->reader[id];
+    return p->ops[r].code == code && p->ops[r].dir == dir ? r : NTG_NONE;
+}
+
+static void try_attn_out_layout(ntg_backend *b, const fuse_ctx *f, uint32_t k)
+{
+    const ntg_plan_view *p = f->plan;
+    xnn_op *o = &b->ops[k];
+    if (!o->fuse_next || o->hl.v) return;
+    uint32_t pv = (uint32_t)(o->fuse_next - b->ops);
+    uint32_t o4 = operand(p, pv, p->ops[pv].n_in);
+    uint32_t tr = sole(f, o4, NTG_OP_transpose, NTG_DIR_FWD);
+    if (tr == NTG_NONE || b->ops[tr].run != fused_noop) return;
+    uint32_t rs = sole(f, operand(p, tr, 1), NTG_OP_reshape, NTG_DIR_FWD);
+    if (rs == NTG_NONE) return;
+    int64_t ld, off;
+    const ntg_view *w = ntg__xnn_heads_whole(&b->ops[rs], b->ops[pv].out[0].data, &ld, &off);
+    if (!w || off < 0) return;
+    /* every program running the attention runs it fused (else P.V writes o4 for the merge) */
+    for (uint32_t g = 0; g < p->n_programs; g++)
+        if (at_pos(f, g, k) >= 0 && (g >= 64 || !(o->fuse_progs >> g & 1))) return;
+    if (!idle_between(b, f, k, rs, pv)) return;
+    uint32_t dst = operand(p, rs, 1);
+    uint32_t reads[4] = {operand(p, k, 0), operand(p, k, 1), operand(p, pv, 1), operand(p, pv, 0)};
+    for (int i = 0; i < 4; i++)
+        if (reads[i] == NTG_NONE || overlap(p, dst, reads[i])) return;
+    o->hl.v = w;
+    o->hl.off = off;
+    o->hl.ld = ld;
+    o->hl.h = b->ops[pv].out[0].d.dims[1];
+    b->ops[rs].run = fused_noop;
+    b->ops[rs].impl = "fused";
+}
+
 ntg_status ntg__xnn_fuse(ntg_backend *b, const ntg_plan_view *plan, size_t *scratch, ntg_error *err)
 {
     fuse_ctx f;
@@ -365,10 +640,27 @@ ntg_status ntg__xnn_fuse(ntg_backend *b, const ntg_plan_view *plan, size_t *scra
         if (plan->ops[k].code == NTG_OP_add && plan->ops[k].dir == NTG_DIR_FWD &&
             plan->ops[k].n_in == 2)
             try_add_layernorm(b, &f, k);
+    if (!(b->policy & XNN_POL_NO_HEADS))
+        for (uint32_t k = 0; k < plan->n_ops; k++) {
+            const ntg_op_rec *op = &plan->ops[k];
+            if (op->code == NTG_OP_split && op->dir == NTG_DIR_FWD)
+                try_heads_split(b, &f, k);
+            else if (op->code == NTG_OP_split)
+                try_heads_merge_bwd(b, &f, k);
+            else if (op->code == NTG_OP_transpose && op->dir == NTG_DIR_FWD)
+                try_heads_merge(b, &f, k);
+            else if (op->code == NTG_OP_transpose)
+                try_heads_split_bwd(b, &f, k);
+        }
+    if (!(b->policy & XNN_POL_NO_HEADS) && !(b->policy & XNN_POL_NO_ATTN_LAYOUT))
+        for (uint32_t k = 0; k < plan->n_ops; k++) {
+            const char *impl = b->ops[k].impl;
+            if (impl && !strcmp(impl, "attention")) try_attn_out_layout(b, &f, k);
+        }
     /* after the chains (they look at the views' data, which aliasing rewrites) */
     for (uint32_t k = 0; k < plan->n_ops; k++)
         if (plan->ops[k].code == NTG_OP_reshape && b->ops[k].impl &&
-            strcmp(b->ops[k].impl, "reference"))
+            strcmp(b->ops[k].impl, "reference") && b->ops[k].run != fused_noop)
             try_alias_reshape(b, &f, k);
     free(f.readers);
     free(f.reader);

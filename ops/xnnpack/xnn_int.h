@@ -54,9 +54,16 @@ struct xnn_op {
     uint64_t fuse_keep; /* attention: programs (of fuse_progs) whose backward reads P: stored */
     xnn_run_fn run_unfused;
     xnn_op *fuse_next; /* attention: the P.V matmul whose output the fused kernel writes */
-    float *zsave;      /* GELU dense, training: the pre-activations, kept for the backward */
-    int zsave_owned;   /* the forward op owns zsave (freed with the instance) */
-    double prof_ns;    /* NTG_XNN_PROFILE: time spent in this op */
+    /* attention: its output written inside a [B, T, ld] tensor instead of plainly as
+     * [B, H, T, Dh] (xnn_fuse.c): head q's rows start at data + off + (q / h) T ld + (q % h) Dh,
+     * ld apart; v NULL: plain */
+    struct {
+        const ntg_view *v;
+        int64_t off, ld, h;
+    } hl;
+    float *zsave;    /* GELU dense, training: the pre-activations, kept for the backward */
+    int zsave_owned; /* the forward op owns zsave (freed with the instance) */
+    double prof_ns;  /* NTG_XNN_PROFILE: time spent in this op */
     uint64_t prof_runs;
     uint64_t prof_par; /* parallel calls it made (pool dispatches: one fork/join each) */
 };
@@ -79,6 +86,8 @@ enum {
     XNN_POL_NO_EPI_ACT = 1u << 13,   /* dense: GELU/tanh/sigmoid as a pass after the GEMM */
     XNN_POL_NO_ADD_LN = 1u << 14,    /* residual add and layernorm as two passes */
     XNN_POL_NO_ATTN_BWD = 1u << 15,  /* the attention backward as its four ops */
+    XNN_POL_NO_HEADS = 1u << 16,     /* the heads' split/merge chains op by op (copies) */
+    XNN_POL_NO_ATTN_LAYOUT = 1u << 17, /* attention output as [B, H, T, Dh] (moves kept) */
 };
 
 /*
@@ -270,5 +279,17 @@ int ntg__xnn_prep_add_layernorm(ntg_backend *b, xnn_op *add, xnn_op *ln);
  * and dS kept in its scratch (xnn_dense.c); the caller makes the three others do nothing.
  * 0, or -1 when the geometry does not qualify (nothing changed). */
 int ntg__xnn_prep_attention_bwd(ntg_backend *b, xnn_op *pv, xnn_op *qk, double factor);
+
+/* The whole view of the heads move `o` prepared by ntg__xnn_prep_heads (NULL: `o` is none),
+ * with its row length and the column offset of the piece whose data is `piece` (-1: none). */
+const ntg_view *ntg__xnn_heads_whole(const xnn_op *o, const void *piece, int64_t *ld, int64_t *off);
+
+/* The heads' layout in one move: with to_heads, piece j ([B, H, T, Dh]) gets columns off[j] ..
+ * off[j] + H Dh of every row of whole ([B, T, C]); without, the reverse.  `o` (an op of the
+ * chain it replaces, running last) does it; the views are read at run time.  0, or -1 when
+ * the arguments do not qualify (nothing changed). */
+int ntg__xnn_prep_heads(xnn_op *o, int to_heads, int np, int64_t t, int64_t h, int64_t dh,
+                        int64_t c, const int64_t *off, const ntg_view *whole,
+                        const ntg_view *const *piece);
 
 #endif /* NTG_XNN_INT_H */

@@ -222,6 +222,96 @@ ntg_status ntg__xnn_prep_layout_bwd(ntg_backend *b, xnn_op *o, ntg_error *err)
     return NTG_OK;
 }
 
+/* ------------------------------------------------------- heads' layout moves */
+
+/*
+ * One pass between the projections' [B, T, C] layout and the attention heads' [B, H, T, Dh]
+ * (xnn_fuse.c, ntg__xnn_prep_heads): the chains split -> reshape -> transpose (Q, K, V) and
+ * transpose -> reshape (the output), forward and backward, each moved two or three times
+ * before, now once.  Piece j is columns off[j] .. off[j] + H Dh of every row of the whole.
+ */
+typedef struct heads_move {
+    int np, to_heads;
+    int64_t t, h, dh, c;
+    int64_t off[3];
+    const ntg_view *whole;
+    const ntg_view *piece[3];
+} heads_move;
+
+typedef struct heads_ctx {
+    const heads_move *m;
+    int64_t rows;
+    size_t chunks;
+} heads_ctx;
+
+static void heads_task(void *p, size_t t)
+{
+    const heads_ctx *c = p;
+    const heads_move *m = c->m;
+    int64_t r0 = c->rows * (int64_t)t / (int64_t)c->chunks;
+    int64_t r1 = c->rows * (int64_t)(t + 1) / (int64_t)c->chunks;
+    float *w = m->whole->data;
+    size_t run = fbytes(m->dh);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t bb = r / m->t, tt = r % m->t;
+        float *wr = w + r * m->c;
+        for (int j = 0; j < m->np; j++) {
+            float *hp = (float *)m->piece[j]->data + (bb * m->h * m->t + tt) * m->dh;
+            float *wp = wr + m->off[j];
+            for (int64_t hh = 0; hh < m->h; hh++, hp += m->t * m->dh, wp += m->dh) {
+                if (m->to_heads)
+                    memcpy(hp, wp, run);
+                else
+                    memcpy(wp, hp, run);
+            }
+        }
+    }
+}
+
+static void run_heads(ntg_backend *b, xnn_op *o, int batch)
+{
+    const heads_move *m = o->own;
+    int64_t rows = (int64_t)batch * m->t;
+    int64_t n = rows * m->np * m->h * m->dh;
+    int nthr = move_threads(b, n, rows);
+    heads_ctx c = {m, rows, (size_t)nthr};
+    ntg__xnn_parallel(b, nthr, heads_task, &c, (size_t)nthr);
+}
+
+const ntg_view *ntg__xnn_heads_whole(const xnn_op *o, const void *piece, int64_t *ld, int64_t *off)
+{
+    if (o->run != run_heads) return NULL;
+    const heads_move *m = o->own;
+    *ld = m->c;
+    *off = -1;
+    for (int j = 0; j < m->np; j++)
+        if (m->piece[j]->data == piece) *off = m->off[j];
+    return m->whole;
+}
+
+int ntg__xnn_prep_heads(xnn_op *o, int to_heads, int np, int64_t t, int64_t h, int64_t dh,
+                        int64_t c, const int64_t *off, const ntg_view *whole,
+                        const ntg_view *const *piece)
+{
+    if (np < 1 || np > 3 || o->own || !whole->data) return -1;
+    for (int j = 0; j < np; j++)
+        if (!piece[j]->data || off[j] < 0 || off[j] + h * dh > c) return -1;
+    heads_move *m = calloc(1, sizeof *m);
+    if (!m) return -1;
+    m->np = np;
+    m->to_heads = to_heads;
+    m->t = t;
+    m->h = h;
+    m->dh = dh;
+    m->c = c;
+    m->whole = whole;
+    for (int j = 0; j < np; j++) m->off[j] = off[j], m->piece[j] = piece[j];
+    o->own = m;
+    o->run = run_heads;
+    o->impl = to_heads ? "heads-split" : "heads-merge";
+    return 0;
+}
+
 /* ---------------------------------------------------------------- maxpool1d */
 
 /* The reference's geometry and loops (ops/ref/k_pool.c), the rows split across threads; the
