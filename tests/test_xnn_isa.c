@@ -217,8 +217,9 @@ Test(xnn, gemm_small_transposed_a_and_narrow_tiles)
     }
 }
 
-/* The column sums of every table: bitwise the scalar double loop in row order (the reference's
- * bias-gradient order), for widths with and without whole strips. */
+/* The column sums of every table, from zero and added to given values: bitwise the scalar double
+ * loop in row order (the reference's bias-gradient order), for widths with and without whole
+ * strips. */
 Test(xnn, colsum_is_the_scalar_row_order_sum)
 {
     static const int isas[] = {NTG_ISA_PORTABLE, NTG_ISA_AVX2, NTG_ISA_AVX512};
@@ -231,11 +232,19 @@ Test(xnn, colsum_is_the_scalar_row_order_sum)
         for (size_t n = 1; n < LD; n += 7) {
             double got[LD];
             vk->colsum(z + 1, ROWS, LD, n, got);
+            /* colsum_acc adds to what is there (the LSTM's bias sums, one row per call) */
+            double acc[LD];
+            for (size_t j = 0; j < n; j++) acc[j] = 0.25 * (double)j - 1.0;
+            vk->colsum_acc(z + 1, 3, LD, n, acc);
+            for (size_t i = 3; i < ROWS; i++) vk->colsum_acc(z + 1 + i * LD, 1, LD, n, acc);
             for (size_t j = 0; j < n; j++) {
-                double want = 0.0;
+                double want = 0.0, want_acc = 0.25 * (double)j - 1.0;
                 for (size_t i = 0; i < ROWS; i++) want += (double)z[i * LD + 1 + j];
+                for (size_t i = 0; i < ROWS; i++) want_acc += (double)z[i * LD + 1 + j];
                 cr_assert_eq(memcmp(&got[j], &want, sizeof want), 0, "%s n %zu column %zu", vk->isa,
                              n, j);
+                cr_assert_eq(memcmp(&acc[j], &want_acc, sizeof want_acc), 0,
+                             "colsum_acc %s n %zu column %zu", vk->isa, n, j);
             }
         }
     }

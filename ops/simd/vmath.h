@@ -37,6 +37,8 @@ typedef struct ntg_simd_vk {
                  int decoupled);
     /* out[j] = the sum of column j < n of z's rows (row stride ld), in double, row order */
     void (*colsum)(const float *z, size_t rows, size_t ld, size_t n, double *out);
+    /* the same sums added to out's values (not zeroed first), each column in row order */
+    void (*colsum_acc)(const float *z, size_t rows, size_t ld, size_t n, double *out);
 } ntg_simd_vk;
 
 /* The widest table this CPU runs, up to `max_isa` (an NTG_ISA_* level: a cap). */

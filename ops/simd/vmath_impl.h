@@ -492,9 +492,9 @@ XV_TARGET static void XV(k_gemm_small)(int ta, int tb, int64_t m, int64_t n, int
  * to back (a gradient of 6 MB streams from memory; column strips down the rows measured
  * slower), the sums kept in `out` (the caller's chunk: in L1), a vector of doubles at a time.
  */
-XV_TARGET static void XV(k_colsum)(const float *z, size_t rows, size_t ld, size_t n, double *out)
+XV_TARGET static void XV(k_colsum_acc)(const float *z, size_t rows, size_t ld, size_t n,
+                                       double *out)
 {
-    for (size_t j = 0; j < n; j++) out[j] = 0.0;
     for (size_t r = 0; r < rows; r++) {
         const float *zr = z + r * ld;
         size_t j = 0;
@@ -512,6 +512,12 @@ XV_TARGET static void XV(k_colsum)(const float *z, size_t rows, size_t ld, size_
         }
         for (; j < n; j++) out[j] += (double)zr[j];
     }
+}
+
+XV_TARGET static void XV(k_colsum)(const float *z, size_t rows, size_t ld, size_t n, double *out)
+{
+    for (size_t j = 0; j < n; j++) out[j] = 0.0;
+    XV(k_colsum_acc)(z, rows, ld, n, out);
 }
 
 /*
@@ -695,6 +701,7 @@ const ntg_simd_vk XV(ntg__simd_vk_) = {
     XV(k_lstm_cell_bwd),
     XV(k_adam),
     XV(k_colsum),
+    XV(k_colsum_acc),
 };
 
 #undef xvf

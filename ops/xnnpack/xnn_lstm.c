@@ -607,10 +607,10 @@ static void bwd_task(void *ctx, size_t i)
                 for (int64_t j = 0; j < h; j++) dh[j] += din[j];
             float *dgr = c->dg + (b * nt + t) * g4;
             c->vk->lstm_cell_bwd(st, cprev, dh, c->carry + b * h, dgr, (size_t)h);
-            if (c->dbpart) {
-                double *acc = c->dbpart + (int64_t)i * g4;
-                for (int64_t j = 0; j < g4; j++) acc[j] += (double)dgr[j];
-            }
+            /* the bias gradients in double, row after row (the vector kernel adds each
+             * column in the scalar loop's order: the same bits) */
+            if (c->dbpart)
+                c->vk->colsum_acc(dgr, 1, (size_t)g4, (size_t)g4, c->dbpart + (int64_t)i * g4);
         }
         if (t > 0) {
             ntg_xgemm_args g;
