@@ -638,7 +638,9 @@ typedef struct bwd_layout {
 static bwd_layout bwd_layout_of(const ntg_backend *b, const ntg_lstm_dims *d, size_t slot)
 {
     bwd_layout l;
-    int64_t rows = d->b * d->t, g4 = 4 * d->h, wide = d->in > d->h ? d->in : d->h;
+    /* S holds [H | in] columns side by side when both weight gradients are wanted (one dW
+     * GEMM for the layer: D packed once), and the [H + in, 4H] product goes to TW */
+    int64_t rows = d->b * d->t, g4 = 4 * d->h, wide = d->h + (d->in > d->h ? d->in : d->h);
     l.carry = 0;
     l.dg = l.carry + fl_round(d->b * d->h) * sizeof(float);
     l.s = l.dg + fl_round(rows * g4) * sizeof(float);
@@ -650,12 +652,13 @@ static bwd_layout bwd_layout_of(const ntg_backend *b, const ntg_lstm_dims *d, si
     size_t gs = slot * (size_t)b->threads;
     for (int64_t k = 0; k < d->layers; k++) {
         int64_t in = k == 0 ? d->in : d->h;
-        ntg_xgemm_args g[3];
+        ntg_xgemm_args g[4];
         memset(g, 0, sizeof g);
         g[0].trans_a = 1, g[0].m = d->h, g[0].n = g4, g[0].k = rows;
         g[1].trans_a = 1, g[1].m = in, g[1].n = g4, g[1].k = rows;
         g[2].m = rows, g[2].n = in, g[2].k = g4;
-        for (int i = 0; i < 3; i++) {
+        g[3].trans_a = 1, g[3].m = d->h + in, g[3].n = g4, g[3].k = rows;
+        for (int i = 0; i < 4; i++) {
             size_t s = ntg__xnn_gemm_scratch(b, &g[i]);
             if (s > gs) gs = s;
         }
@@ -691,6 +694,25 @@ static int64_t lowest_layer(const xnn_op *o, const ntg_lstm_dims *d)
         for (int j = 0; j < 4; j++)
             if (o->out[1 + 4 * k + j].data) lowest = k;
     return lowest;
+}
+
+/* Rows (b, t) of [h of layer k at t - 1 (0 at t = 0) | layer k's input at t] into dst, row
+ * stride w = H + in: the input is layer k - 1's h (x NULL) or x itself. */
+static void gather_cat(const ntg_lstm_dims *d, const float *ws, int64_t k, const float *x,
+                       int64_t in, float *dst, int64_t w)
+{
+    size_t hb = (size_t)d->h * sizeof *dst, ib = (size_t)in * sizeof *dst;
+    for (int64_t b = 0; b < d->b; b++)
+        for (int64_t t = 0; t < d->t; t++) {
+            float *row = dst + (b * d->t + t) * w;
+            if (t == 0)
+                memset(row, 0, hb);
+            else
+                memcpy(row, ws + ntg__ref_lstm_ws_off(d, b, k, t - 1) + NTG_WS_H * d->h, hb);
+            const float *src = x ? x + (b * d->t + t) * in
+                                 : ws + ntg__ref_lstm_ws_off(d, b, k - 1, t) + NTG_WS_H * d->h;
+            memcpy(row + d->h, src, ib);
+        }
 }
 
 static void run_lstm_bwd(ntg_backend *b, xnn_op *o, int batch)
@@ -734,12 +756,20 @@ static void run_lstm_bwd(ntg_backend *b, xnn_op *o, int batch)
         }
         /* dW = D^T S as (S^T D)^T: the GEMM then transposes the narrow operand (H or in
          * columns, not 4H) into its row tiles, and the [in, 4H] result is transposed back */
-        if (dwhh) {
+        if (dwhh && dwih) {
+            /* both: A = [h_{t-1} | input_t] rows, one GEMM over D (packed once, not twice);
+             * each output element is the same dot product over the same rows in the same
+             * order as in two GEMMs (checked bitwise against them) */
+            int64_t w = h + in;
+            gather_cat(&d, ws, k, k > 0 ? NULL : x, in, sq, w);
+            big_gemm(b, 1, w, g4, rows, sq, w, dg, g4, tw, g4, s + l.gemm);
+            ntg__xnn_transpose(b, tw, h, g4, dwhh);
+            ntg__xnn_transpose(b, tw + h * g4, in, g4, dwih);
+        } else if (dwhh) {
             ntg__ref_lstm_gather_h(&d, ws, k, 1, sq);
             big_gemm(b, 1, h, g4, rows, sq, h, dg, g4, tw, g4, s + l.gemm);
             ntg__xnn_transpose(b, tw, h, g4, dwhh);
-        }
-        if (dwih) {
+        } else if (dwih) {
             if (k > 0) ntg__ref_lstm_gather_h(&d, ws, k - 1, 0, sq);
             big_gemm(b, 1, in, g4, rows, k > 0 ? sq : x, in, dg, g4, tw, g4, s + l.gemm);
             ntg__xnn_transpose(b, tw, in, g4, dwih);
