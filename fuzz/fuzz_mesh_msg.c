@@ -200,6 +200,24 @@ int ntg_fuzz_mesh_seeds(const char *dir)
     h.count = 5;
     if (seed_frame(dir, "gather", &h, vals, 20) != 0) return -1;
     written++;
+    /* the same two frames in place (shared memory on one host): the payload is the sender's
+     * scale, a little-endian double, and the floats stay in the sender's memory */
+    double scale = 0.5;
+    h.flags = NTG__MESH_FLAG_IN_PLACE;
+    h.type = NTG__MSG_REDUCE;
+    h.phase = 0;
+    h.offset = 0;
+    h.count = 3;
+    if (seed_frame(dir, "reduce_in_place", &h, &scale, sizeof scale) != 0) return -1;
+    written++;
+    scale = 1.0;
+    h.type = NTG__MSG_GATHER;
+    h.phase = 1;
+    h.offset = 5;
+    h.count = 5;
+    if (seed_frame(dir, "gather_in_place", &h, &scale, sizeof scale) != 0) return -1;
+    written++;
+    h.flags = 0;
     h.type = NTG__MSG_BCAST;
     h.dtype = NTG__MESH_DT_BYTES;
     h.phase = 0;

@@ -569,7 +569,7 @@ Test(mesh, the_fuzz_seed_corpus_replays_and_survives_mutations)
     char dir[] = "/tmp/ntg-mesh-seeds-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     int seeds = ntg_fuzz_mesh_seeds(dir);
-    cr_assert_eq(seeds, 8);
+    cr_assert_eq(seeds, 10);
     DIR *d = opendir(dir);
     struct dirent *de;
     int replayed = 0;
