@@ -410,7 +410,10 @@ Test(xnn, transpose_exact_every_isa)
     const int isas[] = {NTG_XGEMM_ISA_SCALAR, NTG_XGEMM_ISA_AVX2, NTG_XGEMM_ISA_AVX512};
     int ran = 0;
     for (int q = 0; q < 3; q++) {
-        if (isas[q] > ntg__xgemm_best_isa() || isas[q] > isa_limit()) continue;
+        if (isas[q] > ntg__xgemm_best_isa() || isas[q] > isa_limit()) {
+            cr_log_info("%s: not on this CPU (or capped): not run", ntg__xgemm_isa_name(isas[q]));
+            continue;
+        }
         ran++;
         for (int ri = 0; ri < 9; ri++)
             for (int ci = 0; ci < 9; ci++) {
