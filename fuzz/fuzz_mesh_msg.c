@@ -81,16 +81,27 @@ static void exercise(const ntg__mesh_msg *m)
         }
         /* whatever the schedule says, the decoder promised offset + count <= total: apply it */
         if (m->offset + m->count > m->total) __builtin_trap();
+        /* a frame in place carries only the sender's scale (8 bytes, the decoder checked): its
+         * floats lie in the sender's memory, here a buffer of the whole vector's size */
+        int in_place = (m->flags & NTG__MESH_FLAG_IN_PLACE) != 0;
+        if (in_place && m->payload_bytes != NTG__MESH_IN_PLACE_PAYLOAD) __builtin_trap();
+        unsigned char *peer = in_place ? calloc((size_t)m->total + 1, esize) : NULL;
+        if (in_place && !peer) {
+            free(buf);
+            break;
+        }
+        const unsigned char *src = in_place ? peer + 4 * (size_t)m->offset : m->payload;
         if (kind)
             memcpy(buf + m->offset, m->payload, m->count);
         else
             for (uint32_t i = 0; i < m->count; i++) {
                 float v, d;
-                memcpy(&v, m->payload + 4 * (size_t)i, 4);
+                memcpy(&v, src + 4 * (size_t)i, 4);
                 memcpy(&d, buf + 4 * (size_t)(m->offset + i), 4);
                 d = d + v;
                 memcpy(buf + 4 * (size_t)(m->offset + i), &d, 4);
             }
+        free(peer);
         free(buf);
         break;
     }
